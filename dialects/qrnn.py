@@ -1,0 +1,646 @@
+"""The `qrnn` dialect: quantized recurrences as they come out of ONNX.
+
+A model is a `func.func` whose body holds float tensor ops, `qrnn.quant` fake-quantizers that keep every
+quantizer of the trained model (bits, signedness, narrow range, scale, zero point, rounding), and
+`qrnn.recurrence` ops. A recurrence is the ONNX `Scan` form of an RNN layer: carried state, scanned inputs
+and outputs with a direction each, and a body region run once per time step. The body is a generic
+dataflow graph, so LSTM, GRU and custom cells are all representable; recognising a cell is an analysis.
+
+Semantics (what the interpreter implements) follow ONNX: float32 arithmetic, `qrnn.quant` is
+QuantizeLinear -> Clip -> DequantizeLinear (or one QONNX `Quant`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    DenseIntOrFPElementsAttr,
+    I64,
+    FloatData,
+    IntegerAttr,
+    IntAttr,
+    StringAttr,
+    TensorType,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    AttrSizedResultSegments,
+    IRDLOperation,
+    VarConstraint,
+    base,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    param_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.parser import AttrParser, Parser, UnresolvedOperand
+from xdsl.printer import Printer
+from xdsl.traits import ConstantLike, HasParent, IsTerminator, Pure
+from xdsl.utils.exceptions import VerifyException
+
+ROUNDING_MODES = ("half_even", "half_up", "half_down", "floor", "ceil", "up", "down")
+MAX_QUANT_BITS = 32
+PER_TENSOR = -(2**31)  # QuantAttr.axis of a per-tensor quantizer
+
+
+def _fmt_float(value: float) -> str:
+    # repr of the double holding an f32 value parses back to exactly that f32.
+    return repr(float(value))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Quantizer attribute
+# ---------------------------------------------------------------------------------------------------------
+
+
+@irdl_attr_definition
+class QuantAttr(ParametrizedAttribute):
+    """One quantizer: integer grid [qmin, qmax] of `bits` bits, scale(s) and zero point(s).
+
+    `#qrnn.quant<s4 narrow, scale = 0.125, zp = 0>` is a signed narrow-range 4-bit quantizer;
+    `u8` is unsigned. Per-channel quantizers carry `axis = k` and one scale/zp per channel in brackets.
+    """
+
+    name = "qrnn.quant"
+
+    bits: IntAttr = param_def()
+    signed: IntAttr = param_def()
+    narrow: IntAttr = param_def()
+    scale: ArrayAttr[FloatData] = param_def()
+    zero_point: ArrayAttr[IntAttr] = param_def()
+    axis: IntAttr = param_def()  # PER_TENSOR for a per-tensor quantizer
+    rounding: StringAttr = param_def()
+
+    def __init__(
+        self,
+        bits: int,
+        signed: bool,
+        narrow: bool,
+        scale: Sequence[float],
+        zero_point: Sequence[int],
+        axis: int | None = None,
+        rounding: str = "half_even",
+    ):
+        super().__init__(
+            IntAttr(bits),
+            IntAttr(int(signed)),
+            IntAttr(int(narrow)),
+            ArrayAttr([FloatData(float(s)) for s in scale]),
+            ArrayAttr([IntAttr(int(z)) for z in zero_point]),
+            IntAttr(PER_TENSOR if axis is None else axis),
+            StringAttr(rounding),
+        )
+
+    # Convenience accessors -------------------------------------------------------------------------------
+    @property
+    def is_signed(self) -> bool:
+        return bool(self.signed.data)
+
+    @property
+    def is_narrow(self) -> bool:
+        return bool(self.narrow.data)
+
+    @property
+    def channel_axis(self) -> int | None:
+        return None if self.axis.data == PER_TENSOR else self.axis.data
+
+    @property
+    def scales(self) -> list[float]:
+        return [s.data for s in self.scale.data]
+
+    @property
+    def zero_points(self) -> list[int]:
+        return [z.data for z in self.zero_point.data]
+
+    @property
+    def qmin(self) -> int:
+        b = self.bits.data
+        if self.is_signed:
+            return -(2 ** (b - 1)) + (1 if self.is_narrow else 0)
+        return 0
+
+    @property
+    def qmax(self) -> int:
+        b = self.bits.data
+        if self.is_signed:
+            return 2 ** (b - 1) - 1
+        return 2**b - 1 - (1 if self.is_narrow else 0)
+
+    @property
+    def is_power_of_two(self) -> bool:
+        return all(s > 0 and math.frexp(s)[0] == 0.5 for s in self.scales)
+
+    # Syntax ---------------------------------------------------------------------------------------------
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            kind = parser.parse_identifier(" integer kind such as s8 or u4")
+            if len(kind) < 2 or kind[0] not in "su" or not kind[1:].isdigit():
+                parser.raise_error(f"expected a quantizer kind like s8 or u4, got '{kind}'")
+            signed, bits = kind[0] == "s", int(kind[1:])
+            narrow = parser.parse_optional_keyword("narrow") is not None
+            parser.parse_punctuation(",")
+            parser.parse_keyword("scale")
+            parser.parse_punctuation("=")
+            scale = cls._parse_number_list(parser, parser.parse_float)
+            parser.parse_punctuation(",")
+            parser.parse_keyword("zp")
+            parser.parse_punctuation("=")
+            zp = cls._parse_number_list(parser, parser.parse_integer)
+            axis: int | None = None
+            rounding = "half_even"
+            while parser.parse_optional_punctuation(",") is not None:
+                key = parser.parse_identifier()
+                parser.parse_punctuation("=")
+                if key == "axis":
+                    axis = parser.parse_integer()
+                elif key == "rounding":
+                    rounding = parser.parse_identifier()
+                else:
+                    parser.raise_error(f"unknown quantizer field '{key}' (expected axis or rounding)")
+        return cls(bits, signed, narrow, scale, zp, axis, rounding).parameters
+
+    @staticmethod
+    def _parse_number_list(parser: AttrParser, parse_one) -> list:
+        if parser.parse_optional_punctuation("[") is None:
+            return [parse_one()]
+        values = [parse_one()]
+        while parser.parse_optional_punctuation(",") is not None:
+            values.append(parse_one())
+        parser.parse_punctuation("]")
+        return values
+
+    def print_parameters(self, printer: Printer) -> None:
+        def fmt(values: list, one) -> str:
+            if self.channel_axis is None and len(values) == 1:
+                return one(values[0])
+            return "[" + ", ".join(one(v) for v in values) + "]"
+
+        kind = f"{'s' if self.is_signed else 'u'}{self.bits.data}"
+        text = f"<{kind}{' narrow' if self.is_narrow else ''}, scale = {fmt(self.scales, _fmt_float)}"
+        text += f", zp = {fmt(self.zero_points, str)}"
+        if self.channel_axis is not None:
+            text += f", axis = {self.channel_axis}"
+        if self.rounding.data != "half_even":
+            text += f", rounding = {self.rounding.data}"
+        printer.print_string(text + ">")
+
+    def verify(self) -> None:
+        bits = self.bits.data
+        if not 1 <= bits <= MAX_QUANT_BITS:
+            raise VerifyException(f"quantizer bit width must be in [1, {MAX_QUANT_BITS}], got {bits}")
+        if self.is_signed and self.is_narrow and bits < 2:
+            raise VerifyException("a signed narrow-range quantizer needs at least 2 bits")
+        if self.rounding.data not in ROUNDING_MODES:
+            raise VerifyException(
+                f"unknown rounding mode '{self.rounding.data}', expected one of {', '.join(ROUNDING_MODES)}"
+            )
+        scales, zps = self.scales, self.zero_points
+        if not scales or len(scales) != len(zps):
+            raise VerifyException(
+                f"quantizer needs as many zero points as scales (got {len(scales)} scales, {len(zps)} zero points)"
+            )
+        if self.channel_axis is None and len(scales) != 1:
+            raise VerifyException("a per-tensor quantizer has exactly one scale; give axis = k for per-channel")
+        for s in scales:
+            if not (math.isfinite(s) and s > 0):
+                raise VerifyException(f"quantizer scale must be finite and positive, got {s}")
+        for z in zps:
+            if not self.qmin <= z <= self.qmax:
+                raise VerifyException(f"zero point {z} is outside the integer range [{self.qmin}, {self.qmax}]")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers shared by verifiers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _tensor_shape(value: SSAValue, what: str) -> tuple[int, ...]:
+    if not isinstance(value.type, TensorType):
+        raise VerifyException(f"{what} must be a tensor, got {value.type}")
+    return tuple(value.type.get_shape())
+
+
+def broadcast_shapes(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """numpy/ONNX multidirectional broadcasting; None when the shapes do not broadcast."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(max(x, y))
+    return tuple(reversed(out))
+
+
+def matmul_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """Result shape of numpy.matmul for rank-1/2 operands; None when the inner dimensions differ."""
+    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+        return None
+    k_a = a[-1]
+    k_b = b[0] if len(b) == 1 else b[-2]
+    if k_a != k_b:
+        return None
+    return tuple(a[:-1]) + tuple(b[1:] if len(b) == 2 else ())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ops
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _UnaryOp(IRDLOperation):
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    input = operand_def(T)
+    result = result_def(T)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue | Operation):
+        super().__init__(operands=[input], result_types=[SSAValue.get(input).type])
+
+    def verify_(self) -> None:
+        if self.input.type != self.result.type:
+            raise VerifyException(
+                f"'{self.name}' result type {self.result.type} must equal the operand type {self.input.type}"
+            )
+
+
+class _BinaryOp(IRDLOperation):
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: Attribute):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type])
+
+    def expected_shape(self, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+        return broadcast_shapes(a, b)
+
+    def verify_(self) -> None:
+        a, b = _tensor_shape(self.lhs, "lhs"), _tensor_shape(self.rhs, "rhs")
+        r = _tensor_shape(self.result, "result")
+        expected = self.expected_shape(a, b)
+        if expected is None:
+            raise VerifyException(f"'{self.name}' operand shapes {list(a)} and {list(b)} are incompatible")
+        if expected != r:
+            raise VerifyException(f"'{self.name}' result shape {list(r)} should be {list(expected)}")
+
+
+@irdl_op_definition
+class ConstantOp(IRDLOperation):
+    """A constant tensor (weights, biases, initial states). Large values print in hex form."""
+
+    name = "qrnn.constant"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure(), ConstantLike())
+
+    def __init__(self, value: DenseIntOrFPElementsAttr):
+        super().__init__(properties={"value": value}, result_types=[value.type])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantOp:
+        value = parser.parse_attribute()
+        if not isinstance(value, DenseIntOrFPElementsAttr):
+            parser.raise_error(f"expected a dense elements attribute, got {value}")
+        op = cls(value)
+        attrs = parser.parse_optional_attr_dict()
+        op.attributes.update(attrs)
+        return op
+
+    def verify_(self) -> None:
+        if self.value.type != self.result.type:
+            raise VerifyException(f"constant type {self.value.type} must equal result type {self.result.type}")
+
+
+@irdl_op_definition
+class QuantOp(IRDLOperation):
+    """Fake quantization: y = (clamp(round(x / s) + zp, qmin, qmax) - zp) * s, in float32."""
+
+    name = "qrnn.quant"
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    input = operand_def(T)
+    quant = prop_def(QuantAttr)
+    result = result_def(T)
+    traits = traits_def(Pure())
+    assembly_format = "$input `by` $quant attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, quant: QuantAttr):
+        super().__init__(operands=[input], properties={"quant": quant}, result_types=[SSAValue.get(input).type])
+
+    def verify_(self) -> None:
+        shape = _tensor_shape(self.input, "quant input")
+        if self.input.type != self.result.type:
+            raise VerifyException(f"'qrnn.quant' result type {self.result.type} must equal its input type")
+        axis = self.quant.channel_axis
+        if axis is not None:
+            if not -len(shape) <= axis < len(shape):
+                raise VerifyException(f"quantizer axis {axis} is out of range for a rank-{len(shape)} tensor")
+            if len(self.quant.scales) != shape[axis]:
+                raise VerifyException(
+                    f"per-channel quantizer has {len(self.quant.scales)} scales but axis {axis} "
+                    f"has size {shape[axis]}"
+                )
+
+
+@irdl_op_definition
+class AddOp(_BinaryOp):
+    name = "qrnn.add"
+
+
+@irdl_op_definition
+class SubOp(_BinaryOp):
+    name = "qrnn.sub"
+
+
+@irdl_op_definition
+class MulOp(_BinaryOp):
+    name = "qrnn.mul"
+
+
+@irdl_op_definition
+class MatMulOp(_BinaryOp):
+    """numpy.matmul of a rank-1/2 tensor by a rank-1/2 tensor (vector-matrix in LSTM cells)."""
+
+    name = "qrnn.matmul"
+
+    def expected_shape(self, a, b):
+        return matmul_shape(a, b)
+
+
+@irdl_op_definition
+class SigmoidOp(_UnaryOp):
+    name = "qrnn.sigmoid"
+
+
+@irdl_op_definition
+class TanhOp(_UnaryOp):
+    name = "qrnn.tanh"
+
+
+@irdl_op_definition
+class ReluOp(_UnaryOp):
+    name = "qrnn.relu"
+
+
+@irdl_op_definition
+class ReshapeOp(IRDLOperation):
+    """Reshape to a static shape with the same number of elements (Reshape/Unsqueeze/Squeeze/Flatten)."""
+
+    name = "qrnn.reshape"
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, result_type: TensorType):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self) -> None:
+        a, r = _tensor_shape(self.input, "input"), _tensor_shape(self.result, "result")
+        if math.prod(a) != math.prod(r):
+            raise VerifyException(f"'qrnn.reshape' cannot reshape {list(a)} ({math.prod(a)} elements) to {list(r)}")
+
+
+@irdl_op_definition
+class ConcatOp(IRDLOperation):
+    """Concatenation along `axis` (e.g. forward and backward directions of a bidirectional layer)."""
+
+    name = "qrnn.concat"
+    inputs = var_operand_def(TensorType)
+    axis = prop_def(IntegerAttr[I64])
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$inputs `axis` `(` $axis `)` attr-dict `:` functional-type($inputs, $result)"
+
+    def __init__(self, inputs: Sequence[SSAValue], axis: int, result_type: TensorType):
+        super().__init__(operands=[inputs], properties={"axis": IntegerAttr(axis, i64)}, result_types=[result_type])
+
+    def verify_(self) -> None:
+        if not self.inputs:
+            raise VerifyException("'qrnn.concat' needs at least one input")
+        shapes = [_tensor_shape(v, "concat input") for v in self.inputs]
+        rank = len(shapes[0])
+        axis = self.axis.value.data
+        if not 0 <= axis < rank:
+            raise VerifyException(f"'qrnn.concat' axis {axis} is out of range for rank {rank} (use a non-negative axis)")
+        for s in shapes:
+            if len(s) != rank or any(s[i] != shapes[0][i] for i in range(rank) if i != axis):
+                raise VerifyException(f"'qrnn.concat' inputs {[list(x) for x in shapes]} differ outside axis {axis}")
+        expected = list(shapes[0])
+        expected[axis] = sum(s[axis] for s in shapes)
+        if list(_tensor_shape(self.result, "result")) != expected:
+            raise VerifyException(f"'qrnn.concat' result shape should be {expected}")
+
+
+FORWARD, REVERSE = 0, 1
+_DIRECTION_NAMES = {FORWARD: "forward", REVERSE: "reverse"}
+
+
+@irdl_op_definition
+class RecurrenceOp(IRDLOperation):
+    """A recurrence over time (ONNX Scan semantics).
+
+    Operands: `init` (initial carried state), `inputs` (sequences scanned along dimension 0, each with a
+    direction). The body block takes (state..., one slice of each input...) and yields (next state...,
+    one slice of each scan output...). Results: the final state values, then each scan output stacked
+    along a new leading time dimension, written in its output direction.
+    """
+
+    name = "qrnn.recurrence"
+    init = var_operand_def(TensorType)
+    inputs = var_operand_def(TensorType)
+    final_states = var_result_def(TensorType)
+    outputs = var_result_def(TensorType)
+    input_directions = prop_def(DenseArrayBase.constr(i64))
+    output_directions = prop_def(DenseArrayBase.constr(i64))
+    body = region_def("single_block")
+    irdl_options = (AttrSizedOperandSegments(as_property=True), AttrSizedResultSegments(as_property=True))
+
+    def __init__(
+        self,
+        init: Sequence[SSAValue],
+        inputs: Sequence[SSAValue],
+        output_types: Sequence[Attribute],
+        input_directions: Sequence[int],
+        output_directions: Sequence[int],
+        body: Region,
+    ):
+        super().__init__(
+            operands=[list(init), list(inputs)],
+            result_types=[[v.type for v in init], list(output_types)],
+            properties={
+                "input_directions": DenseArrayBase.from_list(i64, list(input_directions)),
+                "output_directions": DenseArrayBase.from_list(i64, list(output_directions)),
+            },
+            regions=[body],
+        )
+
+    @property
+    def in_dirs(self) -> tuple[int, ...]:
+        return tuple(self.input_directions.get_values())
+
+    @property
+    def out_dirs(self) -> tuple[int, ...]:
+        return tuple(self.output_directions.get_values())
+
+    @property
+    def seq_len(self) -> int:
+        return _tensor_shape(self.inputs[0], "scan input")[0]
+
+    def verify_(self) -> None:
+        n_state, n_in, n_out = len(self.init), len(self.inputs), len(self.outputs)
+        if n_in == 0:
+            raise VerifyException("'qrnn.recurrence' needs at least one scanned input")
+        if len(self.in_dirs) != n_in:
+            raise VerifyException(f"'qrnn.recurrence' has {n_in} scanned inputs but {len(self.in_dirs)} input directions")
+        if len(self.out_dirs) != n_out:
+            raise VerifyException(f"'qrnn.recurrence' has {n_out} scan outputs but {len(self.out_dirs)} output directions")
+        for d in self.in_dirs + self.out_dirs:
+            if d not in _DIRECTION_NAMES:
+                raise VerifyException(f"direction must be 0 (forward) or 1 (reverse), got {d}")
+        lengths = {_tensor_shape(v, "scan input")[0] for v in self.inputs if _tensor_shape(v, "scan input")}
+        if any(len(_tensor_shape(v, "scan input")) == 0 for v in self.inputs):
+            raise VerifyException("scanned inputs must have at least rank 1 (the time dimension)")
+        if len(lengths) != 1:
+            raise VerifyException(f"all scanned inputs must have the same sequence length, got {sorted(lengths)}")
+        (seq_len,) = lengths
+        block = self.body.block
+        expected_args = [v.type for v in self.init] + [
+            TensorType(v.type.get_element_type(), v.type.get_shape()[1:]) for v in self.inputs
+        ]
+        got_args = [a.type for a in block.args]
+        if got_args != expected_args:
+            raise VerifyException(
+                "'qrnn.recurrence' body arguments must be the state types then one time slice of each input: "
+                f"expected ({', '.join(map(str, expected_args))}), got ({', '.join(map(str, got_args))})"
+            )
+        term = block.last_op
+        if not isinstance(term, YieldOp):
+            raise VerifyException("'qrnn.recurrence' body must end with 'qrnn.yield'")
+        yielded = [v.type for v in term.values]
+        if len(yielded) != n_state + n_out:
+            raise VerifyException(
+                f"'qrnn.yield' must give {n_state} state values and {n_out} scan outputs, got {len(yielded)} values"
+            )
+        for i, (init, y) in enumerate(zip(self.init, yielded[:n_state])):
+            if init.type != y:
+                raise VerifyException(f"state {i} is initialised as {init.type} but the body yields {y}")
+        for i, (res, y) in enumerate(zip(self.outputs, yielded[n_state:])):
+            expected = TensorType(y.get_element_type(), (seq_len, *y.get_shape()))
+            if res.type != expected:
+                raise VerifyException(f"scan output {i} should have type {expected}, got {res.type}")
+
+    # Custom syntax:
+    #   %r:3 = qrnn.recurrence state(%h0, %c0) scan(%x reverse) -> (%y forward) : (types) -> (types) { body }
+    # is too heavy; we use
+    #   %h, %c, %y = qrnn.recurrence(%h0, %c0) scan(%x) directions [reverse] -> [reverse]
+    #                  : (tensor<8xf32>, tensor<8xf32>, tensor<50x4xf32>) -> (..., tensor<50x8xf32>) { ... }
+    def print(self, printer: Printer) -> None:
+        printer.print_string("(")
+        printer.print_list(self.init, printer.print_operand)
+        printer.print_string(") scan(")
+        printer.print_list(self.inputs, printer.print_operand)
+        names = lambda ds: "[" + ", ".join(_DIRECTION_NAMES[d] for d in ds) + "]"  # noqa: E731
+        printer.print_string(f") directions {names(self.in_dirs)} -> {names(self.out_dirs)} : (")
+        printer.print_list([v.type for v in (*self.init, *self.inputs)], printer.print_attribute)
+        printer.print_string(") -> (")
+        printer.print_list([r.type for r in self.results], printer.print_attribute)
+        printer.print_string(") ")
+        printer.print_region(self.body, print_entry_block_args=True)
+        extra = {k: v for k, v in self.attributes.items()}
+        if extra:
+            printer.print_op_attributes(extra, print_keyword=True)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> RecurrenceOp:
+        init = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_unresolved_operand)
+        parser.parse_keyword("scan")
+        inputs = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_unresolved_operand)
+        parser.parse_keyword("directions")
+        in_dirs = cls._parse_directions(parser)
+        parser.parse_punctuation("->")
+        out_dirs = cls._parse_directions(parser)
+        parser.parse_punctuation(":")
+        operand_types = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        parser.parse_punctuation("->")
+        result_types = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        if len(operand_types) != len(init) + len(inputs):
+            parser.raise_error(f"expected {len(init) + len(inputs)} operand types, got {len(operand_types)}")
+        operands = parser.resolve_operands(init + inputs, operand_types, parser.pos)
+        body = parser.parse_region()
+        attrs = parser.parse_optional_attr_dict_with_keyword()
+        n_state = len(init)
+        if len(result_types) < n_state:
+            parser.raise_error(f"expected at least {n_state} result types (one per state)")
+        op = cls(operands[:n_state], operands[n_state:], result_types[n_state:], in_dirs, out_dirs, body)
+        if attrs is not None:
+            op.attributes.update(attrs.data)
+        return op
+
+    @staticmethod
+    def _parse_directions(parser: Parser) -> list[int]:
+        by_name = {v: k for k, v in _DIRECTION_NAMES.items()}
+
+        def one() -> int:
+            word = parser.parse_identifier()
+            if word not in by_name:
+                parser.raise_error(f"expected 'forward' or 'reverse', got '{word}'")
+            return by_name[word]
+
+        return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, one)
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Ends a recurrence body: the next state values, then this step's scan outputs."""
+
+    name = "qrnn.yield"
+    values = var_operand_def(TensorType)
+    traits = traits_def(IsTerminator(), HasParent(RecurrenceOp))
+    assembly_format = "($values^ `:` type($values))? attr-dict"
+
+    def __init__(self, *values: SSAValue | Operation):
+        super().__init__(operands=[[SSAValue.get(v) for v in values]])
+
+
+QRNN = Dialect(
+    "qrnn",
+    [
+        ConstantOp,
+        QuantOp,
+        AddOp,
+        SubOp,
+        MulOp,
+        MatMulOp,
+        SigmoidOp,
+        TanhOp,
+        ReluOp,
+        ReshapeOp,
+        ConcatOp,
+        RecurrenceOp,
+        YieldOp,
+    ],
+    [QuantAttr],
+)

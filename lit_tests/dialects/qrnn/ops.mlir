@@ -1,0 +1,43 @@
+// RUN: LSTMC_ROUNDTRIP | filecheck %s
+// RUN: LSTMC_GENERIC_ROUNDTRIP | filecheck %s
+
+// CHECK-LABEL: func.func @cell
+func.func @cell(%x: tensor<6x4xf32>) -> (tensor<8xf32>, tensor<6x8xf32>) {
+  // CHECK: %h0 = qrnn.constant dense<0.000000e+00> : tensor<8xf32>
+  %h0 = qrnn.constant dense<0.0> : tensor<8xf32>
+  // CHECK-NEXT: %xq = qrnn.quant %x by <s8, scale = 0.03125, zp = 0> : tensor<6x4xf32>
+  %xq = qrnn.quant %x by <s8, scale = 0.03125, zp = 0> : tensor<6x4xf32>
+  %w = qrnn.constant dense<0.5> : tensor<4x8xf32>
+  // CHECK: qrnn.quant %w by <s4 narrow, scale = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], zp = [0, 0, 0, 0, 0, 0, 0, 0], axis = 1> : tensor<4x8xf32>
+  %wq = qrnn.quant %w by <s4 narrow, scale = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], zp = [0, 0, 0, 0, 0, 0, 0, 0], axis = 1> : tensor<4x8xf32>
+  // CHECK: %hT, %ys = qrnn.recurrence(%h0) scan(%xq) directions [reverse] -> [reverse] : (tensor<8xf32>, tensor<6x4xf32>) -> (tensor<8xf32>, tensor<6x8xf32>) {
+  %hT, %ys = qrnn.recurrence(%h0) scan(%xq) directions [reverse] -> [reverse] : (tensor<8xf32>, tensor<6x4xf32>) -> (tensor<8xf32>, tensor<6x8xf32>) {
+  // CHECK-NEXT: ^bb0(%h: tensor<8xf32>, %xt: tensor<4xf32>):
+  ^bb0(%h: tensor<8xf32>, %xt: tensor<4xf32>):
+    // CHECK-NEXT: %m = qrnn.matmul %xt, %wq : (tensor<4xf32>, tensor<4x8xf32>) -> tensor<8xf32>
+    %m = qrnn.matmul %xt, %wq : (tensor<4xf32>, tensor<4x8xf32>) -> tensor<8xf32>
+    // CHECK-NEXT: %a = qrnn.add %m, %h : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    %a = qrnn.add %m, %h : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    // CHECK-NEXT: %aq = qrnn.quant %a by <s8, scale = 0.0625, zp = 0, rounding = floor> : tensor<8xf32>
+    %aq = qrnn.quant %a by <s8, scale = 0.0625, zp = 0, rounding = floor> : tensor<8xf32>
+    // CHECK-NEXT: %s = qrnn.sigmoid %aq : tensor<8xf32>
+    %s = qrnn.sigmoid %aq : tensor<8xf32>
+    // CHECK-NEXT: %sq = qrnn.quant %s by <u4, scale = 0.0625, zp = 0> : tensor<8xf32>
+    %sq = qrnn.quant %s by <u4, scale = 0.0625, zp = 0> : tensor<8xf32>
+    // CHECK-NEXT: %t = qrnn.tanh %a : tensor<8xf32>
+    %t = qrnn.tanh %a : tensor<8xf32>
+    // CHECK-NEXT: %r = qrnn.relu %t : tensor<8xf32>
+    %r = qrnn.relu %t : tensor<8xf32>
+    // CHECK-NEXT: %d = qrnn.sub %sq, %r : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    %d = qrnn.sub %sq, %r : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    // CHECK-NEXT: %p = qrnn.mul %d, %h : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    %p = qrnn.mul %d, %h : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    // CHECK-NEXT: qrnn.yield %p, %p : tensor<8xf32>, tensor<8xf32>
+    qrnn.yield %p, %p : tensor<8xf32>, tensor<8xf32>
+  }
+  // CHECK: %cat = qrnn.concat %ys, %ys axis(1) : (tensor<6x8xf32>, tensor<6x8xf32>) -> tensor<6x16xf32>
+  %cat = qrnn.concat %ys, %ys axis(1) : (tensor<6x8xf32>, tensor<6x8xf32>) -> tensor<6x16xf32>
+  // CHECK-NEXT: %flat = qrnn.reshape %cat : tensor<6x16xf32> -> tensor<96xf32>
+  %flat = qrnn.reshape %cat : tensor<6x16xf32> -> tensor<96xf32>
+  func.return %hT, %ys : tensor<8xf32>, tensor<6x8xf32>
+}

@@ -1,0 +1,171 @@
+"""`lstmc`: the user's driver (import, run, verify).
+
+Every user mistake ends in one line `lstmc: error: ...` and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+
+import numpy as np
+
+from lstmc.errors import LstmcError
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def load_inputs(path: str) -> dict[str, np.ndarray]:
+    if not os.path.exists(path):
+        raise LstmcError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise LstmcError(f"{path}: expected an .npz archive of named arrays, got a single .npy array")
+            return {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise LstmcError(f"{path}: not a readable .npz archive ({e})") from e
+
+
+def save_outputs(path: str, outputs: dict[str, np.ndarray]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise LstmcError(f"{path}: directory {directory} does not exist")
+    # Write to a temporary file then rename, so a failure never leaves a half-written output.
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
+    os.close(fd)
+    try:
+        np.savez(tmp, **outputs)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def random_inputs(model, count: int, seed: int) -> dict[str, np.ndarray]:
+    from lstmc.frontend.onnx_import import _static_shape
+
+    if count < 1:
+        raise LstmcError(f"--random needs a positive number of sequences, got {count}")
+    rng = np.random.default_rng(seed)
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = {}
+    for inp in model.graph.input:
+        if inp.name in initializers:
+            continue
+        shape = _static_shape(inp.type, f"graph input '{inp.name}'")
+        inputs[inp.name] = rng.standard_normal((count, *shape)).astype(np.float32)
+    return inputs
+
+
+def _write_text(path: str | None, text: str) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def cmd_import(args) -> int:
+    from lstmc.frontend import import_onnx_file
+
+    module = import_onnx_file(args.model)
+    _write_text(args.output, str(module) + "\n")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from lstmc.frontend import load_onnx
+    from lstmc.stages import run_stage
+
+    model = load_onnx(args.model)
+    inputs = load_inputs(args.inputs)
+    outputs = run_stage(args.stage, model, inputs)
+    if args.output:
+        save_outputs(args.output, outputs)
+    else:
+        for name, value in outputs.items():
+            print(f"{name}: shape {list(value.shape)}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from lstmc.analysis import output_lsbs
+    from lstmc.frontend import load_onnx
+    from lstmc.frontend.onnx_import import import_model
+    from lstmc.stages import compare, run_stage
+
+    model = load_onnx(args.model)
+    if args.inputs:
+        inputs = load_inputs(args.inputs)
+        source = args.inputs
+    else:
+        inputs = random_inputs(model, args.random, args.seed)
+        source = f"{args.random} random sequences (seed {args.seed})"
+    lsbs = output_lsbs(import_model(model))
+    reference = run_stage("reference", model, inputs)
+    print(f"lstmc verify {args.model}: {source}")
+    print(f"{'stage':<10} {'output':<12} {'elements':>10} {'mismatch':>9} {'rate':>10} {'max LSB':>8}  contract")
+    failed = False
+    for stage in args.stages:
+        got = run_stage(stage, model, inputs)
+        for row in compare(reference, got, lsbs):
+            ok = row.mismatches == 0  # qrnn: bit-exact with the reference
+            failed |= not ok
+            lsb = "-" if row.max_lsb is None else f"{row.max_lsb:.3g}"
+            verdict = "bit-exact OK" if ok else "FAIL (must be bit-exact)"
+            print(f"{stage:<10} {row.output:<12} {row.elements:>10} {row.mismatches:>9} {row.rate:>10.2e} {lsb:>8}  {verdict}")
+    print("FAILED: a stage breaks the verification contract" if failed else "all stages meet the contract")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lstmc.stages import STAGES
+
+    parser = argparse.ArgumentParser(prog="lstmc", description="Compile quantized LSTMs from ONNX to HLS C++.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="import an ONNX model and print its qrnn IR")
+    p.add_argument("model", help="ONNX model (Scan with QCDQ or QONNX Quant)")
+    p.add_argument("-o", "--output", help="write the IR here instead of stdout")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("run", help="run a model at one stage on inputs from an .npz")
+    p.add_argument("model")
+    p.add_argument("--inputs", required=True, help=".npz keyed by graph input names ([N, ...] batches)")
+    p.add_argument("--stage", required=True, choices=list(STAGES))
+    p.add_argument("--output", help=".npz to write, keyed by graph output names")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("verify", help="run every stage and check the verification contract")
+    p.add_argument("model")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--inputs", help=".npz keyed by graph input names")
+    group.add_argument("--random", type=int, default=16, metavar="N", help="N random sequences (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stages", nargs="+", default=[s for s in STAGES if s != "reference"], choices=[s for s in STAGES if s != "reference"])
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except LstmcError as e:
+        print(f"lstmc: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lstmc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

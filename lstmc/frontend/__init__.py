@@ -1,0 +1,72 @@
+"""Frontends: read a model file and import it into the qrnn dialect."""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+import onnx.external_data_helper
+from google.protobuf.message import DecodeError
+from xdsl.dialects.builtin import ModuleOp
+
+from lstmc.errors import LstmcError
+
+
+def load_onnx(path: str) -> onnx.ModelProto:
+    """Read and check an ONNX file; every failure is an LstmcError naming the file and the problem."""
+    if not os.path.exists(path):
+        raise LstmcError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise LstmcError(f"{path}: is a directory, expected an .onnx file")
+    with open(path, "rb") as f:
+        data = f.read()
+    return load_onnx_bytes(data, path, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def load_onnx_bytes(data: bytes, label: str, base_dir: str | None = None) -> onnx.ModelProto:
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except DecodeError as e:
+        raise LstmcError(f"{label}: not a valid ONNX model (protobuf cannot decode it: {str(e).strip()})") from e
+    except Exception as e:  # protobuf raises assorted errors on garbage
+        raise LstmcError(f"{label}: not a valid ONNX model ({type(e).__name__})") from e
+    if not model.HasField("graph") or not model.graph.node:
+        raise LstmcError(f"{label}: not an ONNX model with a graph (no nodes found)")
+    if base_dir is not None:
+        try:
+            onnx.external_data_helper.load_external_data_for_model(model, base_dir)
+        except Exception as e:
+            raise LstmcError(f"{label}: cannot load external tensor data ({e})") from e
+    _check_defined(model.graph, set())
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
+        raise LstmcError(f"{label}: the ONNX model is invalid: {first}") from e
+    return model
+
+
+def _check_defined(graph: onnx.GraphProto, outer: set[str]) -> None:
+    """Every node input must be a graph input, an initializer, an earlier node's output or an outer name.
+
+    Checked before onnx.checker, whose message for this ("must be topologically sorted") misleads.
+    """
+    known = set(outer) | {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    for node in graph.node:
+        for name in node.input:
+            if name not in known:
+                label = f"node '{node.name}'" if node.name else f"node producing '{node.output[0]}'"
+                raise LstmcError(
+                    f"{label} ({node.op_type}): input '{name}' is not defined (missing initializer, graph input "
+                    "or producing node)"
+                )
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _check_defined(attr.g, known)
+        known.update(node.output)
+
+
+def import_onnx_file(path: str) -> ModuleOp:
+    from lstmc.frontend.onnx_import import import_model
+
+    return import_model(load_onnx(path))

@@ -1,0 +1,563 @@
+"""ONNX -> qrnn import.
+
+Op for op: every ONNX node becomes a qrnn op (or an alias), every quantizer is kept. QuantizeLinear ->
+optional Clip -> DequantizeLinear chains and QONNX `Quant` nodes become one `qrnn.quant` each; a `Scan`
+becomes a `qrnn.recurrence` whose body is imported the same way. Integer tensors never become SSA values:
+a QuantizeLinear output is only legal as the start of such a chain.
+
+Shapes are computed here (not by onnx shape inference) so that every result type is known and static; a
+model with symbolic dimensions is rejected with the name of the input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
+from xdsl.ir import Block, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from lstmc import numerics
+from lstmc.dense import dense_from_array
+from lstmc.dialects import qrnn
+from lstmc.errors import LstmcError
+
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
+_ROUNDING = {
+    "ROUND": "half_even",
+    "HALF_EVEN": "half_even",
+    "ROUND_HALF_EVEN": "half_even",
+    "HALF_UP": "half_up",
+    "HALF_DOWN": "half_down",
+    "FLOOR": "floor",
+    "CEIL": "ceil",
+    "UP": "up",
+    "DOWN": "down",
+    "ROUND_TO_ZERO": "down",
+}
+# ONNX integer element types a QuantizeLinear can produce: (bits, signed)
+_QTYPES = {
+    onnx.TensorProto.INT8: (8, True),
+    onnx.TensorProto.UINT8: (8, False),
+    onnx.TensorProto.INT16: (16, True),
+    onnx.TensorProto.UINT16: (16, False),
+    onnx.TensorProto.INT4: (4, True),
+    onnx.TensorProto.UINT4: (4, False),
+    onnx.TensorProto.INT32: (32, True),
+}
+_ELEMENTWISE = {"Add": qrnn.AddOp, "Sub": qrnn.SubOp, "Mul": qrnn.MulOp}
+_UNARY = {"Sigmoid": qrnn.SigmoidOp, "Tanh": qrnn.TanhOp, "Relu": qrnn.ReluOp}
+
+
+def node_error(node: onnx.NodeProto, message: str) -> LstmcError:
+    label = f"node '{node.name}'" if node.name else f"unnamed node producing '{', '.join(node.output)}'"
+    return LstmcError(f"{label} ({node.op_type}): {message}")
+
+
+@dataclass
+class _Pending:
+    """A QuantizeLinear (+ Clip) output: an integer tensor waiting for its DequantizeLinear."""
+
+    source: str  # float tensor that was quantized
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None
+    lo: int
+    hi: int
+    node: onnx.NodeProto
+
+
+@dataclass
+class _Scope:
+    """Names visible in one graph (main graph or a Scan body), chained to the enclosing graph."""
+
+    block: Block
+    parent: _Scope | None = None
+    values: dict[str, SSAValue] = field(default_factory=dict)
+    consts: dict[str, np.ndarray] = field(default_factory=dict)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+    def lookup(self, name: str, table: str):
+        scope: _Scope | None = self
+        while scope is not None:
+            found = getattr(scope, table).get(name)
+            if found is not None:
+                return found
+            scope = scope.parent
+        return None
+
+
+def _sanitize(name: str) -> str | None:
+    hint = re.sub(r"[^A-Za-z0-9_.$]", "_", name)
+    if not hint or not re.match(r"[A-Za-z_]", hint[0]):
+        hint = "v" + hint
+    return hint
+
+
+def _static_shape(type_proto: onnx.TypeProto, what: str) -> tuple[int, ...]:
+    if not type_proto.HasField("tensor_type"):
+        raise LstmcError(f"{what} is not a tensor")
+    tt = type_proto.tensor_type
+    if tt.elem_type != onnx.TensorProto.FLOAT:
+        raise LstmcError(
+            f"{what} has element type {onnx.TensorProto.DataType.Name(tt.elem_type)}; lstmc models take float32 tensors"
+        )
+    if not tt.HasField("shape"):
+        raise LstmcError(f"{what} has no shape; lstmc needs static shapes")
+    dims = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(d.dim_value)
+        else:
+            sym = d.dim_param or "?"
+            raise LstmcError(
+                f"{what} has a symbolic dimension '{sym}'; lstmc compiles one sequence per inference with static "
+                "shapes (export the model with fixed dimensions)"
+            )
+    return tuple(dims)
+
+
+def _tensor_type(shape) -> TensorType:
+    return TensorType(f32, tuple(shape))
+
+
+def _shape(value: SSAValue) -> tuple[int, ...]:
+    return tuple(value.type.get_shape())
+
+
+class OnnxImporter:
+    def __init__(self, model: onnx.ModelProto):
+        self.model = model
+        self.opset = {o.domain or "ai.onnx": o.version for o in model.opset_import}.get("ai.onnx", 0)
+        self.handlers: dict[str, Callable[[onnx.NodeProto, _Scope], None]] = {
+            "QuantizeLinear": self._quantize_linear,
+            "Clip": self._clip,
+            "DequantizeLinear": self._dequantize_linear,
+            "Quant": self._qonnx_quant,
+            "MatMul": self._matmul,
+            "Identity": self._identity,
+            "Constant": self._constant,
+            "Concat": self._concat,
+            "Reshape": self._reshape,
+            "Unsqueeze": self._reshape,
+            "Squeeze": self._reshape,
+            "Flatten": self._reshape,
+            "Scan": self._scan,
+        }
+        for name in _ELEMENTWISE:
+            self.handlers[name] = self._binary
+        for name in _UNARY:
+            self.handlers[name] = self._unary
+
+    # ----------------------------------------------------------------------------------------------------
+    def run(self) -> ModuleOp:
+        graph = self.model.graph
+        if not graph.node:
+            raise LstmcError("the ONNX graph has no nodes")
+        initializer_names = {init.name for init in graph.initializer}
+        inputs = [i for i in graph.input if i.name not in initializer_names]
+        arg_types = [_tensor_type(_static_shape(i.type, f"graph input '{i.name}'")) for i in inputs]
+        block = Block(arg_types=arg_types)
+        scope = _Scope(block)
+        for arg, inp in zip(block.args, inputs):
+            arg.name_hint = _sanitize(inp.name)
+            scope.values[inp.name] = arg
+        self._add_initializers(graph, scope)
+        self._import_nodes(graph, scope)
+        results = [self._value(o.name, scope, what=f"graph output '{o.name}'") for o in graph.output]
+        block.add_op(func.ReturnOp(*results))
+        fn = func.FuncOp("main", ([a.type for a in block.args], [r.type for r in results]), Region(block))
+        fn.attributes["lstmc.input_names"] = ArrayAttr([StringAttr(i.name) for i in inputs])
+        fn.attributes["lstmc.output_names"] = ArrayAttr([StringAttr(o.name) for o in graph.output])
+        module = ModuleOp([fn])
+        try:
+            module.verify()
+        except VerifyException as e:  # an importer bug or an inconsistent model: say which
+            raise LstmcError(f"the imported IR does not verify: {e}") from e
+        return module
+
+    def _add_initializers(self, graph: onnx.GraphProto, scope: _Scope) -> None:
+        for init in graph.initializer:
+            try:
+                scope.consts[init.name] = numpy_helper.to_array(init)
+            except Exception as e:  # external data missing, corrupt raw data
+                raise LstmcError(f"initializer '{init.name}' cannot be read: {e}") from e
+
+    def _import_nodes(self, graph: onnx.GraphProto, scope: _Scope) -> None:
+        for node in graph.node:
+            if node.domain not in ("", "ai.onnx") + QONNX_DOMAINS:
+                raise node_error(node, f"operator domain '{node.domain}' is not supported")
+            handler = self.handlers.get(node.op_type)
+            if handler is None or (node.domain in QONNX_DOMAINS) != (node.op_type == "Quant"):
+                supported = ", ".join(sorted(self.handlers))
+                raise node_error(node, f"unsupported operator (lstmc imports: {supported})")
+            handler(node, scope)
+
+    # ---------------------------------------------------------------------------------------------------- lookups
+    def _const(self, name: str, scope: _Scope, node: onnx.NodeProto, what: str) -> np.ndarray:
+        value = scope.lookup(name, "consts")
+        if value is None:
+            if scope.lookup(name, "values") is not None or scope.lookup(name, "pending") is not None:
+                raise node_error(node, f"{what} '{name}' must be a constant (initializer or Constant node)")
+            raise node_error(node, f"{what} '{name}' is not defined (missing initializer?)")
+        return value
+
+    def _value(self, name: str, scope: _Scope, node: onnx.NodeProto | None = None, what: str = "input") -> SSAValue:
+        value = scope.lookup(name, "values")
+        if value is not None:
+            return value
+        const = scope.lookup(name, "consts")
+        if const is not None:
+            return self._materialize(name, const, scope)
+        pending = scope.lookup(name, "pending")
+        if pending is not None:
+            msg = f"uses the integer output '{name}' of QuantizeLinear '{pending.node.name}' directly"
+            msg += "; lstmc supports integer tensors only inside QuantizeLinear -> Clip -> DequantizeLinear"
+            if node is None:
+                raise LstmcError(f"{what} {msg}")
+            raise node_error(node, msg)
+        if node is None:
+            raise LstmcError(f"{what} is not produced by any node")
+        raise node_error(node, f"{what} '{name}' is not defined (missing initializer or producer)")
+
+    def _materialize(self, name: str, array: np.ndarray, scope: _Scope) -> SSAValue:
+        if array.dtype.kind not in "fiub":
+            raise LstmcError(f"constant '{name}' has unsupported dtype {array.dtype}")
+        op = qrnn.ConstantOp(dense_from_array(np.asarray(array, dtype=np.float32)))
+        op.result.name_hint = _sanitize(name)
+        scope.block.add_op(op)
+        scope.values[name] = op.result  # reuse within this block
+        return op.result
+
+    def _define(self, name: str, value: SSAValue, scope: _Scope) -> None:
+        if not value.name_hint:
+            value.name_hint = _sanitize(name)
+        scope.values[name] = value
+
+    def _inputs(self, node: onnx.NodeProto, scope: _Scope, count: int | None = None) -> list[SSAValue]:
+        names = list(node.input if count is None else node.input[:count])
+        return [self._value(n, scope, node) for n in names]
+
+    def _add(self, op, scope: _Scope):
+        scope.block.add_op(op)
+        return op
+
+    # ---------------------------------------------------------------------------------------------------- quantizers
+    def _quant_attr(self, node, scale, zero_point, axis, lo, hi, rounding, shape) -> qrnn.QuantAttr:
+        bits_signed_narrow = _range_kind(lo, hi)
+        if bits_signed_narrow is None:
+            raise node_error(
+                node,
+                f"integer range [{lo}, {hi}] is not the range of a signed or unsigned (narrow) integer of 1..32 bits",
+            )
+        bits, signed, narrow = bits_signed_narrow
+        scale = np.asarray(scale, dtype=np.float32).reshape(-1)
+        zp = np.asarray(zero_point).reshape(-1)
+        if axis is None and (scale.size != 1 or zp.size != 1):
+            raise node_error(node, "a per-tensor quantizer needs a scalar scale and zero point")
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise node_error(node, f"quantizer scale must be finite and positive, got {scale.tolist()[:4]}")
+        if np.any(zp != np.round(zp)):
+            raise node_error(node, f"zero point must be an integer, got {zp.tolist()[:4]}")
+        if axis is not None:
+            axis = axis + len(shape) if axis < 0 else axis
+            if not 0 <= axis < len(shape):
+                raise node_error(node, f"quantization axis {axis} is out of range for shape {list(shape)}")
+            if zp.size == 1:
+                zp = np.repeat(zp, scale.size)
+            if scale.size != shape[axis]:
+                raise node_error(node, f"{scale.size} scales for axis {axis} of size {shape[axis]}")
+        attr = qrnn.QuantAttr(bits, signed, narrow, scale.tolist(), [int(z) for z in zp], axis, rounding)
+        try:
+            attr.verify()
+        except VerifyException as e:
+            raise node_error(node, str(e)) from e
+        return attr
+
+    def _quantize_linear(self, node, scope):
+        if len(node.input) < 2:
+            raise node_error(node, "QuantizeLinear needs a scale input")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("block_size", 0):
+            raise node_error(node, "blocked quantization (block_size) is not supported")
+        if attrs.get("saturate", 1) != 1:
+            raise node_error(node, "saturate=0 is not supported")
+        scale = self._const(node.input[1], scope, node, "scale")
+        if len(node.input) > 2 and node.input[2]:
+            zp_array = self._const(node.input[2], scope, node, "zero point")
+            qtype = onnx.helper.np_dtype_to_tensor_dtype(zp_array.dtype)
+        else:
+            zp_array = np.zeros((), np.int64)
+            qtype = attrs.get("output_dtype", onnx.TensorProto.UINT8) or onnx.TensorProto.UINT8
+        if qtype not in _QTYPES or qtype == onnx.TensorProto.INT32:
+            raise node_error(node, f"quantized type {onnx.TensorProto.DataType.Name(qtype)} is not supported")
+        bits, signed = _QTYPES[qtype]
+        lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        axis = attrs.get("axis", 1) if np.asarray(scale).size > 1 else None
+        source = node.input[0]
+        if scope.lookup(source, "values") is None and scope.lookup(source, "consts") is None:
+            self._value(source, scope, node)  # raises the right error
+        scope.pending[node.output[0]] = _Pending(source, scale, zp_array.astype(np.int64), axis, lo, hi, node)
+
+    def _clip(self, node, scope):
+        pending = scope.lookup(node.input[0], "pending")
+        if pending is None:
+            raise node_error(
+                node, "Clip is supported only on the integer output of QuantizeLinear (QCDQ); a float Clip is not"
+            )
+        lo, hi = pending.lo, pending.hi
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        bounds = []
+        for i, key in ((1, "min"), (2, "max")):
+            if len(node.input) > i and node.input[i]:
+                bounds.append(int(self._const(node.input[i], scope, node, key)))
+            elif key in attrs:
+                bounds.append(int(attrs[key]))
+            else:
+                bounds.append(None)
+        new_lo = lo if bounds[0] is None else max(lo, bounds[0])
+        new_hi = hi if bounds[1] is None else min(hi, bounds[1])
+        if new_lo > new_hi:
+            raise node_error(node, f"Clip range [{bounds[0]}, {bounds[1]}] leaves no value of the integer type")
+        scope.pending[node.output[0]] = _Pending(
+            pending.source, pending.scale, pending.zero_point, pending.axis, new_lo, new_hi, node
+        )
+
+    def _dequantize_linear(self, node, scope):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        scale = self._const(node.input[1], scope, node, "scale")
+        zp = (
+            self._const(node.input[2], scope, node, "zero point").astype(np.int64)
+            if len(node.input) > 2 and node.input[2]
+            else np.zeros((), np.int64)
+        )
+        axis = attrs.get("axis", 1) if np.asarray(scale).size > 1 else None
+        pending = scope.lookup(node.input[0], "pending")
+        if pending is not None:
+            if not (np.array_equal(np.asarray(pending.scale, np.float32), np.asarray(scale, np.float32))
+                    and np.array_equal(np.broadcast_to(pending.zero_point, np.shape(zp)), zp)):
+                raise node_error(
+                    node, f"scale/zero point differ from those of QuantizeLinear '{pending.node.name}'; a "
+                    "requantization must be written as DequantizeLinear -> QuantizeLinear"
+                )
+            source = self._value(pending.source, scope, node)
+            attr = self._quant_attr(node, scale, zp, axis, pending.lo, pending.hi, "half_even", _shape(source))
+            op = self._add(qrnn.QuantOp(source, attr), scope)
+            self._define(node.output[0], op.result, scope)
+            return
+        # DequantizeLinear of an integer initializer (pre-quantized weights, int32 biases).
+        codes = self._const(node.input[0], scope, node, "quantized input")
+        if codes.dtype.kind not in "iu":
+            raise node_error(node, f"DequantizeLinear input must be an integer tensor, got {codes.dtype}")
+        bits = codes.dtype.itemsize * 8
+        signed = codes.dtype.kind == "i"
+        lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        attr = self._quant_attr(node, scale, zp, axis, lo, hi, "half_even", codes.shape)
+        q = _params(attr)
+        values = numerics.dequantize(codes.astype(np.int64), q)
+        const = self._materialize(node.output[0], values, scope)
+        # Keep the quantizer when re-quantizing the float values reproduces them (always, unless huge codes
+        # do not fit float32): later passes recover the integers from it.
+        if np.array_equal(numerics.fake_quant(values, q), values):
+            op = self._add(qrnn.QuantOp(const, attr), scope)
+            self._define(node.output[0], op.result, scope)
+
+    def _qonnx_quant(self, node, scope):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if len(node.input) != 4:
+            raise node_error(node, "Quant needs 4 inputs (x, scale, zeropt, bitwidth)")
+        source = self._value(node.input[0], scope, node)
+        shape = _shape(source)
+        scale = np.asarray(self._const(node.input[1], scope, node, "scale"), np.float32)
+        zp = np.asarray(self._const(node.input[2], scope, node, "zero point"), np.float64)
+        bw = np.asarray(self._const(node.input[3], scope, node, "bit width"), np.float64)
+        if bw.size != 1 or bw.reshape(-1)[0] != round(bw.reshape(-1)[0]):
+            raise node_error(node, f"bit width must be one integer, got {bw.reshape(-1).tolist()[:4]}")
+        bits = int(bw.reshape(-1)[0])
+        if not 1 <= bits <= qrnn.MAX_QUANT_BITS:
+            raise node_error(node, f"bit width {bits} is outside the supported range 1..{qrnn.MAX_QUANT_BITS}")
+        signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+        mode = attrs.get("rounding_mode", "ROUND")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode.upper() not in _ROUNDING:
+            raise node_error(node, f"rounding_mode '{mode}' is not supported ({', '.join(_ROUNDING)})")
+        axis = None
+        if scale.size > 1 or zp.size > 1:
+            per = scale if scale.size > 1 else zp
+            big = [i for i, d in enumerate(per.shape) if d > 1]
+            if len(big) != 1:
+                raise node_error(node, f"scale of shape {list(per.shape)} is neither per-tensor nor per-channel")
+            axis = big[0] + len(shape) - per.ndim
+            scale = np.broadcast_to(scale, per.shape)
+            zp = np.broadcast_to(zp, per.shape)
+        if signed:
+            lo, hi = -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
+        else:
+            lo, hi = 0, 2**bits - 1 - int(narrow)
+        if signed and narrow and bits < 2:
+            raise node_error(node, "a signed narrow-range quantizer needs at least 2 bits")
+        attr = self._quant_attr(node, scale, zp, axis, lo, hi, _ROUNDING[mode.upper()], shape)
+        op = self._add(qrnn.QuantOp(source, attr), scope)
+        self._define(node.output[0], op.result, scope)
+
+    # ---------------------------------------------------------------------------------------------------- compute
+    def _binary(self, node, scope):
+        a, b = self._inputs(node, scope, 2)
+        shape = qrnn.broadcast_shapes(_shape(a), _shape(b))
+        if shape is None:
+            raise node_error(node, f"operand shapes {list(_shape(a))} and {list(_shape(b))} do not broadcast")
+        op = self._add(_ELEMENTWISE[node.op_type](a, b, _tensor_type(shape)), scope)
+        self._define(node.output[0], op.result, scope)
+
+    def _unary(self, node, scope):
+        (a,) = self._inputs(node, scope, 1)
+        op = self._add(_UNARY[node.op_type](a), scope)
+        self._define(node.output[0], op.result, scope)
+
+    def _matmul(self, node, scope):
+        a, b = self._inputs(node, scope, 2)
+        shape = qrnn.matmul_shape(_shape(a), _shape(b))
+        if shape is None:
+            raise node_error(
+                node, f"MatMul of shapes {list(_shape(a))} and {list(_shape(b))} is not a rank-1/2 product lstmc supports"
+            )
+        op = self._add(qrnn.MatMulOp(a, b, _tensor_type(shape)), scope)
+        self._define(node.output[0], op.result, scope)
+
+    def _identity(self, node, scope):
+        if scope.lookup(node.input[0], "pending") is not None:
+            scope.pending[node.output[0]] = scope.lookup(node.input[0], "pending")
+            return
+        self._define(node.output[0], self._value(node.input[0], scope, node), scope)
+
+    def _constant(self, node, scope):
+        attr = next((a for a in node.attribute if a.name == "value"), None)
+        if attr is None:
+            raise node_error(node, "only Constant nodes with a 'value' tensor are supported")
+        scope.consts[node.output[0]] = numpy_helper.to_array(attr.t)
+
+    def _concat(self, node, scope):
+        values = self._inputs(node, scope)
+        axis = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), None)
+        if axis is None:
+            raise node_error(node, "Concat needs an axis attribute")
+        rank = len(_shape(values[0]))
+        axis = axis + rank if axis < 0 else axis
+        shapes = [_shape(v) for v in values]
+        if not 0 <= axis < rank or any(len(s) != rank for s in shapes):
+            raise node_error(node, f"cannot concatenate shapes {[list(s) for s in shapes]} along axis {axis}")
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        op = self._add(qrnn.ConcatOp(values, axis, _tensor_type(out)), scope)
+        self._define(node.output[0], op.result, scope)
+
+    def _reshape(self, node, scope):
+        x = self._value(node.input[0], scope, node)
+        shape = list(_shape(x))
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        second = self._const(node.input[1], scope, node, "shape/axes") if len(node.input) > 1 and node.input[1] else None
+        kind = node.op_type
+        try:
+            if kind == "Reshape":
+                target = [int(v) for v in second.reshape(-1)]
+                target = [shape[i] if v == 0 and not attrs.get("allowzero", 0) else v for i, v in enumerate(target)]
+                if target.count(-1) == 1:
+                    known = int(np.prod([v for v in target if v != -1]))
+                    target[target.index(-1)] = int(np.prod(shape)) // max(known, 1)
+            elif kind == "Unsqueeze":
+                axes = [int(v) for v in (second.reshape(-1) if second is not None else attrs["axes"])]
+                target = list(shape)
+                rank = len(shape) + len(axes)
+                for ax in sorted(a + rank if a < 0 else a for a in axes):
+                    target.insert(ax, 1)
+            elif kind == "Squeeze":
+                axes = second.reshape(-1).tolist() if second is not None else attrs.get("axes")
+                if axes is None:
+                    target = [d for d in shape if d != 1]
+                else:
+                    axes = {a + len(shape) if a < 0 else a for a in axes}
+                    target = [d for i, d in enumerate(shape) if i not in axes]
+            else:  # Flatten
+                ax = attrs.get("axis", 1)
+                ax = ax + len(shape) if ax < 0 else ax
+                target = [int(np.prod(shape[:ax])), int(np.prod(shape[ax:]))]
+        except (KeyError, TypeError, ValueError) as e:
+            raise node_error(node, f"cannot compute the result shape ({e})") from e
+        if int(np.prod(target)) != int(np.prod(shape)) or any(v < 0 for v in target):
+            raise node_error(node, f"cannot reshape {shape} to {target}")
+        op = self._add(qrnn.ReshapeOp(x, _tensor_type(target)), scope)
+        self._define(node.output[0], op.result, scope)
+
+    # ---------------------------------------------------------------------------------------------------- Scan
+    def _scan(self, node, scope):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if self.opset < 9:
+            raise node_error(node, "Scan from opset < 9 (with sequence_lens) is not supported")
+        body: onnx.GraphProto = attrs["body"]
+        n_scan_in = attrs["num_scan_inputs"]
+        n_state = len(node.input) - n_scan_in
+        n_scan_out = len(body.output) - n_state
+        if n_state < 0 or n_scan_out < 0 or len(body.input) != len(node.input):
+            raise node_error(node, "inconsistent numbers of state variables, scan inputs and body inputs/outputs")
+        for key in ("scan_input_axes", "scan_output_axes"):
+            if any(int(a) != 0 for a in attrs.get(key, [])):
+                raise node_error(node, f"{key} other than 0 is not supported (time must be the leading axis)")
+        in_dirs = list(attrs.get("scan_input_directions", [0] * n_scan_in))
+        out_dirs = list(attrs.get("scan_output_directions", [0] * n_scan_out))
+        if any(d not in (0, 1) for d in in_dirs + out_dirs):
+            raise node_error(node, "scan directions must be 0 (forward) or 1 (reverse)")
+        operands = self._inputs(node, scope)
+        init, seqs = operands[:n_state], operands[n_state:]
+        lengths = {_shape(s)[0] if _shape(s) else None for s in seqs}
+        if len(lengths) != 1 or None in lengths:
+            raise node_error(node, f"scan inputs must share one sequence length, got shapes {[list(_shape(s)) for s in seqs]}")
+        (steps,) = lengths
+        arg_types = [v.type for v in init] + [_tensor_type(_shape(s)[1:]) for s in seqs]
+        body_block = Block(arg_types=arg_types)
+        body_scope = _Scope(body_block, parent=scope)
+        for arg, inp in zip(body_block.args, body.input):
+            arg.name_hint = _sanitize(inp.name)
+            body_scope.values[inp.name] = arg
+        self._add_initializers(body, body_scope)
+        self._import_nodes(body, body_scope)
+        yielded = [self._value(o.name, body_scope, what=f"Scan '{node.name}' body output '{o.name}'") for o in body.output]
+        for i, (v, y) in enumerate(zip(init, yielded[:n_state])):
+            if v.type != y.type:
+                raise node_error(node, f"state {i} enters as {list(_shape(v))} but the body yields {list(_shape(y))}")
+        body_block.add_op(qrnn.YieldOp(*yielded))
+        out_types = [_tensor_type((steps, *_shape(y))) for y in yielded[n_state:]]
+        op = self._add(qrnn.RecurrenceOp(init, seqs, out_types, in_dirs, out_dirs, Region(body_block)), scope)
+        for name, res in zip(node.output, op.results):
+            if name:
+                self._define(name, res, scope)
+
+
+def _params(attr: qrnn.QuantAttr) -> numerics.QuantParams:
+    from lstmc.interpreter.qrnn import quant_params
+
+    return quant_params(attr)
+
+
+def _range_kind(lo: int, hi: int) -> tuple[int, bool, bool] | None:
+    """(bits, signed, narrow) whose integer range is exactly [lo, hi], or None."""
+    for bits in range(1, qrnn.MAX_QUANT_BITS + 1):
+        half = 2 ** (bits - 1)
+        if (lo, hi) == (-half, half - 1):
+            return bits, True, False
+        if bits >= 2 and (lo, hi) == (-half + 1, half - 1):
+            return bits, True, True
+        if (lo, hi) == (0, 2**bits - 1):
+            return bits, False, False
+        if (lo, hi) == (0, 2**bits - 2):
+            return bits, False, True
+    return None
+
+
+def import_model(model: onnx.ModelProto) -> ModuleOp:
+    return OnnxImporter(model).run()

@@ -1,0 +1,155 @@
+"""xDSL interpreter implementations of the qrnn ops.
+
+Values are numpy arrays. A value computed from the model inputs carries one extra leading batch axis (one
+entry per sequence); constants do not. An op recognises a batched operand by its rank (the IR type's rank
+plus one), so thousands of sequences run through one interpretation of the IR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.interpreter import (
+    Interpreter,
+    InterpreterFunctions,
+    PythonValues,
+    ReturnedValues,
+    TerminatorValue,
+    impl,
+    impl_terminator,
+    register_impls,
+)
+
+from lstmc import numerics
+from lstmc.dense import array_from_dense
+from lstmc.dialects import qrnn
+
+
+def is_batched(value: np.ndarray, ssa) -> bool:
+    return value.ndim == len(ssa.type.get_shape()) + 1
+
+
+def quant_params(attr: qrnn.QuantAttr) -> numerics.QuantParams:
+    return numerics.QuantParams(
+        bits=attr.bits.data,
+        signed=attr.is_signed,
+        narrow=attr.is_narrow,
+        scale=tuple(attr.scales),
+        zero_point=tuple(attr.zero_points),
+        axis=attr.channel_axis,
+        rounding=attr.rounding.data,
+    )
+
+
+def _time_axis(batched: bool) -> int:
+    return 1 if batched else 0
+
+
+@register_impls
+class QrnnFunctions(InterpreterFunctions):
+    @impl(qrnn.ConstantOp)
+    def run_constant(self, interpreter: Interpreter, op: qrnn.ConstantOp, args: PythonValues):
+        return (array_from_dense(op.value),)
+
+    @impl(qrnn.QuantOp)
+    def run_quant(self, interpreter: Interpreter, op: qrnn.QuantOp, args: PythonValues):
+        (x,) = args
+        return (numerics.fake_quant(x, quant_params(op.quant), is_batched(x, op.input)),)
+
+    @impl(qrnn.AddOp)
+    def run_add(self, interpreter: Interpreter, op: qrnn.AddOp, args: PythonValues):
+        return (self._elementwise(op, args, np.add),)
+
+    @impl(qrnn.SubOp)
+    def run_sub(self, interpreter: Interpreter, op: qrnn.SubOp, args: PythonValues):
+        return (self._elementwise(op, args, np.subtract),)
+
+    @impl(qrnn.MulOp)
+    def run_mul(self, interpreter: Interpreter, op: qrnn.MulOp, args: PythonValues):
+        return (self._elementwise(op, args, np.multiply),)
+
+    @staticmethod
+    def _elementwise(op, args, fn):
+        a, b = args
+        a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
+        # A batched operand's batch axis must not broadcast against a non-batched operand's leading axes.
+        rank = len(op.result.type.get_shape())
+        if a_b != b_b:
+            if a_b:
+                b = b.reshape((1,) * (rank + 1 - b.ndim) + b.shape)
+            else:
+                a = a.reshape((1,) * (rank + 1 - a.ndim) + a.shape)
+        return fn(a.astype(np.float32, copy=False), b.astype(np.float32, copy=False))
+
+    @impl(qrnn.MatMulOp)
+    def run_matmul(self, interpreter: Interpreter, op: qrnn.MatMulOp, args: PythonValues):
+        a, b = args
+        return (numerics.matmul(a, b, is_batched(a, op.lhs), is_batched(b, op.rhs)),)
+
+    @impl(qrnn.SigmoidOp)
+    def run_sigmoid(self, interpreter: Interpreter, op: qrnn.SigmoidOp, args: PythonValues):
+        return (numerics.sigmoid(args[0]),)
+
+    @impl(qrnn.TanhOp)
+    def run_tanh(self, interpreter: Interpreter, op: qrnn.TanhOp, args: PythonValues):
+        return (numerics.tanh(args[0]),)
+
+    @impl(qrnn.ReluOp)
+    def run_relu(self, interpreter: Interpreter, op: qrnn.ReluOp, args: PythonValues):
+        return (np.maximum(args[0], np.float32(0)),)
+
+    @impl(qrnn.ReshapeOp)
+    def run_reshape(self, interpreter: Interpreter, op: qrnn.ReshapeOp, args: PythonValues):
+        (x,) = args
+        shape = tuple(op.result.type.get_shape())
+        return (x.reshape((x.shape[0], *shape) if is_batched(x, op.input) else shape),)
+
+    @impl(qrnn.ConcatOp)
+    def run_concat(self, interpreter: Interpreter, op: qrnn.ConcatOp, args: PythonValues):
+        batched = [is_batched(v, ssa) for v, ssa in zip(args, op.inputs)]
+        if not any(batched):
+            return (np.concatenate(args, axis=op.axis.value.data),)
+        n = next(v.shape[0] for v, b in zip(args, batched) if b)
+        parts = [v if b else np.broadcast_to(v, (n, *v.shape)) for v, b in zip(args, batched)]
+        return (np.concatenate(parts, axis=op.axis.value.data + 1),)
+
+    @impl(qrnn.RecurrenceOp)
+    def run_recurrence(self, interpreter: Interpreter, op: qrnn.RecurrenceOp, args: PythonValues):
+        n_state = len(op.init)
+        states = list(args[:n_state])
+        seqs = args[n_state:]
+        seq_batched = [is_batched(s, ssa) for s, ssa in zip(seqs, op.inputs)]
+        steps = op.seq_len
+        collected: list[list[np.ndarray]] = [[] for _ in op.outputs]
+        for t in range(steps):
+            slices = []
+            for seq, batched, direction in zip(seqs, seq_batched, op.in_dirs):
+                index = t if direction == qrnn.FORWARD else steps - 1 - t
+                slices.append(np.take(seq, index, axis=_time_axis(batched)))
+            yielded = interpreter.run_ssacfg_region(op.body, (*states, *slices), "qrnn.recurrence")
+            states = list(yielded[:n_state])
+            for acc, value in zip(collected, yielded[n_state:]):
+                acc.append(value)
+        outputs = []
+        for acc, direction, ssa in zip(collected, op.out_dirs, op.outputs):
+            if direction == qrnn.REVERSE:
+                acc = acc[::-1]
+            outputs.append(_stack_time(acc, len(ssa.type.get_shape()) - 1))
+        return (*states, *outputs)
+
+    @impl_terminator(qrnn.YieldOp)
+    def run_yield(
+        self, interpreter: Interpreter, op: qrnn.YieldOp, args: PythonValues
+    ) -> tuple[TerminatorValue, PythonValues]:
+        return ReturnedValues(args), ()
+
+
+def _stack_time(values: list[np.ndarray], step_rank: int) -> np.ndarray:
+    """Stack per-step values along the time axis (axis 1 when batched, else 0).
+
+    Steps may mix batched and unbatched values (a step output that is a constant): broadcast those.
+    """
+    batch = next((v.shape[0] for v in values if v.ndim == step_rank + 1), None)
+    if batch is None:
+        return np.stack(values, axis=0)
+    full = [v if v.ndim == step_rank + 1 else np.broadcast_to(v, (batch, *v.shape)) for v in values]
+    return np.stack(full, axis=1)

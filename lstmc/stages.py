@@ -1,0 +1,71 @@
+"""Execution stages: the same inputs through the reference and through each level of the compiled design.
+
+A stage is a function (model, inputs) -> outputs with inputs keyed by the model's graph input names and
+outputs by its graph output names; arrays carry a leading batch axis (one entry per sequence).
+Later compiler levels register themselves here (integer, dataflow, csim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from lstmc.errors import LstmcError
+
+Stage = Callable[[onnx.ModelProto, dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def _reference(model, inputs):
+    from lstmc.reference import run_reference
+
+    return run_reference(model, inputs)
+
+
+def _qrnn(model, inputs):
+    from lstmc.frontend.onnx_import import import_model
+    from lstmc.interpreter import run_function
+
+    return run_function(import_model(model), inputs)
+
+
+STAGES: dict[str, Stage] = {"reference": _reference, "qrnn": _qrnn}
+
+
+def run_stage(name: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if name not in STAGES:
+        raise LstmcError(f"unknown stage '{name}' (available: {', '.join(STAGES)})")
+    return STAGES[name](model, inputs)
+
+
+@dataclass
+class Comparison:
+    """How one stage's outputs differ from another's, per output, in elements and in LSBs."""
+
+    output: str
+    elements: int
+    mismatches: int
+    max_abs_error: float
+    max_lsb: float | None  # largest error in units of the output quantizer's scale, when known
+
+    @property
+    def rate(self) -> float:
+        return self.mismatches / self.elements if self.elements else 0.0
+
+
+def compare(expected: dict[str, np.ndarray], got: dict[str, np.ndarray], lsb: dict[str, float] | None = None):
+    rows = []
+    for name, ref in expected.items():
+        if name not in got:
+            raise LstmcError(f"stage produced no output '{name}'")
+        out = got[name]
+        if out.shape != ref.shape:
+            raise LstmcError(f"output '{name}' has shape {list(out.shape)}, expected {list(ref.shape)}")
+        diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
+        mism = int(np.count_nonzero(out != ref))
+        max_err = float(diff.max()) if diff.size else 0.0
+        scale = (lsb or {}).get(name)
+        rows.append(Comparison(name, int(ref.size), mism, max_err, max_err / scale if scale else None))
+    return rows

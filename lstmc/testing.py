@@ -1,0 +1,172 @@
+"""Random quantized LSTMs in the Scan/QCDQ (or QONNX Quant) format, built with onnx.helper only.
+
+Used by the test suite and the benchmarks to make models the exporter never produced ("models you have not
+seen"): any sizes, bit widths, signedness, narrow ranges, power-of-two or float scales, per-channel weights,
+multi-layer, bidirectional. No torch needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+@dataclass
+class Q:
+    """One quantizer: bits, signed, narrow, scale (scalar or per-channel list)."""
+
+    bits: int = 8
+    signed: bool = True
+    narrow: bool = False
+    scale: float | list[float] = 0.125
+    zero_point: int = 0
+
+    @property
+    def qrange(self) -> tuple[int, int]:
+        if self.signed:
+            return -(2 ** (self.bits - 1)) + int(self.narrow), 2 ** (self.bits - 1) - 1
+        return 0, 2**self.bits - 1 - int(self.narrow)
+
+
+@dataclass
+class LstmSpec:
+    input_size: int = 4
+    hidden_size: int = 8
+    seq_len: int = 10
+    num_layers: int = 1
+    bidirectional: bool = False
+    weight: Q = field(default_factory=lambda: Q(4, True, True, 0.25))
+    io: Q = field(default_factory=lambda: Q(8, True, False, 2.0**-5))
+    acc: Q = field(default_factory=lambda: Q(8, True, False, 2.0**-4))
+    sigmoid: Q = field(default_factory=lambda: Q(6, False, False, 2.0**-6))
+    tanh: Q = field(default_factory=lambda: Q(6, True, False, 2.0**-5))
+    cell: Q = field(default_factory=lambda: Q(8, True, False, 2.0**-5))
+    bias_bits: int = 16
+    per_channel_weights: bool = False
+    quant_format: str = "qcdq"  # or "quant" (QONNX)
+    seed: int = 0
+
+
+class _GraphBuilder:
+    def __init__(self, spec: LstmSpec, prefix: str = ""):
+        self.spec, self.prefix = spec, prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.count = 0
+
+    def name(self, base: str) -> str:
+        self.count += 1
+        return f"{self.prefix}{base}_{self.count}"
+
+    def const(self, base: str, array: np.ndarray) -> str:
+        n = self.name(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(array), n))
+        return n
+
+    def node(self, op: str, inputs: list[str], base: str, domain: str = "", **attrs) -> str:
+        out = self.name(base)
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out + "_node", domain=domain, **attrs))
+        return out
+
+    def quant(self, x: str, q: Q, base: str, axis: int | None = None) -> str:
+        scale = np.asarray(q.scale, np.float32)
+        if self.spec.quant_format == "quant":
+            s = self.const(base + "_scale", scale.reshape((1, -1) if scale.ndim else ()))
+            z = self.const(base + "_zp", np.full(scale.reshape((1, -1) if scale.ndim else ()).shape, q.zero_point, np.float32))
+            b = self.const(base + "_bw", np.float32(q.bits))
+            return self.node("Quant", [x, s, z, b], base + "_q", domain="qonnx.custom_op.general",
+                             signed=int(q.signed), narrow=int(q.narrow), rounding_mode="ROUND")
+        if q.bits > 16 or 8 < q.bits < 16:
+            # onnxruntime has no int16 Clip kernel, so only 16-bit ranges fit a 16-bit container.
+            raise ValueError(f"QCDQ cannot express a {q.bits}-bit quantizer (use <= 8 or exactly 16 bits)")
+        dtype = {(True, 8): np.int8, (False, 8): np.uint8, (True, 16): np.int16, (False, 16): np.uint16}[
+            (q.signed, 8 if q.bits <= 8 else 16)
+        ]
+        s = self.const(base + "_scale", scale)
+        z = self.const(base + "_zp", np.full(scale.shape, q.zero_point, dtype))
+        kw = {"axis": axis} if scale.ndim else {}
+        qn = self.node("QuantizeLinear", [x, s, z], base + "_int", **kw)
+        lo, hi = q.qrange
+        info = np.iinfo(dtype)
+        if (lo, hi) != (info.min, info.max):
+            qn = self.node("Clip", [qn, self.const(base + "_lo", dtype(lo)), self.const(base + "_hi", dtype(hi))], base + "_clip")
+        return self.node("DequantizeLinear", [qn, s, z], base + "_dq", **kw)
+
+
+def _weight_quant(spec: LstmSpec, w: np.ndarray, rng) -> tuple[Q, int | None]:
+    """The weight quantizer for matrix w [K, N]: per-tensor, or per output channel (axis 1)."""
+    lo, hi = spec.weight.qrange
+    if spec.per_channel_weights:
+        scales = (np.abs(w).max(axis=0) / max(hi, 1)).astype(np.float32) + np.float32(1e-3)
+        return Q(spec.weight.bits, spec.weight.signed, spec.weight.narrow, scales.tolist()), 1
+    return spec.weight, None
+
+
+def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
+    """A quantized LSTM (gates i, f, g, o) as Scan nodes with QCDQ/Quant quantizers in the body."""
+    rng = np.random.default_rng(spec.seed)
+    main = _GraphBuilder(spec)
+    H = spec.hidden_size
+    x = main.quant("X", spec.io, "x_in")
+    layer_input, in_size = x, spec.input_size
+    finals_h, finals_c = [], []
+    for layer in range(spec.num_layers):
+        dir_outputs = []
+        for direction in range(2 if spec.bidirectional else 1):
+            body = _GraphBuilder(spec, prefix=f"l{layer}d{direction}_")
+            xt, h, c = body.name("x_t"), body.name("h"), body.name("c")
+            gates = {}
+            for gate, act in (("i", "Sigmoid"), ("f", "Sigmoid"), ("g", "Tanh"), ("o", "Sigmoid")):
+                w = (rng.standard_normal((in_size, H)) * 0.5).astype(np.float32)
+                r = (rng.standard_normal((H, H)) * 0.5).astype(np.float32)
+                wq, wax = _weight_quant(spec, w, rng)
+                rq, rax = _weight_quant(spec, r, rng)
+                wd = body.quant(body.const(f"W{gate}", w), wq, f"W{gate}", wax)
+                rd = body.quant(body.const(f"R{gate}", r), rq, f"R{gate}", rax)
+                bscale = np.float32(np.max(np.asarray(spec.io.scale)) * np.max(np.asarray(spec.weight.scale)))
+                bias = (rng.standard_normal(H) * 0.3).astype(np.float32)
+                bq = Q(spec.bias_bits, True, False, float(bscale))
+                bd = body.quant(body.const(f"b{gate}", bias), bq, f"b{gate}") if spec.bias_bits <= 16 else body.const(f"b{gate}", bias)
+                acc = body.node("Add", [body.node("Add", [body.node("MatMul", [xt, wd], f"x{gate}"), bd], f"xb{gate}"),
+                                        body.node("MatMul", [h, rd], f"h{gate}")], f"acc{gate}")
+                accq = body.quant(acc, spec.acc, f"acc{gate}q")
+                gates[gate] = body.quant(body.node(act, [accq], f"act{gate}"), spec.tanh if act == "Tanh" else spec.sigmoid, f"{gate}q")
+            c_new = body.quant(body.node("Add", [body.node("Mul", [gates["f"], c], "fc"), body.node("Mul", [gates["i"], gates["g"]], "ig")], "c_sum"), spec.cell, "c_new")
+            tc = body.quant(body.node("Tanh", [c_new], "tanh_c"), spec.tanh, "tanh_cq")
+            h_new = body.quant(body.node("Mul", [gates["o"], tc], "h_raw"), spec.io, "h_new")
+            h_out = body.node("Identity", [h_new], "h_out")
+            vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
+            graph = helper.make_graph(body.nodes, f"lstm_l{layer}_d{direction}",
+                                      [vi(h, [H]), vi(c, [H]), vi(xt, [in_size])],
+                                      [vi(h_new, [H]), vi(c_new, [H]), vi(h_out, [H])], initializer=body.inits)
+            h0 = main.const(f"h0_l{layer}d{direction}", np.zeros(H, np.float32))
+            c0 = main.const(f"c0_l{layer}d{direction}", np.zeros(H, np.float32))
+            outs = [main.name(f"h_n_l{layer}d{direction}"), main.name(f"c_n_l{layer}d{direction}"), main.name(f"Y_l{layer}d{direction}")]
+            main.nodes.append(helper.make_node("Scan", [h0, c0, layer_input], outs, name=f"lstm_l{layer}_d{direction}",
+                                               body=graph, num_scan_inputs=1,
+                                               scan_input_directions=[direction], scan_output_directions=[direction]))
+            dir_outputs.append(outs[2])
+            finals_h.append(outs[0])
+            finals_c.append(outs[1])
+        layer_input = dir_outputs[0] if len(dir_outputs) == 1 else main.node("Concat", dir_outputs, f"Y_l{layer}", axis=1)
+        in_size = H * len(dir_outputs)
+    main.nodes.append(helper.make_node("Identity", [layer_input], ["Y"], name="output"))
+    unsq = [main.node("Unsqueeze", [h, main.const("ax", np.array([0], np.int64))], "hn") for h in finals_h]
+    main.nodes.append(helper.make_node("Concat", unsq, ["h_n"], name="h_n_concat", axis=0))
+    dirs = 2 if spec.bidirectional else 1
+    graph = helper.make_graph(
+        main.nodes, "qlstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [spec.seq_len, spec.input_size])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [spec.seq_len, H * dirs]),
+         helper.make_tensor_value_info("h_n", TensorProto.FLOAT, [spec.num_layers * dirs, H])],
+        initializer=main.inits,
+    )
+    opsets = [helper.make_opsetid("", 21)]
+    if spec.quant_format == "quant":
+        opsets.append(helper.make_opsetid("qonnx.custom_op.general", 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="lstmc.testing")
+    model.ir_version = 10
+    return model
