@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup-torch: setup
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q --no-deps brevitas==0.13.4
-	$(BIN)/python -m pip install -q dependencies==2.0.1 unfoldNd==0.2.3 onnxoptimizer==0.4.2 "setuptools<81"
+	$(BIN)/python -m pip install -q dependencies==2.0.1 unfoldNd==0.2.3 onnxoptimizer==0.4.2 "setuptools<81" qonnx==1.0.0
 
 # The main job on the shipped example: import, run every stage, check it matches the trained model.
 demo: setup
