@@ -34,6 +34,7 @@ lit: setup
 
 bench: setup
 	$(BIN)/python benchmarks/import_scale.py
+	$(BIN)/python benchmarks/passes_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

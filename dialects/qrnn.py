@@ -21,8 +21,12 @@ from xdsl.dialects.builtin import (
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
     I64,
+    Float32Type,
     FloatData,
     IntegerAttr,
+    IntegerType,
+    Signedness,
+    f32,
     IntAttr,
     StringAttr,
     TensorType,
@@ -625,6 +629,369 @@ class YieldOp(IRDLOperation):
         super().__init__(operands=[[SSAValue.get(v) for v in values]])
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Folded constants and slicing (float level, after qrnn-fold-constants)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def integer_type_for_range(lo: int, hi: int) -> IntegerType:
+    """The narrowest signed (siN) or unsigned (uiN) integer type holding every value of [lo, hi]."""
+    if lo >= 0:
+        return IntegerType(max(int(hi).bit_length(), 1), Signedness.UNSIGNED)
+    bits = max((-int(lo) - 1).bit_length(), int(hi).bit_length()) + 1
+    return IntegerType(bits, Signedness.SIGNED)
+
+
+def integer_range_of(ty: Attribute) -> tuple[int, int]:
+    """The value range of an siN/uiN/iN element type (signless counts as signed)."""
+    assert isinstance(ty, IntegerType)
+    w = ty.width.data
+    if ty.signedness.data == Signedness.UNSIGNED:
+        return 0, 2**w - 1
+    return -(2 ** (w - 1)), 2 ** (w - 1) - 1
+
+
+def _int_tensor(value: SSAValue, what: str) -> tuple[int, ...]:
+    shape = _tensor_shape(value, what)
+    if not isinstance(value.type.get_element_type(), IntegerType):
+        raise VerifyException(f"{what} must be an integer tensor, got {value.type}")
+    return shape
+
+
+def _float_tensor(value: SSAValue, what: str) -> tuple[int, ...]:
+    shape = _tensor_shape(value, what)
+    if not isinstance(value.type.get_element_type(), Float32Type):
+        raise VerifyException(f"{what} must be an f32 tensor, got {value.type}")
+    return shape
+
+
+def _dense_ints(attr: DenseIntOrFPElementsAttr) -> list[int]:
+    return [int(v) for v in attr.get_values()]
+
+
+@irdl_op_definition
+class QConstantOp(IRDLOperation):
+    """A quantized constant: integer codes and their quantizer; the result is the dequantized f32 tensor,
+    (codes - zp) * scale, bit-identical to quantizing the original float constant."""
+
+    name = "qrnn.qconstant"
+    codes = prop_def(DenseIntOrFPElementsAttr)
+    quant = prop_def(QuantAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure(), ConstantLike())
+
+    def __init__(self, codes: DenseIntOrFPElementsAttr, quant: QuantAttr):
+        result_type = TensorType(f32, codes.get_shape())
+        super().__init__(properties={"codes": codes, "quant": quant}, result_types=[result_type])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.codes)
+        printer.print_string(" by ")
+        self.quant.print_parameters(printer)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> QConstantOp:
+        codes = parser.parse_attribute()
+        if not isinstance(codes, DenseIntOrFPElementsAttr):
+            parser.raise_error(f"expected dense integer codes, got {codes}")
+        parser.parse_keyword("by")
+        quant = QuantAttr.new(QuantAttr.parse_parameters(parser))
+        op = cls(codes, quant)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+    def verify_(self) -> None:
+        et = self.codes.get_element_type()
+        q = self.quant
+        if not isinstance(et, IntegerType):
+            raise VerifyException(f"'qrnn.qconstant' codes must be integers, got {et}")
+        want = IntegerType(q.bits.data, Signedness.SIGNED if q.is_signed else Signedness.UNSIGNED)
+        if et != want:
+            raise VerifyException(f"'qrnn.qconstant' codes of a {q.bits.data}-bit quantizer must have type {want}, got {et}")
+        shape = tuple(self.codes.get_shape())
+        if tuple(self.result.type.get_shape()) != shape or not isinstance(self.result.type.get_element_type(), Float32Type):
+            raise VerifyException(f"'qrnn.qconstant' result must be tensor<{'x'.join(map(str, shape))}xf32>")
+        axis = q.channel_axis
+        if axis is not None and (not -len(shape) <= axis < len(shape) or len(q.scales) != shape[axis]):
+            raise VerifyException(f"per-channel quantizer with {len(q.scales)} scales does not fit shape {list(shape)}")
+
+
+@irdl_op_definition
+class SliceOp(IRDLOperation):
+    """Elements [offset, offset + size) of the last axis (one gate of a fused gate matrix)."""
+
+    name = "qrnn.slice"
+    input = operand_def(TensorType)
+    offset = prop_def(IntegerAttr[I64])
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue | Operation, offset: int, size: int):
+        ty = SSAValue.get(input).type
+        shape = (*ty.get_shape()[:-1], size)
+        super().__init__(operands=[input], properties={"offset": IntegerAttr(offset, i64)},
+                         result_types=[TensorType(ty.get_element_type(), shape)])
+
+    @property
+    def start(self) -> int:
+        return self.offset.value.data
+
+    @property
+    def size(self) -> int:
+        return self.result.type.get_shape()[-1]
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.input)
+        printer.print_string(f"[{self.start}:{self.start + self.size}]")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.input.type)
+        printer.print_string(" -> ")
+        printer.print_attribute(self.result.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> SliceOp:
+        operand = parser.parse_unresolved_operand()
+        parser.parse_punctuation("[")
+        start = parser.parse_integer()
+        parser.parse_punctuation(":")
+        stop = parser.parse_integer()
+        parser.parse_punctuation("]")
+        attrs = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        in_type = parser.parse_type()
+        parser.parse_punctuation("->")
+        out_type = parser.parse_type()
+        (value,) = parser.resolve_operands([operand], [in_type], parser.pos)
+        op = cls.create(operands=[value], properties={"offset": IntegerAttr(start, i64)}, result_types=[out_type])
+        op.attributes.update(attrs)
+        if stop - start != (out_type.get_shape()[-1] if isinstance(out_type, TensorType) else -1):
+            parser.raise_error(f"slice [{start}:{stop}] does not match the result type {out_type}")
+        return op
+
+    def verify_(self) -> None:
+        a, r = _tensor_shape(self.input, "slice input"), _tensor_shape(self.result, "slice result")
+        if not a or len(a) != len(r) or a[:-1] != r[:-1]:
+            raise VerifyException(f"'qrnn.slice' result shape {list(r)} must equal the input shape {list(a)} but in the last axis")
+        if self.input.type.get_element_type() != self.result.type.get_element_type():
+            raise VerifyException("'qrnn.slice' must keep the element type")
+        if self.start < 0 or self.start + r[-1] > a[-1]:
+            raise VerifyException(f"'qrnn.slice' [{self.start}:{self.start + r[-1]}] is out of bounds for size {a[-1]}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Integer level (after qrnn-legalize-precision)
+#
+# An integer value v of a quantizer with scale s and zero point zp stands for the real number v * s: codes
+# are kept centred (v = code - zp), so zero points never enter arithmetic. Types are the narrowest siN/uiN
+# that hold the value's proven range.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _BoundaryOp(IRDLOperation):
+    """A conversion between float values and centred integer codes at the model boundary."""
+
+    input = operand_def(TensorType)
+    quant = prop_def(QuantAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input `by` $quant attr-dict `:` type($input) `->` type($result)"
+    FLOAT_INPUT: ClassVar[bool]
+
+    def verify_(self) -> None:
+        check_in, check_out = (_float_tensor, _int_tensor) if self.FLOAT_INPUT else (_int_tensor, _float_tensor)
+        a = check_in(self.input, f"'{self.name}' input")
+        r = check_out(self.result, f"'{self.name}' result")
+        if a != r:
+            raise VerifyException(f"'{self.name}' result shape {list(r)} must equal the input shape {list(a)}")
+
+
+@irdl_op_definition
+class QuantizeOp(_BoundaryOp):
+    """Float -> centred integer codes at the model boundary: clamp(round(x / s) + zp) - zp."""
+
+    name = "qrnn.quantize"
+    FLOAT_INPUT: ClassVar[bool] = True
+
+    def __init__(self, input: SSAValue | Operation, quant: QuantAttr):
+        ty = SSAValue.get(input).type
+        zp_lo, zp_hi = min(quant.zero_points), max(quant.zero_points)
+        rt = TensorType(integer_type_for_range(quant.qmin - zp_hi, quant.qmax - zp_lo), ty.get_shape())
+        super().__init__(operands=[input], properties={"quant": quant}, result_types=[rt])
+
+
+@irdl_op_definition
+class DequantizeOp(_BoundaryOp):
+    """Centred integer codes -> float at the model boundary: v * s in float32."""
+
+    name = "qrnn.dequantize"
+    FLOAT_INPUT: ClassVar[bool] = False
+
+    def __init__(self, input: SSAValue | Operation, quant: QuantAttr):
+        ty = SSAValue.get(input).type
+        super().__init__(operands=[input], properties={"quant": quant}, result_types=[TensorType(f32, ty.get_shape())])
+
+
+class _IntBinaryOp(_BinaryOp):
+    def verify_(self) -> None:
+        for v, what in ((self.lhs, "lhs"), (self.rhs, "rhs"), (self.result, "result")):
+            _int_tensor(v, f"'{self.name}' {what}")
+        super().verify_()
+
+
+@irdl_op_definition
+class IMatMulOp(_IntBinaryOp):
+    """Exact integer matrix product; the result type is wide enough for every reachable sum."""
+
+    name = "qrnn.imatmul"
+
+    def expected_shape(self, a, b):
+        return matmul_shape(a, b)
+
+
+@irdl_op_definition
+class IMulOp(_IntBinaryOp):
+    """Exact elementwise integer product."""
+
+    name = "qrnn.imul"
+
+
+@irdl_op_definition
+class ScaledSumOp(IRDLOperation):
+    """Exact fixed-point sum: sum_t multipliers[t, n] * terms_t[..., n] + bias[n].
+
+    Terms on different scales (x-path, h-path, bias, products in the cell update) are aligned to one
+    fixed-point scale by integer multipliers per term and per channel of the last axis.
+    """
+
+    name = "qrnn.scaled_sum"
+    terms = var_operand_def(TensorType)
+    multipliers = prop_def(DenseIntOrFPElementsAttr)
+    bias = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "`(` $terms `)` `multipliers` `(` $multipliers `)` `bias` `(` $bias `)` attr-dict `:` "
+        "functional-type($terms, $result)"
+    )
+
+    def __init__(self, terms: Sequence[SSAValue], multipliers: DenseIntOrFPElementsAttr,
+                 bias: DenseIntOrFPElementsAttr, result_type: TensorType):
+        super().__init__(operands=[list(terms)], properties={"multipliers": multipliers, "bias": bias},
+                         result_types=[result_type])
+
+    def verify_(self) -> None:
+        r = _int_tensor(self.result, "'qrnn.scaled_sum' result")
+        n = r[-1] if r else 1
+        for i, t in enumerate(self.terms):
+            s = _int_tensor(t, f"'qrnn.scaled_sum' term {i}")
+            if s != r:
+                raise VerifyException(f"'qrnn.scaled_sum' term {i} has shape {list(s)}, expected {list(r)}")
+        m = tuple(self.multipliers.get_shape())
+        if m != (len(self.terms), n):
+            raise VerifyException(f"'qrnn.scaled_sum' multipliers must have shape [{len(self.terms)}, {n}], got {list(m)}")
+        if tuple(self.bias.get_shape()) != (n,):
+            raise VerifyException(f"'qrnn.scaled_sum' bias must have shape [{n}], got {list(self.bias.get_shape())}")
+
+
+@irdl_op_definition
+class RequantOp(IRDLOperation):
+    """clamp(round(input / 2^shift), lo, hi) with an explicit rounding mode (a requantizer)."""
+
+    name = "qrnn.requant"
+    input = operand_def(TensorType)
+    shift = prop_def(IntegerAttr[I64])
+    lo = prop_def(IntegerAttr[I64])
+    hi = prop_def(IntegerAttr[I64])
+    rounding = prop_def(StringAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `shift` `(` $shift `)` `clamp` `(` $lo `,` $hi `)` `rounding` `(` $rounding `)` attr-dict `:` "
+        "type($input) `->` type($result)"
+    )
+
+    def __init__(self, input: SSAValue, shift: int, lo: int, hi: int, rounding: str):
+        ty = input.type
+        super().__init__(
+            operands=[input],
+            properties={"shift": IntegerAttr(shift, i64), "lo": IntegerAttr(lo, i64), "hi": IntegerAttr(hi, i64),
+                        "rounding": StringAttr(rounding)},
+            result_types=[TensorType(integer_type_for_range(lo, hi), ty.get_shape())],
+        )
+
+    def verify_(self) -> None:
+        a = _int_tensor(self.input, "'qrnn.requant' input")
+        r = _int_tensor(self.result, "'qrnn.requant' result")
+        if a != r:
+            raise VerifyException(f"'qrnn.requant' result shape {list(r)} must equal the input shape {list(a)}")
+        if self.shift.value.data < 0:
+            raise VerifyException(f"'qrnn.requant' shift must be >= 0, got {self.shift.value.data}")
+        lo, hi = self.lo.value.data, self.hi.value.data
+        if lo > hi:
+            raise VerifyException(f"'qrnn.requant' clamp range [{lo}, {hi}] is empty")
+        t_lo, t_hi = integer_range_of(self.result.type.get_element_type())
+        if lo < t_lo or hi > t_hi:
+            raise VerifyException(f"'qrnn.requant' clamp range [{lo}, {hi}] does not fit {self.result.type.get_element_type()}")
+        if self.rounding.data not in ROUNDING_MODES:
+            raise VerifyException(f"unknown rounding mode '{self.rounding.data}'")
+
+
+@irdl_op_definition
+class ThresholdOp(IRDLOperation):
+    """Multi-threshold activation (FINN style): base + #{k : input >= thresholds[..., k]}.
+
+    Thresholds are [K] (shared) or [N, K] (per channel of the last axis), each row non-decreasing.
+    """
+
+    name = "qrnn.threshold"
+    input = operand_def(TensorType)
+    thresholds = prop_def(DenseIntOrFPElementsAttr)
+    base = prop_def(IntegerAttr[I64])
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `thresholds` `(` $thresholds `)` `base` `(` $base `)` attr-dict `:` type($input) `->` type($result)"
+    )
+
+    def verify_(self) -> None:
+        a = _int_tensor(self.input, "'qrnn.threshold' input")
+        r = _int_tensor(self.result, "'qrnn.threshold' result")
+        if a != r:
+            raise VerifyException(f"'qrnn.threshold' result shape {list(r)} must equal the input shape {list(a)}")
+        t = tuple(self.thresholds.get_shape())
+        if len(t) not in (1, 2) or (len(t) == 2 and (not a or t[0] != a[-1])):
+            raise VerifyException(f"'qrnn.threshold' thresholds must be [K] or [{a[-1] if a else 1}, K], got {list(t)}")
+        base = self.base.value.data
+        t_lo, t_hi = integer_range_of(self.result.type.get_element_type())
+        if base < t_lo or base + t[-1] > t_hi:
+            raise VerifyException(f"'qrnn.threshold' outputs [{base}, {base + t[-1]}] do not fit {self.result.type.get_element_type()}")
+
+
+@irdl_op_definition
+class LutOp(IRDLOperation):
+    """Table lookup: table[input - offset] (an activation and its output quantizer, tabulated)."""
+
+    name = "qrnn.lut"
+    input = operand_def(TensorType)
+    table = prop_def(DenseIntOrFPElementsAttr)
+    offset = prop_def(IntegerAttr[I64])
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input `table` `(` $table `)` `offset` `(` $offset `)` attr-dict `:` type($input) `->` type($result)"
+
+    def verify_(self) -> None:
+        a = _int_tensor(self.input, "'qrnn.lut' input")
+        r = _int_tensor(self.result, "'qrnn.lut' result")
+        if a != r:
+            raise VerifyException(f"'qrnn.lut' result shape {list(r)} must equal the input shape {list(a)}")
+        if len(self.table.get_shape()) != 1:
+            raise VerifyException("'qrnn.lut' table must be one-dimensional")
+
+
 QRNN = Dialect(
     "qrnn",
     [
@@ -641,6 +1008,16 @@ QRNN = Dialect(
         ConcatOp,
         RecurrenceOp,
         YieldOp,
+        QConstantOp,
+        SliceOp,
+        QuantizeOp,
+        DequantizeOp,
+        IMatMulOp,
+        IMulOp,
+        ScaledSumOp,
+        RequantOp,
+        ThresholdOp,
+        LutOp,
     ],
     [QuantAttr],
 )

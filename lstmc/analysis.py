@@ -41,3 +41,9 @@ def output_lsbs(module: ModuleOp) -> dict[str, float]:
         if scale is not None:
             lsbs[name] = scale
     return lsbs
+
+
+def all_scales_power_of_two(module: ModuleOp) -> bool:
+    """True when every quantizer of the (float-level) model has power-of-two scales: then the integer
+    design must equal the float reference exactly, because no float operation of the reference rounds."""
+    return all(op.quant.is_power_of_two for op in module.walk() if isinstance(op, qrnn.QuantOp))

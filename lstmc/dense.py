@@ -37,10 +37,12 @@ def numpy_dtype_for(element_type) -> np.dtype:
     if isinstance(element_type, Float64Type):
         return np.dtype("<f8")
     if isinstance(element_type, IntegerType):
+        # xDSL stores an iN element in the smallest of 1, 2, 4, 8 bytes that holds N bits (si4 -> int8).
         width = element_type.width.data
-        if width in _INT_TYPES:
+        storage = next((w for w in sorted(_INT_TYPES) if width <= w), None)
+        if storage is not None:
             signed = element_type.signedness.data != Signedness.UNSIGNED
-            return np.dtype(_INT_TYPES[width]) if signed else np.dtype(f"<u{width // 8}")
+            return np.dtype(_INT_TYPES[storage]) if signed else np.dtype(f"<u{storage // 8}")
     raise TypeError(f"no numpy dtype for element type {element_type}")
 
 

@@ -66,6 +66,48 @@ def round_mode(v: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"unknown rounding mode '{mode}'")
 
 
+def channel_values(values, axis: int | None, ndim: int, dtype, batched: bool = False) -> np.ndarray:
+    """Per-tensor (axis None) or per-channel quantizer values shaped to broadcast against a tensor."""
+    if axis is not None and batched:
+        axis = axis + 1 if axis >= 0 else axis
+    return _per_channel(values, axis, ndim, dtype)
+
+
+def shift_round(x: np.ndarray, shift: int, mode: str) -> np.ndarray:
+    """round(x / 2^shift) of int64 values, exactly, with a rounding mode (integer-only arithmetic)."""
+    if shift == 0:
+        return x.copy()
+    floor = x >> shift  # arithmetic shift: floor division
+    rem = x - (floor << shift)  # in [0, 2^shift)
+    half = 1 << (shift - 1)
+    if mode == "floor":
+        return floor
+    if mode == "ceil":
+        return floor + (rem != 0)
+    if mode == "down":  # toward zero
+        return np.where(x < 0, floor + (rem != 0), floor)
+    if mode == "up":  # away from zero
+        return np.where(x < 0, floor, floor + (rem != 0))
+    above, tie = rem > half, rem == half
+    if mode == "half_even":
+        return floor + (above | (tie & (floor & 1 == 1)))
+    if mode == "half_up":  # ties away from zero
+        return floor + (above | (tie & (x >= 0)))
+    if mode == "half_down":  # ties toward zero
+        return floor + (above | (tie & (x < 0)))
+    raise ValueError(f"unknown rounding mode '{mode}'")
+
+
+def count_thresholds(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """#{k : x >= thresholds[..., k]} for shared [K] or per-channel [N, K] non-decreasing thresholds."""
+    if thresholds.ndim == 1:
+        return np.searchsorted(thresholds, x, side="right").astype(np.int64)
+    out = np.empty(x.shape, np.int64)
+    for n in range(thresholds.shape[0]):
+        out[..., n] = np.searchsorted(thresholds[n], x[..., n], side="right")
+    return out
+
+
 def _per_channel(values, axis: int | None, ndim: int, dtype) -> np.ndarray:
     arr = np.asarray(values, dtype=dtype)
     if axis is None:

@@ -13,9 +13,22 @@ from lstmc.errors import LstmcError
 
 
 def get_all_dialects():
-    from lstmc.dialects.qrnn import QRNN
+    def qrnn():
+        from lstmc.dialects.qrnn import QRNN
 
-    return {"qrnn": lambda: QRNN}
+        return QRNN
+
+    def dataflow():
+        from lstmc.dialects.dataflow import DATAFLOW
+
+        return DATAFLOW
+
+    def hlscpp():
+        from lstmc.dialects.hlscpp import HLSCPP
+
+        return HLSCPP
+
+    return {"qrnn": qrnn, "dataflow": dataflow, "hlscpp": hlscpp}
 
 
 class LstmcOptMain(xDSLOptMain):
@@ -30,6 +43,16 @@ class LstmcOptMain(xDSLOptMain):
 
         for name, factory in get_all_passes().items():
             self.register_pass(name, factory)
+
+    def register_all_targets(self):
+        super().register_all_targets()
+
+        def hls_cpp(module, output):
+            from lstmc.hls.emit import emit_hls_cpp
+
+            emit_hls_cpp(module, output)
+
+        self.available_targets["hls-cpp"] = hls_cpp
 
     def register_all_frontends(self):
         super().register_all_frontends()

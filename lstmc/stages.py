@@ -24,14 +24,18 @@ def _reference(model, inputs):
     return run_reference(model, inputs)
 
 
-def _qrnn(model, inputs):
-    from lstmc.frontend.onnx_import import import_model
-    from lstmc.interpreter import run_function
+def _compiled(stage: str) -> Stage:
+    def run(model, inputs):
+        from lstmc.frontend.onnx_import import import_model
+        from lstmc.interpreter import run_function
+        from lstmc.pipeline import lower_to_stage
 
-    return run_function(import_model(model), inputs)
+        return run_function(lower_to_stage(import_model(model), stage), inputs)
+
+    return run
 
 
-STAGES: dict[str, Stage] = {"reference": _reference, "qrnn": _qrnn}
+STAGES: dict[str, Stage] = {"reference": _reference, "qrnn": _compiled("qrnn"), "integer": _compiled("integer")}
 
 
 def run_stage(name: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

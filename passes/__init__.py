@@ -10,5 +10,41 @@ from collections.abc import Callable
 from xdsl.passes import ModulePass
 
 
+def _fold_constants():
+    from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
+
+    return QrnnFoldConstantsPass
+
+
+def _legalize_precision():
+    from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
+
+    return QrnnLegalizePrecisionPass
+
+
+def _to_dataflow():
+    from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
+
+    return QrnnToDataflowPass
+
+
+def _to_hlscpp():
+    from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+
+    return QrnnToHlscppPass
+
+
+def _prepare_emission():
+    from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
+
+    return HlscppPrepareEmissionPass
+
+
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
-    return {}
+    return {
+        "qrnn-fold-constants": _fold_constants,
+        "qrnn-legalize-precision": _legalize_precision,
+        "qrnn-to-dataflow": _to_dataflow,
+        "qrnn-to-hlscpp": _to_hlscpp,
+        "hlscpp-prepare-emission": _prepare_emission,
+    }

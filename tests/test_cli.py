@@ -51,7 +51,8 @@ def test_run_reference_and_qrnn_stages_write_outputs(tmp_path):
 def test_verify_passes_on_fixture():
     proc = run("lstmc", "verify", MODEL, "--random", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "qrnn" in proc.stdout and "bit-exact OK" in proc.stdout
+    assert "qrnn" in proc.stdout and "bit-exact with the reference: OK" in proc.stdout
+    assert "integer" in proc.stdout and "all stages meet the contract" in proc.stdout
 
 
 def test_import_prints_qrnn(tmp_path):

@@ -533,6 +533,8 @@ class OnnxImporter:
         body_block.add_op(qrnn.YieldOp(*yielded))
         out_types = [_tensor_type((steps, *_shape(y))) for y in yielded[n_state:]]
         op = self._add(qrnn.RecurrenceOp(init, seqs, out_types, in_dirs, out_dirs, Region(body_block)), scope)
+        # stable name for folding configs and reports
+        op.attributes["lstmc.onnx_node"] = StringAttr(node.name or f"scan_{'_'.join(node.output)}")
         for name, res in zip(node.output, op.results):
             if name:
                 self._define(name, res, scope)

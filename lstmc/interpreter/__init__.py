@@ -31,6 +31,7 @@ def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=()
     Each input is either one sequence (the exact shape of the function argument) or a batch of them (one
     extra leading axis); outputs come back in the same form.
     """
+    from lstmc.interpreter.dataflow import DataflowFunctions
     from lstmc.interpreter.qrnn import QrnnFunctions
 
     fn = entry_function(module)
@@ -62,6 +63,7 @@ def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=()
     interpreter = Interpreter(module)
     interpreter.register_implementations(FuncFunctions())
     interpreter.register_implementations(QrnnFunctions())
+    interpreter.register_implementations(DataflowFunctions())
     for impls in extra_impls:
         interpreter.register_implementations(impls)
     results = interpreter.call_op(fn.sym_name.data, tuple(args))

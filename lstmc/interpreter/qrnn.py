@@ -136,6 +136,85 @@ class QrnnFunctions(InterpreterFunctions):
             outputs.append(_stack_time(acc, len(ssa.type.get_shape()) - 1))
         return (*states, *outputs)
 
+    # ------------------------------------------------------------------------------------ folded constants
+    @impl(qrnn.QConstantOp)
+    def run_qconstant(self, interpreter: Interpreter, op: qrnn.QConstantOp, args: PythonValues):
+        codes = array_from_dense(op.codes).astype(np.int64)
+        return (numerics.dequantize(codes, quant_params(op.quant)),)
+
+    @impl(qrnn.SliceOp)
+    def run_slice(self, interpreter: Interpreter, op: qrnn.SliceOp, args: PythonValues):
+        return (args[0][..., op.start : op.start + op.size],)
+
+    # ------------------------------------------------------------------------------------ integer level
+    # Integer values are int64 arrays holding centred codes; the legalization pass guarantees (and states
+    # in the types) that every value fits its siN/uiN type, with N <= 62.
+    @impl(qrnn.QuantizeOp)
+    def run_quantize(self, interpreter: Interpreter, op: qrnn.QuantizeOp, args: PythonValues):
+        (x,) = args
+        q = quant_params(op.quant)
+        batched = is_batched(x, op.input)
+        codes = numerics.quantize(x, q, batched)
+        zp = numerics.channel_values(q.zero_point, q.axis, codes.ndim, np.int64, batched)
+        return (codes - zp,)
+
+    @impl(qrnn.DequantizeOp)
+    def run_dequantize(self, interpreter: Interpreter, op: qrnn.DequantizeOp, args: PythonValues):
+        (v,) = args
+        q = quant_params(op.quant)
+        s = numerics.channel_values(q.scale, q.axis, v.ndim, np.float32, is_batched(v, op.input))
+        return (v.astype(np.float32) * s,)
+
+    @impl(qrnn.IMatMulOp)
+    def run_imatmul(self, interpreter: Interpreter, op: qrnn.IMatMulOp, args: PythonValues):
+        a, b = (np.asarray(v, dtype=np.int64) for v in args)
+        if is_batched(b, op.rhs) and b.ndim == 3 and not is_batched(a, op.lhs):
+            return (np.einsum("...k,nkm->nm", a, b),)
+        return (np.matmul(a, b),)
+
+    @impl(qrnn.IMulOp)
+    def run_imul(self, interpreter: Interpreter, op: qrnn.IMulOp, args: PythonValues):
+        return (self._int_elementwise(op, args, np.multiply),)
+
+    @staticmethod
+    def _int_elementwise(op, args, fn):
+        a, b = (np.asarray(v, dtype=np.int64) for v in args)
+        rank = len(op.result.type.get_shape())
+        a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
+        if a_b != b_b:
+            if a_b:
+                b = b.reshape((1,) * (rank + 1 - b.ndim) + b.shape)
+            else:
+                a = a.reshape((1,) * (rank + 1 - a.ndim) + a.shape)
+        return fn(a, b)
+
+    @impl(qrnn.ScaledSumOp)
+    def run_scaled_sum(self, interpreter: Interpreter, op: qrnn.ScaledSumOp, args: PythonValues):
+        mult = array_from_dense(op.multipliers).astype(np.int64)
+        total = array_from_dense(op.bias).astype(np.int64)
+        for i, term in enumerate(args):
+            total = total + mult[i] * np.asarray(term, dtype=np.int64)
+        return (total,)
+
+    @impl(qrnn.RequantOp)
+    def run_requant(self, interpreter: Interpreter, op: qrnn.RequantOp, args: PythonValues):
+        return (numerics.shift_round(np.asarray(args[0], np.int64), op.shift.value.data, op.rounding.data)
+                .clip(op.lo.value.data, op.hi.value.data),)
+
+    @impl(qrnn.ThresholdOp)
+    def run_threshold(self, interpreter: Interpreter, op: qrnn.ThresholdOp, args: PythonValues):
+        x = np.asarray(args[0], np.int64)
+        t = array_from_dense(op.thresholds).astype(np.int64)
+        return (op.base.value.data + numerics.count_thresholds(x, t),)
+
+    @impl(qrnn.LutOp)
+    def run_lut(self, interpreter: Interpreter, op: qrnn.LutOp, args: PythonValues):
+        table = array_from_dense(op.table).astype(np.int64)
+        index = np.asarray(args[0], np.int64) - op.offset.value.data
+        if index.size and (index.min() < 0 or index.max() >= table.size):
+            raise ValueError(f"qrnn.lut index out of range [0, {table.size}): an input outside its proven range")
+        return (table[index],)
+
     @impl_terminator(qrnn.YieldOp)
     def run_yield(
         self, interpreter: Interpreter, op: qrnn.YieldOp, args: PythonValues

@@ -1,0 +1,655 @@
+"""qrnn-legalize-precision: float qrnn -> integer-only qrnn that computes what the trained model computes.
+
+Every float value of the model is, by construction of a quantized network, one of
+- a *code*: an integer tensor v times a scale s (the output of a quantizer; codes are kept centred, v =
+  code - zero point, so zero points never reach arithmetic);
+- a *linear form*: sum_t c_t * T_t + const, where T_t are exact integer terms (integer matmuls of codes by
+  weight codes, products of codes) and c_t real coefficients (products of scales) — what a MatMul/Add/Mul
+  chain computes before its next quantizer;
+- an *activation* of a code, waiting for its output quantizer.
+The pass walks the IR once, keeps such a form per float value and emits integer ops:
+- a quantizer on a linear form becomes `qrnn.scaled_sum` (terms aligned to one fixed-point scale 2^-F of the
+  output LSB by integer multipliers) and `qrnn.requant` (shift by F with the quantizer's rounding, clamp);
+  when a scale ratio is not a dyadic fraction the multiplier is rounded: F is the smallest shift whose proven
+  worst-case error stays within `error-budget` output LSBs, and the bound is recorded as `error_bound`;
+- sigmoid/tanh/relu + output quantizer become monotone thresholds (`act-impl=threshold`, FINN style; the
+  requantizer in front is fused into them) or a table (`act-impl=lut`), both computed from the reference
+  semantics (lstmc.numerics, i.e. onnxruntime's kernels) on every reachable input code;
+- graph inputs are quantized by `qrnn.quantize`, graph outputs dequantized by `qrnn.dequantize`: the only
+  float left is at the function boundary.
+Integer widths come from interval analysis over the actual weight values: every type is the narrowest siN/uiN
+holding the value's reachable range, so nothing overflows and nothing is wider than needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntegerType,
+    ModuleOp,
+    Signedness,
+    StringAttr,
+    TensorType,
+    f64,
+    i64,
+)
+from xdsl.ir import Block, Operation, OpResult, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import DiagnosticException
+
+from lstmc import numerics
+from lstmc.dense import array_from_dense, dense_from_array
+from lstmc.dialects import qrnn
+from lstmc.passes.common import erase_dead_pure_ops
+
+MAX_BITS = 62  # integer values are int64 in the interpreter; keep two bits of headroom
+MAX_TABLE = 1 << 20  # an activation's input range must be tabulable
+
+
+class LegalizeError(DiagnosticException):
+    pass
+
+
+def _err(op: Operation, message: str) -> LegalizeError:
+    hint = next((r.name_hint for r in op.results if r.name_hint), None)
+    where = f"'{op.name}'" + (f" (%{hint})" if hint else "")
+    return LegalizeError(f"qrnn-legalize-precision: {where}: {message}")
+
+
+# --------------------------------------------------------------------------------------------------- forms
+@dataclass
+class Code:
+    """The float value equals value * scale exactly; value is an integer SSA value in [lo, hi]."""
+
+    value: SSAValue
+    scale: np.ndarray  # float64 holding f32 scales: shape () or (N,) per channel of the last axis
+    lo: int
+    hi: int
+    quant: qrnn.QuantAttr | None = None  # the quantizer that made it (for dequantizing graph outputs)
+    # How the value was requantized from an accumulator, so thresholds can fuse the requantizer:
+    pre: tuple[SSAValue, int, str] | None = None  # (accumulator, shift, rounding)
+
+
+@dataclass
+class ConstCode:
+    """A quantized constant (weights, biases): integer codes (centred) times scale."""
+
+    codes: np.ndarray  # int64
+    scale: np.ndarray
+    quant: qrnn.QuantAttr
+    value: SSAValue | None = None  # the integer constant, emitted on first use
+
+
+@dataclass
+class Const:
+    """An unquantized float constant (initial states, the 1 of 1 - f)."""
+
+    value: np.ndarray  # float32
+
+
+@dataclass
+class Term:
+    value: SSAValue
+    lo: np.ndarray  # per last-axis channel range, int64 arrays of shape () or (N,)
+    hi: np.ndarray
+
+
+@dataclass
+class Linear:
+    """sum_t coeffs[t] * terms[t] + const; coeffs and const are exact rationals per channel (object arrays)."""
+
+    terms: list[Term] = field(default_factory=list)
+    coeffs: list[np.ndarray] = field(default_factory=list)
+    const: np.ndarray = field(default_factory=lambda: np.array(Fraction(0), dtype=object))
+
+
+@dataclass
+class Act:
+    kind: str  # sigmoid | tanh | relu
+    src: Code
+
+
+def _frac(values) -> np.ndarray:
+    """Exact rationals of float values (float32 values are exactly representable as Fractions)."""
+    arr = np.asarray(values, dtype=np.float64)
+    out = np.empty(arr.shape, dtype=object)
+    for idx, v in np.ndenumerate(arr):
+        out[idx] = Fraction(float(v))
+    return out
+
+
+def _int_type(lo: int, hi: int, op: Operation) -> IntegerType:
+    ty = qrnn.integer_type_for_range(int(lo), int(hi))
+    if ty.width.data > MAX_BITS:
+        raise _err(op, f"needs a {ty.width.data}-bit integer (range [{lo}, {hi}]); lstmc supports up to {MAX_BITS} bits")
+    return ty
+
+
+def _scale_of(quant: qrnn.QuantAttr, shape: tuple[int, ...], op: Operation) -> np.ndarray:
+    scales = np.asarray(quant.scales, dtype=np.float64)
+    axis = quant.channel_axis
+    if axis is None:
+        return scales.reshape(())
+    if shape and axis % len(shape) == len(shape) - 1:
+        return scales
+    raise _err(op, f"per-channel quantization along axis {axis} of a {len(shape)}-d value is not supported "
+                   "(only along the last axis)")
+
+
+def _zero_points(quant: qrnn.QuantAttr) -> tuple[int, int]:
+    return min(quant.zero_points), max(quant.zero_points)
+
+
+def _code_range(quant: qrnn.QuantAttr) -> tuple[int, int]:
+    zlo, zhi = _zero_points(quant)
+    return quant.qmin - zhi, quant.qmax - zlo
+
+
+def _params(quant: qrnn.QuantAttr) -> numerics.QuantParams:
+    from lstmc.interpreter.qrnn import quant_params
+
+    return quant_params(quant)
+
+
+# --------------------------------------------------------------------------------------------------- pass
+@dataclass(frozen=True)
+class QrnnLegalizePrecisionPass(ModulePass):
+    """Lower float qrnn (with quantizers) to integer-only qrnn; see the module docstring."""
+
+    name = "qrnn-legalize-precision"
+
+    act_impl: str = "threshold"  # threshold | lut
+    error_budget: float = 2.0**-20  # largest allowed alignment error, in LSBs of the quantizer it feeds
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.act_impl not in ("threshold", "lut"):
+            raise LegalizeError(f"qrnn-legalize-precision: act-impl must be 'threshold' or 'lut', got '{self.act_impl}'")
+        if not 0 <= self.error_budget < 0.5:
+            raise LegalizeError(f"qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got {self.error_budget}")
+        for fn in list(op.walk()):
+            if isinstance(fn, func.FuncOp) and not fn.is_declaration and _has_float_ops(fn):
+                _Legalizer(self).run_function(fn)
+
+
+class _Legalizer:
+    def __init__(self, options: QrnnLegalizePrecisionPass):
+        self.options = options
+        self.forms: dict[SSAValue, object] = {}
+        self.block: Block | None = None
+
+    # ------------------------------------------------------------------------------------------- structure
+    def run_function(self, fn: func.FuncOp) -> None:
+        old = fn.body.block
+        new = Block(arg_types=[a.type for a in old.args])
+        for a_old, a_new in zip(old.args, new.args):
+            a_new.name_hint = a_old.name_hint
+            self.forms[a_old] = ("float_arg", a_new)
+        self.block = new
+        for op in list(old.ops):
+            if isinstance(op, func.ReturnOp):
+                outs = [self._dequantized_output(v, op, i) for i, v in enumerate(op.arguments)]
+                new.add_op(func.ReturnOp(*outs))
+            else:
+                self._lower(op)
+        fn.body.detach_block(old)
+        fn.body.add_block(new)
+        erase_dead_pure_ops(new)
+
+    def emit(self, op: Operation, hint_from: SSAValue | None = None) -> Operation:
+        assert self.block is not None
+        self.block.add_op(op)
+        if hint_from is not None and hint_from.name_hint and op.results:
+            op.results[0].name_hint = hint_from.name_hint
+        return op
+
+    def form(self, value: SSAValue, user: Operation):
+        if value not in self.forms:
+            raise _err(user, f"operand %{value.name_hint or '?'} has no quantized form (unsupported producer)")
+        return self.forms[value]
+
+    def _lower(self, op: Operation) -> None:
+        handler = getattr(self, "_op_" + op.name.replace("qrnn.", ""), None)
+        if handler is None:
+            raise _err(op, "is not supported by precision legalization")
+        handler(op)
+
+    # ------------------------------------------------------------------------------------------- leaves
+    def _op_constant(self, op: qrnn.ConstantOp) -> None:
+        value = array_from_dense(op.value)
+        if not np.issubdtype(value.dtype, np.floating):
+            raise _err(op, "integer constants are not expected before legalization")
+        self.forms[op.result] = Const(value.astype(np.float32))
+
+    def _op_qconstant(self, op: qrnn.QConstantOp) -> None:
+        q = op.quant
+        codes = array_from_dense(op.codes).astype(np.int64)
+        zp = numerics.channel_values(q.zero_points, q.channel_axis, codes.ndim, np.int64)
+        self.forms[op.result] = ConstCode(codes - zp, _scale_of(q, codes.shape, op), q)
+
+    def _const_value(self, c: ConstCode, user: Operation) -> SSAValue:
+        if c.value is None:
+            ty = _int_type(int(c.codes.min(initial=0)), int(c.codes.max(initial=0)), user)
+            const = qrnn.ConstantOp(dense_from_array(c.codes, ty))
+            self.emit(const)
+            c.value = const.result
+        return c.value
+
+    # ------------------------------------------------------------------------------------------- quantizers
+    def _op_quant(self, op: qrnn.QuantOp) -> None:
+        q = op.quant
+        shape = tuple(op.result.type.get_shape())
+        src = self.form(op.input, op)
+        lo, hi = _code_range(q)
+        if isinstance(src, tuple) and src[0] == "float_arg":
+            quantize = self.emit(qrnn.QuantizeOp(src[1], q), op.result)
+            self.forms[op.result] = Code(quantize.results[0], _scale_of(q, shape, op), lo, hi, q)
+            return
+        if isinstance(src, Const):
+            self.forms[op.result] = self._quantized_const(src.value, q, shape, op)
+            return
+        if isinstance(src, ConstCode):
+            real = src.codes.astype(np.float32) * src.scale.astype(np.float32)
+            self.forms[op.result] = self._quantized_const(real, q, shape, op)
+            return
+        if isinstance(src, Act):
+            self.forms[op.result] = self._activation(op, src, q)
+            return
+        if isinstance(src, Code):
+            src = Linear([Term(src.value, np.asarray(src.lo), np.asarray(src.hi))], [_frac(src.scale)])
+        if not isinstance(src, Linear):
+            raise _err(op, "quantizes a value of unsupported form")
+        if not src.terms:  # arithmetic on constants only
+            value = np.broadcast_to(np.vectorize(float)(src.const), shape).astype(np.float32)
+            self.forms[op.result] = self._quantized_const(value, q, shape, op)
+            return
+        self.forms[op.result] = self._requantize(op, src, q)
+
+    def _quantized_const(self, value: np.ndarray, q: qrnn.QuantAttr, shape, op) -> ConstCode:
+        codes = numerics.quantize(value, _params(q))
+        zp = numerics.channel_values(q.zero_points, q.channel_axis, codes.ndim, np.int64)
+        return ConstCode(codes - zp, _scale_of(q, shape, op), q)
+
+    def _requantize(self, op: qrnn.QuantOp, lin: Linear, q: qrnn.QuantAttr) -> Code:
+        """Code of quantizer q applied to a linear form: scaled_sum (if needed) + requant."""
+        shape = tuple(op.result.type.get_shape())
+        s_out = _frac(_scale_of(q, shape, op))
+        ratios = [c / s_out for c in lin.coeffs]
+        const_ratio = lin.const / s_out
+        n = shape[-1] if shape else 1
+        shift, mults, bias, bound = self._align(op, lin, ratios, const_ratio, n)
+        lo, hi = _code_range(q)
+        # one term with multiplier 1 and no bias needs no scaled_sum (the requant may still shift)
+        identity = len(lin.terms) == 1 and np.all(mults[0] == 1) and np.all(bias == 0)
+        if identity:
+            acc, acc_lo, acc_hi = lin.terms[0].value, lin.terms[0].lo, lin.terms[0].hi
+        else:
+            acc_lo, acc_hi = bias.copy(), bias.copy()
+            for m, t in zip(mults, lin.terms):
+                acc_lo = acc_lo + np.minimum(m * t.lo, m * t.hi)
+                acc_hi = acc_hi + np.maximum(m * t.lo, m * t.hi)
+            ty = TensorType(_int_type(int(acc_lo.min()), int(acc_hi.max()), op), shape)
+            ssum = qrnn.ScaledSumOp([t.value for t in lin.terms], dense_from_array(np.stack(mults), i64),
+                                    dense_from_array(bias, i64), ty)
+            acc = self.emit(ssum).results[0]
+        # A requantizer that cannot clamp and does not shift is the identity.
+        if identity and shift == 0 and int(np.min(acc_lo)) >= lo and int(np.max(acc_hi)) <= hi:
+            return Code(acc, _scale_of(q, shape, op), lo, hi, q)
+        req = qrnn.RequantOp(acc, shift, lo, hi, q.rounding.data)
+        req.attributes["error_bound"] = FloatAttr(bound, f64)
+        self.emit(req, op.result)
+        return Code(req.results[0], _scale_of(q, shape, op), lo, hi, q, pre=(acc, shift, q.rounding.data))
+
+    def _align(self, op, lin: Linear, ratios, const_ratio, n: int):
+        """Smallest shift F with integer multipliers round(ratio * 2^F) whose worst-case error (in output
+        LSBs: sum over terms of |multiplier / 2^F - ratio| * max|term|) is within the budget; exact (bound 0)
+        when every ratio is a dyadic fraction needing <= F fractional bits."""
+        budget = self.options.error_budget
+        rows = [np.broadcast_to(r, (n,)) for r in ratios] + [np.broadcast_to(const_ratio, (n,))]
+        weights = [np.broadcast_to(np.maximum(np.abs(t.lo), np.abs(t.hi)), (n,)).astype(np.float64) for t in lin.terms]
+        weights.append(np.ones(n))
+        uniq = {x for row in rows for x in row}  # per-tensor scales: a handful of distinct ratios
+        for shift in range(0, MAX_BITS):
+            scale = 1 << shift
+            rounded = {x: round(x * scale) for x in uniq}
+            err = {x: float(abs(Fraction(m, scale) - x)) for x, m in rounded.items()}
+            worst = 0.0
+            if any(err.values()):
+                total = sum(np.array([err[x] for x in row]) * w for row, w in zip(rows, weights))
+                worst = float(total.max())
+            if worst <= budget:
+                mults = [np.array([rounded[x] for x in row], dtype=object) for row in rows[:-1]]
+                bias = np.array([rounded[x] for x in rows[-1]], dtype=object)
+                if any(abs(int(v)) >= 2**MAX_BITS for m in mults + [bias] for v in m):
+                    break
+                return shift, [m.astype(np.int64) for m in mults], bias.astype(np.int64), worst
+        raise _err(op, f"cannot align the scales of its inputs within {budget} LSB using at most {MAX_BITS} bits")
+
+    # ------------------------------------------------------------------------------------------- activations
+    def _activation(self, op: qrnn.QuantOp, act: Act, q: qrnn.QuantAttr) -> Code:
+        src = act.src
+        if q.channel_axis is not None:
+            raise _err(op, f"a per-channel quantizer after {act.kind} is not supported")
+        size = src.hi - src.lo + 1
+        if size > MAX_TABLE:
+            raise _err(op, f"the {act.kind} input has {size} possible codes; at most {MAX_TABLE} can be tabulated")
+        codes = np.arange(src.lo, src.hi + 1, dtype=np.int64)
+        scales = np.atleast_1d(src.scale).astype(np.float32)
+        fn = {"sigmoid": numerics.sigmoid, "tanh": numerics.tanh, "relu": lambda v: np.maximum(v, np.float32(0))}[act.kind]
+        p = _params(q)
+        zp = numerics.channel_values(q.zero_points, q.channel_axis, 1, np.int64)
+        # table[c, i]: output code (centred) for input code lo + i on channel c, from the reference semantics
+        table = np.stack([numerics.quantize(fn(codes.astype(np.float32) * s), p) for s in scales]) - (
+            zp if zp.ndim == 0 else zp[:, None]
+        )
+        shape = tuple(op.result.type.get_shape())
+        out_lo, out_hi = int(table.min()), int(table.max())
+        out_type = TensorType(_int_type(out_lo, out_hi, op), shape)
+        if self.options.act_impl == "lut":
+            if table.shape[0] != 1:
+                raise _err(op, "per-channel activation tables are only supported with act-impl=threshold")
+            lut = qrnn.LutOp.create(
+                operands=[src.value],
+                properties={"table": dense_from_array(table[0], i64), "offset": _i64(src.lo)},
+                result_types=[out_type],
+            )
+            self.emit(lut, op.result)
+            return Code(lut.results[0], _scale_of(q, shape, op), out_lo, out_hi, q)
+        if np.any(np.diff(table, axis=1) < 0):
+            raise _err(op, f"{act.kind} followed by this quantizer is not monotone over its inputs; "
+                           "use act-impl=lut")
+        # thresholds[c, j]: smallest input code whose output is >= out_lo + j + 1
+        steps = out_hi - out_lo
+        thr = np.empty((table.shape[0], steps), dtype=np.int64)
+        for c in range(table.shape[0]):
+            thr[c] = src.lo + np.searchsorted(table[c], np.arange(out_lo + 1, out_hi + 1), side="left")
+        value = src.value
+        if src.pre is not None:  # fuse the requantizer in front: thresholds on its accumulator
+            acc, shift, rounding = src.pre
+            thr = _acc_thresholds(thr, shift, rounding)
+            value = acc
+        if thr.shape[0] == 1:
+            thr = thr[0]
+        t_op = qrnn.ThresholdOp.create(
+            operands=[value],
+            properties={"thresholds": dense_from_array(thr, i64), "base": _i64(out_lo)},
+            result_types=[out_type],
+        )
+        self.emit(t_op, op.result)
+        return Code(t_op.results[0], _scale_of(q, shape, op), out_lo, out_hi, q)
+
+    def _unary_act(self, op: Operation, kind: str) -> None:
+        src = self.form(op.input, op)
+        if not isinstance(src, Code):
+            raise _err(op, f"{kind} of a value that is not quantized: lstmc needs a quantizer in front of it")
+        self.forms[op.result] = Act(kind, src)
+
+    def _op_sigmoid(self, op):
+        self._unary_act(op, "sigmoid")
+
+    def _op_tanh(self, op):
+        self._unary_act(op, "tanh")
+
+    def _op_relu(self, op):
+        self._unary_act(op, "relu")
+
+    # ------------------------------------------------------------------------------------------- arithmetic
+    def _as_linear(self, form, op: Operation) -> Linear:
+        if isinstance(form, Linear):
+            return form
+        if isinstance(form, Code):
+            return Linear([Term(form.value, np.asarray(form.lo), np.asarray(form.hi))], [_frac(form.scale)])
+        if isinstance(form, Const):
+            return Linear(const=_frac(form.value))
+        if isinstance(form, ConstCode):
+            real = form.codes.astype(np.float32) * form.scale.astype(np.float32)  # what DequantizeLinear gives
+            return Linear(const=_frac(real))
+        raise _err(op, "operand is not a quantized value, constant or sum of them")
+
+    def _op_add(self, op):
+        self._add_sub(op, 1)
+
+    def _op_sub(self, op):
+        self._add_sub(op, -1)
+
+    def _add_sub(self, op, sign: int) -> None:
+        a = self._as_linear(self.form(op.lhs, op), op)
+        b = self._as_linear(self.form(op.rhs, op), op)
+        self.forms[op.result] = Linear(a.terms + b.terms, a.coeffs + [c * sign for c in b.coeffs], a.const + b.const * sign)
+
+    def _op_mul(self, op) -> None:
+        fa, fb = self.form(op.lhs, op), self.form(op.rhs, op)
+        consts = (Const, ConstCode)
+        if isinstance(fb, consts):
+            fa, fb = fb, fa
+        if isinstance(fa, consts):  # constant * form: scale coefficients and constant part
+            k = self._as_linear(fa, op).const
+            lin = self._as_linear(fb, op)
+            self.forms[op.result] = Linear(lin.terms, [c * k for c in lin.coeffs], lin.const * k)
+            return
+        # code * (code or sum): distribute the code over the other operand's terms, exactly
+        if isinstance(fb, Code):
+            code, other = fb, self._as_linear(fa, op)
+        elif isinstance(fa, Code):
+            code, other = fa, self._as_linear(fb, op)
+        else:
+            raise _err(op, "multiplies two unquantized sums; lstmc needs a quantizer on one operand")
+        code_term = Term(code.value, np.asarray(code.lo), np.asarray(code.hi))
+        shape = tuple(op.result.type.get_shape())
+        out = Linear()
+        for t, c in zip(other.terms, other.coeffs):
+            out.terms.append(self._imul(op, t, code_term, shape))
+            out.coeffs.append(c * _frac(code.scale))
+        if np.any(other.const != 0):
+            out.terms.append(code_term)
+            out.coeffs.append(other.const * _frac(code.scale))
+        self.forms[op.result] = out
+
+    def _imul(self, op, a: Term, b: Term, shape) -> Term:
+        corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+        lo, hi = np.minimum.reduce(corners), np.maximum.reduce(corners)
+        ty = TensorType(_int_type(int(np.min(lo)), int(np.max(hi)), op), shape)
+        mul = self.emit(qrnn.IMulOp(a.value, b.value, ty))
+        return Term(mul.results[0], lo, hi)
+
+    def _op_matmul(self, op: qrnn.MatMulOp) -> None:
+        fa, fw = self.form(op.lhs, op), self.form(op.rhs, op)
+        if not isinstance(fa, Code):
+            raise _err(op, "the vector operand is not quantized: lstmc needs a quantizer in front of a MatMul")
+        if not isinstance(fw, ConstCode):
+            raise _err(op, "the weight operand is not a quantized constant")
+        if fw.codes.ndim != 2 or (fw.scale.ndim == 1 and fw.quant.channel_axis % 2 != 1):
+            raise _err(op, "weights must be a [K, N] matrix quantized per tensor or per output channel (axis 1)")
+        if np.ndim(fa.scale) != 0:
+            raise _err(op, "a per-channel quantized vector cannot be multiplied by a matrix exactly")
+        w = fw.codes
+        pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
+        hi = pos.sum(axis=0) * fa.hi + neg.sum(axis=0) * fa.lo
+        lo = pos.sum(axis=0) * fa.lo + neg.sum(axis=0) * fa.hi
+        shape = tuple(op.result.type.get_shape())
+        ty = TensorType(_int_type(int(lo.min()), int(hi.max()), op), shape)
+        mm = self.emit(qrnn.IMatMulOp(fa.value, self._const_value(fw, op), ty), op.result)
+        coeff = _frac(fa.scale) * _frac(fw.scale)
+        self.forms[op.result] = Linear([Term(mm.results[0], lo, hi)], [coeff])
+
+    # ------------------------------------------------------------------------------------------- data movement
+    def _op_slice(self, op: qrnn.SliceOp) -> None:
+        src = self.form(op.input, op)
+        a, b = op.start, op.start + op.size
+
+        def cut(arr):
+            arr = np.asarray(arr)
+            return arr if arr.ndim == 0 else arr[..., a:b]
+
+        if isinstance(src, Linear):
+            terms = []
+            for t in src.terms:
+                s = self.emit(qrnn.SliceOp(t.value, a, b - a))
+                terms.append(Term(s.results[0], cut(t.lo), cut(t.hi)))
+            self.forms[op.result] = Linear(terms, [cut(c) for c in src.coeffs], cut(src.const))
+        elif isinstance(src, Code):
+            s = self.emit(qrnn.SliceOp(src.value, a, b - a), op.result)
+            self.forms[op.result] = Code(s.results[0], cut(src.scale), src.lo, src.hi, src.quant)
+        elif isinstance(src, ConstCode):
+            self.forms[op.result] = ConstCode(src.codes[..., a:b], cut(src.scale), src.quant)
+        elif isinstance(src, Const):
+            self.forms[op.result] = Const(src.value[..., a:b])
+        else:
+            raise _err(op, "slices a value of unsupported form")
+
+    def _op_reshape(self, op: qrnn.ReshapeOp) -> None:
+        src = self.form(op.input, op)
+        shape = tuple(op.result.type.get_shape())
+        if isinstance(src, Const):
+            self.forms[op.result] = Const(src.value.reshape(shape))
+            return
+        if not isinstance(src, Code) or np.ndim(src.scale) != 0:
+            raise _err(op, "reshapes a value that is not a per-tensor quantized code")
+        r = self.emit(qrnn.ReshapeOp(src.value, TensorType(src.value.type.get_element_type(), shape)), op.result)
+        self.forms[op.result] = Code(r.results[0], src.scale, src.lo, src.hi, src.quant)
+
+    def _op_concat(self, op: qrnn.ConcatOp) -> None:
+        forms = [self.form(v, op) for v in op.inputs]
+        if not all(isinstance(f, Code) and np.ndim(f.scale) == 0 for f in forms):
+            raise _err(op, "concatenates values that are not per-tensor quantized codes")
+        if len({float(f.scale) for f in forms}) != 1:
+            raise _err(op, f"concatenates codes of different scales {sorted({float(f.scale) for f in forms})}")
+        lo, hi = min(f.lo for f in forms), max(f.hi for f in forms)
+        ty = _int_type(lo, hi, op)
+        values = [self._cast(f.value, ty) for f in forms]
+        shape = tuple(op.result.type.get_shape())
+        c = self.emit(qrnn.ConcatOp(values, op.axis.value.data, TensorType(ty, shape)), op.result)
+        self.forms[op.result] = Code(c.results[0], forms[0].scale, lo, hi, forms[0].quant)
+
+    def _cast(self, value: SSAValue, ty: IntegerType) -> SSAValue:
+        if value.type.get_element_type() == ty:
+            return value
+        lo, hi = qrnn.integer_range_of(ty)
+        src_lo, src_hi = qrnn.integer_range_of(value.type.get_element_type())
+        req = qrnn.RequantOp.create(
+            operands=[value],
+            properties={"shift": _i64(0), "lo": _i64(max(lo, src_lo)), "hi": _i64(min(hi, src_hi)),
+                        "rounding": StringAttr("half_even")},
+            result_types=[TensorType(ty, value.type.get_shape())],
+        )
+        return self.emit(req, value).results[0]
+
+    # ------------------------------------------------------------------------------------------- recurrence
+    def _op_recurrence(self, op: qrnn.RecurrenceOp) -> None:
+        body = op.body.block
+        term = body.last_op
+        assert isinstance(term, qrnn.YieldOp)
+        n_state = len(op.init)
+        # Each carried state must be quantized in the body: its quantizer fixes the state's integer type.
+        state_quant = []
+        for i, y in enumerate(term.values[:n_state]):
+            producer = y.op if isinstance(y, OpResult) else None
+            if not isinstance(producer, qrnn.QuantOp):
+                raise _err(op, f"carried state {i} is not the output of a quantizer; lstmc needs quantized state")
+            state_quant.append(producer.quant)
+        init_values, arg_forms = [], []
+        for i, (v, q) in enumerate(zip(op.init, state_quant)):
+            shape = tuple(v.type.get_shape())
+            lo, hi = _code_range(q)
+            ty = _int_type(lo, hi, op)
+            init_values.append(self._state_init(op, i, self.form(v, op), q, shape, ty))
+            arg_forms.append((TensorType(ty, shape), _scale_of(q, shape, op), lo, hi, q))
+        seqs = []
+        for j, v in enumerate(op.inputs):
+            f = self.form(v, op)
+            if not isinstance(f, Code):
+                raise _err(op, f"scanned input {j} is not quantized")
+            seqs.append(f)
+            ty = f.value.type
+            arg_forms.append((TensorType(ty.get_element_type(), ty.get_shape()[1:]), f.scale, f.lo, f.hi, f.quant))
+        new_body = Block(arg_types=[a[0] for a in arg_forms])
+        for old_arg, new_arg, (_, scale, lo, hi, q) in zip(body.args, new_body.args, arg_forms):
+            new_arg.name_hint = old_arg.name_hint
+            self.forms[old_arg] = Code(new_arg, scale, lo, hi, q)
+        outer_block, self.block = self.block, new_body
+        for inner in list(body.ops):
+            if inner is not term:
+                self._lower(inner)
+        yielded, out_forms = [], []
+        for i, y in enumerate(term.values):
+            f = self.form(y, term)
+            if not isinstance(f, Code):
+                raise _err(op, f"yielded value {i} is not quantized")
+            if i < n_state:
+                yielded.append(self._cast(f.value, arg_forms[i][0].get_element_type()))
+            else:
+                yielded.append(f.value)
+                out_forms.append(f)
+        new_body.add_op(qrnn.YieldOp(*yielded))
+        self.block = outer_block
+        out_types = [TensorType(v.type.get_element_type(), (op.seq_len, *v.type.get_shape())) for v in yielded[n_state:]]
+        rec = qrnn.RecurrenceOp(init_values, [s.value for s in seqs], out_types, op.in_dirs, op.out_dirs, Region(new_body))
+        rec.attributes.update(op.attributes)  # keeps the stable ONNX node name
+        self.emit(rec)
+        for old_r, new_r in zip(op.results, rec.results):
+            new_r.name_hint = old_r.name_hint
+        for i, r in enumerate(op.final_states):
+            _, scale, lo, hi, q = arg_forms[i]
+            self.forms[r] = Code(rec.final_states[i], scale, lo, hi, q)
+        for r, new_r, f in zip(op.outputs, rec.outputs, out_forms):
+            self.forms[r] = Code(new_r, f.scale, f.lo, f.hi, f.quant)
+
+    def _state_init(self, op, i: int, form, q: qrnn.QuantAttr, shape, ty) -> SSAValue:
+        if isinstance(form, Const):
+            codes = numerics.quantize(form.value, _params(q))
+            if not np.array_equal(numerics.dequantize(codes, _params(q)), np.broadcast_to(form.value, codes.shape)):
+                raise _err(op, f"initial state {i} is not exactly representable by the state's quantizer")
+            zp = numerics.channel_values(q.zero_points, q.channel_axis, codes.ndim, np.int64)
+            const = self.emit(qrnn.ConstantOp(dense_from_array(np.broadcast_to(codes - zp, shape).copy(), ty)))
+            return const.results[0]
+        if isinstance(form, Code) and np.array_equal(form.scale, _scale_of(q, shape, op)):
+            return self._cast(form.value, ty)
+        raise _err(op, f"initial state {i} is neither a constant nor a code on the state's quantizer grid")
+
+    # ------------------------------------------------------------------------------------------- outputs
+    def _dequantized_output(self, value: SSAValue, ret: Operation, index: int) -> SSAValue:
+        f = self.form(value, ret)
+        if isinstance(f, tuple) and f[0] == "float_arg":
+            return f[1]
+        if not isinstance(f, Code) or f.quant is None:
+            raise _err(ret, f"output {index} is not quantized: lstmc needs a quantizer on every graph output")
+        dq = qrnn.DequantizeOp(f.value, f.quant)
+        return self.emit(dq, value).results[0]
+
+
+def _has_float_ops(fn: func.FuncOp) -> bool:
+    float_ops = (qrnn.QuantOp, qrnn.QConstantOp, qrnn.MatMulOp, qrnn.AddOp, qrnn.SubOp, qrnn.MulOp,
+                 qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp)
+    return any(isinstance(o, float_ops) for o in fn.walk())
+
+
+def _i64(v: int):
+    from xdsl.dialects.builtin import IntegerAttr
+
+    return IntegerAttr(int(v), i64)
+
+
+def _acc_thresholds(code_thr: np.ndarray, shift: int, rounding: str) -> np.ndarray:
+    """Accumulator thresholds equivalent to code thresholds behind requant(shift, rounding): the smallest
+    acc with round(acc / 2^shift) >= c, found by bisection (shift_round is monotone in acc)."""
+    c = code_thr.astype(np.int64)
+    if shift == 0:
+        return c
+    lo = (c - 1) << shift  # rounds to <= c - 1 under every mode... minus one step below to be safe
+    lo = lo - (1 << shift)
+    hi = c << shift  # rounds to >= c under every mode
+    while True:
+        done = hi - lo <= 1
+        if np.all(done):
+            return hi
+        mid = lo + (hi - lo) // 2
+        ok = numerics.shift_round(mid, shift, rounding) >= c
+        hi = np.where(ok & ~done, mid, hi)
+        lo = np.where(~ok & ~done, mid, lo)
