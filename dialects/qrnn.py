@@ -13,6 +13,7 @@ QuantizeLinear -> Clip -> DequantizeLinear (or one QONNX `Quant`).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -60,9 +61,19 @@ MAX_QUANT_BITS = 32
 PER_TENSOR = -(2**31)  # QuantAttr.axis of a per-tensor quantizer
 
 
+def _to_f32(value: float) -> float:
+    """Scales are float32 in ONNX and in every stage's arithmetic: store exactly the float32 value, so a
+    hand-written 0.3 means float32(0.3) everywhere (the pass's error bounds included)."""
+    return struct.unpack("<f", struct.pack("<f", float(value)))[0]
+
+
 def _fmt_float(value: float) -> str:
-    # repr of the double holding an f32 value parses back to exactly that f32.
-    return repr(float(value))
+    """The shortest decimal that parses back to the same float32 (e.g. 0.1, not 0.10000000149011612)."""
+    for digits in range(1, 10):
+        text = f"{value:.{digits}g}"
+        if _to_f32(float(text)) == value:
+            return text if any(c in text for c in ".en") else text + ".0"
+    return repr(value)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -102,7 +113,7 @@ class QuantAttr(ParametrizedAttribute):
             IntAttr(bits),
             IntAttr(int(signed)),
             IntAttr(int(narrow)),
-            ArrayAttr([FloatData(float(s)) for s in scale]),
+            ArrayAttr([FloatData(_to_f32(s)) for s in scale]),
             ArrayAttr([IntAttr(int(z)) for z in zero_point]),
             IntAttr(PER_TENSOR if axis is None else axis),
             StringAttr(rounding),

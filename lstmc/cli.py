@@ -116,15 +116,44 @@ def cmd_verify(args) -> int:
     print(f"lstmc verify {args.model}: {source}; scales: {'all powers of two' if po2 else 'not all powers of two'}")
     print(f"{'stage':<10} {'output':<12} {'elements':>10} {'mismatch':>9} {'rate':>10} {'max LSB':>8}")
     failed = False
+    integer_outputs = None
     for stage in args.stages:
-        report = check_stage(stage, reference, run_stage(stage, model, inputs), lsbs, po2)
+        got = run_stage(stage, model, inputs)
+        report = check_stage(stage, reference, got, lsbs, po2)
         for row in report.rows:
             lsb = "-" if row.max_lsb is None else f"{row.max_lsb:.3g}"
             print(f"{stage:<10} {row.output:<12} {row.elements:>10} {row.mismatches:>9} {row.rate:>10.2e} {lsb:>8}")
         print(f"{stage:<10} {'contract':<12} {report.contract}: {'OK' if report.ok else 'FAIL - ' + report.reason}")
         failed |= not report.ok
+        if stage == "integer":
+            integer_outputs = got
+        elif stage != "qrnn" and integer_outputs is not None:
+            same = check_stage(stage, integer_outputs, got, lsbs, True)
+            differing = sum(r.mismatches for r in same.rows)
+            print(f"{stage:<10} {'vs integer':<12} bit-exact with the integer stage: "
+                  f"{'OK' if same.ok else f'FAIL - {differing} mismatching elements'}")
+            failed |= not same.ok
     print("FAILED: a stage breaks the verification contract" if failed else "all stages meet the contract")
     return 1 if failed else 0
+
+
+def cmd_compile(args) -> int:
+    from lstmc.compile import CompileOptions, compile_model
+    from lstmc.frontend import load_onnx
+
+    model = load_onnx(args.model)
+    options = CompileOptions(kernel=args.kernel_name, part=args.part, clock_ns=args.clock_ns, pe=args.pe,
+                             simd=args.simd, folding=args.folding or "", target_cycles=args.target_cycles,
+                             act_impl=args.act_impl, golden_count=args.golden, seed=args.seed)
+    if args.inputs:
+        options.golden_inputs = load_inputs(args.inputs)
+    report = compile_model(model, args.output, options, source=args.model)
+    print(f"wrote {args.output}: {options.kernel}.cpp/.h, {options.kernel}_tb.cpp, run_hls.tcl, ir/, report.json")
+    est = report.get("estimate", {})
+    total = est.get("total", {}) if isinstance(est, dict) else {}
+    if total:
+        print("estimate: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True, choices=list(STAGES))
     p.add_argument("--output", help=".npz to write, keyed by graph output names")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compile", help="compile to a Vitis HLS project (kernel, testbench, TCL, report)")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True, help="project directory to write")
+    p.add_argument("--folding", help="JSON folding config keyed by unit name, e.g. {\"<scan node>/gates\": {\"PE\": 4, \"SIMD\": 2}}")
+    p.add_argument("--pe", type=int, default=0, help="PE (rows in parallel) for every MVAU")
+    p.add_argument("--simd", type=int, default=0, help="SIMD (columns in parallel) for every MVAU")
+    p.add_argument("--target-cycles", type=int, default=0, help="cheapest folding within this many cycles per inference")
+    p.add_argument("--part", default="xczu7ev-ffvc1156-2-e", help="FPGA part (default: ZCU104's)")
+    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5 = 200 MHz)")
+    p.add_argument("--kernel-name", default="lstmc_kernel")
+    p.add_argument("--act-impl", choices=["threshold", "lut"], default="threshold")
+    p.add_argument("--inputs", help=".npz of golden inputs for the testbench (default: random)")
+    p.add_argument("--golden", type=int, default=8, help="number of random golden sequences (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("verify", help="run every stage and check the verification contract")
     p.add_argument("model")

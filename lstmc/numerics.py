@@ -47,6 +47,19 @@ class QuantParams:
         return 2**self.bits - 1 - int(self.narrow)
 
 
+def quant_params(attr) -> QuantParams:
+    """Numeric form of a `#qrnn.quant` attribute: how every stage reads a quantizer."""
+    return QuantParams(
+        bits=attr.bits.data,
+        signed=attr.is_signed,
+        narrow=attr.is_narrow,
+        scale=tuple(attr.scales),
+        zero_point=tuple(attr.zero_points),
+        axis=attr.channel_axis,
+        rounding=attr.rounding.data,
+    )
+
+
 def round_mode(v: np.ndarray, mode: str) -> np.ndarray:
     """Round float32 values to integers (as float) with a QONNX/Brevitas rounding mode."""
     if mode == "half_even":

@@ -35,7 +35,21 @@ def _compiled(stage: str) -> Stage:
     return run
 
 
-STAGES: dict[str, Stage] = {"reference": _reference, "qrnn": _compiled("qrnn"), "integer": _compiled("integer")}
+def _csim(model, inputs):
+    from lstmc.frontend.onnx_import import import_model
+    from lstmc.hls.build import csim_stage
+    from lstmc.pipeline import lower_to_stage
+
+    return csim_stage(lower_to_stage(import_model(model), "dataflow"), inputs)
+
+
+STAGES: dict[str, Stage] = {
+    "reference": _reference,
+    "qrnn": _compiled("qrnn"),
+    "integer": _compiled("integer"),
+    "dataflow": _compiled("dataflow"),
+    "csim": _csim,
+}
 
 
 def run_stage(name: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -40,11 +40,19 @@ def _prepare_emission():
     return HlscppPrepareEmissionPass
 
 
+def _lstm_to_hls():
+    from lstmc.passes.lstm_to_hls import LstmToHlsPass
+
+    return LstmToHlsPass
+
+
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return {
         "qrnn-fold-constants": _fold_constants,
         "qrnn-legalize-precision": _legalize_precision,
         "qrnn-to-dataflow": _to_dataflow,
+        "qrnn-set-folding": lambda: __import__("lstmc.passes.qrnn_set_folding", fromlist=["_"]).QrnnSetFoldingPass,
         "qrnn-to-hlscpp": _to_hlscpp,
         "hlscpp-prepare-emission": _prepare_emission,
+        "lstm-to-hls": _lstm_to_hls,
     }

@@ -50,7 +50,7 @@ MAX_ENUMERATED_CODES = 2**24
 
 
 def _params(q: qrnn.QuantAttr) -> numerics.QuantParams:
-    from lstmc.interpreter.qrnn import quant_params  # the interpreter's reading of the attribute is the semantics
+    from lstmc.numerics import quant_params  # the one reading of the attribute every stage shares
 
     return quant_params(q)
 

@@ -154,7 +154,7 @@ def _code_range(quant: qrnn.QuantAttr) -> tuple[int, int]:
 
 
 def _params(quant: qrnn.QuantAttr) -> numerics.QuantParams:
-    from lstmc.interpreter.qrnn import quant_params
+    from lstmc.numerics import quant_params
 
     return quant_params(quant)
 

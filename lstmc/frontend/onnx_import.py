@@ -541,7 +541,7 @@ class OnnxImporter:
 
 
 def _params(attr: qrnn.QuantAttr) -> numerics.QuantParams:
-    from lstmc.interpreter.qrnn import quant_params
+    from lstmc.numerics import quant_params
 
     return quant_params(attr)
 

@@ -20,24 +20,13 @@ from xdsl.interpreter import (
 )
 
 from lstmc import numerics
+from lstmc.numerics import quant_params
 from lstmc.dense import array_from_dense
 from lstmc.dialects import qrnn
 
 
 def is_batched(value: np.ndarray, ssa) -> bool:
     return value.ndim == len(ssa.type.get_shape()) + 1
-
-
-def quant_params(attr: qrnn.QuantAttr) -> numerics.QuantParams:
-    return numerics.QuantParams(
-        bits=attr.bits.data,
-        signed=attr.is_signed,
-        narrow=attr.is_narrow,
-        scale=tuple(attr.scales),
-        zero_point=tuple(attr.zero_points),
-        axis=attr.channel_axis,
-        rounding=attr.rounding.data,
-    )
 
 
 def _time_axis(batched: bool) -> int:

@@ -1,0 +1,257 @@
+// qrnn-legalize-precision: float qrnn with quantizers -> integer-only qrnn. Expected integer types, shifts,
+// multipliers and thresholds below are computed by hand (interval analysis over the weight codes, sigmoid
+// tables from float32 sigmoid / QuantizeLinear half-to-even).
+// Every RUN uses --verify-diagnostics so that the error cases at the end print their message (and exit 0)
+// instead of stopping the split file; the default RUN CHECKs those messages.
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-legalize-precision | filecheck %s
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=lut}' | filecheck %s --check-prefix=LUT
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.25}' | filecheck %s --check-prefix=BUDGET
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=exp}' | filecheck %s --check-prefix=OPT
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.5}' | filecheck %s --check-prefix=OPT-BUDGET
+
+// OPT: qrnn-legalize-precision: act-impl must be 'threshold' or 'lut', got 'exp'
+// OPT-BUDGET: qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got 0.5
+
+// A graph input quantized and returned: qrnn.quantize at the input, qrnn.dequantize at the output. The
+// asymmetric u8 (zp = 128) codes are kept centred: code - 128 in [-128, 127] is an si8.
+// CHECK-LABEL: func.func @io(
+// CHECK-SAME:      %x: tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT:    [[Q:%[^ ]+]] = qrnn.quantize %x by <u8, scale = 0.25, zp = 128> : tensor<4xf32> -> tensor<4xsi8>
+// CHECK-NEXT:    [[D:%[^ ]+]] = qrnn.dequantize [[Q]] by <u8, scale = 0.25, zp = 128> : tensor<4xsi8> -> tensor<4xf32>
+// CHECK-NEXT:    func.return [[D]] : tensor<4xf32>
+func.func @io(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %q = qrnn.quant %x by <u8, scale = 0.25, zp = 128> : tensor<4xf32>
+  func.return %q : tensor<4xf32>
+}
+
+// -----
+
+// x (s4, codes [-8, 7], scale 1/2) @ W (s4 narrow, scale 1/4, codes [[4, -2, 1], [3, 0, -4]]) + b (scale 1/8,
+// codes [4, -2, 1]) -> quantizer s8 scale 1/4.
+// imatmul ranges per column: [-56, 49], [-14, 16], [-36, 39] -> si7.
+// Scales: x*W is 1/8 = 1/2 output LSB, b / (1/4) = [2, -1, 1/2]: all dyadic, one fractional bit -> shift 1,
+// multiplier 1, bias [4, -2, 1], error_bound 0. Sum ranges [-52, 53], [-16, 14], [-35, 40] -> si7.
+// CHECK-LABEL: func.func @dense_po2(
+// CHECK-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
+// CHECK-NEXT:    [[W:%[^ ]+]] = qrnn.constant dense<{{\[}}[4, -2, 1], [3, 0, -4]]> : tensor<2x3xsi4>
+// CHECK-NEXT:    [[M:%[^ ]+]] = qrnn.imatmul [[X]], [[W]] : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi7>
+// CHECK-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<1> : tensor<1x3xi64>) bias(dense<[4, -2, 1]> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi7>
+// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<3xsi7> -> tensor<3xsi8>
+// CHECK-NEXT:    [[D:%[^ ]+]] = qrnn.dequantize [[R]] by <s8, scale = 0.25, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
+// CHECK-NEXT:    func.return [[D]] : tensor<3xf32>
+func.func @dense_po2(%x: tensor<2xf32>) -> tensor<3xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %w = qrnn.constant dense<[[1.0, -0.5, 0.25], [0.75, 0.0, -1.0]]> : tensor<2x3xf32>
+  %wq = qrnn.quant %w by <s4 narrow, scale = 0.25, zp = 0> : tensor<2x3xf32>
+  %m = qrnn.matmul %xq, %wq : (tensor<2xf32>, tensor<2x3xf32>) -> tensor<3xf32>
+  %b = qrnn.constant dense<[0.5, -0.25, 0.125]> : tensor<3xf32>
+  %bq = qrnn.quant %b by <s16, scale = 0.125, zp = 0> : tensor<3xf32>
+  %a = qrnn.add %m, %bq : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %aq = qrnn.quant %a by <s8, scale = 0.25, zp = 0> : tensor<3xf32>
+  func.return %aq : tensor<3xf32>
+}
+
+// -----
+
+// Same matmul, output scale 3/8 (exact in f32): ratio (1/8) / (3/8) = 1/3 is not dyadic.
+// Error of multiplier round(2^F / 3) is 1 / (3 * 2^F) per unit of the term, times max |term| = 56:
+// - default budget 2^-20: 56 / (3 * 2^F) <= 2^-20 -> F = 25, multiplier 11184811, bound 5.563e-07;
+//   sum range 11184811 * [-56, 49] -> si31.
+// - budget 1/4: F = 7, multiplier 43, bound |43/128 - 1/3| * 56 = 56/384 = 0.14583; range 43 * [-56, 49] -> si13.
+// CHECK-LABEL: func.func @dense_non_dyadic(
+// CHECK:         [[M:%[^ ]+]] = qrnn.imatmul {{.*}} -> tensor<3xsi7>
+// CHECK-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<11184811> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi31>
+// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(25) clamp(-128, 127) rounding("half_even") {error_bound = 5.563{{[0-9]*}}e-07 : f64} : tensor<3xsi31> -> tensor<3xsi8>
+// CHECK-NEXT:    qrnn.dequantize [[R]] by <s8, scale = 0.375, zp = 0>
+// BUDGET-LABEL: func.func @dense_non_dyadic(
+// BUDGET:         [[S:%[^ ]+]] = qrnn.scaled_sum({{.*}}) multipliers(dense<43> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi13>
+// BUDGET-NEXT:    qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding("half_even") {error_bound = 0.1458333{{[0-9]*}} : f64} : tensor<3xsi13> -> tensor<3xsi8>
+func.func @dense_non_dyadic(%x: tensor<2xf32>) -> tensor<3xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %w = qrnn.constant dense<[[1.0, -0.5, 0.25], [0.75, 0.0, -1.0]]> : tensor<2x3xf32>
+  %wq = qrnn.quant %w by <s4 narrow, scale = 0.25, zp = 0> : tensor<2x3xf32>
+  %m = qrnn.matmul %xq, %wq : (tensor<2xf32>, tensor<2x3xf32>) -> tensor<3xf32>
+  %mq = qrnn.quant %m by <s8, scale = 0.375, zp = 0> : tensor<3xf32>
+  func.return %mq : tensor<3xf32>
+}
+
+// -----
+
+// A product of two codes (f * c in the cell update): u4 [0, 15] * s8 [-128, 127] -> imul si12 [-1920, 1905],
+// scale 1/16 * 1/32 onto 1/32: shift 4, no scaled_sum (one term, multiplier 1).
+// CHECK-LABEL: func.func @gate_mul(
+// CHECK-NEXT:    [[F:%[^ ]+]] = qrnn.quantize %f by <u4, scale = 0.0625, zp = 0> : tensor<2xf32> -> tensor<2xui4>
+// CHECK-NEXT:    [[C:%[^ ]+]] = qrnn.quantize %c by <s8, scale = 0.03125, zp = 0> : tensor<2xf32> -> tensor<2xsi8>
+// CHECK-NEXT:    [[P:%[^ ]+]] = qrnn.imul [[F]], [[C]] : (tensor<2xui4>, tensor<2xsi8>) -> tensor<2xsi12>
+// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[P]] shift(4) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi12> -> tensor<2xsi8>
+// CHECK-NEXT:    qrnn.dequantize [[R]]
+func.func @gate_mul(%f: tensor<2xf32>, %c: tensor<2xf32>) -> tensor<2xf32> {
+  %fq = qrnn.quant %f by <u4, scale = 0.0625, zp = 0> : tensor<2xf32>
+  %cq = qrnn.quant %c by <s8, scale = 0.03125, zp = 0> : tensor<2xf32>
+  %p = qrnn.mul %fq, %cq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %pq = qrnn.quant %p by <s8, scale = 0.03125, zp = 0> : tensor<2xf32>
+  func.return %pq : tensor<2xf32>
+}
+
+// -----
+
+// sigmoid of codes -8..7 (scale 1/2), quantized u2 scale 1/4: 4 * sigmoid(v) =
+// 0.07 0.12 0.19 0.30 0.48 0.73 1.08 1.51 2.00 2.49 2.92 3.27 3.52 3.70 3.81 3.88 -> codes
+// 0    0    0    0    0    1    1    2    2    2    3    3    3    3    3    3
+// so output >= 1 from code -3, >= 2 from code -1, >= 3 from code 2.
+// CHECK-LABEL: func.func @sig(
+// CHECK-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<4xf32> -> tensor<4xsi4>
+// CHECK-NEXT:    [[T:%[^ ]+]] = qrnn.threshold [[X]] thresholds(dense<[-3, -1, 2]> : tensor<3xi64>) base(0) : tensor<4xsi4> -> tensor<4xui2>
+// CHECK-NEXT:    [[D:%[^ ]+]] = qrnn.dequantize [[T]] by <u2, scale = 0.25, zp = 0> : tensor<4xui2> -> tensor<4xf32>
+// CHECK-NEXT:    func.return [[D]]
+// LUT-LABEL: func.func @sig(
+// LUT-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x
+// LUT-NEXT:    [[T:%[^ ]+]] = qrnn.lut [[X]] table(dense<[0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3]> : tensor<16xi64>) offset(-8) : tensor<4xsi4> -> tensor<4xui2>
+// LUT-NEXT:    qrnn.dequantize [[T]]
+func.func @sig(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
+  %s = qrnn.sigmoid %xq : tensor<4xf32>
+  %sq = qrnn.quant %s by <u2, scale = 0.25, zp = 0> : tensor<4xf32>
+  func.return %sq : tensor<4xf32>
+}
+
+// -----
+
+// The requantizer in front of a sigmoid is fused into the thresholds: x/4 + y/2 onto LSB 1/2 is
+// acc = x + 2 y at shift 1; code thresholds [-3, -1, 2] become the smallest acc with
+// round_half_even(acc / 2) >= c: -7 -> -3.5 -> -4 so -6; -3 -> -1.5 -> -2 so -2; 3 -> 1.5 -> 2 so 3.
+// The threshold reads the scaled_sum; the requant has no use left and is erased.
+// With act-impl=lut the requant stays and the table covers the s6 code range [-32, 31].
+// CHECK-LABEL: func.func @sig_fused(
+// CHECK-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x by <s4, scale = 0.25, zp = 0>
+// CHECK-NEXT:    [[Y:%[^ ]+]] = qrnn.quantize %y by <s4, scale = 0.5, zp = 0>
+// CHECK-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[X]], [[Y]]) multipliers(dense<{{\[}}[1, 1], [2, 2]]> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<2xsi6>
+// CHECK-NEXT:    [[T:%[^ ]+]] = qrnn.threshold [[S]] thresholds(dense<[-6, -2, 3]> : tensor<3xi64>) base(0) : tensor<2xsi6> -> tensor<2xui2>
+// CHECK-NEXT:    qrnn.dequantize [[T]]
+// CHECK-NOT:     qrnn.requant
+// LUT-LABEL: func.func @sig_fused(
+// LUT:         [[S:%[^ ]+]] = qrnn.scaled_sum
+// LUT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-32, 31) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi6> -> tensor<2xsi6>
+// LUT-NEXT:    [[T:%[^ ]+]] = qrnn.lut [[R]] table(dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]> : tensor<64xi64>) offset(-32) : tensor<2xsi6> -> tensor<2xui2>
+func.func @sig_fused(%x: tensor<2xf32>, %y: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.25, zp = 0> : tensor<2xf32>
+  %yq = qrnn.quant %y by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %a = qrnn.add %xq, %yq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %aq = qrnn.quant %a by <s6, scale = 0.5, zp = 0> : tensor<2xf32>
+  %s = qrnn.sigmoid %aq : tensor<2xf32>
+  %sq = qrnn.quant %s by <u2, scale = 0.25, zp = 0> : tensor<2xf32>
+  func.return %sq : tensor<2xf32>
+}
+
+// -----
+
+// Per-channel input scales [1/2, 1]: one threshold row per channel (codes -4..3):
+// channel 0: 4 sigmoid(c/2) = 0.48 0.73 1.08 1.51 2.00 2.49 2.92 3.27 -> [-3, -1, 2];
+// channel 1: 4 sigmoid(c)   = 0.07 0.19 0.48 1.08 2.00 2.92 3.52 3.81 -> [-1, 0, 1].
+// A per-channel table is refused with act-impl=lut.
+// CHECK-LABEL: func.func @sig_per_channel(
+// CHECK:         qrnn.threshold %{{.*}} thresholds(dense<{{\[}}[-3, -1, 2], [-1, 0, 1]]> : tensor<2x3xi64>) base(0) : tensor<2xsi3> -> tensor<2xui2>
+// LUT: qrnn-legalize-precision: 'qrnn.quant' (%sq): per-channel activation tables are only supported with act-impl=threshold
+func.func @sig_per_channel(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s3, scale = [0.5, 1.0], zp = [0, 0], axis = 0> : tensor<2xf32>
+  %s = qrnn.sigmoid %xq : tensor<2xf32>
+  %sq = qrnn.quant %s by <u2, scale = 0.25, zp = 0> : tensor<2xf32>
+  func.return %sq : tensor<2xf32>
+}
+
+// -----
+
+// A recurrence whose state is quantized s6: the state becomes si6 (initial state quantized to codes), the
+// scanned input keeps its si4 codes, h + x_t ranges over [-40, 38] (si7) and is clamped back to [-32, 31].
+// CHECK-LABEL: func.func @rec(
+// CHECK-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32> -> tensor<3x2xsi4>
+// CHECK-NEXT:    [[H0:%[^ ]+]] = qrnn.constant dense<0> : tensor<2xsi6>
+// CHECK-NEXT:    [[HT:%[^ ]+]], [[YS:%[^ ]+]] = qrnn.recurrence([[H0]]) scan([[X]]) directions [forward] -> [reverse] : (tensor<2xsi6>, tensor<3x2xsi4>) -> (tensor<2xsi6>, tensor<3x2xsi6>) {
+// CHECK-NEXT:    ^bb0([[H:%[^ ]+]]: tensor<2xsi6>, [[XT:%[^ ]+]]: tensor<2xsi4>):
+// CHECK-NEXT:      [[S:%[^ ]+]] = qrnn.scaled_sum([[H]], [[XT]]) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi6>, tensor<2xsi4>) -> tensor<2xsi7>
+// CHECK-NEXT:      [[HQ:%[^ ]+]] = qrnn.requant [[S]] shift(0) clamp(-32, 31) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi7> -> tensor<2xsi6>
+// CHECK-NEXT:      qrnn.yield [[HQ]], [[HQ]] : tensor<2xsi6>, tensor<2xsi6>
+// CHECK-NEXT:    }
+// CHECK-NEXT:    [[DH:%[^ ]+]] = qrnn.dequantize [[HT]] by <s6, scale = 0.5, zp = 0> : tensor<2xsi6> -> tensor<2xf32>
+// CHECK-NEXT:    [[DY:%[^ ]+]] = qrnn.dequantize [[YS]] by <s6, scale = 0.5, zp = 0> : tensor<3x2xsi6> -> tensor<3x2xf32>
+// CHECK-NEXT:    func.return [[DH]], [[DY]] : tensor<2xf32>, tensor<3x2xf32>
+func.func @rec(%x: tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  %h0 = qrnn.constant dense<0.0> : tensor<2xf32>
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%xq) directions [forward] -> [reverse] : (tensor<2xf32>, tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+    %s = qrnn.add %h, %xt : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %hq = qrnn.quant %s by <s6, scale = 0.5, zp = 0> : tensor<2xf32>
+    qrnn.yield %hq, %hq : tensor<2xf32>, tensor<2xf32>
+  }
+  func.return %hT, %ys : tensor<2xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// Already integer IR (no float op but the boundary quantize/dequantize): the pass must not fire.
+// CHECK-LABEL: func.func @already_integer(
+// CHECK-NEXT:    %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
+// CHECK-NEXT:    %w = qrnn.constant dense<{{\[}}[4, -2, 1], [3, 0, -4]]> : tensor<2x3xsi4>
+// CHECK-NEXT:    %m = qrnn.imatmul %xq, %w : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi7>
+// CHECK-NEXT:    %r = qrnn.requant %m shift(1) clamp(-128, 127) rounding("half_even") : tensor<3xsi7> -> tensor<3xsi8>
+// CHECK-NEXT:    %d = qrnn.dequantize %r by <s8, scale = 0.25, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
+// CHECK-NEXT:    func.return %d : tensor<3xf32>
+// CHECK-LABEL: func.func private @declaration(tensor<2xf32>) -> tensor<2xf32>
+func.func @already_integer(%x: tensor<2xf32>) -> tensor<3xf32> {
+  %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
+  %w = qrnn.constant dense<[[4, -2, 1], [3, 0, -4]]> : tensor<2x3xsi4>
+  %m = qrnn.imatmul %xq, %w : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi7>
+  %r = qrnn.requant %m shift(1) clamp(-128, 127) rounding("half_even") : tensor<3xsi7> -> tensor<3xsi8>
+  %d = qrnn.dequantize %r by <s8, scale = 0.25, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
+  func.return %d : tensor<3xf32>
+}
+func.func private @declaration(tensor<2xf32>) -> tensor<2xf32>
+
+// -----
+
+// Errors: each names the op (and its SSA name) and what lstmc needs.
+
+// CHECK: qrnn-legalize-precision: 'qrnn.sigmoid' (%s): sigmoid of a value that is not quantized: lstmc needs a quantizer in front of it
+func.func @sigmoid_of_sum(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %a = qrnn.add %xq, %xq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %s = qrnn.sigmoid %a : tensor<2xf32>
+  %sq = qrnn.quant %s by <u4, scale = 0.0625, zp = 0> : tensor<2xf32>
+  func.return %sq : tensor<2xf32>
+}
+
+// -----
+
+// CHECK: qrnn-legalize-precision: 'qrnn.matmul' (%m): the weight operand is not a quantized constant
+func.func @float_weights(%x: tensor<2xf32>) -> tensor<3xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %w = qrnn.constant dense<0.5> : tensor<2x3xf32>
+  %m = qrnn.matmul %xq, %w : (tensor<2xf32>, tensor<2x3xf32>) -> tensor<3xf32>
+  %mq = qrnn.quant %m by <s8, scale = 0.25, zp = 0> : tensor<3xf32>
+  func.return %mq : tensor<3xf32>
+}
+
+// -----
+
+// CHECK: qrnn-legalize-precision: 'func.return': output 0 is not quantized: lstmc needs a quantizer on every graph output
+func.func @unquantized_output(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %a = qrnn.add %xq, %xq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  func.return %a : tensor<2xf32>
+}
+
+// -----
+
+// CHECK: qrnn-legalize-precision: 'qrnn.recurrence' (%hT): carried state 0 is not the output of a quantizer; lstmc needs quantized state
+func.func @unquantized_state(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  %h0 = qrnn.constant dense<0.0> : tensor<2xf32>
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%xq) directions [forward] -> [forward] : (tensor<2xf32>, tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+    %s = qrnn.add %h, %xt : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %sq = qrnn.quant %s by <s6, scale = 0.5, zp = 0> : tensor<2xf32>
+    qrnn.yield %s, %sq : tensor<2xf32>, tensor<2xf32>
+  }
+  func.return %ys : tensor<3x2xf32>
+}

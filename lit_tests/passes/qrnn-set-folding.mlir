@@ -1,0 +1,97 @@
+// qrnn-set-folding: PE/SIMD of every dataflow.mvau, from options, a JSON config or a cycle budget.
+// The MVAUs below have 6 output rows (valid PE: 1, 2, 3, 6) and input parts of 4 and 6 columns (valid
+// SIMD: divisors of gcd(4, 6) = 2, so 1 and 2). Units are named "<lstmc.onnx_node>/gates", or
+// "recurrence<i>/gates" (i counting recurrences in walk order) when the attribute is missing.
+// Every RUN uses --verify-diagnostics so that an error prints its message (and exits 0).
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-set-folding | filecheck %s
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=3 simd=2}' | filecheck %s --check-prefix=PE3
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=2}' | filecheck %s --check-prefix=PE2
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding.json"}' | filecheck %s --check-prefix=CONFIG
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding-simd-only.json"}' | filecheck %s --check-prefix=SIMD-ONLY
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=93}' | filecheck %s --check-prefix=T93
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=92}' | filecheck %s --check-prefix=T92
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=62}' | filecheck %s --check-prefix=T62
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=4}' | filecheck %s --check-prefix=BADPE
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{simd=4}' | filecheck %s --check-prefix=BADSIMD
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=2 target-cycles=100}' | filecheck %s --check-prefix=MODES
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding-unknown-unit.json"}' | filecheck %s --check-prefix=UNKNOWN
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding-bad-pe.json"}' | filecheck %s --check-prefix=CONFIG-PE
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding-malformed.json"}' | filecheck %s --check-prefix=MALFORMED
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/no-such-file.json"}' | filecheck %s --check-prefix=MISSING
+
+// Errors are all-or-nothing: the first split fails as a whole, no MVAU is half-folded.
+// BADPE: qrnn-set-folding: PE=4 does not divide the 6 output rows of 'layer0/gates'; valid PE values: 1, 2, 3, 6
+// BADSIMD: qrnn-set-folding: SIMD=4 does not divide every input part of 'layer0/gates' (part sizes 4, 6); valid SIMD values: 1, 2
+// MODES: qrnn-set-folding: give only one of pe/simd, config or target-cycles (got pe/simd and target-cycles)
+// UNKNOWN: qrnn-set-folding: folding config '{{.*}}folding-unknown-unit.json' names unknown unit 'layer9/gates'; valid names: layer0/gates
+// CONFIG-PE: qrnn-set-folding: PE=4 does not divide the 6 output rows of 'layer0/gates'; valid PE values: 1, 2, 3, 6
+// MALFORMED: qrnn-set-folding: folding config '{{.*}}folding-malformed.json' is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 27 (char 26)
+// MISSING: qrnn-set-folding: cannot read folding config '{{.*}}no-such-file.json': No such file or directory
+
+// Schedule of @named (lstmc.qor): T = 3 steps, each reading x_t (4 cycles), then the MVAU
+// ((6/PE) * (10/SIMD) + 3 + ceil(log2 SIMD) cycles), then the requant (6 + 2 cycles):
+//   PE=2 SIMD=2: 3 * (15 + 4 + 8) + 3 * 4 = 93 cycles;  PE=3 SIMD=2: 3 * (10 + 4 + 8) + 12 = 78;
+//   PE=6 SIMD=2: 3 * (5 + 4 + 8) + 12 = 63 (the fastest).
+// Of the foldings within 93 cycles, PE=2 SIMD=2 has the fewest estimated LUTs; within 92 it is PE=3 SIMD=2.
+// T62: qrnn-set-folding: no folding meets target-cycles=62; the minimum achievable is 63 cycles per inference (every MVAU fully parallel)
+
+// CHECK-LABEL:  func.func @named(
+// CHECK:          %gates = dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+// CHECK-NEXT:     %hn = qrnn.requant %gates
+// PE3-LABEL:    func.func @named(
+// PE3:            dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// PE2-LABEL:    func.func @named(
+// PE2:            dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(1) :
+// CONFIG-LABEL: func.func @named(
+// CONFIG:         dataflow.mvau(%xt, %h) {{.*}} pe(6) simd(2) :
+// A config entry for another module's unit is an error that lists this module's units.
+// SIMD-ONLY:    qrnn-set-folding: folding config '{{.*}}folding-simd-only.json' names unknown unit 'recurrence0/gates'; valid names: layer0/gates
+// T93-LABEL:    func.func @named(
+// T93:            dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(2) :
+// T92-LABEL:    func.func @named(
+// T92:            dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+func.func @named(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "layer0"}
+  func.return %ys : tensor<3x6xsi8>
+}
+
+// -----
+
+// No lstmc.onnx_node: the unit is "recurrence0/gates". A config entry may set only SIMD: PE stays 2.
+// CHECK-LABEL:      func.func @unnamed(
+// CHECK:              dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(1) :
+// PE3-LABEL:        func.func @unnamed(
+// PE3:                dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// CONFIG:           qrnn-set-folding: folding config '{{.*}}folding.json' names unknown unit 'layer0/gates'; valid names: recurrence0/gates
+// SIMD-ONLY-LABEL:  func.func @unnamed(
+// SIMD-ONLY:          dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(2) :
+func.func @unnamed(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(2) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  }
+  func.return %ys : tensor<3x6xsi8>
+}
+
+// -----
+
+// No MVAU: nothing to fold, the pass must not fire (a config's names are then all unknown).
+// CHECK-LABEL:  func.func @no_mvau(
+// CHECK-NEXT:     %y = qrnn.requant %x shift(1) clamp(-8, 7) rounding("half_even") : tensor<4xsi8> -> tensor<4xsi4>
+// CHECK-NEXT:     func.return %y : tensor<4xsi4>
+// PE3-LABEL:    func.func @no_mvau(
+// PE3-NEXT:       qrnn.requant
+// CONFIG:       qrnn-set-folding: folding config '{{.*}}folding.json' names unknown unit 'layer0/gates'; valid names: (none: the module has no dataflow.mvau)
+func.func @no_mvau(%x: tensor<4xsi8>) -> tensor<4xsi4> {
+  %y = qrnn.requant %x shift(1) clamp(-8, 7) rounding("half_even") : tensor<4xsi8> -> tensor<4xsi4>
+  func.return %y : tensor<4xsi4>
+}

@@ -1,0 +1,72 @@
+"""From the dataflow-level module to C++ sources on disk, and the `csim` execution stage."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from lstmc.errors import LstmcError
+from lstmc.hls import project
+from lstmc.pipeline import apply_pipeline
+
+HLS_PASSES = ["qrnn-to-hlscpp", "hlscpp-prepare-emission"]
+
+
+def lower_to_hlscpp(dataflow_module: ModuleOp, kernel: str) -> ModuleOp:
+    """A copy of the module converted to hlscpp (the input is left untouched)."""
+    hls = dataflow_module.clone()
+    apply_pipeline(hls, [f"qrnn-to-hlscpp{{kernel={kernel}}}", "hlscpp-prepare-emission"])
+    return hls
+
+
+def write_sources(hls: ModuleOp, iface: project.KernelInterface, directory: Path, kernel: str) -> list[Path]:
+    """kernel .cpp/.h and the testbench; returns the written paths."""
+    from io import StringIO
+
+    from lstmc.hls.emit import emit_header, emit_hls_cpp
+
+    header, source, tb = directory / f"{kernel}.h", directory / f"{kernel}.cpp", directory / f"{kernel}_tb.cpp"
+    buf = StringIO()
+    emit_header(hls, buf, guard=f"{kernel.upper()}_H")
+    header.write_text(buf.getvalue())
+    buf = StringIO()
+    emit_hls_cpp(hls, buf, header=header.name)
+    source.write_text(buf.getvalue())
+    tb.write_text(project.testbench_source(kernel, iface, header.name, project.port_types(hls)))
+    return [source, header, tb]
+
+
+def run_csim_on_codes(binary: Path, iface: project.KernelInterface, codes: list[np.ndarray]) -> list[np.ndarray]:
+    with tempfile.TemporaryDirectory(prefix="lstmc-csim-") as tmp:
+        inp, out = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        project.write_codes(inp, codes)
+        proc = subprocess.run([str(binary), str(inp), str(out)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LstmcError(f"the C-simulation binary failed (status {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        return project.read_codes(out, [p.size for p in iface.outputs])
+
+
+def csim_stage(dataflow_module: ModuleOp, inputs: dict[str, np.ndarray], kernel: str = "lstmc_kernel") -> dict[str, np.ndarray]:
+    """Emit the kernel, compile it with its testbench (g++, hls4ml's ap_types headers) and run it."""
+    iface = project.kernel_interface(dataflow_module)
+    missing = [p.name for p in iface.inputs if p.name not in inputs]
+    if missing:
+        raise LstmcError(f"missing input(s) {', '.join(missing)}")
+    batched = {p.name: np.asarray(inputs[p.name], np.float32) for p in iface.inputs}
+    single = all(batched[p.name].shape == p.shape for p in iface.inputs)
+    if single:
+        batched = {k: v[None] for k, v in batched.items()}
+    for p in iface.inputs:
+        if batched[p.name].shape[1:] != p.shape:
+            raise LstmcError(f"input '{p.name}' has shape {list(batched[p.name].shape)}; expected [N, {', '.join(map(str, p.shape))}]")
+    hls = lower_to_hlscpp(dataflow_module, kernel)
+    with tempfile.TemporaryDirectory(prefix="lstmc-src-") as tmp:
+        write_sources(hls, iface, Path(tmp), kernel)
+        binary = project.compile_csim(Path(tmp), kernel)
+    codes = run_csim_on_codes(binary, iface, iface.quantize_inputs(batched))
+    out = iface.dequantize_outputs(codes)
+    return {k: v[0] for k, v in out.items()} if single else out

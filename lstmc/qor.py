@@ -1,0 +1,648 @@
+"""QoR estimates for the streaming kernel: cycles from the schedule, resources from FINN-R-style closed forms.
+
+Everything here is an *estimate*. The formulas are pure functions of plain numbers (sizes, PE/SIMD, bit
+widths) so they can be unit-tested; `estimate_module` walks dataflow-level IR (after `qrnn-to-dataflow` and
+`qrnn-set-folding`) and applies them per hardware unit.
+
+The schedule (what the HLS emitter generates; cycles here equal it exactly)
+----------------------------------------------------------------------------
+* Each `qrnn.recurrence` is one stage. Per time step it first reads its scanned inputs (x_t) from their
+  streams, one element per cycle: `read_cycles = input length` (sum over scanned inputs of the elements of
+  one time slice). Then it runs the units of its body *sequentially*, in body order:
+  - `dataflow.mvau`: a loop nest with II = 1 over (rows / PE) x (cols / SIMD) iterations, plus a pipeline
+    depth of `MVAU_DEPTH + ceil(log2(SIMD))` (multiply, adder tree of SIMD products, accumulate, align):
+        mvau_cycles = (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
+  - every other unit (`qrnn.threshold`, `qrnn.lut`, `qrnn.imul`, `qrnn.scaled_sum`, `qrnn.requant`,
+    `qrnn.slice`) is a loop over its vector length with II = 1, plus a pipeline depth of
+    `ELEMENTWISE_DEPTH` = 2:
+        elementwise_cycles = length + 2
+  - an unfused `qrnn.imatmul` by a constant counts as an MVAU with PE = SIMD = 1; any other op with a
+    result (none after the pipeline) counts as an elementwise loop over its result.
+  - constants and `qrnn.yield` are not units (0 cycles).
+        step_cycles = sum of the unit cycles
+        recurrence_cycles = T * step_cycles + T * read_cycles        (T = sequence length)
+* Recurrences (layers, directions) are chained by streams under one top-level DATAFLOW region, so
+        cycles per inference (latency) = sum over recurrences of recurrence_cycles
+        initiation interval           = max over recurrences of recurrence_cycles
+  Ops outside recurrences (quantize at the input, concat between layers, reshape, dequantize at the
+  output) are stream plumbing and are not counted. A `dataflow.mvau` outside any recurrence (never produced
+  by the pipeline, only possible in hand-written IR) is a one-step stage of its own.
+
+Resources (per unit; totals are sums)
+-------------------------------------
+Memories (`memory_resources(depth, width)`): a memory of `depth` words of `width` bits is LUTRAM when
+`depth <= LUTRAM_MAX_DEPTH` (128; FINN keeps embedded weight memories of <= 128 words in LUTs), costing
+`width * ceil(depth / 64)` LUTs (64-deep LUTRAM), else BRAM18 in simple-dual-port mode with the RAMB18
+aspect ratios (16K x 1, 8K x 2, 4K x 4, 2K x 9, 1K x 18, 512 x 36; UG573), as in FINN-R's
+`bram_estimation`.
+
+MVAU (`mvau_resources`), after FINN-R (Blott et al. 2018) and FINN's MVAU `lut_estimation`, with
+W = weight bits, A = input bits, P = PE, Q = SIMD, acc = accumulator bits, parts = input parts:
+    weight memory : depth rows*cols/(P*Q), width P*Q*W           (memory_resources)
+    input buffer  : depth cols/Q, width Q*A (x is reused for every row fold)
+    multipliers   : LUT: Q * (2*ceil((W+A)/6) - 1) * (W+A) per PE, or DSP (rule below)
+    adder tree    : (W+A) * (2Q - 1) per PE
+    accumulator   : acc per PE; alignment of the parts and bias: parts * acc per PE
+    LUT = 300 + 1.1 * P * (multipliers + adder tree + accumulator + alignment) + memories
+    DSP = P * Q * ceil(max(W,A)/27) * ceil(min(W,A)/18) when the products use DSPs, else 0
+    FF  = P * (Q*(W+A) + 2*acc)                                 (operand and accumulator registers)
+DSP rule (ours; FINN decides per layer with `resType`): a product uses a DSP48E2 when both operands have
+at least `DSP_MIN_BITS` = 4 bits and it is larger than 4 x 4 (W*A > 16); narrower products are LUT
+multipliers, which are cheaper than a DSP there.
+
+Threshold unit (`threshold_resources`; FINN's thresholding memory): K thresholds of A bits compared in
+parallel (`K * A` comparator LUTs, `K` LUTs to count the hits); per-channel thresholds are a memory of
+`channels` words of `K * A` bits; shared thresholds are constants folded into the comparators.
+Table unit (`lut_table_resources`): a ROM of `entries` words of the output width, plus the index subtract.
+Elementwise units (`elementwise_resources`): `imul` is one multiplier (LUT or DSP by the rule above),
+`scaled_sum` one adder of the output width per term plus the bias add, `requant` a rounding adder and a
+clamp (2 * input bits), `slice` only wiring. Every unit adds `UNIT_CONTROL_LUT` LUTs of loop control,
+`ELEMENTWISE_DEPTH * (input bits + output bits)` FFs of pipeline registers, and the FIFO on its result
+(`fifo_depth`, recorded by `qrnn-to-dataflow`): SRL32 shift registers (`width * ceil(depth/32)` LUTs) up
+to `FIFO_SRL_MAX_DEPTH`, BRAM beyond, registers for depth <= 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+# --------------------------------------------------------------------------------------------- constants
+MVAU_DEPTH = 3  # multiply, accumulate, align; + ceil(log2(SIMD)) adder-tree levels
+ELEMENTWISE_DEPTH = 2  # read + compute/write
+LUTRAM_MAX_DEPTH = 128  # deeper memories go to BRAM18
+LUTRAM_WORDS = 64  # one LUT6 as 64 x 1 distributed RAM
+MVAU_BASE_LUT = 300  # FINN-R c0: control and stream logic of an MVAU
+MVAU_LUT_FACTOR = 1.1  # FINN-R c1
+DSP_MIN_BITS = 4  # both operands at least this wide ...
+LUT_MULT_MAX_PRODUCT = 16  # ... and W*A above this: use a DSP48E2
+DSP_A_BITS, DSP_B_BITS = 27, 18  # DSP48E2 multiplier port widths
+UNIT_CONTROL_LUT = 20  # loop counter and stream handshakes of an elementwise unit
+FIFO_SRL_MAX_DEPTH = 256  # deeper FIFOs go to BRAM18
+SRL_DEPTH = 32  # SRLC32E
+
+
+# ---------------------------------------------------------------------------------------- part and totals
+@dataclass(frozen=True)
+class Part:
+    """An FPGA part and its resource totals (BRAM counted as BRAM18 halves)."""
+
+    name: str
+    lut: int
+    ff: int
+    bram18: int
+    dsp: int
+
+
+ZCU104 = Part("xczu7ev-ffvc1156-2-e", lut=230400, ff=460800, bram18=624, dsp=1728)
+PARTS: dict[str, Part] = {ZCU104.name: ZCU104}
+DEFAULT_PART = ZCU104
+DEFAULT_CLOCK_MHZ = 200.0
+
+
+@dataclass(frozen=True)
+class Resources:
+    lut: int = 0
+    ff: int = 0
+    bram18: int = 0
+    dsp: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.lut + other.lut, self.ff + other.ff, self.bram18 + other.bram18, self.dsp + other.dsp)
+
+    def cost_key(self) -> tuple[int, int, int]:
+        """The order in which foldings are compared: fewest LUTs, then fewest DSPs, then fewest BRAM18s."""
+        return (self.lut, self.dsp, self.bram18)
+
+    def utilisation(self, part: Part = DEFAULT_PART) -> dict[str, float]:
+        """Percent of the part's totals."""
+        return {
+            "lut": 100.0 * self.lut / part.lut,
+            "ff": 100.0 * self.ff / part.ff,
+            "bram18": 100.0 * self.bram18 / part.bram18,
+            "dsp": 100.0 * self.dsp / part.dsp,
+        }
+
+
+def total(resources: Iterable[Resources]) -> Resources:
+    out = Resources()
+    for r in resources:
+        out = out + r
+    return out
+
+
+def divisors(n: int) -> list[int]:
+    """The positive divisors of n, ascending (the valid PE/SIMD values of a dimension of size n)."""
+    if n < 1:
+        return []
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+# ------------------------------------------------------------------------------------------------- cycles
+def mvau_depth(simd: int) -> int:
+    return MVAU_DEPTH + math.ceil(math.log2(simd)) if simd > 1 else MVAU_DEPTH
+
+
+def mvau_iterations(rows: int, cols: int, pe: int, simd: int) -> int:
+    """Trip count of the MVAU loop nest (II = 1): (rows / PE) * (cols / SIMD)."""
+    _check_folding(rows, cols, pe, simd)
+    return (rows // pe) * (cols // simd)
+
+
+def mvau_cycles(rows: int, cols: int, pe: int, simd: int) -> int:
+    """Cycles of one matrix-vector product: (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))."""
+    return mvau_iterations(rows, cols, pe, simd) + mvau_depth(simd)
+
+
+def elementwise_cycles(length: int) -> int:
+    """Cycles of an elementwise unit over a vector of `length` elements: length + 2."""
+    return length + ELEMENTWISE_DEPTH
+
+
+def recurrence_step_cycles(unit_cycles: Iterable[int]) -> int:
+    """One time step runs its units one after the other: the sum of their cycles."""
+    return sum(unit_cycles)
+
+
+def recurrence_cycles(steps: int, step_cycles: int, input_length: int) -> int:
+    """T * step_cycles + T * input_length (reading x_t, one element per cycle)."""
+    return steps * step_cycles + steps * input_length
+
+
+def inference_cycles(stage_cycles: Sequence[int]) -> int:
+    """Latency: stages (recurrences) chained by streams run one after the other's data, so their sum."""
+    return sum(stage_cycles)
+
+
+def initiation_interval(stage_cycles: Sequence[int]) -> int:
+    """Under DATAFLOW a new inference can start when the slowest stage is free: the max."""
+    return max(stage_cycles, default=0)
+
+
+def _check_folding(rows: int, cols: int, pe: int, simd: int) -> None:
+    if pe < 1 or simd < 1 or rows % pe or cols % simd:
+        raise ValueError(f"PE={pe} must divide rows={rows} and SIMD={simd} must divide cols={cols}")
+
+
+# ---------------------------------------------------------------------------------------------- resources
+def bram18_count(depth: int, width: int) -> int:
+    """RAMB18 blocks (simple dual port) for a depth x width memory, by the RAMB18 aspect ratios (FINN-R)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    if width == 1:
+        return math.ceil(depth / 16384)
+    if width == 2:
+        return math.ceil(depth / 8192)
+    if width <= 4:
+        return math.ceil(depth / 4096) * math.ceil(width / 4)
+    if width <= 9:
+        return math.ceil(depth / 2048) * math.ceil(width / 9)
+    if width <= 18 or depth > 512:
+        return math.ceil(depth / 1024) * math.ceil(width / 18)
+    return math.ceil(depth / 512) * math.ceil(width / 36)
+
+
+def memory_resources(depth: int, width: int) -> Resources:
+    """LUTRAM (width * ceil(depth / 64) LUTs) up to 128 words, BRAM18 beyond."""
+    if depth <= 0 or width <= 0:
+        return Resources()
+    if depth <= LUTRAM_MAX_DEPTH:
+        return Resources(lut=width * math.ceil(depth / LUTRAM_WORDS))
+    return Resources(bram18=bram18_count(depth, width))
+
+
+def fifo_resources(depth: int, width: int) -> Resources:
+    """A stream FIFO: registers for depth <= 2, SRL32 shift registers up to 256 words, BRAM18 beyond."""
+    if depth <= 0 or width <= 0:
+        return Resources()
+    if depth <= 2:
+        return Resources(ff=depth * width)
+    if depth <= FIFO_SRL_MAX_DEPTH:
+        return Resources(lut=width * math.ceil(depth / SRL_DEPTH), ff=width)
+    return Resources(lut=2 * math.ceil(math.log2(depth)), ff=width, bram18=bram18_count(depth, width))
+
+
+def multiplier_uses_dsp(a_bits: int, b_bits: int) -> bool:
+    """Our rule: a DSP48E2 when both operands have >= 4 bits and the product is larger than 4 x 4."""
+    return min(a_bits, b_bits) >= DSP_MIN_BITS and a_bits * b_bits > LUT_MULT_MAX_PRODUCT
+
+
+def lut_multiplier_luts(a_bits: int, b_bits: int) -> int:
+    """FINN-R's LUT cost of an a x b multiplier: (2 * ceil((a + b) / 6) - 1) * (a + b)."""
+    s = a_bits + b_bits
+    return (2 * math.ceil(s / 6) - 1) * s
+
+
+def dsp_per_multiplier(a_bits: int, b_bits: int) -> int:
+    """DSP48E2 slices for one a x b product (27 x 18 multiplier per slice)."""
+    hi, lo = max(a_bits, b_bits), min(a_bits, b_bits)
+    return math.ceil(hi / DSP_A_BITS) * math.ceil(lo / DSP_B_BITS)
+
+
+def multiplier_resources(a_bits: int, b_bits: int) -> Resources:
+    if multiplier_uses_dsp(a_bits, b_bits):
+        return Resources(dsp=dsp_per_multiplier(a_bits, b_bits))
+    return Resources(lut=lut_multiplier_luts(a_bits, b_bits))
+
+
+def mvau_resources(rows: int, cols: int, pe: int, simd: int, weight_bits: int, input_bits: int, acc_bits: int,
+                   parts: int = 1, fifo_depth: int = 0) -> Resources:
+    """LUT/FF/BRAM18/DSP of a folded MVAU (FINN-R closed forms; see the module docstring)."""
+    _check_folding(rows, cols, pe, simd)
+    w, a, p, q = weight_bits, input_bits, pe, simd
+    use_dsp = multiplier_uses_dsp(w, a)
+    mult_luts = 0 if use_dsp else q * lut_multiplier_luts(w, a)
+    adder_tree = (w + a) * (2 * q - 1)
+    per_pe = mult_luts + adder_tree + acc_bits + parts * acc_bits
+    weights = memory_resources(rows * cols // (p * q), p * q * w)
+    input_buffer = memory_resources(cols // q, q * a)
+    compute = Resources(
+        lut=math.ceil(MVAU_BASE_LUT + MVAU_LUT_FACTOR * p * per_pe),
+        ff=p * (q * (w + a) + 2 * acc_bits),
+        dsp=p * q * dsp_per_multiplier(w, a) if use_dsp else 0,
+    )
+    return compute + weights + input_buffer + fifo_resources(fifo_depth, acc_bits)
+
+
+def threshold_resources(channels: int, num_thresholds: int, input_bits: int, output_bits: int,
+                        per_channel: bool, fifo_depth: int = 0) -> Resources:
+    """A multi-threshold unit: K parallel comparators of A bits; per-channel thresholds in a memory."""
+    k, a = num_thresholds, input_bits
+    logic = Resources(lut=UNIT_CONTROL_LUT + k * a + k, ff=ELEMENTWISE_DEPTH * (a + output_bits))
+    memory = memory_resources(channels, k * a) if per_channel else Resources()
+    return logic + memory + fifo_resources(fifo_depth, output_bits)
+
+
+def lut_table_resources(entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0) -> Resources:
+    """A table unit: ROM of `entries` words of the output width, plus the index subtract."""
+    logic = Resources(lut=UNIT_CONTROL_LUT + input_bits, ff=ELEMENTWISE_DEPTH * (input_bits + output_bits))
+    return logic + memory_resources(entries, output_bits) + fifo_resources(fifo_depth, output_bits)
+
+
+ELEMENTWISE_KINDS = ("imul", "scaled_sum", "requant", "slice")
+
+
+def elementwise_resources(kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0) -> Resources:
+    """imul: a multiplier; scaled_sum: an adder per term plus the bias; requant: round + clamp; slice: wiring."""
+    if kind == "imul":
+        logic = multiplier_resources(input_bits[0], input_bits[1] if len(input_bits) > 1 else input_bits[0])
+    elif kind == "scaled_sum":
+        logic = Resources(lut=(len(input_bits) + 1) * output_bits)
+    elif kind == "requant":
+        logic = Resources(lut=2 * max(input_bits))
+    elif kind == "slice":
+        logic = Resources()
+    else:
+        raise ValueError(f"unknown elementwise unit kind '{kind}' (expected one of {', '.join(ELEMENTWISE_KINDS)})")
+    regs = Resources(lut=UNIT_CONTROL_LUT, ff=ELEMENTWISE_DEPTH * (max(input_bits, default=0) + output_bits))
+    return logic + regs + fifo_resources(fifo_depth, output_bits)
+
+
+# -------------------------------------------------------------------------------------- one MVAU, abstract
+@dataclass(frozen=True)
+class MvauSpec:
+    """What the cost model needs to know about one MVAU, independent of its folding."""
+
+    rows: int
+    part_sizes: tuple[int, ...]
+    weight_bits: int
+    input_bits: int
+    acc_bits: int
+    fifo_depth: int = 0
+
+    @property
+    def cols(self) -> int:
+        return sum(self.part_sizes)
+
+    def pe_values(self) -> list[int]:
+        """Valid PE: the divisors of the output rows."""
+        return divisors(self.rows)
+
+    def simd_values(self) -> list[int]:
+        """Valid SIMD: the divisors of every input part size (of their gcd)."""
+        return divisors(math.gcd(*self.part_sizes))
+
+    def foldings(self) -> list[tuple[int, int]]:
+        return [(p, s) for p in self.pe_values() for s in self.simd_values()]
+
+    def cycles(self, pe: int, simd: int) -> int:
+        return mvau_cycles(self.rows, self.cols, pe, simd)
+
+    def resources(self, pe: int, simd: int) -> Resources:
+        return mvau_resources(self.rows, self.cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits,
+                              parts=len(self.part_sizes), fifo_depth=self.fifo_depth)
+
+
+# --------------------------------------------------------------------------------------------- the report
+@dataclass
+class UnitEstimate:
+    name: str
+    kind: str  # mvau, threshold, lut, imul, scaled_sum, requant, slice, imatmul
+    stage: str  # the recurrence it belongs to
+    steps: int  # how many times it runs per inference (T)
+    cycles_per_step: int
+    resources: Resources
+    length: int = 0  # elements per step (elementwise units) / rows (MVAU)
+    pe: int | None = None
+    simd: int | None = None
+    spec: MvauSpec | None = field(default=None, repr=False)
+
+    @property
+    def cycles(self) -> int:
+        """Cycles this unit is busy per inference."""
+        return self.steps * self.cycles_per_step
+
+
+@dataclass
+class StageEstimate:
+    name: str
+    steps: int
+    read_cycles_per_step: int
+    step_cycles: int
+
+    @property
+    def cycles(self) -> int:
+        return recurrence_cycles(self.steps, self.step_cycles, self.read_cycles_per_step)
+
+
+@dataclass
+class Report:
+    units: list[UnitEstimate]
+    stages: list[StageEstimate]
+    part: Part = DEFAULT_PART
+    clock_mhz: float = DEFAULT_CLOCK_MHZ
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per inference (latency)."""
+        return inference_cycles([s.cycles for s in self.stages])
+
+    @property
+    def initiation_interval(self) -> int:
+        return initiation_interval([s.cycles for s in self.stages])
+
+    @property
+    def latency_us(self) -> float:
+        return self.cycles / self.clock_mhz
+
+    @property
+    def total(self) -> Resources:
+        return total(u.resources for u in self.units)
+
+    def unit(self, name: str) -> UnitEstimate:
+        for u in self.units:
+            if u.name == name:
+                return u
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {
+            "part": asdict(self.part),
+            "clock_mhz": self.clock_mhz,
+            "cycles_per_inference": self.cycles,
+            "initiation_interval": self.initiation_interval,
+            "latency_us": self.latency_us,
+            "total": asdict(self.total),
+            "utilisation_percent": self.total.utilisation(self.part),
+            "stages": [
+                {"name": s.name, "steps": s.steps, "read_cycles_per_step": s.read_cycles_per_step,
+                 "step_cycles": s.step_cycles, "cycles": s.cycles}
+                for s in self.stages
+            ],
+            "units": [
+                {"name": u.name, "kind": u.kind, "stage": u.stage, "steps": u.steps,
+                 "cycles_per_step": u.cycles_per_step, "cycles": u.cycles, "pe": u.pe, "simd": u.simd,
+                 **asdict(u.resources)}
+                for u in self.units
+            ],
+        }
+
+    def format_table(self) -> str:
+        """A per-unit table, the stages, the totals and the utilisation of the part."""
+        head = (f"{'unit':<36} {'kind':<10} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'LUT':>8} {'FF':>8} "
+                f"{'BRAM18':>6} {'DSP':>5}")
+        lines = [head, "-" * len(head)]
+        for u in self.units:
+            pe = "" if u.pe is None else str(u.pe)
+            simd = "" if u.simd is None else str(u.simd)
+            r = u.resources
+            lines.append(f"{u.name:<36} {u.kind:<10} {pe:>4} {simd:>4} {u.cycles_per_step:>9} {r.lut:>8} {r.ff:>8} "
+                         f"{r.bram18:>6} {r.dsp:>5}")
+        t = self.total
+        lines.append("-" * len(head))
+        lines.append(f"{'total':<36} {'':<10} {'':>4} {'':>4} {'':>9} {t.lut:>8} {t.ff:>8} {t.bram18:>6} {t.dsp:>5}")
+        u = t.utilisation(self.part)
+        lines.append(f"{'% of ' + self.part.name:<58} {u['lut']:>7.2f}% {u['ff']:>7.2f}% {u['bram18']:>5.1f}% "
+                     f"{u['dsp']:>4.1f}%")
+        lines.append("")
+        for s in self.stages:
+            lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read) "
+                         f"cycles = {s.cycles} cycles")
+        lines.append(f"cycles per inference: {self.cycles} ({self.latency_us:.2f} us at {self.clock_mhz:g} MHz); "
+                     f"initiation interval: {self.initiation_interval} cycles")
+        lines.append("(estimates: cycles follow the emitted schedule; resources are FINN-R-style closed forms)")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- IR -> estimates
+def _bits(ty) -> int:
+    from xdsl.dialects.builtin import IntegerType
+
+    elem = ty.get_element_type() if hasattr(ty, "get_element_type") else ty
+    return elem.width.data if isinstance(elem, IntegerType) else 32
+
+
+def _elements(ty) -> int:
+    return math.prod(ty.get_shape())
+
+
+def _fifo_depth(op) -> int:
+    from xdsl.dialects.builtin import IntegerAttr
+
+    attr = op.attributes.get("fifo_depth")
+    return attr.value.data if isinstance(attr, IntegerAttr) else 0
+
+
+def mvau_spec(op) -> MvauSpec:
+    """The cost-model view of a `dataflow.mvau`."""
+    return MvauSpec(
+        rows=op.rows,
+        part_sizes=tuple(op.part_sizes),
+        weight_bits=_bits(op.weights.get_element_type()),
+        input_bits=max(_bits(v.type) for v in op.inputs),
+        acc_bits=_bits(op.result.type),
+        fifo_depth=_fifo_depth(op),
+    )
+
+
+def _unit_name_hint(op, index: int, used: set[str]) -> str:
+    hint = op.results[0].name_hint if op.results else None
+    base = hint or f"op{index}"
+    name = base if base not in used else f"{base}@{index}"
+    used.add(name)
+    return name
+
+
+def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
+    from lstmc.dialects import dataflow, qrnn
+
+    if isinstance(op, dataflow.MVAUOp):
+        spec = mvau_spec(op)
+        pe, simd = op.pe.value.data, op.simd.value.data
+        return UnitEstimate(mvau_name[id(op)], "mvau", stage, steps, spec.cycles(pe, simd), spec.resources(pe, simd),
+                            length=spec.rows, pe=pe, simd=simd, spec=spec)
+    if isinstance(op, (qrnn.ConstantOp, qrnn.YieldOp)) or not op.results:
+        return None
+    name = f"{stage}/{_unit_name_hint(op, index, used)}"
+    out = op.results[0].type
+    length = _elements(out)
+    fifo = _fifo_depth(op)
+    if isinstance(op, qrnn.IMatMulOp):
+        k = op.lhs.type.get_shape()[-1]
+        spec = MvauSpec(length, (k,), _bits(op.rhs.type), _bits(op.lhs.type), _bits(out), fifo)
+        return UnitEstimate(name, "imatmul", stage, steps, spec.cycles(1, 1), spec.resources(1, 1), length, 1, 1)
+    if isinstance(op, qrnn.ThresholdOp):
+        shape = tuple(op.thresholds.get_shape())
+        res = threshold_resources(length, shape[-1], _bits(op.input.type), _bits(out), len(shape) == 2, fifo)
+        kind = "threshold"
+    elif isinstance(op, qrnn.LutOp):
+        res = lut_table_resources(_elements(op.table.type), _bits(op.input.type), _bits(out), fifo)
+        kind = "lut"
+    else:
+        kind = {qrnn.IMulOp: "imul", qrnn.ScaledSumOp: "scaled_sum", qrnn.RequantOp: "requant",
+                qrnn.SliceOp: "slice"}.get(type(op))
+        in_bits = [_bits(v.type) for v in op.operands]
+        if kind is None:  # another op in a body: modelled as a plain elementwise loop (wiring + control)
+            kind, res = op.name.split(".")[-1], elementwise_resources("slice", in_bits, _bits(out), fifo)
+        else:
+            res = elementwise_resources(kind, in_bits, _bits(out), fifo)
+    return UnitEstimate(name, kind, stage, steps, elementwise_cycles(length), res, length)
+
+
+def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAULT_CLOCK_MHZ) -> Report:
+    """Per-unit and total estimates of a dataflow-level module (after qrnn-to-dataflow and qrnn-set-folding).
+
+    Units are keyed by the stable names of `qrnn-set-folding`: "<onnx node>/gates" for MVAUs,
+    "<onnx node>/<SSA name hint or op<index>>" for the other units of a recurrence body.
+    """
+    from lstmc.dialects import dataflow
+    from lstmc.passes.qrnn_set_folding import mvau_names, recurrence_names
+
+    mvau_name = {id(op): name for name, op in mvau_names(module).items()}
+    units: list[UnitEstimate] = []
+    stages: list[StageEstimate] = []
+    in_recurrence: set[int] = set()
+    for stage, rec in recurrence_names(module):
+        steps = rec.seq_len
+        read = sum(_elements(a.type) for a in rec.body.block.args[len(rec.init):])
+        used = {mvau_name[id(op)].rsplit("/", 1)[-1] for op in rec.walk() if isinstance(op, dataflow.MVAUOp)}
+        stage_units = []
+        for index, op in enumerate(rec.body.block.ops):
+            unit = _unit(op, index, stage, steps, mvau_name, used)
+            if unit is not None:
+                stage_units.append(unit)
+        in_recurrence.update(id(op) for op in rec.walk())
+        units.extend(stage_units)
+        stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units)))
+    for op in module.walk():
+        if isinstance(op, dataflow.MVAUOp) and id(op) not in in_recurrence:
+            unit = _unit(op, 0, mvau_name[id(op)], 1, mvau_name, set())
+            units.append(unit)
+            stages.append(StageEstimate(unit.name, 1, 0, unit.cycles_per_step))
+    return Report(units, stages, part, clock_mhz)
+
+
+# ---------------------------------------------------------------------------------- folding design space
+Folding = dict[str, tuple[int, int]]  # unit name -> (PE, SIMD)
+FrontEntry = tuple[int, tuple[int, int, int], Folding]  # (cycles, (LUT, DSP, BRAM18), folding)
+
+
+@dataclass
+class FoldingSpace:
+    """Cycles and resources of a module as a function of its MVAU foldings.
+
+    Only MVAU cycles and resources depend on the folding, so a report splits into a fixed part (every other
+    unit, the input reads) and one additive term per MVAU: cycles = base_cycles + sum T_m * mvau_cycles_m,
+    resources = base_resources + sum mvau_resources_m. That makes the units independent.
+    """
+
+    base_cycles: int
+    base_resources: Resources
+    units: dict[str, tuple[int, MvauSpec]]  # name -> (steps T, spec)
+
+    @classmethod
+    def from_report(cls, report: Report) -> FoldingSpace:
+        mvaus = [u for u in report.units if u.kind == "mvau"]
+        return cls(
+            base_cycles=report.cycles - sum(u.cycles for u in mvaus),
+            base_resources=total(u.resources for u in report.units if u.kind != "mvau"),
+            units={u.name: (u.steps, u.spec) for u in mvaus},
+        )
+
+    def unit_cycles(self, name: str, pe: int, simd: int) -> int:
+        steps, spec = self.units[name]
+        return steps * spec.cycles(pe, simd)
+
+    def evaluate(self, folding: dict[str, tuple[int, int]]) -> tuple[int, Resources]:
+        """(cycles per inference, total resources) of a complete folding {name: (PE, SIMD)}."""
+        cycles, res = self.base_cycles, self.base_resources
+        for name, (steps, spec) in self.units.items():
+            pe, simd = folding[name]
+            cycles += steps * spec.cycles(pe, simd)
+            res = res + spec.resources(pe, simd)
+        return cycles, res
+
+    def min_cycles(self) -> int:
+        """Every MVAU fully parallel (PE = rows, SIMD = gcd of the parts): the fewest cycles reachable."""
+        return self.base_cycles + sum(
+            min(steps * spec.cycles(p, s) for p, s in spec.foldings()) for steps, spec in self.units.values()
+        )
+
+    def pareto_front(self, budget: int | None = None) -> list[FrontEntry]:
+        """Exact Pareto front of (cycles, cost) over all foldings, cost = (LUT, DSP, BRAM18) compared in order.
+
+        Multiple-choice knapsack by merging per-unit fronts: a partial folding whose (cycles, cost) is
+        dominated by another partial folding of the same units can never be part of an optimum, because
+        cycles and cost are sums over units. Each merge keeps only the non-dominated sums, so the search
+        stays small (fronts have at most one entry per distinct cycle count) and is exact. With a budget,
+        partial sums that cannot meet it even with the fastest choice for the remaining units are dropped.
+        Returns entries (cycles, cost, folding) sorted by cycles ascending, cost strictly descending.
+        """
+        names = list(self.units)
+        per_unit = []
+        for name in names:
+            steps, spec = self.units[name]
+            opts = [(steps * spec.cycles(p, s), spec.resources(p, s).cost_key(), ((p, s),)) for p, s in spec.foldings()]
+            per_unit.append(_prune(opts))
+        fastest_rest = [0] * (len(names) + 1)
+        for i in range(len(names) - 1, -1, -1):
+            fastest_rest[i] = fastest_rest[i + 1] + per_unit[i][0][0]
+        base_cost = self.base_resources.cost_key()
+        front = [(self.base_cycles, base_cost, ())]
+        for i, opts in enumerate(per_unit):
+            merged = [
+                (c1 + c2, tuple(a + b for a, b in zip(k1, k2)), f1 + f2)
+                for c1, k1, f1 in front
+                for c2, k2, f2 in opts
+                if budget is None or c1 + c2 + fastest_rest[i + 1] <= budget
+            ]
+            front = _prune(merged)
+        return [(c, k, dict(zip(names, f))) for c, k, f in front]
+
+    def cheapest_within(self, budget: int) -> dict[str, tuple[int, int]] | None:
+        """The cheapest folding (fewest LUT, then DSP, then BRAM18, then fewest cycles) meeting the budget."""
+        feasible = [e for e in self.pareto_front(budget) if e[0] <= budget]
+        if not feasible:
+            return None
+        return min(feasible, key=lambda e: (e[1], e[0]))[2]
+
+
+def _prune(entries):
+    """Keep the non-dominated (cycles, cost) entries: sorted by cycles, each strictly cheaper than the last."""
+    out = []
+    for entry in sorted(entries, key=lambda e: (e[0], e[1])):
+        if not out or entry[1] < out[-1][1]:
+            out.append(entry)
+    return out

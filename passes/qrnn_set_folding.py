@@ -1,0 +1,199 @@
+"""qrnn-set-folding: choose PE (output rows in parallel) and SIMD (input columns in parallel) of every MVAU.
+
+Folding is a schedule, never a numeric change: the pass only rewrites the `pe`/`simd` properties of
+`dataflow.mvau` ops. One mode at a time:
+
+* `pe=N` and/or `simd=N`: the same value for every MVAU (0 leaves that property as it is). Every MVAU must
+  accept it: PE must divide its output rows, SIMD every one of its input part sizes.
+* `config=F.json`: per-unit values, `{"<unit>": {"PE": 4, "SIMD": 2}, ...}`; units not named keep their
+  folding, unknown names are an error that lists the valid ones.
+* `target-cycles=N`: the cheapest folding whose estimated cycles per inference (lstmc.qor, the schedule
+  the HLS emitter follows) are at most N. Cheapest means fewest estimated LUTs, then fewest DSPs, then
+  fewest BRAM18s, then fewest cycles. Cycles and resources are sums of independent per-MVAU terms, so the
+  search merges per-unit Pareto fronts (an exact multiple-choice knapsack; see
+  `lstmc.qor.FoldingSpace.pareto_front`).
+
+Stable unit names: each `qrnn.recurrence` is named by its `lstmc.onnx_node` attribute (the ONNX Scan node),
+or "recurrence<i>" (i counting recurrences in walk order) without one; its MVAU is "<name>/gates" (a second
+one "<name>/gates1", ...). `mvau_names` is the one place these names are made, for the estimator and the
+compiler too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import DiagnosticException
+
+from lstmc.dialects import dataflow, qrnn
+
+PASS = "qrnn-set-folding"
+
+
+class FoldingError(DiagnosticException):
+    """A folding that cannot be applied (bad option, config file or budget)."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{PASS}: {message}")
+
+
+# ------------------------------------------------------------------------------------------------ names
+def recurrence_names(module: ModuleOp) -> list[tuple[str, qrnn.RecurrenceOp]]:
+    """Every recurrence with its stable name, in walk order (a repeated name gets "#<k>" appended)."""
+    out, seen = [], set()
+    for i, rec in enumerate(op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)):
+        attr = rec.attributes.get("lstmc.onnx_node")
+        base = attr.data if isinstance(attr, StringAttr) and attr.data else f"recurrence{i}"
+        name, k = base, 1
+        while name in seen:
+            k += 1
+            name = f"{base}#{k}"
+        seen.add(name)
+        out.append((name, rec))
+    return out
+
+
+def _owner(op) -> qrnn.RecurrenceOp | None:
+    parent = op.parent_op()
+    while parent is not None and not isinstance(parent, qrnn.RecurrenceOp):
+        parent = parent.parent_op()
+    return parent
+
+
+def mvau_names(module: ModuleOp) -> dict[str, dataflow.MVAUOp]:
+    """Stable name -> MVAU: "<recurrence name>/gates", "/gates1", ... in walk order within a recurrence.
+
+    An MVAU outside any recurrence (hand-written IR) is named after its function: "<func>/gates".
+    """
+    owner_name = {id(rec): name for name, rec in recurrence_names(module)}
+    count: dict[str, int] = {}
+    out: dict[str, dataflow.MVAUOp] = {}
+    for op in module.walk():
+        if not isinstance(op, dataflow.MVAUOp):
+            continue
+        rec = _owner(op)
+        if rec is not None:
+            owner = owner_name[id(rec)]
+        else:
+            fn = op.parent_op()
+            while fn is not None and "sym_name" not in fn.properties:
+                fn = fn.parent_op()
+            owner = fn.properties["sym_name"].data if fn is not None else "module"
+        k = count.get(owner, 0)
+        count[owner] = k + 1
+        out[f"{owner}/gates{k if k else ''}"] = op
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ checks
+def _list(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def check_folding(name: str, op: dataflow.MVAUOp, pe: int | None, simd: int | None) -> None:
+    """Raise a FoldingError naming the valid values when PE/SIMD does not fit the unit."""
+    from lstmc.qor import mvau_spec
+
+    spec = mvau_spec(op)
+    if pe is not None and pe not in spec.pe_values():
+        raise FoldingError(f"PE={pe} does not divide the {spec.rows} output rows of '{name}'; "
+                           f"valid PE values: {_list(spec.pe_values())}")
+    if simd is not None and simd not in spec.simd_values():
+        raise FoldingError(f"SIMD={simd} does not divide every input part of '{name}' (part sizes "
+                           f"{_list(spec.part_sizes)}); valid SIMD values: {_list(spec.simd_values())}")
+
+
+def set_folding(op: dataflow.MVAUOp, pe: int | None, simd: int | None) -> None:
+    if pe is not None:
+        op.properties["pe"] = IntegerAttr(pe, i64)
+    if simd is not None:
+        op.properties["simd"] = IntegerAttr(simd, i64)
+
+
+def read_config(path: str) -> dict[str, tuple[int | None, int | None]]:
+    """Parse a folding config: {"<unit>": {"PE": n, "SIMD": n}}; either key may be left out."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise FoldingError(f"cannot read folding config '{path}': {e.strerror or e}") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FoldingError(f"folding config '{path}' is not valid JSON: {e}") from e
+    shape = 'an object mapping unit names to {"PE": n, "SIMD": n}'
+    if not isinstance(data, dict):
+        raise FoldingError(f"folding config '{path}' must be {shape}, got a JSON {type(data).__name__}")
+    out = {}
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise FoldingError(f"folding config '{path}': entry '{name}' must be {{\"PE\": n, \"SIMD\": n}}, "
+                               f"got {json.dumps(entry)}")
+        extra = sorted(set(entry) - {"PE", "SIMD"})
+        if extra:
+            raise FoldingError(f"folding config '{path}': entry '{name}' has unknown field(s) {_list(extra)}; "
+                               "expected PE and/or SIMD")
+        values = []
+        for key in ("PE", "SIMD"):
+            v = entry.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise FoldingError(f"folding config '{path}': {key} of '{name}' must be a positive integer, "
+                                   f"got {json.dumps(v)}")
+            values.append(v)
+        out[name] = (values[0], values[1])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the pass
+@dataclass(frozen=True)
+class QrnnSetFoldingPass(ModulePass):
+    """Set PE/SIMD of every dataflow.mvau from options, a JSON config or a cycle budget."""
+
+    name = "qrnn-set-folding"
+
+    pe: int = 0
+    simd: int = 0
+    config: str = ""
+    target_cycles: int = 0
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for opt, value in (("pe", self.pe), ("simd", self.simd), ("target-cycles", self.target_cycles)):
+            if value < 0:
+                raise FoldingError(f"{opt} must be >= 0 (0 leaves it unset), got {value}")
+        modes = [m for m, on in (("pe/simd", self.pe or self.simd), ("config", self.config),
+                                 ("target-cycles", self.target_cycles)) if on]
+        if len(modes) > 1:
+            raise FoldingError(f"give only one of pe/simd, config or target-cycles (got {' and '.join(modes)})")
+        units = mvau_names(op)
+        if self.pe or self.simd:
+            folding = {name: (self.pe or None, self.simd or None) for name in units}
+        elif self.config:
+            folding = read_config(self.config)
+            unknown = [n for n in folding if n not in units]
+            if unknown:
+                raise FoldingError(f"folding config '{self.config}' names unknown unit '{unknown[0]}'; valid names: "
+                                   f"{_list(units) or '(none: the module has no dataflow.mvau)'}")
+        elif self.target_cycles:
+            folding = choose_folding(op, self.target_cycles)
+        else:
+            return
+        for name, (pe, simd) in folding.items():  # check everything before changing anything
+            check_folding(name, units[name], pe, simd)
+        for name, (pe, simd) in folding.items():
+            set_folding(units[name], pe, simd)
+
+
+def choose_folding(module: ModuleOp, target_cycles: int) -> dict[str, tuple[int, int]]:
+    """The cheapest folding meeting the cycle budget (see the module docstring)."""
+    from lstmc.qor import FoldingSpace, estimate_module
+
+    space = FoldingSpace.from_report(estimate_module(module))
+    best = space.cheapest_within(target_cycles)
+    if best is None:
+        raise FoldingError(f"no folding meets target-cycles={target_cycles}; the minimum achievable is "
+                           f"{space.min_cycles()} cycles per inference (every MVAU fully parallel)")
+    return best
