@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_compile)
 
+    from lstmc.estimate import add_parser as add_estimate_parser
+    from lstmc.estimate import run as run_estimate
+
+    add_estimate_parser(sub).set_defaults(func=run_estimate)
+
     p = sub.add_parser("verify", help="run every stage and check the verification contract")
     p.add_argument("model")
     group = p.add_mutually_exclusive_group()

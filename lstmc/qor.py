@@ -6,9 +6,10 @@ widths) so they can be unit-tested; `estimate_module` walks dataflow-level IR (a
 
 The schedule (what the HLS emitter generates; cycles here equal it exactly)
 ----------------------------------------------------------------------------
-* Each `qrnn.recurrence` is one stage. Per time step it first reads its scanned inputs (x_t) from their
-  streams, one element per cycle: `read_cycles = input length` (sum over scanned inputs of the elements of
-  one time slice). Then it runs the units of its body *sequentially*, in body order:
+* Each `qrnn.recurrence` is one stage (one function of the `qrnn-to-hlscpp` kernel). Per time step it
+  first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input length` (sum over
+  scanned inputs of the elements of one time slice). Then it runs the units of its body *sequentially*, in
+  body order:
   - `dataflow.mvau`: a loop nest with II = 1 over (rows / PE) x (cols / SIMD) iterations, plus a pipeline
     depth of `MVAU_DEPTH + ceil(log2(SIMD))` (multiply, adder tree of SIMD products, accumulate, align):
         mvau_cycles = (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
@@ -19,8 +20,12 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   - an unfused `qrnn.imatmul` by a constant counts as an MVAU with PE = SIMD = 1; any other op with a
     result (none after the pipeline) counts as an elementwise loop over its result.
   - constants and `qrnn.yield` are not units (0 cycles).
+  Then it writes back, one element per cycle: the new carried state (`update_state` loops, the sum of the
+  state lengths) and the step's scan outputs, one copy per consumer of the recurrence's output
+  (`write_output` loops): `write_cycles = sum of state lengths + sum over scan outputs of length x copies`.
         step_cycles = sum of the unit cycles
-        recurrence_cycles = T * step_cycles + T * read_cycles        (T = sequence length)
+        recurrence_cycles = T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length)
+  Not counted: the one-off copies of the initial state in and the final state out of a recurrence.
 * Recurrences (layers, directions) are chained by streams under one top-level DATAFLOW region, so
         cycles per inference (latency) = sum over recurrences of recurrence_cycles
         initiation interval           = max over recurrences of recurrence_cycles
@@ -166,9 +171,10 @@ def recurrence_step_cycles(unit_cycles: Iterable[int]) -> int:
     return sum(unit_cycles)
 
 
-def recurrence_cycles(steps: int, step_cycles: int, input_length: int) -> int:
-    """T * step_cycles + T * input_length (reading x_t, one element per cycle)."""
-    return steps * step_cycles + steps * input_length
+def recurrence_cycles(steps: int, step_cycles: int, input_length: int, write_length: int = 0) -> int:
+    """T * step_cycles + T * input_length + T * write_length (copying x_t in and the new state and the
+    step's outputs out, one element per cycle)."""
+    return steps * step_cycles + steps * input_length + steps * write_length
 
 
 def inference_cycles(stage_cycles: Sequence[int]) -> int:
@@ -361,10 +367,11 @@ class StageEstimate:
     steps: int
     read_cycles_per_step: int
     step_cycles: int
+    write_cycles_per_step: int = 0
 
     @property
     def cycles(self) -> int:
-        return recurrence_cycles(self.steps, self.step_cycles, self.read_cycles_per_step)
+        return recurrence_cycles(self.steps, self.step_cycles, self.read_cycles_per_step, self.write_cycles_per_step)
 
 
 @dataclass
@@ -408,7 +415,8 @@ class Report:
             "utilisation_percent": self.total.utilisation(self.part),
             "stages": [
                 {"name": s.name, "steps": s.steps, "read_cycles_per_step": s.read_cycles_per_step,
-                 "step_cycles": s.step_cycles, "cycles": s.cycles}
+                 "step_cycles": s.step_cycles, "write_cycles_per_step": s.write_cycles_per_step,
+                 "cycles": s.cycles}
                 for s in self.stages
             ],
             "units": [
@@ -438,8 +446,8 @@ class Report:
                      f"{u['dsp']:>4.1f}%")
         lines.append("")
         for s in self.stages:
-            lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read) "
-                         f"cycles = {s.cycles} cycles")
+            lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read + "
+                         f"{s.write_cycles_per_step} write) cycles = {s.cycles} cycles")
         lines.append(f"cycles per inference: {self.cycles} ({self.latency_us:.2f} us at {self.clock_mhz:g} MHz); "
                      f"initiation interval: {self.initiation_interval} cycles")
         lines.append("(estimates: cycles follow the emitted schedule; resources are FINN-R-style closed forms)")
@@ -521,6 +529,18 @@ def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], use
     return UnitEstimate(name, kind, stage, steps, elementwise_cycles(length), res, length)
 
 
+def _write_back_length(rec) -> int:
+    """Elements copied out per step: the new state, and each scan output once per consumer (not func.return)."""
+    from xdsl.dialects import func
+
+    state = sum(_elements(v.type) for v in rec.init)
+    outputs = 0
+    for out in rec.outputs:
+        copies = sum(1 for use in out.uses if not isinstance(use.operation, func.ReturnOp))
+        outputs += copies * _elements(out.type) // max(rec.seq_len, 1)
+    return state + outputs
+
+
 def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAULT_CLOCK_MHZ) -> Report:
     """Per-unit and total estimates of a dataflow-level module (after qrnn-to-dataflow and qrnn-set-folding).
 
@@ -545,7 +565,8 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
                 stage_units.append(unit)
         in_recurrence.update(id(op) for op in rec.walk())
         units.extend(stage_units)
-        stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units)))
+        stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units),
+                                    _write_back_length(rec)))
     for op in module.walk():
         if isinstance(op, dataflow.MVAUOp) and id(op) not in in_recurrence:
             unit = _unit(op, 0, mvau_name[id(op)], 1, mvau_name, set())
