@@ -11,6 +11,7 @@ model with symbolic dimensions is rejected with the name of the input.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,13 @@ _QTYPES = {
     onnx.TensorProto.INT4: (4, True),
     onnx.TensorProto.UINT4: (4, False),
     onnx.TensorProto.INT32: (32, True),
+}
+# Operators whose import lives in another frontend module: (domain, op_type) -> module exposing
+# `import_node(importer: OnnxImporter, node, scope)`, which builds qrnn ops with the importer's helpers.
+EXTENSIONS = {
+    ("", "LSTM"): "lstmc.frontend.onnx_rnn",
+    ("", "GRU"): "lstmc.frontend.onnx_rnn",
+    ("qonnx.custom_op.general", "QuantLSTMCell"): "lstmc.frontend.brevitas_cell",
 }
 _ELEMENTWISE = {"Add": qrnn.AddOp, "Sub": qrnn.SubOp, "Mul": qrnn.MulOp}
 _UNARY = {"Sigmoid": qrnn.SigmoidOp, "Tanh": qrnn.TanhOp, "Relu": qrnn.ReluOp}
@@ -191,6 +199,14 @@ class OnnxImporter:
 
     def _import_nodes(self, graph: onnx.GraphProto, scope: _Scope) -> None:
         for node in graph.node:
+            extension = EXTENSIONS.get((node.domain if node.domain != "ai.onnx" else "", node.op_type))
+            if extension is not None:
+                try:
+                    module = importlib.import_module(extension)
+                except ModuleNotFoundError as e:
+                    raise node_error(node, "this operator is not supported yet") from e
+                module.import_node(self, node, scope)
+                continue
             if node.domain not in ("", "ai.onnx") + QONNX_DOMAINS:
                 raise node_error(node, f"operator domain '{node.domain}' is not supported")
             handler = self.handlers.get(node.op_type)
