@@ -10,9 +10,11 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input length` (sum over
   scanned inputs of the elements of one time slice). Then it runs the units of its body *sequentially*, in
   body order:
-  - `dataflow.mvau`: a loop nest with II = 1 over (rows / PE) x (cols / SIMD) iterations, plus a pipeline
-    depth of `MVAU_DEPTH + ceil(log2(SIMD))` (multiply, adder tree of SIMD products, accumulate, align):
-        mvau_cycles = (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
+  - `dataflow.mvau`: for each of the rows / PE row folds, one pipelined (II = 1) loop per input part over
+    its part_size / SIMD column folds, each draining a pipeline of depth `MVAU_DEPTH + ceil(log2(SIMD))`
+    (multiply, adder tree of SIMD products, accumulate), then one cycle to align the parts and add the bias:
+        mvau_cycles = (rows / PE) * (cols / SIMD + parts * (3 + ceil(log2(SIMD))) + 1)
+    (the part loops are not merged into one flat II = 1 loop yet; that would save the per-fold drains)
   - every other unit (`qrnn.threshold`, `qrnn.lut`, `qrnn.imul`, `qrnn.scaled_sum`, `qrnn.requant`,
     `qrnn.slice`) is a loop over its vector length with II = 1, plus a pipeline depth of
     `ELEMENTWISE_DEPTH` = 2:
@@ -28,6 +30,7 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   Not counted: the one-off copies of the initial state in and the final state out of a recurrence.
 * Recurrences (layers, directions) are chained by streams under one top-level DATAFLOW region, so
         cycles per inference (latency) = sum over recurrences of recurrence_cycles
+  (exact for a chain of layers; an upper bound when directions of a bidirectional layer run concurrently)
         initiation interval           = max over recurrences of recurrence_cycles
   Ops outside recurrences (quantize at the input, concat between layers, reshape, dequantize at the
   output) are stream plumbing and are not counted. A `dataflow.mvau` outside any recurrence (never produced
@@ -151,14 +154,15 @@ def mvau_depth(simd: int) -> int:
 
 
 def mvau_iterations(rows: int, cols: int, pe: int, simd: int) -> int:
-    """Trip count of the MVAU loop nest (II = 1): (rows / PE) * (cols / SIMD)."""
+    """Pipelined iterations of the MVAU loop nest (II = 1): (rows / PE) * (cols / SIMD)."""
     _check_folding(rows, cols, pe, simd)
     return (rows // pe) * (cols // simd)
 
 
-def mvau_cycles(rows: int, cols: int, pe: int, simd: int) -> int:
-    """Cycles of one matrix-vector product: (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))."""
-    return mvau_iterations(rows, cols, pe, simd) + mvau_depth(simd)
+def mvau_cycles(rows: int, cols: int, pe: int, simd: int, parts: int = 1) -> int:
+    """Cycles of one matrix-vector product as emitted by qrnn-to-hlscpp:
+    (rows / PE) * (cols / SIMD + parts * (3 + ceil(log2(SIMD))) + 1)."""
+    return mvau_iterations(rows, cols, pe, simd) + (rows // pe) * (parts * mvau_depth(simd) + 1)
 
 
 def elementwise_cycles(length: int) -> int:
@@ -334,7 +338,7 @@ class MvauSpec:
         return [(p, s) for p in self.pe_values() for s in self.simd_values()]
 
     def cycles(self, pe: int, simd: int) -> int:
-        return mvau_cycles(self.rows, self.cols, pe, simd)
+        return mvau_cycles(self.rows, self.cols, pe, simd, len(self.part_sizes))
 
     def resources(self, pe: int, simd: int) -> Resources:
         return mvau_resources(self.rows, self.cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits,

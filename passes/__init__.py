@@ -28,6 +28,12 @@ def _to_dataflow():
     return QrnnToDataflowPass
 
 
+def _set_folding():
+    from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
+
+    return QrnnSetFoldingPass
+
+
 def _to_hlscpp():
     from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
@@ -51,7 +57,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "qrnn-fold-constants": _fold_constants,
         "qrnn-legalize-precision": _legalize_precision,
         "qrnn-to-dataflow": _to_dataflow,
-        "qrnn-set-folding": lambda: __import__("lstmc.passes.qrnn_set_folding", fromlist=["_"]).QrnnSetFoldingPass,
+        "qrnn-set-folding": _set_folding,
         "qrnn-to-hlscpp": _to_hlscpp,
         "hlscpp-prepare-emission": _prepare_emission,
         "lstm-to-hls": _lstm_to_hls,
