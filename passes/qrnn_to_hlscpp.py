@@ -104,24 +104,32 @@ class _Builder:
         finally:
             self.block = outer
 
+    def for_each(self, shape, body, label: str | None = None) -> None:
+        """Row-major loop nest over `shape` (innermost loop pipelined); body(indices) emits the loop body."""
+        idx: list[SSAValue] = []
+
+        def nest(d: int):
+            if d == len(shape):
+                body(list(idx))
+                return
+            with self.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None, label=label if d == 0 else None) as i:
+                idx.append(i)
+                nest(d + 1)
+                idx.pop()
+
+        nest(0)
+
     def copy(self, src: SSAValue, dst: SSAValue, src_index=None, dst_index=None, label=None) -> None:
         """dst[f(idx)] = src[g(idx)]: iterates over src's shape when dst_index maps it into dst (writing a
         slice of dst), else over dst's shape."""
         shape = src.type.get_shape() if dst_index else dst.type.get_shape()
-        idx_vars: list[SSAValue] = []
 
-        def nest(d: int):
-            if d == len(shape):
-                s_idx = src_index(idx_vars) if src_index else idx_vars
-                d_idx = dst_index(idx_vars) if dst_index else idx_vars
-                self.store(self.load(src, s_idx), dst, d_idx)
-                return
-            with self.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None, label=label if d == 0 else None) as i:
-                idx_vars.append(i)
-                nest(d + 1)
-                idx_vars.pop()
+        def body(idx):
+            s_idx = src_index(idx) if src_index else idx
+            d_idx = dst_index(idx) if dst_index else idx
+            self.store(self.load(src, s_idx), dst, d_idx)
 
-        nest(0)
+        self.for_each(shape, body, label)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -246,36 +254,15 @@ class _TopConverter:
 
     # -------------------------------------------------------------------------------------- top-level ops
     def _reader(self, b: _Builder, port: SSAValue, outs: list[SSAValue]) -> None:
-        shape = outs[0].type.get_shape() if outs else []
-        idx: list[SSAValue] = []
+        def body(idx):
+            v = b.add(hlscpp.ReadOp(port)).result
+            for o in outs:
+                b.store(v, o, idx)
 
-        def nest(d):
-            if d == len(shape):
-                v = b.add(hlscpp.ReadOp(port)).result
-                for o in outs:
-                    b.store(v, o, idx)
-                return
-            with b.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None) as i:
-                idx.append(i)
-                nest(d + 1)
-                idx.pop()
-
-        nest(0)
+        b.for_each(outs[0].type.get_shape() if outs else [], body)
 
     def _writer(self, b: _Builder, src: SSAValue, port: SSAValue) -> None:
-        shape = src.type.get_shape()
-        idx: list[SSAValue] = []
-
-        def nest(d):
-            if d == len(shape):
-                b.add(hlscpp.WriteOp(port, b.load(src, idx)))
-                return
-            with b.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None) as i:
-                idx.append(i)
-                nest(d + 1)
-                idx.pop()
-
-        nest(0)
+        b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))))
 
     def _top_op(self, b: _Builder, op: Operation, ins: list[SSAValue], outs: list[list[SSAValue]]) -> None:
         if isinstance(op, qrnn.RecurrenceOp):
