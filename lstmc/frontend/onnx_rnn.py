@@ -1,0 +1,409 @@
+"""ONNX `LSTM` and `GRU` operators -> generic `qrnn.recurrence` (one per direction).
+
+The operator is expanded into the cell it stands for, op for op, exactly as the Scan frontend would see it
+written out: per gate a MatMul of x_t by W_g^T and of h by R_g^T (the ONNX [gates*H, I] weights are
+transposed at import into [I, H] per gate), the biases Wb + Rb, sigmoid/tanh and the elementwise update.
+Quantized weights (QuantizeLinear -> [Clip ->] DequantizeLinear of an initializer, or DequantizeLinear of
+integer codes) keep their quantizer: every per-gate constant gets a `qrnn.quant` with the same grid, so later
+passes see quantized weights.
+
+Float op order reproduces onnxruntime's LSTM/GRU kernels (deep_cpu_lstm / deep_cpu_gru), which do not run
+MatMul/Add nodes but their own GEMMs:
+- gate pre-activations are (x_t W^T + h R^T) + (Wb + Rb): the x-part GEMM is computed first, the h-part GEMM
+  adds its sum into it (beta = 1), and the bias, summed once as Wb + Rb, is added last;
+- those GEMMs run MLAS's matrix kernel (sequential FMA along K), also for the one-row products of a
+  batch-1 sequence, while a `qrnn.matmul` of a vector (M = 1) runs onnxruntime's vector kernel, which rounds
+  differently. So every product is written as a two-row GEMM: the row [x_t; 0] (or [h; 0]) times the weight,
+  of which row 0 is kept (`qrnn.concat` -> `qrnn.matmul` -> `qrnn.reshape` -> `qrnn.slice`);
+- activations are MLAS's logistic/tanh, the same kernels as the Sigmoid/Tanh operators;
+- LSTM: c' = c * f + i * g, h' = o * tanh(c'); GRU: h' = (1 - z) * h~ + z * h, with
+  h~ = tanh((x W_h^T + (r * h) R_h^T) + (Wb_h + Rb_h)) or, with linear_before_reset,
+  h~ = tanh((x W_h^T + r * (h R_h^T + Rb_h)) + Wb_h).
+This is bit-exact with onnxruntime for float initializer weights while every GEMM has K <= 128 (MLAS splits
+longer K differently for packed and unpacked weights). Weights computed at run time (QCDQ) make onnxruntime
+use its unpacked transposed-B vector kernel for the h-part, which no qrnn op reproduces: see the tests.
+
+lstmc runs one sequence per inference, so the batch dimension must be 1; `sequence_lens`, if given, must be a
+constant equal to the sequence length. Peepholes, clip, input_forget and non-default activations are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from xdsl.dialects.builtin import StringAttr, TensorType, f32
+from xdsl.ir import Block, Region, SSAValue
+
+from lstmc.dense import array_from_dense, dense_from_array
+from lstmc.dialects import qrnn
+from lstmc.frontend.onnx_import import OnnxImporter, _Scope, _sanitize, _shape, node_error
+
+_LSTM_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
+               "input_forget", "layout"}
+_GRU_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
+              "layout", "linear_before_reset"}
+_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+_GATES = {"LSTM": "iofc", "GRU": "zrh"}  # ONNX gate order in W, R and B
+_DIRECTIONS = {"forward": [qrnn.FORWARD], "reverse": [qrnn.REVERSE], "bidirectional": [qrnn.FORWARD, qrnn.REVERSE]}
+
+
+def _tt(shape) -> TensorType:
+    return TensorType(f32, tuple(shape))
+
+
+@dataclass
+class _Weight:
+    """A constant operand of the RNN node: its float values and, when quantized, its quantizer."""
+
+    values: np.ndarray
+    quant: qrnn.QuantAttr | None
+
+    def part(self, index: tuple, transpose: bool) -> tuple[np.ndarray, qrnn.QuantAttr | None]:
+        """values[index] (optionally transposed, for a 2-d part) and the quantizer restricted to it."""
+        values = np.asarray(self.values[index], np.float32)
+        quant = self.quant
+        if quant is not None and quant.channel_axis is not None:
+            scales, zps = np.asarray(quant.scales), np.asarray(quant.zero_points)
+            kept = 0  # axis of the part that the quantizer's axis becomes
+            axis = quant.channel_axis
+            for i, ix in enumerate(index):
+                if i == axis:
+                    scales, zps = np.atleast_1d(scales[ix]), np.atleast_1d(zps[ix])
+                    break
+                if not isinstance(ix, int):
+                    kept += 1
+            else:
+                raise AssertionError("quantizer axis beyond the index")
+            if isinstance(index[axis], int):
+                new_axis = None
+            else:
+                new_axis = kept
+                if transpose:
+                    new_axis = 1 - new_axis
+            quant = qrnn.QuantAttr(quant.bits.data, quant.is_signed, quant.is_narrow, scales.tolist(),
+                                   zps.tolist(), new_axis, quant.rounding.data)
+        if transpose:
+            values = np.ascontiguousarray(values.T)
+        return values, quant
+
+
+class _RnnImport:
+    def __init__(self, importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope):
+        self.importer, self.node, self.scope = importer, node, scope
+        self.kind = node.op_type
+        self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        self.read: list[str] = []  # SSA-valued inputs read as constants (their ops may be dead afterwards)
+
+    def error(self, message: str):
+        return node_error(self.node, message)
+
+    # ------------------------------------------------------------------------------------------ checks
+    def check_attributes(self) -> None:
+        known = _LSTM_ATTRS if self.kind == "LSTM" else _GRU_ATTRS
+        for name in self.attrs:
+            if name not in known:
+                raise self.error(f"attribute '{name}' is not supported")
+        if "clip" in self.attrs:
+            raise self.error(f"attribute 'clip' ({self.attrs['clip']:g}) is not supported: lstmc imports unclipped cells")
+        for name in ("activation_alpha", "activation_beta"):
+            if name in self.attrs:
+                raise self.error(f"attribute '{name}' is not supported: lstmc imports the default activations only")
+        if self.attrs.get("input_forget", 0) != 0:
+            raise self.error("attribute 'input_forget' = 1 (coupled input and forget gates) is not supported")
+        direction = self.attrs.get("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else direction
+        if direction not in _DIRECTIONS:
+            raise self.error(f"attribute 'direction' = '{direction}' is not forward, reverse or bidirectional")
+        self.directions = _DIRECTIONS[direction]
+        if "activations" in self.attrs:
+            acts = [a.decode() if isinstance(a, bytes) else a for a in self.attrs["activations"]]
+            default = _DEFAULT_ACTIVATIONS[self.kind] * len(self.directions)
+            if [a.lower() for a in acts] != [a.lower() for a in default]:
+                raise self.error(
+                    f"attribute 'activations' = [{', '.join(acts)}] is not supported: lstmc imports the default "
+                    f"activations [{', '.join(default)}] only"
+                )
+        self.layout = self.attrs.get("layout", 0)
+        if self.layout not in (0, 1):
+            raise self.error(f"attribute 'layout' = {self.layout} is not 0 or 1")
+        self.linear_before_reset = self.attrs.get("linear_before_reset", 0)
+        if self.linear_before_reset not in (0, 1):
+            raise self.error(f"attribute 'linear_before_reset' = {self.linear_before_reset} is not 0 or 1")
+        if self.kind == "LSTM" and len(self.node.input) > 7 and self.node.input[7]:
+            raise self.error(f"peephole weights (input 'P' = '{self.node.input[7]}') are not supported")
+
+    def input_name(self, index: int) -> str | None:
+        return self.node.input[index] if len(self.node.input) > index and self.node.input[index] else None
+
+    # ------------------------------------------------------------------------------------------ operands
+    def constant(self, index: int, what: str) -> _Weight:
+        """A constant input: an initializer/Constant, or the quantized constant that a DequantizeLinear made."""
+        name = self.node.input[index]
+        array = self.scope.lookup(name, "consts")
+        if array is not None:
+            return _Weight(np.asarray(array, np.float32), None)
+        value = self.importer._value(name, self.scope, self.node, what)
+        op = value.owner
+        if isinstance(op, qrnn.ConstantOp):
+            self.read.append(name)
+            return _Weight(array_from_dense(op.value).astype(np.float32), None)
+        if isinstance(op, qrnn.QuantOp) and isinstance(op.input.owner, qrnn.ConstantOp):
+            self.read.append(name)
+            return _Weight(array_from_dense(op.input.owner.value).astype(np.float32), op.quant)
+        raise self.error(
+            f"{what} '{name}' must be a constant: an initializer, or a DequantizeLinear (QCDQ) of one"
+        )
+
+    def check_shape(self, weight: _Weight, expected: tuple[int, ...], what: str) -> None:
+        if tuple(weight.values.shape) != expected:
+            raise self.error(f"{what} has shape {list(weight.values.shape)}, expected {list(expected)}")
+
+    # ------------------------------------------------------------------------------------------ IR helpers
+    def add(self, block: Block, op, hint: str | None = None) -> SSAValue:
+        block.add_op(op)
+        if hint:
+            op.results[0].name_hint = hint
+        return op.results[0]
+
+    def const(self, block: Block, values: np.ndarray, quant: qrnn.QuantAttr | None, hint: str) -> SSAValue:
+        value = self.add(block, qrnn.ConstantOp(dense_from_array(np.asarray(values, np.float32))), hint)
+        if quant is not None:
+            value = self.add(block, qrnn.QuantOp(value, quant), hint + "_q")
+        return value
+
+    def gemm_row(self, block: Block, padded: SSAValue, weight: SSAValue, hint: str) -> SSAValue:
+        """Row 0 of [v; 0] @ weight: v @ weight through onnxruntime's GEMM (not its vector) kernel."""
+        n = _shape(weight)[1]
+        product = self.add(block, qrnn.MatMulOp(padded, weight, _tt((2, n))))
+        flat = self.add(block, qrnn.ReshapeOp(product, _tt((2 * n,))))
+        return self.add(block, qrnn.SliceOp(flat, 0, n), hint)
+
+    def pad_row(self, block: Block, v: SSAValue) -> SSAValue:
+        """[v; 0] as a [2, K] matrix (see gemm_row); v is a [K] vector or a [1, K] row."""
+        k = _shape(v)[-1]
+        row = v if len(_shape(v)) == 2 else self.add(block, qrnn.ReshapeOp(v, _tt((1, k))))
+        zero = self.add(block, qrnn.ConstantOp(dense_from_array(np.zeros((1, k), np.float32))))
+        return self.add(block, qrnn.ConcatOp([row, zero], 0, _tt((2, k))))
+
+    def binary(self, block: Block, cls, a: SSAValue, b: SSAValue, hint: str | None = None) -> SSAValue:
+        return self.add(block, cls(a, b, _tt(qrnn.broadcast_shapes(_shape(a), _shape(b)))), hint)
+
+    # ------------------------------------------------------------------------------------------ import
+    def run(self) -> None:
+        self.check_attributes()
+        node, scope = self.node, self.scope
+        gates = _GATES[self.kind]
+        G, D = len(gates), len(self.directions)
+        if len(node.input) < 3 or not all(node.input[:3]):
+            raise self.error("needs inputs X, W and R")
+        x = self.importer._value(node.input[0], scope, node, "input 'X'")
+        x_shape = _shape(x)
+        if len(x_shape) != 3:
+            raise self.error(f"input 'X' ('{node.input[0]}') has shape {list(x_shape)}, expected rank 3")
+        steps, batch, in_size = (x_shape[1], x_shape[0], x_shape[2]) if self.layout else x_shape
+        if batch != 1:
+            raise self.error(
+                f"input 'X' ('{node.input[0]}') has batch size {batch} (shape {list(x_shape)}); lstmc runs one "
+                "sequence per inference, so the batch dimension must be 1"
+            )
+        w = self.constant(1, "input 'W'")
+        r = self.constant(2, "input 'R'")
+        if w.values.ndim != 3 or w.values.shape[0] != D or w.values.shape[1] % G:
+            raise self.error(f"input 'W' has shape {list(w.values.shape)}, expected [{D}, {G}*hidden_size, {in_size}]")
+        hidden = self.attrs.get("hidden_size", w.values.shape[1] // G)
+        self.check_shape(w, (D, G * hidden, in_size), "input 'W'")
+        self.check_shape(r, (D, G * hidden, hidden), "input 'R'")
+        b = None
+        if self.input_name(3):
+            b = self.constant(3, "input 'B'")
+            self.check_shape(b, (D, 2 * G * hidden), "input 'B'")
+        if self.input_name(4):
+            lens = self.scope.lookup(self.input_name(4), "consts")
+            if lens is None or np.any(np.asarray(lens).reshape(-1) != steps) or np.asarray(lens).size != 1:
+                shown = "a graph input" if lens is None else f"{np.asarray(lens).reshape(-1).tolist()}"
+                raise self.error(
+                    f"input 'sequence_lens' ('{self.input_name(4)}') is {shown}; lstmc supports only a constant "
+                    f"[{steps}] (every sequence runs all {steps} steps)"
+                )
+        init_names = ["initial_h"] + (["initial_c"] if self.kind == "LSTM" else [])
+        inits = [self.initial_state(5 + i, what, D, hidden) for i, what in enumerate(init_names)]
+
+        # Scan X as [T, 1, I]: each step's x_t is then already the row [1, I] of its GEMM (see pad_row).
+        seq = x if not self.layout else self.importer._add(qrnn.ReshapeOp(x, _tt((steps, 1, in_size))), scope).result
+        finals: list[list[SSAValue]] = [[] for _ in init_names]
+        ys: list[SSAValue] = []
+        for d, direction in enumerate(self.directions):
+            state0 = [init(d) for init in inits]
+            block = Block(arg_types=[_tt((hidden,))] * len(state0) + [_tt((1, in_size))])
+            for arg, hint in zip(block.args, ["h", "c"][: len(state0)] + ["x_t"]):
+                arg.name_hint = hint
+            body = self.lstm_body if self.kind == "LSTM" else self.gru_body
+            yielded = body(block, w, r, b, d, hidden)
+            block.add_op(qrnn.YieldOp(*yielded, yielded[0]))
+            rec = self.importer._add(
+                qrnn.RecurrenceOp(state0, [seq], [_tt((steps, hidden))], [direction], [direction], Region(block)),
+                scope,
+            )
+            label = node.name or f"{self.kind.lower()}_{'_'.join(o for o in node.output if o)}"
+            if D > 1:
+                label += "_forward" if direction == qrnn.FORWARD else "_reverse"
+            rec.attributes["lstmc.onnx_node"] = StringAttr(label)
+            for i in range(len(state0)):
+                finals[i].append(rec.results[i])
+            ys.append(rec.results[len(state0)])
+        self.define_outputs(ys, finals, steps, hidden)
+        self.drop_dead_reads()
+
+    def initial_state(self, index: int, what: str, D: int, hidden: int):
+        """A function d -> the [H] initial state of direction d (zeros when the input is absent)."""
+        name = self.input_name(index)
+        expected = (1, D, hidden) if self.layout else (D, 1, hidden)
+        if name is None:
+            return lambda d: self.importer._add(qrnn.ConstantOp(dense_from_array(np.zeros(hidden, np.float32))),
+                                                self.scope).result
+        array = self.scope.lookup(name, "consts")
+        if array is not None:
+            array = np.asarray(array, np.float32)
+            if array.shape != expected:
+                raise self.error(f"input '{what}' has shape {list(array.shape)}, expected {list(expected)}")
+
+            def from_const(d):
+                op = self.importer._add(qrnn.ConstantOp(dense_from_array(array.reshape(D, hidden)[d].copy())), self.scope)
+                op.result.name_hint = _sanitize(f"{name}_{d}" if D > 1 else name)
+                return op.result
+
+            return from_const
+        value = self.importer._value(name, self.scope, self.node, f"input '{what}'")
+        if _shape(value) != expected:
+            raise self.error(f"input '{what}' has shape {list(_shape(value))}, expected {list(expected)}")
+        flat = self.importer._add(qrnn.ReshapeOp(value, _tt((D * hidden,))), self.scope).result
+        return lambda d: self.importer._add(qrnn.SliceOp(flat, d * hidden, hidden), self.scope).result
+
+    def gate_weights(self, block: Block, w: _Weight, r: _Weight, d: int, g: int, name: str, hidden: int):
+        rows = slice(g * hidden, (g + 1) * hidden)
+        wg = self.const(block, *w.part((d, rows, slice(None)), transpose=True), f"W{name}")
+        rg = self.const(block, *r.part((d, rows, slice(None)), transpose=True), f"R{name}")
+        return wg, rg
+
+    def biases(self, block: Block, b: _Weight | None, d: int, g: int, name: str, hidden: int, summed: bool):
+        """(Wb + Rb) of gate g as one value (onnxruntime sums them once), or (Wb, Rb) when not `summed`."""
+        if b is None:
+            return None if summed else (None, None)
+        G = len(_GATES[self.kind])
+        wb = b.part((d, slice(g * hidden, (g + 1) * hidden)), transpose=False)
+        rb = b.part((d, slice((G + g) * hidden, (G + g + 1) * hidden)), transpose=False)
+        if summed and b.quant is None:
+            return self.const(block, wb[0] + rb[0], None, f"b{name}")
+        wbv, rbv = self.const(block, *wb, f"Wb{name}"), self.const(block, *rb, f"Rb{name}")
+        if not summed:
+            return wbv, rbv
+        return self.binary(block, qrnn.AddOp, wbv, rbv, f"b{name}")
+
+    def lstm_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int):
+        h, c, x_t = block.args
+        xp, hp = self.pad_row(block, x_t), self.pad_row(block, h)
+        acts = {}
+        for g, name in enumerate(_GATES["LSTM"]):
+            wg, rg = self.gate_weights(block, w, r, d, g, name, hidden)
+            pre = self.binary(block, qrnn.AddOp, self.gemm_row(block, xp, wg, f"xw{name}"),
+                              self.gemm_row(block, hp, rg, f"hr{name}"))
+            bias = self.biases(block, b, d, g, name, hidden, summed=True)
+            if bias is not None:
+                pre = self.binary(block, qrnn.AddOp, pre, bias)
+            pre.name_hint = f"pre{name}"
+            act = (qrnn.TanhOp if name == "c" else qrnn.SigmoidOp)(pre)
+            acts[name] = self.add(block, act, "g" if name == "c" else name)  # %c is the cell state
+        fc = self.binary(block, qrnn.MulOp, c, acts["f"])
+        ig = self.binary(block, qrnn.MulOp, acts["i"], acts["c"])
+        c_new = self.binary(block, qrnn.AddOp, fc, ig, "c_new")
+        h_new = self.binary(block, qrnn.MulOp, acts["o"], self.add(block, qrnn.TanhOp(c_new)), "h_new")
+        return [h_new, c_new]
+
+    def gru_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int):
+        h, x_t = block.args
+        xp, hp = self.pad_row(block, x_t), self.pad_row(block, h)
+        wz, rz = self.gate_weights(block, w, r, d, 0, "z", hidden)
+        wr, rr = self.gate_weights(block, w, r, d, 1, "r", hidden)
+        wh, rh = self.gate_weights(block, w, r, d, 2, "h", hidden)
+        acts = {}
+        for name, wg, rg, g in (("z", wz, rz, 0), ("r", wr, rr, 1)):
+            pre = self.binary(block, qrnn.AddOp, self.gemm_row(block, xp, wg, f"xw{name}"),
+                              self.gemm_row(block, hp, rg, f"hr{name}"))
+            bias = self.biases(block, b, d, g, name, hidden, summed=True)
+            if bias is not None:
+                pre = self.binary(block, qrnn.AddOp, pre, bias)
+            pre.name_hint = f"pre{name}"
+            acts[name] = self.add(block, qrnn.SigmoidOp(pre), name)
+        xwh = self.gemm_row(block, xp, wh, "xwh")
+        if self.linear_before_reset:
+            wbh, rbh = self.biases(block, b, d, 2, "h", hidden, summed=False)
+            linear = self.gemm_row(block, hp, rh, "hrh")
+            if rbh is not None:
+                linear = self.binary(block, qrnn.AddOp, linear, rbh, "hrh_b")
+            pre = self.binary(block, qrnn.AddOp, xwh, self.binary(block, qrnn.MulOp, acts["r"], linear, "r_hrh"))
+            if wbh is not None:
+                pre = self.binary(block, qrnn.AddOp, pre, wbh)
+        else:
+            reset = self.binary(block, qrnn.MulOp, acts["r"], h, "r_h")
+            pre = self.binary(block, qrnn.AddOp, xwh, self.gemm_row(block, self.pad_row(block, reset), rh, "hrh"))
+            bias = self.biases(block, b, d, 2, "h", hidden, summed=True)
+            if bias is not None:
+                pre = self.binary(block, qrnn.AddOp, pre, bias)
+        pre.name_hint = "preh"
+        cand = self.add(block, qrnn.TanhOp(pre), "h_cand")
+        one = self.add(block, qrnn.ConstantOp(dense_from_array(np.ones((1,), np.float32))), "one")
+        keep = self.binary(block, qrnn.MulOp, self.binary(block, qrnn.SubOp, one, acts["z"]), cand)
+        h_new = self.binary(block, qrnn.AddOp, keep, self.binary(block, qrnn.MulOp, acts["z"], h), "h_new")
+        return [h_new]
+
+    # ------------------------------------------------------------------------------------------ outputs
+    def define_outputs(self, ys: list[SSAValue], finals: list[list[SSAValue]], steps: int, hidden: int) -> None:
+        D = len(ys)
+        scope, add = self.scope, self.importer._add
+
+        def stack(parts: list[SSAValue], part_shape: tuple[int, ...], axis: int) -> SSAValue:
+            shaped = [add(qrnn.ReshapeOp(p, _tt(part_shape)), scope).result for p in parts]
+            if len(shaped) == 1:
+                return shaped[0]
+            full = list(part_shape)
+            full[axis] *= len(shaped)
+            return add(qrnn.ConcatOp(shaped, axis, _tt(full)), scope).result
+
+        outputs = list(self.node.output)
+        if outputs and outputs[0]:
+            y = stack(ys, (1, steps, 1, hidden) if self.layout else (steps, 1, 1, hidden), 2 if self.layout else 1)
+            self.importer._define(outputs[0], y, scope)
+        for i, parts in enumerate(finals):
+            if len(outputs) > i + 1 and outputs[i + 1]:
+                value = stack(parts, (1, 1, hidden), 1 if self.layout else 0)
+                self.importer._define(outputs[i + 1], value, scope)
+        if len(outputs) > 1 + len(finals) and any(outputs[1 + len(finals):]):
+            raise self.error(f"has {len(outputs)} outputs; {self.kind} has at most {1 + len(finals)}")
+
+    def drop_dead_reads(self) -> None:
+        """Erase the ops that made a weight we read as a constant, unless something else uses them."""
+        if self.scope.parent is not None:
+            return  # inside a Scan body: other nodes of that body may still refer to the value
+        graph = self.importer.model.graph
+        others = {n for other in graph.node if other is not self.node for n in other.input}
+        others |= {o.name for o in graph.output}
+        for name in dict.fromkeys(self.read):
+            if name in others:
+                continue
+            value = self.scope.values.get(name)
+            while value is not None and not value.uses and isinstance(value.owner, (qrnn.QuantOp, qrnn.ConstantOp)):
+                op = value.owner
+                source = op.input if isinstance(op, qrnn.QuantOp) else None
+                for key in [k for k, v in self.scope.values.items() if v is value]:
+                    del self.scope.values[key]
+                op.detach()
+                op.erase()
+                value = source
+            # a cached constant of an initializer is re-made on demand (the array stays in scope.consts)
+
+
+def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> None:
+    """Import one ONNX `LSTM` or `GRU` node as one `qrnn.recurrence` per direction."""
+    _RnnImport(importer, node, scope).run()
