@@ -70,6 +70,23 @@ class FixedType(ParametrizedAttribute, TypeAttribute):
     def __init__(self, width: int, int_bits: int, signed: bool = True):
         super().__init__(IntAttr(width), IntAttr(int_bits), IntAttr(int(signed)))
 
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        """`!hlscpp.fixed<16, 6>` (signed) or `!hlscpp.fixed<16, 6, unsigned>`."""
+        with parser.in_angle_brackets():
+            width = parser.parse_integer()
+            parser.parse_punctuation(",")
+            int_bits = parser.parse_integer()
+            signed = True
+            if parser.parse_optional_punctuation(",") is not None:
+                parser.parse_keyword("unsigned")
+                signed = False
+        return (IntAttr(width), IntAttr(int_bits), IntAttr(int(signed)))
+
+    def print_parameters(self, printer: Printer) -> None:
+        suffix = "" if self.signed.data else ", unsigned"
+        printer.print_string(f"<{self.width.data}, {self.int_bits.data}{suffix}>")
+
     def verify(self) -> None:
         if self.width.data < 1:
             raise VerifyException(f"ap_fixed width must be positive, got {self.width.data}")
@@ -246,6 +263,20 @@ class ForOp(IRDLOperation):
 
 
 @irdl_op_definition
+class IfOp(IRDLOperation):
+    """if (cond) { then } — no results; values flow through arrays."""
+
+    name = "hlscpp.if"
+    cond = operand_def()
+    then = region_def("single_block")
+    traits = traits_def(NoTerminator())
+    assembly_format = "$cond `:` type($cond) $then attr-dict"
+
+    def __init__(self, cond: SSAValue):
+        super().__init__(operands=[cond], regions=[Region(Block())])
+
+
+@irdl_op_definition
 class ConstOp(IRDLOperation):
     name = "hlscpp.const"
     value = prop_def(IntegerAttr)
@@ -358,7 +389,7 @@ class CastOp(IRDLOperation):
 
 HLSCPP = Dialect(
     "hlscpp",
-    [FuncOp, CallOp, ArrayOp, StreamOp, ForOp, ConstOp, LoadOp, StoreOp, ReadOp, WriteOp, BinaryOp, SelectOp,
+    [FuncOp, CallOp, ArrayOp, StreamOp, ForOp, IfOp, ConstOp, LoadOp, StoreOp, ReadOp, WriteOp, BinaryOp, SelectOp,
      CastOp],
     [StreamType, FixedType, PartitionAttr],
 )

@@ -10,11 +10,10 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input length` (sum over
   scanned inputs of the elements of one time slice). Then it runs the units of its body *sequentially*, in
   body order:
-  - `dataflow.mvau`: for each of the rows / PE row folds, one pipelined (II = 1) loop per input part over
-    its part_size / SIMD column folds, each draining a pipeline of depth `MVAU_DEPTH + ceil(log2(SIMD))`
-    (multiply, adder tree of SIMD products, accumulate), then one cycle to align the parts and add the bias:
-        mvau_cycles = (rows / PE) * (cols / SIMD + parts * (3 + ceil(log2(SIMD))) + 1)
-    (the part loops are not merged into one flat II = 1 loop yet; that would save the per-fold drains)
+  - `dataflow.mvau`: one flat loop (FINN's MVAU) with II = 1 over (rows / PE) x (cols / SIMD) iterations,
+    each taking SIMD columns of one input part for PE rows, plus a pipeline depth of
+    `MVAU_DEPTH + ceil(log2(SIMD))` (multiply, adder tree of SIMD products, accumulate, align):
+        mvau_cycles = (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
   - every other unit (`qrnn.threshold`, `qrnn.lut`, `qrnn.imul`, `qrnn.scaled_sum`, `qrnn.requant`,
     `qrnn.slice`) is a loop over its vector length with II = 1, plus a pipeline depth of
     `ELEMENTWISE_DEPTH` = 2:
@@ -159,10 +158,9 @@ def mvau_iterations(rows: int, cols: int, pe: int, simd: int) -> int:
     return (rows // pe) * (cols // simd)
 
 
-def mvau_cycles(rows: int, cols: int, pe: int, simd: int, parts: int = 1) -> int:
-    """Cycles of one matrix-vector product as emitted by qrnn-to-hlscpp:
-    (rows / PE) * (cols / SIMD + parts * (3 + ceil(log2(SIMD))) + 1)."""
-    return mvau_iterations(rows, cols, pe, simd) + (rows // pe) * (parts * mvau_depth(simd) + 1)
+def mvau_cycles(rows: int, cols: int, pe: int, simd: int) -> int:
+    """Cycles of one matrix-vector product: (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))."""
+    return mvau_iterations(rows, cols, pe, simd) + mvau_depth(simd)
 
 
 def elementwise_cycles(length: int) -> int:
@@ -338,7 +336,7 @@ class MvauSpec:
         return [(p, s) for p in self.pe_values() for s in self.simd_values()]
 
     def cycles(self, pe: int, simd: int) -> int:
-        return mvau_cycles(self.rows, self.cols, pe, simd, len(self.part_sizes))
+        return mvau_cycles(self.rows, self.cols, pe, simd)
 
     def resources(self, pe: int, simd: int) -> Resources:
         return mvau_resources(self.rows, self.cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits,

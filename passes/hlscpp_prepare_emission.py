@@ -40,7 +40,7 @@ class _Namer:
     def take(self, name: str) -> str:
         base = legal_identifier(name)
         # no "_<digits>" suffix: xDSL drops it from name hints
-        sep = "n" if base[-1].isdigit() else ""
+        sep = "n" if base[-1].isdigit() or base[-1] == "_" else ""
         candidate, n = base, 1
         while candidate in self.used:
             candidate, n = f"{base}{sep}{n}", n + 1
@@ -64,6 +64,7 @@ class HlscppPrepareEmissionPass(ModulePass):
             if not isinstance(fn, hlscpp.FuncOp):
                 continue
             namer = _Namer()
+            namer.used.update(_LOOP_NAMES)  # loop indices i, j, k... are never array or argument names
             fn.arg_names = ArrayAttr([StringAttr(namer.take(n.data)) for n in fn.arg_names.data])
             for inner in fn.walk():
                 if isinstance(inner, hlscpp.CallOp):

@@ -119,6 +119,15 @@ class _Builder:
 
         nest(0)
 
+    @contextmanager
+    def if_(self, cond: SSAValue) -> Iterator[None]:
+        op = self.add(hlscpp.IfOp(cond))
+        outer, self.block = self.block, op.then.block
+        try:
+            yield
+        finally:
+            self.block = outer
+
     def copy(self, src: SSAValue, dst: SSAValue, src_index=None, dst_index=None, label=None) -> None:
         """dst[f(idx)] = src[g(idx)]: iterates over src's shape when dst_index maps it into dst (writing a
         slice of dst), else over dst's shape."""
@@ -416,17 +425,24 @@ class _RecurrenceConverter:
             with b.loop(n, pipeline=1, label="requant") as i:
                 v = _shift_round(b, b.load(ins[0], [i]), op.shift.value.data, op.rounding.data)
                 lo, hi = op.lo.value.data, op.hi.value.data
-                v = b.bin("max", v, b.const(lo, v.type), v.type)
-                v = b.bin("min", v, b.const(hi, v.type), v.type)
+                # clamp in a type holding both the rounded value and the bounds (a bound may lie outside the
+                # input's range: a clamp that cannot bind)
+                v_lo, v_hi = _range(v.type)
+                wide = _bits_type(min(lo, v_lo), max(hi, v_hi))
+                v = b.cast(v, wide)
+                v = b.bin("max", v, b.const(lo, wide), wide)
+                v = b.bin("min", v, b.const(hi, wide), wide)
                 b.store(b.cast(v, out_ty), out, [i])
         else:
             raise _err(op, "is not supported inside a recurrence")
 
     def _mvau(self, op: dataflow.MVAUOp) -> None:
+        """FINN-style MVAU: one flat loop of (rows/PE) * (cols/SIMD) iterations at II = 1. Each iteration
+        takes SIMD columns of one input part for PE rows; the part accumulators reset at the first column
+        fold and the aligned sum (multipliers, bias) is written at the last."""
         b = self.b
         out = self._out_array(op.result)
         pe, simd = op.pe.value.data, op.simd.value.data
-        rows = op.rows
         weights = array_from_dense(op.weights).astype(np.int64)
         mults = array_from_dense(op.multipliers).astype(np.int64)
         bias = array_from_dense(op.bias).astype(np.int64)
@@ -441,38 +457,52 @@ class _RecurrenceConverter:
         parts = [self.arrays[v] for v in op.inputs]
         sizes = op.part_sizes
         row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        folds = [size // simd for size in sizes]  # column folds per part
+        fold0 = np.concatenate([[0], np.cumsum(folds)]).astype(int)
+        column_folds = int(fold0[-1])
         # per-part partial sums: their proven range from the weights and the input types
-        part_types = []
+        accs = []
         for p, v in enumerate(op.inputs):
             v_lo, v_hi = _range(v.type.get_element_type())
             w = weights[row0[p] : row0[p + 1]]
             pos, neg = np.clip(w, 0, None).sum(axis=0), np.clip(w, None, 0).sum(axis=0)
-            part_types.append(_bits_type(min(0, int((pos * v_lo + neg * v_hi).min())), max(0, int((pos * v_hi + neg * v_lo).max()))))
-        with b.loop(rows, step=pe, label="mvau_rows") as n0:
-            accs = []
-            for p, pty in enumerate(part_types):
-                acc = b.array([pe], pty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name=f"acc{p}")
-                with b.loop(pe, unroll=0) as q:
-                    b.store(b.const(0, pty), acc, [q])
-                accs.append(acc)
-            for p, (vec, size) in enumerate(zip(parts, sizes)):
-                with b.loop(size, step=simd, pipeline=1, label=f"mvau_cols{p}") as k0:
-                    with b.loop(pe, unroll=0) as q:
-                        n = b.bin("add", n0, q, INDEX)
+            pty = _bits_type(min(0, int((pos * v_lo + neg * v_hi).min())), max(0, int((pos * v_hi + neg * v_lo).max())))
+            accs.append(b.array([pe], pty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name=f"acc{p}"))
+        nf = b.array([], INDEX, name="nf")
+        sf = b.array([], INDEX, name="sf")
+        b.store(b.const(0), nf, [])
+        b.store(b.const(0), sf, [])
+        with b.loop(op.rows // pe * column_folds, pipeline=1, label="mvau"):
+            nf_v, sf_v = b.load(nf, []), b.load(sf, [])
+            first = b.bin("eq", sf_v, b.const(0), BOOL)
+            last = b.bin("eq", sf_v, b.const(column_folds - 1), BOOL)
+            with b.loop(pe, unroll=0) as q:
+                n = b.bin("add", b.bin("mul", nf_v, b.const(pe), INDEX), q, INDEX)
+                for p, (vec, acc) in enumerate(zip(parts, accs)):
+                    pty = acc.type.element_type
+                    with b.if_(first):
+                        b.store(b.const(0, pty), acc, [q])
+                    in_part = b.bin("and", b.bin("ge", sf_v, b.const(int(fold0[p])), BOOL),
+                                    b.bin("lt", sf_v, b.const(int(fold0[p + 1])), BOOL), BOOL)
+                    with b.if_(in_part):
+                        k0 = b.bin("mul", b.bin("sub", sf_v, b.const(int(fold0[p])), INDEX), b.const(simd), INDEX)
                         for s in range(simd):
                             k = b.bin("add", k0, b.const(s), INDEX)
                             x = b.load(vec, [k])
                             w = b.load(w_arr, [b.bin("add", k, b.const(int(row0[p])), INDEX), n])
-                            prod_ty = _bits_type(*_product_range(x.type, w.type))
-                            prod = b.bin("mul", x, w, prod_ty)
-                            b.store(b.bin("add", b.load(accs[p], [q]), prod, part_types[p]), accs[p], [q])
-            with b.loop(pe, unroll=0) as q:
-                n = b.bin("add", n0, q, INDEX)
-                total = b.cast(b.load(b_arr, [n]), acc_ty)
-                for p in range(len(parts)):
-                    scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(accs[p], [q]), acc_ty)
-                    total = b.bin("add", total, scaled, acc_ty)
-                b.store(total, out, [n])
+                            prod = b.bin("mul", x, w, _bits_type(*_product_range(x.type, w.type)))
+                            b.store(b.bin("add", b.load(acc, [q]), prod, pty), acc, [q])
+                with b.if_(last):
+                    total = b.cast(b.load(b_arr, [n]), acc_ty)
+                    for p, acc in enumerate(accs):
+                        scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
+                        total = b.bin("add", total, scaled, acc_ty)
+                    b.store(total, out, [n])
+            # column-fold / row-fold counters (no division in the pipelined loop)
+            sf_next = b.bin("add", sf_v, b.const(1), INDEX)
+            wrap = b.bin("eq", sf_next, b.const(column_folds), BOOL)
+            b.store(b.select(wrap, b.const(0), sf_next, INDEX), sf, [])
+            b.store(b.select(wrap, b.bin("add", nf_v, b.const(1), INDEX), nf_v, INDEX), nf, [])
 
 
 def _product_range(a: IntegerType, b: IntegerType) -> tuple[int, int]:

@@ -172,6 +172,13 @@ class CppPrinter:
                 self.print_op(inner)
         self.line("}")
 
+    def _if(self, op: hlscpp.IfOp) -> None:
+        self.line(f"if ({self.name(op.cond)}) {{")
+        with self.indented():
+            for inner in op.then.block.ops:
+                self.print_op(inner)
+        self.line("}")
+
     def _index(self, indices) -> str:
         return "".join(f"[{self.name(i)}]" for i in indices)
 

@@ -1,0 +1,90 @@
+// qrnn-to-hlscpp: the integer/dataflow model -> hlscpp functions. One process per top-level op (input reader,
+// constant, recurrence, output writers) called from the DATAFLOW top function with AXI-Stream ports; the
+// recurrence runs a constant-trip `steps` loop (reversed index for a reverse scan) around its units; the MVAU
+// is one flat loop of (rows/PE) x (cols/SIMD) iterations pipelined at II=1 with PE lanes unrolled, and the
+// weights partitioned cyclically by SIMD (dim 1) and PE (dim 2).
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-to-hlscpp | filecheck %s
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-to-hlscpp{kernel=my_top}' | filecheck %s --check-prefix=KERNEL
+
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "read_X", function_type = (!hlscpp.stream<si8>, memref<3x4xsi8>) -> (), arg_names = ["in", "out0"], interfaces = ["", ""]}>
+// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64}>
+// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, pipeline = 1 : i64}>
+// CHECK:             hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
+
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "constant_h0"
+
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_layer0", function_type = (memref<6xsi8>, memref<3x4xsi8>, memref<6xsi8>, memref<3x6xsi8>) -> ()
+// CHECK:         %state0 = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<6xsi8>
+// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, label = "steps"}> ({
+// CHECK-NEXT:    ^bb0([[T:%.*]]: index):
+// CHECK-NEXT:      [[LAST:%.*]] = hlscpp.const 2 : index : index
+// CHECK-NEXT:      [[TREV:%.*]] = hlscpp.binary "sub" [[LAST]], [[T]] : (index, index) -> index
+// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, pipeline = 1 : i64, label = "read_input0"}>
+// CHECK:             hlscpp.load %{{.*}}{{\[}}[[TREV]], %{{.*}}] : memref<3x4xsi8> -> si8
+// CHECK:           %gates = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<6xsi16>
+// CHECK-NEXT:      %weights = "hlscpp.array"() <{storage = "static_const", partition = [#hlscpp.partition<cyclic, 2, 1>, #hlscpp.partition<cyclic, 3, 2>], init = dense<1> : tensor<10x6xui1>}> : () -> memref<10x6xui1>
+// Per-part partial sums: 4 x si8 x {0, 1} fits si10, 6 x si8 x {0, 1} fits si11.
+// CHECK:           %acc0 = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 1>]}> : () -> memref<3xsi10>
+// CHECK:           %acc1 = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 1>]}> : () -> memref<3xsi11>
+// Row folds 6/3 = 2 times column folds 4/2 + 6/2 = 5: 10 iterations.
+// CHECK:           %nf = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<index>
+// CHECK:           %sf = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<index>
+// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 10 : i64, step = 1 : i64, pipeline = 1 : i64, label = "mvau"}> ({
+// CHECK:               "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, unroll = 0 : i64}>
+// CHECK:                   hlscpp.binary "mul" %{{.*}}, %{{.*}} : (si8, ui1) -> si8
+// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "requant"}>
+// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "update_state0"}>
+// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "write_output0"}>
+// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "final_state0"}>
+
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_Y", function_type = (memref<3x6xsi8>, !hlscpp.stream<si8>) -> ()
+// CHECK:         hlscpp.write
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_h_T", function_type = (memref<6xsi8>, !hlscpp.stream<si8>) -> ()
+
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "lstmc_kernel", function_type = (!hlscpp.stream<si8>, !hlscpp.stream<si8>, !hlscpp.stream<si8>) -> (), arg_names = ["X", "Y", "h_T"], interfaces = ["axis", "axis", "axis"], top, dataflow}>
+// CHECK-NEXT:  ^bb0([[X:%.*]]: !hlscpp.stream<si8>, [[Y:%.*]]: !hlscpp.stream<si8>, [[HT:%.*]]: !hlscpp.stream<si8>):
+// CHECK-NEXT:    %h0 = "hlscpp.array"()
+// CHECK-NEXT:    %x = "hlscpp.array"()
+// CHECK-NEXT:    %ys = "hlscpp.array"()
+// CHECK-NEXT:    %hT = "hlscpp.array"()
+// CHECK-NEXT:    hlscpp.call @read_X([[X]], %x)
+// CHECK-NEXT:    hlscpp.call @constant_h0(%h0)
+// CHECK-NEXT:    hlscpp.call @rec_layer0(%h0, %x, %hT, %ys)
+// CHECK-NEXT:    hlscpp.call @write_Y(%ys, [[Y]])
+// CHECK-NEXT:    hlscpp.call @write_h_T(%hT, [[HT]])
+// CHECK-NEXT:  }) : () -> ()
+// CHECK-NOT:   func.func
+// CHECK-NOT:   qrnn.
+// CHECK:       // {{[-]+}}
+
+// KERNEL: sym_name = "my_top", {{.*}} top, dataflow}>
+func.func @main(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "h_T"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [reverse] -> [reverse] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(3) simd(2) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "layer0"}
+  %y = qrnn.dequantize %ys by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
+  %hf = qrnn.dequantize %hT by <s8, scale = 0.125, zp = 0> : tensor<6xsi8> -> tensor<6xf32>
+  func.return %y, %hf : tensor<3x6xf32>, tensor<6xf32>
+}
+
+// -----
+// Must not convert: float ops are left (the model was not legalized).
+// CHECK: qrnn-to-hlscpp: 'qrnn.quant': float ops remain; run qrnn-legalize-precision (and qrnn-to-dataflow) first
+func.func @float(%X: tensor<4xf32>) -> tensor<4xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %q = qrnn.quant %X by <s8, scale = 0.125, zp = 0> : tensor<4xf32>
+  func.return %q : tensor<4xf32>
+}
+
+// -----
+// CHECK: qrnn-to-hlscpp: expected one func.func, found 2
+func.func @a() {
+  func.return
+}
+func.func @b() {
+  func.return
+}
