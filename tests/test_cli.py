@@ -89,6 +89,18 @@ def test_non_onnx_file(tmp_path):
     assert_user_error(run("lstmc-opt", bad), "not a valid ONNX model", tool="lstmc-opt")
 
 
+def test_dynamo_export_shape_is_refused(tmp_path):
+    """Brevitas' export_qonnx(dynamo=True) of a QuantLSTM: no nodes, outputs are initializers (this is the
+    file shape it wrote with torch 2.13 / brevitas 0.13.4: input 'inp', outputs zeros_2/unsqueeze/...)."""
+    outs = [numpy_helper.from_array(np.zeros((1, 1, 8), np.float32), n) for n in ("zeros_2", "unsqueeze")]
+    graph = helper.make_graph(
+        [], "main_graph", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [5, 1, 4])],
+        [helper.make_tensor_value_info(o.name, TensorProto.FLOAT, [1, 1, 8]) for o in outs], initializer=outs)
+    model = helper.make_model(graph, producer_name="pytorch")
+    proc = run("lstmc", "import", _save(model, tmp_path / "dyn.onnx"))
+    assert_user_error(proc, "outputs are constants", "export_qonnx(dynamo=True)", "dynamo=False")
+
+
 def test_missing_file(tmp_path):
     assert_user_error(run("lstmc", "import", tmp_path / "nope.onnx"), "no such file")
 

@@ -30,6 +30,8 @@ def load_onnx_bytes(data: bytes, label: str, base_dir: str | None = None) -> onn
         raise LstmcError(f"{label}: not a valid ONNX model (protobuf cannot decode it: {str(e).strip()})") from e
     except Exception as e:  # protobuf raises assorted errors on garbage
         raise LstmcError(f"{label}: not a valid ONNX model ({type(e).__name__})") from e
+    if model.HasField("graph") and not model.graph.node and model.graph.output:
+        _refuse_constant_graph(model, label)
     if not model.HasField("graph") or not model.graph.node:
         raise LstmcError(f"{label}: not an ONNX model with a graph (no nodes found)")
     if base_dir is not None:
@@ -44,6 +46,17 @@ def load_onnx_bytes(data: bytes, label: str, base_dir: str | None = None) -> onn
         first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
         raise LstmcError(f"{label}: the ONNX model is invalid: {first}") from e
     return model
+
+
+def _refuse_constant_graph(model: onnx.ModelProto, label: str) -> None:
+    """A graph with no nodes whose outputs are initializers: what Brevitas' export_qonnx(dynamo=True) writes
+    for a QuantLSTM (it drops the recurrence and bakes one run's results in as constants)."""
+    constants = {i.name for i in model.graph.initializer}
+    if all(o.name in constants for o in model.graph.output):
+        raise LstmcError(
+            f"{label}: the graph has no operators and its outputs are constants, which is what Brevitas' "
+            "export_qonnx(dynamo=True) writes for a QuantLSTM: the LSTM was dropped at export. Re-export with lstmc.export.export_quant_lstm (Scan/QCDQ) or export_qonnx(..., dynamo=False)"
+        )
 
 
 def _check_defined(graph: onnx.GraphProto, outer: set[str]) -> None:
