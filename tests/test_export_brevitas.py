@@ -12,7 +12,7 @@ import onnx  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 
 from lstmc.export import export_quant_lstm  # noqa: E402
-from lstmc.export.brevitas_lstm import QuantSpec, _all_nodes, _Graph  # noqa: E402
+from lstmc.export.scan_lstm import OnnxGraph as _Graph, QuantSpec, _all_nodes  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
