@@ -136,6 +136,9 @@ def has_qonnx_nodes(model: onnx.ModelProto) -> bool:
 def make_session(model: onnx.ModelProto):
     import onnxruntime as ort
 
+    from lstmc.frontend.brevitas_cell import expand_quant_lstm_cells
+
+    model = expand_quant_lstm_cells(model)
     if has_qonnx_nodes(model):
         model = quant_to_qcdq(model)
     so = ort.SessionOptions()

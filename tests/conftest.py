@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -7,13 +8,24 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def fixture_models() -> list[Path]:
-    """Every committed fixture model (QCDQ and QONNX Quant forms)."""
+    """Every committed fixture model (QCDQ, QONNX Quant and Brevitas QuantLSTMCell forms)."""
     return sorted(FIXTURES.glob("*.onnx"))
 
 
 def expected_for(model: Path) -> Path:
-    stem = model.stem[: -len("_quant")] if model.stem.endswith("_quant") else model.stem
+    stem = model.stem.removesuffix("_quant").removesuffix("_cell")
     return model.with_name(stem + ".npz")
+
+
+def load_expected(model: Path) -> dict:
+    """The fixture's X and Brevitas outputs, shaped like the model's tensors plus a leading sequence axis.
+
+    Brevitas' own QuantLSTMCell export (`<name>_cell.onnx`) keeps torch's batch axis: X [T, 1, I],
+    Y [T, 1, H*D], h_n/c_n [L*D, 1, H]; the .npz holds the Scan form X [T, I], Y [T, H*D], h_n/c_n [L*D, H]."""
+    data = dict(np.load(expected_for(model)))
+    if model.stem.endswith("_cell"):
+        data = {k: v[:, :, None, :] for k, v in data.items()}
+    return data
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import expected_for, fixture_models
+from conftest import fixture_models, load_expected
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
@@ -83,7 +83,7 @@ def test_fixture_outputs_unchanged(path, fuse_gates):
     assert count(folded, qrnn.QConstantOp) > 0
     if not fuse_gates:
         assert count(folded, qrnn.MatMulOp) == count(module, qrnn.MatMulOp)
-    assert_bit_exact(module, folded, np.load(expected_for(path))["X"], path.stem)
+    assert_bit_exact(module, folded, load_expected(path)["X"], path.stem)
 
 
 @pytest.mark.parametrize("fuse_gates", [True, False], ids=["fuse", "nofuse"])

@@ -35,14 +35,11 @@ from lstmc.interpreter import run_function
 from lstmc.pipeline import apply_pipeline
 from lstmc.testing import LstmSpec, Q, build_lstm
 
+from conftest import load_expected
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.onnx"))
 MAX_BITS = 62
-
-
-def expected_for(path: Path) -> Path:
-    stem = path.stem.removesuffix("_quant")
-    return path.with_name(stem + ".npz")
 
 
 def legalize(model: onnx.ModelProto, options: str = ""):
@@ -63,14 +60,14 @@ def legalized_fixture(path: Path, options: str = ""):
 def random_and_extreme_inputs(x_shape: tuple[int, ...], n: int = 24, seed: int = 0) -> np.ndarray:
     """n random sequences at several magnitudes, plus saturating, zero and alternating-sign sequences."""
     rng = np.random.default_rng(seed)
-    t, i = x_shape
+    t, i = x_shape[0], x_shape[-1]  # [T, I], or [T, 1, I] for Brevitas' own export
     parts = [rng.standard_normal((n, t, i)) * s for s in (0.3, 1.0, 4.0)]
     parts.append(np.stack([np.full((t, i), v) for v in (-100.0, 100.0, 0.0)]))
     alt = np.where((np.arange(t)[:, None] + np.arange(i)[None, :]) % 2 == 0, 100.0, -100.0)
     parts.append(np.stack([alt, -alt]))
     signs = rng.choice([-100.0, 100.0], size=(n, t, i))
     parts.append(signs)
-    return np.concatenate(parts).astype(np.float32)
+    return np.concatenate(parts).astype(np.float32).reshape((-1, *x_shape))
 
 
 # ------------------------------------------------------------------------------------------ no float left
@@ -121,9 +118,9 @@ def test_fixture_integer_only_and_exact(path, impl_name):
     other = qrnn.LutOp if impl_name == "threshold" else qrnn.ThresholdOp
     assert any(isinstance(op, kind) for op in module.walk())
     assert not any(isinstance(op, other) for op in module.walk())
-    data = np.load(expected_for(path))
+    data = load_expected(path)
     got = run_function(module, {"X": data["X"]})
-    for name in data.files:
+    for name in data:
         if name != "X":
             assert np.array_equal(got[name], data[name]), f"{path.stem} ({impl_name}): {name} differs from Brevitas"
 
@@ -132,7 +129,7 @@ def test_fixture_integer_only_and_exact(path, impl_name):
 def test_threshold_equals_lut(path):
     """Thresholds (requantizer fused in) and tables compute the same function on random and saturating inputs.
     Breaks on a wrong fused threshold at a rounding tie of the requantizer or at its clamp."""
-    x_shape = tuple(np.load(expected_for(path))["X"].shape[1:])
+    x_shape = tuple(load_expected(path)["X"].shape[1:])
     x = random_and_extreme_inputs(x_shape, seed=1)
     a = run_function(legalized_fixture(path, "act-impl=threshold"), {"X": x})
     b = run_function(legalized_fixture(path, "act-impl=lut"), {"X": x})
@@ -288,7 +285,7 @@ def test_no_overflow_on_random_and_extreme_inputs(path):
     """Every value the interpreter computes fits its integer type, on random, saturating (+-100), zero and
     alternating inputs. Breaks on an unsound bound (the interpreter works in int64 and would not wrap)."""
     module = legalized_fixture(path)
-    x_shape = tuple(np.load(expected_for(path))["X"].shape[1:])
+    x_shape = tuple(load_expected(path)["X"].shape[1:])
     values: dict = defaultdict(list)
     with recording_arith(values):
         run_function(module, {"X": random_and_extreme_inputs(x_shape, seed=2)})
@@ -367,14 +364,14 @@ def test_integer_stage_equals_direct_legalization():
 
     for name in ("l1_w8_float", "l2_bidir_w3_po2_quant", "l1_t64_w2_perchannel_float"):
         path = ROOT / "tests" / "fixtures" / f"{name}.onnx"
-        data = np.load(expected_for(path))
+        data = load_expected(path)
         x = random_and_extreme_inputs(tuple(data["X"].shape[1:]), n=8, seed=3)
         staged = run_stage("integer", onnx.load(str(path)), {"X": x})
         direct = run_function(legalized_fixture(path), {"X": x})
         for k in direct:
             assert np.array_equal(staged[k], direct[k]), f"{name}: {k}"
         staged_fx = run_stage("integer", onnx.load(str(path)), {"X": data["X"]})
-        for k in data.files:
+        for k in data:
             if k != "X":
                 assert np.array_equal(staged_fx[k], data[k]), f"{name}: {k}"
 

@@ -10,7 +10,7 @@ Breaks if: a quantizer is dropped or mis-read, a direction is reversed, float op
 
 import numpy as np
 import pytest
-from conftest import expected_for, fixture_models
+from conftest import expected_for, fixture_models, load_expected
 
 from lstmc.frontend import load_onnx
 from lstmc.frontend.onnx_import import import_model
@@ -29,10 +29,10 @@ def assert_same(got: dict, want: dict, label: str):
 
 @pytest.mark.parametrize("path", fixture_models(), ids=lambda p: p.stem)
 def test_fixture_qrnn_equals_brevitas(path):
-    data = np.load(expected_for(path))
+    data = load_expected(path)
     module = import_model(load_onnx(str(path)))
     got = run_function(module, {"X": data["X"]})
-    assert_same(got, {k: data[k] for k in data.files if k != "X"}, path.stem)
+    assert_same(got, {k: v for k, v in data.items() if k != "X"}, path.stem)
 
 
 def test_fixture_configurations_cover_the_contract():

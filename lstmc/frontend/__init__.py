@@ -79,6 +79,19 @@ def _check_defined(graph: onnx.GraphProto, outer: set[str]) -> None:
         known.update(node.output)
 
 
+def graph_constants(graph: onnx.GraphProto) -> dict:
+    """name -> numpy array of every initializer and Constant node (value attribute) of a graph."""
+    from onnx import numpy_helper
+
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                consts[node.output[0]] = numpy_helper.to_array(value)
+    return consts
+
+
 def import_onnx_file(path: str) -> ModuleOp:
     from lstmc.frontend.onnx_import import import_model
 

@@ -1,0 +1,287 @@
+"""Brevitas ``QuantLSTMCell`` nodes -> the Scan/QCDQ form, as an ONNX-to-ONNX rewrite before import.
+
+Brevitas' ``export_qonnx(..., dynamo=False)`` writes each QuantLSTM layer/direction as one opaque node
+(domain ``qonnx.custom_op.general``) that neither onnxruntime nor qonnx can run. Its 48 inputs, in the order of
+``brevitas.export.onnx.qonnx.function.BrevitasQuantLSTMCellFn``:
+
+    0 x [T, B, I] (B first if batch_first)   1 h0 [B, H]   2 c0 [B, H]
+    3..6  input weights  W_ii, W_if, W_ic, W_io  [H, I]    (QONNX Quant of the float weight)
+    7..10 hidden weights W_hi, W_hf, W_hc, W_ho  [H, H]    (idem)
+    11..14 biases b_i, b_f, b_c, b_o [H]                    (32-bit Quant, scale = input scale * weight scale)
+    15..47 (scale, zero point, bit width) of the 11 activation quantizers: output, cell_state,
+           {input, forget, cell, output}_acc, {input, forget, output}_sigmoid + cell_tanh (in the order
+           input_sigmoid, forget_sigmoid, cell_tanh, output_sigmoid), hidden_state_tanh
+and attributes ``batch_first``, ``reverse_input``, ``cifg`` and ``<q>_signed`` / ``<q>_narrow`` /
+``<q>_rounding_mode`` per quantizer (Brevitas spells one ``output_sigmoid_narrow_range``). Outputs: Y [T, B, H]
+in input time order (also for reverse_input), h_T and c_T [B, H]. Under cifg Brevitas fills the forget slots
+with the input gate's weights and quantizers, and f = q_sigmoid_i(1) - i.
+
+Each node is replaced by Squeeze(batch) -> ``Scan`` -> Unsqueeze(batch), the Scan body written by
+``lstmc.export.scan_lstm.cell_body`` — the same writer as lstmc's own Brevitas exporter — so both exports of
+one model import to the same recurrence, and the onnxruntime reference can run the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from lstmc.errors import LstmcError
+from lstmc.frontend import graph_constants
+from lstmc.export.scan_lstm import GATES, MIN_OPSET, INT16_OPSET, GateOnnx, LayerOnnx, QuantSpec, cell_body, check_spec
+
+DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
+QUANTIZERS = ("output", "cell_state", "input_acc", "forget_acc", "cell_acc", "output_acc", "input_sigmoid",
+              "forget_sigmoid", "cell_tanh", "output_sigmoid", "hidden_state_tanh")
+N_INPUTS = 15 + 3 * len(QUANTIZERS)
+_ROUND = ("ROUND", "HALF_EVEN", "ROUND_HALF_EVEN")
+
+
+def is_cell(node: onnx.NodeProto) -> bool:
+    return node.op_type == "QuantLSTMCell" and node.domain in DOMAINS
+
+
+def expand_quant_lstm_cells(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` with every QuantLSTMCell rewritten to Scan/QCDQ (``model`` itself if it has none)."""
+    if not any(is_cell(n) for n in model.graph.node):
+        return model
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    consts = graph_constants(graph)
+    producers = {o: n for n in graph.node for o in n.output}
+    shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    nodes, needed_opset = [], MIN_OPSET
+    for index, node in enumerate(graph.node):
+        if not is_cell(node):
+            nodes.append(node)
+            continue
+        cell = _Cell(node, index, consts, producers, shapes)
+        new_nodes, inits, opset = cell.expand()
+        nodes.extend(new_nodes)
+        graph.initializer.extend(inits)
+        needed_opset = max(needed_opset, opset)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _remove_dead(graph)
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            if o.version < 13:
+                raise LstmcError(f"opset {o.version} is too old for QuantLSTMCell models (Squeeze/Unsqueeze need >= 13)")
+            o.version = max(o.version, needed_opset)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:  # a bug here, not the user's: say where it came from
+        raise LstmcError(f"expanding QuantLSTMCell nodes produced an invalid model: {str(e).splitlines()[0]}") from e
+    return model
+
+
+class _Cell:
+    def __init__(self, node, index, consts, producers, shapes):
+        self.node, self.index, self.consts, self.producers, self.shapes = node, index, consts, producers, shapes
+        self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def error(self, message: str) -> LstmcError:
+        label = f"node '{self.node.name}'" if self.node.name else f"QuantLSTMCell producing '{self.node.output[0]}'"
+        return LstmcError(f"{label} (QuantLSTMCell): {message}")
+
+    # -------------------------------------------------------------------------------------------------- reading
+    def const(self, index: int, what: str) -> np.ndarray:
+        name = self.node.input[index]
+        if name not in self.consts:
+            raise self.error(f"{what} (input {index}, '{name}') must be a constant")
+        return np.asarray(self.consts[name])
+
+    def attr_flag(self, quantizer: str, key: str) -> bool:
+        names = [f"{quantizer}_{key}"] + ([f"{quantizer}_narrow_range"] if key == "narrow" else [])
+        for name in names:
+            if name in self.attrs:
+                return bool(self.attrs[name])
+        raise self.error(f"attribute '{quantizer}_{key}' is missing")
+
+    def check_rounding(self, mode, what: str) -> None:
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        if mode.upper() not in _ROUND:
+            raise self.error(f"{what}: rounding mode '{mode}' is not supported (only ROUND, round half to even)")
+
+    def activation(self, k: int) -> QuantSpec:
+        q = QUANTIZERS[k]
+        base = 15 + 3 * k
+        scale = self.const(base, f"{q} scale").astype(np.float32)
+        zp = self.const(base + 1, f"{q} zero point").astype(np.float64)
+        bits = self.const(base + 2, f"{q} bit width").astype(np.float64)
+        if scale.size != 1 or zp.size != 1:
+            raise self.error(f"quantizer '{q}' is per-channel (scale shape {list(scale.shape)}); only per-tensor "
+                             "activation quantizers are supported")
+        if bits.size != 1 or bits.reshape(-1)[0] != round(bits.reshape(-1)[0]) or zp.reshape(-1)[0] != round(zp.reshape(-1)[0]):
+            raise self.error(f"quantizer '{q}' needs an integer bit width and zero point")
+        self.check_rounding(self.attrs.get(f"{q}_rounding_mode", "ROUND"), f"quantizer '{q}'")
+        return self.spec(q, scale.reshape(()), zp.reshape(()), int(bits.reshape(-1)[0]),
+                         self.attr_flag(q, "signed"), self.attr_flag(q, "narrow"))
+
+    def spec(self, what, scale, zp, bits, signed, narrow, axis=None) -> QuantSpec:
+        try:
+            return check_spec(QuantSpec(f"{self.node.name}: {what}", scale, zp.astype(np.int64), bits, signed, narrow,
+                                        axis))
+        except ValueError as e:
+            raise self.error(str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)) from e
+
+    def quant_producer(self, index: int, what: str):
+        """(float constant, scale, zero point, bits, signed, narrow) of the QONNX Quant that made input ``index``."""
+        name = self.node.input[index]
+        quant = self.producers.get(name)
+        if quant is None or quant.op_type != "Quant" or quant.domain not in DOMAINS or quant.input[0] not in self.consts:
+            raise self.error(f"{what} ('{name}') must be a QONNX Quant of an initializer, as Brevitas exports it")
+        attrs = {a.name: helper.get_attribute_value(a) for a in quant.attribute}
+        self.check_rounding(attrs.get("rounding_mode", "ROUND"), what)
+        try:
+            value, scale, zp, bits = (np.asarray(self.consts[n]) for n in quant.input[:4])
+        except KeyError as e:
+            raise self.error(f"{what}: the scale, zero point and bit width of its Quant must be constants") from e
+        if bits.size != 1:
+            raise self.error(f"{what}: bit width must be one value")
+        return (value.astype(np.float32), scale.astype(np.float32), zp.astype(np.float64), int(bits.reshape(-1)[0]),
+                bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)))
+
+    def weight(self, index: int, what: str, rows: int, cols: int) -> tuple[np.ndarray, QuantSpec]:
+        """(quantized W^T [cols, rows], spec with axis 1 when per output channel)."""
+        value, scale, zp, bits, signed, narrow = self.quant_producer(index, what)
+        if value.shape != (rows, cols):
+            raise self.error(f"{what} has shape {list(value.shape)}, expected [{rows}, {cols}]")
+        if scale.size == 1 and zp.size == 1:
+            spec = self.spec(what, scale.reshape(()), zp.reshape(()), bits, signed, narrow)
+        elif scale.size == rows and zp.size in (1, rows):
+            spec = self.spec(what, scale.reshape(-1), np.broadcast_to(zp.reshape(-1), (rows,)), bits, signed, narrow,
+                             axis=1)
+        else:
+            raise self.error(f"{what}: scale of shape {list(scale.shape)} is neither per-tensor nor per output channel")
+        return _brevitas_fake_quant(np.ascontiguousarray(value.T), spec), spec
+
+    def bias(self, index: int, what: str, hidden: int):
+        """(int32 codes [H], scale) of a quantized bias, or None for Brevitas' bias-less placeholder (a zero)."""
+        name = self.node.input[index]
+        if name in self.consts:
+            value = np.asarray(self.consts[name], np.float32)
+            if np.all(value == 0):
+                return None
+            raise self.error(f"{what} ('{name}') is a float constant; only quantized (Quant) biases are supported")
+        value, scale, zp, bits, signed, narrow = self.quant_producer(index, what)
+        if value.shape != (hidden,):
+            raise self.error(f"{what} has shape {list(value.shape)}, expected [{hidden}]")
+        if np.any(zp != 0) or not signed or bits > 32:
+            raise self.error(f"{what}: only signed biases of at most 32 bits with zero point 0 are supported")
+        scale = scale.reshape(()) if scale.size == 1 else scale.reshape(-1)
+        lo, hi = -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
+        ints = np.clip(np.round(value / scale), lo, hi)
+        return ints.astype(np.int32), scale
+
+    # -------------------------------------------------------------------------------------------------- writing
+    def layer(self) -> LayerOnnx:
+        node = self.node
+        if len(node.input) != N_INPUTS:
+            raise self.error(f"has {len(node.input)} inputs, expected {N_INPUTS} (Brevitas 0.13 QuantLSTMCell)")
+        for name in ("batch_first", "reverse_input", "cifg"):
+            if name not in self.attrs:
+                raise self.error(f"attribute '{name}' is missing")
+        w_ii = self.quant_producer(3, "input weight of the input gate")[0]
+        if w_ii.ndim != 2:
+            raise self.error(f"input weights have shape {list(w_ii.shape)}, expected [hidden, input]")
+        hidden, input_size = w_ii.shape
+        acts = [self.activation(k) for k in range(len(QUANTIZERS))]
+        spec = dict(zip(QUANTIZERS, acts))
+        cifg = bool(self.attrs["cifg"])
+        gates = {}
+        for g, gate in enumerate(GATES):
+            if cifg and gate == "forget":
+                continue
+            act = "cell_tanh" if gate == "cell" else f"{gate}_sigmoid"
+            gates[gate] = GateOnnx(
+                wx=self.weight(3 + g, f"input weight of the {gate} gate", hidden, input_size),
+                wh=self.weight(7 + g, f"hidden weight of the {gate} gate", hidden, hidden),
+                bias=self.bias(11 + g, f"bias of the {gate} gate", hidden),
+                acc=spec[f"{gate}_acc"], act=spec[act])
+        reverse = bool(self.attrs["reverse_input"])
+        return LayerOnnx(
+            name=f"cell{self.index}_{'bwd' if reverse else 'fwd'}", input_size=input_size, hidden=hidden,
+            reverse=reverse, gates=gates,
+            cifg_one=float(spec["input_sigmoid"].fake_quant(np.ones(1, np.float32))[0]) if cifg else None,
+            cell_state=spec["cell_state"], hidden_tanh=spec["hidden_state_tanh"], output=spec["output"])
+
+    def check_batch(self, batch_axis: int) -> None:
+        """A graph input reached through Quant nodes must have batch 1 (lstmc runs one sequence at a time)."""
+        name = self.node.input[0]
+        while name in self.producers and self.producers[name].op_type == "Quant":
+            name = self.producers[name].input[0]
+        dims = self.shapes.get(name)
+        if dims and len(dims) == 3 and dims[batch_axis] not in (0, 1):
+            raise self.error(
+                f"input '{name}' has batch size {dims[batch_axis]} (shape {dims}); lstmc runs one sequence per "
+                "inference, so export with a batch of 1")
+
+    def expand(self) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], int]:
+        lay = self.layer()
+        node, prefix = self.node, f"{lay.name}_"
+        batch_axis = 0 if self.attrs["batch_first"] else 1
+        self.check_batch(batch_axis)
+        label = node.name or f"quant_lstm_cell_{self.index}"
+        axes = {k: numpy_helper.from_array(np.array([v], np.int64), prefix + f"axes_{k}")
+                for k, v in (("batch", batch_axis), ("state", 0))}
+        inits = list(axes.values())
+        nodes = [helper.make_node("Squeeze", [node.input[0], axes["batch"].name], [prefix + "x"], name=label + "/squeeze_x")]
+        states = []
+        for i, what in ((1, "h0"), (2, "c0")):
+            nodes.append(helper.make_node("Squeeze", [node.input[i], axes["state"].name], [prefix + what],
+                                          name=f"{label}/squeeze_{what}"))
+            states.append(prefix + what)
+        rev = [int(lay.reverse)]
+        outs = [prefix + "h_T", prefix + "c_T", prefix + "Y"]
+        nodes.append(helper.make_node("Scan", states + [prefix + "x"], outs, name=label, num_scan_inputs=1,
+                                      body=cell_body(lay), scan_input_directions=rev, scan_output_directions=rev))
+        for out, source, ax in zip(node.output, [outs[2], outs[0], outs[1]], ["batch", "state", "state"]):
+            if out:
+                nodes.append(helper.make_node("Unsqueeze", [source, axes[ax].name], [out], name=f"{label}/unsqueeze_{out}"))
+        wide = any(s is not None and s.bit_width > 8 for s in lay.specs())
+        return nodes, inits, INT16_OPSET if wide else MIN_OPSET
+
+
+def _brevitas_fake_quant(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Brevitas' IntQuant in float32: the zero point is added before rounding (unlike QuantizeLinear), which
+    keeps the sign of -0.0 codes; the values are what Brevitas' forward multiplies with."""
+    scale = spec._broadcast(spec.scale.astype(np.float32), x.ndim)
+    zp = spec._broadcast(spec.zero_point.astype(np.float32), x.ndim)
+    lo, hi = spec.int_range
+    q = np.clip(np.round(x / scale + zp), np.float32(lo), np.float32(hi))
+    return ((q - zp) * scale).astype(np.float32)
+
+
+def _remove_dead(graph: onnx.GraphProto) -> None:
+    """Drop nodes whose outputs nothing reads (the cells' weight Quant nodes), then unused initializers."""
+    while True:
+        used = {o.name for o in graph.output}
+        for node in graph.node:
+            used.update(node.input)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    used.update(_outer_names(attr.g))
+        live = [n for n in graph.node if any(o in used for o in n.output)]
+        if len(live) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(live)
+    inits = [i for i in graph.initializer if i.name in used]
+    dropped = {i.name for i in graph.initializer} - {i.name for i in inits}
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    inputs = [i for i in graph.input if i.name not in dropped]
+    del graph.input[:]
+    graph.input.extend(inputs)
+
+
+def _outer_names(graph: onnx.GraphProto) -> set[str]:
+    names = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                names |= _outer_names(attr.g)
+    return names
