@@ -32,6 +32,8 @@ class MVAUOp(IRDLOperation):
     """out[n] = bias[n] + sum_p multipliers[p, n] * sum_{k in part p} inputs_p[k] * weights[k, n].
 
     `weights` is [sum of part sizes, N]: the parts' matrices stacked along K (x-part rows, then h-part rows).
+    Inputs are vectors [K_p] (a recurrence step) or V vectors [V, K_p] processed one after the other (a
+    convolution's sliding-window patches, V = output pixels), giving [N] or [V, N].
     Folding: the unit computes PE output rows and SIMD input columns per cycle, so one product takes
     (N / PE) * (K / SIMD) cycles; PE must divide N and SIMD must divide every part size.
     """
@@ -62,12 +64,18 @@ class MVAUOp(IRDLOperation):
 
     @property
     def part_sizes(self) -> list[int]:
-        return [v.type.get_shape()[0] for v in self.inputs]
+        return [v.type.get_shape()[-1] for v in self.inputs]
 
     @property
     def rows(self) -> int:
-        """N: output rows (gates x hidden size)."""
-        return self.result.type.get_shape()[0]
+        """N: output rows (gates x hidden size, or output channels)."""
+        return self.result.type.get_shape()[-1]
+
+    @property
+    def vectors(self) -> int:
+        """V: input vectors per invocation (1 for a vector input)."""
+        shape = self.result.type.get_shape()
+        return shape[0] if len(shape) == 2 else 1
 
     @property
     def columns(self) -> int:
@@ -77,13 +85,15 @@ class MVAUOp(IRDLOperation):
     def verify_(self) -> None:
         if not self.inputs:
             raise VerifyException("'dataflow.mvau' needs at least one input vector")
-        for i, v in enumerate(self.inputs):
-            if len(v.type.get_shape()) != 1 or not isinstance(v.type.get_element_type(), IntegerType):
-                raise VerifyException(f"'dataflow.mvau' input {i} must be an integer vector, got {v.type}")
         shape = tuple(self.result.type.get_shape())
-        if len(shape) != 1 or not isinstance(self.result.type.get_element_type(), IntegerType):
-            raise VerifyException(f"'dataflow.mvau' result must be an integer vector, got {self.result.type}")
-        n, k = shape[0], self.columns
+        if len(shape) not in (1, 2) or not isinstance(self.result.type.get_element_type(), IntegerType):
+            raise VerifyException(f"'dataflow.mvau' result must be an integer [N] or [V, N] tensor, got {self.result.type}")
+        for i, v in enumerate(self.inputs):
+            vs = tuple(v.type.get_shape())
+            if len(vs) != len(shape) or vs[:-1] != shape[:-1] or not isinstance(v.type.get_element_type(), IntegerType):
+                raise VerifyException(
+                    f"'dataflow.mvau' input {i} must be an integer tensor of shape [{', '.join(map(str, shape[:-1] + ('K',)))}], got {v.type}")
+        n, k = shape[-1], self.columns
         if tuple(self.weights.get_shape()) != (k, n):
             raise VerifyException(f"'dataflow.mvau' weights must be [{k}, {n}], got {list(self.weights.get_shape())}")
         if tuple(self.multipliers.get_shape()) != (len(self.inputs), n):

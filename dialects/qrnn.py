@@ -469,6 +469,93 @@ class ConcatOp(IRDLOperation):
             raise VerifyException(f"'qrnn.concat' result shape should be {expected}")
 
 
+@irdl_op_definition
+class TransposeOp(IRDLOperation):
+    """Permutation of the axes (ONNX Transpose; also the NCHW <-> channels-last moves around a Conv)."""
+
+    name = "qrnn.transpose"
+    input = operand_def(TensorType)
+    perm = prop_def(DenseArrayBase.constr(i64))
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input `perm` `(` $perm `)` attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, perm: Sequence[int]):
+        ty = SSAValue.get(input).type
+        shape = [ty.get_shape()[p] for p in perm]
+        super().__init__(operands=[input], properties={"perm": DenseArrayBase.from_list(i64, list(perm))},
+                         result_types=[TensorType(ty.get_element_type(), shape)])
+
+    @property
+    def permutation(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.perm.get_values())
+
+    def verify_(self) -> None:
+        a, r = _tensor_shape(self.input, "input"), _tensor_shape(self.result, "result")
+        perm = self.permutation
+        if sorted(perm) != list(range(len(a))):
+            raise VerifyException(f"'qrnn.transpose' perm {list(perm)} is not a permutation of {len(a)} axes")
+        if list(r) != [a[p] for p in perm]:
+            raise VerifyException(f"'qrnn.transpose' result shape {list(r)} should be {[a[p] for p in perm]}")
+        if self.input.type.get_element_type() != self.result.type.get_element_type():
+            raise VerifyException("'qrnn.transpose' must keep the element type")
+
+
+@irdl_op_definition
+class WindowOp(IRDLOperation):
+    """Sliding window (im2col) of a channels-last image [H, W, C] for a convolution with kernel (kh, kw) and
+    strides (sh, sw), no padding: result [Ho * Wo, kh * kw * C], row (ho, wo), column (i, j, c) holding
+    input[ho * sh + i, wo * sw + j, c] — FINN's ConvolutionInputGenerator order, so a Conv is this window
+    times a [kh * kw * C, C_out] weight matrix."""
+
+    name = "qrnn.window"
+    input = operand_def(TensorType)
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    strides = prop_def(DenseArrayBase.constr(i64))
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `kernel` `(` $kernel `)` `strides` `(` $strides `)` attr-dict `:` type($input) `->` type($result)"
+    )
+
+    def __init__(self, input: SSAValue | Operation, kernel: Sequence[int], strides: Sequence[int]):
+        ty = SSAValue.get(input).type
+        h, w, c = ty.get_shape()
+        ho, wo = window_output_size((h, w), kernel, strides)
+        super().__init__(operands=[input],
+                         properties={"kernel": DenseArrayBase.from_list(i64, list(kernel)),
+                                     "strides": DenseArrayBase.from_list(i64, list(strides))},
+                         result_types=[TensorType(ty.get_element_type(), (ho * wo, kernel[0] * kernel[1] * c))])
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return tuple(int(v) for v in self.kernel.get_values())
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        return tuple(int(v) for v in self.strides.get_values())
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        h, w, _ = self.input.type.get_shape()
+        return window_output_size((h, w), self.kernel_size, self.stride)
+
+    def verify_(self) -> None:
+        a, r = _tensor_shape(self.input, "input"), _tensor_shape(self.result, "result")
+        k, st = self.kernel_size, self.stride
+        if len(a) != 3 or len(k) != 2 or len(st) != 2 or min(k + st) < 1:
+            raise VerifyException("'qrnn.window' takes an [H, W, C] input, a 2-d kernel and 2 positive strides")
+        if k[0] > a[0] or k[1] > a[1]:
+            raise VerifyException(f"'qrnn.window' kernel {list(k)} is larger than the image {list(a[:2])}")
+        ho, wo = window_output_size(a[:2], k, st)
+        if list(r) != [ho * wo, k[0] * k[1] * a[2]]:
+            raise VerifyException(f"'qrnn.window' result shape {list(r)} should be {[ho * wo, k[0] * k[1] * a[2]]}")
+
+
+def window_output_size(hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int]) -> tuple[int, int]:
+    return tuple((hw[d] - kernel[d]) // strides[d] + 1 for d in range(2))
+
+
 FORWARD, REVERSE = 0, 1
 _DIRECTION_NAMES = {FORWARD: "forward", REVERSE: "reverse"}
 
@@ -1021,6 +1108,8 @@ QRNN = Dialect(
         YieldOp,
         QConstantOp,
         SliceOp,
+        TransposeOp,
+        WindowOp,
         QuantizeOp,
         DequantizeOp,
         IMatMulOp,

@@ -58,7 +58,7 @@ def stage_pipelines(options: CompileOptions) -> list[tuple[str, list[str]]]:
     folding = options.folding_spec()
     return [
         ("qrnn", []),
-        ("integer", ["qrnn-fold-constants", f"qrnn-legalize-precision{{act-impl={options.act_impl}}}"]),
+        ("integer", ["qrnn-canonicalize", "qrnn-fold-constants", f"qrnn-legalize-precision{{act-impl={options.act_impl}}}"]),
         ("dataflow", ["qrnn-to-dataflow"] + ([folding] if folding else [])),
     ]
 

@@ -16,8 +16,8 @@ from lstmc.errors import LstmcError
 # stage name -> passes applied after import
 STAGE_PASSES: dict[str, list[str]] = {
     "qrnn": [],
-    "integer": ["qrnn-fold-constants", "qrnn-legalize-precision"],
-    "dataflow": ["qrnn-fold-constants", "qrnn-legalize-precision", "qrnn-to-dataflow"],
+    "integer": ["qrnn-canonicalize", "qrnn-fold-constants", "qrnn-legalize-precision"],
+    "dataflow": ["qrnn-canonicalize", "qrnn-fold-constants", "qrnn-legalize-precision", "qrnn-to-dataflow"],
 }
 
 

@@ -105,13 +105,10 @@ def _weight_quant(spec: LstmSpec, w: np.ndarray, rng) -> tuple[Q, int | None]:
     return spec.weight, None
 
 
-def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
-    """A quantized LSTM (gates i, f, g, o) as Scan nodes with QCDQ/Quant quantizers in the body."""
-    rng = np.random.default_rng(spec.seed)
-    main = _GraphBuilder(spec)
+def _add_lstm_layers(main: _GraphBuilder, spec: LstmSpec, rng, x: str, input_size: int):
+    """Scan nodes of every layer/direction reading x [T, input_size]: (last output, final h's, final c's)."""
     H = spec.hidden_size
-    x = main.quant("X", spec.io, "x_in")
-    layer_input, in_size = x, spec.input_size
+    layer_input, in_size = x, input_size
     finals_h, finals_c = [], []
     for layer in range(spec.num_layers):
         dir_outputs = []
@@ -153,6 +150,16 @@ def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
             finals_c.append(outs[1])
         layer_input = dir_outputs[0] if len(dir_outputs) == 1 else main.node("Concat", dir_outputs, f"Y_l{layer}", axis=1)
         in_size = H * len(dir_outputs)
+    return layer_input, finals_h, finals_c
+
+
+def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
+    """A quantized LSTM (gates i, f, g, o) as Scan nodes with QCDQ/Quant quantizers in the body."""
+    rng = np.random.default_rng(spec.seed)
+    main = _GraphBuilder(spec)
+    H = spec.hidden_size
+    x = main.quant("X", spec.io, "x_in")
+    layer_input, finals_h, finals_c = _add_lstm_layers(main, spec, rng, x, spec.input_size)
     main.nodes.append(helper.make_node("Identity", [layer_input], ["Y"], name="output"))
     unsq = [main.node("Unsqueeze", [h, main.const("ax", np.array([0], np.int64))], "hn") for h in finals_h]
     main.nodes.append(helper.make_node("Concat", unsq, ["h_n"], name="h_n_concat", axis=0))
@@ -168,5 +175,70 @@ def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
     if spec.quant_format == "quant":
         opsets.append(helper.make_opsetid("qonnx.custom_op.general", 1))
     model = helper.make_model(graph, opset_imports=opsets, producer_name="lstmc.testing")
+    model.ir_version = 10
+    return model
+
+
+@dataclass
+class ConvLstmSpec:
+    """A DeepLOB-style classifier: convolutions over the feature axis of each step (kernel height 1),
+    an LSTM, a dense head on the last step. ONNX layout as examples/stock exports it."""
+
+    features: int = 8
+    seq_len: int = 6
+    convs: list[tuple[int, int, int]] = field(default_factory=lambda: [(4, 2, 2), (4, 4, 1)])  # (C_out, kw, stride)
+    lstm: LstmSpec = field(default_factory=lambda: LstmSpec(hidden_size=6))
+    classes: int = 3
+    act: Q = field(default_factory=lambda: Q(8, False, False, 2.0**-4))  # relu outputs
+    head_out: Q = field(default_factory=lambda: Q(8, True, False, 2.0**-3))
+    per_channel_weights: bool = False
+    seed: int = 0
+
+
+def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
+    """X [T, F] -> QCDQ -> [1, 1, T, F] -> (Conv -> Relu -> QCDQ)* -> [C, T] -> Transpose -> LSTM Scan ->
+    Gather(T - 1) -> MatMul -> Add -> QCDQ -> logits [classes]."""
+    rng = np.random.default_rng(spec.seed)
+    lstm = spec.lstm
+    main = _GraphBuilder(lstm)
+    T, F = spec.seq_len, spec.features
+    x = main.quant("X", lstm.io, "x_in")
+    x = main.node("Reshape", [x, main.const("shape", np.array([1, 1, T, F], np.int64))], "image")
+    channels, width, in_scale = 1, F, float(np.max(np.asarray(lstm.io.scale)))
+    for k, (c_out, kw, stride) in enumerate(spec.convs):
+        w = (rng.standard_normal((c_out, channels, 1, kw)) * 0.6).astype(np.float32)
+        wq, axis = lstm.weight, None
+        if spec.per_channel_weights:
+            lo, hi = lstm.weight.qrange
+            scales = (2.0 ** np.ceil(np.log2(np.abs(w).reshape(c_out, -1).max(axis=1) / hi))).astype(np.float32)
+            wq, axis = Q(lstm.weight.bits, lstm.weight.signed, lstm.weight.narrow, scales.tolist()), 0
+        wd = main.quant(main.const(f"conv{k}_W", w), wq, f"conv{k}_W", axis)
+        b_scale = np.asarray(wq.scale, np.float32) * np.float32(in_scale)
+        b_codes = rng.integers(-40, 40, c_out).astype(np.int32)
+        bd = main.node("DequantizeLinear", [main.const(f"conv{k}_B", b_codes), main.const(f"conv{k}_Bs", b_scale.astype(np.float32)),
+                                            main.const(f"conv{k}_Bz", np.zeros(b_scale.shape, np.int32))], f"conv{k}_Bdq",
+                       **({"axis": 0} if b_scale.ndim else {}))
+        y = main.node("Conv", [x, wd, bd], f"conv{k}", kernel_shape=[1, kw], strides=[1, stride])
+        x = main.quant(main.node("Relu", [y], f"relu{k}"), spec.act, f"act{k}")
+        channels, width, in_scale = c_out, (width - kw) // stride + 1, float(spec.act.scale)
+    if width != 1:
+        raise ValueError(f"the convolutions leave width {width}; the last one must cover the whole axis")
+    x = main.node("Reshape", [x, main.const("shape", np.array([channels, T], np.int64))], "features")
+    x = main.node("Transpose", [x], "steps", perm=[1, 0])
+    lstm_spec = LstmSpec(**{**lstm.__dict__, "input_size": channels})
+    y, _, _ = _add_lstm_layers(main, lstm_spec, rng, x, channels)
+    dirs = 2 if lstm.bidirectional else 1
+    last = main.node("Gather", [y, main.const("last", np.array(T - 1, np.int64))], "last", axis=0)
+    w = (rng.standard_normal((lstm.hidden_size * dirs, spec.classes)) * 0.6).astype(np.float32)
+    wd = main.quant(main.const("head_W", w), lstm.weight, "head_W")
+    b_scale = np.float32(np.float32(np.max(np.asarray(lstm.io.scale))) * np.float32(lstm.weight.scale))
+    bd = main.node("DequantizeLinear", [main.const("head_B", rng.integers(-40, 40, spec.classes).astype(np.int32)),
+                                        main.const("head_Bs", b_scale), main.const("head_Bz", np.int32(0))], "head_Bdq")
+    logits = main.quant(main.node("Add", [main.node("MatMul", [last, wd], "head_mm"), bd], "head_acc"), spec.head_out, "head")
+    main.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
+    graph = helper.make_graph(main.nodes, "qconvlstm", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, F])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [spec.classes])],
+                              initializer=main.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], producer_name="lstmc.testing")
     model.ir_version = 10
     return model

@@ -10,6 +10,12 @@ from collections.abc import Callable
 from xdsl.passes import ModulePass
 
 
+def _canonicalize():
+    from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
+
+    return QrnnCanonicalizePass
+
+
 def _fold_constants():
     from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
 
@@ -54,6 +60,7 @@ def _lstm_to_hls():
 
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return {
+        "qrnn-canonicalize": _canonicalize,
         "qrnn-fold-constants": _fold_constants,
         "qrnn-legalize-precision": _legalize_precision,
         "qrnn-to-dataflow": _to_dataflow,

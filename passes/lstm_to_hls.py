@@ -1,7 +1,7 @@
 """lstm-to-hls: the named pipeline from imported qrnn IR to printable hlscpp IR.
 
 It is exactly this list (tested against it in lit_tests/pipeline/lstm-to-hls.test):
-  qrnn-fold-constants, qrnn-legalize-precision{act-impl}, qrnn-to-dataflow,
+  qrnn-canonicalize, qrnn-fold-constants, qrnn-legalize-precision{act-impl}, qrnn-to-dataflow,
   qrnn-set-folding{pe simd config target-cycles} (only when a folding option is given),
   qrnn-to-hlscpp{kernel}, hlscpp-prepare-emission
 """
@@ -18,13 +18,14 @@ from xdsl.passes import ModulePass
 def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
                     target_cycles: int = 0, kernel: str = "lstmc_kernel") -> list[ModulePass]:
     from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
+    from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
     from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
     from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
     from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
     from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
     from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
-    passes: list[ModulePass] = [QrnnFoldConstantsPass(), QrnnLegalizePrecisionPass(act_impl=act_impl), QrnnToDataflowPass()]
+    passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(), QrnnLegalizePrecisionPass(act_impl=act_impl), QrnnToDataflowPass()]
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
     passes += [QrnnToHlscppPass(kernel=kernel), HlscppPrepareEmissionPass()]

@@ -515,6 +515,20 @@ class _Legalizer:
         r = self.emit(qrnn.ReshapeOp(src.value, TensorType(src.value.type.get_element_type(), shape)), op.result)
         self.forms[op.result] = Code(r.results[0], src.scale, src.lo, src.hi, src.quant)
 
+    def _op_transpose(self, op: qrnn.TransposeOp) -> None:
+        self._move_code(op, lambda v: qrnn.TransposeOp(v, op.permutation), "transposes")
+
+    def _op_window(self, op: qrnn.WindowOp) -> None:
+        self._move_code(op, lambda v: qrnn.WindowOp(v, op.kernel_size, op.stride), "slides a window over")
+
+    def _move_code(self, op: Operation, make, verb: str) -> None:
+        """Pure data movement of a per-tensor code: same integers, same scale."""
+        src = self.form(op.input, op)
+        if not isinstance(src, Code) or np.ndim(src.scale) != 0:
+            raise _err(op, f"{verb} a value that is not a per-tensor quantized code")
+        moved = self.emit(make(src.value), op.result)
+        self.forms[op.result] = Code(moved.results[0], src.scale, src.lo, src.hi, src.quant)
+
     def _op_concat(self, op: qrnn.ConcatOp) -> None:
         forms = [self.form(v, op) for v in op.inputs]
         if not all(isinstance(f, Code) and np.ndim(f.scale) == 0 for f in forms):

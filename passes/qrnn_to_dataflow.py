@@ -1,6 +1,8 @@
 """qrnn-to-dataflow: integer recurrences -> streaming hardware units.
 
-In every `qrnn.recurrence` body, the gate accumulators — `qrnn.scaled_sum`s whose terms are (slices of)
+At the top level, every accumulator that sums integer products of constant weights — a convolution's
+sliding-window patches [V, K] times its weight matrix, a dense layer on a vector — becomes a `dataflow.mvau`
+(over V vectors for patches). In every `qrnn.recurrence` body, the gate accumulators — `qrnn.scaled_sum`s whose terms are (slices of)
 integer matrix products of the step's input vectors by constant weights — become ONE `dataflow.mvau` over
 the concatenated inputs ([x_t; h_{t-1}]): weights of all gates stacked into one [I + H, G * H] matrix, the
 per-part fixed-point multipliers and the biases carried over exactly, so the unit computes bit for bit what
@@ -45,7 +47,7 @@ def _matmul_term(value: SSAValue) -> _Term | None:
         return None
     mm = value.op
     w = mm.rhs
-    if not (isinstance(w, OpResult) and isinstance(w.op, qrnn.ConstantOp)) or len(mm.lhs.type.get_shape()) != 1:
+    if not (isinstance(w, OpResult) and isinstance(w.op, qrnn.ConstantOp)) or len(mm.lhs.type.get_shape()) not in (1, 2):
         return None
     weights = array_from_dense(w.op.value).astype(np.int64)
     if weights.ndim != 2:
@@ -54,14 +56,23 @@ def _matmul_term(value: SSAValue) -> _Term | None:
     return _Term(mm.lhs, weights[:, start : start + size], producers + [mm, w.op])
 
 
+def _fuse_top_level(block: Block) -> None:
+    """The function's own block (recurrence bodies are handled by _fuse_block)."""
+    _fuse_ops(block)
+
+
 def _fuse_block(block: Block) -> None:
     for op in list(block.ops):
         for region in op.regions:
             for inner in region.blocks:
                 _fuse_block(inner)
+    _fuse_ops(block)
+
+
+def _fuse_ops(block: Block) -> None:
     groups: dict[tuple, list[tuple[qrnn.ScaledSumOp, list[_Term]]]] = {}
     for op in block.ops:
-        if not isinstance(op, qrnn.ScaledSumOp) or len(op.result.type.get_shape()) != 1:
+        if not isinstance(op, qrnn.ScaledSumOp) or len(op.result.type.get_shape()) not in (1, 2):
             continue
         terms = [_matmul_term(t) for t in op.terms]
         if not terms or any(t is None for t in terms):
@@ -81,16 +92,19 @@ def _build_mvau(block: Block, members) -> None:
         for t in terms:
             if t.vector not in parts:
                 parts.append(t.vector)
-    sizes = [p.type.get_shape()[0] for p in parts]
+    sizes = [p.type.get_shape()[-1] for p in parts]
     row0 = np.concatenate([[0], np.cumsum(sizes)])
-    n_total = sum(op.result.type.get_shape()[0] for op, _ in members)
+    lead = tuple(members[0][0].result.type.get_shape()[:-1])  # () for a vector, (V,) for V patches
+    if any(tuple(p.type.get_shape()[:-1]) != lead for p in parts):
+        return
+    n_total = sum(op.result.type.get_shape()[-1] for op, _ in members)
     weights = np.zeros((row0[-1], n_total), np.int64)
     mults = np.zeros((len(parts), n_total), np.int64)
     bias = np.zeros(n_total, np.int64)
     offsets = []
     col = 0
     for op, terms in members:
-        n = op.result.type.get_shape()[0]
+        n = op.result.type.get_shape()[-1]
         m = array_from_dense(op.multipliers).astype(np.int64)
         for t_index, t in enumerate(terms):
             p = parts.index(t.vector)
@@ -110,16 +124,20 @@ def _build_mvau(block: Block, members) -> None:
         m = mults[p]
         lo += np.minimum(m * p_lo, m * p_hi)
         hi += np.maximum(m * p_lo, m * p_hi)
-    acc_type = TensorType(qrnn.integer_type_for_range(int(lo.min()), int(hi.max())), (n_total,))
+    acc_type = TensorType(qrnn.integer_type_for_range(int(lo.min()), int(hi.max())), (*lead, n_total))
+    if len(members) == 1:  # the unit replaces the sum itself: keep the type its users were built for
+        acc_type = members[0][0].result.type
     w_type = qrnn.integer_type_for_range(int(weights.min(initial=0)), int(weights.max(initial=0)))
     mvau = dataflow.MVAUOp(parts, dense_from_array(weights, w_type), dense_from_array(mults, i64),
                            dense_from_array(bias, i64), acc_type)
-    mvau.result.name_hint = "gates"
-    mvau.attributes["fifo_depth"] = IntegerAttr(n_total, i64)
+    mvau.result.name_hint = "gates" if len(members) > 1 else members[0][0].result.name_hint
+    mvau.attributes["fifo_depth"] = IntegerAttr(n_total * int(np.prod(lead)), i64)
     first = min((op for op, _ in members), key=lambda o: block.get_operation_index(o))
     block.insert_op_before(mvau, first)
-    for (op, _), offset in zip(members, offsets):
-        gate = qrnn.SliceOp(mvau.result, offset, op.result.type.get_shape()[0])
+    if len(members) == 1:
+        members[0][0].result.replace_all_uses_with(mvau.result)
+    for (op, _), offset in zip(members if len(members) > 1 else [], offsets):
+        gate = qrnn.SliceOp(mvau.result, offset, op.result.type.get_shape()[-1])
         gate.result.name_hint = op.result.name_hint
         block.insert_op_before(gate, op)
         op.result.replace_all_uses_with(gate.result)
@@ -141,6 +159,10 @@ class QrnnToDataflowPass(ModulePass):
     name = "qrnn-to-dataflow"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for fn in list(op.ops):  # top level: convolutions (window patches) and dense layers
+            for region in fn.regions:
+                for block in region.blocks:
+                    _fuse_top_level(block)
         for rec in list(op.walk()):
             if isinstance(rec, qrnn.RecurrenceOp):
                 _fuse_block(rec.body.block)

@@ -186,7 +186,7 @@ class _TopConverter:
                 in_ports.append((name, op))
             elif isinstance(op, qrnn.DequantizeOp):
                 pass
-            elif isinstance(op, (qrnn.RecurrenceOp, qrnn.ConcatOp, qrnn.ReshapeOp, qrnn.ConstantOp, qrnn.SliceOp)):
+            elif isinstance(op, _TOP_PROCESSES):
                 processes.append(op)
             elif isinstance(op, func.ReturnOp):
                 continue
@@ -281,8 +281,22 @@ class _TopConverter:
             c = b.const_array(values, "value")
             for o in outs[0]:
                 b.copy(c, o)
-        else:
+        elif isinstance(op, _DATA_MOVEMENT):
             _convert_data_movement(b, op, ins, outs[0])
+        else:  # a compute unit on whole tensors: into the first buffer, copied to the others
+            target = outs[0][0]
+            if isinstance(op, dataflow.MVAUOp):
+                _emit_mvau(b, op, ins, target)
+            else:
+                _emit_elementwise(b, op, ins, target)
+            for other in outs[0][1:]:
+                b.copy(target, other)
+
+
+_DATA_MOVEMENT = (qrnn.ConcatOp, qrnn.ReshapeOp, qrnn.SliceOp, qrnn.TransposeOp, qrnn.WindowOp)
+# Ops that become processes of the top-level DATAFLOW region (with the readers and writers of the ports).
+_TOP_PROCESSES = (qrnn.RecurrenceOp, qrnn.ConstantOp, dataflow.MVAUOp, qrnn.ThresholdOp, qrnn.LutOp, qrnn.RequantOp,
+                  qrnn.ScaledSumOp, qrnn.IMulOp) + _DATA_MOVEMENT
 
 
 def _regroup(flat: list, sizes: list[int]) -> list[list]:
@@ -317,6 +331,12 @@ def _convert_data_movement(b: _Builder, op: Operation, ins: list[SSAValue], outs
         elif isinstance(op, qrnn.SliceOp):
             start = op.start
             b.copy(ins[0], out, src_index=lambda idx: idx[:-1] + [b.bin("add", idx[-1], b.const(start), INDEX)])
+        elif isinstance(op, qrnn.TransposeOp):
+            perm = op.permutation
+            inverse = [perm.index(d) for d in range(len(perm))]
+            b.copy(ins[0], out, src_index=lambda idx: [idx[inverse[d]] for d in range(len(perm))])
+        elif isinstance(op, qrnn.WindowOp):
+            _sliding_window(b, op, ins[0], out)
         elif isinstance(op, qrnn.ConcatOp):
             axis = op.axis.value.data
             offset = 0
@@ -326,6 +346,23 @@ def _convert_data_movement(b: _Builder, op: Operation, ins: list[SSAValue], outs
                 offset += v.type.get_shape()[axis]
         else:
             raise _err(op, "is not supported in a hardware kernel")
+
+
+def _sliding_window(b: _Builder, op: qrnn.WindowOp, src: SSAValue, out: SSAValue) -> None:
+    """FINN's ConvolutionInputGenerator as a copy: out[ho * Wo + wo, (i * kw + j) * C + c] =
+    src[ho * sh + i, wo * sw + j, c], iterating in output order (one patch element per cycle)."""
+    (kh, kw), (sh, sw), (ho, wo) = op.kernel_size, op.stride, op.out_hw
+    c = op.input.type.get_shape()[2]
+
+    def body(idx):
+        y, x, i, j, ch = idx
+        row = b.bin("add", b.bin("mul", y, b.const(wo), INDEX), x, INDEX)
+        col = b.bin("add", b.bin("mul", b.bin("add", b.bin("mul", i, b.const(kw), INDEX), j, INDEX), b.const(c), INDEX), ch, INDEX)
+        src_y = b.bin("add", b.bin("mul", y, b.const(sh), INDEX), i, INDEX)
+        src_x = b.bin("add", b.bin("mul", x, b.const(sw), INDEX), j, INDEX)
+        b.store(b.load(src, [src_y, src_x, ch]), out, [row, col])
+
+    b.for_each([ho, wo, kh, kw, c], body, "window")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -381,95 +418,115 @@ class _RecurrenceConverter:
             return
         if isinstance(op, dataflow.MVAUOp):
             return self._mvau(op)
-        if isinstance(op, (qrnn.SliceOp, qrnn.ReshapeOp, qrnn.ConcatOp)):
+        if isinstance(op, _DATA_MOVEMENT):
             out = self._out_array(op.result)
             return _convert_data_movement(b, op, [self.arrays[v] for v in op.operands], [out])
         if len(op.results) != 1 or len(op.results[0].type.get_shape()) != 1:
             raise _err(op, "only vector units are supported inside a recurrence")
         out = self._out_array(op.results[0])
-        n = op.results[0].type.get_shape()[0]
-        out_ty = op.results[0].type.get_element_type()
-        ins = [self.arrays[v] for v in op.operands]
-        if isinstance(op, qrnn.ThresholdOp):
-            thr = array_from_dense(op.thresholds).astype(np.int64)
-            t_arr = b.const_array(thr, "thresholds", partition=[hlscpp.PartitionAttr("complete", 0, thr.ndim)])
-            with b.loop(n, pipeline=1, label="threshold") as i:
-                x = b.load(ins[0], [i])
-                b.store(b.const(op.base.value.data, out_ty), out, [i])
-                with b.loop(thr.shape[-1], unroll=0) as k:
-                    tk = b.load(t_arr, [i, k] if thr.ndim == 2 else [k])
-                    ge = b.bin("ge", x, tk, BOOL)
-                    one = b.select(ge, b.const(1, out_ty), b.const(0, out_ty), out_ty)
-                    b.store(b.bin("add", b.load(out, [i]), one, out_ty), out, [i])
-        elif isinstance(op, qrnn.LutOp):
-            table = array_from_dense(op.table).astype(np.int64)
-            t_arr = b.const_array(table, "table")
-            with b.loop(n, pipeline=1, label="lut") as i:
-                x = b.cast(b.load(ins[0], [i]), INDEX)
-                j = b.bin("sub", x, b.const(op.offset.value.data), INDEX)
-                b.store(b.cast(b.load(t_arr, [j]), out_ty), out, [i])
-        elif isinstance(op, qrnn.IMulOp):
-            with b.loop(n, pipeline=1, label="mul") as i:
-                b.store(b.bin("mul", b.load(ins[0], [i]), b.load(ins[1], [i]), out_ty), out, [i])
-        elif isinstance(op, qrnn.ScaledSumOp):
-            mults = array_from_dense(op.multipliers).astype(np.int64)
-            bias = array_from_dense(op.bias).astype(np.int64)
-            m_arr, b_arr = b.const_array(mults, "mult"), b.const_array(bias, "bias")
-            with b.loop(n, pipeline=1, label="scaled_sum") as i:
-                acc = b.cast(b.load(b_arr, [i]), out_ty)
-                for t, term in enumerate(ins):
-                    prod = b.bin("mul", b.load(m_arr, [b.const(t), i]), b.load(term, [i]), out_ty)
-                    acc = b.bin("add", acc, prod, out_ty)
-                b.store(acc, out, [i])
-        elif isinstance(op, qrnn.RequantOp):
-            with b.loop(n, pipeline=1, label="requant") as i:
-                v = _shift_round(b, b.load(ins[0], [i]), op.shift.value.data, op.rounding.data)
-                lo, hi = op.lo.value.data, op.hi.value.data
-                # clamp in a type holding both the rounded value and the bounds (a bound may lie outside the
-                # input's range: a clamp that cannot bind)
-                v_lo, v_hi = _range(v.type)
-                wide = _bits_type(min(lo, v_lo), max(hi, v_hi))
-                v = b.cast(v, wide)
-                v = b.bin("max", v, b.const(lo, wide), wide)
-                v = b.bin("min", v, b.const(hi, wide), wide)
-                b.store(b.cast(v, out_ty), out, [i])
-        else:
-            raise _err(op, "is not supported inside a recurrence")
+        _emit_elementwise(b, op, [self.arrays[v] for v in op.operands], out)
 
     def _mvau(self, op: dataflow.MVAUOp) -> None:
-        """FINN-style MVAU: one flat loop of (rows/PE) * (cols/SIMD) iterations at II = 1. Each iteration
-        takes SIMD columns of one input part for PE rows; the part accumulators reset at the first column
-        fold and the aligned sum (multipliers, bias) is written at the last."""
-        b = self.b
-        out = self._out_array(op.result)
-        pe, simd = op.pe.value.data, op.simd.value.data
-        weights = array_from_dense(op.weights).astype(np.int64)
+        _emit_mvau(self.b, op, [self.arrays[v] for v in op.inputs], self._out_array(op.result))
+
+
+def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAValue) -> None:
+    """An activation / cell-update unit over its whole tensor (a vector inside a recurrence step, any shape
+    at the top level): a loop nest with the innermost loop pipelined at II = 1; per-channel parameters are
+    indexed by the last axis."""
+    shape = op.results[0].type.get_shape()
+    out_ty = op.results[0].type.get_element_type()
+    if isinstance(op, qrnn.ThresholdOp):
+        thr = array_from_dense(op.thresholds).astype(np.int64)
+        t_arr = b.const_array(thr, "thresholds", partition=[hlscpp.PartitionAttr("complete", 0, thr.ndim)])
+
+        def body(idx):
+            x = b.load(ins[0], idx)
+            b.store(b.const(op.base.value.data, out_ty), out, idx)
+            with b.loop(thr.shape[-1], unroll=0) as k:
+                tk = b.load(t_arr, [idx[-1], k] if thr.ndim == 2 else [k])
+                ge = b.bin("ge", x, tk, BOOL)
+                one = b.select(ge, b.const(1, out_ty), b.const(0, out_ty), out_ty)
+                b.store(b.bin("add", b.load(out, idx), one, out_ty), out, idx)
+
+        b.for_each(shape, body, "threshold")
+    elif isinstance(op, qrnn.LutOp):
+        table = array_from_dense(op.table).astype(np.int64)
+        t_arr = b.const_array(table, "table")
+
+        def body(idx):
+            x = b.cast(b.load(ins[0], idx), INDEX)
+            j = b.bin("sub", x, b.const(op.offset.value.data), INDEX)
+            b.store(b.cast(b.load(t_arr, [j]), out_ty), out, idx)
+
+        b.for_each(shape, body, "lut")
+    elif isinstance(op, qrnn.IMulOp):
+        b.for_each(shape, lambda idx: b.store(b.bin("mul", b.load(ins[0], idx), b.load(ins[1], idx), out_ty), out, idx), "mul")
+    elif isinstance(op, qrnn.ScaledSumOp):
         mults = array_from_dense(op.multipliers).astype(np.int64)
         bias = array_from_dense(op.bias).astype(np.int64)
-        partition = []
-        if simd > 1:
-            partition.append(hlscpp.PartitionAttr("cyclic", simd, 1))
-        if pe > 1:
-            partition.append(hlscpp.PartitionAttr("cyclic", pe, 2))
-        w_arr = b.const_array(weights, "weights", partition)
         m_arr, b_arr = b.const_array(mults, "mult"), b.const_array(bias, "bias")
-        acc_ty = op.result.type.get_element_type()
-        parts = [self.arrays[v] for v in op.inputs]
-        sizes = op.part_sizes
-        row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        folds = [size // simd for size in sizes]  # column folds per part
-        fold0 = np.concatenate([[0], np.cumsum(folds)]).astype(int)
-        column_folds = int(fold0[-1])
-        # per-part partial sums: their proven range from the weights and the input types
-        accs = []
-        for p, v in enumerate(op.inputs):
-            v_lo, v_hi = _range(v.type.get_element_type())
-            w = weights[row0[p] : row0[p + 1]]
-            pos, neg = np.clip(w, 0, None).sum(axis=0), np.clip(w, None, 0).sum(axis=0)
-            pty = _bits_type(min(0, int((pos * v_lo + neg * v_hi).min())), max(0, int((pos * v_hi + neg * v_lo).max())))
-            accs.append(b.array([pe], pty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name=f"acc{p}"))
-        nf = b.array([], INDEX, name="nf")
-        sf = b.array([], INDEX, name="sf")
+
+        def body(idx):
+            acc = b.cast(b.load(b_arr, [idx[-1]]), out_ty)
+            for t, term in enumerate(ins):
+                prod = b.bin("mul", b.load(m_arr, [b.const(t), idx[-1]]), b.load(term, idx), out_ty)
+                acc = b.bin("add", acc, prod, out_ty)
+            b.store(acc, out, idx)
+
+        b.for_each(shape, body, "scaled_sum")
+    elif isinstance(op, qrnn.RequantOp):
+        def body(idx):
+            v = _shift_round(b, b.load(ins[0], idx), op.shift.value.data, op.rounding.data)
+            lo, hi = op.lo.value.data, op.hi.value.data
+            # clamp in a type holding both the rounded value and the bounds (a bound may lie outside the
+            # input's range: a clamp that cannot bind)
+            v_lo, v_hi = _range(v.type)
+            wide = _bits_type(min(lo, v_lo), max(hi, v_hi))
+            v = b.cast(v, wide)
+            v = b.bin("max", v, b.const(lo, wide), wide)
+            v = b.bin("min", v, b.const(hi, wide), wide)
+            b.store(b.cast(v, out_ty), out, idx)
+
+        b.for_each(shape, body, "requant")
+    else:
+        raise _err(op, "is not supported in a hardware kernel")
+
+
+def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue) -> None:
+    """FINN-style MVAU: one flat loop of (rows/PE) * (cols/SIMD) iterations at II = 1 per input vector (an
+    outer loop over the V vectors of a [V, K] input, e.g. a convolution's patches). Each iteration takes SIMD
+    columns of one input part for PE rows; the part accumulators reset at the first column fold and the
+    aligned sum (multipliers, bias) is written at the last."""
+    pe, simd = op.pe.value.data, op.simd.value.data
+    weights = array_from_dense(op.weights).astype(np.int64)
+    mults = array_from_dense(op.multipliers).astype(np.int64)
+    bias = array_from_dense(op.bias).astype(np.int64)
+    partition = []
+    if simd > 1:
+        partition.append(hlscpp.PartitionAttr("cyclic", simd, 1))
+    if pe > 1:
+        partition.append(hlscpp.PartitionAttr("cyclic", pe, 2))
+    w_arr = b.const_array(weights, "weights", partition)
+    m_arr, b_arr = b.const_array(mults, "mult"), b.const_array(bias, "bias")
+    acc_ty = op.result.type.get_element_type()
+    sizes = op.part_sizes
+    row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    folds = [size // simd for size in sizes]  # column folds per part
+    fold0 = np.concatenate([[0], np.cumsum(folds)]).astype(int)
+    column_folds = int(fold0[-1])
+    # per-part partial sums: their proven range from the weights and the input types
+    accs = []
+    for p, v in enumerate(op.inputs):
+        v_lo, v_hi = _range(v.type.get_element_type())
+        w = weights[row0[p] : row0[p + 1]]
+        pos, neg = np.clip(w, 0, None).sum(axis=0), np.clip(w, None, 0).sum(axis=0)
+        pty = _bits_type(min(0, int((pos * v_lo + neg * v_hi).min())), max(0, int((pos * v_hi + neg * v_lo).max())))
+        accs.append(b.array([pe], pty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name=f"acc{p}"))
+    nf = b.array([], INDEX, name="nf")
+    sf = b.array([], INDEX, name="sf")
+
+    def one_vector(lead: list[SSAValue]) -> None:
         b.store(b.const(0), nf, [])
         b.store(b.const(0), sf, [])
         with b.loop(op.rows // pe * column_folds, pipeline=1, label="mvau"):
@@ -488,7 +545,7 @@ class _RecurrenceConverter:
                         k0 = b.bin("mul", b.bin("sub", sf_v, b.const(int(fold0[p])), INDEX), b.const(simd), INDEX)
                         for s in range(simd):
                             k = b.bin("add", k0, b.const(s), INDEX)
-                            x = b.load(vec, [k])
+                            x = b.load(vec, lead + [k])
                             w = b.load(w_arr, [b.bin("add", k, b.const(int(row0[p])), INDEX), n])
                             prod = b.bin("mul", x, w, _bits_type(*_product_range(x.type, w.type)))
                             b.store(b.bin("add", b.load(acc, [q]), prod, pty), acc, [q])
@@ -497,12 +554,18 @@ class _RecurrenceConverter:
                     for p, acc in enumerate(accs):
                         scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
                         total = b.bin("add", total, scaled, acc_ty)
-                    b.store(total, out, [n])
+                    b.store(total, out, lead + [n])
             # column-fold / row-fold counters (no division in the pipelined loop)
             sf_next = b.bin("add", sf_v, b.const(1), INDEX)
             wrap = b.bin("eq", sf_next, b.const(column_folds), BOOL)
             b.store(b.select(wrap, b.const(0), sf_next, INDEX), sf, [])
             b.store(b.select(wrap, b.bin("add", nf_v, b.const(1), INDEX), nf_v, INDEX), nf, [])
+
+    if op.result.type.get_shape()[:-1]:
+        with b.loop(op.vectors, label="vectors") as v:
+            one_vector([v])
+    else:
+        one_vector([])
 
 
 def _product_range(a: IntegerType, b: IntegerType) -> tuple[int, int]:

@@ -77,7 +77,7 @@ def _assert_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray], what: 
 def lower(model: onnx.ModelProto, act_impl: str = "threshold", folding: str = ""):
     """(integer module, dataflow module) of a model, with the activation implementation and folding given."""
     module = import_model(model)
-    apply_pipeline(module, ["qrnn-fold-constants", f"qrnn-legalize-precision{{act-impl={act_impl}}}"])
+    apply_pipeline(module, ["qrnn-canonicalize", "qrnn-fold-constants", f"qrnn-legalize-precision{{act-impl={act_impl}}}"])
     integer = module.clone()
     apply_pipeline(module, ["qrnn-to-dataflow"] + ([folding] if folding else []))
     return integer, module

@@ -114,10 +114,11 @@ func.func @same_vector(%x: tensor<3x2xsi4>) -> tensor<3x2xsi4> {
 }
 
 // -----
-// Must not fire: outside a recurrence body (no fifo_depth either).
+// Outside a recurrence body (a dense layer of the top level): one unit over both vectors, keeping the
+// type of the sum it replaces.
 // CHECK-LABEL: func.func @outside_recurrence(
-// CHECK-NOT:     dataflow.mvau
-// CHECK:         %a = qrnn.scaled_sum(%m1, %m2) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi10>, tensor<2xsi10>) -> tensor<2xsi11>
+// CHECK-NEXT:    %a = dataflow.mvau(%x, %h) weights(dense<[[1, 2], [3, 4], [-1, 2], [3, -4]]> : tensor<4x2xsi4>) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) pe(1) simd(1) {fifo_depth = 2 : i64} : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<2xsi11>
+// CHECK-NEXT:    func.return %a : tensor<2xsi11>
 func.func @outside_recurrence(%x: tensor<2xsi4>, %h: tensor<2xsi4>) -> tensor<2xsi11> {
   %w1 = qrnn.constant dense<[[1, 2], [3, 4]]> : tensor<2x2xsi4>
   %w2 = qrnn.constant dense<[[-1, 2], [3, -4]]> : tensor<2x2xsi4>
@@ -125,4 +126,16 @@ func.func @outside_recurrence(%x: tensor<2xsi4>, %h: tensor<2xsi4>) -> tensor<2x
   %m2 = qrnn.imatmul %h, %w2 : (tensor<2xsi4>, tensor<2x2xsi4>) -> tensor<2xsi10>
   %a = qrnn.scaled_sum(%m1, %m2) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi10>, tensor<2xsi10>) -> tensor<2xsi11>
   func.return %a : tensor<2xsi11>
+}
+
+// -----
+// A convolution at the top level: window patches [V, K] times the weight matrix -> one unit over V vectors.
+// CHECK-LABEL: func.func @conv_patches(
+// CHECK-NEXT:    %y = dataflow.mvau(%p) weights(dense<[[1, -2], [3, 4], [-1, 0]]> : tensor<3x2xsi4>) multipliers(dense<[[2, 1]]> : tensor<1x2xi64>) bias(dense<[5, -5]> : tensor<2xi64>) pe(1) simd(1) {fifo_depth = 8 : i64} : (tensor<4x3xui4>) -> tensor<4x2xsi10>
+// CHECK-NEXT:    func.return %y : tensor<4x2xsi10>
+func.func @conv_patches(%p: tensor<4x3xui4>) -> tensor<4x2xsi10> {
+  %w = qrnn.constant dense<[[1, -2], [3, 4], [-1, 0]]> : tensor<3x2xsi4>
+  %m = qrnn.imatmul %p, %w : (tensor<4x3xui4>, tensor<3x2xsi4>) -> tensor<4x2xsi8>
+  %y = qrnn.scaled_sum(%m) multipliers(dense<[[2, 1]]> : tensor<1x2xi64>) bias(dense<[5, -5]> : tensor<2xi64>) : (tensor<4x2xsi8>) -> tensor<4x2xsi10>
+  func.return %y : tensor<4x2xsi10>
 }

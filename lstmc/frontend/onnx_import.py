@@ -25,7 +25,7 @@ from xdsl.ir import Block, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from lstmc import numerics
-from lstmc.dense import dense_from_array
+from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import qrnn
 from lstmc.errors import LstmcError
 
@@ -57,7 +57,7 @@ _QTYPES = {
 EXTENSIONS = {
     ("", "LSTM"): "lstmc.frontend.onnx_rnn",
     ("", "GRU"): "lstmc.frontend.onnx_rnn",
-    ("qonnx.custom_op.general", "QuantLSTMCell"): "lstmc.frontend.brevitas_cell",
+    ("", "Conv"): "lstmc.frontend.onnx_conv",
 }
 _ELEMENTWISE = {"Add": qrnn.AddOp, "Sub": qrnn.SubOp, "Mul": qrnn.MulOp}
 _UNARY = {"Sigmoid": qrnn.SigmoidOp, "Tanh": qrnn.TanhOp, "Relu": qrnn.ReluOp}
@@ -157,6 +157,8 @@ class OnnxImporter:
             "Squeeze": self._reshape,
             "Flatten": self._reshape,
             "Scan": self._scan,
+            "Transpose": self._transpose,
+            "Gather": self._gather,
         }
         for name in _ELEMENTWISE:
             self.handlers[name] = self._binary
@@ -241,6 +243,37 @@ class OnnxImporter:
         if node is None:
             raise LstmcError(f"{what} is not produced by any node")
         raise node_error(node, f"{what} '{name}' is not defined (missing initializer or producer)")
+
+    def constant_operand(self, name: str, scope: _Scope, node: onnx.NodeProto, what: str):
+        """(float values, quantizer or None, SSA value read or None) of a constant input: an initializer or
+        Constant, or the quantized constant a QCDQ chain / QONNX Quant of one made (its quantizer is kept)."""
+        array = scope.lookup(name, "consts")
+        if array is not None:
+            return np.asarray(array, np.float32), None, None
+        value = self._value(name, scope, node, what)
+        op = value.owner
+        if isinstance(op, qrnn.ConstantOp):
+            return array_from_dense(op.value).astype(np.float32), None, value
+        if isinstance(op, qrnn.QuantOp) and isinstance(op.input.owner, qrnn.ConstantOp):
+            return array_from_dense(op.input.owner.value).astype(np.float32), op.quant, value
+        raise node_error(node, f"{what} '{name}' must be a constant: an initializer, or a quantizer (QCDQ, Quant) of one")
+
+    def drop_if_unused(self, value: SSAValue | None, scope: _Scope, node: onnx.NodeProto) -> None:
+        """Erase the constant (and its quantizer) a node read as a constant if nothing else uses it."""
+        if value is None or scope.parent is not None or value.uses:
+            return
+        graph = self.model.graph
+        names = [k for k, v in scope.values.items() if v is value]
+        if any(n in other.input for other in graph.node if other is not node for n in names) or \
+                any(o.name in names for o in graph.output):
+            return
+        while value is not None and not value.uses and isinstance(value.owner, (qrnn.QuantOp, qrnn.ConstantOp)):
+            for key in [k for k, v in scope.values.items() if v is value]:
+                del scope.values[key]  # a cached constant of an initializer is re-made on demand
+            op = value.owner
+            value = op.input if isinstance(op, qrnn.QuantOp) else None
+            op.detach()
+            op.erase()
 
     def _materialize(self, name: str, array: np.ndarray, scope: _Scope) -> SSAValue:
         if array.dtype.kind not in "fiub":
@@ -510,6 +543,39 @@ class OnnxImporter:
         op = self._add(qrnn.ReshapeOp(x, _tensor_type(target)), scope)
         self._define(node.output[0], op.result, scope)
 
+    def _transpose(self, node, scope):
+        x = self._value(node.input[0], scope, node)
+        rank = len(_shape(x))
+        perm = next((list(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
+                    list(reversed(range(rank))))
+        if sorted(perm) != list(range(rank)):
+            raise node_error(node, f"perm {perm} is not a permutation of {rank} axes")
+        op = self._add(qrnn.TransposeOp(x, perm), scope)
+        self._define(node.output[0], op.result, scope)
+
+    def _gather(self, node, scope):
+        """Gather of constant indices along axis 0 (e.g. the last step of a sequence): data movement, one slice
+        of the flattened tensor per index."""
+        x = self._value(node.input[0], scope, node)
+        shape = list(_shape(x))
+        indices = np.asarray(self._const(node.input[1], scope, node, "indices")).astype(np.int64)
+        axis = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+        axis = axis + len(shape) if axis < 0 else axis
+        if axis != 0:
+            raise node_error(node, f"Gather along axis {axis} is not supported (only axis 0)")
+        size = shape[axis]
+        flat_idx = indices.reshape(-1)
+        if np.any(flat_idx < -size) or np.any(flat_idx >= size):
+            raise node_error(node, f"indices {flat_idx.tolist()} are out of range for axis {axis} of size {size}")
+        flat_idx = np.where(flat_idx < 0, flat_idx + size, flat_idx)
+        rest = shape[1:]
+        row = int(np.prod(rest))
+        flat = self._add(qrnn.ReshapeOp(x, _tensor_type((size * row,))), scope).result
+        rows = [self._add(qrnn.SliceOp(flat, int(i) * row, row), scope).result for i in flat_idx]
+        out = rows[0] if len(rows) == 1 else self._add(qrnn.ConcatOp(rows, 0, _tensor_type((len(rows) * row,))), scope).result
+        op = self._add(qrnn.ReshapeOp(out, _tensor_type(list(indices.shape) + rest)), scope)
+        self._define(node.output[0], op.result, scope)
+
     # ---------------------------------------------------------------------------------------------------- Scan
     def _scan(self, node, scope):
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -578,4 +644,6 @@ def _range_kind(lo: int, hi: int) -> tuple[int, bool, bool] | None:
 
 
 def import_model(model: onnx.ModelProto) -> ModuleOp:
-    return OnnxImporter(model).run()
+    from lstmc.frontend.brevitas_cell import expand_quant_lstm_cells
+
+    return OnnxImporter(expand_quant_lstm_cells(model)).run()

@@ -140,21 +140,10 @@ class _RnnImport:
     # ------------------------------------------------------------------------------------------ operands
     def constant(self, index: int, what: str) -> _Weight:
         """A constant input: an initializer/Constant, or the quantized constant that a DequantizeLinear made."""
-        name = self.node.input[index]
-        array = self.scope.lookup(name, "consts")
-        if array is not None:
-            return _Weight(np.asarray(array, np.float32), None)
-        value = self.importer._value(name, self.scope, self.node, what)
-        op = value.owner
-        if isinstance(op, qrnn.ConstantOp):
-            self.read.append(name)
-            return _Weight(array_from_dense(op.value).astype(np.float32), None)
-        if isinstance(op, qrnn.QuantOp) and isinstance(op.input.owner, qrnn.ConstantOp):
-            self.read.append(name)
-            return _Weight(array_from_dense(op.input.owner.value).astype(np.float32), op.quant)
-        raise self.error(
-            f"{what} '{name}' must be a constant: an initializer, or a DequantizeLinear (QCDQ) of one"
-        )
+        values, quant, read = self.importer.constant_operand(self.node.input[index], self.scope, self.node, what)
+        if read is not None:
+            self.read.append(self.node.input[index])
+        return _Weight(values, quant)
 
     def check_shape(self, weight: _Weight, expected: tuple[int, ...], what: str) -> None:
         if tuple(weight.values.shape) != expected:
@@ -384,24 +373,8 @@ class _RnnImport:
 
     def drop_dead_reads(self) -> None:
         """Erase the ops that made a weight we read as a constant, unless something else uses them."""
-        if self.scope.parent is not None:
-            return  # inside a Scan body: other nodes of that body may still refer to the value
-        graph = self.importer.model.graph
-        others = {n for other in graph.node if other is not self.node for n in other.input}
-        others |= {o.name for o in graph.output}
         for name in dict.fromkeys(self.read):
-            if name in others:
-                continue
-            value = self.scope.values.get(name)
-            while value is not None and not value.uses and isinstance(value.owner, (qrnn.QuantOp, qrnn.ConstantOp)):
-                op = value.owner
-                source = op.input if isinstance(op, qrnn.QuantOp) else None
-                for key in [k for k, v in self.scope.values.items() if v is value]:
-                    del self.scope.values[key]
-                op.detach()
-                op.erase()
-                value = source
-            # a cached constant of an initializer is re-made on demand (the array stays in scope.consts)
+            self.importer.drop_if_unused(self.scope.values.get(name), self.scope, self.node)
 
 
 def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> None:

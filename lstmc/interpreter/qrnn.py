@@ -135,6 +135,23 @@ class QrnnFunctions(InterpreterFunctions):
     def run_slice(self, interpreter: Interpreter, op: qrnn.SliceOp, args: PythonValues):
         return (args[0][..., op.start : op.start + op.size],)
 
+    @impl(qrnn.TransposeOp)
+    def run_transpose(self, interpreter: Interpreter, op: qrnn.TransposeOp, args: PythonValues):
+        (x,) = args
+        perm = op.permutation
+        if is_batched(x, op.input):
+            perm = (0, *(p + 1 for p in perm))
+        return (np.ascontiguousarray(np.transpose(x, perm)),)
+
+    @impl(qrnn.WindowOp)
+    def run_window(self, interpreter: Interpreter, op: qrnn.WindowOp, args: PythonValues):
+        (x,) = args
+        (kh, kw), (sh, sw), (ho, wo) = op.kernel_size, op.stride, op.out_hw
+        patches = [x[..., i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :]
+                   for i in range(kh) for j in range(kw)]  # each [..., Ho, Wo, C]
+        stacked = np.stack(patches, axis=-2)  # [..., Ho, Wo, kh * kw, C]: columns in (i, j, c) order
+        return (stacked.reshape(*x.shape[:-3], ho * wo, kh * kw * x.shape[-1]),)
+
     # ------------------------------------------------------------------------------------ integer level
     # Integer values are int64 arrays holding centred codes; the legalization pass guarantees (and states
     # in the types) that every value fits its siN/uiN type, with N <= 62.

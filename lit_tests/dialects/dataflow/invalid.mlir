@@ -12,21 +12,21 @@ func.func @float_input(%x: tensor<3xf32>) -> tensor<2xsi8> {
   %0 = dataflow.mvau(%x) weights(dense<1> : tensor<3x2xsi4>) multipliers(dense<1> : tensor<1x2xi64>) bias(dense<0> : tensor<2xi64>) pe(1) simd(1) : (tensor<3xf32>) -> tensor<2xsi8>
   func.return %0 : tensor<2xsi8>
 }
-// CHECK: 'dataflow.mvau' input 0 must be an integer vector, got tensor<3xf32>
+// CHECK: 'dataflow.mvau' input 0 must be an integer tensor of shape [K], got tensor<3xf32>
 
 // -----
 func.func @matrix_input(%x: tensor<3xsi8>, %m: tensor<2x2xsi8>) -> tensor<2xsi8> {
   %0 = dataflow.mvau(%x, %m) weights(dense<1> : tensor<5x2xsi4>) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) pe(1) simd(1) : (tensor<3xsi8>, tensor<2x2xsi8>) -> tensor<2xsi8>
   func.return %0 : tensor<2xsi8>
 }
-// CHECK: 'dataflow.mvau' input 1 must be an integer vector, got tensor<2x2xsi8>
+// CHECK: 'dataflow.mvau' input 1 must be an integer tensor of shape [K], got tensor<2x2xsi8>
 
 // -----
 func.func @float_result(%x: tensor<3xsi8>) -> tensor<2xf32> {
   %0 = dataflow.mvau(%x) weights(dense<1> : tensor<3x2xsi4>) multipliers(dense<1> : tensor<1x2xi64>) bias(dense<0> : tensor<2xi64>) pe(1) simd(1) : (tensor<3xsi8>) -> tensor<2xf32>
   func.return %0 : tensor<2xf32>
 }
-// CHECK: 'dataflow.mvau' result must be an integer vector, got tensor<2xf32>
+// CHECK: 'dataflow.mvau' result must be an integer [N] or [V, N] tensor, got tensor<2xf32>
 
 // -----
 func.func @weights_shape(%x: tensor<3xsi8>, %h: tensor<2xsi8>) -> tensor<2xsi8> {
