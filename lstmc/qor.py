@@ -31,9 +31,12 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
         cycles per inference (latency) = sum over recurrences of recurrence_cycles
   (exact for a chain of layers; an upper bound when directions of a bidirectional layer run concurrently)
         initiation interval           = max over recurrences of recurrence_cycles
-  Ops outside recurrences (quantize at the input, concat between layers, reshape, dequantize at the
-  output) are stream plumbing and are not counted. A `dataflow.mvau` outside any recurrence (never produced
-  by the pipeline, only possible in hand-written IR) is a one-step stage of its own.
+  Compute outside the recurrences is a stage of its own in the same chain (each process fills its output
+  array before the next starts): a `dataflow.mvau` over V vectors (a convolution's patches, a dense layer
+  with V = 1) costs V x mvau_cycles; a `qrnn.window` (sliding-window copy) or `qrnn.transpose` one cycle per
+  output element plus ELEMENTWISE_DEPTH; an activation or requantizer unit elementwise_cycles over all its
+  elements. Reshape, concat and slice between stages, the input quantize and output dequantize are stream
+  plumbing and are not counted.
 
 Resources (per unit; totals are sums)
 -------------------------------------
@@ -61,6 +64,9 @@ Threshold unit (`threshold_resources`; FINN's thresholding memory): K thresholds
 parallel (`K * A` comparator LUTs, `K` LUTs to count the hits); per-channel thresholds are a memory of
 `channels` words of `K * A` bits; shared thresholds are constants folded into the comparators.
 Table unit (`lut_table_resources`): a ROM of `entries` words of the output width, plus the index subtract.
+Buffers: every top-level result read by a process travels in a ping-pong array per consumer (what
+`qrnn-to-hlscpp` allocates in the DATAFLOW region): a memory of 2 x elements words of the result's width
+(`memory_resources`); the ports' own streams are not counted.
 Elementwise units (`elementwise_resources`): `imul` is one multiplier (LUT or DSP by the rule above),
 `scaled_sum` one adder of the output width per term plus the bias add, `requant` a rounding adder and a
 clamp (2 * input bits), `slice` only wiring. Every unit adds `UNIT_CONTROL_LUT` LUTs of loop control,
@@ -569,12 +575,67 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
         units.extend(stage_units)
         stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units),
                                     _write_back_length(rec)))
-    for op in module.walk():
-        if isinstance(op, dataflow.MVAUOp) and id(op) not in in_recurrence:
-            unit = _unit(op, 0, mvau_name[id(op)], 1, mvau_name, set())
-            units.append(unit)
-            stages.append(StageEstimate(unit.name, 1, 0, unit.cycles_per_step))
+    used: set[str] = set()
+    for fn in module.ops:
+        for region in fn.regions:
+            for block in region.blocks:
+                for index, op in enumerate(block.ops):
+                    if id(op) in in_recurrence:
+                        continue
+                    unit = _top_unit(op, index, mvau_name, used)
+                    if unit is not None:
+                        units.append(unit)
+                        stages.append(StageEstimate(unit.name, unit.steps, 0, unit.cycles_per_step))
+                    units.extend(_buffers(op, used))
     return Report(units, stages, part, clock_mhz)
+
+
+_PLUMBING = ("qrnn.reshape", "qrnn.concat", "qrnn.slice", "qrnn.constant", "qrnn.quantize", "qrnn.dequantize",
+             "qrnn.recurrence", "func.return")
+
+
+def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
+    """A process of the top-level DATAFLOW region outside the recurrences (a stage of its own)."""
+    from lstmc.dialects import dataflow, qrnn
+
+    if isinstance(op, dataflow.MVAUOp):  # over V vectors (a convolution's patches): V x the flat loop
+        unit = _unit(op, index, "top", op.vectors, mvau_name, used)
+        unit.stage = unit.name
+        return unit
+    if op.name in _PLUMBING or not op.results:
+        return None
+    name = f"top/{_unit_name_hint(op, index, used)}"
+    if isinstance(op, (qrnn.WindowOp, qrnn.TransposeOp)):  # a copy in output order, one element per cycle
+        out = op.results[0].type
+        res = elementwise_resources("slice", [_bits(op.input.type)], _bits(out))
+        return UnitEstimate(name, op.name.split(".")[-1], name, 1, elementwise_cycles(_elements(out)), res,
+                            _elements(out))
+    unit = _unit(op, index, "top", 1, mvau_name, used)
+    if unit is not None:
+        unit.name = unit.stage = name
+    return unit
+
+
+def _buffers(op, used: set[str]) -> list[UnitEstimate]:
+    """The ping-pong arrays that carry a top-level result to each of its consumers (one pair per consumer,
+    as qrnn-to-hlscpp allocates them): 2 x elements words of the result's width."""
+    from xdsl.dialects import func
+
+    buffers = []
+    for result in op.results:
+        consumers = [u for u in result.uses if not isinstance(u.operation, func.ReturnOp)]
+        if not consumers or not hasattr(result.type, "get_shape"):
+            continue
+        depth = 2 * _elements(result.type)
+        res = memory_resources(depth, _bits(result.type))
+        base = result.name_hint or op.name.split(".")[-1]
+        for k in range(len(consumers)):
+            name = f"buffer/{base}"
+            while name in used:
+                name += "'"
+            used.add(name)
+            buffers.append(UnitEstimate(name, "buffer", "top", 0, 0, res, depth))
+    return buffers
 
 
 # ---------------------------------------------------------------------------------- folding design space

@@ -68,8 +68,8 @@ class SinkMoveBelowElementwise(RewritePattern):
         inner = make(move.operands[0])
         inner.results[0].name_hint = op.results[0].name_hint
         outer = _clone_move(move, inner.results[0])
-        rewriter.replace_op(op, [inner, outer])
-        rewriter.erase_op(move)
+        rewriter.replace(op, [inner, outer])
+        rewriter.erase(move)
 
 
 class CollapseMoves(RewritePattern):
@@ -81,7 +81,7 @@ class CollapseMoves(RewritePattern):
             return
         source = op.operands[0]
         if source.type == op.results[0].type and (isinstance(op, qrnn.ReshapeOp) or op.permutation == tuple(range(len(op.permutation)))):
-            rewriter.replace_op(op, [], [source])
+            rewriter.replace(op, [], [source])
             return
         chain = [op]
         while (prev := _single_use_move(chain[0].operands[0])) is not None:
@@ -94,16 +94,16 @@ class CollapseMoves(RewritePattern):
                 index = _apply_move(move, index)
             if np.array_equal(index.reshape(-1), np.arange(index.size)):
                 if origin.type == op.results[0].type:
-                    rewriter.replace_op(op, [], [origin])
+                    rewriter.replace(op, [], [origin])
                 else:
-                    rewriter.replace_op(op, _clone_move_to_reshape(origin, op))
+                    rewriter.replace(op, _clone_move_to_reshape(origin, op))
                 for dead in reversed(chain[k:-1]):
-                    rewriter.erase_op(dead)
+                    rewriter.erase(dead)
                 return
         first = chain[-2] if len(chain) > 1 else None
         if isinstance(first, qrnn.TransposeOp) and isinstance(op, qrnn.TransposeOp):
-            rewriter.replace_op(op, qrnn.TransposeOp(first.operands[0], [first.permutation[p] for p in op.permutation]))
-            rewriter.erase_op(first)
+            rewriter.replace(op, qrnn.TransposeOp(first.operands[0], [first.permutation[p] for p in op.permutation]))
+            rewriter.erase(first)
 
 
 def _clone_move_to_reshape(source: SSAValue, like: Operation) -> Operation:
@@ -117,9 +117,9 @@ class FoldReluIntoQuant(RewritePattern):
         if not (isinstance(relu, OpResult) and isinstance(relu.op, qrnn.ReluOp)):
             return
         if all(op.quant.qmin >= zp for zp in op.quant.zero_points):
-            rewriter.replace_op(op, qrnn.QuantOp(relu.op.input, op.quant))
+            rewriter.replace(op, qrnn.QuantOp(relu.op.input, op.quant))
             if not relu.uses:
-                rewriter.erase_op(relu.op)
+                rewriter.erase(relu.op)
 
 
 @dataclass(frozen=True)

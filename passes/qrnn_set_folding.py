@@ -67,7 +67,8 @@ def _owner(op) -> qrnn.RecurrenceOp | None:
 def mvau_names(module: ModuleOp) -> dict[str, dataflow.MVAUOp]:
     """Stable name -> MVAU: "<recurrence name>/gates", "/gates1", ... in walk order within a recurrence.
 
-    An MVAU outside any recurrence (hand-written IR) is named after its function: "<func>/gates".
+    An MVAU outside any recurrence (a convolution, a dense layer) is "top/<SSA name>" after the value it
+    computes (its ONNX-derived name), or "top/mvau<k>" when it has none.
     """
     owner_name = {id(rec): name for name, rec in recurrence_names(module)}
     count: dict[str, int] = {}
@@ -79,10 +80,13 @@ def mvau_names(module: ModuleOp) -> dict[str, dataflow.MVAUOp]:
         if rec is not None:
             owner = owner_name[id(rec)]
         else:
-            fn = op.parent_op()
-            while fn is not None and "sym_name" not in fn.properties:
-                fn = fn.parent_op()
-            owner = fn.properties["sym_name"].data if fn is not None else "module"
+            k = count.get("top", 0)
+            count["top"] = k + 1
+            name = f"top/{op.result.name_hint or f'mvau{k}'}"
+            while name in out:
+                name += "'"
+            out[name] = op
+            continue
         k = count.get(owner, 0)
         count[owner] = k + 1
         out[f"{owner}/gates{k if k else ''}"] = op

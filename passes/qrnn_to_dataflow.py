@@ -130,7 +130,9 @@ def _build_mvau(block: Block, members) -> None:
     w_type = qrnn.integer_type_for_range(int(weights.min(initial=0)), int(weights.max(initial=0)))
     mvau = dataflow.MVAUOp(parts, dense_from_array(weights, w_type), dense_from_array(mults, i64),
                            dense_from_array(bias, i64), acc_type)
-    mvau.result.name_hint = "gates" if len(members) > 1 else members[0][0].result.name_hint
+    # a layer outside a recurrence is named after its product (the importer names it after the ONNX node)
+    single = members[0][0].result.name_hint or members[0][1][0].producers[-2].results[0].name_hint
+    mvau.result.name_hint = "gates" if len(members) > 1 else single
     mvau.attributes["fifo_depth"] = IntegerAttr(n_total * int(np.prod(lead)), i64)
     first = min((op for op, _ in members), key=lambda o: block.get_operation_index(o))
     block.insert_op_before(mvau, first)

@@ -224,3 +224,38 @@ func.func @bad_kind(%x: tensor<4xf32>) -> tensor<4xf32> {
   func.return %q : tensor<4xf32>
 }
 // CHECK: expected a quantizer kind like s8 or u4, got 'i8'
+
+// -----
+func.func @bad_perm(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
+  %t = qrnn.transpose %x perm([0, 0]) : tensor<2x3xf32> -> tensor<3x2xf32>
+  func.return %t : tensor<3x2xf32>
+}
+// CHECK: 'qrnn.transpose' perm [0, 0] is not a permutation of 2 axes
+
+// -----
+func.func @bad_transpose_shape(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %t = qrnn.transpose %x perm([1, 0]) : tensor<2x3xf32> -> tensor<2x3xf32>
+  func.return %t : tensor<2x3xf32>
+}
+// CHECK: 'qrnn.transpose' result shape [2, 3] should be [3, 2]
+
+// -----
+func.func @window_rank(%x: tensor<6x8xf32>) -> tensor<24x2xf32> {
+  %p = qrnn.window %x kernel([1, 2]) strides([1, 2]) : tensor<6x8xf32> -> tensor<24x2xf32>
+  func.return %p : tensor<24x2xf32>
+}
+// CHECK: 'qrnn.window' takes an [H, W, C] input, a 2-d kernel and 2 positive strides
+
+// -----
+func.func @window_too_big(%x: tensor<1x8x1xf32>) -> tensor<1x2xf32> {
+  %p = qrnn.window %x kernel([2, 1]) strides([1, 1]) : tensor<1x8x1xf32> -> tensor<1x2xf32>
+  func.return %p : tensor<1x2xf32>
+}
+// CHECK: 'qrnn.window' kernel [2, 1] is larger than the image [1, 8]
+
+// -----
+func.func @window_shape(%x: tensor<6x8x1xf32>) -> tensor<24x3xf32> {
+  %p = qrnn.window %x kernel([1, 2]) strides([1, 2]) : tensor<6x8x1xf32> -> tensor<24x3xf32>
+  func.return %p : tensor<24x3xf32>
+}
+// CHECK: 'qrnn.window' result shape [24, 3] should be [24, 2]

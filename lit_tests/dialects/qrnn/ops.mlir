@@ -41,3 +41,18 @@ func.func @cell(%x: tensor<6x4xf32>) -> (tensor<8xf32>, tensor<6x8xf32>) {
   %flat = qrnn.reshape %cat : tensor<6x16xf32> -> tensor<96xf32>
   func.return %hT, %ys : tensor<8xf32>, tensor<6x8xf32>
 }
+
+// -----
+// Data movement of the convolution front-end: transpose and sliding window (im2col), float and integer.
+// CHECK-LABEL: func.func @conv_movement(
+// CHECK-NEXT:    %t = qrnn.transpose %x perm([0, 2, 3, 1]) : tensor<1x2x6x8xf32> -> tensor<1x6x8x2xf32>
+// CHECK-NEXT:    %img = qrnn.reshape %t : tensor<1x6x8x2xf32> -> tensor<6x8x2xf32>
+// CHECK-NEXT:    %p = qrnn.window %img kernel([1, 2]) strides([1, 2]) : tensor<6x8x2xf32> -> tensor<24x4xf32>
+// CHECK-NEXT:    %pi = qrnn.window %xi kernel([2, 3]) strides([1, 1]) : tensor<3x5x1xui8> -> tensor<6x6xui8>
+func.func @conv_movement(%x: tensor<1x2x6x8xf32>, %xi: tensor<3x5x1xui8>) -> (tensor<24x4xf32>, tensor<6x6xui8>) {
+  %t = qrnn.transpose %x perm([0, 2, 3, 1]) : tensor<1x2x6x8xf32> -> tensor<1x6x8x2xf32>
+  %img = qrnn.reshape %t : tensor<1x6x8x2xf32> -> tensor<6x8x2xf32>
+  %p = qrnn.window %img kernel([1, 2]) strides([1, 2]) : tensor<6x8x2xf32> -> tensor<24x4xf32>
+  %pi = qrnn.window %xi kernel([2, 3]) strides([1, 1]) : tensor<3x5x1xui8> -> tensor<6x6xui8>
+  func.return %p, %pi : tensor<24x4xf32>, tensor<6x6xui8>
+}
