@@ -43,6 +43,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     param_def,
     prop_def,
     region_def,
@@ -394,23 +395,87 @@ class MulOp(_BinaryOp):
     name = "qrnn.mul"
 
 
+# Float kernels of qrnn.matmul (lstmc.numerics implements each, bit-exact with onnxruntime):
+# - "matmul" (the default, not printed): onnxruntime's MatMul operator with this op's operand shapes;
+# - "m1_transb": MLAS' M = 1 transposed-B kernel (MlasSgemmKernelM1TransposeBAvx), which onnxruntime's
+#   RNN kernels run for a one-row product by weights they could not pre-pack (weights a DequantizeLinear
+#   computes at run time). Its summation order depends on the column's position in blocks of 4 counted from
+#   column 0, so the op must hold the whole onnxruntime GEMM. The lhs is one row: [K] or [1, K].
+MATMUL_KERNELS = ("matmul", "m1_transb")
+
+
 @irdl_op_definition
 class MatMulOp(_BinaryOp):
-    """numpy.matmul of a rank-1/2 tensor by a rank-1/2 tensor (vector-matrix in LSTM cells)."""
+    """numpy.matmul of a rank-1/2 tensor by a rank-1/2 tensor (vector-matrix in LSTM cells), rounded as
+    onnxruntime's kernel `kernel` does (see MATMUL_KERNELS)."""
 
     name = "qrnn.matmul"
+    kernel = opt_prop_def(StringAttr)
+    assembly_format = "$lhs `,` $rhs (`kernel` $kernel^)? attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: Attribute,
+                 kernel: str | None = None):
+        props = {} if kernel in (None, "matmul") else {"kernel": StringAttr(kernel)}
+        super(_BinaryOp, self).__init__(operands=[lhs, rhs], result_types=[result_type], properties=props)
+
+    @property
+    def kernel_name(self) -> str:
+        return "matmul" if self.kernel is None else self.kernel.data
 
     def expected_shape(self, a, b):
         return matmul_shape(a, b)
 
+    def verify_(self) -> None:
+        super().verify_()
+        kernel = self.kernel_name
+        if kernel not in MATMUL_KERNELS:
+            raise VerifyException(f"'qrnn.matmul' kernel \"{kernel}\" is not one of {', '.join(MATMUL_KERNELS)}")
+        a, b = _tensor_shape(self.lhs, "lhs"), _tensor_shape(self.rhs, "rhs")
+        if kernel == "m1_transb" and (len(b) != 2 or not (len(a) == 1 or (len(a) == 2 and a[0] == 1))):
+            raise VerifyException(
+                f"'qrnn.matmul' kernel \"m1_transb\" multiplies one row ([K] or [1, K]) by a [K, N] matrix, got "
+                f"{list(a)} and {list(b)}"
+            )
+
+
+# Float kernels of qrnn.sigmoid / qrnn.tanh (lstmc.numerics implements each, bit-exact with onnxruntime):
+# - "mlas" (the default, not printed): MLAS' vectorised logistic/tanh, what onnxruntime's Sigmoid/Tanh
+#   operators and its LSTM kernel use;
+# - "rational": the scalar rational approximation p(x)/q(x) of onnxruntime's GRU kernel (rnn_helpers.cc,
+#   deepcpu::gru_reset_gate_sigmoid / gru_output_gate_tanh), input clamped to [-20, 20] for sigmoid
+#   (then evaluated at x/2 as 0.5 * (1 + p/q)) and to [-10, 10] for tanh.
+ACTIVATION_KERNELS = ("mlas", "rational")
+
+
+class _ActivationOp(_UnaryOp):
+    """Elementwise sigmoid/tanh; `kernel "rational"` selects onnxruntime's GRU approximation (see above)."""
+
+    kernel = opt_prop_def(StringAttr)
+    assembly_format = "$input (`kernel` $kernel^)? attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, kernel: str | None = None):
+        props = {} if kernel in (None, "mlas") else {"kernel": StringAttr(kernel)}
+        super(_UnaryOp, self).__init__(operands=[input], result_types=[SSAValue.get(input).type], properties=props)
+
+    @property
+    def kernel_name(self) -> str:
+        return "mlas" if self.kernel is None else self.kernel.data
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.kernel_name not in ACTIVATION_KERNELS:
+            raise VerifyException(
+                f"'{self.name}' kernel \"{self.kernel_name}\" is not one of {', '.join(ACTIVATION_KERNELS)}"
+            )
+
 
 @irdl_op_definition
-class SigmoidOp(_UnaryOp):
+class SigmoidOp(_ActivationOp):
     name = "qrnn.sigmoid"
 
 
 @irdl_op_definition
-class TanhOp(_UnaryOp):
+class TanhOp(_ActivationOp):
     name = "qrnn.tanh"
 
 

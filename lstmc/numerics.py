@@ -8,6 +8,11 @@ Why some ops call onnxruntime kernels instead of numpy:
   sequences by running the M = 1 kernel inside an ONNX Scan over the batch axis (one call per step).
 - Sigmoid/Tanh: MLAS uses polynomial approximations that differ from libm by a few ulps. They are
   elementwise and position-independent (checked in tests), so one call covers a whole batch.
+Kernels emulated in numpy, operation for operation (float32 ops round like the C++/assembly they mirror):
+- `kernel "rational"` of sigmoid/tanh: onnxruntime's GRU kernel evaluates its reset gate and candidate with a
+  scalar rational approximation after a clamp (rnn_helpers.cc), not MLAS (rational_sigmoid, rational_tanh);
+- `kernel "m1_transb"` of matmul: MLAS' M = 1 transposed-B AVX kernel, which onnxruntime's RNN kernels use for
+  one-row products by weights computed at run time (matmul_m1_transb; the same on any x86-64 CPU with AVX).
 - QuantizeLinear divides by the scale (not multiply by a reciprocal) and rounds half to even; that and
   the other elementwise ops are plain IEEE float32 in numpy.
 """
@@ -196,12 +201,105 @@ def _unary(op_type: str, x: np.ndarray) -> np.ndarray:
     return y.reshape(x.shape)
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray, kernel: str = "mlas") -> np.ndarray:
+    """Sigmoid with a kernel of `qrnn.sigmoid`: "mlas" (onnxruntime's Sigmoid) or "rational" (its GRU kernel)."""
+    if kernel == "rational":
+        return rational_sigmoid(x)
+    _check_kernel(kernel)
     return _unary("Sigmoid", x)
 
 
-def tanh(x: np.ndarray) -> np.ndarray:
+def tanh(x: np.ndarray, kernel: str = "mlas") -> np.ndarray:
+    """Tanh with a kernel of `qrnn.tanh`: "mlas" (onnxruntime's Tanh) or "rational" (its GRU kernel)."""
+    if kernel == "rational":
+        return rational_tanh(x)
+    _check_kernel(kernel)
     return _unary("Tanh", x)
+
+
+def activation(kind: str, x: np.ndarray, kernel: str = "mlas") -> np.ndarray:
+    """sigmoid/tanh by name (what precision legalization tabulates)."""
+    return {"sigmoid": sigmoid, "tanh": tanh}[kind](x, kernel)
+
+
+def _check_kernel(kernel: str) -> None:
+    if kernel != "mlas":
+        raise ValueError(f"unknown activation kernel '{kernel}' (expected mlas or rational)")
+
+
+# --------------------------------------------------------------------------------------------------------
+# onnxruntime's GRU activations: a scalar rational approximation, emulated operation for operation
+# --------------------------------------------------------------------------------------------------------
+# onnxruntime's CPU GRU kernel (deep_cpu_gru.cc) does not call MLAS for the reset gate and the candidate: it
+# calls rnn_helpers.cc deepcpu::gru_reset_gate_sigmoid and deepcpu::gru_output_gate_tanh, which clamp their
+# input (clip_for_sigmoid_in_place: [-20, 20]; clip_for_tanh_in_place: [-10, 10]; NaN passes) and evaluate
+# tanh(x) ~ p(x) / q(x) in float32, Horner in x^2:
+#     x2 = x * x
+#     p = x2 * a13 + a11;  p = x2 * p + a9;  ...  p = x2 * p + a1;  p = x * p
+#     q = x2 * b6 + b4;    q = x2 * q + b2;  q = x2 * q + b0
+#     tanh: p / q                  sigmoid(v): x = 0.5f * v, then 0.5f * (1 + p / q)
+# Every multiply and add rounds on its own (x86-64 builds have no FMA contraction in this file; verified
+# bit-exact against onnxruntime 1.32 in tests/test_onnx_rnn.py). numpy float32 arithmetic rounds the same way.
+# The update gate z keeps MLAS' logistic (deepcpu::sigmoid -> MlasComputeLogistic).
+
+def _f32_literal(text: str) -> np.float32:
+    """The float32 a C++ literal like `4.89352455891786e-03f` denotes: the decimal rounded once, to nearest even
+    (float(text) then float32 could round twice)."""
+    from fractions import Fraction
+
+    exact = Fraction(text)
+    near = np.float32(float(text))
+    candidates = [np.nextafter(near, np.float32(-np.inf)), near, np.nextafter(near, np.float32(np.inf))]
+    best = min(candidates, key=lambda c: (abs(Fraction(float(c)) - exact), int(np.array(c).view(np.int32)) & 1))
+    return np.float32(best)
+
+
+_RATIONAL_ALPHA = tuple(_f32_literal(t) for t in (  # alpha_1, alpha_3, ..., alpha_13
+    "4.89352455891786e-03", "6.37261928875436e-04", "1.48572235717979e-05", "5.12229709037114e-08",
+    "-8.60467152213735e-11", "2.00018790482477e-13", "-2.76076847742355e-16"))
+_RATIONAL_BETA = tuple(_f32_literal(t) for t in (  # beta_0, beta_2, beta_4, beta_6
+    "4.89352518554385e-03", "2.26843463243900e-03", "1.18534705686654e-04", "1.19825839466702e-06"))
+SIGMOID_BOUND, TANH_BOUND = F32(20.0), F32(10.0)  # deepcpu::sigmoid_bound, deepcpu::tanh_bound
+
+
+def _clamp(x: np.ndarray, bound: np.float32) -> np.ndarray:
+    """`if (x < -b) x = -b; else if (x > b) x = b;` (NaN stays NaN)."""
+    return np.where(x < -bound, -bound, np.where(x > bound, bound, x)).astype(F32)
+
+
+def _rational_tanh_core(x: np.ndarray) -> np.ndarray:
+    """p(x) / q(x) of rnn_helpers.cc, in its operation order (no clamp)."""
+    a1, a3, a5, a7, a9, a11, a13 = _RATIONAL_ALPHA
+    b0, b2, b4, b6 = _RATIONAL_BETA
+    x2 = x * x
+    p = x2 * a13 + a11
+    for a in (a9, a7, a5, a3, a1):
+        p = x2 * p + a
+    p = x * p
+    q = x2 * b6 + b4
+    q = x2 * q + b2
+    q = x2 * q + b0
+    return p / q
+
+
+def rational_tanh(x: np.ndarray) -> np.ndarray:
+    """onnxruntime's GRU tanh (deepcpu::gru_output_gate_tanh / gru_reset_gate_tanh): p/q after clamping to ±10."""
+    x = np.asarray(x, dtype=F32)
+    with np.errstate(all="ignore"):
+        return np.asarray(_rational_tanh_core(_clamp(x, TANH_BOUND)), dtype=F32)
+
+
+def rational_sigmoid(x: np.ndarray) -> np.ndarray:
+    """onnxruntime's GRU sigmoid (deepcpu::gru_reset_gate_sigmoid): 0.5f * (1 + p/q) at 0.5f * clamp(x, ±20).
+
+    onnxruntime stores this value (ps2[i] = 0.5f * (1 + p / q)) and then multiplies it into h, which is what
+    `qrnn.sigmoid kernel "rational"` followed by `qrnn.mul` computes. (Older onnxruntime wrote
+    ps1[i] * 0.5f * (1 + p / q); that differs only when the product is subnormal, since * 0.5f is exact.)
+    """
+    x = np.asarray(x, dtype=F32)
+    half, one = F32(0.5), F32(1.0)
+    with np.errstate(all="ignore"):
+        return np.asarray(half * (one + _rational_tanh_core(half * _clamp(x, SIGMOID_BOUND))), dtype=F32)
 
 
 @functools.lru_cache(maxsize=None)
@@ -235,10 +333,18 @@ def _matmul_session(a_shape: tuple[int, ...], b_shape: tuple[int, ...], a_batche
     return _session(model.SerializeToString())
 
 
-def matmul(a: np.ndarray, b: np.ndarray, a_batched: bool = False, b_batched: bool = False) -> np.ndarray:
-    """onnxruntime MatMul; a batched operand has a leading batch axis and is multiplied sequence by sequence."""
+def matmul(a: np.ndarray, b: np.ndarray, a_batched: bool = False, b_batched: bool = False,
+           kernel: str = "matmul") -> np.ndarray:
+    """onnxruntime MatMul (kernel "matmul"), or MLAS' M = 1 transposed-B kernel ("m1_transb", see
+    matmul_m1_transb); a batched operand has a leading batch axis and is multiplied sequence by sequence."""
     a = np.ascontiguousarray(a, dtype=F32)
     b = np.ascontiguousarray(b, dtype=F32)
+    if kernel == "m1_transb":
+        if b_batched:
+            return np.stack([matmul_m1_transb(a[i] if a_batched else a, b[i]) for i in range(b.shape[0])])
+        return matmul_m1_transb(a, b)
+    if kernel != "matmul":
+        raise ValueError(f"unknown matmul kernel '{kernel}' (expected matmul or m1_transb)")
     if not (a_batched or b_batched):
         a, b, a_batched = a[None], b, True
         return matmul(a, b, True, False)[0]
@@ -247,3 +353,58 @@ def matmul(a: np.ndarray, b: np.ndarray, a_batched: bool = False, b_batched: boo
     session = _matmul_session(tuple(a_shape), tuple(b_shape), a_batched, b_batched)
     (y,) = session.run(None, {"A": a, "B": b})
     return y
+
+
+# --------------------------------------------------------------------------------------------------------
+# MLAS' M = 1 transposed-B kernel (weights computed at run time), emulated summation order for order
+# --------------------------------------------------------------------------------------------------------
+
+def matmul_m1_transb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row vectors a [..., K] times b [K, N] exactly as MLAS' MlasSgemmKernelM1TransposeBAvx rounds.
+
+    onnxruntime's RNN kernels multiply by weights they could not pre-pack (e.g. weights that a
+    DequantizeLinear computes at run time) through math::GemmEx(NoTrans, Trans) -> MlasGemm; with M = 1,
+    alpha = 1 and beta in {0, 1}, MlasSgemmOperation calls MlasPlatform.KernelM1TransposeBRoutine, which on
+    every x86-64 CPU with AVX (AVX, AVX2/FMA3 and AVX-512 alike: no platform overrides it) is the AVX kernel
+    x86_64/SgemmKernelM1TransposeBAvx.S:
+    - per output column j, 8 lane accumulators (starting at +0) run over K in blocks of 8:
+      lane[l] = lane[l] + a[k] * b[k, j] for k = 8 i + l, with vmulps then vaddps (two roundings, no FMA);
+      a last partial block is loaded masked (missing lanes add 0 * 0);
+    - the 8 lanes are reduced horizontally in an order that depends on how the column was processed: columns
+      go in blocks of 4 while 4 remain, then (N mod 4 >= 2) one block of 2, then (N odd) one single column:
+        block of 4: (((l0 + l1) + l2) + l3) + (((l4 + l5) + l6) + l7)
+        block of 2: ((l0 + l2) + (l4 + l6)) + ((l1 + l3) + (l5 + l7))
+        single:     ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
+    - with beta = 1 the old C is added last (C + dot, what a following qrnn.add does).
+    So the column grouping counts from column 0 of b: a qrnn.matmul with this kernel must hold the whole GEMM
+    of onnxruntime (all gates), not one gate's columns. CPUs without AVX, and ARM64, take MLAS' general
+    (packed, FMA) path instead; lstmc emulates the x86-64 AVX kernel.
+    """
+    a = np.asarray(a, dtype=F32)
+    b = np.asarray(b, dtype=F32)
+    K, N = b.shape
+    lead = a.shape[:-1]
+    rows = a.reshape(-1, K)
+    bt = np.ascontiguousarray(b.T)  # [N, K]: the rows of onnxruntime's transposed B
+    acc = np.zeros((rows.shape[0], N, 8), dtype=F32)
+    with np.errstate(all="ignore"):
+        full = K - K % 8
+        for k in range(0, full, 8):
+            acc = acc + rows[:, None, k : k + 8] * bt[None, :, k : k + 8]
+        if K % 8:
+            pa = np.zeros((rows.shape[0], 8), dtype=F32)
+            pb = np.zeros((N, 8), dtype=F32)
+            pa[:, : K - full] = rows[:, full:]
+            pb[:, : K - full] = bt[:, full:]
+            acc = acc + pa[:, None, :] * pb[None, :, :]
+        lane = [acc[..., i] for i in range(8)]
+        four = (((lane[0] + lane[1]) + lane[2]) + lane[3]) + (((lane[4] + lane[5]) + lane[6]) + lane[7])
+        two = ((lane[0] + lane[2]) + (lane[4] + lane[6])) + ((lane[1] + lane[3]) + (lane[5] + lane[7]))
+        one = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]))
+    n4 = N - N % 4
+    out = four.copy()
+    if N % 4 >= 2:
+        out[:, n4 : n4 + 2] = two[:, n4 : n4 + 2]
+    if N % 2:
+        out[:, N - 1] = one[:, N - 1]
+    return out.reshape(*lead, N)

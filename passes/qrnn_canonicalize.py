@@ -56,8 +56,10 @@ class SinkMoveBelowElementwise(RewritePattern):
     """unary(move(x)) -> move(unary(x)) for per-tensor unary ops."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if isinstance(op, (qrnn.ReluOp, qrnn.SigmoidOp, qrnn.TanhOp)):
-            make = lambda src: type(op)(src)  # noqa: E731
+        if isinstance(op, (qrnn.SigmoidOp, qrnn.TanhOp)):
+            make = lambda src: type(op)(src, op.kernel_name)  # noqa: E731
+        elif isinstance(op, qrnn.ReluOp):
+            make = lambda src: qrnn.ReluOp(src)  # noqa: E731
         elif isinstance(op, qrnn.QuantOp) and op.quant.channel_axis is None:
             make = lambda src: qrnn.QuantOp(src, op.quant)  # noqa: E731
         else:

@@ -115,6 +115,7 @@ class Linear:
 class Act:
     kind: str  # sigmoid | tanh | relu
     src: Code
+    kernel: str = "mlas"  # float kernel of qrnn.sigmoid/qrnn.tanh whose values the table reproduces
 
 
 def _frac(values) -> np.ndarray:
@@ -342,7 +343,10 @@ class _Legalizer:
             raise _err(op, f"the {act.kind} input has {size} possible codes; at most {MAX_TABLE} can be tabulated")
         codes = np.arange(src.lo, src.hi + 1, dtype=np.int64)
         scales = np.atleast_1d(src.scale).astype(np.float32)
-        fn = {"sigmoid": numerics.sigmoid, "tanh": numerics.tanh, "relu": lambda v: np.maximum(v, np.float32(0))}[act.kind]
+        if act.kind == "relu":
+            fn = lambda v: np.maximum(v, np.float32(0))  # noqa: E731
+        else:  # the op's own kernel (MLAS, or onnxruntime's GRU rational approximation): the reference values
+            fn = lambda v: numerics.activation(act.kind, v, act.kernel)  # noqa: E731
         p = _params(q)
         zp = numerics.channel_values(q.zero_points, q.channel_axis, 1, np.int64)
         # table[c, i]: output code (centred) for input code lo + i on channel c, from the reference semantics
@@ -389,7 +393,7 @@ class _Legalizer:
         src = self.form(op.input, op)
         if not isinstance(src, Code):
             raise _err(op, f"{kind} of a value that is not quantized: lstmc needs a quantizer in front of it")
-        self.forms[op.result] = Act(kind, src)
+        self.forms[op.result] = Act(kind, src, getattr(op, "kernel_name", "mlas"))
 
     def _op_sigmoid(self, op):
         self._unary_act(op, "sigmoid")

@@ -1,21 +1,25 @@
 """ONNX LSTM/GRU operators: import into qrnn.recurrence, fidelity against onnxruntime, unsupported attributes.
 
-Properties:
+Properties (every comparison is whole outputs, np.array_equal, on inputs at magnitudes 1, 8 and 1000 — the last
+far past every clamp):
 - LSTM with float initializer weights (forward, reverse, bidirectional, no bias, initial states, T = 1): the
   qrnn stage equals onnxruntime bit for bit. Breaks if the gate order (i, o, f, c), the bias order
   ((xW + hR) + (Wb + Rb)), or the GEMM kernel (two-row [v; 0] products) changes.
+- GRU (forward, reverse, bidirectional, no bias, T = 1, linear_before_reset 0/1, H = 64): bit for bit. onnxruntime's
+  GRU kernel computes z with MLAS' logistic but r and the candidate with a scalar rational approximation after a
+  clamp (rnn_helpers.cc gru_reset_gate_sigmoid / gru_output_gate_tanh): `kernel "rational"` on qrnn.sigmoid /
+  qrnn.tanh, emulated in lstmc.numerics. The reset product r * v is rounded once even when subnormal (checked).
+  Precision legalization tabulates the op's own kernel.
+- LSTM and GRU with QCDQ / DequantizeLinear weights (per tensor, per channel, only W or only R, odd H, T = 1,
+  H = 150): bit for bit. onnxruntime cannot pre-pack weights computed at run time, so its one-row GEMMs by them
+  run MLAS' M = 1 transposed-B kernel: one `qrnn.matmul ... kernel "m1_transb"` per onnxruntime GEMM. The
+  emulation is checked directly against onnxruntime's Gemm for every K mod 8 and N mod 4.
 - layout = 1 (onnxruntime refuses it) gives exactly the layout-0 result, transposed.
-- Where bit-exactness is impossible with qrnn ops, the distance is bounded and the reason stated:
-  * GRU: onnxruntime's GRU kernel does not use MLAS' logistic/tanh for the reset gate and the candidate; it
-    evaluates a scalar rational approximation p(x)/q(x) with a clip (deep_cpu_gru / rnn_helpers.cc,
-    gru_reset_gate_sigmoid, gru_output_gate_tanh). qrnn has no division or clamp op, so the body uses
-    qrnn.sigmoid/qrnn.tanh (MLAS). A numpy emulation of that rational kernel reproduces onnxruntime exactly.
-  * LSTM with QCDQ weights: the weights are no longer initializers, so onnxruntime cannot pre-pack them and
-    runs the h-part through MLAS' M = 1 transposed-B vector kernel (mul + add, no FMA, 8 lanes, horizontal
-    sum), which no qrnn.matmul reproduces. The quantizers themselves are kept exactly.
 - A quantized GRU written as a Scan with QCDQ compiles through integer, dataflow and C-simulation, bit-exact
   between stages and with the reference (power-of-two scales).
 - Every unsupported attribute/input is a one-line LstmcError naming the node and the attribute.
+Not exact (see lstmc/frontend/onnx_rnn.py): GEMMs whose K exceeds MLAS' K block (H > 128, or I > 128 with run-time
+weights and T > 1), and non-finite pre-activations with a bias.
 """
 
 import re
@@ -30,27 +34,37 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
 from lstmc.reference import run_reference
 
-# Largest absolute error where bit-exactness is impossible (outputs lie in [-1, 1]; see the module docstring).
-# Measured with onnxruntime 1.32 on x86-64: GRU up to 4.0e-6 (H = 64, T = 12; 2.4e-7 at H = 8), QCDQ LSTM up to
-# 9.2e-7; the error grows with H and T because the recurrence propagates one-ulp differences.
-MAX_ABS_ERROR = 1e-5
-
-
 def make_rnn(kind="LSTM", T=6, I=5, H=8, seed=3, direction="forward", layout=0, bias=True, lbr=None,
-             init=False, qcdq=False, batch=1, extra_inputs=None, **attrs):
+             init=False, qcdq=False, batch=1, extra_inputs=None, per_channel=False, dq_only=False, **attrs):
+    """An ONNX LSTM/GRU node with random weights. `qcdq`: True (W and R), "W" or "R" are QuantizeLinear ->
+    DequantizeLinear of a float initializer (`dq_only`: DequantizeLinear of int8 codes), per tensor (scale
+    1/16) or `per_channel` (one scale per row of the [D, G*H, K] tensor, axis 1)."""
     rng = np.random.default_rng(seed)
     D = 2 if direction == "bidirectional" else 1
     G = 4 if kind == "LSTM" else 3
     arrays = {"W": rng.standard_normal((D, G * H, I)), "R": rng.standard_normal((D, G * H, H)),
               "B": rng.standard_normal((D, 2 * G * H)) * 0.6}
     inits, nodes = [], []
+    quantized = "WR" if qcdq is True else (qcdq or "")
     for name, a in arrays.items():
         a = (a * 0.5).astype(np.float32)
-        if qcdq and name in "WR":
-            inits += [numpy_helper.from_array(a, name + "_f"), numpy_helper.from_array(np.float32(0.0625), name + "_s"),
-                      numpy_helper.from_array(np.int8(0), name + "_z")]
-            nodes += [helper.make_node("QuantizeLinear", [name + "_f", name + "_s", name + "_z"], [name + "_q"]),
-                      helper.make_node("DequantizeLinear", [name + "_q", name + "_s", name + "_z"], [name])]
+        if name in quantized:
+            scale = np.float32(0.0625)
+            zp = np.int8(0)
+            qattrs = {}
+            if per_channel:
+                scale = (rng.uniform(0.5, 2.0, G * H) * 0.0625).astype(np.float32)
+                zp = np.zeros(G * H, np.int8)
+                qattrs = {"axis": 1}
+            inits += [numpy_helper.from_array(scale, name + "_s"), numpy_helper.from_array(zp, name + "_z")]
+            if dq_only:
+                codes = np.clip(np.rint(a / (scale[:, None] if per_channel else scale)), -128, 127).astype(np.int8)
+                inits.append(numpy_helper.from_array(codes, name + "_q"))
+            else:
+                inits.append(numpy_helper.from_array(a, name + "_f"))
+                nodes.append(helper.make_node("QuantizeLinear", [name + "_f", name + "_s", name + "_z"], [name + "_q"],
+                                              **qattrs))
+            nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_s", name + "_z"], [name], **qattrs))
         else:
             inits.append(numpy_helper.from_array(a, name))
     inputs = ["X", "W", "R", "B" if bias else ""]
@@ -94,17 +108,27 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(ordered(a) - ordered(b)).max()) if a.size else 0
 
 
-def compare(model, x=None):
-    x = x or inputs_for(model)
+# Input magnitudes: 1 and 8 keep most gates unsaturated; 1000 drives the pre-activations far past the clamps
+# of onnxruntime's rational sigmoid (|x| > 20) and tanh (|x| > 10).
+MAGNITUDES = (1.0, 8.0, 1000.0)
+
+
+def inputs_at_magnitudes(model, n=6, seed=0):
+    x = inputs_for(model, n=n, seed=seed)["X"]
+    return {"X": np.concatenate([x * np.float32(m) for m in MAGNITUDES])}
+
+
+def assert_bit_exact(model, x=None, label=""):
+    x = x or inputs_at_magnitudes(model)
     got = run_function(import_model(model), x)
     ref = run_reference(model, x)
     assert set(got) == set(ref)
     for k in ref:
         assert got[k].shape == ref[k].shape, k
-    mism = {k: int(np.count_nonzero(got[k] != ref[k])) for k in ref}
-    ulp = max(ulp_distance(got[k], ref[k]) for k in ref)
-    err = max(float(np.abs(got[k].astype(np.float64) - ref[k]).max()) for k in ref)
-    return mism, ulp, err
+        if not np.array_equal(got[k], ref[k]):
+            bad = int(np.count_nonzero(got[k] != ref[k]))
+            raise AssertionError(f"{label} {k}: {bad} of {ref[k].size} values differ, max {ulp_distance(got[k], ref[k])} "
+                                 f"ulp, max abs {float(np.abs(got[k].astype(np.float64) - ref[k]).max()):g}")
 
 
 LSTM_CASES = {
@@ -120,8 +144,7 @@ LSTM_CASES = {
 
 @pytest.mark.parametrize("name", sorted(LSTM_CASES))
 def test_float_lstm_qrnn_equals_onnxruntime_bit_for_bit(name):
-    mism, ulp, err = compare(make_rnn("LSTM", **LSTM_CASES[name]))
-    assert all(v == 0 for v in mism.values()), f"{name}: mismatches {mism}, max {ulp} ulp, max abs {err:g}"
+    assert_bit_exact(make_rnn("LSTM", **LSTM_CASES[name]), label=name)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -142,31 +165,245 @@ GRU_CASES = {
     "reverse": dict(direction="reverse"),
     "bidirectional": dict(direction="bidirectional", init=True),
     "no_bias": dict(bias=False),
+    "one_step": dict(T=1),
     "lbr": dict(lbr=1),
     "lbr_bidirectional": dict(lbr=1, direction="bidirectional"),
+    "lbr_no_bias": dict(lbr=1, bias=False, init=True),
     "wider": dict(T=12, I=32, H=64, seed=5),
+    "wider_lbr_bidirectional": dict(T=12, I=32, H=64, seed=6, lbr=1, direction="bidirectional"),
+}
+
+@pytest.mark.parametrize("name", sorted(GRU_CASES))
+def test_float_gru_qrnn_equals_onnxruntime_bit_for_bit(name):
+    """z: MLAS logistic; r and the candidate: onnxruntime's rational approximation (kernel "rational");
+    h' = (1 - z) * h~ + z * h. Breaks if a gate uses the other kernel, a clamp bound or constant changes, or
+    the reset product is not (0.5 * (1 + p/q)) * h."""
+    assert_bit_exact(make_rnn("GRU", **GRU_CASES[name]), label=name)
+
+
+def test_gru_ir_names_its_kernels_and_round_trips():
+    """z prints without a kernel (MLAS), r and h~ with `kernel "rational"`; print -> parse gives the same text
+    and the same values."""
+    from xdsl.parser import Parser
+
+    from lstmc.pipeline import make_context
+
+    model = make_rnn("GRU", lbr=1)
+    module = import_model(model)
+    text = str(module)
+    assert re.search(r"%z = qrnn.sigmoid %prez : tensor<8xf32>", text), text
+    assert re.search(r'%r = qrnn.sigmoid %prer kernel "rational" : tensor<8xf32>', text), text
+    assert re.search(r'%h_cand = qrnn.tanh %preh kernel "rational" : tensor<8xf32>', text), text
+    reparsed = Parser(make_context(), text).parse_module()
+    assert str(reparsed) == text
+    x = inputs_at_magnitudes(model)
+    a, b = run_function(module, x), run_function(reparsed, x)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_gru_reset_product_is_rounded_once_even_when_subnormal():
+    """onnxruntime 1.32 stores r = 0.5f * (1 + p/q) and then multiplies r * (h R_h^T) (linear_before_reset); the
+    older form (v * 0.5f) * (1 + p/q) rounds twice once the product is subnormal. Odd subnormal initial states
+    and W_h = 0 make those products reach the outputs: the emulation must still be exact."""
+    rng = np.random.default_rng(0)
+    H, I, T = 16, 4, 3
+    W = rng.standard_normal((1, 3 * H, I)).astype(np.float32)
+    W[0, 2 * H:] = 0
+    R = rng.standard_normal((1, 3 * H, H)).astype(np.float32)
+    h0 = (rng.integers(1, 2**20, (1, 1, H)) * 2 + 1).astype(np.int32).view(np.float32)
+    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R"), numpy_helper.from_array(h0, "h0")]
+    node = helper.make_node("GRU", ["X", "W", "R", "", "", "h0"], ["Y", "Y_h"], hidden_size=H, linear_before_reset=1,
+                            name="rnn")
+    vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
+    graph = helper.make_graph([node], "g", [vi("X", [T, 1, I])], [vi("Y", [T, 1, 1, H]), vi("Y_h", [1, 1, H])],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    x = {"X": rng.standard_normal((64, T, 1, I)).astype(np.float32) * 3}
+    ref = run_reference(model, x)
+    assert np.count_nonzero((ref["Y"] != 0) & (np.abs(ref["Y"]) < np.finfo(np.float32).tiny)) > 1000
+    assert_bit_exact(model, x)
+
+
+def test_rational_kernels_follow_onnxruntime_constants_and_clamps():
+    """The constants are the float32 values of rnn_helpers.cc's literals; the clamps make the kernels constant
+    beyond ±20 (sigmoid) and ±10 (tanh); they are not MLAS' kernels (tanh(10) = 1.0000005 > 1 here)."""
+    from fractions import Fraction
+
+    from lstmc import numerics
+
+    for value, text in zip(numerics._RATIONAL_ALPHA + numerics._RATIONAL_BETA,
+                           ["4.89352455891786e-03", "6.37261928875436e-04", "1.48572235717979e-05",
+                            "5.12229709037114e-08", "-8.60467152213735e-11", "2.00018790482477e-13",
+                            "-2.76076847742355e-16", "4.89352518554385e-03", "2.26843463243900e-03",
+                            "1.18534705686654e-04", "1.19825839466702e-06"]):
+        assert value.dtype == np.float32
+        up, down = np.nextafter(value, np.float32(np.inf)), np.nextafter(value, np.float32(-np.inf))
+        err = abs(Fraction(float(value)) - Fraction(text))
+        assert err <= abs(Fraction(float(up)) - Fraction(text)) and err <= abs(Fraction(float(down)) - Fraction(text))
+    big = np.array([-1e30, -25.0, -20.0, 20.0, 25.0, np.inf], np.float32)
+    s = numerics.sigmoid(big, "rational")
+    assert s[0] == s[1] == s[2] and s[3] == s[4] == s[5]
+    t = numerics.tanh(np.array([-np.inf, -10.0, 10.0, 11.0], np.float32), "rational")
+    assert t[0] == t[1] and t[2] == t[3] == np.float32(1.0000005)
+    assert numerics.tanh(np.array([10.0], np.float32))[0] <= 1
+    with pytest.raises(ValueError, match="unknown activation kernel 'exact'"):
+        numerics.sigmoid(big, "exact")
+
+
+def test_legalization_tabulates_the_ops_kernel():
+    """qrnn-legalize-precision computes thresholds/tables from the op's kernel: with fine output quantizers,
+    where the rational and MLAS kernels round to different codes, the integer stage still equals the qrnn stage."""
+    from xdsl.parser import Parser
+
+    from lstmc.pipeline import apply_pipeline, make_context
+
+    ir = """
+    func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+      %q = qrnn.quant %x by <s8, scale = 0.125, zp = 0> : tensor<4xf32>
+      %t = qrnn.tanh %q KERNEL : tensor<4xf32>
+      %tq = qrnn.quant %t by <s22, scale = 9.5367431640625e-07, zp = 0> : tensor<4xf32>
+      %s = qrnn.sigmoid %q KERNEL : tensor<4xf32>
+      %sq = qrnn.quant %s by <u21, scale = 9.5367431640625e-07, zp = 0> : tensor<4xf32>
+      func.return %tq, %sq : tensor<4xf32>, tensor<4xf32>
+    }
+    """
+    x = {"arg0": (np.arange(-128, 128, dtype=np.float32) * np.float32(0.125)).reshape(64, 4)}
+    parse = lambda kernel: Parser(make_context(), ir.replace("KERNEL", kernel)).parse_module()  # noqa: E731
+    values = {}
+    for kernel in ("", 'kernel "rational"'):
+        values[kernel] = run_function(parse(kernel), x)
+        for act_impl in ("threshold", "lut"):
+            integer = run_function(apply_pipeline(parse(kernel), [f"qrnn-legalize-precision{{act-impl={act_impl}}}"]), x)
+            for k in integer:
+                assert np.array_equal(integer[k], values[kernel][k]), (kernel, act_impl, k)
+    # the case is sensitive: the two kernels give different codes on some inputs
+    assert all(np.any(values[""][k] != values['kernel "rational"'][k]) for k in values[""])
+
+
+QCDQ_CASES = {
+    "bidirectional": dict(direction="bidirectional", init=True),
+    "wider": dict(T=12, I=32, H=64, seed=5),
+    "odd_hidden": dict(H=7, direction="bidirectional"),  # 2H, 3H, H not multiples of 4: every column block kind
+    "hidden_6": dict(H=6),
+    "one_step": dict(T=1, H=5, I=11),  # the x-part GEMM has one row too: M = 1 kernel
+    "hidden_150": dict(H=150, T=3, I=12),  # K = 150 > 128: the M = 1 kernel has no K blocking
+    "only_R": dict(qcdq="R"),
+    "only_W": dict(qcdq="W", T=1),
+    "per_channel": dict(per_channel=True, direction="bidirectional"),
+    "dequantize_only": dict(dq_only=True, per_channel=True, H=9),
+    "no_bias": dict(bias=False, H=10),
 }
 
 
-@pytest.mark.parametrize("name", sorted(GRU_CASES))
-def test_float_gru_qrnn_close_to_onnxruntime(name):
-    """Not bit-exact (onnxruntime's GRU uses a scalar rational tanh/sigmoid, see the module docstring): bounded."""
-    mism, ulp, err = compare(make_rnn("GRU", **GRU_CASES[name]))
-    assert err <= MAX_ABS_ERROR, f"{name}: mismatches {mism}, max {ulp} ulp, max abs {err:g}"
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("name", sorted(QCDQ_CASES))
+def test_qcdq_weights_qrnn_equals_onnxruntime_bit_for_bit(kind, name):
+    """Weights that DequantizeLinear computes at run time are not pre-packed: onnxruntime's one-row GEMMs by them
+    run MLAS' M = 1 transposed-B kernel (qrnn.matmul kernel "m1_transb"). Breaks if that kernel's lane/column
+    reduction order changes, or a product by run-time weights is split per gate."""
+    kw = dict(QCDQ_CASES[name])
+    kw.setdefault("qcdq", True)
+    assert_bit_exact(make_rnn(kind, **kw), label=f"{kind} {name}")
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+def test_qcdq_gru_linear_before_reset_bit_for_bit(lbr):
+    for kw in (dict(H=7, direction="bidirectional"), dict(H=6, bias=False, init=True), dict(H=5, T=1)):
+        assert_bit_exact(make_rnn("GRU", qcdq=True, lbr=lbr, **kw), label=f"lbr={lbr} {kw}")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_qcdq_weights_keep_their_quantizers_and_stay_close(kind):
+def test_qcdq_weights_keep_their_quantizers(kind):
+    """Every weight constant keeps the weight quantizer; the QCDQ of the whole [D, G*H, K] tensor is gone from the
+    main graph. x-part (T > 1): per-gate [I, H] constants; h-part: one constant per onnxruntime GEMM by R."""
     model = make_rnn(kind, direction="bidirectional", qcdq=True)
-    module = import_model(model)
-    text = str(module)
+    text = str(import_model(model))
     G = 4 if kind == "LSTM" else 3
-    # every per-gate weight (W and R, both directions) is a constant with the weight quantizer kept
-    assert text.count("by <s8, scale = 0.0625, zp = 0>") == 2 * 2 * G
-    # the QCDQ of the whole [D, G*H, I] tensor is gone from the main graph (only per-gate constants remain)
+    h_gemms = 1 if kind == "LSTM" else 2  # LSTM: R[iofc]; GRU: R[zr] and R[h]
+    assert text.count("by <s8, scale = 0.0625, zp = 0>") == 2 * (G + h_gemms)
+    assert text.count('kernel "m1_transb"') == 2 * h_gemms
     assert "qrnn.quant" not in text.split("qrnn.recurrence")[0]
-    mism, ulp, err = compare(model)
-    assert err <= MAX_ABS_ERROR, f"mismatches {mism}, {ulp} ulp, max abs {err:g}"
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_prepacked_weights_use_the_matrix_kernel(kind):
+    """Initializer weights, and a QONNX Quant of one (lstmc's reference folds it into an initializer), are
+    pre-packed by onnxruntime: no M = 1 kernel in the IR, even for T = 1, and still bit for bit."""
+    model = make_rnn(kind, direction="bidirectional", T=1)
+    assert 'kernel "m1_transb"' not in str(import_model(model))
+    graph = model.graph
+    for name in ("W", "R"):
+        init = next(i for i in graph.initializer if i.name == name)
+        init.name = name + "_f"
+        graph.initializer.extend([numpy_helper.from_array(np.float32(v), f"{name}_{k}")
+                                  for k, v in (("s", 0.0625), ("z", 0.0), ("b", 8.0))])
+        graph.node.insert(0, helper.make_node("Quant", [f"{name}_f", f"{name}_s", f"{name}_z", f"{name}_b"], [name],
+                                              domain="qonnx.custom_op.general", signed=1, narrow=0))
+    model.opset_import.append(helper.make_opsetid("qonnx.custom_op.general", 1))
+    text = str(import_model(model))
+    assert 'kernel "m1_transb"' not in text and "by <s8, scale = 0.0625, zp = 0>" in text
+    assert_bit_exact(model, label=kind)
+
+
+def test_m1_transb_kernel_equals_onnxruntime_gemm_with_run_time_b():
+    """numerics.matmul_m1_transb against onnxruntime Gemm(transB = 1) with B a graph input (so not pre-packed),
+    M = 1: every K mod 8 (masked last block) and N mod 4 (blocks of 4, 2, 1 columns) at many magnitudes. The
+    matrix kernel (sequential FMA) differs, so the test can tell them apart."""
+    import onnxruntime as ort
+
+    from lstmc import numerics
+
+    rng = np.random.default_rng(0)
+    differs = 0
+    for k in (1, 5, 8, 9, 16, 23, 64, 130, 257):
+        for n in (1, 2, 3, 4, 5, 6, 7, 13, 34, 35):
+            graph = helper.make_graph([helper.make_node("Gemm", ["a", "b"], ["y"], transB=1)], "g",
+                                      [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, k]),
+                                       helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, k])],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])])
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+                                           .SerializeToString(), so, providers=["CPUExecutionProvider"])
+            for _ in range(4):
+                a = (rng.standard_normal((1, k)) * 10 ** rng.uniform(-3, 3)).astype(np.float32)
+                b = rng.standard_normal((n, k)).astype(np.float32)
+                (want,) = session.run(None, {"a": a, "b": b})
+                got = numerics.matmul(a, np.ascontiguousarray(b.T), kernel="m1_transb")
+                assert np.array_equal(got, want), (k, n)
+                differs += not np.array_equal(numerics.matmul(np.concatenate([a, 0 * a]), b.T)[:1], want)
+    assert differs > 100
+
+
+def test_m1_transb_kernel_ir_checks_and_batching():
+    """The kernel takes one row ([K] or [1, K]) and a [K, N] matrix; batched rows give the per-row results."""
+    from xdsl.parser import Parser
+    from xdsl.utils.exceptions import VerifyException
+
+    from lstmc.pipeline import make_context
+
+    ir = """
+    func.func @main(%x: tensor<XSHAPExf32>) -> tensor<RSHAPExf32> {
+      %w = qrnn.constant dense<DATA> : tensor<6x5xf32>
+      %y = qrnn.matmul %x, %w kernel "m1_transb" : (tensor<XSHAPExf32>, tensor<6x5xf32>) -> tensor<RSHAPExf32>
+      func.return %y : tensor<RSHAPExf32>
+    }
+    """
+    w = np.random.default_rng(3).standard_normal((6, 5)).astype(np.float32)
+    data = "[" + ", ".join("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in w) + "]"
+    x = np.random.default_rng(4).standard_normal((7, 6)).astype(np.float32)
+    from lstmc import numerics
+
+    want = numerics.matmul_m1_transb(x, w)
+    for xs, rs, xin in (("6", "5", x), ("1x6", "1x5", x[:, None, :])):
+        module = Parser(make_context(), ir.replace("XSHAPE", xs).replace("RSHAPE", rs).replace("DATA", data)).parse_module()
+        module.verify()
+        got = run_function(module, {"arg0": xin})["result0"]
+        assert np.array_equal(got.reshape(7, 5), want)
+    bad = Parser(make_context(), ir.replace("XSHAPE", "2x6").replace("RSHAPE", "2x5").replace("DATA", data)).parse_module()
+    with pytest.raises(VerifyException, match=r'kernel "m1_transb" multiplies one row \(\[K\] or \[1, K\]\) by a '
+                                             r"\[K, N\] matrix, got \[2, 6\] and \[6, 5\]"):
+        bad.verify()
 
 
 def test_graph_input_initial_state_is_sliced_per_direction():

@@ -4,24 +4,41 @@ The operator is expanded into the cell it stands for, op for op, exactly as the 
 written out: per gate a MatMul of x_t by W_g^T and of h by R_g^T (the ONNX [gates*H, I] weights are
 transposed at import into [I, H] per gate), the biases Wb + Rb, sigmoid/tanh and the elementwise update.
 Quantized weights (QuantizeLinear -> [Clip ->] DequantizeLinear of an initializer, or DequantizeLinear of
-integer codes) keep their quantizer: every per-gate constant gets a `qrnn.quant` with the same grid, so later
+integer codes) keep their quantizer: every weight constant gets a `qrnn.quant` with the same grid, so later
 passes see quantized weights.
 
-Float op order reproduces onnxruntime's LSTM/GRU kernels (deep_cpu_lstm / deep_cpu_gru), which do not run
-MatMul/Add nodes but their own GEMMs:
-- gate pre-activations are (x_t W^T + h R^T) + (Wb + Rb): the x-part GEMM is computed first, the h-part GEMM
-  adds its sum into it (beta = 1), and the bias, summed once as Wb + Rb, is added last;
-- those GEMMs run MLAS's matrix kernel (sequential FMA along K), also for the one-row products of a
-  batch-1 sequence, while a `qrnn.matmul` of a vector (M = 1) runs onnxruntime's vector kernel, which rounds
-  differently. So every product is written as a two-row GEMM: the row [x_t; 0] (or [h; 0]) times the weight,
-  of which row 0 is kept (`qrnn.concat` -> `qrnn.matmul` -> `qrnn.reshape` -> `qrnn.slice`);
-- activations are MLAS's logistic/tanh, the same kernels as the Sigmoid/Tanh operators;
-- LSTM: c' = c * f + i * g, h' = o * tanh(c'); GRU: h' = (1 - z) * h~ + z * h, with
-  h~ = tanh((x W_h^T + (r * h) R_h^T) + (Wb_h + Rb_h)) or, with linear_before_reset,
-  h~ = tanh((x W_h^T + r * (h R_h^T + Rb_h)) + Wb_h).
-This is bit-exact with onnxruntime for float initializer weights while every GEMM has K <= 128 (MLAS splits
-longer K differently for packed and unpacked weights). Weights computed at run time (QCDQ) make onnxruntime
-use its unpacked transposed-B vector kernel for the h-part, which no qrnn op reproduces: see the tests.
+The qrnn stage equals onnxruntime 1.32 (CPU, x86-64) bit for bit, because the float op order and kernels
+reproduce onnxruntime's LSTM/GRU kernels (deep_cpu_lstm.cc + uni_directional_lstm.cc, deep_cpu_gru.cc,
+rnn_helpers.cc), which do not run MatMul/Add nodes but their own GEMMs and activation loops:
+- gate pre-activations are (x_t W^T + h R^T) + (Wb + Rb): the x-part GEMM (all steps at once) is computed
+  first, the h-part GEMM adds its sum into it (beta = 1), and the bias, summed once as Wb + Rb, is added last
+  (clip_add_bias);
+- GEMMs by pre-packed weights (initializers; a QONNX Quant of one, which lstmc's reference folds) run MLAS'
+  matrix kernel (sequential FMA along K), also for the one-row products of a batch-1 sequence, while a
+  `qrnn.matmul` of a vector (M = 1) runs onnxruntime's vector kernel, which rounds differently. So every such
+  product is written as a two-row GEMM: the row [x_t; 0] (or [h; 0]) times the weight, of which row 0 is kept
+  (`qrnn.concat` -> `qrnn.matmul` -> `qrnn.reshape` -> `qrnn.slice`);
+- weights a DequantizeLinear computes at run time cannot be pre-packed (constant folding skips
+  DequantizeLinear): the GEMMs by them go through math::GemmEx(NoTrans, Trans) -> MlasGemm, and the one-row
+  ones (the h-part, and the x-part when T = 1) take MLAS' M = 1 transposed-B kernel
+  (MlasSgemmKernelM1TransposeBAvx: 8 lanes of mul + add, a reduction that depends on the column's block of
+  4/2/1). They become one `qrnn.matmul ... kernel "m1_transb"` per onnxruntime GEMM (LSTM: h @ R[iofc]^T;
+  GRU: h @ R[zr]^T and then the h gate's product by R_h), sliced per gate;
+- LSTM: activations are MLAS' logistic/tanh (the Sigmoid/Tanh operators' kernels); c' = c * f + i * g,
+  h' = o * tanh(c');
+- GRU: z = MLAS logistic (deepcpu::sigmoid), but r and the candidate use onnxruntime's fused scalar kernels
+  gru_reset_gate_sigmoid / gru_output_gate_tanh: a rational approximation p/q after clamping (sigmoid: [-20,
+  20], evaluated as 0.5f * (1 + p/q) at x/2; tanh: [-10, 10]) -> `qrnn.sigmoid/qrnn.tanh ... kernel
+  "rational"` (lstmc.numerics). r is stored, then multiplied: r * h (or, with linear_before_reset,
+  r * (h R_h^T + Rb_h)). h' = (1 - z) * h~ + z * h, with h~ = tanh_r((x W_h^T + (r * h) R_h^T) + (Wb_h + Rb_h))
+  or, with linear_before_reset, h~ = tanh_r((x W_h^T + r * (h R_h^T + Rb_h)) + Wb_h).
+Limits of exactness (MLAS splits K into blocks of 128/256 that the two-row products do not reproduce):
+pre-packed weights need H <= 128 and I <= 128 (or I <= 256 with H <= 64); run-time weights need I <= 128
+unless T = 1 (their h-part is the M = 1 kernel, which has no K blocks, so any H), and there the blocking
+would also depend on onnxruntime's thread count. Non-finite gate pre-activations with a bias differ:
+clip_add_bias turns NaN into +FLT_MAX (std::min/std::max with the clip bound), which no qrnn op does. The
+M = 1 kernel emulated is the AVX one that every x86-64 CPU with AVX uses (AVX-512 machines included); ARM64
+or pre-AVX CPUs would take MLAS' general path.
 
 lstmc runs one sequence per inference, so the batch dimension must be 1; `sequence_lens`, if given, must be a
 constant equal to the sequence length. Peepholes, clip, input_forget and non-default activations are errors.
@@ -179,6 +196,46 @@ class _RnnImport:
     def binary(self, block: Block, cls, a: SSAValue, b: SSAValue, hint: str | None = None) -> SSAValue:
         return self.add(block, cls(a, b, _tt(qrnn.broadcast_shapes(_shape(a), _shape(b)))), hint)
 
+    def unpacked_gemm(self, block: Block, v: SSAValue, weight: _Weight, d: int, gates: range, hidden: int,
+                      weight_hint: str, hint: str) -> SSAValue:
+        """v @ weight[d, rows of `gates`]^T as one [len(gates) * H] product by MLAS' M = 1 transposed-B kernel.
+
+        This is onnxruntime's GEMM by weights it could not pre-pack (see computed_at_run_time), one op for the
+        whole GEMM because that kernel's summation order depends on the column's position in it:
+        reshape v to [1, K] -> qrnn.matmul kernel "m1_transb" by the [K, N] constant -> reshape to [N].
+        """
+        rows = slice(gates.start * hidden, gates.stop * hidden)
+        n = len(gates) * hidden
+        k = _shape(v)[-1]
+        wt = self.const(block, *weight.part((d, rows, slice(None)), transpose=True), weight_hint)
+        row = v if len(_shape(v)) == 2 else self.add(block, qrnn.ReshapeOp(v, _tt((1, k))))
+        product = self.add(block, qrnn.MatMulOp(row, wt, _tt((1, n)), "m1_transb"))
+        return self.add(block, qrnn.ReshapeOp(product, _tt((n,))), hint)
+
+    def computed_at_run_time(self, index: int) -> bool:
+        """Whether onnxruntime sees input `index` (W or R) as a value computed at run time, not an initializer.
+
+        onnxruntime's LSTM/GRU pre-pack W and R when they are initializers (after its basic optimisations) and
+        then run MLAS' packed GEMM (matrix kernel). Constant folding skips DequantizeLinear, so a W/R made by
+        QCDQ or DequantizeLinear stays a run-time value: the GEMMs by it go through math::GemmEx(NoTrans, Trans)
+        -> MlasGemm, whose one-row products take the M = 1 transposed-B kernel. (lstmc's reference folds a
+        QONNX Quant of a constant into an initializer, so those weights are pre-packed.)
+        """
+        def producer(name: str, graph) -> onnx.NodeProto | None:
+            for n in graph.node:
+                if name in n.output:
+                    return n
+                for attr in n.attribute:
+                    for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                        if (found := producer(name, sub)) is not None:
+                            return found
+            return None
+
+        node = producer(self.node.input[index], self.importer.model.graph)
+        while node is not None and node.op_type == "Identity":  # onnxruntime removes Identity nodes
+            node = producer(node.input[0], self.importer.model.graph)
+        return node is not None and node.op_type == "DequantizeLinear"
+
     # ------------------------------------------------------------------------------------------ import
     def run(self) -> None:
         self.check_attributes()
@@ -229,7 +286,10 @@ class _RnnImport:
             for arg, hint in zip(block.args, ["h", "c"][: len(state0)] + ["x_t"]):
                 arg.name_hint = hint
             body = self.lstm_body if self.kind == "LSTM" else self.gru_body
-            yielded = body(block, w, r, b, d, hidden)
+            # GEMMs by run-time weights with one row (the h-part, batch 1; the x-part when T = 1) use MLAS' M = 1
+            # transposed-B kernel; every other GEMM uses MLAS' matrix kernel (see gemm_row).
+            m1 = (self.computed_at_run_time(1) and steps == 1, self.computed_at_run_time(2))
+            yielded = body(block, w, r, b, d, hidden, m1)
             block.add_op(qrnn.YieldOp(*yielded, yielded[0]))
             rec = self.importer._add(
                 qrnn.RecurrenceOp(state0, [seq], [_tt((steps, hidden))], [direction], [direction], Region(block)),
@@ -270,10 +330,12 @@ class _RnnImport:
         flat = self.importer._add(qrnn.ReshapeOp(value, _tt((D * hidden,))), self.scope).result
         return lambda d: self.importer._add(qrnn.SliceOp(flat, d * hidden, hidden), self.scope).result
 
-    def gate_weights(self, block: Block, w: _Weight, r: _Weight, d: int, g: int, name: str, hidden: int):
+    def gate_weights(self, block: Block, w: _Weight, r: _Weight, d: int, g: int, name: str, hidden: int,
+                     want_w: bool = True, want_r: bool = True):
+        """The [I, H] W_g^T and [H, H] R_g^T constants of gate g (None where not wanted)."""
         rows = slice(g * hidden, (g + 1) * hidden)
-        wg = self.const(block, *w.part((d, rows, slice(None)), transpose=True), f"W{name}")
-        rg = self.const(block, *r.part((d, rows, slice(None)), transpose=True), f"R{name}")
+        wg = self.const(block, *w.part((d, rows, slice(None)), transpose=True), f"W{name}") if want_w else None
+        rg = self.const(block, *r.part((d, rows, slice(None)), transpose=True), f"R{name}") if want_r else None
         return wg, rg
 
     def biases(self, block: Block, b: _Weight | None, d: int, g: int, name: str, hidden: int, summed: bool):
@@ -290,14 +352,22 @@ class _RnnImport:
             return wbv, rbv
         return self.binary(block, qrnn.AddOp, wbv, rbv, f"b{name}")
 
-    def lstm_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int):
+    def lstm_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int,
+                  m1: tuple[bool, bool] = (False, False)):
         h, c, x_t = block.args
-        xp, hp = self.pad_row(block, x_t), self.pad_row(block, h)
+        G = len(_GATES["LSTM"])
+        xp = None if m1[0] else self.pad_row(block, x_t)
+        hp = None if m1[1] else self.pad_row(block, h)
+        xw_all = self.unpacked_gemm(block, x_t, w, d, range(G), hidden, "W", "xw") if m1[0] else None
+        hr_all = self.unpacked_gemm(block, h, r, d, range(G), hidden, "R", "hr") if m1[1] else None
         acts = {}
         for g, name in enumerate(_GATES["LSTM"]):
-            wg, rg = self.gate_weights(block, w, r, d, g, name, hidden)
-            pre = self.binary(block, qrnn.AddOp, self.gemm_row(block, xp, wg, f"xw{name}"),
-                              self.gemm_row(block, hp, rg, f"hr{name}"))
+            wg, rg = self.gate_weights(block, w, r, d, g, name, hidden, not m1[0], not m1[1])
+            xw = (self.add(block, qrnn.SliceOp(xw_all, g * hidden, hidden), f"xw{name}") if m1[0]
+                  else self.gemm_row(block, xp, wg, f"xw{name}"))
+            hr = (self.add(block, qrnn.SliceOp(hr_all, g * hidden, hidden), f"hr{name}") if m1[1]
+                  else self.gemm_row(block, hp, rg, f"hr{name}"))
+            pre = self.binary(block, qrnn.AddOp, xw, hr)
             bias = self.biases(block, b, d, g, name, hidden, summed=True)
             if bias is not None:
                 pre = self.binary(block, qrnn.AddOp, pre, bias)
@@ -310,25 +380,41 @@ class _RnnImport:
         h_new = self.binary(block, qrnn.MulOp, acts["o"], self.add(block, qrnn.TanhOp(c_new)), "h_new")
         return [h_new, c_new]
 
-    def gru_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int):
+    def gru_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int,
+                 m1: tuple[bool, bool] = (False, False)):
         h, x_t = block.args
-        xp, hp = self.pad_row(block, x_t), self.pad_row(block, h)
-        wz, rz = self.gate_weights(block, w, r, d, 0, "z", hidden)
-        wr, rr = self.gate_weights(block, w, r, d, 1, "r", hidden)
-        wh, rh = self.gate_weights(block, w, r, d, 2, "h", hidden)
+        xp = None if m1[0] else self.pad_row(block, x_t)
+        hp = None if m1[1] else self.pad_row(block, h)
+        wz, rz = self.gate_weights(block, w, r, d, 0, "z", hidden, not m1[0], not m1[1])
+        wr, rr = self.gate_weights(block, w, r, d, 1, "r", hidden, not m1[0], not m1[1])
+        wh, rh = self.gate_weights(block, w, r, d, 2, "h", hidden, not m1[0], not m1[1])
+        # onnxruntime's GEMMs: x @ W[zrh]^T (all steps at once), h @ R[zr]^T, then the h gate's product by R_h
+        xw_all = self.unpacked_gemm(block, x_t, w, d, range(3), hidden, "W", "xw") if m1[0] else None
+        hr_zr = self.unpacked_gemm(block, h, r, d, range(2), hidden, "Rzr", "hrzr") if m1[1] else None
         acts = {}
         for name, wg, rg, g in (("z", wz, rz, 0), ("r", wr, rr, 1)):
-            pre = self.binary(block, qrnn.AddOp, self.gemm_row(block, xp, wg, f"xw{name}"),
-                              self.gemm_row(block, hp, rg, f"hr{name}"))
+            xw = (self.add(block, qrnn.SliceOp(xw_all, g * hidden, hidden), f"xw{name}") if m1[0]
+                  else self.gemm_row(block, xp, wg, f"xw{name}"))
+            hr = (self.add(block, qrnn.SliceOp(hr_zr, g * hidden, hidden), f"hr{name}") if m1[1]
+                  else self.gemm_row(block, hp, rg, f"hr{name}"))
+            pre = self.binary(block, qrnn.AddOp, xw, hr)
             bias = self.biases(block, b, d, g, name, hidden, summed=True)
             if bias is not None:
                 pre = self.binary(block, qrnn.AddOp, pre, bias)
             pre.name_hint = f"pre{name}"
-            acts[name] = self.add(block, qrnn.SigmoidOp(pre), name)
-        xwh = self.gemm_row(block, xp, wh, "xwh")
+            # z: MLAS logistic (deepcpu::sigmoid); r: the rational approximation (gru_reset_gate_sigmoid)
+            acts[name] = self.add(block, qrnn.SigmoidOp(pre, None if name == "z" else "rational"), name)
+        xwh = (self.add(block, qrnn.SliceOp(xw_all, 2 * hidden, hidden), "xwh") if m1[0]
+               else self.gemm_row(block, xp, wh, "xwh"))
+
+        def times_rh(v: SSAValue, padded: SSAValue | None) -> SSAValue:
+            if m1[1]:
+                return self.unpacked_gemm(block, v, r, d, range(2, 3), hidden, "Rh", "hrh")
+            return self.gemm_row(block, padded if padded is not None else self.pad_row(block, v), rh, "hrh")
+
         if self.linear_before_reset:
             wbh, rbh = self.biases(block, b, d, 2, "h", hidden, summed=False)
-            linear = self.gemm_row(block, hp, rh, "hrh")
+            linear = times_rh(h, hp)
             if rbh is not None:
                 linear = self.binary(block, qrnn.AddOp, linear, rbh, "hrh_b")
             pre = self.binary(block, qrnn.AddOp, xwh, self.binary(block, qrnn.MulOp, acts["r"], linear, "r_hrh"))
@@ -336,12 +422,12 @@ class _RnnImport:
                 pre = self.binary(block, qrnn.AddOp, pre, wbh)
         else:
             reset = self.binary(block, qrnn.MulOp, acts["r"], h, "r_h")
-            pre = self.binary(block, qrnn.AddOp, xwh, self.gemm_row(block, self.pad_row(block, reset), rh, "hrh"))
+            pre = self.binary(block, qrnn.AddOp, xwh, times_rh(reset, None))
             bias = self.biases(block, b, d, 2, "h", hidden, summed=True)
             if bias is not None:
                 pre = self.binary(block, qrnn.AddOp, pre, bias)
         pre.name_hint = "preh"
-        cand = self.add(block, qrnn.TanhOp(pre), "h_cand")
+        cand = self.add(block, qrnn.TanhOp(pre, "rational"), "h_cand")  # gru_output_gate_tanh
         one = self.add(block, qrnn.ConstantOp(dense_from_array(np.ones((1,), np.float32))), "one")
         keep = self.binary(block, qrnn.MulOp, self.binary(block, qrnn.SubOp, one, acts["z"]), cand)
         h_new = self.binary(block, qrnn.AddOp, keep, self.binary(block, qrnn.MulOp, acts["z"], h), "h_new")

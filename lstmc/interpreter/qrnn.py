@@ -72,15 +72,15 @@ class QrnnFunctions(InterpreterFunctions):
     @impl(qrnn.MatMulOp)
     def run_matmul(self, interpreter: Interpreter, op: qrnn.MatMulOp, args: PythonValues):
         a, b = args
-        return (numerics.matmul(a, b, is_batched(a, op.lhs), is_batched(b, op.rhs)),)
+        return (numerics.matmul(a, b, is_batched(a, op.lhs), is_batched(b, op.rhs), op.kernel_name),)
 
     @impl(qrnn.SigmoidOp)
     def run_sigmoid(self, interpreter: Interpreter, op: qrnn.SigmoidOp, args: PythonValues):
-        return (numerics.sigmoid(args[0]),)
+        return (numerics.sigmoid(args[0], op.kernel_name),)
 
     @impl(qrnn.TanhOp)
     def run_tanh(self, interpreter: Interpreter, op: qrnn.TanhOp, args: PythonValues):
-        return (numerics.tanh(args[0]),)
+        return (numerics.tanh(args[0], op.kernel_name),)
 
     @impl(qrnn.ReluOp)
     def run_relu(self, interpreter: Interpreter, op: qrnn.ReluOp, args: PythonValues):
