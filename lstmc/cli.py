@@ -213,15 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", nargs="+", default=[s for s in STAGES if s != "reference"], choices=[s for s in STAGES if s != "reference"])
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("quantize", help="post-training quantization of a float ONNX LSTM model to Scan/QCDQ")
-    p.add_argument("model", help="float ONNX model with standard LSTM nodes (batch 1, layout 0)")
+    p = sub.add_parser("quantize", help="post-training quantization of a float ONNX LSTM/GRU model to Scan/QCDQ")
+    p.add_argument("model", help="float ONNX model with standard LSTM/GRU nodes (batch 1, layout 0)")
     p.add_argument("--calibration", required=True, metavar="DATA.npz",
                    help=".npz keyed by graph input names ([N, ...] sequences); arrays named like a graph output are "
                         "targets for the accuracy report")
     p.add_argument("--config", metavar="Q.json",
                    help="JSON quantization config: weight_bits, weight_per_channel, io_bits, acc_bits, sigmoid_bits, "
                         "tanh_bits, cell_state_bits, calibration (\"max\" | \"percentile:P\"), power_of_two, nodes "
-                        "(per-LSTM-node overrides); default: 8-bit weights/io/activations, 16-bit acc/cell state")
+                        "(per-node overrides); default: 8-bit weights/io/activations, 16-bit acc/cell state")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="quantized model to write")
     p.set_defaults(func=cmd_quantize)
     return parser

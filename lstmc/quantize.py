@@ -1,40 +1,52 @@
-"""Post-training quantization: a float ONNX model with standard ``LSTM`` nodes -> a Scan/QCDQ model.
+"""Post-training quantization: a float ONNX model with standard ``LSTM`` / ``GRU`` nodes -> a Scan/QCDQ model.
 
-``quantize_model(model, calibration, config)`` rewrites every ONNX ``LSTM`` node in place (other nodes are kept
-as they are) into the Brevitas-style quantized cell that the rest of lstmc compiles::
+``quantize_model(model, calibration, config)`` rewrites every ONNX ``LSTM`` and ``GRU`` node in place (other
+nodes are kept as they are) into the quantized cell that the rest of lstmc compiles::
 
-    X [T, 1, I] -> QCDQ(input) -> Squeeze(1) -+-> Scan(fwd, body = scan_lstm.cell_body) -> y [T, H] -+
-                                              \\-> Scan(bwd, ...)                                     -/
+    X [T, 1, I] -> QCDQ(input) -> Squeeze(1) -+-> Scan(fwd, body = cell) -> y [T, H] -+
+                                              \\-> Scan(bwd, ...)                   -/
         -> Unsqueeze(1, 2) [T, 1, 1, H] -> Concat(1) -> Y [T, D, 1, H]
-        final h, c [H] -> Unsqueeze(0, 1) [1, 1, H] -> Concat(0) -> Y_h, Y_c [D, 1, H]
+        final h (, c) [H] -> Unsqueeze(0, 1) [1, 1, H] -> Concat(0) -> Y_h (, Y_c) [D, 1, H]
 
-so the outputs keep the names and shapes of the ONNX LSTM and the quantized model is a drop-in replacement
-with the same graph inputs and outputs as the float model. The Scan body is written by
-``lstmc.export.scan_lstm.cell_body`` (the writer shared with the Brevitas exporter and the QuantLSTMCell
-frontend). Gate mapping from the ONNX W/R/B gate order (i, o, f, c): input = i, forget = f, cell = c,
-output = o; the bias of a gate is Wb + Rb, quantized to int32 with scale = input scale * weight scale.
+so the outputs keep the names and shapes of the ONNX node and the quantized model is a drop-in replacement
+with the same graph inputs and outputs as the float model. The Scan bodies are written by
+``lstmc.export.scan_lstm.cell_body`` (LSTM: the Brevitas-style cell, the writer shared with the Brevitas
+exporter and the QuantLSTMCell frontend) and ``lstmc.export.scan_gru.gru_body`` (GRU, linear_before_reset 0
+and 1; its docstring gives the cell with every quantizer). Gate mapping from the ONNX W/R/B gate order: LSTM
+(i, o, f, c): input = i, forget = f, cell = c, output = o; GRU (z, r, h): update = z, reset = r, candidate = h.
+The bias of a gate is Wb + Rb, quantized to int32 with scale = input scale * weight scale (a GRU with
+linear_before_reset keeps Rb_h apart: it is added to h Rh_h on the grid h scale * Rh_h scale).
 Initial states are initial_h / initial_c when given (quantized with the output / cell-state quantizer, as
-every later state is; a run-time initial state only on a one-direction LSTM), else zeros. The input is
+every later state is; a run-time initial state only on a one-direction node), else zeros. The input is
 quantized before the batch axis is dropped: lstmc's integer levels reshape only quantized codes.
-Unnamed LSTM nodes are called ``lstm_<index in graph.node>`` in messages and in the ``nodes`` config.
+Unnamed nodes are called ``lstm_<index in graph.node>`` / ``gru_<index>`` in messages and in the ``nodes``
+config.
 
 Calibration runs the float model with onnxruntime over every sequence of the calibration data (to get the
-input of each LSTM node, wherever it sits in the graph), then a float numpy simulation of each LSTM direction
-(the ONNX LSTM equations) that records the ranges of: the layer input x, each gate pre-activation (acc), the
-cell state c and the products f*c and i*g, and h. Quantizers chosen from them:
+input of each node, wherever it sits in the graph), then a float numpy simulation of each direction (the ONNX
+LSTM / GRU equations) that records the ranges of: the layer input x, each gate pre-activation (acc), h, and
+LSTM: the cell state c and the products f*c and i*g; GRU: the products (1-z)*n and z*h, the reset product
+r*h (or r*(h Rh_h + Rb_h)), and with linear_before_reset h Rh_h + Rb_h and x Wh_h + Wb_h. Quantizers chosen
+from them:
 
 - weights: signed, symmetric, narrow range, scale = max|w| / (2^(b-1) - 1), per output channel (axis 1 of
   W^T, i.e. per hidden unit of each gate) when ``weight_per_channel`` else per tensor (per gate matrix).
   16-bit weights use the full int16 range instead of the narrow one (identical values: no code reaches
   -32768), because a narrow 16-bit range needs an int16 Clip, which onnxruntime lacks;
 - biases: int32, scale = input scale * weight scale (per channel with per-channel weights);
-- sigmoid outputs (i, f, o): unsigned, scale 1 / (2^b - 1) (codes 0 .. 2^b - 1 represent [0, 1]);
-- tanh outputs (cell gate g and tanh(c)): signed, scale 1 / (2^(b-1) - 1) (represents [-1, 1]);
-- input x, output h, each gate accumulator, cell state: signed symmetric (full range, no Clip for 8 and
-  16 bits), scale = m / (2^(b-1) - 1) where m is the calibrated max|.| (``"max"``) or its P-th percentile
-  (``"percentile:P"``). The input quantizer (on x) and the output quantizer (on h) are separate. The h and
-  cell-state quantizers of a bidirectional node are shared by its two directions (Y, Y_h and Y_c concatenate
-  the directions, and lstmc concatenates codes of one scale only, as Brevitas shares io_quant);
+- sigmoid outputs (LSTM i, f, o; GRU z, r): unsigned, scale 1 / (2^b - 1) (codes 0 .. 2^b - 1 represent
+  [0, 1]);
+- tanh outputs (LSTM cell gate g and tanh(c); GRU candidate n): signed, scale 1 / (2^(b-1) - 1) (represents
+  [-1, 1]);
+- input x, output h, each gate accumulator, cell state, GRU products: signed symmetric (full range, no Clip
+  for 8 and 16 bits), scale = m / (2^(b-1) - 1) where m is the calibrated max|.| (``"max"``) or its P-th
+  percentile (``"percentile:P"``). The input quantizer (on x) and the output quantizer (on h) are separate. The
+  h and cell-state quantizers of a bidirectional node are shared by its two directions (Y, Y_h and Y_c
+  concatenate the directions, and lstmc concatenates codes of one scale only, as Brevitas shares io_quant);
+  a GRU's other quantizers are per direction. GRU widths: the products (1-z)*n and z*h take
+  ``cell_state_bits`` (they are its state update, as c is the LSTM's); r*h takes ``io_bits`` (the vector the
+  candidate's recurrent matrix product reads, like h); with linear_before_reset, h Rh_h + Rb_h,
+  x Wh_h + Wb_h and r*(...) take ``acc_bits`` (addends of the candidate's accumulator);
 - ``power_of_two``: every scale rounded UP to a power of two (so nothing clips that the scale above covers);
   then the integer stage equals the reference exactly (the bias scale, a product of powers of two, is one).
   For sigmoid/tanh this costs one bit (8-bit sigmoid: scale 2^-7, codes 0..128 cover [0, 1]).
@@ -42,8 +54,8 @@ cell state c and the products f*c and i*g, and h. Quantizers chosen from them:
 Configuration (a dict, from JSON; every key optional, unknown keys and bad values are errors)::
 
     weight_bits 8   weight_per_channel true   io_bits 8   acc_bits 16   sigmoid_bits 8   tanh_bits 8
-    cell_state_bits 16   calibration "max" | "percentile:P"   power_of_two false
-    nodes {"<LSTM node name>": {any of the keys above}}   (per-node overrides)
+    cell_state_bits 16 (GRU: the state-update products)   calibration "max" | "percentile:P"   power_of_two false
+    nodes {"<LSTM or GRU node name>": {any of the keys above}}   (per-node overrides)
 
 Bits are 2..16 (what QuantizeLinear can express). A quantizer wider than 8 bits makes the model opset 21
 (int16 QuantizeLinear); the model's default-domain opset becomes max(its own, 19 or 21), an older model being
@@ -53,8 +65,8 @@ an int16 Clip); lstmc itself compiles such a model, and the report then takes th
 ``qrnn`` stage (bit-exact with the reference by contract). That is why acc and cell state default to the full
 16 bits (no Clip) and everything else to 8 bits.
 
-Out of scope (an LstmcError naming the node and the attribute): GRU and RNN nodes, peepholes (input P),
-clip, input_forget, non-default activations, layout = 1, batch size other than 1, sequence_lens.
+Out of scope (an LstmcError naming the node and the attribute): RNN nodes, peepholes (input P), clip,
+input_forget, non-default activations, layout = 1, batch size other than 1, sequence_lens.
 
 The report (``QuantReport``) compares the quantized model with the float one on the calibration data, both run
 with onnxruntime (``lstmc.reference.run_reference``): per output the max / mean absolute error and the SQNR in
@@ -76,22 +88,27 @@ from onnx import helper
 
 from lstmc.errors import LstmcError
 from lstmc.frontend import graph_constants
+from lstmc.export.scan_gru import GRU_GATES, GruLayerOnnx, gru_body
 from lstmc.export.scan_lstm import (GATES, INT16_OPSET, MIN_OPSET, GateOnnx, LayerOnnx, OnnxGraph, QuantSpec,
                                     cell_body, check_spec)
 
-# ONNX gate order in W, R and B is (i, o, f, c); index of each of our gates in it
-ONNX_GATE_INDEX = {"input": 0, "output": 1, "forget": 2, "cell": 3}
-_LSTM_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
-               "input_forget", "layout"}
-_DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
-_INPUT_NAMES = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
-_UNSUPPORTED_OPS = {"GRU": "GRU", "RNN": "RNN"}
+# ONNX gate order in W, R and B: LSTM (i, o, f, c), GRU (z, r, h); index of each of our gates in it
+ONNX_GATE_INDEX = {"input": 0, "output": 1, "forget": 2, "cell": 3, "update": 0, "reset": 1, "candidate": 2}
+_COMMON_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout"}
+_ATTRS = {"LSTM": _COMMON_ATTRS | {"input_forget"}, "GRU": _COMMON_ATTRS | {"linear_before_reset"}}
+_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+_INPUT_NAMES = {"LSTM": ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"),
+                "GRU": ("X", "W", "R", "B", "sequence_lens", "initial_h")}
+_STATES = {"LSTM": ("h", "c"), "GRU": ("h",)}  # recurrent states, in the order of the node's outputs Y_h, Y_c
+_SUPPORTED_OPS = ("LSTM", "GRU")
+_UNSUPPORTED_OPS = {"RNN"}
 
 
 # ------------------------------------------------------------------------------------------------ configuration
 @dataclass(frozen=True)
 class QuantConfig:
-    """The quantization choices for one LSTM node (the JSON keys, with their defaults)."""
+    """The quantization choices for one LSTM or GRU node (the JSON keys, with their defaults).
+    For a GRU, ``cell_state_bits`` is the width of the state-update products (1 - z) * n and z * h."""
 
     weight_bits: int = 8
     weight_per_channel: bool = True
@@ -142,18 +159,19 @@ def _check_keys(values: dict, where: str) -> dict:
 
 
 def parse_config(config: Optional[dict], node_names: list[str]) -> dict[str, QuantConfig]:
-    """Validate a config dict; return the effective QuantConfig of every LSTM node (by node name)."""
+    """Validate a config dict; return the effective QuantConfig of every LSTM/GRU node (by node name)."""
     if config is not None and not isinstance(config, dict):
         raise LstmcError(f"config must be a JSON object, got {type(config).__name__}")
     config = dict(config or {})
     nodes = config.pop("nodes", {})
     base = QuantConfig(**_check_keys(config, "config"))
     if not isinstance(nodes, dict):
-        raise LstmcError(f"config key 'nodes' must be an object keyed by LSTM node name, got {json.dumps(nodes)}")
+        raise LstmcError(f"config key 'nodes' must be an object keyed by LSTM/GRU node name, got "
+                         f"{json.dumps(nodes)}")
     unknown = [n for n in nodes if n not in node_names]
     if unknown:
-        raise LstmcError(f"config key 'nodes': '{unknown[0]}' is not an LSTM node of the model "
-                         f"(LSTM nodes: {', '.join(repr(n) for n in node_names) or 'none'})")
+        raise LstmcError(f"config key 'nodes': '{unknown[0]}' is not an LSTM or GRU node of the model "
+                         f"(LSTM/GRU nodes: {', '.join(repr(n) for n in node_names) or 'none'})")
     per_node = {}
     for name in node_names:
         override = nodes.get(name, {})
@@ -179,21 +197,26 @@ def load_config(path: Optional[str]) -> dict:
     return value
 
 
-# ------------------------------------------------------------------------------------------------ LSTM nodes
+# ------------------------------------------------------------------------------------------------ LSTM/GRU nodes
 @dataclass
-class _Lstm:
-    """One ONNX LSTM node, checked to be in scope, with its constant weights."""
+class _Rnn:
+    """One ONNX LSTM or GRU node, checked to be in scope, with its constant weights."""
 
     node: onnx.NodeProto
     index: int  # position in graph.node
     label: str  # node name, or a stable stand-in for an unnamed node
-    W: np.ndarray  # [D, 4H, I]
-    R: np.ndarray  # [D, 4H, H]
-    B: Optional[np.ndarray]  # [D, 8H]
+    W: np.ndarray  # [D, G*H, I] (G = 4 gates for an LSTM, 3 for a GRU)
+    R: np.ndarray  # [D, G*H, H]
+    B: Optional[np.ndarray]  # [D, 2*G*H]
     hidden: int
     input_size: int
     reverse: list[bool]  # per direction
-    initial: dict[str, Optional[str]] = field(default_factory=dict)  # "h"/"c" -> tensor name or None
+    initial: dict[str, Optional[str]] = field(default_factory=dict)  # "h" (/"c") -> tensor name or None
+    linear_before_reset: bool = False  # GRU only
+
+    @property
+    def kind(self) -> str:
+        return self.node.op_type
 
     @property
     def x(self) -> str:
@@ -211,18 +234,27 @@ def _label(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type.lower()}_{index}"
 
 
-def _parse_lstm(node: onnx.NodeProto, index: int, label: str, consts: dict[str, np.ndarray]) -> _Lstm:
+def _parse_rnn(node: onnx.NodeProto, index: int, label: str, consts: dict[str, np.ndarray]) -> _Rnn:
+    kind = node.op_type
+    names = _INPUT_NAMES[kind]
+    G = len(GATES) if kind == "LSTM" else len(GRU_GATES)
+    article = "an" if kind == "LSTM" else "a"
+
     def err(message):
         return _node_error(node, label, message)
 
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     for name in attrs:
-        if name not in _LSTM_ATTRS:
-            raise err(f"attribute '{name}' is not an LSTM attribute lstmc quantize knows")
+        if name not in _ATTRS[kind]:
+            raise err(f"attribute '{name}' is not {article} {kind} attribute lstmc quantize knows")
     if "clip" in attrs:
-        raise err(f"attribute 'clip' ({attrs['clip']}) is not supported: the quantized cell has no cell clipping")
+        raise err(f"attribute 'clip' ({attrs['clip']}) is not supported: the quantized cell clips no "
+                  "pre-activation")
     if attrs.get("input_forget", 0):
         raise err("attribute 'input_forget' = 1 (coupled input-forget gate) is not supported")
+    lbr = attrs.get("linear_before_reset", 0)
+    if lbr not in (0, 1):
+        raise err(f"attribute 'linear_before_reset' = {lbr} is not 0 or 1")
     if attrs.get("layout", 0) != 0:
         raise err(f"attribute 'layout' = {attrs['layout']} is not supported (only layout 0: X is [T, batch, I])")
     direction = attrs.get("direction", b"forward")
@@ -232,16 +264,16 @@ def _parse_lstm(node: onnx.NodeProto, index: int, label: str, consts: dict[str, 
         raise err(f"attribute 'direction' = '{direction}' is not forward, reverse or bidirectional")
     if "activations" in attrs:
         acts = [a.decode() if isinstance(a, bytes) else str(a) for a in attrs["activations"]]
-        if acts != _DEFAULT_ACTIVATIONS * len(reverse):
-            raise err(f"attribute 'activations' = {acts} is not supported (only the default "
-                      f"{_DEFAULT_ACTIVATIONS * len(reverse)})")
+        default = _DEFAULT_ACTIVATIONS[kind] * len(reverse)
+        if acts != default:
+            raise err(f"attribute 'activations' = {acts} is not supported (only the default {default})")
     for name in ("activation_alpha", "activation_beta"):
         if name in attrs:
             raise err(f"attribute '{name}' is not supported (only the default activations, which take none)")
-    inputs = list(node.input) + [""] * (len(_INPUT_NAMES) - len(node.input))
-    if len(node.input) > len(_INPUT_NAMES):
-        raise err(f"has {len(node.input)} inputs, an LSTM has at most {len(_INPUT_NAMES)}")
-    if inputs[7]:
+    inputs = list(node.input) + [""] * (len(names) - len(node.input))
+    if len(node.input) > len(names):
+        raise err(f"has {len(node.input)} inputs, {article} {kind} has at most {len(names)}")
+    if kind == "LSTM" and inputs[7]:
         raise err(f"input 'P' ('{inputs[7]}', peephole weights) is not supported")
     if inputs[4]:
         raise err(f"input 'sequence_lens' ('{inputs[4]}') is not supported: lstmc runs one whole sequence per "
@@ -252,45 +284,45 @@ def _parse_lstm(node: onnx.NodeProto, index: int, label: str, consts: dict[str, 
         if not name:
             return None
         if name not in consts:
-            raise err(f"input '{_INPUT_NAMES[k]}' ('{name}') must be a constant (an initializer) holding float "
+            raise err(f"input '{names[k]}' ('{name}') must be a constant (an initializer) holding float "
                       "weights")
         value = np.asarray(consts[name])
         if value.dtype.kind != "f":
-            raise err(f"input '{_INPUT_NAMES[k]}' ('{name}') has element type {value.dtype}; expected float "
+            raise err(f"input '{names[k]}' ('{name}') has element type {value.dtype}; expected float "
                       "weights (lstmc quantize takes a float model)")
         return value.astype(np.float32)
 
     W, R, B = const(1), const(2), const(3)
     D = len(reverse)
-    if W is None or W.ndim != 3 or W.shape[0] != D or W.shape[1] % 4:
-        raise err(f"input 'W' has shape {None if W is None else list(W.shape)}, expected [{D}, 4*hidden, input]")
-    H, I = W.shape[1] // 4, W.shape[2]
+    if W is None or W.ndim != 3 or W.shape[0] != D or W.shape[1] % G:
+        raise err(f"input 'W' has shape {None if W is None else list(W.shape)}, expected [{D}, {G}*hidden, input]")
+    H, I = W.shape[1] // G, W.shape[2]
     if "hidden_size" in attrs and attrs["hidden_size"] != H:
         raise err(f"attribute 'hidden_size' = {attrs['hidden_size']} but 'W' has shape {list(W.shape)}")
-    if R is None or R.shape != (D, 4 * H, H):
-        raise err(f"input 'R' has shape {None if R is None else list(R.shape)}, expected [{D}, {4 * H}, {H}]")
-    if B is not None and B.shape != (D, 8 * H):
-        raise err(f"input 'B' has shape {list(B.shape)}, expected [{D}, {8 * H}]")
+    if R is None or R.shape != (D, G * H, H):
+        raise err(f"input 'R' has shape {None if R is None else list(R.shape)}, expected [{D}, {G * H}, {H}]")
+    if B is not None and B.shape != (D, 2 * G * H):
+        raise err(f"input 'B' has shape {list(B.shape)}, expected [{D}, {2 * G * H}]")
     for name, value in (("W", W), ("R", R), ("B", B)):
         if value is not None and not np.all(np.isfinite(value)):
             raise err(f"input '{name}' holds non-finite values")
-    lstm = _Lstm(node, index, label, W, R, B, H, I, reverse)
-    for key, k in (("h", 5), ("c", 6)):
+    rnn = _Rnn(node, index, label, W, R, B, H, I, reverse, linear_before_reset=bool(lbr))
+    for key, k in zip(_STATES[kind], (5, 6)):
         name = inputs[k]
-        lstm.initial[key] = name or None
+        rnn.initial[key] = name or None
         if name and name in consts:
             value = np.asarray(consts[name])
             if value.shape != (D, 1, H):
-                raise err(f"input '{_INPUT_NAMES[k]}' has shape {list(value.shape)}, expected [{D}, 1, {H}] "
+                raise err(f"input '{names[k]}' has shape {list(value.shape)}, expected [{D}, 1, {H}] "
                           "(batch 1)")
         elif name and D == 2:
-            raise err(f"input '{_INPUT_NAMES[k]}' ('{name}') is computed at run time; on a bidirectional LSTM "
+            raise err(f"input '{names[k]}' ('{name}') is computed at run time; on a bidirectional {kind} "
                       "lstmc quantize needs it as an initializer (lstmc has no op to split it per direction)")
-    return lstm
+    return rnn
 
 
-def find_lstm_nodes(model: onnx.ModelProto) -> list[_Lstm]:
-    """Every LSTM node of the main graph, checked to be in scope (LstmcError otherwise)."""
+def find_rnn_nodes(model: onnx.ModelProto) -> list[_Rnn]:
+    """Every LSTM and GRU node of the main graph, checked to be in scope (LstmcError otherwise)."""
     consts = graph_constants(model.graph)
     shapes = {v.name: [d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim]
               for v in list(model.graph.input) + list(model.graph.value_info) if v.type.HasField("tensor_type")}
@@ -300,36 +332,34 @@ def find_lstm_nodes(model: onnx.ModelProto) -> list[_Lstm]:
             continue
         if node.op_type in _UNSUPPORTED_OPS:
             raise _node_error(node, _label(node, index), f"{node.op_type} is not supported yet by lstmc quantize "
-                              "(only LSTM nodes are quantized)")
-        if node.op_type == "LSTM":
-            lstm = _parse_lstm(node, index, _label(node, index), consts)
-            dims = shapes.get(lstm.x)
+                              "(only LSTM and GRU nodes are quantized)")
+        if node.op_type in _SUPPORTED_OPS:
+            rnn = _parse_rnn(node, index, _label(node, index), consts)
+            dims = shapes.get(rnn.x)
             if dims and len(dims) == 3 and dims[1] > 1:
-                raise lstm.error(f"input 'X' ('{lstm.x}') has batch size {dims[1]} (shape {dims}); lstmc runs one "
-                                 "sequence per inference, so the batch must be 1")
-            found.append(lstm)
+                raise rnn.error(f"input 'X' ('{rnn.x}') has batch size {dims[1]} (shape {dims}); lstmc runs one "
+                                "sequence per inference, so the batch must be 1")
+            found.append(rnn)
     if not found:
         ops = sorted({n.op_type for n in model.graph.node})
-        raise LstmcError(f"the model has no ONNX LSTM node to quantize (its operators: {', '.join(ops)})")
+        raise LstmcError(f"the model has no ONNX LSTM or GRU node to quantize (its operators: {', '.join(ops)})")
     labels = [f.label for f in found]
     dup = next((n for n in labels if labels.count(n) > 1), None)
     if dup is not None:
-        raise LstmcError(f"two LSTM nodes are named '{dup}'; node names must be unique to configure them")
+        raise LstmcError(f"two LSTM/GRU nodes are named '{dup}'; node names must be unique to configure them")
     return found
 
 
 # ------------------------------------------------------------------------------------------------ calibration
-def _gate_params(lstm: _Lstm, d: int, gate: str):
-    """(W_x^T [I, H], W_h^T [H, H], bias [H] = Wb + Rb) of one gate and direction, float32."""
-    H, k = lstm.hidden, ONNX_GATE_INDEX[gate]
+def _gate_params(rnn: _Rnn, d: int, gate: str):
+    """(W_x^T [I, H], W_h^T [H, H], Wb [H], Rb [H]) of one gate and direction, float32 (zero biases without B)."""
+    H, k, G = rnn.hidden, ONNX_GATE_INDEX[gate], rnn.W.shape[1] // rnn.hidden
     rows = slice(k * H, (k + 1) * H)
-    wx = np.ascontiguousarray(lstm.W[d, rows, :].T)
-    wh = np.ascontiguousarray(lstm.R[d, rows, :].T)
-    if lstm.B is None:
-        bias = np.zeros(H, np.float32)
-    else:
-        bias = (lstm.B[d, k * H:(k + 1) * H] + lstm.B[d, 4 * H + k * H:4 * H + (k + 1) * H]).astype(np.float32)
-    return wx, wh, bias
+    wx = np.ascontiguousarray(rnn.W[d, rows, :].T)
+    wh = np.ascontiguousarray(rnn.R[d, rows, :].T)
+    if rnn.B is None:
+        return wx, wh, np.zeros(H, np.float32), np.zeros(H, np.float32)
+    return wx, wh, rnn.B[d, rows], rnn.B[d, G * H + k * H:G * H + (k + 1) * H]
 
 
 class _Range:
@@ -374,15 +404,21 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _simulate(lstm: _Lstm, d: int, x: np.ndarray, h0: np.ndarray, c0: np.ndarray, keep: bool) -> _DirStats:
+def _steps(rnn: _Rnn, d: int, steps: int) -> range:
+    return range(steps - 1, -1, -1) if rnn.reverse[d] else range(steps)
+
+
+def _simulate(lstm: _Rnn, d: int, x: np.ndarray, h0: np.ndarray, c0: np.ndarray, keep: bool) -> _DirStats:
     """Float ONNX LSTM equations for direction d over x [N, T, I] (all sequences at once), recording ranges."""
     stats = _DirStats({g: _Range(keep) for g in GATES}, _Range(keep), _Range(keep))
-    params = {g: tuple(p.astype(np.float64) for p in _gate_params(lstm, d, g)) for g in GATES}
+    params = {}
+    for g in GATES:
+        wx, wh, wb, rb = _gate_params(lstm, d, g)
+        params[g] = (wx.astype(np.float64), wh.astype(np.float64), (wb + rb).astype(np.float64))
     h, c = h0.astype(np.float64), c0.astype(np.float64)
     stats.h.add(h)
     stats.cell.add(c)
-    steps = range(x.shape[1] - 1, -1, -1) if lstm.reverse[d] else range(x.shape[1])
-    for t in steps:
+    for t in _steps(lstm, d, x.shape[1]):
         xt = x[:, t, :].astype(np.float64)
         acc = {}
         for g, (wx, wh, b) in params.items():
@@ -397,6 +433,38 @@ def _simulate(lstm: _Lstm, d: int, x: np.ndarray, h0: np.ndarray, c0: np.ndarray
             stats.cell.add(v)
         stats.h.add(h)
     return stats
+
+
+# the quantities of a GRU direction whose ranges calibration records (see _gru_layer for their quantizers)
+_GRU_RANGES = GRU_GATES + ("recurrent", "candidate_x", "reset_product", "product", "h")
+
+
+def _simulate_gru(gru: _Rnn, d: int, x: np.ndarray, h0: np.ndarray, keep: bool) -> dict[str, _Range]:
+    """Float ONNX GRU equations for direction d over x [N, T, I] (all sequences at once), recording the ranges
+    of each gate's pre-activation (by gate name), h Rh + Rb_h ("recurrent") and x Wh + Wb_h ("candidate_x")
+    (both with linear_before_reset only), the reset product r * h or r * (h Rh + Rb_h) ("reset_product"),
+    (1 - z) * n and z * h ("product") and h."""
+    ranges = {k: _Range(keep) for k in _GRU_RANGES}
+    (wxz, whz, wbz, rbz), (wxr, whr, wbr, rbr), (wxh, whh, wbh, rbh) = (
+        [a.astype(np.float64) for a in _gate_params(gru, d, g)] for g in GRU_GATES)
+
+    def seen(key: str, value: np.ndarray) -> np.ndarray:
+        ranges[key].add(value)
+        return value
+
+    h = seen("h", h0.astype(np.float64))
+    for t in _steps(gru, d, x.shape[1]):
+        xt = x[:, t, :].astype(np.float64)
+        z = _sigmoid(seen("update", xt @ wxz + h @ whz + wbz + rbz))
+        r = _sigmoid(seen("reset", xt @ wxr + h @ whr + wbr + rbr))
+        if gru.linear_before_reset:
+            reset = seen("reset_product", r * seen("recurrent", h @ whh + rbh))
+            n = np.tanh(seen("candidate", seen("candidate_x", xt @ wxh + wbh) + reset))
+        else:
+            reset = seen("reset_product", r * h)
+            n = np.tanh(seen("candidate", xt @ wxh + reset @ whh + wbh + rbh))
+        h = seen("h", seen("product", (1 - z) * n) + seen("product", z * h))
+    return ranges
 
 
 def _batched_inputs(model: onnx.ModelProto, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -434,16 +502,17 @@ def _batched_inputs(model: onnx.ModelProto, data: dict[str, np.ndarray]) -> dict
     return out
 
 
-def _float_run(model: onnx.ModelProto, inputs: dict[str, np.ndarray], lstms: list[_Lstm]):
-    """Run the float model once per sequence; return (its outputs, every tensor an LSTM node reads at run time)."""
+def _float_run(model: onnx.ModelProto, inputs: dict[str, np.ndarray], rnns: list[_Rnn]):
+    """Run the float model once per sequence; return (its outputs, every tensor an LSTM/GRU node reads at run
+    time)."""
     from lstmc.reference import run_reference
 
     probe = onnx.ModelProto.FromString(model.SerializeToString())
     known = {o.name for o in probe.graph.output} | set(inputs)
     consts = set(graph_constants(probe.graph))
     wanted = []
-    for lstm in lstms:
-        for name in (lstm.x, lstm.initial["h"], lstm.initial["c"]):
+    for rnn in rnns:
+        for name in (rnn.x, *rnn.initial.values()):
             if name and name not in consts and name not in wanted:
                 wanted.append(name)
     for name in wanted:
@@ -514,25 +583,70 @@ def _bias(b: np.ndarray, input_scale: np.ndarray, weight_scale: np.ndarray) -> t
     return ints.astype(np.int32), scale
 
 
-def _layer(lstm: _Lstm, d: int, prefix: str, input_spec: QuantSpec, output: QuantSpec, cell_state: QuantSpec,
+def _where(rnn: _Rnn, d: int) -> tuple[str, str]:
+    """("fwd" | "bwd", "<label>.<fwd|bwd>") of direction d: the layer name suffix and the quantizer name stem."""
+    direction = "bwd" if rnn.reverse[d] else "fwd"
+    return direction, f"{rnn.label}.{direction}"
+
+
+def _gate(rnn: _Rnn, d: int, gate: str, bias: np.ndarray, input_spec: QuantSpec, act: QuantSpec,
+          acc_bound: float, cfg: QuantConfig) -> GateOnnx:
+    """One gate's quantized weights, its int32 bias (``bias`` on the grid input scale * W_x scale; none when
+    the node has no B) and its accumulator / activation quantizers."""
+    what = _where(rnn, d)[1]
+    wx, wh = _gate_params(rnn, d, gate)[:2]
+    qx = _weight(f"{what}.{gate}.input_weight", wx, cfg)
+    qh = _weight(f"{what}.{gate}.hidden_weight", wh, cfg)
+    return GateOnnx(wx=qx, wh=qh, bias=_bias(bias, input_spec.scale, qx[1].scale) if rnn.B is not None else None,
+                    acc=_symmetric(f"{what}.{gate}_acc", acc_bound, cfg.acc_bits, cfg), act=act)
+
+
+def _layer(lstm: _Rnn, d: int, prefix: str, input_spec: QuantSpec, output: QuantSpec, cell_state: QuantSpec,
            stats: _DirStats, cfg: QuantConfig) -> LayerOnnx:
-    direction = "bwd" if lstm.reverse[d] else "fwd"
-    what = f"{lstm.label}.{direction}"
-    pct = cfg.percentile
+    direction, what = _where(lstm, d)
     gates = {}
     for gate in GATES:
-        wx, wh, b = _gate_params(lstm, d, gate)
-        qx = _weight(f"{what}.{gate}.input_weight", wx, cfg)
-        qh = _weight(f"{what}.{gate}.hidden_weight", wh, cfg)
-        bias = _bias(b, input_spec.scale, qx[1].scale) if lstm.B is not None else None
+        wb, rb = _gate_params(lstm, d, gate)[2:]
         act = _tanh_spec(f"{what}.cell_tanh", cfg) if gate == "cell" else _sigmoid_spec(f"{what}.{gate}_sigmoid", cfg)
-        gates[gate] = GateOnnx(wx=qx, wh=qh, bias=bias,
-                               acc=_symmetric(f"{what}.{gate}_acc", stats.acc[gate].bound(pct), cfg.acc_bits, cfg),
-                               act=act)
+        gates[gate] = _gate(lstm, d, gate, wb + rb, input_spec, act, stats.acc[gate].bound(cfg.percentile), cfg)
     return LayerOnnx(
         name=f"{prefix}{direction}", input_size=lstm.input_size, hidden=lstm.hidden, reverse=lstm.reverse[d],
         gates=gates, cifg_one=None,
         cell_state=cell_state, hidden_tanh=_tanh_spec(f"{what}.hidden_state_tanh", cfg), output=output)
+
+
+def _gru_layer(gru: _Rnn, d: int, prefix: str, input_spec: QuantSpec, output: QuantSpec,
+               ranges: dict[str, _Range], cfg: QuantConfig) -> GruLayerOnnx:
+    """The quantizers of one GRU direction (scan_gru's module docstring names them):
+    z, r: sigmoid_bits; n: tanh_bits; each gate accumulator, and q_hr on h Rh + Rb_h and q_xn on
+    x Wh + Wb_h (linear_before_reset): acc_bits;
+    q_rh on r * h: io_bits (it is the vector the recurrent MVAU of n reads, like h), on r * (h Rh + Rb_h):
+    acc_bits (an addend of n's accumulator); q_p on (1 - z) * n and z * h: cell_state_bits (the GRU's state
+    update, as the LSTM's c update); h: the node's output quantizer (io_bits). Scales from the calibrated ranges."""
+    direction, what = _where(gru, d)
+    lbr, pct = gru.linear_before_reset, cfg.percentile
+    gates = {}
+    for gate in GRU_GATES:
+        wb, rb = _gate_params(gru, d, gate)[2:]
+        bias = wb if gate == "candidate" and lbr else wb + rb  # with lbr, Rb_h goes with h Rh (recurrent_bias)
+        act = _tanh_spec(f"{what}.candidate_tanh", cfg) if gate == "candidate" else \
+            _sigmoid_spec(f"{what}.{gate}_sigmoid", cfg)
+        gates[gate] = _gate(gru, d, gate, bias, input_spec, act, ranges[gate].bound(pct), cfg)
+    recurrent_bias = recurrent_acc = input_acc = None
+    if lbr:
+        if gru.B is not None:
+            rb = _gate_params(gru, d, "candidate")[3]
+            recurrent_bias = _bias(rb, output.scale, gates["candidate"].wh[1].scale)
+        recurrent_acc = _symmetric(f"{what}.recurrent_acc", ranges["recurrent"].bound(pct), cfg.acc_bits, cfg)
+        input_acc = _symmetric(f"{what}.candidate_input_acc", ranges["candidate_x"].bound(pct), cfg.acc_bits, cfg)
+    return GruLayerOnnx(
+        name=f"{prefix}{direction}", input_size=gru.input_size, hidden=gru.hidden, reverse=gru.reverse[d],
+        linear_before_reset=lbr, gates=gates, recurrent_bias=recurrent_bias, recurrent_acc=recurrent_acc,
+        input_acc=input_acc,
+        reset_product=_symmetric(f"{what}.reset_product", ranges["reset_product"].bound(pct),
+                                 cfg.acc_bits if lbr else cfg.io_bits, cfg),
+        product=_symmetric(f"{what}.state_product", ranges["product"].bound(pct), cfg.cell_state_bits, cfg),
+        output=output)
 
 
 # ------------------------------------------------------------------------------------------------ rewrite
@@ -561,25 +675,30 @@ def _prefix(label: str, taken: set[str]) -> str:
 class _Rewrite:
     nodes: list[onnx.NodeProto]
     inits: list[onnx.TensorProto]
-    layers: list[LayerOnnx]
+    layers: list  # LayerOnnx (LSTM) or GruLayerOnnx (GRU), one per direction
     input_spec: QuantSpec
 
 
-def _rewrite(lstm: _Lstm, prefix: str, layers: list[LayerOnnx], input_spec: QuantSpec,
-             consts: dict[str, np.ndarray]) -> _Rewrite:
+def _state_specs(lay) -> dict[str, QuantSpec]:
+    """The quantizer of each recurrent state of a layer: h (and c for an LSTM)."""
+    return {"h": lay.output} if isinstance(lay, GruLayerOnnx) else {"h": lay.output, "c": lay.cell_state}
+
+
+def _rewrite(rnn: _Rnn, prefix: str, layers: list, input_spec: QuantSpec, consts: dict[str, np.ndarray]) -> _Rewrite:
     g = OnnxGraph(prefix)
-    H, D = lstm.hidden, len(layers)
+    H, D = rnn.hidden, len(layers)
+    keys = _STATES[rnn.kind]
 
     def axes(*values):
         return g.const("axes", np.array(values, np.int64))
 
     # quantize first, then drop the batch axis: the integer levels reshape only quantized codes
-    x = g.op("Squeeze", [g.qcdq(lstm.x, input_spec, "x_in"), axes(1)], "x")  # [T, 1, I] -> [T, I]
-    finals = {"h": [], "c": [], "y": []}
+    x = g.op("Squeeze", [g.qcdq(rnn.x, input_spec, "x_in"), axes(1)], "x")  # [T, 1, I] -> [T, I]
+    finals = {key: [] for key in keys + ("y",)}
     for d, lay in enumerate(layers):
         states = []
-        for key, spec in (("h", lay.output), ("c", lay.cell_state)):
-            name = lstm.initial[key]
+        for key, spec in _state_specs(lay).items():
+            name = rnn.initial[key]
             if name is None:
                 states.append(g.const(f"{key}0", np.zeros(H, np.float32)))
             elif name in consts:  # constant initial state: put it on the state's grid, as every later state is
@@ -587,18 +706,18 @@ def _rewrite(lstm: _Lstm, prefix: str, layers: list[LayerOnnx], input_spec: Quan
             else:  # run-time initial state (one direction): [1, 1, H] -> [H] -> QCDQ
                 states.append(g.op("Squeeze", [g.qcdq(name, spec, f"{key}0"), axes(0, 1)], f"{key}0"))
         rev = [int(lay.reverse)]
-        outs = [g.fresh(f"{lay.name}_h_T"), g.fresh(f"{lay.name}_c_T"), g.fresh(f"{lay.name}_y")]
+        outs = [g.fresh(f"{lay.name}_{key}_T") for key in keys] + [g.fresh(f"{lay.name}_y")]
+        body = gru_body(lay) if isinstance(lay, GruLayerOnnx) else cell_body(lay)
         g.nodes.append(helper.make_node("Scan", states + [x], outs, name=g.fresh(f"{lay.name}_scan"),
-                                        num_scan_inputs=1, body=cell_body(lay), scan_input_directions=rev,
+                                        num_scan_inputs=1, body=body, scan_input_directions=rev,
                                         scan_output_directions=rev))
-        finals["h"].append(outs[0])
-        finals["c"].append(outs[1])
-        finals["y"].append(outs[2])
-    outputs = list(lstm.node.output) + [""] * (3 - len(lstm.node.output))
-    for out, key, unsq, axis in ((outputs[0], "y", (1, 2), 1), (outputs[1], "h", (0, 1), 0),
-                                 (outputs[2], "c", (0, 1), 0)):
+        for key, out in zip(keys + ("y",), outs):
+            finals[key].append(out)
+    # node outputs: Y [T, D, 1, H] from the per-step outputs, then Y_h (, Y_c) [D, 1, H] from the final states
+    for out, key in zip(rnn.node.output, ("y",) + keys):
         if not out:
             continue
+        unsq, axis = ((1, 2), 1) if key == "y" else ((0, 1), 0)
         parts = [g.op("Unsqueeze", [v, axes(*unsq)], f"{key}_unsq", out=out if D == 1 else None)
                  for v in finals[key]]
         if D > 1:
@@ -679,7 +798,7 @@ class OutputReport:
 class QuantReport:
     sequences: int
     outputs: list[OutputReport]
-    nodes: dict[str, dict]  # LSTM node name -> summary of its quantizers
+    nodes: dict[str, dict]  # LSTM/GRU node name -> summary of its quantizers
     quantized_source: str = "onnxruntime"  # or "qrnn" when onnxruntime cannot run the quantized model
     notes: list[str] = field(default_factory=list)
 
@@ -718,21 +837,22 @@ def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
     return 10.0 * math.log10(signal / noise)
 
 
-def _needs_int16_clip(layers: list[LayerOnnx], specs: list[QuantSpec]) -> bool:
+def _needs_int16_clip(layers: list, specs: list[QuantSpec]) -> bool:
     every = specs + [s for lay in layers for s in lay.specs()]
     return any(s is not None and s.bit_width > 8 and s.needs_clip for s in every)
 
 
-def _summary(cfg: QuantConfig, input_spec: QuantSpec, layers: list[LayerOnnx]) -> dict:
+def _summary(cfg: QuantConfig, input_spec: QuantSpec, layers: list) -> dict:
     def sc(spec):
         return f"{float(np.asarray(spec.scale).reshape(-1)[0]):.4g}"
 
     first = layers[0]
+    state = ({"products": f"{first.product.bit_width}b s={sc(first.product)}"} if isinstance(first, GruLayerOnnx)
+             else {"c": f"{first.cell_state.bit_width}b s={sc(first.cell_state)}"})
     return {"directions": "+".join("bwd" if lay.reverse else "fwd" for lay in layers),
             "weights": f"{cfg.weight_bits}b {'per-channel' if cfg.weight_per_channel else 'per-tensor'}",
             "x": f"{input_spec.bit_width}b s={sc(input_spec)}",
-            "h": f"{first.output.bit_width}b s={sc(first.output)}",
-            "c": f"{first.cell_state.bit_width}b s={sc(first.cell_state)}",
+            "h": f"{first.output.bit_width}b s={sc(first.output)}", **state,
             "acc": f"{cfg.acc_bits}b", "sigmoid": f"{cfg.sigmoid_bits}b", "tanh": f"{cfg.tanh_bits}b",
             "calibration": cfg.calibration + (", power-of-two scales" if cfg.power_of_two else "")}
 
@@ -740,60 +860,25 @@ def _summary(cfg: QuantConfig, input_spec: QuantSpec, layers: list[LayerOnnx]) -
 # ------------------------------------------------------------------------------------------------ entry point
 def quantize_model(model: onnx.ModelProto, calibration: dict[str, np.ndarray],
                    config: Optional[dict] = None) -> tuple[onnx.ModelProto, QuantReport]:
-    """Quantize every ONNX LSTM node of a float model, calibrated on ``calibration`` (graph input name ->
+    """Quantize every ONNX LSTM and GRU node of a float model, calibrated on ``calibration`` (graph input name ->
     [N, ...] sequences, or one unbatched sequence). Returns the Scan/QCDQ model and the accuracy report.
     ``model`` is not modified. Raises LstmcError for anything out of scope."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
-    lstms = find_lstm_nodes(model)
-    configs = parse_config(config, [l.label for l in lstms])
+    rnns = find_rnn_nodes(model)
+    configs = parse_config(config, [r.label for r in rnns])
     needed = INT16_OPSET if any(getattr(c, k) > 8 for c in configs.values() for k in _BIT_KEYS) else MIN_OPSET
     if _convert_opset(model, needed):
-        lstms = find_lstm_nodes(model)
+        rnns = find_rnn_nodes(model)
     inputs = _batched_inputs(model, calibration)
-    float_out, values = _float_run(model, inputs, lstms)
+    float_out, values = _float_run(model, inputs, rnns)
     consts = graph_constants(model.graph)
     count = next(iter(inputs.values())).shape[0] if inputs else 1
 
     taken = _all_names(model.graph)
     rewrites: dict[int, _Rewrite] = {}
-    for lstm in lstms:
-        cfg = configs[lstm.label]
-        x = np.asarray(values[lstm.x], np.float32)
-        if x.ndim != 4 or x.shape[3] != lstm.input_size:
-            raise lstm.error(f"input 'X' ('{lstm.x}') has shape {list(x.shape[1:])} at run time, expected "
-                             f"[T, 1, {lstm.input_size}]")
-        if x.shape[2] != 1:
-            raise lstm.error(f"input 'X' ('{lstm.x}') has batch size {x.shape[2]} (shape {list(x.shape[1:])}); lstmc "
-                             "runs one sequence per inference, so the batch must be 1")
-        x = x[:, :, 0, :]  # [N, T, I]
-        keep = cfg.percentile is not None
-        x_range = _Range(keep)
-        x_range.add(x)
-        input_spec = _symmetric(f"{lstm.label}.input", x_range.bound(cfg.percentile), cfg.io_bits, cfg)
-        prefix = _prefix(lstm.label, taken)
-        stats = []
-        for d in range(len(lstm.reverse)):
-            state = {}
-            for key in ("h", "c"):
-                name = lstm.initial[key]
-                if name is None:
-                    state[key] = np.zeros((count, lstm.hidden), np.float32)
-                elif name in consts:
-                    state[key] = np.broadcast_to(np.asarray(consts[name], np.float32)[d, 0], (count, lstm.hidden))
-                else:
-                    v = np.asarray(values[name], np.float32)
-                    if v.shape[1:] != (1, 1, lstm.hidden):
-                        raise lstm.error(f"input 'initial_{key}' ('{name}') has shape {list(v.shape[1:])} at run time, "
-                                         f"expected [1, 1, {lstm.hidden}]")
-                    state[key] = v[:, d, 0, :]
-            stats.append(_simulate(lstm, d, x, state["h"], state["c"], keep))
-        # Both directions share the h and c quantizers: Y, Y_h and Y_c concatenate them, and a concatenation
-        # of codes needs one scale (as in Brevitas, whose directions share io_quant).
-        output = _symmetric(f"{lstm.label}.output", _merged([s.h for s in stats], cfg.percentile), cfg.io_bits, cfg)
-        cell = _symmetric(f"{lstm.label}.cell_state", _merged([s.cell for s in stats], cfg.percentile),
-                          cfg.cell_state_bits, cfg)
-        layers = [_layer(lstm, d, prefix, input_spec, output, cell, s, cfg) for d, s in enumerate(stats)]
-        rewrites[lstm.index] = _rewrite(lstm, prefix, layers, input_spec, consts)
+    for rnn in rnns:
+        prefix = _prefix(rnn.label, taken)
+        rewrites[rnn.index] = _quantize_node(rnn, configs[rnn.label], prefix, values, consts, count)
         taken.add(prefix)
 
     graph = model.graph
@@ -814,11 +899,54 @@ def quantize_model(model: onnx.ModelProto, calibration: dict[str, np.ndarray],
     except onnx.checker.ValidationError as e:
         raise LstmcError(f"the quantized model is invalid ONNX: {str(e).strip().splitlines()[0]}") from e
 
-    report = _report(model, float_out, inputs, calibration, count, rewrites, lstms, configs)
+    report = _report(model, float_out, inputs, calibration, count, rewrites, rnns, configs)
     return model, report
 
 
-def _report(qmodel, float_out, inputs, calibration, count, rewrites, lstms, configs) -> QuantReport:
+def _quantize_node(rnn: _Rnn, cfg: QuantConfig, prefix: str, values: dict[str, np.ndarray],
+                   consts: dict[str, np.ndarray], count: int) -> _Rewrite:
+    """Calibrate one LSTM/GRU node on its run-time input ``values``, choose its quantizers, write its rewrite."""
+    x = np.asarray(values[rnn.x], np.float32)
+    if x.ndim != 4 or x.shape[3] != rnn.input_size:
+        raise rnn.error(f"input 'X' ('{rnn.x}') has shape {list(x.shape[1:])} at run time, expected "
+                        f"[T, 1, {rnn.input_size}]")
+    if x.shape[2] != 1:
+        raise rnn.error(f"input 'X' ('{rnn.x}') has batch size {x.shape[2]} (shape {list(x.shape[1:])}); lstmc "
+                        "runs one sequence per inference, so the batch must be 1")
+    x = x[:, :, 0, :]  # [N, T, I]
+    keep, pct = cfg.percentile is not None, cfg.percentile
+    x_range = _Range(keep)
+    x_range.add(x)
+    input_spec = _symmetric(f"{rnn.label}.input", x_range.bound(pct), cfg.io_bits, cfg)
+    stats = []
+    for d in range(len(rnn.reverse)):
+        state = {}
+        for key, name in rnn.initial.items():
+            if name is None:
+                state[key] = np.zeros((count, rnn.hidden), np.float32)
+            elif name in consts:
+                state[key] = np.broadcast_to(np.asarray(consts[name], np.float32)[d, 0], (count, rnn.hidden))
+            else:
+                v = np.asarray(values[name], np.float32)
+                if v.shape[1:] != (1, 1, rnn.hidden):
+                    raise rnn.error(f"input 'initial_{key}' ('{name}') has shape {list(v.shape[1:])} at run time, "
+                                    f"expected [1, 1, {rnn.hidden}]")
+                state[key] = v[:, d, 0, :]
+        stats.append(_simulate(rnn, d, x, state["h"], state["c"], keep) if rnn.kind == "LSTM"
+                     else _simulate_gru(rnn, d, x, state["h"], keep))
+    # Both directions share the h (and c) quantizers: Y, Y_h and Y_c concatenate them, and a concatenation
+    # of codes needs one scale (as in Brevitas, whose directions share io_quant).
+    if rnn.kind == "GRU":
+        output = _symmetric(f"{rnn.label}.output", _merged([s["h"] for s in stats], pct), cfg.io_bits, cfg)
+        layers = [_gru_layer(rnn, d, prefix, input_spec, output, s, cfg) for d, s in enumerate(stats)]
+    else:
+        output = _symmetric(f"{rnn.label}.output", _merged([s.h for s in stats], pct), cfg.io_bits, cfg)
+        cell = _symmetric(f"{rnn.label}.cell_state", _merged([s.cell for s in stats], pct), cfg.cell_state_bits, cfg)
+        layers = [_layer(rnn, d, prefix, input_spec, output, cell, s, cfg) for d, s in enumerate(stats)]
+    return _rewrite(rnn, prefix, layers, input_spec, consts)
+
+
+def _report(qmodel, float_out, inputs, calibration, count, rewrites, rnns, configs) -> QuantReport:
     from lstmc.reference import run_reference
 
     layers = [lay for r in rewrites.values() for lay in r.layers]
@@ -854,8 +982,8 @@ def _report(qmodel, float_out, inputs, calibration, count, rewrites, lstms, conf
                 row.mse_float = float(np.mean((ref - target) ** 2))
                 row.mse_quantized = float(np.mean((got.astype(np.float64) - target) ** 2))
         outputs.append(row)
-    nodes = {l.label: _summary(configs[l.label], rewrites[l.index].input_spec, rewrites[l.index].layers)
-             for l in lstms}
+    nodes = {r.label: _summary(configs[r.label], rewrites[r.index].input_spec, rewrites[r.index].layers)
+             for r in rnns}
     return QuantReport(count, outputs, nodes, source, notes)
 
 

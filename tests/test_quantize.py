@@ -1,16 +1,17 @@
-"""`lstmc quantize`: post-training quantization of float ONNX LSTM nodes into the Scan/QCDQ format.
+"""`lstmc quantize`: post-training quantization of float ONNX LSTM and GRU nodes into the Scan/QCDQ format.
 
 Properties (float models built here with onnx.helper; no torch):
 - the quantized model is a drop-in replacement: same graph inputs, same output names and shapes (Y [T, D, 1, H],
-  Y_h / Y_c [D, 1, H]) for forward, reverse and bidirectional LSTMs, with and without bias / initial states,
-  and for stacked LSTM nodes with other nodes between them;
+  Y_h / Y_c [D, 1, H]) for forward, reverse and bidirectional LSTMs and GRUs (linear_before_reset 0 and 1),
+  with and without bias / initial states, and for stacked LSTM/GRU nodes with other nodes between them;
 - the verification contract holds on what it writes: the qrnn stage equals the onnxruntime reference bit for
   bit, the integer and dataflow stages equal each other bit for bit, and with `power_of_two` the integer stage
   equals the reference bit for bit (whole arrays compared);
 - it stays close to the float model (SQNR bounds measured below) and fewer weight bits give a lower SQNR;
 - the report's numbers are what numpy computes from the two models' onnxruntime outputs (and targets);
-- the config is validated key by key, and out-of-scope models (GRU, peepholes, clip, layout 1, batch 2,
-  sequence_lens, non-default activations) give one LstmcError naming the node and the attribute;
+- every product of the GRU cell is quantized before it is summed (as the LSTM cell's are);
+- the config is validated key by key, and out-of-scope models (RNN, peepholes, clip, layout 1, batch 2,
+  sequence_lens, non-default activations; for GRUs too) give one LstmcError naming the node and the attribute;
 - the CLI writes nothing on error (one line `lstmc: error: ...`, exit 1), and `lstmc verify` passes on its output.
 """
 
@@ -48,9 +49,10 @@ def float_lstm(direction="forward", T=8, I=4, H=8, seed=0, bias=True, init=False
     inits = [numpy_helper.from_array((a * 0.5).astype(np.float32), n) for n, a in arrays.items()]
     inputs = ["X", "W", "R", "B" if bias else ""]
     if init:
-        inputs += ["", "h0", "c0"]
+        states = ("h0", "c0") if kind == "LSTM" else ("h0",)
+        inputs += ["", *states]
         inits += [numpy_helper.from_array((rng.standard_normal((D, batch, H)) * 0.5).astype(np.float32), n)
-                  for n in ("h0", "c0")]
+                  for n in states]
     for index, (name, array) in (extra_inputs or {}).items():
         inputs += [""] * (index + 1 - len(inputs))
         inputs[index] = name
@@ -64,16 +66,18 @@ def float_lstm(direction="forward", T=8, I=4, H=8, seed=0, bias=True, init=False
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def stacked_lstm(T=7, I=3, H=6, seed=1):
-    """LSTM (run-time initial_h) -> Squeeze -> reverse LSTM: two nodes, another op between them."""
+def stacked_lstm(T=7, I=3, H=6, seed=1, kinds=("LSTM", "LSTM")):
+    """LSTM (run-time initial_h) -> Squeeze -> reverse LSTM: two nodes, another op between them (either may
+    be a GRU instead: ``kinds``)."""
     rng = np.random.default_rng(seed)
     w = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
+    G1, G2 = (4 if k == "LSTM" else 3 for k in kinds)
     inits = [numpy_helper.from_array(a, n) for n, a in [
-        ("W1", w(1, 4 * H, I)), ("R1", w(1, 4 * H, H)), ("B1", w(1, 8 * H)), ("W2", w(1, 4 * H, H)),
-        ("R2", w(1, 4 * H, H)), ("B2", w(1, 8 * H)), ("axis1", np.array([1], np.int64))]]
-    nodes = [helper.make_node("LSTM", ["X", "W1", "R1", "B1", "", "h0"], ["Y1"], name="l1", hidden_size=H),
+        ("W1", w(1, G1 * H, I)), ("R1", w(1, G1 * H, H)), ("B1", w(1, 2 * G1 * H)), ("W2", w(1, G2 * H, H)),
+        ("R2", w(1, G2 * H, H)), ("B2", w(1, 2 * G2 * H)), ("axis1", np.array([1], np.int64))]]
+    nodes = [helper.make_node(kinds[0], ["X", "W1", "R1", "B1", "", "h0"], ["Y1"], name="l1", hidden_size=H),
              helper.make_node("Squeeze", ["Y1", "axis1"], ["Y1s"], name="squeeze"),
-             helper.make_node("LSTM", ["Y1s", "W2", "R2", "B2"], ["Y", "Y_h"], name="l2", hidden_size=H,
+             helper.make_node(kinds[1], ["Y1s", "W2", "R2", "B2"], ["Y", "Y_h"], name="l2", hidden_size=H,
                               direction="reverse")]
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
     graph = helper.make_graph(nodes, "stack", [vi("X", [T, 1, I]), vi("h0", [1, 1, H])],
@@ -94,6 +98,11 @@ CASES = {
     "reverse": dict(direction="reverse"),
     "bidirectional_init": dict(direction="bidirectional", init=True),
     "no_bias": dict(bias=False, seed=2),
+    "gru_forward": dict(kind="GRU"),
+    "gru_reverse_lbr": dict(kind="GRU", direction="reverse", linear_before_reset=1, seed=3),
+    "gru_bidirectional_init": dict(kind="GRU", direction="bidirectional", init=True),
+    "gru_bidirectional_init_lbr": dict(kind="GRU", direction="bidirectional", init=True, linear_before_reset=1),
+    "gru_no_bias_lbr": dict(kind="GRU", bias=False, linear_before_reset=1, seed=2),
 }
 
 
@@ -118,13 +127,15 @@ def assert_equal_arrays(a, b, what):
 
 # ------------------------------------------------------------------------------------------------ contract
 @pytest.mark.parametrize("case,config", [(c, k) for c in CASES for k in ("int8", "po2")]
-                         + [("bidirectional_init", "w4"), ("forward", "default")])
+                         + [("bidirectional_init", "w4"), ("forward", "default"),
+                            ("gru_bidirectional_init_lbr", "w4"), ("gru_forward", "default"),
+                            ("gru_reverse_lbr", "default")])
 def test_stages_bit_exact(case, config):
     model, data, q, _ = quantized(case, config)
     # (a) a drop-in replacement: same inputs, same output names and shapes
     assert [i.name for i in q.graph.input] == [i.name for i in model.graph.input]
     assert shapes(q) == shapes(model)
-    assert not any(n.op_type == "LSTM" for n in q.graph.node)
+    assert not any(n.op_type in ("LSTM", "GRU") for n in q.graph.node)
     ref = run_stage("reference", q, data)
     assert {k: list(v.shape[1:]) for k, v in ref.items()} == shapes(model)
     # (b) qrnn == onnxruntime, (c) integer == dataflow, and == reference with power-of-two scales
@@ -171,6 +182,48 @@ def test_stacked_lstms_with_node_overrides():
     assert_equal_arrays(run_stage("dataflow", q, data), run_stage("integer", q, data), "dataflow vs integer")
 
 
+def test_stacked_gru_and_lstm():
+    """A GRU with a run-time initial_h feeding a reverse LSTM, the GRU overridden to power-of-two scales."""
+    model, data = stacked_lstm(kinds=("GRU", "LSTM"))
+    q, report = quantize_model(model, data, {"cell_state_bits": 8, "nodes": {"l1": {"power_of_two": True}}})
+    assert shapes(q) == shapes(model) and [i.name for i in q.graph.input] == ["X", "h0"]
+    assert "products" in report.nodes["l1"] and "c" in report.nodes["l2"]
+    assert report.nodes["l1"]["products"].startswith("8b") and report.nodes["l2"]["c"].startswith("8b")
+    ref = run_stage("reference", q, data)
+    assert_equal_arrays(run_stage("qrnn", q, data), ref, "qrnn vs reference")
+    assert_equal_arrays(run_stage("dataflow", q, data), run_stage("integer", q, data), "dataflow vs integer")
+    assert report.output("Y").sqnr_db > 25
+
+
+def _scan_bodies(model):
+    return [a.g for n in model.graph.node if n.op_type == "Scan" for a in n.attribute if a.name == "body"]
+
+
+@pytest.mark.parametrize("case", ["gru_forward", "gru_reverse_lbr"])
+def test_gru_cell_quantizes_every_product_before_summing(case):
+    """The GRU body (scan_gru.gru_body): every Mul (r * h or r * q(h Rh + Rb_h), (1 - z) * n, z * h) and every
+    accumulator and activation feeds a QuantizeLinear; the new h is quantized, and 1 - z is the only
+    unquantized arithmetic result."""
+    _, _, q, _ = quantized(case, "int8")
+    (body,) = _scan_bodies(q)
+    consumers = {}
+    for node in body.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    ops = [n.op_type for n in body.node]
+    lbr = "lbr" in case
+    assert ops.count("Sigmoid") == 2 and ops.count("Tanh") == 1 and ops.count("Mul") == 3 and ops.count("Sub") == 1
+    assert ops.count("MatMul") == 6 and ops.count("QuantizeLinear") == 6 + 2 * 3 + 3 + 1 + (2 if lbr else 0)
+    for node in body.node:
+        out = node.output[0]
+        if node.op_type in ("Mul", "Sigmoid", "Tanh"):
+            assert consumers[out] == ["QuantizeLinear"], (node.op_type, consumers[out])
+        if node.op_type == "Sub":
+            assert sorted(consumers[out]) == ["Mul"]
+    sums = [n for n in body.node if n.op_type == "Add" and consumers[n.output[0]] == ["QuantizeLinear"]]
+    assert len(sums) == 3 + 1 + (2 if lbr else 0)  # z, r, n accumulators, h' (+ x Wh + Wb_h, h Rh + Rb_h)
+
+
 # ------------------------------------------------------------------------------------------------ accuracy
 # Measured on the bidirectional model below (T 12, I 5, H 16, 8 sequences): SQNR of Y 35.3 dB (default), 30.7 dB
 # (8-bit everything), 32.0 dB (power of two), 20.5 dB (4-bit per-channel weights), 14.5 dB (4-bit per tensor),
@@ -179,14 +232,15 @@ SQNR_MODEL = dict(direction="bidirectional", T=12, I=5, H=16, seed=7)
 
 
 @lru_cache(maxsize=None)
-def sqnr_of(config_json: str) -> float:
-    model = float_lstm(**SQNR_MODEL)
+def sqnr_of(config_json: str, model_json: str = "{}") -> float:
+    model = float_lstm(**{**SQNR_MODEL, **json.loads(model_json)})
     _, report = quantize_model(model, calibration(model, n=8, seed=1), json.loads(config_json))
     return report.output("Y").sqnr_db
 
 
-def sqnr(**config) -> float:
-    return sqnr_of(json.dumps(config, sort_keys=True))
+def sqnr(model=None, **config) -> float:
+    """SQNR of Y on SQNR_MODEL (``model``: overrides of float_lstm's arguments, e.g. a GRU) under ``config``."""
+    return sqnr_of(json.dumps(config, sort_keys=True), json.dumps(model or {}, sort_keys=True))
 
 
 def test_sqnr_bounds_and_ordering():
@@ -200,13 +254,34 @@ def test_sqnr_bounds_and_ordering():
     assert sqnr(io_bits=4, sigmoid_bits=4, tanh_bits=4) < sqnr(io_bits=6, sigmoid_bits=6, tanh_bits=6) < sqnr()
 
 
-def test_report_matches_numpy_and_targets():
-    model = float_lstm(direction="reverse", init=True, seed=4)
+# The same bidirectional model as a GRU, SQNR of Y in dB for linear_before_reset 0 / 1: 36.7 / 36.9 (default),
+# 32.5 / 31.1 (8-bit everything), 32.6 / 34.0 (power of two), 31.4 / 31.3 (6-bit weights), 19.2 / 18.9 (4-bit
+# per-channel weights), 16.2 / 15.6 (4-bit per tensor), 14.3 / 13.1 (3-bit), 3.8 / 3.4 (2-bit), 25.3 / 25.1
+# (6-bit io/sigmoid/tanh), 12.5 / 12.8 (4-bit io/sigmoid/tanh), 34.7 / 34.7 (8-bit products: cell_state_bits 8).
+@pytest.mark.parametrize("lbr", [0, 1], ids=["lbr0", "lbr1"])
+def test_gru_sqnr_bounds_and_ordering(lbr):
+    gru = dict(kind="GRU", linear_before_reset=lbr)
+    assert sqnr(gru) > 32
+    assert sqnr(gru, **EIGHT) > 27
+    assert sqnr(gru, power_of_two=True) > 27
+    assert sqnr(gru, weight_bits=4) > 15
+    w = [sqnr(gru, weight_bits=b) for b in (8, 6, 4, 3, 2)]
+    assert all(a > b for a, b in zip(w, w[1:])), w
+    assert sqnr(gru, weight_bits=4) > sqnr(gru, weight_bits=4, weight_per_channel=False)
+    assert sqnr(gru, io_bits=4, sigmoid_bits=4, tanh_bits=4) < sqnr(gru, io_bits=6, sigmoid_bits=6, tanh_bits=6) \
+        < sqnr(gru)
+    assert sqnr(gru, cell_state_bits=8) < sqnr(gru)  # cell_state_bits: the width of the GRU's state products
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_report_matches_numpy_and_targets(kind):
+    model = float_lstm(direction="reverse", init=True, seed=4, kind=kind)
     data = calibration(model, n=5, seed=3)
     data["Y_h"] = np.random.default_rng(9).standard_normal((5, 1, 1, 8)).astype(np.float32) * 0.3  # targets
     q, report = quantize_model(model, data, EIGHT)
     f, g = run_reference(model, data), run_reference(q, data)
-    assert report.sequences == 5 and [o.name for o in report.outputs] == ["Y", "Y_h", "Y_c"]
+    names = ["Y", "Y_h"] + (["Y_c"] if kind == "LSTM" else [])
+    assert report.sequences == 5 and [o.name for o in report.outputs] == names
     for row in report.outputs:
         err = np.abs(g[row.name].astype(np.float64) - f[row.name])
         assert row.max_abs_error == pytest.approx(err.max()) and row.mean_abs_error == pytest.approx(err.mean())
@@ -257,7 +332,8 @@ def test_old_opset_model_is_converted():
     ({"power_of_two": "yes"}, r"config key 'power_of_two' must be true or false"),
     ({"calibration": "percentile:0"}, r"config key 'calibration' must be \"max\" or \"percentile:P\""),
     ({"calibration": "minmax"}, r"config key 'calibration'"),
-    ({"nodes": {"other": {}}}, r"config key 'nodes': 'other' is not an LSTM node of the model \(LSTM nodes: 'rnn'\)"),
+    ({"nodes": {"other": {}}},
+     r"config key 'nodes': 'other' is not an LSTM or GRU node of the model \(LSTM/GRU nodes: 'rnn'\)"),
     ({"nodes": {"rnn": {"sigmoid_bits": 20}}}, r"config key 'nodes.rnn': key 'sigmoid_bits' must be"),
     ({"nodes": {"rnn": {"nodes": {}}}}, r"'nodes' cannot be nested"),
     ({"nodes": []}, r"config key 'nodes' must be an object"),
@@ -280,7 +356,7 @@ def test_config_defaults():
 
 
 @pytest.mark.parametrize("model,pattern", [
-    (dict(kind="GRU"), r"node 'rnn' \(GRU\): GRU is not supported yet by lstmc quantize"),
+    (dict(kind="RNN"), r"node 'rnn' \(RNN\): RNN is not supported yet by lstmc quantize \(only LSTM and GRU"),
     (dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))}), r"node 'rnn' \(LSTM\): input 'P' .*peephole"),
     (dict(clip=3.0), r"node 'rnn' \(LSTM\): attribute 'clip'"),
     (dict(input_forget=1), r"node 'rnn' \(LSTM\): attribute 'input_forget'"),
@@ -288,7 +364,17 @@ def test_config_defaults():
     (dict(layout=1), r"node 'rnn' \(LSTM\): attribute 'layout' = 1"),
     (dict(batch=2), r"node 'rnn' \(LSTM\): input 'X' .* batch size 2"),
     (dict(extra_inputs={4: ("seq", np.array([8], np.int32))}), r"node 'rnn' \(LSTM\): input 'sequence_lens'"),
-], ids=["gru", "peephole", "clip", "input_forget", "activations", "layout", "batch", "sequence_lens"])
+    (dict(kind="GRU", clip=3.0), r"node 'rnn' \(GRU\): attribute 'clip'"),
+    (dict(kind="GRU", activations=["Sigmoid", "Relu"]), r"node 'rnn' \(GRU\): attribute 'activations' = "
+                                                        r"\['Sigmoid', 'Relu'\] is not supported"),
+    (dict(kind="GRU", layout=1), r"node 'rnn' \(GRU\): attribute 'layout' = 1"),
+    (dict(kind="GRU", batch=2), r"node 'rnn' \(GRU\): input 'X' .* batch size 2"),
+    (dict(kind="GRU", extra_inputs={4: ("seq", np.array([8], np.int32))}),
+     r"node 'rnn' \(GRU\): input 'sequence_lens'"),
+    (dict(kind="GRU", linear_before_reset=2), r"node 'rnn' \(GRU\): attribute 'linear_before_reset' = 2"),
+    (dict(kind="GRU", input_forget=1), r"node 'rnn' \(GRU\): attribute 'input_forget' is not a GRU attribute"),
+], ids=["rnn", "peephole", "clip", "input_forget", "activations", "layout", "batch", "sequence_lens", "gru_clip",
+        "gru_activations", "gru_layout", "gru_batch", "gru_sequence_lens", "gru_lbr2", "gru_input_forget"])
 def test_out_of_scope_models(model, pattern):
     m = float_lstm(**model)
     data = {"X": np.zeros((2, 8, 1, 4), np.float32)}
@@ -310,8 +396,9 @@ def lstmc(*args, cwd):
     return subprocess.run([str(BIN / "lstmc"), *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
-def test_cli_quantize_then_verify(tmp_path):
-    model = float_lstm(direction="bidirectional", T=6, I=3, H=4, init=True, seed=11)
+@pytest.mark.parametrize("kind", [dict(kind="LSTM"), dict(kind="GRU", linear_before_reset=1)], ids=["lstm", "gru"])
+def test_cli_quantize_then_verify(tmp_path, kind):
+    model = float_lstm(direction="bidirectional", T=6, I=3, H=4, init=True, seed=11, **kind)
     onnx.save(model, tmp_path / "float.onnx")
     data = calibration(model, n=4)
     data["Y"] = np.zeros((4, 6, 2, 1, 4), np.float32)  # a target: the report gains MSE columns
@@ -332,12 +419,12 @@ def test_cli_quantize_then_verify(tmp_path):
 @pytest.mark.parametrize("setup,pattern", [
     ("unknown_key", r"config key 'bits' is unknown"),
     ("bits", r"config key 'weight_bits' must be an integer number of bits in 2\.\.16"),
-    ("gru", r"node 'rnn' \(GRU\): GRU is not supported yet by lstmc quantize"),
+    ("rnn", r"node 'rnn' \(RNN\): RNN is not supported yet by lstmc quantize"),
     ("peephole", r"node 'rnn' \(LSTM\): input 'P'"),
     ("bad_json", r"q\.json: not valid JSON"),
 ])
 def test_cli_errors_write_nothing(tmp_path, setup, pattern):
-    kinds = {"gru": dict(kind="GRU"), "peephole": dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))})}
+    kinds = {"rnn": dict(kind="RNN"), "peephole": dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))})}
     model = float_lstm(**kinds.get(setup, {}))
     onnx.save(model, tmp_path / "float.onnx")
     np.savez(tmp_path / "data.npz", **calibration(model, n=2))
