@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN     = $(VENV)/bin
 
-.PHONY: setup setup-torch demo test pytest lit bench clean
+.PHONY: setup setup-torch demo demo-tiny train-stock sweep-stock test pytest lit bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,10 +20,25 @@ setup-torch: setup
 	$(BIN)/python -m pip install -q --no-deps brevitas==0.13.4
 	$(BIN)/python -m pip install -q dependencies==2.0.1 unfoldNd==0.2.3 onnxoptimizer==0.4.2 "setuptools<81" qonnx==1.0.0
 
-# The main job on the shipped example: run every stage against the trained model, then write the HLS project.
+# The main job on the shipped example, the stock-prediction ConvLSTM (no torch needed): every stage against
+# onnxruntime on the shipped windows, every stage against Brevitas' logits on the whole test split, then the
+# HLS project with its testbench.
 demo: setup
+	$(BIN)/lstmc verify examples/stock/model.onnx --inputs examples/stock/inputs.npz
+	$(BIN)/python examples/stock/evaluate.py
+	$(BIN)/lstmc compile examples/stock/model.onnx -o build/stock_kernel
+
+# The smallest example: one LSTM layer.
+demo-tiny: setup
 	$(BIN)/lstmc verify examples/tiny_lstm/model.onnx --inputs examples/tiny_lstm/inputs.npz
 	$(BIN)/lstmc compile examples/tiny_lstm/model.onnx -o build/tiny_lstm
+
+# Re-train the stock model (needs `make setup-torch`; a few minutes on 2 cores) and the mixed-precision sweep.
+train-stock: setup-torch
+	$(BIN)/python examples/stock/train.py --out build/stock/w8 --config w8
+
+sweep-stock: setup-torch
+	$(BIN)/python examples/stock/sweep.py --retrain
 
 test: pytest lit
 

@@ -75,8 +75,9 @@ def _act_spec(proxy, what: str) -> Optional[QuantSpec]:
         signed=bool(proxy.is_signed), narrow=bool(proxy.is_narrow_range)))
 
 
-def _weight_onnx(qt, proxy, what: str) -> tuple[np.ndarray, QuantSpec]:
-    """(W^T as float32 [K, N], spec with axis=1) from a Brevitas weight QuantTensor of shape [N, K]."""
+def weight_onnx(qt, proxy, what: str, transpose: bool = True) -> tuple[np.ndarray, QuantSpec]:
+    """(W^T as float32 [K, N], spec with axis=1) from a Brevitas weight QuantTensor of shape [N, K]; with
+    transpose=False the weight as it is (e.g. a conv's [Cout, Cin, kh, kw]) with a per-channel axis 0."""
     if getattr(qt, "scale", None) is None:  # disabled quantizers return plain tensors
         raise ValueError(f"{what}: weight quantization disabled; only quantized weights are supported")
     _check_rounding(proxy, what)
@@ -88,8 +89,9 @@ def _weight_onnx(qt, proxy, what: str) -> tuple[np.ndarray, QuantSpec]:
     spec = check_spec(QuantSpec(
         name=what, scale=scale, zero_point=zp.astype(np.int64), bit_width=_int_value(qt.bit_width, what),
         signed=bool(_np(qt.signed_t).item()) if hasattr(qt, "signed_t") else bool(qt.signed),
-        narrow=bool(proxy.is_narrow_range), axis=1 if per_channel else None))
-    w_t = np.ascontiguousarray(_np(qt.value).astype(np.float32).T)
+        narrow=bool(proxy.is_narrow_range), axis=(1 if transpose else 0) if per_channel else None))
+    w_t = _np(qt.value).astype(np.float32)
+    w_t = np.ascontiguousarray(w_t.T if transpose else w_t)
     # The initializer holds the quantized values; QCDQ must map them onto themselves exactly.
     if not np.array_equal(spec.fake_quant(w_t), w_t):
         raise ValueError(f"{what}: quantized weights are not reproduced by QuantizeLinear/DequantizeLinear")
@@ -149,8 +151,8 @@ def _read_layer(d, captured, name: str) -> LayerOnnx:
         w_ih, w_hh, bias = captured[id(params)]
         what = f"{name}.{gate}"
         gates[gate] = GateOnnx(
-            wx=_weight_onnx(w_ih, params.input_weight.weight_quant, f"{what}.input_weight"),
-            wh=_weight_onnx(w_hh, params.hidden_weight.weight_quant, f"{what}.hidden_weight"),
+            wx=weight_onnx(w_ih, params.input_weight.weight_quant, f"{what}.input_weight"),
+            wh=weight_onnx(w_hh, params.hidden_weight.weight_quant, f"{what}.hidden_weight"),
             bias=_bias_onnx(bias, f"{what}.bias"),
             acc=_act_spec(acc_q[gate], f"{what}_acc_quant"),
             act=_act_spec(act_q[gate], f"{what}_{'tanh' if gate == 'cell' else 'sigmoid'}_quant"))

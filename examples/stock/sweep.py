@@ -1,0 +1,146 @@
+"""Mixed-precision sweep of the stock ConvLSTM: accuracy next to estimated latency and resources.
+
+    python examples/stock/sweep.py [--out build/stock] [--configs w8,w6,w4] [--retrain] [--target-cycles N]
+                                   [--readme examples/stock/README.md] [--plot examples/stock/sweep.png]
+
+For each named configuration (model.py: weight, activation, sigmoid/tanh and cell-state widths) it trains the
+model with train.py (needs torch; skipped when OUT/<config>/metrics.json exists, unless --retrain), then, without
+torch, compiles the exported ONNX to the dataflow level and runs lstmc's cost model twice: with every unit
+unfolded (PE = SIMD = 1, the smallest design) and with the cheapest folding that meets --target-cycles. It
+writes OUT/sweep.json, a PNG (macro-F1 and accuracy against LUTs, latency annotated) and the Markdown table
+between the `<!-- sweep -->` markers of the README. Accuracy and macro-F1 are Brevitas' on the whole test split;
+the compiled design computes the same logits (evaluate.py checks it stage by stage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+MARK_BEGIN, MARK_END = "<!-- sweep -->", "<!-- /sweep -->"
+
+
+def estimate(model_path: Path, target_cycles: int | None) -> dict:
+    from lstmc.frontend import load_onnx
+    from lstmc.frontend.onnx_import import import_model
+    from lstmc.pipeline import apply_pipeline, lower_to_stage
+    from lstmc.qor import estimate_module
+
+    module = lower_to_stage(import_model(load_onnx(str(model_path))), "dataflow")
+    if target_cycles:
+        apply_pipeline(module, [f"qrnn-set-folding{{target-cycles={target_cycles}}}"])
+    report = estimate_module(module)
+    t = report.total
+    return {"cycles": report.cycles, "latency_us": round(report.latency_us, 2),
+            "initiation_interval": report.initiation_interval, "lut": t.lut, "ff": t.ff, "bram18": t.bram18,
+            "dsp": t.dsp}
+
+
+def widths(cfg: dict) -> str:
+    return (f"W{cfg['weight_bits']}/{cfg['lstm_weight_bits']} A{cfg['act_bits']} io{cfg['lstm_io_bits']} "
+            f"sig{cfg['lstm_sigmoid_bits']} tanh{cfg['lstm_tanh_bits']} c{cfg['lstm_cell_bits']} "
+            f"acc{cfg['lstm_acc_bits']}")
+
+
+def table(rows: list[dict], target: int) -> str:
+    lines = [
+        "| config | widths (conv/LSTM weights, acts, LSTM io, sigmoid, tanh, cell, acc) | accuracy | macro-F1 "
+        "| unfolded: latency µs | LUT | BRAM18 | DSP "
+        f"| folded (≤ {target} cycles): latency µs | LUT | BRAM18 | DSP |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        u, f = r["unfolded"], r["folded"]
+        lines.append(
+            f"| {r['config']} | {r['widths']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {u['latency_us']:.0f} "
+            f"| {u['lut']} | {u['bram18']} | {u['dsp']} | {f['latency_us']:.0f} | {f['lut']} | {f['bram18']} "
+            f"| {f['dsp']} |")
+    base = rows[0]["baseline"]
+    lines.append("")
+    lines.append(f"Majority-class baseline on the same test split: accuracy {base['test_majority_share']:.4f}, "
+                 f"macro-F1 {base['macro_f1']:.4f}. Estimates at 200 MHz on {rows[0]['part']}; "
+                 "resources are FINN-R-style closed forms, not synthesis results.")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for key, marker in (("unfolded", "o"), ("folded", "s")):
+        xs = [r[key]["lut"] for r in rows]
+        ys = [r["macro_f1"] for r in rows]
+        ax.scatter(xs, ys, marker=marker, label=f"{key} design")
+        for r, x, y in zip(rows, xs, ys):
+            ax.annotate(f"{r['config']} ({r[key]['latency_us']:.0f} µs)", (x, y), textcoords="offset points",
+                        xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("estimated LUTs")
+    ax.set_ylabel("macro-F1 on the test split")
+    ax.set_title("Stock ConvLSTM: mixed precision vs. estimated cost")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def update_readme(path: Path, text: str) -> None:
+    src = path.read_text()
+    if MARK_BEGIN not in src or MARK_END not in src:
+        raise SystemExit(f"error: {path} has no {MARK_BEGIN} ... {MARK_END} markers")
+    head, rest = src.split(MARK_BEGIN, 1)
+    _, tail = rest.split(MARK_END, 1)
+    path.write_text(f"{head}{MARK_BEGIN}\n{text}\n{MARK_END}{tail}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(REPO / "build" / "stock"))
+    ap.add_argument("--configs", default="w8,w6,w4")
+    ap.add_argument("--retrain", action="store_true")
+    ap.add_argument("--target-cycles", type=int, default=100_000)
+    ap.add_argument("--readme", default=str(HERE / "README.md"))
+    ap.add_argument("--plot", default=str(HERE / "sweep.png"))
+    ap.add_argument("--epochs", type=int, default=5)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    rows = []
+    for name in [c for c in args.configs.split(",") if c]:
+        run = out / name
+        if args.retrain or not (run / "metrics.json").exists():
+            cmd = [sys.executable, str(HERE / "train.py"), "--out", str(run), "--config", name,
+                   "--epochs", str(args.epochs)]
+            print("$", " ".join(cmd), flush=True)
+            if subprocess.call(cmd) != 0:
+                print(f"error: training {name} failed", file=sys.stderr)
+                return 1
+        metrics = json.loads((run / "metrics.json").read_text())
+        from lstmc.qor import DEFAULT_PART
+
+        rows.append({
+            "config": name, "widths": widths(metrics["config"]), "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"], "baseline": metrics["majority_baseline"], "part": DEFAULT_PART.name,
+            "unfolded": estimate(run / "model.onnx", None),
+            "folded": estimate(run / "model.onnx", args.target_cycles),
+        })
+        print(f"{name}: accuracy {rows[-1]['accuracy']:.4f}, macro-F1 {rows[-1]['macro_f1']:.4f}, "
+              f"unfolded {rows[-1]['unfolded']}, folded {rows[-1]['folded']}", flush=True)
+    (out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    text = table(rows, args.target_cycles)
+    print(text)
+    plot(rows, Path(args.plot))
+    update_readme(Path(args.readme), text)
+    print(f"wrote {out / 'sweep.json'}, {args.plot}, the table in {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
