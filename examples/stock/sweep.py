@@ -75,13 +75,14 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for key, marker in (("unfolded", "o"), ("folded", "s")):
+    for key, marker, offset in (("unfolded", "o", (-6, 8)), ("folded", "s", (6, -14))):
         xs = [r[key]["lut"] for r in rows]
         ys = [r["macro_f1"] for r in rows]
         ax.scatter(xs, ys, marker=marker, label=f"{key} design")
         for r, x, y in zip(rows, xs, ys):
-            ax.annotate(f"{r['config']} ({r[key]['latency_us']:.0f} µs)", (x, y), textcoords="offset points",
-                        xytext=(5, 4), fontsize=8)
+            ax.annotate(f"{r['config']}: {r[key]['latency_us']:.0f} µs", (x, y), textcoords="offset points",
+                        xytext=offset, fontsize=8, ha="right" if offset[0] < 0 else "left")
+    ax.margins(x=0.15, y=0.25)
     ax.set_xlabel("estimated LUTs")
     ax.set_ylabel("macro-F1 on the test split")
     ax.set_title("Stock ConvLSTM: mixed precision vs. estimated cost")
