@@ -2,7 +2,9 @@
 
 Op for op: every ONNX node becomes a qrnn op (or an alias), every quantizer is kept. QuantizeLinear ->
 optional Clip -> DequantizeLinear chains and QONNX `Quant` nodes become one `qrnn.quant` each; a `Scan`
-becomes a `qrnn.recurrence` whose body is imported the same way. Integer tensors never become SSA values:
+becomes a `qrnn.recurrence` whose body is imported the same way; Transpose and Gather (constant indices,
+axis 0) are data movement. LSTM/GRU operators (onnx_rnn.py) and Conv (onnx_conv.py) have their own modules;
+Brevitas' QuantLSTMCell nodes are first rewritten into Scans (brevitas_cell.py). Integer tensors never become SSA values:
 a QuantizeLinear output is only legal as the start of such a chain.
 
 Shapes are computed here (not by onnx shape inference) so that every result type is known and static; a
@@ -213,7 +215,7 @@ class OnnxImporter:
                 raise node_error(node, f"operator domain '{node.domain}' is not supported")
             handler = self.handlers.get(node.op_type)
             if handler is None or (node.domain in QONNX_DOMAINS) != (node.op_type == "Quant"):
-                supported = ", ".join(sorted(self.handlers))
+                supported = ", ".join(sorted(set(self.handlers) | {op for _, op in EXTENSIONS}))
                 raise node_error(node, f"unsupported operator (lstmc imports: {supported})")
             handler(node, scope)
 
