@@ -363,15 +363,7 @@ class _RnnImport:
         acts = {}
         for g, name in enumerate(_GATES["LSTM"]):
             wg, rg = self.gate_weights(block, w, r, d, g, name, hidden, not m1[0], not m1[1])
-            xw = (self.add(block, qrnn.SliceOp(xw_all, g * hidden, hidden), f"xw{name}") if m1[0]
-                  else self.gemm_row(block, xp, wg, f"xw{name}"))
-            hr = (self.add(block, qrnn.SliceOp(hr_all, g * hidden, hidden), f"hr{name}") if m1[1]
-                  else self.gemm_row(block, hp, rg, f"hr{name}"))
-            pre = self.binary(block, qrnn.AddOp, xw, hr)
-            bias = self.biases(block, b, d, g, name, hidden, summed=True)
-            if bias is not None:
-                pre = self.binary(block, qrnn.AddOp, pre, bias)
-            pre.name_hint = f"pre{name}"
+            pre = self.preactivation(block, name, g, (xw_all, xp, wg), (hr_all, hp, rg), b, d, hidden)
             act = (qrnn.TanhOp if name == "c" else qrnn.SigmoidOp)(pre)
             acts[name] = self.add(block, act, "g" if name == "c" else name)  # %c is the cell state
         fc = self.binary(block, qrnn.MulOp, c, acts["f"])
@@ -379,6 +371,20 @@ class _RnnImport:
         c_new = self.binary(block, qrnn.AddOp, fc, ig, "c_new")
         h_new = self.binary(block, qrnn.MulOp, acts["o"], self.add(block, qrnn.TanhOp(c_new)), "h_new")
         return [h_new, c_new]
+
+    def preactivation(self, block: Block, name: str, g: int, x_part, h_part, b, d: int, hidden: int) -> SSAValue:
+        """(x W_g^T + h R_g^T) + (Wb_g + Rb_g). Each part is (the whole unpacked one-row GEMM or None, the
+        padded row, the gate's weight): gate g's columns of the former, else a two-row GEMM of the latter."""
+        terms = []
+        for (whole, padded, weight), base in ((x_part, "xw"), (h_part, "hr")):
+            terms.append(self.add(block, qrnn.SliceOp(whole, g * hidden, hidden), f"{base}{name}") if whole is not None
+                         else self.gemm_row(block, padded, weight, f"{base}{name}"))
+        pre = self.binary(block, qrnn.AddOp, *terms)
+        bias = self.biases(block, b, d, g, name, hidden, summed=True)
+        if bias is not None:
+            pre = self.binary(block, qrnn.AddOp, pre, bias)
+        pre.name_hint = f"pre{name}"
+        return pre
 
     def gru_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int,
                  m1: tuple[bool, bool] = (False, False)):
@@ -393,15 +399,7 @@ class _RnnImport:
         hr_zr = self.unpacked_gemm(block, h, r, d, range(2), hidden, "Rzr", "hrzr") if m1[1] else None
         acts = {}
         for name, wg, rg, g in (("z", wz, rz, 0), ("r", wr, rr, 1)):
-            xw = (self.add(block, qrnn.SliceOp(xw_all, g * hidden, hidden), f"xw{name}") if m1[0]
-                  else self.gemm_row(block, xp, wg, f"xw{name}"))
-            hr = (self.add(block, qrnn.SliceOp(hr_zr, g * hidden, hidden), f"hr{name}") if m1[1]
-                  else self.gemm_row(block, hp, rg, f"hr{name}"))
-            pre = self.binary(block, qrnn.AddOp, xw, hr)
-            bias = self.biases(block, b, d, g, name, hidden, summed=True)
-            if bias is not None:
-                pre = self.binary(block, qrnn.AddOp, pre, bias)
-            pre.name_hint = f"pre{name}"
+            pre = self.preactivation(block, name, g, (xw_all, xp, wg), (hr_zr, hp, rg), b, d, hidden)
             # z: MLAS logistic (deepcpu::sigmoid); r: the rational approximation (gru_reset_gate_sigmoid)
             acts[name] = self.add(block, qrnn.SigmoidOp(pre, None if name == "z" else "rational"), name)
         xwh = (self.add(block, qrnn.SliceOp(xw_all, 2 * hidden, hidden), "xwh") if m1[0]
