@@ -76,3 +76,19 @@ def test_metrics_say_the_model_learned():
     metrics = json.loads((STOCK / "metrics.json").read_text())
     assert metrics["accuracy"] > metrics["majority_baseline"]["test_majority_share"] + 0.05
     assert metrics["ort_check"]["bit_exact"]
+
+
+@needs_cxx
+@needs_ap_types
+def test_folded_kernel_csim_equals_brevitas(shipped):
+    """The cheapest folding under 100k cycles (PE/SIMD up to 8 on the convolutions) computes the same logits."""
+    from lstmc.hls.build import csim_stage
+    from lstmc.pipeline import apply_pipeline
+
+    model, x, expected = shipped
+    module = lower_to_stage(import_model(model), "dataflow")
+    apply_pipeline(module, ["qrnn-set-folding{target-cycles=100000}"])
+    foldings = [(op.pe.value.data, op.simd.value.data) for op in module.walk() if isinstance(op, dataflow.MVAUOp)]
+    assert any(pe * simd > 1 for pe, simd in foldings)
+    got = csim_stage(module, {"X": x["X"][:16]})
+    assert np.array_equal(got["logits"], expected["logits"][:16])
