@@ -87,7 +87,7 @@ import onnx
 from onnx import helper
 
 from lstmc.errors import LstmcError
-from lstmc.frontend import graph_constants
+from lstmc.frontend import graph_constants, remove_unused
 from lstmc.export.scan_gru import GRU_GATES, GruLayerOnnx, gru_body
 from lstmc.export.scan_lstm import (GATES, INT16_OPSET, MIN_OPSET, GateOnnx, LayerOnnx, OnnxGraph, QuantSpec,
                                     cell_body, check_spec)
@@ -725,29 +725,6 @@ def _rewrite(rnn: _Rnn, prefix: str, layers: list, input_spec: QuantSpec, consts
     return _Rewrite(g.nodes, g.inits, layers, input_spec)
 
 
-def _remove_unused_constants(graph: onnx.GraphProto) -> None:
-    """Drop the float weights the rewritten LSTM nodes read (initializers or Constant nodes nothing else uses)."""
-    used = {o.name for o in graph.output}
-    for node in graph.node:
-        used.update(node.input)
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                used |= _all_names(attr.g)
-    live = [n for n in graph.node if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx")
-                                          and not any(o in used for o in n.output))]
-    if len(live) != len(graph.node):
-        live = [onnx.NodeProto.FromString(n.SerializeToString()) for n in live]
-        del graph.node[:]
-        graph.node.extend(live)
-    kept = [onnx.TensorProto.FromString(i.SerializeToString()) for i in graph.initializer if i.name in used]
-    dropped = {i.name for i in graph.initializer} - {i.name for i in kept}
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    inputs = [onnx.ValueInfoProto.FromString(i.SerializeToString()) for i in graph.input if i.name not in dropped]
-    del graph.input[:]
-    graph.input.extend(inputs)
-
-
 def _default_opset(model: onnx.ModelProto) -> int:
     return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
 
@@ -891,7 +868,7 @@ def quantize_model(model: onnx.ModelProto, calibration: dict[str, np.ndarray],
             nodes.append(onnx.NodeProto.FromString(node.SerializeToString()))
     del graph.node[:]
     graph.node.extend(nodes)
-    _remove_unused_constants(graph)
+    remove_unused(graph, {"Constant"})  # the float weights the rewritten nodes read
     _set_opset(model, needed)
     model.producer_name, model.producer_version = "lstmc.quantize", ""
     try:

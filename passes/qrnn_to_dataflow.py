@@ -34,6 +34,7 @@ class _Term:
     vector: SSAValue  # the matmul's input vector
     weights: np.ndarray  # [K, n] columns used by this term
     producers: list  # ops that become dead once fused
+    name: str | None = None  # name hint of the product (what an unfused layer is called)
 
 
 def _matmul_term(value: SSAValue) -> _Term | None:
@@ -53,12 +54,7 @@ def _matmul_term(value: SSAValue) -> _Term | None:
     if weights.ndim != 2:
         return None
     size = weights.shape[1] if size is None else size
-    return _Term(mm.lhs, weights[:, start : start + size], producers + [mm, w.op])
-
-
-def _fuse_top_level(block: Block) -> None:
-    """The function's own block (recurrence bodies are handled by _fuse_block)."""
-    _fuse_ops(block)
+    return _Term(mm.lhs, weights[:, start : start + size], producers + [mm, w.op], mm.result.name_hint)
 
 
 def _fuse_block(block: Block) -> None:
@@ -131,7 +127,7 @@ def _build_mvau(block: Block, members) -> None:
     mvau = dataflow.MVAUOp(parts, dense_from_array(weights, w_type), dense_from_array(mults, i64),
                            dense_from_array(bias, i64), acc_type)
     # a layer outside a recurrence is named after its product (the importer names it after the ONNX node)
-    single = members[0][0].result.name_hint or members[0][1][0].producers[-2].results[0].name_hint
+    single = members[0][0].result.name_hint or members[0][1][0].name
     mvau.result.name_hint = "gates" if len(members) > 1 else single
     mvau.attributes["fifo_depth"] = IntegerAttr(n_total * int(np.prod(lead)), i64)
     first = min((op for op, _ in members), key=lambda o: block.get_operation_index(o))
@@ -164,7 +160,7 @@ class QrnnToDataflowPass(ModulePass):
         for fn in list(op.ops):  # top level: convolutions (window patches) and dense layers
             for region in fn.regions:
                 for block in region.blocks:
-                    _fuse_top_level(block)
+                    _fuse_ops(block)  # recurrence bodies: _fuse_block below
         for rec in list(op.walk()):
             if isinstance(rec, qrnn.RecurrenceOp):
                 _fuse_block(rec.body.block)

@@ -33,13 +33,14 @@ def windows(codes: np.ndarray, scale: float, T: int) -> np.ndarray:
     return np.stack([events[i : i + T] for i in range(m)]).astype(np.float32)
 
 
-def macro_f1(y: np.ndarray, p: np.ndarray, k: int = 3) -> float:
-    scores = []
-    for c in range(k):
-        tp = np.sum((p == c) & (y == c))
-        fp, fn = np.sum((p == c) & (y != c)), np.sum((p != c) & (y == c))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
+def _train_module():
+    """train.py's torch-free metrics (it imports torch only inside main)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stock_train", HERE / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None) -> int:
@@ -67,21 +68,21 @@ def main(argv=None) -> int:
             raise LstmcError(f"{args.data}: {len(X)} windows but {len(labels)} labels and logits {list(expected.shape)}")
         if args.limit:
             X, labels, expected = X[: args.limit], labels[: args.limit], expected[: args.limit]
+        summarize = _train_module().summarize
         output = model.graph.output[0].name
         brevitas_pred = expected.argmax(-1)
         print(f"{args.model}: {len(X)} test windows of T = {X.shape[1]} events")
         print(f"{'stage':<10} {'logits != Brevitas':>19} {'accuracy':>9} {'macro-F1':>9} {'time':>8}")
-        print(f"{'brevitas':<10} {'-':>19} {np.mean(brevitas_pred == labels):>9.4f} "
-              f"{macro_f1(labels, brevitas_pred):>9.4f} {'-':>8}")
+        m = summarize(labels, brevitas_pred)
+        print(f"{'brevitas':<10} {'-':>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {'-':>8}")
         failed = False
         for stage in [s for s in args.stages.split(",") if s]:
             start = time.perf_counter()
             got = run_stage(stage, model, {"X": X})[output]
             elapsed = time.perf_counter() - start
             differ = int(np.sum(got != expected))
-            pred = got.argmax(-1)
-            print(f"{stage:<10} {differ:>19} {np.mean(pred == labels):>9.4f} {macro_f1(labels, pred):>9.4f} "
-                  f"{elapsed:>7.1f}s")
+            m = summarize(labels, got.argmax(-1))
+            print(f"{stage:<10} {differ:>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {elapsed:>7.1f}s")
             failed |= differ != 0
     except LstmcError as e:
         print(f"evaluate: error: {e}", file=sys.stderr)

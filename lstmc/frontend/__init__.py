@@ -92,6 +92,36 @@ def graph_constants(graph: onnx.GraphProto) -> dict:
     return consts
 
 
+def remove_unused(graph: onnx.GraphProto, op_types: set[str] | None = None) -> None:
+    """Drop nodes (of `op_types`, or any) whose outputs nothing reads, repeatedly, then the initializers and
+    initializer-backed graph inputs nothing reads. Subgraph (Scan body) inputs count as reads."""
+
+    def reads(g: onnx.GraphProto) -> set[str]:
+        names = set()
+        for node in g.node:
+            names.update(node.input)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    names |= reads(attr.g)
+        return names
+
+    def replace(field, kept) -> None:  # copies: protobuf elements must not outlive their deleted container
+        kept = [type(m).FromString(m.SerializeToString()) for m in kept]
+        del field[:]
+        field.extend(kept)
+
+    while True:
+        used = reads(graph) | {o.name for o in graph.output}
+        live = [n for n in graph.node
+                if any(o in used for o in n.output) or (op_types is not None and n.op_type not in op_types)]
+        if len(live) == len(graph.node):
+            break
+        replace(graph.node, live)
+    dropped = {i.name for i in graph.initializer if i.name not in used}
+    replace(graph.initializer, [i for i in graph.initializer if i.name not in dropped])
+    replace(graph.input, [i for i in graph.input if i.name not in dropped])
+
+
 def import_onnx_file(path: str) -> ModuleOp:
     from lstmc.frontend.onnx_import import import_model
 

@@ -28,7 +28,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from lstmc.errors import LstmcError
-from lstmc.frontend import graph_constants
+from lstmc.frontend import graph_constants, remove_unused
 from lstmc.export.scan_lstm import GATES, MIN_OPSET, INT16_OPSET, GateOnnx, LayerOnnx, QuantSpec, cell_body, check_spec
 
 DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
@@ -63,7 +63,7 @@ def expand_quant_lstm_cells(model: onnx.ModelProto) -> onnx.ModelProto:
         needed_opset = max(needed_opset, opset)
     del graph.node[:]
     graph.node.extend(nodes)
-    _remove_dead(graph)
+    remove_unused(graph)  # the cells' weight Quant nodes and their initializers
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx"):
             if o.version < 13:
@@ -120,11 +120,10 @@ class _Cell:
                          self.attr_flag(q, "signed"), self.attr_flag(q, "narrow"))
 
     def spec(self, what, scale, zp, bits, signed, narrow, axis=None) -> QuantSpec:
-        try:
-            return check_spec(QuantSpec(f"{self.node.name}: {what}", scale, zp.astype(np.int64), bits, signed, narrow,
-                                        axis))
+        try:  # check_spec's message starts with `what`; self.error adds the node
+            return check_spec(QuantSpec(what, scale, zp.astype(np.int64), bits, signed, narrow, axis))
         except ValueError as e:
-            raise self.error(str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)) from e
+            raise self.error(str(e)) from e
 
     def quant_producer(self, index: int, what: str):
         """(float constant, scale, zero point, bits, signed, narrow) of the QONNX Quant that made input ``index``."""
@@ -252,36 +251,3 @@ def _brevitas_fake_quant(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
     lo, hi = spec.int_range
     q = np.clip(np.round(x / scale + zp), np.float32(lo), np.float32(hi))
     return ((q - zp) * scale).astype(np.float32)
-
-
-def _remove_dead(graph: onnx.GraphProto) -> None:
-    """Drop nodes whose outputs nothing reads (the cells' weight Quant nodes), then unused initializers."""
-    while True:
-        used = {o.name for o in graph.output}
-        for node in graph.node:
-            used.update(node.input)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    used.update(_outer_names(attr.g))
-        live = [n for n in graph.node if any(o in used for o in n.output)]
-        if len(live) == len(graph.node):
-            break
-        del graph.node[:]
-        graph.node.extend(live)
-    inits = [i for i in graph.initializer if i.name in used]
-    dropped = {i.name for i in graph.initializer} - {i.name for i in inits}
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
-    inputs = [i for i in graph.input if i.name not in dropped]
-    del graph.input[:]
-    graph.input.extend(inputs)
-
-
-def _outer_names(graph: onnx.GraphProto) -> set[str]:
-    names = set()
-    for node in graph.node:
-        names.update(node.input)
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                names |= _outer_names(attr.g)
-    return names
