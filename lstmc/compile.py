@@ -3,24 +3,25 @@
 The directory holds the kernel (.cpp/.h), a testbench with golden vectors from the integer interpreter,
 run_hls.tcl (csim, csynth, cosim, IP export), the IR after each stage and report.json (QoR estimates).
 It is built in a temporary sibling directory and renamed into place at the end, so a failure never leaves
-a half-written design; an existing directory is only replaced if an earlier `lstmc compile` made it.
+a half-written design; an existing directory is only replaced if an earlier `lstmc compile` made it and nobody
+changed it since (its manifest, lstmc/project_dir.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from lstmc import project_dir
 from lstmc.errors import LstmcError
 
-MARKER = ".lstmc-build"
+MARKER = project_dir.MARKER  # the manifest of the files a compile wrote (see lstmc/project_dir.py)
 
 
 @dataclass
@@ -38,54 +39,53 @@ class CompileOptions:
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
-    def folding_spec(self) -> str:
+    def stage_pipelines(self) -> list[tuple[str, list]]:
+        """(stage name, pass objects reaching it from the previous stage), sliced from the one `lstm-to-hls`
+        list; the IR is saved after each. Options go in as dataclass fields, never as `-p` text."""
+        from lstmc.passes.lstm_to_hls import pipeline_stages
+
         modes = [bool(self.pe or self.simd), bool(self.folding), bool(self.target_cycles)]
         if sum(modes) > 1:
             raise LstmcError("choose one folding mode: --pe/--simd, --folding F.json or --target-cycles N")
-        if self.folding:
-            if not os.path.exists(self.folding):
-                raise LstmcError(f"{self.folding}: no such folding config")
-            return f'qrnn-set-folding{{config="{os.path.abspath(self.folding)}"}}'
-        if self.target_cycles:
-            return f"qrnn-set-folding{{target-cycles={self.target_cycles}}}"
-        if self.pe or self.simd:
-            return f"qrnn-set-folding{{pe={self.pe} simd={self.simd}}}"
-        return ""
+        if self.folding and not os.path.isfile(self.folding):
+            raise LstmcError(f"--folding {self.folding}: no such folding config file")
+        return [("qrnn", [])] + pipeline_stages(
+            act_impl=self.act_impl, pe=self.pe, simd=self.simd,
+            config=os.path.abspath(self.folding) if self.folding else "",
+            target_cycles=self.target_cycles, kernel=self.kernel)
 
+    def check(self) -> None:
+        """Options that end up in the C++ and TCL: refused here, before any work, with the option's name."""
+        from lstmc.parts import check_clock_ns, resolve_part
+        from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
 
-def stage_pipelines(options: CompileOptions) -> list[tuple[str, list[str]]]:
-    """(stage name, passes reaching it from the previous stage); the IR is saved after each."""
-    folding = options.folding_spec()
-    return [
-        ("qrnn", []),
-        ("integer", ["qrnn-canonicalize", "qrnn-fold-constants", f"qrnn-legalize-precision{{act-impl={options.act_impl}}}"]),
-        ("dataflow", ["qrnn-to-dataflow"] + ([folding] if folding else [])),
-    ]
+        reason = is_cpp_identifier(self.kernel)
+        if reason:
+            raise LstmcError(f"--kernel-name {self.kernel!r} is not usable as a C++ function name: {reason}")
+        self.part = resolve_part(self.part).name
+        self.clock_ns = check_clock_ns(self.clock_ns)
 
 
 def _check_target(out_dir: Path) -> None:
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise LstmcError(f"{out_dir} exists and is not a directory")
-        if any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
-            raise LstmcError(f"{out_dir} is not empty and was not written by lstmc compile; choose another -o")
+    """Fail before the expensive work if -o is unsafe (cwd, home, a directory lstmc did not write, ...)."""
+    project_dir.check_target(out_dir, "-o")
 
 
 def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions, source: str = "") -> dict:
     from lstmc.frontend.onnx_import import import_model
     from lstmc.hls import project
-    from lstmc.hls.build import lower_to_hlscpp, write_sources
+    from lstmc.hls.build import write_sources
     from lstmc.interpreter import run_function
     from lstmc.pipeline import apply_pipeline
 
     out_dir = Path(out_dir)
     _check_target(out_dir)
+    options.check()
     kernel = options.kernel
-    if not kernel.isidentifier():
-        raise LstmcError(f"--kernel-name '{kernel}' is not a C++ identifier")
     module = import_model(model)
     stage_ir: dict[str, str] = {}
-    for stage, passes in stage_pipelines(options):
+    stages = options.stage_pipelines()
+    for stage, passes in stages[:-1]:  # through dataflow, the level the interpreter and QoR model read
         apply_pipeline(module, passes)
         stage_ir[stage] = str(module)
     iface = project.kernel_interface(module)
@@ -94,14 +94,11 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
         rng = np.random.default_rng(options.seed)
         golden = {p.name: rng.standard_normal((options.golden_count, *p.shape)).astype(np.float32) for p in iface.inputs}
     expected = run_function(module, golden)  # integer/dataflow interpreter: the golden model
-    hls = lower_to_hlscpp(module, kernel)
+    hls = apply_pipeline(module.clone(), stages[-1][1])
     stage_ir["hlscpp"] = str(hls)
     report = _report(module, options, source)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    tmp.chmod(0o755)
-    try:
+    def fill(tmp: Path) -> None:
         write_sources(hls, iface, tmp, kernel)
         project.write_codes(tmp / "tb_input.bin", iface.quantize_inputs(golden))
         project.write_codes(tmp / "tb_expected.bin", _codes_of(iface, expected))
@@ -113,13 +110,12 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         np.savez(tmp / "golden.npz", **{f"input_{k}": v for k, v in golden.items()},
                  **{f"output_{k}": v for k, v in expected.items()})
-        (tmp / MARKER).write_text(f"written by lstmc compile from {source}\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    # Parents are created, the project built in a hidden sibling and swapped in only now, after every check
+    # passed: a failed or interrupted compile leaves nothing behind (lstmc/project_dir.py).
+    warning = project_dir.write_project(out_dir, fill, source=source, option="-o")
+    if warning:
+        print(f"lstmc: warning: {warning}", file=sys.stderr)
     return report
 
 
@@ -149,5 +145,6 @@ def _report(module, options: CompileOptions, source: str) -> dict:
         from lstmc import qor
     except ImportError:
         return report
-    report["estimate"] = qor.estimate_module(module).to_dict()
+    part = qor.PARTS[options.part]
+    report["estimate"] = qor.estimate_module(module, part=part, clock_mhz=1000.0 / options.clock_ns).to_dict()
     return report

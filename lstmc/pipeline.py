@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import PassPipeline
-from xdsl.utils.exceptions import DiagnosticException
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException
 
 from lstmc.errors import LstmcError
 
@@ -35,15 +35,27 @@ def make_context() -> Context:
     return ctx
 
 
-def apply_pipeline(module: ModuleOp, spec: str | list[str]) -> ModuleOp:
+def apply_pipeline(module: ModuleOp, spec: str | list[str | ModulePass]) -> ModuleOp:
     """Apply a pass pipeline (an `-p` string or a list of pass names) in place; errors become LstmcError."""
     from lstmc.passes import get_all_passes
 
-    text = spec if isinstance(spec, str) else ",".join(spec)
-    if not text:
-        return module
+    if isinstance(spec, list) and any(isinstance(p, ModulePass) for p in spec):
+        # pass objects: options that hold user text (kernel names, paths) never go through the -p syntax
+        passes = [p if isinstance(p, ModulePass) else PassPipeline.parse_spec(get_all_passes(), p).passes[0]
+                  for p in spec]
+        pipeline = PassPipeline(tuple(passes))
+    else:
+        text = spec if isinstance(spec, str) else ",".join(spec)
+        if not text:
+            return module
+        try:
+            pipeline = PassPipeline.parse_spec(get_all_passes(), text)
+        except ArgSpecParseError as e:  # a BaseException in xDSL, whose message quotes the spec over three lines
+            reason = str(e).strip().splitlines()[-1].strip()
+            raise LstmcError(f"cannot parse the pass pipeline {text!r}: {reason}") from None
+        except ValueError as e:  # xDSL's unknown pass name or bad option value
+            raise LstmcError(f"pass pipeline {text!r}: {e}") from e
     try:
-        pipeline = PassPipeline.parse_spec(get_all_passes(), text)
         pipeline.apply(make_context(), module)
         module.verify()
     except DiagnosticException as e:

@@ -32,6 +32,19 @@ def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, con
     return passes
 
 
+def pipeline_stages(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
+                    target_cycles: int = 0, kernel: str = "lstmc_kernel") -> list[tuple[str, list[ModulePass]]]:
+    """The same list cut at the executable stages: (stage, passes from the previous stage), in order:
+    integer (through legalization), dataflow (through folding), hlscpp (printable)."""
+    from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
+    from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+
+    passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel)
+    integer = next(i for i, p in enumerate(passes) if isinstance(p, QrnnLegalizePrecisionPass)) + 1
+    hls = next(i for i, p in enumerate(passes) if isinstance(p, QrnnToHlscppPass))
+    return [("integer", passes[:integer]), ("dataflow", passes[integer:hls]), ("hlscpp", passes[hls:])]
+
+
 @dataclass(frozen=True)
 class LstmToHlsPass(ModulePass):
     name = "lstm-to-hls"

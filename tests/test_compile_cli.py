@@ -94,7 +94,7 @@ def test_tcl_defaults(project):
     tcl = (project / "run_hls.tcl").read_text()
     assert "set_part {xczu7ev-ffvc1156-2-e}" in tcl
     assert "create_clock -period 5 " in tcl
-    assert "set_top lstmc_kernel" in tcl
+    assert "set_top {lstmc_kernel}" in tcl
     steps = [ln.split()[0] for ln in tcl.splitlines() if ln.split() and ln.split()[0].endswith("_design")]
     assert steps == ["csim_design", "csynth_design", "cosim_design", "export_design"], steps
     for f in ["lstmc_kernel.cpp", "lstmc_kernel_tb.cpp", "tb_input.bin", "tb_expected.bin"]:
@@ -140,17 +140,22 @@ def test_testbench_passes(project):
 
 
 def test_part_and_clock_reach_tcl_and_overwrite(tmp_path):
-    """A second compile into a directory the first one wrote replaces it (stale files gone)."""
+    """A second compile into a directory the first one wrote replaces it; a file lstmc did not write (here a
+    stray note) makes it refuse instead of deleting the file."""
     out = tmp_path / "build"
-    assert lstmc("compile", MODEL, "-o", out).returncode == 0
-    (out / "stale.txt").write_text("from an older build")
+    assert lstmc("compile", MODEL, "-o", out, "--kernel-name", "other").returncode == 0
     proc = lstmc("compile", MODEL, "-o", out, "--part", "xcu250-figd2104-2L-e", "--clock-ns", "3.3")
     assert proc.returncode == 0, proc.stderr
     tcl = (out / "run_hls.tcl").read_text()
     assert "set_part {xcu250-figd2104-2L-e}" in tcl and "xczu7ev" not in tcl
     assert "create_clock -period 3.3 " in tcl
-    assert not (out / "stale.txt").exists()
+    assert not (out / "other.cpp").exists()  # the old project's own files are gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+    (out / "stale.txt").write_text("from an older build")
+    before = snapshot(out)
+    proc = lstmc("compile", MODEL, "-o", out)
+    assert_one_line_error(proc, "stale.txt")
+    assert snapshot(out) == before
 
 
 def test_refuses_unrelated_directory(tmp_path):

@@ -88,3 +88,13 @@
   hlscpp.call @"rec.l0"() :
   hlscpp.call @rec_l0() :
 }) : () -> ()
+
+// Hostile names from a model (quotes, a newline, a comment opener, non-ASCII, implementation-reserved
+// `__x`/`_X`, alternative tokens, macros, the emitter's own v<N> temporaries, and a name equal to a function
+// the body calls) all become plain identifiers; nothing of them reaches the C++ but [A-Za-z0-9_].
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "evil", {{.*}} arg_names = ["x____system__rm__", "a_b__c", "_9", "v__x", "v_X", "and_", "NULL_", "v0_", "caf_", "evil1"]
+// CPP-LABEL: void evil(
+// CPP-SAME: ap_int<8> x____system__rm__, ap_int<8> a_b__c, ap_int<8> _9, ap_int<8> v__x, ap_int<8> v_X, ap_int<8> and_, ap_int<8> NULL_, ap_int<8> v0_, ap_int<8> caf_, ap_int<8> evil1) {
+"hlscpp.func"() <{sym_name = "evil", function_type = (si8, si8, si8, si8, si8, si8, si8, si8, si8, si8) -> (), arg_names = ["x\"); system(\"rm *", "a\0Ab/*c", "9", "__x", "_X", "and", "NULL", "v0", "café", "evil"], interfaces = ["", "", "", "", "", "", "", "", "", ""], top}> ({
+^bb0(%a0: si8, %a1: si8, %a2: si8, %a3: si8, %a4: si8, %a5: si8, %a6: si8, %a7: si8, %a8: si8, %a9: si8):
+}) : () -> ()

@@ -11,6 +11,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from lstmc.errors import LstmcError
 from lstmc.hls import project
+from lstmc.hls.csim import compile_csim
 from lstmc.pipeline import apply_pipeline
 
 HLS_PASSES = ["qrnn-to-hlscpp", "hlscpp-prepare-emission"]
@@ -18,9 +19,19 @@ HLS_PASSES = ["qrnn-to-hlscpp", "hlscpp-prepare-emission"]
 
 def lower_to_hlscpp(dataflow_module: ModuleOp, kernel: str) -> ModuleOp:
     """A copy of the module converted to hlscpp (the input is left untouched)."""
+    from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
+    from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+
     hls = dataflow_module.clone()
-    apply_pipeline(hls, [f"qrnn-to-hlscpp{{kernel={kernel}}}", "hlscpp-prepare-emission"])
+    apply_pipeline(hls, [QrnnToHlscppPass(kernel=kernel), HlscppPrepareEmissionPass()])
     return hls
+
+
+def top_function_name(hls: ModuleOp) -> str:
+    """The (legalized) name of the kernel's top function."""
+    from lstmc.dialects import hlscpp
+
+    return next(op.sym_name.data for op in hls.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None)
 
 
 def write_sources(hls: ModuleOp, iface: project.KernelInterface, directory: Path, kernel: str) -> list[Path]:
@@ -29,14 +40,21 @@ def write_sources(hls: ModuleOp, iface: project.KernelInterface, directory: Path
 
     from lstmc.hls.emit import emit_header, emit_hls_cpp
 
+    top = top_function_name(hls)
+    if top != kernel:  # compile checks --kernel-name, so prepare-emission has nothing to rename
+        raise LstmcError(f"--kernel-name '{kernel}' is not a legal C++ identifier (it would be emitted as '{top}')")
     header, source, tb = directory / f"{kernel}.h", directory / f"{kernel}.cpp", directory / f"{kernel}_tb.cpp"
+    # render everything before writing anything, so an emission error leaves no partial sources
     buf = StringIO()
-    emit_header(hls, buf, guard=f"{kernel.upper()}_H")
-    header.write_text(buf.getvalue())
+    emit_header(hls, buf, guard=f"LSTMC_{kernel.upper()}_H")
+    header_text = buf.getvalue()
     buf = StringIO()
     emit_hls_cpp(hls, buf, header=header.name)
-    source.write_text(buf.getvalue())
-    tb.write_text(project.testbench_source(kernel, iface, header.name, project.port_types(hls)))
+    source_text = buf.getvalue()
+    tb_text = project.testbench_source(kernel, iface, header.name, project.port_types(hls))
+    header.write_text(header_text)
+    source.write_text(source_text)
+    tb.write_text(tb_text)
     return [source, header, tb]
 
 
@@ -66,7 +84,7 @@ def csim_stage(dataflow_module: ModuleOp, inputs: dict[str, np.ndarray], kernel:
     hls = lower_to_hlscpp(dataflow_module, kernel)
     with tempfile.TemporaryDirectory(prefix="lstmc-src-") as tmp:
         write_sources(hls, iface, Path(tmp), kernel)
-        binary = project.compile_csim(Path(tmp), kernel)
+        binary = compile_csim(Path(tmp), kernel)  # verified binary from the per-user cache
     codes = run_csim_on_codes(binary, iface, iface.quantize_inputs(batched))
     out = iface.dequantize_outputs(codes)
     return {k: v[0] for k, v in out.items()} if single else out
