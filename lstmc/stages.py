@@ -67,6 +67,11 @@ class Comparison:
     mismatches: int
     max_abs_error: float
     max_lsb: float | None  # largest error in units of the output quantizer's scale, when known
+    # Filled by lstmc.verify when it traces the mismatches: elements in sequences whose first divergence is a
+    # float32 tie, the rest, and the largest error (LSBs) within the tie sequences.
+    ties: int | None = None
+    real: int | None = None
+    tie_max_lsb: float | None = None
 
     @property
     def rate(self) -> float:

@@ -25,11 +25,15 @@ def entry_function(module: ModuleOp) -> func.FuncOp:
     return funcs[0]
 
 
-def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=()) -> dict[str, np.ndarray]:
+def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=(),
+                 listeners=()) -> dict[str, np.ndarray]:
     """Interpret the module's entry function.
 
     Each input is either one sequence (the exact shape of the function argument) or a batch of them (one
     extra leading axis); outputs come back in the same form.
+    `listeners` (xdsl Interpreter.Listener) observe every op run, e.g. to trace quantizers (lstmc.tie_trace); one
+    with an `interpreter` attribute is handed the interpreter (to read block arguments). Without listeners the
+    interpreter runs exactly as before.
     """
     from lstmc.interpreter.dataflow import DataflowFunctions
     from lstmc.interpreter.qrnn import QrnnFunctions
@@ -60,7 +64,10 @@ def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=()
         args.append(np.ascontiguousarray(value))
     if len({a.shape[0] for a in args}) > 1:
         raise LstmcError(f"inputs have different batch sizes: {[a.shape[0] for a in args]}")
-    interpreter = Interpreter(module)
+    interpreter = Interpreter(module, listeners=tuple(listeners))
+    for listener in listeners:
+        if hasattr(listener, "interpreter"):
+            listener.interpreter = interpreter
     interpreter.register_implementations(FuncFunctions())
     interpreter.register_implementations(QrnnFunctions())
     interpreter.register_implementations(DataflowFunctions())

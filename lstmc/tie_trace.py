@@ -1,0 +1,689 @@
+"""Tell a float32 tie from a bug: trace a sequence whose integer outputs differ from the reference back to the
+first quantizer where the float stage and the integer design disagree, and decide whether float32 rounding
+explains that disagreement.
+
+How the two levels are correlated
+---------------------------------
+The integer design traced is the `integer` stage's own: the passes of `STAGE_PASSES["integer"]` before
+qrnn-legalize-precision, then that pass run by a subclass of its legalizer (`_RecordingLegalizer`) that records,
+for every float `qrnn.quant`, the integer form it became. That form is a `Code`: either the SSA value holding the
+centred codes (a `qrnn.requant`, `qrnn.threshold`, `qrnn.lut`, `qrnn.quantize`, or for an identity requantizer the
+integer term itself), or, for a requantizer fused into an activation's thresholds and then erased, the accumulator
+and shift it would round (`Code.pre`). Quantizers of constants become constant codes: nothing to trace. The float
+module traced is a clone of the same IR taken just before legalization, so quantizers correspond op for op;
+canonicalize and fold keep the float semantics bit for bit, and the traced float outputs are checked against the
+reference on every traced sequence (the traced integer outputs against the stage's), so a trace that does not
+reproduce both stages is reported, never trusted.
+
+Both modules run on the mismatching sequences with interpreter listeners (`run_function(listeners=...)`; the
+normal path runs without them). The k-th execution of a quantizer in the float run corresponds to the k-th
+execution of its integer value (once per recurrence step). Per sequence, the first quantizer execution, in
+execution order (step t, then the quantizer's place in the cell), whose codes differ is the divergence: every code
+before it agrees, so at that point both levels quantize values computed from the same codes.
+
+Why the tie test is sound
+-------------------------
+Let v* be the exact value, in LSBs of the quantizer (x / s, before adding the zero point), of what the model
+computes there from those common codes: linear forms over codes times their float32 scales, in exact arithmetic.
+
+- Integer design: at a requantizer of a linear form it computes v_i = acc / 2^F exactly, and
+  qrnn-legalize-precision proves and records |v_i - v*| <= error_bound (integer multipliers of the scale ratios);
+  an identity requantizer gives v_i = v* exactly. At a quantizer on a graph input, a constant or an activation
+  output, both levels round the same float32 value with the same code (the activation tables are built with
+  the reference kernels on the dequantized input codes), so a divergence there is always a bug.
+- Float stage: it rounds v_f = fl(x / s). A running error analysis, done alongside the float interpretation
+  (`_FloatTrace`), bounds |x - s v*| from the float32 ulps of the operands; u = 2^-24, ulp(r)/2 = half the spacing
+  at |r| (round to nearest: |fl(y) - y| <= ulp(fl(y))/2, subnormal and zero results included):
+      dequantized code fl(c * s)      e = |fl(c s) - c s|, exact (c s is exact in float64 for |c| < 2^24)
+      constant, activation output     e = 0 (the integer level uses this very float32 value)
+      a + b, a - b                    e = ea + eb + ulp(r)/2
+      a * b                           e = |a| eb + |b| ea + ea eb + ulp(r)/2    (ab - a'b' = a db + b da - da db)
+      a @ B, K terms per output       e = g_K |a| @ |B| + |a| @ eB + ea @ |B| + ea @ eB + K 2^-149
+                                      g_K = K u / (1 - K u): Higham's inner-product bound for ANY summation
+                                      order, with or without FMA (each product passes at most K roundings; the
+                                      MLAS kernels' zero-padded lanes add exact zeros); K 2^-149 covers products
+                                      that underflow
+      data movement                   e moves with the elements
+  and at the quantizer E = ulp(v_f)/2 + e / |s| >= |v_f - v*|. The bound arithmetic itself runs in float64 on
+  short chains (every quantizer restarts it from exact code errors), so it is inflated by 2^-40 relative (and a
+  float64 matmul of K nonnegative terms by (K + 2) 2^-52 more) to cover its own rounding. Operations without a
+  rule, and activations of anything but a code (which the integer level cannot express), get an infinite
+  bound, which classifies as a bug.
+- If the integer design is right, its code is v_i rounded (and clamped) and the two codes come from v_f and v_i
+  on either side of the rounding boundary b between them, both within their bounds of v*. So a divergence is a
+  tie iff the codes differ by one, the integer code is the rounding of v_i, and |v_f - v_i| <= E + error_bound
+  (which implies |v_f - b| <= E + error_bound: the reference sits within float32 error of a boundary). Anything
+  else - two codes apart, a code that is not its value's, a value farther away, a divergence at a quantizer both
+  levels evaluate identically, a sequence whose outputs differ with no diverging quantizer, a trace that does
+  not reproduce the stages - is a bug.
+  Measured (tests/test_verify_ties.py on l1_acc16_float and the property test's edge models; every fixture and
+  50 random models by hand): the bound holds at every quantizer execution before a divergence, and errors reach
+  96-99.99% of it, so it is also tight.
+After a tie the two levels follow different valid trajectories, so later steps of that sequence are not compared
+(a bug that only ever fires after a tie in the same sequence is not seen there; it fires in other sequences).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.interpreter import Interpreter
+from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
+
+from lstmc import numerics
+from lstmc.dense import array_from_dense
+from lstmc.dialects import qrnn
+from lstmc.errors import LstmcError
+from lstmc.interpreter import entry_function, io_names, run_function
+from lstmc.interpreter.qrnn import QrnnFunctions, _stack_time, is_batched
+
+U = 2.0**-24  # unit roundoff of float32
+BOUND_SLACK = 1.0 + 2.0**-40  # covers the float64 rounding of the bound arithmetic itself
+
+
+# ------------------------------------------------------------------------------------------- the classifier
+def half_ulp(x: np.ndarray) -> np.ndarray:
+    """Half the float32 spacing at |x|: the largest rounding error of a float32 result x (inf/NaN propagate)."""
+    x = np.abs(np.asarray(x, np.float32))
+    with np.errstate(invalid="ignore"):
+        return np.spacing(x).astype(np.float64) / 2
+
+
+def rounding_boundary(r: int, mode: str) -> float:
+    """The value v (in LSBs, before the zero point) where rounding `mode` switches from r to r + 1."""
+    if mode.startswith("half_"):
+        return r + 0.5
+    if mode == "floor":
+        return r + 1.0
+    if mode == "ceil":
+        return float(r)
+    if mode == "down":  # toward zero
+        return r + 1.0 if r >= 0 else float(r)
+    if mode == "up":  # away from zero
+        return float(r) if r >= 0 else r + 1.0
+    raise ValueError(f"unknown rounding mode '{mode}'")
+
+
+def round_exact(v: Fraction, mode: str) -> int:
+    """An exact rational rounded to an integer with a rounding mode (as numerics.round_mode / shift_round do)."""
+    if mode == "half_even":
+        return round(v)  # Fraction rounds half to even
+    if mode == "floor":
+        return math.floor(v)
+    if mode == "ceil":
+        return math.ceil(v)
+    sign = -1 if v < 0 else 1
+    a = abs(v)
+    magnitude = {"down": math.floor(a), "up": math.ceil(a), "half_up": math.floor(a + Fraction(1, 2)),
+                 "half_down": math.ceil(a - Fraction(1, 2))}.get(mode)
+    if magnitude is None:
+        raise ValueError(f"unknown rounding mode '{mode}'")
+    return sign * magnitude
+
+
+@dataclass
+class TieTest:
+    tie: bool
+    boundary: float | None
+    why: str
+
+
+def classify(v_float: float, code_float: int, code_int: int, bound: float, v_int=None,
+             rounding: str = "half_even", same_float: bool = False, lo: int | None = None,
+             hi: int | None = None) -> TieTest:
+    """Is a divergence of one element a float32 tie?
+
+    v_float: the float stage's x / s (float32); code_float, code_int: the two centred codes; bound: E + error_bound
+    (LSBs); v_int: the integer design's value before rounding (an exact int/Fraction/float) when it has one, and
+    [lo, hi] the centred code range it is clamped to; same_float: both levels round this very float32 value (graph
+    input, constant, activation output)."""
+    if same_float:
+        return TieTest(False, None, "both levels round the same float32 value here")
+    if abs(int(code_float) - int(code_int)) != 1:
+        return TieTest(False, None, "the codes differ by more than one")
+    b = rounding_boundary(min(int(code_float), int(code_int)), rounding)
+    if not np.isfinite(bound):
+        return TieTest(False, b, "no float32 error bound on this path")
+    vf = Fraction(float(v_float))
+    if v_int is not None:
+        expected = round_exact(Fraction(v_int), rounding)
+        expected = max(expected, lo) if lo is not None else expected
+        expected = min(expected, hi) if hi is not None else expected
+        if expected != int(code_int):  # e.g. a requantizer that rounds wrongly: not the value's code
+            return TieTest(False, b, f"the integer code is not its value {float(v_int):.6f} rounded ({expected})")
+        dist = abs(vf - Fraction(v_int))
+        ok = dist <= Fraction(bound)
+        return TieTest(ok, b, f"|float - integer| = {float(dist):.3g} {'<=' if ok else '>'} bound {bound:.3g} LSB")
+    dist = abs(vf - Fraction(b))
+    ok = dist <= Fraction(bound)
+    return TieTest(ok, b, f"|float - boundary| = {float(dist):.3g} {'<=' if ok else '>'} bound {bound:.3g} LSB")
+
+
+# ------------------------------------------------------------------------------------------- verdicts
+@dataclass
+class Divergence:
+    """The first quantizer execution of one sequence where the float and integer codes differ."""
+
+    sequence: int
+    quantizer: str  # %name and quantizer of the qrnn.quant
+    region: str  # the recurrence (ONNX node) it runs in, or "" at function level
+    step: int | None
+    element: tuple[int, ...]
+    code_float: int
+    code_int: int
+    v_float: float
+    v_int: float | None
+    bound: float
+    test: TieTest
+
+    @property
+    def tie(self) -> bool:
+        return self.test.tie
+
+    def describe(self) -> str:
+        where = f"step {self.step} of {self.region}" if self.step is not None else "outside any recurrence"
+        v_int = "" if self.v_int is None else f" (integer value {self.v_int:.6f})"
+        b = "" if self.test.boundary is None else f", rounding boundary {self.test.boundary:g}"
+        return (f"sequence {self.sequence}, {where}, {self.quantizer}, element {list(self.element)}: reference "
+                f"x/s = {self.v_float:.6f} -> code {self.code_float}, integer code {self.code_int}{v_int}{b}; "
+                f"{self.test.why}")
+
+
+@dataclass
+class SequenceVerdict:
+    sequence: int
+    tie: bool
+    divergence: Divergence | None = None
+    reason: str = ""  # why a sequence could not be traced (then tie is False)
+
+    def describe(self) -> str:
+        return self.divergence.describe() if self.divergence is not None else f"sequence {self.sequence}: {self.reason}"
+
+
+# ------------------------------------------------------------------------------------------- legalization record
+def _legalize_recording(module: ModuleOp) -> dict[qrnn.QuantOp, tuple[object, bool]]:
+    """Run qrnn-legalize-precision (default options, as the integer stage does) on `module`, returning for every
+    float qrnn.quant the form it became and whether it quantizes arithmetic (a code or a linear form, which the
+    pass requantizes exactly, as opposed to a graph input, a constant or an activation)."""
+    from lstmc.passes.qrnn_legalize_precision import (
+        Code,
+        Linear,
+        QrnnLegalizePrecisionPass,
+        _has_float_ops,
+        _Legalizer,
+    )
+
+    record: dict[qrnn.QuantOp, tuple[object, bool]] = {}
+
+    class _RecordingLegalizer(_Legalizer):
+        def _op_quant(self, op):
+            linear = isinstance(self.forms.get(op.input), (Code, Linear))
+            super()._op_quant(op)
+            record[op] = (self.forms[op.result], linear)
+
+    options = QrnnLegalizePrecisionPass()
+    for fn in list(module.walk()):  # what QrnnLegalizePrecisionPass.apply does
+        if isinstance(fn, func.FuncOp) and not fn.is_declaration and _has_float_ops(fn):
+            _RecordingLegalizer(options).run_function(fn)
+    module.verify()
+    return record
+
+
+@dataclass
+class _IntSource:
+    """Where the integer design holds one quantizer's codes."""
+
+    value: SSAValue | None  # the codes, when computed by a live op (or a block argument)
+    acc: SSAValue | None  # the accumulator a requantizer rounds (when the quantizer requantizes a linear form)
+    shift: int = 0
+    rounding: str = "half_even"
+    lo: int = 0
+    hi: int = 0
+    error_bound: float = 0.0
+    identity: bool = False  # a requantizer of arithmetic that is the identity: v_int = the code itself
+
+
+def _int_sources(record: dict, live: set[Operation]) -> dict[qrnn.QuantOp, _IntSource]:
+    from lstmc.passes.qrnn_legalize_precision import Code
+
+    def alive(v: SSAValue | None) -> bool:
+        return v is not None and (isinstance(v, BlockArgument) or v.owner in live)
+
+    out = {}
+    for op, (form, linear) in record.items():
+        if not isinstance(form, Code):
+            continue  # a constant: its codes are computed once, at compile time, by the reference's quantize
+        owner = form.value.owner if isinstance(form.value, OpResult) else None
+        bound = 0.0
+        if isinstance(owner, qrnn.RequantOp) and "error_bound" in owner.attributes:
+            bound = float(owner.attributes["error_bound"].value.data)
+        acc, shift, rounding = form.pre if form.pre is not None else (None, 0, "half_even")
+        src = _IntSource(form.value if alive(form.value) else None, acc if alive(acc) else None, shift, rounding,
+                         form.lo, form.hi, bound, identity=linear and form.pre is None)
+        if src.value is not None or src.acc is not None:
+            out[op] = src
+    return out
+
+
+# ------------------------------------------------------------------------------------------- listeners
+class _StepListener(Interpreter.Listener):
+    """Knows the current step of every running qrnn.recurrence; subclasses get `enter_step` before a step's first op."""
+
+    def __init__(self, module: ModuleOp):
+        self.interpreter: Interpreter | None = None
+        self.first_ops: dict[Operation, qrnn.RecurrenceOp] = {}
+        for op in module.walk():
+            if isinstance(op, qrnn.RecurrenceOp) and op.body.block.first_op is not None:
+                self.first_ops[op.body.block.first_op] = op
+        self.steps: dict[qrnn.RecurrenceOp, int] = {}
+
+    def will_interpret_op(self, op: Operation, args) -> None:
+        if isinstance(op, qrnn.RecurrenceOp):
+            self.steps[op] = -1
+            self.enter_recurrence(op, args)
+        rec = self.first_ops.get(op)
+        if rec is not None:
+            self.steps[rec] += 1
+            self.enter_step(rec, self.steps[rec])
+
+    def step_of(self, op: Operation) -> tuple[int | None, qrnn.RecurrenceOp | None]:
+        parent = op.parent_op()
+        if isinstance(parent, qrnn.RecurrenceOp):
+            return self.steps.get(parent), parent
+        return None, None
+
+    def enter_recurrence(self, rec: qrnn.RecurrenceOp, args) -> None:
+        pass
+
+    def enter_step(self, rec: qrnn.RecurrenceOp, t: int) -> None:
+        pass
+
+
+@dataclass
+class _QuantEvent:
+    op: qrnn.QuantOp
+    occurrence: int
+    step: int | None
+    region: str
+    codes: np.ndarray  # centred codes (int64)
+    v: np.ndarray  # x / s as the float stage computes it (float32)
+    bound: np.ndarray  # E >= |v - v*| (float64)
+    same_float: bool  # the quantizer's input is a value both levels hold as the same float32
+
+
+@dataclass
+class _Entry:
+    err: np.ndarray  # float64, the value's shape: bound on |value - exact value|
+    kind: str  # "exact": both levels use this float32 value; "code": a dequantized code; "arith": float arithmetic
+
+
+@dataclass
+class _Frame:
+    init: list
+    seqs: list
+    collected: list = field(default_factory=list)
+
+
+class _FloatTrace(_StepListener):
+    """Runs beside the float interpreter: every value's error bound, and every quantizer's codes, x / s and bound."""
+
+    def __init__(self, module: ModuleOp):
+        super().__init__(module)
+        self.entries: dict[SSAValue, _Entry] = {}
+        self.pending: list = []
+        self.frames: dict[qrnn.RecurrenceOp, _Frame] = {}
+        self.events: list[_QuantEvent] = []
+        self.counts: dict[qrnn.QuantOp, int] = {}
+        self.moves = QrnnFunctions()  # data movement of the error arrays: the interpreter's own implementations
+
+    # -------------------------------------------------------------------------------- bookkeeping
+    def entry(self, ssa: SSAValue, value) -> _Entry:
+        found = self.entries.get(ssa)
+        if found is not None:
+            return found
+        shape = np.shape(value)
+        if isinstance(ssa, BlockArgument) and isinstance(ssa.owner.parent_op(), func.FuncOp):
+            return _Entry(np.zeros(shape), "exact")  # a graph input: both levels quantize this float32 value
+        return _Entry(np.full(shape, np.inf), "arith")
+
+    def _known(self, ssa: SSAValue) -> _Entry:
+        """The entry of a value computed earlier (unbounded if the trace never saw it)."""
+        found = self.entries.get(ssa)
+        return found if found is not None else _Entry(np.array(np.inf), "arith")
+
+    def will_interpret_op(self, op: Operation, args) -> None:
+        self.pending.append(args)  # before the step hook: a recurrence's args are its init and scanned inputs
+        super().will_interpret_op(op, args)
+
+    def enter_recurrence(self, rec, args) -> None:
+        n = len(rec.init)
+        ins = list(rec.init) + list(rec.inputs)
+        entries = [self.entry(v, a) for v, a in zip(ins, args)]
+        self.frames[rec] = _Frame(entries[:n], [(e, a) for e, a in zip(entries[n:], args[n:])],
+                                  [[] for _ in rec.outputs])
+
+    def enter_step(self, rec, t: int) -> None:
+        frame, block = self.frames[rec], rec.body.block
+        n = len(rec.init)
+        yielded = block.last_op.operands
+        if t > 0:  # the previous step's yields are still in place: no op of this step has run yet
+            for acc, v in zip(frame.collected, yielded[n:]):
+                acc.append(self._known(v).err)
+            states = [self._known(v) for v in yielded[:n]]
+        else:
+            states = frame.init
+        for arg, e in zip(block.args[:n], states):
+            self.entries[arg] = _Entry(e.err, "code")  # the integer level holds every state as a code
+        steps = rec.seq_len
+        for arg, (e, value), ssa, direction in zip(block.args[n:], frame.seqs, rec.inputs, rec.in_dirs):
+            index = t if direction == qrnn.FORWARD else steps - 1 - t
+            axis = 1 if is_batched(value, ssa) else 0
+            self.entries[arg] = _Entry(np.take(e.err, index, axis=axis), "code")
+
+    # -------------------------------------------------------------------------------- rules
+    def did_interpret_op(self, op: Operation, results) -> None:
+        args = self.pending.pop()
+        if not op.results:
+            return
+        ins = [self.entry(v, a) for v, a in zip(op.operands, args)]
+        try:
+            outs = self._rule(op, args, results, ins)
+        except (ValueError, TypeError, IndexError, KeyError) as e:  # an IR shape the rules do not cover
+            if isinstance(op, qrnn.QuantOp):  # its codes are what the trace compares: cannot go on without them
+                raise LstmcError(f"tie tracing failed at '{op.name}' %{op.result.name_hint or '?'}: {e}") from e
+            outs = [_Entry(np.full(np.shape(r), np.inf), "arith") for r in results]  # no bound downstream
+        for r, e in zip(op.results, outs):
+            self.entries[r] = e
+
+    def _rule(self, op, args, results, ins) -> list[_Entry]:
+        if isinstance(op, qrnn.ConstantOp):
+            return [_Entry(np.zeros(np.shape(results[0])), "exact")]
+        if isinstance(op, qrnn.QConstantOp):
+            q = numerics.quant_params(op.quant)
+            raw = array_from_dense(op.codes).astype(np.int64)
+            zp = numerics.channel_values(q.zero_point, q.axis, raw.ndim, np.int64)
+            s = numerics.channel_values(q.scale, q.axis, raw.ndim, np.float32)
+            return [_Entry(_dequant_error(raw - zp, s, results[0]), "exact")]
+        if isinstance(op, qrnn.QuantOp):
+            return [self._quant(op, args[0], results[0], ins[0])]
+        if isinstance(op, (qrnn.AddOp, qrnn.SubOp)):
+            ea, eb = _align(op, ins[0].err, ins[1].err)
+            return [_Entry(ea + eb + half_ulp(results[0]), "arith")]
+        if isinstance(op, qrnn.MulOp):
+            a, b = _align(op, np.asarray(args[0], np.float64), np.asarray(args[1], np.float64))
+            ea, eb = _align(op, ins[0].err, ins[1].err)
+            return [_Entry(np.abs(a) * eb + np.abs(b) * ea + ea * eb + half_ulp(results[0]), "arith")]
+        if isinstance(op, qrnn.MatMulOp):
+            return [_Entry(self._matmul(op, args, ins), "arith")]
+        if isinstance(op, (qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp)):
+            if ins[0].kind == "code":  # the integer level tabulates it on the dequantized code: this very float32
+                return [_Entry(np.zeros(np.shape(results[0])), "exact")]
+            return [_Entry(np.full(np.shape(results[0]), np.inf), "arith")]
+        if isinstance(op, (qrnn.ReshapeOp, qrnn.SliceOp, qrnn.TransposeOp, qrnn.WindowOp, qrnn.ConcatOp)):
+            (moved,) = _MOVES[type(op)](self.moves, self.interpreter, op, tuple(e.err for e in ins)).values
+            kinds = {e.kind for e in ins}
+            return [_Entry(np.asarray(moved, np.float64), kinds.pop() if len(kinds) == 1 else "arith")]
+        if isinstance(op, qrnn.RecurrenceOp):
+            return self._recurrence_results(op, results)
+        return [_Entry(np.full(np.shape(r), np.inf), "arith") for r in results]  # no rule: no bound
+
+    def _quant(self, op: qrnn.QuantOp, x, result, src: _Entry) -> _Entry:
+        q = numerics.quant_params(op.quant)
+        batched = is_batched(np.asarray(x), op.input)
+        x = np.asarray(x, np.float32)
+        codes = numerics.quantize(x, q, batched)
+        zp = numerics.channel_values(q.zero_point, q.axis, codes.ndim, np.int64, batched)
+        s = numerics.channel_values(q.scale, q.axis, x.ndim, np.float32, batched)
+        with np.errstate(all="ignore"):
+            v = x / s  # what numerics.quantize rounds
+            bound = (half_ulp(v) + np.broadcast_to(src.err, x.shape) / np.abs(s.astype(np.float64))) * BOUND_SLACK
+        step, rec = self.step_of(op)
+        k = self.counts.get(op, 0)
+        self.counts[op] = k + 1
+        region = "" if rec is None else "a recurrence"
+        if rec is not None and "lstmc.onnx_node" in rec.attributes:
+            region = rec.attributes["lstmc.onnx_node"].data
+        self.events.append(_QuantEvent(op, k, step, region, codes - zp, v, bound, src.kind == "exact"))
+        return _Entry(_dequant_error(codes - zp, s, result), "code")
+
+    def _matmul(self, op: qrnn.MatMulOp, args, ins) -> np.ndarray:
+        a, b = (np.asarray(v, np.float64) for v in args)
+        a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
+        ea = np.broadcast_to(ins[0].err, a.shape)
+        eb = np.broadcast_to(ins[1].err, b.shape)
+        k = op.lhs.type.get_shape()[-1]
+        gamma = k * U / (1 - k * U)
+        with np.errstate(all="ignore"):
+            e = (gamma * _mm(np.abs(a), np.abs(b), a_b, b_b) + _mm(np.abs(a), eb, a_b, b_b)
+                 + _mm(ea, np.abs(b), a_b, b_b) + _mm(ea, eb, a_b, b_b) + k * 2.0**-149)
+        return e * (1 + (k + 2) * 2.0**-52) * BOUND_SLACK  # the float64 sums of K nonnegative terms round too
+
+    def _recurrence_results(self, rec: qrnn.RecurrenceOp, results) -> list[_Entry]:
+        frame = self.frames.pop(rec)
+        n = len(rec.init)
+        yielded = rec.body.block.last_op.operands
+        if self.steps.get(rec, -1) < 0:  # no step ran
+            return [_Entry(e.err, "code") for e in frame.init] + [
+                _Entry(np.zeros(np.shape(r)), "code") for r in results[n:]]
+        for acc, v in zip(frame.collected, yielded[n:]):
+            acc.append(self._known(v).err)
+        outs = [_Entry(self._known(v).err, "code") for v in yielded[:n]]
+        for acc, direction, ssa in zip(frame.collected, rec.out_dirs, rec.outputs):
+            if direction == qrnn.REVERSE:
+                acc = acc[::-1]
+            outs.append(_Entry(_stack_time(acc, len(ssa.type.get_shape()) - 1), "code"))
+        return outs
+
+
+# Data movement of error arrays: the interpreter's own implementations, so errors move exactly like values.
+_MOVES = {
+    qrnn.ReshapeOp: QrnnFunctions.run_reshape,
+    qrnn.SliceOp: QrnnFunctions.run_slice,
+    qrnn.TransposeOp: QrnnFunctions.run_transpose,
+    qrnn.WindowOp: QrnnFunctions.run_window,
+    qrnn.ConcatOp: QrnnFunctions.run_concat,
+}
+
+
+def _dequant_error(centred: np.ndarray, s: np.ndarray, deq) -> np.ndarray:
+    """|fl(fl(c) * s) - c * s| for the float32 dequantized value `deq` of centred codes c."""
+    c = np.asarray(centred, np.int64)
+    deq = np.asarray(deq, np.float64)
+    s64 = np.broadcast_to(np.asarray(s, np.float64), c.shape)
+    exact = np.abs(deq - c.astype(np.float64) * s64)  # c s exact in float64 for |c| < 2^24 (24 + 24 bits)
+    # Wider codes: float32(c) rounds first; bound both roundings.
+    c32 = c.astype(np.float32).astype(np.int64)
+    wide = half_ulp(deq) + np.abs(c32 - c).astype(np.float64) * np.abs(s64)
+    return np.where(np.abs(c) < 2**24, exact, wide * BOUND_SLACK)
+
+
+def _align(op, a: np.ndarray, b: np.ndarray):
+    """Broadcast two operand-shaped arrays as the interpreter's elementwise ops do (batch axis first)."""
+    a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
+    rank = len(op.result.type.get_shape())
+    if a_b != b_b:
+        if a_b:
+            b = b.reshape((1,) * (rank + 1 - b.ndim) + b.shape)
+        else:
+            a = a.reshape((1,) * (rank + 1 - a.ndim) + a.shape)
+    return a, b
+
+
+def _mm(a, b, a_b: bool, b_b: bool) -> np.ndarray:
+    """float64 matmul of operands with optional leading batch axes (per sequence when the rhs is batched)."""
+    if not b_b:
+        return np.matmul(a, b)  # a batched [N, ..., K] @ [K, M] keeps the batch axis
+    n = b.shape[0]
+    return np.stack([np.matmul(a[i] if a_b else a, b[i]) for i in range(n)])
+
+
+class _IntTrace(_StepListener):
+    """Runs beside the integer interpreter: the values of the tracked SSA values, per execution."""
+
+    def __init__(self, module: ModuleOp, tracked: set[SSAValue]):
+        super().__init__(module)
+        self.tracked = tracked
+        self.values: dict[SSAValue, list] = {v: [] for v in tracked}
+
+    def enter_step(self, rec, t: int) -> None:
+        args = rec.body.block.args
+        if any(a in self.tracked for a in args):
+            for a, value in zip(args, self.interpreter.get_values(args)):
+                if a in self.tracked:
+                    self.values[a].append(value)
+
+    def did_interpret_op(self, op: Operation, results) -> None:
+        for r, value in zip(op.results, results):
+            if r in self.tracked:
+                self.values[r].append(value)
+
+
+# ------------------------------------------------------------------------------------------- the tracer
+class TieTracer:
+    """Classifies the sequences whose outputs of an integer-level stage differ from the reference."""
+
+    def __init__(self, imported: ModuleOp, inputs: dict[str, np.ndarray]):
+        self.imported = imported
+        self.inputs = inputs
+        self._built = None
+
+    def _build(self):
+        if self._built is None:
+            from lstmc.pipeline import STAGE_PASSES, apply_pipeline
+
+            passes = STAGE_PASSES["integer"]
+            if passes[-1] != "qrnn-legalize-precision":
+                raise LstmcError("tie tracing expects the integer stage to end with qrnn-legalize-precision")
+            module = apply_pipeline(self.imported.clone(), passes[:-1])
+            float_module = module.clone()
+            pairs = dict(zip(module.walk(), float_module.walk()))
+            record = _legalize_recording(module)
+            sources = _int_sources(record, set(module.walk()))
+            self._built = (float_module, module, {pairs[q]: src for q, src in sources.items()})
+        return self._built
+
+    def batched(self) -> bool:
+        """Whether the inputs carry a leading sequence axis (run_function accepts both forms)."""
+        fn = entry_function(self.imported)
+        types = fn.function_type.inputs.data
+        for name, ty in zip(io_names(fn, "lstmc.input_names", len(types), "arg"), types):
+            if name in self.inputs:
+                return np.ndim(self.inputs[name]) == len(ty.get_shape()) + 1
+        return True
+
+    def classify(self, reference: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[int, SequenceVerdict]:
+        """A verdict for every sequence whose outputs differ (keys: sequence index; unbatched input: 0)."""
+        batched = self.batched()
+        ref = {k: v if batched else v[None] for k, v in reference.items()}
+        out = {k: np.asarray(got[k]) if batched else np.asarray(got[k])[None] for k in ref}
+        n = next(iter(ref.values())).shape[0]
+        differ = np.zeros(n, bool)
+        for k in ref:
+            differ |= (ref[k] != out[k]).reshape(n, -1).any(axis=1)
+        seqs = [int(s) for s in np.flatnonzero(differ)]
+        if not seqs:
+            return {}
+        fn = entry_function(self.imported)
+        names = io_names(fn, "lstmc.input_names", len(fn.function_type.inputs.data), "arg")
+        inputs = {k: (np.asarray(v) if batched else np.asarray(v)[None])[seqs] for k, v in self.inputs.items()
+                  if k in names}
+        f_out, i_out, first = self.first_divergences(inputs, seqs)
+        verdicts: dict[int, SequenceVerdict] = {}
+        for row, seq in enumerate(seqs):
+            if not all(np.array_equal(f_out[k][row], ref[k][seq]) for k in ref):
+                verdicts[seq] = SequenceVerdict(seq, False, reason="the traced float model does not reproduce the "
+                                                                  "reference on this sequence")
+            elif not all(np.array_equal(i_out[k][row], out[k][seq]) for k in ref):
+                verdicts[seq] = SequenceVerdict(seq, False, reason="the stage's outputs differ from the integer "
+                                                                  "design traced (not an integer-level difference)")
+            elif row in first:
+                verdicts[seq] = first[row]
+            else:
+                verdicts[seq] = SequenceVerdict(seq, False, reason="outputs differ but no traced quantizer diverges")
+        return verdicts
+
+    def first_divergences(self, inputs: dict[str, np.ndarray], labels: list[int] | None = None):
+        """Run both levels on a batch of sequences: (float outputs, integer outputs, {row: verdict at the first
+        diverging quantizer}) for every row that diverges anywhere, whether or not it reaches an output.
+        `labels` name the rows in the verdicts (default: the row index)."""
+        float_module, int_module, sources = self._build()
+        ftrace = _FloatTrace(float_module)
+        f_out = _run(float_module, inputs, ftrace)
+        itrace = _IntTrace(int_module, {v for s in sources.values() for v in (s.value, s.acc) if v is not None})
+        i_out = _run(int_module, inputs, itrace)
+        n = next(iter(inputs.values())).shape[0]
+        labels = list(range(n)) if labels is None else labels
+        first: dict[int, SequenceVerdict] = {}
+        open_rows = list(range(n))
+        for event in ftrace.events:  # execution order: step t, then the quantizer's place in the cell
+            if not open_rows:
+                break
+            src = sources.get(event.op)
+            found = None if src is None else _int_codes(src, itrace, event.occurrence, n)
+            if found is None:
+                continue  # a quantizer without runtime codes in the integer design (a constant's)
+            c_int, v_int = found
+            c_flt = _batch(event.codes, event.op.result, n)
+            still = []
+            for row in open_rows:
+                diff = c_flt[row] != c_int[row]
+                if diff.any():
+                    first[row] = _verdict(event, src, labels[row], row, diff, c_flt, c_int, v_int, n)
+                else:
+                    still.append(row)
+            open_rows = still
+        return f_out, i_out, first
+
+
+def _verdict(event: _QuantEvent, src: _IntSource, seq: int, row: int, diff, c_flt, c_int, v_int, n) -> SequenceVerdict:
+    """Classify every differing element of one sequence at its first diverging quantizer; a tie only if all are."""
+    v = _batch(event.v, event.op.result, n)[row]
+    bound = _batch(event.bound, event.op.result, n)[row]
+    rounding = numerics.quant_params(event.op.quant).rounding
+    hint = event.op.result.name_hint
+    name = f"%{hint} = qrnn.quant by {event.op.quant}" if hint else f"qrnn.quant by {event.op.quant}"
+    worst = None
+    for idx in zip(*np.nonzero(diff)):
+        vi = None if v_int is None else v_int(row, idx)
+        total = float(bound[idx]) + src.error_bound
+        test = classify(float(v[idx]), int(c_flt[row][idx]), int(c_int[row][idx]), total, vi, rounding,
+                        event.same_float, src.lo, src.hi)
+        d = Divergence(seq, name, event.region, event.step, tuple(int(i) for i in idx), int(c_flt[row][idx]),
+                       int(c_int[row][idx]), float(v[idx]), None if vi is None else float(vi), total, test)
+        if worst is None or (worst.tie and not d.tie):
+            worst = d  # report a non-tie element if there is one
+    return SequenceVerdict(seq, worst.tie, worst)
+
+
+def _run(module: ModuleOp, inputs, listener: _StepListener) -> dict[str, np.ndarray]:
+    return run_function(module, inputs, listeners=(listener,))
+
+
+def _batch(value, ssa: SSAValue, n: int) -> np.ndarray:
+    """Per-sequence rows of a traced value of `ssa` (a value that does not depend on the inputs is unbatched)."""
+    value = np.asarray(value)
+    return value if is_batched(value, ssa) else np.broadcast_to(value, (n, *value.shape))
+
+
+def _int_codes(src: _IntSource, trace: _IntTrace, k: int, n: int):
+    """(codes [n, ...], v_int(row, idx) or None) of the k-th execution of a quantizer in the integer design.
+    v_int is the exact value before rounding: acc / 2^shift for a requantizer, the code itself for an identity."""
+    has_acc = src.acc is not None and k < len(trace.values[src.acc])
+    if src.value is not None and k < len(trace.values[src.value]):
+        codes = _batch(np.asarray(trace.values[src.value][k], np.int64), src.value, n)
+    elif has_acc:  # a requantizer fused away: round its accumulator as it would have
+        acc = np.asarray(trace.values[src.acc][k], np.int64)
+        codes = _batch(numerics.shift_round(acc, src.shift, src.rounding).clip(src.lo, src.hi), src.acc, n)
+    else:
+        return None
+    if has_acc:
+        acc = _batch(np.asarray(trace.values[src.acc][k], np.int64), src.acc, n)
+        return codes, lambda row, idx: Fraction(int(acc[row][idx]), 1 << src.shift)
+    if src.identity:
+        return codes, lambda row, idx: Fraction(int(codes[row][idx]))
+    return codes, None
