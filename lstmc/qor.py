@@ -14,9 +14,13 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
     each taking SIMD columns of one input part for PE rows, plus a pipeline depth of
     `MVAU_DEPTH + ceil(log2(SIMD))` (multiply, adder tree of SIMD products, accumulate, align):
         mvau_cycles = (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
+    A recurrence over B independent sequences (torch's [T, B, I] layout, state [B, H]) interleaves them:
+    the B sequences take turns in the same flat loop, so the pipeline fills once per step for all of them:
+        mvau_cycles = B * (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
   - every other unit (`qrnn.threshold`, `qrnn.lut`, `qrnn.imul`, `qrnn.scaled_sum`, `qrnn.requant`,
     `qrnn.slice`) is a loop over its vector length with II = 1, plus a pipeline depth of
-    `ELEMENTWISE_DEPTH` = 2:
+    `ELEMENTWISE_DEPTH` = 2 (over B x H elements for B interleaved sequences: a perfect loop nest that HLS
+    flattens into one pipeline):
         elementwise_cycles = length + 2
   - an unfused `qrnn.imatmul` by a constant counts as an MVAU with PE = SIMD = 1; any other op with a
     result (none after the pipeline) counts as an elementwise loop over its result.
@@ -27,6 +31,8 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
         step_cycles = sum of the unit cycles
         recurrence_cycles = T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length)
   Not counted: the one-off copies of the initial state in and the final state out of a recurrence.
+  The report gives, per stage, the cycles of one step for all its B sequences and per sequence (B = 1
+  unless the states are [B, H]).
 * Recurrences (layers, directions) are chained by streams under one top-level DATAFLOW region, so
         cycles per inference (latency) = sum over recurrences of recurrence_cycles
   (exact for a chain of layers; an upper bound when directions of a bidirectional layer run concurrently)
@@ -66,7 +72,9 @@ parallel (`K * A` comparator LUTs, `K` LUTs to count the hits); per-channel thre
 Table unit (`lut_table_resources`): a ROM of `entries` words of the output width, plus the index subtract.
 Buffers: every top-level result read by a process travels in a ping-pong array per consumer (what
 `qrnn-to-hlscpp` allocates in the DATAFLOW region): a memory of 2 x elements words of the result's width
-(`memory_resources`); the ports' own streams are not counted.
+(`memory_resources`); the ports' own streams are not counted, nor reshapes next to a port (views of the
+stream, `qrnn_to_hlscpp.port_views`: the consumers of an input's view read the reader's buffers, an output's
+writer drains the buffer in front of the view).
 Elementwise units (`elementwise_resources`): `imul` is one multiplier (LUT or DSP by the rule above),
 `scaled_sum` one adder of the output width per term plus the bias add, `requant` a rounding adder and a
 clamp (2 * input bits), `slice` only wiring. Every unit adds `UNIT_CONTROL_LUT` LUTs of loop control,
@@ -80,6 +88,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+
+from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART, PARTS, Part  # noqa: F401 (PARTS, Part re-exported)
 
 # --------------------------------------------------------------------------------------------- constants
 MVAU_DEPTH = 3  # multiply, accumulate, align; + ceil(log2(SIMD)) adder-tree levels
@@ -97,21 +107,7 @@ SRL_DEPTH = 32  # SRLC32E
 
 
 # ---------------------------------------------------------------------------------------- part and totals
-@dataclass(frozen=True)
-class Part:
-    """An FPGA part and its resource totals (BRAM counted as BRAM18 halves)."""
-
-    name: str
-    lut: int
-    ff: int
-    bram18: int
-    dsp: int
-
-
-ZCU104 = Part("xczu7ev-ffvc1156-2-e", lut=230400, ff=460800, bram18=624, dsp=1728)
-PARTS: dict[str, Part] = {ZCU104.name: ZCU104}
-DEFAULT_PART = ZCU104
-DEFAULT_CLOCK_MHZ = 200.0
+DEFAULT_CLOCK_MHZ = 1000.0 / DEFAULT_CLOCK_NS
 
 
 @dataclass(frozen=True)
@@ -164,9 +160,12 @@ def mvau_iterations(rows: int, cols: int, pe: int, simd: int) -> int:
     return (rows // pe) * (cols // simd)
 
 
-def mvau_cycles(rows: int, cols: int, pe: int, simd: int) -> int:
-    """Cycles of one matrix-vector product: (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))."""
-    return mvau_iterations(rows, cols, pe, simd) + mvau_depth(simd)
+def mvau_cycles(rows: int, cols: int, pe: int, simd: int, vectors: int = 1) -> int:
+    """Cycles of one matrix-vector product: (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD)); of `vectors`
+    interleaved ones (B sequences taking turns in one flat loop): vectors * (rows / PE) * (cols / SIMD) + depth."""
+    if vectors < 1:
+        raise ValueError(f"an MVAU interleaves at least one vector, got {vectors}")
+    return vectors * mvau_iterations(rows, cols, pe, simd) + mvau_depth(simd)
 
 
 def elementwise_cycles(length: int) -> int:
@@ -325,6 +324,7 @@ class MvauSpec:
     input_bits: int
     acc_bits: int
     fifo_depth: int = 0
+    vectors: int = 1  # sequences interleaved in one flat loop (a recurrence over [B, H] states)
 
     @property
     def cols(self) -> int:
@@ -342,7 +342,7 @@ class MvauSpec:
         return [(p, s) for p in self.pe_values() for s in self.simd_values()]
 
     def cycles(self, pe: int, simd: int) -> int:
-        return mvau_cycles(self.rows, self.cols, pe, simd)
+        return mvau_cycles(self.rows, self.cols, pe, simd, self.vectors)
 
     def resources(self, pe: int, simd: int) -> Resources:
         return mvau_resources(self.rows, self.cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits,
@@ -376,10 +376,16 @@ class StageEstimate:
     read_cycles_per_step: int
     step_cycles: int
     write_cycles_per_step: int = 0
+    sequences: int = 1  # B independent sequences interleaved in each step
 
     @property
     def cycles(self) -> int:
         return recurrence_cycles(self.steps, self.step_cycles, self.read_cycles_per_step, self.write_cycles_per_step)
+
+    @property
+    def cycles_per_step(self) -> int:
+        """One step of all B sequences: units, reading x_t, writing back."""
+        return self.step_cycles + self.read_cycles_per_step + self.write_cycles_per_step
 
 
 @dataclass
@@ -422,9 +428,10 @@ class Report:
             "total": asdict(self.total),
             "utilisation_percent": self.total.utilisation(self.part),
             "stages": [
-                {"name": s.name, "steps": s.steps, "read_cycles_per_step": s.read_cycles_per_step,
-                 "step_cycles": s.step_cycles, "write_cycles_per_step": s.write_cycles_per_step,
-                 "cycles": s.cycles}
+                {"name": s.name, "steps": s.steps, "sequences": s.sequences,
+                 "read_cycles_per_step": s.read_cycles_per_step, "step_cycles": s.step_cycles,
+                 "write_cycles_per_step": s.write_cycles_per_step, "cycles_per_step": s.cycles_per_step,
+                 "cycles_per_step_per_sequence": s.cycles_per_step / s.sequences, "cycles": s.cycles}
                 for s in self.stages
             ],
             "units": [
@@ -456,6 +463,9 @@ class Report:
         for s in self.stages:
             lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read + "
                          f"{s.write_cycles_per_step} write) cycles = {s.cycles} cycles")
+            if s.sequences > 1:
+                lines.append(f"  {s.sequences} interleaved sequences: {s.cycles_per_step} cycles per step for all, "
+                             f"{s.cycles_per_step / s.sequences:g} per sequence")
         lines.append(f"cycles per inference: {self.cycles} ({self.latency_us:.2f} us at {self.clock_mhz:g} MHz); "
                      f"initiation interval: {self.initiation_interval} cycles")
         lines.append("(estimates: cycles follow the emitted schedule; resources are FINN-R-style closed forms)")
@@ -482,7 +492,10 @@ def _fifo_depth(op) -> int:
 
 
 def mvau_spec(op) -> MvauSpec:
-    """The cost-model view of a `dataflow.mvau`."""
+    """The cost-model view of a `dataflow.mvau`: inside a recurrence its [B, K] vectors are B interleaved
+    sequences (one flat loop); at the top level V vectors are V runs of the loop (counted as V steps)."""
+    from lstmc.dialects import qrnn
+
     return MvauSpec(
         rows=op.rows,
         part_sizes=tuple(op.part_sizes),
@@ -490,6 +503,7 @@ def mvau_spec(op) -> MvauSpec:
         input_bits=max(_bits(v.type) for v in op.inputs),
         acc_bits=_bits(op.result.type),
         fifo_depth=_fifo_depth(op),
+        vectors=op.vectors if isinstance(op.parent_op(), qrnn.RecurrenceOp) else 1,
     )
 
 
@@ -537,6 +551,13 @@ def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], use
     return UnitEstimate(name, kind, stage, steps, elementwise_cycles(length), res, length)
 
 
+def _sequences(rec) -> int:
+    """B when every carried state and step input is a batch of B vectors [B, N] (torch's layout), else 1."""
+    shapes = [tuple(a.type.get_shape()) for a in rec.body.block.args]
+    leads = {s[0] for s in shapes if len(s) == 2}
+    return leads.pop() if len(leads) == 1 and all(len(s) == 2 for s in shapes) else 1
+
+
 def _write_back_length(rec) -> int:
     """Elements copied out per step: the new state, and each scan output once per consumer (not func.return)."""
     from xdsl.dialects import func
@@ -557,6 +578,7 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
     """
     from lstmc.dialects import dataflow
     from lstmc.passes.qrnn_set_folding import mvau_names, recurrence_names
+    from lstmc.passes.qrnn_to_hlscpp import port_views
 
     mvau_name = {id(op): name for name, op in mvau_names(module).items()}
     units: list[UnitEstimate] = []
@@ -574,11 +596,12 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
         in_recurrence.update(id(op) for op in rec.walk())
         units.extend(stage_units)
         stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units),
-                                    _write_back_length(rec)))
+                                    _write_back_length(rec), _sequences(rec)))
     used: set[str] = set()
     for fn in module.ops:
         for region in fn.regions:
             for block in region.blocks:
+                views = port_views(block)
                 for index, op in enumerate(block.ops):
                     if id(op) in in_recurrence:
                         continue
@@ -586,7 +609,7 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
                     if unit is not None:
                         units.append(unit)
                         stages.append(StageEstimate(unit.name, unit.steps, 0, unit.cycles_per_step))
-                    units.extend(_buffers(op, used))
+                    units.extend(_buffers(op, used, views))
     return Report(units, stages, part, clock_mhz)
 
 
@@ -616,14 +639,27 @@ def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str]) -> Unit
     return unit
 
 
-def _buffers(op, used: set[str]) -> list[UnitEstimate]:
+def _buffers(op, used: set[str], views) -> list[UnitEstimate]:
     """The ping-pong arrays that carry a top-level result to each of its consumers (one pair per consumer,
-    as qrnn-to-hlscpp allocates them): 2 x elements words of the result's width."""
+    as qrnn-to-hlscpp allocates them): 2 x elements words of the result's width. Reshapes next to a port
+    are views (`port_views`): a read view's consumers get the buffers instead of the view, a write view has
+    none and its source feeds each output port behind it."""
     from xdsl.dialects import func
 
+    read_views, write_views = views
+
+    def buffered(consumer) -> int:  # buffers that one use by `consumer` costs
+        if consumer in write_views:
+            return sum(buffered(u.operation) for u in consumer.results[0].uses)
+        if isinstance(consumer, func.ReturnOp) or (consumer.results and consumer.results[0] in read_views):
+            return 0
+        return 1
+
+    if op in write_views:
+        return []
     buffers = []
     for result in op.results:
-        consumers = [u for u in result.uses if not isinstance(u.operation, func.ReturnOp)]
+        consumers = [u.operation for u in result.uses for _ in range(buffered(u.operation))]
         if not consumers or not hasattr(result.type, "get_shape"):
             continue
         depth = 2 * _elements(result.type)

@@ -8,7 +8,16 @@ front-end and the LSTM. The rewrites here (applied to a fixed point) leave one s
 - two consecutive reshapes/transposes become one transpose, one reshape, or nothing, decided by applying
   both to an index array: a chain that keeps the row-major order of the elements is a reshape;
 - relu followed by a quantizer whose smallest value is >= 0 (unsigned, zero point 0) is that quantizer alone:
-  negative inputs round to a code <= zp and clamp to the same smallest code (Brevitas' QuantReLU).
+  negative inputs round to a code <= zp and clamp to the same smallest code (Brevitas' QuantReLU);
+- a reshape/transpose of a constant (or of a quantizer of a constant, e.g. torch's `MatMul(x, W^T)` with W
+  quantized per output channel) is the moved constant (under the quantizer, its channel axis moved along);
+- a unit batch axis of a recurrence goes away: a `qrnn.recurrence` whose carried states, step inputs and step
+  outputs all have a leading dimension of 1 (torch's layout with batch 1: state [1, H], x_t [1, I]) becomes
+  the same recurrence on [H] and [I], with reshapes at its boundary; the reshapes that restore the unit axis
+  at the top of the body sink below the body's ops (elementwise, per-channel quantizers, vector-matrix
+  products) until they meet the reshapes in front of `qrnn.yield` and cancel, so the body is the one a
+  [T, I] model has. Reshapes that only add leading unit axes are free to duplicate, so these patterns do
+  not need a single use. A batch of B > 1 sequences is left as it is.
 Semantics are unchanged bit for bit: only data movement moves, and the relu fold is exact.
 """
 
@@ -19,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Operation, OpResult, SSAValue
+from xdsl.ir import Block, Operation, OpResult, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -29,6 +38,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
+from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import qrnn
 
 _MOVES = (qrnn.ReshapeOp, qrnn.TransposeOp)
@@ -124,14 +134,219 @@ class FoldReluIntoQuant(RewritePattern):
                 rewriter.erase(relu.op)
 
 
+# ------------------------------------------------------------------------- constants under data movement
+def _moved_axis(move: Operation, axis: int) -> int | None:
+    """Where axis `axis` of the move's input lies in its result; None when a reshape merges or splits it."""
+    src, dst = tuple(move.operands[0].type.get_shape()), tuple(move.results[0].type.get_shape())
+    axis %= len(src)
+    if isinstance(move, qrnn.TransposeOp):
+        return move.permutation.index(axis)
+    # a reshape that only adds or removes unit axes keeps the other axes in order
+    kept_src = [d for d, n in enumerate(src) if n != 1]
+    kept_dst = [d for d, n in enumerate(dst) if n != 1]
+    if [src[d] for d in kept_src] != [dst[d] for d in kept_dst] or axis not in kept_src:
+        return None
+    return kept_dst[kept_src.index(axis)]
+
+
+def _with_axis(q: qrnn.QuantAttr, axis: int | None) -> qrnn.QuantAttr:
+    return qrnn.QuantAttr(q.bits.data, q.is_signed, q.is_narrow, q.scales, q.zero_points, axis, q.rounding.data)
+
+
+def _moved_quant(move: Operation, q: qrnn.QuantAttr) -> qrnn.QuantAttr | None:
+    if q.channel_axis is None:
+        return q
+    axis = _moved_axis(move, q.channel_axis)
+    return None if axis is None else _with_axis(q, axis)
+
+
+class FoldMoveOfConstant(RewritePattern):
+    """move(constant) -> constant, move(qconstant) -> qconstant, and move(quant(constant)) ->
+    quant(moved constant) when the quantizer has no other user (a quantizer is elementwise: its per-channel
+    axis moves with the data)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, _MOVES) or not isinstance(src := op.operands[0], OpResult):
+            return
+        producer = src.op
+        if isinstance(producer, qrnn.ConstantOp):
+            values = _apply_move(op, array_from_dense(producer.value))
+            new = qrnn.ConstantOp(dense_from_array(values, producer.value.get_element_type()))
+        elif isinstance(producer, qrnn.QConstantOp):
+            if (q := _moved_quant(op, producer.quant)) is None:
+                return
+            codes = _apply_move(op, array_from_dense(producer.codes))
+            new = qrnn.QConstantOp(dense_from_array(codes, producer.codes.get_element_type()), q)
+        elif (isinstance(producer, qrnn.QuantOp) and src.has_one_use() and isinstance(producer.input, OpResult)
+              and isinstance(producer.input.op, qrnn.ConstantOp)):
+            if (q := _moved_quant(op, producer.quant)) is None:
+                return
+            const = producer.input.op
+            # one step, so that SinkMoveBelowElementwise never sees quant(move(constant))
+            moved = qrnn.ConstantOp(dense_from_array(_apply_move(op, array_from_dense(const.value)),
+                                                     const.value.get_element_type()))
+            moved.result.name_hint = const.result.name_hint
+            new = qrnn.QuantOp(moved.result, q)
+            new.result.name_hint = op.results[0].name_hint
+            rewriter.replace(op, [moved, new])
+            rewriter.erase(producer)
+            return
+        else:
+            return
+        new.result.name_hint = op.results[0].name_hint or src.name_hint
+        rewriter.replace(op, new)
+
+
+# ------------------------------------------------------------------------------------- unit (batch) axes
+def _unit_expand(value: SSAValue) -> tuple[SSAValue, int] | None:
+    """(x, k) when `value` is a reshape of x that only puts k >= 1 unit axes in front of x's shape."""
+    if not (isinstance(value, OpResult) and isinstance(value.op, qrnn.ReshapeOp)):
+        return None
+    src, dst = tuple(value.op.input.type.get_shape()), tuple(value.type.get_shape())
+    k = len(dst) - len(src)
+    if k >= 1 and dst[k:] == src and all(d == 1 for d in dst[:k]):
+        return value.op.input, k
+    return None
+
+
+def _as_shape(value: SSAValue, shape: tuple[int, ...]) -> tuple[SSAValue, list[Operation]]:
+    """`value` reshaped to `shape`: the reshape's own input when it has that shape, else a new reshape."""
+    if isinstance(value, OpResult) and isinstance(value.op, qrnn.ReshapeOp) and \
+            tuple(value.op.input.type.get_shape()) == shape:
+        return value.op.input, []
+    r = qrnn.ReshapeOp(value, TensorType(value.type.get_element_type(), shape))
+    r.result.name_hint = value.name_hint
+    return r.result, [r]
+
+
+class SinkUnitAxes(RewritePattern):
+    """op(reshape(x)) -> reshape(op(x)) when the reshape only puts unit axes in front of x: activations,
+    quantizers (a per-channel axis is renumbered), broadcasting add/sub/mul (the other operand loses the same
+    leading unit axes; broadcasting aligns trailing axes, so nothing else changes), concatenations of such
+    reshapes along another axis, and the vector-matrix product [1, K] x [K, N]. No single use needed: such a
+    reshape is free, copies of it cost nothing."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        new: list[Operation] = []
+        if isinstance(op, (qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp, qrnn.QuantOp)):
+            if (found := _unit_expand(op.operands[0])) is None:
+                return
+            src, k = found
+            if isinstance(op, qrnn.QuantOp):
+                axis = op.quant.channel_axis
+                if axis is not None and 0 <= axis < k:
+                    return
+                inner = qrnn.QuantOp(src, op.quant if axis is None or axis < 0 else _with_axis(op.quant, axis - k))
+            elif isinstance(op, qrnn.ReluOp):
+                inner = qrnn.ReluOp(src)
+            else:
+                inner = type(op)(src, op.kernel_name)
+        elif isinstance(op, (qrnn.AddOp, qrnn.SubOp, qrnn.MulOp)):
+            found = next((f for f in map(_unit_expand, op.operands) if f is not None), None)
+            shape = tuple(op.result.type.get_shape())
+            if found is None or any(d != 1 for d in shape[: found[1]]):
+                return
+            rank = len(shape) - found[1]
+            operands = []
+            for v in op.operands:
+                v_shape = tuple(v.type.get_shape())
+                drop = max(0, len(v_shape) - rank)  # these axes broadcast into the unit axes: all 1
+                value, moves = _as_shape(v, v_shape[drop:]) if drop else (v, [])
+                new += moves
+                operands.append(value)
+            inner = type(op)(operands[0], operands[1],
+                             TensorType(op.result.type.get_element_type(), shape[-rank:] if rank else ()))
+        elif isinstance(op, qrnn.ConcatOp):  # e.g. [x_t; h] of a cell that concatenates before its product
+            found = [_unit_expand(v) for v in op.inputs]
+            k = found[0][1] if found[0] is not None else 0
+            axis = op.axis.value.data
+            if not k or axis < k or any(f is None or f[1] != k for f in found):
+                return
+            shape = tuple(op.result.type.get_shape())[k:]
+            inner = qrnn.ConcatOp([f[0] for f in found], axis - k, TensorType(op.result.type.get_element_type(), shape))
+        elif isinstance(op, qrnn.MatMulOp):
+            found = _unit_expand(op.lhs)
+            if found is None or len(found[0].type.get_shape()) != 1 or len(op.rhs.type.get_shape()) != 2:
+                return
+            inner = qrnn.MatMulOp(found[0], op.rhs, TensorType(op.result.type.get_element_type(),
+                                                               op.result.type.get_shape()[found[1]:]), op.kernel_name)
+        else:
+            return
+        inner.results[0].name_hint = op.results[0].name_hint
+        rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], op.results[0].type)])
+
+
+class FoldReshapeOfReshape(RewritePattern):
+    """reshape(reshape(x)) -> reshape(x), or x when the shapes agree (whatever other users the inner one has)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.ReshapeOp, rewriter: PatternRewriter) -> None:
+        inner = op.input
+        if not (isinstance(inner, OpResult) and isinstance(inner.op, qrnn.ReshapeOp)):
+            return
+        source = inner.op.input
+        if source.type == op.result.type:
+            rewriter.replace(op, [], [source])
+        else:
+            rewriter.replace(op, _clone_move_to_reshape(source, op))
+
+
+def _drop_first(ty: TensorType, axis: int = 0) -> TensorType:
+    shape = list(ty.get_shape())
+    del shape[axis]
+    return TensorType(ty.get_element_type(), shape)
+
+
+class DropUnitBatch(RewritePattern):
+    """A recurrence whose carried states, step inputs and step outputs all lead with a unit axis (one sequence
+    in torch's [T, B, I] layout) runs on the slices without it; reshapes at the body's entry and exit (which
+    SinkUnitAxes and FoldReshapeOfReshape then cancel) and around the recurrence keep every value as it was."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
+        body = op.body.block
+        term = body.last_op
+        assert isinstance(term, qrnn.YieldOp)
+        per_step = [a.type.get_shape() for a in body.args] + [v.type.get_shape() for v in term.values]
+        if not all(len(s) >= 2 and s[0] == 1 for s in per_step):
+            return
+        init = [qrnn.ReshapeOp(v, _drop_first(v.type)) for v in op.init]
+        seqs = [qrnn.ReshapeOp(v, _drop_first(v.type, 1)) for v in op.inputs]
+        for r in init + seqs:
+            r.result.name_hint = r.input.name_hint
+        block = Block(arg_types=[_drop_first(a.type) for a in body.args])
+        for old, arg in zip(body.args, block.args):
+            arg.name_hint = old.name_hint
+            entry = qrnn.ReshapeOp(arg, old.type)
+            block.add_op(entry)
+            old.replace_all_uses_with(entry.result)
+        values = list(term.values)
+        rewriter.erase(term)
+        for inner in list(body.ops):
+            inner.detach()
+            block.add_op(inner)
+        exits = [qrnn.ReshapeOp(v, _drop_first(v.type)) for v in values]
+        block.add_ops([*exits, qrnn.YieldOp(*(e.result for e in exits))])
+        rec = qrnn.RecurrenceOp([r.result for r in init], [r.result for r in seqs],
+                                [_drop_first(r.type, 1) for r in op.outputs], op.in_dirs, op.out_dirs, Region(block))
+        rec.attributes.update(op.attributes)
+        restored = [qrnn.ReshapeOp(new, old.type) for new, old in zip(rec.results, op.results)]
+        for new, old in zip(rec.results, op.results):
+            new.name_hint = old.name_hint
+        rewriter.replace(op, [*init, *seqs, rec, *restored], [r.result for r in restored])
+
+
 @dataclass(frozen=True)
 class QrnnCanonicalizePass(ModulePass):
-    """Sink and cancel reshapes/transposes, fold relu into unsigned quantizers."""
+    """Sink and cancel reshapes/transposes, fold moved constants, drop unit batch axes of recurrences, fold
+    relu into unsigned quantizers."""
 
     name = "qrnn-canonicalize"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([SinkMoveBelowElementwise(), CollapseMoves(), FoldReluIntoQuant()]),
+            GreedyRewritePatternApplier([SinkMoveBelowElementwise(), CollapseMoves(), FoldReluIntoQuant(),
+                                         FoldMoveOfConstant(), DropUnitBatch(), SinkUnitAxes(),
+                                         FoldReshapeOfReshape()]),
             apply_recursively=True,
         ).rewrite_module(op)

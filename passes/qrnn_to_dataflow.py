@@ -9,6 +9,9 @@ per-part fixed-point multipliers and the biases carried over exactly, so the uni
 the scaled_sums computed. Each gate reads its rows through `qrnn.slice`. Activation units and the
 elementwise cell update stay as they are; the carried h and c stay on chip (the recurrence's state).
 
+A recurrence over B independent sequences (torch's layout: state [B, H], x_t [B, I]) gets the same units on
+[B, ...] values: one MVAU whose B input vectors are the B sequences, which qrnn-to-hlscpp interleaves.
+
 Every unit gets `fifo_depth` on its result: the number of elements it produces per step, which is what the
 consumer may need to buffer when it reads in a different order (a conservative, deadlock-free sizing).
 Folding starts at PE = SIMD = 1; `qrnn-set-folding` chooses it.
@@ -146,8 +149,8 @@ def _record_fifo_depths(block: Block) -> None:
     for op in block.walk():
         if isinstance(op, (qrnn.ThresholdOp, qrnn.LutOp, qrnn.RequantOp, qrnn.ScaledSumOp, qrnn.IMulOp)):
             shape = op.results[0].type.get_shape()
-            if len(shape) == 1 and isinstance(op.parent_op(), qrnn.RecurrenceOp):
-                op.attributes["fifo_depth"] = IntegerAttr(int(shape[0]), i64)
+            if len(shape) in (1, 2) and isinstance(op.parent_op(), qrnn.RecurrenceOp):  # [N] or B sequences [B, N]
+                op.attributes["fifo_depth"] = IntegerAttr(int(np.prod(shape)), i64)
 
 
 @dataclass(frozen=True)

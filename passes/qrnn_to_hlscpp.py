@@ -5,13 +5,17 @@ becomes an AXI-Stream input port carrying that input's integer codes (row-major,
 `qrnn.dequantize` of a graph output an AXI-Stream output port. The top function is a DATAFLOW region of
 processes, one per top-level op (input readers, one function per recurrence, concatenations and
 reshapes, output writers), joined by arrays (ping-pong buffers), one copy per consumer so that every buffer
-has a single producer and a single consumer.
+has a single producer and a single consumer. Reshapes next to a port are views (`port_views`): the reader
+or writer indexes the stream in the other shape, so they cost neither a process nor a buffer.
 
 A recurrence function keeps its carried state in on-chip arrays and runs the time loop; each step reads
 the scanned input slices, then runs its units one after the other, each a loop over its vector with II=1:
 the MVAU as (rows/PE) x (cols/SIMD) pipelined iterations with PE x SIMD unrolled multiply-accumulates,
 thresholds with all comparators unrolled, the elementwise cell update; then updates the state and writes the
 step's outputs. This is the schedule lstmc/qor.py counts.
+A recurrence over B independent sequences (states [B][H], x_t [B][I]) interleaves them: the MVAU's flat loop
+runs B x (rows/PE) x (cols/SIMD) iterations, the sequences taking turns after each full pass over the rows,
+and every other unit loops over [B][N]; so each unit's pipeline fills once per step for all B sequences.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import IndexType, IntegerType, MemRefType, ModuleOp, Signedness
-from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir import Block, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import dataflow, hlscpp, qrnn
+from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
 
 INDEX = IndexType()
 BOOL = IntegerType(1)  # signless i1 prints as bool; data never uses it (ui1 is ap_uint<1>)
@@ -154,6 +159,9 @@ class QrnnToHlscppPass(ModulePass):
         funcs = [f for f in op.ops if isinstance(f, func.FuncOp)]
         if len(funcs) != 1:
             raise HlsConversionError(f"qrnn-to-hlscpp: expected one func.func, found {len(funcs)}")
+        reason = is_cpp_identifier(self.kernel)
+        if reason:  # the kernel name is the one name the user types straight into the C++
+            raise HlsConversionError(f"qrnn-to-hlscpp: kernel name {self.kernel!r} is not usable as a C++ function name: {reason}")
         fn = funcs[0]
         for inner in fn.walk():
             if isinstance(inner, (qrnn.QuantOp, qrnn.MatMulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.QConstantOp)):
@@ -163,6 +171,26 @@ class QrnnToHlscppPass(ModulePass):
         fn.erase()
         for f in new_ops:
             op.body.block.add_op(f)
+
+
+def port_views(block: Block) -> tuple[dict[SSAValue, SSAValue], set[Operation]]:
+    """Top-level reshapes next to a port, which become no process and no buffer: a stream carries its tensor
+    in row-major order, which a reshape keeps, so an input's reader fills the reshaped buffers and an output's
+    writer drains the unreshaped one (torch's [T, 1, I] input of a [T, I] recurrence costs no copy).
+    Returns (read views: every value the reader fills -> its port's quantized value, the port values included;
+    write views: reshapes whose every user is an output port or another write view)."""
+    read_views: dict[SSAValue, SSAValue] = {}
+    for op in block.ops:
+        if isinstance(op, qrnn.QuantizeOp):
+            read_views[op.result] = op.result
+        elif isinstance(op, qrnn.ReshapeOp) and op.input in read_views:
+            read_views[op.result] = read_views[op.input]
+    write_views: set[Operation] = set()
+    for op in reversed(list(block.ops)):
+        if isinstance(op, qrnn.ReshapeOp) and op.result not in read_views and op.result.uses and all(
+                isinstance(u.operation, qrnn.DequantizeOp) or u.operation in write_views for u in op.result.uses):
+            write_views.add(op)
+    return read_views, write_views
 
 
 class _TopConverter:
@@ -198,11 +226,22 @@ class _TopConverter:
                 raise HlsConversionError(f"qrnn-to-hlscpp: output {i} is not dequantized integer codes")
             out_ports.append((output_names[i] if i < len(output_names) else f"out{i}", producer))
 
+        read_views, write_views = port_views(block)
+
+        def written(v: SSAValue) -> SSAValue:
+            while isinstance(v, OpResult) and v.op in write_views:
+                v = v.op.input
+            return v
+
+        processes = [op for op in processes
+                     if op not in write_views and not (op.results and op.results[0] in read_views)]
         # every top-level integer value gets one buffer per consumer (single producer / single consumer)
         consumers: dict[SSAValue, list[Operation]] = {}
-        for op in processes + [p for _, p in out_ports]:
+        for op in processes:
             for v in op.operands:
                 consumers.setdefault(v, []).append(op)
+        for _, dq in out_ports:
+            consumers.setdefault(written(dq.input), []).append(dq)
         top_types, top_names = [], []
         for name, q in in_ports:
             top_types.append(hlscpp.StreamType(q.result.type.get_element_type()))
@@ -223,7 +262,7 @@ class _TopConverter:
 
         # input readers
         for (name, q), port in zip(in_ports, top.body.block.args):
-            outs = outputs_of(q.result)
+            outs = [a for v, root in read_views.items() if root is q.result for a in outputs_of(v)]
             self._process(b, f"read_{name}", [port] + outs, ["in"] + [f"out{k}" for k in range(len(outs))],
                           lambda pb, args: self._reader(pb, args[0], args[1:]))
         for op in processes:
@@ -238,7 +277,7 @@ class _TopConverter:
                     self._top_op(pb, op, args[:n_in], _regroup(args[n_in:], shape)),
             )
         for (name, dq), port in zip(out_ports, top.body.block.args[len(in_ports):]):
-            src = buffers[(dq.input, dq)]
+            src = buffers[(written(dq.input), dq)]
             self._process(b, f"write_{name}", [src, port], ["in", "out"],
                           lambda pb, args: self._writer(pb, args[0], args[1]))
         return self.functions + [top]
@@ -263,12 +302,15 @@ class _TopConverter:
 
     # -------------------------------------------------------------------------------------- top-level ops
     def _reader(self, b: _Builder, port: SSAValue, outs: list[SSAValue]) -> None:
+        shape = outs[0].type.get_shape() if outs else []
+
         def body(idx):
             v = b.add(hlscpp.ReadOp(port)).result
-            for o in outs:
-                b.store(v, o, idx)
+            for o in outs:  # a view of the port (another shape) is indexed by the same row-major position
+                o_shape = o.type.get_shape()
+                b.store(v, o, idx if o_shape == shape else _unflatten(b, o_shape, _flat_index(b, shape, idx)))
 
-        b.for_each(outs[0].type.get_shape() if outs else [], body)
+        b.for_each(shape, body)
 
     def _writer(self, b: _Builder, src: SSAValue, port: SSAValue) -> None:
         b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))))
@@ -421,13 +463,14 @@ class _RecurrenceConverter:
         if isinstance(op, _DATA_MOVEMENT):
             out = self._out_array(op.result)
             return _convert_data_movement(b, op, [self.arrays[v] for v in op.operands], [out])
-        if len(op.results) != 1 or len(op.results[0].type.get_shape()) != 1:
-            raise _err(op, "only vector units are supported inside a recurrence")
+        if len(op.results) != 1 or len(op.results[0].type.get_shape()) not in (1, 2):
+            raise _err(op, "only vector units ([N], or [B, N] for B interleaved sequences) are supported inside "
+                           "a recurrence")
         out = self._out_array(op.results[0])
         _emit_elementwise(b, op, [self.arrays[v] for v in op.operands], out)
 
     def _mvau(self, op: dataflow.MVAUOp) -> None:
-        _emit_mvau(self.b, op, [self.arrays[v] for v in op.inputs], self._out_array(op.result))
+        _emit_mvau(self.b, op, [self.arrays[v] for v in op.inputs], self._out_array(op.result), interleave=True)
 
 
 def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAValue) -> None:
@@ -493,11 +536,14 @@ def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAV
         raise _err(op, "is not supported in a hardware kernel")
 
 
-def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue) -> None:
+def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue,
+               interleave: bool = False) -> None:
     """FINN-style MVAU: one flat loop of (rows/PE) * (cols/SIMD) iterations at II = 1 per input vector (an
     outer loop over the V vectors of a [V, K] input, e.g. a convolution's patches). Each iteration takes SIMD
     columns of one input part for PE rows; the part accumulators reset at the first column fold and the
-    aligned sum (multipliers, bias) is written at the last."""
+    aligned sum (multipliers, bias) is written at the last.
+    With `interleave` (the B sequences of a recurrence step, [B, K]) the V vectors take turns in ONE flat loop
+    of V * (rows/PE) * (cols/SIMD) iterations: the pipeline fills once per step, not once per sequence."""
     pe, simd = op.pe.value.data, op.simd.value.data
     weights = array_from_dense(op.weights).astype(np.int64)
     mults = array_from_dense(op.multipliers).astype(np.int64)
@@ -525,12 +571,20 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSA
         accs.append(b.array([pe], pty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name=f"acc{p}"))
     nf = b.array([], INDEX, name="nf")
     sf = b.array([], INDEX, name="sf")
+    row_folds = op.rows // pe
+    turns = op.vectors if interleave and op.result.type.get_shape()[:-1] else 1
+    vf = b.array([], INDEX, name="vf") if turns > 1 else None
 
     def one_vector(lead: list[SSAValue]) -> None:
         b.store(b.const(0), nf, [])
         b.store(b.const(0), sf, [])
-        with b.loop(op.rows // pe * column_folds, pipeline=1, label="mvau"):
+        if vf is not None:
+            b.store(b.const(0), vf, [])
+        with b.loop(turns * row_folds * column_folds, pipeline=1, label="mvau"):
             nf_v, sf_v = b.load(nf, []), b.load(sf, [])
+            if vf is not None:
+                vf_v = b.load(vf, [])
+                lead = [vf_v]
             first = b.bin("eq", sf_v, b.const(0), BOOL)
             last = b.bin("eq", sf_v, b.const(column_folds - 1), BOOL)
             with b.loop(pe, unroll=0) as q:
@@ -555,13 +609,21 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSA
                         scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
                         total = b.bin("add", total, scaled, acc_ty)
                     b.store(total, out, lead + [n])
-            # column-fold / row-fold counters (no division in the pipelined loop)
+            # column-fold / row-fold (/ vector) counters (no division in the pipelined loop)
             sf_next = b.bin("add", sf_v, b.const(1), INDEX)
             wrap = b.bin("eq", sf_next, b.const(column_folds), BOOL)
             b.store(b.select(wrap, b.const(0), sf_next, INDEX), sf, [])
-            b.store(b.select(wrap, b.bin("add", nf_v, b.const(1), INDEX), nf_v, INDEX), nf, [])
+            nf_next = b.select(wrap, b.bin("add", nf_v, b.const(1), INDEX), nf_v, INDEX)
+            if vf is None:
+                b.store(nf_next, nf, [])
+            else:  # the next sequence's turn after the last row fold
+                turn = b.bin("eq", nf_next, b.const(row_folds), BOOL)
+                b.store(b.select(turn, b.const(0), nf_next, INDEX), nf, [])
+                b.store(b.select(turn, b.bin("add", vf_v, b.const(1), INDEX), vf_v, INDEX), vf, [])
 
-    if op.result.type.get_shape()[:-1]:
+    if turns > 1:
+        one_vector([])
+    elif op.result.type.get_shape()[:-1]:
         with b.loop(op.vectors, label="vectors") as v:
             one_vector([v])
     else:
