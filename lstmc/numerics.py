@@ -146,8 +146,14 @@ def quantize(x: np.ndarray, q: QuantParams, batched: bool = False) -> np.ndarray
         axis = axis + 1 if axis >= 0 else axis
     s = _per_channel(q.scale, axis, x.ndim, F32)
     zp = _per_channel(q.zero_point, axis, x.ndim, np.int64)
-    r = round_mode(x / s, q.rounding)
-    return np.clip(r.astype(np.int64) + zp, q.qmin, q.qmax)
+    with np.errstate(all="ignore"):  # x / s may overflow to inf: saturates below like any large value
+        r = round_mode(x / s, q.rounding).astype(np.float64)
+    # Saturate in float before the integer cast, as onnxruntime's QuantizeLinear does: a float cast of
+    # |r| >= 2^63 or +-inf is undefined (numpy gives INT64_MIN, i.e. the wrong sign). float64 holds every
+    # integer of a <= 32-bit range plus its zero point exactly. NaN becomes qmin, which is onnxruntime's result
+    # (the container type's minimum, then a QCDQ Clip to [qmin, qmax] clamps it to qmin).
+    codes = np.clip(r + zp, q.qmin, q.qmax)
+    return np.where(np.isnan(codes), q.qmin, codes).astype(np.int64)
 
 
 def dequantize(codes: np.ndarray, q: QuantParams, batched: bool = False) -> np.ndarray:

@@ -13,24 +13,29 @@ import onnx
 from onnx import helper, numpy_helper
 
 from lstmc.errors import LstmcError
-from lstmc.frontend.onnx_import import QONNX_DOMAINS
+from lstmc.frontend.onnx_import import QONNX_DOMAINS, quant_parameters
 
 
 def _quant_node_to_qcdq(node: onnx.NodeProto, consts: dict[str, np.ndarray], opset_needed: list[int]):
     """QuantizeLinear -> Clip -> DequantizeLinear nodes (+ initializers) equivalent to one QONNX Quant node."""
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    mode = attrs.get("rounding_mode", b"ROUND")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    if mode.upper() not in ("ROUND", "HALF_EVEN", "ROUND_HALF_EVEN"):
+    if len(node.input) != 4:
+        raise LstmcError(f"node '{node.name}' (Quant): needs 4 inputs (x, scale, zeropt, bitwidth)")
+    try:
+        raw = [consts[n] for n in node.input[1:4]]
+    except KeyError as e:
+        raise LstmcError(f"node '{node.name}' (Quant): input {e} must be an initializer") from e
+    # the importer's checks: a NaN bit width or zero point, signed=2, ... must not become some QCDQ here either
+    scale, zp, bits, signed, narrow, mode = quant_parameters(node, *raw)
+    if mode != "half_even":
         raise LstmcError(
-            f"node '{node.name}' (Quant): rounding_mode {mode} has no ONNX equivalent, so the onnxruntime "
+            f"node '{node.name}' (Quant): rounding mode {mode} has no ONNX equivalent, so the onnxruntime "
             "reference cannot run this model (the qrnn stage can)"
         )
     try:
-        scale, zp, bw = (np.asarray(consts[n], np.float32) for n in node.input[1:4])
-    except KeyError as e:
-        raise LstmcError(f"node '{node.name}' (Quant): input {e} must be an initializer") from e
-    bits, signed, narrow = int(bw.reshape(-1)[0]), bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+        per_shape = np.broadcast_shapes(scale.shape, zp.shape)
+    except ValueError as e:
+        raise LstmcError(f"node '{node.name}' (Quant): scale and zero point shapes do not broadcast") from e
+    scale, zp = np.broadcast_to(scale, per_shape), np.broadcast_to(zp, per_shape)
     if node.input[0] in consts:
         # A quantizer on a constant (weights, 32-bit biases): fold it into an initializer.
         from lstmc.numerics import QuantParams, fake_quant
@@ -39,7 +44,7 @@ def _quant_node_to_qcdq(node: onnx.NodeProto, consts: dict[str, np.ndarray], ops
         if scale.size > 1:
             axis = [i for i, d in enumerate(scale.shape) if d > 1][0] - scale.ndim
         q = QuantParams(bits, signed, narrow, tuple(scale.reshape(-1).tolist()),
-                        tuple(int(z) for z in np.broadcast_to(zp, scale.shape).reshape(-1)), axis)
+                        tuple(int(z) for z in zp.reshape(-1)), axis)
         folded = fake_quant(np.asarray(consts[node.input[0]], np.float32), q)
         return [], [numpy_helper.from_array(folded, node.output[0])]
     if bits > 16:

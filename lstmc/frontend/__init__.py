@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 
 import onnx
+import onnx.shape_inference
 import onnx.external_data_helper
 from google.protobuf.message import DecodeError
 from xdsl.dialects.builtin import ModuleOp
@@ -30,6 +32,7 @@ def load_onnx_bytes(data: bytes, label: str, base_dir: str | None = None) -> onn
         raise LstmcError(f"{label}: not a valid ONNX model (protobuf cannot decode it: {str(e).strip()})") from e
     except Exception as e:  # protobuf raises assorted errors on garbage
         raise LstmcError(f"{label}: not a valid ONNX model ({type(e).__name__})") from e
+    _check_strings(model, label)
     if model.HasField("graph") and not model.graph.node and model.graph.output:
         _refuse_constant_graph(model, label)
     if not model.HasField("graph") or not model.graph.node:
@@ -40,12 +43,105 @@ def load_onnx_bytes(data: bytes, label: str, base_dir: str | None = None) -> onn
         except Exception as e:
             raise LstmcError(f"{label}: cannot load external tensor data ({e})") from e
     _check_defined(model.graph, set())
+    _check_initializers(model.graph, label)
+    _check_opsets(model, label)
+    # full_check adds type checking and strict shape inference (onnx.shape_inference) to the structural checks:
+    # it catches e.g. float64 weights of a QuantizeLinear and Scan axes/inputs that disagree, which onnxruntime
+    # refuses as well. Nodes of custom domains (qonnx Quant, QuantLSTMCell) have no schema and pass unchecked.
     try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
-        raise LstmcError(f"{label}: the ONNX model is invalid: {first}") from e
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as e:
+        raise LstmcError(f"{label}: the ONNX model is invalid: {_one_line(str(e))}") from e
     return model
+
+
+def _check_strings(message, label: str, where: str = "the model") -> None:
+    """Every string field must be valid UTF-8: protobuf hands an invalid one (e.g. a flipped bit in a name) back
+    as bytes, which nothing downstream expects."""
+    for field, value in message.ListFields():
+        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+        values = value if repeated else [value]
+        if field.type == field.TYPE_STRING:
+            if any(isinstance(v, bytes) for v in values):
+                raise LstmcError(f"{label}: not a valid ONNX model ({field.name} of {where} is not valid UTF-8)")
+        elif field.type == field.TYPE_MESSAGE:
+            for v in values:
+                name = getattr(v, "name", None)
+                inner = f"{field.name} '{name}'" if isinstance(name, str) and name else f"a {field.name} in {where}"
+                _check_strings(v, label, inner)
+
+
+def dtype_name(data_type: int) -> str:
+    """The TensorProto.DataType name of an element type, also for numbers no enum value has."""
+    try:
+        return onnx.TensorProto.DataType.Name(data_type)
+    except ValueError:
+        return f"<unknown type {data_type}>"
+
+
+def _check_initializers(graph: onnx.GraphProto, label: str) -> None:
+    """An initializer has a known element type and agrees with its graph-input/value_info declaration (the
+    checker's messages for these name no value, or it misses them in graphs of custom operators)."""
+    declared = {v.name: v for v in list(graph.input) + list(graph.value_info)}
+    for init in graph.initializer:
+        if init.data_type == onnx.TensorProto.UNDEFINED or dtype_name(init.data_type).startswith("<"):
+            raise LstmcError(f"{label}: initializer '{init.name}' has an invalid element type {init.data_type}")
+        info = declared.get(init.name)
+        if info is None or not info.type.HasField("tensor_type"):
+            continue
+        tt = info.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if tt.elem_type and tt.elem_type != init.data_type:
+            raise LstmcError(f"{label}: initializer '{init.name}' has element type {dtype_name(init.data_type)} but "
+                             f"is declared {dtype_name(tt.elem_type)}")
+        if tt.HasField("shape") and (len(dims) != len(init.dims)
+                                     or any(d is not None and d != i for d, i in zip(dims, init.dims))):
+            raise LstmcError(f"{label}: initializer '{init.name}' has shape {list(init.dims)} but is declared "
+                             f"{['?' if d is None else d for d in dims]}")
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _check_initializers(attr.g, label)
+
+
+# ai.onnx opsets of onnxruntime 1.32, lstmc's reference: below 7 it has no kernels, above 28 it refuses the model
+# ("under development"), and it has no kernel for the opset-28 schema of QuantizeLinear/DequantizeLinear.
+ORT_OPSETS = (7, 28)
+_ORT_LAST_OPSET = {"QuantizeLinear": 27, "DequantizeLinear": 27}
+
+
+def _check_opsets(model: onnx.ModelProto, label: str) -> None:
+    versions = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+    version = versions.get("ai.onnx")
+    if version is None:
+        return  # the checker says what is missing
+    lo, hi = ORT_OPSETS
+    if not lo <= version <= hi:
+        raise LstmcError(f"{label}: ai.onnx opset {version} is not supported (onnxruntime 1.32, the reference, runs "
+                         f"opsets {lo}..{hi})")
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            last = _ORT_LAST_OPSET.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+            if last is not None and version > last:
+                name = f"node '{node.name}'" if node.name else f"unnamed node producing '{', '.join(node.output)}'"
+                raise LstmcError(f"{label}: {name} ({node.op_type}): onnxruntime 1.32 has no {node.op_type} for "
+                                 f"opset {version} (at most {last})")
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+
+    visit(model.graph)
+
+
+def _one_line(message: str) -> str:
+    """A checker/shape-inference message on one line, naming the node its context line names."""
+    text, _, context = message.strip().partition("==> Context:")
+    text = " ".join(text.split()).replace("[ShapeInferenceError] Inference error(s): ", "") or "invalid model"
+    node = re.search(r"Bad node spec for node\. Name: (.*?) OpType: (\S+)", context)
+    if node:
+        text += f" (in node '{node.group(1)}' ({node.group(2)}))"
+    return text
 
 
 def _refuse_constant_graph(model: onnx.ModelProto, label: str) -> None:
@@ -83,12 +179,18 @@ def graph_constants(graph: onnx.GraphProto) -> dict:
     """name -> numpy array of every initializer and Constant node (value attribute) of a graph."""
     from onnx import numpy_helper
 
-    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    def read(tensor: onnx.TensorProto, name: str):
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception as e:  # unknown data type, raw data of the wrong size
+            raise LstmcError(f"constant '{name}' cannot be read: {type(e).__name__}: {e}") from e
+
+    consts = {i.name: read(i, i.name) for i in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             value = next((a.t for a in node.attribute if a.name == "value"), None)
             if value is not None:
-                consts[node.output[0]] = numpy_helper.to_array(value)
+                consts[node.output[0]] = read(value, node.output[0])
     return consts
 
 

@@ -90,40 +90,70 @@ class _Cell:
         name = self.node.input[index]
         if name not in self.consts:
             raise self.error(f"{what} (input {index}, '{name}') must be a constant")
-        return np.asarray(self.consts[name])
+        value = np.asarray(self.consts[name])
+        if value.dtype.kind not in "biuf":
+            raise self.error(f"{what} (input {index}, '{name}') has element type {value.dtype}, expected numbers")
+        return value
 
     def attr_flag(self, quantizer: str, key: str) -> bool:
         names = [f"{quantizer}_{key}"] + ([f"{quantizer}_narrow_range"] if key == "narrow" else [])
         for name in names:
             if name in self.attrs:
+                if self.attrs[name] not in (0, 1):
+                    raise self.error(f"attribute '{name}' = {self.attrs[name]} is not 0 or 1")
                 return bool(self.attrs[name])
         raise self.error(f"attribute '{quantizer}_{key}' is missing")
 
     def check_rounding(self, mode, what: str) -> None:
-        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        mode = mode.decode(errors="replace") if isinstance(mode, bytes) else str(mode)
         if mode.upper() not in _ROUND:
             raise self.error(f"{what}: rounding mode '{mode}' is not supported (only ROUND, round half to even)")
 
     def activation(self, k: int) -> QuantSpec:
         q = QUANTIZERS[k]
         base = 15 + 3 * k
-        scale = self.const(base, f"{q} scale").astype(np.float32)
+        scale = self.float32_const(base, f"{q} scale")
         zp = self.const(base + 1, f"{q} zero point").astype(np.float64)
         bits = self.const(base + 2, f"{q} bit width").astype(np.float64)
         if scale.size != 1 or zp.size != 1:
             raise self.error(f"quantizer '{q}' is per-channel (scale shape {list(scale.shape)}); only per-tensor "
                              "activation quantizers are supported")
-        if bits.size != 1 or bits.reshape(-1)[0] != round(bits.reshape(-1)[0]) or zp.reshape(-1)[0] != round(zp.reshape(-1)[0]):
-            raise self.error(f"quantizer '{q}' needs an integer bit width and zero point")
         self.check_rounding(self.attrs.get(f"{q}_rounding_mode", "ROUND"), f"quantizer '{q}'")
-        return self.spec(q, scale.reshape(()), zp.reshape(()), int(bits.reshape(-1)[0]),
-                         self.attr_flag(q, "signed"), self.attr_flag(q, "narrow"))
+        return self.spec(q, scale.reshape(()), self.integers(zp.reshape(()), f"quantizer '{q}': zero point"),
+                         self.bit_width(bits, f"quantizer '{q}'"), self.attr_flag(q, "signed"), self.attr_flag(q, "narrow"))
+
+    def float32_const(self, index: int, what: str) -> np.ndarray:
+        """A float32 constant input; another type would be rounded to float32 silently."""
+        value = self.const(index, what)
+        if value.dtype != np.float32:
+            raise self.error(f"{what} (input {index}, '{self.node.input[index]}') has element type {value.dtype}, "
+                             "expected float32")
+        return value
+
+    def integers(self, values: np.ndarray, what: str) -> np.ndarray:
+        """Integer-valued float constants (zero points) as int64; NaN, inf and fractions are refused."""
+        values = np.asarray(values, np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise self.error(f"{what} must be a finite integer, got {values.reshape(-1).tolist()[:4]}")
+        if np.any(np.abs(values) > 2.0**32):  # outside any range check_spec accepts; keeps int64 exact
+            raise self.error(f"{what} {values.reshape(-1).tolist()[:4]} is outside the quantizer's integer range")
+        return values.astype(np.int64)
+
+    def bit_width(self, bits: np.ndarray, what: str) -> int:
+        bits = np.asarray(bits, np.float64).reshape(-1)
+        if bits.size != 1 or not np.isfinite(bits[0]) or bits[0] != round(bits[0]) or not 1 <= bits[0] <= 32:
+            raise self.error(f"{what}: bit width must be one integer in 1..32, got {bits.tolist()[:4]}")
+        return int(bits[0])
 
     def spec(self, what, scale, zp, bits, signed, narrow, axis=None) -> QuantSpec:
-        try:  # check_spec's message starts with `what`; self.error adds the node
+        flat = np.asarray(scale, np.float32).reshape(-1)
+        bad = ~np.isfinite(flat) | (flat < np.finfo(np.float32).tiny)  # zero or subnormal: x / s overflows
+        if np.any(bad):
+            raise self.error(f"{what}: scale {flat[bad][0]:g} is not a finite, positive, normal float32")
+        try:  # check_spec's message starts with `what`; self.error adds the node (on one line: arrays wrap)
             return check_spec(QuantSpec(what, scale, zp.astype(np.int64), bits, signed, narrow, axis))
         except ValueError as e:
-            raise self.error(str(e)) from e
+            raise self.error(" ".join(str(e).split())) from e
 
     def quant_producer(self, index: int, what: str):
         """(float constant, scale, zero point, bits, signed, narrow) of the QONNX Quant that made input ``index``."""
@@ -133,14 +163,23 @@ class _Cell:
             raise self.error(f"{what} ('{name}') must be a QONNX Quant of an initializer, as Brevitas exports it")
         attrs = {a.name: helper.get_attribute_value(a) for a in quant.attribute}
         self.check_rounding(attrs.get("rounding_mode", "ROUND"), what)
+        for key, default in (("signed", 1), ("narrow", 0)):
+            if attrs.get(key, default) not in (0, 1):
+                raise self.error(f"{what}: attribute '{key}' = {attrs[key]} of its Quant is not 0 or 1")
         try:
             value, scale, zp, bits = (np.asarray(self.consts[n]) for n in quant.input[:4])
-        except KeyError as e:
+        except (KeyError, ValueError) as e:
             raise self.error(f"{what}: the scale, zero point and bit width of its Quant must be constants") from e
-        if bits.size != 1:
-            raise self.error(f"{what}: bit width must be one value")
-        return (value.astype(np.float32), scale.astype(np.float32), zp.astype(np.float64), int(bits.reshape(-1)[0]),
-                bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)))
+        for array, part in ((value, "value"), (scale, "scale")):
+            if array.dtype != np.float32:  # another type would be rounded to float32 silently
+                raise self.error(f"{what}: {part} has element type {array.dtype}, expected float32")
+        for array, part in ((zp, "zero point"), (bits, "bit width")):
+            if array.dtype.kind not in "biuf":
+                raise self.error(f"{what}: {part} has element type {array.dtype}, expected numbers")
+        if not np.all(np.isfinite(value)):  # Brevitas would propagate NaN/inf; QuantizeLinear saturates them
+            raise self.error(f"{what} ('{quant.input[0]}') contains NaN or infinite values")
+        return (value, scale, self.integers(zp, f"{what}: zero point").astype(np.float64),
+                self.bit_width(bits, what), bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)))
 
     def weight(self, index: int, what: str, rows: int, cols: int) -> tuple[np.ndarray, QuantSpec]:
         """(quantized W^T [cols, rows], spec with axis 1 when per output channel)."""
@@ -169,10 +208,16 @@ class _Cell:
             raise self.error(f"{what} has shape {list(value.shape)}, expected [{hidden}]")
         if np.any(zp != 0) or not signed or bits > 32:
             raise self.error(f"{what}: only signed biases of at most 32 bits with zero point 0 are supported")
+        if scale.size not in (1, hidden):
+            raise self.error(f"{what}: scale of shape {list(scale.shape)} is neither per-tensor nor per output channel")
         scale = scale.reshape(()) if scale.size == 1 else scale.reshape(-1)
+        if not np.all(np.isfinite(scale)) or np.any(scale < np.finfo(np.float32).tiny):
+            raise self.error(f"{what}: scales must be finite, positive, normal float32, got {scale.reshape(-1).tolist()[:4]}")
         lo, hi = -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
-        ints = np.clip(np.round(value / scale), lo, hi)
-        return ints.astype(np.int32), scale
+        with np.errstate(over="ignore"):  # beyond float32 is inf: saturated by the clip
+            codes = np.round(value / scale).astype(np.float64)
+        # Clip in float64: in float32, 2^31 - 1 rounds up to 2^31, whose int32 cast gives INT32_MIN.
+        return np.clip(codes, lo, hi).astype(np.int32), scale
 
     # -------------------------------------------------------------------------------------------------- writing
     def layer(self) -> LayerOnnx:
@@ -182,6 +227,8 @@ class _Cell:
         for name in ("batch_first", "reverse_input", "cifg"):
             if name not in self.attrs:
                 raise self.error(f"attribute '{name}' is missing")
+            if self.attrs[name] not in (0, 1):
+                raise self.error(f"attribute '{name}' = {self.attrs[name]} is not 0 or 1")
         w_ii = self.quant_producer(3, "input weight of the input gate")[0]
         if w_ii.ndim != 2:
             raise self.error(f"input weights have shape {list(w_ii.shape)}, expected [hidden, input]")
@@ -249,5 +296,6 @@ def _brevitas_fake_quant(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
     scale = spec._broadcast(spec.scale.astype(np.float32), x.ndim)
     zp = spec._broadcast(spec.zero_point.astype(np.float32), x.ndim)
     lo, hi = spec.int_range
-    q = np.clip(np.round(x / scale + zp), np.float32(lo), np.float32(hi))
+    with np.errstate(over="ignore"):  # x / scale beyond float32 is inf, which the clamp saturates as torch does
+        q = np.clip(np.round(x / scale + zp), np.float32(lo), np.float32(hi))
     return ((q - zp) * scale).astype(np.float32)

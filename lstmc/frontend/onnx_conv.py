@@ -56,7 +56,7 @@ def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> 
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise node_error(node, f"attribute 'dilations' = {list(attrs['dilations'])} is not supported (only 1)")
     auto_pad = attrs.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    auto_pad = auto_pad.decode(errors="replace") if isinstance(auto_pad, bytes) else auto_pad
     if auto_pad not in ("NOTSET", "VALID") or any(p != 0 for p in attrs.get("pads", [0, 0, 0, 0])):
         raise node_error(node, "padding is not supported (pads must be zero, auto_pad NOTSET or VALID)")
     if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != (kh, kw):

@@ -30,6 +30,7 @@ from lstmc import numerics
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import qrnn
 from lstmc.errors import LstmcError
+from lstmc.frontend import dtype_name
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
 _ROUNDING = {
@@ -116,7 +117,7 @@ def _static_shape(type_proto: onnx.TypeProto, what: str) -> tuple[int, ...]:
     tt = type_proto.tensor_type
     if tt.elem_type != onnx.TensorProto.FLOAT:
         raise LstmcError(
-            f"{what} has element type {onnx.TensorProto.DataType.Name(tt.elem_type)}; lstmc models take float32 tensors"
+            f"{what} has element type {dtype_name(tt.elem_type)}; lstmc models take float32 tensors"
         )
     if not tt.HasField("shape"):
         raise LstmcError(f"{what} has no shape; lstmc needs static shapes")
@@ -226,6 +227,8 @@ class OnnxImporter:
             if scope.lookup(name, "values") is not None or scope.lookup(name, "pending") is not None:
                 raise node_error(node, f"{what} '{name}' must be a constant (initializer or Constant node)")
             raise node_error(node, f"{what} '{name}' is not defined (missing initializer?)")
+        if np.asarray(value).dtype.kind not in "biuf":  # strings, complex: nothing here reads them
+            raise node_error(node, f"{what} '{name}' has element type {np.asarray(value).dtype}, expected numbers")
         return value
 
     def _value(self, name: str, scope: _Scope, node: onnx.NodeProto | None = None, what: str = "input") -> SSAValue:
@@ -314,8 +317,15 @@ class OnnxImporter:
             raise node_error(node, "a per-tensor quantizer needs a scalar scale and zero point")
         if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
             raise node_error(node, f"quantizer scale must be finite and positive, got {scale.tolist()[:4]}")
-        if np.any(zp != np.round(zp)):
-            raise node_error(node, f"zero point must be an integer, got {zp.tolist()[:4]}")
+        if np.any(scale < np.finfo(np.float32).tiny):  # x / s overflows for nearly every x: no grid left
+            raise node_error(node, f"quantizer scale {scale.min():g} is subnormal; scales must be normal float32")
+        if not np.all(np.isfinite(zp)) or np.any(zp != np.round(zp)):
+            raise node_error(node, f"zero point must be a finite integer, got {zp.tolist()[:4]}")
+        # (code - zp) * scale must stay a float32: a grid reaching past FLT_MAX dequantizes to inf
+        reach = np.maximum(np.abs(lo - zp.astype(np.float64)), np.abs(hi - zp.astype(np.float64))) * scale
+        if np.any(reach > np.finfo(np.float32).max):
+            raise node_error(node, f"quantizer scale {scale.max():g} times its integer range [{lo}, {hi}] overflows "
+                                   "float32")
         if axis is not None:
             axis = axis + len(shape) if axis < 0 else axis
             if not 0 <= axis < len(shape):
@@ -324,12 +334,35 @@ class OnnxImporter:
                 zp = np.repeat(zp, scale.size)
             if scale.size != shape[axis]:
                 raise node_error(node, f"{scale.size} scales for axis {axis} of size {shape[axis]}")
-        attr = qrnn.QuantAttr(bits, signed, narrow, scale.tolist(), [int(z) for z in zp], axis, rounding)
-        try:
+        try:  # the attribute verifies itself on construction (e.g. a zero point outside [qmin, qmax])
+            attr = qrnn.QuantAttr(bits, signed, narrow, scale.tolist(), [int(z) for z in zp], axis, rounding)
             attr.verify()
         except VerifyException as e:
             raise node_error(node, str(e)) from e
         return attr
+
+    def _check_qdq_params(self, node, scale: np.ndarray, zp: np.ndarray | None) -> None:
+        """onnxruntime's rules for a QuantizeLinear/DequantizeLinear scale and zero point (PrepareForQDQ): float32
+        scale (lstmc computes in float32); per tensor, both are scalars or 1-element vectors; per axis, both are
+        1-D of one size (the axis size is checked with the input's shape in _quant_attr)."""
+        scale = np.asarray(scale)
+        if scale.dtype != np.float32:
+            raise node_error(node, f"scale '{node.input[1]}' has element type {scale.dtype}; lstmc supports float32 scales")
+        flat = scale.reshape(-1)
+        if flat.size and (not np.all(np.isfinite(flat)) or np.any(flat < np.finfo(np.float32).tiny)):
+            bad = flat[~np.isfinite(flat) | (flat < np.finfo(np.float32).tiny)][0]
+            raise node_error(node, f"scale '{node.input[1]}' contains {float(bad):g}; a scale must be a finite, "
+                                   "positive, normal float32")
+        if scale.ndim > 1 or scale.size == 0:
+            raise node_error(node, f"scale '{node.input[1]}' has shape {list(scale.shape)}; expected a scalar (per "
+                                   "tensor) or a 1-D vector (per axis; blocked quantization is not supported)")
+        if zp is None:
+            return
+        zp = np.asarray(zp)
+        per_tensor = scale.size == 1
+        if (per_tensor and (zp.size != 1 or zp.ndim > 1)) or (not per_tensor and zp.shape != scale.shape):
+            raise node_error(node, f"zero point '{node.input[2]}' has shape {list(zp.shape)}, which does not match "
+                                   f"scale '{node.input[1]}' of shape {list(scale.shape)}")
 
     def _quantize_linear(self, node, scope):
         if len(node.input) < 2:
@@ -339,6 +372,9 @@ class OnnxImporter:
             raise node_error(node, "blocked quantization (block_size) is not supported")
         if attrs.get("saturate", 1) != 1:
             raise node_error(node, "saturate=0 is not supported")
+        if attrs.get("precision", 0) not in (0, onnx.TensorProto.FLOAT):
+            raise node_error(node, f"precision {dtype_name(attrs['precision'])} is not supported (lstmc divides by "
+                                   "the scale in float32)")
         scale = self._const(node.input[1], scope, node, "scale")
         if len(node.input) > 2 and node.input[2]:
             zp_array = self._const(node.input[2], scope, node, "zero point")
@@ -346,14 +382,20 @@ class OnnxImporter:
         else:
             zp_array = np.zeros((), np.int64)
             qtype = attrs.get("output_dtype", onnx.TensorProto.UINT8) or onnx.TensorProto.UINT8
+        self._check_qdq_params(node, scale, zp_array if len(node.input) > 2 and node.input[2] else None)
         if qtype not in _QTYPES or qtype == onnx.TensorProto.INT32:
-            raise node_error(node, f"quantized type {onnx.TensorProto.DataType.Name(qtype)} is not supported")
+            raise node_error(node, f"quantized type {dtype_name(qtype)} is not supported")
         bits, signed = _QTYPES[qtype]
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
         axis = attrs.get("axis", 1) if np.asarray(scale).size > 1 else None
         source = node.input[0]
         if scope.lookup(source, "values") is None and scope.lookup(source, "consts") is None:
             self._value(source, scope, node)  # raises the right error
+        if axis is not None:  # the axis must fit the input here, not only at the DequantizeLinear
+            const = scope.lookup(source, "consts")
+            shape = np.shape(const) if const is not None else _shape(self._value(source, scope, node))
+            self._quant_attr(node, scale, zp_array.astype(np.int64), axis, lo, hi, "half_even", shape)
+            axis = axis + len(shape) if axis < 0 else axis
         scope.pending[node.output[0]] = _Pending(source, scale, zp_array.astype(np.int64), axis, lo, hi, node)
 
     def _clip(self, node, scope):
@@ -367,7 +409,10 @@ class OnnxImporter:
         bounds = []
         for i, key in ((1, "min"), (2, "max")):
             if len(node.input) > i and node.input[i]:
-                bounds.append(int(self._const(node.input[i], scope, node, key)))
+                bound = np.asarray(self._const(node.input[i], scope, node, key))
+                if bound.size != 1 or bound.ndim > 1:  # onnxruntime: "min should be a scalar"
+                    raise node_error(node, f"{key} '{node.input[i]}' has shape {list(bound.shape)}; Clip bounds are scalars")
+                bounds.append(int(bound.reshape(())))
             elif key in attrs:
                 bounds.append(int(attrs[key]))
             else:
@@ -382,22 +427,33 @@ class OnnxImporter:
 
     def _dequantize_linear(self, node, scope):
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if len(node.input) < 2:
+            raise node_error(node, "DequantizeLinear needs a scale input")
+        if attrs.get("block_size", 0):  # onnxruntime dequantizes by blocks; lstmc would not
+            raise node_error(node, "blocked quantization (block_size) is not supported")
+        if attrs.get("output_dtype", 0) not in (0, onnx.TensorProto.FLOAT):
+            raise node_error(node, f"output_dtype {dtype_name(attrs['output_dtype'])} is not supported (lstmc "
+                                   "computes in float32)")
         scale = self._const(node.input[1], scope, node, "scale")
-        zp = (
-            self._const(node.input[2], scope, node, "zero point").astype(np.int64)
-            if len(node.input) > 2 and node.input[2]
-            else np.zeros((), np.int64)
-        )
+        has_zp = len(node.input) > 2 and node.input[2]
+        zp = self._const(node.input[2], scope, node, "zero point") if has_zp else np.zeros((), np.int64)
+        self._check_qdq_params(node, scale, zp if has_zp else None)
+        zp = zp.astype(np.int64)
         axis = attrs.get("axis", 1) if np.asarray(scale).size > 1 else None
         pending = scope.lookup(node.input[0], "pending")
         if pending is not None:
-            if not (np.array_equal(np.asarray(pending.scale, np.float32), np.asarray(scale, np.float32))
-                    and np.array_equal(np.broadcast_to(pending.zero_point, np.shape(zp)), zp)):
+            if not (_same_values(np.asarray(pending.scale, np.float32), np.asarray(scale, np.float32))
+                    and _same_values(pending.zero_point, zp)):
                 raise node_error(
                     node, f"scale/zero point differ from those of QuantizeLinear '{pending.node.name}'; a "
                     "requantization must be written as DequantizeLinear -> QuantizeLinear"
                 )
             source = self._value(pending.source, scope, node)
+            rank = len(_shape(source))
+            dq_axis = None if axis is None else axis + rank if axis < 0 else axis
+            if None not in (dq_axis, pending.axis) and dq_axis != pending.axis:
+                raise node_error(node, f"axis {axis} differs from axis {pending.axis} of QuantizeLinear "
+                                       f"'{pending.node.name}'")
             attr = self._quant_attr(node, scale, zp, axis, pending.lo, pending.hi, "half_even", _shape(source))
             op = self._add(qrnn.QuantOp(source, attr), scope)
             self._define(node.output[0], op.result, scope)
@@ -411,6 +467,14 @@ class OnnxImporter:
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
         attr = self._quant_attr(node, scale, zp, axis, lo, hi, "half_even", codes.shape)
         q = _params(attr)
+        if codes.dtype == np.int32:  # onnxruntime subtracts in int32: a code - zero point overflow wraps around
+            centred = codes.astype(np.int64) - numerics.channel_values(q.zero_point, q.axis, codes.ndim, np.int64)
+            wrapped = (centred < -(2**31)) | (centred >= 2**31)
+            if np.any(wrapped):
+                zps = q.zero_point[0] if len(set(q.zero_point)) == 1 else list(q.zero_point)[:4]
+                raise node_error(node, f"zero point {zps} of int32 input '{node.input[0]}': code - zero point "
+                                       f"overflows int32 for {int(wrapped.sum())} of {codes.size} codes (onnxruntime "
+                                       "wraps it around)")
         values = numerics.dequantize(codes.astype(np.int64), q)
         const = self._materialize(node.output[0], values, scope)
         # Keep the quantizer when re-quantizing the float values reproduces them (always, unless huge codes
@@ -420,40 +484,36 @@ class OnnxImporter:
             self._define(node.output[0], op.result, scope)
 
     def _qonnx_quant(self, node, scope):
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if len(node.input) != 4:
             raise node_error(node, "Quant needs 4 inputs (x, scale, zeropt, bitwidth)")
+        const = scope.lookup(node.input[0], "consts")
+        if const is not None and np.asarray(const).dtype != np.float32:  # would be rounded to float32 silently
+            raise node_error(node, f"input '{node.input[0]}' has element type {np.asarray(const).dtype}; QONNX Quant "
+                                   "takes float32")
         source = self._value(node.input[0], scope, node)
         shape = _shape(source)
-        scale = np.asarray(self._const(node.input[1], scope, node, "scale"), np.float32)
-        zp = np.asarray(self._const(node.input[2], scope, node, "zero point"), np.float64)
-        bw = np.asarray(self._const(node.input[3], scope, node, "bit width"), np.float64)
-        if bw.size != 1 or bw.reshape(-1)[0] != round(bw.reshape(-1)[0]):
-            raise node_error(node, f"bit width must be one integer, got {bw.reshape(-1).tolist()[:4]}")
-        bits = int(bw.reshape(-1)[0])
-        if not 1 <= bits <= qrnn.MAX_QUANT_BITS:
-            raise node_error(node, f"bit width {bits} is outside the supported range 1..{qrnn.MAX_QUANT_BITS}")
-        signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
-        mode = attrs.get("rounding_mode", "ROUND")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
-        if mode.upper() not in _ROUNDING:
-            raise node_error(node, f"rounding_mode '{mode}' is not supported ({', '.join(_ROUNDING)})")
+        scale, zp, bits, signed, narrow, mode = quant_parameters(
+            node, *(self._const(node.input[i], scope, node, what) for i, what in
+                    ((1, "scale"), (2, "zero point"), (3, "bit width"))))
+        # QONNX broadcasts scale and zero point against x; the result must keep x's shape.
+        try:
+            per_shape = np.broadcast_shapes(scale.shape, zp.shape)
+            out_shape = np.broadcast_shapes(per_shape, shape)
+        except ValueError:
+            out_shape = None
+        if out_shape != tuple(shape):
+            raise node_error(node, f"scale '{node.input[1]}' {list(scale.shape)} and zero point '{node.input[2]}' "
+                                   f"{list(zp.shape)} do not broadcast to the input's shape {list(shape)}")
         axis = None
         if scale.size > 1 or zp.size > 1:
-            per = scale if scale.size > 1 else zp
-            big = [i for i, d in enumerate(per.shape) if d > 1]
+            big = [i for i, d in enumerate(per_shape) if d > 1]
             if len(big) != 1:
-                raise node_error(node, f"scale of shape {list(per.shape)} is neither per-tensor nor per-channel")
-            axis = big[0] + len(shape) - per.ndim
-            scale = np.broadcast_to(scale, per.shape)
-            zp = np.broadcast_to(zp, per.shape)
-        if signed:
-            lo, hi = -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
-        else:
-            lo, hi = 0, 2**bits - 1 - int(narrow)
-        if signed and narrow and bits < 2:
-            raise node_error(node, "a signed narrow-range quantizer needs at least 2 bits")
-        attr = self._quant_attr(node, scale, zp, axis, lo, hi, _ROUNDING[mode.upper()], shape)
+                raise node_error(node, f"scale of shape {list(per_shape)} is neither per-tensor nor per-channel")
+            axis = big[0] + len(shape) - len(per_shape)
+            scale = np.broadcast_to(scale, per_shape)
+            zp = np.broadcast_to(zp, per_shape)
+        lo, hi = _int_range(bits, signed, narrow)
+        attr = self._quant_attr(node, scale, zp, axis, lo, hi, mode, shape)
         op = self._add(qrnn.QuantOp(source, attr), scope)
         self._define(node.output[0], op.result, scope)
 
@@ -514,7 +574,17 @@ class OnnxImporter:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         second = self._const(node.input[1], scope, node, "shape/axes") if len(node.input) > 1 and node.input[1] else None
         kind = node.op_type
+
+        def axes_in(values, rank: int) -> list[int]:
+            """Axes in [-rank, rank), normalised; duplicates and out-of-range axes are errors (onnxruntime's too)."""
+            axes = [int(a) + rank if int(a) < 0 else int(a) for a in values]
+            if any(not 0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+                raise ValueError(f"axes {[int(a) for a in values]} are out of range or repeated for rank {rank}")
+            return axes
+
         try:
+            if second is not None and second.ndim > 1:
+                raise ValueError(f"input '{node.input[1]}' has shape {list(second.shape)}, expected a 1-D tensor")
             if kind == "Reshape":
                 target = [int(v) for v in second.reshape(-1)]
                 target = [shape[i] if v == 0 and not attrs.get("allowzero", 0) else v for i, v in enumerate(target)]
@@ -522,23 +592,26 @@ class OnnxImporter:
                     known = int(np.prod([v for v in target if v != -1]))
                     target[target.index(-1)] = int(np.prod(shape)) // max(known, 1)
             elif kind == "Unsqueeze":
-                axes = [int(v) for v in (second.reshape(-1) if second is not None else attrs["axes"])]
+                values = second.reshape(-1) if second is not None else attrs["axes"]
                 target = list(shape)
-                rank = len(shape) + len(axes)
-                for ax in sorted(a + rank if a < 0 else a for a in axes):
+                for ax in sorted(axes_in(values, len(shape) + len(values))):
                     target.insert(ax, 1)
             elif kind == "Squeeze":
                 axes = second.reshape(-1).tolist() if second is not None else attrs.get("axes")
                 if axes is None:
                     target = [d for d in shape if d != 1]
                 else:
-                    axes = {a + len(shape) if a < 0 else a for a in axes}
+                    axes = axes_in(axes, len(shape))
+                    if any(shape[a] != 1 for a in axes):
+                        raise ValueError(f"cannot squeeze axes {axes} of shape {shape}: not all of size 1")
                     target = [d for i, d in enumerate(shape) if i not in axes]
             else:  # Flatten
                 ax = attrs.get("axis", 1)
+                if not -len(shape) <= ax <= len(shape):
+                    raise ValueError(f"axis {ax} is out of range for rank {len(shape)}")
                 ax = ax + len(shape) if ax < 0 else ax
                 target = [int(np.prod(shape[:ax])), int(np.prod(shape[ax:]))]
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, IndexError) as e:
             raise node_error(node, f"cannot compute the result shape ({e})") from e
         if int(np.prod(target)) != int(np.prod(shape)) or any(v < 0 for v in target):
             raise node_error(node, f"cannot reshape {shape} to {target}")
@@ -589,15 +662,17 @@ class OnnxImporter:
         n_scan_out = len(body.output) - n_state
         if n_state < 0 or n_scan_out < 0 or len(body.input) != len(node.input):
             raise node_error(node, "inconsistent numbers of state variables, scan inputs and body inputs/outputs")
-        for key in ("scan_input_axes", "scan_output_axes"):
-            if any(int(a) != 0 for a in attrs.get(key, [])):
-                raise node_error(node, f"{key} other than 0 is not supported (time must be the leading axis)")
         in_dirs = list(attrs.get("scan_input_directions", [0] * n_scan_in))
         out_dirs = list(attrs.get("scan_output_directions", [0] * n_scan_out))
+        for key, values, count in (("scan_input_directions", in_dirs, n_scan_in),
+                                   ("scan_output_directions", out_dirs, n_scan_out)):
+            if len(values) != count:
+                raise node_error(node, f"{key} has {len(values)} entries for {count} scan {key.split('_')[1]}s")
         if any(d not in (0, 1) for d in in_dirs + out_dirs):
             raise node_error(node, "scan directions must be 0 (forward) or 1 (reverse)")
         operands = self._inputs(node, scope)
         init, seqs = operands[:n_state], operands[n_state:]
+        self._check_scan_axes(node, attrs, "scan_input_axes", [len(_shape(s)) for s in seqs])
         lengths = {_shape(s)[0] if _shape(s) else None for s in seqs}
         if len(lengths) != 1 or None in lengths:
             raise node_error(node, f"scan inputs must share one sequence length, got shapes {[list(_shape(s)) for s in seqs]}")
@@ -611,6 +686,7 @@ class OnnxImporter:
         self._add_initializers(body, body_scope)
         self._import_nodes(body, body_scope)
         yielded = [self._value(o.name, body_scope, what=f"Scan '{node.name}' body output '{o.name}'") for o in body.output]
+        self._check_scan_axes(node, attrs, "scan_output_axes", [len(_shape(y)) + 1 for y in yielded[n_state:]])
         for i, (v, y) in enumerate(zip(init, yielded[:n_state])):
             if v.type != y.type:
                 raise node_error(node, f"state {i} enters as {list(_shape(v))} but the body yields {list(_shape(y))}")
@@ -622,6 +698,73 @@ class OnnxImporter:
         for name, res in zip(node.output, op.results):
             if name:
                 self._define(name, res, scope)
+
+    @staticmethod
+    def _check_scan_axes(node, attrs, key: str, ranks: list[int]) -> None:
+        """Scan axes must all be 0 (negative axes count from the back of a tensor of the given rank)."""
+        axes = [int(a) for a in attrs.get(key, [0] * len(ranks))]
+        if len(axes) != len(ranks):
+            raise node_error(node, f"{key} has {len(axes)} entries for {len(ranks)} scan {key.split('_')[1]}s")
+        if any(a + r if a < 0 else a for a, r in zip(axes, ranks)):
+            raise node_error(node, f"{key} {axes} are not supported: lstmc scans along axis 0 (time must be the "
+                                   "leading axis)")
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal as quantizer parameters: element for element, a single value standing for all."""
+    a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+    if a.size != b.size and 1 not in (a.size, b.size):
+        return False
+    return bool(np.all(a == b))
+
+
+def _int_range(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
+    if signed:
+        return -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1 - int(narrow)
+
+
+def quant_parameters(node: onnx.NodeProto, scale, zero_point, bit_width):
+    """(scale float32, zero point float64, bits, signed, narrow, rounding mode) of a QONNX Quant node, checked:
+    float32 finite, positive, normal scales; finite integer zero points inside the integer range; one integer bit
+    width in 1..32; `signed`/`narrow` 0 or 1; a known rounding mode. Anything else is an LstmcError naming the
+    node: qonnx would compute something meaningless (NaN codes, a 2.5-bit grid) or lstmc would differ from it."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    scale, zp, bw = np.asarray(scale), np.asarray(zero_point), np.asarray(bit_width)
+    if scale.dtype != np.float32:  # QONNX: float32; another type would be rounded to float32 silently
+        raise node_error(node, f"scale '{node.input[1]}' has element type {scale.dtype}; QONNX Quant scales are float32")
+    for array, what, i in ((zp, "zero point", 2), (bw, "bit width", 3)):
+        if array.dtype.kind not in "biuf":
+            raise node_error(node, f"{what} '{node.input[i]}' has element type {array.dtype}, expected numbers")
+    zp, bw = zp.astype(np.float64), bw.astype(np.float64).reshape(-1)
+    if bw.size != 1 or not np.isfinite(bw[0]) or bw[0] != round(bw[0]):
+        raise node_error(node, f"bit width '{node.input[3]}' must be one integer, got {bw.tolist()[:4]}")
+    bits = int(bw[0])
+    if not 1 <= bits <= qrnn.MAX_QUANT_BITS:
+        raise node_error(node, f"bit width {bits} is outside the supported range 1..{qrnn.MAX_QUANT_BITS}")
+    for key, default in (("signed", 1), ("narrow", 0)):
+        if attrs.get(key, default) not in (0, 1):
+            raise node_error(node, f"attribute '{key}' = {attrs[key]} is not 0 or 1")
+    signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+    if signed and narrow and bits < 2:
+        raise node_error(node, "a signed narrow-range quantizer needs at least 2 bits")
+    mode = attrs.get("rounding_mode", "ROUND")
+    mode = mode.decode(errors="replace") if isinstance(mode, bytes) else mode
+    if not isinstance(mode, str) or mode.upper() not in _ROUNDING:
+        raise node_error(node, f"rounding_mode {mode!r} is not supported ({', '.join(_ROUNDING)})")
+    flat = scale.reshape(-1)
+    bad = ~np.isfinite(flat) | (flat < np.finfo(np.float32).tiny)  # zero, negative, subnormal, NaN, inf
+    if np.any(bad):
+        raise node_error(node, f"scale '{node.input[1]}' contains {float(flat[bad][0]):g}; a scale must be a finite, "
+                               "positive, normal float32")
+    flat = zp.reshape(-1)
+    if not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)):
+        raise node_error(node, f"zero point must be a finite integer, got {flat.tolist()[:4]}")
+    lo, hi = _int_range(bits, signed, narrow)
+    if np.any((flat < lo) | (flat > hi)):
+        raise node_error(node, f"zero point {flat[(flat < lo) | (flat > hi)][0]:.0f} is outside the integer range "
+                               f"[{lo}, {hi}]")
+    return scale, zp, bits, signed, narrow, _ROUNDING[mode.upper()]
 
 
 def _params(attr: qrnn.QuantAttr) -> numerics.QuantParams:

@@ -130,12 +130,12 @@ class _RnnImport:
         if self.attrs.get("input_forget", 0) != 0:
             raise self.error("attribute 'input_forget' = 1 (coupled input and forget gates) is not supported")
         direction = self.attrs.get("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else direction
+        direction = direction.decode(errors="replace") if isinstance(direction, bytes) else direction
         if direction not in _DIRECTIONS:
             raise self.error(f"attribute 'direction' = '{direction}' is not forward, reverse or bidirectional")
         self.directions = _DIRECTIONS[direction]
         if "activations" in self.attrs:
-            acts = [a.decode() if isinstance(a, bytes) else a for a in self.attrs["activations"]]
+            acts = [a.decode(errors="replace") if isinstance(a, bytes) else a for a in self.attrs["activations"]]
             default = _DEFAULT_ACTIVATIONS[self.kind] * len(self.directions)
             if [a.lower() for a in acts] != [a.lower() for a in default]:
                 raise self.error(
@@ -158,6 +158,9 @@ class _RnnImport:
     def constant(self, index: int, what: str) -> _Weight:
         """A constant input: an initializer/Constant, or the quantized constant that a DequantizeLinear made."""
         values, quant, read = self.importer.constant_operand(self.node.input[index], self.scope, self.node, what)
+        # NaN/inf weights make NaN pre-activations, which onnxruntime's clip_add_bias turns into FLT_MAX: no qrnn op does
+        if not np.all(np.isfinite(values)):
+            raise self.error(f"{what} ('{self.node.input[index]}') contains NaN or infinite values")
         if read is not None:
             self.read.append(self.node.input[index])
         return _Weight(values, quant)
