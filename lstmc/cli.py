@@ -181,8 +181,9 @@ def _batch_size(shape: tuple[int, ...], want: tuple[int | None, ...] | None, pat
 
 
 def save_outputs(path: str, outputs: dict[str, np.ndarray], option: str = "--output") -> None:
-    from lstmc.project_dir import write_file_atomically
+    from lstmc.project_dir import check_npz_keys, write_file_atomically
 
+    check_npz_keys(outputs, "output")
     # Temporary file + rename (np.savez into the open file: it would append ".npz" to a bare name).
     write_file_atomically(path, lambda f: np.savez(f, **outputs), option)
 

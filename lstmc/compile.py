@@ -98,6 +98,9 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
     stage_ir["hlscpp"] = str(hls)
     report = _report(module, options, source)
 
+    golden_npz = {**{f"input_{k}": v for k, v in golden.items()}, **{f"output_{k}": v for k, v in expected.items()}}
+    project_dir.check_npz_keys(golden_npz, "golden.npz entry")
+
     def fill(tmp: Path) -> None:
         write_sources(hls, iface, tmp, kernel)
         project.write_codes(tmp / "tb_input.bin", iface.quantize_inputs(golden))
@@ -108,8 +111,7 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
         for i, (stage, text) in enumerate(stage_ir.items()):
             (ir_dir / f"{i}-{stage}.mlir").write_text(text + "\n")
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        np.savez(tmp / "golden.npz", **{f"input_{k}": v for k, v in golden.items()},
-                 **{f"output_{k}": v for k, v in expected.items()})
+        np.savez(tmp / "golden.npz", **golden_npz)
 
     # Parents are created, the project built in a hidden sibling and swapped in only now, after every check
     # passed: a failed or interrupted compile leaves nothing behind (lstmc/project_dir.py).

@@ -405,3 +405,15 @@ def write_file_atomically(path: str, write: Callable[[BinaryIO], None], option: 
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+NPZ_MAX_KEY_BYTES = 65535 - len(".npy")  # a zip member name is at most 65535 bytes
+
+
+def check_npz_keys(keys, what: str) -> None:
+    """An .npz keyed by model value names can only be written when each name fits a zip member name."""
+    for key in keys:
+        size = len(str(key).encode("utf-8", "surrogatepass"))
+        if size > NPZ_MAX_KEY_BYTES:
+            raise LstmcError(f"{what} {str(key)[:40]!r}... has a {size}-byte name; an .npz file can only hold names "
+                             f"of up to {NPZ_MAX_KEY_BYTES} bytes: rename it in the model")

@@ -593,3 +593,37 @@ def test_text_output_replaces_atomically_with_normal_permissions(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
     cli._write_text(str(target), "second\n")
     assert target.read_text() == "second\n" and os.listdir(tmp_path) == ["ir.mlir"]
+
+
+def test_output_to_a_device_writes_into_it_and_keeps_it(tmp_path):
+    """`-o /dev/null` is a redirection, not a file to replace: renaming over it (as root) turned the machine's
+    /dev/null into a regular file."""
+    import stat as stat_
+
+    from lstmc.cli import main
+
+    before = os.stat("/dev/null")
+    assert main(["import", str(MODEL), "-o", "/dev/null"]) == 0
+    after = os.stat("/dev/null")
+    assert stat_.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev and after.st_ino == before.st_ino
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    import threading
+
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()))
+    reader.start()
+    assert main(["import", str(MODEL), "-o", str(fifo)]) == 0
+    reader.join(20)
+    assert received and received[0].startswith(b"builtin.module") and stat_.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_output_through_a_symlink_replaces_the_target_not_the_link(tmp_path):
+    from lstmc.cli import main
+
+    target = tmp_path / "real.mlir"
+    target.write_text("old")
+    link = tmp_path / "link.mlir"
+    link.symlink_to(target)
+    assert main(["import", str(MODEL), "-o", str(link)]) == 0
+    assert link.is_symlink() and target.read_text().startswith("builtin.module")

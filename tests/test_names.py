@@ -211,3 +211,26 @@ def test_board_alias_and_clock_reach_tcl_and_report(tmp_path):
 def test_reserved_names_include_every_cpp_keyword():
     for word in ("and", "bitor", "compl", "not_eq", "xor", "co_await", "nullptr", "char8_t", "requires"):
         assert word in RESERVED
+
+
+def test_error_messages_stay_one_line_whatever_the_names(tmp_path, capsys):
+    """A name with a newline or carriage return must not forge a second line of output."""
+    from lstmc.errors import one_line
+
+    assert one_line("a\nb\rc\x1b[2Jd\u202ee") == "a\\x0ab\\x0dc\\x1b[2Jd\\u202ee"
+    model = onnx.load(TINY)
+    model.graph.output[0].name = "Y\nlstmc: all stages meet the contract\r"  # now produced by no node
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    assert main(["import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\r" not in err and err.startswith("lstmc: error:")
+
+
+def test_names_too_long_for_an_npz_are_refused_before_writing(tmp_path, capsys):
+    model = _renamed(onnx.load(TINY), {onnx.load(TINY).graph.output[0].name: "\u00e9" * 40000})
+    path = tmp_path / "long.onnx"
+    onnx.save(model, path)
+    assert main(["compile", str(path), "-o", str(tmp_path / "prj")]) == 1
+    assert "bytes" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.onnx"]
