@@ -381,6 +381,44 @@ class QuantOp(IRDLOperation):
 
 
 @irdl_op_definition
+class QuantDequantOp(IRDLOperation):
+    """QuantizeLinear by `quant`, then DequantizeLinear of the same integer codes by `dequant`, whose scales
+    differ: y = (clamp(round(x / s_q) + zp, qmin, qmax) - zp) * s_dq, in float32 (a requantization written as
+    one Q -> DQ pair, e.g. FINN-GL's reference cell). Both quantizers describe one integer grid: same bits,
+    signedness, range, zero points and axis; only the scales (and the quantizer's rounding) are free."""
+
+    name = "qrnn.quant_dequant"
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    input = operand_def(T)
+    quant = prop_def(QuantAttr)
+    dequant = prop_def(QuantAttr)
+    result = result_def(T)
+    traits = traits_def(Pure())
+    assembly_format = "$input `by` $quant `to` $dequant attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, quant: QuantAttr, dequant: QuantAttr):
+        super().__init__(operands=[input], properties={"quant": quant, "dequant": dequant},
+                         result_types=[SSAValue.get(input).type])
+
+    def verify_(self) -> None:
+        shape = _tensor_shape(self.input, "quant_dequant input")
+        q, d = self.quant, self.dequant
+        for what, a, b in (("bit width", q.bits.data, d.bits.data), ("signedness", q.is_signed, d.is_signed),
+                           ("narrow range", q.is_narrow, d.is_narrow), ("zero points", q.zero_points, d.zero_points),
+                           ("axis", q.channel_axis, d.channel_axis)):
+            if a != b:
+                raise VerifyException(f"'qrnn.quant_dequant' quantizer and dequantizer must share one integer grid: "
+                                      f"{what} {a} vs {b}")
+        axis = q.channel_axis
+        if axis is not None:
+            if not -len(shape) <= axis < len(shape):
+                raise VerifyException(f"quantizer axis {axis} is out of range for a rank-{len(shape)} tensor")
+            if len(q.scales) != shape[axis]:
+                raise VerifyException(f"per-channel quantizer has {len(q.scales)} scales but axis {axis} has size "
+                                      f"{shape[axis]}")
+
+
+@irdl_op_definition
 class AddOp(_BinaryOp):
     name = "qrnn.add"
 
@@ -1160,6 +1198,7 @@ QRNN = Dialect(
     [
         ConstantOp,
         QuantOp,
+        QuantDequantOp,
         AddOp,
         SubOp,
         MulOp,

@@ -24,23 +24,29 @@ def _reference(model, inputs):
     return run_reference(model, inputs)
 
 
+def _imported(model, inputs):
+    """The model imported for these inputs: a symbolic sequence length takes the inputs' length."""
+    from lstmc.frontend import bind_sequence_length
+    from lstmc.frontend.onnx_import import import_model
+
+    return import_model(bind_sequence_length(model, arrays=inputs))
+
+
 def _compiled(stage: str) -> Stage:
     def run(model, inputs):
-        from lstmc.frontend.onnx_import import import_model
         from lstmc.interpreter import run_function
         from lstmc.pipeline import lower_to_stage
 
-        return run_function(lower_to_stage(import_model(model), stage), inputs)
+        return run_function(lower_to_stage(_imported(model, inputs), stage), inputs)
 
     return run
 
 
 def _csim(model, inputs):
-    from lstmc.frontend.onnx_import import import_model
     from lstmc.hls.build import csim_stage
     from lstmc.pipeline import lower_to_stage
 
-    return csim_stage(lower_to_stage(import_model(model), "dataflow"), inputs)
+    return csim_stage(lower_to_stage(_imported(model, inputs), "dataflow"), inputs)
 
 
 STAGES: dict[str, Stage] = {

@@ -18,6 +18,11 @@ front-end and the LSTM. The rewrites here (applied to a fixed point) leave one s
   products) until they meet the reshapes in front of `qrnn.yield` and cancel, so the body is the one a
   [T, I] model has. Reshapes that only add leading unit axes are free to duplicate, so these patterns do
   not need a single use. A batch of B > 1 sequences is left as it is.
+- column vectors go the same way (FINN-GL's reference cell: state [H, 1], x_t [I, 1]): the recurrence runs on
+  [H] and [I] and the trailing unit axis sinks below elementwise ops; products MatMul(W [H, I], x [I, 1])
+  stay as written (onnxruntime rounds them differently from x^T W^T), followed by a reshape to [H];
+- a quantizer of a scanned input's slice inside the body (the reference cell's input quantizer) becomes the
+  same quantizer of the whole sequence in front of the recurrence.
 Semantics are unchanged bit for bit: only data movement moves, and the relu fold is exact.
 """
 
@@ -37,6 +42,8 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+
+from xdsl.rewriter import InsertPoint
 
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import qrnn
@@ -297,43 +304,174 @@ def _drop_first(ty: TensorType, axis: int = 0) -> TensorType:
     return TensorType(ty.get_element_type(), shape)
 
 
+def _drop_unit_axis(op: qrnn.RecurrenceOp, rewriter: PatternRewriter, axis: int) -> None:
+    """Run `op` on its per-step values without their unit axis `axis` (0 or -1; scanned sequences lose the axis
+    behind time): reshapes at the body's entry and exit (which the sinking patterns and FoldReshapeOfReshape then
+    cancel) and around the recurrence keep every value as it was."""
+    body = op.body.block
+    term = body.last_op
+    assert isinstance(term, qrnn.YieldOp)
+    seq_axis = 1 if axis == 0 else axis
+    init = [qrnn.ReshapeOp(v, _drop_first(v.type, axis)) for v in op.init]
+    seqs = [qrnn.ReshapeOp(v, _drop_first(v.type, seq_axis)) for v in op.inputs]
+    for r in init + seqs:
+        r.result.name_hint = r.input.name_hint
+    block = Block(arg_types=[_drop_first(a.type, axis) for a in body.args])
+    for old, arg in zip(body.args, block.args):
+        arg.name_hint = old.name_hint
+        entry = qrnn.ReshapeOp(arg, old.type)
+        block.add_op(entry)
+        old.replace_all_uses_with(entry.result)
+    values = list(term.values)
+    rewriter.erase(term)
+    for inner in list(body.ops):
+        inner.detach()
+        block.add_op(inner)
+    exits = [qrnn.ReshapeOp(v, _drop_first(v.type, axis)) for v in values]
+    block.add_ops([*exits, qrnn.YieldOp(*(e.result for e in exits))])
+    rec = qrnn.RecurrenceOp([r.result for r in init], [r.result for r in seqs],
+                            [_drop_first(r.type, seq_axis) for r in op.outputs], op.in_dirs, op.out_dirs,
+                            Region(block))
+    rec.attributes.update(op.attributes)
+    restored = [qrnn.ReshapeOp(new, old.type) for new, old in zip(rec.results, op.results)]
+    for new, old in zip(rec.results, op.results):
+        new.name_hint = old.name_hint
+    rewriter.replace(op, [*init, *seqs, rec, *restored], [r.result for r in restored])
+
+
+def _per_step_shapes(op: qrnn.RecurrenceOp) -> list[tuple[int, ...]]:
+    body = op.body.block
+    return [tuple(a.type.get_shape()) for a in body.args] + [tuple(v.type.get_shape()) for v in body.last_op.operands]
+
+
 class DropUnitBatch(RewritePattern):
     """A recurrence whose carried states, step inputs and step outputs all lead with a unit axis (one sequence
-    in torch's [T, B, I] layout) runs on the slices without it; reshapes at the body's entry and exit (which
-    SinkUnitAxes and FoldReshapeOfReshape then cancel) and around the recurrence keep every value as it was."""
+    in torch's [T, B, I] layout) runs on the slices without it."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
-        body = op.body.block
-        term = body.last_op
-        assert isinstance(term, qrnn.YieldOp)
-        per_step = [a.type.get_shape() for a in body.args] + [v.type.get_shape() for v in term.values]
-        if not all(len(s) >= 2 and s[0] == 1 for s in per_step):
+        if all(len(s) >= 2 and s[0] == 1 for s in _per_step_shapes(op)):
+            _drop_unit_axis(op, rewriter, 0)
+
+
+class DropUnitColumn(RewritePattern):
+    """A recurrence on column vectors (FINN-GL's reference cell: state [H, 1], x_t [I, 1], scanned input
+    [T, I, 1]) runs on [H] and [I]: every per-step value ends with a unit axis, which goes away."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
+        shapes = _per_step_shapes(op)
+        if all(len(s) >= 2 and s[-1] == 1 for s in shapes) and not all(s[0] == 1 for s in shapes):
+            _drop_unit_axis(op, rewriter, -1)
+
+
+# ------------------------------------------------------------------------------ column vectors ([N, 1])
+def _column_expand(value: SSAValue) -> SSAValue | None:
+    """x when `value` is a reshape of x [..., N] to [..., N, 1]."""
+    if not (isinstance(value, OpResult) and isinstance(value.op, qrnn.ReshapeOp)):
+        return None
+    src, dst = tuple(value.op.input.type.get_shape()), tuple(value.type.get_shape())
+    return value.op.input if src and dst == (*src, 1) else None
+
+
+def _column_product(value: SSAValue) -> bool:
+    """`value` is MatMul(W [M, K], x [K, 1]), kept in that form: onnxruntime rounds a matrix-column product
+    differently from the row-vector product [K] x [K, M] (checked in tests/test_finn_cell.py), so the float op
+    stays as the model wrote it and qrnn-legalize-precision, whose integers do not round, transposes it."""
+    return (isinstance(value, OpResult) and isinstance(value.op, qrnn.MatMulOp)
+            and len(value.op.lhs.type.get_shape()) == 2 and len(value.op.rhs.type.get_shape()) == 2
+            and value.op.rhs.type.get_shape()[1] == 1)
+
+
+def _without_column(value: SSAValue) -> tuple[SSAValue, list[Operation]]:
+    """`value` [..., N, 1] as [..., N]."""
+    if (source := _column_expand(value)) is not None:
+        return source, []
+    shape = tuple(value.type.get_shape())[:-1]
+    r = qrnn.ReshapeOp(value, TensorType(value.type.get_element_type(), shape))
+    r.result.name_hint = value.name_hint
+    return r.result, [r]
+
+
+def _column_axis(axis: int | None, rank: int) -> int | None | bool:
+    """A quantizer's channel axis on [..., N, 1] renumbered for [..., N]; False when it is the unit axis."""
+    if axis is None:
+        return None
+    axis %= rank
+    return False if axis == rank - 1 else axis
+
+
+class SinkUnitColumn(RewritePattern):
+    """op(column) -> reshape(op(vector)) for values [..., N, 1] that are a reshape of [..., N] or a
+    matrix-column product: activations, quantizers (a per-channel axis other than the unit one keeps its
+    number) and broadcasting add/sub/mul (operands of rank >= 2 lose their last axis, which is 1 because the
+    result's is; rank <= 1 operands broadcast as before). Elementwise ops compute the same float32 values in
+    any layout, so this is exact; the matrix-column products themselves are left alone."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if len(op.results) != 1:
             return
-        init = [qrnn.ReshapeOp(v, _drop_first(v.type)) for v in op.init]
-        seqs = [qrnn.ReshapeOp(v, _drop_first(v.type, 1)) for v in op.inputs]
-        for r in init + seqs:
-            r.result.name_hint = r.input.name_hint
-        block = Block(arg_types=[_drop_first(a.type) for a in body.args])
-        for old, arg in zip(body.args, block.args):
-            arg.name_hint = old.name_hint
-            entry = qrnn.ReshapeOp(arg, old.type)
-            block.add_op(entry)
-            old.replace_all_uses_with(entry.result)
-        values = list(term.values)
-        rewriter.erase(term)
-        for inner in list(body.ops):
-            inner.detach()
-            block.add_op(inner)
-        exits = [qrnn.ReshapeOp(v, _drop_first(v.type)) for v in values]
-        block.add_ops([*exits, qrnn.YieldOp(*(e.result for e in exits))])
-        rec = qrnn.RecurrenceOp([r.result for r in init], [r.result for r in seqs],
-                                [_drop_first(r.type, 1) for r in op.outputs], op.in_dirs, op.out_dirs, Region(block))
-        rec.attributes.update(op.attributes)
-        restored = [qrnn.ReshapeOp(new, old.type) for new, old in zip(rec.results, op.results)]
-        for new, old in zip(rec.results, op.results):
-            new.name_hint = old.name_hint
-        rewriter.replace(op, [*init, *seqs, rec, *restored], [r.result for r in restored])
+        shape = tuple(op.results[0].type.get_shape())
+        if len(shape) < 2 or shape[-1] != 1:
+            return
+        anchors = [v for v in op.operands if _column_expand(v) is not None or _column_product(v)]
+        new: list[Operation] = []
+        if isinstance(op, (qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp, qrnn.QuantOp, qrnn.QuantDequantOp)):
+            if not anchors:
+                return
+            src, new = _without_column(op.operands[0])
+            if isinstance(op, (qrnn.QuantOp, qrnn.QuantDequantOp)):
+                axis = _column_axis(op.quant.channel_axis, len(shape))
+                if axis is False:
+                    return
+                if isinstance(op, qrnn.QuantOp):
+                    inner = qrnn.QuantOp(src, op.quant if axis is None else _with_axis(op.quant, axis))
+                else:
+                    inner = qrnn.QuantDequantOp(src, *(q if axis is None else _with_axis(q, axis)
+                                                       for q in (op.quant, op.dequant)))
+            elif isinstance(op, qrnn.ReluOp):
+                inner = qrnn.ReluOp(src)
+            else:
+                inner = type(op)(src, op.kernel_name)
+        elif isinstance(op, (qrnn.AddOp, qrnn.SubOp, qrnn.MulOp)):
+            if not anchors:
+                return
+            operands = []
+            for v in op.operands:
+                if len(v.type.get_shape()) >= 2:
+                    v, moves = _without_column(v)
+                    new += moves
+                operands.append(v)
+            inner = type(op)(operands[0], operands[1], TensorType(op.results[0].type.get_element_type(), shape[:-1]))
+        else:
+            return
+        inner.results[0].name_hint = op.results[0].name_hint
+        rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], op.results[0].type)])
+
+
+class HoistScannedInputQuant(RewritePattern):
+    """A recurrence whose body only quantizes a scanned input's slice (FINN-GL's reference cell quantizes x_t
+    inside the body) scans the quantized sequence instead: an elementwise quantizer of every slice is that
+    quantizer of the whole sequence (a per-channel axis moves one place right, behind time)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
+        n_state = len(op.init)
+        for j, arg in enumerate(op.body.block.args[n_state:]):
+            users = [u.operation for u in arg.uses]
+            if not users or not all(isinstance(u, qrnn.QuantOp) for u in users) or len({u.quant for u in users}) > 1:
+                continue
+            q = users[0].quant
+            if q.channel_axis is not None:
+                q = _with_axis(q, q.channel_axis % len(arg.type.get_shape()) + 1)
+            hoisted = qrnn.QuantOp(op.inputs[j], q)
+            hoisted.result.name_hint = users[0].result.name_hint or op.inputs[j].name_hint
+            rewriter.insert(hoisted, InsertPoint.before(op))
+            op.operands[n_state + j] = hoisted.result
+            rewriter.notify_op_modified(op)
+            for u in users:
+                rewriter.replace(u, [], [arg])
+            return
 
 
 @dataclass(frozen=True)
@@ -347,6 +485,7 @@ class QrnnCanonicalizePass(ModulePass):
         PatternRewriteWalker(
             GreedyRewritePatternApplier([SinkMoveBelowElementwise(), CollapseMoves(), FoldReluIntoQuant(),
                                          FoldMoveOfConstant(), DropUnitBatch(), SinkUnitAxes(),
-                                         FoldReshapeOfReshape()]),
+                                         FoldReshapeOfReshape(), DropUnitColumn(), SinkUnitColumn(),
+                                         HoistScannedInputQuant()]),
             apply_recursively=True,
         ).rewrite_module(op)

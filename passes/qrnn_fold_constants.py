@@ -5,7 +5,8 @@ interpreter's semantics (`lstmc.numerics`):
 
 - `qrnn.quant` of a `qrnn.constant` (or of a `qrnn.qconstant`) becomes one `qrnn.qconstant` holding the integer
   codes; its dequantized value is exactly the old fake-quantized one, because both are
-  `numerics.dequantize(numerics.quantize(x))`.
+  `numerics.dequantize(numerics.quantize(x))`. A `qrnn.quant_dequant` of one becomes the qconstant of its
+  quantizer's codes under its dequantizer (same codes, the dequantizer's scale: the same float32 values).
 - A `qrnn.quant` whose input comes from a quantizer with the same scales/zero points/axis and an integer range
   inside its own cannot bind and is dropped. Float is not trusted to round-trip: every code of the producing
   quantizer is pushed through the consuming one (per distinct scale/zero point) and must come back bit for bit.
@@ -114,6 +115,22 @@ class FoldQuantOfConstant(RewritePattern):
             rewriter.replace(op, [], [op.input])
             return
         rewriter.replace(op, _qconstant(codes, op.quant))
+
+
+class FoldQuantDequantOfConstant(RewritePattern):
+    """quant_dequant(constant) -> qconstant of the codes by the dequantizer: the codes are the quantizer's, the
+    values the dequantizer's, which is exactly what qconstant(codes by dequant) dequantizes to."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.QuantDequantOp, rewriter: PatternRewriter) -> None:
+        src = op.input.owner
+        if isinstance(src, qrnn.ConstantOp) and isinstance(src.value.get_element_type(), Float32Type):
+            value = array_from_dense(src.value)
+        elif isinstance(src, qrnn.QConstantOp):
+            value = numerics.dequantize(array_from_dense(src.codes).astype(np.int64), _params(src.quant))
+        else:
+            return
+        rewriter.replace(op, _qconstant(numerics.quantize(value, _params(op.quant)), op.dequant))
 
 
 class FoldRedundantQuant(RewritePattern):
@@ -234,7 +251,8 @@ class QrnnFoldConstantsPass(ModulePass):
     fuse_gates: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        folds = [FoldQuantOfConstant(), FoldRedundantQuant(), FoldIdentityReshape(), FoldSingleConcat()]
+        folds = [FoldQuantOfConstant(), FoldQuantDequantOfConstant(), FoldRedundantQuant(), FoldIdentityReshape(),
+                 FoldSingleConcat()]
         # Users first, so a constant is visited (and erased as dead) after the quant that consumed it.
         PatternRewriteWalker(GreedyRewritePatternApplier(folds), walk_reverse=True).rewrite_module(op)
         if self.fuse_gates:

@@ -11,12 +11,20 @@ The pass walks the IR once, keeps such a form per float value and emits integer 
 - a quantizer on a linear form becomes `qrnn.scaled_sum` (terms aligned to one fixed-point scale 2^-F of the
   output LSB by integer multipliers) and `qrnn.requant` (shift by F with the quantizer's rounding, clamp);
   when a scale ratio is not a dyadic fraction the multiplier is rounded: F is the smallest shift whose proven
-  worst-case error stays within `error-budget` output LSBs, and the bound is recorded as `error_bound`;
+  worst-case error stays within `error-budget` output LSBs, and the bound is recorded as `error_bound`; a
+  constant (a float bias) off the 2^-F grid becomes an odd multiple of 2^-(F+1), which rounds exactly as the
+  exact sum does (see `_align`);
 - sigmoid/tanh/relu + output quantizer become monotone thresholds (`act-impl=threshold`, FINN style; the
   requantizer in front is fused into them) or a table (`act-impl=lut`), both computed from the reference
   semantics (lstmc.numerics, i.e. onnxruntime's kernels) on every reachable input code;
 - graph inputs are quantized by `qrnn.quantize`, graph outputs dequantized by `qrnn.dequantize`: the only
-  float left is at the function boundary.
+  float left is at the function boundary. A graph input that initialises a recurrence state is quantized
+  onto that state's grid (a kernel input port of codes);
+- a carried state that no quantizer produces (FINN-GL's c_t = DQ(Q(f c)) + DQ(Q(i g))) gets the grid and the
+  range lstmc.analysis proves for it (a fixpoint over the recurrence), and is that exact integer sum;
+- a matrix-column product MatMul(W [M, K], x [K, 1]) is the integer row-vector product x^T W^T, and a
+  `qrnn.quant_dequant` (Q and DQ of one tensor with two scales) the quantizer's codes read on the
+  dequantizer's scale.
 Integer widths come from interval analysis over the actual weight values: every type is the narrowest siN/uiN
 holding the value's reachable range, so nothing overflows and nothing is wider than needed.
 """
@@ -112,6 +120,23 @@ class Linear:
 
 
 @dataclass
+class FloatView:
+    """A graph input seen through reshapes (column vectors [N, 1] as [N]): quantized at the boundary, then moved."""
+
+    arg: SSAValue  # the new function's float argument
+    shape: tuple[int, ...]
+
+
+@dataclass
+class ColumnProduct:
+    """MatMul(W [M, K], x [K, 1]) lowered as the row-vector product x^T W^T ([M], integers do not round); only a
+    reshape to [M] (what qrnn-canonicalize puts after it) may read it."""
+
+    linear: Linear
+    shape: tuple[int, ...]
+
+
+@dataclass
 class Act:
     kind: str  # sigmoid | tanh | relu
     src: Code
@@ -185,6 +210,9 @@ class _Legalizer:
         self.options = options
         self.forms: dict[SSAValue, object] = {}
         self.block: Block | None = None
+        self.function: func.FuncOp | None = None
+        self.grid_analysis = None  # lstmc.analysis.GridAnalysis of the float function, made on demand
+        self.sums: dict[tuple, SSAValue] = {}
 
     # ------------------------------------------------------------------------------------------- structure
     def run_function(self, fn: func.FuncOp) -> None:
@@ -194,6 +222,7 @@ class _Legalizer:
             a_new.name_hint = a_old.name_hint
             self.forms[a_old] = ("float_arg", a_new)
         self.block = new
+        self.function = fn
         for op in list(old.ops):
             if isinstance(op, func.ReturnOp):
                 outs = [self._dequantized_output(v, op, i) for i, v in enumerate(op.arguments)]
@@ -214,7 +243,11 @@ class _Legalizer:
     def form(self, value: SSAValue, user: Operation):
         if value not in self.forms:
             raise _err(user, f"operand %{value.name_hint or '?'} has no quantized form (unsupported producer)")
-        return self.forms[value]
+        found = self.forms[value]
+        if isinstance(found, ColumnProduct) and not isinstance(user, qrnn.ReshapeOp):
+            raise _err(user, "reads a matrix-column product [M, 1] directly; lstmc needs it reshaped to a vector "
+                             "[M] first (qrnn-canonicalize does this for column-vector recurrences)")
+        return found
 
     def _lower(self, op: Operation) -> None:
         handler = getattr(self, "_op_" + op.name.replace("qrnn.", ""), None)
@@ -245,33 +278,52 @@ class _Legalizer:
 
     # ------------------------------------------------------------------------------------------- quantizers
     def _op_quant(self, op: qrnn.QuantOp) -> None:
-        q = op.quant
-        shape = tuple(op.result.type.get_shape())
-        src = self.form(op.input, op)
+        self.forms[op.result] = self._quantized(op, op.quant)
+
+    def _op_quant_dequant(self, op: qrnn.QuantDequantOp) -> None:
+        """Codes of the quantizer, standing for values on the dequantizer's scale: the same integers (and the
+        same fused requantizer), another scale."""
+        form = self._quantized(op, op.quant)
+        scale = _scale_of(op.dequant, tuple(op.result.type.get_shape()), op)
+        if isinstance(form, ConstCode):
+            self.forms[op.result] = ConstCode(form.codes, scale, op.dequant)
+        else:
+            self.forms[op.result] = Code(form.value, scale, form.lo, form.hi, op.dequant, form.pre)
+
+    def _quantized(self, op: Operation, q: qrnn.QuantAttr):
+        """The form of quantizer q applied to op's input."""
+        shape = tuple(op.results[0].type.get_shape())
+        src = self.form(op.operands[0], op)
         lo, hi = _code_range(q)
-        if isinstance(src, tuple) and src[0] == "float_arg":
-            quantize = self.emit(qrnn.QuantizeOp(src[1], q), op.result)
-            self.forms[op.result] = Code(quantize.results[0], _scale_of(q, shape, op), lo, hi, q)
-            return
+        if isinstance(src, FloatView) or (isinstance(src, tuple) and src[0] == "float_arg"):
+            return Code(self._quantize_input(op, src, q), _scale_of(q, shape, op), lo, hi, q)
         if isinstance(src, Const):
-            self.forms[op.result] = self._quantized_const(src.value, q, shape, op)
-            return
+            return self._quantized_const(src.value, q, shape, op)
         if isinstance(src, ConstCode):
             real = src.codes.astype(np.float32) * src.scale.astype(np.float32)
-            self.forms[op.result] = self._quantized_const(real, q, shape, op)
-            return
+            return self._quantized_const(real, q, shape, op)
         if isinstance(src, Act):
-            self.forms[op.result] = self._activation(op, src, q)
-            return
+            return self._activation(op, src, q)
         if isinstance(src, Code):
             src = Linear([Term(src.value, np.asarray(src.lo), np.asarray(src.hi))], [_frac(src.scale)])
         if not isinstance(src, Linear):
             raise _err(op, "quantizes a value of unsupported form")
         if not src.terms:  # arithmetic on constants only
             value = np.broadcast_to(np.vectorize(float)(src.const), shape).astype(np.float32)
-            self.forms[op.result] = self._quantized_const(value, q, shape, op)
-            return
-        self.forms[op.result] = self._requantize(op, src, q)
+            return self._quantized_const(value, q, shape, op)
+        return self._requantize(op, src, q)
+
+    def _quantize_input(self, op: Operation, src, q: qrnn.QuantAttr, hint: SSAValue | None = None) -> SSAValue:
+        """qrnn.quantize of a graph input at the function boundary; a reshaped input (a view) is quantized whole,
+        then reshaped as integers (elementwise quantization commutes with reshapes when it is per tensor)."""
+        hint = op.results[0] if hint is None else hint
+        if isinstance(src, tuple):
+            return self.emit(qrnn.QuantizeOp(src[1], q), hint).results[0]
+        if q.channel_axis is not None:
+            raise _err(op, "a per-channel quantizer of a reshaped graph input is not supported")
+        codes = self.emit(qrnn.QuantizeOp(src.arg, q), src.arg).results[0]
+        moved = qrnn.ReshapeOp(codes, TensorType(codes.type.get_element_type(), src.shape))
+        return self.emit(moved, hint).results[0]
 
     def _quantized_const(self, value: np.ndarray, q: qrnn.QuantAttr, shape, op) -> ConstCode:
         codes = numerics.quantize(value, _params(q))
@@ -297,9 +349,7 @@ class _Legalizer:
                 acc_lo = acc_lo + np.minimum(m * t.lo, m * t.hi)
                 acc_hi = acc_hi + np.maximum(m * t.lo, m * t.hi)
             ty = TensorType(_int_type(int(acc_lo.min()), int(acc_hi.max()), op), shape)
-            ssum = qrnn.ScaledSumOp([t.value for t in lin.terms], dense_from_array(np.stack(mults), i64),
-                                    dense_from_array(bias, i64), ty)
-            acc = self.emit(ssum).results[0]
+            acc = self._scaled_sum([t.value for t in lin.terms], np.stack(mults), bias, ty)
         # A requantizer that cannot clamp and does not shift is the identity.
         if identity and shift == 0 and int(np.min(acc_lo)) >= lo and int(np.max(acc_hi)) <= hi:
             return Code(acc, _scale_of(q, shape, op), lo, hi, q)
@@ -310,24 +360,51 @@ class _Legalizer:
 
     def _align(self, op, lin: Linear, ratios, const_ratio, n: int):
         """Smallest shift F with integer multipliers round(ratio * 2^F) whose worst-case error (in output
-        LSBs: sum over terms of |multiplier / 2^F - ratio| * max|term|) is within the budget; exact (bound 0)
-        when every ratio is a dyadic fraction needing <= F fractional bits."""
+        LSBs: sum over terms of |multiplier / 2^F - ratio| * max|term|, plus the constant's) is within the budget;
+        exact (bound 0) when every ratio is a dyadic fraction needing <= F fractional bits.
+
+        With exact multipliers (dyadic ratios, e.g. power-of-two scales), a constant that is not on the 2^-F
+        grid (a float bias off the accumulator's grid) is not rounded to it: with one more fractional bit it
+        becomes 2 floor(c 2^F) + 1, strictly between floor and ceil of c 2^F.
+        The sum (2 (sum m t) + 2 floor(c 2^F) + 1) / 2^(F+1) is then odd in its last bit, never on a rounding
+        boundary (even there for F >= 1), and on the same side of every boundary as the exact sum m t / 2^F + c:
+        for integers t, sum m t + c >= B  <=>  sum m t + floor(c 2^F) + 1/2 >= B when c 2^F is not an integer.
+        So the requantizer (and every threshold fused from it) rounds exactly as the exact value does whenever
+        the multipliers are exact, at any F; the recorded bound is still the distance of the represented value
+        |floor(c 2^F) + 1/2 - c 2^F| / 2^F (what lstmc.tie_trace compares values with)."""
         budget = self.options.error_budget
-        rows = [np.broadcast_to(r, (n,)) for r in ratios] + [np.broadcast_to(const_ratio, (n,))]
+        rows = [np.broadcast_to(r, (n,)) for r in ratios]
+        const = np.broadcast_to(const_ratio, (n,))
         weights = [np.broadcast_to(np.maximum(np.abs(t.lo), np.abs(t.hi)), (n,)).astype(np.float64) for t in lin.terms]
-        weights.append(np.ones(n))
         uniq = {x for row in rows for x in row}  # per-tensor scales: a handful of distinct ratios
-        for shift in range(0, MAX_BITS):
+        for shift in range(0, MAX_BITS - 1):
             scale = 1 << shift
             rounded = {x: round(x * scale) for x in uniq}
             err = {x: float(abs(Fraction(m, scale) - x)) for x, m in rounded.items()}
-            worst = 0.0
+            total = np.zeros(n)
             if any(err.values()):
-                total = sum(np.array([err[x] for x in row]) * w for row, w in zip(rows, weights))
-                worst = float(total.max())
+                total = total + sum(np.array([err[x] for x in row]) * w for row, w in zip(rows, weights))
+            scaled = [c * scale for c in const]
+            # the odd constant pays off when the multipliers are exact (then rounding is exact); with rounded
+            # multipliers the constant is rounded too, its error counted like theirs
+            odd = not any(err.values()) and any(c.denominator != 1 for c in scaled)
+            if odd and shift == 0:
+                continue  # boundaries of a 1-bit fraction are odd: the odd constant needs F >= 1
+            if odd:
+                total = total + np.array([float(abs(Fraction(math.floor(c)) + Fraction(1, 2) - c) / scale)
+                                          if c.denominator != 1 else 0.0 for c in scaled])
+            else:
+                total = total + np.array([float(abs(round(c) - c) / scale) for c in scaled])
+            worst = float(total.max()) if n else 0.0
             if worst <= budget:
-                mults = [np.array([rounded[x] for x in row], dtype=object) for row in rows[:-1]]
-                bias = np.array([rounded[x] for x in rows[-1]], dtype=object)
+                mults = [np.array([rounded[x] for x in row], dtype=object) for row in rows]
+                if odd:
+                    mults = [2 * m for m in mults]
+                    bias = np.array([2 * math.floor(c) + 1 if c.denominator != 1 else 2 * int(c) for c in scaled],
+                                    dtype=object)
+                    shift += 1
+                else:
+                    bias = np.array([round(c) for c in scaled], dtype=object)
                 if any(abs(int(v)) >= 2**MAX_BITS for m in mults + [bias] for v in m):
                     break
                 return shift, [m.astype(np.int64) for m in mults], bias.astype(np.int64), worst
@@ -465,6 +542,10 @@ class _Legalizer:
 
     def _op_matmul(self, op: qrnn.MatMulOp) -> None:
         fa, fw = self.form(op.lhs, op), self.form(op.rhs, op)
+        rhs_shape = tuple(op.rhs.type.get_shape())
+        if isinstance(fa, ConstCode) and len(rhs_shape) == 2 and rhs_shape[1] == 1:
+            self._column_product(op, fa, fw)
+            return
         if not isinstance(fa, Code):
             raise _err(op, "the vector operand is not quantized: lstmc needs a quantizer in front of a MatMul")
         if not isinstance(fw, ConstCode):
@@ -482,6 +563,29 @@ class _Legalizer:
         mm = self.emit(qrnn.IMatMulOp(fa.value, self._const_value(fw, op), ty), op.result)
         coeff = _frac(fa.scale) * _frac(fw.scale)
         self.forms[op.result] = Linear([Term(mm.results[0], lo, hi)], [coeff])
+
+    def _column_product(self, op: qrnn.MatMulOp, fw: ConstCode, fx) -> None:
+        """W [M, K] times the column x [K, 1] as the integer row-vector product x^T W^T: exact, so the order
+        onnxruntime's float kernel sums in does not matter."""
+        if not isinstance(fx, Code):
+            raise _err(op, "the vector operand is not quantized: lstmc needs a quantizer in front of a MatMul")
+        if fw.codes.ndim != 2 or np.ndim(fw.scale) != 0 or np.ndim(fx.scale) != 0:
+            raise _err(op, "a matrix-column product needs per-tensor quantized weights [M, K] and vector")
+        x = fx.value
+        vector = tuple(x.type.get_shape())[:1]
+        if isinstance(x, OpResult) and isinstance(x.op, qrnn.ReshapeOp) and tuple(x.op.input.type.get_shape()) == vector:
+            x = x.op.input  # canonicalize's [K] -> [K, 1]: read the vector itself
+        else:
+            x = self.emit(qrnn.ReshapeOp(x, TensorType(x.type.get_element_type(), vector))).results[0]
+        wt = ConstCode(np.ascontiguousarray(fw.codes.T), fw.scale, fw.quant)
+        pos, neg = np.clip(wt.codes, 0, None), np.clip(wt.codes, None, 0)
+        hi = pos.sum(axis=0) * fx.hi + neg.sum(axis=0) * fx.lo
+        lo = pos.sum(axis=0) * fx.lo + neg.sum(axis=0) * fx.hi
+        m = fw.codes.shape[0]
+        ty = TensorType(_int_type(int(lo.min()), int(hi.max()), op), (m,))
+        mm = self.emit(qrnn.IMatMulOp(x, self._const_value(wt, op), ty), op.result)
+        coeff = _frac(fx.scale) * _frac(fw.scale)
+        self.forms[op.result] = ColumnProduct(Linear([Term(mm.results[0], lo, hi)], [coeff]), (m,))
 
     # ------------------------------------------------------------------------------------------- data movement
     def _op_slice(self, op: qrnn.SliceOp) -> None:
@@ -511,6 +615,18 @@ class _Legalizer:
     def _op_reshape(self, op: qrnn.ReshapeOp) -> None:
         src = self.form(op.input, op)
         shape = tuple(op.result.type.get_shape())
+        if isinstance(src, ColumnProduct):
+            if shape != src.shape:
+                raise _err(op, f"reshapes a matrix-column product to {list(shape)}; only the vector shape "
+                               f"{list(src.shape)} is supported")
+            self.forms[op.result] = src.linear
+            return
+        if isinstance(src, tuple) and src[0] == "float_arg":
+            self.forms[op.result] = FloatView(src[1], shape)
+            return
+        if isinstance(src, FloatView):
+            self.forms[op.result] = FloatView(src.arg, shape)
+            return
         if isinstance(src, Const):
             self.forms[op.result] = Const(src.value.reshape(shape))
             return
@@ -546,6 +662,19 @@ class _Legalizer:
         c = self.emit(qrnn.ConcatOp(values, op.axis.value.data, TensorType(ty, shape)), op.result)
         self.forms[op.result] = Code(c.results[0], forms[0].scale, lo, hi, forms[0].quant)
 
+    def _scaled_sum(self, values: list[SSAValue], mults: np.ndarray, bias: np.ndarray, ty: TensorType,
+                    hint: SSAValue | None = None) -> SSAValue:
+        """One qrnn.scaled_sum per distinct sum in a block (a carried sum of codes is also requantized for the
+        cell's tanh: the same adder serves both)."""
+        key = (id(self.block), tuple(values), mults.astype(np.int64).tobytes(), mults.shape,
+               bias.astype(np.int64).tobytes(), ty)
+        found = self.sums.get(key)
+        if found is None:
+            ssum = qrnn.ScaledSumOp(values, dense_from_array(mults.astype(np.int64), i64),
+                                    dense_from_array(bias.astype(np.int64), i64), ty)
+            found = self.sums[key] = self.emit(ssum, hint).results[0]
+        return found
+
     def _cast(self, value: SSAValue, ty: IntegerType) -> SSAValue:
         if value.type.get_element_type() == ty:
             return value
@@ -565,17 +694,23 @@ class _Legalizer:
         term = body.last_op
         assert isinstance(term, qrnn.YieldOp)
         n_state = len(op.init)
-        # Each carried state must be quantized in the body: its quantizer fixes the state's integer type.
-        state_quant = []
+        # Each carried state is an integer on a known grid: the output of a quantizer (whose grid and range are
+        # the state's), or a value the grid analysis proves to lie on one grid with a bounded range (e.g. the
+        # unquantized sum of two codes of one scale), which gets an integer type of exactly that range.
+        state_quant, on_grid = [], []
         for i, y in enumerate(term.values[:n_state]):
             producer = y.op if isinstance(y, OpResult) else None
-            if not isinstance(producer, qrnn.QuantOp):
-                raise _err(op, f"carried state {i} is not the output of a quantizer; lstmc needs quantized state")
-            state_quant.append(producer.quant)
+            if isinstance(producer, qrnn.QuantOp):
+                quant, rng = producer.quant, _code_range(producer.quant)
+            elif isinstance(producer, qrnn.QuantDequantOp):
+                quant, rng = producer.dequant, _code_range(producer.dequant)
+            else:
+                quant, rng = self._grid_quant(op, i)
+            state_quant.append(quant)
+            on_grid.append(rng)
         init_values, arg_forms = [], []
-        for i, (v, q) in enumerate(zip(op.init, state_quant)):
+        for i, (v, q, (lo, hi)) in enumerate(zip(op.init, state_quant, on_grid)):
             shape = tuple(v.type.get_shape())
-            lo, hi = _code_range(q)
             ty = _int_type(lo, hi, op)
             init_values.append(self._state_init(op, i, self.form(v, op), q, shape, ty))
             arg_forms.append((TensorType(ty, shape), _scale_of(q, shape, op), lo, hi, q))
@@ -598,10 +733,10 @@ class _Legalizer:
         yielded, out_forms = [], []
         for i, y in enumerate(term.values):
             f = self.form(y, term)
-            if not isinstance(f, Code):
+            if not isinstance(f, Code) and not (i < n_state and isinstance(f, Linear)):
                 raise _err(op, f"yielded value {i} is not quantized")
             if i < n_state:
-                yielded.append(self._cast(f.value, arg_forms[i][0].get_element_type()))
+                yielded.append(self._state_value(term, i, f, arg_forms[i]))
             else:
                 yielded.append(f.value)
                 out_forms.append(f)
@@ -619,7 +754,60 @@ class _Legalizer:
         for r, new_r, f in zip(op.outputs, rec.outputs, out_forms):
             self.forms[r] = Code(new_r, f.scale, f.lo, f.hi, f.quant)
 
+    def _grid_quant(self, op: qrnn.RecurrenceOp, i: int) -> tuple[qrnn.QuantAttr, tuple[int, int]]:
+        """The grid (as a per-tensor quantizer of the smallest integer range holding it) and the proven range of
+        carried state i that no quantizer produces."""
+        if self.grid_analysis is None:  # run once per function, on its float IR, when a state needs it
+            from lstmc.analysis import function_grids
+
+            self.grid_analysis = function_grids(self.function)
+        states = self.grid_analysis.states.get(op)
+        grid = states[i] if states is not None else None
+        if grid is None:
+            raise _err(op, f"carried state {i} is not the output of a quantizer; lstmc needs quantized state, or "
+                           "state the grid analysis places on one integer grid with a bounded range (not this one)")
+        scale = float(np.float32(float(grid.scale)))
+        if Fraction(scale) != grid.scale:
+            raise _err(op, f"carried state {i} lies on the grid {grid.scale}, which is not a float32 scale")
+        from lstmc.analysis import container_range
+
+        qmin, qmax, signed = container_range(grid.lo, grid.hi)
+        bits = max((qmax - qmin).bit_length(), 1)
+        return qrnn.QuantAttr(bits, signed, False, [scale], [0]), (grid.lo, grid.hi)
+
+    def _state_value(self, term: qrnn.YieldOp, i: int, f, arg_form) -> SSAValue:
+        """The integer a body yields as state i: a code of the state's scale (cast), or a sum of terms whose
+        coefficients are integer multiples of it (scaled_sum, exact; its range must be within the state's)."""
+        ty, scale, lo, hi, _ = arg_form
+        elem, shape = ty.get_element_type(), tuple(ty.get_shape())
+        if isinstance(f, Code) and np.array_equal(f.scale, scale):
+            if f.lo < lo or f.hi > hi:
+                raise _err(term, f"state {i} takes codes [{f.lo}, {f.hi}] outside its range [{lo}, {hi}]")
+            return self._cast(f.value, elem)
+        lin = self._as_linear(f, term)
+        unit = _frac(scale)
+        n = shape[-1] if shape else 1
+        mults = [np.broadcast_to(c / unit, (n,)) for c in lin.coeffs]
+        bias = np.broadcast_to(lin.const / unit, (n,))
+        if any(x.denominator != 1 for row in mults + [bias] for x in row):
+            raise _err(term, f"state {i} is not an integer multiple of its grid {float(scale)}")
+        mults = [np.array([int(x) for x in row], dtype=np.int64) for row in mults]
+        bias = np.array([int(x) for x in bias], dtype=np.int64)
+        acc_lo, acc_hi = bias.copy(), bias.copy()
+        for m, t in zip(mults, lin.terms):
+            acc_lo = acc_lo + np.minimum(m * t.lo, m * t.hi)
+            acc_hi = acc_hi + np.maximum(m * t.lo, m * t.hi)
+        if int(acc_lo.min()) < lo or int(acc_hi.max()) > hi:
+            raise _err(term, f"state {i} ranges over [{int(acc_lo.min())}, {int(acc_hi.max())}], outside the range "
+                             f"[{lo}, {hi}] the grid analysis proved")
+        return self._scaled_sum([t.value for t in lin.terms], np.stack(mults), bias, TensorType(elem, shape),
+                                term.values[i])
+
     def _state_init(self, op, i: int, form, q: qrnn.QuantAttr, shape, ty) -> SSAValue:
+        if isinstance(form, FloatView) or (isinstance(form, tuple) and form[0] == "float_arg"):
+            # a graph input: quantized onto the state's grid at the kernel boundary (the reference reads it as
+            # it is; the two agree when the input is on that grid, which is what a kernel port can take)
+            return self._cast(self._quantize_input(op, form, q, op.init[i]), ty)
         if isinstance(form, Const):
             codes = numerics.quantize(form.value, _params(q))
             if not np.array_equal(numerics.dequantize(codes, _params(q)), np.broadcast_to(form.value, codes.shape)):
@@ -643,8 +831,8 @@ class _Legalizer:
 
 
 def _has_float_ops(fn: func.FuncOp) -> bool:
-    float_ops = (qrnn.QuantOp, qrnn.QConstantOp, qrnn.MatMulOp, qrnn.AddOp, qrnn.SubOp, qrnn.MulOp,
-                 qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp)
+    float_ops = (qrnn.QuantOp, qrnn.QuantDequantOp, qrnn.QConstantOp, qrnn.MatMulOp, qrnn.AddOp, qrnn.SubOp,
+                 qrnn.MulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp)
     return any(isinstance(o, float_ops) for o in fn.walk())
 
 

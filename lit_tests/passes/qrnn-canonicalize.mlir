@@ -179,3 +179,89 @@ func.func @concat_cell(%x: tensor<4x1x3xf32>) -> tensor<1x2xf32> {
   }
   func.return %hT : tensor<1x2xf32>
 }
+
+// -----
+// FINN-GL's reference cell works on column vectors (state [H, 1], x_t [I, 1]) and quantizes x_t inside the
+// body: the recurrence runs on [H] and [I], the input quantizer moves out onto the whole sequence, and every
+// elementwise op loses the unit axis. The products MatMul(W [H, I], x [I, 1]) stay as written (onnxruntime
+// rounds them differently from x^T W^T), followed by a reshape to [H].
+// CHECK-LABEL: func.func @column_cell(
+// CHECK-NEXT:    %[[H0:.*]] = qrnn.reshape %h0 : tensor<3x1xf32> -> tensor<3xf32>
+// CHECK-NEXT:    %xq = qrnn.quant %x by <s8, scale = 0.125, zp = 0> : tensor<5x2x1xf32>
+// CHECK-NEXT:    %[[X:.*]] = qrnn.reshape %xq : tensor<5x2x1xf32> -> tensor<5x2xf32>
+// CHECK-NEXT:    %hT, %ys = qrnn.recurrence(%[[H0]]) scan(%[[X]]) directions [forward] -> [forward] : (tensor<3xf32>, tensor<5x2xf32>) -> (tensor<3xf32>, tensor<5x3xf32>) {
+// CHECK-NEXT:    ^bb0(%h: tensor<3xf32>, %xt: tensor<2xf32>):
+// CHECK-NEXT:      %[[HC:.*]] = qrnn.reshape %h : tensor<3xf32> -> tensor<3x1xf32>
+// CHECK-NEXT:      %[[XC:.*]] = qrnn.reshape %xt : tensor<2xf32> -> tensor<2x1xf32>
+// CHECK-NEXT:      %w = qrnn.qconstant
+// CHECK-NEXT:      %u = qrnn.qconstant
+// CHECK-NEXT:      %wx = qrnn.matmul %w, %[[XC]] : (tensor<3x2xf32>, tensor<2x1xf32>) -> tensor<3x1xf32>
+// CHECK-NEXT:      %uh = qrnn.matmul %u, %[[HC]] : (tensor<3x3xf32>, tensor<3x1xf32>) -> tensor<3x1xf32>
+// CHECK-NEXT:      %[[WX:.*]] = qrnn.reshape %wx : tensor<3x1xf32> -> tensor<3xf32>
+// CHECK-NEXT:      %[[UH:.*]] = qrnn.reshape %uh : tensor<3x1xf32> -> tensor<3xf32>
+// CHECK-NEXT:      %s = qrnn.add %[[WX]], %[[UH]] : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+// CHECK-NEXT:      %b = qrnn.constant dense<[1.000000e-01, 2.000000e-01, 3.000000e-01]> : tensor<3xf32>
+// CHECK-NEXT:      %a = qrnn.add %s, %b : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+// CHECK-NEXT:      %aq = qrnn.quant %a by <s8, scale = 0.0625, zp = 0> : tensor<3xf32>
+// CHECK-NEXT:      %t = qrnn.tanh %aq : tensor<3xf32>
+// CHECK-NEXT:      %hn = qrnn.quant %t by <s8, scale = 0.0078125, zp = 0> : tensor<3xf32>
+// CHECK-NEXT:      qrnn.yield %hn, %hn : tensor<3xf32>, tensor<3xf32>
+// CHECK-NEXT:    }
+// CHECK-NEXT:    %[[HT:.*]] = qrnn.reshape %hT : tensor<3xf32> -> tensor<3x1xf32>
+// CHECK-NEXT:    %[[YS:.*]] = qrnn.reshape %ys : tensor<5x3xf32> -> tensor<5x3x1xf32>
+// CHECK-NEXT:    func.return %[[HT]], %[[YS]] : tensor<3x1xf32>, tensor<5x3x1xf32>
+func.func @column_cell(%h0: tensor<3x1xf32>, %x: tensor<5x2x1xf32>) -> (tensor<3x1xf32>, tensor<5x3x1xf32>) {
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<3x1xf32>, tensor<5x2x1xf32>) -> (tensor<3x1xf32>, tensor<5x3x1xf32>) {
+  ^bb0(%h: tensor<3x1xf32>, %xt: tensor<2x1xf32>):
+    %xq = qrnn.quant %xt by <s8, scale = 0.125, zp = 0> : tensor<2x1xf32>
+    %w = qrnn.qconstant dense<[[1, -2], [3, 4], [-5, 6]]> : tensor<3x2xsi4> by <s4 narrow, scale = 0.25, zp = 0>
+    %u = qrnn.qconstant dense<[[1, 0, -1], [2, 1, 0], [0, -3, 1]]> : tensor<3x3xsi4> by <s4 narrow, scale = 0.25, zp = 0>
+    %wx = qrnn.matmul %w, %xq : (tensor<3x2xf32>, tensor<2x1xf32>) -> tensor<3x1xf32>
+    %uh = qrnn.matmul %u, %h : (tensor<3x3xf32>, tensor<3x1xf32>) -> tensor<3x1xf32>
+    %s = qrnn.add %wx, %uh : (tensor<3x1xf32>, tensor<3x1xf32>) -> tensor<3x1xf32>
+    %b = qrnn.constant dense<[[0.1], [0.2], [0.3]]> : tensor<3x1xf32>
+    %a = qrnn.add %s, %b : (tensor<3x1xf32>, tensor<3x1xf32>) -> tensor<3x1xf32>
+    %aq = qrnn.quant %a by <s8, scale = 0.0625, zp = 0> : tensor<3x1xf32>
+    %t = qrnn.tanh %aq : tensor<3x1xf32>
+    %hn = qrnn.quant %t by <s8, scale = 0.0078125, zp = 0> : tensor<3x1xf32>
+    qrnn.yield %hn, %hn : tensor<3x1xf32>, tensor<3x1xf32>
+  }
+  func.return %hT, %ys : tensor<3x1xf32>, tensor<5x3x1xf32>
+}
+
+// -----
+// A scanned input the body also reads unquantized keeps its quantizer inside: hoisting it would need a second
+// scanned sequence.
+// CHECK-LABEL: func.func @scanned_input_read_twice(
+// CHECK:         qrnn.recurrence(%h0) scan(%x)
+// CHECK-NEXT:    ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+// CHECK-NEXT:      %xq = qrnn.quant %xt by <s8, scale = 0.125, zp = 0> : tensor<2xf32>
+// CHECK-NEXT:      %s = qrnn.add %xq, %xt
+func.func @scanned_input_read_twice(%h0: tensor<2xf32>, %x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<2xf32>, tensor<4x2xf32>) -> (tensor<2xf32>, tensor<4x2xf32>) {
+  ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+    %xq = qrnn.quant %xt by <s8, scale = 0.125, zp = 0> : tensor<2xf32>
+    %s = qrnn.add %xq, %xt : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %sq = qrnn.quant %s by <s8, scale = 0.25, zp = 0> : tensor<2xf32>
+    qrnn.yield %sq, %sq : tensor<2xf32>, tensor<2xf32>
+  }
+  func.return %ys : tensor<4x2xf32>
+}
+
+// -----
+// A per-channel input quantizer moves out with its axis behind the time axis (axis 0 of x_t is axis 1 of x).
+// CHECK-LABEL: func.func @hoist_per_channel(
+// CHECK-NEXT:    %xq = qrnn.quant %x by <s8, scale = [0.125, 0.25], zp = [0, 0], axis = 1> : tensor<4x2xf32>
+// CHECK-NEXT:    %hT, %ys = qrnn.recurrence(%h0) scan(%xq)
+// CHECK-NEXT:    ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+// CHECK-NEXT:      %s = qrnn.add %xt, %h
+func.func @hoist_per_channel(%h0: tensor<2xf32>, %x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<2xf32>, tensor<4x2xf32>) -> (tensor<2xf32>, tensor<4x2xf32>) {
+  ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+    %xq = qrnn.quant %xt by <s8, scale = [0.125, 0.25], zp = [0, 0], axis = 0> : tensor<2xf32>
+    %s = qrnn.add %xq, %h : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %sq = qrnn.quant %s by <s8, scale = 0.25, zp = 0> : tensor<2xf32>
+    qrnn.yield %sq, %sq : tensor<2xf32>, tensor<2xf32>
+  }
+  func.return %ys : tensor<4x2xf32>
+}

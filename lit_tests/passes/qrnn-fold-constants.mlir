@@ -226,3 +226,27 @@ func.func @no_fusion(%v: tensor<4xf32>, %u: tensor<4xf32>, %m: tensor<4x8xf32>) 
   %mg = qrnn.matmul %v, %m : (tensor<4xf32>, tensor<4x8xf32>) -> tensor<8xf32>
   func.return %ma, %mb, %mc, %md, %me, %mf, %mg : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// FINN-GL's requantization of a constant: codes by the quantizer (round(x / 0.25), clamped to [-8, 7]), values
+// by the dequantizer (scale 0.1): one qconstant under the dequantizer.
+// CHECK-LABEL: func.func @quant_dequant_constant
+// CHECK-NEXT:    %r = qrnn.qconstant dense<[1, -2, 7, -8]> : tensor<4xsi4> by <s4, scale = 0.1, zp = 0>
+// CHECK-NEXT:    func.return %r : tensor<4xf32>
+func.func @quant_dequant_constant() -> tensor<4xf32> {
+  %w = qrnn.constant dense<[0.3, -0.6, 2.0, -9.0]> : tensor<4xf32>
+  %r = qrnn.quant_dequant %w by <s4, scale = 0.25, zp = 0> to <s4, scale = 0.1, zp = 0> : tensor<4xf32>
+  func.return %r : tensor<4xf32>
+}
+
+// -----
+
+// A requantization of a value that is not constant stays.
+// CHECK-LABEL: func.func @quant_dequant_of_input
+// CHECK-NEXT:    %r = qrnn.quant_dequant %x by <s4, scale = 0.25, zp = 0> to <s4, scale = 0.1, zp = 0> : tensor<4xf32>
+// CHECK-NEXT:    func.return %r : tensor<4xf32>
+func.func @quant_dequant_of_input(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %r = qrnn.quant_dequant %x by <s4, scale = 0.25, zp = 0> to <s4, scale = 0.1, zp = 0> : tensor<4xf32>
+  func.return %r : tensor<4xf32>
+}

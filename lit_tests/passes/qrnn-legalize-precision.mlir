@@ -210,6 +210,98 @@ func.func private @declaration(tensor<2xf32>) -> tensor<2xf32>
 
 // -----
 
+// FINN-GL's column form MatMul(W [3, 2], x [2, 1]) (after qrnn-canonicalize: a reshape on each side) is the
+// integer row-vector product x^T W^T: the transposed codes, no float rounding order to keep.
+// CHECK-LABEL: func.func @column_product(
+// CHECK-NEXT:    %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
+// CHECK-NEXT:    %[[WT:.*]] = qrnn.constant dense<{{\[}}[1, 3, -5], [-2, 4, 6]]> : tensor<2x3xsi4>
+// CHECK-NEXT:    %m = qrnn.imatmul %xq, %[[WT]] : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi8>
+// CHECK-NEXT:    %mq = qrnn.dequantize %m by <s8, scale = 0.125, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
+func.func @column_product(%x: tensor<2xf32>) -> tensor<3xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %xc = qrnn.reshape %xq : tensor<2xf32> -> tensor<2x1xf32>
+  %w = qrnn.qconstant dense<[[1, -2], [3, 4], [-5, 6]]> : tensor<3x2xsi4> by <s4 narrow, scale = 0.25, zp = 0>
+  %m = qrnn.matmul %w, %xc : (tensor<3x2xf32>, tensor<2x1xf32>) -> tensor<3x1xf32>
+  %v = qrnn.reshape %m : tensor<3x1xf32> -> tensor<3xf32>
+  %mq = qrnn.quant %v by <s8, scale = 0.125, zp = 0> : tensor<3xf32>
+  func.return %mq : tensor<3xf32>
+}
+
+// -----
+
+// A state carried unquantized (FINN-GL's c_t = DQ(Q(f c)) + DQ(Q(i g))): the sum of two s4 codes of scale 0.25
+// is on that grid in [-16, 14], so the state is an si5 (grid analysis, fixpoint over the recurrence); the graph
+// input c0 is quantized onto that grid (the smallest integer range holding it, s5) at the boundary, and the
+// final state dequantizes with it.
+// CHECK-LABEL: func.func @carried_sum(
+// CHECK-NEXT:    %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32> -> tensor<3x2xsi4>
+// CHECK-NEXT:    %[[C0:.*]] = qrnn.quantize %c0 by <s5, scale = 0.25, zp = 0> : tensor<2xf32> -> tensor<2xsi5>
+// CHECK-NEXT:    %cT, %ys = qrnn.recurrence(%[[C0]]) scan(%xq) directions [forward] -> [forward] : (tensor<2xsi5>, tensor<3x2xsi4>) -> (tensor<2xsi5>, tensor<3x2xsi4>) {
+// CHECK-NEXT:    ^bb0(%c: tensor<2xsi5>, %xt: tensor<2xsi4>):
+// CHECK-NEXT:      %fcq = qrnn.requant %c shift(1) clamp(-8, 7)
+// CHECK:           %xs = qrnn.requant
+// CHECK-NEXT:      %[[SUM:.*]] = qrnn.scaled_sum(%fcq, %xs) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<2xsi5>
+// CHECK-NEXT:      %y = qrnn.requant %[[SUM]] shift(0) clamp(-8, 7)
+// CHECK-NEXT:      qrnn.yield %[[SUM]], %y : tensor<2xsi5>, tensor<2xsi4>
+// CHECK-NEXT:    }
+// CHECK-NEXT:    %{{.*}} = qrnn.dequantize %cT by <s5, scale = 0.25, zp = 0> : tensor<2xsi5> -> tensor<2xf32>
+func.func @carried_sum(%c0: tensor<2xf32>, %x: tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32>
+  %cT, %ys = qrnn.recurrence(%c0) scan(%xq) directions [forward] -> [forward] : (tensor<2xf32>, tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  ^bb0(%c: tensor<2xf32>, %xt: tensor<2xf32>):
+    %half = qrnn.constant dense<0.5> : tensor<2xf32>
+    %fc = qrnn.mul %c, %half : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %fcq = qrnn.quant %fc by <s4, scale = 0.25, zp = 0> : tensor<2xf32>
+    %xs = qrnn.quant %xt by <s4, scale = 0.25, zp = 0> : tensor<2xf32>
+    %cn = qrnn.add %fcq, %xs : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %y = qrnn.quant %cn by <s4, scale = 0.25, zp = 0> : tensor<2xf32>
+    qrnn.yield %cn, %y : tensor<2xf32>, tensor<2xf32>
+  }
+  func.return %cT, %ys : tensor<2xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// Q by 0.25, DQ by 0.1 (FINN-GL's scale_3 / scale_4): the codes are round(x / 0.25) = 2 xq, fused into the
+// tanh thresholds; the thresholds come from tanh(code * 0.1), the dequantizer's values.
+// CHECK-LABEL: func.func @requant_other_scale(
+// CHECK-NEXT:    %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
+// CHECK-NEXT:    %[[A:.*]] = qrnn.scaled_sum(%xq) multipliers(dense<2> : tensor<1x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi4>) -> tensor<2xsi5>
+// CHECK-NEXT:    %tq = qrnn.threshold %[[A]] thresholds(dense<[-6, -4, -3, -1, 0, 1, 2, 4, 5, 7]> : tensor<10xi64>) base(-5) : tensor<2xsi5> -> tensor<2xsi4>
+func.func @requant_other_scale(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %r = qrnn.quant_dequant %xq by <s4, scale = 0.25, zp = 0> to <s4, scale = 0.1, zp = 0> : tensor<2xf32>
+  %t = qrnn.tanh %r : tensor<2xf32>
+  %tq = qrnn.quant %t by <s4, scale = 0.125, zp = 0> : tensor<2xf32>
+  func.return %tq : tensor<2xf32>
+}
+
+// -----
+
+// A float bias off the accumulator's grid: 0.37499997 / 0.25 = 1.49999988, so 2 x + 1.49999988 rounds to
+// 2 x + 1. Rounding the bias to F = 19 fractional bits would not be exact; it becomes 2 floor(c 2^19) + 1 at
+// F = 20 instead (786431.9375 -> 1572863): never on a rounding boundary, on the same side of each as the exact
+// sum. The recorded bound is the represented value's distance, 0.4375 / 2^19.
+// CHECK-LABEL: func.func @bias_off_grid(
+// CHECK-NEXT:    %xq = qrnn.quantize %x
+// CHECK-NEXT:    %[[A:.*]] = qrnn.scaled_sum(%xq) multipliers(dense<2097152> : tensor<1x1xi64>) bias(dense<1572863> : tensor<1xi64>) : (tensor<1xsi4>) -> tensor<1xsi25>
+// CHECK-NEXT:    %aq = qrnn.requant %[[A]] shift(20) clamp(-128, 127) rounding("half_even") {error_bound = 8.3446502685546875e-07 : f64}
+// With a 0.25 LSB budget, F = 1: bias 5 at shift 2 is (8 x + 5) / 4 = 2 x + 1.25, where rounding the bias
+// (round(2.99999976) = 3 at shift 1, i.e. 2 x + 1.5) would make a tie that half-even sends to 2 x + 2.
+// BUDGET-LABEL: func.func @bias_off_grid(
+// BUDGET-NEXT:    %xq = qrnn.quantize %x
+// BUDGET-NEXT:    %[[A:.*]] = qrnn.scaled_sum(%xq) multipliers(dense<8> : tensor<1x1xi64>) bias(dense<5> : tensor<1xi64>) : (tensor<1xsi4>) -> tensor<1xsi7>
+// BUDGET-NEXT:    %aq = qrnn.requant %[[A]] shift(2) clamp(-128, 127) rounding("half_even") {error_bound = 0.24999988079071045 : f64}
+func.func @bias_off_grid(%x: tensor<1xf32>) -> tensor<1xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<1xf32>
+  %b = qrnn.constant dense<0.37499997> : tensor<1xf32>
+  %a = qrnn.add %xq, %b : (tensor<1xf32>, tensor<1xf32>) -> tensor<1xf32>
+  %aq = qrnn.quant %a by <s8, scale = 0.25, zp = 0> : tensor<1xf32>
+  func.return %aq : tensor<1xf32>
+}
+
+// -----
+
 // Errors: each names the op (and its SSA name) and what lstmc needs.
 
 // CHECK: qrnn-legalize-precision: 'qrnn.sigmoid' (%s): sigmoid of a value that is not quantized: lstmc needs a quantizer in front of it
@@ -243,7 +335,8 @@ func.func @unquantized_output(%x: tensor<2xf32>) -> tensor<2xf32> {
 
 // -----
 
-// CHECK: qrnn-legalize-precision: 'qrnn.recurrence' (%hT): carried state 0 is not the output of a quantizer; lstmc needs quantized state
+// A state that grows without bound (h + x_t) is on no integer grid: the fixpoint of the range analysis never closes.
+// CHECK: qrnn-legalize-precision: 'qrnn.recurrence' (%hT): carried state 0 is not the output of a quantizer; lstmc needs quantized state, or state the grid analysis places on one integer grid with a bounded range (not this one)
 func.func @unquantized_state(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   %h0 = qrnn.constant dense<0.0> : tensor<2xf32>
   %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32>
@@ -254,4 +347,17 @@ func.func @unquantized_state(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
     qrnn.yield %s, %sq : tensor<2xf32>, tensor<2xf32>
   }
   func.return %ys : tensor<3x2xf32>
+}
+
+// -----
+
+// A matrix-column product [3, 1] read as it is (no reshape to [3] in front of the quantizer).
+// CHECK: qrnn-legalize-precision: 'qrnn.quant' (%mq): reads a matrix-column product [M, 1] directly; lstmc needs it reshaped to a vector [M] first (qrnn-canonicalize does this for column-vector recurrences)
+func.func @column_product_read_directly(%x: tensor<2xf32>) -> tensor<3x1xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %xc = qrnn.reshape %xq : tensor<2xf32> -> tensor<2x1xf32>
+  %w = qrnn.qconstant dense<[[1, -2], [3, 4], [-5, 6]]> : tensor<3x2xsi4> by <s4 narrow, scale = 0.25, zp = 0>
+  %m = qrnn.matmul %w, %xc : (tensor<3x2xf32>, tensor<2x1xf32>) -> tensor<3x1xf32>
+  %mq = qrnn.quant %m by <s8, scale = 0.125, zp = 0> : tensor<3x1xf32>
+  func.return %mq : tensor<3x1xf32>
 }

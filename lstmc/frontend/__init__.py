@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
 import onnx
 import onnx.shape_inference
 import onnx.external_data_helper
@@ -224,7 +225,61 @@ def remove_unused(graph: onnx.GraphProto, op_types: set[str] | None = None) -> N
     replace(graph.input, [i for i in graph.input if i.name not in dropped])
 
 
-def import_onnx_file(path: str) -> ModuleOp:
+def bind_sequence_length(model: onnx.ModelProto, seq_len: int | None = None, arrays: dict | None = None,
+                         option: str = "--seq-len") -> onnx.ModelProto:
+    """`model` specialized to one sequence length: every graph input whose leading axis (time, in every layout
+    lstmc reads) is symbolic gets it from `arrays` (the run's inputs, one sequence or a batch with a leading
+    axis) or else from `seq_len`. The model itself is returned when nothing is symbolic. Inputs sharing a
+    named dimension must agree; a symbolic dimension on any other axis is an error (lstmc binds only T)."""
+    initializers = {i.name for i in model.graph.initializer}
+    bound: dict[str, tuple[int, str]] = {}  # dim_param -> (length, input that set it)
+    todo = []
+    for inp in model.graph.input:
+        if inp.name in initializers or not inp.type.HasField("tensor_type"):
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        for axis, d in enumerate(dims):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                continue
+            if axis != 0:
+                raise LstmcError(f"graph input '{inp.name}' has a symbolic dimension '{d.dim_param or '?'}' "
+                                 f"at axis {axis}; lstmc binds only the sequence length (axis 0): export the model "
+                                 "with that dimension fixed")
+            if arrays is not None and inp.name in arrays:
+                shape = np.shape(arrays[inp.name])
+                length = shape[1] if len(shape) == len(dims) + 1 else shape[0] if shape else None
+                where = f"the arrays of input '{inp.name}'"
+            elif seq_len is not None:
+                length, where = seq_len, option
+            else:
+                raise LstmcError(f"graph input '{inp.name}' has a symbolic dimension '{d.dim_param or '?'}' "
+                                 f"(axis 0, the sequence length): give it with {option} N")
+            if not isinstance(length, int) or length < 1:
+                raise LstmcError(f"graph input '{inp.name}': cannot take a sequence length from {where}")
+            if d.dim_param:
+                length0, who = bound.setdefault(d.dim_param, (length, where))
+                if length0 != length:
+                    raise LstmcError(f"graph input '{inp.name}': sequence length '{d.dim_param}' is {length} from "
+                                     f"{where} but {length0} from {who}")
+            todo.append((inp.name, length))
+    if not todo:
+        return model
+    if seq_len is not None and arrays is not None:
+        for name, length in todo:
+            if length != seq_len:
+                raise LstmcError(f"{option} {seq_len} disagrees with input '{name}', whose sequences have {length} "
+                                 "steps")
+    model = type(model).FromString(model.SerializeToString())
+    lengths = dict(todo)
+    for inp in model.graph.input:
+        if inp.name in lengths:
+            d = inp.type.tensor_type.shape.dim[0]
+            d.Clear()
+            d.dim_value = lengths[inp.name]
+    return model
+
+
+def import_onnx_file(path: str, seq_len: int | None = None) -> ModuleOp:
     from lstmc.frontend.onnx_import import import_model
 
-    return import_model(load_onnx(path))
+    return import_model(bind_sequence_length(load_onnx(path), seq_len))

@@ -8,7 +8,8 @@ Brevitas' QuantLSTMCell nodes are first rewritten into Scans (brevitas_cell.py).
 a QuantizeLinear output is only legal as the start of such a chain.
 
 Shapes are computed here (not by onnx shape inference) so that every result type is known and static; a
-model with symbolic dimensions is rejected with the name of the input.
+model with symbolic dimensions is rejected with the name of the input (a symbolic sequence length is bound
+first by `lstmc.frontend.bind_sequence_length`, from the run's inputs or `--seq-len`).
 """
 
 from __future__ import annotations
@@ -122,14 +123,19 @@ def _static_shape(type_proto: onnx.TypeProto, what: str) -> tuple[int, ...]:
     if not tt.HasField("shape"):
         raise LstmcError(f"{what} has no shape; lstmc needs static shapes")
     dims = []
-    for d in tt.shape.dim:
+    for axis, d in enumerate(tt.shape.dim):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(d.dim_value)
-        else:
-            sym = d.dim_param or "?"
+        elif axis == 0:  # the sequence length: lstmc.frontend.bind_sequence_length fixes it before import
             raise LstmcError(
-                f"{what} has a symbolic dimension '{sym}'; lstmc compiles one sequence per inference with static "
-                "shapes (export the model with fixed dimensions)"
+                f"{what} has a symbolic dimension '{d.dim_param or '?'}' (axis 0, the sequence length); lstmc "
+                "compiles one length at a time: bind it first (lstmc import/compile/verify --seq-len N, or the "
+                "arrays of lstmc run/verify --inputs)"
+            )
+        else:
+            raise LstmcError(
+                f"{what} has a symbolic dimension '{d.dim_param or '?'}' at axis {axis}; lstmc binds only the "
+                "sequence length (axis 0): export the model with that dimension fixed"
             )
     return tuple(dims)
 
@@ -442,11 +448,10 @@ class OnnxImporter:
         axis = attrs.get("axis", 1) if np.asarray(scale).size > 1 else None
         pending = scope.lookup(node.input[0], "pending")
         if pending is not None:
-            if not (_same_values(np.asarray(pending.scale, np.float32), np.asarray(scale, np.float32))
-                    and _same_values(pending.zero_point, zp)):
+            if not _same_values(pending.zero_point, zp):
                 raise node_error(
-                    node, f"scale/zero point differ from those of QuantizeLinear '{pending.node.name}'; a "
-                    "requantization must be written as DequantizeLinear -> QuantizeLinear"
+                    node, f"zero point differs from that of QuantizeLinear '{pending.node.name}'; lstmc supports a "
+                    "Q -> DQ pair with different scales but one zero point"
                 )
             source = self._value(pending.source, scope, node)
             rank = len(_shape(source))
@@ -455,7 +460,21 @@ class OnnxImporter:
                 raise node_error(node, f"axis {axis} differs from axis {pending.axis} of QuantizeLinear "
                                        f"'{pending.node.name}'")
             attr = self._quant_attr(node, scale, zp, axis, pending.lo, pending.hi, "half_even", _shape(source))
-            op = self._add(qrnn.QuantOp(source, attr), scope)
+            if _same_values(np.asarray(pending.scale, np.float32), np.asarray(scale, np.float32)):
+                op = self._add(qrnn.QuantOp(source, attr), scope)
+            else:  # a requantization: codes on the QuantizeLinear's scale, values on this node's
+                # one integer grid: if either side is per channel, both are, along that axis
+                grid_axis = pending.axis if pending.axis is not None else dq_axis
+                shape = _shape(source)
+                n = 1 if grid_axis is None else shape[grid_axis]
+                if np.asarray(scale).size not in (1, n):
+                    raise node_error(node, f"{np.asarray(scale).size} scales for axis {grid_axis} of size {n}")
+                q_scale, dq_scale, grid_zp = (np.broadcast_to(np.asarray(v).reshape(-1), (n,))
+                                              for v in (np.asarray(pending.scale, np.float32), scale, zp))
+                q_attr = self._quant_attr(pending.node, q_scale, grid_zp, grid_axis, pending.lo, pending.hi,
+                                          "half_even", shape)
+                attr = self._quant_attr(node, dq_scale, grid_zp, grid_axis, pending.lo, pending.hi, "half_even", shape)
+                op = self._add(qrnn.QuantDequantOp(source, q_attr, attr), scope)
             self._define(node.output[0], op.result, scope)
             return
         # DequantizeLinear of an integer initializer (pre-quantized weights, int32 biases).

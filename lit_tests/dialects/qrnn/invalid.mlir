@@ -259,3 +259,24 @@ func.func @window_shape(%x: tensor<6x8x1xf32>) -> tensor<24x3xf32> {
   func.return %p : tensor<24x3xf32>
 }
 // CHECK: 'qrnn.window' result shape [24, 3] should be [24, 2]
+
+// -----
+func.func @quant_dequant_bits(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %q = qrnn.quant_dequant %x by <s8, scale = 0.5, zp = 0> to <s4, scale = 0.25, zp = 0> : tensor<4xf32>
+  func.return %q : tensor<4xf32>
+}
+// CHECK: 'qrnn.quant_dequant' quantizer and dequantizer must share one integer grid: bit width 8 vs 4
+
+// -----
+func.func @quant_dequant_zero_point(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %q = qrnn.quant_dequant %x by <u8, scale = 0.5, zp = 0> to <u8, scale = 0.25, zp = 3> : tensor<4xf32>
+  func.return %q : tensor<4xf32>
+}
+// CHECK: 'qrnn.quant_dequant' quantizer and dequantizer must share one integer grid: zero points [0] vs [3]
+
+// -----
+func.func @quant_dequant_axis(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %q = qrnn.quant_dequant %x by <s8, scale = [0.5, 0.5, 0.5], zp = [0, 0, 0], axis = 2> to <s8, scale = [1.0, 1.0, 1.0], zp = [0, 0, 0], axis = 2> : tensor<2x3xf32>
+  func.return %q : tensor<2x3xf32>
+}
+// CHECK: quantizer axis 2 is out of range for a rank-2 tensor

@@ -56,3 +56,14 @@ func.func @conv_movement(%x: tensor<1x2x6x8xf32>, %xi: tensor<3x5x1xui8>) -> (te
   %pi = qrnn.window %xi kernel([2, 3]) strides([1, 1]) : tensor<3x5x1xui8> -> tensor<6x6xui8>
   func.return %p, %pi : tensor<24x4xf32>, tensor<6x6xui8>
 }
+
+// -----
+// FINN-GL's requantization: codes of one scale dequantized by another (one integer grid, two scales).
+// CHECK-LABEL: func.func @quant_dequant(
+// CHECK-NEXT:    %r = qrnn.quant_dequant %x by <s8, scale = 0.03125, zp = 0> to <s8, scale = 0.1, zp = 0> : tensor<4x1xf32>
+// CHECK-NEXT:    %c = qrnn.quant_dequant %x by <u4, scale = [0.5, 0.25, 0.125, 1.0], zp = [1, 0, 0, 2], axis = 0, rounding = floor> to <u4, scale = [1.0, 1.0, 1.0, 1.0], zp = [1, 0, 0, 2], axis = 0> : tensor<4x1xf32>
+func.func @quant_dequant(%x: tensor<4x1xf32>) -> (tensor<4x1xf32>, tensor<4x1xf32>) {
+  %r = qrnn.quant_dequant %x by <s8, scale = 0.03125, zp = 0> to <s8, scale = 0.1, zp = 0> : tensor<4x1xf32>
+  %c = qrnn.quant_dequant %x by <u4, scale = [0.5, 0.25, 0.125, 1.0], zp = [1, 0, 0, 2], axis = 0, rounding = floor> to <u4, scale = [1.0, 1.0, 1.0, 1.0], zp = [1, 0, 0, 2], axis = 0> : tensor<4x1xf32>
+  func.return %r, %c : tensor<4x1xf32>, tensor<4x1xf32>
+}
