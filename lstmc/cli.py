@@ -1,6 +1,7 @@
-"""`lstmc`: the user's driver (import, run, verify).
+"""`lstmc`: the user's driver (import, run, verify, compile, estimate, quantize).
 
-Every user mistake ends in one line `lstmc: error: ...` and exit status 1, never a traceback.
+Every user mistake ends in one line `lstmc: error: ...` and exit status 1, never a traceback. `run`, `verify`,
+`compile` and `estimate` are layers over the Python API (lstmc/api.py), which raises the same LstmcError.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 
@@ -200,7 +202,22 @@ def random_inputs(model, count: int, seed: int, option: str = "--random") -> dic
               for inp in model.graph.input if inp.name not in initializers}
     check_sequence_budget(shapes.values(), count, option)
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal((count, *shape)).astype(np.float32) for name, shape in shapes.items()}
+    arrays = {name: rng.standard_normal((count, *shape)).astype(np.float32) for name, shape in shapes.items()}
+    # An initial state given as a graph input (FINN-GL's h0/c0) is quantized onto the state's grid by the kernel
+    # but read as it is by the reference: draw it on that grid, as codes times the scale (what a
+    # DequantizeLinear would give).
+    states = {n.input[i] for n in model.graph.node if n.op_type == "Scan"
+              for i in range(len(n.input) - next((a.i for a in n.attribute if a.name == "num_scan_inputs"), 0))}
+    if states & set(arrays):
+        from lstmc.analysis import initial_state_grids
+        from lstmc.frontend.onnx_import import import_model
+
+        for name, grid in initial_state_grids(import_model(model)).items():
+            scale = np.float32(float(grid.scale))
+            if name in arrays and Fraction(float(scale)) == grid.scale:
+                codes = rng.integers(grid.lo, grid.hi + 1, arrays[name].shape)
+                arrays[name] = codes.astype(np.float32) * scale
+    return arrays
 
 
 def check_sequence_budget(shapes, count: int, option: str) -> None:
@@ -226,18 +243,15 @@ def _write_text(path: str | None, text: str, option: str = "-o") -> None:
 def cmd_import(args) -> int:
     from lstmc.frontend import import_onnx_file
 
-    module = import_onnx_file(args.model)
+    module = import_onnx_file(args.model, args.seq_len)
     _write_text(args.output, str(module) + "\n")
     return 0
 
 
 def cmd_run(args) -> int:
-    from lstmc.frontend import load_onnx
-    from lstmc.stages import run_stage
+    from lstmc.api import load
 
-    model = load_onnx(args.model)
-    inputs = load_inputs(args.inputs, model)
-    outputs = run_stage(args.stage, model, inputs)
+    outputs = load(args.model).run(args.inputs, stage=args.stage, progress=False)
     if args.output:
         save_outputs(args.output, outputs)
     else:
@@ -247,87 +261,44 @@ def cmd_run(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from lstmc.analysis import all_scales_power_of_two, output_lsbs
-    from lstmc.frontend import load_onnx
-    from lstmc.frontend.onnx_import import import_model
-    from lstmc.stages import run_stage
-    from lstmc.tie_trace import TieTracer
-    from lstmc.verify import check_stage
+    """A layer over lstmc.api's Design.iter_verify: each stage's lines are printed as the stage finishes (with
+    a progress line on stderr while it runs, when stderr is a terminal)."""
+    from lstmc.api import load
 
-    model = load_onnx(args.model)
-    if args.inputs:
-        inputs = load_inputs(args.inputs)
-        source = args.inputs
-    else:
-        inputs = random_inputs(model, args.random, args.seed)
-        source = f"{args.random} random sequences (seed {args.seed})"
-    imported = import_model(model)
-    lsbs = output_lsbs(imported)
-    po2 = all_scales_power_of_two(imported)
-    reference = run_stage("reference", model, inputs)
-    tracer = TieTracer(imported, inputs)  # builds its modules only when a stage has mismatches to trace
-    print(f"lstmc verify {args.model}: {source}; scales: {'all powers of two' if po2 else 'not all powers of two'}")
-    print(f"{'stage':<10} {'output':<12} {'elements':>10} {'mismatch':>9} {'rate':>10} {'max LSB':>8} "
-          f"{'ties':>8} {'real':>8}")
-    failed = False
-    integer_outputs = None
-
-    def listing(stage, label, verdicts, limit=10):
-        for i, v in enumerate(sorted(verdicts, key=lambda v: v.sequence)):
-            if i == limit:
-                print(f"{stage:<10} {label:<12} ... and {len(verdicts) - limit} more")
-                break
-            print(f"{stage:<10} {label:<12} {v.describe()}")
-
-    for stage in args.stages:
-        got = run_stage(stage, model, inputs)
-        report = check_stage(stage, reference, got, lsbs, po2, tracer)
-        for row in report.rows:
-            lsb = "-" if row.max_lsb is None else f"{row.max_lsb:.3g}"
-            ties = "-" if row.ties is None else str(row.ties)
-            real = "-" if row.real is None else str(row.real)
-            print(f"{stage:<10} {row.output:<12} {row.elements:>10} {row.mismatches:>9} {row.rate:>10.2e} {lsb:>8} "
-                  f"{ties:>8} {real:>8}")
-        if report.ties:
-            worst = report.tie_max_lsb
-            print(f"{stage:<10} {'ties':<12} {len(report.ties)} mismatching sequences first diverge at a float32 "
-                  f"rounding tie (largest output error {'-' if worst is None else f'{worst:.3g}'} LSB):")
-            listing(stage, "  tie", report.ties)
-        listing(stage, "REAL", report.real)
-        print(f"{stage:<10} {'contract':<12} {report.contract}: {'OK' if report.ok else 'FAIL - ' + report.reason}")
-        failed |= not report.ok
-        if stage == "integer":
-            integer_outputs = got
-        elif stage != "qrnn" and integer_outputs is not None:
-            same = check_stage(stage, integer_outputs, got, lsbs, True)
-            differing = sum(r.mismatches for r in same.rows)
-            print(f"{stage:<10} {'vs integer':<12} bit-exact with the integer stage: "
-                  f"{'OK' if same.ok else f'FAIL - {differing} mismatching elements'}")
-            failed |= not same.ok
-    print("FAILED: a stage breaks the verification contract" if failed else "all stages meet the contract")
-    return 1 if failed else 0
+    design = load(args.model, seq_len=args.seq_len)
+    steps = design.iter_verify(inputs=args.inputs or None, random=args.random, seed=args.seed, stages=args.stages)
+    report = next(steps)
+    print("\n".join(report.header(args.model)), flush=True)
+    for result in steps:
+        print("\n".join(result.lines()), flush=True)
+    print(report.verdict)
+    return 0 if report.ok else 1
 
 
 def cmd_compile(args) -> int:
-    from lstmc.compile import CompileOptions, compile_model
-    from lstmc.frontend import load_onnx
+    """A layer over lstmc.api's Design.compile; a design that does not fit its part gets one warning line."""
+    import warnings
 
-    model = load_onnx(args.model)
-    options = CompileOptions(kernel=args.kernel_name, part=args.part, clock_ns=args.clock_ns, pe=args.pe,
-                             simd=args.simd, folding=args.folding or "", target_cycles=args.target_cycles,
-                             act_impl=args.act_impl, golden_count=args.golden, seed=args.seed)
-    if args.inputs:
-        # the testbench runs batches: one unbatched sequence becomes a batch of one, as `run` accepts it
-        options.golden_inputs = load_inputs(args.inputs, model, batch=True)
-    else:
-        shapes = [shape for shape in input_shapes(model).values() if shape is not None and None not in shape]
-        check_sequence_budget(shapes, args.golden, "--golden")
-    report = compile_model(model, args.output, options, source=args.model)
-    print(f"wrote {args.output}: {options.kernel}.cpp/.h, {options.kernel}_tb.cpp, run_hls.tcl, ir/, report.json")
-    est = report.get("estimate", {})
-    total = est.get("total", {}) if isinstance(est, dict) else {}
-    if total:
-        print("estimate: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+    from lstmc.api import FitWarning, load
+
+    design = load(args.model, seq_len=args.seq_len, part=args.part, board=args.board, clock_ns=args.clock_ns,
+                  pe=args.pe, simd=args.simd, folding=args.folding or "", target_cycles=args.target_cycles,
+                  act_impl=args.act_impl, kernel_name=args.kernel_name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        project = design.compile(args.output, inputs=args.inputs, golden=args.golden, seed=args.seed)
+    print(project.summary(args.output))
+    est = project.report.get("estimate")
+    if isinstance(est, dict) and est.get("total"):
+        use = est.get("utilisation_percent", {})
+        print(f"estimate on {project.report['part']} at {est['clock_mhz']:g} MHz: {est['cycles_per_inference']} "
+              f"cycles per inference ({est['latency_us']:.2f} us), "
+              + ", ".join(f"{k.upper()} {v} ({use.get(k, 0):.1f}%)" for k, v in est["total"].items()))
+    for w in caught:  # recording catches every warning: only ours becomes a `lstmc: warning:` line
+        if issubclass(w.category, FitWarning):
+            print(f"lstmc: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return 0
 
 
@@ -382,6 +353,9 @@ def _kernel_name(text: str) -> str:
     return text
 
 
+SEQ_LEN_HELP = "sequence length T for a model whose inputs declare it symbolic (e.g. [None, I, 1])"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lstmc.stages import STAGES
 
@@ -391,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import an ONNX model and print its qrnn IR")
     p.add_argument("model", type=_path_option, help="ONNX model (Scan with QCDQ or QONNX Quant)")
     p.add_argument("-o", "--output", type=_path_option, help="write the IR here instead of stdout")
+    p.add_argument("--seq-len", type=_int_option(1), help=SEQ_LEN_HELP)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("run", help="run a model at one stage on inputs from an .npz")
@@ -404,20 +379,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="compile to a Vitis HLS project (kernel, testbench, TCL, report)")
     p.add_argument("model", type=_path_option)
     p.add_argument("-o", "--output", required=True, type=_path_option, help="project directory to write")
-    p.add_argument("--folding", type=_path_option,
+    p.add_argument("--folding", type=_path_option, metavar="F.json",
                    help="JSON folding config keyed by unit name, e.g. {\"<scan node>/gates\": {\"PE\": 4, \"SIMD\": 2}}")
     p.add_argument("--pe", type=_int_option(0), default=0, help="PE (rows in parallel) for every MVAU")
     p.add_argument("--simd", type=_int_option(0), default=0, help="SIMD (columns in parallel) for every MVAU")
-    p.add_argument("--target-cycles", type=_int_option(0), default=0,
+    p.add_argument("--target-cycles", type=_int_option(0), default=0, metavar="N",
                    help="cheapest folding within this many cycles per inference")
-    p.add_argument("--part", default="xczu7ev-ffvc1156-2-e", help="FPGA part (default: ZCU104's)")
-    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5 = 200 MHz)")
+    from lstmc.parts import BOARDS, DEFAULT_PART
+
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--part", metavar="PART",
+                        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py")
+    target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")
+    p.add_argument("--clock-ns", type=float, default=5.0, metavar="NS",
+                   help="clock period in ns (default 5 = 200 MHz)")
     p.add_argument("--kernel-name", type=_kernel_name, default="lstmc_kernel",
                    help="C++ name of the kernel function (an identifier, at most 64 characters)")
-    p.add_argument("--act-impl", choices=["threshold", "lut"], default="threshold")
+    p.add_argument("--act-impl", choices=["threshold", "lut"], default="threshold",
+                   help="sigmoid/tanh as comparisons against thresholds (default) or as lookup tables")
     p.add_argument("--inputs", type=_path_option, help=".npz of golden inputs for the testbench (default: random)")
-    p.add_argument("--golden", type=_int_option(1), default=8, help="number of random golden sequences (default 8)")
-    p.add_argument("--seed", type=_int_option(0, 2**64 - 1), default=0)
+    p.add_argument("--golden", type=_int_option(1), default=8, metavar="N",
+                   help="number of random golden sequences (default 8)")
+    p.add_argument("--seed", type=_int_option(0, 2**64 - 1), default=0,
+                   help="seed of the random golden sequences (default 0)")
+    p.add_argument("--seq-len", type=_int_option(1), help=SEQ_LEN_HELP + "; --inputs can give it too")
     p.set_defaults(func=cmd_compile)
 
     from lstmc.estimate import add_parser as add_estimate_parser
@@ -430,8 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--inputs", type=_path_option, help=".npz keyed by graph input names")
     group.add_argument("--random", type=_int_option(1), default=16, metavar="N", help="N random sequences (default 16)")
-    p.add_argument("--seed", type=_int_option(0, 2**64 - 1), default=0)
-    p.add_argument("--stages", nargs="+", default=[s for s in STAGES if s != "reference"], choices=[s for s in STAGES if s != "reference"])
+    p.add_argument("--seed", type=_int_option(0, 2**64 - 1), default=0, help="seed of the --random sequences (default 0)")
+    # the stage names of `run --stage`; `reference` is what every other stage is compared with (it always runs)
+    p.add_argument("--stages", nargs="+", default=[s for s in STAGES if s != "reference"], choices=list(STAGES),
+                   help="stages to check against the reference (default: every stage after it)")
+    p.add_argument("--seq-len", type=_int_option(1), help=SEQ_LEN_HELP + " (with --random; --inputs give their own)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("quantize", help="post-training quantization of a float ONNX LSTM/GRU model to Scan/QCDQ")

@@ -1,7 +1,8 @@
 """`lstmc compile`: ONNX model -> a Vitis HLS project directory.
 
 The directory holds the kernel (.cpp/.h), a testbench with golden vectors from the integer interpreter,
-run_hls.tcl (csim, csynth, cosim, IP export), the IR after each stage and report.json (QoR estimates).
+run_hls.tcl (csim, csynth, cosim, IP export), the IR after each stage, report.json (QoR estimates on the chosen
+part and clock) and README.md (how to build it, the ports and what their codes mean).
 It is built in a temporary sibling directory and renamed into place at the end, so a failure never leaves
 a half-written design; an existing directory is only replaced if an earlier `lstmc compile` made it and nobody
 changed it since (its manifest, lstmc/project_dir.py).
@@ -112,6 +113,11 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
             (ir_dir / f"{i}-{stage}.mlir").write_text(text + "\n")
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         np.savez(tmp / "golden.npz", **golden_npz)
+        # last, so it lists every file (itself and the manifest written after `fill` included)
+        written = sorted((p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()),
+                         key=lambda f: (f.count("/"), f))
+        (tmp / "README.md").write_text(project.project_readme(
+            kernel, iface, hls, options.part, options.clock_ns, source, written + ["README.md", MARKER]))
 
     # Parents are created, the project built in a hidden sibling and swapped in only now, after every check
     # passed: a failed or interrupted compile leaves nothing behind (lstmc/project_dir.py).

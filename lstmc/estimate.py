@@ -6,7 +6,11 @@ default) and estimated by `lstmc.qor`. `--sweep` evaluates many foldings: every 
 (PE, SIMD) pairs when there are at most `MAX_SWEEP_POINTS` of them, otherwise the uniform foldings (every
 MVAU takes the largest valid PE <= p and SIMD <= s, for every (p, s) of any unit) plus the exact Pareto
 front of cycles vs cost (see `lstmc.qor.FoldingSpace.pareto_front`), both bounded. Pareto-optimal points
-(no other point has fewer or equal cycles and LUTs, one of them strictly fewer) are marked and plotted.
+(no other point has fewer or equal cycles and LUTs, one of them strictly fewer) are marked and plotted
+(`--plot`, by default MODEL-pareto.png beside the model). `--breakdown OUT.html|OUT.png` draws every unit's
+cycles and LUTs. Utilisation is against `--part`/`--board` (lstmc/parts.py) and the latency at `--clock-ns`
+(`--clock-mhz` is a deprecated alias that warns); a design over 100% of any resource gets a one-line warning.
+The estimate itself is lstmc.api's `Design.estimate`, which the Python API shares.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ MAX_SWEEP_POINTS = 300
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from lstmc.qor import DEFAULT_CLOCK_MHZ, DEFAULT_PART, PARTS
+    from lstmc.cli import SEQ_LEN_HELP, _int_option
+    from lstmc.parts import BOARDS, DEFAULT_CLOCK_NS, DEFAULT_PART
 
     p = subparsers.add_parser(
         "estimate",
@@ -34,22 +39,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="quantized LSTM (.onnx)")
     p.add_argument("--sweep", action="store_true", help="evaluate folding choices and mark the Pareto front")
-    p.add_argument("--pe", type=int, default=0, help="PE of every MVAU (must divide its output rows)")
-    p.add_argument("--simd", type=int, default=0, help="SIMD of every MVAU (must divide its input parts)")
+    p.add_argument("--pe", type=_int_option(0), default=0, help="PE of every MVAU (must divide its output rows)")
+    p.add_argument("--simd", type=_int_option(0), default=0, help="SIMD of every MVAU (must divide its input parts)")
     p.add_argument("--folding", metavar="F.json", default="", help='per-unit folding {"<unit>": {"PE": n, "SIMD": n}}')
-    p.add_argument("--target-cycles", type=int, default=0, metavar="N",
+    p.add_argument("--target-cycles", type=_int_option(0), default=0, metavar="N",
                    help="the cheapest folding with at most N cycles per inference")
-    p.add_argument("--plot", metavar="OUT.png", help="where --sweep writes its plot (default: <model>-pareto.png)")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="where --sweep writes its Pareto plot (default: beside the model, MODEL-pareto.png for "
+                        "MODEL.onnx)")
+    p.add_argument("--breakdown", metavar="OUT.html|OUT.png",
+                   help="write a per-unit breakdown (cycles and LUTs of every unit): an HTML table or a PNG chart, "
+                        "by the file's extension")
     p.add_argument("--json", metavar="OUT.json", help="write the estimates (and sweep points) as JSON")
-    p.add_argument("--part", default=DEFAULT_PART.name, choices=sorted(PARTS), help="FPGA part (for utilisation)")
-    p.add_argument("--clock-mhz", type=float, default=DEFAULT_CLOCK_MHZ, help="clock for the latency in us")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--part", metavar="PART",
+                        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py")
+    target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")
+    clock = p.add_mutually_exclusive_group()
+    clock.add_argument("--clock-ns", type=float, metavar="NS",
+                       help=f"clock period in ns for the latency (default {DEFAULT_CLOCK_NS:g} = "
+                            f"{1000 / DEFAULT_CLOCK_NS:g} MHz)")
+    # deprecated: `compile` always took a period; one clock option everywhere (a frequency still works, warns)
+    clock.add_argument("--clock-mhz", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--seq-len", type=_int_option(1), metavar="T", help=SEQ_LEN_HELP)
     p.set_defaults(func=run)
     return p
 
 
 # --------------------------------------------------------------------------------------------- lowering
-def lower_and_fold(model_path: str, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0):
-    """Import, lower to the dataflow stage and fold; returns the module."""
+def lower_and_fold(model, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0):
+    """Import `model` (an onnx.ModelProto or a path), lower it to the dataflow stage and fold; returns the module."""
     from xdsl.context import Context
     from xdsl.utils.exceptions import DiagnosticException
 
@@ -58,7 +77,7 @@ def lower_and_fold(model_path: str, pe: int = 0, simd: int = 0, folding: str = "
     from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
     from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 
-    module = import_model(load_onnx(model_path))
+    module = import_model(load_onnx(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model)
     apply_pipeline(module, STAGE_PASSES["dataflow"])
     try:
         QrnnSetFoldingPass(pe=pe, simd=simd, config=folding, target_cycles=target_cycles).apply(Context(), module)
@@ -145,18 +164,31 @@ def format_sweep(points: list[SweepPoint], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_sweep(points: list[SweepPoint], path: str, title: str) -> None:
-    """Scatter of all points (cycles vs LUT) with the Pareto front highlighted, as a PNG."""
+def _pyplot():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise LstmcError("--sweep plots need matplotlib (pip install matplotlib)") from e
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise LstmcError(f"{path}: directory {directory} does not exist")
+        raise LstmcError("plots need matplotlib (pip install matplotlib)") from e
+    return plt
+
+
+def _save_png(fig, path: str, option: str) -> None:
+    """The figure as a PNG at `path`, written atomically (lstmc.project_dir.write_file_atomically)."""
+    from lstmc.project_dir import write_file_atomically
+
+    plt = _pyplot()
+    try:
+        write_file_atomically(path, lambda f: fig.savefig(f, format="png"), option)
+    finally:
+        plt.close(fig)
+
+
+def plot_sweep(points: list[SweepPoint], path: str, title: str, option: str = "--plot") -> None:
+    """Scatter of all points (cycles vs LUT) with the Pareto front highlighted, as a PNG."""
+    plt = _pyplot()
     front = sorted((pt for pt in points if pt.pareto), key=lambda pt: pt.cycles)
     others = [pt for pt in points if not pt.pareto]
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
@@ -176,39 +208,171 @@ def plot_sweep(points: list[SweepPoint], path: str, title: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    try:
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
+    _save_png(fig, path, option)
+
+
+# ------------------------------------------------------------------------------------------- breakdown
+BREAKDOWN_FORMATS = (".html", ".png")
+
+
+def _breakdown_format(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in BREAKDOWN_FORMATS:
+        raise LstmcError(f"--breakdown {path}: the file must end in .html (a table) or .png (a chart)")
+    return ext
+
+
+def breakdown_html(report, title: str) -> str:
+    """A self-contained HTML page: every unit's cycles per inference and LUTs (with bars relative to the largest),
+    FF, BRAM18 and DSP, then the totals. Unit names come from the model: HTML-escaped."""
+    from html import escape
+
+    units = report.units
+    max_cycles = max((u.cycles for u in units), default=0) or 1
+    max_lut = max((u.resources.lut for u in units), default=0) or 1
+
+    def bar(value: int, top: int, colour: str) -> str:
+        return (f'<div class="bar" style="width:{100.0 * value / top:.1f}%;background:{colour}"></div>'
+                f'<span>{value:,}</span>')
+
+    rows = []
+    for u in units:
+        fold = "" if u.pe is None else f"{u.pe}&times;{u.simd}"
+        r = u.resources
+        rows.append(f"<tr><td>{escape(u.name)}</td><td>{escape(u.kind)}</td><td>{fold}</td>"
+                    f'<td class="b">{bar(u.cycles, max_cycles, "#4c72b0")}</td>'
+                    f'<td class="b">{bar(r.lut, max_lut, "#dd8452")}</td>'
+                    f"<td>{r.ff:,}</td><td>{r.bram18:,}</td><td>{r.dsp:,}</td></tr>")
+    t = report.total
+    use = t.utilisation(report.part)
+    part = report.part
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+        "td.b{width:16em;text-align:left}.bar{display:inline-block;height:0.8em;margin-right:6px}</style>",
+        "</head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p>Part {escape(part.name)}{f' ({escape(part.board)})' if part.board else ''}, clock "
+        f"{report.clock_mhz:g} MHz: {report.cycles:,} cycles per inference ({report.latency_us:.2f} &micro;s), "
+        f"initiation interval {report.initiation_interval:,} cycles. Estimates: cycles follow the emitted "
+        "schedule, resources are FINN-R-style closed forms.</p>",
+        "<table><tr><th>unit</th><th>kind</th><th>PE&times;SIMD</th><th>cycles per inference</th><th>LUT</th>"
+        "<th>FF</th><th>BRAM18</th><th>DSP</th></tr>",
+        *rows,
+        f"<tr><th>total</th><th></th><th></th><th></th><th>{t.lut:,}</th><th>{t.ff:,}</th><th>{t.bram18:,}</th>"
+        f"<th>{t.dsp:,}</th></tr>",
+        f"<tr><th>% of the part</th><th></th><th></th><th></th><th>{use['lut']:.1f}%</th><th>{use['ff']:.1f}%</th>"
+        f"<th>{use['bram18']:.1f}%</th><th>{use['dsp']:.1f}%</th></tr>",
+        "</table></body></html>",
+        "",
+    ])
+
+
+def plot_breakdown(report, path: str, title: str, option: str = "--breakdown") -> None:
+    """Two horizontal bar charts, one bar per unit: cycles per inference and LUTs."""
+    plt = _pyplot()
+    units = report.units
+    labels = [u.name if len(u.name) <= 48 else u.name[:45] + "..." for u in units]
+    height = max(3.0, 0.28 * len(units) + 1.5)
+    fig, (ax_c, ax_l) = plt.subplots(1, 2, figsize=(12, height), dpi=110, sharey=True)
+    ys = list(range(len(units)))
+    ax_c.barh(ys, [u.cycles for u in units], color="tab:blue")
+    ax_l.barh(ys, [u.resources.lut for u in units], color="tab:orange")
+    ax_c.set_yticks(ys)
+    # names from the model are plain text: no mathtext ($...$) interpretation
+    ax_c.set_yticklabels(labels, fontsize=8, parse_math=False)
+    ax_c.invert_yaxis()
+    ax_c.set_xlabel("cycles per inference (estimate)")
+    ax_l.set_xlabel("LUTs (estimate)")
+    for ax in (ax_c, ax_l):
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save_png(fig, path, option)
+
+
+def write_breakdown(report, path: str, title: str) -> None:
+    from lstmc.project_dir import write_file_atomically
+
+    if _breakdown_format(path) == ".html":
+        data = breakdown_html(report, title).encode("utf-8")
+        write_file_atomically(path, lambda f: f.write(data), "--breakdown")
+    else:
+        plot_breakdown(report, path, title)
 
 
 # -------------------------------------------------------------------------------------------------- run
+def _check_output(path: str | None, option: str) -> None:
+    """Refuse an output path that cannot be written before the model is even read."""
+    if path is None:
+        return
+    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise LstmcError(f"{option} {path!r}: expected a file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise LstmcError(f"{option} {path}: directory {os.path.dirname(path) or directory} does not exist")
+
+
+def default_plot_path(model: str) -> str:
+    """Beside the model: MODEL.onnx -> MODEL-pareto.png."""
+    root, ext = os.path.splitext(model)
+    return (root if ext.lower() == ".onnx" else model) + "-pareto.png"
+
+
 def run(args) -> int:
-    from lstmc.qor import PARTS, FoldingSpace, estimate_module
+    """`lstmc estimate`: a layer over lstmc.api (Design.estimate) plus the sweep, plot and breakdown files."""
+    import warnings
+
+    from lstmc.api import FitWarning, check_clock, choose_part, load
+    from lstmc.project_dir import write_file_atomically
+    from lstmc.qor import FoldingSpace
 
     modes = [m for m, on in (("--pe/--simd", args.pe or args.simd), ("--folding", args.folding),
                              ("--target-cycles", args.target_cycles)) if on]
     if len(modes) > 1:
-        raise LstmcError(f"give only one of --pe/--simd, --folding or --target-cycles (got {' and '.join(modes)})")
+        raise LstmcError(f"choose one folding mode: give only one of --pe/--simd, --folding or --target-cycles "
+                         f"(got {' and '.join(modes)})")
     if args.plot and not args.sweep:
         raise LstmcError("--plot needs --sweep")
-    if args.clock_mhz <= 0:
-        raise LstmcError(f"--clock-mhz must be positive, got {args.clock_mhz}")
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        raise LstmcError(f"{args.json}: directory {os.path.dirname(os.path.abspath(args.json))} does not exist")
-    module = lower_and_fold(args.model, args.pe, args.simd, args.folding, args.target_cycles)
-    report = estimate_module(module, part=PARTS[args.part], clock_mhz=args.clock_mhz)
+    part = choose_part(args.part, args.board)
+    clock_ns = check_clock(args.clock_ns, args.clock_mhz)
+    if args.clock_mhz is not None:
+        print(f"lstmc: warning: --clock-mhz is deprecated; use --clock-ns {clock_ns:g} (the period in ns)",
+              file=sys.stderr)
+    plot_path = (args.plot or default_plot_path(args.model)) if args.sweep else None
+    for path, option in ((plot_path, "--plot"), (args.breakdown, "--breakdown"), (args.json, "--json")):
+        _check_output(path, option)
+    if args.breakdown:
+        _breakdown_format(args.breakdown)
+
+    design = load(args.model, seq_len=args.seq_len, part=part.name, clock_ns=clock_ns, pe=args.pe, simd=args.simd,
+                  folding=args.folding, target_cycles=args.target_cycles)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        report = design.estimate()
     out = sys.stdout
     out.write(report.format_table() + "\n")
+    out.flush()
+    for w in caught:  # recording catches every warning: only ours becomes a `lstmc: warning:` line
+        if issubclass(w.category, FitWarning):
+            print(f"lstmc: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     data = report.to_dict()
     data["folding"] = {u.name: {"PE": u.pe, "SIMD": u.simd} for u in report.units if u.kind == "mvau"}
+    title = f"{os.path.basename(args.model)} on {part.name}"
+    if args.breakdown:
+        write_breakdown(report, args.breakdown, title)
+        out.write(f"breakdown written to {args.breakdown}\n")
     if args.sweep:
         space = FoldingSpace.from_report(report)
         names = list(space.units)
         points = sweep(space)
         out.write("\n" + format_sweep(points, names) + "\n")
-        plot_path = args.plot or os.path.splitext(os.path.basename(args.model))[0] + "-pareto.png"
-        plot_sweep(points, plot_path, f"{os.path.basename(args.model)} on {args.part}")
+        plot_sweep(points, plot_path, title)
         out.write(f"plot written to {plot_path}\n")
         data["sweep"] = [
             {**{k: v for k, v in asdict(pt).items() if k != "folding"},
@@ -216,9 +380,6 @@ def run(args) -> int:
             for pt in points
         ]
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, args.json)
+        text = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+        write_file_atomically(args.json, lambda f: f.write(text), "--json")
     return 0

@@ -4,6 +4,18 @@ It is exactly this list (tested against it in lit_tests/pipeline/lstm-to-hls.tes
   qrnn-canonicalize, qrnn-fold-constants, qrnn-legalize-precision{act-impl}, qrnn-to-dataflow,
   qrnn-set-folding{pe simd config target-cycles} (only when a folding option is given),
   qrnn-to-hlscpp{kernel}, hlscpp-prepare-emission
+
+Options (`lstmc-opt -p 'lstm-to-hls{pe=4 simd=2 act-impl=lut}'`), each forwarded to the pass named and equal to
+the `lstmc compile` option of the same name:
+  pe=N             PE (output rows in parallel) of every MVAU; must divide its rows (qrnn-set-folding). 0: as is
+  simd=N           SIMD (input columns in parallel) of every MVAU; must divide its columns. 0: as is
+  config=F.json    per-unit folding {"<unit>": {"PE": n, "SIMD": n}} (qrnn-set-folding; `--folding`)
+  target-cycles=N  the cheapest folding within N cycles per inference (qrnn-set-folding)
+  kernel=NAME      the C++ name of the kernel's top function, a plain identifier (qrnn-to-hlscpp; `--kernel-name`)
+  act-impl=threshold|lut
+                   sigmoid/tanh as threshold comparisons on the accumulator (default) or as lookup tables
+                   (qrnn-legalize-precision)
+Only one folding mode (pe/simd, config, target-cycles) at a time; without any, every MVAU keeps PE = SIMD = 1.
 """
 
 from __future__ import annotations

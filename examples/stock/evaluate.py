@@ -12,7 +12,9 @@ small: window m is events m .. m + T - 1.
 
 For each stage (onnxruntime reference first) the script prints how many logits differ from Brevitas', the
 accuracy and the macro-F1; it exits 1 unless every stage equals Brevitas bit for bit, so the compiled design's
-accuracy is the trained model's.
+accuracy is the trained model's. The `majority` row is the baseline: always predicting the most frequent class
+of these windows. While a stage runs, a progress line (stage, windows done, time) goes to stderr when it is a
+terminal.
 """
 
 from __future__ import annotations
@@ -51,12 +53,13 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N windows (0: all)")
     args = ap.parse_args(argv)
 
+    import lstmc
+    from lstmc.api import Progress
     from lstmc.errors import LstmcError
-    from lstmc.frontend import load_onnx
-    from lstmc.stages import run_stage
 
     try:
-        model = load_onnx(args.model)
+        design = lstmc.load(args.model)
+        model = design.model
         with np.load(args.data) as data:
             split = {k: data[k] for k in data.files}
         missing = {"codes", "scale", "T", "labels", "brevitas_logits"} - set(split)
@@ -68,17 +71,23 @@ def main(argv=None) -> int:
             raise LstmcError(f"{args.data}: {len(X)} windows but {len(labels)} labels and logits {list(expected.shape)}")
         if args.limit:
             X, labels, expected = X[: args.limit], labels[: args.limit], expected[: args.limit]
-        summarize = _train_module().summarize
+        train = _train_module()
+        summarize = train.summarize
         output = model.graph.output[0].name
         brevitas_pred = expected.argmax(-1)
         print(f"{args.model}: {len(X)} test windows of T = {X.shape[1]} events")
         print(f"{'stage':<10} {'logits != Brevitas':>19} {'accuracy':>9} {'macro-F1':>9} {'time':>8}")
+        majority = int(np.bincount(labels, minlength=3).argmax())
+        m = summarize(labels, np.full_like(labels, majority))
+        print(f"{'majority':<10} {'-':>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {'-':>8}  "
+              f"(always '{train.lob.CLASS_NAMES[majority]}', the most frequent class here)")
         m = summarize(labels, brevitas_pred)
         print(f"{'brevitas':<10} {'-':>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {'-':>8}")
         failed = False
+        progress = Progress("evaluate")  # on stderr, only when it is a terminal
         for stage in [s for s in args.stages.split(",") if s]:
             start = time.perf_counter()
-            got = run_stage(stage, model, {"X": X})[output]
+            got = design.run({"X": X}, stage=stage, progress=progress)[output]
             elapsed = time.perf_counter() - start
             differ = int(np.sum(got != expected))
             m = summarize(labels, got.argmax(-1))

@@ -7,6 +7,8 @@ one sequence per kernel call); every graph output leaves the same way. The testb
 - `tb IN.bin OUT.bin`: runs the sequences of IN.bin and writes the output codes — what `lstmc run --stage
   csim` uses.
 Binary files: int32 N (sequences), then for each sequence each port's codes as int32, ports in order.
+After each call the testbench checks that every input stream was drained and every output stream holds exactly
+its port's codes. `project_readme` writes the project's README.md (build steps, ports, fixed-point meaning).
 """
 
 from __future__ import annotations
@@ -110,7 +112,11 @@ def read_codes(path: Path, sizes: list[int]) -> list[np.ndarray]:
 def testbench_source(kernel: str, iface: KernelInterface, header: str, port_types: list[str]) -> str:
     """The C++ testbench (see the module docstring); `kernel` is the top function's (legalized) name,
     port_types are the C++ element types of its stream ports (inputs, then outputs). Port names are the
-    model's, untrusted: they appear only in escaped comments and string literals."""
+    model's, untrusted: they appear only in escaped comments and string literals.
+
+    After every kernel call each output stream must hold exactly its port's number of codes and each input
+    stream must be drained: anything else means the kernel and its interface disagree (in RTL co-simulation it
+    would hang), so the testbench names the port and fails. Files are closed on every return path (RAII)."""
     from lstmc.hls.emit import identifier, include_name
     from lstmc.passes.hlscpp_prepare_emission import c_comment, c_string
 
@@ -125,40 +131,77 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
         "",
         "namespace lstmc_tb {",
         "",
+        "// Closes its file on every return path; close() reports a failed flush of a written file.",
+        "struct File {",
+        "  std::FILE *f;",
+        "  File(const char *path, const char *mode) : f(std::fopen(path, mode)) {}",
+        "  ~File() { if (f) std::fclose(f); }",
+        "  bool close() { std::FILE *g = f; f = nullptr; return g && std::fclose(g) == 0; }",
+        "  File(const File &) = delete;",
+        "  File &operator=(const File &) = delete;",
+        "};",
+        "",
+        "static int fail(const char *what, const char *path) {",
+        '  std::fprintf(stderr, "FAIL: %s %s\\n", what, path);',
+        "  return 2;",
+        "}",
+        "",
         "static int run(const char *in_path, const char *out_path, bool check) {",
-        '  FILE *in = std::fopen(in_path, "rb");',
-        '  FILE *out = std::fopen(out_path, check ? "rb" : "wb");',
-        "  if (!in || !out) { std::fprintf(stderr, \"cannot open %s or %s\\n\", in_path, out_path); return 2; }",
+        "  File in(in_path, \"rb\");",
+        "  if (!in.f) return fail(\"cannot open\", in_path);",
+        '  File out(out_path, check ? "rb" : "wb");',
+        "  if (!out.f) return fail(\"cannot open\", out_path);",
         "  int32_t n = 0, n_out = 0;",
-        "  if (std::fread(&n, 4, 1, in) != 1) return 2;",
-        "  if (check) { if (std::fread(&n_out, 4, 1, out) != 1 || n_out != n) return 2; }",
-        "  else std::fwrite(&n, 4, 1, out);",
+        "  if (std::fread(&n, 4, 1, in.f) != 1 || n < 0) return fail(\"cannot read the sequence count from\", in_path);",
+        "  if (check) {",
+        "    if (std::fread(&n_out, 4, 1, out.f) != 1 || n_out != n) return fail(\"sequence count differs in\", out_path);",
+        "  } else if (std::fwrite(&n, 4, 1, out.f) != 1) {",
+        "    return fail(\"cannot write\", out_path);",
+        "  }",
         "  long mismatches = 0;",
         "  for (int32_t s = 0; s < n; s++) {",
     ]
     args = []
     for k, p in enumerate(iface.inputs):
         lines.append(f"    hls::stream<{port_types[k]}> in{k};")
-        lines.append(f"    for (int e = 0; e < {p.size}; e++) {{ int32_t v; if (std::fread(&v, 4, 1, in) != 1) return 2; in{k}.write(v); }}")
+        lines.append(f"    for (int e = 0; e < {p.size}; e++) {{ int32_t v; if (std::fread(&v, 4, 1, in.f) != 1) "
+                     "return fail(\"truncated input file\", in_path); "
+                     f"in{k}.write(v); }}")
         args.append(f"in{k}")
     for k, p in enumerate(iface.outputs):
         lines.append(f"    hls::stream<{port_types[len(iface.inputs) + k]}> out{k};")
         args.append(f"out{k}")
     lines.append(f"    ::{kernel}({', '.join(args)});  // qualified: no local name can hide the kernel")
+    for k, p in enumerate(iface.inputs):
+        lines += [
+            f"    if (!in{k}.empty()) {{",
+            f'      std::fprintf(stderr, "FAIL: sequence %d: the kernel left %d codes of input %s unread\\n", s, '
+            f"(int)in{k}.size(), {c_string(p.name)});",
+            "      return 1;",
+            "    }",
+        ]
     for k, p in enumerate(iface.outputs):
         lines += [
+            f"    if (out{k}.size() != {p.size}) {{",
+            f'      std::fprintf(stderr, "FAIL: sequence %d: output %s holds %d codes after the call, expected '
+            f'{p.size}\\n", s, {c_string(p.name)}, (int)out{k}.size());',
+            "      return 1;",
+            "    }",
             f"    for (int e = 0; e < {p.size}; e++) {{",
             f"      int32_t v = (int32_t)out{k}.read();",
             "      if (check) {",
-            "        int32_t want; if (std::fread(&want, 4, 1, out) != 1) return 2;",
+            "        int32_t want;",
+            "        if (std::fread(&want, 4, 1, out.f) != 1) return fail(\"truncated expected-output file\", out_path);",
             '        if (v != want && mismatches++ < 10)',
             f'          std::printf("sequence %d output %s[%d]: %d, expected %d\\n", s, {c_string(p.name)}, e, v, want);',
-            "      } else std::fwrite(&v, 4, 1, out);",
+            "      } else if (std::fwrite(&v, 4, 1, out.f) != 1) {",
+            "        return fail(\"cannot write\", out_path);",
+            "      }",
             "    }",
         ]
     lines += [
         "  }",
-        "  std::fclose(in); std::fclose(out);",
+        "  if (!check && !out.close()) return fail(\"cannot write\", out_path);",
         "  if (check) std::printf(\"%s: %ld mismatching output codes over %d sequences\\n\", mismatches ? \"FAIL\" : \"PASS\", mismatches, n);",
         "  return mismatches ? 1 : 0;",
         "}",
@@ -180,6 +223,131 @@ def port_types(hls_module: ModuleOp) -> list[str]:
 
     top = next(op for op in hls_module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None)
     return [cpp_type(a.type.element_type) for a in top.body.block.args]
+
+
+def port_names(hls_module: ModuleOp) -> list[str]:
+    """C++ names of the top function's stream ports (legalized identifiers), inputs then outputs."""
+    from lstmc.dialects import hlscpp
+    from lstmc.hls.emit import identifier
+
+    top = next(op for op in hls_module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None)
+    return [identifier(n.data, "port name") for n in top.arg_names.data]
+
+
+_MD_LINE_BREAKS = {"\u0085", "\u2028", "\u2029"}
+# Every character that can start Markdown syntax mid-line (code spans, emphasis, links and images, HTML tags and
+# entities, table cells, strikethrough, math, headings, list markers): CommonMark lets each be backslash-escaped.
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-!|~&$")
+
+
+def md_text(text: str, limit: int = 200) -> str:
+    """Untrusted text (a model's names, a path) as literal Markdown text, on one line and inside a table cell:
+    Markdown's special characters backslash-escaped (no code span, emphasis, link, HTML tag or table pipe can
+    form) and every character that is not printable (newlines, escapes, bidirectional overrides) shown as its
+    code point. Longer text is cut at `limit` characters and marked."""
+    out = []
+    for ch in text[:limit]:
+        if ch in _MD_SPECIAL:
+            out.append("\\" + ch)
+        elif ch.isprintable() and ch not in _MD_LINE_BREAKS:
+            out.append(ch)
+        else:
+            out.append(f"U+{ord(ch):04X}")
+    return "".join(out) + (" \\(cut\\)" if len(text) > limit else "")
+
+
+def _numbers(values, axis) -> str:
+    shown = [f"{float(v):.9g}" for v in values]
+    if len(shown) == 1:
+        return shown[0]
+    return f"per channel (axis {axis}): " + ", ".join(shown)
+
+
+def project_readme(kernel: str, iface: KernelInterface, hls_module: ModuleOp, part: str, clock_ns: float,
+                   source: str, files: list[str]) -> str:
+    """README.md of a project directory: how to build it, the kernel's ports in order (shape, element type and
+    what a code means), the part and clock, and the files. Names from the model and the source path are
+    untrusted text: escaped with md_text; C++ names are legalized identifiers."""
+    from lstmc.hls.emit import identifier
+    from lstmc.parts import check_clock_ns, resolve_part
+
+    kernel = identifier(kernel, "kernel name")
+    chosen = resolve_part(part)
+    clock_ns = check_clock_ns(clock_ns)
+    names = port_names(hls_module)
+    types = port_types(hls_module)
+    if len(names) != len(iface.inputs) + len(iface.outputs):
+        raise LstmcError("internal error: the kernel's ports and the model's inputs and outputs differ in number")
+    rows = []
+    for k, (p, direction) in enumerate([(p, "in") for p in iface.inputs] + [(p, "out") for p in iface.outputs]):
+        q = quant_params(p.quant)
+        zp = [int(z) for z in q.zero_point]
+        codes = (f"{q.qmin - zp[0]} .. {q.qmax - zp[0]}" if len(set(zp)) == 1 else
+                 f"{q.qmin} .. {q.qmax} minus the zero point")
+        rows.append(f"| {k} | {direction} | `{names[k]}` | {md_text(p.name)} | [{', '.join(map(str, p.shape))}] "
+                    f"| `{types[k]}` | {codes} | {_numbers(q.scale, q.axis)} | {_numbers(zp, q.axis)} |")
+    described = {
+        f"{kernel}.cpp": "the kernel (synthesized by Vitis HLS; a native-integer twin after `#else` for C simulation)",
+        f"{kernel}.h": "its prototype",
+        f"{kernel}_tb.cpp": "the testbench: runs every golden sequence and compares every output code",
+        "tb_input.bin": "golden input codes (int32: the sequence count, then each sequence's codes, ports in order)",
+        "tb_expected.bin": "the expected output codes, in the same format",
+        "golden.npz": "the golden inputs and outputs as float arrays (`input_<name>`, `output_<name>`)",
+        "run_hls.tcl": "the Vitis HLS script",
+        "report.json": "the QoR estimate (cycles, LUT/FF/BRAM18/DSP per unit) on this part and clock",
+        "README.md": "this file",
+        ".lstmc-build": "the manifest of the files lstmc wrote (a later `lstmc compile -o` may replace only these)",
+    }
+    file_lines = []
+    for f in files:
+        what = described.get(f) or ("the IR after each stage (lstmc-opt can read it)" if f.startswith("ir/") else "")
+        file_lines.append(f"- `{f}`" + (f": {what}" if what else ""))
+    board = f" (board {chosen.board})" if chosen.board else ""
+    lines = [
+        f"# {kernel}: a Vitis HLS project written by lstmc",
+        "",
+        f"Model: {md_text(source) if source else 'an in-memory model'}. "
+        f"Part: `{chosen.name}`{board}. Clock: {clock_ns:g} ns ({1000.0 / clock_ns:g} MHz).",
+        "",
+        "## Building",
+        "",
+        "Needs Vitis HLS 2022.1 or later (the pragmas use the `mode=`/`type=` syntax introduced there).",
+        "",
+        "```sh",
+        "vitis_hls -f run_hls.tcl",
+        "```",
+        "",
+        "run in this directory creates the Vitis project `" + kernel + "_prj` and runs C simulation (the testbench "
+        "against the golden vectors: it prints PASS and exits 0), synthesis, C/RTL co-simulation and the export "
+        "of an IP catalog core. Edit the `*_design` lines of `run_hls.tcl` to run fewer steps.",
+        "",
+        "C simulation without Vitis, with g++ and any copy of the Xilinx `ap_int.h`/`hls_stream.h` headers (the "
+        "hls4ml package ships them under `hls4ml/templates/vivado/ap_types`):",
+        "",
+        "```sh",
+        f"g++ -std=c++14 -O2 -I<ap_types> {kernel}.cpp {kernel}_tb.cpp -o tb && ./tb",
+        "```",
+        "",
+        "## Ports",
+        "",
+        f"`void {kernel}(...)` processes one sequence per call. Every port is an `hls::stream` (AXI-Stream) with one "
+        "code per beat, row-major; the kernel reads all of its inputs and writes all of its outputs, in this order:",
+        "",
+        "| # | dir | C++ port | model name | shape | element type | codes | scale | zero point |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "A code on a stream is the model's quantized value q minus its zero point (zp), so it means the real "
+        "value (q - zp) * scale = code * scale. To feed the kernel, quantize as the model's input quantizer does, "
+        "q = clamp(round(x / scale) + zp) with its rounding (half to even for QuantizeLinear), and send q - zp; read an output code c as c * scale. A per-channel "
+        "scale or zero point applies along the axis given.",
+        "",
+        "## Files",
+        "",
+        *file_lines,
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def tcl_script(kernel: str, part: str, clock_ns: float) -> str:
