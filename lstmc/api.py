@@ -349,6 +349,13 @@ class StageResult:
             out.append(f"{stage:<10} {'ties':<12} {len(report.ties)} mismatching sequences first diverge at a float32 "
                        f"rounding tie (largest output error {'-' if worst is None else f'{worst:.3g}'} LSB):")
             listing("  tie", report.ties)
+        if report.rounded:  # the third class (lstmc.tie_trace, "Unquantized outputs"): neither a tie nor a bug
+            elements = sum(r.rounded or 0 for r in report.rows)
+            worst = max(report.rounded, key=lambda v: v.worst_rounding.ulps)
+            out.append(f"{stage:<10} {'rounding':<12} {elements} elements in {len(report.rounded)} sequences differ by "
+                       f"float32 rounding of an unquantized output (no quantizer diverges there), largest "
+                       f"{report.rounded_max_ulp:.3g} ulp; worst: sequence {worst.sequence}, "
+                       f"{worst.worst_rounding.describe()}")
         listing("REAL", report.real)
         out.append(f"{stage:<10} {'contract':<12} {report.contract}: {'OK' if report.ok else 'FAIL - ' + report.reason}")
         if self.vs_integer is not None:

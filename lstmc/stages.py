@@ -74,10 +74,14 @@ class Comparison:
     max_abs_error: float
     max_lsb: float | None  # largest error in units of the output quantizer's scale, when known
     # Filled by lstmc.verify when it traces the mismatches: elements in sequences whose first divergence is a
-    # float32 tie, the rest, and the largest error (LSBs) within the tie sequences.
+    # float32 tie, elements of an unquantized output that differ by float32 rounding (in sequences where no
+    # quantizer diverges), the rest, the largest error (LSBs) within the tie sequences and the largest rounding
+    # error (float32 ulps of the reference).
     ties: int | None = None
     real: int | None = None
     tie_max_lsb: float | None = None
+    rounded: int | None = None
+    rounded_max_ulp: float | None = None
 
     @property
     def rate(self) -> float:

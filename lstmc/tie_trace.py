@@ -6,7 +6,8 @@ How the two levels are correlated
 ---------------------------------
 The integer design traced is the `integer` stage's own: the passes of `STAGE_PASSES["integer"]` before
 qrnn-legalize-precision, then that pass run by a subclass of its legalizer (`_RecordingLegalizer`) that records,
-for every float `qrnn.quant`, the integer form it became. That form is a `Code`: either the SSA value holding the
+for every float `qrnn.quant` and `qrnn.quant_dequant` (a Q/DQ pair with two scales: the same codes, read on
+the dequantizer's scale), the integer form it became. That form is a `Code`: either the SSA value holding the
 centred codes (a `qrnn.requant`, `qrnn.threshold`, `qrnn.lut`, `qrnn.quantize`, or for an identity requantizer the
 integer term itself), or, for a requantizer fused into an activation's thresholds and then erased, the accumulator
 and shift it would round (`Code.pre`). Quantizers of constants become constant codes: nothing to trace. The float
@@ -34,7 +35,9 @@ computes there from those common codes: linear forms over codes times their floa
 - Float stage: it rounds v_f = fl(x / s). A running error analysis, done alongside the float interpretation
   (`_FloatTrace`), bounds |x - s v*| from the float32 ulps of the operands; u = 2^-24, ulp(r)/2 = half the spacing
   at |r| (round to nearest: |fl(y) - y| <= ulp(fl(y))/2, subnormal and zero results included):
-      dequantized code fl(c * s)      e = |fl(c s) - c s|, exact (c s is exact in float64 for |c| < 2^24)
+      dequantized code fl(c * s)      e = |fl(c s) - c s|, exact (c s is exact in float64 for |c| < 2^24);
+                                      a quant_dequant is a quantizer (by s_q, traced like qrnn.quant) whose
+                                      code is dequantized by s_dq: e = |fl(c s_dq) - c s_dq|
       constant, activation output     e = 0 (the integer level uses this very float32 value)
       a + b, a - b                    e = ea + eb + ulp(r)/2
       a * b                           e = |a| eb + |b| ea + ea eb + ulp(r)/2    (ab - a'b' = a db + b da - da db)
@@ -44,21 +47,45 @@ computes there from those common codes: linear forms over codes times their floa
                                       MLAS kernels' zero-padded lanes add exact zeros); K 2^-149 covers products
                                       that underflow
       data movement                   e moves with the elements
-  and at the quantizer E = ulp(v_f)/2 + e / |s| >= |v_f - v*|. The bound arithmetic itself runs in float64 on
-  short chains (every quantizer restarts it from exact code errors), so it is inflated by 2^-40 relative (and a
-  float64 matmul of K nonnegative terms by (K + 2) 2^-52 more) to cover its own rounding. Operations without a
-  rule, and activations of anything but a code (which the integer level cannot express), get an infinite
-  bound, which classifies as a bug.
+  and at the quantizer E = ulp(v_f)/2 + e / |s| >= |v_f - v*|. The rules need only upper bounds on their
+  operands' errors, so E also holds against an exact value whose leaves are closer (the integer level takes a
+  quantized constant in a sum as its float32 value: error 0 <= |fl(c s) - c s|). The bound arithmetic itself
+  runs in float64 on short chains (every quantizer restarts it from exact code errors), so it is inflated by
+  2^-40 relative (and a float64 matmul of K nonnegative terms by (K + 2) 2^-52 more) to cover its own rounding.
+  Operations without a rule, and activations of anything but a code (which the integer level cannot express),
+  get an infinite bound, which classifies as a bug.
 - If the integer design is right, its code is v_i rounded (and clamped) and the two codes come from v_f and v_i
   on either side of the rounding boundary b between them, both within their bounds of v*. So a divergence is a
   tie iff the codes differ by one, the integer code is the rounding of v_i, and |v_f - v_i| <= E + error_bound
   (which implies |v_f - b| <= E + error_bound: the reference sits within float32 error of a boundary). Anything
   else - two codes apart, a code that is not its value's, a value farther away, a divergence at a quantizer both
-  levels evaluate identically, a sequence whose outputs differ with no diverging quantizer, a trace that does
-  not reproduce the stages - is a bug.
+  levels evaluate identically, a sequence whose outputs differ with no diverging quantizer (unless only unquantized
+  outputs do, within float32 rounding: below), a trace that does not reproduce the stages - is a bug.
   Measured (tests/test_verify_ties.py on l1_acc16_float and the property test's edge models; every fixture and
   50 random models by hand): the bound holds at every quantizer execution before a divergence, and errors reach
   96-99.99% of it, so it is also tight.
+
+Unquantized outputs
+-------------------
+An output no quantizer produces (FINN-GL's carried cell state c_t = DQ(c1) + DQ(c2), a sum of two codes on one
+scale s) is not a code of the reference: onnxruntime returns y_f = fl(fl(c1 s) + fl(c2 s)). The integer design
+holds it as the exact integer c_i on the grid s that lstmc.analysis proves (qrnn-legalize-precision refuses a
+carried state that is not an exact integer multiple of its grid, and an output that is neither that nor a
+quantizer's) and dequantizes it once: y_i = fl(c_i s). In a sequence where no traced quantizer diverges every
+code agrees, so the exact value is v* = c* s from the common codes and the float trace bounds |y_f - v*| <= e at
+the output. Such an element is accepted iff
+      |y_i - y_f| <= B = e + ulp(y_i)/2    and    2 B < s
+- sound: if the design is right, c_i = c* and |y_i - y_f| <= |fl(c* s) - c* s| + |c* s - y_f| <= ulp(y_i)/2 + e;
+- and no wrong code hides in B: if accepted, |c_i s - c* s| <= |c_i s - y_i| + |y_i - y_f| + |y_f - c* s|
+  <= ulp(y_i)/2 + B + e <= 2 B < s, so c_i = c*: the element is the exact value's own code, rounded once.
+Measured (tests/test_verify_ties.py and three FINN cells with float scales, 200 sequences each): errors reach
+67-100% of B (the roundings can all point one way, so B is attained) and 2 B stays below 5e-5 s.
+These are reported as a third class, float rounding of an unquantized output (count, largest error in ulps),
+never as ties. A quantized output gets no such allowance: both levels dequantize its code with the same float32
+multiply, so it differs only if a code does, which a diverging quantizer must explain. Unquantized means: only
+float arithmetic (add, sub, mul, matmul) produces it, through data movement and recurrence results; anything
+else counts as quantized.
+
 After a tie the two levels follow different valid trajectories, so later steps of that sequence are not compared
 (a bug that only ever fires after a tie in the same sequence is not seen there; it fires in other sequences).
 """
@@ -195,21 +222,67 @@ class Divergence:
 
 
 @dataclass
+class OutputRounding:
+    """One mismatching element of an output, in a sequence where no traced quantizer diverges (see the module
+    docstring, "Unquantized outputs")."""
+
+    output: str
+    element: tuple[int, ...]
+    reference: float  # y_f
+    integer: float  # y_i
+    bound: float  # B = e + ulp(y_i)/2, absolute; inf when the output has no float32 error bound
+    lsb: float | None  # the grid step s the integer design dequantizes by; None for a quantized output
+    ok: bool
+    why: str
+
+    @property
+    def ulps(self) -> float:
+        """|y_i - y_f| in float32 ulps at the reference value."""
+        return abs(self.integer - self.reference) / float(np.spacing(np.float32(abs(self.reference))))
+
+    def describe(self) -> str:
+        return (f"{self.output} element {list(self.element)}: reference {self.reference:.9g}, integer "
+                f"{self.integer:.9g} ({self.ulps:.3g} ulp); {self.why}")
+
+
+@dataclass
 class SequenceVerdict:
     sequence: int
     tie: bool
     divergence: Divergence | None = None
-    reason: str = ""  # why a sequence could not be traced (then tie is False)
+    reason: str = ""  # why the sequence is not explained (then it is real), when there is no divergence to show
+    rounding: list[OutputRounding] = field(default_factory=list)  # with no divergence: each mismatching element
+
+    @property
+    def float_rounding(self) -> bool:
+        """No traced quantizer diverges and every mismatching element is float32 rounding of an unquantized
+        output within its bound: the third class, neither a tie nor a bug."""
+        return (not self.tie and self.divergence is None and not self.reason and bool(self.rounding)
+                and all(r.ok for r in self.rounding))
+
+    @property
+    def ok(self) -> bool:
+        return self.tie or self.float_rounding
+
+    @property
+    def worst_rounding(self) -> OutputRounding | None:
+        return max(self.rounding, key=lambda r: r.ulps, default=None)
 
     def describe(self) -> str:
-        return self.divergence.describe() if self.divergence is not None else f"sequence {self.sequence}: {self.reason}"
+        if self.divergence is not None:
+            return self.divergence.describe()
+        if self.float_rounding:
+            worst = self.worst_rounding
+            return (f"sequence {self.sequence}: {len(self.rounding)} element(s) of unquantized outputs differ by "
+                    f"float32 rounding; largest: {worst.describe()}")
+        return f"sequence {self.sequence}: {self.reason}"
 
 
 # ------------------------------------------------------------------------------------------- legalization record
-def _legalize_recording(module: ModuleOp) -> dict[qrnn.QuantOp, tuple[object, bool]]:
+def _legalize_recording(module: ModuleOp) -> dict[Operation, tuple[object, bool]]:
     """Run qrnn-legalize-precision (default options, as the integer stage does) on `module`, returning for every
-    float qrnn.quant the form it became and whether it quantizes arithmetic (a code or a linear form, which the
-    pass requantizes exactly, as opposed to a graph input, a constant or an activation)."""
+    float qrnn.quant and qrnn.quant_dequant the form it became and whether it quantizes arithmetic (a code or a
+    linear form, which the pass requantizes exactly, as opposed to a graph input, a constant or an activation)."""
     from lstmc.passes.qrnn_legalize_precision import (
         Code,
         Linear,
@@ -218,12 +291,17 @@ def _legalize_recording(module: ModuleOp) -> dict[qrnn.QuantOp, tuple[object, bo
         _Legalizer,
     )
 
-    record: dict[qrnn.QuantOp, tuple[object, bool]] = {}
+    record: dict[Operation, tuple[object, bool]] = {}
 
     class _RecordingLegalizer(_Legalizer):
         def _op_quant(self, op):
             linear = isinstance(self.forms.get(op.input), (Code, Linear))
             super()._op_quant(op)
+            record[op] = (self.forms[op.result], linear)
+
+        def _op_quant_dequant(self, op):  # the quantizer's codes (its requant, or its fused accumulator)
+            linear = isinstance(self.forms.get(op.input), (Code, Linear))
+            super()._op_quant_dequant(op)
             record[op] = (self.forms[op.result], linear)
 
     options = QrnnLegalizePrecisionPass()
@@ -248,7 +326,7 @@ class _IntSource:
     identity: bool = False  # a requantizer of arithmetic that is the identity: v_int = the code itself
 
 
-def _int_sources(record: dict, live: set[Operation]) -> dict[qrnn.QuantOp, _IntSource]:
+def _int_sources(record: dict, live: set[Operation]) -> dict[Operation, _IntSource]:
     from lstmc.passes.qrnn_legalize_precision import Code
 
     def alive(v: SSAValue | None) -> bool:
@@ -304,9 +382,12 @@ class _StepListener(Interpreter.Listener):
         pass
 
 
+_QUANTIZERS = (qrnn.QuantOp, qrnn.QuantDequantOp)
+
+
 @dataclass
 class _QuantEvent:
-    op: qrnn.QuantOp
+    op: qrnn.QuantOp | qrnn.QuantDequantOp
     occurrence: int
     step: int | None
     region: str
@@ -338,7 +419,7 @@ class _FloatTrace(_StepListener):
         self.pending: list = []
         self.frames: dict[qrnn.RecurrenceOp, _Frame] = {}
         self.events: list[_QuantEvent] = []
-        self.counts: dict[qrnn.QuantOp, int] = {}
+        self.counts: dict[Operation, int] = {}
         self.moves = QrnnFunctions()  # data movement of the error arrays: the interpreter's own implementations
 
     # -------------------------------------------------------------------------------- bookkeeping
@@ -394,7 +475,7 @@ class _FloatTrace(_StepListener):
         try:
             outs = self._rule(op, args, results, ins)
         except (ValueError, TypeError, IndexError, KeyError) as e:  # an IR shape the rules do not cover
-            if isinstance(op, qrnn.QuantOp):  # its codes are what the trace compares: cannot go on without them
+            if isinstance(op, _QUANTIZERS):  # its codes are what the trace compares: cannot go on without them
                 raise LstmcError(f"tie tracing failed at '{op.name}' %{op.result.name_hint or '?'}: {e}") from e
             outs = [_Entry(np.full(np.shape(r), np.inf), "arith") for r in results]  # no bound downstream
         for r, e in zip(op.results, outs):
@@ -410,7 +491,9 @@ class _FloatTrace(_StepListener):
             s = numerics.channel_values(q.scale, q.axis, raw.ndim, np.float32)
             return [_Entry(_dequant_error(raw - zp, s, results[0]), "exact")]
         if isinstance(op, qrnn.QuantOp):
-            return [self._quant(op, args[0], results[0], ins[0])]
+            return [self._quant(op, op.quant, op.quant, args[0], results[0], ins[0])]
+        if isinstance(op, qrnn.QuantDequantOp):  # one grid (same zero points), the code read on another scale
+            return [self._quant(op, op.quant, op.dequant, args[0], results[0], ins[0])]
         if isinstance(op, (qrnn.AddOp, qrnn.SubOp)):
             ea, eb = _align(op, ins[0].err, ins[1].err)
             return [_Entry(ea + eb + half_ulp(results[0]), "arith")]
@@ -432,8 +515,9 @@ class _FloatTrace(_StepListener):
             return self._recurrence_results(op, results)
         return [_Entry(np.full(np.shape(r), np.inf), "arith") for r in results]  # no rule: no bound
 
-    def _quant(self, op: qrnn.QuantOp, x, result, src: _Entry) -> _Entry:
-        q = numerics.quant_params(op.quant)
+    def _quant(self, op: Operation, quant, dequant, x, result, src: _Entry) -> _Entry:
+        """A quantizer by `quant` whose codes are dequantized by `dequant` (the same attribute for qrnn.quant)."""
+        q = numerics.quant_params(quant)
         batched = is_batched(np.asarray(x), op.input)
         x = np.asarray(x, np.float32)
         codes = numerics.quantize(x, q, batched)
@@ -449,7 +533,9 @@ class _FloatTrace(_StepListener):
         if rec is not None and "lstmc.onnx_node" in rec.attributes:
             region = rec.attributes["lstmc.onnx_node"].data
         self.events.append(_QuantEvent(op, k, step, region, codes - zp, v, bound, src.kind == "exact"))
-        return _Entry(_dequant_error(codes - zp, s, result), "code")
+        s_dq = s if dequant is quant else numerics.channel_values(
+            numerics.quant_params(dequant).scale, q.axis, x.ndim, np.float32, batched)
+        return _Entry(_dequant_error(codes - zp, s_dq, result), "code")
 
     def _matmul(self, op: qrnn.MatMulOp, args, ins) -> np.ndarray:
         a, b = (np.asarray(v, np.float64) for v in args)
@@ -551,6 +637,7 @@ class TieTracer:
         self.imported = imported
         self.inputs = inputs
         self._built = None
+        self._grids = None
 
     def _build(self):
         if self._built is None:
@@ -566,6 +653,22 @@ class TieTracer:
             sources = _int_sources(record, set(module.walk()))
             self._built = (float_module, module, {pairs[q]: src for q, src in sources.items()})
         return self._built
+
+    def unquantized_outputs(self) -> dict[str, float | None]:
+        """Graph outputs that only float arithmetic produces (no quantizer), each with the grid step the integer
+        design dequantizes it by (None if its output is not a qrnn.dequantize)."""
+        if self._grids is None:
+            float_module, int_module, _ = self._build()
+            fn, int_fn = entry_function(float_module), entry_function(int_module)
+            returned = fn.body.block.last_op.operands
+            names = io_names(fn, "lstmc.output_names", len(returned), "result")
+            self._grids = {}
+            for name, value, out in zip(names, returned, int_fn.body.block.last_op.operands):
+                if _arithmetic(value):
+                    dq = out.owner if isinstance(out, OpResult) else None
+                    # per channel: the smallest step, which only makes 2 B < s harder to meet
+                    self._grids[name] = min(dq.quant.scales) if isinstance(dq, qrnn.DequantizeOp) else None
+        return self._grids
 
     def batched(self) -> bool:
         """Whether the inputs carry a leading sequence axis (run_function accepts both forms)."""
@@ -592,7 +695,7 @@ class TieTracer:
         names = io_names(fn, "lstmc.input_names", len(fn.function_type.inputs.data), "arg")
         inputs = {k: (np.asarray(v) if batched else np.asarray(v)[None])[seqs] for k, v in self.inputs.items()
                   if k in names}
-        f_out, i_out, first = self.first_divergences(inputs, seqs)
+        f_out, i_out, first, errors = self._trace(inputs, seqs)
         verdicts: dict[int, SequenceVerdict] = {}
         for row, seq in enumerate(seqs):
             if not all(np.array_equal(f_out[k][row], ref[k][seq]) for k in ref):
@@ -604,13 +707,32 @@ class TieTracer:
             elif row in first:
                 verdicts[seq] = first[row]
             else:
-                verdicts[seq] = SequenceVerdict(seq, False, reason="outputs differ but no traced quantizer diverges")
+                verdicts[seq] = self._output_rounding(seq, row, ref, out, errors)
         return verdicts
+
+    def _output_rounding(self, seq: int, row: int, ref, out, errors) -> SequenceVerdict:
+        """No quantizer diverges in this sequence: every mismatching element must be float32 rounding of an
+        unquantized output (module docstring, "Unquantized outputs")."""
+        grids = self.unquantized_outputs()
+        checks = []
+        for k in ref:
+            y_f, y_i = np.asarray(ref[k][seq]), np.asarray(out[k][seq])
+            for idx in np.argwhere(y_f != y_i):
+                idx = tuple(int(i) for i in idx)
+                checks.append(_rounding_check(k, idx, y_f[idx], y_i[idx], errors[k][row][idx], k in grids,
+                                              grids.get(k)))
+        bad = [c for c in checks if not c.ok]
+        reason = f"outputs differ but no traced quantizer diverges: {bad[0].describe()}" if bad else ""
+        return SequenceVerdict(seq, False, reason=reason, rounding=checks)
 
     def first_divergences(self, inputs: dict[str, np.ndarray], labels: list[int] | None = None):
         """Run both levels on a batch of sequences: (float outputs, integer outputs, {row: verdict at the first
         diverging quantizer}) for every row that diverges anywhere, whether or not it reaches an output.
         `labels` name the rows in the verdicts (default: the row index)."""
+        return self._trace(inputs, labels)[:3]
+
+    def _trace(self, inputs: dict[str, np.ndarray], labels: list[int] | None = None):
+        """first_divergences, and the float trace's error bound on every graph output element ({name: [n, ...]})."""
         float_module, int_module, sources = self._build()
         ftrace = _FloatTrace(float_module)
         f_out = _run(float_module, inputs, ftrace)
@@ -637,7 +759,14 @@ class TieTracer:
                 else:
                     still.append(row)
             open_rows = still
-        return f_out, i_out, first
+        fn = entry_function(float_module)
+        returned = fn.body.block.last_op.operands
+        errors = {}
+        for name, value in zip(io_names(fn, "lstmc.output_names", len(returned), "result"), returned):
+            entry = ftrace.entries.get(value)  # none for a graph input returned as it is: no bound claimed
+            err = np.array(np.inf) if entry is None else _batch(entry.err, value, n)
+            errors[name] = np.broadcast_to(err, np.shape(f_out[name]))
+        return f_out, i_out, first, errors
 
 
 def _verdict(event: _QuantEvent, src: _IntSource, seq: int, row: int, diff, c_flt, c_int, v_int, n) -> SequenceVerdict:
@@ -646,7 +775,10 @@ def _verdict(event: _QuantEvent, src: _IntSource, seq: int, row: int, diff, c_fl
     bound = _batch(event.bound, event.op.result, n)[row]
     rounding = numerics.quant_params(event.op.quant).rounding
     hint = event.op.result.name_hint
-    name = f"%{hint} = qrnn.quant by {event.op.quant}" if hint else f"qrnn.quant by {event.op.quant}"
+    name = f"{event.op.name} by {event.op.quant}"
+    if isinstance(event.op, qrnn.QuantDequantOp):
+        name += f" to {event.op.dequant}"
+    name = f"%{hint} = {name}" if hint else name
     worst = None
     for idx in zip(*np.nonzero(diff)):
         vi = None if v_int is None else v_int(row, idx)
@@ -658,6 +790,48 @@ def _verdict(event: _QuantEvent, src: _IntSource, seq: int, row: int, diff, c_fl
         if worst is None or (worst.tie and not d.tie):
             worst = d  # report a non-tie element if there is one
     return SequenceVerdict(seq, worst.tie, worst)
+
+
+def _rounding_check(name: str, idx: tuple[int, ...], y_f, y_i, err, unquantized: bool, lsb: float | None
+                    ) -> OutputRounding:
+    """Is y_i (the integer design) float32 rounding away from y_f (the reference) at an unquantized output whose
+    float computation is within `err` of the exact value? B = err + ulp(y_i)/2, and 2 B < lsb."""
+    y_f, y_i = float(np.float32(y_f)), float(np.float32(y_i))
+
+    def check(ok: bool, bound: float, why: str) -> OutputRounding:
+        return OutputRounding(name, idx, y_f, y_i, bound, lsb, ok, why)
+
+    if not unquantized:
+        return check(False, 0.0, "a quantizer's output differs though no traced quantizer diverges")
+    if lsb is None:
+        return check(False, math.inf, "the integer design does not dequantize this output from a grid")
+    if not (math.isfinite(y_f) and math.isfinite(y_i)):
+        return check(False, math.inf, "not a finite value")
+    bound = (float(err) + float(half_ulp(y_i))) * BOUND_SLACK
+    if not 2 * bound < lsb:  # then a code one step off could lie within the bound (or no bound: inf)
+        return check(False, bound, f"its float32 error bound {bound:.3g} is not below half its grid step {lsb:.3g}")
+    dist = abs(Fraction(y_i) - Fraction(y_f))
+    ok = dist <= Fraction(bound)
+    return check(ok, bound, f"|integer - reference| = {float(dist):.3g} {'<=' if ok else '>'} float32 error bound "
+                            f"{bound:.3g} ({bound / float(np.spacing(np.float32(abs(y_f)))):.3g} ulp) of this "
+                            f"unquantized output (grid step {lsb:.3g})")
+
+
+def _arithmetic(value: SSAValue, depth: int = 0) -> bool:
+    """Whether only float arithmetic produces a returned value (through data movement and recurrence results):
+    an unquantized output. Anything else (a quantizer, a constant, a graph input, a body argument) is not."""
+    if depth > 64 or not isinstance(value, OpResult):
+        return False
+    op = value.op
+    if isinstance(op, (qrnn.AddOp, qrnn.SubOp, qrnn.MulOp, qrnn.MatMulOp)):
+        return True
+    if isinstance(op, (qrnn.ReshapeOp, qrnn.SliceOp, qrnn.TransposeOp, qrnn.WindowOp)):
+        return _arithmetic(op.input, depth + 1)
+    if isinstance(op, qrnn.ConcatOp):
+        return all(_arithmetic(v, depth + 1) for v in op.inputs)
+    if isinstance(op, qrnn.RecurrenceOp):
+        return _arithmetic(op.body.block.last_op.operands[value.index], depth + 1)
+    return False
 
 
 def _run(module: ModuleOp, inputs, listener: _StepListener) -> dict[str, np.ndarray]:

@@ -6,6 +6,12 @@
   (a compiler bug hit once in 300 sequences), one code flipped in one step of one sequence (interpreter level).
 - The float32 error bound holds on every quantizer execution before a divergence (the soundness claim).
 - The classifier on hand-made values just inside / just outside the bound.
+- qrnn.quant_dequant (Q/DQ with two scales) is traced like a quantizer: a hand-made tie at one is found there,
+  with the hand-computed bound, and its value downstream carries the dequantizer's error; a FINN cell with two
+  Q/DQ scales, whose ties at that pair reach h, verifies with those ties listed.
+- Unquantized outputs (FINN's carried c_T): their float32 rounding passes verify as its own class, the bound holds
+  on every element and is tight; one LSB on c_T, a thousandth of an LSB on c_T and one ulp on h (a quantized
+  output) each fail; the acceptance rule is checked on hand-made values just inside / outside B and 2 B < s.
 """
 
 from __future__ import annotations
@@ -294,3 +300,232 @@ def test_power_of_two_stage_stays_bit_exact():
     got = {"Y": np.array([[0, 0, 0.5], [0, 0, 0]], np.float32)}
     report = check_stage("integer", ref, got, {"Y": 0.5}, True)
     assert not report.ok and report.contract == "bit-exact with the reference" and not report.verdicts
+
+
+# ----------------------------------------------------------------------------------------------- (d) qrnn.quant_dequant
+QDQ = """
+func.func @f(%a: tensor<1xf32>, %b: tensor<1xf32>) -> tensor<1xf32> {
+  %aq = qrnn.quant %a by <s16, scale = S, zp = 0> : tensor<1xf32>
+  %bq = qrnn.quant %b by <s16, scale = S, zp = 0> : tensor<1xf32>
+  %x = qrnn.add %aq, %bq : (tensor<1xf32>, tensor<1xf32>) -> tensor<1xf32>
+  %y = qrnn.quant_dequant %x by <s16, scale = S2, zp = 0> to <s16, scale = SDQ, zp = 0> : tensor<1xf32>
+  %w = qrnn.add %y, %y : (tensor<1xf32>, tensor<1xf32>) -> tensor<1xf32>
+  %wq = qrnn.quant %w by <s16, scale = SDQ, zp = 0> : tensor<1xf32>
+  func.return %wq : tensor<1xf32>
+}
+"""
+
+
+def test_quant_dequant_tie_is_traced_and_bounded():
+    """The hand-made tie of the classifier test, at a Q/DQ pair with two scales: codes c1, c2 on s summed in
+    float32 and quantized by 2s (exact 7232.5 -> 7232, float32 7232.50049 -> 7233), then read on s_dq. The
+    recording legalizer must give the pair's integer codes (the divergence is found there, not downstream), the
+    float trace the quantizer's bound (by s_q) and the dequantizer's error (by s_dq)."""
+    from xdsl.parser import Parser
+
+    from lstmc.pipeline import make_context
+
+    f32 = np.float32
+    s, s_dq = f32(1.8857025e-05), f32(3.0e-05)
+    text = QDQ.replace("S2", repr(float(2 * s))).replace("SDQ", repr(float(s_dq))).replace("S", repr(float(s)))
+    c1, c2 = -2840, 17305
+    a, b = f32(c1) * s, f32(c2) * s
+    inputs = {"arg0": np.array([[a]], f32), "arg1": np.array([[b]], f32)}
+    tracer = TieTracer(Parser(make_context(), text).parse_module(), inputs)
+    _, _, first = tracer.first_divergences(inputs)
+    d = first[0].divergence
+    assert "qrnn.quant_dequant" in d.quantizer and (d.code_float, d.code_int) == (7233, 7232), d.describe()
+    assert first[0].tie and d.v_int == 7232.5
+    # the bound, by hand: ulp(v)/2 + (e(a) + e(b) + ulp(a + b)/2) / (2 s), e(code) = |fl(c s) - c s|
+    x = a + b
+    v = x / (f32(2) * s)
+    dequant_err = sum(abs(Fraction(float(fl)) - c * Fraction(float(s))) for fl, c in ((a, c1), (b, c2)))
+    e = float(dequant_err) + float(half_ulp(x))
+    bound = (float(half_ulp(v)) + e / float(2 * s)) * tie_trace.BOUND_SLACK
+    assert d.bound == pytest.approx(bound, rel=1e-12)
+    dist = abs(Fraction(d.v_float) - Fraction(7232.5))
+    slack = Fraction(d.bound) - dist
+    assert classify(d.v_float, 7233, 7232, d.bound, Fraction(14465, 2) - slack + Fraction(1, 10**9)).tie
+    assert not classify(d.v_float, 7233, 7232, d.bound, Fraction(14465, 2) - slack - Fraction(1, 10**9)).tie
+    # downstream, the pair's value is its code read on s_dq: error |fl(c s_dq) - c s_dq|, exact (not by s_q)
+    float_module, _, _ = tracer._build()
+    ftrace = tie_trace._FloatTrace(float_module)
+    tie_trace._run(float_module, inputs, ftrace)
+    (qdq,) = [op for op in float_module.walk() if isinstance(op, qrnn.QuantDequantOp)]
+    y = f32(7233) * s_dq
+    assert float(ftrace.entries[qdq.result].err[0, 0]) == abs(Fraction(float(y)) - 7233 * Fraction(float(s_dq))) > 0
+    assert ftrace.entries[qdq.result].kind == "code"
+
+
+def test_finn_cell_with_two_qdq_scales_verifies_with_ties_at_the_pair(tmp_path, capsys):
+    """FINN-GL's cell with the forget pre-activation quantized by one scale and dequantized by another: in two of
+    these sequences the reference sits on a tie of that pair, and the flipped code reaches h and c_T. verify
+    traces both to the pair, calls them ties, and passes (without the pair's rule and record it called them
+    bugs: the divergence surfaced two codes apart at the sigmoid behind it)."""
+    from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell, finn_cell_inputs
+
+    spec = FinnCellSpec(input_size=4, hidden_size=8, po2=False, same_qdq_scale=False, seed=4)
+    model = build_finn_cell(spec)
+    x = {k: v[[703, 1838, *range(20)]] for k, v in finn_cell_inputs(spec, 2000, 10, seed=0).items()}
+    onnx.save(model, tmp_path / "finn.onnx")
+    np.savez(tmp_path / "x.npz", **x)
+    status = lstmc_main(["verify", str(tmp_path / "finn.onnx"), "--inputs", str(tmp_path / "x.npz"), "--stages",
+                         "qrnn", "integer"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    tie_lines = [line for line in out.splitlines() if "  tie " in line]
+    assert len(tie_lines) == 2 and all("%f_t_dql1 = qrnn.quant_dequant by" in line for line in tie_lines), out
+    assert "2 mismatching sequences first diverge at a float32 rounding tie" in out
+    assert "REAL" not in out and "all stages meet the contract" in out
+    h_row = next(line for line in out.splitlines() if line.startswith("integer    scan_out_hidden_state_concat"))
+    assert h_row.split()[3] != "0", "the ties no longer reach h: the test lost its point"
+
+
+# ---------------------------------------------------------------------------------------------- (e) unquantized outputs
+FINN_SAME7 = dict(input_size=3, hidden_size=7, weight_bits=6, act_bits=7, sigmoid_bits=6, po2=False, seed=6)
+C_T = "scan_out_cell_state"
+
+
+@pytest.fixture(scope="module")
+def finn(tmp_path_factory):
+    """FINN-GL's cell with float scales: c_T = DQ(c1) + DQ(c2) is carried and returned unquantized."""
+    from lstmc.frontend import bind_sequence_length
+    from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell, cell_quantizers
+
+    spec = FinnCellSpec(**FINN_SAME7)
+    model = build_finn_cell(spec)  # symbolic T, as the notebook writes it
+    path = tmp_path_factory.mktemp("finn") / "finn.onnx"
+    onnx.save(model, path)
+    inputs = random_inputs(bind_sequence_length(model, 10), 50, 0)  # what `verify --random 50 --seq-len 10` draws
+    imported = import_model(bind_sequence_length(model, arrays=inputs))
+    return {"model": model, "path": path, "inputs": inputs, "imported": imported, "lsbs": output_lsbs(imported),
+            "reference": run_stage("reference", model, inputs), "integer": run_stage("integer", model, inputs),
+            "c_lsb": float(np.float32(cell_quantizers(spec)["c"].scale))}
+
+
+def _finn_check(d, got):
+    return check_stage("integer", d["reference"], got, d["lsbs"], False, TieTracer(d["imported"], d["inputs"]))
+
+
+def test_unquantized_cell_state_rounding_passes_as_its_own_class(finn, capsys):
+    status = lstmc_main(["verify", str(finn["path"]), "--random", "50", "--seq-len", "10", "--stages", "qrnn",
+                         "integer"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    report = _finn_check(finn, finn["integer"])
+    rows = {r.output: r for r in report.rows}
+    c = rows[C_T]
+    assert c.mismatches > 20 and c.rounded == c.mismatches and c.ties == 0 and c.real == 0  # about 1 in 3
+    assert all(r.rounded == r.mismatches == 0 for k, r in rows.items() if k != C_T)
+    assert not report.ties and len(report.rounded) == len(report.verdicts) and 1 <= report.rounded_max_ulp <= 64
+    assert (f"integer    rounding     {c.mismatches} elements in {len(report.rounded)} sequences differ by float32 "
+            f"rounding of an unquantized output") in out
+    assert "REAL" not in out and "rounding tie" not in out and "all stages meet the contract" in out
+
+
+def test_unquantized_output_bound_holds_and_is_tight(finn):
+    """Soundness, measured on every c_T element of every sequence (equal or not): |y_i - y_f| <= e + ulp(y_i)/2,
+    the bound is far below half a grid step, and errors come close to it."""
+    tracer = TieTracer(finn["imported"], finn["inputs"])
+    _, _, first, errors = tracer._trace(finn["inputs"])
+    assert not first  # no quantizer diverges in these sequences: every c_T difference is float rounding
+    y_f, y_i = (finn[k][C_T].astype(np.float64) for k in ("reference", "integer"))
+    bound = (errors[C_T] + half_ulp(finn["integer"][C_T])) * tie_trace.BOUND_SLACK
+    ratio = np.abs(y_i - y_f) / bound
+    assert ratio.max() <= 1.0 and ratio.max() > 0.5, ratio.max()
+    assert 2 * bound.max() < finn["c_lsb"] / 1000
+    assert tracer.unquantized_outputs() == {C_T: finn["c_lsb"]}
+
+
+def _wrong_output(d, monkeypatch, scale: float, delta) -> int:
+    """Make the integer design (so the integer stage and the tracer's integer run alike) wrong on one element: of
+    the [N, H, 1] output dequantized by `scale`, element [0, 0] of the sequence whose codes there are those of a
+    sequence where nothing differs (no quantizer diverges, every output equal); returns that sequence."""
+    ref, got = d["reference"], d["integer"]
+    n = len(d["inputs"]["scan_input"])
+    equal = np.ones(n, bool)
+    for k in ref:
+        equal &= (ref[k] == got[k]).reshape(n, -1).all(axis=1)
+    name = next(k for k in ref if got[k].ndim == 3 and np.allclose(got[k] / scale, np.round(got[k] / scale)))
+    codes = np.round(got[name][:, :, 0] / scale).astype(np.int64)
+    unique = [i for i in np.flatnonzero(equal) if np.count_nonzero((codes == codes[i]).all(axis=1)) == 1]
+    seq = unique[0]
+    target = codes[seq]
+
+    @register_impls
+    class Wrong(interp_qrnn.QrnnFunctions):
+        @impl(qrnn.DequantizeOp)
+        def run_dequantize(self, interpreter, op, args):
+            (y,) = super().run_dequantize(interpreter, op, args).values
+            v = np.asarray(args[0])
+            if v.ndim == 3 and list(op.quant.scales) == [scale]:
+                y = y.copy()
+                hit = (v[:, :, 0] == target).all(axis=1)
+                y[hit, 0, 0] = delta(y[hit, 0, 0])
+            return (y,)
+
+    monkeypatch.setattr(interp_qrnn, "QrnnFunctions", Wrong)  # run_function looks it up at call time
+    return int(seq)
+
+
+def test_one_lsb_on_the_cell_state_fails(finn, monkeypatch, capsys):
+    """A real error of one LSB of the state's grid on c_T, in one sequence where nothing else differs: REAL,
+    named by output and element, while the genuine rounding elsewhere is still its own class."""
+    s = finn["c_lsb"]
+    seq = _wrong_output(finn, monkeypatch, s, lambda y: y + np.float32(s))
+    status = lstmc_main(["verify", str(finn["path"]), "--random", "50", "--seq-len", "10", "--stages", "integer"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    real = [line for line in out.splitlines() if " REAL " in line]
+    assert len(real) == 1, out
+    assert f"sequence {seq}: outputs differ but no traced quantizer diverges: {C_T} element [0, 0]" in real[0]
+    assert "> float32 error bound" in real[0]
+    assert "rounding of an unquantized output (no quantizer diverges there)" in out
+
+
+@pytest.mark.parametrize("what", ["c_T by 1/1000 LSB", "h by 1 ulp"])
+def test_sub_lsb_errors_beyond_the_bound_fail(finn, monkeypatch, what):
+    """Far below an LSB but beyond the float32 bound on c_T (a wrong dequantization), or a single ulp on a
+    quantized output (h): neither is float rounding of an unquantized output."""
+    from lstmc.testing_finn_cell import FinnCellSpec, cell_quantizers
+
+    if what.startswith("c_T"):
+        seq = _wrong_output(finn, monkeypatch, finn["c_lsb"], lambda y: y + np.float32(finn["c_lsb"] / 1000))
+        output, why = C_T, "> float32 error bound"
+    else:
+        h = float(np.float32(cell_quantizers(FinnCellSpec(**FINN_SAME7))["h"].scale))
+        seq = _wrong_output(finn, monkeypatch, h, lambda y: y + np.spacing(np.abs(y)))
+        output, why = "scan_out_hidden_state", "a quantizer's output differs"
+    got = run_stage("integer", finn["model"], finn["inputs"])
+    assert np.count_nonzero(got[output] != finn["integer"][output]) == 1
+    report = _finn_check(finn, got)
+    assert not report.ok and [v.sequence for v in report.real] == [seq]
+    assert why in report.real[0].reason and f"{output} element [0, 0]" in report.real[0].reason
+    assert len(report.rounded) == len(report.verdicts) - 1  # every other sequence is still float rounding
+
+
+def test_rounding_check_just_inside_and_outside_the_bound():
+    """Hand-made: c1 s and c2 s rounded and summed in float32 against (c1 + c2) s rounded once, with the float
+    trace's error e = e(c1 s) + e(c2 s) + ulp(sum)/2. Accepted iff |y_i - y_f| <= B = e + ulp(y_i)/2 and 2 B < s."""
+    f32 = np.float32
+    s = f32(0.021885743)
+    c1, c2 = 41, -60
+    a, b = f32(c1) * s, f32(c2) * s
+    y_f, y_i = a + b, f32(c1 + c2) * s
+    assert y_f != y_i
+    e = float(sum(abs(Fraction(float(fl)) - c * Fraction(float(s))) for fl, c in ((a, c1), (b, c2)))) \
+        + float(half_ulp(y_f))
+    check = tie_trace._rounding_check
+    assert check("c", (0,), y_f, y_i, e, True, float(s)).ok
+    dist = abs(Fraction(float(y_i)) - Fraction(float(y_f)))
+    h = float(half_ulp(y_i))
+    slack = tie_trace.BOUND_SLACK
+    inside, outside = float(dist) / slack - h + 1e-18, float(dist) / slack - h - 1e-18  # err making B = dist +- ~
+    assert inside >= 0 and check("c", (0,), y_f, y_i, inside, True, float(s)).ok
+    assert not check("c", (0,), y_f, y_i, outside, True, float(s)).ok
+    b_e = (e + h) * slack
+    assert check("c", (0,), y_f, y_i, e, True, 2 * b_e * (1 + 1e-12)).ok
+    assert not check("c", (0,), y_f, y_i, e, True, 2 * b_e).ok  # a code one step off could hide in B
+    assert not check("c", (0,), y_f, y_i, e, False, float(s)).ok  # a quantized output: no allowance
+    assert not check("c", (0,), y_f, y_i, e, True, None).ok
+    assert not check("c", (0,), y_f, y_i, float("inf"), True, float(s)).ok
