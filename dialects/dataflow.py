@@ -35,7 +35,8 @@ class MVAUOp(IRDLOperation):
     Inputs are vectors [K_p] (a recurrence step) or V vectors [V, K_p] processed one after the other (a
     convolution's sliding-window patches, V = output pixels), giving [N] or [V, N].
     Folding: the unit computes PE output rows and SIMD input columns per cycle, so one product takes
-    (N / PE) * (K / SIMD) cycles; PE must divide N and SIMD must divide every part size.
+    (N / PE) * (K / SIMD) cycles; PE must divide N and SIMD must divide K (a fold of SIMD columns of the
+    concatenated input may take columns of two parts).
     """
 
     name = "dataflow.mvau"
@@ -105,9 +106,9 @@ class MVAUOp(IRDLOperation):
         pe, simd = self.pe.value.data, self.simd.value.data
         if pe < 1 or n % pe:
             raise VerifyException(f"'dataflow.mvau' PE={pe} must divide the {n} output rows")
-        bad = [s for s in self.part_sizes if simd < 1 or s % simd]
-        if bad:
-            raise VerifyException(f"'dataflow.mvau' SIMD={simd} must divide every input part size {self.part_sizes}")
+        if simd < 1 or k % simd:
+            raise VerifyException(
+                f"'dataflow.mvau' SIMD={simd} must divide the {k} input columns (part sizes {self.part_sizes})")
 
 
 DATAFLOW = Dialect("dataflow", [MVAUOp], [])

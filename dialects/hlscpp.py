@@ -1,9 +1,10 @@
 """The `hlscpp` dialect: the structured C++ that Vitis HLS synthesizes, one op per C++ construct.
 
 Functions, static arrays (with their initializers and ARRAY_PARTITION directives), hls::stream FIFOs (with
-depths), counted loops (with PIPELINE/UNROLL directives), loads/stores, stream reads/writes and integer
-arithmetic on ap_int/ap_uint (builtin siN/uiN element types) and ap_fixed (`!hlscpp.fixed`). Every HLS
-directive is an attribute of the op it applies to; the `hls-cpp` target only prints (lstmc/hls/emit.py).
+depths; an array of them is the lanes of a unit that handles several elements per cycle), counted loops
+(with PIPELINE/UNROLL directives), loads/stores, stream reads/writes and integer arithmetic on ap_int/ap_uint
+(builtin siN/uiN element types) and ap_fixed (`!hlscpp.fixed`). Every HLS directive is an attribute of the op
+it applies to; the `hls-cpp` target only prints (lstmc/hls/emit.py).
 """
 
 from __future__ import annotations
@@ -211,16 +212,40 @@ class ArrayOp(IRDLOperation):
                 raise VerifyException(f"partition dim {p.dim.data} exceeds the array rank {len(shape)}")
 
 
+def stream_element_type(ty: Attribute) -> Attribute | None:
+    """T of `!hlscpp.stream<T>` or of an array of streams `memref<E x !hlscpp.stream<T>>`, else None."""
+    if isinstance(ty, StreamType):
+        return ty.element_type
+    if isinstance(ty, MemRefType) and isinstance(ty.element_type, StreamType):
+        return ty.element_type.element_type
+    return None
+
+
+def _stream_rank(ty: Attribute) -> int:
+    return len(ty.get_shape()) if isinstance(ty, MemRefType) else 0
+
+
 @irdl_op_definition
 class StreamOp(IRDLOperation):
-    """A local hls::stream FIFO with a depth (`#pragma HLS STREAM depth=`)."""
+    """A local hls::stream FIFO with a depth (`#pragma HLS STREAM depth=`), or an array of E of them
+    (`memref<E x !hlscpp.stream<T>>`): the lanes of a unit folded by E, one FIFO per lane, each `depth` deep."""
 
     name = "hlscpp.stream"
     depth = prop_def(IntegerAttr[I64])
-    result = result_def(StreamType)
+    result = result_def()
 
-    def __init__(self, element_type: Attribute, depth: int):
-        super().__init__(properties={"depth": IntegerAttr(depth, i64)}, result_types=[StreamType(element_type)])
+    def __init__(self, element_type: Attribute, depth: int, lanes: int | None = None):
+        ty = StreamType(element_type) if lanes is None else MemRefType(StreamType(element_type), [lanes])
+        super().__init__(properties={"depth": IntegerAttr(depth, i64)}, result_types=[ty])
+
+    def verify_(self) -> None:
+        ty = self.result.type
+        if stream_element_type(ty) is None or (isinstance(ty, MemRefType) and len(ty.get_shape()) != 1):
+            raise VerifyException(f"'hlscpp.stream' must give a stream or a 1-D array of streams, got {ty}")
+        if isinstance(ty, MemRefType) and ty.get_shape()[0] < 1:
+            raise VerifyException("'hlscpp.stream' needs at least one lane")
+        if self.depth.value.data < 1:
+            raise VerifyException(f"'hlscpp.stream' depth must be >= 1, got {self.depth.value.data}")
 
 
 @irdl_op_definition
@@ -319,26 +344,49 @@ class StoreOp(IRDLOperation):
             raise VerifyException("'hlscpp.store' needs one index per array dimension")
 
 
+def _verify_stream_access(op: IRDLOperation, stream: SSAValue, indices, value_type: Attribute) -> None:
+    element = stream_element_type(stream.type)
+    if element is None:
+        raise VerifyException(f"'{op.name}' needs a stream or an array of streams, got {stream.type}")
+    if len(indices) != _stream_rank(stream.type):
+        raise VerifyException(f"'{op.name}' needs one index per dimension of the stream array "
+                              f"({_stream_rank(stream.type)}), got {len(indices)}")
+    if value_type != element:
+        raise VerifyException(f"'{op.name}' value type {value_type} differs from the stream element type {element}")
+
+
 @irdl_op_definition
 class ReadOp(IRDLOperation):
-    name = "hlscpp.read"
-    stream = operand_def(StreamType)
-    result = result_def()
-    assembly_format = "$stream attr-dict `:` type($stream) `->` type($result)"
+    """`s.read()`, or `s[i].read()` on one lane of an array of streams."""
 
-    def __init__(self, stream: SSAValue):
-        super().__init__(operands=[stream], result_types=[stream.type.element_type])
+    name = "hlscpp.read"
+    stream = operand_def()
+    indices = var_operand_def(IndexType)
+    result = result_def()
+    assembly_format = "$stream (`[` $indices^ `]`)? attr-dict `:` type($stream) `->` type($result)"
+
+    def __init__(self, stream: SSAValue, indices: Sequence[SSAValue] = ()):
+        super().__init__(operands=[stream, list(indices)], result_types=[stream_element_type(stream.type)])
+
+    def verify_(self) -> None:
+        _verify_stream_access(self, self.stream, self.indices, self.result.type)
 
 
 @irdl_op_definition
 class WriteOp(IRDLOperation):
-    name = "hlscpp.write"
-    stream = operand_def(StreamType)
-    value = operand_def()
-    assembly_format = "$stream `,` $value attr-dict `:` type($stream) `,` type($value)"
+    """`s.write(v)`, or `s[i].write(v)` on one lane of an array of streams."""
 
-    def __init__(self, stream: SSAValue, value: SSAValue):
-        super().__init__(operands=[stream, value])
+    name = "hlscpp.write"
+    stream = operand_def()
+    value = operand_def()
+    indices = var_operand_def(IndexType)
+    assembly_format = "$stream (`[` $indices^ `]`)? `,` $value attr-dict `:` type($stream) `,` type($value)"
+
+    def __init__(self, stream: SSAValue, value: SSAValue, indices: Sequence[SSAValue] = ()):
+        super().__init__(operands=[stream, value, list(indices)])
+
+    def verify_(self) -> None:
+        _verify_stream_access(self, self.stream, self.indices, self.value.type)
 
 
 @irdl_op_definition

@@ -6,17 +6,30 @@ widths) so they can be unit-tested; `estimate_module` walks dataflow-level IR (a
 
 The schedule (what the HLS emitter generates; cycles here equal it exactly)
 ----------------------------------------------------------------------------
-* Each `qrnn.recurrence` is one stage (one function of the `qrnn-to-hlscpp` kernel). Per time step it
-  first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input length` (sum over
-  scanned inputs of the elements of one time slice). Then it runs the units of its body *sequentially*, in
-  body order:
-  - `dataflow.mvau`: one flat loop (FINN's MVAU) with II = 1 over (rows / PE) x (cols / SIMD) iterations,
-    each taking SIMD columns of one input part for PE rows, plus a pipeline depth of
+* Each `qrnn.recurrence` is one stage (one function of the `qrnn-to-hlscpp` kernel) running T steps.
+* A streamed recurrence (`qrnn_to_dataflow.step_schedule`, the one analysis the lowering builds from: an
+  MVAU and elementwise units on its gates, every LSTM) runs each step as a DATAFLOW region: the MVAU emits
+  its rows interleaved by gate and the elementwise units, folded by E = PE / gcd(PE, G) lanes, consume each
+  group as it leaves the MVAU through FIFOs. A step ends when the last group has passed the longest unit
+  chain (`StepSchedule.depth`: `UNIT_LATENCY` per unit on the path), and the next step's MVAU needs all of
+  h_t (the recurrence), so steps do not overlap:
+        step_cycles = mvau_cycles + depth + STEP_OVERHEAD
+  with mvau_cycles as below and STEP_OVERHEAD = DATAFLOW_OVERHEAD (start and finish of the region) +
+  STATE_COPY_CYCLES (the next state copied into the readers' registers, all elements at once). x_t is read
+  and the step's outputs written by the units themselves: no read or write-back cycles.
+  `dataflow.mvau`: one flat loop (FINN's MVAU) with II = 1 over (rows / PE) x (cols / SIMD) iterations,
+    each taking SIMD columns of the concatenated [x_t; h_{t-1}] for PE rows, plus a pipeline depth of
     `MVAU_DEPTH + ceil(log2(SIMD))` (multiply, adder tree of SIMD products, accumulate, align):
         mvau_cycles = (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
     A recurrence over B independent sequences (torch's [T, B, I] layout, state [B, H]) interleaves them:
     the B sequences take turns in the same flat loop, so the pipeline fills once per step for all of them:
         mvau_cycles = B * (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
+  Each unit's loop runs B * H / E iterations at II = 1 (its `cyc/step`, busy cycles; they overlap the MVAU).
+* Any other recurrence body (two MVAUs, a GRU's h-part of its candidate gate, ...) runs sequentially: per
+  time step it first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input
+  length` (sum over scanned inputs of the elements of one time slice). Then it runs the units of its body
+  one after the other, in body order:
+  - `dataflow.mvau`: mvau_cycles as above;
   - every other unit (`qrnn.threshold`, `qrnn.lut`, `qrnn.imul`, `qrnn.scaled_sum`, `qrnn.requant`,
     `qrnn.slice`) is a loop over its vector length with II = 1, plus a pipeline depth of
     `ELEMENTWISE_DEPTH` = 2 (over B x H elements for B interleaved sequences: a perfect loop nest that HLS
@@ -29,14 +42,15 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   state lengths) and the step's scan outputs, one copy per consumer of the recurrence's output
   (`write_output` loops): `write_cycles = sum of state lengths + sum over scan outputs of length x copies`.
         step_cycles = sum of the unit cycles
-        recurrence_cycles = T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length)
+* recurrence_cycles = T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length)
   Not counted: the one-off copies of the initial state in and the final state out of a recurrence.
   The report gives, per stage, the cycles of one step for all its B sequences and per sequence (B = 1
   unless the states are [B, H]).
-* Recurrences (layers, directions) are chained by streams under one top-level DATAFLOW region, so
-        cycles per inference (latency) = sum over recurrences of recurrence_cycles
+* Recurrences (layers, directions) are chained by buffers under one top-level DATAFLOW region, so
+        cycles per inference (latency) = sum over stages of their cycles
   (exact for a chain of layers; an upper bound when directions of a bidirectional layer run concurrently)
-        initiation interval           = max over recurrences of recurrence_cycles
+        initiation interval           = max over stages of their cycles
+  (a stage takes the next inference when it is done with this one; reported separately from the latency)
   Compute outside the recurrences is a stage of its own in the same chain (each process fills its output
   array before the next starts): a `dataflow.mvau` over V vectors (a convolution's patches, a dense layer
   with V = 1) costs V x mvau_cycles; a `qrnn.window` (sliding-window copy) or `qrnn.transpose` one cycle per
@@ -75,6 +89,11 @@ Buffers: every top-level result read by a process travels in a ping-pong array p
 (`memory_resources`); the ports' own streams are not counted, nor reshapes next to a port (views of the
 stream, `qrnn_to_hlscpp.port_views`: the consumers of an input's view read the reader's buffers, an output's
 writer drains the buffer in front of the view).
+Streamed recurrences: every elementwise unit is E lanes wide (its loop control and per-channel memories
+once, its datapath, pipeline registers and FIFOs E times), each gate slice is E FIFOs per consuming unit,
+the MVAU adds its group buffer (G x E accumulator registers), and the state is registers (one copy per
+reader of each state in the step, plus the next state). Since E follows PE, the folding space charges the
+lane-scaled part of a recurrence's units to its MVAU (`MvauSpec.lane_resources`).
 Elementwise units (`elementwise_resources`): `imul` is one multiplier (LUT or DSP by the rule above),
 `scaled_sum` one adder of the output width per term plus the bias add, `requant` a rounding adder and a
 clamp (2 * input bits), `slice` only wiring. Every unit adds `UNIT_CONTROL_LUT` LUTs of loop control,
@@ -87,7 +106,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART, PARTS, Part  # noqa: F401 (PARTS, Part re-exported)
 
@@ -104,6 +123,9 @@ DSP_A_BITS, DSP_B_BITS = 27, 18  # DSP48E2 multiplier port widths
 UNIT_CONTROL_LUT = 20  # loop counter and stream handshakes of an elementwise unit
 FIFO_SRL_MAX_DEPTH = 256  # deeper FIFOs go to BRAM18
 SRL_DEPTH = 32  # SRLC32E
+DATAFLOW_OVERHEAD = 2  # start and finish handshakes of a streamed step's DATAFLOW region
+STATE_COPY_CYCLES = 1  # the next state into the readers' registers, every element at once
+STEP_OVERHEAD = DATAFLOW_OVERHEAD + STATE_COPY_CYCLES
 
 
 # ---------------------------------------------------------------------------------------- part and totals
@@ -119,6 +141,13 @@ class Resources:
 
     def __add__(self, other: Resources) -> Resources:
         return Resources(self.lut + other.lut, self.ff + other.ff, self.bram18 + other.bram18, self.dsp + other.dsp)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.lut - other.lut, self.ff - other.ff, self.bram18 - other.bram18, self.dsp - other.dsp)
+
+    def __mul__(self, k: int) -> Resources:
+        """k copies (the lanes of a folded unit)."""
+        return Resources(self.lut * k, self.ff * k, self.bram18 * k, self.dsp * k)
 
     def cost_key(self) -> tuple[int, int, int]:
         """The order in which foldings are compared: fewest LUTs, then fewest DSPs, then fewest BRAM18s."""
@@ -174,8 +203,14 @@ def elementwise_cycles(length: int) -> int:
 
 
 def recurrence_step_cycles(unit_cycles: Iterable[int]) -> int:
-    """One time step runs its units one after the other: the sum of their cycles."""
+    """One time step of a sequential recurrence runs its units one after the other: the sum of their cycles."""
     return sum(unit_cycles)
+
+
+def streamed_step_cycles(mvau: int, depth: int) -> int:
+    """One step of a streamed recurrence: the MVAU's cycles, the unit chain behind its last group, the
+    region's start/finish and the state copy."""
+    return mvau + depth + STEP_OVERHEAD
 
 
 def recurrence_cycles(steps: int, step_cycles: int, input_length: int, write_length: int = 0) -> int:
@@ -279,25 +314,58 @@ def mvau_resources(rows: int, cols: int, pe: int, simd: int, weight_bits: int, i
     return compute + weights + input_buffer + fifo_resources(fifo_depth, acc_bits)
 
 
-def threshold_resources(channels: int, num_thresholds: int, input_bits: int, output_bits: int,
-                        per_channel: bool, fifo_depth: int = 0) -> Resources:
-    """A multi-threshold unit: K parallel comparators of A bits; per-channel thresholds in a memory."""
+def _lanes_of(fixed: Resources, per_lane: Resources, lanes: int) -> Resources:
+    return fixed + per_lane * lanes
+
+
+def threshold_parts(channels: int, num_thresholds: int, input_bits: int, output_bits: int, per_channel: bool,
+                    fifo_depth: int = 0, fifos: int = 1) -> tuple[Resources, Resources]:
+    """(once, per lane) of a multi-threshold unit: loop control and the per-channel threshold memory once;
+    K parallel comparators of A bits, their count, pipeline registers and `fifos` output FIFOs per lane."""
     k, a = num_thresholds, input_bits
-    logic = Resources(lut=UNIT_CONTROL_LUT + k * a + k, ff=ELEMENTWISE_DEPTH * (a + output_bits))
-    memory = memory_resources(channels, k * a) if per_channel else Resources()
-    return logic + memory + fifo_resources(fifo_depth, output_bits)
+    fixed = Resources(lut=UNIT_CONTROL_LUT) + (memory_resources(channels, k * a) if per_channel else Resources())
+    lane = (Resources(lut=k * a + k, ff=ELEMENTWISE_DEPTH * (a + output_bits))
+            + fifo_resources(fifo_depth, output_bits) * fifos)
+    return fixed, lane
 
 
-def lut_table_resources(entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0) -> Resources:
+def threshold_resources(channels: int, num_thresholds: int, input_bits: int, output_bits: int,
+                        per_channel: bool, fifo_depth: int = 0, lanes: int = 1, fifos: int = 1) -> Resources:
+    """A multi-threshold unit: K parallel comparators of A bits; per-channel thresholds in a memory."""
+    return _lanes_of(*threshold_parts(channels, num_thresholds, input_bits, output_bits, per_channel, fifo_depth,
+                                      fifos), lanes)
+
+
+def lut_table_parts(entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0,
+                    fifos: int = 1) -> tuple[Resources, Resources]:
+    """(once, per lane) of a table unit: loop control once; a ROM, the index subtract and FIFOs per lane."""
+    lane = (Resources(lut=input_bits, ff=ELEMENTWISE_DEPTH * (input_bits + output_bits))
+            + memory_resources(entries, output_bits) + fifo_resources(fifo_depth, output_bits) * fifos)
+    return Resources(lut=UNIT_CONTROL_LUT), lane
+
+
+def lut_table_resources(entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0, lanes: int = 1,
+                        fifos: int = 1) -> Resources:
     """A table unit: ROM of `entries` words of the output width, plus the index subtract."""
-    logic = Resources(lut=UNIT_CONTROL_LUT + input_bits, ff=ELEMENTWISE_DEPTH * (input_bits + output_bits))
-    return logic + memory_resources(entries, output_bits) + fifo_resources(fifo_depth, output_bits)
+    return _lanes_of(*lut_table_parts(entries, input_bits, output_bits, fifo_depth, fifos), lanes)
 
 
 ELEMENTWISE_KINDS = ("imul", "scaled_sum", "requant", "slice")
 
 
-def elementwise_resources(kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0) -> Resources:
+def elementwise_parts(kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0,
+                      fifos: int = 1) -> tuple[Resources, Resources]:
+    """(once, per lane): loop control once; the datapath, its registers and `fifos` output FIFOs per lane.
+    A `slice` (a gate of a streamed MVAU) is only its FIFOs."""
+    if kind == "slice":
+        return Resources(), fifo_resources(fifo_depth, output_bits) * fifos
+    total = elementwise_resources(kind, input_bits, output_bits, fifo_depth, fifos=fifos)
+    fixed = Resources(lut=UNIT_CONTROL_LUT)
+    return fixed, total - fixed
+
+
+def elementwise_resources(kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0,
+                          fifos: int = 1) -> Resources:
     """imul: a multiplier; scaled_sum: an adder per term plus the bias; requant: round + clamp; slice: wiring."""
     if kind == "imul":
         logic = multiplier_resources(input_bits[0], input_bits[1] if len(input_bits) > 1 else input_bits[0])
@@ -310,7 +378,7 @@ def elementwise_resources(kind: str, input_bits: Sequence[int], output_bits: int
     else:
         raise ValueError(f"unknown elementwise unit kind '{kind}' (expected one of {', '.join(ELEMENTWISE_KINDS)})")
     regs = Resources(lut=UNIT_CONTROL_LUT, ff=ELEMENTWISE_DEPTH * (max(input_bits, default=0) + output_bits))
-    return logic + regs + fifo_resources(fifo_depth, output_bits)
+    return logic + regs + fifo_resources(fifo_depth, output_bits) * fifos
 
 
 # -------------------------------------------------------------------------------------- one MVAU, abstract
@@ -325,6 +393,8 @@ class MvauSpec:
     acc_bits: int
     fifo_depth: int = 0
     vectors: int = 1  # sequences interleaved in one flat loop (a recurrence over [B, H] states)
+    gates: int = 0  # G of a streamed recurrence (its units are E = PE / gcd(PE, G) lanes wide), else 0
+    lane_resources: Resources = Resources()  # one lane of the units folded with this MVAU
 
     @property
     def cols(self) -> int:
@@ -335,18 +405,28 @@ class MvauSpec:
         return divisors(self.rows)
 
     def simd_values(self) -> list[int]:
-        """Valid SIMD: the divisors of every input part size (of their gcd)."""
-        return divisors(math.gcd(*self.part_sizes))
+        """Valid SIMD: the divisors of the concatenated input's columns (a fold may straddle two parts)."""
+        return divisors(self.cols)
 
     def foldings(self) -> list[tuple[int, int]]:
         return [(p, s) for p in self.pe_values() for s in self.simd_values()]
 
+    def lanes(self, pe: int) -> int:
+        """E, the lanes of the units streaming behind this MVAU (1 outside a streamed recurrence)."""
+        return pe // math.gcd(pe, self.gates) if self.gates else 1
+
     def cycles(self, pe: int, simd: int) -> int:
         return mvau_cycles(self.rows, self.cols, pe, simd, self.vectors)
 
-    def resources(self, pe: int, simd: int) -> Resources:
+    def unit_resources(self, pe: int, simd: int) -> Resources:
+        """The MVAU itself (with the group buffer of a streamed one: G x E accumulator registers)."""
+        group = Resources(ff=self.gates * self.lanes(pe) * self.acc_bits)
         return mvau_resources(self.rows, self.cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits,
-                              parts=len(self.part_sizes), fifo_depth=self.fifo_depth)
+                              parts=len(self.part_sizes), fifo_depth=self.fifo_depth) + group
+
+    def resources(self, pe: int, simd: int) -> Resources:
+        """What this folding costs: the MVAU, and the lanes of the units that follow its PE."""
+        return self.unit_resources(pe, simd) + self.lane_resources * self.lanes(pe)
 
 
 # --------------------------------------------------------------------------------------------- the report
@@ -362,6 +442,8 @@ class UnitEstimate:
     pe: int | None = None
     simd: int | None = None
     spec: MvauSpec | None = field(default=None, repr=False)
+    lanes: int = 1  # a streamed unit: elements per cycle
+    per_lane: Resources | None = None  # a streamed unit: the part of `resources` paid per lane (folded by PE)
 
     @property
     def cycles(self) -> int:
@@ -377,9 +459,12 @@ class StageEstimate:
     step_cycles: int
     write_cycles_per_step: int = 0
     sequences: int = 1  # B independent sequences interleaved in each step
+    pipeline_depth: int | None = None  # a streamed step: cycles behind the MVAU (unit chain + STEP_OVERHEAD)
 
     @property
     def cycles(self) -> int:
+        """Cycles of one inference in this stage (also its initiation interval: a stage takes the next
+        inference when it is done with this one)."""
         return recurrence_cycles(self.steps, self.step_cycles, self.read_cycles_per_step, self.write_cycles_per_step)
 
     @property
@@ -409,6 +494,10 @@ class Report:
         return self.cycles / self.clock_mhz
 
     @property
+    def initiation_interval_us(self) -> float:
+        return self.initiation_interval / self.clock_mhz
+
+    @property
     def total(self) -> Resources:
         return total(u.resources for u in self.units)
 
@@ -425,13 +514,15 @@ class Report:
             "cycles_per_inference": self.cycles,
             "initiation_interval": self.initiation_interval,
             "latency_us": self.latency_us,
+            "initiation_interval_us": self.initiation_interval_us,
             "total": asdict(self.total),
             "utilisation_percent": self.total.utilisation(self.part),
             "stages": [
                 {"name": s.name, "steps": s.steps, "sequences": s.sequences,
                  "read_cycles_per_step": s.read_cycles_per_step, "step_cycles": s.step_cycles,
                  "write_cycles_per_step": s.write_cycles_per_step, "cycles_per_step": s.cycles_per_step,
-                 "cycles_per_step_per_sequence": s.cycles_per_step / s.sequences, "cycles": s.cycles}
+                 "cycles_per_step_per_sequence": s.cycles_per_step / s.sequences, "cycles": s.cycles,
+                 "streamed": s.pipeline_depth is not None, "pipeline_depth": s.pipeline_depth}
                 for s in self.stages
             ],
             "units": [
@@ -461,13 +552,19 @@ class Report:
                      f"{u['dsp']:>4.1f}%")
         lines.append("")
         for s in self.stages:
-            lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read + "
-                         f"{s.write_cycles_per_step} write) cycles = {s.cycles} cycles")
+            if s.pipeline_depth is not None:
+                lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles - s.pipeline_depth} MVAU + "
+                             f"{s.pipeline_depth} pipeline) cycles = {s.cycles} cycles (streamed step)")
+            else:
+                lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read"
+                             f" + {s.write_cycles_per_step} write) cycles = {s.cycles} cycles")
             if s.sequences > 1:
                 lines.append(f"  {s.sequences} interleaved sequences: {s.cycles_per_step} cycles per step for all, "
                              f"{s.cycles_per_step / s.sequences:g} per sequence")
-        lines.append(f"cycles per inference: {self.cycles} ({self.latency_us:.2f} us at {self.clock_mhz:g} MHz); "
-                     f"initiation interval: {self.initiation_interval} cycles")
+        lines.append(f"latency: {self.cycles} cycles per inference ({self.latency_us:.2f} us at "
+                     f"{self.clock_mhz:g} MHz)")
+        lines.append(f"initiation interval: {self.initiation_interval} cycles ({self.initiation_interval_us:.2f} us "
+                     "between inferences: the slowest stage)")
         lines.append("(estimates: cycles follow the emitted schedule; resources are FINN-R-style closed forms)")
         return "\n".join(lines)
 
@@ -484,16 +581,16 @@ def _elements(ty) -> int:
     return math.prod(ty.get_shape())
 
 
-def _fifo_depth(op) -> int:
-    from xdsl.dialects.builtin import IntegerAttr
+def _fifo_depth(op, schedule=None) -> int:
+    from lstmc.passes.qrnn_to_dataflow import fifo_depth
 
-    attr = op.attributes.get("fifo_depth")
-    return attr.value.data if isinstance(attr, IntegerAttr) else 0
+    return fifo_depth(op, schedule)
 
 
-def mvau_spec(op) -> MvauSpec:
+def mvau_spec(op, schedule=None, lane_resources: Resources = Resources()) -> MvauSpec:
     """The cost-model view of a `dataflow.mvau`: inside a recurrence its [B, K] vectors are B interleaved
-    sequences (one flat loop); at the top level V vectors are V runs of the loop (counted as V steps)."""
+    sequences (one flat loop); at the top level V vectors are V runs of the loop (counted as V steps). With
+    the streamed schedule of its recurrence, the gates and one lane of the units that stream behind it."""
     from lstmc.dialects import qrnn
 
     return MvauSpec(
@@ -502,8 +599,10 @@ def mvau_spec(op) -> MvauSpec:
         weight_bits=_bits(op.weights.get_element_type()),
         input_bits=max(_bits(v.type) for v in op.inputs),
         acc_bits=_bits(op.result.type),
-        fifo_depth=_fifo_depth(op),
+        fifo_depth=_fifo_depth(op, schedule),
         vectors=op.vectors if isinstance(op.parent_op(), qrnn.RecurrenceOp) else 1,
+        gates=schedule.gates if schedule is not None else 0,
+        lane_resources=lane_resources,
     )
 
 
@@ -513,6 +612,71 @@ def _unit_name_hint(op, index: int, used: set[str]) -> str:
     name = base if base not in used else f"{base}@{index}"
     used.add(name)
     return name
+
+
+def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> UnitEstimate | None:
+    """A gate slice or an elementwise unit of a streamed step: E lanes, one FIFO per lane and consumer."""
+    from lstmc.dialects import qrnn
+    from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY
+
+    if not op.results or op.results[0] not in schedule.done:
+        return None
+    out = op.results[0]
+    lanes = schedule.lanes()
+    depth, fifos = _fifo_depth(op, schedule), len(schedule.stream_consumers(out))
+    in_bits = [_bits(v.type) for v in op.operands]
+    if op is schedule.mvau:  # one gate, read straight from the MVAU: its output FIFOs
+        name = f"{stage}/{out.name_hint or 'mvau'}_fifo"
+        while name in used:
+            name += "'"
+        used.add(name)
+        _, lane = elementwise_parts("slice", in_bits, _bits(out.type), depth, fifos)
+        return UnitEstimate(name, "fifo", stage, schedule.rec.seq_len, 0, lane * lanes, _elements(out.type),
+                            lanes=lanes, per_lane=lane)
+    name = f"{stage}/{_unit_name_hint(op, index, used)}"
+    if isinstance(op, qrnn.SliceOp):
+        kind, (fixed, lane) = "slice", elementwise_parts("slice", in_bits, _bits(out.type), depth, fifos)
+        cycles = 0  # wiring: the MVAU writes the gate's FIFOs
+    else:
+        if isinstance(op, qrnn.ThresholdOp):
+            shape = tuple(op.thresholds.get_shape())
+            kind = "threshold"
+            fixed, lane = threshold_parts(schedule.hidden, shape[-1], in_bits[0], _bits(out.type), len(shape) == 2,
+                                          depth, fifos)
+        elif isinstance(op, qrnn.LutOp):
+            kind = "lut"
+            fixed, lane = lut_table_parts(_elements(op.table.type), in_bits[0], _bits(out.type), depth, fifos)
+        else:
+            kind = {qrnn.IMulOp: "imul", qrnn.ScaledSumOp: "scaled_sum", qrnn.RequantOp: "requant"}[type(op)]
+            fixed, lane = elementwise_parts(kind, in_bits, _bits(out.type), depth, fifos)
+        cycles = schedule.unit_iterations() + UNIT_LATENCY
+    return UnitEstimate(name, kind, stage, schedule.rec.seq_len, cycles, fixed + lane * lanes,
+                        _elements(out.type), lanes=lanes, per_lane=lane)
+
+
+def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tuple[list[UnitEstimate], StageEstimate]:
+    """The units and the stage of a streamed recurrence (module docstring)."""
+    used = {mvau_name[id(schedule.mvau)].rsplit("/", 1)[-1]}
+    units = []
+    for index, op in enumerate(rec.body.block.ops):
+        unit = _streamed_unit(op, index, stage, schedule, used)
+        if unit is not None:
+            units.append(unit)
+    lane = total(u.per_lane for u in units)
+    op = schedule.mvau
+    spec = replace(mvau_spec(op, schedule, lane), fifo_depth=0)  # its FIFOs are the gates' (units above)
+    pe, simd = op.pe.value.data, op.simd.value.data
+    mvau = UnitEstimate(mvau_name[id(op)], "mvau", stage, rec.seq_len, spec.cycles(pe, simd),
+                        spec.unit_resources(pe, simd),
+                        length=spec.rows, pe=pe, simd=simd, spec=spec)
+    # the state on chip: a register copy per reader of each state in the step, and the next state
+    readers = [len({u.operation for u in arg.uses}) for arg in rec.body.block.args[: len(rec.init)]]
+    state_ff = sum((n + 1) * _elements(v.type) * _bits(v.type) for n, v in zip(readers, rec.init))
+    state = UnitEstimate(f"{stage}/state", "state", stage, 0, 0, Resources(ff=state_ff),
+                         sum(_elements(v.type) for v in rec.init))
+    depth = schedule.depth + STEP_OVERHEAD
+    step = streamed_step_cycles(mvau.cycles_per_step, schedule.depth)
+    return [mvau] + units + [state], StageEstimate(stage, rec.seq_len, 0, step, 0, schedule.sequences, depth)
 
 
 def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
@@ -578,6 +742,7 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
     """
     from lstmc.dialects import dataflow
     from lstmc.passes.qrnn_set_folding import mvau_names, recurrence_names
+    from lstmc.passes.qrnn_to_dataflow import step_schedule
     from lstmc.passes.qrnn_to_hlscpp import port_views
 
     mvau_name = {id(op): name for name, op in mvau_names(module).items()}
@@ -585,6 +750,13 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
     stages: list[StageEstimate] = []
     in_recurrence: set[int] = set()
     for stage, rec in recurrence_names(module):
+        in_recurrence.update(id(op) for op in rec.walk())
+        schedule = step_schedule(rec)
+        if schedule is not None:
+            stage_units, stage_estimate = _streamed_stage(rec, stage, schedule, mvau_name)
+            units.extend(stage_units)
+            stages.append(stage_estimate)
+            continue
         steps = rec.seq_len
         read = sum(_elements(a.type) for a in rec.body.block.args[len(rec.init):])
         used = {mvau_name[id(op)].rsplit("/", 1)[-1] for op in rec.walk() if isinstance(op, dataflow.MVAUOp)}
@@ -593,7 +765,6 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
             unit = _unit(op, index, stage, steps, mvau_name, used)
             if unit is not None:
                 stage_units.append(unit)
-        in_recurrence.update(id(op) for op in rec.walk())
         units.extend(stage_units)
         stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units),
                                     _write_back_length(rec), _sequences(rec)))
@@ -695,9 +866,12 @@ class FoldingSpace:
     @classmethod
     def from_report(cls, report: Report) -> FoldingSpace:
         mvaus = [u for u in report.units if u.kind == "mvau"]
+        # units streaming behind an MVAU pay their lanes through its spec (lane_resources), the rest is fixed
+        fixed = [u.resources if u.per_lane is None else u.resources - u.per_lane * u.lanes
+                 for u in report.units if u.kind != "mvau"]
         return cls(
             base_cycles=report.cycles - sum(u.cycles for u in mvaus),
-            base_resources=total(u.resources for u in report.units if u.kind != "mvau"),
+            base_resources=total(fixed),
             units={u.name: (u.steps, u.spec) for u in mvaus},
         )
 
@@ -734,7 +908,8 @@ class FoldingSpace:
         per_unit = []
         for name in names:
             steps, spec = self.units[name]
-            opts = [(steps * spec.cycles(p, s), spec.resources(p, s).cost_key(), ((p, s),)) for p, s in spec.foldings()]
+            opts = [(steps * spec.cycles(p, s), spec.resources(p, s).cost_key(), ((p, s),))
+                    for p, s in spec.foldings()]
             per_unit.append(_prune(opts))
         fastest_rest = [0] * (len(names) + 1)
         for i in range(len(names) - 1, -1, -1):

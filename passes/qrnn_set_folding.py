@@ -4,7 +4,7 @@ Folding is a schedule, never a numeric change: the pass only rewrites the `pe`/`
 `dataflow.mvau` ops. One mode at a time:
 
 * `pe=N` and/or `simd=N`: the same value for every MVAU (0 leaves that property as it is). Every MVAU must
-  accept it: PE must divide its output rows, SIMD every one of its input part sizes.
+  accept it: PE must divide its output rows, SIMD its input columns (the concatenated parts, [x_t; h]).
 * `config=F.json`: per-unit values, `{"<unit>": {"PE": 4, "SIMD": 2}, ...}`; units not named keep their
   folding, unknown names are an error that lists the valid ones.
 * `target-cycles=N`: the cheapest folding whose estimated cycles per inference (lstmc.qor, the schedule
@@ -107,8 +107,8 @@ def check_folding(name: str, op: dataflow.MVAUOp, pe: int | None, simd: int | No
         raise FoldingError(f"PE={pe} does not divide the {spec.rows} output rows of '{name}'; "
                            f"valid PE values: {_list(spec.pe_values())}")
     if simd is not None and simd not in spec.simd_values():
-        raise FoldingError(f"SIMD={simd} does not divide every input part of '{name}' (part sizes "
-                           f"{_list(spec.part_sizes)}); valid SIMD values: {_list(spec.simd_values())}")
+        raise FoldingError(f"SIMD={simd} does not divide the {spec.cols} input columns of '{name}' (part sizes "
+                           f"{_list(spec.part_sizes)}, concatenated); valid SIMD values: {_list(spec.simd_values())}")
 
 
 def set_folding(op: dataflow.MVAUOp, pe: int | None, simd: int | None) -> None:

@@ -12,19 +12,28 @@ elementwise cell update stay as they are; the carried h and c stay on chip (the 
 A recurrence over B independent sequences (torch's layout: state [B, H], x_t [B, I]) gets the same units on
 [B, ...] values: one MVAU whose B input vectors are the B sequences, which qrnn-to-hlscpp interleaves.
 
-Every unit gets `fifo_depth` on its result: the number of elements it produces per step, which is what the
-consumer may need to buffer when it reads in a different order (a conservative, deadlock-free sizing).
-Folding starts at PE = SIMD = 1; `qrnn-set-folding` chooses it.
+The streamed step (`step_schedule`, the one schedule analysis that qrnn-to-hlscpp builds and lstmc.qor
+counts): a body made of one MVAU over the step's inputs, slices of it one gate of H rows each, and
+elementwise units on [H] (or [B, H]) vectors runs as a pipeline. The MVAU emits its rows interleaved by gate
+in groups of E elements (all G gates of elements kE..kE+E-1, E = PE / gcd(PE, G) lanes), and every
+elementwise unit consumes one group per iteration from FIFOs, E lanes wide. A value's group is ready
+`UNIT_LATENCY` cycles after the last of its unit's stream operands; a FIFO holds what waits for the slowest
+operand of its consumer, so its depth (words per lane) is that slack + `FIFO_MIN_DEPTH`, recorded as
+`fifo_depth` on the producing op (a slice for the MVAU's gates) — the depth qrnn-to-hlscpp emits and the
+QoR model reads. Other bodies keep the per-unit sequential schedule, whose `fifo_depth` is the number of
+elements a unit produces per step (what a consumer reading in another order may need to buffer).
+Folding starts at PE = SIMD = 1; `qrnn-set-folding` chooses it (the FIFO depths do not depend on it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i64
-from xdsl.ir import Block, OpResult, SSAValue
+from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 
 from lstmc.dense import array_from_dense, dense_from_array
@@ -145,12 +154,158 @@ def _build_mvau(block: Block, members) -> None:
     erase_dead_pure_ops(block)
 
 
-def _record_fifo_depths(block: Block) -> None:
-    for op in block.walk():
+def _record_fifo_depths(rec: qrnn.RecurrenceOp) -> None:
+    schedule = step_schedule(rec)
+    if schedule is not None:
+        schedule.mvau.attributes.pop("fifo_depth", None)  # its gates leave through the slices' FIFOs
+        for value, depth in schedule.fifo.items():
+            value.op.attributes["fifo_depth"] = IntegerAttr(depth, i64)
+        return
+    for op in rec.body.block.ops:
         if isinstance(op, (qrnn.ThresholdOp, qrnn.LutOp, qrnn.RequantOp, qrnn.ScaledSumOp, qrnn.IMulOp)):
             shape = op.results[0].type.get_shape()
-            if len(shape) in (1, 2) and isinstance(op.parent_op(), qrnn.RecurrenceOp):  # [N] or B sequences [B, N]
+            if len(shape) in (1, 2):  # [N] or B sequences [B, N]
                 op.attributes["fifo_depth"] = IntegerAttr(int(np.prod(shape)), i64)
+
+
+# ------------------------------------------------------------------------------------------ the streamed step
+UNIT_LATENCY = 2  # a streamed elementwise unit: read its FIFOs, compute and write (lstmc.qor.ELEMENTWISE_DEPTH)
+FIFO_MIN_DEPTH = 2  # what a FIFO between two units running at the same rate needs
+STREAM_UNITS = (qrnn.ThresholdOp, qrnn.LutOp, qrnn.IMulOp, qrnn.ScaledSumOp, qrnn.RequantOp)
+
+
+@dataclass
+class StepSchedule:
+    """How one step of a recurrence streams (see the module docstring).
+
+    Times are in cycles after a group of gate values leaves the MVAU. `fifo` maps every value that travels
+    in a FIFO (the gate slices, or the MVAU result itself for one gate, and unit results with a unit
+    consumer) to its depth in words per lane.
+    """
+
+    rec: qrnn.RecurrenceOp
+    mvau: dataflow.MVAUOp
+    gates: int  # G
+    hidden: int  # H: elements of one gate
+    sequences: int  # B (1 for vectors [H])
+    units: list[Operation]  # the elementwise units, in body (topological) order
+    gate_of: dict[SSAValue, int]  # gate values (slices of the MVAU, or the MVAU result when G = 1) -> gate
+    done: dict[SSAValue, int] = field(default_factory=dict)  # value -> cycle its group is ready
+    fifo: dict[SSAValue, int] = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        """Cycles from the last group leaving the MVAU to the last unit writing it: the longest unit chain."""
+        return max((self.done[u.results[0]] for u in self.units), default=0)
+
+    @property
+    def element_shape(self) -> tuple[int, ...]:
+        """The units' vectors: [H], or [B, H] for B sequences."""
+        return (*self.mvau.result.type.get_shape()[:-1], self.hidden)
+
+    def lanes(self, pe: int | None = None) -> int:
+        """E: elements per group, so that a group (G * E rows) is a whole number of the MVAU's PE-row folds."""
+        pe = self.mvau.pe.value.data if pe is None else pe
+        return pe // math.gcd(pe, self.gates)
+
+    def unit_iterations(self, pe: int | None = None) -> int:
+        """Iterations of every unit's loop per step: one group (E lanes) each, for all B sequences."""
+        return self.sequences * self.hidden // self.lanes(pe)
+
+    def row_order(self, pe: int | None = None) -> np.ndarray:
+        """The gate interleaving: MVAU row r computes the original column row_order[r] (gate g of element
+        k*E + e at r = (k*G + g)*E + e)."""
+        e_, g_, h_ = self.lanes(pe), self.gates, self.hidden
+        r = np.arange(g_ * h_)
+        k, rem = np.divmod(r, g_ * e_)
+        g, e = np.divmod(rem, e_)
+        return g * h_ + k * e_ + e
+
+    def stream_operands(self, unit: Operation) -> list[SSAValue]:
+        return [v for v in unit.operands if v in self.gate_of or (isinstance(v, OpResult) and v.op in self.units)]
+
+    def stream_consumers(self, value: SSAValue) -> list[Operation]:
+        """The units reading `value` from a FIFO, one per distinct consumer, in body order."""
+        users = {use.operation for use in value.uses if use.operation in self.units}
+        return [u for u in self.units if u in users]
+
+
+def fifo_depth(op: Operation, schedule: StepSchedule | None = None) -> int:
+    """The depth of the FIFO(s) carrying `op`'s result: its `fifo_depth` attribute (what qrnn-to-dataflow
+    recorded), else the streamed schedule's, else 0. The one place the emitter and the QoR model read it."""
+    attr = op.attributes.get("fifo_depth")
+    if isinstance(attr, IntegerAttr):
+        return attr.value.data
+    if schedule is not None:
+        return schedule.fifo.get(op.results[0], 0)
+    return 0
+
+
+def step_schedule(rec: qrnn.RecurrenceOp) -> StepSchedule | None:
+    """The streamed schedule of `rec`'s step, or None when its body is not an MVAU followed by elementwise
+    units on its gates (then the step runs its units one after the other)."""
+    body = rec.body.block
+    n_state = len(rec.init)
+    mvaus = [op for op in body.ops if isinstance(op, dataflow.MVAUOp)]
+    if len(mvaus) != 1 or rec.seq_len < 1:
+        return None
+    mvau = mvaus[0]
+    if any(not (isinstance(v, BlockArgument) and v.owner is body) for v in mvau.inputs):
+        return None
+    lead = tuple(mvau.result.type.get_shape()[:-1])
+    rows = mvau.rows
+    slices = [u.operation for u in mvau.result.uses]
+    if all(isinstance(s, qrnn.SliceOp) for s in slices) and slices:
+        hidden = slices[0].size
+        if rows % hidden or any(s.size != hidden or s.start % hidden for s in slices):
+            return None
+        gate_of = {s.result: s.start // hidden for s in slices}
+    elif not any(isinstance(s, qrnn.SliceOp) for s in slices):
+        hidden, gate_of = rows, {mvau.result: 0}
+    else:
+        return None
+    shape = (*lead, hidden)
+    units, consts = [], set()
+    for op in body.ops:
+        if op is mvau or isinstance(op, (qrnn.SliceOp, qrnn.YieldOp)):
+            continue
+        if isinstance(op, qrnn.ConstantOp):
+            consts.add(op.result)
+        elif isinstance(op, STREAM_UNITS) and tuple(op.results[0].type.get_shape()) == shape:
+            units.append(op)
+        else:
+            return None
+    produced = {u.results[0] for u in units}
+    for u in units:
+        for v in u.operands:
+            if tuple(v.type.get_shape()) != shape:
+                return None
+            if not (v in gate_of or v in produced or v in consts
+                    or (isinstance(v, BlockArgument) and v.owner is body)):
+                return None
+    if any(u.operation not in units for v in gate_of for u in v.uses):
+        return None  # a gate yielded or used by something else than a unit
+    if any(u.operation not in units for v in consts for u in v.uses):
+        return None
+    if any(v not in produced for v in body.last_op.operands):
+        return None  # a yielded state or output that no unit computes (a pass-through)
+    for arg in body.args[n_state:]:  # a scanned input is one array: it may have one reader in the step
+        readers = {u.operation for u in arg.uses}
+        if len(readers) > 1:
+            return None
+    schedule = StepSchedule(rec, mvau, rows // hidden, hidden, lead[0] if lead else 1, units, gate_of)
+    done = schedule.done
+    for v in gate_of:
+        done[v] = 0
+    ready: dict[Operation, int] = {}
+    for u in units:
+        ready[u] = max((done[v] for v in schedule.stream_operands(u)), default=0)
+        done[u.results[0]] = ready[u] + UNIT_LATENCY
+    for v in list(gate_of) + [u.results[0] for u in units]:
+        consumers = schedule.stream_consumers(v)
+        if consumers:
+            schedule.fifo[v] = max(ready[c] - done[v] for c in consumers) + FIFO_MIN_DEPTH
+    return schedule
 
 
 @dataclass(frozen=True)
@@ -167,4 +322,4 @@ class QrnnToDataflowPass(ModulePass):
         for rec in list(op.walk()):
             if isinstance(rec, qrnn.RecurrenceOp):
                 _fuse_block(rec.body.block)
-                _record_fifo_depths(rec.body.block)
+                _record_fifo_depths(rec)

@@ -8,11 +8,19 @@ reshapes, output writers), joined by arrays (ping-pong buffers), one copy per co
 has a single producer and a single consumer. Reshapes next to a port are views (`port_views`): the reader
 or writer indexes the stream in the other shape, so they cost neither a process nor a buffer.
 
-A recurrence function keeps its carried state in on-chip arrays and runs the time loop; each step reads
+A recurrence whose step streams (`qrnn_to_dataflow.step_schedule`: an MVAU and elementwise units on its
+gates, every LSTM cell) becomes a recurrence function around a DATAFLOW step function (`_StreamedRecurrence`):
+the MVAU emits its rows interleaved by gate and every unit, E lanes wide, consumes each group of G gates x E
+elements from `hls::stream` FIFOs as it leaves the MVAU (depths: the `fifo_depth` attributes). The next
+step's MVAU needs all of h_t, so each step starts when the previous one has written its last element: a
+step takes the MVAU's folded cycles, B * (4H/PE) * ((I+H)/SIMD) + its depth, plus the chain of units behind
+the last group and a constant (lstmc/qor.py counts exactly this). Within a step every row fold reads x_t's
+columns first, then h_{t-1}'s; a fold of SIMD columns may take columns of both.
+Any other recurrence keeps its carried state in on-chip arrays and runs the time loop; each step reads
 the scanned input slices, then runs its units one after the other, each a loop over its vector with II=1:
 the MVAU as (rows/PE) x (cols/SIMD) pipelined iterations with PE x SIMD unrolled multiply-accumulates,
 thresholds with all comparators unrolled, the elementwise cell update; then updates the state and writes the
-step's outputs. This is the schedule lstmc/qor.py counts.
+step's outputs. This is the schedule lstmc/qor.py counts for them.
 A recurrence over B independent sequences (states [B][H], x_t [B][I]) interleaves them: the MVAU's flat loop
 runs B x (rows/PE) x (cols/SIMD) iterations, the sequences taking turns after each full pass over the rows,
 and every other unit loops over [B][N]; so each unit's pipeline fills once per step for all B sequences.
@@ -35,6 +43,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
+from lstmc.passes.qrnn_to_dataflow import fifo_depth, step_schedule
 
 INDEX = IndexType()
 BOOL = IntegerType(1)  # signless i1 prints as bool; data never uses it (ui1 is ap_uint<1>)
@@ -251,10 +260,21 @@ class _TopConverter:
             top_names.append(name)
         top = hlscpp.FuncOp(self.kernel, top_types, top_names, ["axis"] * len(top_types), top=True, dataflow=True)
         b = _Builder(top.body.block)
+        # a streamed recurrence reads SIMD (or E) consecutive elements of its scanned inputs per cycle and
+        # writes E of its scan outputs: those buffers are split cyclically on their last axis
+        factor: dict[tuple[SSAValue, Operation | None], int] = {}
+        for op in processes:
+            schedule = step_schedule(op) if isinstance(op, qrnn.RecurrenceOp) else None
+            if schedule is not None:
+                for key, f in _streamed_partitions(op, schedule).items():
+                    factor[key] = max(factor.get(key, 1), f)
         buffers: dict[tuple[SSAValue, Operation], SSAValue] = {}
         for v, users in consumers.items():
             for k, user in enumerate(users):
-                arr = b.array(v.type.get_shape(), v.type.get_element_type(), name=f"{v.name_hint or 'buf'}_{k}")
+                f = max(factor.get((v, user), 1), factor.get((v, None), 1))
+                split = [hlscpp.PartitionAttr("cyclic", f, len(v.type.get_shape()))] if f > 1 else []
+                arr = b.array(v.type.get_shape(), v.type.get_element_type(), partition=split,
+                              name=f"{v.name_hint or 'buf'}_{k}")
                 buffers[(v, user)] = arr
 
         def outputs_of(v: SSAValue) -> list[SSAValue]:
@@ -273,8 +293,8 @@ class _TopConverter:
             self._process(
                 b, label, ins + flat_outs,
                 [f"in{k}" for k in range(len(ins))] + [f"out{k}" for k in range(len(flat_outs))],
-                lambda pb, args, op=op, n_in=len(ins), shape=[len(o) for o in outs_per_result]:
-                    self._top_op(pb, op, args[:n_in], _regroup(args[n_in:], shape)),
+                lambda pb, args, op=op, n_in=len(ins), shape=[len(o) for o in outs_per_result], label=label:
+                    self._top_op(pb, op, args[:n_in], _regroup(args[n_in:], shape), label),
             )
         for (name, dq), port in zip(out_ports, top.body.block.args[len(in_ports):]):
             src = buffers[(written(dq.input), dq)]
@@ -289,13 +309,15 @@ class _TopConverter:
         hint = next((r.name_hint for r in op.results if r.name_hint), None) or str(len(self.functions))
         return op.name.replace("qrnn.", "") + "_" + hint
 
-    def _process(self, b: _Builder, name: str, args: list[SSAValue], arg_names: list[str], body) -> None:
-        """Create a process function taking `args` and call it from the top function."""
+    def _process(self, b: _Builder, name: str, args: list[SSAValue], arg_names: list[str], body,
+                 dataflow: bool = False) -> None:
+        """Create a process function taking `args` and call it where `b` builds (the top function, or a
+        DATAFLOW region of its own)."""
         taken = {f.sym_name.data for f in self.functions} | {self.kernel}
         base, n = name, 1
         while name in taken:  # symbols must be unique for the IR to verify
             name, n = f"{base}n{n}", n + 1
-        f = hlscpp.FuncOp(name, [a.type for a in args], arg_names)
+        f = hlscpp.FuncOp(name, [a.type for a in args], arg_names, dataflow=dataflow)
         body(_Builder(f.body.block), list(f.body.block.args))
         self.functions.append(f)
         b.add(hlscpp.CallOp(name, args))
@@ -315,9 +337,14 @@ class _TopConverter:
     def _writer(self, b: _Builder, src: SSAValue, port: SSAValue) -> None:
         b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))))
 
-    def _top_op(self, b: _Builder, op: Operation, ins: list[SSAValue], outs: list[list[SSAValue]]) -> None:
+    def _top_op(self, b: _Builder, op: Operation, ins: list[SSAValue], outs: list[list[SSAValue]],
+                label: str = "") -> None:
         if isinstance(op, qrnn.RecurrenceOp):
-            _RecurrenceConverter(b, op, ins, outs).convert()
+            schedule = step_schedule(op)
+            if schedule is not None:
+                _StreamedRecurrence(self, b, op, schedule, label, ins, outs).convert()
+            else:
+                _RecurrenceConverter(b, op, ins, outs).convert()
         elif isinstance(op, qrnn.ConstantOp):
             values = array_from_dense(op.value).astype(np.int64)
             c = b.const_array(values, "value")
@@ -328,7 +355,7 @@ class _TopConverter:
         else:  # a compute unit on whole tensors: into the first buffer, copied to the others
             target = outs[0][0]
             if isinstance(op, dataflow.MVAUOp):
-                _emit_mvau(b, op, ins, target)
+                _mvau_to_array(b, op, ins, target)
             else:
                 _emit_elementwise(b, op, ins, target)
             for other in outs[0][1:]:
@@ -408,6 +435,275 @@ def _sliding_window(b: _Builder, op: qrnn.WindowOp, src: SSAValue, out: SSAValue
 
 
 # --------------------------------------------------------------------------------------------------------
+class _StreamedRecurrence:
+    """A recurrence whose step streams (`qrnn_to_dataflow.step_schedule`).
+
+    The recurrence function holds the state on chip: one fully partitioned array per reader of each carried
+    state in the step (the MVAU, or an elementwise unit) and one for its next value. Its `steps` loop calls
+    the step function, then copies the next state into the readers' arrays (all elements at once); the step
+    function is a DATAFLOW region of processes connected by `hls::stream` FIFOs, E lanes wide (one FIFO per
+    lane, `fifo_depth` deep):
+    - the MVAU, reading x_t straight from the scanned input and h_{t-1} from its state array, computes its
+      rows interleaved by gate (`StepSchedule.row_order`) and writes each completed group (G gates x E
+      elements) to the FIFOs of the units reading the gates;
+    - every elementwise unit, a loop of B * H / E iterations at II = 1 with E lanes unrolled, reads one
+      group from its FIFOs (and its state, input or constant arrays), writes its FIFOs, and stores what the
+      body yields into the next-state arrays and the scan outputs at step t.
+    Within a step nothing waits for a whole vector: the units finish `StepSchedule.depth` cycles after the
+    MVAU's last group. Between steps the recurrence is respected: the MVAU of step t + 1 reads h_t, whose
+    last element the step t region writes before it returns, so a step takes the MVAU's folded cycles plus
+    that depth plus the region's start/finish and the state copy (lstmc.qor counts exactly this).
+    """
+
+    def __init__(self, conv: _TopConverter, b: _Builder, op: qrnn.RecurrenceOp, schedule, label: str,
+                 ins: list[SSAValue], outs: list[list[SSAValue]]):
+        self.conv, self.b, self.op, self.s, self.label, self.ins, self.outs = conv, b, op, schedule, label, ins, outs
+        body = op.body.block
+        self.n_state = len(op.init)
+        self.state_args = list(body.args[: self.n_state])
+        self.input_args = list(body.args[self.n_state :])
+        self.lanes = schedule.lanes()
+        # readers of each carried state inside the step, in body order (the MVAU first)
+        steps_ops = [schedule.mvau] + schedule.units
+        self.readers = [[u for u in steps_ops if arg in u.operands] for arg in self.state_args]
+        self.yielded = list(body.last_op.operands)
+
+    # ------------------------------------------------------------------------------------------ recurrence
+    def convert(self) -> None:
+        b, op = self.b, self.op
+        complete = [hlscpp.PartitionAttr("complete", 0, 0)]
+        reads: list[dict[Operation, SSAValue]] = []
+        nexts: list[SSAValue] = []
+        for i, arg in enumerate(self.state_args):
+            ty, shape = arg.type.get_element_type(), arg.type.get_shape()
+            reads.append({u: b.array(shape, ty, partition=complete, name=f"state{i}") for u in self.readers[i]})
+            nexts.append(b.array(shape, ty, partition=complete, name=f"next_state{i}"))
+            for arr in reads[i].values():
+                b.copy(self.ins[i], arr, label=f"init_state{i}")
+        seqs = self.ins[self.n_state :]
+        scan_outs = [dst for outs in self.outs[self.n_state :] for dst in outs]
+        state_reads = [arr for per_state in reads for arr in per_state.values()]
+        step_args = seqs + state_reads + nexts + scan_outs
+        names = ([f"x{j}" for j in range(len(seqs))] + [f"state{k}" for k in range(len(state_reads))]
+                 + [f"next{i}" for i in range(len(nexts))] + [f"y{k}" for k in range(len(scan_outs))])
+        with b.loop(op.seq_len, label="steps") as t:
+            self.conv._process(b, f"{self.label}_step", [t] + step_args, ["t"] + names,
+                               lambda pb, args: self._step(pb, args[0], args[1:], reads, nexts),
+                               dataflow=True)
+            for i, per_state in enumerate(reads):  # h_t, c_t become the next step's h_{t-1}, c_{t-1}
+                if per_state:
+                    _unrolled_copy(b, nexts[i], list(per_state.values()), f"copy_state{i}")
+        for i, nxt in enumerate(nexts):
+            for dst in self.outs[i]:
+                b.copy(nxt, dst, label=f"final_state{i}")
+
+    # ------------------------------------------------------------------------------------------ the step
+    def _step(self, b: _Builder, t: SSAValue, args: list[SSAValue], reads, nexts) -> None:
+        """The DATAFLOW region of one step: FIFOs, then the processes in body order."""
+        s = self.s
+        n_seq = len(self.input_args)
+        seqs, rest = args[:n_seq], args[n_seq:]
+        n_reads = sum(len(r) for r in reads)
+        flat_reads, rest = rest[:n_reads], rest[n_reads:]
+        step_nexts, scan_outs = rest[: len(nexts)], rest[len(nexts) :]
+        read_of: dict[tuple[int, Operation], SSAValue] = {}
+        it = iter(flat_reads)
+        for i, per_state in enumerate(reads):
+            for u in per_state:
+                read_of[(i, u)] = next(it)
+        out_groups = _regroup(scan_outs, [len(o) for o in self.outs[self.n_state :]])
+        fifos: dict[tuple[SSAValue, Operation], SSAValue] = {}
+        for v in s.fifo:
+            for c in s.stream_consumers(v):
+                lanes = self.lanes if self.lanes > 1 else None  # one lane: a plain hls::stream
+                st = b.add(hlscpp.StreamOp(v.type.get_element_type(), _fifo_depth(v, s), lanes)).result
+                st.name_hint = f"gate{s.gate_of[v]}" if v in s.gate_of else f"{v.name_hint or 'value'}_fifo"
+                fifos[(v, c)] = st
+
+        def source(u: Operation, v: SSAValue) -> SSAValue | None:
+            """The array a unit reads `v` from (a state, a scanned input), or None (a FIFO or a constant)."""
+            if v in self.state_args:
+                return read_of[(self.state_args.index(v), u)]
+            if v in self.input_args:
+                return seqs[self.input_args.index(v)]
+            return None
+
+        # the MVAU
+        mv = s.mvau
+        parts = [source(mv, v) for v in mv.inputs]
+        gate_fifos = [[fifos[(v, c)] for v in s.gate_of if s.gate_of[v] == g for c in s.stream_consumers(v)]
+                      for g in range(s.gates)]
+        flat_gates = sum(gate_fifos, [])
+        t_arg = [t] if any(v in self.input_args for v in mv.inputs) else []
+        n_t, n_parts = len(t_arg), len(parts)
+        self.conv._process(b, f"{self.label}_{mv.result.name_hint or 'mvau'}", t_arg + parts + flat_gates,
+                           ["t"] * n_t + [f"in{p}" for p in range(n_parts)] + [f"out{k}" for k in range(len(flat_gates))],
+                           lambda pb, a: self._mvau(pb, a[0] if n_t else None, a[n_t : n_t + n_parts],
+                                                    _regroup(a[n_t + n_parts :], [len(g) for g in gate_fifos])))
+        # the elementwise units
+        for u in s.units:
+            operands = list(dict.fromkeys(u.operands))  # a value read twice is read once
+            ins = [fifos[(v, u)] if (v, u) in fifos else source(u, v) for v in operands]
+            ins_args = [a for a in ins if a is not None]
+            outs = [fifos[(u.results[0], c)] for c in s.stream_consumers(u.results[0])]
+            states = [step_nexts[i] for i, v in enumerate(self.yielded[: self.n_state]) if v is u.results[0]]
+            ys = [(k, dst) for k, v in enumerate(self.yielded[self.n_state :]) if v is u.results[0]
+                  for dst in out_groups[k]]
+            t_arg = [t] if ys or any(v in self.input_args for v in operands) else []
+            args = t_arg + ins_args + outs + states + [dst for _, dst in ys]
+            self.conv._process(
+                b, f"{self.label}_{u.results[0].name_hint or _LOOP_LABEL[type(u)]}", args,
+                ["t"] * len(t_arg) + [f"in{k}" for k in range(len(ins_args))] + [f"out{k}" for k in range(len(outs))]
+                + [f"next{k}" for k in range(len(states))] + [f"y{k}" for k in range(len(ys))],
+                lambda pb, a, u=u, operands=operands, ins=ins, n=(len(ins_args), len(outs), len(states)),
+                ks=[k for k, _ in ys], nt=len(t_arg):
+                    self._unit(pb, u, a[0] if nt else None, operands, ins, a[nt:], n, ks))
+
+    def _t_index(self, b: _Builder, t: SSAValue, direction: int) -> SSAValue:
+        return t if direction == qrnn.FORWARD else b.bin("sub", b.const(self.op.seq_len - 1), t, INDEX)
+
+    def _mvau(self, b: _Builder, t: SSAValue, parts: list[SSAValue], gate_fifos: list[list[SSAValue]]) -> None:
+        """The MVAU process: rows in gate-interleaved order; a group buffer collects the G * E values of one
+        group over its G * E / PE row folds and writes them to the gates' FIFOs at once."""
+        s, mv = self.s, self.s.mvau
+        pe, lanes, gates = mv.pe.value.data, self.lanes, s.gates
+        folds_per_group = gates * lanes // pe
+        starts = {}
+        for p, v in enumerate(mv.inputs):
+            if v in self.input_args:
+                starts[p] = [self._t_index(b, t, self.op.in_dirs[self.input_args.index(v)])]
+        acc_ty = mv.result.type.get_element_type()
+        group = b.array([gates * lanes], acc_ty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="group")
+        sg = b.array([], INDEX, name="sg") if folds_per_group > 1 else None
+        if sg is not None:
+            b.store(b.const(0), sg, [])
+
+        def read(p, lead, k):
+            return b.load(parts[p], starts.get(p, []) + lead + [k])
+
+        def write_row(lead, n, q, total):
+            slot = q if sg is None else b.bin("add", b.bin("mul", b.load(sg, []), b.const(pe), INDEX), q, INDEX)
+            b.store(total, group, [slot])
+
+        def after_row_fold(lead, last, nf_v):
+            sg_v = b.load(sg, []) if sg is not None else None
+            done = last
+            if sg is not None:  # the group's last fold
+                done = b.bin("and", last, b.bin("eq", sg_v, b.const(folds_per_group - 1), BOOL), BOOL)
+            with b.if_(done):
+                for g, fifos in enumerate(gate_fifos):
+                    if fifos:
+                        with _lanes(b, lanes) as e:
+                            slot = b.bin("add", e, b.const(g * lanes), INDEX) if e is not None else b.const(g)
+                            v = b.load(group, [slot])
+                            for f in fifos:
+                                b.add(hlscpp.WriteOp(f, v, [e] if e is not None else []))
+            if sg is not None:
+                nxt = b.bin("add", sg_v, b.const(1), INDEX)
+                wrapped = b.select(b.bin("eq", nxt, b.const(folds_per_group), BOOL), b.const(0), nxt, INDEX)
+                b.store(b.select(last, wrapped, sg_v, INDEX), sg, [])
+
+        _emit_mvau(b, mv, read, write_row, interleave=True, row_order=s.row_order(), after_row_fold=after_row_fold)
+
+    def _unit(self, b: _Builder, u: Operation, t: SSAValue, operands: list[SSAValue], ins: list[SSAValue | None],
+              args: list[SSAValue], n: tuple[int, int, int], ys: list[int]) -> None:
+        """An elementwise unit process: B * H / E iterations at II = 1, E lanes unrolled."""
+        s, lanes = self.s, self.lanes
+        n_in, n_out, n_state = n
+        in_args, args = args[:n_in], args[n_in:]
+        outs, nexts, dsts = args[:n_out], args[n_out : n_out + n_state], args[n_out + n_state :]
+        unit = _Elementwise(b, u, lanes)
+        arrays = iter(in_args)
+        feeds = []  # per distinct operand: ("fifo" | "array", where it is read, leading indices)
+        for v, src in zip(operands, ins):
+            if v in self.input_args:
+                feeds.append(("array", next(arrays), [self._t_index(b, t, self.op.in_dirs[self.input_args.index(v)])]))
+            elif src is not None:
+                arr = next(arrays)
+                feeds.append(("fifo" if hlscpp.stream_element_type(arr.type) is not None else "array", arr, []))
+            else:  # a constant of the body
+                values = array_from_dense(v.op.value).astype(np.int64)
+                split = [hlscpp.PartitionAttr("cyclic", lanes, values.ndim)] if lanes > 1 else []
+                feeds.append(("array", b.const_array(values, v.name_hint or "const", split), []))
+        t_outs = [self._t_index(b, t, self.op.out_dirs[k]) for k in ys]
+        lead_shape = list(s.element_shape[:-1])
+
+        def body(lead: list[SSAValue], k: SSAValue) -> None:
+            with _lanes(b, lanes) as e:
+                j = b.bin("add", b.bin("mul", k, b.const(lanes), INDEX), e, INDEX) if e is not None else k
+                lane = [e] if e is not None else []
+                values = {}
+                for v, (kind, arr, pre) in zip(operands, feeds):
+                    if kind == "fifo":
+                        values[v] = b.add(hlscpp.ReadOp(arr, lane)).result
+                    else:
+                        values[v] = b.load(arr, pre + lead + [j])
+                y = unit.value(b, [values[v] for v in u.operands], j)
+                for f in outs:
+                    b.add(hlscpp.WriteOp(f, y, lane))
+                for nxt in nexts:
+                    b.store(y, nxt, lead + [j])
+                for dst, t_out in zip(dsts, t_outs):
+                    b.store(y, dst, [t_out] + lead + [j])
+
+        def nest(lead: list[SSAValue]) -> None:
+            if len(lead) < len(lead_shape):
+                with b.loop(lead_shape[len(lead)], label=None if lead else _LOOP_LABEL[type(u)]) as i:
+                    nest(lead + [i])
+            else:
+                with b.loop(s.hidden // lanes, pipeline=1, label=None if lead else _LOOP_LABEL[type(u)]) as k:
+                    body(lead, k)
+
+        nest([])
+
+
+def _streamed_partitions(rec: qrnn.RecurrenceOp, schedule) -> dict[tuple[SSAValue, Operation | None], int]:
+    """Cyclic factors on the last axis of the top-level buffers a streamed recurrence accesses several
+    elements of per cycle: (scanned input, rec) -> SIMD for the MVAU's part or E for a unit; (scan output,
+    None: every consumer's copy) -> E."""
+    body = rec.body.block
+    n_state = len(rec.init)
+    simd, lanes = schedule.mvau.simd.value.data, schedule.lanes()
+    out: dict[tuple[SSAValue, Operation | None], int] = {}
+    for arg, value in zip(body.args[n_state:], rec.inputs):
+        readers = {u.operation for u in arg.uses}
+        out[(value, rec)] = simd if schedule.mvau in readers else lanes
+    for value in rec.outputs:
+        out[(value, None)] = lanes
+    return out
+
+
+@contextmanager
+def _lanes(b: _Builder, lanes: int) -> Iterator[SSAValue | None]:
+    """The E lanes of a streamed unit: a fully unrolled loop yielding the lane index (None for one lane)."""
+    if lanes == 1:
+        yield None
+        return
+    with b.loop(lanes, unroll=0, label="lanes") as e:
+        yield e
+
+
+def _fifo_depth(value: SSAValue, schedule) -> int:
+    return max(fifo_depth(value.op, schedule), 1)  # a hand-written fifo_depth of 0 still needs one slot
+
+
+def _unrolled_copy(b: _Builder, src: SSAValue, dsts: list[SSAValue], label: str) -> None:
+    """dst[...] = src[...] for every dst, all elements at once (fully partitioned arrays)."""
+    shape = src.type.get_shape()
+
+    def nest(idx: list[SSAValue]) -> None:
+        if len(idx) == len(shape):
+            v = b.load(src, idx)
+            for d in dsts:
+                b.store(v, d, idx)
+            return
+        with b.loop(shape[len(idx)], unroll=0, label=label if not idx else None) as i:
+            nest(idx + [i])
+
+    nest([])
+
+
+# --------------------------------------------------------------------------------------------------------
 class _RecurrenceConverter:
     def __init__(self, b: _Builder, op: qrnn.RecurrenceOp, ins: list[SSAValue], outs: list[list[SSAValue]]):
         self.b, self.op, self.ins, self.outs = b, op, ins, outs
@@ -470,97 +766,115 @@ class _RecurrenceConverter:
         _emit_elementwise(b, op, [self.arrays[v] for v in op.operands], out)
 
     def _mvau(self, op: dataflow.MVAUOp) -> None:
-        _emit_mvau(self.b, op, [self.arrays[v] for v in op.inputs], self._out_array(op.result), interleave=True)
+        _mvau_to_array(self.b, op, [self.arrays[v] for v in op.inputs], self._out_array(op.result), interleave=True)
+
+
+class _Elementwise:
+    """One activation / cell-update unit, element by element. Creating it declares its constant tables in
+    the current function (per-channel ones partitioned for `lanes` elements per cycle); `value` emits the
+    ops computing one output element from its operands' elements and its channel (index on the last axis)."""
+
+    def __init__(self, b: _Builder, op: Operation, lanes: int = 1):
+        self.op = op
+        self.out_ty = op.results[0].type.get_element_type()
+        lane_split = [hlscpp.PartitionAttr("cyclic", lanes, 1)] if lanes > 1 else []
+        if isinstance(op, qrnn.ThresholdOp):
+            thr = array_from_dense(op.thresholds).astype(np.int64)
+            partition = [hlscpp.PartitionAttr("complete", 0, thr.ndim)] + (lane_split if thr.ndim == 2 else [])
+            self.tables = [b.const_array(thr, "thresholds", partition=partition)]
+        elif isinstance(op, qrnn.LutOp):
+            self.tables = [b.const_array(array_from_dense(op.table).astype(np.int64), "table")]
+        elif isinstance(op, qrnn.ScaledSumOp):
+            mults = array_from_dense(op.multipliers).astype(np.int64)
+            bias = array_from_dense(op.bias).astype(np.int64)
+            by_channel = [hlscpp.PartitionAttr("cyclic", lanes, 2)] if lanes > 1 else []
+            self.tables = [b.const_array(mults, "mult", by_channel), b.const_array(bias, "bias", lane_split)]
+        elif isinstance(op, (qrnn.IMulOp, qrnn.RequantOp)):
+            self.tables = []
+        else:
+            raise _err(op, "is not supported in a hardware kernel")
+
+    def value(self, b: _Builder, xs: list[SSAValue], channel: SSAValue) -> SSAValue:
+        op, out_ty = self.op, self.out_ty
+        if isinstance(op, qrnn.ThresholdOp):
+            (t_arr,) = self.tables
+            count = b.array([], out_ty, name="count")  # one register per element
+            b.store(b.const(op.base.value.data, out_ty), count, [])
+            with b.loop(t_arr.type.get_shape()[-1], unroll=0) as k:
+                tk = b.load(t_arr, [channel, k] if len(t_arr.type.get_shape()) == 2 else [k])
+                one = b.select(b.bin("ge", xs[0], tk, BOOL), b.const(1, out_ty), b.const(0, out_ty), out_ty)
+                b.store(b.bin("add", b.load(count, []), one, out_ty), count, [])
+            return b.load(count, [])
+        if isinstance(op, qrnn.LutOp):
+            j = b.bin("sub", b.cast(xs[0], INDEX), b.const(op.offset.value.data), INDEX)
+            return b.cast(b.load(self.tables[0], [j]), out_ty)
+        if isinstance(op, qrnn.IMulOp):
+            return b.bin("mul", xs[0], xs[1], out_ty)
+        if isinstance(op, qrnn.ScaledSumOp):
+            m_arr, b_arr = self.tables
+            acc = b.cast(b.load(b_arr, [channel]), out_ty)
+            for t, x in enumerate(xs):
+                acc = b.bin("add", acc, b.bin("mul", b.load(m_arr, [b.const(t), channel]), x, out_ty), out_ty)
+            return acc
+        v = _shift_round(b, xs[0], op.shift.value.data, op.rounding.data)
+        lo, hi = op.lo.value.data, op.hi.value.data
+        # clamp in a type holding both the rounded value and the bounds (a bound may lie outside the
+        # input's range: a clamp that cannot bind)
+        v_lo, v_hi = _range(v.type)
+        wide = _bits_type(min(lo, v_lo), max(hi, v_hi))
+        v = b.cast(v, wide)
+        v = b.bin("max", v, b.const(lo, wide), wide)
+        v = b.bin("min", v, b.const(hi, wide), wide)
+        return b.cast(v, out_ty)
+
+
+_LOOP_LABEL = {qrnn.ThresholdOp: "threshold", qrnn.LutOp: "lut", qrnn.IMulOp: "mul", qrnn.ScaledSumOp: "scaled_sum",
+               qrnn.RequantOp: "requant"}
 
 
 def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAValue) -> None:
     """An activation / cell-update unit over its whole tensor (a vector inside a recurrence step, any shape
     at the top level): a loop nest with the innermost loop pipelined at II = 1; per-channel parameters are
     indexed by the last axis."""
-    shape = op.results[0].type.get_shape()
-    out_ty = op.results[0].type.get_element_type()
-    if isinstance(op, qrnn.ThresholdOp):
-        thr = array_from_dense(op.thresholds).astype(np.int64)
-        t_arr = b.const_array(thr, "thresholds", partition=[hlscpp.PartitionAttr("complete", 0, thr.ndim)])
+    unit = _Elementwise(b, op)
 
-        def body(idx):
-            x = b.load(ins[0], idx)
-            b.store(b.const(op.base.value.data, out_ty), out, idx)
-            with b.loop(thr.shape[-1], unroll=0) as k:
-                tk = b.load(t_arr, [idx[-1], k] if thr.ndim == 2 else [k])
-                ge = b.bin("ge", x, tk, BOOL)
-                one = b.select(ge, b.const(1, out_ty), b.const(0, out_ty), out_ty)
-                b.store(b.bin("add", b.load(out, idx), one, out_ty), out, idx)
+    def body(idx):
+        b.store(unit.value(b, [b.load(a, idx) for a in ins], idx[-1]), out, idx)
 
-        b.for_each(shape, body, "threshold")
-    elif isinstance(op, qrnn.LutOp):
-        table = array_from_dense(op.table).astype(np.int64)
-        t_arr = b.const_array(table, "table")
-
-        def body(idx):
-            x = b.cast(b.load(ins[0], idx), INDEX)
-            j = b.bin("sub", x, b.const(op.offset.value.data), INDEX)
-            b.store(b.cast(b.load(t_arr, [j]), out_ty), out, idx)
-
-        b.for_each(shape, body, "lut")
-    elif isinstance(op, qrnn.IMulOp):
-        b.for_each(shape, lambda idx: b.store(b.bin("mul", b.load(ins[0], idx), b.load(ins[1], idx), out_ty), out, idx), "mul")
-    elif isinstance(op, qrnn.ScaledSumOp):
-        mults = array_from_dense(op.multipliers).astype(np.int64)
-        bias = array_from_dense(op.bias).astype(np.int64)
-        m_arr, b_arr = b.const_array(mults, "mult"), b.const_array(bias, "bias")
-
-        def body(idx):
-            acc = b.cast(b.load(b_arr, [idx[-1]]), out_ty)
-            for t, term in enumerate(ins):
-                prod = b.bin("mul", b.load(m_arr, [b.const(t), idx[-1]]), b.load(term, idx), out_ty)
-                acc = b.bin("add", acc, prod, out_ty)
-            b.store(acc, out, idx)
-
-        b.for_each(shape, body, "scaled_sum")
-    elif isinstance(op, qrnn.RequantOp):
-        def body(idx):
-            v = _shift_round(b, b.load(ins[0], idx), op.shift.value.data, op.rounding.data)
-            lo, hi = op.lo.value.data, op.hi.value.data
-            # clamp in a type holding both the rounded value and the bounds (a bound may lie outside the
-            # input's range: a clamp that cannot bind)
-            v_lo, v_hi = _range(v.type)
-            wide = _bits_type(min(lo, v_lo), max(hi, v_hi))
-            v = b.cast(v, wide)
-            v = b.bin("max", v, b.const(lo, wide), wide)
-            v = b.bin("min", v, b.const(hi, wide), wide)
-            b.store(b.cast(v, out_ty), out, idx)
-
-        b.for_each(shape, body, "requant")
-    else:
-        raise _err(op, "is not supported in a hardware kernel")
+    b.for_each(op.results[0].type.get_shape(), body, _LOOP_LABEL[type(op)])
 
 
-def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue,
-               interleave: bool = False) -> None:
+def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, read, write_row, interleave: bool = False,
+               row_order: np.ndarray | None = None, after_row_fold=None) -> None:
     """FINN-style MVAU: one flat loop of (rows/PE) * (cols/SIMD) iterations at II = 1 per input vector (an
     outer loop over the V vectors of a [V, K] input, e.g. a convolution's patches). Each iteration takes SIMD
-    columns of one input part for PE rows; the part accumulators reset at the first column fold and the
-    aligned sum (multipliers, bias) is written at the last.
+    columns of the concatenated input ([x_t; h_{t-1}]: a fold may straddle two parts) for PE rows; the
+    per-part accumulators reset at the first column fold and the aligned sum (multipliers, bias) of each row
+    is handed to `write_row(lead, n, q, total)` at the last. `read(p, lead, k)` loads column k of part p.
     With `interleave` (the B sequences of a recurrence step, [B, K]) the V vectors take turns in ONE flat loop
-    of V * (rows/PE) * (cols/SIMD) iterations: the pipeline fills once per step, not once per sequence."""
+    of V * (rows/PE) * (cols/SIMD) iterations: the pipeline fills once per step, not once per sequence.
+    `row_order` computes the rows in another order (row r is the unit's row row_order[r]);
+    `after_row_fold(lead, last, nf)` emits code after the PE rows of an iteration."""
     pe, simd = op.pe.value.data, op.simd.value.data
     weights = array_from_dense(op.weights).astype(np.int64)
     mults = array_from_dense(op.multipliers).astype(np.int64)
     bias = array_from_dense(op.bias).astype(np.int64)
+    if row_order is not None:
+        weights, mults, bias = weights[:, row_order], mults[:, row_order], bias[row_order]
     partition = []
     if simd > 1:
         partition.append(hlscpp.PartitionAttr("cyclic", simd, 1))
     if pe > 1:
         partition.append(hlscpp.PartitionAttr("cyclic", pe, 2))
+    by_row = [hlscpp.PartitionAttr("cyclic", pe, 1)] if pe > 1 else []
     w_arr = b.const_array(weights, "weights", partition)
-    m_arr, b_arr = b.const_array(mults, "mult"), b.const_array(bias, "bias")
+    m_arr = b.const_array(mults, "mult", [hlscpp.PartitionAttr("cyclic", pe, 2)] if pe > 1 else [])
+    b_arr = b.const_array(bias, "bias", by_row)
     acc_ty = op.result.type.get_element_type()
     sizes = op.part_sizes
     row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    folds = [size // simd for size in sizes]  # column folds per part
-    fold0 = np.concatenate([[0], np.cumsum(folds)]).astype(int)
-    column_folds = int(fold0[-1])
+    column_folds = op.columns // simd
+    aligned = all(size % simd == 0 for size in sizes)  # every fold lies in one part
     # per-part partial sums: their proven range from the weights and the input types
     accs = []
     for p, v in enumerate(op.inputs):
@@ -574,6 +888,20 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSA
     row_folds = op.rows // pe
     turns = op.vectors if interleave and op.result.type.get_shape()[:-1] else 1
     vf = b.array([], INDEX, name="vf") if turns > 1 else None
+
+    def in_range(x: SSAValue, lo: int, hi: int, top: int) -> SSAValue | None:
+        """lo <= x < hi (None when it always holds for 0 <= x < top)."""
+        conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
+            [b.bin("lt", x, b.const(hi), BOOL)] if hi < top else [])
+        return conds[0] if len(conds) == 1 else (b.bin("and", *conds, BOOL) if conds else None)
+
+    def mac(p: int, lead, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
+        acc = accs[p]
+        pty = acc.type.element_type
+        x = read(p, lead, b.bin("sub", k, b.const(int(row0[p])), INDEX) if row0[p] else k)
+        w = b.load(w_arr, [k, n])
+        prod = b.bin("mul", x, w, _bits_type(*_product_range(x.type, w.type)))
+        b.store(b.bin("add", b.load(acc, [q]), prod, pty), acc, [q])
 
     def one_vector(lead: list[SSAValue]) -> None:
         b.store(b.const(0), nf, [])
@@ -589,26 +917,32 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSA
             last = b.bin("eq", sf_v, b.const(column_folds - 1), BOOL)
             with b.loop(pe, unroll=0) as q:
                 n = b.bin("add", b.bin("mul", nf_v, b.const(pe), INDEX), q, INDEX)
-                for p, (vec, acc) in enumerate(zip(parts, accs)):
-                    pty = acc.type.element_type
+                for acc in accs:
                     with b.if_(first):
-                        b.store(b.const(0, pty), acc, [q])
-                    in_part = b.bin("and", b.bin("ge", sf_v, b.const(int(fold0[p])), BOOL),
-                                    b.bin("lt", sf_v, b.const(int(fold0[p + 1])), BOOL), BOOL)
-                    with b.if_(in_part):
-                        k0 = b.bin("mul", b.bin("sub", sf_v, b.const(int(fold0[p])), INDEX), b.const(simd), INDEX)
-                        for s in range(simd):
-                            k = b.bin("add", k0, b.const(s), INDEX)
-                            x = b.load(vec, lead + [k])
-                            w = b.load(w_arr, [b.bin("add", k, b.const(int(row0[p])), INDEX), n])
-                            prod = b.bin("mul", x, w, _bits_type(*_product_range(x.type, w.type)))
-                            b.store(b.bin("add", b.load(acc, [q]), prod, pty), acc, [q])
+                        b.store(b.const(0, acc.type.element_type), acc, [q])
+                k0 = b.bin("mul", sf_v, b.const(simd), INDEX)
+                if aligned:  # one range check per part and fold
+                    for p in range(len(accs)):
+                        lo, hi = int(row0[p]) // simd, int(row0[p + 1]) // simd
+                        cond = in_range(sf_v, lo, hi, column_folds)
+                        with b.if_(cond) if cond is not None else _nothing():
+                            for s in range(simd):
+                                mac(p, lead, b.bin("add", k0, b.const(s), INDEX), n, q)
+                else:  # the fold straddles parts: each lane checks the part of its column
+                    for s in range(simd):
+                        k = b.bin("add", k0, b.const(s), INDEX)
+                        for p in range(len(accs)):
+                            cond = in_range(k, int(row0[p]), int(row0[p + 1]), op.columns)
+                            with b.if_(cond) if cond is not None else _nothing():
+                                mac(p, lead, k, n, q)
                 with b.if_(last):
                     total = b.cast(b.load(b_arr, [n]), acc_ty)
                     for p, acc in enumerate(accs):
                         scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
                         total = b.bin("add", total, scaled, acc_ty)
-                    b.store(total, out, lead + [n])
+                    write_row(lead, n, q, total)
+            if after_row_fold is not None:
+                after_row_fold(lead, last, nf_v)
             # column-fold / row-fold (/ vector) counters (no division in the pipelined loop)
             sf_next = b.bin("add", sf_v, b.const(1), INDEX)
             wrap = b.bin("eq", sf_next, b.const(column_folds), BOOL)
@@ -628,6 +962,18 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSA
             one_vector([v])
     else:
         one_vector([])
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _mvau_to_array(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue,
+                   interleave: bool = False) -> None:
+    """An MVAU reading whole arrays (one per part, [K_p] or [V, K_p]) and writing its result array."""
+    _emit_mvau(b, op, lambda p, lead, k: b.load(parts[p], lead + [k]),
+               lambda lead, n, q, total: b.store(total, out, lead + [n]), interleave=interleave)
 
 
 def _product_range(a: IntegerType, b: IntegerType) -> tuple[int, int]:

@@ -230,10 +230,11 @@ def test_random_models_integer_equals_dataflow(case):
 
 
 def _folding_for(spec: LstmSpec, pe: int, simd: int) -> str:
-    """pe/simd if they divide every MVAU of the model (rows 4H; parts I or D*H, and H), else ''."""
+    """pe/simd if they divide every MVAU of the model (rows 4H; columns I + H, and D*H + H above the first
+    layer), else ''."""
     h, d = spec.hidden_size, 2 if spec.bidirectional else 1
-    parts = [spec.input_size, h] + ([d * h] if spec.num_layers > 1 else [])
-    if (4 * h) % pe or any(p % simd for p in parts):
+    columns = [spec.input_size + h] + ([d * h + h] if spec.num_layers > 1 else [])
+    if (4 * h) % pe or any(c % simd for c in columns):
         return ""
     return f"qrnn-set-folding{{pe={pe} simd={simd}}}"
 

@@ -2,9 +2,10 @@
 
 Properties:
 - The cycle formulas follow the documented schedule: hand-computed values for the MVAU loop nest
-  ((rows/PE) * (cols/SIMD) + 3 + ceil(log2 SIMD)), elementwise loops (length + 2), recurrences
-  (T * step + T * read + T * write-back), latency (sum) and II (max). Breaks if a depth, a read term or the sum/max is
-  changed in one place and not the other.
+  ((rows/PE) * (cols/SIMD) + 3 + ceil(log2 SIMD)), elementwise loops (length + 2), sequential recurrences
+  (T * step + T * read + T * write-back), streamed recurrences (T * (MVAU + unit chain + 3)), latency (sum)
+  and II (max), reported apart. Breaks if a depth, a read term or the sum/max is changed in one place and not
+  the other. (tests/test_streaming.py ties these cycles to the emitted loop nest.)
 - The resource formulas are the documented FINN-R closed forms (hand-computed MVAU, thresholds, BRAM18
   aspect ratios), monotone in the folding (more PE or SIMD -> fewer cycles, more LUTs), with BRAM18 only
   for deep memories and DSPs only for products larger than 4 x 4.
@@ -30,6 +31,7 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass, mvau_names
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 from lstmc.qor import (
+    STEP_OVERHEAD,
     FoldingSpace,
     Resources,
     bram18_count,
@@ -42,6 +44,7 @@ from lstmc.qor import (
     mvau_cycles,
     mvau_resources,
     recurrence_cycles,
+    streamed_step_cycles,
     threshold_resources,
 )
 
@@ -73,6 +76,7 @@ def test_elementwise_and_recurrence_cycles():
     assert elementwise_cycles(6) == 8
     assert recurrence_cycles(10, 403, 5) == 10 * 403 + 10 * 5
     assert recurrence_cycles(10, 403, 5, 18) == 10 * (403 + 5 + 18)
+    assert STEP_OVERHEAD == 3 and streamed_step_cycles(267, 14) == 267 + 14 + 3
     assert inference_cycles([4080, 4080, 5830]) == 13990
     assert initiation_interval([4080, 5830, 4080]) == 5830
     assert initiation_interval([]) == 0
@@ -189,31 +193,51 @@ def test_divisors():
 def test_estimate_module_matches_schedule():
     report = estimate_module(lowered())
     assert [s.name for s in report.stages] == ["l0_fwd_scan", "l0_bwd_scan", "l1_fwd_scan", "l1_bwd_scan"]
-    # Each body: the MVAU, 4 slices, 4 gate thresholds, 3 imul, 4 requant, 1 scaled_sum, 1 tanh threshold;
-    # every elementwise unit is over H = 6 elements (8 cycles).
+    # Each body streams: the MVAU, 4 gate slices (FIFOs only), 4 gate thresholds, 3 imul, 4 requant,
+    # 1 scaled_sum, 1 tanh threshold, and the state registers. Unfolded, E = 1 lane: every unit loop runs
+    # H = 6 iterations (+ 2 of depth). The longest chain behind the MVAU is 7 units (f -> f*c -> requant ->
+    # c sum -> tanh -> o*tanh -> requant h) of 2 cycles each: 14, + 3 for the region and the state copy.
     for s in report.stages:
         units = [u for u in report.units if u.stage == s.name]
-        assert len(units) == 18
+        assert len(units) == 19
         (mvau,) = [u for u in units if u.kind == "mvau"]
         assert mvau.name == f"{s.name}/gates"
         cols = 5 + 6 if s.name.startswith("l0") else 12 + 6
         assert mvau.cycles_per_step == mvau_cycles(24, cols, 1, 1)
-        assert all(u.cycles_per_step == 8 for u in units if u is not mvau)
-        assert s.steps == 10 and s.read_cycles_per_step == cols - 6
-        assert s.step_cycles == mvau.cycles_per_step + 17 * 8
-        # write-back: new h and c (6 + 6), and Y (6) copied once for its one consumer (a concat)
-        assert s.write_cycles_per_step == 18
-    assert report.cycles == 2 * 10 * (24 * 11 + 3 + 136 + 5 + 18) + 2 * 10 * (24 * 18 + 3 + 136 + 12 + 18) == 20540
-    assert report.initiation_interval == 10 * (24 * 18 + 3 + 136 + 12 + 18)
+        assert sorted(u.kind for u in units if u.cycles_per_step == 0) == ["slice"] * 4 + ["state"]
+        assert all(u.cycles_per_step == 8 for u in units if u.kind not in ("mvau", "slice", "state"))
+        assert s.steps == 10 and (s.read_cycles_per_step, s.write_cycles_per_step) == (0, 0)
+        assert s.pipeline_depth == 14 + 3 and s.step_cycles == mvau.cycles_per_step + 17
+    assert report.cycles == 2 * 10 * (24 * 11 + 3 + 17) + 2 * 10 * (24 * 18 + 3 + 17) == 14720
+    assert report.initiation_interval == 10 * (24 * 18 + 3 + 17)
     names = [u.name for u in report.units]
     assert len(set(names)) == len(names)
     assert report.total == qor.total(u.resources for u in report.units)
     assert report.total.lut == sum(u.resources.lut for u in report.units)
     assert report.total.bram18 == sum(u.resources.bram18 for u in report.units)
     d = report.to_dict()
-    assert d["cycles_per_inference"] == 20540 and d["total"]["lut"] == report.total.lut
+    assert d["cycles_per_inference"] == 14720 and d["total"]["lut"] == report.total.lut
+    assert d["initiation_interval"] == 4520 and d["initiation_interval_us"] == pytest.approx(4520 / 200)
+    assert d["stages"][0]["streamed"] and d["stages"][0]["pipeline_depth"] == 17
     assert d["utilisation_percent"]["lut"] == pytest.approx(100 * report.total.lut / 230400)
-    assert "cycles per inference: 20540" in report.format_table()
+    table = report.format_table()
+    assert "latency: 14720 cycles per inference" in table and "initiation interval: 4520 cycles" in table
+    assert "stage l1_fwd_scan: 10 steps x (435 MVAU + 17 pipeline) cycles = 4520 cycles" in table
+
+
+def test_streamed_units_follow_the_lanes():
+    """PE = 8 over G = 4 gates: E = 2 lanes; every unit's loop runs H / E = 3 iterations, its datapath and
+    FIFOs twice, its loop control and memories once (the folding space charges the lanes to the MVAU)."""
+    module = lowered()
+    QrnnSetFoldingPass(pe=8, simd=1).apply(Context(), module)
+    report = estimate_module(module)
+    thr = next(u for u in report.units if u.stage == "l0_fwd_scan" and u.kind == "threshold")
+    assert thr.lanes == 2 and thr.cycles_per_step == 3 + 2
+    assert thr.resources == Resources(lut=qor.UNIT_CONTROL_LUT) + thr.per_lane * 2
+    mvau = report.unit("l0_fwd_scan/gates")
+    lanes = [u for u in report.units if u.stage == "l0_fwd_scan" and u.per_lane is not None]
+    assert mvau.spec.lane_resources == qor.total(u.per_lane for u in lanes)
+    assert mvau.spec.resources(8, 1) == mvau.resources + mvau.spec.lane_resources * 2
 
 
 def test_estimate_follows_folding():
@@ -222,7 +246,9 @@ def test_estimate_follows_folding():
     report = estimate_module(module)
     mvau = report.unit("l1_fwd_scan/gates")
     assert (mvau.pe, mvau.simd, mvau.cycles_per_step) == (4, 1, 6 * 18 + 3)
-    assert mvau.resources == mvau_resources(24, 18, 4, 1, mvau.spec.weight_bits, 8, mvau.spec.acc_bits, 2, 24)
+    # the MVAU and its group buffer (G = 4 gates x E = 1 lane of accumulators); its FIFOs are the gates'
+    acc = mvau.spec.acc_bits
+    assert mvau.resources == mvau_resources(24, 18, 4, 1, mvau.spec.weight_bits, 8, acc, 2, 0) + Resources(ff=4 * acc)
 
 
 def test_folding_space_agrees_with_reestimating():
@@ -280,7 +306,8 @@ def test_estimate_command_table(capsys):
     args = parse([str(BIDIR), "--pe", "2"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "l0_fwd_scan/gates" in out and "cycles per inference:" in out and "xczu7ev-ffvc1156-2-e" in out
+    assert "l0_fwd_scan/gates" in out and "xczu7ev-ffvc1156-2-e" in out
+    assert "latency:" in out and "initiation interval:" in out
 
 
 def test_estimate_command_sweep(tmp_path, capsys):
@@ -319,7 +346,7 @@ def test_estimate_command_exhaustive_sweep_small_model():
     (["--plot", "x.png"], "--plot needs --sweep"),
     (["--pe", "5"], "PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; "
                     "valid PE values: 1, 2, 3, 4, 6, 8, 12, 24"),
-    (["--target-cycles", "100"], "the minimum achievable is 6960 cycles per inference"),
+    (["--target-cycles", "100"], "the minimum achievable is 1020 cycles per inference"),
     (["--clock-mhz", "0"], "--clock-mhz must be positive"),
 ])
 def test_estimate_command_errors(argv, message):

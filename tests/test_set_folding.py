@@ -107,8 +107,8 @@ def test_second_mvau_in_a_body_is_gates1(tmp_path):
 
 def test_second_mvau_simd_errors_name_the_unit():
     module = parse(TWO_MVAUS)
-    with pytest.raises(FoldingError, match=r"SIMD=4 does not divide every input part of 'cell/gates' \(part sizes "
-                                           r"4, 6\); valid SIMD values: 1, 2"):
+    with pytest.raises(FoldingError, match=r"SIMD=4 does not divide the 10 input columns of 'cell/gates' \(part sizes "
+                                           r"4, 6, concatenated\); valid SIMD values: 1, 2, 5, 10"):
         fold(module, simd=4)
     fold(module, pe=3, simd=2)
     assert folding_of(module) == {"cell/gates": (3, 2), "cell/gates1": (3, 2)}
@@ -127,10 +127,10 @@ def test_pe_simd_options(bidir):
 
 
 def test_global_simd_must_fit_every_unit(bidir):
-    # SIMD 3 divides the layer-1 parts (12 and 6) but not layer 0's x part (5)
+    # SIMD folds over the concatenated [x_t; h]: 3 divides layer 1's 18 columns but not layer 0's 11
     module = bidir.clone()
-    with pytest.raises(FoldingError, match=r"SIMD=3 does not divide every input part of 'l0_fwd_scan/gates' "
-                                           r"\(part sizes 5, 6\); valid SIMD values: 1$"):
+    with pytest.raises(FoldingError, match=r"SIMD=3 does not divide the 11 input columns of 'l0_fwd_scan/gates' "
+                                           r"\(part sizes 5, 6, concatenated\); valid SIMD values: 1, 11$"):
         fold(module, pe=4, simd=3)
     assert folding_of(module) == {n: (1, 1) for n in BIDIR_NAMES}  # nothing half-applied
 
@@ -179,8 +179,8 @@ def test_config_round_trips_estimate_json(bidir, tmp_path):
                               "l0_fwd_scan/gates, l0_bwd_scan/gates, l1_fwd_scan/gates, l1_bwd_scan/gates"),
     ({"l0_fwd_scan/gates": {"PE": 5}}, "PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; "
                                        "valid PE values: 1, 2, 3, 4, 6, 8, 12, 24"),
-    ({"l1_fwd_scan/gates": {"SIMD": 4}}, "SIMD=4 does not divide every input part of 'l1_fwd_scan/gates' "
-                                         "(part sizes 12, 6); valid SIMD values: 1, 2, 3, 6"),
+    ({"l1_fwd_scan/gates": {"SIMD": 4}}, "SIMD=4 does not divide the 18 input columns of 'l1_fwd_scan/gates' "
+                                         "(part sizes 12, 6, concatenated); valid SIMD values: 1, 2, 3, 6, 9, 18"),
     ('{"l0_fwd_scan/gates": {"PE": 2,}}', "folding config '{path}' is not valid JSON: Expecting property name "
                                           "enclosed in double quotes: line 1 column 32 (char 31)"),
     ([1, 2], "folding config '{path}' must be an object mapping unit names to {\"PE\": n, \"SIMD\": n}, got a JSON list"),

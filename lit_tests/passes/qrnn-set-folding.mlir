@@ -1,6 +1,6 @@
 // qrnn-set-folding: PE/SIMD of every dataflow.mvau, from options, a JSON config or a cycle budget.
-// The MVAUs below have 6 output rows (valid PE: 1, 2, 3, 6) and input parts of 4 and 6 columns (valid
-// SIMD: divisors of gcd(4, 6) = 2, so 1 and 2). Units are named "<lstmc.onnx_node>/gates", or
+// The MVAUs below have 6 output rows (valid PE: 1, 2, 3, 6) and input parts of 4 and 6 columns, folded
+// as one concatenated input of 10 (valid SIMD: 1, 2, 5, 10). Units are named "<lstmc.onnx_node>/gates", or
 // "recurrence<i>/gates" (i counting recurrences in walk order) when the attribute is missing.
 // Every RUN uses --verify-diagnostics so that an error prints its message (and exits 0).
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-set-folding | filecheck %s
@@ -8,9 +8,9 @@
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=2}' | filecheck %s --check-prefix=PE2
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding.json"}' | filecheck %s --check-prefix=CONFIG
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding-simd-only.json"}' | filecheck %s --check-prefix=SIMD-ONLY
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=111}' | filecheck %s --check-prefix=T111
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=110}' | filecheck %s --check-prefix=T110
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=80}' | filecheck %s --check-prefix=T80
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=57}' | filecheck %s --check-prefix=T57
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=56}' | filecheck %s --check-prefix=T56
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=38}' | filecheck %s --check-prefix=T38
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=4}' | filecheck %s --check-prefix=BADPE
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{simd=4}' | filecheck %s --check-prefix=BADSIMD
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=2 target-cycles=100}' | filecheck %s --check-prefix=MODES
@@ -21,20 +21,20 @@
 
 // Errors are all-or-nothing: the first split fails as a whole, no MVAU is half-folded.
 // BADPE: qrnn-set-folding: PE=4 does not divide the 6 output rows of 'layer0/gates'; valid PE values: 1, 2, 3, 6
-// BADSIMD: qrnn-set-folding: SIMD=4 does not divide every input part of 'layer0/gates' (part sizes 4, 6); valid SIMD values: 1, 2
+// BADSIMD: qrnn-set-folding: SIMD=4 does not divide the 10 input columns of 'layer0/gates' (part sizes 4, 6, concatenated); valid SIMD values: 1, 2, 5, 10
 // MODES: qrnn-set-folding: give only one of pe/simd, config or target-cycles (got pe/simd and target-cycles)
 // UNKNOWN: qrnn-set-folding: folding config '{{.*}}folding-unknown-unit.json' names unknown unit 'layer9/gates'; valid names: layer0/gates
 // CONFIG-PE: qrnn-set-folding: PE=4 does not divide the 6 output rows of 'layer0/gates'; valid PE values: 1, 2, 3, 6
 // MALFORMED: qrnn-set-folding: folding config '{{.*}}folding-malformed.json' is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 27 (char 26)
 // MISSING: qrnn-set-folding: cannot read folding config '{{.*}}no-such-file.json': No such file or directory
 
-// Schedule of @named (lstmc.qor): T = 3 steps, each reading x_t (4 cycles), then the MVAU
-// ((6/PE) * (10/SIMD) + 3 + ceil(log2 SIMD) cycles), then the requant (6 + 2 cycles), then writing back the
-// state h (6 cycles; %ys only goes to func.return, so no output copy):
-//   PE=2 SIMD=2: 3 * (15 + 4 + 8) + 3 * 4 + 3 * 6 = 111 cycles;  PE=3 SIMD=2: 3 * (10 + 4 + 8) + 30 = 96;
-//   PE=6 SIMD=2: 3 * (5 + 4 + 8) + 30 = 81 (the fastest).
-// Of the foldings within 111 cycles, PE=2 SIMD=2 has the fewest estimated LUTs; within 110 it is PE=3 SIMD=2.
-// T80: qrnn-set-folding: no folding meets target-cycles=80; the minimum achievable is 81 cycles per inference (every MVAU fully parallel)
+// Schedule of @named (lstmc.qor; the step streams): T = 3 steps, each the MVAU ((6/PE) * (10/SIMD) + 3 +
+// ceil(log2 SIMD) cycles), then the requant behind its last row (2 cycles) and the step's start/finish and
+// state copy (3 cycles):
+//   PE=3 SIMD=2: 3 * (10 + 4 + 5) = 57 cycles;  PE=1 SIMD=10: 3 * (6 + 7 + 5) = 54;
+//   PE=6 SIMD=5: 3 * (2 + 6 + 5) = 39 (the fastest; a fold of 5 columns takes x_t's 4 and h's first).
+// Of the foldings within 57 cycles, PE=3 SIMD=2 has the fewest estimated LUTs; within 56 it is PE=1 SIMD=10.
+// T38: qrnn-set-folding: no folding meets target-cycles=38; the minimum achievable is 39 cycles per inference (every MVAU fully parallel)
 
 // CHECK-LABEL:  func.func @named(
 // CHECK:          %gates = dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
@@ -47,10 +47,10 @@
 // CONFIG:         dataflow.mvau(%xt, %h) {{.*}} pe(6) simd(2) :
 // A config entry for another module's unit is an error that lists this module's units.
 // SIMD-ONLY:    qrnn-set-folding: folding config '{{.*}}folding-simd-only.json' names unknown unit 'recurrence0/gates'; valid names: layer0/gates
-// T111-LABEL:    func.func @named(
-// T111:           dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(2) :
-// T110-LABEL:    func.func @named(
-// T110:           dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// T57-LABEL:    func.func @named(
+// T57:           dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// T56-LABEL:    func.func @named(
+// T56:           dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(10) :
 func.func @named(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {

@@ -68,11 +68,11 @@ func.func @simd_not_divisor(%x: tensor<4xsi8>, %h: tensor<6xsi8>) -> tensor<6xsi
   %0 = dataflow.mvau(%x, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(4) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi8>
   func.return %0 : tensor<6xsi8>
 }
-// CHECK: 'dataflow.mvau' SIMD=4 must divide every input part size [4, 6]
+// CHECK: 'dataflow.mvau' SIMD=4 must divide the 10 input columns (part sizes [4, 6])
 
 // -----
 func.func @simd_zero(%x: tensor<4xsi8>) -> tensor<6xsi8> {
   %0 = dataflow.mvau(%x) weights(dense<1> : tensor<4x6xsi4>) multipliers(dense<1> : tensor<1x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(0) : (tensor<4xsi8>) -> tensor<6xsi8>
   func.return %0 : tensor<6xsi8>
 }
-// CHECK: 'dataflow.mvau' SIMD=0 must divide every input part size [4]
+// CHECK: 'dataflow.mvau' SIMD=0 must divide the 4 input columns (part sizes [4])

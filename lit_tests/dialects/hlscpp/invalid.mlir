@@ -124,3 +124,47 @@
   %w = hlscpp.binary "add" %a, %v : (memref<4xsi8>, si8) -> si8
 }) : () -> ()
 // CHECK: 'hlscpp.binary' works on scalars, got memref<4xsi8>
+
+// -----
+"hlscpp.func"() <{sym_name = "stream_depth", function_type = (memref<4xsi8>) -> (), arg_names = ["a"], interfaces = [""]}> ({
+^bb0(%a: memref<4xsi8>):
+  %s = "hlscpp.stream"() <{depth = 0 : i64}> : () -> !hlscpp.stream<si8>
+}) : () -> ()
+// CHECK: 'hlscpp.stream' depth must be >= 1, got 0
+
+// -----
+"hlscpp.func"() <{sym_name = "stream_type", function_type = (memref<4xsi8>) -> (), arg_names = ["a"], interfaces = [""]}> ({
+^bb0(%a: memref<4xsi8>):
+  %s = "hlscpp.stream"() <{depth = 2 : i64}> : () -> memref<2x2x!hlscpp.stream<si8>>
+}) : () -> ()
+// CHECK: 'hlscpp.stream' must give a stream or a 1-D array of streams, got memref<2x2x!hlscpp.stream<si8>>
+
+// -----
+"hlscpp.func"() <{sym_name = "stream_lanes", function_type = (memref<4xsi8>) -> (), arg_names = ["a"], interfaces = [""]}> ({
+^bb0(%a: memref<4xsi8>):
+  %s = "hlscpp.stream"() <{depth = 2 : i64}> : () -> memref<0x!hlscpp.stream<si8>>
+}) : () -> ()
+// CHECK: 'hlscpp.stream' needs at least one lane
+
+// -----
+"hlscpp.func"() <{sym_name = "read_lane", function_type = (memref<2x!hlscpp.stream<si8>>) -> (), arg_names = ["s"], interfaces = [""]}> ({
+^bb0(%s: memref<2x!hlscpp.stream<si8>>):
+  %v = hlscpp.read %s : memref<2x!hlscpp.stream<si8>> -> si8
+}) : () -> ()
+// CHECK: 'hlscpp.read' needs one index per dimension of the stream array (1), got 0
+
+// -----
+"hlscpp.func"() <{sym_name = "read_array", function_type = (memref<2xsi8>) -> (), arg_names = ["s"], interfaces = [""]}> ({
+^bb0(%s: memref<2xsi8>):
+  %i = hlscpp.const 0 : index : index
+  %v = hlscpp.read %s[%i] : memref<2xsi8> -> si8
+}) : () -> ()
+// CHECK: 'hlscpp.read' needs a stream or an array of streams, got memref<2xsi8>
+
+// -----
+"hlscpp.func"() <{sym_name = "write_type", function_type = (!hlscpp.stream<si8>) -> (), arg_names = ["s"], interfaces = [""]}> ({
+^bb0(%s: !hlscpp.stream<si8>):
+  %v = hlscpp.const 1 : si16 : si16
+  hlscpp.write %s, %v : !hlscpp.stream<si8>, si16
+}) : () -> ()
+// CHECK: 'hlscpp.write' value type si16 differs from the stream element type si8

@@ -2,8 +2,8 @@
 // RUN: LSTMC_GENERIC_ROUNDTRIP | filecheck %s
 
 // Every hlscpp op, type and attribute: func with interfaces/top/dataflow, call, arrays (storage, initializer,
-// partition directives), stream with depth, for with pipeline/unroll/label, const, load/store, read/write,
-// binary, select, cast, ap_fixed.
+// partition directives), stream with depth (one FIFO, or an array of lanes), for with pipeline/unroll/label,
+// const, load/store, read/write (of one lane of a stream array too), binary, select, cast, ap_fixed.
 
 // CHECK:      "hlscpp.func"() <{sym_name = "mac", function_type = (!hlscpp.stream<si8>, !hlscpp.stream<si16>, memref<4xsi8>) -> (), arg_names = ["in", "out", "buf"], interfaces = ["axis", "axis", ""]}> ({
 // CHECK-NEXT: ^bb0(%in: !hlscpp.stream<si8>, %out: !hlscpp.stream<si16>, %buf: memref<4xsi8>):
@@ -17,6 +17,8 @@
   %count = "hlscpp.array"() <{storage = "static", partition = []}> : () -> memref<ui8>
   // CHECK-NEXT: %fifo = "hlscpp.stream"() <{depth = 16 : i64}> : () -> !hlscpp.stream<si8>
   %fifo = "hlscpp.stream"() <{depth = 16 : i64}> : () -> !hlscpp.stream<si8>
+  // CHECK-NEXT: %lanes = "hlscpp.stream"() <{depth = 4 : i64}> : () -> memref<2x!hlscpp.stream<si8>>
+  %lanes = "hlscpp.stream"() <{depth = 4 : i64}> : () -> memref<2x!hlscpp.stream<si8>>
   // CHECK-NEXT: %zero = hlscpp.const 0 : si16 : si16
   %zero = hlscpp.const 0 : si16 : si16
   // CHECK-NEXT: "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, pipeline = 1 : i64, label = "copy"}> ({
@@ -28,6 +30,12 @@
     hlscpp.write %fifo, %x : !hlscpp.stream<si8>, si8
     // CHECK-NEXT: hlscpp.store %x, %buf[%k] : si8, memref<4xsi8>
     hlscpp.store %x, %buf[%k] : si8, memref<4xsi8>
+    // CHECK-NEXT: %lane = hlscpp.const 1 : index : index
+    %lane = hlscpp.const 1 : index : index
+    // CHECK-NEXT: hlscpp.write %lanes[%lane], %x : memref<2x!hlscpp.stream<si8>>, si8
+    hlscpp.write %lanes[%lane], %x : memref<2x!hlscpp.stream<si8>>, si8
+    // CHECK-NEXT: %y = hlscpp.read %lanes[%lane] : memref<2x!hlscpp.stream<si8>> -> si8
+    %y = hlscpp.read %lanes[%lane] : memref<2x!hlscpp.stream<si8>> -> si8
   }) : () -> ()
   // CHECK: "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 2 : i64, unroll = 2 : i64}> ({
   // CHECK-NEXT: ^bb0([[K:%k[_0-9]*]]: index):

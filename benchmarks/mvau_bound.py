@@ -1,0 +1,116 @@
+"""Estimated cycles of one recurrence step versus the MVAU bound, over a grid of LSTM sizes and foldings.
+
+Run: python benchmarks/mvau_bound.py [--sizes 10 16 32 64] [--steps 16] [--folds 1 8 16 full] [--widths]
+                                     [--model examples/stock/model.onnx ...]
+For each I, H in --sizes (every pair) and each requested folding, a 1-layer quantized LSTM
+(lstmc.testing.build_lstm: 4-bit weights, 8-bit io, power-of-two scales) is lowered to the dataflow level and
+folded; `lstmc.qor.estimate_module` (what `lstmc estimate` prints) gives the cycles per inference. Printed per
+row: the folding used, the estimated cycles per step (cycles per inference / T), the MVAU bound of one step
+ceil(4H/PE) * ceil((I+H)/SIMD) and their ratio. A requested PE (SIMD) that a unit does not accept becomes
+the largest valid value below it; `full` is PE = rows and SIMD = the largest valid value. With --widths, also
+the widest ap_int/ap_uint of the emitted kernel (lowering to hlscpp costs a few seconds per model). With
+--model, the same per recurrence of each given ONNX model (every MVAU of it folded the same way), and the
+model's cycles per inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from io import StringIO
+
+import onnx
+
+from lstmc.frontend.onnx_import import import_model
+from lstmc.passes.qrnn_set_folding import mvau_names, recurrence_names, set_folding
+from lstmc.pipeline import STAGE_PASSES, apply_pipeline
+from lstmc.qor import estimate_module, mvau_spec
+from lstmc.testing import LstmSpec, build_lstm
+
+
+def _largest_at_most(values: list[int], limit: int) -> int:
+    return max(v for v in values if v <= limit)
+
+
+def fold(module, fold: str) -> None:
+    """Every MVAU at PE = SIMD = fold (clipped to valid values), or fully parallel."""
+    for op in mvau_names(module).values():
+        spec = mvau_spec(op)
+        if fold == "full":
+            set_folding(op, spec.rows, spec.simd_values()[-1])
+        else:
+            limit = int(fold)
+            set_folding(op, _largest_at_most(spec.pe_values(), limit), _largest_at_most(spec.simd_values(), limit))
+
+
+def recurrence_rows(module):
+    """(name, PE, SIMD, cycles per step, MVAU bound per step) of every recurrence."""
+    report = estimate_module(module)
+    rows = []
+    for name, rec in recurrence_names(module):
+        stage = next(s for s in report.stages if s.name == name)
+        mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == name)
+        bound = stage.sequences * math.ceil(mvau.spec.rows / mvau.pe) * math.ceil(mvau.spec.cols / mvau.simd)
+        rows.append((name, mvau.pe, mvau.simd, stage.cycles / stage.steps, bound))
+    return rows, report.cycles
+
+
+def widest_int(module) -> int:
+    from lstmc.hls.build import lower_to_hlscpp
+    from lstmc.hls.emit import emit_hls_cpp
+
+    buf = StringIO()
+    emit_hls_cpp(lower_to_hlscpp(module, "lstmc_kernel"), buf)
+    return max(int(w) for w in re.findall(r"ap_u?int<(\d+)>", buf.getvalue()))
+
+
+def _summary(ratios: dict[str, list[float]]) -> None:
+    for f, rs in ratios.items():
+        if rs:
+            print(f"fold {f:>4}: cycles per step / MVAU bound: min {min(rs):.2f}, geomean "
+                  f"{math.exp(sum(map(math.log, rs)) / len(rs)):.2f}, max {max(rs):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="*", type=int, default=[10, 16, 32, 64], help="values of I and of H")
+    parser.add_argument("--steps", type=int, default=16, help="sequence length T")
+    parser.add_argument("--folds", nargs="+", default=["1", "8", "16", "full"], help="PE = SIMD requested")
+    parser.add_argument("--widths", action="store_true", help="also print the widest ap_int of the kernel")
+    parser.add_argument("--model", nargs="*", default=[], help="ONNX models to measure per recurrence too")
+    args = parser.parse_args()
+    head = f"{'I':>3} {'H':>3} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} {'ratio':>7}"
+    ratios: dict[str, list[float]] = {f: [] for f in args.folds}
+    if args.sizes:
+        print(head + (f" {'widest':>6}" if args.widths else ""))
+    for i in args.sizes:
+        for h in args.sizes:
+            base = apply_pipeline(import_model(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=args.steps))),
+                                  STAGE_PASSES["dataflow"])
+            width = f" {widest_int(base):>6}" if args.widths else ""
+            for f in args.folds:
+                module = base.clone()
+                fold(module, f)
+                ((_, pe, simd, per_step, bound),), _ = recurrence_rows(module)
+                ratios[f].append(per_step / bound)
+                print(f"{i:>3} {h:>3} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {per_step / bound:>7.2f}"
+                      + width)
+    if args.sizes:
+        print()
+        _summary(ratios)
+    for path in args.model:
+        print(f"\n{path}: {'recurrence':<24} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
+              f"{'ratio':>7} {'cycles per inference':>21}")
+        base = apply_pipeline(import_model(onnx.load(path)), STAGE_PASSES["dataflow"])
+        for f in args.folds:
+            module = base.clone()
+            fold(module, f)
+            rows, cycles = recurrence_rows(module)
+            for name, pe, simd, per_step, bound in rows:
+                print(f"  {name:<{len(path) + 24}} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} "
+                      f"{per_step / bound:>7.2f} {cycles:>21}")
+
+
+if __name__ == "__main__":
+    main()

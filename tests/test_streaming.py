@@ -1,0 +1,246 @@
+"""The streamed recurrence step (qrnn_to_dataflow.step_schedule -> qrnn-to-hlscpp -> lstmc.qor).
+
+Properties:
+- Gate interleaving: E = PE / gcd(PE, G) lanes always divide H, a group of G * E rows is a whole number of
+  PE-row folds, and `row_order` is a permutation whose every group holds all G gates of E consecutive
+  elements, groups in element order. Breaks with a lane count that splits a group across elements.
+- One schedule: on every fixture (and folded), the emitted loop nest is the one the QoR counts — the MVAU
+  process's flat loop has B * (rows/PE) * (cols/SIMD) iterations, every unit process B * H / E iterations of
+  E unrolled lanes, the `steps` loop T iterations with one call of the DATAFLOW step, and the longest chain
+  of unit processes behind the MVAU (read off the emitted FIFOs) times UNIT_LATENCY is the pipeline depth
+  the QoR adds; so the QoR's cycles per inference equal the sum over recurrences of T x (MVAU loop + its
+  depth + that chain + STEP_OVERHEAD). Breaks if the lowering and the estimate disagree on any trip count,
+  lane count or chain.
+- One FIFO depth: every emitted `hls::stream` has the depth of the `fifo_depth` attribute on the op that
+  produces it (changing the attribute changes the pragma and the QoR's FIFO cost), E lanes wide.
+- Bit identity: integer == dataflow == csim with the step streamed and folded where the pipeline has corner
+  cases: SIMD straddling x_t and h, groups spread over several row folds, E > 1 lanes, three gates (CIFG),
+  B > 1 interleaved sequences. Breaks on a mis-permuted weight column, a lane reading another element's
+  FIFO, a group written before its last fold, or a straddling fold adding an x column to the h accumulator.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnx
+import pytest
+from conftest import FIXTURES, fixture_models
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, i64
+
+from lstmc import qor
+from lstmc.dense import array_from_dense
+from lstmc.dialects import hlscpp, qrnn
+from lstmc.frontend.onnx_import import import_model
+from lstmc.interpreter import run_function
+from lstmc.passes.qrnn_set_folding import recurrence_names
+from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY, StepSchedule, step_schedule
+from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+from lstmc.pipeline import STAGE_PASSES, apply_pipeline
+from lstmc.testing import LstmSpec, Q, build_lstm
+
+from test_hardware import _inputs, needs_ap_types, needs_cxx
+
+
+def dataflow_module(model: onnx.ModelProto, folding: str = ""):
+    return apply_pipeline(import_model(model), STAGE_PASSES["dataflow"] + ([folding] if folding else []))
+
+
+# ---------------------------------------------------------------------------------------------- interleaving
+@pytest.mark.parametrize("gates", [1, 2, 3, 4, 5])
+def test_lanes_and_row_order_group_whole_elements(gates):
+    for hidden in range(1, 13):
+        for pe in qor.divisors(gates * hidden):
+            s = StepSchedule(None, None, gates, hidden, 1, [], {})
+            lanes = s.lanes(pe)
+            assert hidden % lanes == 0 and (gates * lanes) % pe == 0, (gates, hidden, pe)
+            order = s.row_order(pe)
+            assert sorted(order) == list(range(gates * hidden))
+            for k, group in enumerate(order.reshape(-1, gates * lanes)):  # one group: gate-major, E elements
+                gate, element = np.divmod(group.reshape(gates, lanes), hidden)
+                assert (gate == np.arange(gates)[:, None]).all()
+                assert (element == k * lanes + np.arange(lanes)[None, :]).all()
+
+
+def test_mvau_process_computes_interleaved_rows():
+    """The MVAU process's weights are the unit's columns in row_order: PE = 8 over an LSTM (G = 4) gives
+    E = 2 lanes, rows i_0 i_1 f_0 f_1 g_0 g_1 o_0 o_1 i_2 ..."""
+    module = dataflow_module(onnx.load(FIXTURES / "l1_w4_po2.onnx"), "qrnn-set-folding{pe=8 simd=2}")
+    (rec,) = [op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)]
+    schedule = step_schedule(rec)
+    want = array_from_dense(schedule.mvau.weights)[:, schedule.row_order()]
+    assert list(schedule.row_order()[:10]) == [0, 1, 8, 9, 16, 17, 24, 25, 2, 3]
+    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    (weights,) = [op for op in hls.walk() if isinstance(op, hlscpp.ArrayOp) and op.result.name_hint == "weights"]
+    assert np.array_equal(array_from_dense(weights.init), want)
+
+
+# ---------------------------------------------------------------------------------------------- one schedule
+def _funcs(hls) -> dict[str, hlscpp.FuncOp]:
+    return {f.sym_name.data: f for f in hls.ops if isinstance(f, hlscpp.FuncOp)}
+
+
+def _loop_iterations(fn: hlscpp.FuncOp) -> tuple[int, int]:
+    """(iterations of the pipelined loop, counting the loops around it; unrolled lanes inside it)."""
+    (loop,) = [op for op in fn.walk() if isinstance(op, hlscpp.ForOp) and op.pipeline is not None]
+    trips, parent = loop.trip_count, loop.parent_op()
+    while isinstance(parent, hlscpp.ForOp):
+        trips, parent = trips * parent.trip_count, parent.parent_op()
+    lanes = [op for op in loop.body.block.ops if isinstance(op, hlscpp.ForOp) and op.label is not None
+             and op.label.data == "lanes"]
+    return trips, lanes[0].trip_count if lanes else 1
+
+
+def _labelled(fn: hlscpp.FuncOp, label: str) -> list[hlscpp.ForOp]:
+    return [op for op in fn.walk() if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data == label]
+
+
+def _stream_direction(callee: hlscpp.FuncOp, index: int) -> str | None:
+    arg = callee.body.block.args[index]
+    for op in callee.walk():
+        if isinstance(op, hlscpp.ReadOp) and op.stream is arg:
+            return "read"
+        if isinstance(op, hlscpp.WriteOp) and op.stream is arg:
+            return "write"
+    return None
+
+
+def emitted_step(hls, label: str) -> dict:
+    """What the emitted code of one streamed recurrence does per step, read off the hlscpp IR alone."""
+    funcs = _funcs(hls)
+    rec_fn, step_fn = funcs[label], funcs[f"{label}_step"]
+    assert step_fn.dataflow is not None
+    (steps,) = _labelled(rec_fn, "steps")
+    calls_in_steps = [op for op in steps.walk() if isinstance(op, hlscpp.CallOp)]
+    assert [c.callee.root_reference.data for c in calls_in_steps] == [f"{label}_step"]
+    calls = [op for op in step_fn.body.block.ops if isinstance(op, hlscpp.CallOp)]
+    streams = [op for op in step_fn.body.block.ops if isinstance(op, hlscpp.StreamOp)]
+    writer, readers = {}, {}
+    for call in calls:
+        callee = funcs[call.callee.root_reference.data]
+        for i, arg in enumerate(call.args):
+            if hlscpp.stream_element_type(arg.type) is not None:
+                direction = _stream_direction(callee, i)
+                if direction == "write":
+                    writer[arg] = call
+                else:
+                    readers.setdefault(arg, []).append(call)
+    callee = {c: funcs[c.callee.root_reference.data] for c in calls}
+    (mvau_call,) = [c for c in calls if _labelled(callee[c], "mvau")]
+    (mvau_loop,) = _labelled(callee[mvau_call], "mvau")
+    units = [c for c in calls if c is not mvau_call]
+    # longest chain of unit processes behind the MVAU, along the FIFOs
+    chain = {mvau_call: 0}
+    for call in units:  # calls are in topological order (a producer before its readers)
+        feeding = [chain[writer[a]] for a in call.args if a in writer and call in readers.get(a, [])]
+        chain[call] = max(feeding, default=0) + 1
+    return {
+        "steps": steps.trip_count,
+        "mvau_iterations": mvau_loop.trip_count,
+        "units": [_loop_iterations(callee[c]) for c in units],
+        "chain": max(chain.values()),
+        "streams": sorted((s.depth.value.data, s.result.type.get_shape()[0] if isinstance(s.result.type, MemRefType)
+                           else 1) for s in streams),
+        "every_stream_has_a_writer_and_a_reader": all(s.result in writer and len(readers.get(s.result, [])) == 1
+                                                      for s in streams),
+    }
+
+
+SCHEDULE_CASES = [(p, "") for p in fixture_models()] + [
+    (FIXTURES / "l2_bidir_w3_po2.onnx", "qrnn-set-folding{pe=8 simd=1}"),
+    (FIXTURES / "l1_cifg_io6_float.onnx", "qrnn-set-folding{pe=6 simd=7}"),
+    (FIXTURES / "l1_t64_w2_perchannel_float.onnx", "qrnn-set-folding{pe=64 simd=24}"),
+]
+
+
+@pytest.mark.parametrize("path, folding", SCHEDULE_CASES, ids=lambda v: getattr(v, "stem", v))
+def test_qor_cycles_are_the_emitted_loop_nest(path, folding):
+    module = dataflow_module(onnx.load(path), folding)
+    report = qor.estimate_module(module)
+    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    total = 0
+    for name, rec in recurrence_names(module):
+        schedule = step_schedule(rec)
+        assert schedule is not None, f"{path.name}: {name} does not stream"
+        got = emitted_step(hls, f"rec_{name}")
+        mvau = schedule.mvau
+        pe, simd, lanes = mvau.pe.value.data, mvau.simd.value.data, schedule.lanes()
+        assert got["steps"] == rec.seq_len
+        assert got["mvau_iterations"] == schedule.sequences * (mvau.rows // pe) * (mvau.columns // simd)
+        assert got["units"] == [(schedule.unit_iterations(), lanes)] * len(schedule.units)
+        assert got["chain"] * UNIT_LATENCY == schedule.depth
+        assert got["every_stream_has_a_writer_and_a_reader"]
+        want_streams = sorted((schedule.fifo[v], lanes) for v in schedule.fifo for _ in schedule.stream_consumers(v))
+        assert got["streams"] == want_streams
+        stage = next(s for s in report.stages if s.name == name)
+        step = got["mvau_iterations"] + qor.mvau_depth(simd) + got["chain"] * UNIT_LATENCY + qor.STEP_OVERHEAD
+        assert stage.cycles == got["steps"] * step
+        total += stage.cycles
+    others = sum(s.cycles for s in report.stages if s.name not in dict(recurrence_names(module)))
+    assert report.cycles == total + others
+
+
+def test_stream_depth_is_the_fifo_depth_attribute():
+    """The o gate's threshold waits for tanh(c) (10 cycles behind): its FIFO is 10 + 2 deep. Setting the
+    attribute to 37 changes the emitted depth and the QoR's FIFO cost, and nothing else."""
+    module = dataflow_module(onnx.load(FIXTURES / "l1_w4_po2.onnx"))
+    (rec,) = [op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)]
+    schedule = step_schedule(rec)
+    o_gate = next(op for op in schedule.units if op.results[0].name_hint == "l0_fwd_output_act_dq")
+    assert o_gate.attributes["fifo_depth"].value.data == 10
+    assert all(v.op.attributes["fifo_depth"].value.data == schedule.fifo[v] for v in schedule.fifo)
+    before = qor.estimate_module(module).unit("l0_fwd_scan/l0_fwd_output_act_dq")
+    o_gate.attributes["fifo_depth"] = IntegerAttr(37, i64)
+    after = qor.estimate_module(module).unit("l0_fwd_scan/l0_fwd_output_act_dq")
+    bits = o_gate.results[0].type.get_element_type().width.data
+    assert after.resources + qor.fifo_resources(10, bits) == before.resources + qor.fifo_resources(37, bits)
+    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    depths = sorted(op.depth.value.data for op in hls.walk() if isinstance(op, hlscpp.StreamOp))
+    assert 37 in depths and 10 not in depths
+
+
+# ---------------------------------------------------------------------------------------------- bit identity
+def _torch_b3():
+    from lstmc.testing_torch_layout import TorchLstmSpec, build_torch_lstm
+
+    return build_torch_lstm(TorchLstmSpec(input_size=3, hidden_size=4, seq_len=4, batch=3, seed=5))
+
+
+CSIM_CASES = [
+    # I = 4, H = 6, 8-bit weights and io: SIMD 5 straddles x_t and h; PE 3: E = 3, a group of 12 rows over 4 folds
+    ("straddle", lambda: build_lstm(LstmSpec(input_size=4, hidden_size=6, seq_len=5, seed=7,
+                                             weight=Q(8, True, False, 2**-6), io=Q(8, True, False, 2**-6))),
+     "qrnn-set-folding{pe=3 simd=5}"),
+    # CIFG: G = 3 gates; PE 6: E = 2 lanes, one group per fold; SIMD 7 straddles (6 + 8 columns)
+    ("cifg", lambda: onnx.load(FIXTURES / "l1_cifg_io6_float.onnx"), "qrnn-set-folding{pe=6 simd=7}"),
+    # B = 3 interleaved sequences, PE 8: E = 2 lanes; SIMD 7 = every column of [x_t (3); h (4)]
+    ("batch3", _torch_b3, "qrnn-set-folding{pe=8 simd=7}"),
+]
+
+
+@needs_cxx
+@needs_ap_types
+def test_streamed_step_is_bit_exact_in_csim():
+    from lstmc.hls.build import csim_stage
+
+    jobs = []
+    for name, make, folding in CSIM_CASES:
+        model = make()
+        base = dataflow_module(model)
+        module = base.clone()
+        apply_pipeline(module, [folding])
+        assert all(step_schedule(r) is not None for r in module.walk() if isinstance(r, qrnn.RecurrenceOp))
+        x = _inputs(model, seed=3, count=6)
+        integer = apply_pipeline(import_model(model), STAGE_PASSES["integer"])
+        jobs.append((name, integer, module, x))
+
+    def run(job):
+        name, integer, module, x = job
+        return name, run_function(integer, x), run_function(module, x), csim_stage(module, x)
+
+    with ThreadPoolExecutor(2) as pool:
+        for name, want, mid, got in pool.map(run, jobs):
+            for k in want:
+                assert np.array_equal(want[k], mid[k]), f"{name}: dataflow vs integer, output {k}"
+                assert np.array_equal(want[k], got[k]), f"{name}: csim vs integer, output {k}"
