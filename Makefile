@@ -51,6 +51,10 @@ lit: setup
 bench: setup
 	$(BIN)/python benchmarks/import_scale.py
 	$(BIN)/python benchmarks/passes_scale.py
+	$(BIN)/python benchmarks/compile_scale.py
+	$(BIN)/python benchmarks/interpreter_throughput.py
+	$(BIN)/python benchmarks/csim_throughput.py
+	$(BIN)/python benchmarks/csim_cold.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,17 +1,19 @@
 """Throughput of the `csim` stage (the emitted C++ kernel compiled with g++ and run) versus the onnxruntime
 reference, in sequences per second, on the same inputs.
 
-Run: python benchmarks/csim_throughput.py [--sizes I,H,T ...] [--sequences N]
-For each size: a 1-layer quantized LSTM (lstmc.testing.build_lstm) is lowered to the dataflow level and its
-kernel + testbench compiled with g++ ONCE (compile time reported separately, not counted). Then N random
-sequences go through
+Run: python benchmarks/csim_throughput.py [--sizes I,H,T ...] [--no-stock] [--sequences N]
+Models: the stock-prediction ConvLSTM (examples/stock, its shipped windows repeated to N) and random 1-layer
+quantized LSTMs (lstmc.testing.build_lstm; the default sizes end at FI-2010's I=40, H=64, T=100). Each kernel is
+built ONCE the way the csim stage builds it (lstmc.hls.build.build_csim: native-integer twin, -O2, precompiled
+headers, per-user cache; g++ time reported separately, not counted). Then N sequences go through
 - csim: quantize the float inputs to codes, write them, run the testbench binary (one process for all N
   sequences, one kernel call per sequence), read and dequantize the outputs — the work of `lstmc run --stage
-  csim` after the (cached) g++ build; the binary's own wall time is reported too;
+  csim` after the (cached) build; the binary's own wall time is reported too;
 - reference: onnxruntime (ORT_ENABLE_BASIC, one sequence per run as lstmc.reference does; session creation not
   counted).
-Reported: sequences/second of each and csim / reference as a ratio (> 1: csim faster), plus whether the csim
-outputs equal the reference (they must be bit-identical when every scale is a power of two, as here).
+Reported: sequences/second of each, csim / reference as a ratio (> 1: csim faster; issue 13 asks >= 1), and
+whether the csim outputs equal the reference (bit-identical for power-of-two scales; the stock model has float
+scales, where the contract allows rare 1-LSB ties, so its column is informative).
 """
 
 from __future__ import annotations
@@ -23,35 +25,30 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from lstmc.frontend.onnx_import import import_model
 from lstmc.hls import project
-from lstmc.hls.csim import compile_csim
-from lstmc.hls.build import lower_to_hlscpp, write_sources
+from lstmc.hls.build import build_csim
 from lstmc.pipeline import lower_to_stage
 from lstmc.reference import make_session
 from lstmc.testing import LstmSpec, build_lstm
 
-DEFAULT_SIZES = ["4,8,16", "16,32,50", "40,64,100"]
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SIZES = ["4,8,16", "16,32,50", "40,32,100", "40,64,100"]
 
 
-def measure(i: int, h: int, t: int, n: int, seed: int = 0) -> dict:
-    model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t, seed=seed))
+def measure(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict:
+    n = len(next(iter(inputs.values())))
     df = lower_to_stage(import_model(model), "dataflow")
     iface = project.kernel_interface(df)
-    rng = np.random.default_rng(seed)
-    inputs = {p.name: rng.standard_normal((n, *p.shape)).astype(np.float32) for p in iface.inputs}
+    t0 = time.perf_counter()
+    binary = build_csim(df, iface)
+    compile_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="lstmc-bench-") as tmp:
-        tmp = Path(tmp)
-        write_sources(lower_to_hlscpp(df, "lstmc_kernel"), iface, tmp, "lstmc_kernel")
+        inp, outp = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         t0 = time.perf_counter()
-        binary = compile_csim(tmp, "lstmc_kernel", cache_dir=tmp / "bin")
-        compile_s = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        codes = iface.quantize_inputs(inputs)
-        inp, outp = tmp / "in.bin", tmp / "out.bin"
-        project.write_codes(inp, codes)
+        project.write_codes(inp, iface.quantize_inputs(inputs))
         tb0 = time.perf_counter()
         subprocess.run([str(binary), str(inp), str(outp)], check=True, capture_output=True)
         tb_s = time.perf_counter() - tb0
@@ -61,6 +58,7 @@ def measure(i: int, h: int, t: int, n: int, seed: int = 0) -> dict:
     session = make_session(model)
     names = [x.name for x in session.get_inputs()]
     out_names = [o.name for o in session.get_outputs()]
+    session.run(None, {nm: inputs[nm][0] for nm in names})  # first-run set-up
     t0 = time.perf_counter()
     ref = {k: [] for k in out_names}
     for s in range(n):
@@ -68,25 +66,33 @@ def measure(i: int, h: int, t: int, n: int, seed: int = 0) -> dict:
             ref[k].append(v)
     ref_s = time.perf_counter() - t0
     same = all(np.array_equal(np.stack(ref[k]), csim[k]) for k in out_names if k in csim)
-    return {"compile": compile_s, "csim": csim_s, "binary": tb_s, "reference": ref_s, "same": same}
+    return {"compile": compile_s, "csim": n / csim_s, "binary": n / tb_s, "reference": n / ref_s, "same": same}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="I,H,T triples")
-    parser.add_argument("--sequences", type=int, default=200)
+    parser.add_argument("--no-stock", dest="stock", action="store_false")
+    parser.add_argument("--sequences", type=int, default=256)
     args = parser.parse_args()
     n = args.sequences
-    print(f"{n} sequences per size; g++ time excluded from the rates")
-    print(f"{'I':>4} {'H':>4} {'T':>4} {'g++ s':>6} {'csim seq/s':>11} {'(binary)':>10} {'ORT seq/s':>10} "
-          f"{'csim/ORT':>9} {'bit-equal':>9}")
+    rng = np.random.default_rng(0)
+    cases = []
+    if args.stock:
+        model = onnx.load(ROOT / "examples" / "stock" / "model.onnx")
+        shipped = np.load(ROOT / "examples" / "stock" / "inputs.npz")
+        cases.append(("stock ConvLSTM", model, {k: np.resize(shipped[k], (n, *shipped[k].shape[1:])) for k in shipped.files}))
     for size in args.sizes:
         i, h, t = (int(v) for v in size.split(","))
-        r = measure(i, h, t, n)
-        csim_rate, bin_rate, ref_rate = n / r["csim"], n / r["binary"], n / r["reference"]
-        note = "  <- FI-2010" if (i, h, t) == (40, 64, 100) else ""
-        print(f"{i:>4} {h:>4} {t:>4} {r['compile']:>6.1f} {csim_rate:>11.0f} {bin_rate:>10.0f} {ref_rate:>10.0f} "
-              f"{csim_rate / ref_rate:>9.2f} {str(r['same']):>9}{note}")
+        note = " (FI-2010)" if (i, h, t) == (40, 64, 100) else ""
+        model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))
+        cases.append((f"I={i} H={h} T={t}{note}", model, {model.graph.input[0].name: rng.standard_normal((n, t, i)).astype(np.float32)}))
+    print(f"{n} sequences per model; g++ time excluded from the rates")
+    print(f"{'model':<26} {'g++ s':>6} {'csim seq/s':>11} {'(binary)':>10} {'ORT seq/s':>10} {'csim/ORT':>9} {'bit-equal':>9}")
+    for name, model, inputs in cases:
+        r = measure(model, inputs)
+        print(f"{name:<26} {r['compile']:>6.1f} {r['csim']:>11.0f} {r['binary']:>10.0f} {r['reference']:>10.0f} "
+              f"{r['csim'] / r['reference']:>9.2f} {str(r['same']):>9}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ executable that `lstmc verify` would run):
 - integrity: beside each binary `<name>.sha256` holds the binary's own sha256, checked before every hand-out;
   on any doubt (missing or unreadable record, mismatch, not a regular file, a symlink, wrong owner, writable by
   others) the binary is rebuilt. A build goes to a temporary name in the cache directory, then os.replace.
+
+Precompiled headers (`pch_headers`, what the lstmc kernel passes: ap_int.h and hls_stream.h): parsing those
+headers is most of a build once the kernel's arrays are native integers, so they are compiled once per
+compiler, flags and ap_types contents into `pch-<key>.h.gch` in the same directory, under the same rules (our
+own regular file, its sha256 record checked before use, built under a temporary name), and forced into every
+source with `-include`. A compiler that cannot build one, or rejects it, builds without it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -31,11 +38,13 @@ from lstmc.hls.project import ap_types_dir
 
 DEFAULT_FLAGS = ("-std=c++14", "-O1", "-w")
 _KEY_VERSION = b"lstmc-csim-cache/1\0"
+_PCH_KEY_VERSION = b"lstmc-csim-pch/1\0"
 
 _private_dir: Path | None = None  # this process's fallback cache
 _header_digests: dict[str, str] = {}  # ap_types directory -> content hash (hashed once per process)
 _compiler_ids: dict[tuple, str] = {}  # (path, size, mtime) -> --version output
 _warned: set[str] = set()
+_verified: dict[tuple, bool] = {}  # (path, dev, inode, size, mtime) of a precompiled header -> hash checked
 
 
 def _sha256_file(path: Path | int) -> str:
@@ -140,7 +149,8 @@ def headers_digest(directory: Path) -> str:
     return _header_digests[key]
 
 
-def cache_key(sources: Sequence[Path], cxx: str, flags: Sequence[str], headers: Path) -> str:
+def cache_key(sources: Sequence[Path], cxx: str, flags: Sequence[str], headers: Path,
+              pch_headers: Sequence[str] = ()) -> str:
     h = hashlib.sha256(_KEY_VERSION)
 
     def field(data: bytes) -> None:  # length-prefixed: no two different inputs hash alike by concatenation
@@ -154,12 +164,16 @@ def cache_key(sources: Sequence[Path], cxx: str, flags: Sequence[str], headers: 
     for flag in flags:
         field(flag.encode())
     field(headers_digest(headers).encode())
+    for name in pch_headers:  # a build with forced includes is a different build (none: the key stays as it was)
+        field(b"-include " + name.encode())
     return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ integrity
-def _trusted(binary: Path, record: Path) -> bool:
-    """The binary is a regular, non-linked file of ours, not writable by others, whose sha256 is the record's."""
+def _trusted(binary: Path, record: Path, memo: bool = False) -> bool:
+    """The binary is a regular, non-linked file of ours, not writable by others, whose sha256 is the record's.
+    With `memo`, a file already hashed by this process and unchanged since (same inode, size and mtime) is not
+    hashed again (precompiled headers are ~80 MB)."""
     uid = os.getuid()
     try:
         rst = os.lstat(record)
@@ -173,12 +187,19 @@ def _trusted(binary: Path, record: Path) -> bool:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022 or st.st_nlink != 1:
             return False
-        return _sha256_file(fd) == expected
+        seen = (str(binary), expected, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if memo and _verified.get(seen):
+            return True
+        ok = _sha256_file(fd) == expected
+        if memo:
+            _verified[seen] = ok
+        return ok
     finally:
         os.close(fd)
 
 
-def _build(cmd_prefix: list[str], sources: Sequence[Path], directory: Path, binary: Path, record: Path) -> None:
+def _build(cmd_prefix: list[str], sources: Sequence[Path], directory: Path, binary: Path, record: Path,
+           mode: int = 0o700) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".build-", dir=directory)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -187,7 +208,7 @@ def _build(cmd_prefix: list[str], sources: Sequence[Path], directory: Path, bina
         proc = subprocess.run([*cmd_prefix, *map(str, sources), "-o", str(tmp)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise LstmcError(f"g++ failed on the generated kernel:\n{proc.stderr[-4000:]}")
-        os.chmod(tmp, 0o700)
+        os.chmod(tmp, mode)
         record_fd = os.open(tmp_record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # umask-proof mode
         with os.fdopen(record_fd, "w") as f:
             f.write(_sha256_file(tmp) + "\n")
@@ -200,21 +221,78 @@ def _build(cmd_prefix: list[str], sources: Sequence[Path], directory: Path, bina
                 os.unlink(leftover)
 
 
+def precompiled_header(directory: Path, cxx: str, flags: Sequence[str], headers: Path,
+                       pch_headers: Sequence[str]) -> Path | None:
+    """A header `#include`-ing `pch_headers` whose verified `.gch` lies beside it in `directory` (built on first
+    use), to pass as `-include`; None when the compiler cannot build one."""
+    if not all(re.fullmatch(r"[A-Za-z0-9_]+\.h", name) for name in pch_headers):
+        raise ValueError(f"precompiled headers must be plain header names, got {list(pch_headers)}")
+    text = "".join(f"#include <{name}>\n" for name in pch_headers).encode()
+    h = hashlib.sha256(_PCH_KEY_VERSION)
+    for data in (text, cxx.encode(), compiler_id(cxx).encode(), *(f.encode() for f in flags),
+                 headers_digest(headers).encode()):
+        h.update(len(data).to_bytes(8, "little") + data)
+    key = h.hexdigest()
+    header = directory / f"pch-{key}.h"
+    gch, record = directory / f"pch-{key}.h.gch", directory / f"pch-{key}.h.gch.sha256"
+    if _header_is(header, text) and _trusted(gch, record, memo=True):
+        return header
+    fd, tmp_name = tempfile.mkstemp(prefix=".pch-", suffix=".h", dir=directory)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text)
+        os.replace(tmp_name, header)
+        _build([cxx, *flags, f"-I{headers}", "-x", "c++-header"], [header], directory, gch, record, mode=0o600)
+    except (OSError, LstmcError):
+        return None
+    finally:
+        if os.path.lexists(tmp_name):
+            os.unlink(tmp_name)
+    return header if _header_is(header, text) and _trusted(gch, record, memo=True) else None
+
+
+def _header_is(path: Path, text: bytes) -> bool:
+    """`path` is a regular, non-linked file of ours, not writable by others, holding exactly `text`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022 or st.st_nlink != 1:
+            return False
+        return f.read(len(text) + 1) == text
+
+
 def compile_csim(src_dir: Path, kernel: str, cache_dir: Path | None = None,
-                 flags: Sequence[str] = DEFAULT_FLAGS) -> Path:
+                 flags: Sequence[str] = DEFAULT_FLAGS, pch_headers: Sequence[str] = ()) -> Path:
     """g++ `kernel`.cpp and `kernel`_tb.cpp from `src_dir` (and `kernel`.h); returns a verified binary that
-    stays valid after `src_dir` is gone (in the per-user cache, or this process's private directory)."""
+    stays valid after `src_dir` is gone (in the per-user cache, or this process's private directory).
+    `pch_headers`: headers every source includes first, precompiled once and forced in (module docstring)."""
     src_dir = Path(src_dir)
     cxx = find_compiler()
     headers = ap_types_dir()
     sources = [src_dir / f"{kernel}.cpp", src_dir / f"{kernel}_tb.cpp", src_dir / f"{kernel}.h"]
-    key = cache_key(sources, cxx, flags, headers)
+    key = cache_key(sources, cxx, flags, headers, pch_headers)
     directory = resolve_cache_dir(cache_dir)
     binary = directory / f"csim-{key}"  # no user text (kernel names) in file names
     record = directory / f"csim-{key}.sha256"
     if _trusted(binary, record):
         return binary
     cmd = [cxx, *flags, f"-I{headers}", f"-I{src_dir}"]
+    if pch_headers:
+        # One translation unit, so the headers are read once: the precompiled headers, then the testbench
+        # forced in ahead of the kernel (it declares the kernel through the header; the kernel's names can
+        # never be the testbench's `main`/`lstmc_tb`, hlscpp-prepare-emission reserves them).
+        pch = precompiled_header(directory, cxx, flags, headers, pch_headers)
+        unity = [*cmd, *(["-include", str(pch)] if pch else []), "-include", str(sources[1])]
+        try:
+            _build(unity, sources[:1], directory, binary, record)
+        except LstmcError:
+            pass  # the plain build below shows a real error
+        else:
+            if _trusted(binary, record):
+                return binary
     _build(cmd, sources[:2], directory, binary, record)
     if not _trusted(binary, record):  # e.g. a concurrent build replaced it in between: ours is as good, retry once
         _build(cmd, sources[:2], directory, binary, record)

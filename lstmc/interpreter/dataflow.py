@@ -5,20 +5,23 @@ from __future__ import annotations
 import numpy as np
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 
-from lstmc.dense import array_from_dense
 from lstmc.dialects import dataflow
+from lstmc.interpreter.qrnn import ConstantCache
 
 
 @register_impls
 class DataflowFunctions(InterpreterFunctions):
+    def __init__(self):
+        super().__init__()
+        self.constants = ConstantCache()  # a recurrence runs its MVAU once per step: convert the weights once
+
     @impl(dataflow.MVAUOp)
     def run_mvau(self, interpreter: Interpreter, op: dataflow.MVAUOp, args: PythonValues):
-        weights = array_from_dense(op.weights).astype(np.int64)
-        mults = array_from_dense(op.multipliers).astype(np.int64)
-        acc = array_from_dense(op.bias).astype(np.int64)
+        mults = self.constants.int64(op, "multipliers")
+        acc = self.constants.int64(op, "bias")
         row = 0
         for p, vec in enumerate(args):
             size = op.part_sizes[p]
-            acc = acc + mults[p] * (np.asarray(vec, np.int64) @ weights[row : row + size])
+            acc = acc + mults[p] * self.constants.matrix(op, "weights", row, row + size).rmatmul(vec)
             row += size
         return (acc,)

@@ -25,6 +25,129 @@ from lstmc.dense import array_from_dense
 from lstmc.dialects import qrnn
 
 
+# Product types by the largest magnitude they hold exactly: int32 below 2^31, float64's integers below 2^53.
+_EXACT_TYPES = ((np.int32, 2.0**31), (np.float64, 2.0**53))
+
+
+def exact_type(bound: float):
+    """The cheapest type in which a matrix product whose every partial sum is at most `bound` in magnitude is
+    exact (no overflow, no rounding, in whatever order the terms are added); int64 beyond. `bound` is computed
+    in float64 itself, hence the small margin."""
+    return next((t for t, limit in _EXACT_TYPES if bound * (1 + 1e-9) < limit), np.int64)
+
+
+def _max_abs(a: np.ndarray) -> float:
+    """max |a| of an int64 array, without an |a| temporary."""
+    return float(max(int(a.max(initial=0)), -int(a.min(initial=0))))
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b by numpy's own single-threaded SIMD loops (np.einsum without `optimize`): np.matmul has no
+    integer BLAS (int64 is 10-20x slower) and OpenBLAS' threads make small float products 20-100x slower on a
+    busy 2-core machine, while these loops take the same time loaded or not."""
+    if b.ndim == 2:  # a [..., K] @ b [K, M]
+        return np.einsum("...k,km->...m", a, b)
+    if a.ndim == 1:  # a [K] @ b [N, K, M]
+        return np.einsum("k,nkm->nm", a, b)
+    return np.matmul(a, b)
+
+
+class ExactMatrix:
+    """A constant integer matrix W [K, M] for exact products a @ W, computed in int32 or float64 when max|a|
+    times the largest column sum of |W| bounds every partial sum inside that type's exact range."""
+
+    def __init__(self, w: np.ndarray):
+        self.w = w
+        self.colsum = float(np.abs(w).sum(axis=-2, dtype=np.float64).max(initial=0.0))
+        self._as: dict[type, np.ndarray] = {np.int64: w}
+
+    def rmatmul(self, a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, np.int64)
+        dtype = exact_type(_max_abs(a) * self.colsum)
+        if dtype not in self._as:
+            self._as[dtype] = self.w.astype(dtype)
+        return _product(a.astype(dtype, copy=False), self._as[dtype]).astype(np.int64, copy=False)
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b of integer arrays, exactly (see ExactMatrix); the bound is K * max|a| * max|b|."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    bound = float(a.shape[-1]) * _max_abs(a) * _max_abs(b)
+    dtype = exact_type(bound)
+    return _product(a.astype(dtype, copy=False), b.astype(dtype, copy=False)).astype(np.int64, copy=False)
+
+
+class ThresholdTable:
+    """#{k : x >= t[..., k]} for sorted integer thresholds t ([K] shared or [N, K] per channel) as one table
+    look-up: x below t[..., 0] counts 0 and from t[..., -1] on counts K, so only the span between needs
+    entries; several times faster than a binary search per element. Wider spans use numerics.count_thresholds."""
+
+    MAX_ENTRIES = 1 << 22
+
+    def __init__(self, t: np.ndarray):
+        self.t = t
+        self.table = None
+        if t.size == 0 or t.ndim > 2:
+            return
+        rows = t.reshape(-1, t.shape[-1])
+        self.base = rows[:, 0] - 1  # index 0: every x below the first threshold
+        self.top = rows[:, -1] - self.base  # index of the last threshold: every x from there on
+        width = int(self.top.max()) + 1
+        if width * rows.shape[0] > self.MAX_ENTRIES:
+            return
+        values = self.base[:, None] + np.arange(width)
+        self.table = np.stack([np.searchsorted(r, v, side="right") for r, v in zip(rows, values)]).astype(np.int64)
+        if t.ndim == 1:
+            self.base, self.top, self.table = self.base[0], self.top[0], self.table[0]
+
+    def count(self, x: np.ndarray) -> np.ndarray:
+        if self.table is None:
+            return numerics.count_thresholds(x, self.t)
+        index = x - self.base
+        np.clip(index, 0, self.top, out=index)
+        if self.table.ndim == 1:
+            return self.table[index]
+        return self.table[np.arange(self.table.shape[0]), index]  # channel n reads row n
+
+
+class ConstantCache:
+    """Dense attributes of ops as read-only int64 arrays, converted once per interpretation: the ops inside a
+    recurrence run once per step."""
+
+    def __init__(self):
+        self._arrays: dict[tuple, object] = {}
+
+    def int64(self, op, prop: str) -> np.ndarray:
+        key = (op, prop)
+        if key not in self._arrays:
+            arr = array_from_dense(getattr(op, prop)).astype(np.int64)
+            arr.setflags(write=False)
+            self._arrays[key] = arr
+        return self._arrays[key]
+
+    def matrix(self, op, prop: str, lo: int, hi: int) -> ExactMatrix:
+        """Rows lo:hi of a matrix attribute, for exact products."""
+        key = (op, prop, lo, hi)
+        if key not in self._arrays:
+            self._arrays[key] = ExactMatrix(self.int64(op, prop)[lo:hi])
+        return self._arrays[key]
+
+    def thresholds(self, op) -> ThresholdTable:
+        key = (op, "threshold table")
+        if key not in self._arrays:
+            self._arrays[key] = ThresholdTable(self.int64(op, "thresholds"))
+        return self._arrays[key]
+
+    def operand(self, op, value: np.ndarray) -> ExactMatrix:
+        """An ExactMatrix for an operand of `op`, reused while the operand stays the same array object (a
+        cached constant, every step); only the latest one per op is kept."""
+        key = (op, "operand")
+        entry = self._arrays.get(key)
+        if entry is None or entry[0] is not value:
+            entry = self._arrays[key] = (value, ExactMatrix(np.asarray(value, np.int64)))
+        return entry[1]
+
+
 def is_batched(value: np.ndarray, ssa) -> bool:
     return value.ndim == len(ssa.type.get_shape()) + 1
 
@@ -35,14 +158,30 @@ def _time_axis(batched: bool) -> int:
 
 @register_impls
 class QrnnFunctions(InterpreterFunctions):
+    def __init__(self):
+        super().__init__()
+        self.constants = ConstantCache()
+        self._dense: dict = {}
+
     @impl(qrnn.ConstantOp)
     def run_constant(self, interpreter: Interpreter, op: qrnn.ConstantOp, args: PythonValues):
-        return (array_from_dense(op.value),)
+        if op not in self._dense:  # converted once (inside a recurrence the op runs every step), never written
+            value = array_from_dense(op.value)
+            value.setflags(write=False)
+            self._dense[op] = value
+        return (self._dense[op],)
 
     @impl(qrnn.QuantOp)
     def run_quant(self, interpreter: Interpreter, op: qrnn.QuantOp, args: PythonValues):
         (x,) = args
         return (numerics.fake_quant(x, quant_params(op.quant), is_batched(x, op.input)),)
+
+    @impl(qrnn.QuantDequantOp)
+    def run_quant_dequant(self, interpreter: Interpreter, op: qrnn.QuantDequantOp, args: PythonValues):
+        (x,) = args
+        batched = is_batched(x, op.input)
+        codes = numerics.quantize(x, quant_params(op.quant), batched)
+        return (numerics.dequantize(codes, quant_params(op.dequant), batched),)
 
     @impl(qrnn.AddOp)
     def run_add(self, interpreter: Interpreter, op: qrnn.AddOp, args: PythonValues):
@@ -128,8 +267,11 @@ class QrnnFunctions(InterpreterFunctions):
     # ------------------------------------------------------------------------------------ folded constants
     @impl(qrnn.QConstantOp)
     def run_qconstant(self, interpreter: Interpreter, op: qrnn.QConstantOp, args: PythonValues):
-        codes = array_from_dense(op.codes).astype(np.int64)
-        return (numerics.dequantize(codes, quant_params(op.quant)),)
+        if op not in self._dense:
+            value = numerics.dequantize(self.constants.int64(op, "codes"), quant_params(op.quant))
+            value.setflags(write=False)
+            self._dense[op] = value
+        return (self._dense[op],)
 
     @impl(qrnn.SliceOp)
     def run_slice(self, interpreter: Interpreter, op: qrnn.SliceOp, args: PythonValues):
@@ -173,10 +315,14 @@ class QrnnFunctions(InterpreterFunctions):
 
     @impl(qrnn.IMatMulOp)
     def run_imatmul(self, interpreter: Interpreter, op: qrnn.IMatMulOp, args: PythonValues):
-        a, b = (np.asarray(v, dtype=np.int64) for v in args)
+        a, b = args
         if is_batched(b, op.rhs) and b.ndim == 3 and not is_batched(a, op.lhs):
-            return (np.einsum("...k,nkm->nm", a, b),)
-        return (np.matmul(a, b),)
+            if a.ndim == 1:
+                return (exact_matmul(a, b),)
+            return (np.einsum("...k,nkm->nm", np.asarray(a, np.int64), np.asarray(b, np.int64)),)
+        if b.ndim == 2 and not is_batched(b, op.rhs):  # constant weights: the same array every step
+            return (self.constants.operand(op, b).rmatmul(a),)
+        return (exact_matmul(a, b),)
 
     @impl(qrnn.IMulOp)
     def run_imul(self, interpreter: Interpreter, op: qrnn.IMulOp, args: PythonValues):
@@ -196,26 +342,31 @@ class QrnnFunctions(InterpreterFunctions):
 
     @impl(qrnn.ScaledSumOp)
     def run_scaled_sum(self, interpreter: Interpreter, op: qrnn.ScaledSumOp, args: PythonValues):
-        mult = array_from_dense(op.multipliers).astype(np.int64)
-        total = array_from_dense(op.bias).astype(np.int64)
+        mult = self.constants.int64(op, "multipliers")
+        total = self.constants.int64(op, "bias")
         for i, term in enumerate(args):
-            total = total + mult[i] * np.asarray(term, dtype=np.int64)
+            term = np.asarray(term, dtype=np.int64)
+            part = term if (mult[i] == 1).all() else mult[i] * term
+            if i > 0 and total.shape == np.broadcast_shapes(total.shape, part.shape):
+                total += part  # a sum this op allocated: neither the cached bias nor an input is written
+            else:
+                total = total + part
         return (total,)
 
     @impl(qrnn.RequantOp)
     def run_requant(self, interpreter: Interpreter, op: qrnn.RequantOp, args: PythonValues):
-        return (numerics.shift_round(np.asarray(args[0], np.int64), op.shift.value.data, op.rounding.data)
-                .clip(op.lo.value.data, op.hi.value.data),)
+        x, shift, mode = np.asarray(args[0], np.int64), op.shift.value.data, op.rounding.data
+        out = shift_round_half_even(x, shift) if mode == "half_even" else numerics.shift_round(x, shift, mode)
+        return (np.clip(out, op.lo.value.data, op.hi.value.data, out=out),)
 
     @impl(qrnn.ThresholdOp)
     def run_threshold(self, interpreter: Interpreter, op: qrnn.ThresholdOp, args: PythonValues):
         x = np.asarray(args[0], np.int64)
-        t = array_from_dense(op.thresholds).astype(np.int64)
-        return (op.base.value.data + numerics.count_thresholds(x, t),)
+        return (op.base.value.data + self.constants.thresholds(op).count(x),)
 
     @impl(qrnn.LutOp)
     def run_lut(self, interpreter: Interpreter, op: qrnn.LutOp, args: PythonValues):
-        table = array_from_dense(op.table).astype(np.int64)
+        table = self.constants.int64(op, "table")
         index = np.asarray(args[0], np.int64) - op.offset.value.data
         if index.size and (index.min() < 0 or index.max() >= table.size):
             raise ValueError(f"qrnn.lut index out of range [0, {table.size}): an input outside its proven range")
@@ -226,6 +377,20 @@ class QrnnFunctions(InterpreterFunctions):
         self, interpreter: Interpreter, op: qrnn.YieldOp, args: PythonValues
     ) -> tuple[TerminatorValue, PythonValues]:
         return ReturnedValues(args), ()
+
+
+def shift_round_half_even(x: np.ndarray, shift: int) -> np.ndarray:
+    """numerics.shift_round(x, shift, "half_even") in four in-place passes (the hot op of a requantizing
+    convolution): with x = q * 2^s + r, adding 2^(s-1) - 1 + (q & 1) carries into q exactly when r > 2^(s-1),
+    or r == 2^(s-1) and q is odd. Needs |x| < 2^62 (legalized values are at most 62 bits)."""
+    if shift == 0:
+        return x.copy()
+    out = x >> shift
+    out &= 1
+    out += x
+    out += (1 << (shift - 1)) - 1
+    out >>= shift
+    return out
 
 
 def _stack_time(values: list[np.ndarray], step_rank: int) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""Throughput of the `integer` and `dataflow` stages (the xDSL interpreters of the compiled IR) versus the
+`reference` stage (onnxruntime), in sequences per second, on the same batch (issue 13 asks >= 2x).
+
+Run: python benchmarks/interpreter_throughput.py [--sizes I,H,T ...] [--no-stock] [--sequences N]
+Models: the stock-prediction ConvLSTM (examples/stock, its shipped windows repeated to N) and random 1-layer
+quantized LSTMs (lstmc.testing.build_lstm; FI-2010's I=40, H=64, T=100 among the defaults). Each stage runs
+as `lstmc run --stage S` does (lstmc.stages.run_stage: import and lowering included for the interpreters,
+session creation for the reference), after one warm-up call on one sequence (imports, not timed). Reported:
+sequences/second of each stage and each interpreter's rate as a ratio to the reference's in the same run, and
+whether integer == dataflow bit for bit (the verification contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from lstmc.stages import run_stage
+from lstmc.testing import LstmSpec, build_lstm
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SIZES = ["16,32,50", "40,64,100", "64,128,100"]
+STAGES = ("reference", "integer", "dataflow")
+
+
+def measure(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict:
+    n = len(next(iter(inputs.values())))
+    for stage in STAGES:
+        run_stage(stage, model, {k: v[:1] for k, v in inputs.items()})
+    rates, outputs = {}, {}
+    for stage in STAGES:
+        t0 = time.perf_counter()
+        outputs[stage] = run_stage(stage, model, inputs)
+        rates[stage] = n / (time.perf_counter() - t0)
+    same = all(np.array_equal(outputs["integer"][k], outputs["dataflow"][k]) for k in outputs["integer"])
+    return {"rates": rates, "same": same}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="I,H,T triples")
+    parser.add_argument("--no-stock", dest="stock", action="store_false")
+    parser.add_argument("--sequences", type=int, default=256)
+    args = parser.parse_args()
+    n = args.sequences
+    rng = np.random.default_rng(0)
+    cases = []
+    if args.stock:
+        model = onnx.load(ROOT / "examples" / "stock" / "model.onnx")
+        shipped = np.load(ROOT / "examples" / "stock" / "inputs.npz")
+        cases.append(("stock ConvLSTM", model, {k: np.resize(shipped[k], (n, *shipped[k].shape[1:])) for k in shipped.files}))
+    for size in args.sizes:
+        i, h, t = (int(v) for v in size.split(","))
+        note = " (FI-2010)" if (i, h, t) == (40, 64, 100) else ""
+        model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))
+        cases.append((f"I={i} H={h} T={t}{note}", model, {model.graph.input[0].name: rng.standard_normal((n, t, i)).astype(np.float32)}))
+    print(f"{n} sequences per model, sequences/second")
+    print(f"{'model':<26} {'reference':>10} {'integer':>9} {'x ref':>6} {'dataflow':>9} {'x ref':>6} {'int==df':>8}")
+    for name, model, inputs in cases:
+        r = measure(model, inputs)
+        ref, integer, df = (r["rates"][s] for s in STAGES)
+        print(f"{name:<26} {ref:>10.0f} {integer:>9.0f} {integer / ref:>6.2f} {df:>9.0f} {df / ref:>6.2f} {str(r['same']):>8}")
+
+
+if __name__ == "__main__":
+    main()
