@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import FIXTURES
@@ -173,7 +174,7 @@ def test_refuses_unrelated_directory(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--pe", "3"], "PE=3 does not divide the 32 output rows"),
-    (["--simd", "3"], "SIMD=3"),
+    (["--simd", "5"], "SIMD=5"),
     (["--folding", "{bad_json}"], "is not valid JSON"),
     (["--folding", "{unknown_unit}"], "valid names: l0_fwd_scan/gates"),
     (["--folding", "{missing}"], "no such folding config"),
@@ -225,3 +226,27 @@ def test_folding_config_with_valid_unit_names(tmp_path):
         exe = build_testbench(out)
         run = subprocess.run([str(exe)], cwd=out, capture_output=True, text=True)
         assert run.returncode == 0 and run.stdout.startswith("PASS"), run.stdout + run.stderr
+
+
+def test_port_concatenating_codes_of_different_zero_points(tmp_path):
+    """Found by the fuzzer: c_n concatenates layer 0's cell state (zero point 0) and layer 1's (here 33), so
+    its codes span a wider range than either quantizer. The golden codes come from value / scale, not from
+    one layer's quantizer, and the project builds (it was an 'internal error')."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(FIXTURES / "l2_w4_float.onnx")
+    scan = next(n for n in model.graph.node if n.op_type == "Scan" and "l1" in n.name)
+    body = next(a.g for a in scan.attribute if a.name == "body")
+    zp_names = {n.input[2] for n in body.node if n.op_type == "QuantizeLinear" and "c_new" in n.output[0]}
+    assert zp_names, "fixture changed: no cell-state quantizer in layer 1"
+    for t in body.initializer:
+        if t.name in zp_names:
+            t.CopyFrom(numpy_helper.from_array(np.array(33, numpy_helper.to_array(t).dtype), t.name))
+    path = tmp_path / "zp33.onnx"
+    onnx.save(model, path)
+    out = tmp_path / "prj"
+    proc = lstmc("compile", path, "-o", out, "--golden", "2")
+    assert proc.returncode == 0, proc.stderr
+    golden = np.load(out / "golden.npz")
+    assert golden["output_c_n"].shape == (2, 2, 8)
