@@ -8,7 +8,7 @@ as `<name>.onnx`, lstmc's Scan/QCDQ export):
   breaks on a wrong gate order of the 48 inputs, a wrong quantizer slot or a missed cifg/reverse attribute;
 - `lstmc verify` passes every stage on a cell export (the integer, dataflow and csim levels are also run on
   every fixture by test_hardware / test_legalize_precision, which pick up the `_cell` files);
-- malformed nodes (input count, rounding mode, per-channel activation scale, batch > 1, float bias) give one
+- malformed nodes (input count, rounding mode, per-channel activation scale, a batch that differs between input and state, float bias) give one
   LstmcError naming the node and what is wrong.
 """
 
@@ -129,7 +129,7 @@ def _batch_two(model, cell):
      ["attribute 'cifg' is missing"]),
     (_per_channel_output_scale, ["quantizer 'output' is per-channel"]),
     (_float_bias, ["bias of the input gate", "float constant"]),
-    (_batch_two, ["batch size 2", "one sequence per inference"]),
+    (_batch_two, ["batch size 2", "initial state h0 (shape [1, 8]) has batch size 1"]),
 ], ids=["inputs", "rounding", "no-cifg-attr", "per-channel-act", "float-bias", "batch"])
 def test_malformed_cell_is_a_clear_error(edit, fragments):
     model = _cell_model(edit)

@@ -16,9 +16,15 @@ and attributes ``batch_first``, ``reverse_input``, ``cifg`` and ``<q>_signed`` /
 in input time order (also for reverse_input), h_T and c_T [B, H]. Under cifg Brevitas fills the forget slots
 with the input gate's weights and quantizers, and f = q_sigmoid_i(1) - i.
 
-Each node is replaced by Squeeze(batch) -> ``Scan`` -> Unsqueeze(batch), the Scan body written by
-``lstmc.export.scan_lstm.cell_body`` — the same writer as lstmc's own Brevitas exporter — so both exports of
-one model import to the same recurrence, and the onnxruntime reference can run the result.
+Each node becomes a ``Scan`` whose body is written by ``lstmc.export.scan_lstm.cell_body`` — the same writer as
+lstmc's own Brevitas exporter — so both exports of one model import to the same recurrence, and the onnxruntime
+reference can run the result. The export batch B (the example input's; the weights do not depend on it) sets
+the Scan's layout:
+- B = 1: Squeeze(batch) -> Scan of x [T, I], state [H] -> Unsqueeze(batch): one sequence per inference, the
+  very recurrence of lstmc's own export.
+- B > 1: torch's layout kept, a Scan of x [T, B, I] with state [B, H] (batch_first: x [B, T, I] is transposed
+  to it and Y back), which lstmc compiles as B interleaved sequences in one kernel; the graph interface stays
+  the export's ([T, B, I] in, [T, B, H*D] and [L*D, B, H] out).
 """
 
 from __future__ import annotations
@@ -253,41 +259,97 @@ class _Cell:
             cifg_one=float(spec["input_sigmoid"].fake_quant(np.ones(1, np.float32))[0]) if cifg else None,
             cell_state=spec["cell_state"], hidden_tanh=spec["hidden_state_tanh"], output=spec["output"])
 
-    def check_batch(self, batch_axis: int) -> None:
-        """A graph input reached through Quant nodes must have batch 1 (lstmc runs one sequence at a time)."""
+    def batch(self, batch_axis: int, hidden: int) -> int:
+        """The export batch B (the weights do not depend on it): the batch axis of the input [T, B, I] (followed
+        back through Quant nodes to a graph input) and of the initial states h0, c0 [B, H] (Brevitas writes them
+        as zero constants of the example input's batch). Every one that is known must agree."""
+        found = {}
         name = self.node.input[0]
         while name in self.producers and self.producers[name].op_type == "Quant":
             name = self.producers[name].input[0]
         dims = self.shapes.get(name)
-        if dims and len(dims) == 3 and dims[batch_axis] not in (0, 1):
-            raise self.error(
-                f"input '{name}' has batch size {dims[batch_axis]} (shape {dims}); lstmc runs one sequence per "
-                "inference, so export with a batch of 1")
+        if dims and len(dims) == 3 and dims[batch_axis] > 0:  # 0: a symbolic batch, told by the states
+            found[f"input '{name}' (shape {dims})"] = dims[batch_axis]
+        for index, what in ((1, "h0"), (2, "c0")):
+            state = self.node.input[index]
+            shape = list(np.shape(self.consts[state])) if state in self.consts else self.shapes.get(state)
+            if shape is not None and (len(shape) != 2 or shape[1] not in (0, hidden)):
+                raise self.error(f"initial state {what} ('{state}') has shape {shape}, expected [batch, {hidden}]")
+            if shape is not None and shape[0] > 0:
+                found[f"initial state {what} (shape {shape})"] = shape[0]
+        if not found:
+            raise self.error("neither the input nor the initial states have a known batch size")
+        if len(set(found.values())) > 1:
+            raise self.error(", ".join(f"{k} has batch size {v}" for k, v in found.items()) +
+                             ": one Brevitas export has one batch throughout (re-export with one example input)")
+        return next(iter(found.values()))
 
     def expand(self) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], int]:
         lay = self.layer()
-        node, prefix = self.node, f"{lay.name}_"
         batch_axis = 0 if self.attrs["batch_first"] else 1
-        self.check_batch(batch_axis)
-        label = node.name or f"quant_lstm_cell_{self.index}"
+        batch = self.batch(batch_axis, lay.hidden)
+        label = self.node.name or f"quant_lstm_cell_{self.index}"
+        if batch == 1:
+            nodes, inits = self.one_sequence(lay, label, batch_axis)
+        else:
+            nodes, inits = self.interleaved(lay, label, batch, batch_axis)
+        wide = any(s is not None and s.bit_width > 8 for s in lay.specs())
+        return nodes, inits, INT16_OPSET if wide else MIN_OPSET
+
+    def scan(self, lay: LayerOnnx, label: str, states: list[str], x: str, outs: list[str],
+             body: onnx.GraphProto) -> onnx.NodeProto:
+        rev = [int(lay.reverse)]
+        return helper.make_node("Scan", states + [x], outs, name=label, num_scan_inputs=1, body=body,
+                                scan_input_directions=rev, scan_output_directions=rev)
+
+    def one_sequence(self, lay: LayerOnnx, label: str, batch_axis: int):
+        """Batch 1: Squeeze(batch) -> Scan of [T, I] with state [H] -> Unsqueeze, the very recurrence of lstmc's
+        own export of the module."""
+        node, prefix = self.node, f"{lay.name}_"
         axes = {k: numpy_helper.from_array(np.array([v], np.int64), prefix + f"axes_{k}")
                 for k, v in (("batch", batch_axis), ("state", 0))}
-        inits = list(axes.values())
         nodes = [helper.make_node("Squeeze", [node.input[0], axes["batch"].name], [prefix + "x"], name=label + "/squeeze_x")]
         states = []
         for i, what in ((1, "h0"), (2, "c0")):
             nodes.append(helper.make_node("Squeeze", [node.input[i], axes["state"].name], [prefix + what],
                                           name=f"{label}/squeeze_{what}"))
             states.append(prefix + what)
-        rev = [int(lay.reverse)]
         outs = [prefix + "h_T", prefix + "c_T", prefix + "Y"]
-        nodes.append(helper.make_node("Scan", states + [prefix + "x"], outs, name=label, num_scan_inputs=1,
-                                      body=cell_body(lay), scan_input_directions=rev, scan_output_directions=rev))
+        nodes.append(self.scan(lay, label, states, prefix + "x", outs, cell_body(lay)))
         for out, source, ax in zip(node.output, [outs[2], outs[0], outs[1]], ["batch", "state", "state"]):
             if out:
                 nodes.append(helper.make_node("Unsqueeze", [source, axes[ax].name], [out], name=f"{label}/unsqueeze_{out}"))
-        wide = any(s is not None and s.bit_width > 8 for s in lay.specs())
-        return nodes, inits, INT16_OPSET if wide else MIN_OPSET
+        return nodes, list(axes.values())
+
+    def interleaved(self, lay: LayerOnnx, label: str, batch: int, batch_axis: int):
+        """Batch B > 1: torch's layout as is, a Scan of x [T, B, I] with the node's h0, c0 [B, H] as its state and
+        the node's outputs as its own: Y [T, B, H], h_T and c_T [B, H]. Each row of the body is one sequence
+        (MatMul [B, I] x [I, H], biases broadcast over the rows), so the B sequences stay independent and lstmc
+        compiles them interleaved in one kernel."""
+        node, prefix = self.node, f"{lay.name}_"
+        nodes, x, y = [], node.input[0], node.output[0] or prefix + "Y"
+        if batch_axis == 0:  # batch_first [B, T, I]: Scan iterates over axis 0, so time goes first and Y back
+            nodes.append(helper.make_node("Transpose", [x], [prefix + "x"], name=f"{label}/time_major_x",
+                                          perm=[1, 0, 2]))
+            x, y = prefix + "x", prefix + "Y"
+        outs = [node.output[1] or prefix + "h_T", node.output[2] or prefix + "c_T", y]
+        nodes.append(self.scan(lay, label, list(node.input[1:3]), x, outs, _batched_body(cell_body(lay), batch)))
+        if batch_axis == 0 and node.output[0]:
+            nodes.append(helper.make_node("Transpose", [y], [node.output[0]], name=f"{label}/batch_major_y",
+                                          perm=[1, 0, 2]))
+        return nodes, []
+
+
+def _batched_body(body: onnx.GraphProto, batch: int) -> onnx.GraphProto:
+    """``body`` (one sequence: h, c, x_t, outputs of shape [n]) with the batch axis declared on its inputs and
+    outputs: [B, n]. The operations need no change: MatMul and the quantizers act row by row."""
+    for value in list(body.input) + list(body.output):
+        dims = value.type.tensor_type.shape.dim
+        n = dims[0].dim_value
+        del dims[:]
+        dims.add().dim_value = batch
+        dims.add().dim_value = n
+    return body
 
 
 def _brevitas_fake_quant(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
