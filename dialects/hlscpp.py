@@ -32,6 +32,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     opt_prop_def,
     param_def,
     prop_def,
@@ -250,9 +251,15 @@ class StreamOp(IRDLOperation):
 
 @irdl_op_definition
 class ForOp(IRDLOperation):
-    """for (int i = lb; i < ub; i += step) with optional `pipeline` (target II) and `unroll` (factor, 0 = full)."""
+    """for (int i = lb; i < ub; i += step) with optional `pipeline` (target II) and `unroll` (factor, 0 = full).
+
+    With a `bound` operand (an index known only at run time, e.g. the kernel's `seq_len` port) the loop is
+    `i < bound` and `ub` is the largest bound it is ever given: Vitis cannot count a variable trip count, so the
+    emitter prints `LOOP_TRIPCOUNT max=` from it (reports only; the caller guarantees bound <= ub, which also
+    sizes the arrays the loop indexes)."""
 
     name = "hlscpp.for"
+    bound = opt_operand_def(IndexType)
     lb = prop_def(IntegerAttr[I64])
     ub = prop_def(IntegerAttr[I64])
     step = prop_def(IntegerAttr[I64])
@@ -263,7 +270,7 @@ class ForOp(IRDLOperation):
     traits = traits_def(NoTerminator())
 
     def __init__(self, lb: int, ub: int, step: int = 1, pipeline: int | None = None, unroll: int | None = None,
-                 label: str | None = None):
+                 label: str | None = None, bound: SSAValue | None = None):
         props: dict[str, Attribute] = {"lb": IntegerAttr(lb, i64), "ub": IntegerAttr(ub, i64), "step": IntegerAttr(step, i64)}
         if pipeline is not None:
             props["pipeline"] = IntegerAttr(pipeline, i64)
@@ -271,10 +278,12 @@ class ForOp(IRDLOperation):
             props["unroll"] = IntegerAttr(unroll, i64)
         if label:
             props["label"] = StringAttr(label)
-        super().__init__(properties=props, regions=[Region(Block(arg_types=[IndexType()]))])
+        super().__init__(operands=[[bound] if bound is not None else []], properties=props,
+                         regions=[Region(Block(arg_types=[IndexType()]))])
 
     @property
     def trip_count(self) -> int:
+        """The trip count (with a run-time `bound`: the largest)."""
         lb, ub, st = self.lb.value.data, self.ub.value.data, self.step.value.data
         return max(0, -(-(ub - lb) // st))
 
@@ -285,6 +294,11 @@ class ForOp(IRDLOperation):
             raise VerifyException("'hlscpp.for' pipeline II must be >= 1")
         if self.pipeline is not None and self.unroll is not None and self.unroll.value.data == 0:
             raise VerifyException("'hlscpp.for' cannot be both pipelined and fully unrolled")
+        if self.bound is not None:
+            if self.unroll is not None:  # an unrolled copy per iteration needs the count at compile time
+                raise VerifyException("'hlscpp.for' with a run-time bound cannot be unrolled")
+            if self.trip_count < 1:
+                raise VerifyException("'hlscpp.for' with a run-time bound needs ub > lb (ub is its largest bound)")
 
 
 @irdl_op_definition

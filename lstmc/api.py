@@ -442,10 +442,14 @@ def compile_project(model, out_dir, options, source: str = "") -> Project:
 class Design:
     """A checked ONNX model plus the options it is compiled with (see the module docstring)."""
 
-    def __init__(self, model, source: str = "", seq_len: int | None = None, settings: Settings | None = None):
+    def __init__(self, model, source: str = "", seq_len: int | None = None, settings: Settings | None = None,
+                 max_seq_len: int | None = None):
         self.model = model  # onnx.ModelProto, checked by lstmc.frontend (a symbolic T is bound per run)
         self.source = source
         self.seq_len = seq_len
+        # set: the kernel (compile, the csim stage) takes T at run time, up to this
+        self.max_seq_len = max_seq_len
+        self._runtime_dataflow = None  # the csim stage's module at T = max_seq_len, built once
         self.settings = (settings or Settings()).check()
 
     def __repr__(self) -> str:
@@ -457,13 +461,34 @@ class Design:
         """The model with a symbolic sequence length bound (from the arrays, else `seq_len`)."""
         from lstmc.frontend import bind_sequence_length
 
-        return bind_sequence_length(self.model, self.seq_len, arrays)
+        return bind_sequence_length(self.model, self.seq_len if self.seq_len is not None else self.max_seq_len, arrays)
+
+    def _run_stage(self, stage: str, model, arrays: dict) -> dict:
+        """One stage on one batch; with max_seq_len the csim stage runs the one run-time-length kernel (built at
+        T = max_seq_len) on the batch's own T, the other stages the design specialised to that T."""
+        from lstmc.stages import run_stage
+
+        if stage != "csim" or self.max_seq_len is None:
+            return run_stage(stage, model, arrays)
+        if self._runtime_dataflow is None:
+            from lstmc.compile import mark_run_time_length, run_time_length_model
+            from lstmc.frontend.onnx_import import import_model
+            from lstmc.pipeline import lower_to_stage
+
+            bound, n = run_time_length_model(self.model, self.max_seq_len)
+            module = import_model(bound)
+            if n is not None:  # None: a fixed T equal to max_seq_len, the usual kernel
+                mark_run_time_length(module, n)
+            self._runtime_dataflow = lower_to_stage(module, "dataflow")
+        from lstmc.hls.build import csim_stage
+
+        return csim_stage(self._runtime_dataflow, arrays)
 
     # -- run
     def run(self, inputs, stage: str = "integer", progress: bool | Progress | None = None) -> dict:
         """The model's outputs at one stage (`reference`, `qrnn`, `integer`, `dataflow`, `csim`), keyed by graph
         output name. `inputs`: see `_as_arrays`; outputs have a leading axis when the inputs do."""
-        from lstmc.stages import STAGES, run_stage
+        from lstmc.stages import STAGES
 
         if stage not in STAGES:
             raise LstmcError(f"unknown stage '{stage}' (available: {', '.join(STAGES)})")
@@ -471,7 +496,7 @@ class Design:
         count = _sequence_count(self.model, arrays)
         progress = _progress(progress, "lstmc run")
         with progress.task(stage, count):
-            return run_chunked(lambda x: run_stage(stage, self.model, x), arrays, count, progress)
+            return run_chunked(lambda x: self._run_stage(stage, self.model, x), arrays, count, progress)
 
     # -- verify
     def verify(self, inputs=None, random: int = 16, seed: int = 0, stages=None,
@@ -491,7 +516,7 @@ class Design:
         from lstmc.analysis import all_scales_power_of_two, output_lsbs, reference_is_exact
         from lstmc.cli import load_inputs, random_inputs
         from lstmc.frontend.onnx_import import import_model
-        from lstmc.stages import STAGES, run_stage
+        from lstmc.stages import STAGES
         from lstmc.tie_trace import TieTracer
         from lstmc.verify import check_stage
 
@@ -524,7 +549,7 @@ class Design:
             nonlocal index
             index += 1
             with progress.task(f"{stage} (stage {index} of {total})", count):
-                return run_chunked(lambda x: run_stage(stage, model, x), arrays, count, progress)
+                return run_chunked(lambda x: self._run_stage(stage, model, x), arrays, count, progress)
 
         began = time.monotonic()
         reference = run("reference")
@@ -590,24 +615,29 @@ class Design:
                 arrays = _as_arrays(self.model, inputs)
                 if _sequence_count(self.model, arrays) is None:
                     arrays = {k: v[None] for k, v in arrays.items()}
-        model = self._bound(arrays)
+        if self.max_seq_len is not None and self.seq_len is not None:
+            raise LstmcError("--seq-len fixes the kernel's sequence length and --max-seq-len makes it a run-time "
+                             "value: give one (golden vectors of another length come from --inputs)")
+        # a run-time length: compile_model binds T = max_seq_len for the kernel, the golden inputs' T for them
+        model = self.model if self.max_seq_len is not None else self._bound(arrays)
         options = CompileOptions(kernel=s.kernel_name, part=s.part.name, clock_ns=s.clock_ns, pe=s.pe, simd=s.simd,
                                  folding=s.folding, target_cycles=s.target_cycles, act_impl=s.act_impl,
-                                 golden_count=golden, seed=seed)
+                                 golden_count=golden, seed=seed, max_seq_len=self.max_seq_len)
         if arrays is not None:
             options.golden_inputs = arrays
         else:
-            shapes = [shape for shape in input_shapes(model).values() if shape is not None and None not in shape]
+            shapes = [shape for shape in input_shapes(self._bound()).values() if shape is not None and None not in shape]
             check_sequence_budget(shapes, golden, "--golden")
         return compile_project(model, out_dir, options, source=self.source)
 
 
 def load(model, *, seq_len: int | None = None, part: str | None = None, board: str | None = None,
          clock_ns: float | None = None, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0,
-         act_impl: str = "threshold", kernel_name: str = DEFAULT_KERNEL) -> Design:
+         act_impl: str = "threshold", kernel_name: str = DEFAULT_KERNEL, max_seq_len: int | None = None) -> Design:
     """A Design from an ONNX file path or an onnx.ModelProto (checked like `lstmc` checks a file). The options are
     those of `lstmc compile` (`kernel_name` is `--kernel-name`, `board` the `--board` alias of `--part`) and the
-    defaults of every later call; `seq_len` binds a symbolic sequence length when the inputs do not give it."""
+    defaults of every later call; `seq_len` binds a symbolic sequence length when the inputs do not give it;
+    `max_seq_len` (`--max-seq-len`) makes it a run-time value of the kernel (compile, the csim stage), up to N."""
     import onnx
 
     from lstmc.frontend import load_onnx, load_onnx_bytes
@@ -621,10 +651,12 @@ def load(model, *, seq_len: int | None = None, part: str | None = None, board: s
         raise LstmcError(f"lstmc.load takes an ONNX file path or an onnx.ModelProto, not {type(model).__name__}")
     if seq_len is not None and (not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 1):
         raise LstmcError(f"--seq-len must be a positive integer, got {seq_len!r}")
+    if max_seq_len is not None and (not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool) or max_seq_len < 1):
+        raise LstmcError(f"--max-seq-len must be a positive integer, got {max_seq_len!r}")
     settings = Settings(part=choose_part(part, board), clock_ns=check_clock(clock_ns), pe=pe, simd=simd,
                         folding=folding or "", target_cycles=target_cycles, act_impl=act_impl,
                         kernel_name=kernel_name)
-    return Design(proto, source, seq_len, settings)
+    return Design(proto, source, seq_len, settings, max_seq_len)
 
 
 __all__ = ["Design", "FitWarning", "Progress", "Project", "StageResult", "VerifyReport", "load"]

@@ -251,7 +251,7 @@ def cmd_import(args) -> int:
 def cmd_run(args) -> int:
     from lstmc.api import load
 
-    outputs = load(args.model).run(args.inputs, stage=args.stage, progress=False)
+    outputs = load(args.model, max_seq_len=args.max_seq_len).run(args.inputs, stage=args.stage, progress=False)
     if args.output:
         save_outputs(args.output, outputs)
     else:
@@ -265,7 +265,7 @@ def cmd_verify(args) -> int:
     a progress line on stderr while it runs, when stderr is a terminal)."""
     from lstmc.api import load
 
-    design = load(args.model, seq_len=args.seq_len)
+    design = load(args.model, seq_len=args.seq_len, max_seq_len=args.max_seq_len)
     steps = design.iter_verify(inputs=args.inputs or None, random=args.random, seed=args.seed, stages=args.stages)
     report = next(steps)
     print("\n".join(report.header(args.model)), flush=True)
@@ -283,7 +283,7 @@ def cmd_compile(args) -> int:
 
     design = load(args.model, seq_len=args.seq_len, part=args.part, board=args.board, clock_ns=args.clock_ns,
                   pe=args.pe, simd=args.simd, folding=args.folding or "", target_cycles=args.target_cycles,
-                  act_impl=args.act_impl, kernel_name=args.kernel_name)
+                  act_impl=args.act_impl, kernel_name=args.kernel_name, max_seq_len=args.max_seq_len)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         project = design.compile(args.output, inputs=args.inputs, golden=args.golden, seed=args.seed)
@@ -354,6 +354,8 @@ def _kernel_name(text: str) -> str:
 
 
 SEQ_LEN_HELP = "sequence length T for a model whose inputs declare it symbolic (e.g. [None, I, 1])"
+MAX_SEQ_LEN_HELP = ("a model with a symbolic T: the kernel takes T at run time (its seq_len port), 1 <= T <= N, "
+                    "with buffers sized N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npz keyed by graph input names ([N, ...] batches)")
     p.add_argument("--stage", required=True, choices=list(STAGES))
     p.add_argument("--output", type=_path_option, help=".npz to write, keyed by graph output names")
+    p.add_argument("--max-seq-len", type=_int_option(1), metavar="N",
+                   help=MAX_SEQ_LEN_HELP + "; the csim stage runs that kernel at the inputs' T")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compile", help="compile to a Vitis HLS project (kernel, testbench, TCL, report)")
@@ -403,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_option(0, 2**64 - 1), default=0,
                    help="seed of the random golden sequences (default 0)")
     p.add_argument("--seq-len", type=_int_option(1), help=SEQ_LEN_HELP + "; --inputs can give it too")
+    p.add_argument("--max-seq-len", type=_int_option(1), metavar="N",
+                   help=MAX_SEQ_LEN_HELP + " (instead of --seq-len; golden vectors at N, or --inputs' T)")
     p.set_defaults(func=cmd_compile)
 
     from lstmc.estimate import add_parser as add_estimate_parser
@@ -420,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", nargs="+", default=[s for s in STAGES if s != "reference"], choices=list(STAGES),
                    help="stages to check against the reference (default: every stage after it)")
     p.add_argument("--seq-len", type=_int_option(1), help=SEQ_LEN_HELP + " (with --random; --inputs give their own)")
+    p.add_argument("--max-seq-len", type=_int_option(1), metavar="N",
+                   help=MAX_SEQ_LEN_HELP + "; the csim stage runs that kernel at the inputs' T (--random: T = N "
+                        "unless --seq-len)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("quantize", help="post-training quantization of a float ONNX LSTM/GRU model to Scan/QCDQ")

@@ -38,6 +38,7 @@ class CompileOptions:
     golden_inputs: dict[str, np.ndarray] | None = None
     golden_count: int = 8
     seed: int = 0
+    max_seq_len: int | None = None  # the kernel takes T at run time, up to this (a model with a symbolic T)
     extra: dict = field(default_factory=dict)
 
     def stage_pipelines(self) -> list[tuple[str, list]]:
@@ -72,7 +73,39 @@ def _check_target(out_dir: Path) -> None:
     project_dir.check_target(out_dir, "-o")
 
 
+def run_time_length_model(model: onnx.ModelProto, max_seq_len: int) -> tuple[onnx.ModelProto, int | None]:
+    """(the model bound at T = max_seq_len, max_seq_len) for a model with a symbolic sequence length; a model
+    whose T is fixed gives (itself, None) when T equals max_seq_len and an error otherwise."""
+    from lstmc.frontend import bind_sequence_length
+
+    if not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool) or max_seq_len < 1:
+        raise LstmcError(f"--max-seq-len must be a positive integer, got {max_seq_len!r}")
+    bound = bind_sequence_length(model, max_seq_len, option="--max-seq-len")
+    if bound is not model:
+        return bound, max_seq_len
+    from lstmc.frontend.onnx_import import import_model
+    from lstmc.dialects import qrnn
+
+    lengths = {op.seq_len for op in import_model(model).walk() if isinstance(op, qrnn.RecurrenceOp)}
+    if lengths == {max_seq_len}:
+        return model, None
+    raise LstmcError(f"--max-seq-len {max_seq_len}: the model's sequence length is fixed "
+                     f"({', '.join(map(str, sorted(lengths))) or 'no recurrence'}); --max-seq-len needs a symbolic one")
+
+
+def mark_run_time_length(module, max_seq_len: int) -> None:
+    """Tell qrnn-to-hlscpp that the module, imported at T = max_seq_len, takes T at run time."""
+    from xdsl.dialects.builtin import IntegerAttr, i64
+
+    from lstmc.interpreter import entry_function
+    from lstmc.passes.qrnn_to_hlscpp import MAX_SEQ_LEN
+
+    entry_function(module).attributes[MAX_SEQ_LEN] = IntegerAttr(max_seq_len, i64)
+
+
 def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions, source: str = "") -> dict:
+    """With options.max_seq_len, `model` is the unbound model (symbolic T): the kernel is built at T = N and
+    its golden vectors are interpreted at their own T."""
     from lstmc.frontend.onnx_import import import_model
     from lstmc.hls import project
     from lstmc.hls.build import write_sources
@@ -83,7 +116,12 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
     _check_target(out_dir)
     options.check()
     kernel = options.kernel
+    unbound, max_seq_len = model, None
+    if options.max_seq_len is not None:
+        model, max_seq_len = run_time_length_model(model, options.max_seq_len)
     module = import_model(model)
+    if max_seq_len is not None:
+        mark_run_time_length(module, max_seq_len)
     stage_ir: dict[str, str] = {}
     stages = options.stage_pipelines()
     for stage, passes in stages[:-1]:  # through dataflow, the level the interpreter and QoR model read
@@ -94,18 +132,26 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
     if golden is None:
         rng = np.random.default_rng(options.seed)
         golden = {p.name: rng.standard_normal((options.golden_count, *p.shape)).astype(np.float32) for p in iface.inputs}
-    expected = run_function(module, golden)  # integer/dataflow interpreter: the golden model
+    seq_len = iface.seq_len_of(golden)
+    golden_module = module
+    if seq_len is not None and seq_len != max_seq_len:  # the interpreter runs the design specialised to their T
+        from lstmc.frontend import bind_sequence_length
+
+        golden_module = import_model(bind_sequence_length(unbound, seq_len))
+        for _, passes in stages[:-1]:
+            apply_pipeline(golden_module, passes)
+    expected = run_function(golden_module, golden)  # integer/dataflow interpreter: the golden model
     hls = apply_pipeline(module.clone(), stages[-1][1])
     stage_ir["hlscpp"] = str(hls)
-    report = _report(module, options, source)
+    report = _report(module, options, source, seq_len)
 
     golden_npz = {**{f"input_{k}": v for k, v in golden.items()}, **{f"output_{k}": v for k, v in expected.items()}}
     project_dir.check_npz_keys(golden_npz, "golden.npz entry")
 
     def fill(tmp: Path) -> None:
         write_sources(hls, iface, tmp, kernel)
-        project.write_codes(tmp / "tb_input.bin", iface.quantize_inputs(golden))
-        project.write_codes(tmp / "tb_expected.bin", _codes_of(iface, expected))
+        project.write_codes(tmp / "tb_input.bin", iface.quantize_inputs(golden), seq_len)
+        project.write_codes(tmp / "tb_expected.bin", _codes_of(iface, expected, seq_len), seq_len)
         (tmp / "run_hls.tcl").write_text(project.tcl_script(kernel, options.part, options.clock_ns))
         ir_dir = tmp / "ir"
         ir_dir.mkdir()
@@ -127,7 +173,7 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
     return report
 
 
-def _codes_of(iface, expected: dict[str, np.ndarray]) -> list[np.ndarray]:
+def _codes_of(iface, expected: dict[str, np.ndarray], seq_len: int | None = None) -> list[np.ndarray]:
     """Output codes of the golden outputs: the dequantized values divided back exactly (fl32(c * s) / s is
     within 2^-24 relative of c, so rounding recovers c; checked). Not through the port's quantizer: a port
     may carry the concatenation of codes from quantizers with different zero points, whose union range is
@@ -142,18 +188,30 @@ def _codes_of(iface, expected: dict[str, np.ndarray]) -> list[np.ndarray]:
         value = np.asarray(expected[p.name], np.float32)
         s = numerics.channel_values(q.scale, q.axis, value.ndim, np.float64, batched=True)
         c = np.rint(value.astype(np.float64) / s).astype(np.int64)
-        if not np.array_equal(project.dequantize_port(p, c.reshape(c.shape[0], -1)), value):
+        if not np.array_equal(project.dequantize_port(p, c.reshape(c.shape[0], -1), seq_len), value):
             raise LstmcError(f"internal error: output '{p.name}' does not round-trip through its codes")
         codes.append(c.reshape(c.shape[0], -1))
     return codes
 
 
-def _report(module, options: CompileOptions, source: str) -> dict:
+def _report(module, options: CompileOptions, source: str, seq_len: int | None = None) -> dict:
+    """report.json; a run-time-length kernel's estimate also gives its per-step cycles and its latency at the
+    golden vectors' T and at --max-seq-len (qor.Report.run_time_length)."""
+    from lstmc.interpreter import entry_function
+    from lstmc.passes.qrnn_to_hlscpp import max_seq_len_of
+
     report = {"model": source, "kernel": options.kernel, "part": options.part, "clock_ns": options.clock_ns}
+    max_seq_len = max_seq_len_of(entry_function(module))
+    if max_seq_len is not None:
+        report["max_seq_len"] = max_seq_len
     try:
         from lstmc import qor
     except ImportError:
         return report
     part = qor.PARTS[options.part]
-    report["estimate"] = qor.estimate_module(module, part=part, clock_mhz=1000.0 / options.clock_ns).to_dict()
+    estimate = qor.estimate_module(module, part=part, clock_mhz=1000.0 / options.clock_ns)
+    estimate.max_seq_len = max_seq_len
+    report["estimate"] = estimate.to_dict()
+    if max_seq_len is not None and seq_len is not None:
+        report["estimate"]["run_time_length"] = estimate.run_time_length([seq_len])
     return report

@@ -479,11 +479,28 @@ class Report:
     stages: list[StageEstimate]
     part: Part = DEFAULT_PART
     clock_mhz: float = DEFAULT_CLOCK_MHZ
+    # a kernel taking T at run time (`--max-seq-len`): the stages are counted at T = max_seq_len, and
+    # cycles_at(T) gives the latency of a shorter call (every recurrence runs T steps)
+    max_seq_len: int | None = None
 
     @property
     def cycles(self) -> int:
         """Cycles per inference (latency)."""
         return inference_cycles([s.cycles for s in self.stages])
+
+    def cycles_at(self, seq_len: int) -> int:
+        """Cycles per inference of a call of `seq_len` steps (the per-step cycles do not depend on T)."""
+        return inference_cycles([replace(s, steps=seq_len).cycles for s in self.stages])
+
+    def run_time_length(self, seq_lens=()) -> dict | None:
+        """Per-step cycles and the latency at each T of `seq_lens` and at max_seq_len (None for a fixed T)."""
+        if self.max_seq_len is None:
+            return None
+        lengths = sorted({*seq_lens, self.max_seq_len})
+        return {"max_seq_len": self.max_seq_len,
+                "cycles_per_step": {s.name: s.cycles_per_step for s in self.stages},
+                "latency_at": {str(t): {"cycles": self.cycles_at(t), "latency_us": self.cycles_at(t) / self.clock_mhz}
+                               for t in lengths}}
 
     @property
     def initiation_interval(self) -> int:
@@ -517,6 +534,7 @@ class Report:
             "initiation_interval_us": self.initiation_interval_us,
             "total": asdict(self.total),
             "utilisation_percent": self.total.utilisation(self.part),
+            **({"run_time_length": self.run_time_length()} if self.max_seq_len is not None else {}),
             "stages": [
                 {"name": s.name, "steps": s.steps, "sequences": s.sequences,
                  "read_cycles_per_step": s.read_cycles_per_step, "step_cycles": s.step_cycles,
@@ -563,6 +581,10 @@ class Report:
                              f"{s.cycles_per_step / s.sequences:g} per sequence")
         lines.append(f"latency: {self.cycles} cycles per inference ({self.latency_us:.2f} us at "
                      f"{self.clock_mhz:g} MHz)")
+        if self.max_seq_len is not None:
+            lines.append(f"run-time sequence length T <= {self.max_seq_len}: latency at T = 1 is {self.cycles_at(1)} "
+                         f"cycles, each further step adds {self.cycles_at(2) - self.cycles_at(1)}; "
+                         f"at T = {self.max_seq_len}: {self.cycles_at(self.max_seq_len)} cycles")
         lines.append(f"initiation interval: {self.initiation_interval} cycles ({self.initiation_interval_us:.2f} us "
                      "between inferences: the slowest stage)")
         lines.append("(estimates: cycles follow the emitted schedule; resources are FINN-R-style closed forms)")

@@ -21,6 +21,10 @@ the scanned input slices, then runs its units one after the other, each a loop o
 the MVAU as (rows/PE) x (cols/SIMD) pipelined iterations with PE x SIMD unrolled multiply-accumulates,
 thresholds with all comparators unrolled, the elementwise cell update; then updates the state and writes the
 step's outputs. This is the schedule lstmc/qor.py counts for them.
+A function with `lstmc.max_seq_len = N` (imported at T = N; `lstmc compile --max-seq-len`) takes T at run time:
+the top function gets an `int seq_len` AXI-Lite port, and the readers and writers of its sequence ports
+(`sequence_ports`) and every recurrence's `steps` loop run seq_len iterations (hlscpp.for with a run-time
+bound, ub = N); buffers keep size N. Only recurrences may touch the time axis then.
 A recurrence over B independent sequences (states [B][H], x_t [B][I]) interleaves them: the MVAU's flat loop
 runs B x (rows/PE) x (cols/SIMD) iterations, the sequences taking turns after each full pass over the rows,
 and every other unit loops over [B][N]; so each unit's pipeline fills once per step for all B sequences.
@@ -110,23 +114,26 @@ class _Builder:
 
     @contextmanager
     def loop(self, ub: int, step: int = 1, pipeline: int | None = None, unroll: int | None = None,
-             label: str | None = None, lb: int = 0) -> Iterator[SSAValue]:
-        op = self.add(hlscpp.ForOp(lb, ub, step, pipeline, unroll, label))
+             label: str | None = None, lb: int = 0, bound: SSAValue | None = None) -> Iterator[SSAValue]:
+        """With `bound` (a run-time index) the loop stops there; `ub` is then its largest value."""
+        op = self.add(hlscpp.ForOp(lb, ub, step, pipeline, unroll, label, bound))
         outer, self.block = self.block, op.body.block
         try:
             yield op.body.block.args[0]
         finally:
             self.block = outer
 
-    def for_each(self, shape, body, label: str | None = None) -> None:
-        """Row-major loop nest over `shape` (innermost loop pipelined); body(indices) emits the loop body."""
+    def for_each(self, shape, body, label: str | None = None, bound: SSAValue | None = None) -> None:
+        """Row-major loop nest over `shape` (innermost loop pipelined); body(indices) emits the loop body.
+        `bound`: the outermost loop runs that many (run-time) iterations of at most shape[0]."""
         idx: list[SSAValue] = []
 
         def nest(d: int):
             if d == len(shape):
                 body(list(idx))
                 return
-            with self.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None, label=label if d == 0 else None) as i:
+            with self.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None, label=label if d == 0 else None,
+                           bound=bound if d == 0 else None) as i:
                 idx.append(i)
                 nest(d + 1)
                 idx.pop()
@@ -175,11 +182,81 @@ class QrnnToHlscppPass(ModulePass):
         for inner in fn.walk():
             if isinstance(inner, (qrnn.QuantOp, qrnn.MatMulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.QConstantOp)):
                 raise _err(inner, "float ops remain; run qrnn-legalize-precision (and qrnn-to-dataflow) first")
-        new_ops = _TopConverter(self.kernel).convert(fn)
+        new_ops = _TopConverter(self.kernel, max_seq_len_of(fn)).convert(fn)
         fn.detach()
         fn.erase()
         for f in new_ops:
             op.body.block.add_op(f)
+
+
+MAX_SEQ_LEN = "lstmc.max_seq_len"
+SEQ_LEN_PORT = "seq_len"
+
+
+def max_seq_len_of(fn: func.FuncOp) -> int | None:
+    """N when the function's sequence length is a run-time value up to N (the `lstmc.max_seq_len` attribute,
+    set by `lstmc compile --max-seq-len N` on a model imported at T = N), else None."""
+    attr = fn.attributes.get(MAX_SEQ_LEN)
+    if attr is None:
+        return None
+    n = getattr(attr, "value", attr).data
+    if not isinstance(n, int) or n < 1:
+        raise HlsConversionError(f"qrnn-to-hlscpp: {MAX_SEQ_LEN} must be a positive integer, got {attr}")
+    return n
+
+
+def sequence_ports(fn: func.FuncOp) -> tuple[list[bool], list[bool]]:
+    """Which input ports (in qrnn.quantize order) and output ports (in return order) carry a sequence whose
+    length is the run-time `seq_len` (time on axis 0) when the function has `lstmc.max_seq_len`: the ports
+    that reach (through port views) a recurrence's scanned input or scan output. Every other value on the
+    time axis is refused: only recurrences know to stop at `seq_len`."""
+    n = max_seq_len_of(fn)
+    block = fn.body.block
+    read_views, write_views = port_views(block)
+    quantizes = [op for op in block.ops if isinstance(op, qrnn.QuantizeOp)]
+    ret = block.last_op
+    if n is None:
+        return [False] * len(quantizes), [False] * len(ret.arguments)
+    timed: set[SSAValue] = set()
+    for op in block.ops:
+        if isinstance(op, qrnn.RecurrenceOp):
+            for v in list(op.inputs) + list(op.outputs):
+                if op.seq_len != n or v.type.get_shape()[0] != n:
+                    raise _err(op, f"runs {op.seq_len} steps but {MAX_SEQ_LEN} is {n}: import the model at T = {n}")
+                timed.add(v)
+    ins = []
+    for q in quantizes:
+        views = [v for v, root in read_views.items() if root is q.result]
+        is_seq = any(v in timed for v in views)
+        if is_seq:
+            for v in views:
+                if tuple(v.type.get_shape()[:1]) != (n,):
+                    raise _err(q, f"a view of a sequence input has shape {list(v.type.get_shape())}: a run-time sequence "
+                                  f"length needs time on axis 0 (length {n})")
+                timed.add(v)
+        ins.append(is_seq)
+    outs = []
+    for v in ret.arguments:
+        chain = [v.op.input] if isinstance(v.op, qrnn.DequantizeOp) else []
+        while chain and isinstance(chain[-1], OpResult) and chain[-1].op in write_views:
+            chain.append(chain[-1].op.input)
+        is_seq = bool(chain) and chain[-1] in timed
+        if is_seq:
+            for w in chain:
+                if tuple(w.type.get_shape()[:1]) != (n,):
+                    raise _err(w.op, f"a view of a sequence output has shape {list(w.type.get_shape())}: a run-time "
+                                     f"sequence length needs time on axis 0 (length {n})")
+                timed.add(w)
+        outs.append(is_seq)
+    for op in block.ops:
+        if isinstance(op, (qrnn.QuantizeOp, qrnn.DequantizeOp, func.ReturnOp)) or op in write_views or (
+                op.results and op.results[0] in read_views):
+            continue
+        touched = list(op.init) if isinstance(op, qrnn.RecurrenceOp) else list(op.operands) + list(op.results)
+        if any(v in timed for v in touched):
+            raise _err(op, "works on a whole sequence, which only a recurrence can do with a run-time sequence "
+                           f"length ({MAX_SEQ_LEN}): compile with a fixed --seq-len")
+    return ins, outs
 
 
 def port_views(block: Block) -> tuple[dict[SSAValue, SSAValue], set[Operation]]:
@@ -203,8 +280,9 @@ def port_views(block: Block) -> tuple[dict[SSAValue, SSAValue], set[Operation]]:
 
 
 class _TopConverter:
-    def __init__(self, kernel: str):
+    def __init__(self, kernel: str, max_seq_len: int | None = None):
         self.kernel = kernel
+        self.max_seq_len = max_seq_len  # set: the sequence length is the top function's `seq_len` port
         self.functions: list[hlscpp.FuncOp] = []
 
     def convert(self, fn: func.FuncOp) -> list[hlscpp.FuncOp]:
@@ -258,7 +336,17 @@ class _TopConverter:
         for name, dq in out_ports:
             top_types.append(hlscpp.StreamType(dq.input.type.get_element_type()))
             top_names.append(name)
-        top = hlscpp.FuncOp(self.kernel, top_types, top_names, ["axis"] * len(top_types), top=True, dataflow=True)
+        interfaces = ["axis"] * len(top_types)
+        seq_in, seq_out = sequence_ports(fn)
+        if self.max_seq_len is not None:
+            # T as a scalar on the AXI-Lite control interface: the host writes it with the start bit, every
+            # process reads it once per call, and the streams carry only data (a header word would make one
+            # input stream's first beat special and its reader a process every other process waits for)
+            top_types.append(INDEX)
+            top_names.append(SEQ_LEN_PORT)
+            interfaces.append("s_axilite")
+        top = hlscpp.FuncOp(self.kernel, top_types, top_names, interfaces, top=True, dataflow=True)
+        seq_len = top.body.block.args[-1] if self.max_seq_len is not None else None
         b = _Builder(top.body.block)
         # a streamed recurrence reads SIMD (or E) consecutive elements of its scanned inputs per cycle and
         # writes E of its scan outputs: those buffers are split cyclically on their last axis
@@ -280,26 +368,37 @@ class _TopConverter:
         def outputs_of(v: SSAValue) -> list[SSAValue]:
             return [buffers[(v, u)] for u in consumers.get(v, [])]
 
+        # the processes that stop at the run-time sequence length take it as their last argument
+        def with_len(args, names, timed):
+            return (args + [seq_len], names + [SEQ_LEN_PORT]) if timed and seq_len is not None else (args, names)
+
         # input readers
-        for (name, q), port in zip(in_ports, top.body.block.args):
+        for (name, q), port, timed in zip(in_ports, top.body.block.args, seq_in):
             outs = [a for v, root in read_views.items() if root is q.result for a in outputs_of(v)]
-            self._process(b, f"read_{name}", [port] + outs, ["in"] + [f"out{k}" for k in range(len(outs))],
-                          lambda pb, args: self._reader(pb, args[0], args[1:]))
+            args, names = with_len([port] + outs, ["in"] + [f"out{k}" for k in range(len(outs))], timed)
+            self._process(b, f"read_{name}", args, names,
+                          lambda pb, a, k=len(outs), timed=timed: self._reader(pb, a[0], a[1 : 1 + k],
+                                                                               a[-1] if timed and seq_len is not None else None))
         for op in processes:
             ins = [buffers[(v, op)] for v in op.operands]
             outs_per_result = [outputs_of(r) for r in op.results]
             flat_outs = [a for outs in outs_per_result for a in outs]
             label = self._label(op)
+            timed = isinstance(op, qrnn.RecurrenceOp) and seq_len is not None
+            args, names = with_len(ins + flat_outs, [f"in{k}" for k in range(len(ins))]
+                                   + [f"out{k}" for k in range(len(flat_outs))], timed)
             self._process(
-                b, label, ins + flat_outs,
-                [f"in{k}" for k in range(len(ins))] + [f"out{k}" for k in range(len(flat_outs))],
-                lambda pb, args, op=op, n_in=len(ins), shape=[len(o) for o in outs_per_result], label=label:
-                    self._top_op(pb, op, args[:n_in], _regroup(args[n_in:], shape), label),
+                b, label, args, names,
+                lambda pb, a, op=op, n_in=len(ins), shape=[len(o) for o in outs_per_result], label=label,
+                n_out=len(flat_outs), timed=timed:
+                    self._top_op(pb, op, a[:n_in], _regroup(a[n_in : n_in + n_out], shape), label,
+                                 a[-1] if timed else None),
             )
-        for (name, dq), port in zip(out_ports, top.body.block.args[len(in_ports):]):
+        for (name, dq), port, timed in zip(out_ports, top.body.block.args[len(in_ports):], seq_out):
             src = buffers[(written(dq.input), dq)]
-            self._process(b, f"write_{name}", [src, port], ["in", "out"],
-                          lambda pb, args: self._writer(pb, args[0], args[1]))
+            args, names = with_len([src, port], ["in", "out"], timed)
+            self._process(b, f"write_{name}", args, names,
+                          lambda pb, a, timed=timed: self._writer(pb, a[0], a[1], a[-1] if timed and seq_len is not None else None))
         return self.functions + [top]
 
     def _label(self, op: Operation) -> str:
@@ -323,7 +422,7 @@ class _TopConverter:
         b.add(hlscpp.CallOp(name, args))
 
     # -------------------------------------------------------------------------------------- top-level ops
-    def _reader(self, b: _Builder, port: SSAValue, outs: list[SSAValue]) -> None:
+    def _reader(self, b: _Builder, port: SSAValue, outs: list[SSAValue], seq_len: SSAValue | None = None) -> None:
         shape = outs[0].type.get_shape() if outs else []
 
         def body(idx):
@@ -332,19 +431,19 @@ class _TopConverter:
                 o_shape = o.type.get_shape()
                 b.store(v, o, idx if o_shape == shape else _unflatten(b, o_shape, _flat_index(b, shape, idx)))
 
-        b.for_each(shape, body)
+        b.for_each(shape, body, bound=seq_len)  # a sequence port: seq_len rows of its views' shape
 
-    def _writer(self, b: _Builder, src: SSAValue, port: SSAValue) -> None:
-        b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))))
+    def _writer(self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None = None) -> None:
+        b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
 
     def _top_op(self, b: _Builder, op: Operation, ins: list[SSAValue], outs: list[list[SSAValue]],
-                label: str = "") -> None:
+                label: str = "", seq_len: SSAValue | None = None) -> None:
         if isinstance(op, qrnn.RecurrenceOp):
             schedule = step_schedule(op)
             if schedule is not None:
-                _StreamedRecurrence(self, b, op, schedule, label, ins, outs).convert()
+                _StreamedRecurrence(self, b, op, schedule, label, ins, outs, seq_len).convert()
             else:
-                _RecurrenceConverter(b, op, ins, outs).convert()
+                _RecurrenceConverter(b, op, ins, outs, seq_len).convert()
         elif isinstance(op, qrnn.ConstantOp):
             values = array_from_dense(op.value).astype(np.int64)
             c = b.const_array(values, "value")
@@ -456,8 +555,13 @@ class _StreamedRecurrence:
     """
 
     def __init__(self, conv: _TopConverter, b: _Builder, op: qrnn.RecurrenceOp, schedule, label: str,
-                 ins: list[SSAValue], outs: list[list[SSAValue]]):
+                 ins: list[SSAValue], outs: list[list[SSAValue]], seq_len: SSAValue | None = None):
         self.conv, self.b, self.op, self.s, self.label, self.ins, self.outs = conv, b, op, schedule, label, ins, outs
+        self.seq_len = seq_len  # the run-time step count (None: op.seq_len)
+        # what a process indexing the sequence at step t takes: t, and the run-time length when a reverse
+        # direction indexes seq_len - 1 - t
+        reverse = any(d != qrnn.FORWARD for d in list(op.in_dirs) + list(op.out_dirs))
+        self.t_names = ["t", SEQ_LEN_PORT] if seq_len is not None and reverse else ["t"]
         body = op.body.block
         self.n_state = len(op.init)
         self.state_args = list(body.args[: self.n_state])
@@ -486,9 +590,10 @@ class _StreamedRecurrence:
         step_args = seqs + state_reads + nexts + scan_outs
         names = ([f"x{j}" for j in range(len(seqs))] + [f"state{k}" for k in range(len(state_reads))]
                  + [f"next{i}" for i in range(len(nexts))] + [f"y{k}" for k in range(len(scan_outs))])
-        with b.loop(op.seq_len, label="steps") as t:
-            self.conv._process(b, f"{self.label}_step", [t] + step_args, ["t"] + names,
-                               lambda pb, args: self._step(pb, args[0], args[1:], reads, nexts),
+        k = len(self.t_names)
+        with b.loop(op.seq_len, label="steps", bound=self.seq_len) as t:
+            self.conv._process(b, f"{self.label}_step", [t, self.seq_len][:k] + step_args, self.t_names + names,
+                               lambda pb, args: self._step(pb, args[:k], args[k:], reads, nexts),
                                dataflow=True)
             for i, per_state in enumerate(reads):  # h_t, c_t become the next step's h_{t-1}, c_{t-1}
                 if per_state:
@@ -498,7 +603,7 @@ class _StreamedRecurrence:
                 b.copy(nxt, dst, label=f"final_state{i}")
 
     # ------------------------------------------------------------------------------------------ the step
-    def _step(self, b: _Builder, t: SSAValue, args: list[SSAValue], reads, nexts) -> None:
+    def _step(self, b: _Builder, t: list[SSAValue], args: list[SSAValue], reads, nexts) -> None:
         """The DATAFLOW region of one step: FIFOs, then the processes in body order."""
         s = self.s
         n_seq = len(self.input_args)
@@ -534,11 +639,11 @@ class _StreamedRecurrence:
         gate_fifos = [[fifos[(v, c)] for v in s.gate_of if s.gate_of[v] == g for c in s.stream_consumers(v)]
                       for g in range(s.gates)]
         flat_gates = sum(gate_fifos, [])
-        t_arg = [t] if any(v in self.input_args for v in mv.inputs) else []
+        t_arg = list(t) if any(v in self.input_args for v in mv.inputs) else []
         n_t, n_parts = len(t_arg), len(parts)
         self.conv._process(b, f"{self.label}_{mv.result.name_hint or 'mvau'}", t_arg + parts + flat_gates,
-                           ["t"] * n_t + [f"in{p}" for p in range(n_parts)] + [f"out{k}" for k in range(len(flat_gates))],
-                           lambda pb, a: self._mvau(pb, a[0] if n_t else None, a[n_t : n_t + n_parts],
+                           self.t_names[:n_t] + [f"in{p}" for p in range(n_parts)] + [f"out{k}" for k in range(len(flat_gates))],
+                           lambda pb, a: self._mvau(pb, a[:n_t] if n_t else None, a[n_t : n_t + n_parts],
                                                     _regroup(a[n_t + n_parts :], [len(g) for g in gate_fifos])))
         # the elementwise units
         for u in s.units:
@@ -549,20 +654,23 @@ class _StreamedRecurrence:
             states = [step_nexts[i] for i, v in enumerate(self.yielded[: self.n_state]) if v is u.results[0]]
             ys = [(k, dst) for k, v in enumerate(self.yielded[self.n_state :]) if v is u.results[0]
                   for dst in out_groups[k]]
-            t_arg = [t] if ys or any(v in self.input_args for v in operands) else []
+            t_arg = list(t) if ys or any(v in self.input_args for v in operands) else []
             args = t_arg + ins_args + outs + states + [dst for _, dst in ys]
             self.conv._process(
                 b, f"{self.label}_{u.results[0].name_hint or _LOOP_LABEL[type(u)]}", args,
-                ["t"] * len(t_arg) + [f"in{k}" for k in range(len(ins_args))] + [f"out{k}" for k in range(len(outs))]
+                self.t_names[: len(t_arg)] + [f"in{k}" for k in range(len(ins_args))] + [f"out{k}" for k in range(len(outs))]
                 + [f"next{k}" for k in range(len(states))] + [f"y{k}" for k in range(len(ys))],
                 lambda pb, a, u=u, operands=operands, ins=ins, n=(len(ins_args), len(outs), len(states)),
                 ks=[k for k, _ in ys], nt=len(t_arg):
-                    self._unit(pb, u, a[0] if nt else None, operands, ins, a[nt:], n, ks))
+                    self._unit(pb, u, a[:nt] if nt else None, operands, ins, a[nt:], n, ks))
 
-    def _t_index(self, b: _Builder, t: SSAValue, direction: int) -> SSAValue:
-        return t if direction == qrnn.FORWARD else b.bin("sub", b.const(self.op.seq_len - 1), t, INDEX)
+    def _t_index(self, b: _Builder, t: list[SSAValue], direction: int) -> SSAValue:
+        """The sequence row of step t: t, or T - 1 - t in reverse (T the run-time seq_len when given)."""
+        if direction == qrnn.FORWARD:
+            return t[0]
+        return b.bin("sub", _last_step(b, t[1] if len(t) > 1 else None, self.op.seq_len), t[0], INDEX)
 
-    def _mvau(self, b: _Builder, t: SSAValue, parts: list[SSAValue], gate_fifos: list[list[SSAValue]]) -> None:
+    def _mvau(self, b: _Builder, t: list[SSAValue] | None, parts: list[SSAValue], gate_fifos: list[list[SSAValue]]) -> None:
         """The MVAU process: rows in gate-interleaved order; a group buffer collects the G * E values of one
         group over its G * E / PE row folds and writes them to the gates' FIFOs at once."""
         s, mv = self.s, self.s.mvau
@@ -605,7 +713,7 @@ class _StreamedRecurrence:
 
         _emit_mvau(b, mv, read, write_row, interleave=True, row_order=s.row_order(), after_row_fold=after_row_fold)
 
-    def _unit(self, b: _Builder, u: Operation, t: SSAValue, operands: list[SSAValue], ins: list[SSAValue | None],
+    def _unit(self, b: _Builder, u: Operation, t: list[SSAValue] | None, operands: list[SSAValue], ins: list[SSAValue | None],
               args: list[SSAValue], n: tuple[int, int, int], ys: list[int]) -> None:
         """An elementwise unit process: B * H / E iterations at II = 1, E lanes unrolled."""
         s, lanes = self.s, self.lanes
@@ -657,6 +765,11 @@ class _StreamedRecurrence:
         nest([])
 
 
+def _last_step(b: _Builder, seq_len: SSAValue | None, steps: int) -> SSAValue:
+    """The index of the last step: seq_len - 1 at run time, else the static steps - 1."""
+    return b.bin("sub", seq_len, b.const(1), INDEX) if seq_len is not None else b.const(steps - 1)
+
+
 def _streamed_partitions(rec: qrnn.RecurrenceOp, schedule) -> dict[tuple[SSAValue, Operation | None], int]:
     """Cyclic factors on the last axis of the top-level buffers a streamed recurrence accesses several
     elements of per cycle: (scanned input, rec) -> SIMD for the MVAU's part or E for a unit; (scan output,
@@ -705,8 +818,9 @@ def _unrolled_copy(b: _Builder, src: SSAValue, dsts: list[SSAValue], label: str)
 
 # --------------------------------------------------------------------------------------------------------
 class _RecurrenceConverter:
-    def __init__(self, b: _Builder, op: qrnn.RecurrenceOp, ins: list[SSAValue], outs: list[list[SSAValue]]):
-        self.b, self.op, self.ins, self.outs = b, op, ins, outs
+    def __init__(self, b: _Builder, op: qrnn.RecurrenceOp, ins: list[SSAValue], outs: list[list[SSAValue]],
+                 seq_len: SSAValue | None = None):
+        self.b, self.op, self.ins, self.outs, self.seq_len = b, op, ins, outs, seq_len
         self.arrays: dict[SSAValue, SSAValue] = {}
 
     def convert(self) -> None:
@@ -721,9 +835,9 @@ class _RecurrenceConverter:
         body = op.body.block
         for arg, st in zip(body.args[:n_state], states):
             self.arrays[arg] = st
-        with b.loop(steps, label="steps") as t:
+        with b.loop(steps, label="steps", bound=self.seq_len) as t:
             for j, (seq, arg) in enumerate(zip(self.ins[n_state:], body.args[n_state:])):
-                t_in = t if op.in_dirs[j] == qrnn.FORWARD else b.bin("sub", b.const(steps - 1), t, INDEX)
+                t_in = t if op.in_dirs[j] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
                 x = b.array(arg.type.get_shape(), arg.type.get_element_type(), name=arg.name_hint or f"x{j}")
                 b.copy(seq, x, src_index=lambda idx, t_in=t_in: [t_in] + idx, label=f"read_input{j}")
                 self.arrays[arg] = x
@@ -736,7 +850,7 @@ class _RecurrenceConverter:
             for i, st in enumerate(states):
                 b.copy(yielded[i], st, label=f"update_state{i}")
             for k, y in enumerate(yielded[n_state:]):
-                t_out = t if op.out_dirs[k] == qrnn.FORWARD else b.bin("sub", b.const(steps - 1), t, INDEX)
+                t_out = t if op.out_dirs[k] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
                 for dst in self.outs[n_state + k]:
                     b.copy(y, dst, dst_index=lambda idx, t_out=t_out: [t_out] + idx, label=f"write_output{k}")
         for i, st in enumerate(states):

@@ -147,3 +147,60 @@ func.func @a() {
 func.func @b() {
   func.return
 }
+
+// -----
+// A run-time sequence length (lstmc.max_seq_len = 3, the module imported at T = 3): the top function gets an
+// `int seq_len` AXI-Lite port after its streams; the sequence ports' readers/writers and the `steps` loop run
+// `seq_len` iterations (ub = 3 is their largest bound), and a reverse scan indexes seq_len - 1 - t. The h_T
+// port, not on the time axis, keeps its static loop.
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "read_X", function_type = (!hlscpp.stream<si8>, memref<3x4xsi8>, index) -> (), arg_names = ["in", "out0", "seq_len"]
+// CHECK-NEXT:  ^bb0(%{{.*}}: !hlscpp.stream<si8>, %{{.*}}: memref<3x4xsi8>, [[N:%.*]]: index):
+// CHECK-NEXT:    "hlscpp.for"([[N]]) <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64}>
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_rcell"
+// CHECK-SAME:    arg_names = ["in0", "in1", "out0", "out1", "seq_len"]
+// CHECK-NEXT:  ^bb0({{.*}}, [[LEN:%[0-9a-z_]+]]: index):
+// CHECK:         "hlscpp.for"([[LEN]]) <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, label = "steps"}> ({
+// CHECK-NEXT:    ^bb0([[T:%.*]]: index):
+// CHECK-NEXT:      [[ONE:%.*]] = hlscpp.const 1 : index : index
+// CHECK-NEXT:      [[LAST:%.*]] = hlscpp.binary "sub" [[LEN]], [[ONE]] : (index, index) -> index
+// CHECK-NEXT:      hlscpp.binary "sub" [[LAST]], [[T]] : (index, index) -> index
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_Y", function_type = (memref<3x6xsi8>, !hlscpp.stream<si8>, index) -> ()
+// CHECK:         "hlscpp.for"(%{{.*}}) <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64}>
+// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_H", function_type = (memref<6xsi8>, !hlscpp.stream<si8>) -> ()
+// CHECK-NEXT:  ^bb0
+// CHECK-NEXT:    "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64}>
+// CHECK:       sym_name = "lstmc_kernel", function_type = (!hlscpp.stream<si8>, !hlscpp.stream<si8>, !hlscpp.stream<si8>, index) -> (), arg_names = ["X", "Y", "H", "seq_len"], interfaces = ["axis", "axis", "axis", "s_axilite"]
+func.func @run_time_length(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "H"], lstmc.max_seq_len = 3 : i64} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [reverse] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %a = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %b = dataflow.mvau(%xt) weights(dense<1> : tensor<4x6xsi4>) multipliers(dense<1> : tensor<1x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>) -> tensor<6xsi12>
+    %s = qrnn.scaled_sum(%a, %b) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) : (tensor<6xsi16>, tensor<6xsi12>) -> tensor<6xsi17>
+    %hn = qrnn.requant %s shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi17> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "rcell"}
+  %y = qrnn.dequantize %ys by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
+  %hf = qrnn.dequantize %hT by <s8, scale = 0.125, zp = 0> : tensor<6xsi8> -> tensor<6xf32>
+  func.return %y, %hf : tensor<3x6xf32>, tensor<6xf32>
+}
+
+// -----
+// A run-time sequence length reaches only recurrences: an op over the whole sequence is refused.
+// CHECK: qrnn-to-hlscpp: 'qrnn.requant': works on a whole sequence, which only a recurrence can do with a run-time sequence length (lstmc.max_seq_len): compile with a fixed --seq-len
+func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"], lstmc.max_seq_len = 3 : i64} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %a = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %b = dataflow.mvau(%xt) weights(dense<1> : tensor<4x6xsi4>) multipliers(dense<1> : tensor<1x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>) -> tensor<6xsi12>
+    %s = qrnn.scaled_sum(%a, %b) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) : (tensor<6xsi16>, tensor<6xsi12>) -> tensor<6xsi17>
+    %hn = qrnn.requant %s shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi17> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "cell"}
+  %x2 = qrnn.requant %x shift(1) clamp(-128, 127) rounding("half_even") : tensor<3x4xsi8> -> tensor<3x4xsi8>
+  %y = qrnn.dequantize %x2 by <s8, scale = 0.125, zp = 0> : tensor<3x4xsi8> -> tensor<3x4xf32>
+  func.return %y : tensor<3x4xf32>
+}

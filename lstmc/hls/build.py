@@ -62,14 +62,21 @@ def write_sources(hls: ModuleOp, iface: project.KernelInterface, directory: Path
     return [source, header, tb]
 
 
-def run_csim_on_codes(binary: Path, iface: project.KernelInterface, codes: list[np.ndarray]) -> list[np.ndarray]:
+def run_csim_on_codes(binary: Path, iface: project.KernelInterface, codes: list[np.ndarray],
+                      seq_len: int | None = None) -> list[np.ndarray]:
+    """Run the testbench binary on input codes; a run-time-length kernel (iface.max_seq_len) on sequences of
+    `seq_len` steps (checked here and again by the testbench)."""
+    if (seq_len is None) != (iface.max_seq_len is None):
+        raise LstmcError("internal error: a run-time sequence length goes with a kernel that takes one")
+    if seq_len is not None:
+        project.check_seq_len(seq_len, iface.max_seq_len)
     with tempfile.TemporaryDirectory(prefix="lstmc-csim-") as tmp:
         inp, out = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        project.write_codes(inp, codes)
+        project.write_codes(inp, codes, seq_len)
         proc = subprocess.run([str(binary), str(inp), str(out)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise LstmcError(f"the C-simulation binary failed (status {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-        return project.read_codes(out, [p.size for p in iface.outputs])
+        return project.read_codes(out, [p.size_at(seq_len) for p in iface.outputs], seq_len)
 
 
 def build_csim(dataflow_module: ModuleOp, iface: project.KernelInterface, kernel: str = "lstmc_kernel") -> Path:
@@ -82,19 +89,25 @@ def build_csim(dataflow_module: ModuleOp, iface: project.KernelInterface, kernel
 
 
 def csim_stage(dataflow_module: ModuleOp, inputs: dict[str, np.ndarray], kernel: str = "lstmc_kernel") -> dict[str, np.ndarray]:
-    """Emit the kernel, compile it with its testbench (g++, hls4ml's ap_types headers) and run it."""
+    """Emit the kernel, compile it with its testbench (g++, hls4ml's ap_types headers) and run it. A kernel that
+    takes T at run time (`lstmc.max_seq_len` on the module) runs inputs of any length 1..N, one length per
+    call: the binary is the same for every T (and cached)."""
     iface = project.kernel_interface(dataflow_module)
     missing = [p.name for p in iface.inputs if p.name not in inputs]
     if missing:
         raise LstmcError(f"missing input(s) {', '.join(missing)}")
     batched = {p.name: np.asarray(inputs[p.name], np.float32) for p in iface.inputs}
-    single = all(batched[p.name].shape == p.shape for p in iface.inputs)
+    single = all(batched[p.name].ndim == len(p.shape) for p in iface.inputs)
     if single:
         batched = {k: v[None] for k, v in batched.items()}
+    seq_len = None
+    if iface.max_seq_len is not None:
+        seq_len = iface.seq_len_of({k: v for k, v in batched.items() if v.ndim > 1})
     for p in iface.inputs:
-        if batched[p.name].shape[1:] != p.shape:
-            raise LstmcError(f"input '{p.name}' has shape {list(batched[p.name].shape)}; expected [N, {', '.join(map(str, p.shape))}]")
+        want = p.shape_at(seq_len)
+        if batched[p.name].shape[1:] != want:
+            raise LstmcError(f"input '{p.name}' has shape {list(batched[p.name].shape)}; expected [N, {', '.join(map(str, want))}]")
     binary = build_csim(dataflow_module, iface, kernel)
-    codes = run_csim_on_codes(binary, iface, iface.quantize_inputs(batched))
-    out = iface.dequantize_outputs(codes)
+    codes = run_csim_on_codes(binary, iface, iface.quantize_inputs(batched), seq_len)
+    out = iface.dequantize_outputs(codes, seq_len)
     return {k: v[0] for k, v in out.items()} if single else out

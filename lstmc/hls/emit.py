@@ -257,8 +257,11 @@ class CppPrinter:
         lb, ub, step = op.lb.value.data, op.ub.value.data, op.step.value.data
         label = f"{identifier(op.label.data, 'loop label')}: " if op.label is not None else ""
         inc = f"{i}++" if step == 1 else f"{i} += {step}"
-        self.line(f"{label}for (int {i} = {lb}; {i} < {ub}; {inc}) {{")
+        bound = self.name(op.bound) if op.bound is not None else ub
+        self.line(f"{label}for (int {i} = {lb}; {i} < {bound}; {inc}) {{")
         with self.indented():
+            if op.bound is not None:  # a run-time bound: Vitis reports need the largest count (ub)
+                self.pragma(f"#pragma HLS LOOP_TRIPCOUNT min=1 max={op.trip_count}")
             if op.pipeline is not None:
                 self.pragma(f"#pragma HLS PIPELINE II={op.pipeline.value.data}")
             if op.unroll is not None:
@@ -382,7 +385,8 @@ def native_twin_blocker(module: ModuleOp) -> str | None:
                 if not (isinstance(shift, hlscpp.ConstOp) and 0 <= shift.value.value.data <= _NATIVE_MAX_BITS):
                     return "a shift by a variable amount"
         if isinstance(op, hlscpp.FuncOp) and op.top is not None and not all(
-                isinstance(a.type, hlscpp.StreamType) for a in op.body.block.args):
+                isinstance(a.type, (hlscpp.StreamType, IndexType)) for a in op.body.block.args):
+            # (an `int` port such as seq_len is declared alike in both copies)
             return "the top function has non-stream ports (its prototype is the header's)"
     return None
 

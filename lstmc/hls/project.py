@@ -7,6 +7,9 @@ one sequence per kernel call); every graph output leaves the same way. The testb
 - `tb IN.bin OUT.bin`: runs the sequences of IN.bin and writes the output codes — what `lstmc run --stage
   csim` uses.
 Binary files: int32 N (sequences), then for each sequence each port's codes as int32, ports in order.
+A kernel compiled with `--max-seq-len` (a `seq_len` port) takes each sequence's length T at run time: its files
+hold, before each sequence's codes, that sequence's int32 T (1 <= T <= max-seq-len, checked), and its sequence
+ports (time on axis 0) carry T rows; the testbench passes T to the kernel's `seq_len`.
 After each call the testbench checks that every input stream was drained and every output stream holds exactly
 its port's codes. `project_readme` writes the project's README.md (build steps, ports, fixed-point meaning).
 """
@@ -35,18 +38,38 @@ from lstmc.numerics import quant_params
 @dataclass
 class Port:
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[int, ...]  # a sequence port: at the largest T
     quant: qrnn.QuantAttr
+    sequence: bool = False  # time on axis 0, as long as the run-time seq_len
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape))
+
+    def shape_at(self, seq_len: int | None) -> tuple[int, ...]:
+        return (seq_len, *self.shape[1:]) if self.sequence and seq_len is not None else self.shape
+
+    def size_at(self, seq_len: int | None) -> int:
+        return int(np.prod(self.shape_at(seq_len)))
 
 
 @dataclass
 class KernelInterface:
     inputs: list[Port]
     outputs: list[Port]
+    max_seq_len: int | None = None  # set: the kernel takes each sequence's T at run time (its seq_len port)
+
+    def seq_len_of(self, inputs: dict[str, np.ndarray]) -> int | None:
+        """The T of a batch [N, T, ...] for a run-time-length kernel (None for a fixed-length one), checked
+        against the kernel's largest T: one batch, one T."""
+        if self.max_seq_len is None:
+            return None
+        lengths = {p.name: np.shape(inputs[p.name])[1] for p in self.inputs if p.sequence}
+        if len(set(lengths.values())) != 1:
+            raise LstmcError(f"the sequence inputs of one batch need one length, got {lengths}")
+        t = next(iter(lengths.values()))
+        check_seq_len(t, self.max_seq_len)
+        return t
 
     def quantize_inputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Float model inputs [N, ...] -> centred integer codes per input port (as qrnn.quantize does)."""
@@ -59,13 +82,20 @@ class KernelInterface:
             codes.append((c - zp).reshape(x.shape[0], -1))
         return codes
 
-    def dequantize_outputs(self, codes: list[np.ndarray]) -> dict[str, np.ndarray]:
-        return {p.name: dequantize_port(p, c) for p, c in zip(self.outputs, codes)}
+    def dequantize_outputs(self, codes: list[np.ndarray], seq_len: int | None = None) -> dict[str, np.ndarray]:
+        return {p.name: dequantize_port(p, c, seq_len) for p, c in zip(self.outputs, codes)}
 
 
-def dequantize_port(p: Port, codes: np.ndarray) -> np.ndarray:
-    """Centred codes [N, size] of one port -> float values [N, *shape] (as qrnn.dequantize does)."""
-    c = codes.reshape((codes.shape[0], *p.shape))
+def check_seq_len(seq_len: int, max_seq_len: int) -> None:
+    if not 1 <= seq_len <= max_seq_len:
+        raise LstmcError(f"sequence length {seq_len} is outside 1..{max_seq_len}: the kernel was compiled with "
+                         f"--max-seq-len {max_seq_len}")
+
+
+def dequantize_port(p: Port, codes: np.ndarray, seq_len: int | None = None) -> np.ndarray:
+    """Centred codes [N, size] of one port -> float values [N, *shape] (as qrnn.dequantize does); a sequence
+    port at `seq_len` steps."""
+    c = codes.reshape((codes.shape[0], *p.shape_at(seq_len)))
     q = quant_params(p.quant)
     s = numerics.channel_values(q.scale, q.axis, c.ndim, np.float32, batched=True)
     return c.astype(np.float32) * s
@@ -73,35 +103,47 @@ def dequantize_port(p: Port, codes: np.ndarray) -> np.ndarray:
 
 def kernel_interface(module: ModuleOp) -> KernelInterface:
     """Ports of the integer-level module: its quantized inputs and dequantized outputs, in order."""
+    from lstmc.passes.qrnn_to_hlscpp import max_seq_len_of, sequence_ports
+
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    seq_in, seq_out = sequence_ports(fn)
     names_in = [a.data for a in fn.attributes["lstmc.input_names"].data]
     names_out = [a.data for a in fn.attributes["lstmc.output_names"].data]
     inputs = []
     for op in fn.body.block.ops:
         if isinstance(op, qrnn.QuantizeOp):
-            inputs.append(Port(names_in[op.input.index], tuple(op.result.type.get_shape()), op.quant))
+            inputs.append(Port(names_in[op.input.index], tuple(op.result.type.get_shape()), op.quant,
+                               seq_in[len(inputs)]))
     ret = fn.body.block.last_op
     outputs = []
     for i, v in enumerate(ret.arguments):
         dq = v.op
         if not isinstance(dq, qrnn.DequantizeOp):
             raise LstmcError(f"output '{names_out[i]}' is not produced by the integer design")
-        outputs.append(Port(names_out[i], tuple(dq.input.type.get_shape()), dq.quant))
-    return KernelInterface(inputs, outputs)
+        outputs.append(Port(names_out[i], tuple(dq.input.type.get_shape()), dq.quant, seq_out[i]))
+    return KernelInterface(inputs, outputs, max_seq_len_of(fn))
 
 
-def write_codes(path: Path, per_port: list[np.ndarray]) -> None:
+def write_codes(path: Path, per_port: list[np.ndarray], seq_len: int | None = None) -> None:
+    """Codes [N, size] per port; with `seq_len` (a run-time-length kernel) each sequence starts with it."""
     n = per_port[0].shape[0] if per_port else 0
     body = np.concatenate([p.reshape(n, -1) for p in per_port], axis=1) if per_port else np.zeros((0, 0))
+    if seq_len is not None:
+        body = np.concatenate([np.full((n, 1), seq_len), body.reshape(n, -1)], axis=1)
     with open(path, "wb") as f:
         np.array([n], "<i4").tofile(f)
         body.astype("<i4").tofile(f)
 
 
-def read_codes(path: Path, sizes: list[int]) -> list[np.ndarray]:
+def read_codes(path: Path, sizes: list[int], seq_len: int | None = None) -> list[np.ndarray]:
+    """The codes write_codes wrote (sizes: per port, at `seq_len` when the file gives one per sequence)."""
     data = np.fromfile(path, "<i4")
     n = int(data[0])
-    body = data[1:].reshape(n, sum(sizes)).astype(np.int64)
+    body = data[1:].reshape(n, sum(sizes) + (seq_len is not None)).astype(np.int64)
+    if seq_len is not None:
+        if not np.all(body[:, 0] == seq_len):
+            raise LstmcError(f"{path}: a sequence's length is not {seq_len}")
+        body = body[:, 1:]
     out, col = [], 0
     for s in sizes:
         out.append(body[:, col : col + s])
@@ -121,6 +163,11 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
     from lstmc.passes.hlscpp_prepare_emission import c_comment, c_string
 
     kernel = identifier(kernel, "kernel name")
+    runtime = iface.max_seq_len is not None
+
+    def size(p: Port) -> str:  # a C++ expression: a sequence port's codes scale with the run-time T
+        return f"T * {p.size // p.shape[0]}" if runtime and p.sequence else str(p.size)
+
     lines = [
         "// Generated by lstmc: C-simulation testbench for the kernel.",
         *[f"// input {k}: {c_comment(p.name)} [{', '.join(map(str, p.shape))}]" for k, p in enumerate(iface.inputs)],
@@ -161,16 +208,34 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
         "  long mismatches = 0;",
         "  for (int32_t s = 0; s < n; s++) {",
     ]
+    if runtime:  # each sequence's own length, the kernel's seq_len argument
+        n_max = iface.max_seq_len
+        lines += [
+            "    int32_t T = 0, T_out = 0;",
+            "    if (std::fread(&T, 4, 1, in.f) != 1) return fail(\"truncated input file\", in_path);",
+            f"    if (T < 1 || T > {n_max}) {{",
+            f'      std::fprintf(stderr, "FAIL: sequence %d: sequence length %d is outside 1..{n_max} (the kernel\'s '
+            f'--max-seq-len)\\n", s, T);',
+            "      return 2;",
+            "    }",
+            "    if (check) {",
+            "      if (std::fread(&T_out, 4, 1, out.f) != 1 || T_out != T) return fail(\"sequence length differs in\", out_path);",
+            "    } else if (std::fwrite(&T, 4, 1, out.f) != 1) {",
+            "      return fail(\"cannot write\", out_path);",
+            "    }",
+        ]
     args = []
     for k, p in enumerate(iface.inputs):
         lines.append(f"    hls::stream<{port_types[k]}> in{k};")
-        lines.append(f"    for (int e = 0; e < {p.size}; e++) {{ int32_t v; if (std::fread(&v, 4, 1, in.f) != 1) "
+        lines.append(f"    for (int e = 0; e < {size(p)}; e++) {{ int32_t v; if (std::fread(&v, 4, 1, in.f) != 1) "
                      "return fail(\"truncated input file\", in_path); "
                      f"in{k}.write(v); }}")
         args.append(f"in{k}")
     for k, p in enumerate(iface.outputs):
         lines.append(f"    hls::stream<{port_types[len(iface.inputs) + k]}> out{k};")
         args.append(f"out{k}")
+    if runtime:
+        args.append("T")
     lines.append(f"    ::{kernel}({', '.join(args)});  // qualified: no local name can hide the kernel")
     for k, p in enumerate(iface.inputs):
         lines += [
@@ -182,12 +247,12 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
         ]
     for k, p in enumerate(iface.outputs):
         lines += [
-            f"    if (out{k}.size() != {p.size}) {{",
+            f"    if ((int)out{k}.size() != {size(p)}) {{",
             f'      std::fprintf(stderr, "FAIL: sequence %d: output %s holds %d codes after the call, expected '
-            f'{p.size}\\n", s, {c_string(p.name)}, (int)out{k}.size());',
+            f'%d\\n", s, {c_string(p.name)}, (int)out{k}.size(), (int)({size(p)}));',
             "      return 1;",
             "    }",
-            f"    for (int e = 0; e < {p.size}; e++) {{",
+            f"    for (int e = 0; e < {size(p)}; e++) {{",
             f"      int32_t v = (int32_t)out{k}.read();",
             "      if (check) {",
             "        int32_t want;",
@@ -222,7 +287,7 @@ def port_types(hls_module: ModuleOp) -> list[str]:
     from lstmc.hls.emit import cpp_type
 
     top = next(op for op in hls_module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None)
-    return [cpp_type(a.type.element_type) for a in top.body.block.args]
+    return [cpp_type(a.type.element_type) for a in top.body.block.args if isinstance(a.type, hlscpp.StreamType)]
 
 
 def port_names(hls_module: ModuleOp) -> list[str]:
@@ -231,7 +296,8 @@ def port_names(hls_module: ModuleOp) -> list[str]:
     from lstmc.hls.emit import identifier
 
     top = next(op for op in hls_module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None)
-    return [identifier(n.data, "port name") for n in top.arg_names.data]
+    return [identifier(n.data, "port name") for a, n in zip(top.body.block.args, top.arg_names.data)
+            if isinstance(a.type, hlscpp.StreamType)]
 
 
 _MD_LINE_BREAKS = {"\u0085", "\u2028", "\u2029"}
@@ -270,6 +336,7 @@ def project_readme(kernel: str, iface: KernelInterface, hls_module: ModuleOp, pa
     untrusted text: escaped with md_text; C++ names are legalized identifiers."""
     from lstmc.hls.emit import identifier
     from lstmc.parts import check_clock_ns, resolve_part
+    from lstmc.passes.qrnn_to_hlscpp import SEQ_LEN_PORT
 
     kernel = identifier(kernel, "kernel name")
     chosen = resolve_part(part)
@@ -284,13 +351,15 @@ def project_readme(kernel: str, iface: KernelInterface, hls_module: ModuleOp, pa
         zp = [int(z) for z in q.zero_point]
         codes = (f"{q.qmin - zp[0]} .. {q.qmax - zp[0]}" if len(set(zp)) == 1 else
                  f"{q.qmin} .. {q.qmax} minus the zero point")
-        rows.append(f"| {k} | {direction} | `{names[k]}` | {md_text(p.name)} | [{', '.join(map(str, p.shape))}] "
+        dims = [("T" if (i == 0 and p.sequence and iface.max_seq_len) else str(d)) for i, d in enumerate(p.shape)]
+        rows.append(f"| {k} | {direction} | `{names[k]}` | {md_text(p.name)} | [{', '.join(dims)}] "
                     f"| `{types[k]}` | {codes} | {_numbers(q.scale, q.axis)} | {_numbers(zp, q.axis)} |")
     described = {
         f"{kernel}.cpp": "the kernel (synthesized by Vitis HLS; a native-integer twin after `#else` for C simulation)",
         f"{kernel}.h": "its prototype",
         f"{kernel}_tb.cpp": "the testbench: runs every golden sequence and compares every output code",
-        "tb_input.bin": "golden input codes (int32: the sequence count, then each sequence's codes, ports in order)",
+        "tb_input.bin": "golden input codes (int32: the sequence count, then each sequence's codes, ports in order"
+                        + (", each sequence led by its length T)" if iface.max_seq_len else ")"),
         "tb_expected.bin": "the expected output codes, in the same format",
         "golden.npz": "the golden inputs and outputs as float arrays (`input_<name>`, `output_<name>`)",
         "run_hls.tcl": "the Vitis HLS script",
@@ -337,6 +406,10 @@ def project_readme(kernel: str, iface: KernelInterface, hls_module: ModuleOp, pa
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *([f"`int {SEQ_LEN_PORT}` (AXI-Lite, `s_axilite`): the sequence length T of this call, 1 to "
+           f"{iface.max_seq_len} (the `--max-seq-len` the buffers are sized for; a larger value would index past them, "
+           "so the host must not send one). The ports whose shape starts with T carry T rows per call; the "
+           "testbench passes each golden sequence's own T.", ""] if iface.max_seq_len else []),
         "A code on a stream is the model's quantized value q minus its zero point (zp), so it means the real "
         "value (q - zp) * scale = code * scale. To feed the kernel, quantize as the model's input quantizer does, "
         "q = clamp(round(x / scale) + zp) with its rounding (half to even for QuantizeLinear), and send q - zp; read an output code c as c * scale. A per-channel "

@@ -168,3 +168,21 @@
   hlscpp.write %s, %v : !hlscpp.stream<si8>, si16
 }) : () -> ()
 // CHECK: 'hlscpp.write' value type si16 differs from the stream element type si8
+
+// -----
+"hlscpp.func"() <{sym_name = "dynamic_unroll", function_type = (index) -> (), arg_names = ["n"], interfaces = [""]}> ({
+^bb0(%n: index):
+  "hlscpp.for"(%n) <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, unroll = 0 : i64}> ({
+  ^bb0(%i: index):
+  }) : (index) -> ()
+}) : () -> ()
+// CHECK: 'hlscpp.for' with a run-time bound cannot be unrolled
+
+// -----
+"hlscpp.func"() <{sym_name = "dynamic_empty", function_type = (index) -> (), arg_names = ["n"], interfaces = [""]}> ({
+^bb0(%n: index):
+  "hlscpp.for"(%n) <{lb = 4 : i64, ub = 4 : i64, step = 1 : i64}> ({
+  ^bb0(%i: index):
+  }) : (index) -> ()
+}) : () -> ()
+// CHECK: 'hlscpp.for' with a run-time bound needs ub > lb (ub is its largest bound)

@@ -77,3 +77,16 @@
   %buf = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
   hlscpp.call @mac(%in, %out, %buf) : !hlscpp.stream<si8>, !hlscpp.stream<si16>, memref<4xsi8>
 }) : () -> ()
+
+// A loop with a run-time bound (the kernel's seq_len port, AXI-Lite): ub is its largest bound.
+// CHECK:      "hlscpp.func"() <{sym_name = "steps", function_type = (index, memref<8xsi8>) -> (), arg_names = ["seq_len", "buf"], interfaces = ["s_axilite", ""]}> ({
+// CHECK-NEXT: ^bb0(%seq_len: index, %buf{{.*}}: memref<8xsi8>):
+// CHECK-NEXT:   "hlscpp.for"(%seq_len) <{lb = 0 : i64, ub = 8 : i64, step = 1 : i64, pipeline = 1 : i64, label = "steps"}> ({
+"hlscpp.func"() <{sym_name = "steps", function_type = (index, memref<8xsi8>) -> (), arg_names = ["seq_len", "buf"], interfaces = ["s_axilite", ""]}> ({
+^bb0(%seq_len: index, %buf: memref<8xsi8>):
+  "hlscpp.for"(%seq_len) <{lb = 0 : i64, ub = 8 : i64, step = 1 : i64, pipeline = 1 : i64, label = "steps"}> ({
+  ^bb0(%t: index):
+    %z = hlscpp.const 0 : si8 : si8
+    hlscpp.store %z, %buf[%t] : si8, memref<8xsi8>
+  }) : (index) -> ()
+}) : () -> ()
