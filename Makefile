@@ -43,7 +43,7 @@ sweep-stock: setup-torch
 test: pytest lit
 
 pytest: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile  # one file per worker: module fixtures stay shared
 
 lit: setup
 	$(BIN)/lit -v lit_tests
