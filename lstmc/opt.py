@@ -65,6 +65,8 @@ class LstmcOptMain(xDSLOptMain):
             raise SystemExit(1)
 
         arg_parser.error = error
+        arg_parser.add_argument("--seq-len", type=int, default=None, metavar="T",
+                                help="(ONNX input) the sequence length of a model whose length is symbolic")
 
     def setup_pipeline(self):
         # xDSL reports a bad option value or an unknown pass as a bare ValueError that does not say where
@@ -147,7 +149,13 @@ class LstmcOptMain(xDSLOptMain):
             from lstmc.frontend import load_onnx_bytes
             from lstmc.frontend.onnx_import import import_model
 
-            return import_model(load_onnx_bytes(io.read(), self.get_input_name()))
+            from lstmc.frontend import bind_sequence_length
+
+            model = load_onnx_bytes(io.read(), self.get_input_name())
+            seq_len = self.args.seq_len
+            if seq_len is not None and seq_len < 1:
+                raise LstmcError(f"--seq-len must be a positive sequence length, got {seq_len}")
+            return import_model(bind_sequence_length(model, seq_len=seq_len))
 
         self.available_frontends["onnx"] = parse_onnx
 
