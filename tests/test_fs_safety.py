@@ -220,11 +220,11 @@ def test_failure_while_writing_keeps_the_old_project(earlier, monkeypatch, exc):
     calls = []
     real = project.write_codes
 
-    def failing(path, codes):
+    def failing(path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 2:  # after tb_input.bin and the sources are written
             raise exc
-        real(path, codes)
+        real(path, *args, **kwargs)
 
     monkeypatch.setattr(project, "write_codes", failing)
     with pytest.raises((LstmcError, RuntimeError)) as info:
@@ -302,8 +302,8 @@ import sys, time
 from lstmc import cli
 from lstmc.hls import project
 real = project.write_codes
-def slow(path, codes):
-    real(path, codes)
+def slow(path, *args, **kwargs):
+    real(path, *args, **kwargs)
     print("WRITING", flush=True)
     time.sleep(120)
 project.write_codes = slow
