@@ -3,7 +3,7 @@
 It is exactly this list (tested against it in lit_tests/pipeline/lstm-to-hls.test):
   qrnn-canonicalize, qrnn-fold-constants, qrnn-legalize-precision{act-impl}, qrnn-to-dataflow,
   qrnn-set-folding{pe simd config target-cycles} (only when a folding option is given),
-  qrnn-to-hlscpp{kernel}, hlscpp-prepare-emission
+  qrnn-to-hlscpp{kernel max-seq-len}, hlscpp-prepare-emission
 
 Options (`lstmc-opt -p 'lstm-to-hls{pe=4 simd=2 act-impl=lut}'`), each forwarded to the pass named and equal to
 the `lstmc compile` option of the same name:
@@ -12,6 +12,8 @@ the `lstmc compile` option of the same name:
   config=F.json    per-unit folding {"<unit>": {"PE": n, "SIMD": n}} (qrnn-set-folding; `--folding`)
   target-cycles=N  the cheapest folding within N cycles per inference (qrnn-set-folding)
   kernel=NAME      the C++ name of the kernel's top function, a plain identifier (qrnn-to-hlscpp; `--kernel-name`)
+  max-seq-len=N    the kernel takes T at run time (an `int seq_len` port, 1 <= T <= N); the module must have been
+                   imported at T = N (`lstmc-opt M.onnx --seq-len N`) (qrnn-to-hlscpp; `--max-seq-len`)
   act-impl=threshold|lut
                    sigmoid/tanh as threshold comparisons on the accumulator (default) or as lookup tables
                    (qrnn-legalize-precision)
@@ -28,7 +30,7 @@ from xdsl.passes import ModulePass
 
 
 def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = "lstmc_kernel") -> list[ModulePass]:
+                    target_cycles: int = 0, kernel: str = "lstmc_kernel", max_seq_len: int = 0) -> list[ModulePass]:
     from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
     from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
     from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
@@ -40,7 +42,7 @@ def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, con
     passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(), QrnnLegalizePrecisionPass(act_impl=act_impl), QrnnToDataflowPass()]
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
-    passes += [QrnnToHlscppPass(kernel=kernel), HlscppPrepareEmissionPass()]
+    passes += [QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len), HlscppPrepareEmissionPass()]
     return passes
 
 
@@ -67,7 +69,9 @@ class LstmToHlsPass(ModulePass):
     config: str = ""
     target_cycles: int = 0
     kernel: str = "lstmc_kernel"
+    max_seq_len: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for p in pipeline_passes(self.act_impl, self.pe, self.simd, self.config, self.target_cycles, self.kernel):
+        for p in pipeline_passes(self.act_impl, self.pe, self.simd, self.config, self.target_cycles, self.kernel,
+                                 self.max_seq_len):
             p.apply(ctx, op)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IndexType, IntegerType, MemRefType, ModuleOp, Signedness
+from xdsl.dialects.builtin import IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, Signedness, i64
 from xdsl.ir import Block, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
@@ -170,6 +170,7 @@ class QrnnToHlscppPass(ModulePass):
     name = "qrnn-to-hlscpp"
 
     kernel: str = "lstmc_kernel"
+    max_seq_len: int = 0  # > 0: the module was imported at T = max_seq_len and the kernel takes T at run time
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         funcs = [f for f in op.ops if isinstance(f, func.FuncOp)]
@@ -179,6 +180,8 @@ class QrnnToHlscppPass(ModulePass):
         if reason:  # the kernel name is the one name the user types straight into the C++
             raise HlsConversionError(f"qrnn-to-hlscpp: kernel name {self.kernel!r} is not usable as a C++ function name: {reason}")
         fn = funcs[0]
+        if self.max_seq_len:
+            _mark_run_time_length(fn, self.max_seq_len)
         for inner in fn.walk():
             if isinstance(inner, (qrnn.QuantOp, qrnn.MatMulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.QConstantOp)):
                 raise _err(inner, "float ops remain; run qrnn-legalize-precision (and qrnn-to-dataflow) first")
@@ -203,6 +206,23 @@ def max_seq_len_of(fn: func.FuncOp) -> int | None:
     if not isinstance(n, int) or n < 1:
         raise HlsConversionError(f"qrnn-to-hlscpp: {MAX_SEQ_LEN} must be a positive integer, got {attr}")
     return n
+
+
+def _mark_run_time_length(fn: func.FuncOp, n: int) -> None:
+    """The max-seq-len option: buffers are sized by the imported T, so it must be N on every sequence port
+    (a smaller T would let the testbench and host write past them)."""
+    if n < 0:
+        raise HlsConversionError(f"qrnn-to-hlscpp: max-seq-len must be positive, got {n}")
+    if max_seq_len_of(fn) not in (None, n):
+        raise HlsConversionError(f"qrnn-to-hlscpp: max-seq-len={n} but the function says {MAX_SEQ_LEN} = {max_seq_len_of(fn)}")
+    fn.attributes[MAX_SEQ_LEN] = IntegerAttr(n, i64)
+    inputs, _ = sequence_ports(fn)
+    quantizes = [op for op in fn.body.block.ops if isinstance(op, qrnn.QuantizeOp)]
+    for q, is_sequence in zip(quantizes, inputs):
+        t = q.result.type.get_shape()[0]
+        if is_sequence and t != n:
+            raise HlsConversionError(f"qrnn-to-hlscpp: max-seq-len={n} but the sequence input is imported with T = "
+                                     f"{t}; import it at T = {n} (--seq-len {n})")
 
 
 def sequence_ports(fn: func.FuncOp) -> tuple[list[bool], list[bool]]:
