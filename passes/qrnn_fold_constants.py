@@ -98,17 +98,23 @@ def _grid_source(value: SSAValue) -> qrnn.QuantOp | None:
     return owner if isinstance(owner, qrnn.QuantOp) else None
 
 
+def _constant_value(src) -> np.ndarray | None:
+    """The float32 values of a float constant or of a quantized constant (dequantized), else None."""
+    if isinstance(src, qrnn.ConstantOp) and isinstance(src.value.get_element_type(), Float32Type):
+        return array_from_dense(src.value)
+    if isinstance(src, qrnn.QConstantOp):
+        return numerics.dequantize(array_from_dense(src.codes).astype(np.int64), _params(src.quant))
+    return None
+
+
 class FoldQuantOfConstant(RewritePattern):
     """quant(constant) / quant(qconstant) -> qconstant of the integer codes."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: qrnn.QuantOp, rewriter: PatternRewriter) -> None:
         src = op.input.owner
-        if isinstance(src, qrnn.ConstantOp) and isinstance(src.value.get_element_type(), Float32Type):
-            value = array_from_dense(src.value)
-        elif isinstance(src, qrnn.QConstantOp):
-            value = numerics.dequantize(array_from_dense(src.codes).astype(np.int64), _params(src.quant))
-        else:
+        value = _constant_value(src)
+        if value is None:
             return
         codes = numerics.quantize(value, _params(op.quant))
         if isinstance(src, qrnn.QConstantOp) and src.quant == op.quant and np.array_equal(codes, array_from_dense(src.codes)):
@@ -123,12 +129,8 @@ class FoldQuantDequantOfConstant(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: qrnn.QuantDequantOp, rewriter: PatternRewriter) -> None:
-        src = op.input.owner
-        if isinstance(src, qrnn.ConstantOp) and isinstance(src.value.get_element_type(), Float32Type):
-            value = array_from_dense(src.value)
-        elif isinstance(src, qrnn.QConstantOp):
-            value = numerics.dequantize(array_from_dense(src.codes).astype(np.int64), _params(src.quant))
-        else:
+        value = _constant_value(op.input.owner)
+        if value is None:
             return
         rewriter.replace(op, _qconstant(numerics.quantize(value, _params(op.quant)), op.dequant))
 
