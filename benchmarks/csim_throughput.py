@@ -32,9 +32,8 @@ from lstmc.hls import project
 from lstmc.hls.build import build_csim
 from lstmc.pipeline import lower_to_stage
 from lstmc.reference import make_session
-from lstmc.testing import LstmSpec, build_lstm
+from lstmc.testing import benchmark_cases
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = ["4,8,16", "16,32,50", "40,32,100", "40,64,100"]
 
 
@@ -76,17 +75,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=256)
     args = parser.parse_args()
     n = args.sequences
-    rng = np.random.default_rng(0)
-    cases = []
-    if args.stock:
-        model = onnx.load(ROOT / "examples" / "stock" / "model.onnx")
-        shipped = np.load(ROOT / "examples" / "stock" / "inputs.npz")
-        cases.append(("stock ConvLSTM", model, {k: np.resize(shipped[k], (n, *shipped[k].shape[1:])) for k in shipped.files}))
-    for size in args.sizes:
-        i, h, t = (int(v) for v in size.split(","))
-        note = " (FI-2010)" if (i, h, t) == (40, 64, 100) else ""
-        model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))
-        cases.append((f"I={i} H={h} T={t}{note}", model, {model.graph.input[0].name: rng.standard_normal((n, t, i)).astype(np.float32)}))
+    cases = benchmark_cases(n, args.sizes, args.stock)
     print(f"{n} sequences per model; g++ time excluded from the rates")
     print(f"{'model':<26} {'g++ s':>6} {'csim seq/s':>11} {'(binary)':>10} {'ORT seq/s':>10} {'csim/ORT':>9} {'bit-equal':>9}")
     for name, model, inputs in cases:

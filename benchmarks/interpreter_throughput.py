@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import onnx
 
 from lstmc.stages import run_stage
-from lstmc.testing import LstmSpec, build_lstm
+from lstmc.testing import benchmark_cases
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = ["16,32,50", "40,64,100", "64,128,100"]
 STAGES = ("reference", "integer", "dataflow")
 
@@ -47,17 +45,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=256)
     args = parser.parse_args()
     n = args.sequences
-    rng = np.random.default_rng(0)
-    cases = []
-    if args.stock:
-        model = onnx.load(ROOT / "examples" / "stock" / "model.onnx")
-        shipped = np.load(ROOT / "examples" / "stock" / "inputs.npz")
-        cases.append(("stock ConvLSTM", model, {k: np.resize(shipped[k], (n, *shipped[k].shape[1:])) for k in shipped.files}))
-    for size in args.sizes:
-        i, h, t = (int(v) for v in size.split(","))
-        note = " (FI-2010)" if (i, h, t) == (40, 64, 100) else ""
-        model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))
-        cases.append((f"I={i} H={h} T={t}{note}", model, {model.graph.input[0].name: rng.standard_normal((n, t, i)).astype(np.float32)}))
+    cases = benchmark_cases(n, args.sizes, args.stock)
     print(f"{n} sequences per model, sequences/second")
     print(f"{'model':<26} {'reference':>10} {'integer':>9} {'x ref':>6} {'dataflow':>9} {'x ref':>6} {'int==df':>8}")
     for name, model, inputs in cases:

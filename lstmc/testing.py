@@ -242,3 +242,25 @@ def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], producer_name="lstmc.testing")
     model.ir_version = 10
     return model
+
+
+def benchmark_cases(sequences: int, sizes: list[str], stock: bool, seed: int = 0) -> list[tuple[str, onnx.ModelProto, dict]]:
+    """(label, model, inputs of `sequences` sequences) for the throughput benchmarks: the shipped stock ConvLSTM
+    (its shipped windows, repeated) and one generated LSTM per "I,H,T" size."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(seed)
+    cases = []
+    if stock:
+        model = onnx.load(root / "examples" / "stock" / "model.onnx")
+        shipped = np.load(root / "examples" / "stock" / "inputs.npz")
+        cases.append(("stock ConvLSTM", model,
+                      {k: np.resize(shipped[k], (sequences, *shipped[k].shape[1:])) for k in shipped.files}))
+    for size in sizes:
+        i, h, t = (int(v) for v in size.split(","))
+        note = " (FI-2010)" if (i, h, t) == (40, 64, 100) else ""
+        model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))
+        cases.append((f"I={i} H={h} T={t}{note}", model,
+                      {model.graph.input[0].name: rng.standard_normal((sequences, t, i)).astype(np.float32)}))
+    return cases
