@@ -1170,6 +1170,13 @@ class ThresholdOp(IRDLOperation):
         t_lo, t_hi = integer_range_of(self.result.type.get_element_type())
         if base < t_lo or base + t[-1] > t_hi:
             raise VerifyException(f"'qrnn.threshold' outputs [{base}, {base + t[-1]}] do not fit {self.result.type.get_element_type()}")
+        # The interpreter counts by binary search, the kernel by comparing all: they agree only on sorted rows.
+        values, k = _dense_ints(self.thresholds), t[-1]
+        for row in range(len(values) // k if k else 0):
+            for j in range(row * k + 1, (row + 1) * k):
+                if values[j] < values[j - 1]:
+                    raise VerifyException(f"'qrnn.threshold' thresholds must be non-decreasing along each row: row "
+                                          f"{row} has {values[j - 1]} before {values[j]}")
 
 
 @irdl_op_definition

@@ -16,7 +16,22 @@ The pass walks the IR once, keeps such a form per float value and emits integer 
   exact sum does (see `_align`);
 - sigmoid/tanh/relu + output quantizer become monotone thresholds (`act-impl=threshold`, FINN style; the
   requantizer in front is fused into them) or a table (`act-impl=lut`), both computed from the reference
-  semantics (lstmc.numerics, i.e. onnxruntime's kernels) on every reachable input code;
+  semantics (lstmc.numerics, i.e. onnxruntime's kernels) on every reachable input code; `act-impl=auto` takes,
+  per activation, the cheapest by lstmc.qor's formulas (summed fractions of the part: a BRAM18 is not free) of
+  the thresholds, a table over their own input (2^n entries read off the thresholds: the same function) and,
+  unless the thresholds absorbed the requantizer (below), act-impl=lut's requantizer + table over its codes;
+- with `threshold-input=accumulator`, an activation whose input quantizer requantizes a linear form may compare
+  against the raw integer accumulator instead of the aligned fixed-point sum (FINN's thresholds on the MVAU
+  accumulator). If the form's coefficients, in LSBs of that quantizer, are r_t = alpha * m_t per channel with
+  coprime integers m_t (x- and h-part on one scale: m = (1, 1); scales in ratio p/q: m = (q, p)), the
+  accumulator is A = sum_t m_t T_t and the quantizer's code is round(alpha A + beta) (beta: bias, constants).
+  Per channel, threshold j is the smallest integer A whose code reaches the j-th output step, solved in exact
+  integer arithmetic (`_first_acc`): scale, bias, rounding, zero point, clamp and activation are absorbed with
+  no alignment error, the datapath is as wide as A, and the thresholds are per channel (the bias differs per
+  row). It is taken per activation where lstmc.qor's formulas make it cheaper than the aligned thresholds, so
+  dyadic scales (aligned sum already exact and narrow) and ratios without small multipliers keep theirs. Not
+  the default: the requantizer's codes then exist nowhere at run time, and lstmc.tie_trace does not yet read
+  them from `Code.absorbed`, so `lstmc verify` could not tell a tie there from a bug;
 - graph inputs are quantized by `qrnn.quantize`, graph outputs dequantized by `qrnn.dequantize`: the only
   float left is at the function boundary. A graph input that initialises a recurrence state is quantized
   onto that state's grid (a kernel input port of codes);
@@ -60,6 +75,8 @@ from lstmc.passes.common import erase_dead_pure_ops
 
 MAX_BITS = 62  # integer values are int64 in the interpreter; keep two bits of headroom
 MAX_TABLE = 1 << 20  # an activation's input range must be tabulable
+ACT_IMPLS = ("threshold", "lut", "auto")
+THRESHOLD_INPUTS = ("aligned", "accumulator")
 
 
 class LegalizeError(DiagnosticException):
@@ -84,6 +101,42 @@ class Code:
     quant: qrnn.QuantAttr | None = None  # the quantizer that made it (for dequantizing graph outputs)
     # How the value was requantized from an accumulator, so thresholds can fuse the requantizer:
     pre: tuple[SSAValue, int, str] | None = None  # (accumulator, shift, rounding)
+    # The exact linear form the requantizer rounds, so thresholds can absorb it (threshold-input=accumulator):
+    origin: Origin | None = None
+    # Set when thresholds absorbed that requantizer: its codes are never computed; this says what they are
+    absorbed: Absorbed | None = None
+
+
+@dataclass
+class Origin:
+    """A requantizer's exact input, in LSBs of its quantizer: sum_t ratios[t] * terms[t] + const (exact rationals
+    per channel, shape () or (N,)), rounded with `rounding`."""
+
+    terms: list[Term]
+    ratios: list[np.ndarray]
+    const: np.ndarray
+    rounding: str
+
+
+@dataclass
+class Absorbed:
+    """A requantizer absorbed into thresholds on the integer accumulator `acc`: on channel n its code is
+    clamp(round((p[n] * acc + q[n]) / d[n]), lo, hi), exactly, with the quantizer's rounding."""
+
+    acc: SSAValue
+    p: list[int]
+    q: list[int]
+    d: list[int]
+    rounding: str
+
+    def values(self, acc: np.ndarray) -> np.ndarray:
+        """The exact value before rounding (Fractions, object array) of accumulator values [..., N]."""
+        acc = np.asarray(acc, dtype=np.int64)
+        out = np.empty(acc.shape, dtype=object)
+        for idx, a in np.ndenumerate(acc):
+            n = idx[-1] if idx else 0
+            out[idx] = Fraction(self.p[n] * int(a) + self.q[n], self.d[n])
+        return out
 
 
 @dataclass
@@ -192,12 +245,17 @@ class QrnnLegalizePrecisionPass(ModulePass):
 
     name = "qrnn-legalize-precision"
 
-    act_impl: str = "threshold"  # threshold | lut
+    act_impl: str = "threshold"  # threshold | lut | auto
     error_budget: float = 2.0**-20  # largest allowed alignment error, in LSBs of the quantizer it feeds
+    threshold_input: str = "aligned"  # aligned | accumulator
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.act_impl not in ("threshold", "lut"):
-            raise LegalizeError(f"qrnn-legalize-precision: act-impl must be 'threshold' or 'lut', got '{self.act_impl}'")
+        if self.act_impl not in ACT_IMPLS:
+            raise LegalizeError(f"qrnn-legalize-precision: act-impl must be one of {', '.join(ACT_IMPLS)}, "
+                                f"got '{self.act_impl}'")
+        if self.threshold_input not in THRESHOLD_INPUTS:
+            raise LegalizeError(f"qrnn-legalize-precision: threshold-input must be one of "
+                                f"{', '.join(THRESHOLD_INPUTS)}, got '{self.threshold_input}'")
         if not 0 <= self.error_budget < 0.5:
             raise LegalizeError(f"qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got {self.error_budget}")
         for fn in list(op.walk()):
@@ -288,7 +346,7 @@ class _Legalizer:
         if isinstance(form, ConstCode):
             self.forms[op.result] = ConstCode(form.codes, scale, op.dequant)
         else:
-            self.forms[op.result] = Code(form.value, scale, form.lo, form.hi, op.dequant, form.pre)
+            self.forms[op.result] = Code(form.value, scale, form.lo, form.hi, op.dequant, form.pre, form.origin)
 
     def _quantized(self, op: Operation, q: qrnn.QuantAttr):
         """The form of quantizer q applied to op's input."""
@@ -356,7 +414,8 @@ class _Legalizer:
         req = qrnn.RequantOp(acc, shift, lo, hi, q.rounding.data)
         req.attributes["error_bound"] = FloatAttr(bound, f64)
         self.emit(req, op.result)
-        return Code(req.results[0], _scale_of(q, shape, op), lo, hi, q, pre=(acc, shift, q.rounding.data))
+        return Code(req.results[0], _scale_of(q, shape, op), lo, hi, q, pre=(acc, shift, q.rounding.data),
+                    origin=Origin(lin.terms, ratios, const_ratio, q.rounding.data))
 
     def _align(self, op, lin: Linear, ratios, const_ratio, n: int):
         """Smallest shift F with integer multipliers round(ratio * 2^F) whose worst-case error (in output
@@ -458,13 +517,60 @@ class _Legalizer:
             value = acc
         if thr.shape[0] == 1:
             thr = thr[0]
-        t_op = qrnn.ThresholdOp.create(
-            operands=[value],
-            properties={"thresholds": dense_from_array(thr, i64), "base": _i64(out_lo)},
-            result_types=[out_type],
-        )
-        self.emit(t_op, op.result)
-        return Code(t_op.results[0], _scale_of(q, shape, op), out_lo, out_hi, q)
+        chosen = _Thresholds(value, thr, out_lo, out_hi)
+        n = shape[-1] if shape else 1
+        if self.options.threshold_input == "accumulator" and src.origin is not None:
+            absorbed = _absorb(src, table, n)
+            if absorbed is not None and absorbed.cost(n) < chosen.cost(n):
+                chosen = absorbed
+        # act-impl=auto: the cheapest of the thresholds, a table over their input (the same function, read off
+        # them), and the requantizer kept with a table over its codes (act-impl=lut's unit); ties keep the first.
+        # Absorbed thresholds are not traded for the last: qrnn-to-dataflow types all gates of an MVAU alike,
+        # so one gate keeping the aligned sum would widen the accumulator of every absorbed one.
+        impl, input_lut = "thresholds", None
+        if self.options.act_impl == "auto":
+            costs = {"thresholds": chosen.cost(n)}
+            input_lut = _lut_of(chosen)
+            if input_lut is not None:
+                costs["input table"] = _lut_cost(input_lut.size, chosen) + chosen.adder_cost()
+            if table.shape[0] == 1 and not chosen.terms:
+                costs["code table"] = _code_lut_cost(src, chosen)
+            impl = min(costs, key=costs.get)
+        if impl == "code table":
+            lut = qrnn.LutOp.create(
+                operands=[src.value],
+                properties={"table": dense_from_array(table[0], i64), "offset": _i64(src.lo)},
+                result_types=[TensorType(_int_type(out_lo, out_hi, op), shape)],
+            )
+            self.emit(lut, op.result)
+            return Code(lut.results[0], _scale_of(q, shape, op), out_lo, out_hi, q)
+        if chosen.terms:  # absorbed: build the accumulator; the requantizer's codes now exist only implicitly
+            chosen.value = self._accumulator(chosen, shape)
+            src.absorbed = Absorbed(chosen.value, chosen.p, chosen.q, chosen.d, src.origin.rounding)
+        out_type = TensorType(_int_type(chosen.base, chosen.top, op), shape)
+        if impl == "input table":
+            unit = qrnn.LutOp.create(
+                operands=[chosen.value],
+                properties={"table": dense_from_array(input_lut, i64), "offset": _i64(chosen.input_range()[0])},
+                result_types=[out_type],
+            )
+        else:
+            unit = qrnn.ThresholdOp.create(
+                operands=[chosen.value],
+                properties={"thresholds": dense_from_array(chosen.thresholds, i64), "base": _i64(chosen.base)},
+                result_types=[out_type],
+            )
+        self.emit(unit, op.result)
+        return Code(unit.results[0], _scale_of(q, shape, op), chosen.base, chosen.top, q)
+
+    def _accumulator(self, a: _Thresholds, shape) -> SSAValue:
+        """The integer accumulator sum_t m_t T_t that absorbed thresholds compare against (a term itself when
+        it is the only one, with multiplier 1)."""
+        if len(a.terms) == 1 and np.all(a.mults == 1):
+            return a.terms[0].value
+        ty = TensorType(qrnn.integer_type_for_range(a.acc_lo, a.acc_hi), shape)
+        zero = np.zeros(a.mults.shape[1], np.int64)
+        return self._scaled_sum([t.value for t in a.terms], a.mults.astype(np.int64), zero, ty)
 
     def _unary_act(self, op: Operation, kind: str) -> None:
         src = self.form(op.input, op)
@@ -840,6 +946,219 @@ def _i64(v: int):
     from xdsl.dialects.builtin import IntegerAttr
 
     return IntegerAttr(int(v), i64)
+
+
+# ------------------------------------------------------------------------------------------- thresholds
+@dataclass
+class _Thresholds:
+    """One implementation of a monotone activation unit: base + #{j : value >= thresholds[..., j]}, outputs in
+    [base, top]. An absorbed one (`terms` set) is built on the accumulator A = sum_t mults[t] * terms[t], in
+    [acc_lo, acc_hi], whose requantizer code on channel n is round((p[n] A + q[n]) / d[n])."""
+
+    value: SSAValue | None
+    thresholds: np.ndarray  # [K] shared or [N, K] per channel
+    base: int
+    top: int
+    terms: list[Term] = field(default_factory=list)
+    mults: np.ndarray | None = None  # [T, N]
+    acc_lo: int = 0
+    acc_hi: int = 0
+    p: list[int] = field(default_factory=list)
+    q: list[int] = field(default_factory=list)
+    d: list[int] = field(default_factory=list)
+
+    def input_range(self) -> tuple[int, int]:
+        """The range of the type of the thresholds' input (what a table over it must cover)."""
+        if self.terms:
+            return qrnn.integer_range_of(qrnn.integer_type_for_range(self.acc_lo, self.acc_hi))
+        return _type_range(self.value)
+
+    def input_bits(self) -> int:
+        if self.terms:
+            return qrnn.integer_type_for_range(self.acc_lo, self.acc_hi).width.data
+        return self.value.type.get_element_type().width.data
+
+    def output_bits(self) -> int:
+        return qrnn.integer_type_for_range(self.base, self.top).width.data
+
+    def adder_cost(self) -> float:
+        """The adder making the thresholds' input, when that is a sum (a wider accumulator costs more)."""
+        if not self.terms:
+            return _adder_cost(self.value)
+        if len(self.terms) == 1 and np.all(self.mults == 1):
+            return 0.0
+        from lstmc import qor
+
+        term_bits = [t.value.type.get_element_type().width.data for t in self.terms]
+        return _cost(qor.elementwise_resources("scaled_sum", term_bits, self.input_bits()))
+
+    def cost(self, channels: int) -> float:
+        """lstmc.qor's threshold unit (one lane) and the adder of its input."""
+        from lstmc import qor
+
+        unit = qor.threshold_resources(channels, self.thresholds.shape[-1], self.input_bits(), self.output_bits(),
+                                       self.thresholds.ndim == 2)
+        return _cost(unit) + self.adder_cost()
+
+
+def _adder_cost(value: SSAValue) -> float:
+    """lstmc.qor's cost of the qrnn.scaled_sum producing `value` (0 for anything else)."""
+    from lstmc import qor
+
+    owner = value.owner if isinstance(value, OpResult) else None
+    if not isinstance(owner, qrnn.ScaledSumOp):
+        return 0.0
+    term_bits = [t.type.get_element_type().width.data for t in owner.terms]
+    return _cost(qor.elementwise_resources("scaled_sum", term_bits, value.type.get_element_type().width.data))
+
+
+def _code_lut_cost(src: Code, t: _Thresholds) -> float:
+    """A table over the codes of `src` (one per code), with the requantizer and adder that make them."""
+    from lstmc import qor
+
+    code_bits = src.value.type.get_element_type().width.data
+    res = qor.lut_table_resources(src.hi - src.lo + 1, code_bits, t.output_bits())
+    cost = _cost(res)
+    if src.pre is not None:
+        acc = src.pre[0]
+        cost += _cost(qor.elementwise_resources("requant", [acc.type.get_element_type().width.data], code_bits))
+        cost += _adder_cost(acc)
+    return cost
+
+
+def _cost(res) -> float:
+    """One number to compare implementations of a unit: the fractions of the default part's LUTs, FFs, BRAM18s
+    and DSPs it takes, summed (so a BRAM18 weighs like ~370 LUTs on the XCZU7EV, not nothing)."""
+    from lstmc.qor import DEFAULT_PART
+
+    return sum(res.utilisation(DEFAULT_PART).values())
+
+
+def _type_range(value: SSAValue) -> tuple[int, int]:
+    return qrnn.integer_range_of(value.type.get_element_type())
+
+
+def _lut_of(t: _Thresholds) -> np.ndarray | None:
+    """The table of shared thresholds over every value of their input's type (2^n entries), or None."""
+    lo, hi = t.input_range()
+    if t.thresholds.ndim != 1 or hi - lo + 1 > MAX_TABLE:
+        return None
+    return t.base + numerics.count_thresholds(np.arange(lo, hi + 1, dtype=np.int64), t.thresholds)
+
+
+def _lut_cost(entries: int, t: _Thresholds) -> float:
+    from lstmc import qor
+
+    return _cost(qor.lut_table_resources(entries, t.input_bits(), t.output_bits()))
+
+
+def _rational_gcd(values) -> Fraction:
+    """The largest positive rational g with every value an integer multiple of it (1 if all are zero)."""
+    nums = [v.numerator for v in values if v != 0]
+    if not nums:
+        return Fraction(1)
+    return Fraction(math.gcd(*nums), math.lcm(*(v.denominator for v in values if v != 0)))
+
+
+def _round_fraction(v: Fraction, mode: str) -> int:
+    """An exact rational rounded with a QONNX rounding mode (numerics.round_mode's semantics, without floats)."""
+    fl = math.floor(v)
+    rem = v - fl
+    if mode == "floor":
+        return fl
+    if mode == "ceil":
+        return fl + (rem != 0)
+    if mode == "down":  # toward zero
+        return fl + (rem != 0 and v < 0)
+    if mode == "up":  # away from zero
+        return fl + (rem != 0 and v > 0)
+    half = Fraction(1, 2)
+    if rem != half:
+        return fl + (rem > half)
+    ties = {"half_even": fl % 2, "half_up": v > 0, "half_down": v < 0}  # half_up/down: away from/toward zero
+    return fl + int(ties[mode])
+
+
+def _boundary(k: int, mode: str) -> tuple[int, bool]:
+    """round(v) >= k  <=>  v > b/2, or v == b/2 when the flag is set: (b, flag) for each rounding mode."""
+    if mode == "half_even":
+        return 2 * k - 1, k % 2 == 0  # the tie k - 1/2 goes to whichever of k - 1, k is even
+    if mode == "half_up":  # ties away from zero: k - 1/2 rounds up to k when it is positive
+        return 2 * k - 1, k >= 1
+    if mode == "half_down":  # ties toward zero: k - 1/2 rounds up to k when it is negative
+        return 2 * k - 1, k <= 0
+    if mode == "floor":
+        return 2 * k, True
+    if mode == "ceil":
+        return 2 * k - 2, False
+    if mode == "down":  # floor above zero, ceil below
+        return (2 * k, True) if k >= 1 else (2 * k - 2, False)
+    if mode == "up":  # ceil above zero, floor below
+        return (2 * k - 2, False) if k >= 1 else (2 * k, True)
+    raise ValueError(f"unknown rounding mode '{mode}'")
+
+
+def _first_acc(k: int, p: int, q: int, d: int, mode: str) -> int:
+    """The smallest integer A with round((p A + q) / d) >= k (p, d > 0), in exact integer arithmetic:
+    (p A + q) / d > b / 2  <=>  2 p A > b d - 2 q."""
+    b, inclusive = _boundary(k, mode)
+    num, den = b * d - 2 * q, 2 * p
+    return -(-num // den) if inclusive else num // den + 1
+
+
+def _absorb(src: Code, table: np.ndarray, n: int) -> _Thresholds | None:
+    """Thresholds on the raw accumulator for the activation table `table` ([1 or N, codes lo..hi]) read on the
+    codes that `src.origin` requantizes, exact per channel; None when that accumulator would not fit."""
+    origin = src.origin
+    ratios = [np.broadcast_to(r, (n,)) for r in origin.ratios]
+    const = np.broadcast_to(origin.const, (n,))
+    mults = np.empty((len(ratios), n), dtype=object)
+    p, q, d = [], [], []
+    for c in range(n):
+        # r_t = alpha * m_t with coprime integers m_t; then code = round(alpha * A + beta), A = sum_t m_t T_t
+        alpha, beta = _rational_gcd([r[c] for r in ratios]), const[c]
+        for t, r in enumerate(ratios):
+            mults[t, c] = int(r[c] / alpha)
+        den = math.lcm(alpha.denominator, beta.denominator)
+        p.append(alpha.numerator * (den // alpha.denominator))
+        q.append(beta.numerator * (den // beta.denominator))
+        d.append(den)
+    acc_lo, acc_hi = np.zeros(n, dtype=object), np.zeros(n, dtype=object)
+    for m, t in zip(mults, origin.terms):
+        lo = np.broadcast_to(np.asarray(t.lo).astype(object), (n,))
+        hi = np.broadcast_to(np.asarray(t.hi).astype(object), (n,))
+        acc_lo = acc_lo + np.minimum(m * lo, m * hi)
+        acc_hi = acc_hi + np.maximum(m * lo, m * hi)
+    if max(abs(int(m)) for m in mults.flat) >= 2**MAX_BITS or \
+            qrnn.integer_type_for_range(int(acc_lo.min()), int(acc_hi.max()) + 1).width.data > MAX_BITS:
+        return None
+    rounding, lo_code, hi_code = origin.rounding, src.lo, src.hi
+    row_of = (lambda c: c) if table.shape[0] > 1 else (lambda c: 0)
+
+    def out(c: int, a: int) -> int:  # the activation's output code at accumulator value a on channel c
+        code = min(max(_round_fraction(Fraction(p[c] * a + q[c], d[c]), rounding), lo_code), hi_code)
+        return int(table[row_of(c), code - lo_code])
+
+    base = min(out(c, int(acc_lo[c])) for c in range(n))
+    top = max(out(c, int(acc_hi[c])) for c in range(n))
+    if top == base:  # a constant: the aligned unit handles it
+        return None
+    levels = np.arange(base + 1, top + 1)
+    thr = np.empty((n, top - base), dtype=np.int64)
+    rows: dict[tuple, np.ndarray] = {}  # channels with one scale, bias and range share their row
+    for c in range(n):
+        a_lo, a_hi = int(acc_lo[c]), int(acc_hi[c])
+        key = (row_of(c), p[c], q[c], d[c], a_lo, a_hi)
+        if key not in rows:
+            # kappa[j]: the smallest code whose output reaches level j (hi + 1: none does)
+            kappa = lo_code + np.searchsorted(table[row_of(c)], levels, side="left")
+            rows[key] = np.array([a_hi + 1 if k > hi_code else a_lo if k == lo_code else
+                                  min(max(_first_acc(int(k), p[c], q[c], d[c], rounding), a_lo), a_hi + 1)
+                                  for k in kappa], dtype=np.int64)
+        thr[c] = rows[key]
+    if np.all(thr == thr[0]):
+        thr = thr[0]
+    return _Thresholds(None, thr, base, top, list(origin.terms), mults, int(acc_lo.min()), int(acc_hi.max()), p, q, d)
 
 
 def _acc_thresholds(code_thr: np.ndarray, shift: int, rounding: str) -> np.ndarray:

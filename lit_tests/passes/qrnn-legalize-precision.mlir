@@ -8,9 +8,14 @@
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.25}' | filecheck %s --check-prefix=BUDGET
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=exp}' | filecheck %s --check-prefix=OPT
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.5}' | filecheck %s --check-prefix=OPT-BUDGET
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=accumulator}' | filecheck %s --check-prefix=ACC
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=auto}' | filecheck %s --check-prefix=AUTO
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=accumulator act-impl=auto}' | filecheck %s --check-prefix=ACC-AUTO
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=raw}' | filecheck %s --check-prefix=OPT-INPUT
 
-// OPT: qrnn-legalize-precision: act-impl must be 'threshold' or 'lut', got 'exp'
+// OPT: qrnn-legalize-precision: act-impl must be one of threshold, lut, auto, got 'exp'
 // OPT-BUDGET: qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got 0.5
+// OPT-INPUT: qrnn-legalize-precision: threshold-input must be one of aligned, accumulator, got 'raw'
 
 // A graph input quantized and returned: qrnn.quantize at the input, qrnn.dequantize at the output. The
 // asymmetric u8 (zp = 128) codes are kept centred: code - 128 in [-128, 127] is an si8.
@@ -108,6 +113,10 @@ func.func @gate_mul(%f: tensor<2xf32>, %c: tensor<2xf32>) -> tensor<2xf32> {
 // LUT-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x
 // LUT-NEXT:    [[T:%[^ ]+]] = qrnn.lut [[X]] table(dense<[0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3]> : tensor<16xi64>) offset(-8) : tensor<4xsi4> -> tensor<4xui2>
 // LUT-NEXT:    qrnn.dequantize [[T]]
+// act-impl=auto: 16 entries of 2 bits (2 LUTs of LUTRAM) cost less than 3 comparators of 4 bits (lstmc.qor).
+// AUTO-LABEL: func.func @sig(
+// AUTO-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x
+// AUTO-NEXT:    qrnn.lut [[X]] table(dense<[0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3]> : tensor<16xi64>) offset(-8) : tensor<4xsi4> -> tensor<4xui2>
 func.func @sig(%x: tensor<4xf32>) -> tensor<4xf32> {
   %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
   %s = qrnn.sigmoid %xq : tensor<4xf32>
@@ -133,6 +142,15 @@ func.func @sig(%x: tensor<4xf32>) -> tensor<4xf32> {
 // LUT:         [[S:%[^ ]+]] = qrnn.scaled_sum
 // LUT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-32, 31) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi6> -> tensor<2xsi6>
 // LUT-NEXT:    [[T:%[^ ]+]] = qrnn.lut [[R]] table(dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]> : tensor<64xi64>) offset(-32) : tensor<2xsi6> -> tensor<2xui2>
+// act-impl=auto reads the table off the fused thresholds, over the sum's si6 type: no requantizer at all.
+// AUTO-LABEL: func.func @sig_fused(
+// AUTO:         [[S:%[^ ]+]] = qrnn.scaled_sum
+// AUTO-NEXT:    qrnn.lut [[S]] table(dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]> : tensor<64xi64>) offset(-32) : tensor<2xsi6> -> tensor<2xui2>
+// AUTO-NEXT:    qrnn.dequantize
+// With dyadic scales the aligned sum is already exact and narrow: threshold-input=accumulator keeps it.
+// ACC-LABEL: func.func @sig_fused(
+// ACC:           qrnn.scaled_sum(%xq, %yq) multipliers(dense<{{\[}}[1, 1], [2, 2]]> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>)
+// ACC-NEXT:      qrnn.threshold %{{.*}} thresholds(dense<[-6, -2, 3]> : tensor<3xi64>) base(0) : tensor<2xsi6> -> tensor<2xui2>
 func.func @sig_fused(%x: tensor<2xf32>, %y: tensor<2xf32>) -> tensor<2xf32> {
   %xq = qrnn.quant %x by <s4, scale = 0.25, zp = 0> : tensor<2xf32>
   %yq = qrnn.quant %y by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
@@ -268,6 +286,11 @@ func.func @carried_sum(%c0: tensor<2xf32>, %x: tensor<3x2xf32>) -> (tensor<2xf32
 // CHECK-NEXT:    %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
 // CHECK-NEXT:    %[[A:.*]] = qrnn.scaled_sum(%xq) multipliers(dense<2> : tensor<1x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi4>) -> tensor<2xsi5>
 // CHECK-NEXT:    %tq = qrnn.threshold %[[A]] thresholds(dense<[-6, -4, -3, -1, 0, 1, 2, 4, 5, 7]> : tensor<10xi64>) base(-5) : tensor<2xsi5> -> tensor<2xsi4>
+// threshold-input=accumulator: the Q code is 2 xq exactly, so the thresholds read xq (no adder): smallest xq with
+// 2 xq >= -6, -4, -3, -1, 0, 1, 2, 4, 5, 7.
+// ACC-LABEL: func.func @requant_other_scale(
+// ACC-NEXT:    %xq = qrnn.quantize %x
+// ACC-NEXT:    %tq = qrnn.threshold %xq thresholds(dense<[-3, -2, -1, 0, 0, 1, 1, 2, 3, 4]> : tensor<10xi64>) base(-5) : tensor<2xsi4> -> tensor<2xsi4>
 func.func @requant_other_scale(%x: tensor<2xf32>) -> tensor<2xf32> {
   %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
   %r = qrnn.quant_dequant %xq by <s4, scale = 0.25, zp = 0> to <s4, scale = 0.1, zp = 0> : tensor<2xf32>
@@ -298,6 +321,73 @@ func.func @bias_off_grid(%x: tensor<1xf32>) -> tensor<1xf32> {
   %a = qrnn.add %xq, %b : (tensor<1xf32>, tensor<1xf32>) -> tensor<1xf32>
   %aq = qrnn.quant %a by <s8, scale = 0.25, zp = 0> : tensor<1xf32>
   func.return %aq : tensor<1xf32>
+}
+
+// -----
+
+// A gate: x and h on one scale 1/2, a float bias [0.1, -0.3] off every grid, accumulator quantizer s4 with scale
+// 3/4 (ratio 2/3, not dyadic), sigmoid to u2 1/4. Aligned (default): multiplier round(2/3 2^23), the bias
+// aligned too, 28 bits, shared thresholds. threshold-input=accumulator: A = x + h (si5), code
+// round(2 A / 3 + b / 0.75); sigmoid codes of s4 scale 3/4 reach 1, 2, 3 from codes -2, 0, 1, so
+// channel 0 (beta 0.1333): 2A/3 > -2.6333 -> A >= -3;  2A/3 >= -0.6333 -> A >= 0;  2A/3 > 0.3667 -> A >= 1;
+// channel 1 (beta -0.4):   2A/3 > -2.1    -> A >= -3;  2A/3 >= -0.1    -> A >= 0;  2A/3 > 0.9    -> A >= 2
+// (ties: k - 1/2 counts for even k under half_even; none is hit exactly here).
+// CHECK-LABEL: func.func @gate_acc(
+// CHECK:         [[S:%[^ ]+]] = qrnn.scaled_sum(%xq, %hq) multipliers(dense<5592405> : tensor<2x2xi64>) bias(dense<[1118481, -3355443]> : tensor<2xi64>) : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<2xsi28>
+// CHECK-NEXT:    qrnn.threshold [[S]] thresholds(dense<[-20971520, -4194304, 4194305]> : tensor<3xi64>) base(0) : tensor<2xsi28> -> tensor<2xui2>
+// ACC-LABEL: func.func @gate_acc(
+// ACC:           [[S:%[^ ]+]] = qrnn.scaled_sum(%xq, %hq) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<2xsi5>
+// ACC-NEXT:      qrnn.threshold [[S]] thresholds(dense<{{\[}}[-3, 0, 1], [-3, 0, 2]]> : tensor<2x3xi64>) base(0) : tensor<2xsi5> -> tensor<2xui2>
+// ACC-NOT:       qrnn.requant
+// Per-channel thresholds have no table form: act-impl=auto keeps them.
+// ACC-AUTO-LABEL: func.func @gate_acc(
+// ACC-AUTO:        qrnn.threshold %{{.*}} thresholds(dense<{{\[}}[-3, 0, 1], [-3, 0, 2]]> : tensor<2x3xi64>)
+func.func @gate_acc(%x: tensor<2xf32>, %h: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %hq = qrnn.quant %h by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %a = qrnn.add %xq, %hq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %b = qrnn.constant dense<[0.1, -0.3]> : tensor<2xf32>
+  %ab = qrnn.add %a, %b : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %aq = qrnn.quant %ab by <s4, scale = 0.75, zp = 0> : tensor<2xf32>
+  %s = qrnn.sigmoid %aq : tensor<2xf32>
+  %sq = qrnn.quant %s by <u2, scale = 0.25, zp = 0> : tensor<2xf32>
+  func.return %sq : tensor<2xf32>
+}
+
+// -----
+
+// x and h on scales 1/2 and 3/4 into an accumulator quantizer of scale 5/8: ratios 4/5 and 6/5 = 2/5 (2, 3), so
+// A = 2 x + 3 h (si7) and code round(2 A / 5); sigmoid codes of scale 5/8 reach 1, 2, 3 from codes -3, 0, 1:
+// 2A/5 > -3.5 -> A >= -8;  2A/5 >= -0.5 -> A >= -1;  2A/5 > 0.5 -> A >= 2 (no bias: one shared row).
+// With act-impl=auto a 128-entry table over the si7 sum (4 LUTs of LUTRAM) beats 3 comparators of 7 bits.
+// ACC-LABEL: func.func @gate_ratio(
+// ACC:           [[S:%[^ ]+]] = qrnn.scaled_sum(%xq, %hq) multipliers(dense<{{\[}}[2, 2], [3, 3]]> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<2xsi7>
+// ACC-NEXT:      qrnn.threshold [[S]] thresholds(dense<[-8, -1, 2]> : tensor<3xi64>) base(0) : tensor<2xsi7> -> tensor<2xui2>
+// ACC-AUTO-LABEL: func.func @gate_ratio(
+// ACC-AUTO:        [[S:%[^ ]+]] = qrnn.scaled_sum(%xq, %hq) multipliers(dense<{{\[}}[2, 2], [3, 3]]>
+// ACC-AUTO-NEXT:   qrnn.lut [[S]] table(dense<"0x{{[0-9A-F]+}}"> : tensor<128xi64>) offset(-64) : tensor<2xsi7> -> tensor<2xui2>
+func.func @gate_ratio(%x: tensor<2xf32>, %h: tensor<2xf32>) -> tensor<2xf32> {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
+  %hq = qrnn.quant %h by <s4, scale = 0.75, zp = 0> : tensor<2xf32>
+  %a = qrnn.add %xq, %hq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %aq = qrnn.quant %a by <s4, scale = 0.625, zp = 0> : tensor<2xf32>
+  %s = qrnn.sigmoid %aq : tensor<2xf32>
+  %sq = qrnn.quant %s by <u2, scale = 0.25, zp = 0> : tensor<2xf32>
+  func.return %sq : tensor<2xf32>
+}
+
+// -----
+
+// act-impl=auto keeps thresholds where the table would not fit in LUTs: 4096 entries of an s12 code need a
+// BRAM18, 3 comparators of 12 bits ~40 LUTs.
+// AUTO-LABEL: func.func @sig_wide(
+// AUTO-NEXT:    [[X:%[^ ]+]] = qrnn.quantize %x
+// AUTO-NEXT:    qrnn.threshold [[X]] thresholds(dense<[-124, -32, 33]> : tensor<3xi64>) base(0) : tensor<4xsi12> -> tensor<4xui2>
+func.func @sig_wide(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %xq = qrnn.quant %x by <s12, scale = 0.015625, zp = 0> : tensor<4xf32>
+  %s = qrnn.sigmoid %xq : tensor<4xf32>
+  %sq = qrnn.quant %s by <u2, scale = 0.25, zp = 0> : tensor<4xf32>
+  func.return %sq : tensor<4xf32>
 }
 
 // -----

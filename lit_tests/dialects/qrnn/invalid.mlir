@@ -280,3 +280,17 @@ func.func @quant_dequant_axis(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
   func.return %q : tensor<2x3xf32>
 }
 // CHECK: quantizer axis 2 is out of range for a rank-2 tensor
+
+// -----
+func.func @threshold_unsorted(%a: tensor<2xsi11>) -> tensor<2xui2> {
+  %t = qrnn.threshold %a thresholds(dense<[[-5, 0, 7], [-6, 1, -6]]> : tensor<2x3xi64>) base(0) : tensor<2xsi11> -> tensor<2xui2>
+  func.return %t : tensor<2xui2>
+}
+// CHECK: 'qrnn.threshold' thresholds must be non-decreasing along each row: row 1 has 1 before -6
+
+// -----
+func.func @threshold_rows(%a: tensor<2xsi11>) -> tensor<2xui2> {
+  %t = qrnn.threshold %a thresholds(dense<[[-5, 0, 7], [-6, 1, 6], [0, 0, 0]]> : tensor<3x3xi64>) base(0) : tensor<2xsi11> -> tensor<2xui2>
+  func.return %t : tensor<2xui2>
+}
+// CHECK: 'qrnn.threshold' thresholds must be [K] or [2, K], got [3, 3]

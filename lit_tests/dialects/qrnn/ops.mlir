@@ -67,3 +67,17 @@ func.func @quant_dequant(%x: tensor<4x1xf32>) -> (tensor<4x1xf32>, tensor<4x1xf3
   %c = qrnn.quant_dequant %x by <u4, scale = [0.5, 0.25, 0.125, 1.0], zp = [1, 0, 0, 2], axis = 0, rounding = floor> to <u4, scale = [1.0, 1.0, 1.0, 1.0], zp = [1, 0, 0, 2], axis = 0> : tensor<4x1xf32>
   func.return %r, %c : tensor<4x1xf32>, tensor<4x1xf32>
 }
+
+// -----
+// Integer level: thresholds on a raw accumulator (the x- and h-parts summed with small multipliers), one
+// non-decreasing row per channel (equal neighbours are allowed), and a table.
+// CHECK-LABEL: func.func @acc_thresholds(
+// CHECK-NEXT:    %a = qrnn.scaled_sum(%x, %h) multipliers(dense<{{\[}}[2, 2], [3, 3]]> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi8>, tensor<2xsi8>) -> tensor<2xsi11>
+// CHECK-NEXT:    %t = qrnn.threshold %a thresholds(dense<{{\[}}[-5, 0, 7], [-6, -6, 1]]> : tensor<2x3xi64>) base(0) : tensor<2xsi11> -> tensor<2xui2>
+// CHECK-NEXT:    %l = qrnn.lut %t table(dense<[0, 1, 1, 2]> : tensor<4xi64>) offset(0) : tensor<2xui2> -> tensor<2xui2>
+func.func @acc_thresholds(%x: tensor<2xsi8>, %h: tensor<2xsi8>) -> tensor<2xui2> {
+  %a = qrnn.scaled_sum(%x, %h) multipliers(dense<[[2, 2], [3, 3]]> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi8>, tensor<2xsi8>) -> tensor<2xsi11>
+  %t = qrnn.threshold %a thresholds(dense<[[-5, 0, 7], [-6, -6, 1]]> : tensor<2x3xi64>) base(0) : tensor<2xsi11> -> tensor<2xui2>
+  %l = qrnn.lut %t table(dense<[0, 1, 1, 2]> : tensor<4xi64>) offset(0) : tensor<2xui2> -> tensor<2xui2>
+  func.return %l : tensor<2xui2>
+}
