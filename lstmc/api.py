@@ -33,7 +33,8 @@ from typing import Any
 
 from lstmc.errors import LstmcError, one_line
 
-ACT_IMPLS = ("threshold", "lut")
+ACT_IMPLS = ("threshold", "lut", "auto")
+THRESHOLD_INPUTS = ("aligned", "accumulator")
 DEFAULT_KERNEL = "lstmc_kernel"
 
 
@@ -94,6 +95,7 @@ class Settings:
     target_cycles: int = 0
     act_impl: str = "threshold"
     kernel_name: str = DEFAULT_KERNEL
+    threshold_input: str = "aligned"
 
     def check(self) -> Settings:
         from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
@@ -110,6 +112,8 @@ class Settings:
                              f"(got {' and '.join(modes)})")
         if self.act_impl not in ACT_IMPLS:
             raise LstmcError(f"--act-impl {self.act_impl!r}: choose one of {', '.join(ACT_IMPLS)}")
+        if self.threshold_input not in THRESHOLD_INPUTS:
+            raise LstmcError(f"--threshold-input {self.threshold_input!r}: choose one of {', '.join(THRESHOLD_INPUTS)}")
         reason = is_cpp_identifier(self.kernel_name) if isinstance(self.kernel_name, str) else "it is not a string"
         if reason:
             raise LstmcError(f"--kernel-name {str(self.kernel_name)[:40]!r} is not usable as a C++ function name: "
@@ -622,7 +626,7 @@ class Design:
         model = self.model if self.max_seq_len is not None else self._bound(arrays)
         options = CompileOptions(kernel=s.kernel_name, part=s.part.name, clock_ns=s.clock_ns, pe=s.pe, simd=s.simd,
                                  folding=s.folding, target_cycles=s.target_cycles, act_impl=s.act_impl,
-                                 golden_count=golden, seed=seed, max_seq_len=self.max_seq_len)
+                                 threshold_input=s.threshold_input, golden_count=golden, seed=seed, max_seq_len=self.max_seq_len)
         if arrays is not None:
             options.golden_inputs = arrays
         else:
@@ -633,7 +637,8 @@ class Design:
 
 def load(model, *, seq_len: int | None = None, part: str | None = None, board: str | None = None,
          clock_ns: float | None = None, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0,
-         act_impl: str = "threshold", kernel_name: str = DEFAULT_KERNEL, max_seq_len: int | None = None) -> Design:
+         act_impl: str = "threshold", kernel_name: str = DEFAULT_KERNEL, max_seq_len: int | None = None,
+         threshold_input: str = "aligned") -> Design:
     """A Design from an ONNX file path or an onnx.ModelProto (checked like `lstmc` checks a file). The options are
     those of `lstmc compile` (`kernel_name` is `--kernel-name`, `board` the `--board` alias of `--part`) and the
     defaults of every later call; `seq_len` binds a symbolic sequence length when the inputs do not give it;
@@ -655,7 +660,7 @@ def load(model, *, seq_len: int | None = None, part: str | None = None, board: s
         raise LstmcError(f"--max-seq-len must be a positive integer, got {max_seq_len!r}")
     settings = Settings(part=choose_part(part, board), clock_ns=check_clock(clock_ns), pe=pe, simd=simd,
                         folding=folding or "", target_cycles=target_cycles, act_impl=act_impl,
-                        kernel_name=kernel_name)
+                        kernel_name=kernel_name, threshold_input=threshold_input)
     return Design(proto, source, seq_len, settings, max_seq_len)
 
 

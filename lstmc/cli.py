@@ -283,7 +283,8 @@ def cmd_compile(args) -> int:
 
     design = load(args.model, seq_len=args.seq_len, part=args.part, board=args.board, clock_ns=args.clock_ns,
                   pe=args.pe, simd=args.simd, folding=args.folding or "", target_cycles=args.target_cycles,
-                  act_impl=args.act_impl, kernel_name=args.kernel_name, max_seq_len=args.max_seq_len)
+                  act_impl=args.act_impl, kernel_name=args.kernel_name, max_seq_len=args.max_seq_len,
+                  threshold_input=args.threshold_input)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         project = design.compile(args.output, inputs=args.inputs, golden=args.golden, seed=args.seed)
@@ -399,8 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clock period in ns (default 5 = 200 MHz)")
     p.add_argument("--kernel-name", type=_kernel_name, default="lstmc_kernel",
                    help="C++ name of the kernel function (an identifier, at most 64 characters)")
-    p.add_argument("--act-impl", choices=["threshold", "lut"], default="threshold",
-                   help="sigmoid/tanh as comparisons against thresholds (default) or as lookup tables")
+    p.add_argument("--act-impl", choices=["threshold", "lut", "auto"], default="threshold",
+                   help="sigmoid/tanh as comparisons against thresholds (default), as lookup tables, or per "
+                        "activation whichever the cost model finds cheaper (auto)")
+    p.add_argument("--threshold-input", choices=["aligned", "accumulator"], default="aligned",
+                   help="thresholds compare against the aligned fixed-point sum (default) or, where exact and "
+                        "cheaper, the MVAU's raw accumulator with scale, bias and activation absorbed")
     p.add_argument("--inputs", type=_path_option, help=".npz of golden inputs for the testbench (default: random)")
     p.add_argument("--golden", type=_int_option(1), default=8, metavar="N",
                    help="number of random golden sequences (default 8)")

@@ -35,6 +35,7 @@ class CompileOptions:
     folding: str = ""  # JSON config path
     target_cycles: int = 0
     act_impl: str = "threshold"
+    threshold_input: str = "aligned"
     golden_inputs: dict[str, np.ndarray] | None = None
     golden_count: int = 8
     seed: int = 0
@@ -52,7 +53,7 @@ class CompileOptions:
         if self.folding and not os.path.isfile(self.folding):
             raise LstmcError(f"--folding {self.folding}: no such folding config file")
         return [("qrnn", [])] + pipeline_stages(
-            act_impl=self.act_impl, pe=self.pe, simd=self.simd,
+            act_impl=self.act_impl, threshold_input=self.threshold_input, pe=self.pe, simd=self.simd,
             config=os.path.abspath(self.folding) if self.folding else "",
             target_cycles=self.target_cycles, kernel=self.kernel)
 

@@ -324,6 +324,7 @@ class _IntSource:
     hi: int = 0
     error_bound: float = 0.0
     identity: bool = False  # a requantizer of arithmetic that is the identity: v_int = the code itself
+    absorbed: object = None  # qrnn_legalize_precision.Absorbed: codes round((p acc + q) / d), never computed
 
 
 def _int_sources(record: dict, live: set[Operation]) -> dict[Operation, _IntSource]:
@@ -341,8 +342,11 @@ def _int_sources(record: dict, live: set[Operation]) -> dict[Operation, _IntSour
         if isinstance(owner, qrnn.RequantOp) and "error_bound" in owner.attributes:
             bound = float(owner.attributes["error_bound"].value.data)
         acc, shift, rounding = form.pre if form.pre is not None else (None, 0, "half_even")
+        absorbed = form.absorbed if form.absorbed is not None and not alive(form.value) else None
+        if absorbed is not None:  # thresholds absorbed the requantizer: exact, on the raw accumulator
+            acc, shift, rounding, bound = absorbed.acc, 0, absorbed.rounding, 0.0
         src = _IntSource(form.value if alive(form.value) else None, acc if alive(acc) else None, shift, rounding,
-                         form.lo, form.hi, bound, identity=linear and form.pre is None)
+                         form.lo, form.hi, bound, identity=linear and form.pre is None, absorbed=absorbed)
         if src.value is not None or src.acc is not None:
             out[op] = src
     return out
@@ -848,6 +852,10 @@ def _int_codes(src: _IntSource, trace: _IntTrace, k: int, n: int):
     """(codes [n, ...], v_int(row, idx) or None) of the k-th execution of a quantizer in the integer design.
     v_int is the exact value before rounding: acc / 2^shift for a requantizer, the code itself for an identity."""
     has_acc = src.acc is not None and k < len(trace.values[src.acc])
+    if src.absorbed is not None and has_acc:
+        exact = src.absorbed.values(_batch(np.asarray(trace.values[src.acc][k], np.int64), src.acc, n))
+        codes = np.vectorize(lambda v: round_exact(v, src.rounding), otypes=[np.int64])(exact).clip(src.lo, src.hi)
+        return codes, lambda row, idx: exact[row][idx]
     if src.value is not None and k < len(trace.values[src.value]):
         codes = _batch(np.asarray(trace.values[src.value][k], np.int64), src.value, n)
     elif has_acc:  # a requantizer fused away: round its accumulator as it would have

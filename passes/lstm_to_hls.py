@@ -14,7 +14,11 @@ the `lstmc compile` option of the same name:
   kernel=NAME      the C++ name of the kernel's top function, a plain identifier (qrnn-to-hlscpp; `--kernel-name`)
   max-seq-len=N    the kernel takes T at run time (an `int seq_len` port, 1 <= T <= N); the module must have been
                    imported at T = N (`lstmc-opt M.onnx --seq-len N`) (qrnn-to-hlscpp; `--max-seq-len`)
-  act-impl=threshold|lut
+  threshold-input=aligned|accumulator
+                   where thresholds compare: on the aligned fixed-point sum (default), or on the MVAU's raw
+                   accumulator with scale, bias and activation absorbed exactly where that is cheaper
+                   (qrnn-legalize-precision; `--threshold-input`)
+  act-impl=threshold|lut|auto
                    sigmoid/tanh as threshold comparisons on the accumulator (default) or as lookup tables
                    (qrnn-legalize-precision)
 Only one folding mode (pe/simd, config, target-cycles) at a time; without any, every MVAU keeps PE = SIMD = 1.
@@ -30,7 +34,8 @@ from xdsl.passes import ModulePass
 
 
 def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = "lstmc_kernel", max_seq_len: int = 0) -> list[ModulePass]:
+                    target_cycles: int = 0, kernel: str = "lstmc_kernel", max_seq_len: int = 0,
+                    threshold_input: str = "aligned") -> list[ModulePass]:
     from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
     from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
     from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
@@ -39,7 +44,7 @@ def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, con
     from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
     from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
-    passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(), QrnnLegalizePrecisionPass(act_impl=act_impl), QrnnToDataflowPass()]
+    passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(), QrnnLegalizePrecisionPass(act_impl=act_impl, threshold_input=threshold_input), QrnnToDataflowPass()]
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
     passes += [QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len), HlscppPrepareEmissionPass()]
@@ -47,13 +52,14 @@ def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, con
 
 
 def pipeline_stages(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = "lstmc_kernel") -> list[tuple[str, list[ModulePass]]]:
+                    target_cycles: int = 0, kernel: str = "lstmc_kernel",
+                    threshold_input: str = "aligned") -> list[tuple[str, list[ModulePass]]]:
     """The same list cut at the executable stages: (stage, passes from the previous stage), in order:
     integer (through legalization), dataflow (through folding), hlscpp (printable)."""
     from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
     from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
-    passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel)
+    passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel, threshold_input=threshold_input)
     integer = next(i for i, p in enumerate(passes) if isinstance(p, QrnnLegalizePrecisionPass)) + 1
     hls = next(i for i, p in enumerate(passes) if isinstance(p, QrnnToHlscppPass))
     return [("integer", passes[:integer]), ("dataflow", passes[integer:hls]), ("hlscpp", passes[hls:])]
@@ -70,8 +76,9 @@ class LstmToHlsPass(ModulePass):
     target_cycles: int = 0
     kernel: str = "lstmc_kernel"
     max_seq_len: int = 0
+    threshold_input: str = "aligned"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for p in pipeline_passes(self.act_impl, self.pe, self.simd, self.config, self.target_cycles, self.kernel,
-                                 self.max_seq_len):
+                                 self.max_seq_len, self.threshold_input):
             p.apply(ctx, op)

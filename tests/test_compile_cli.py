@@ -61,12 +61,12 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def build_testbench(out: Path) -> Path:
+def build_testbench(out: Path, *flags: str) -> Path:
     from lstmc.hls.project import ap_types_dir
 
     exe = out / "tb"
-    cmd = ["g++", "-std=c++14", "-O0", "-w", f"-I{ap_types_dir()}", f"-I{out}", "lstmc_kernel.cpp", "lstmc_kernel_tb.cpp",
-           "-o", str(exe)]
+    cmd = ["g++", "-std=c++14", "-O0", "-w", *flags, f"-I{ap_types_dir()}", f"-I{out}", "lstmc_kernel.cpp",
+           "lstmc_kernel_tb.cpp", "-o", str(exe)]
     proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return exe
@@ -250,3 +250,22 @@ def test_port_concatenating_codes_of_different_zero_points(tmp_path):
     assert proc.returncode == 0, proc.stderr
     golden = np.load(out / "golden.npz")
     assert golden["output_c_n"].shape == (2, 2, 8)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_accumulator_thresholds_and_auto_from_the_cli(tmp_path):
+    """--threshold-input accumulator --act-impl auto reach qrnn-legalize-precision: a float-scale model gets
+    narrower gates and fewer estimated LUTs, and its project's testbench (ap_int kernel, as Vitis csim builds
+    it) reproduces the integer interpreter's golden codes."""
+    model = FIXTURES / "l1_w8_float.onnx"
+    base, narrow = tmp_path / "base", tmp_path / "narrow"
+    assert lstmc("compile", model, "-o", base, "--golden", "2").returncode == 0
+    proc = lstmc("compile", model, "-o", narrow, "--golden", "2", "--threshold-input", "accumulator",
+                 "--act-impl", "auto")
+    assert proc.returncode == 0, proc.stderr
+    lut = [json.loads((d / "report.json").read_text())["estimate"]["total"]["lut"] for d in (base, narrow)]
+    assert lut[1] < lut[0]
+    assert (base / "lstmc_kernel.cpp").read_text() != (narrow / "lstmc_kernel.cpp").read_text()
+    exe = build_testbench(narrow, "-DLSTMC_CSIM_AP_TYPES")
+    proc = subprocess.run([str(exe)], cwd=narrow, capture_output=True, text=True)
+    assert proc.returncode == 0 and "PASS" in proc.stdout, proc.stdout + proc.stderr
