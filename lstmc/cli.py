@@ -10,7 +10,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from fractions import Fraction

@@ -107,7 +107,7 @@ from lstmc.dense import array_from_dense
 from lstmc.dialects import qrnn
 from lstmc.errors import LstmcError
 from lstmc.interpreter import entry_function, io_names, run_function
-from lstmc.interpreter.qrnn import QrnnFunctions, _stack_time, is_batched
+from lstmc.interpreter.qrnn import QrnnFunctions, _stack_time, align_batched, is_batched
 
 U = 2.0**-24  # unit roundoff of float32
 BOUND_SLACK = 1.0 + 2.0**-40  # covers the float64 rounding of the bound arithmetic itself
@@ -499,11 +499,11 @@ class _FloatTrace(_StepListener):
         if isinstance(op, qrnn.QuantDequantOp):  # one grid (same zero points), the code read on another scale
             return [self._quant(op, op.quant, op.dequant, args[0], results[0], ins[0])]
         if isinstance(op, (qrnn.AddOp, qrnn.SubOp)):
-            ea, eb = _align(op, ins[0].err, ins[1].err)
+            ea, eb = align_batched(op, ins[0].err, ins[1].err)
             return [_Entry(ea + eb + half_ulp(results[0]), "arith")]
         if isinstance(op, qrnn.MulOp):
-            a, b = _align(op, np.asarray(args[0], np.float64), np.asarray(args[1], np.float64))
-            ea, eb = _align(op, ins[0].err, ins[1].err)
+            a, b = align_batched(op, np.asarray(args[0], np.float64), np.asarray(args[1], np.float64))
+            ea, eb = align_batched(op, ins[0].err, ins[1].err)
             return [_Entry(np.abs(a) * eb + np.abs(b) * ea + ea * eb + half_ulp(results[0]), "arith")]
         if isinstance(op, qrnn.MatMulOp):
             return [_Entry(self._matmul(op, args, ins), "arith")]
@@ -590,18 +590,6 @@ def _dequant_error(centred: np.ndarray, s: np.ndarray, deq) -> np.ndarray:
     c32 = c.astype(np.float32).astype(np.int64)
     wide = half_ulp(deq) + np.abs(c32 - c).astype(np.float64) * np.abs(s64)
     return np.where(np.abs(c) < 2**24, exact, wide * BOUND_SLACK)
-
-
-def _align(op, a: np.ndarray, b: np.ndarray):
-    """Broadcast two operand-shaped arrays as the interpreter's elementwise ops do (batch axis first)."""
-    a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
-    rank = len(op.result.type.get_shape())
-    if a_b != b_b:
-        if a_b:
-            b = b.reshape((1,) * (rank + 1 - b.ndim) + b.shape)
-        else:
-            a = a.reshape((1,) * (rank + 1 - a.ndim) + a.shape)
-    return a, b
 
 
 def _mm(a, b, a_b: bool, b_b: bool) -> np.ndarray:

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -5,6 +6,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _ap_types_available() -> bool:
+    try:
+        from lstmc.hls.project import ap_types_dir
+
+        ap_types_dir()
+        return True
+    except Exception:
+        return False
+
+
+# C-simulation needs a C++ compiler and hls4ml's ap_types headers; CI has both (the README's prerequisites), so
+# these skips only apply on a machine without g++.
+HAVE_CXX = shutil.which("g++") is not None
+needs_cxx = pytest.mark.skipif(not HAVE_CXX, reason="C-simulation needs g++")
+needs_ap_types = pytest.mark.skipif(not _ap_types_available(), reason="needs hls4ml's ap_types headers")
+HAVE_CSIM = HAVE_CXX and _ap_types_available()
+needs_csim = pytest.mark.skipif(not HAVE_CSIM, reason="C-simulation needs g++ and hls4ml's ap_types headers")
 
 
 def fixture_models() -> list[Path]:

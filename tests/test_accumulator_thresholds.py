@@ -21,7 +21,6 @@ Properties (each test says which inputs would break it):
 from __future__ import annotations
 
 import math
-import shutil
 from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
@@ -29,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import FIXTURES, load_expected
-from test_legalize_precision import recording_arith, random_and_extreme_inputs
+from conftest import FIXTURES, load_expected, needs_csim
+from test_legalize_precision import _every_code_pair, random_and_extreme_inputs, recording_arith
 
 import lstmc.passes.qrnn_legalize_precision as legalize
 from lstmc import numerics
@@ -102,13 +101,6 @@ func.func @f(%x: tensor<2xf32>, %y: tensor<2xf32>) -> (tensor<2xf32>, tensor<2xf
   func.return %sq, %tq : tensor<2xf32>, tensor<2xf32>
 }}
 """
-
-
-def _every_code_pair():
-    cx, cy = np.meshgrid(np.arange(-32, 32), np.arange(-8, 8))
-    x = np.stack([cx.ravel(), cx.ravel()[::-1]], 1).astype(np.float32) * np.float32(0.125)
-    y = np.stack([cy.ravel(), cy.ravel()], 1).astype(np.float32) * np.float32(0.5)
-    return x, y
 
 
 @pytest.mark.parametrize("mode", qrnn.ROUNDING_MODES)
@@ -306,7 +298,6 @@ def test_auto_is_the_same_function_and_picks_tables_where_cheaper(path, options,
 
 
 # ------------------------------------------------------------------------------------------ hardware levels
-needs_csim = pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
 
 
 @needs_csim

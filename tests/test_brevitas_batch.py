@@ -19,7 +19,6 @@ Properties (whole outputs compared with np.array_equal):
 - with torch installed, a fresh export of another batch (4, batch_first, 2 layers x 2 directions) also matches.
 """
 
-import io
 import re
 import subprocess
 import sys
@@ -31,7 +30,6 @@ import onnx
 import pytest
 from conftest import FIXTURES
 from onnx import numpy_helper
-from xdsl.printer import Printer
 
 from lstmc import qor
 from lstmc.dialects import dataflow, qrnn
@@ -42,6 +40,7 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.pipeline import lower_to_stage
 from lstmc.stages import run_stage
 
+from test_brevitas_cell import _normalized_recurrences
 from test_hardware import POOL, lower, needs_ap_types, needs_cxx
 
 BATCH = FIXTURES / "batch"
@@ -99,18 +98,8 @@ def test_stage_equals_brevitas(path, stage):
 
 
 def _recurrences_without_types(module) -> list[str]:
-    """Each recurrence printed with SSA names numbered by appearance, tensor types and importer labels dropped."""
-    texts = []
-    for op in module.walk():
-        if isinstance(op, qrnn.RecurrenceOp):
-            op.attributes.pop("lstmc.onnx_node", None)
-            out = io.StringIO()
-            Printer(stream=out).print_op(op)
-            names: dict[str, str] = {}
-            text = re.sub(r"%[A-Za-z0-9_.$]+", lambda m: names.setdefault(m.group(0), f"%v{len(names)}"),
-                          out.getvalue().split("\n", 1)[1])  # the operands are outer values: not comparable
-            texts.append(re.sub(r"tensor<[^>]*>", "tensor", text))
-    return texts
+    """Each recurrence normalized as in test_brevitas_cell, with tensor types dropped too."""
+    return [re.sub(r"tensor<[^>]*>", "tensor", text) for text in _normalized_recurrences(module)]
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)

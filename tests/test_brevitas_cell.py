@@ -68,9 +68,9 @@ def _normalized_recurrences(module) -> list[str]:
             out = io.StringIO()
             Printer(stream=out).print_op(op)
             names: dict[str, str] = {}
-            text = re.sub(r"%[A-Za-z0-9_.$]+", lambda m: names.setdefault(m.group(0), f"%v{len(names)}"), out.getvalue())
             # the operands of the recurrence itself are outer values: their names are not comparable
-            texts.append(text.split("\n", 1)[1])
+            texts.append(re.sub(r"%[A-Za-z0-9_.$]+", lambda m: names.setdefault(m.group(0), f"%v{len(names)}"),
+                                out.getvalue().split("\n", 1)[1]))
     return texts
 
 

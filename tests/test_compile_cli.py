@@ -252,7 +252,7 @@ def test_port_concatenating_codes_of_different_zero_points(tmp_path):
     assert golden["output_c_n"].shape == (2, 2, 8)
 
 
-@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and hls4ml's ap_types headers")
 def test_accumulator_thresholds_and_auto_from_the_cli(tmp_path):
     """--threshold-input accumulator --act-impl auto reach qrnn-legalize-precision: a float-scale model gets
     narrower gates and fewer estimated LUTs, and its project's testbench (ap_int kernel, as Vitis csim builds

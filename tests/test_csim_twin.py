@@ -16,10 +16,8 @@ change that kernel.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from io import StringIO
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -35,9 +33,8 @@ from lstmc.hls.csim import compile_csim
 from lstmc.hls.emit import AP_GUARD, emit_header, emit_hls_cpp, value_range
 from lstmc.pipeline import apply_pipeline, lower_to_stage
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, needs_cxx
 
-needs_cxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 MODELS = [FIXTURES / "l1_t64_w2_perchannel_float.onnx", FIXTURES / "l2_bidir_w3_po2.onnx",
           FIXTURES / "l1_acc16_float.onnx", ROOT / "examples" / "stock" / "model.onnx"]
 

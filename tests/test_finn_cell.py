@@ -23,9 +23,6 @@ Properties (whole outputs compared with np.array_equal unless said otherwise):
 
 from __future__ import annotations
 
-import shutil
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import onnx
 import pytest
@@ -40,6 +37,8 @@ from lstmc.interpreter import entry_function, run_function
 from lstmc.pipeline import apply_pipeline, lower_to_stage
 from lstmc.stages import run_stage
 from lstmc.testing_finn_cell import INPUTS, FinnCellSpec, build_finn_cell, cell_quantizers, finn_cell_inputs
+
+from conftest import needs_ap_types, needs_cxx
 
 H_OUTS = ("scan_out_hidden_state", "scan_out_hidden_state_concat")
 C_OUT = "scan_out_cell_state"
@@ -395,20 +394,11 @@ def test_random_verify_inputs_put_initial_states_on_their_grids():
 
 
 # ---------------------------------------------------------------------------------------------- C simulation
-HAVE_CXX = shutil.which("g++") is not None
-
-
-@pytest.mark.skipif(not HAVE_CXX, reason="C-simulation needs g++")
+@needs_cxx
+@needs_ap_types
 def test_csim_equals_integer():
-    from test_hardware import POOL, _assert_identical, lower, needs_ap_types  # noqa: F401
+    from test_hardware import check_csim_jobs, lower
 
-    from lstmc.hls.build import csim_stage
-    from lstmc.hls.project import ap_types_dir
-
-    try:
-        ap_types_dir()
-    except Exception:
-        pytest.skip("needs hls4ml's ap_types headers")
     cases = [("po2_diff_i20_h2", "threshold", ""), ("float_same_i3_h7", "lut", "qrnn-set-folding{pe=7 simd=2}")]
     jobs = []
     for name, act, folding in cases:
@@ -416,12 +406,4 @@ def test_csim_equals_integer():
         model = build_finn_cell(FinnCellSpec(**{**spec.__dict__, "seq_len": T}))
         integer, df = lower(model, act_impl=act, folding=folding)
         jobs.append((name, integer, df, finn_cell_inputs(spec, 5, T, seed=6)))
-
-    def run(job):
-        name, integer, df, x = job
-        return name, run_function(integer, x), run_function(df, x), csim_stage(df, x)
-
-    with ThreadPoolExecutor(POOL) as pool:
-        for name, want, mid, got in pool.map(run, jobs):
-            _assert_identical(mid, want, f"{name}: dataflow vs integer")
-            _assert_identical(got, want, f"{name}: csim vs integer")
+    check_csim_jobs(jobs)

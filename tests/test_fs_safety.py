@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_cxx
 
 from lstmc import cli, project_dir
 from lstmc.errors import LstmcError
@@ -37,7 +36,6 @@ from lstmc.hls import csim
 
 MODEL = FIXTURES / "l1_w4_po2.onnx"
 LSTMC = str(Path(sys.executable).parent / "lstmc")
-HAVE_GXX = shutil.which("g++") is not None
 
 
 def lstmc(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -529,7 +527,7 @@ def test_tampered_binary_is_rebuilt_never_run(cache_env, monkeypatch, tamper):
     assert sorted(p.name for p in binary.parent.iterdir()) == [binary.name, record.name]  # no temporaries
 
 
-@pytest.mark.skipif(not HAVE_GXX, reason="needs g++")
+@needs_cxx
 def test_real_gxx_build_is_cached_and_a_planted_script_is_replaced(cache_env, monkeypatch):
     monkeypatch.setenv("CXX", shutil.which("g++"))
     src = sources(cache_env / "src")

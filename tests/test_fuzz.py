@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import ROOT, fixture_models
+from conftest import HAVE_CSIM, ROOT, fixture_models
 
 from lstmc.fuzz import CANARY, OPERATORS, exploit_names, mutate, plan, rename_value
 
@@ -78,19 +78,7 @@ def source_bytes(source: str) -> bytes:
     return _BYTES[source]
 
 
-def _have_cxx() -> bool:
-    if shutil.which("g++") is None:
-        return False
-    try:
-        from lstmc.hls.project import ap_types_dir
-
-        ap_types_dir()
-        return True
-    except Exception:
-        return False
-
-
-HAVE_CXX = _have_cxx()
+HAVE_CXX = HAVE_CSIM  # g++ and the ap_types headers
 
 
 # ------------------------------------------------------------------------------------------------ the plan

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 
@@ -38,25 +37,12 @@ from lstmc.pipeline import apply_pipeline
 from lstmc.stages import run_stage
 from lstmc.testing import LstmSpec, Q, build_lstm
 
-from conftest import fixture_models
+from conftest import HAVE_CXX, _ap_types_available, fixture_models, needs_ap_types, needs_cxx  # noqa: F401
 
-HAVE_CXX = shutil.which("g++") is not None
-needs_cxx = pytest.mark.skipif(not HAVE_CXX, reason="C-simulation needs g++")
 N_SEQ = 16
 POOL = 2  # concurrent g++ runs
 
 
-def _ap_types_available() -> bool:
-    try:
-        from lstmc.hls.project import ap_types_dir
-
-        ap_types_dir()
-        return True
-    except Exception:
-        return False
-
-
-needs_ap_types = pytest.mark.skipif(not _ap_types_available(), reason="needs hls4ml's ap_types headers")
 
 
 def _inputs(model: onnx.ModelProto, seed: int, count: int = N_SEQ) -> dict[str, np.ndarray]:
@@ -71,6 +57,21 @@ def _assert_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray], what: 
         assert a[k].shape == b[k].shape, f"{what}: output {k} shape {a[k].shape} vs {b[k].shape}"
         bad = int(np.count_nonzero(a[k] != b[k]))
         assert bad == 0, f"{what}: output {k}: {bad} of {a[k].size} elements differ"
+
+
+def check_csim_jobs(jobs) -> None:
+    """For each (name, integer module, dataflow module, inputs): dataflow and C-simulation equal the integer
+    stage bit for bit (POOL g++ builds at a time)."""
+    from lstmc.hls.build import csim_stage
+
+    def run(job):
+        name, integer, df, x = job
+        return name, run_function(integer, x), run_function(df, x), csim_stage(df, x)
+
+    with ThreadPoolExecutor(POOL) as pool:
+        for name, want, mid, got in pool.map(run, jobs):
+            _assert_identical(want, mid, f"{name}: dataflow vs integer")
+            _assert_identical(want, got, f"{name}: csim vs integer")
 
 
 # ---------------------------------------------------------------------------------------------- lowering
@@ -259,8 +260,6 @@ def test_random_models_csim_equals_integer():
     Wide weights and io (case 15: 8-bit x 8-bit, PE=4 SIMD=3) are the inputs where a too narrow C++ partial
     sum or a skipped SIMD lane would show.
     """
-    from lstmc.hls.build import csim_stage
-
     jobs = []
     for seed, act, force, fold in CSIM_CASES:
         spec = random_spec(seed, **force)
@@ -272,15 +271,7 @@ def test_random_models_csim_equals_integer():
             pes = {(op.pe.value.data, op.simd.value.data) for op in df.walk() if isinstance(op, dataflow.MVAUOp)}
             assert pes == {fold}, pes
         jobs.append((f"seed={seed} act={act} fold={fold} spec={spec}", integer, df, _inputs(model, seed)))
-
-    def run(job):
-        name, integer, df, x = job
-        return name, run_function(integer, x), run_function(df, x), csim_stage(df, x)
-
-    with ThreadPoolExecutor(POOL) as pool:
-        for name, want, mid, got in pool.map(run, jobs):
-            _assert_identical(want, mid, f"{name}: dataflow vs integer")
-            _assert_identical(want, got, f"{name}: csim vs integer")
+    check_csim_jobs(jobs)
 
 
 def test_folded_kernel_partitions_weights():

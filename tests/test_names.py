@@ -21,6 +21,8 @@ import pytest
 from lstmc.cli import main
 from lstmc.passes.hlscpp_prepare_emission import RESERVED, c_comment, c_string, is_cpp_identifier, legal_identifier
 
+from conftest import needs_cxx
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
 HOSTILE = [
@@ -33,7 +35,6 @@ HOSTILE = [
     "",
     "x" * 300,
 ]
-needs_cxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 
 
 @pytest.mark.parametrize("name", HOSTILE + ["int", "and", "NULL", "main", "__x", "_X", "v12", "9lives", "ap_int"])

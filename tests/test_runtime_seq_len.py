@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -33,19 +32,13 @@ from lstmc.pipeline import lower_to_stage
 from lstmc.stages import run_stage
 from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell, finn_cell_inputs
 
+from conftest import needs_csim
+
 N = 5
 SPEC = FinnCellSpec(input_size=4, hidden_size=6)
 
 
-def _have_cxx() -> bool:
-    try:
-        project.ap_types_dir()
-    except LstmcError:
-        return False
-    return shutil.which("g++") is not None
 
-
-needs_cxx = pytest.mark.skipif(not _have_cxx(), reason="needs g++ and hls4ml's ap_types headers")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +75,7 @@ def test_kernel_takes_the_length_at_run_time(dataflow):
     assert [p.sequence for p in iface.outputs] == [False, False, True]  # h_T, c_T, the h sequence
 
 
-@needs_cxx
+@needs_csim
 def test_one_binary_runs_every_length(model, dataflow, tmp_path):
     iface = project.kernel_interface(dataflow)
     binary = build_csim(dataflow, iface, "k")
@@ -106,7 +99,7 @@ def test_one_binary_runs_every_length(model, dataflow, tmp_path):
     assert proc.returncode == 2 and f"sequence length {N + 1} is outside 1..{N}" in proc.stderr
 
 
-@needs_cxx
+@needs_csim
 def test_design_runs_csim_at_the_inputs_length(model):
     design = api.load(model, max_seq_len=N)
     inputs = finn_cell_inputs(SPEC, 2, 3, 7)
@@ -117,7 +110,7 @@ def test_design_runs_csim_at_the_inputs_length(model):
         design.run(finn_cell_inputs(SPEC, 1, N + 1, 0), stage="csim", progress=False)
 
 
-@needs_cxx
+@needs_csim
 def test_compiled_project_and_report(model, tmp_path):
     from lstmc.hls.csim import compile_csim
 

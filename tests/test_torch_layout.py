@@ -18,20 +18,17 @@ Properties (whole outputs compared with np.array_equal):
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
 
 from lstmc import qor
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.frontend.onnx_import import import_model
-from lstmc.interpreter import run_function
 from lstmc.pipeline import apply_pipeline, lower_to_stage
 from lstmc.stages import run_stage
 from lstmc.testing_torch_layout import TorchLstmSpec, build_torch_lstm
 
-from test_hardware import POOL, _assert_identical, check_synthesizable, kernel_source, lower, needs_ap_types, needs_cxx
+from test_hardware import _assert_identical, check_csim_jobs, check_synthesizable, kernel_source, lower, needs_ap_types, needs_cxx
 
 SPECS = {
     "b1_po2": TorchLstmSpec(batch=1, seed=1),
@@ -155,20 +152,10 @@ CSIM_CASES = [
 @needs_cxx
 @needs_ap_types
 def test_csim_equals_integer():
-    from lstmc.hls.build import csim_stage
-
     jobs = []
     for name, act, folding in CSIM_CASES:
         spec = SPECS[name]
         model = build_torch_lstm(spec)
         integer, df = lower(model, act_impl=act, folding=folding)
         jobs.append((f"{name} act={act} {folding}", integer, df, _inputs(spec, n=6, seed=1)))
-
-    def run(job):
-        name, integer, df, x = job
-        return name, run_function(integer, x), run_function(df, x), csim_stage(df, x)
-
-    with ThreadPoolExecutor(POOL) as pool:
-        for name, want, mid, got in pool.map(run, jobs):
-            _assert_identical(mid, want, f"{name}: dataflow vs integer")
-            _assert_identical(got, want, f"{name}: csim vs integer")
+    check_csim_jobs(jobs)

@@ -16,12 +16,7 @@ its port's codes. `project_readme` writes the project's README.md (build steps, 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 

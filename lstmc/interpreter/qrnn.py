@@ -148,6 +148,19 @@ class ConstantCache:
         return entry[1]
 
 
+def align_batched(op, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The operands of a binary elementwise op, shaped to broadcast: a batched operand's batch axis must not
+    broadcast against a non-batched operand's leading axes."""
+    a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
+    if a_b != b_b:
+        rank = len(op.result.type.get_shape())
+        if a_b:
+            b = b.reshape((1,) * (rank + 1 - b.ndim) + b.shape)
+        else:
+            a = a.reshape((1,) * (rank + 1 - a.ndim) + a.shape)
+    return a, b
+
+
 def is_batched(value: np.ndarray, ssa) -> bool:
     return value.ndim == len(ssa.type.get_shape()) + 1
 
@@ -197,15 +210,7 @@ class QrnnFunctions(InterpreterFunctions):
 
     @staticmethod
     def _elementwise(op, args, fn):
-        a, b = args
-        a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
-        # A batched operand's batch axis must not broadcast against a non-batched operand's leading axes.
-        rank = len(op.result.type.get_shape())
-        if a_b != b_b:
-            if a_b:
-                b = b.reshape((1,) * (rank + 1 - b.ndim) + b.shape)
-            else:
-                a = a.reshape((1,) * (rank + 1 - a.ndim) + a.shape)
+        a, b = align_batched(op, *args)
         return fn(a.astype(np.float32, copy=False), b.astype(np.float32, copy=False))
 
     @impl(qrnn.MatMulOp)
