@@ -7,6 +7,7 @@ and exit status 1, and `-o FILE` is only written when the whole run succeeded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import re
@@ -15,6 +16,9 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO, NoReturn
 
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
@@ -74,6 +78,30 @@ class LstmcOptMain(xDSLOptMain):
             super().setup_pipeline()
         except ValueError as e:
             raise LstmcError(f"-p {self.args.passes!r}: {_one_line(str(e))}") from e
+        if self.args.print_between_passes:
+            # xDSL's own dump ("IR after X:", none after the last pass) is not MLIR: it reads the flag when a
+            # pass ends, so it is switched off here and `_dump_after` prints the dump instead
+            self.args.print_between_passes = False
+            self.pipeline = dataclasses.replace(self.pipeline, callback=self._dump_after(self.pipeline.callback))
+
+    def _dump_after(self, callback):
+        """`--print-between-passes` as mlir-opt's `--mlir-print-ir-after-all`: after every pass a comment header
+        `// -----// IR Dump After <pass> //----- //` and the IR, so the whole output parses back (as one module
+        holding a module per pass). After the last pass the header is followed by the program output
+        itself when that goes to stdout, and by the IR otherwise (with -o, the dumps stay on stdout)."""
+
+        def dump(previous: ModulePass | None, module: ModuleOp, following: ModulePass | None) -> None:
+            if callback is not None:
+                callback(previous, module, following)  # verification and --time-passes
+            if previous is None:
+                return
+            print(f"// -----// IR Dump After {previous.name} //----- //")
+            if following is None and self.args.output_file in (None, "-"):
+                return
+            Printer(stream=sys.stdout, print_generic_format=self.args.print_op_generic).print_op(module)
+            print("\n")
+
+        return dump
 
     def get_input_stream(self) -> tuple[IO[bytes], str]:
         if self.args.input_file == "-":  # mlir-opt's spelling of stdin

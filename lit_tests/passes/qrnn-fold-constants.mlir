@@ -128,7 +128,7 @@ func.func @dead(%x: tensor<4xf32>) -> tensor<4xf32> {
 // of first appearance (row 0 of the codes: 1s, -1s, 2s, 0s); each gate is a slice where its matmul was. The
 // quantizer of %wd has another zero point, so it stays apart.
 // CHECK-LABEL: func.func @fuse_gates
-// CHECK-NEXT:    [[W:%.*]] = qrnn.qconstant dense<"0x0101010101010101FFFFFFFFFFFFFFFF02020202020202020000000000000000
+// CHECK-NEXT:    [[W:%.*]] = qrnn.qconstant dense<{{\[\[}}1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0], [1,
 // CHECK-SAME:      : tensor<4x32xsi4> by <s4 narrow, scale = 0.25, zp = 0>
 // CHECK-NEXT:    [[G:%.*]] = qrnn.matmul %v, [[W]] : (tensor<4xf32>, tensor<4x32xf32>) -> tensor<32xf32>
 // CHECK-NEXT:    %ma = qrnn.slice [[G]][0:8] : tensor<32xf32> -> tensor<8xf32>
