@@ -12,7 +12,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import OpResult, SSAValue
 
 from lstmc.dialects import qrnn
-from lstmc.interpreter import entry_function, io_names
+from lstmc.entry import entry_function, io_names
 
 
 def producing_quantizer_scale(value: SSAValue, depth: int = 0) -> float | None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmc.errors import LstmcError, one_line
+from lstmc.parts import DEFAULT_CLOCK_NS
 
 ACT_IMPLS = ("threshold", "lut", "auto")
 THRESHOLD_INPUTS = ("aligned", "accumulator")
@@ -88,7 +89,7 @@ class Settings:
     """What `load` and each call may set; the CLI options of the same names."""
 
     part: Any = None  # lstmc.parts.Part
-    clock_ns: float = 5.0
+    clock_ns: float = DEFAULT_CLOCK_NS
     pe: int = 0
     simd: int = 0
     folding: str = ""
@@ -254,7 +255,7 @@ def _sequence_count(model, inputs: dict) -> int | None:
     """N when the inputs are a batch of N sequences (a leading axis beyond the model's input shape), else None."""
     import numpy as np
 
-    from lstmc.cli import input_shapes
+    from lstmc.arrays import input_shapes
 
     for name, shape in input_shapes(model).items():
         if shape is not None and name in inputs:
@@ -269,7 +270,7 @@ def _as_arrays(model, inputs, label: str = "inputs") -> dict:
     when the model has one input. Each array is one sequence (the input's shape) or a batch (one extra axis)."""
     import numpy as np
 
-    from lstmc.cli import _batch_size, input_shapes, load_inputs
+    from lstmc.arrays import batch_size, input_shapes, load_inputs
 
     if isinstance(inputs, (str, os.PathLike)):
         return load_inputs(os.fspath(inputs), model)
@@ -296,7 +297,7 @@ def _as_arrays(model, inputs, label: str = "inputs") -> dict:
             raise LstmcError(f"{label}: array '{name}' has dtype {value.dtype}; inputs must be float or integer numbers")
         if value.size == 0:
             raise LstmcError(f"{label}: array '{name}' is empty (shape {list(value.shape)}); give at least one sequence")
-        forms[name] = _batch_size(value.shape, expected[name], label, name)
+        forms[name] = batch_size(value.shape, expected[name], label, name)
         with np.errstate(over="ignore"):
             arrays[name] = value.astype(np.float32)
     if len({n is None for n in forms.values()}) > 1 or len({n for n in forms.values() if n is not None}) > 1:
@@ -518,7 +519,7 @@ class Design:
         """`verify` step by step: yields the VerifyReport (its header known, no stage yet), then each
         StageResult as its stage finishes (also added to the report)."""
         from lstmc.analysis import all_scales_power_of_two, output_lsbs, reference_is_exact
-        from lstmc.cli import load_inputs, random_inputs
+        from lstmc.arrays import load_inputs, random_inputs
         from lstmc.frontend.onnx_import import import_model
         from lstmc.stages import STAGES
         from lstmc.tie_trace import TieTracer
@@ -582,7 +583,7 @@ class Design:
                  target_cycles: int | None = None):
         """Estimated cycles and resources (lstmc.qor.Report) on the chosen part and clock; a FitWarning when the
         design exceeds the part."""
-        from lstmc.estimate import lower_and_fold
+        from lstmc.pipeline import lower_and_fold
         from lstmc.qor import estimate_module
 
         s = _settings(self.settings, part=part, board=board, clock_ns=clock_ns, pe=pe, simd=simd, folding=folding,
@@ -601,7 +602,7 @@ class Design:
                 act_impl: str | None = None, kernel_name: str | None = None) -> Project:
         """Write the Vitis HLS project to `out_dir` (see `lstmc compile`): golden vectors from `inputs` (an
         .npz path or arrays) or `golden` random sequences from `seed`."""
-        from lstmc.cli import check_sequence_budget, input_shapes, load_inputs
+        from lstmc.arrays import check_sequence_budget, input_shapes, load_inputs
         from lstmc.compile import CompileOptions
 
         s = _settings(self.settings, part=part, board=board, clock_ns=clock_ns, pe=pe, simd=simd, folding=folding,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import onnx
 
 from lstmc import project_dir
 from lstmc.errors import LstmcError
+from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART
 
 MARKER = project_dir.MARKER  # the manifest of the files a compile wrote (see lstmc/project_dir.py)
 
@@ -28,8 +29,8 @@ MARKER = project_dir.MARKER  # the manifest of the files a compile wrote (see ls
 @dataclass
 class CompileOptions:
     kernel: str = "lstmc_kernel"
-    part: str = "xczu7ev-ffvc1156-2-e"
-    clock_ns: float = 5.0
+    part: str = DEFAULT_PART.name
+    clock_ns: float = DEFAULT_CLOCK_NS
     pe: int = 0
     simd: int = 0
     folding: str = ""  # JSON config path
@@ -40,7 +41,6 @@ class CompileOptions:
     golden_count: int = 8
     seed: int = 0
     max_seq_len: int | None = None  # the kernel takes T at run time, up to this (a model with a symbolic T)
-    extra: dict = field(default_factory=dict)
 
     def stage_pipelines(self) -> list[tuple[str, list]]:
         """(stage name, pass objects reaching it from the previous stage), sliced from the one `lstm-to-hls`
@@ -84,8 +84,8 @@ def run_time_length_model(model: onnx.ModelProto, max_seq_len: int) -> tuple[onn
     bound = bind_sequence_length(model, max_seq_len, option="--max-seq-len")
     if bound is not model:
         return bound, max_seq_len
-    from lstmc.frontend.onnx_import import import_model
     from lstmc.dialects import qrnn
+    from lstmc.frontend.onnx_import import import_model
 
     lengths = {op.seq_len for op in import_model(model).walk() if isinstance(op, qrnn.RecurrenceOp)}
     if lengths == {max_seq_len}:
@@ -98,7 +98,7 @@ def mark_run_time_length(module, max_seq_len: int) -> None:
     """Tell qrnn-to-hlscpp that the module, imported at T = max_seq_len, takes T at run time."""
     from xdsl.dialects.builtin import IntegerAttr, i64
 
-    from lstmc.interpreter import entry_function
+    from lstmc.entry import entry_function
     from lstmc.passes.qrnn_to_hlscpp import MAX_SEQ_LEN
 
     entry_function(module).attributes[MAX_SEQ_LEN] = IntegerAttr(max_seq_len, i64)
@@ -175,20 +175,16 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
 
 
 def _codes_of(iface, expected: dict[str, np.ndarray], seq_len: int | None = None) -> list[np.ndarray]:
-    """Output codes of the golden outputs: the dequantized values divided back exactly (fl32(c * s) / s is
-    within 2^-24 relative of c, so rounding recovers c; checked). Not through the port's quantizer: a port
-    may carry the concatenation of codes from quantizers with different zero points, whose union range is
-    wider than any one of them."""
+    """Output codes of the golden outputs: the dequantized values divided back exactly (numerics.codes_of_values;
+    checked), not through the port's quantizer (a port may carry codes of quantizers with different zero
+    points)."""
     from lstmc import numerics
     from lstmc.hls import project
-    from lstmc.numerics import quant_params
 
     codes = []
     for p in iface.outputs:
-        q = quant_params(p.quant)
         value = np.asarray(expected[p.name], np.float32)
-        s = numerics.channel_values(q.scale, q.axis, value.ndim, np.float64, batched=True)
-        c = np.rint(value.astype(np.float64) / s).astype(np.int64)
+        c = numerics.codes_of_values(value, numerics.quant_params(p.quant), batched=True)
         if not np.array_equal(project.dequantize_port(p, c.reshape(c.shape[0], -1), seq_len), value):
             raise LstmcError(f"internal error: output '{p.name}' does not round-trip through its codes")
         codes.append(c.reshape(c.shape[0], -1))
@@ -198,17 +194,15 @@ def _codes_of(iface, expected: dict[str, np.ndarray], seq_len: int | None = None
 def _report(module, options: CompileOptions, source: str, seq_len: int | None = None) -> dict:
     """report.json; a run-time-length kernel's estimate also gives its per-step cycles and its latency at the
     golden vectors' T and at --max-seq-len (qor.Report.run_time_length)."""
-    from lstmc.interpreter import entry_function
+    from lstmc.entry import entry_function
     from lstmc.passes.qrnn_to_hlscpp import max_seq_len_of
 
     report = {"model": source, "kernel": options.kernel, "part": options.part, "clock_ns": options.clock_ns}
     max_seq_len = max_seq_len_of(entry_function(module))
     if max_seq_len is not None:
         report["max_seq_len"] = max_seq_len
-    try:
-        from lstmc import qor
-    except ImportError:
-        return report
+    from lstmc import qor
+
     part = qor.PARTS[options.part]
     estimate = qor.estimate_module(module, part=part, clock_mhz=1000.0 / options.clock_ns)
     estimate.max_seq_len = max_seq_len

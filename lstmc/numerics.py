@@ -166,6 +166,21 @@ def dequantize(codes: np.ndarray, q: QuantParams, batched: bool = False) -> np.n
     return (codes - zp).astype(F32) * s
 
 
+def centred_codes(x: np.ndarray, q: QuantParams, batched: bool = False) -> np.ndarray:
+    """QuantizeLinear's codes minus the zero point (int64): the integers the integer stages, the kernel's ports
+    and its testbench carry; a centred code c stands for the value c * s."""
+    codes = quantize(x, q, batched)
+    return codes - channel_values(q.zero_point, q.axis, codes.ndim, np.int64, batched)
+
+
+def codes_of_values(value: np.ndarray, q: QuantParams, batched: bool = False) -> np.ndarray:
+    """The centred codes c of values that are fl32(c * s) (what `dequantize` of centred codes gives), by exact
+    division: fl32(c * s) / s is within 2^-24 relative of c, so rounding recovers c. No clamp to q's range:
+    a port may carry codes of several quantizers with different zero points, whose union is wider."""
+    s = channel_values(q.scale, q.axis, np.ndim(value), np.float64, batched)
+    return np.rint(np.asarray(value, np.float32).astype(np.float64) / s).astype(np.int64)
+
+
 def fake_quant(x: np.ndarray, q: QuantParams, batched: bool = False) -> np.ndarray:
     return dequantize(quantize(x, q, batched), q, batched)
 

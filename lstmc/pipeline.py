@@ -1,10 +1,14 @@
-"""Named compilation pipelines: the pass lists that take an imported model to each executable stage.
+"""Applying pass pipelines, and the stages an imported model is lowered to.
 
-One source of truth: `lstmc-opt -p` pipelines, the stages of `lstmc run/verify` and the lit pipeline tests
-all use these lists.
+One source of truth: the pass list is `lstmc.passes.lstm_to_hls.pipeline_passes` (the `lstm-to-hls` named
+pipeline); the stages of `lstmc run/verify`, `lstmc compile`, `STAGE_PASSES` here and
+`lstmc.hls.build.lower_to_hlscpp` are slices of it.
 """
 
 from __future__ import annotations
+
+import functools
+import os
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -13,12 +17,23 @@ from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException
 
 from lstmc.errors import LstmcError
 
-# stage name -> passes applied after import
-STAGE_PASSES: dict[str, list[str]] = {
-    "qrnn": [],
-    "integer": ["qrnn-canonicalize", "qrnn-fold-constants", "qrnn-legalize-precision"],
-    "dataflow": ["qrnn-canonicalize", "qrnn-fold-constants", "qrnn-legalize-precision", "qrnn-to-dataflow"],
-}
+# The stages `lower_to_stage` reaches (the hlscpp stage is `lstmc.hls.build.lower_to_hlscpp`'s).
+INTERPRETED_STAGES = ("qrnn", "integer", "dataflow")
+
+
+def __getattr__(name: str):
+    # STAGE_PASSES (stage name -> the `-p` names of the passes applied after import), sliced from the one list
+    # in passes/lstm_to_hls.py; computed on first use so that importing this module imports no pass
+    if name == "STAGE_PASSES":
+        return _stage_pass_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _stage_pass_names() -> dict[str, list[str]]:
+    from lstmc.passes.lstm_to_hls import passes_between
+
+    return {stage: [str(p.spec()) for p in passes_between("qrnn", stage)] for stage in INTERPRETED_STAGES}
 
 
 def make_context() -> Context:
@@ -64,6 +79,19 @@ def apply_pipeline(module: ModuleOp, spec: str | list[str | ModulePass]) -> Modu
 
 
 def lower_to_stage(module: ModuleOp, stage: str) -> ModuleOp:
-    if stage not in STAGE_PASSES:
-        raise LstmcError(f"unknown stage '{stage}' (available: {', '.join(STAGE_PASSES)})")
-    return apply_pipeline(module, STAGE_PASSES[stage])
+    from lstmc.passes.lstm_to_hls import passes_between
+
+    if stage not in INTERPRETED_STAGES:
+        raise LstmcError(f"unknown stage '{stage}' (available: {', '.join(INTERPRETED_STAGES)})")
+    return apply_pipeline(module, passes_between("qrnn", stage))
+
+
+def lower_and_fold(model, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0) -> ModuleOp:
+    """Import `model` (an onnx.ModelProto or a path), lower it to the dataflow stage and fold (the one list's
+    slice to dataflow, qrnn-set-folding included when a folding option is given); returns the module."""
+    from lstmc.frontend import import_model, load_onnx
+    from lstmc.passes.lstm_to_hls import passes_between
+
+    module = import_model(load_onnx(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model)
+    return apply_pipeline(module, passes_between("qrnn", "dataflow", pe=pe, simd=simd, config=folding,
+                                                 target_cycles=target_cycles))

@@ -13,7 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from lstmc.errors import LstmcError
-from lstmc.frontend.onnx_import import QONNX_DOMAINS, quant_parameters
+from lstmc.frontend.onnx_quant import QONNX_DOMAINS, quant_parameters
 
 
 def _quant_node_to_qcdq(node: onnx.NodeProto, consts: dict[str, np.ndarray], opset_needed: list[int]):

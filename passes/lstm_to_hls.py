@@ -15,12 +15,13 @@ the `lstmc compile` option of the same name:
   max-seq-len=N    the kernel takes T at run time (an `int seq_len` port, 1 <= T <= N); the module must have been
                    imported at T = N (`lstmc-opt M.onnx --seq-len N`) (qrnn-to-hlscpp; `--max-seq-len`)
   threshold-input=aligned|accumulator
-                   where thresholds compare: on the aligned fixed-point sum (default), or on the MVAU's raw
+                   where thresholds compare: on the aligned fixed-point sum, or on the MVAU's raw
                    accumulator with scale, bias and activation absorbed exactly where that is cheaper
                    (qrnn-legalize-precision; `--threshold-input`)
   act-impl=threshold|lut|auto
-                   sigmoid/tanh as threshold comparisons on the accumulator (default) or as lookup tables
-                   (qrnn-legalize-precision)
+                   sigmoid/tanh as threshold comparisons on the accumulator, as lookup tables, or whichever is
+                   cheaper (qrnn-legalize-precision)
+An option not given takes the default of the pass it goes to.
 Only one folding mode (pe/simd, config, target-cycles) at a time; without any, every MVAU keeps PE = SIMD = 1.
 """
 
@@ -32,51 +33,74 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
+from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
+from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
+from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
+from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
+from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
+from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
+from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
-def pipeline_passes(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = "lstmc_kernel", max_seq_len: int = 0,
-                    threshold_input: str = "aligned") -> list[ModulePass]:
-    from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
-    from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
-    from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
-    from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
-    from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
-    from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
-    from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+# An option left out means the default of the pass it goes to (read from that pass, never restated), so the
+# named pipeline without options is the explicit list without options.
+_LEGALIZE, _TO_HLSCPP = QrnnLegalizePrecisionPass, QrnnToHlscppPass
 
-    passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(), QrnnLegalizePrecisionPass(act_impl=act_impl, threshold_input=threshold_input), QrnnToDataflowPass()]
+
+def pipeline_passes(act_impl: str = _LEGALIZE.act_impl, pe: int = 0, simd: int = 0, config: str = "",
+                    target_cycles: int = 0, kernel: str = _TO_HLSCPP.kernel, max_seq_len: int = _TO_HLSCPP.max_seq_len,
+                    threshold_input: str = _LEGALIZE.threshold_input) -> list[ModulePass]:
+    """The one pass list of lstmc, from imported qrnn IR to printable hlscpp IR (see the module docstring)."""
+    passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(),
+                                QrnnLegalizePrecisionPass(act_impl=act_impl, threshold_input=threshold_input),
+                                QrnnToDataflowPass()]
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
     passes += [QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len), HlscppPrepareEmissionPass()]
     return passes
 
 
-def pipeline_stages(act_impl: str = "threshold", pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = "lstmc_kernel",
-                    threshold_input: str = "aligned") -> list[tuple[str, list[ModulePass]]]:
-    """The same list cut at the executable stages: (stage, passes from the previous stage), in order:
-    integer (through legalization), dataflow (through folding), hlscpp (printable)."""
-    from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
-    from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+# The executable stages, in order; each is a cut point in the one list of `pipeline_passes` (`stage_ends`).
+STAGES = ("qrnn", "integer", "dataflow", "hlscpp")
 
-    passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel, threshold_input=threshold_input)
+
+def stage_ends(passes: list[ModulePass]) -> dict[str, int]:
+    """Where each stage ends in `passes`: qrnn (nothing run), integer (through legalization), dataflow (through
+    folding, before the C++ lowering), hlscpp (all of it, printable)."""
     integer = next(i for i, p in enumerate(passes) if isinstance(p, QrnnLegalizePrecisionPass)) + 1
     hls = next(i for i, p in enumerate(passes) if isinstance(p, QrnnToHlscppPass))
-    return [("integer", passes[:integer]), ("dataflow", passes[integer:hls]), ("hlscpp", passes[hls:])]
+    return {"qrnn": 0, "integer": integer, "dataflow": hls, "hlscpp": len(passes)}
+
+
+def passes_between(start: str, stop: str, **options) -> list[ModulePass]:
+    """The slice of the one list (built with `options`, the arguments of `pipeline_passes`) that takes a module
+    from stage `start` to stage `stop`."""
+    passes = pipeline_passes(**options)
+    ends = stage_ends(passes)
+    return passes[ends[start]:ends[stop]]
+
+
+def pipeline_stages(act_impl: str = _LEGALIZE.act_impl, pe: int = 0, simd: int = 0, config: str = "",
+                    target_cycles: int = 0, kernel: str = _TO_HLSCPP.kernel,
+                    threshold_input: str = _LEGALIZE.threshold_input) -> list[tuple[str, list[ModulePass]]]:
+    """The same list cut at the executable stages: (stage, passes from the previous stage), in order:
+    integer (through legalization), dataflow (through folding), hlscpp (printable)."""
+    passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel, threshold_input=threshold_input)
+    ends = stage_ends(passes)
+    return [(stage, passes[ends[prev]:ends[stage]]) for prev, stage in zip(STAGES, STAGES[1:])]
 
 
 @dataclass(frozen=True)
 class LstmToHlsPass(ModulePass):
     name = "lstm-to-hls"
 
-    act_impl: str = "threshold"
+    act_impl: str = _LEGALIZE.act_impl
     pe: int = 0
     simd: int = 0
     config: str = ""
     target_cycles: int = 0
-    kernel: str = "lstmc_kernel"
-    max_seq_len: int = 0
-    threshold_input: str = "aligned"
+    kernel: str = _TO_HLSCPP.kernel
+    max_seq_len: int = _TO_HLSCPP.max_seq_len
+    threshold_input: str = _LEGALIZE.threshold_input
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for p in pipeline_passes(self.act_impl, self.pe, self.simd, self.config, self.target_cycles, self.kernel,

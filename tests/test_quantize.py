@@ -366,7 +366,7 @@ def test_config_defaults():
     (dict(extra_inputs={4: ("seq", np.array([8], np.int32))}), r"node 'rnn' \(LSTM\): input 'sequence_lens'"),
     (dict(kind="GRU", clip=3.0), r"node 'rnn' \(GRU\): attribute 'clip'"),
     (dict(kind="GRU", activations=["Sigmoid", "Relu"]), r"node 'rnn' \(GRU\): attribute 'activations' = "
-                                                        r"\['Sigmoid', 'Relu'\] is not supported"),
+                                                        r"\[Sigmoid, Relu\] is not supported"),
     (dict(kind="GRU", layout=1), r"node 'rnn' \(GRU\): attribute 'layout' = 1"),
     (dict(kind="GRU", batch=2), r"node 'rnn' \(GRU\): input 'X' .* batch size 2"),
     (dict(kind="GRU", extra_inputs={4: ("seq", np.array([8], np.int32))}),

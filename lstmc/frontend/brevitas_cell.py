@@ -34,8 +34,17 @@ import onnx
 from onnx import helper, numpy_helper
 
 from lstmc.errors import LstmcError
-from lstmc.frontend import graph_constants, remove_unused
-from lstmc.export.scan_lstm import GATES, MIN_OPSET, INT16_OPSET, GateOnnx, LayerOnnx, QuantSpec, cell_body, check_spec
+from lstmc.export.scan_lstm import (
+    GATES,
+    INT16_OPSET,
+    MIN_OPSET,
+    GateOnnx,
+    LayerOnnx,
+    QuantSpec,
+    cell_body,
+    check_spec,
+)
+from lstmc.frontend.model import graph_constants, remove_unused
 
 DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
 QUANTIZERS = ("output", "cell_state", "input_acc", "forget_acc", "cell_acc", "output_acc", "input_sigmoid",

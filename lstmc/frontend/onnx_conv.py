@@ -19,13 +19,18 @@ MatMul kernel here, its Conv kernel in the reference) can differ in the last flo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import onnx
 from xdsl.dialects.builtin import TensorType, f32
 
 from lstmc.dense import dense_from_array
 from lstmc.dialects import qrnn
-from lstmc.frontend.onnx_import import OnnxImporter, _Scope, _shape, node_error
+from lstmc.frontend.scope import Scope, node_error, value_shape
+
+if TYPE_CHECKING:  # the importer calls this module's import_node, so only its type is imported
+    from lstmc.frontend.onnx_import import OnnxImporter
 
 _ATTRS = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}
 
@@ -34,15 +39,15 @@ def _tt(shape) -> TensorType:
     return TensorType(f32, tuple(shape))
 
 
-def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> None:
+def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     for name in attrs:
         if name not in _ATTRS:
             raise node_error(node, f"attribute '{name}' is not supported")
     if len(node.input) < 2:
         raise node_error(node, "Conv needs inputs X and W")
-    x = importer._value(node.input[0], scope, node, "input 'X'")
-    x_shape = _shape(x)
+    x = importer.value(node.input[0], scope, node, "input 'X'")
+    x_shape = value_shape(x)
     if len(x_shape) != 4:
         raise node_error(node, f"input 'X' has shape {list(x_shape)}; lstmc supports 2-d convolutions (NCHW)")
     if x_shape[0] != 1:
@@ -70,7 +75,7 @@ def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> 
     ho, wo = qrnn.window_output_size((h, wd), (kh, kw), strides)
 
     def add(op, hint=None):
-        importer._add(op, scope)
+        importer.add(op, scope)
         if hint:
             op.results[0].name_hint = hint
         return op.results[0]
@@ -95,7 +100,7 @@ def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> 
         importer.drop_if_unused(b_read, scope, node)
     importer.drop_if_unused(w_read, scope, node)
     nhwc = add(qrnn.ReshapeOp(out, _tt((1, ho, wo, m))))
-    importer._define(node.output[0], add(qrnn.TransposeOp(nhwc, (0, 3, 1, 2))), scope)
+    importer.define(node.output[0], add(qrnn.TransposeOp(nhwc, (0, 3, 1, 2))), scope)
 
 
 def _matrix_quant(node: onnx.NodeProto, q: qrnn.QuantAttr) -> qrnn.QuantAttr:

@@ -46,24 +46,79 @@ constant equal to the sequence length. Peepholes, clip, input_forget and non-def
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 from xdsl.dialects.builtin import StringAttr, TensorType, f32
 from xdsl.ir import Block, Region, SSAValue
 
-from lstmc.dense import array_from_dense, dense_from_array
+from lstmc.dense import dense_from_array
 from lstmc.dialects import qrnn
-from lstmc.frontend.onnx_import import OnnxImporter, _Scope, _sanitize, _shape, node_error
+from lstmc.frontend.scope import Scope, node_error, sanitize, value_shape
 
-_LSTM_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
-               "input_forget", "layout"}
-_GRU_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
-              "layout", "linear_before_reset"}
-_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+if TYPE_CHECKING:  # the importer calls this module's import_node, so only its type is imported
+    from lstmc.frontend.onnx_import import OnnxImporter
+
+# the attributes ONNX defines for each operator, and its default activations (per direction)
+RNN_ATTRIBUTES = {
+    "LSTM": {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "input_forget",
+             "layout"},
+    "GRU": {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout",
+            "linear_before_reset"},
+}
+DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 _GATES = {"LSTM": "iofc", "GRU": "zrh"}  # ONNX gate order in W, R and B
-_DIRECTIONS = {"forward": [qrnn.FORWARD], "reverse": [qrnn.REVERSE], "bidirectional": [qrnn.FORWARD, qrnn.REVERSE]}
+_DIRECTIONS = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}  # reverse, per direction
+
+
+@dataclass(frozen=True)
+class RnnAttributes:
+    """The attributes of an ONNX LSTM/GRU node, checked (`rnn_attributes`)."""
+
+    attrs: dict  # name -> value, as onnx.helper.get_attribute_value reads them
+    reverse: tuple[bool, ...]  # per direction
+    layout: int  # 0: X is [T, batch, I]; 1: [batch, T, I]
+    linear_before_reset: int  # GRU
+
+
+def rnn_attributes(node: onnx.NodeProto, error: Callable[[str], Exception]) -> RnnAttributes:
+    """Check what lstmc supports of an LSTM/GRU node's attributes (the one check, for the importer and for
+    `lstmc quantize`): an ONNX attribute of the operator, no clip, the default activations without
+    alpha/beta, no coupled input-forget gate, direction, layout and linear_before_reset. `error(message)` makes
+    the exception raised (it names the node)."""
+    kind = node.op_type
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    for name in attrs:
+        if name not in RNN_ATTRIBUTES[kind]:
+            raise error(f"attribute '{name}' is not {'an' if kind == 'LSTM' else 'a'} {kind} attribute")
+    if "clip" in attrs:
+        raise error(f"attribute 'clip' ({attrs['clip']:g}) is not supported: lstmc imports unclipped cells")
+    for name in ("activation_alpha", "activation_beta"):
+        if name in attrs:
+            raise error(f"attribute '{name}' is not supported: lstmc takes the default activations only")
+    if attrs.get("input_forget", 0) != 0:
+        raise error("attribute 'input_forget' = 1 (coupled input and forget gates) is not supported")
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode(errors="replace") if isinstance(direction, bytes) else str(direction)
+    if direction not in _DIRECTIONS:
+        raise error(f"attribute 'direction' = '{direction}' is not forward, reverse or bidirectional")
+    reverse = _DIRECTIONS[direction]
+    if "activations" in attrs:
+        acts = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in attrs["activations"]]
+        default = DEFAULT_ACTIVATIONS[kind] * len(reverse)
+        if [a.lower() for a in acts] != [a.lower() for a in default]:
+            raise error(f"attribute 'activations' = [{', '.join(acts)}] is not supported: lstmc takes the default "
+                        f"activations [{', '.join(default)}] only")
+    layout = attrs.get("layout", 0)
+    if layout not in (0, 1):
+        raise error(f"attribute 'layout' = {layout} is not 0 or 1")
+    linear_before_reset = attrs.get("linear_before_reset", 0)
+    if linear_before_reset not in (0, 1):
+        raise error(f"attribute 'linear_before_reset' = {linear_before_reset} is not 0 or 1")
+    return RnnAttributes(attrs, reverse, layout, linear_before_reset)
 
 
 def _tt(shape) -> TensorType:
@@ -107,7 +162,7 @@ class _Weight:
 
 
 class _RnnImport:
-    def __init__(self, importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope):
+    def __init__(self, importer: OnnxImporter, node: onnx.NodeProto, scope: Scope):
         self.importer, self.node, self.scope = importer, node, scope
         self.kind = node.op_type
         self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -118,36 +173,9 @@ class _RnnImport:
 
     # ------------------------------------------------------------------------------------------ checks
     def check_attributes(self) -> None:
-        known = _LSTM_ATTRS if self.kind == "LSTM" else _GRU_ATTRS
-        for name in self.attrs:
-            if name not in known:
-                raise self.error(f"attribute '{name}' is not supported")
-        if "clip" in self.attrs:
-            raise self.error(f"attribute 'clip' ({self.attrs['clip']:g}) is not supported: lstmc imports unclipped cells")
-        for name in ("activation_alpha", "activation_beta"):
-            if name in self.attrs:
-                raise self.error(f"attribute '{name}' is not supported: lstmc imports the default activations only")
-        if self.attrs.get("input_forget", 0) != 0:
-            raise self.error("attribute 'input_forget' = 1 (coupled input and forget gates) is not supported")
-        direction = self.attrs.get("direction", b"forward")
-        direction = direction.decode(errors="replace") if isinstance(direction, bytes) else direction
-        if direction not in _DIRECTIONS:
-            raise self.error(f"attribute 'direction' = '{direction}' is not forward, reverse or bidirectional")
-        self.directions = _DIRECTIONS[direction]
-        if "activations" in self.attrs:
-            acts = [a.decode(errors="replace") if isinstance(a, bytes) else a for a in self.attrs["activations"]]
-            default = _DEFAULT_ACTIVATIONS[self.kind] * len(self.directions)
-            if [a.lower() for a in acts] != [a.lower() for a in default]:
-                raise self.error(
-                    f"attribute 'activations' = [{', '.join(acts)}] is not supported: lstmc imports the default "
-                    f"activations [{', '.join(default)}] only"
-                )
-        self.layout = self.attrs.get("layout", 0)
-        if self.layout not in (0, 1):
-            raise self.error(f"attribute 'layout' = {self.layout} is not 0 or 1")
-        self.linear_before_reset = self.attrs.get("linear_before_reset", 0)
-        if self.linear_before_reset not in (0, 1):
-            raise self.error(f"attribute 'linear_before_reset' = {self.linear_before_reset} is not 0 or 1")
+        checked = rnn_attributes(self.node, self.error)
+        self.directions = [qrnn.REVERSE if r else qrnn.FORWARD for r in checked.reverse]
+        self.layout, self.linear_before_reset = checked.layout, checked.linear_before_reset
         if self.kind == "LSTM" and len(self.node.input) > 7 and self.node.input[7]:
             raise self.error(f"peephole weights (input 'P' = '{self.node.input[7]}') are not supported")
 
@@ -184,20 +212,20 @@ class _RnnImport:
 
     def gemm_row(self, block: Block, padded: SSAValue, weight: SSAValue, hint: str) -> SSAValue:
         """Row 0 of [v; 0] @ weight: v @ weight through onnxruntime's GEMM (not its vector) kernel."""
-        n = _shape(weight)[1]
+        n = value_shape(weight)[1]
         product = self.add(block, qrnn.MatMulOp(padded, weight, _tt((2, n))))
         flat = self.add(block, qrnn.ReshapeOp(product, _tt((2 * n,))))
         return self.add(block, qrnn.SliceOp(flat, 0, n), hint)
 
     def pad_row(self, block: Block, v: SSAValue) -> SSAValue:
         """[v; 0] as a [2, K] matrix (see gemm_row); v is a [K] vector or a [1, K] row."""
-        k = _shape(v)[-1]
-        row = v if len(_shape(v)) == 2 else self.add(block, qrnn.ReshapeOp(v, _tt((1, k))))
+        k = value_shape(v)[-1]
+        row = v if len(value_shape(v)) == 2 else self.add(block, qrnn.ReshapeOp(v, _tt((1, k))))
         zero = self.add(block, qrnn.ConstantOp(dense_from_array(np.zeros((1, k), np.float32))))
         return self.add(block, qrnn.ConcatOp([row, zero], 0, _tt((2, k))))
 
     def binary(self, block: Block, cls, a: SSAValue, b: SSAValue, hint: str | None = None) -> SSAValue:
-        return self.add(block, cls(a, b, _tt(qrnn.broadcast_shapes(_shape(a), _shape(b)))), hint)
+        return self.add(block, cls(a, b, _tt(qrnn.broadcast_shapes(value_shape(a), value_shape(b)))), hint)
 
     def unpacked_gemm(self, block: Block, v: SSAValue, weight: _Weight, d: int, gates: range, hidden: int,
                       weight_hint: str, hint: str) -> SSAValue:
@@ -209,9 +237,9 @@ class _RnnImport:
         """
         rows = slice(gates.start * hidden, gates.stop * hidden)
         n = len(gates) * hidden
-        k = _shape(v)[-1]
+        k = value_shape(v)[-1]
         wt = self.const(block, *weight.part((d, rows, slice(None)), transpose=True), weight_hint)
-        row = v if len(_shape(v)) == 2 else self.add(block, qrnn.ReshapeOp(v, _tt((1, k))))
+        row = v if len(value_shape(v)) == 2 else self.add(block, qrnn.ReshapeOp(v, _tt((1, k))))
         product = self.add(block, qrnn.MatMulOp(row, wt, _tt((1, n)), "m1_transb"))
         return self.add(block, qrnn.ReshapeOp(product, _tt((n,))), hint)
 
@@ -247,8 +275,8 @@ class _RnnImport:
         G, D = len(gates), len(self.directions)
         if len(node.input) < 3 or not all(node.input[:3]):
             raise self.error("needs inputs X, W and R")
-        x = self.importer._value(node.input[0], scope, node, "input 'X'")
-        x_shape = _shape(x)
+        x = self.importer.value(node.input[0], scope, node, "input 'X'")
+        x_shape = value_shape(x)
         if len(x_shape) != 3:
             raise self.error(f"input 'X' ('{node.input[0]}') has shape {list(x_shape)}, expected rank 3")
         steps, batch, in_size = (x_shape[1], x_shape[0], x_shape[2]) if self.layout else x_shape
@@ -280,7 +308,7 @@ class _RnnImport:
         inits = [self.initial_state(5 + i, what, D, hidden) for i, what in enumerate(init_names)]
 
         # Scan X as [T, 1, I]: each step's x_t is then already the row [1, I] of its GEMM (see pad_row).
-        seq = x if not self.layout else self.importer._add(qrnn.ReshapeOp(x, _tt((steps, 1, in_size))), scope).result
+        seq = x if not self.layout else self.importer.add(qrnn.ReshapeOp(x, _tt((steps, 1, in_size))), scope).result
         finals: list[list[SSAValue]] = [[] for _ in init_names]
         ys: list[SSAValue] = []
         for d, direction in enumerate(self.directions):
@@ -294,7 +322,7 @@ class _RnnImport:
             m1 = (self.computed_at_run_time(1) and steps == 1, self.computed_at_run_time(2))
             yielded = body(block, w, r, b, d, hidden, m1)
             block.add_op(qrnn.YieldOp(*yielded, yielded[0]))
-            rec = self.importer._add(
+            rec = self.importer.add(
                 qrnn.RecurrenceOp(state0, [seq], [_tt((steps, hidden))], [direction], [direction], Region(block)),
                 scope,
             )
@@ -313,7 +341,7 @@ class _RnnImport:
         name = self.input_name(index)
         expected = (1, D, hidden) if self.layout else (D, 1, hidden)
         if name is None:
-            return lambda d: self.importer._add(qrnn.ConstantOp(dense_from_array(np.zeros(hidden, np.float32))),
+            return lambda d: self.importer.add(qrnn.ConstantOp(dense_from_array(np.zeros(hidden, np.float32))),
                                                 self.scope).result
         array = self.scope.lookup(name, "consts")
         if array is not None:
@@ -322,16 +350,16 @@ class _RnnImport:
                 raise self.error(f"input '{what}' has shape {list(array.shape)}, expected {list(expected)}")
 
             def from_const(d):
-                op = self.importer._add(qrnn.ConstantOp(dense_from_array(array.reshape(D, hidden)[d].copy())), self.scope)
-                op.result.name_hint = _sanitize(f"{name}_{d}" if D > 1 else name)
+                op = self.importer.add(qrnn.ConstantOp(dense_from_array(array.reshape(D, hidden)[d].copy())), self.scope)
+                op.result.name_hint = sanitize(f"{name}_{d}" if D > 1 else name)
                 return op.result
 
             return from_const
-        value = self.importer._value(name, self.scope, self.node, f"input '{what}'")
-        if _shape(value) != expected:
-            raise self.error(f"input '{what}' has shape {list(_shape(value))}, expected {list(expected)}")
-        flat = self.importer._add(qrnn.ReshapeOp(value, _tt((D * hidden,))), self.scope).result
-        return lambda d: self.importer._add(qrnn.SliceOp(flat, d * hidden, hidden), self.scope).result
+        value = self.importer.value(name, self.scope, self.node, f"input '{what}'")
+        if value_shape(value) != expected:
+            raise self.error(f"input '{what}' has shape {list(value_shape(value))}, expected {list(expected)}")
+        flat = self.importer.add(qrnn.ReshapeOp(value, _tt((D * hidden,))), self.scope).result
+        return lambda d: self.importer.add(qrnn.SliceOp(flat, d * hidden, hidden), self.scope).result
 
     def gate_weights(self, block: Block, w: _Weight, r: _Weight, d: int, g: int, name: str, hidden: int,
                      want_w: bool = True, want_r: bool = True):
@@ -436,8 +464,7 @@ class _RnnImport:
 
     # ------------------------------------------------------------------------------------------ outputs
     def define_outputs(self, ys: list[SSAValue], finals: list[list[SSAValue]], steps: int, hidden: int) -> None:
-        D = len(ys)
-        scope, add = self.scope, self.importer._add
+        scope, add = self.scope, self.importer.add
 
         def stack(parts: list[SSAValue], part_shape: tuple[int, ...], axis: int) -> SSAValue:
             shaped = [add(qrnn.ReshapeOp(p, _tt(part_shape)), scope).result for p in parts]
@@ -450,11 +477,11 @@ class _RnnImport:
         outputs = list(self.node.output)
         if outputs and outputs[0]:
             y = stack(ys, (1, steps, 1, hidden) if self.layout else (steps, 1, 1, hidden), 2 if self.layout else 1)
-            self.importer._define(outputs[0], y, scope)
+            self.importer.define(outputs[0], y, scope)
         for i, parts in enumerate(finals):
             if len(outputs) > i + 1 and outputs[i + 1]:
                 value = stack(parts, (1, 1, hidden), 1 if self.layout else 0)
-                self.importer._define(outputs[i + 1], value, scope)
+                self.importer.define(outputs[i + 1], value, scope)
         if len(outputs) > 1 + len(finals) and any(outputs[1 + len(finals):]):
             raise self.error(f"has {len(outputs)} outputs; {self.kind} has at most {1 + len(finals)}")
 
@@ -464,6 +491,6 @@ class _RnnImport:
             self.importer.drop_if_unused(self.scope.values.get(name), self.scope, self.node)
 
 
-def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: _Scope) -> None:
+def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     """Import one ONNX `LSTM` or `GRU` node as one `qrnn.recurrence` per direction."""
     _RnnImport(importer, node, scope).run()

@@ -15,19 +15,18 @@ from lstmc.hls.csim import compile_csim
 from lstmc.hls.emit import KERNEL_INCLUDES
 from lstmc.pipeline import apply_pipeline
 
-HLS_PASSES = ["qrnn-to-hlscpp", "hlscpp-prepare-emission"]
 # -O2: the kernel's native-integer twin (lstmc/hls/emit.py) simulates ~2x faster than at csim.DEFAULT_FLAGS' -O1
 # and builds in about the same time.
 CSIM_FLAGS = ("-std=c++14", "-O2", "-w")
 
 
 def lower_to_hlscpp(dataflow_module: ModuleOp, kernel: str) -> ModuleOp:
-    """A copy of the module converted to hlscpp (the input is left untouched)."""
-    from lstmc.passes.hlscpp_prepare_emission import HlscppPrepareEmissionPass
-    from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+    """A copy of the module converted to hlscpp (the input is left untouched): the dataflow -> hlscpp slice of
+    the one pass list (passes/lstm_to_hls.py)."""
+    from lstmc.passes.lstm_to_hls import passes_between
 
     hls = dataflow_module.clone()
-    apply_pipeline(hls, [QrnnToHlscppPass(kernel=kernel), HlscppPrepareEmissionPass()])
+    apply_pipeline(hls, passes_between("dataflow", "hlscpp", kernel=kernel))
     return hls
 
 
