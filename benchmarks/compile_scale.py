@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from contextlib import nullcontext
 import time
+from contextlib import nullcontext
 from io import StringIO
 from pathlib import Path
 from unittest import mock
@@ -63,8 +63,14 @@ def measure(model) -> dict:
         c0 = time.perf_counter()
         compile_model(model, Path(tmp) / "out", CompileOptions())
         compile_s = time.perf_counter() - c0
-    return {"import": t1 - t0, "lstm-to-hls": t2 - t1, "golden": t3 - t2, "emit": t4 - t3, "compile": compile_s,
-            "cpp_bytes": len(buf.getvalue())}
+    return {
+        "import": t1 - t0,
+        "lstm-to-hls": t2 - t1,
+        "golden": t3 - t2,
+        "emit": t4 - t3,
+        "compile": compile_s,
+        "cpp_bytes": len(buf.getvalue()),
+    }
 
 
 def best_of(model, repeat: int) -> dict:
@@ -116,8 +122,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     measure(build_lstm(LstmSpec(input_size=2, hidden_size=2, seq_len=2)))  # imports, not timed
-    print(f"{'I':>4} {'H':>4} {'T':>4} {'weights':>8} {'import':>8} {'lstm-to-hls':>12} {'golden':>7} {'emit':>7} "
-          f"{'compile':>8} {'C++ KiB':>8} {'x weights':>9} {'x C++':>6} {'x time':>7}")
+    print(
+        f"{'I':>4} {'H':>4} {'T':>4} {'weights':>8} {'import':>8} {'lstm-to-hls':>12} {'golden':>7} {'emit':>7} "
+        f"{'compile':>8} {'C++ KiB':>8} {'x weights':>9} {'x C++':>6} {'x time':>7}"
+    )
     base, last = None, None
     for size in args.sizes:
         i, h, t = (int(v) for v in size.split(","))
@@ -126,15 +134,19 @@ def main() -> None:
         weights = 4 * (i + h) * h
         base = base or (weights, r["cpp_bytes"], r["compile"])
         note = "  <- FI-2010" if (i, h, t) == (40, 64, 100) else ("  <- issue 13: <= 3 s" if i == h == 512 else "")
-        print(f"{i:>4} {h:>4} {t:>4} {weights:>8} {r['import']:>7.3f}s {r['lstm-to-hls']:>11.3f}s {r['golden']:>6.3f}s "
-              f"{r['emit']:>6.3f}s {r['compile']:>7.3f}s {r['cpp_bytes'] / 1024:>8.1f} {weights / base[0]:>9.1f} "
-              f"{r['cpp_bytes'] / base[1]:>6.1f} {r['compile'] / base[2]:>7.1f}{note}")
+        print(
+            f"{i:>4} {h:>4} {t:>4} {weights:>8} {r['import']:>7.3f}s {r['lstm-to-hls']:>11.3f}s {r['golden']:>6.3f}s "
+            f"{r['emit']:>6.3f}s {r['compile']:>7.3f}s {r['cpp_bytes'] / 1024:>8.1f} {weights / base[0]:>9.1f} "
+            f"{r['cpp_bytes'] / base[1]:>6.1f} {r['compile'] / base[2]:>7.1f}{note}"
+        )
         last = (i, h, t, model)
     i, h, t, model = last
     o = old_ways(model)
-    print(f"I={i} H={h} T={t}, same run: golden vectors {o['golden new']:.3f}s vs {o['golden old']:.3f}s with int64 "
-          f"np.matmul ({o['golden old'] / o['golden new']:.1f}x); weights formatted in {o['format new']:.3f}s vs "
-          f"{o['format old']:.3f}s with str() per element ({o['format old'] / o['format new']:.1f}x)")
+    print(
+        f"I={i} H={h} T={t}, same run: golden vectors {o['golden new']:.3f}s vs {o['golden old']:.3f}s with int64 "
+        f"np.matmul ({o['golden old'] / o['golden new']:.1f}x); weights formatted in {o['format new']:.3f}s vs "
+        f"{o['format old']:.3f}s with str() per element ({o['format old'] / o['format new']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

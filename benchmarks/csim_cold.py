@@ -63,8 +63,12 @@ def with_cli(model_path: Path, inputs_path: Path, tmp: Path, cache: Path) -> dic
 
     def run(stage: str, out: Path) -> float:
         t0 = time.perf_counter()
-        subprocess.run([str(lstmc), "run", str(model_path), "--inputs", str(inputs_path), "--stage", stage,
-                        "--output", str(out)], check=True, capture_output=True, env=env)
+        subprocess.run(
+            [str(lstmc), "run", str(model_path), "--inputs", str(inputs_path), "--stage", stage, "--output", str(out)],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         return time.perf_counter() - t0
 
     run("reference", tmp / "warm-up.npz")  # the OS file cache, not the lstmc caches
@@ -78,8 +82,11 @@ def with_cli(model_path: Path, inputs_path: Path, tmp: Path, cache: Path) -> dic
 
 def report(label: str, r: dict) -> None:
     t = r["times"]
-    print(f"{label:<11} {t['reference']:>9.2f}s " + " ".join(f"{t[s]:>7.2f}s ({t[s] / t['reference']:>5.1f}x)" for s in STATES)
-          + f" {str(r['same']):>9}")
+    print(
+        f"{label:<11} {t['reference']:>9.2f}s "
+        + " ".join(f"{t[s]:>7.2f}s ({t[s] / t['reference']:>5.1f}x)" for s in STATES)
+        + f" {str(r['same']):>9}"
+    )
 
 
 def main() -> None:

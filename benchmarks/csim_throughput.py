@@ -77,11 +77,15 @@ def main() -> None:
     n = args.sequences
     cases = benchmark_cases(n, args.sizes, args.stock)
     print(f"{n} sequences per model; g++ time excluded from the rates")
-    print(f"{'model':<26} {'g++ s':>6} {'csim seq/s':>11} {'(binary)':>10} {'ORT seq/s':>10} {'csim/ORT':>9} {'bit-equal':>9}")
+    print(
+        f"{'model':<26} {'g++ s':>6} {'csim seq/s':>11} {'(binary)':>10} {'ORT seq/s':>10} {'csim/ORT':>9} {'bit-equal':>9}"
+    )
     for name, model, inputs in cases:
         r = measure(model, inputs)
-        print(f"{name:<26} {r['compile']:>6.1f} {r['csim']:>11.0f} {r['binary']:>10.0f} {r['reference']:>10.0f} "
-              f"{r['csim'] / r['reference']:>9.2f} {str(r['same']):>9}")
+        print(
+            f"{name:<26} {r['compile']:>6.1f} {r['csim']:>11.0f} {r['binary']:>10.0f} {r['reference']:>10.0f} "
+            f"{r['csim'] / r['reference']:>9.2f} {str(r['same']):>9}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,14 @@ from hypothesis.extra import numpy as hnp
 
 from lstmc import numerics
 from lstmc.hls.emit import _initializer
-from lstmc.interpreter.qrnn import ExactMatrix, ThresholdTable, exact_matmul, exact_type, shift_round_half_even
+from lstmc.interpreter.qrnn import (
+    ExactMatrix,
+    ThresholdTable,
+    exact_matmul,
+    exact_type,
+    shift_round_half_even,
+    single_threaded_blas,
+)
 
 
 def _per_element(values: np.ndarray) -> str:
@@ -32,8 +39,13 @@ def _per_element(values: np.ndarray) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(hnp.arrays(np.int64, hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=5),
-                  elements=st.one_of(st.integers(-20, 20), st.integers(-(2**62), 2**62))))
+@given(
+    hnp.arrays(
+        np.int64,
+        hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=5),
+        elements=st.one_of(st.integers(-20, 20), st.integers(-(2**62), 2**62)),
+    )
+)
 def test_bulk_initializer_prints_what_str_per_element_printed(values):
     assert _initializer(values) == _per_element(values)
 
@@ -69,6 +81,22 @@ def test_exact_products_at_the_edges_of_the_exact_ranges(limit, side):
     assert (exact_matmul(a, w).astype(object) == want).all()
 
 
+@pytest.mark.parametrize("total", [2**24 - 1, 2**24, 2**24 + 1, 2**31 + 1, 2**53 - 1, 2**53 + 1])
+def test_exact_products_through_blas_at_the_float_limits(total):
+    """With BLAS held on one thread (as run_function holds it) products go to sgemm when every partial sum is
+    below 2^24 and to dgemm below 2^53. A row adding a whole column with one sign reaches the bound: 2^24 + 1
+    is no float32 and 2^53 + 1 no float64, so the narrower type chosen there would round."""
+    k = 4
+    col = np.array([total // k + (1 if i < total % k else 0) for i in range(k)], np.int64) * [1, -1, 1, -1]
+    w = np.stack([col, np.ones(k, np.int64)], axis=1)
+    a = np.array([[1, -1, 1, -1], [1, 1, 1, 1], [0, -1, 0, 1]], np.int64)
+    want = _python_matmul(a, w)
+    assert want[0, 0] == total
+    with single_threaded_blas():
+        assert (ExactMatrix(w).rmatmul(a).astype(object) == want).all()
+        assert (exact_matmul(a, w).astype(object) == want).all()
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 12), st.integers(1, 6), st.integers(0, 61), st.integers(0, 2**32))
 def test_exact_products_equal_python_integers(k, m, n, bits, seed):
@@ -80,6 +108,9 @@ def test_exact_products_equal_python_integers(k, m, n, bits, seed):
     want = _python_matmul(a, w)
     assert (ExactMatrix(w).rmatmul(a).astype(object) == want).all()
     assert (exact_matmul(a, w).astype(object) == want).all()
+    with single_threaded_blas():  # as the interpreters run: float products in BLAS
+        assert (ExactMatrix(w).rmatmul(a).astype(object) == want).all()
+        assert (exact_matmul(a, w).astype(object) == want).all()
     batched = rng.integers(-100, 100, size=(3, k, m))  # a [K] against a batch of matrices
     assert np.array_equal(exact_matmul(a[0], batched), np.einsum("k,nkm->nm", a[0], batched))
 
@@ -103,8 +134,10 @@ def test_threshold_table_with_a_wide_span_falls_back_to_binary_search():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 45), hnp.arrays(np.int64, 64, elements=st.one_of(
-    st.integers(-(2**61), 2**61), st.integers(-1000, 1000))))
+@given(
+    st.integers(0, 45),
+    hnp.arrays(np.int64, 64, elements=st.one_of(st.integers(-(2**61), 2**61), st.integers(-1000, 1000))),
+)
 def test_half_even_shift_equals_shift_round(shift, x):
     ties = (np.arange(-8, 8, dtype=np.int64) * 2 + 1) << max(shift - 1, 0)  # odd multiples of the half: ties
     for values in (x, ties):

@@ -20,6 +20,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import needs_csim
 
 from lstmc import api
 from lstmc.compile import mark_run_time_length
@@ -32,13 +33,8 @@ from lstmc.pipeline import lower_to_stage
 from lstmc.stages import run_stage
 from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell, finn_cell_inputs
 
-from conftest import needs_csim
-
 N = 5
 SPEC = FinnCellSpec(input_size=4, hidden_size=6)
-
-
-
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +58,8 @@ def test_kernel_takes_the_length_at_run_time(dataflow):
     emit_hls_cpp(lower_to_hlscpp(dataflow, "k"), buf)
     cpp = buf.getvalue()
     kernel, twin = cpp.split("#else  // C-simulation: the native-integer twin\n")
-    for text in (kernel, twin):
-        assert "hls::stream<ap_int<8>> &scan_out_hidden_state_concat, int seq_len) {" in text
+    for text, port in ((kernel, "hls::stream<ap_int<8>>"), (twin, "lstmc_tb::stream<int64_t>")):
+        assert f"{port} &scan_out_hidden_state_concat, int seq_len) {{" in text
         assert "steps: for (int i = 0; i < seq_len; i++) {" in text
         assert re.search(r"(ap_int<8>|int8_t) in2\[5\]\[4\]", text)  # buffers sized N
         assert "for (int i = 0; i < 5; i++)" not in text.split("static void rec_scan_lstm(")[1].split("\n}\n")[0]
@@ -94,8 +90,9 @@ def test_one_binary_runs_every_length(model, dataflow, tmp_path):
     raw = np.fromfile(tmp_path / "in.bin", "<i4")
     raw[1] = N + 1
     raw.tofile(tmp_path / "in.bin")
-    proc = subprocess.run([str(binary), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(binary), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and f"sequence length {N + 1} is outside 1..{N}" in proc.stderr
 
 
@@ -129,8 +126,9 @@ def test_compiled_project_and_report(model, tmp_path):
     assert "`int seq_len`" in (out / "README.md").read_text()
     binary = compile_csim(out, "lstmc_kernel")
     proc = subprocess.run([str(binary)], cwd=out, capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.startswith("PASS: 0 mismatching output codes over 2 sequences"), \
+    assert proc.returncode == 0 and proc.stdout.startswith("PASS: 0 mismatching output codes over 2 sequences"), (
         proc.stdout + proc.stderr
+    )
 
 
 def test_option_errors(model, tmp_path):

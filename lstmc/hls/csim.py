@@ -12,11 +12,12 @@ executable that `lstmc verify` would run):
   on any doubt (missing or unreadable record, mismatch, not a regular file, a symlink, wrong owner, writable by
   others) the binary is rebuilt. A build goes to a temporary name in the cache directory, then os.replace.
 
-Precompiled headers (`pch_headers`, what the lstmc kernel passes: ap_int.h and hls_stream.h): parsing those
-headers is most of a build once the kernel's arrays are native integers, so they are compiled once per
-compiler, flags and ap_types contents into `pch-<key>.h.gch` in the same directory, under the same rules (our
-own regular file, its sha256 record checked before use, built under a temporary name), and forced into every
-source with `-include`. A compiler that cannot build one, or rejects it, builds without it.
+Precompiled headers (`pch_headers`: ap_int.h and hls_stream.h, which lstmc/hls/build.py passes only for a
+kernel without a native-integer twin; the twin includes no Xilinx header): parsing those headers is most of such
+a build, so they are compiled once per compiler, flags and ap_types contents into `pch-<key>.h.gch` in the same
+directory, under the same rules (our own regular file, its sha256 record checked before use, built under a
+temporary name), and forced into every source with `-include`. A compiler that cannot build one, or rejects
+it, builds without it.
 """
 
 from __future__ import annotations
@@ -149,8 +150,9 @@ def headers_digest(directory: Path) -> str:
     return _header_digests[key]
 
 
-def cache_key(sources: Sequence[Path], cxx: str, flags: Sequence[str], headers: Path,
-              pch_headers: Sequence[str] = ()) -> str:
+def cache_key(
+    sources: Sequence[Path], cxx: str, flags: Sequence[str], headers: Path, pch_headers: Sequence[str] = ()
+) -> str:
     h = hashlib.sha256(_KEY_VERSION)
 
     def field(data: bytes) -> None:  # length-prefixed: no two different inputs hash alike by concatenation
@@ -198,8 +200,9 @@ def _trusted(binary: Path, record: Path, memo: bool = False) -> bool:
         os.close(fd)
 
 
-def _build(cmd_prefix: list[str], sources: Sequence[Path], directory: Path, binary: Path, record: Path,
-           mode: int = 0o700) -> None:
+def _build(
+    cmd_prefix: list[str], sources: Sequence[Path], directory: Path, binary: Path, record: Path, mode: int = 0o700
+) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".build-", dir=directory)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -221,16 +224,22 @@ def _build(cmd_prefix: list[str], sources: Sequence[Path], directory: Path, bina
                 os.unlink(leftover)
 
 
-def precompiled_header(directory: Path, cxx: str, flags: Sequence[str], headers: Path,
-                       pch_headers: Sequence[str]) -> Path | None:
+def precompiled_header(
+    directory: Path, cxx: str, flags: Sequence[str], headers: Path, pch_headers: Sequence[str]
+) -> Path | None:
     """A header `#include`-ing `pch_headers` whose verified `.gch` lies beside it in `directory` (built on first
     use), to pass as `-include`; None when the compiler cannot build one."""
     if not all(re.fullmatch(r"[A-Za-z0-9_]+\.h", name) for name in pch_headers):
         raise ValueError(f"precompiled headers must be plain header names, got {list(pch_headers)}")
     text = "".join(f"#include <{name}>\n" for name in pch_headers).encode()
     h = hashlib.sha256(_PCH_KEY_VERSION)
-    for data in (text, cxx.encode(), compiler_id(cxx).encode(), *(f.encode() for f in flags),
-                 headers_digest(headers).encode()):
+    for data in (
+        text,
+        cxx.encode(),
+        compiler_id(cxx).encode(),
+        *(f.encode() for f in flags),
+        headers_digest(headers).encode(),
+    ):
         h.update(len(data).to_bytes(8, "little") + data)
     key = h.hexdigest()
     header = directory / f"pch-{key}.h"
@@ -264,11 +273,19 @@ def _header_is(path: Path, text: bytes) -> bool:
         return f.read(len(text) + 1) == text
 
 
-def compile_csim(src_dir: Path, kernel: str, cache_dir: Path | None = None,
-                 flags: Sequence[str] = DEFAULT_FLAGS, pch_headers: Sequence[str] = ()) -> Path:
+def compile_csim(
+    src_dir: Path,
+    kernel: str,
+    cache_dir: Path | None = None,
+    flags: Sequence[str] = DEFAULT_FLAGS,
+    pch_headers: Sequence[str] = (),
+    unity: bool = False,
+) -> Path:
     """g++ `kernel`.cpp and `kernel`_tb.cpp from `src_dir` (and `kernel`.h); returns a verified binary that
     stays valid after `src_dir` is gone (in the per-user cache, or this process's private directory).
-    `pch_headers`: headers every source includes first, precompiled once and forced in (module docstring)."""
+    `pch_headers`: headers every source includes first, precompiled once and forced in (module docstring).
+    `unity` (implied by `pch_headers`): one translation unit, so the headers are parsed once (a kernel whose
+    native twin includes no Xilinx header needs no precompiled one: lstmc/hls/emit.py)."""
     src_dir = Path(src_dir)
     cxx = find_compiler()
     headers = ap_types_dir()
@@ -280,14 +297,14 @@ def compile_csim(src_dir: Path, kernel: str, cache_dir: Path | None = None,
     if _trusted(binary, record):
         return binary
     cmd = [cxx, *flags, f"-I{headers}", f"-I{src_dir}"]
-    if pch_headers:
+    if pch_headers or unity:
         # One translation unit, so the headers are read once: the precompiled headers, then the testbench
         # forced in ahead of the kernel (it declares the kernel through the header; the kernel's names can
         # never be the testbench's `main`/`lstmc_tb`, hlscpp-prepare-emission reserves them).
-        pch = precompiled_header(directory, cxx, flags, headers, pch_headers)
-        unity = [*cmd, *(["-include", str(pch)] if pch else []), "-include", str(sources[1])]
+        pch = precompiled_header(directory, cxx, flags, headers, pch_headers) if pch_headers else None
+        one_unit = [*cmd, *(["-include", str(pch)] if pch else []), "-include", str(sources[1])]
         try:
-            _build(unity, sources[:1], directory, binary, record)
+            _build(one_unit, sources[:1], directory, binary, record)
         except LstmcError:
             pass  # the plain build below shows a real error
         else:

@@ -13,17 +13,21 @@ construction, without trusting any range proof: every value lives in an int64_t,
 64 bits (or computed modulo 2^64 where the operand types allow more), and wherever the operand *types* (not
 the proven values) allow a result outside the ap result type, it is wrapped to that type's width exactly as
 an ap_int/ap_uint assignment does. `-DLSTMC_CSIM_AP_TYPES` simulates the ap_int kernel itself.
+The twin needs no Xilinx header: its streams (ports included) are `lstmc_tb::stream<int64_t>` (CSIM_STREAM),
+and the kernel's header declares the top function with those ports outside the AP_GUARD, so a testbench that
+takes its port types from the declaration (lstmc/hls/project.py) builds against either kernel. Vitis builds
+both the kernel and the testbench with `-DLSTMC_CSIM_AP_TYPES` (run_hls.tcl).
 """
 
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, TypeVar, cast
 
 import numpy as np
 from xdsl.dialects.builtin import IndexType, IntegerType, MemRefType, ModuleOp, Signedness
-from xdsl.ir import Attribute, SSAValue
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 
 from lstmc.dense import array_from_dense
 from lstmc.dialects import hlscpp
@@ -39,18 +43,63 @@ def identifier(name: str, what: str) -> str:
     """`name` if it is a legal C++ identifier, else an EmissionError naming it."""
     reason = is_cpp_identifier(name, max_len=None)
     if reason or re.fullmatch(r"v\d+", name):
-        raise EmissionError(f"hls-cpp: {what} {name!r} is not a legal C++ identifier "
-                            f"({reason or 'v<N> names are the emitter`s temporaries'}); run hlscpp-prepare-emission first")
+        raise EmissionError(
+            f"hls-cpp: {what} {name!r} is not a legal C++ identifier "
+            f"({reason or 'v<N> names are the emitter`s temporaries'}); run hlscpp-prepare-emission first"
+        )
     return name
+
 
 _CMP = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "eq": "==", "ne": "!="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%", "shr": ">>", "shl": "<<"}
-# What the kernel and its header include (C-simulation precompiles exactly these).
+# What the kernel and its header include for the ap_int kernel (a C-simulation of a kernel without a native
+# twin precompiles exactly these).
 KERNEL_INCLUDES = ("ap_int.h", "hls_stream.h")
 # The guard of the synthesized kernel; C-simulation compiles the twin after its #else (module docstring).
 AP_GUARD = "#if defined(__SYNTHESIS__) || defined(LSTMC_CSIM_AP_TYPES)"
 # int64_t holds every value of the twin and every sum or difference of two of them (|a|, |b| < 2^62).
 _NATIVE_MAX_BITS = 62
+# The twin's stream: every stream of the twin (ports and FIFOs) carries int64_t values in this FIFO, so its
+# C-simulation parses no Xilinx header (ap_int.h alone is ~1.5 s of g++ per translation unit). It lives in
+# `lstmc_tb`, the namespace of lstmc's C-simulation support that hlscpp-prepare-emission reserves, and is
+# defined once per translation unit (the header, or a header-less .cpp). Like hls::stream in C-simulation, a
+# read of an empty stream warns and yields 0, and a stream destroyed with data left warns.
+CSIM_STREAM = "lstmc_tb::stream<int64_t>"
+_CSIM_SUPPORT = """#ifndef LSTMC_CSIM_STREAM
+#define LSTMC_CSIM_STREAM
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+namespace lstmc_tb {
+template <class T> class stream {
+  std::vector<T> data_;
+  std::size_t head_ = 0;
+  const char *name_;
+ public:
+  explicit stream(const char *name = "stream") : name_(name) {}
+  stream(const stream &) = delete;
+  stream &operator=(const stream &) = delete;
+  ~stream() {
+    if (!empty()) std::fprintf(stderr, "WARNING: stream '%s' contains leftover data\\n", name_);
+  }
+  bool empty() const { return head_ == data_.size(); }
+  int size() const { return (int)(data_.size() - head_); }
+  void write(const T &v) { data_.push_back(v); }
+  T read() {
+    if (empty()) {
+      std::fprintf(stderr, "WARNING: stream '%s' is read while empty\\n", name_);
+      return T();
+    }
+    T v = data_[head_++];
+    if (head_ == data_.size()) {  // drained: reuse the storage
+      data_.clear();
+      head_ = 0;
+    }
+    return v;
+  }
+};
+}  // namespace lstmc_tb
+#endif  // LSTMC_CSIM_STREAM"""
 
 
 def cpp_type(ty: Attribute) -> str:
@@ -61,9 +110,6 @@ def cpp_type(ty: Attribute) -> str:
         if w == 1 and ty.signedness.data == Signedness.SIGNLESS:
             return "bool"
         return f"ap_uint<{w}>" if ty.signedness.data == Signedness.UNSIGNED else f"ap_int<{w}>"
-    if isinstance(ty, hlscpp.FixedType):
-        kind = "ap_fixed" if ty.signed.data else "ap_ufixed"
-        return f"{kind}<{ty.width.data}, {ty.int_bits.data}>"
     if isinstance(ty, hlscpp.StreamType):
         return f"hls::stream<{cpp_type(ty.element_type)}>"
     raise ValueError(f"no C++ type for {ty}")
@@ -167,7 +213,9 @@ class CppPrinter:
         twin = csim_twin and native_twin_blocker(module) is None
         if twin:
             self.line()
-            self.line("// Vitis synthesizes the ap_int kernel below. C-simulation (g++, Vitis csim) compiles the native-integer")
+            self.line(
+                "// Vitis synthesizes the ap_int kernel below. C-simulation (g++, Vitis csim) compiles the native-integer"
+            )
             self.line("// twin after #else, which computes the same bits by construction (lstmc/hls/emit.py);")
             self.line("// -DLSTMC_CSIM_AP_TYPES simulates the ap_int kernel instead.")
             self.line(AP_GUARD)
@@ -177,6 +225,9 @@ class CppPrinter:
         if twin:
             self.line("#else  // C-simulation: the native-integer twin")
             self.line("#include <cstdint>")
+            if not header:  # else the header defines it, for the testbench too
+                for text in _CSIM_SUPPORT.splitlines():
+                    self.line(text)
             native = NativeCppPrinter(self.out, self.initializers, port_streams(module))
             for fn in functions:
                 native.line()
@@ -187,7 +238,10 @@ class CppPrinter:
         return declaration(value.type, name)
 
     def prototype(self, fn: hlscpp.FuncOp) -> str:
-        args = [self.declaration(a, identifier(n.data, "argument name")) for a, n in zip(fn.body.block.args, fn.arg_names.data)]
+        args = [
+            self.declaration(a, identifier(n.data, "argument name"))
+            for a, n in zip(fn.body.block.args, fn.arg_names.data)
+        ]
         return f"void {identifier(fn.sym_name.data, 'function name')}({', '.join(args)})"
 
     def print_func(self, fn: hlscpp.FuncOp) -> None:
@@ -200,10 +254,11 @@ class CppPrinter:
             self.line(self.prototype(fn) + " {")
         with self.indented():
             for a, iface in zip(fn.body.block.args, fn.interfaces.data):
-                if iface.data:
+                if iface.data != hlscpp.Interface.DEFAULT:
                     self.pragma(f"#pragma HLS INTERFACE mode={iface.data} port={self.names[a]}")
             if fn.top is not None:
-                self.pragma("#pragma HLS INTERFACE mode=ap_ctrl_hs port=return")
+                control = fn.block_control.data if fn.block_control is not None else "ap_ctrl_hs"
+                self.pragma(f"#pragma HLS INTERFACE mode={control} port=return")
             if fn.dataflow is not None:
                 self.pragma("#pragma HLS DATAFLOW")
             for op in fn.body.block.ops:
@@ -269,7 +324,11 @@ class CppPrinter:
                 self.pragma("#pragma HLS UNROLL" + (f" factor={factor}" if factor else ""))
             for inner in op.body.block.ops:
                 self.print_op(inner)
+            self.end_of_loop_body(op)
         self.line("}")
+
+    def end_of_loop_body(self, op: hlscpp.ForOp) -> None:
+        pass
 
     def _if(self, op: hlscpp.IfOp) -> None:
         self.line(f"if ({self.name(op.cond)}) {{")
@@ -282,7 +341,9 @@ class CppPrinter:
         return "".join(f"[{self.name(i)}]" for i in indices)
 
     def _load(self, op: hlscpp.LoadOp) -> None:
-        self.line(f"{cpp_type(op.result.type)} {self.name(op.result)} = {self.name(op.array)}{self._index(op.indices)};")
+        self.line(
+            f"{cpp_type(op.result.type)} {self.name(op.result)} = {self.name(op.array)}{self._index(op.indices)};"
+        )
 
     def _store(self, op: hlscpp.StoreOp) -> None:
         self.line(f"{self.name(op.array)}{self._index(op.indices)} = {self.name(op.value)};")
@@ -311,7 +372,9 @@ class CppPrinter:
 
     def _select(self, op: hlscpp.SelectOp) -> None:
         ty = cpp_type(op.result.type)
-        self.line(f"{ty} {self.name(op.result)} = {self.name(op.cond)} ? {ty}({self.name(op.if_true)}) : {ty}({self.name(op.if_false)});")
+        self.line(
+            f"{ty} {self.name(op.result)} = {self.name(op.cond)} ? {ty}({self.name(op.if_true)}) : {ty}({self.name(op.if_false)});"
+        )
 
     def _cast(self, op: hlscpp.CastOp) -> None:
         ty = cpp_type(op.result.type)
@@ -362,6 +425,7 @@ def native_element_type(ty: Attribute) -> str:
 
 def native_twin_blocker(module: ModuleOp) -> str | None:
     """Why the module gets no native twin (the C-simulation then compiles the ap_int kernel), or None."""
+
     def types_of(op):
         for v in (*op.operands, *op.results, *(a for r in op.regions for blk in r.blocks for a in blk.args)):
             ty = v.type
@@ -384,19 +448,22 @@ def native_twin_blocker(module: ModuleOp) -> str | None:
                 shift = op.rhs.owner
                 if not (isinstance(shift, hlscpp.ConstOp) and 0 <= shift.value.value.data <= _NATIVE_MAX_BITS):
                     return "a shift by a variable amount"
-        if isinstance(op, hlscpp.FuncOp) and op.top is not None and not all(
-                isinstance(a.type, (hlscpp.StreamType, IndexType)) for a in op.body.block.args):
+        if (
+            isinstance(op, hlscpp.FuncOp)
+            and op.top is not None
+            and not all(isinstance(a.type, (hlscpp.StreamType, IndexType)) for a in op.body.block.args)
+        ):
             # (an `int` port such as seq_len is declared alike in both copies)
             return "the top function has non-stream ports (its prototype is the header's)"
     return None
 
 
 def port_streams(module: ModuleOp) -> set[SSAValue]:
-    """The streams (and arrays of streams) that are, or are passed through calls as, the top function's ports:
-    the twin keeps their hls::stream<ap_...> type, which the header declares. Every other stream of ap values
-    is a FIFO inside the kernel, which the twin makes an hls::stream<int64_t>: no ap conversions, one template
-    instantiation (that halves g++'s time). A parameter and the arguments passed to it share one C++ type,
-    hence one decision per call-connected set (union-find)."""
+    """The streams (and arrays of streams) that are, or are passed through calls as, the top function's ports.
+    In the twin every stream is a CSIM_STREAM; a port's values come from the testbench (any int64_t, which the
+    twin's reads wrap to the element type as the ap port's constructor would), a FIFO's from the twin's own
+    writes (already wrapped). A parameter and the arguments passed to it are one stream, hence one decision
+    per call-connected set (union-find)."""
     functions = {f.sym_name.data: f for f in module.ops if isinstance(f, hlscpp.FuncOp)}
     parent: dict[SSAValue, SSAValue] = {}
 
@@ -409,8 +476,11 @@ def port_streams(module: ModuleOp) -> set[SSAValue]:
     streams = []
     for f in functions.values():
         for op in f.walk():
-            streams += [v for v in (*op.results, *(a for r in op.regions for blk in r.blocks for a in blk.args))
-                        if hlscpp.stream_element_type(v.type) is not None]
+            streams += [
+                v
+                for v in (*op.results, *(a for r in op.regions for blk in r.blocks for a in blk.args))
+                if hlscpp.stream_element_type(v.type) is not None
+            ]
             if isinstance(op, hlscpp.CallOp):
                 callee = functions.get(op.callee.root_reference.data)
                 params = callee.body.block.args if callee is not None else ()
@@ -453,6 +523,311 @@ def _bitwise_range(kind: str, a: tuple[int, int], b: tuple[int, int]) -> tuple[i
     return lo, (1 << bits) - 1
 
 
+# ------------------------------------------------------------------------------------------------ the twin's MVAU
+_Op = TypeVar("_Op", bound=Operation)
+
+
+def _owner(value: SSAValue, kind: type[_Op], binary: str | None = None) -> _Op | None:
+    """The op defining `value` if it is a `kind` (a BinaryOp of kind `binary`), else None."""
+    op = value.owner
+    if not isinstance(op, kind) or (
+        binary is not None and not (isinstance(op, hlscpp.BinaryOp) and op.kind.data == binary)
+    ):
+        return None
+    return op
+
+
+def _const_of(value: SSAValue) -> int | None:
+    op = _owner(value, hlscpp.ConstOp)
+    return op.value.value.data if op is not None else None
+
+
+def _only_used_by(value: SSAValue, user) -> bool:
+    return all(use.operation is user for use in value.uses)
+
+
+def _available_before(value: SSAValue, op) -> bool:
+    """`value` is defined where `op` can use it: a block argument of a block enclosing `op`, or the result of
+    an op that precedes `op` (or the op enclosing it) in an enclosing block."""
+    enclosing, node = {}, op
+    while node is not None:
+        enclosing[node.parent_block()] = node
+        node = node.parent_op()
+    owner = value.owner
+    if isinstance(value, BlockArgument):
+        return owner in enclosing
+    block = owner.parent_block()
+    if block not in enclosing:
+        return False
+    for other in block.ops:
+        if other is enclosing[block]:
+            return False
+        if other is owner:
+            return True
+    return False
+
+
+def _native_values(op: hlscpp.ArrayOp) -> np.ndarray:
+    """The initializer of an array as the twin stores it: what the ap array holds (its low bits, when a value
+    is out of the element type's range)."""
+    values = array_from_dense(op.init).astype(np.int64)
+    elem = op.result.type.element_type
+    if _is_ap(elem) and values.size:
+        lo, hi = value_range(elem)
+        if values.min() < lo or values.max() > hi:
+            values = np.vectorize(lambda v: wrap_value(int(v), elem), otypes=[np.int64])(values)
+    return values
+
+
+class _Dot:
+    """The sum over one part of an MVAU row: X[lead..., c] * W[r0 + c, n] for c < size (see MvauTwin)."""
+
+    def __init__(self, x: SSAValue, lead: tuple, r0: int, size: int, w: hlscpp.ArrayOp, n: SSAValue):
+        self.x, self.lead, self.r0, self.size, self.w, self.n = x, lead, r0, size, w, n
+        self.weights: np.ndarray | None = None  # W[r0 : r0 + size].T, one contiguous row per output row n
+        self.bound = 0  # bounds |every partial sum|: max|x| over x's type times the largest row sum of |W|
+        self.ctype: str | None = None  # a native type in which that holds (None: neither int32_t nor int64_t)
+
+    def key(self) -> tuple:
+        return self.x, self.lead, self.r0, self.size, self.w, self.n
+
+    def settle(self, values: np.ndarray) -> None:
+        """Fill weights, bound and ctype from the twin's values of W."""
+        self.weights = np.ascontiguousarray(values[self.r0 : self.r0 + self.size].T)
+        lo, hi = value_range(self.x.type.element_type)
+        self.bound = max(abs(lo), abs(hi)) * int(np.abs(self.weights).sum(axis=1).max(initial=0))
+        self.ctype = "int32_t" if self.bound < 1 << 31 else ("int64_t" if self.bound < 1 << 63 else None)
+
+
+class MvauTwin:
+    """How the twin runs an MVAU loop (an `hlscpp.for` labelled `mvau`, as qrnn-to-hlscpp writes it: a flat
+    loop over row folds x column folds whose counters live in index arrays, each iteration one
+    multiply-accumulate per PE row and SIMD lane into per-part accumulators reset at the first column fold and
+    read at the last) at the speed of a plain dot product, with the same bits:
+    - each accumulator's reset `acc[q] = 0` becomes the whole dot product of its part, a contiguous loop over a
+      transposed copy of the weights that g++ vectorizes, and its multiply-accumulates are not printed. The
+      ap kernel wraps the accumulator to its type after every addition; wrapping is a ring homomorphism (mod
+      2^W), so wrapping the exact sum once gives the same value. The sum is exact in int32_t (int64_t) when
+      max|x| (from x's type) times the largest column sum of |W| stays below 2^31 (2^63);
+    - the column folds between the first and the last then only advance the column counter, so the twin
+      jumps over them (CF > 2).
+    Anything that does not match exactly (a product the type wraps, an accumulator read or written elsewhere,
+    a side effect outside the first/last folds, the loop index used) leaves the loop printed op for op."""
+
+    def __init__(self, loop: hlscpp.ForOp):
+        self.loop = loop
+        self.skip: set = set()  # ops not printed
+        self.dots: dict[hlscpp.StoreOp, _Dot] = {}  # accumulator resets -> their dot products
+        self.jump: tuple[SSAValue, int] | None = None  # (the column counter array, column folds)
+
+    @classmethod
+    def find(cls, loop: hlscpp.ForOp) -> MvauTwin | None:
+        if loop.label is None or loop.label.data != "mvau":
+            return None
+        twin = cls(loop)
+        return twin if twin._match() else None
+
+    def _match(self) -> bool:
+        loop, body = self.loop, self.loop.body.block
+        if loop.bound is not None or loop.lb.value.data != 0 or loop.step.value.data != 1 or body.args[0].uses:
+            return False
+        # the column counter: `sf = (sf + 1 == CF) ? 0 : sf + 1` at the top level of the body
+        counter = None
+        for op in body.ops:
+            if isinstance(op, hlscpp.StoreOp) and not op.indices and (sel := _owner(op.value, hlscpp.SelectOp)):
+                wrap, nxt = _owner(sel.cond, hlscpp.BinaryOp, "eq"), _owner(sel.if_false, hlscpp.BinaryOp, "add")
+                load = _owner(nxt.lhs, hlscpp.LoadOp) if nxt is not None else None
+                folds = _const_of(wrap.rhs) if wrap is not None else None
+                if (
+                    nxt is not None
+                    and wrap is not None
+                    and load is not None
+                    and folds is not None
+                    and wrap.lhs is nxt.result
+                    and _const_of(nxt.rhs) == 1
+                    and _const_of(sel.if_true) == 0
+                    and load.array is op.array
+                    and load.parent_block() is body
+                ):
+                    counter = (op.array, load.result, folds)
+        if counter is None:
+            return False
+        sf_array, sf, folds = counter
+        flags = {}
+        for use in sf.uses:
+            user = use.operation
+            if isinstance(user, hlscpp.BinaryOp) and user.kind.data == "eq" and user.lhs is sf:
+                flags[_const_of(user.rhs)] = user.result
+        first, last = flags.get(0), flags.get(folds - 1)
+        if first is None or last is None:
+            return False
+        # the multiply-accumulates, grouped by accumulator
+        macs: dict[SSAValue, list] = {}
+        values: dict[hlscpp.ArrayOp, np.ndarray] = {}  # the weights, once per array
+        for op in loop.walk():
+            if isinstance(op, hlscpp.StoreOp) and (mac := self._mac(op)) is not None:
+                macs.setdefault(op.array, []).append((op, mac))
+        if not macs:
+            return False
+        for acc, found in macs.items():
+            dot = found[0][1][1]
+            if _owner(acc, hlscpp.ArrayOp) is None or any(m.key() != dot.key() for _, (_, m) in found):
+                return False
+            if dot.w not in values:
+                values[dot.w] = _native_values(dot.w)
+            dot.settle(values[dot.w])
+            if dot.ctype is None:
+                return False
+            resets = [
+                u.operation
+                for u in acc.uses
+                if isinstance(u.operation, hlscpp.StoreOp) and all(u.operation is not s for s, _ in found)
+            ]
+            if len(resets) != 1:
+                return False
+            reset = resets[0]
+            q = found[0][0].indices
+            parent = reset.parent_op()
+            if (
+                _const_of(reset.value) != 0
+                or list(reset.indices) != list(q)
+                or not isinstance(parent, hlscpp.IfOp)
+                or parent.cond is not first
+                or not all(_available_before(v, reset) for v in (*dot.lead, dot.n))
+                or not all(_available_before(v, reset) for v in q)
+            ):
+                return False
+            self.dots[reset] = dot
+            for store, (ops, _) in found:
+                self.skip.update(ops)
+        # the inputs hold still during the loop (the dot products read them at the first fold)
+        inputs = {dot.x for dot in self.dots.values()}
+        for op in loop.walk():
+            if (isinstance(op, hlscpp.StoreOp) and op.array in inputs) or (
+                isinstance(op, hlscpp.CallOp) and inputs.intersection(op.args)
+            ):
+                return False
+        # no side effect in the folds between the first and the last but the counters (index arrays at the top
+        # level: the column counter, and row/turn counters that change with its wrap-around)
+        for op in loop.walk():
+            if (
+                op is loop
+                or op in self.skip
+                or not isinstance(op, (hlscpp.StoreOp, hlscpp.WriteOp, hlscpp.ReadOp, hlscpp.CallOp))
+            ):
+                continue
+            if (
+                isinstance(op, hlscpp.StoreOp)
+                and op.parent_block() is body
+                and not op.indices
+                and isinstance(op.array.type, MemRefType)
+                and isinstance(op.array.type.element_type, IndexType)
+            ):
+                continue
+            node, guarded = op.parent_op(), False
+            while node is not None and node is not loop:
+                if isinstance(node, hlscpp.IfOp):
+                    cond = node.cond
+                    both = _owner(cond, hlscpp.BinaryOp, "and")
+                    guarded |= cond is first or cond is last or (both is not None and last in (both.lhs, both.rhs))
+                node = node.parent_op()
+            if not guarded:
+                return False
+        if folds > 2:
+            self.jump = (sf_array, folds)
+        return True
+
+    def _mac(self, store: hlscpp.StoreOp):
+        """(the ops of `acc[q] = acc[q] + x * w`, its _Dot) or None."""
+        add = _owner(store.value, hlscpp.BinaryOp, "add")
+        acc_type = store.array.type
+        if (
+            add is None
+            or not isinstance(acc_type, MemRefType)
+            or not _is_ap(add.result.type)
+            or add.result.type != acc_type.element_type
+        ):
+            return None
+        old, mul = _owner(add.lhs, hlscpp.LoadOp), _owner(add.rhs, hlscpp.BinaryOp, "mul")
+        if old is None or mul is None or old.array is not store.array or list(old.indices) != list(store.indices):
+            return None
+        lx, lw = _owner(mul.lhs, hlscpp.LoadOp), _owner(mul.rhs, hlscpp.LoadOp)
+        w = _owner(lw.array, hlscpp.ArrayOp) if lw is not None else None
+        if (
+            lx is None
+            or lw is None
+            or w is None
+            or w.init is None
+            or w.storage.data != "static_const"
+            or len(lw.indices) != 2
+            or not isinstance(lx.array.type, MemRefType)
+        ):
+            return None
+        if not all(_is_ap(v.type) for v in (lx.result, lw.result, mul.result)):
+            return None
+        corners = [a * b for a in value_range(lx.result.type) for b in value_range(lw.result.type)]
+        lo, hi = value_range(mul.result.type)
+        if not (lo <= min(corners) and max(corners) <= hi):  # the product is exact in the ap kernel too
+            return None
+        k, n = lw.indices
+        col = lx.indices[-1]
+        if col is k:
+            r0 = 0
+        else:
+            sub = _owner(col, hlscpp.BinaryOp, "sub")
+            r0 = _const_of(sub.rhs) if sub is not None and sub.lhs is k else None
+        shape = lx.array.type.get_shape()
+        if r0 is None or r0 + shape[-1] > w.result.type.get_shape()[0]:
+            return None
+        if not (
+            _only_used_by(add.result, store)
+            and _only_used_by(old.result, add)
+            and _only_used_by(mul.result, add)
+            and _only_used_by(lx.result, mul)
+            and _only_used_by(lw.result, mul)
+        ):
+            return None
+        return [store, add, old, mul, lx, lw], _Dot(lx.array, tuple(lx.indices[:-1]), r0, shape[-1], w, n)
+
+
+def lazy_accumulators(fn: hlscpp.FuncOp, skip: set) -> dict[SSAValue, dict[hlscpp.StoreOp, tuple]]:
+    """Local ap arrays that the twin keeps unwrapped in int64_t: those with an accumulating store
+    `a[i] = a[i] + y` (the add typed as a's elements, read and written nowhere else). The ap kernel wraps every
+    sum to W bits; the twin adds modulo 2^64 and wraps where the array is read otherwise, which gives the same
+    value (wrapping is a ring homomorphism) and takes the wrap off the loop-carried chain (a threshold count's
+    63 comparisons then vectorize). Arrays read or written any other way (passed to a call) keep their type.
+    Returns each such array's accumulating stores -> (y, the add, the load of a[i])."""
+    out: dict[SSAValue, dict[hlscpp.StoreOp, tuple]] = {}
+    for op in fn.walk():
+        if not isinstance(op, hlscpp.ArrayOp) or op.init is not None or not _is_ap(op.result.type.element_type):
+            continue
+        arr, stores, ok = op.result, {}, True
+        for use in arr.uses:
+            user = use.operation
+            if isinstance(user, hlscpp.LoadOp) and user.array is arr:
+                continue
+            if not isinstance(user, hlscpp.StoreOp) or user.value is arr or user in skip:
+                ok = False
+                break
+            add = _owner(user.value, hlscpp.BinaryOp, "add")
+            if add is None or add.result.type != arr.type.element_type or not _only_used_by(add.result, user):
+                continue
+            for mine, other in ((add.lhs, add.rhs), (add.rhs, add.lhs)):
+                load = _owner(mine, hlscpp.LoadOp)
+                if (
+                    load is not None
+                    and load.array is arr
+                    and list(load.indices) == list(user.indices)
+                    and _only_used_by(load.result, add)
+                    and mine is not other
+                ):
+                    stores[user] = (other, add, load)
+                    break
+        if ok and stores:
+            out[arr] = stores
+    return out
+
+
 class NativeCppPrinter(CppPrinter):
     """Prints the C-simulation twin of a function: ap types become int64_t (scalars) and the smallest native
     integer per array element; each expression is exact in int64_t (or modulo 2^64, then wrapped), and wrapped
@@ -461,20 +836,70 @@ class NativeCppPrinter(CppPrinter):
     def __init__(self, out: IO[str], initializers: dict | None = None, ports: set[SSAValue] = frozenset()):
         super().__init__(out, initializers)
         self.consts: dict[SSAValue, int] = {}
-        self.ports = ports  # streams that keep their ap element type (port_streams)
+        self.ports = ports  # the top function's port streams (port_streams)
+        # MVAU loops run as dot products (MvauTwin): ops not printed, accumulator resets that become dot
+        # products, loops that jump over column folds, the transposed weight slices' names
+        self.skip: set = set()
+        self.dots: dict[hlscpp.StoreOp, _Dot] = {}
+        self.jumps: dict[hlscpp.ForOp, tuple[SSAValue, int]] = {}
+        self.slices: dict[tuple, str] = {}
+        # accumulators kept unwrapped (lazy_accumulators): array -> its accumulating stores -> the addend
+        self.lazy: dict[SSAValue, dict[hlscpp.StoreOp, tuple]] = {}
 
     def pragma(self, text: str) -> None:
         pass  # the twin is never synthesized
 
     def print_func(self, fn: hlscpp.FuncOp) -> None:
-        self.consts = {}
+        self.consts, self.skip, self.dots, self.jumps, self.slices = {}, set(), {}, {}, {}
+        for op in fn.walk():
+            if isinstance(op, hlscpp.ForOp) and (mvau := MvauTwin.find(op)) is not None:
+                self.skip |= mvau.skip
+                self.dots.update(mvau.dots)
+                if mvau.jump is not None:
+                    self.jumps[op] = mvau.jump
+        self.lazy = lazy_accumulators(fn, self.skip)
+        for stores in self.lazy.values():
+            for store, (_, add, load) in stores.items():
+                self.skip.update((add, load))  # the store adds in place
         super().print_func(fn)
+
+    def fresh(self) -> str:
+        """A new temporary name (v<N>, which no name from the IR can be)."""
+        self.counter += 1
+        return f"v{self.counter - 1}"
+
+    def print_op(self, op) -> None:
+        if op not in self.skip:
+            super().print_op(op)
+
+    def end_of_loop_body(self, op: hlscpp.ForOp) -> None:
+        if op in self.jumps:
+            counter, folds = self.jumps[op]
+            sf, i = self.name(counter), self.name(op.body.block.args[0])
+            self.line(f"if ({sf} == 1) {{  // folds 1 .. {folds - 2} only accumulate: the dot products did that")
+            with self.indented():
+                self.line(f"{sf} = {folds - 1};")
+                self.line(f"{i} += {folds - 2};")
+            self.line("}")
+
+    def _dot(self, op: hlscpp.StoreOp, dot: _Dot) -> None:
+        """`acc[q] = <the dot product of its part>`, wrapped to the accumulator's type (MvauTwin)."""
+        ctype, total, c = dot.ctype, self.fresh(), self.fresh()
+        x = f"{self.name(dot.x)}{self._index(dot.lead)}[{c}]"
+        w = f"{self.slices[(dot.w, dot.r0, dot.size)]}[{self.name(dot.n)}][{c}]"
+        self.line(f"{ctype} {total} = 0;")
+        self.line(f"for (int {c} = 0; {c} < {dot.size}; {c}++) {total} += ({ctype}){x} * ({ctype}){w};")
+        value = self.fit(total, (-dot.bound, dot.bound), cast(MemRefType, op.array.type).element_type)
+        self.line(f"{self.name(op.array)}{self._index(op.indices)} = {value};")
 
     def declaration(self, value: SSAValue, name: str) -> str:
         ty = value.type
         if hlscpp.stream_element_type(ty) is not None:
-            return f"{self.stream_type(value)} &{name}" if isinstance(ty, hlscpp.StreamType) else \
-                f"{self.stream_type(value)} {name}{_dims(ty)}"
+            return (
+                f"{self.stream_type(value)} &{name}"
+                if isinstance(ty, hlscpp.StreamType)
+                else f"{self.stream_type(value)} {name}{_dims(ty)}"
+            )
         if isinstance(ty, MemRefType):
             return f"{native_element_type(ty.element_type)} {name}{_dims(ty)}"
         return f"{self.scalar_type(ty)} {name}"
@@ -484,13 +909,14 @@ class NativeCppPrinter(CppPrinter):
         return "int64_t" if _is_ap(ty) else cpp_type(ty)
 
     def is_fifo(self, stream: SSAValue) -> bool:
-        """A stream (or array of streams) of ap values inside the kernel, which the twin carries as int64_t."""
+        """A stream (or array of streams) of ap values inside the kernel, whose values the twin writes wrapped
+        to the element type; a port may hold any int64_t the testbench wrote (reads wrap them)."""
         return _is_ap(hlscpp.stream_element_type(stream.type)) and stream not in self.ports
 
     def stream_type(self, stream: SSAValue) -> str:
-        """The C++ type of the stream, or of each stream of an array of them."""
-        return "hls::stream<int64_t>" if self.is_fifo(stream) else \
-            cpp_type(hlscpp.StreamType(hlscpp.stream_element_type(stream.type)))
+        """The C++ type of the stream, or of each stream of an array of them: every stream of the twin is a
+        CSIM_STREAM (int64_t values)."""
+        return CSIM_STREAM
 
     def range_of(self, value: SSAValue) -> tuple[int, int]:
         if value in self.consts:
@@ -520,6 +946,20 @@ class NativeCppPrinter(CppPrinter):
         self.exprs[op.result] = str(value) if -(1 << 31) <= value < 1 << 31 else f"{value}LL"
 
     def _array(self, op: hlscpp.ArrayOp) -> None:
+        if op.result in self.lazy:
+            self.line(f"int64_t {self.name(op.result)}{_dims(op.result.type)};")
+            return
+        for dot in self.dots.values():  # weights of MVAU dot products: transposed slices
+            if dot.w is op and (op, dot.r0, dot.size) not in self.slices:
+                assert dot.weights is not None  # MvauTwin settled it
+                name = self.slices[(op, dot.r0, dot.size)] = self.fresh()
+                rows = op.result.type.get_shape()[1]
+                self.line(
+                    f"static const {native_element_type(op.result.type.element_type)} {name}[{rows}][{dot.size}] = "
+                    f"{_initializer(dot.weights)};"
+                )
+        if op.result.uses and all(u.operation in self.skip for u in op.result.uses):
+            return  # only the skipped multiply-accumulates read it
         name = self.name(op.result)
         ty = op.result.type
         decl = f"{native_element_type(ty.element_type)} {name}{_dims(ty)}"
@@ -543,9 +983,17 @@ class NativeCppPrinter(CppPrinter):
 
     def _load(self, op: hlscpp.LoadOp) -> None:
         elem = op.array.type.element_type
-        self.assign(op, f"{self.name(op.array)}{self._index(op.indices)}", value_range(elem))
+        rng = (-(1 << 63), (1 << 63) - 1) if op.array in self.lazy else value_range(elem)  # unwrapped: wrap here
+        self.assign(op, f"{self.name(op.array)}{self._index(op.indices)}", rng)
 
     def _store(self, op: hlscpp.StoreOp) -> None:
+        if op in self.dots:
+            return self._dot(op, self.dots[op])
+        if op.array in self.lazy and op in self.lazy[op.array]:  # modulo 2^64: exact modulo 2^W too
+            target = f"{self.name(op.array)}{self._index(op.indices)}"
+            addend = self.name(self.lazy[op.array][op][0])
+            self.line(f"{target} = (int64_t)((uint64_t){target} + (uint64_t)({addend}));")
+            return
         value = self.fit(self.name(op.value), self.range_of(op.value), op.array.type.element_type)
         self.line(f"{self.name(op.array)}{self._index(op.indices)} = {value};")
 
@@ -560,16 +1008,15 @@ class NativeCppPrinter(CppPrinter):
     def _read(self, op: hlscpp.ReadOp) -> None:
         elem = hlscpp.stream_element_type(op.stream.type)  # a FIFO holds its element type's values: see _write
         port = _is_ap(elem) and not self.is_fifo(op.stream)
-        read = f"{self.name(op.stream)}{self._index(op.indices)}.read()" + (".to_int64()" if port else "")
-        self.assign(op, read, value_range(elem))
+        # a port holds what the testbench wrote: the ap port's element constructor would have wrapped it
+        rng = (-(1 << 63), (1 << 63) - 1) if port else value_range(elem)
+        self.assign(op, f"{self.name(op.stream)}{self._index(op.indices)}.read()", rng)
 
     def _write(self, op: hlscpp.WriteOp) -> None:
         elem = hlscpp.stream_element_type(op.stream.type)
         value = self.name(op.value)
-        if self.is_fifo(op.stream):  # wrapped as the ap FIFO's element constructor would
+        if _is_ap(elem):  # wrapped as the ap stream's element constructor would
             value = self.fit(value, self.range_of(op.value), elem)
-        elif _is_ap(elem):  # the ap constructor keeps the low bits, as the ap kernel's write does
-            value = f"{cpp_type(elem)}({value})"
         self.line(f"{self.name(op.stream)}{self._index(op.indices)}.write({value});")
 
     def _binary(self, op: hlscpp.BinaryOp) -> None:
@@ -618,6 +1065,10 @@ class NativeCppPrinter(CppPrinter):
         above every unsigned one, as its uint64_t does), and equality compares the low max(W1, W2, 32) bits."""
         a, b, op = self.name(lhs), self.name(rhs), _CMP[kind]
         (w1, s1), (w2, s2) = _ap_operand(lhs.type), _ap_operand(rhs.type)
+        if all(-(1 << 31) <= r[0] and r[1] < 1 << 31 for r in (self.range_of(lhs), self.range_of(rhs))):
+            # by value, in 32 bits: x86-64's baseline SIMD has no 64-bit compare, so a threshold count's
+            # comparisons vectorize only like this
+            return f"(int32_t){a} {op} (int32_t){b}" if self.is_int64(lhs) or self.is_int64(rhs) else f"{a} {op} {b}"
         if s1 == s2 or not (_is_ap(lhs.type) or _is_ap(rhs.type)):
             return f"{a} {op} {b}"
         if kind in ("eq", "ne"):
@@ -648,16 +1099,29 @@ def emit_hls_cpp(module: ModuleOp, out: IO[str], header: str | None = None, csim
     CppPrinter(out).print_module(module, header, csim_twin)
 
 
-def emit_header(module: ModuleOp, out: IO[str], guard: str = "LSTMC_KERNEL_H") -> None:
-    """The kernel's header: includes and the top function's prototype."""
+def emit_header(module: ModuleOp, out: IO[str], guard: str = "LSTMC_KERNEL_H", csim_twin: bool = True) -> None:
+    """The kernel's header: includes and the top function's prototype. With a native twin (as emit_hls_cpp
+    decides) the ap_int prototype is what Vitis synthesizes and what `-DLSTMC_CSIM_AP_TYPES` simulates; every
+    other build sees the twin's prototype, whose ports are CSIM_STREAMs, and includes no Xilinx header."""
     identifier(guard, "header guard")
     printer = CppPrinter(out)
     printer.line("// Generated by lstmc. Do not edit: regenerate with `lstmc compile`.")
     printer.line(f"#ifndef {guard}")
     printer.line(f"#define {guard}")
+    twin = csim_twin and native_twin_blocker(module) is None
+    if twin:
+        printer.line(AP_GUARD)
     for name in KERNEL_INCLUDES:
         printer.line(f"#include <{name}>")
-    for op in module.ops:
-        if isinstance(op, hlscpp.FuncOp) and op.top is not None:
-            printer.line(printer.prototype(op) + ";")
+    tops = [op for op in module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None]
+    for op in tops:
+        printer.line(printer.prototype(op) + ";")
+    if twin:
+        printer.line("#else  // C-simulation: the native-integer twin's ports (no Xilinx header)")
+        for text in _CSIM_SUPPORT.splitlines():
+            printer.line(text)
+        native = NativeCppPrinter(out, ports=port_streams(module))
+        for op in tops:
+            native.line(native.prototype(op) + ";")
+        printer.line("#endif")
     printer.line(f"#endif  // {guard}")

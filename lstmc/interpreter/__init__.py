@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
 
+from lstmc.entry import entry_function, io_names  # noqa: F401 (io_names re-exported)
 from lstmc.errors import LstmcError
 
 
-def io_names(fn: func.FuncOp, key: str, count: int, prefix: str) -> list[str]:
-    attr = fn.attributes.get(key)
-    if isinstance(attr, ArrayAttr):
-        return [a.data for a in attr.data if isinstance(a, StringAttr)]
-    return [f"{prefix}{i}" for i in range(count)]
-
-
-def entry_function(module: ModuleOp) -> func.FuncOp:
-    funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
-    if not funcs:
-        raise LstmcError("the module has no func.func to run")
-    return funcs[0]
-
-
-def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=(),
-                 listeners=()) -> dict[str, np.ndarray]:
+def run_function(
+    module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=(), listeners=()
+) -> dict[str, np.ndarray]:
     """Interpret the module's entry function.
 
     Each input is either one sequence (the exact shape of the function argument) or a batch of them (one
@@ -36,7 +23,7 @@ def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=()
     interpreter runs exactly as before.
     """
     from lstmc.interpreter.dataflow import DataflowFunctions
-    from lstmc.interpreter.qrnn import QrnnFunctions
+    from lstmc.interpreter.qrnn import QrnnFunctions, single_threaded_blas
 
     fn = entry_function(module)
     arg_types = fn.function_type.inputs.data
@@ -73,7 +60,8 @@ def run_function(module: ModuleOp, inputs: dict[str, np.ndarray], extra_impls=()
     interpreter.register_implementations(DataflowFunctions())
     for impls in extra_impls:
         interpreter.register_implementations(impls)
-    results = interpreter.call_op(fn.sym_name.data, tuple(args))
+    with single_threaded_blas():  # exact float products in BLAS, without its threads (lstmc/interpreter/qrnn.py)
+        results = interpreter.call_op(fn.sym_name.data, tuple(args))
     n = args[0].shape[0] if args else 1
     outputs = {}
     for name, value, ty in zip(out_names, results, fn.function_type.outputs.data):
