@@ -94,9 +94,9 @@ class Settings:
     simd: int = 0
     folding: str = ""
     target_cycles: int = 0
-    act_impl: str = "threshold"
+    act_impl: str = "auto"
     kernel_name: str = DEFAULT_KERNEL
-    threshold_input: str = "aligned"
+    threshold_input: str = "accumulator"
 
     def check(self) -> Settings:
         from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
@@ -106,24 +106,44 @@ class Settings:
         for option, value in (("--pe", self.pe), ("--simd", self.simd), ("--target-cycles", self.target_cycles)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise LstmcError(f"{option} must be an integer >= 0, got {value!r}")
-        modes = [m for m, on in (("--pe/--simd", self.pe or self.simd), ("--folding", self.folding),
-                                 ("--target-cycles", self.target_cycles)) if on]
+        modes = [
+            m
+            for m, on in (
+                ("--pe/--simd", self.pe or self.simd),
+                ("--folding", self.folding),
+                ("--target-cycles", self.target_cycles),
+            )
+            if on
+        ]
         if len(modes) > 1:
-            raise LstmcError(f"choose one folding mode: give only one of --pe/--simd, --folding or --target-cycles "
-                             f"(got {' and '.join(modes)})")
+            raise LstmcError(
+                f"choose one folding mode: give only one of --pe/--simd, --folding or --target-cycles "
+                f"(got {' and '.join(modes)})"
+            )
         if self.act_impl not in ACT_IMPLS:
             raise LstmcError(f"--act-impl {self.act_impl!r}: choose one of {', '.join(ACT_IMPLS)}")
         if self.threshold_input not in THRESHOLD_INPUTS:
             raise LstmcError(f"--threshold-input {self.threshold_input!r}: choose one of {', '.join(THRESHOLD_INPUTS)}")
         reason = is_cpp_identifier(self.kernel_name) if isinstance(self.kernel_name, str) else "it is not a string"
         if reason:
-            raise LstmcError(f"--kernel-name {str(self.kernel_name)[:40]!r} is not usable as a C++ function name: "
-                             f"{reason}")
+            raise LstmcError(
+                f"--kernel-name {str(self.kernel_name)[:40]!r} is not usable as a C++ function name: {reason}"
+            )
         return self
 
 
-def _settings(base: Settings, part=None, board=None, clock_ns=None, pe=None, simd=None, folding=None,
-              target_cycles=None, act_impl=None, kernel_name=None) -> Settings:
+def _settings(
+    base: Settings,
+    part=None,
+    board=None,
+    clock_ns=None,
+    pe=None,
+    simd=None,
+    folding=None,
+    target_cycles=None,
+    act_impl=None,
+    kernel_name=None,
+) -> Settings:
     """`base` with the given options replaced. Folding options replace each other: giving one mode drops the
     folding `base` had, so `load(..., pe=4).estimate(target_cycles=N)` is not a conflict."""
     changes: dict[str, Any] = {}
@@ -131,8 +151,11 @@ def _settings(base: Settings, part=None, board=None, clock_ns=None, pe=None, sim
         changes["part"] = choose_part(part, board)
     if clock_ns is not None:
         changes["clock_ns"] = check_clock(clock_ns)
-    folding_given = {k: v for k, v in (("pe", pe), ("simd", simd), ("folding", folding),
-                                      ("target_cycles", target_cycles)) if v is not None}
+    folding_given = {
+        k: v
+        for k, v in (("pe", pe), ("simd", simd), ("folding", folding), ("target_cycles", target_cycles))
+        if v is not None
+    }
     if folding_given:
         changes.update({"pe": 0, "simd": 0, "folding": "", "target_cycles": 0, **folding_given})
     if act_impl is not None:
@@ -236,13 +259,14 @@ def run_chunked(run: Callable[[dict], dict], inputs: dict, count: int | None, pr
     start, size = 0, FIRST_CHUNK
     while start < count:
         size = min(size, count - start)
-        chunk = {k: v[start:start + size] for k, v in inputs.items()}
+        chunk = {k: v[start : start + size] for k, v in inputs.items()}
         began = time.monotonic()
         try:
             parts.append(run(chunk))
         except LstmcError as e:  # a message that counts sequences counts them within the chunk
-            raise LstmcError(re.sub(r"\bsequence (\d+)\b", lambda m: f"sequence {int(m.group(1)) + start}",
-                                    str(e))) from e
+            raise LstmcError(
+                re.sub(r"\bsequence (\d+)\b", lambda m: f"sequence {int(m.group(1)) + start}", str(e))
+            ) from e
         rate = size / max(time.monotonic() - began, 1e-3)
         start += size
         progress.advance(size)
@@ -277,12 +301,16 @@ def _as_arrays(model, inputs, label: str = "inputs") -> dict:
     expected = input_shapes(model)
     if isinstance(inputs, np.ndarray):
         if len(expected) != 1:
-            raise LstmcError(f"{label}: one array given, but the model takes {len(expected)} inputs "
-                             f"({', '.join(expected)}); pass a dict keyed by their names")
+            raise LstmcError(
+                f"{label}: one array given, but the model takes {len(expected)} inputs "
+                f"({', '.join(expected)}); pass a dict keyed by their names"
+            )
         inputs = {next(iter(expected)): inputs}
     if not isinstance(inputs, dict):
-        raise LstmcError(f"{label}: expected a dict of arrays keyed by graph input names, an array or an .npz path; "
-                         f"got {type(inputs).__name__}")
+        raise LstmcError(
+            f"{label}: expected a dict of arrays keyed by graph input names, an array or an .npz path; "
+            f"got {type(inputs).__name__}"
+        )
     outputs = {o.name for o in model.graph.output}
     missing = [k for k in expected if k not in inputs]
     if missing:
@@ -294,16 +322,21 @@ def _as_arrays(model, inputs, label: str = "inputs") -> dict:
     for name in expected:
         value = np.asarray(inputs[name])
         if value.dtype.kind not in "fiu":
-            raise LstmcError(f"{label}: array '{name}' has dtype {value.dtype}; inputs must be float or integer numbers")
+            raise LstmcError(
+                f"{label}: array '{name}' has dtype {value.dtype}; inputs must be float or integer numbers"
+            )
         if value.size == 0:
-            raise LstmcError(f"{label}: array '{name}' is empty (shape {list(value.shape)}); give at least one sequence")
+            raise LstmcError(
+                f"{label}: array '{name}' is empty (shape {list(value.shape)}); give at least one sequence"
+            )
         forms[name] = batch_size(value.shape, expected[name], label, name)
         with np.errstate(over="ignore"):
             arrays[name] = value.astype(np.float32)
     if len({n is None for n in forms.values()}) > 1 or len({n for n in forms.values() if n is not None}) > 1:
-        raise LstmcError(f"{label}: every input must be one sequence or a batch of the same N; got "
-                         + ", ".join(f"'{k}' {'one sequence' if n is None else f'a batch of {n}'}"
-                                     for k, n in forms.items()))
+        raise LstmcError(
+            f"{label}: every input must be one sequence or a batch of the same N; got "
+            + ", ".join(f"'{k}' {'one sequence' if n is None else f'a batch of {n}'}" for k, n in forms.items())
+        )
     return arrays
 
 
@@ -332,8 +365,10 @@ class StageResult:
         """What `lstmc verify` prints for this stage."""
         stage = self.stage
         if self.report is None:
-            return [f"{stage:<10} {'(baseline)':<12} onnxruntime (ORT_ENABLE_BASIC), one sequence at a time: every "
-                    "other stage is compared with it"]
+            return [
+                f"{stage:<10} {'(baseline)':<12} onnxruntime (ORT_ENABLE_BASIC), one sequence at a time: every "
+                "other stage is compared with it"
+            ]
         report, out = self.report, []
 
         def listing(label, verdicts, limit=10):
@@ -347,27 +382,37 @@ class StageResult:
             lsb = "-" if row.max_lsb is None else f"{row.max_lsb:.3g}"
             ties = "-" if row.ties is None else str(row.ties)
             real = "-" if row.real is None else str(row.real)
-            out.append(f"{stage:<10} {row.output:<12} {row.elements:>10} {row.mismatches:>9} {row.rate:>10.2e} "
-                       f"{lsb:>8} {ties:>8} {real:>8}")
+            out.append(
+                f"{stage:<10} {row.output:<12} {row.elements:>10} {row.mismatches:>9} {row.rate:>10.2e} "
+                f"{lsb:>8} {ties:>8} {real:>8}"
+            )
         if report.ties:
             worst = report.tie_max_lsb
-            out.append(f"{stage:<10} {'ties':<12} {len(report.ties)} mismatching sequences first diverge at a float32 "
-                       f"rounding tie (largest output error {'-' if worst is None else f'{worst:.3g}'} LSB):")
+            out.append(
+                f"{stage:<10} {'ties':<12} {len(report.ties)} mismatching sequences first diverge at a float32 "
+                f"rounding tie (largest output error {'-' if worst is None else f'{worst:.3g}'} LSB):"
+            )
             listing("  tie", report.ties)
         if report.rounded:  # the third class (lstmc.tie_trace, "Unquantized outputs"): neither a tie nor a bug
             elements = sum(r.rounded or 0 for r in report.rows)
             worst = max(report.rounded, key=lambda v: v.worst_rounding.ulps)
-            out.append(f"{stage:<10} {'rounding':<12} {elements} elements in {len(report.rounded)} sequences differ by "
-                       f"float32 rounding of an unquantized output (no quantizer diverges there), largest "
-                       f"{report.rounded_max_ulp:.3g} ulp; worst: sequence {worst.sequence}, "
-                       f"{worst.worst_rounding.describe()}")
+            out.append(
+                f"{stage:<10} {'rounding':<12} {elements} elements in {len(report.rounded)} sequences differ by "
+                f"float32 rounding of an unquantized output (no quantizer diverges there), largest "
+                f"{report.rounded_max_ulp:.3g} ulp; worst: sequence {worst.sequence}, "
+                f"{worst.worst_rounding.describe()}"
+            )
         listing("REAL", report.real)
-        out.append(f"{stage:<10} {'contract':<12} {report.contract}: {'OK' if report.ok else 'FAIL - ' + report.reason}")
+        out.append(
+            f"{stage:<10} {'contract':<12} {report.contract}: {'OK' if report.ok else 'FAIL - ' + report.reason}"
+        )
         if self.vs_integer is not None:
             same = self.vs_integer
             differing = sum(r.mismatches for r in same.rows)
-            out.append(f"{stage:<10} {'vs integer':<12} bit-exact with the integer stage: "
-                       f"{'OK' if same.ok else f'FAIL - {differing} mismatching elements'}")
+            out.append(
+                f"{stage:<10} {'vs integer':<12} bit-exact with the integer stage: "
+                f"{'OK' if same.ok else f'FAIL - {differing} mismatching elements'}"
+            )
         return out
 
 
@@ -394,9 +439,11 @@ class VerifyReport:
         scales = "all powers of two" if self.power_of_two else "not all powers of two"
         if self.power_of_two and not self.exact:
             scales += " (but the reference rounds: float32 arithmetic off a power-of-two grid)"
-        return [f"lstmc verify {model}: {self.source}; scales: {scales}",
-                f"{'stage':<10} {'output':<12} {'elements':>10} {'mismatch':>9} {'rate':>10} {'max LSB':>8} "
-                f"{'ties':>8} {'real':>8}"]
+        return [
+            f"lstmc verify {model}: {self.source}; scales: {scales}",
+            f"{'stage':<10} {'output':<12} {'elements':>10} {'mismatch':>9} {'rate':>10} {'max LSB':>8} "
+            f"{'ties':>8} {'real':>8}",
+        ]
 
     @property
     def verdict(self) -> str:
@@ -447,8 +494,14 @@ def compile_project(model, out_dir, options, source: str = "") -> Project:
 class Design:
     """A checked ONNX model plus the options it is compiled with (see the module docstring)."""
 
-    def __init__(self, model, source: str = "", seq_len: int | None = None, settings: Settings | None = None,
-                 max_seq_len: int | None = None):
+    def __init__(
+        self,
+        model,
+        source: str = "",
+        seq_len: int | None = None,
+        settings: Settings | None = None,
+        max_seq_len: int | None = None,
+    ):
         self.model = model  # onnx.ModelProto, checked by lstmc.frontend (a symbolic T is bound per run)
         self.source = source
         self.seq_len = seq_len
@@ -459,8 +512,10 @@ class Design:
 
     def __repr__(self) -> str:
         s = self.settings
-        return (f"<lstmc.Design {self.source or self.model.graph.name!r} part={s.part.name} clock_ns={s.clock_ns:g} "
-                f"pe={s.pe} simd={s.simd}>")
+        return (
+            f"<lstmc.Design {self.source or self.model.graph.name!r} part={s.part.name} clock_ns={s.clock_ns:g} "
+            f"pe={s.pe} simd={s.simd}>"
+        )
 
     def _bound(self, arrays: dict | None = None):
         """The model with a symbolic sequence length bound (from the arrays, else `seq_len`)."""
@@ -504,8 +559,9 @@ class Design:
             return run_chunked(lambda x: self._run_stage(stage, self.model, x), arrays, count, progress)
 
     # -- verify
-    def verify(self, inputs=None, random: int = 16, seed: int = 0, stages=None,
-               progress: bool | Progress | None = None) -> VerifyReport:
+    def verify(
+        self, inputs=None, random: int = 16, seed: int = 0, stages=None, progress: bool | Progress | None = None
+    ) -> VerifyReport:
         """Run the inputs (default: `random` standard-normal sequences from `seed`) through the reference and
         each stage and check the verification contract (README): `report.ok`, `report.stages[name]`."""
         steps = self.iter_verify(inputs, random, seed, stages, progress)
@@ -514,8 +570,9 @@ class Design:
             pass
         return report
 
-    def iter_verify(self, inputs=None, random: int = 16, seed: int = 0, stages=None,
-                    progress: bool | Progress | None = None) -> Iterator:
+    def iter_verify(
+        self, inputs=None, random: int = 16, seed: int = 0, stages=None, progress: bool | Progress | None = None
+    ) -> Iterator:
         """`verify` step by step: yields the VerifyReport (its header known, no stage yet), then each
         StageResult as its stage finishes (also added to the report)."""
         from lstmc.analysis import all_scales_power_of_two, output_lsbs, reference_is_exact
@@ -578,16 +635,32 @@ class Design:
             yield result
 
     # -- estimate
-    def estimate(self, *, part: str | None = None, board: str | None = None, clock_ns: float | None = None,
-                 pe: int | None = None, simd: int | None = None, folding: str | None = None,
-                 target_cycles: int | None = None):
+    def estimate(
+        self,
+        *,
+        part: str | None = None,
+        board: str | None = None,
+        clock_ns: float | None = None,
+        pe: int | None = None,
+        simd: int | None = None,
+        folding: str | None = None,
+        target_cycles: int | None = None,
+    ):
         """Estimated cycles and resources (lstmc.qor.Report) on the chosen part and clock; a FitWarning when the
         design exceeds the part."""
         from lstmc.pipeline import lower_and_fold
         from lstmc.qor import estimate_module
 
-        s = _settings(self.settings, part=part, board=board, clock_ns=clock_ns, pe=pe, simd=simd, folding=folding,
-                      target_cycles=target_cycles)
+        s = _settings(
+            self.settings,
+            part=part,
+            board=board,
+            clock_ns=clock_ns,
+            pe=pe,
+            simd=simd,
+            folding=folding,
+            target_cycles=target_cycles,
+        )
         module = lower_and_fold(self._bound(), s.pe, s.simd, s.folding, s.target_cycles)
         report = estimate_module(module, part=s.part, clock_mhz=1000.0 / s.clock_ns)
         message = fit_warning(report.total.utilisation(report.part), report.part)
@@ -596,17 +669,40 @@ class Design:
         return report
 
     # -- compile
-    def compile(self, out_dir, *, inputs=None, golden: int = 8, seed: int = 0, part: str | None = None,
-                board: str | None = None, clock_ns: float | None = None, pe: int | None = None,
-                simd: int | None = None, folding: str | None = None, target_cycles: int | None = None,
-                act_impl: str | None = None, kernel_name: str | None = None) -> Project:
+    def compile(
+        self,
+        out_dir,
+        *,
+        inputs=None,
+        golden: int = 8,
+        seed: int = 0,
+        part: str | None = None,
+        board: str | None = None,
+        clock_ns: float | None = None,
+        pe: int | None = None,
+        simd: int | None = None,
+        folding: str | None = None,
+        target_cycles: int | None = None,
+        act_impl: str | None = None,
+        kernel_name: str | None = None,
+    ) -> Project:
         """Write the Vitis HLS project to `out_dir` (see `lstmc compile`): golden vectors from `inputs` (an
         .npz path or arrays) or `golden` random sequences from `seed`."""
         from lstmc.arrays import check_sequence_budget, input_shapes, load_inputs
         from lstmc.compile import CompileOptions
 
-        s = _settings(self.settings, part=part, board=board, clock_ns=clock_ns, pe=pe, simd=simd, folding=folding,
-                      target_cycles=target_cycles, act_impl=act_impl, kernel_name=kernel_name)
+        s = _settings(
+            self.settings,
+            part=part,
+            board=board,
+            clock_ns=clock_ns,
+            pe=pe,
+            simd=simd,
+            folding=folding,
+            target_cycles=target_cycles,
+            act_impl=act_impl,
+            kernel_name=kernel_name,
+        )
         if not isinstance(golden, int) or isinstance(golden, bool) or golden < 1:
             raise LstmcError(f"--golden must be a positive number of sequences, got {golden!r}")
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
@@ -621,25 +717,52 @@ class Design:
                 if _sequence_count(self.model, arrays) is None:
                     arrays = {k: v[None] for k, v in arrays.items()}
         if self.max_seq_len is not None and self.seq_len is not None:
-            raise LstmcError("--seq-len fixes the kernel's sequence length and --max-seq-len makes it a run-time "
-                             "value: give one (golden vectors of another length come from --inputs)")
+            raise LstmcError(
+                "--seq-len fixes the kernel's sequence length and --max-seq-len makes it a run-time "
+                "value: give one (golden vectors of another length come from --inputs)"
+            )
         # a run-time length: compile_model binds T = max_seq_len for the kernel, the golden inputs' T for them
         model = self.model if self.max_seq_len is not None else self._bound(arrays)
-        options = CompileOptions(kernel=s.kernel_name, part=s.part.name, clock_ns=s.clock_ns, pe=s.pe, simd=s.simd,
-                                 folding=s.folding, target_cycles=s.target_cycles, act_impl=s.act_impl,
-                                 threshold_input=s.threshold_input, golden_count=golden, seed=seed, max_seq_len=self.max_seq_len)
+        options = CompileOptions(
+            kernel=s.kernel_name,
+            part=s.part.name,
+            clock_ns=s.clock_ns,
+            pe=s.pe,
+            simd=s.simd,
+            folding=s.folding,
+            target_cycles=s.target_cycles,
+            act_impl=s.act_impl,
+            threshold_input=s.threshold_input,
+            golden_count=golden,
+            seed=seed,
+            max_seq_len=self.max_seq_len,
+        )
         if arrays is not None:
             options.golden_inputs = arrays
         else:
-            shapes = [shape for shape in input_shapes(self._bound()).values() if shape is not None and None not in shape]
+            shapes = [
+                shape for shape in input_shapes(self._bound()).values() if shape is not None and None not in shape
+            ]
             check_sequence_budget(shapes, golden, "--golden")
         return compile_project(model, out_dir, options, source=self.source)
 
 
-def load(model, *, seq_len: int | None = None, part: str | None = None, board: str | None = None,
-         clock_ns: float | None = None, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0,
-         act_impl: str = "threshold", kernel_name: str = DEFAULT_KERNEL, max_seq_len: int | None = None,
-         threshold_input: str = "aligned") -> Design:
+def load(
+    model,
+    *,
+    seq_len: int | None = None,
+    part: str | None = None,
+    board: str | None = None,
+    clock_ns: float | None = None,
+    pe: int = 0,
+    simd: int = 0,
+    folding: str = "",
+    target_cycles: int = 0,
+    act_impl: str = "auto",
+    kernel_name: str = DEFAULT_KERNEL,
+    max_seq_len: int | None = None,
+    threshold_input: str = "accumulator",
+) -> Design:
     """A Design from an ONNX file path or an onnx.ModelProto (checked like `lstmc` checks a file). The options are
     those of `lstmc compile` (`kernel_name` is `--kernel-name`, `board` the `--board` alias of `--part`) and the
     defaults of every later call; `seq_len` binds a symbolic sequence length when the inputs do not give it;
@@ -657,11 +780,21 @@ def load(model, *, seq_len: int | None = None, part: str | None = None, board: s
         raise LstmcError(f"lstmc.load takes an ONNX file path or an onnx.ModelProto, not {type(model).__name__}")
     if seq_len is not None and (not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 1):
         raise LstmcError(f"--seq-len must be a positive integer, got {seq_len!r}")
-    if max_seq_len is not None and (not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool) or max_seq_len < 1):
+    if max_seq_len is not None and (
+        not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool) or max_seq_len < 1
+    ):
         raise LstmcError(f"--max-seq-len must be a positive integer, got {max_seq_len!r}")
-    settings = Settings(part=choose_part(part, board), clock_ns=check_clock(clock_ns), pe=pe, simd=simd,
-                        folding=folding or "", target_cycles=target_cycles, act_impl=act_impl,
-                        kernel_name=kernel_name, threshold_input=threshold_input)
+    settings = Settings(
+        part=choose_part(part, board),
+        clock_ns=check_clock(clock_ns),
+        pe=pe,
+        simd=simd,
+        folding=folding or "",
+        target_cycles=target_cycles,
+        act_impl=act_impl,
+        kernel_name=kernel_name,
+        threshold_input=threshold_input,
+    )
     return Design(proto, source, seq_len, settings, max_seq_len)
 
 

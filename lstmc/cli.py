@@ -22,8 +22,6 @@ from lstmc.arrays import (  # noqa: F401
 from lstmc.cli_options import SEQ_LEN_HELP, int_option
 from lstmc.errors import LstmcError, one_line
 
-_int_option = int_option  # lstmc/estimate.py's name for it, until it imports lstmc.cli_options
-
 
 # ------------------------------------------------------------------------------------------------ helpers
 def _write_text(path: str | None, text: str, option: str = "-o") -> None:
@@ -78,10 +76,21 @@ def cmd_compile(args) -> int:
 
     from lstmc.api import FitWarning, load
 
-    design = load(args.model, seq_len=args.seq_len, part=args.part, board=args.board, clock_ns=args.clock_ns,
-                  pe=args.pe, simd=args.simd, folding=args.folding or "", target_cycles=args.target_cycles,
-                  act_impl=args.act_impl, kernel_name=args.kernel_name, max_seq_len=args.max_seq_len,
-                  threshold_input=args.threshold_input)
+    design = load(
+        args.model,
+        seq_len=args.seq_len,
+        part=args.part,
+        board=args.board,
+        clock_ns=args.clock_ns,
+        pe=args.pe,
+        simd=args.simd,
+        folding=args.folding or "",
+        target_cycles=args.target_cycles,
+        act_impl=args.act_impl,
+        kernel_name=args.kernel_name,
+        max_seq_len=args.max_seq_len,
+        threshold_input=args.threshold_input,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         project = design.compile(args.output, inputs=args.inputs, golden=args.golden, seed=args.seed)
@@ -89,9 +98,11 @@ def cmd_compile(args) -> int:
     est = project.report.get("estimate")
     if isinstance(est, dict) and est.get("total"):
         use = est.get("utilisation_percent", {})
-        print(f"estimate on {project.report['part']} at {est['clock_mhz']:g} MHz: {est['cycles_per_inference']} "
-              f"cycles per inference ({est['latency_us']:.2f} us), "
-              + ", ".join(f"{k.upper()} {v} ({use.get(k, 0):.1f}%)" for k, v in est["total"].items()))
+        print(
+            f"estimate on {project.report['part']} at {est['clock_mhz']:g} MHz: {est['cycles_per_inference']} "
+            f"cycles per inference ({est['latency_us']:.2f} us), "
+            + ", ".join(f"{k.upper()} {v} ({use.get(k, 0):.1f}%)" for k, v in est["total"].items())
+        )
     for w in caught:  # recording catches every warning: only ours becomes a `lstmc: warning:` line
         if issubclass(w.category, FitWarning):
             print(f"lstmc: warning: {w.message}", file=sys.stderr)
@@ -134,8 +145,9 @@ def _kernel_name(text: str) -> str:
     return text
 
 
-MAX_SEQ_LEN_HELP = ("a model with a symbolic T: the kernel takes T at run time (its seq_len port), 1 <= T <= N, "
-                    "with buffers sized N")
+MAX_SEQ_LEN_HELP = (
+    "a model with a symbolic T: the kernel takes T at run time (its seq_len port), 1 <= T <= N, with buffers sized N"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,47 +164,87 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a model at one stage on inputs from an .npz")
     p.add_argument("model", type=_path_option)
-    p.add_argument("--inputs", required=True, type=_path_option,
-                   help=".npz keyed by graph input names ([N, ...] batches)")
+    p.add_argument(
+        "--inputs", required=True, type=_path_option, help=".npz keyed by graph input names ([N, ...] batches)"
+    )
     p.add_argument("--stage", required=True, choices=list(STAGES))
     p.add_argument("--output", type=_path_option, help=".npz to write, keyed by graph output names")
-    p.add_argument("--max-seq-len", type=int_option(1), metavar="N",
-                   help=MAX_SEQ_LEN_HELP + "; the csim stage runs that kernel at the inputs' T")
+    p.add_argument(
+        "--max-seq-len",
+        type=int_option(1),
+        metavar="N",
+        help=MAX_SEQ_LEN_HELP + "; the csim stage runs that kernel at the inputs' T",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compile", help="compile to a Vitis HLS project (kernel, testbench, TCL, report)")
     p.add_argument("model", type=_path_option)
     p.add_argument("-o", "--output", required=True, type=_path_option, help="project directory to write")
-    p.add_argument("--folding", type=_path_option, metavar="F.json",
-                   help="JSON folding config keyed by unit name, e.g. {\"<scan node>/gates\": {\"PE\": 4, \"SIMD\": 2}}")
+    p.add_argument(
+        "--folding",
+        type=_path_option,
+        metavar="F.json",
+        help='JSON folding config keyed by unit name, e.g. {"<scan node>/gates": {"PE": 4, "SIMD": 2}}',
+    )
     p.add_argument("--pe", type=int_option(0), default=0, help="PE (rows in parallel) for every MVAU")
     p.add_argument("--simd", type=int_option(0), default=0, help="SIMD (columns in parallel) for every MVAU")
-    p.add_argument("--target-cycles", type=int_option(0), default=0, metavar="N",
-                   help="cheapest folding within this many cycles per inference")
+    p.add_argument(
+        "--target-cycles",
+        type=int_option(0),
+        default=0,
+        metavar="N",
+        help="cheapest folding within this many cycles per inference",
+    )
     from lstmc.parts import BOARDS, DEFAULT_CLOCK_NS, DEFAULT_PART
 
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--part", metavar="PART",
-                        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py")
+    target.add_argument(
+        "--part",
+        metavar="PART",
+        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py",
+    )
     target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")
-    p.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS, metavar="NS",
-                   help=f"clock period in ns (default {DEFAULT_CLOCK_NS:g} = {1000 / DEFAULT_CLOCK_NS:g} MHz)")
-    p.add_argument("--kernel-name", type=_kernel_name, default="lstmc_kernel",
-                   help="C++ name of the kernel function (an identifier, at most 64 characters)")
-    p.add_argument("--act-impl", choices=["threshold", "lut", "auto"], default="threshold",
-                   help="sigmoid/tanh as comparisons against thresholds (default), as lookup tables, or per "
-                        "activation whichever the cost model finds cheaper (auto)")
-    p.add_argument("--threshold-input", choices=["aligned", "accumulator"], default="aligned",
-                   help="thresholds compare against the aligned fixed-point sum (default) or, where exact and "
-                        "cheaper, the MVAU's raw accumulator with scale, bias and activation absorbed")
+    p.add_argument(
+        "--clock-ns",
+        type=float,
+        default=DEFAULT_CLOCK_NS,
+        metavar="NS",
+        help=f"clock period in ns (default {DEFAULT_CLOCK_NS:g} = {1000 / DEFAULT_CLOCK_NS:g} MHz)",
+    )
+    p.add_argument(
+        "--kernel-name",
+        type=_kernel_name,
+        default="lstmc_kernel",
+        help="C++ name of the kernel function (an identifier, at most 64 characters)",
+    )
+    p.add_argument(
+        "--act-impl",
+        choices=["threshold", "lut", "auto"],
+        default="auto",
+        help="sigmoid/tanh as comparisons against thresholds, as lookup tables, or per activation "
+        "whichever the cost model finds cheaper (auto, the default)",
+    )
+    p.add_argument(
+        "--threshold-input",
+        choices=["aligned", "accumulator"],
+        default="accumulator",
+        help="thresholds compare against the aligned fixed-point sum or, where exact and cheaper, the "
+        "MVAU's raw accumulator with scale, bias and activation absorbed (accumulator, the default)",
+    )
     p.add_argument("--inputs", type=_path_option, help=".npz of golden inputs for the testbench (default: random)")
-    p.add_argument("--golden", type=int_option(1), default=8, metavar="N",
-                   help="number of random golden sequences (default 8)")
-    p.add_argument("--seed", type=int_option(0, 2**64 - 1), default=0,
-                   help="seed of the random golden sequences (default 0)")
+    p.add_argument(
+        "--golden", type=int_option(1), default=8, metavar="N", help="number of random golden sequences (default 8)"
+    )
+    p.add_argument(
+        "--seed", type=int_option(0, 2**64 - 1), default=0, help="seed of the random golden sequences (default 0)"
+    )
     p.add_argument("--seq-len", type=int_option(1), help=SEQ_LEN_HELP + "; --inputs can give it too")
-    p.add_argument("--max-seq-len", type=int_option(1), metavar="N",
-                   help=MAX_SEQ_LEN_HELP + " (instead of --seq-len; golden vectors at N, or --inputs' T)")
+    p.add_argument(
+        "--max-seq-len",
+        type=int_option(1),
+        metavar="N",
+        help=MAX_SEQ_LEN_HELP + " (instead of --seq-len; golden vectors at N, or --inputs' T)",
+    )
     p.set_defaults(func=cmd_compile)
 
     from lstmc.estimate import add_parser as add_estimate_parser
@@ -205,27 +257,47 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--inputs", type=_path_option, help=".npz keyed by graph input names")
     group.add_argument("--random", type=int_option(1), default=16, metavar="N", help="N random sequences (default 16)")
-    p.add_argument("--seed", type=int_option(0, 2**64 - 1), default=0, help="seed of the --random sequences (default 0)")
+    p.add_argument(
+        "--seed", type=int_option(0, 2**64 - 1), default=0, help="seed of the --random sequences (default 0)"
+    )
     # the stage names of `run --stage`; `reference` is what every other stage is compared with (it always runs)
-    p.add_argument("--stages", nargs="+", default=[s for s in STAGES if s != "reference"], choices=list(STAGES),
-                   help="stages to check against the reference (default: every stage after it)")
+    p.add_argument(
+        "--stages",
+        nargs="+",
+        default=[s for s in STAGES if s != "reference"],
+        choices=list(STAGES),
+        help="stages to check against the reference (default: every stage after it)",
+    )
     p.add_argument("--seq-len", type=int_option(1), help=SEQ_LEN_HELP + " (with --random; --inputs give their own)")
-    p.add_argument("--max-seq-len", type=int_option(1), metavar="N",
-                   help=MAX_SEQ_LEN_HELP + "; the csim stage runs that kernel at the inputs' T (--random: T = N "
-                        "unless --seq-len)")
+    p.add_argument(
+        "--max-seq-len",
+        type=int_option(1),
+        metavar="N",
+        help=MAX_SEQ_LEN_HELP + "; the csim stage runs that kernel at the inputs' T (--random: T = N unless --seq-len)",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("quantize", help="post-training quantization of a float ONNX LSTM/GRU model to Scan/QCDQ")
     p.add_argument("model", type=_path_option, help="float ONNX model with standard LSTM/GRU nodes (batch 1, layout 0)")
-    p.add_argument("--calibration", required=True, type=_path_option, metavar="DATA.npz",
-                   help=".npz keyed by graph input names ([N, ...] sequences); arrays named like a graph output are "
-                        "targets for the accuracy report")
-    p.add_argument("--config", type=_path_option, metavar="Q.json",
-                   help="JSON quantization config: weight_bits, weight_per_channel, io_bits, acc_bits, sigmoid_bits, "
-                        "tanh_bits, cell_state_bits, calibration (\"max\" | \"percentile:P\"), power_of_two, nodes "
-                        "(per-node overrides); default: 8-bit weights/io/activations, 16-bit acc/cell state")
-    p.add_argument("-o", "--output", required=True, type=_path_option, metavar="OUT.onnx",
-                   help="quantized model to write")
+    p.add_argument(
+        "--calibration",
+        required=True,
+        type=_path_option,
+        metavar="DATA.npz",
+        help=".npz keyed by graph input names ([N, ...] sequences); arrays named like a graph output are "
+        "targets for the accuracy report",
+    )
+    p.add_argument(
+        "--config",
+        type=_path_option,
+        metavar="Q.json",
+        help="JSON quantization config: weight_bits, weight_per_channel, io_bits, acc_bits, sigmoid_bits, "
+        'tanh_bits, cell_state_bits, calibration ("max" | "percentile:P"), power_of_two, nodes '
+        "(per-node overrides); default: 8-bit weights/io/activations, 16-bit acc/cell state",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, type=_path_option, metavar="OUT.onnx", help="quantized model to write"
+    )
     p.set_defaults(func=cmd_quantize)
     return parser
 
@@ -245,7 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lstmc: error: {getattr(args, 'model', 'the input')}: the model is nested too deeply", file=sys.stderr)
         return 1
     except OSError as e:  # permissions, a full disk, ...: the file and the reason, not a traceback
-        print(one_line(f"lstmc: error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}"), file=sys.stderr)
+        print(
+            one_line(f"lstmc: error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}"), file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         print("lstmc: interrupted", file=sys.stderr)

@@ -35,8 +35,8 @@ class CompileOptions:
     simd: int = 0
     folding: str = ""  # JSON config path
     target_cycles: int = 0
-    act_impl: str = "threshold"
-    threshold_input: str = "aligned"
+    act_impl: str = "auto"
+    threshold_input: str = "accumulator"
     golden_inputs: dict[str, np.ndarray] | None = None
     golden_count: int = 8
     seed: int = 0
@@ -53,9 +53,14 @@ class CompileOptions:
         if self.folding and not os.path.isfile(self.folding):
             raise LstmcError(f"--folding {self.folding}: no such folding config file")
         return [("qrnn", [])] + pipeline_stages(
-            act_impl=self.act_impl, threshold_input=self.threshold_input, pe=self.pe, simd=self.simd,
+            act_impl=self.act_impl,
+            threshold_input=self.threshold_input,
+            pe=self.pe,
+            simd=self.simd,
             config=os.path.abspath(self.folding) if self.folding else "",
-            target_cycles=self.target_cycles, kernel=self.kernel)
+            target_cycles=self.target_cycles,
+            kernel=self.kernel,
+        )
 
     def check(self) -> None:
         """Options that end up in the C++ and TCL: refused here, before any work, with the option's name."""
@@ -90,8 +95,10 @@ def run_time_length_model(model: onnx.ModelProto, max_seq_len: int) -> tuple[onn
     lengths = {op.seq_len for op in import_model(model).walk() if isinstance(op, qrnn.RecurrenceOp)}
     if lengths == {max_seq_len}:
         return model, None
-    raise LstmcError(f"--max-seq-len {max_seq_len}: the model's sequence length is fixed "
-                     f"({', '.join(map(str, sorted(lengths))) or 'no recurrence'}); --max-seq-len needs a symbolic one")
+    raise LstmcError(
+        f"--max-seq-len {max_seq_len}: the model's sequence length is fixed "
+        f"({', '.join(map(str, sorted(lengths))) or 'no recurrence'}); --max-seq-len needs a symbolic one"
+    )
 
 
 def mark_run_time_length(module, max_seq_len: int) -> None:
@@ -132,7 +139,9 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
     golden = options.golden_inputs
     if golden is None:
         rng = np.random.default_rng(options.seed)
-        golden = {p.name: rng.standard_normal((options.golden_count, *p.shape)).astype(np.float32) for p in iface.inputs}
+        golden = {
+            p.name: rng.standard_normal((options.golden_count, *p.shape)).astype(np.float32) for p in iface.inputs
+        }
     seq_len = iface.seq_len_of(golden)
     golden_module = module
     if seq_len is not None and seq_len != max_seq_len:  # the interpreter runs the design specialised to their T
@@ -161,10 +170,14 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         np.savez(tmp / "golden.npz", **golden_npz)
         # last, so it lists every file (itself and the manifest written after `fill` included)
-        written = sorted((p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()),
-                         key=lambda f: (f.count("/"), f))
-        (tmp / "README.md").write_text(project.project_readme(
-            kernel, iface, hls, options.part, options.clock_ns, source, written + ["README.md", MARKER]))
+        written = sorted(
+            (p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()), key=lambda f: (f.count("/"), f)
+        )
+        (tmp / "README.md").write_text(
+            project.project_readme(
+                kernel, iface, hls, options.part, options.clock_ns, source, written + ["README.md", MARKER]
+            )
+        )
 
     # Parents are created, the project built in a hidden sibling and swapped in only now, after every check
     # passed: a failed or interrupted compile leaves nothing behind (lstmc/project_dir.py).

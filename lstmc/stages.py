@@ -100,11 +100,11 @@ def compare(expected: dict[str, np.ndarray], got: dict[str, np.ndarray], lsb: di
         mism = int(np.count_nonzero(out != ref))
         max_err = float(diff.max()) if diff.size else 0.0
         scale = (lsb or {}).get(name)
-        rows.append(Comparison(name, int(ref.size), mism, max_err, _max_lsb(ref, out, diff, scale) if scale else None))
+        rows.append(Comparison(name, int(ref.size), mism, max_err, max_lsb(ref, out, diff, scale) if scale else None))
     return rows
 
 
-def _max_lsb(ref: np.ndarray, out: np.ndarray, diff: np.ndarray, scale: float) -> float:
+def max_lsb(ref: np.ndarray, out: np.ndarray, diff: np.ndarray, scale: float) -> float:
     """Largest error in LSBs. Both outputs are codes times the scale rounded to float32, so an error is a whole
     number of LSBs up to that rounding (2^-24 relative per value: about 4e-3 LSB for 16-bit codes); snap to it."""
     if not diff.size:

@@ -29,7 +29,10 @@ computes there from those common codes: linear forms over codes times their floa
 
 - Integer design: at a requantizer of a linear form it computes v_i = acc / 2^F exactly, and
   qrnn-legalize-precision proves and records |v_i - v*| <= error_bound (integer multipliers of the scale ratios);
-  an identity requantizer gives v_i = v* exactly. At a quantizer on a graph input, a constant or an activation
+  an identity requantizer gives v_i = v* exactly. Where the pass records the exact value map (`Code.absorbed`:
+  thresholds absorbed the requantizer, or requant-impl made it thresholds, a table or a narrowed multiplier that
+  rounds exactly without being close to v*), v_i = (p acc + q) / d = v* exactly, bound 0, and the codes are the
+  design's own when it computes them (the exact value rounded when it does not). At a quantizer on a graph input, a constant or an activation
   output, both levels round the same float32 value with the same code (the activation tables are built with
   the reference kernels on the dequantized input codes), so a divergence there is always a bug.
 - Float stage: it rounds v_f = fl(x / s). A running error analysis, done alongside the float interpretation
@@ -107,7 +110,7 @@ from lstmc.dense import array_from_dense
 from lstmc.dialects import qrnn
 from lstmc.errors import LstmcError
 from lstmc.interpreter import entry_function, io_names, run_function
-from lstmc.interpreter.qrnn import QrnnFunctions, _stack_time, align_batched, is_batched
+from lstmc.interpreter.qrnn import QrnnFunctions, align_batched, is_batched, stack_time
 
 U = 2.0**-24  # unit roundoff of float32
 BOUND_SLACK = 1.0 + 2.0**-40  # covers the float64 rounding of the bound arithmetic itself
@@ -146,8 +149,12 @@ def round_exact(v: Fraction, mode: str) -> int:
         return math.ceil(v)
     sign = -1 if v < 0 else 1
     a = abs(v)
-    magnitude = {"down": math.floor(a), "up": math.ceil(a), "half_up": math.floor(a + Fraction(1, 2)),
-                 "half_down": math.ceil(a - Fraction(1, 2))}.get(mode)
+    magnitude = {
+        "down": math.floor(a),
+        "up": math.ceil(a),
+        "half_up": math.floor(a + Fraction(1, 2)),
+        "half_down": math.ceil(a - Fraction(1, 2)),
+    }.get(mode)
     if magnitude is None:
         raise ValueError(f"unknown rounding mode '{mode}'")
     return sign * magnitude
@@ -160,9 +167,17 @@ class TieTest:
     why: str
 
 
-def classify(v_float: float, code_float: int, code_int: int, bound: float, v_int=None,
-             rounding: str = "half_even", same_float: bool = False, lo: int | None = None,
-             hi: int | None = None) -> TieTest:
+def classify(
+    v_float: float,
+    code_float: int,
+    code_int: int,
+    bound: float,
+    v_int=None,
+    rounding: str = "half_even",
+    same_float: bool = False,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> TieTest:
     """Is a divergence of one element a float32 tie?
 
     v_float: the float stage's x / s (float32); code_float, code_int: the two centred codes; bound: E + error_bound
@@ -216,9 +231,11 @@ class Divergence:
         where = f"step {self.step} of {self.region}" if self.step is not None else "outside any recurrence"
         v_int = "" if self.v_int is None else f" (integer value {self.v_int:.6f})"
         b = "" if self.test.boundary is None else f", rounding boundary {self.test.boundary:g}"
-        return (f"sequence {self.sequence}, {where}, {self.quantizer}, element {list(self.element)}: reference "
-                f"x/s = {self.v_float:.6f} -> code {self.code_float}, integer code {self.code_int}{v_int}{b}; "
-                f"{self.test.why}")
+        return (
+            f"sequence {self.sequence}, {where}, {self.quantizer}, element {list(self.element)}: reference "
+            f"x/s = {self.v_float:.6f} -> code {self.code_float}, integer code {self.code_int}{v_int}{b}; "
+            f"{self.test.why}"
+        )
 
 
 @dataclass
@@ -241,8 +258,10 @@ class OutputRounding:
         return abs(self.integer - self.reference) / float(np.spacing(np.float32(abs(self.reference))))
 
     def describe(self) -> str:
-        return (f"{self.output} element {list(self.element)}: reference {self.reference:.9g}, integer "
-                f"{self.integer:.9g} ({self.ulps:.3g} ulp); {self.why}")
+        return (
+            f"{self.output} element {list(self.element)}: reference {self.reference:.9g}, integer "
+            f"{self.integer:.9g} ({self.ulps:.3g} ulp); {self.why}"
+        )
 
 
 @dataclass
@@ -257,8 +276,13 @@ class SequenceVerdict:
     def float_rounding(self) -> bool:
         """No traced quantizer diverges and every mismatching element is float32 rounding of an unquantized
         output within its bound: the third class, neither a tie nor a bug."""
-        return (not self.tie and self.divergence is None and not self.reason and bool(self.rounding)
-                and all(r.ok for r in self.rounding))
+        return (
+            not self.tie
+            and self.divergence is None
+            and not self.reason
+            and bool(self.rounding)
+            and all(r.ok for r in self.rounding)
+        )
 
     @property
     def ok(self) -> bool:
@@ -273,27 +297,45 @@ class SequenceVerdict:
             return self.divergence.describe()
         if self.float_rounding:
             worst = self.worst_rounding
-            return (f"sequence {self.sequence}: {len(self.rounding)} element(s) of unquantized outputs differ by "
-                    f"float32 rounding; largest: {worst.describe()}")
+            return (
+                f"sequence {self.sequence}: {len(self.rounding)} element(s) of unquantized outputs differ by "
+                f"float32 rounding; largest: {worst.describe()}"
+            )
         return f"sequence {self.sequence}: {self.reason}"
 
 
 # ------------------------------------------------------------------------------------------- legalization record
-def _legalize_recording(module: ModuleOp) -> dict[Operation, tuple[object, bool]]:
-    """Run qrnn-legalize-precision (default options, as the integer stage does) on `module`, returning for every
-    float qrnn.quant and qrnn.quant_dequant the form it became and whether it quantizes arithmetic (a code or a
-    linear form, which the pass requantizes exactly, as opposed to a graph input, a constant or an activation)."""
+def _legalize_options(spec) -> object:
+    """The QrnnLegalizePrecisionPass the integer stage ends with, from its pass (or `-p` spec with options)."""
+    from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
+
+    if isinstance(spec, QrnnLegalizePrecisionPass):
+        return spec
+    if isinstance(spec, str):
+        from xdsl.utils.arg_spec import parse_pipeline
+
+        parsed = list(parse_pipeline(spec))
+        if len(parsed) == 1 and parsed[0].name == QrnnLegalizePrecisionPass.name:
+            return QrnnLegalizePrecisionPass.from_pass_spec(parsed[0])
+    raise LstmcError("tie tracing expects the integer stage to end with qrnn-legalize-precision")
+
+
+def _legalize_recording(module: ModuleOp, options=None) -> dict[Operation, tuple[object, bool]]:
+    """Run qrnn-legalize-precision (with the integer stage's options; default ones if None) on `module`,
+    returning for every float qrnn.quant and qrnn.quant_dequant the form it became and whether it quantizes
+    arithmetic (a code or a linear form, which the pass requantizes exactly, as opposed to a graph input, a
+    constant or an activation)."""
     from lstmc.passes.qrnn_legalize_precision import (
         Code,
+        Legalizer,
         Linear,
         QrnnLegalizePrecisionPass,
-        _has_float_ops,
-        _Legalizer,
+        has_float_ops,
     )
 
     record: dict[Operation, tuple[object, bool]] = {}
 
-    class _RecordingLegalizer(_Legalizer):
+    class _RecordingLegalizer(Legalizer):
         def _op_quant(self, op):
             linear = isinstance(self.forms.get(op.input), (Code, Linear))
             super()._op_quant(op)
@@ -304,9 +346,9 @@ def _legalize_recording(module: ModuleOp) -> dict[Operation, tuple[object, bool]
             super()._op_quant_dequant(op)
             record[op] = (self.forms[op.result], linear)
 
-    options = QrnnLegalizePrecisionPass()
+    options = QrnnLegalizePrecisionPass() if options is None else options
     for fn in list(module.walk()):  # what QrnnLegalizePrecisionPass.apply does
-        if isinstance(fn, func.FuncOp) and not fn.is_declaration and _has_float_ops(fn):
+        if isinstance(fn, func.FuncOp) and not fn.is_declaration and has_float_ops(fn):
             _RecordingLegalizer(options).run_function(fn)
     module.verify()
     return record
@@ -342,11 +384,21 @@ def _int_sources(record: dict, live: set[Operation]) -> dict[Operation, _IntSour
         if isinstance(owner, qrnn.RequantOp) and "error_bound" in owner.attributes:
             bound = float(owner.attributes["error_bound"].value.data)
         acc, shift, rounding = form.pre if form.pre is not None else (None, 0, "half_even")
-        absorbed = form.absorbed if form.absorbed is not None and not alive(form.value) else None
-        if absorbed is not None:  # thresholds absorbed the requantizer: exact, on the raw accumulator
+        absorbed = form.absorbed
+        if absorbed is not None:  # the exact value is known from an accumulator (thresholds absorbed the
+            # requantizer, or requant-impl replaced it by exact thresholds or an exact narrowed multiplier)
             acc, shift, rounding, bound = absorbed.acc, 0, absorbed.rounding, 0.0
-        src = _IntSource(form.value if alive(form.value) else None, acc if alive(acc) else None, shift, rounding,
-                         form.lo, form.hi, bound, identity=linear and form.pre is None, absorbed=absorbed)
+        src = _IntSource(
+            form.value if alive(form.value) else None,
+            acc if alive(acc) else None,
+            shift,
+            rounding,
+            form.lo,
+            form.hi,
+            bound,
+            identity=linear and form.pre is None,
+            absorbed=absorbed,
+        )
         if src.value is not None or src.acc is not None:
             out[op] = src
     return out
@@ -449,8 +501,9 @@ class _FloatTrace(_StepListener):
         n = len(rec.init)
         ins = list(rec.init) + list(rec.inputs)
         entries = [self.entry(v, a) for v, a in zip(ins, args)]
-        self.frames[rec] = _Frame(entries[:n], [(e, a) for e, a in zip(entries[n:], args[n:])],
-                                  [[] for _ in rec.outputs])
+        self.frames[rec] = _Frame(
+            entries[:n], [(e, a) for e, a in zip(entries[n:], args[n:])], [[] for _ in rec.outputs]
+        )
 
     def enter_step(self, rec, t: int) -> None:
         frame, block = self.frames[rec], rec.body.block
@@ -537,8 +590,11 @@ class _FloatTrace(_StepListener):
         if rec is not None and "lstmc.onnx_node" in rec.attributes:
             region = rec.attributes["lstmc.onnx_node"].data
         self.events.append(_QuantEvent(op, k, step, region, codes - zp, v, bound, src.kind == "exact"))
-        s_dq = s if dequant is quant else numerics.channel_values(
-            numerics.quant_params(dequant).scale, q.axis, x.ndim, np.float32, batched)
+        s_dq = (
+            s
+            if dequant is quant
+            else numerics.channel_values(numerics.quant_params(dequant).scale, q.axis, x.ndim, np.float32, batched)
+        )
         return _Entry(_dequant_error(codes - zp, s_dq, result), "code")
 
     def _matmul(self, op: qrnn.MatMulOp, args, ins) -> np.ndarray:
@@ -549,8 +605,13 @@ class _FloatTrace(_StepListener):
         k = op.lhs.type.get_shape()[-1]
         gamma = k * U / (1 - k * U)
         with np.errstate(all="ignore"):
-            e = (gamma * _mm(np.abs(a), np.abs(b), a_b, b_b) + _mm(np.abs(a), eb, a_b, b_b)
-                 + _mm(ea, np.abs(b), a_b, b_b) + _mm(ea, eb, a_b, b_b) + k * 2.0**-149)
+            e = (
+                gamma * _mm(np.abs(a), np.abs(b), a_b, b_b)
+                + _mm(np.abs(a), eb, a_b, b_b)
+                + _mm(ea, np.abs(b), a_b, b_b)
+                + _mm(ea, eb, a_b, b_b)
+                + k * 2.0**-149
+            )
         return e * (1 + (k + 2) * 2.0**-52) * BOUND_SLACK  # the float64 sums of K nonnegative terms round too
 
     def _recurrence_results(self, rec: qrnn.RecurrenceOp, results) -> list[_Entry]:
@@ -559,14 +620,15 @@ class _FloatTrace(_StepListener):
         yielded = rec.body.block.last_op.operands
         if self.steps.get(rec, -1) < 0:  # no step ran
             return [_Entry(e.err, "code") for e in frame.init] + [
-                _Entry(np.zeros(np.shape(r)), "code") for r in results[n:]]
+                _Entry(np.zeros(np.shape(r)), "code") for r in results[n:]
+            ]
         for acc, v in zip(frame.collected, yielded[n:]):
             acc.append(self._known(v).err)
         outs = [_Entry(self._known(v).err, "code") for v in yielded[:n]]
         for acc, direction, ssa in zip(frame.collected, rec.out_dirs, rec.outputs):
             if direction == qrnn.REVERSE:
                 acc = acc[::-1]
-            outs.append(_Entry(_stack_time(acc, len(ssa.type.get_shape()) - 1), "code"))
+            outs.append(_Entry(stack_time(acc, len(ssa.type.get_shape()) - 1), "code"))
         return outs
 
 
@@ -636,12 +698,11 @@ class TieTracer:
             from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 
             passes = STAGE_PASSES["integer"]
-            if passes[-1] != "qrnn-legalize-precision":
-                raise LstmcError("tie tracing expects the integer stage to end with qrnn-legalize-precision")
+            options = _legalize_options(passes[-1])
             module = apply_pipeline(self.imported.clone(), passes[:-1])
             float_module = module.clone()
             pairs = dict(zip(module.walk(), float_module.walk()))
-            record = _legalize_recording(module)
+            record = _legalize_recording(module, options)
             sources = _int_sources(record, set(module.walk()))
             self._built = (float_module, module, {pairs[q]: src for q, src in sources.items()})
         return self._built
@@ -685,17 +746,23 @@ class TieTracer:
             return {}
         fn = entry_function(self.imported)
         names = io_names(fn, "lstmc.input_names", len(fn.function_type.inputs.data), "arg")
-        inputs = {k: (np.asarray(v) if batched else np.asarray(v)[None])[seqs] for k, v in self.inputs.items()
-                  if k in names}
+        inputs = {
+            k: (np.asarray(v) if batched else np.asarray(v)[None])[seqs] for k, v in self.inputs.items() if k in names
+        }
         f_out, i_out, first, errors = self._trace(inputs, seqs)
         verdicts: dict[int, SequenceVerdict] = {}
         for row, seq in enumerate(seqs):
             if not all(np.array_equal(f_out[k][row], ref[k][seq]) for k in ref):
-                verdicts[seq] = SequenceVerdict(seq, False, reason="the traced float model does not reproduce the "
-                                                                  "reference on this sequence")
+                verdicts[seq] = SequenceVerdict(
+                    seq, False, reason="the traced float model does not reproduce the reference on this sequence"
+                )
             elif not all(np.array_equal(i_out[k][row], out[k][seq]) for k in ref):
-                verdicts[seq] = SequenceVerdict(seq, False, reason="the stage's outputs differ from the integer "
-                                                                  "design traced (not an integer-level difference)")
+                verdicts[seq] = SequenceVerdict(
+                    seq,
+                    False,
+                    reason="the stage's outputs differ from the integer "
+                    "design traced (not an integer-level difference)",
+                )
             elif row in first:
                 verdicts[seq] = first[row]
             else:
@@ -711,8 +778,9 @@ class TieTracer:
             y_f, y_i = np.asarray(ref[k][seq]), np.asarray(out[k][seq])
             for idx in np.argwhere(y_f != y_i):
                 idx = tuple(int(i) for i in idx)
-                checks.append(_rounding_check(k, idx, y_f[idx], y_i[idx], errors[k][row][idx], k in grids,
-                                              grids.get(k)))
+                checks.append(
+                    _rounding_check(k, idx, y_f[idx], y_i[idx], errors[k][row][idx], k in grids, grids.get(k))
+                )
         bad = [c for c in checks if not c.ok]
         reason = f"outputs differ but no traced quantizer diverges: {bad[0].describe()}" if bad else ""
         return SequenceVerdict(seq, False, reason=reason, rounding=checks)
@@ -775,17 +843,38 @@ def _verdict(event: _QuantEvent, src: _IntSource, seq: int, row: int, diff, c_fl
     for idx in zip(*np.nonzero(diff)):
         vi = None if v_int is None else v_int(row, idx)
         total = float(bound[idx]) + src.error_bound
-        test = classify(float(v[idx]), int(c_flt[row][idx]), int(c_int[row][idx]), total, vi, rounding,
-                        event.same_float, src.lo, src.hi)
-        d = Divergence(seq, name, event.region, event.step, tuple(int(i) for i in idx), int(c_flt[row][idx]),
-                       int(c_int[row][idx]), float(v[idx]), None if vi is None else float(vi), total, test)
+        test = classify(
+            float(v[idx]),
+            int(c_flt[row][idx]),
+            int(c_int[row][idx]),
+            total,
+            vi,
+            rounding,
+            event.same_float,
+            src.lo,
+            src.hi,
+        )
+        d = Divergence(
+            seq,
+            name,
+            event.region,
+            event.step,
+            tuple(int(i) for i in idx),
+            int(c_flt[row][idx]),
+            int(c_int[row][idx]),
+            float(v[idx]),
+            None if vi is None else float(vi),
+            total,
+            test,
+        )
         if worst is None or (worst.tie and not d.tie):
             worst = d  # report a non-tie element if there is one
     return SequenceVerdict(seq, worst.tie, worst)
 
 
-def _rounding_check(name: str, idx: tuple[int, ...], y_f, y_i, err, unquantized: bool, lsb: float | None
-                    ) -> OutputRounding:
+def _rounding_check(
+    name: str, idx: tuple[int, ...], y_f, y_i, err, unquantized: bool, lsb: float | None
+) -> OutputRounding:
     """Is y_i (the integer design) float32 rounding away from y_f (the reference) at an unquantized output whose
     float computation is within `err` of the exact value? B = err + ulp(y_i)/2, and 2 B < lsb."""
     y_f, y_i = float(np.float32(y_f)), float(np.float32(y_i))
@@ -804,9 +893,13 @@ def _rounding_check(name: str, idx: tuple[int, ...], y_f, y_i, err, unquantized:
         return check(False, bound, f"its float32 error bound {bound:.3g} is not below half its grid step {lsb:.3g}")
     dist = abs(Fraction(y_i) - Fraction(y_f))
     ok = dist <= Fraction(bound)
-    return check(ok, bound, f"|integer - reference| = {float(dist):.3g} {'<=' if ok else '>'} float32 error bound "
-                            f"{bound:.3g} ({bound / float(np.spacing(np.float32(abs(y_f)))):.3g} ulp) of this "
-                            f"unquantized output (grid step {lsb:.3g})")
+    return check(
+        ok,
+        bound,
+        f"|integer - reference| = {float(dist):.3g} {'<=' if ok else '>'} float32 error bound "
+        f"{bound:.3g} ({bound / float(np.spacing(np.float32(abs(y_f)))):.3g} ulp) of this "
+        f"unquantized output (grid step {lsb:.3g})",
+    )
 
 
 def _arithmetic(value: SSAValue, depth: int = 0) -> bool:
@@ -842,7 +935,11 @@ def _int_codes(src: _IntSource, trace: _IntTrace, k: int, n: int):
     has_acc = src.acc is not None and k < len(trace.values[src.acc])
     if src.absorbed is not None and has_acc:
         exact = src.absorbed.values(_batch(np.asarray(trace.values[src.acc][k], np.int64), src.acc, n))
-        codes = np.vectorize(lambda v: round_exact(v, src.rounding), otypes=[np.int64])(exact).clip(src.lo, src.hi)
+        if src.value is not None and k < len(trace.values[src.value]):  # the codes the design computed
+            codes = _batch(np.asarray(trace.values[src.value][k], np.int64), src.value, n)
+        else:  # never computed: they are the exact value rounded
+            codes = np.vectorize(lambda v: round_exact(v, src.rounding), otypes=[np.int64])(exact)
+            codes = codes.clip(src.lo, src.hi)
         return codes, lambda row, idx: exact[row][idx]
     if src.value is not None and k < len(trace.values[src.value]):
         codes = _batch(np.asarray(trace.values[src.value][k], np.int64), src.value, n)

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstmc.stages import Comparison, _max_lsb, compare
+from lstmc.stages import Comparison, compare, max_lsb
 from lstmc.tie_trace import SequenceVerdict, TieTracer
 
-TIE_CONTRACT = ("differences only at float32 ties (each mismatching sequence traced to its first diverging quantizer) "
-                "or by float32 rounding of an unquantized output")
+TIE_CONTRACT = (
+    "differences only at float32 ties (each mismatching sequence traced to its first diverging quantizer) "
+    "or by float32 rounding of an unquantized output"
+)
 
 
 @dataclass
@@ -59,8 +61,14 @@ class StageReport:
         return max(known) if known else None
 
 
-def check_stage(stage: str, reference: dict[str, np.ndarray], got: dict[str, np.ndarray],
-                lsbs: dict[str, float], all_po2: bool, tracer: TieTracer | None = None) -> StageReport:
+def check_stage(
+    stage: str,
+    reference: dict[str, np.ndarray],
+    got: dict[str, np.ndarray],
+    lsbs: dict[str, float],
+    all_po2: bool,
+    tracer: TieTracer | None = None,
+) -> StageReport:
     """Check one stage against the reference. For a non-bit-exact stage with mismatches, `tracer` (built on the
     model and the same inputs) classifies each mismatching sequence; without one the mismatches cannot be told
     from bugs, and the stage fails."""
@@ -75,8 +83,13 @@ def check_stage(stage: str, reference: dict[str, np.ndarray], got: dict[str, np.
     if not mismatches:
         return StageReport(stage, rows, TIE_CONTRACT, True)
     if tracer is None:
-        return StageReport(stage, rows, TIE_CONTRACT, False,
-                           f"{mismatches} mismatching elements and no tie tracer to tell them from bugs")
+        return StageReport(
+            stage,
+            rows,
+            TIE_CONTRACT,
+            False,
+            f"{mismatches} mismatching elements and no tie tracer to tell them from bugs",
+        )
     verdicts = tracer.classify(reference, got)
     batched = tracer.batched()
     tie_seqs = np.array(sorted(s for s, v in verdicts.items() if v.tie), dtype=np.int64)
@@ -94,10 +107,12 @@ def check_stage(stage: str, reference: dict[str, np.ndarray], got: dict[str, np.
         scale = lsbs.get(r.output)
         if r.ties and scale:
             a, b = ref[tie_seqs].astype(np.float64), out[tie_seqs].astype(np.float64)
-            r.tie_max_lsb = _max_lsb(ref[tie_seqs], out[tie_seqs], np.abs(b - a), scale)
+            r.tie_max_lsb = max_lsb(ref[tie_seqs], out[tie_seqs], np.abs(b - a), scale)
     report = StageReport(stage, rows, TIE_CONTRACT, True, verdicts=verdicts)
     if report.real:
         report.ok = False
-        report.reason = (f"{len(report.real)} of {len(verdicts)} mismatching sequences do not start at a float32 "
-                         f"tie and are not float32 rounding of an unquantized output")
+        report.reason = (
+            f"{len(report.real)} of {len(verdicts)} mismatching sequences do not start at a float32 "
+            f"tie and are not float32 rounding of an unquantized output"
+        )
     return report

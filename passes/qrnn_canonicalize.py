@@ -42,7 +42,6 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
-
 from xdsl.rewriter import InsertPoint
 
 from lstmc.dense import array_from_dense, dense_from_array
@@ -99,7 +98,9 @@ class CollapseMoves(RewritePattern):
         if not isinstance(op, _MOVES):
             return
         source = op.operands[0]
-        if source.type == op.results[0].type and (isinstance(op, qrnn.ReshapeOp) or op.permutation == tuple(range(len(op.permutation)))):
+        if source.type == op.results[0].type and (
+            isinstance(op, qrnn.ReshapeOp) or op.permutation == tuple(range(len(op.permutation)))
+        ):
             rewriter.replace(op, [], [source])
             return
         chain = [op]
@@ -184,14 +185,19 @@ class FoldMoveOfConstant(RewritePattern):
                 return
             codes = _apply_move(op, array_from_dense(producer.codes))
             new = qrnn.QConstantOp(dense_from_array(codes, producer.codes.get_element_type()), q)
-        elif (isinstance(producer, qrnn.QuantOp) and src.has_one_use() and isinstance(producer.input, OpResult)
-              and isinstance(producer.input.op, qrnn.ConstantOp)):
+        elif (
+            isinstance(producer, qrnn.QuantOp)
+            and src.has_one_use()
+            and isinstance(producer.input, OpResult)
+            and isinstance(producer.input.op, qrnn.ConstantOp)
+        ):
             if (q := _moved_quant(op, producer.quant)) is None:
                 return
             const = producer.input.op
             # one step, so that SinkMoveBelowElementwise never sees quant(move(constant))
-            moved = qrnn.ConstantOp(dense_from_array(_apply_move(op, array_from_dense(const.value)),
-                                                     const.value.get_element_type()))
+            moved = qrnn.ConstantOp(
+                dense_from_array(_apply_move(op, array_from_dense(const.value)), const.value.get_element_type())
+            )
             moved.result.name_hint = const.result.name_hint
             new = qrnn.QuantOp(moved.result, q)
             new.result.name_hint = op.results[0].name_hint
@@ -218,8 +224,11 @@ def _unit_expand(value: SSAValue) -> tuple[SSAValue, int] | None:
 
 def _as_shape(value: SSAValue, shape: tuple[int, ...]) -> tuple[SSAValue, list[Operation]]:
     """`value` reshaped to `shape`: the reshape's own input when it has that shape, else a new reshape."""
-    if isinstance(value, OpResult) and isinstance(value.op, qrnn.ReshapeOp) and \
-            tuple(value.op.input.type.get_shape()) == shape:
+    if (
+        isinstance(value, OpResult)
+        and isinstance(value.op, qrnn.ReshapeOp)
+        and tuple(value.op.input.type.get_shape()) == shape
+    ):
         return value.op.input, []
     r = qrnn.ReshapeOp(value, TensorType(value.type.get_element_type(), shape))
     r.result.name_hint = value.name_hint
@@ -261,8 +270,9 @@ class SinkUnitAxes(RewritePattern):
                 value, moves = _as_shape(v, v_shape[drop:]) if drop else (v, [])
                 new += moves
                 operands.append(value)
-            inner = type(op)(operands[0], operands[1],
-                             TensorType(op.result.type.get_element_type(), shape[-rank:] if rank else ()))
+            inner = type(op)(
+                operands[0], operands[1], TensorType(op.result.type.get_element_type(), shape[-rank:] if rank else ())
+            )
         elif isinstance(op, qrnn.ConcatOp):  # e.g. [x_t; h] of a cell that concatenates before its product
             found = [_unit_expand(v) for v in op.inputs]
             k = found[0][1] if found[0] is not None else 0
@@ -275,8 +285,12 @@ class SinkUnitAxes(RewritePattern):
             found = _unit_expand(op.lhs)
             if found is None or len(found[0].type.get_shape()) != 1 or len(op.rhs.type.get_shape()) != 2:
                 return
-            inner = qrnn.MatMulOp(found[0], op.rhs, TensorType(op.result.type.get_element_type(),
-                                                               op.result.type.get_shape()[found[1]:]), op.kernel_name)
+            inner = qrnn.MatMulOp(
+                found[0],
+                op.rhs,
+                TensorType(op.result.type.get_element_type(), op.result.type.get_shape()[found[1] :]),
+                op.kernel_name,
+            )
         else:
             return
         inner.results[0].name_hint = op.results[0].name_hint
@@ -329,9 +343,14 @@ def _drop_unit_axis(op: qrnn.RecurrenceOp, rewriter: PatternRewriter, axis: int)
         block.add_op(inner)
     exits = [qrnn.ReshapeOp(v, _drop_first(v.type, axis)) for v in values]
     block.add_ops([*exits, qrnn.YieldOp(*(e.result for e in exits))])
-    rec = qrnn.RecurrenceOp([r.result for r in init], [r.result for r in seqs],
-                            [_drop_first(r.type, seq_axis) for r in op.outputs], op.in_dirs, op.out_dirs,
-                            Region(block))
+    rec = qrnn.RecurrenceOp(
+        [r.result for r in init],
+        [r.result for r in seqs],
+        [_drop_first(r.type, seq_axis) for r in op.outputs],
+        op.in_dirs,
+        op.out_dirs,
+        Region(block),
+    )
     rec.attributes.update(op.attributes)
     restored = [qrnn.ReshapeOp(new, old.type) for new, old in zip(rec.results, op.results)]
     for new, old in zip(rec.results, op.results):
@@ -378,9 +397,13 @@ def _column_product(value: SSAValue) -> bool:
     """`value` is MatMul(W [M, K], x [K, 1]), kept in that form: onnxruntime rounds a matrix-column product
     differently from the row-vector product [K] x [K, M] (checked in tests/test_finn_cell.py), so the float op
     stays as the model wrote it and qrnn-legalize-precision, whose integers do not round, transposes it."""
-    return (isinstance(value, OpResult) and isinstance(value.op, qrnn.MatMulOp)
-            and len(value.op.lhs.type.get_shape()) == 2 and len(value.op.rhs.type.get_shape()) == 2
-            and value.op.rhs.type.get_shape()[1] == 1)
+    return (
+        isinstance(value, OpResult)
+        and isinstance(value.op, qrnn.MatMulOp)
+        and len(value.op.lhs.type.get_shape()) == 2
+        and len(value.op.rhs.type.get_shape()) == 2
+        and value.op.rhs.type.get_shape()[1] == 1
+    )
 
 
 def _without_column(value: SSAValue) -> tuple[SSAValue, list[Operation]]:
@@ -427,8 +450,9 @@ class SinkUnitColumn(RewritePattern):
                 if isinstance(op, qrnn.QuantOp):
                     inner = qrnn.QuantOp(src, op.quant if axis is None else _with_axis(op.quant, axis))
                 else:
-                    inner = qrnn.QuantDequantOp(src, *(q if axis is None else _with_axis(q, axis)
-                                                       for q in (op.quant, op.dequant)))
+                    inner = qrnn.QuantDequantOp(
+                        src, *(q if axis is None else _with_axis(q, axis) for q in (op.quant, op.dequant))
+                    )
             elif isinstance(op, qrnn.ReluOp):
                 inner = qrnn.ReluOp(src)
             else:
@@ -483,9 +507,19 @@ class QrnnCanonicalizePass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([SinkMoveBelowElementwise(), CollapseMoves(), FoldReluIntoQuant(),
-                                         FoldMoveOfConstant(), DropUnitBatch(), SinkUnitAxes(),
-                                         FoldReshapeOfReshape(), DropUnitColumn(), SinkUnitColumn(),
-                                         HoistScannedInputQuant()]),
+            GreedyRewritePatternApplier(
+                [
+                    SinkMoveBelowElementwise(),
+                    CollapseMoves(),
+                    FoldReluIntoQuant(),
+                    FoldMoveOfConstant(),
+                    DropUnitBatch(),
+                    SinkUnitAxes(),
+                    FoldReshapeOfReshape(),
+                    DropUnitColumn(),
+                    SinkUnitColumn(),
+                    HoistScannedInputQuant(),
+                ]
+            ),
             apply_recursively=True,
         ).rewrite_module(op)

@@ -50,12 +50,6 @@ from lstmc.dialects import qrnn
 MAX_ENUMERATED_CODES = 2**24
 
 
-def _params(q: qrnn.QuantAttr) -> numerics.QuantParams:
-    from lstmc.numerics import quant_params  # the one reading of the attribute every stage shares
-
-    return quant_params(q)
-
-
 def _code_type(q: qrnn.QuantAttr) -> IntegerType:
     return IntegerType(q.bits.data, Signedness.SIGNED if q.is_signed else Signedness.UNSIGNED)
 
@@ -103,7 +97,7 @@ def _constant_value(src) -> np.ndarray | None:
     if isinstance(src, qrnn.ConstantOp) and isinstance(src.value.get_element_type(), Float32Type):
         return array_from_dense(src.value)
     if isinstance(src, qrnn.QConstantOp):
-        return numerics.dequantize(array_from_dense(src.codes).astype(np.int64), _params(src.quant))
+        return numerics.dequantize(array_from_dense(src.codes).astype(np.int64), numerics.quant_params(src.quant))
     return None
 
 
@@ -116,8 +110,12 @@ class FoldQuantOfConstant(RewritePattern):
         value = _constant_value(src)
         if value is None:
             return
-        codes = numerics.quantize(value, _params(op.quant))
-        if isinstance(src, qrnn.QConstantOp) and src.quant == op.quant and np.array_equal(codes, array_from_dense(src.codes)):
+        codes = numerics.quantize(value, numerics.quant_params(op.quant))
+        if (
+            isinstance(src, qrnn.QConstantOp)
+            and src.quant == op.quant
+            and np.array_equal(codes, array_from_dense(src.codes))
+        ):
             rewriter.replace(op, [], [op.input])
             return
         rewriter.replace(op, _qconstant(codes, op.quant))
@@ -132,7 +130,7 @@ class FoldQuantDequantOfConstant(RewritePattern):
         value = _constant_value(op.input.owner)
         if value is None:
             return
-        rewriter.replace(op, _qconstant(numerics.quantize(value, _params(op.quant)), op.dequant))
+        rewriter.replace(op, _qconstant(numerics.quantize(value, numerics.quant_params(op.quant)), op.dequant))
 
 
 class FoldRedundantQuant(RewritePattern):
@@ -149,7 +147,7 @@ class FoldRedundantQuant(RewritePattern):
         grid = _grid(inner, _rank(src.result))
         if grid != _grid(outer, _rank(op.input)) or (moved and grid[0] is not None):
             return
-        p_in, p_out = _params(inner), _params(outer)
+        p_in, p_out = numerics.quant_params(inner), numerics.quant_params(outer)
         channels = sorted(set(zip(grid[1], grid[2])))
         if len(channels) * (p_in.qmax - p_in.qmin + 1) > MAX_ENUMERATED_CODES:
             return
@@ -253,8 +251,13 @@ class QrnnFoldConstantsPass(ModulePass):
     fuse_gates: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        folds = [FoldQuantOfConstant(), FoldQuantDequantOfConstant(), FoldRedundantQuant(), FoldIdentityReshape(),
-                 FoldSingleConcat()]
+        folds = [
+            FoldQuantOfConstant(),
+            FoldQuantDequantOfConstant(),
+            FoldRedundantQuant(),
+            FoldIdentityReshape(),
+            FoldSingleConcat(),
+        ]
         # Users first, so a constant is visited (and erased as dead) after the quant that consumed it.
         PatternRewriteWalker(GreedyRewritePatternApplier(folds), walk_reverse=True).rewrite_module(op)
         if self.fuse_gates:

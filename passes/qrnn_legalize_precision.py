@@ -19,7 +19,8 @@ The pass walks the IR once, keeps such a form per float value and emits integer 
   semantics (lstmc.numerics, i.e. onnxruntime's kernels) on every reachable input code; `act-impl=auto` takes,
   per activation, the cheapest by lstmc.qor's formulas (summed fractions of the part: a BRAM18 is not free) of
   the thresholds, a table over their own input (2^n entries read off the thresholds: the same function) and,
-  unless the thresholds absorbed the requantizer (below), act-impl=lut's requantizer + table over its codes;
+  unless the thresholds absorbed the requantizer (below) or fuse it in a recurrence (two units instead of one
+  would lengthen every step's chain), act-impl=lut's requantizer + table over its codes;
 - with `threshold-input=accumulator`, an activation whose input quantizer requantizes a linear form may compare
   against the raw integer accumulator instead of the aligned fixed-point sum (FINN's thresholds on the MVAU
   accumulator). If the form's coefficients, in LSBs of that quantizer, are r_t = alpha * m_t per channel with
@@ -29,9 +30,25 @@ The pass walks the IR once, keeps such a form per float value and emits integer 
   integer arithmetic (`_first_acc`): scale, bias, rounding, zero point, clamp and activation are absorbed with
   no alignment error, the datapath is as wide as A, and the thresholds are per channel (the bias differs per
   row). It is taken per activation where lstmc.qor's formulas make it cheaper than the aligned thresholds, so
-  dyadic scales (aligned sum already exact and narrow) and ratios without small multipliers keep theirs. Not
-  the default: the requantizer's codes then exist nowhere at run time, and lstmc.tie_trace does not yet read
-  them from `Code.absorbed`, so `lstmc verify` could not tell a tie there from a bug;
+  dyadic scales (aligned sum already exact and narrow) and ratios without small multipliers keep theirs. The
+  requantizer's codes then exist nowhere at run time; `Code.absorbed` records how they follow from the
+  accumulator, which is what lstmc.tie_trace compares the reference with. The default (with act-impl=auto:
+  both choices are exact and taken only where lstmc.qor's formulas make them cheaper, so never worse than the
+  aligned thresholds by those formulas); `threshold-input=aligned act-impl=threshold requant-impl=aligned` is
+  the former design;
+- with `requant-impl=auto` (the default), every requantizer that is still a unit of its own after that (the
+  cell update f*c, i*g, h = o*tanh(c), top-level requantizers) is implemented exactly, as the cheapest by
+  lstmc.qor of: the aligned design (kept as it is when it is exact and within `datapath-bits`), the smallest
+  exact multiplier (`_multiplier`: shift s, multiplier and bias per channel such that the rounding equals the
+  exact value's on EVERY accumulator value of the range, proven against the K exact thresholds, not the error
+  budget), thresholds on the accumulator itself (`_absorb` with the identity table), or a table over it; only
+  implementations whose widest integer fits `datapath-bits` (24: issue 12's criterion) are considered when one
+  does. A requantizer with more than MAX_REQUANT_LEVELS output steps keeps its multiplier. Each records its
+  exact value map in `Code.absorbed` (error_bound 0). Its codes' range is then the range it reaches, and a
+  recurrence whose carried state reaches less than its quantizer's range is lowered again on that range (sound
+  by induction: the body is monotone in its ranges), so the products and sums that read the state narrow too;
+  the state keeps its quantizer's type (kernel ports and registers do not change), its requantizer's clamp says
+  the range;
 - graph inputs are quantized by `qrnn.quantize`, graph outputs dequantized by `qrnn.dequantize`: the only
   float left is at the function boundary. A graph input that initialises a recurrence state is quantized
   onto that state's grid (a kernel input port of codes);
@@ -54,11 +71,9 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
-    DenseIntOrFPElementsAttr,
     FloatAttr,
     IntegerType,
     ModuleOp,
-    Signedness,
     StringAttr,
     TensorType,
     f64,
@@ -77,6 +92,8 @@ MAX_BITS = 62  # integer values are int64 in the interpreter; keep two bits of h
 MAX_TABLE = 1 << 20  # an activation's input range must be tabulable
 ACT_IMPLS = ("threshold", "lut", "auto")
 THRESHOLD_INPUTS = ("aligned", "accumulator")
+REQUANT_IMPLS = ("aligned", "auto")
+MAX_REQUANT_LEVELS = 4096  # a requantizer with more output steps keeps its multiplier (no threshold proof)
 
 
 class LegalizeError(DiagnosticException):
@@ -103,7 +120,8 @@ class Code:
     pre: tuple[SSAValue, int, str] | None = None  # (accumulator, shift, rounding)
     # The exact linear form the requantizer rounds, so thresholds can absorb it (threshold-input=accumulator):
     origin: Origin | None = None
-    # Set when thresholds absorbed that requantizer: its codes are never computed; this says what they are
+    # The requantizer's exact value from an integer accumulator: set when thresholds absorbed it (its codes are
+    # never computed) and when requant-impl made it exact thresholds, a table or a narrowed multiplier
     absorbed: Absorbed | None = None
 
 
@@ -120,8 +138,9 @@ class Origin:
 
 @dataclass
 class Absorbed:
-    """A requantizer absorbed into thresholds on the integer accumulator `acc`: on channel n its code is
-    clamp(round((p[n] * acc + q[n]) / d[n]), lo, hi), exactly, with the quantizer's rounding."""
+    """A requantizer's exact value read off the integer accumulator `acc` (thresholds absorbed it, or requant-impl
+    replaced it): on channel n its code is clamp(round((p[n] * acc + q[n]) / d[n]), lo, hi), exactly, with the
+    quantizer's rounding."""
 
     acc: SSAValue
     p: list[int]
@@ -208,7 +227,9 @@ def _frac(values) -> np.ndarray:
 def _int_type(lo: int, hi: int, op: Operation) -> IntegerType:
     ty = qrnn.integer_type_for_range(int(lo), int(hi))
     if ty.width.data > MAX_BITS:
-        raise _err(op, f"needs a {ty.width.data}-bit integer (range [{lo}, {hi}]); lstmc supports up to {MAX_BITS} bits")
+        raise _err(
+            op, f"needs a {ty.width.data}-bit integer (range [{lo}, {hi}]); lstmc supports up to {MAX_BITS} bits"
+        )
     return ty
 
 
@@ -219,8 +240,11 @@ def _scale_of(quant: qrnn.QuantAttr, shape: tuple[int, ...], op: Operation) -> n
         return scales.reshape(())
     if shape and axis % len(shape) == len(shape) - 1:
         return scales
-    raise _err(op, f"per-channel quantization along axis {axis} of a {len(shape)}-d value is not supported "
-                   "(only along the last axis)")
+    raise _err(
+        op,
+        f"per-channel quantization along axis {axis} of a {len(shape)}-d value is not supported "
+        "(only along the last axis)",
+    )
 
 
 def _zero_points(quant: qrnn.QuantAttr) -> tuple[int, int]:
@@ -232,12 +256,6 @@ def _code_range(quant: qrnn.QuantAttr) -> tuple[int, int]:
     return quant.qmin - zhi, quant.qmax - zlo
 
 
-def _params(quant: qrnn.QuantAttr) -> numerics.QuantParams:
-    from lstmc.numerics import quant_params
-
-    return quant_params(quant)
-
-
 # --------------------------------------------------------------------------------------------------- pass
 @dataclass(frozen=True)
 class QrnnLegalizePrecisionPass(ModulePass):
@@ -245,25 +263,42 @@ class QrnnLegalizePrecisionPass(ModulePass):
 
     name = "qrnn-legalize-precision"
 
-    act_impl: str = "threshold"  # threshold | lut | auto
+    act_impl: str = "auto"  # threshold | lut | auto
     error_budget: float = 2.0**-20  # largest allowed alignment error, in LSBs of the quantizer it feeds
-    threshold_input: str = "aligned"  # aligned | accumulator
+    threshold_input: str = "accumulator"  # aligned | accumulator
+    requant_impl: str = "auto"  # aligned | auto
+    datapath_bits: int = 24  # requant-impl=auto: widest integer a requantizer may use when an exact one fits
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.act_impl not in ACT_IMPLS:
-            raise LegalizeError(f"qrnn-legalize-precision: act-impl must be one of {', '.join(ACT_IMPLS)}, "
-                                f"got '{self.act_impl}'")
+            raise LegalizeError(
+                f"qrnn-legalize-precision: act-impl must be one of {', '.join(ACT_IMPLS)}, got '{self.act_impl}'"
+            )
         if self.threshold_input not in THRESHOLD_INPUTS:
-            raise LegalizeError(f"qrnn-legalize-precision: threshold-input must be one of "
-                                f"{', '.join(THRESHOLD_INPUTS)}, got '{self.threshold_input}'")
+            raise LegalizeError(
+                f"qrnn-legalize-precision: threshold-input must be one of "
+                f"{', '.join(THRESHOLD_INPUTS)}, got '{self.threshold_input}'"
+            )
+        if self.requant_impl not in REQUANT_IMPLS:
+            raise LegalizeError(
+                f"qrnn-legalize-precision: requant-impl must be one of {', '.join(REQUANT_IMPLS)}, "
+                f"got '{self.requant_impl}'"
+            )
+        if not 0 <= self.datapath_bits <= MAX_BITS:
+            raise LegalizeError(
+                f"qrnn-legalize-precision: datapath-bits must be in [0, {MAX_BITS}] (0: no limit), "
+                f"got {self.datapath_bits}"
+            )
         if not 0 <= self.error_budget < 0.5:
-            raise LegalizeError(f"qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got {self.error_budget}")
+            raise LegalizeError(
+                f"qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got {self.error_budget}"
+            )
         for fn in list(op.walk()):
-            if isinstance(fn, func.FuncOp) and not fn.is_declaration and _has_float_ops(fn):
-                _Legalizer(self).run_function(fn)
+            if isinstance(fn, func.FuncOp) and not fn.is_declaration and has_float_ops(fn):
+                Legalizer(self).run_function(fn)
 
 
-class _Legalizer:
+class Legalizer:
     def __init__(self, options: QrnnLegalizePrecisionPass):
         self.options = options
         self.forms: dict[SSAValue, object] = {}
@@ -271,6 +306,13 @@ class _Legalizer:
         self.function: func.FuncOp | None = None
         self.grid_analysis = None  # lstmc.analysis.GridAnalysis of the float function, made on demand
         self.sums: dict[tuple, SSAValue] = {}
+        self.requants: list[tuple[qrnn.RequantOp, Code, int]] = []  # every requantizer emitted, for requant-impl
+        self.narrowed: set[qrnn.RequantOp] = set()  # the requantizers requant-impl has considered
+        self.relowering = False  # a recurrence body lowered again on its states' reachable ranges
+        self.body_block: Block | None = None  # the recurrence body being lowered
+        self.in_recurrence = 0  # how many recurrence bodies are being lowered around the current op
+        self.products: dict[SSAValue, tuple[Term, Term]] = {}  # qrnn.imul results: their two factors
+        self.replaced: dict[SSAValue, SSAValue] = {}  # requantizer results requant-impl replaced, by what
 
     # ------------------------------------------------------------------------------------------- structure
     def run_function(self, fn: func.FuncOp) -> None:
@@ -287,6 +329,9 @@ class _Legalizer:
                 new.add_op(func.ReturnOp(*outs))
             else:
                 self._lower(op)
+        if self.options.requant_impl == "auto":
+            erase_dead_pure_ops(new)  # requantizers fused into thresholds are no candidates
+            self._narrow_requantizers()
         fn.body.detach_block(old)
         fn.body.add_block(new)
         erase_dead_pure_ops(new)
@@ -303,8 +348,11 @@ class _Legalizer:
             raise _err(user, f"operand %{value.name_hint or '?'} has no quantized form (unsupported producer)")
         found = self.forms[value]
         if isinstance(found, ColumnProduct) and not isinstance(user, qrnn.ReshapeOp):
-            raise _err(user, "reads a matrix-column product [M, 1] directly; lstmc needs it reshaped to a vector "
-                             "[M] first (qrnn-canonicalize does this for column-vector recurrences)")
+            raise _err(
+                user,
+                "reads a matrix-column product [M, 1] directly; lstmc needs it reshaped to a vector "
+                "[M] first (qrnn-canonicalize does this for column-vector recurrences)",
+            )
         return found
 
     def _lower(self, op: Operation) -> None:
@@ -384,7 +432,7 @@ class _Legalizer:
         return self.emit(moved, hint).results[0]
 
     def _quantized_const(self, value: np.ndarray, q: qrnn.QuantAttr, shape, op) -> ConstCode:
-        codes = numerics.quantize(value, _params(q))
+        codes = numerics.quantize(value, numerics.quant_params(q))
         zp = numerics.channel_values(q.zero_points, q.channel_axis, codes.ndim, np.int64)
         return ConstCode(codes - zp, _scale_of(q, shape, op), q)
 
@@ -414,8 +462,131 @@ class _Legalizer:
         req = qrnn.RequantOp(acc, shift, lo, hi, q.rounding.data)
         req.attributes["error_bound"] = FloatAttr(bound, f64)
         self.emit(req, op.result)
-        return Code(req.results[0], _scale_of(q, shape, op), lo, hi, q, pre=(acc, shift, q.rounding.data),
-                    origin=Origin(lin.terms, ratios, const_ratio, q.rounding.data))
+        origin = Origin(lin.terms, ratios, const_ratio, q.rounding.data)
+        if self.options.requant_impl == "auto":  # the codes it can reach, not the quantizer's whole range
+            lo, hi = _reachable_codes(origin, n, lo, hi, bound)
+        code = Code(
+            req.results[0], _scale_of(q, shape, op), lo, hi, q, pre=(acc, shift, q.rounding.data), origin=origin
+        )
+        self.requants.append((req, code, n))
+        return code
+
+    # ------------------------------------------------------------------------------------------- requant-impl
+    def _narrow_requantizers(self, requants=None) -> None:
+        """requant-impl=auto: each requantizer that is still a unit of its own (not fused into an activation's
+        thresholds) becomes the cheapest exact implementation whose datapath fits `datapath-bits` (the cheapest
+        of all when none fits); see `_requant_choices`. Each is considered once."""
+        for req, code, n in list(self.requants if requants is None else requants):
+            if req in self.narrowed or req.parent is None or not req.result.uses:
+                continue
+            self.narrowed.add(req)
+            choices = _requant_choices(req, code, n, self.products)
+            if not choices:
+                continue
+            cap = self.options.datapath_bits
+            if choices[0].kind == "aligned" and cap and choices[0].bits <= cap:
+                continue  # exact and within the limit already: a shift and a clamp, kept as lowered
+            fits = [c for c in choices if not cap or c.bits <= cap]
+            best = min(fits or choices, key=lambda c: c.cost)  # ties keep the first: the design as it is
+            if best.kind != "aligned":
+                self._replace_requant(req, code, best)
+
+    def _replace_requant(self, req: qrnn.RequantOp, code: Code, c: _RequantChoice) -> None:
+        block = req.parent
+        assert block is not None
+        ops: list[Operation] = []
+        shape = req.result.type.get_shape()
+        t = c.thresholds
+        values = [self.replaced.get(x.value, x.value) for x in t.terms]  # (a term may be a replaced requantizer)
+        if c.kind == "packed":  # the factor codes packed into one index
+            values = [self.replaced.get(x.value, x.value) for x in c.packed.factors]
+        owner = req.input.owner if isinstance(req.input, OpResult) else None
+        if c.kind == "packed":
+            ty = TensorType(qrnn.integer_type_for_range(*c.acc_range), shape)
+            ops.append(
+                qrnn.ScaledSumOp(
+                    values,
+                    dense_from_array(c.mults.astype(np.int64), i64),
+                    dense_from_array(c.bias.astype(np.int64), i64),
+                    ty,
+                )
+            )
+            acc = ops[-1].results[0]
+        elif len(t.terms) == 1 and np.all(c.mults == 1) and (c.kind != "multiplier" or np.all(c.bias == 0)):
+            acc = values[0]
+        elif (
+            isinstance(owner, qrnn.ScaledSumOp)
+            and list(owner.terms) == values
+            and np.array_equal(array_from_dense(owner.multipliers), c.mults.astype(np.int64))
+            and np.array_equal(
+                array_from_dense(owner.bias), np.broadcast_to(c.bias, (c.mults.shape[1],)).astype(np.int64)
+            )
+        ):
+            acc = req.input  # the sum the requantizer read already is this accumulator
+        else:
+            ty = TensorType(qrnn.integer_type_for_range(*c.acc_range), shape)
+            ops.append(
+                qrnn.ScaledSumOp(
+                    values,
+                    dense_from_array(c.mults.astype(np.int64), i64),
+                    dense_from_array(c.bias.astype(np.int64), i64),
+                    ty,
+                )
+            )
+            acc = ops[-1].results[0]
+        rounding = code.origin.rounding
+        if c.kind == "multiplier":  # (the requantizer's own clamp and type: its users and ports stay as they are)
+            unit = qrnn.RequantOp.create(
+                operands=[acc],
+                properties={"shift": _i64(c.shift), "lo": req.lo, "hi": req.hi, "rounding": req.rounding},
+                attributes={"error_bound": FloatAttr(0.0, f64)},
+                result_types=[req.result.type],
+            )
+            mult = [int(m) for m in c.multiplier]
+            bias = [int(b) for b in c.bias]
+            # acc = M A + B, so the exact value (p A + q) / d is (p acc + q M - p B) / (d M)
+            absorbed = Absorbed(
+                acc,
+                t.p,
+                [qq * m - pp * b for pp, qq, m, b in zip(t.p, t.q, mult, bias)],
+                [dd * m for dd, m in zip(t.d, mult)],
+                rounding,
+            )
+            pre = (acc, c.shift, rounding)
+        elif c.kind == "thresholds":
+            unit = qrnn.ThresholdOp.create(
+                operands=[acc],
+                properties={"thresholds": dense_from_array(t.thresholds, i64), "base": _i64(t.base)},
+                result_types=[req.result.type],
+            )
+            absorbed, pre = Absorbed(acc, t.p, t.q, t.d, rounding), None
+        elif c.kind == "packed":
+            unit = qrnn.LutOp.create(
+                operands=[acc],
+                properties={"table": dense_from_array(c.packed.table, i64), "offset": _i64(0)},
+                result_types=[req.result.type],
+            )
+            absorbed, pre = c.packed.absorbed(acc, t, rounding), None
+        else:  # table
+            lo, hi = qrnn.integer_range_of(acc.type.get_element_type())
+            table = t.base + numerics.count_thresholds(np.arange(lo, hi + 1, dtype=np.int64), t.thresholds)
+            unit = qrnn.LutOp.create(
+                operands=[acc],
+                properties={"table": dense_from_array(table, i64), "offset": _i64(lo)},
+                result_types=[req.result.type],
+            )
+            absorbed, pre = Absorbed(acc, t.p, t.q, t.d, rounding), None
+        ops.append(unit)
+        block.insert_ops_before(ops, req)
+        unit.results[0].name_hint = req.result.name_hint
+        old = req.result
+        old.replace_all_uses_with(unit.results[0])
+        block.erase_op(req)
+        self.replaced[old] = unit.results[0]
+        for f in self.forms.values():  # every form of these codes (a quant_dequant makes a second one)
+            if isinstance(f, Code) and f.value is old:
+                f.value, f.pre, f.absorbed = unit.results[0], pre, absorbed
+                f.lo, f.hi = max(f.lo, t.base), min(f.hi, t.top)  # exact now: the codes it reaches
 
     def _align(self, op, lin: Linear, ratios, const_ratio, n: int):
         """Smallest shift F with integer multipliers round(ratio * 2^F) whose worst-case error (in output
@@ -450,8 +621,12 @@ class _Legalizer:
             if odd and shift == 0:
                 continue  # boundaries of a 1-bit fraction are odd: the odd constant needs F >= 1
             if odd:
-                total = total + np.array([float(abs(Fraction(math.floor(c)) + Fraction(1, 2) - c) / scale)
-                                          if c.denominator != 1 else 0.0 for c in scaled])
+                total = total + np.array(
+                    [
+                        float(abs(Fraction(math.floor(c)) + Fraction(1, 2) - c) / scale) if c.denominator != 1 else 0.0
+                        for c in scaled
+                    ]
+                )
             else:
                 total = total + np.array([float(abs(round(c) - c) / scale) for c in scaled])
             worst = float(total.max()) if n else 0.0
@@ -459,8 +634,9 @@ class _Legalizer:
                 mults = [np.array([rounded[x] for x in row], dtype=object) for row in rows]
                 if odd:
                     mults = [2 * m for m in mults]
-                    bias = np.array([2 * math.floor(c) + 1 if c.denominator != 1 else 2 * int(c) for c in scaled],
-                                    dtype=object)
+                    bias = np.array(
+                        [2 * math.floor(c) + 1 if c.denominator != 1 else 2 * int(c) for c in scaled], dtype=object
+                    )
                     shift += 1
                 else:
                     bias = np.array([round(c) for c in scaled], dtype=object)
@@ -483,7 +659,7 @@ class _Legalizer:
             fn = lambda v: np.maximum(v, np.float32(0))  # noqa: E731
         else:  # the op's own kernel (MLAS, or onnxruntime's GRU rational approximation): the reference values
             fn = lambda v: numerics.activation(act.kind, v, act.kernel)  # noqa: E731
-        p = _params(q)
+        p = numerics.quant_params(q)
         zp = numerics.channel_values(q.zero_points, q.channel_axis, 1, np.int64)
         # table[c, i]: output code (centred) for input code lo + i on channel c, from the reference semantics
         table = np.stack([numerics.quantize(fn(codes.astype(np.float32) * s), p) for s in scales]) - (
@@ -503,8 +679,7 @@ class _Legalizer:
             self.emit(lut, op.result)
             return Code(lut.results[0], _scale_of(q, shape, op), out_lo, out_hi, q)
         if np.any(np.diff(table, axis=1) < 0):
-            raise _err(op, f"{act.kind} followed by this quantizer is not monotone over its inputs; "
-                           "use act-impl=lut")
+            raise _err(op, f"{act.kind} followed by this quantizer is not monotone over its inputs; use act-impl=lut")
         # thresholds[c, j]: smallest input code whose output is >= out_lo + j + 1
         steps = out_hi - out_lo
         thr = np.empty((table.shape[0], steps), dtype=np.int64)
@@ -533,7 +708,8 @@ class _Legalizer:
             input_lut = _lut_of(chosen)
             if input_lut is not None:
                 costs["input table"] = _lut_cost(input_lut.size, chosen) + chosen.adder_cost()
-            if table.shape[0] == 1 and not chosen.terms:
+            # (not in a recurrence: two units where the others are one lengthen every step's chain, T times)
+            if table.shape[0] == 1 and not chosen.terms and not (self.in_recurrence and src.pre is not None):
                 costs["code table"] = _code_lut_cost(src, chosen)
             impl = min(costs, key=costs.get)
         if impl == "code table":
@@ -609,7 +785,9 @@ class _Legalizer:
     def _add_sub(self, op, sign: int) -> None:
         a = self._as_linear(self.form(op.lhs, op), op)
         b = self._as_linear(self.form(op.rhs, op), op)
-        self.forms[op.result] = Linear(a.terms + b.terms, a.coeffs + [c * sign for c in b.coeffs], a.const + b.const * sign)
+        self.forms[op.result] = Linear(
+            a.terms + b.terms, a.coeffs + [c * sign for c in b.coeffs], a.const + b.const * sign
+        )
 
     def _op_mul(self, op) -> None:
         fa, fb = self.form(op.lhs, op), self.form(op.rhs, op)
@@ -644,6 +822,7 @@ class _Legalizer:
         lo, hi = np.minimum.reduce(corners), np.maximum.reduce(corners)
         ty = TensorType(_int_type(int(np.min(lo)), int(np.max(hi)), op), shape)
         mul = self.emit(qrnn.IMulOp(a.value, b.value, ty))
+        self.products[mul.results[0]] = (a, b)
         return Term(mul.results[0], lo, hi)
 
     def _op_matmul(self, op: qrnn.MatMulOp) -> None:
@@ -679,7 +858,11 @@ class _Legalizer:
             raise _err(op, "a matrix-column product needs per-tensor quantized weights [M, K] and vector")
         x = fx.value
         vector = tuple(x.type.get_shape())[:1]
-        if isinstance(x, OpResult) and isinstance(x.op, qrnn.ReshapeOp) and tuple(x.op.input.type.get_shape()) == vector:
+        if (
+            isinstance(x, OpResult)
+            and isinstance(x.op, qrnn.ReshapeOp)
+            and tuple(x.op.input.type.get_shape()) == vector
+        ):
             x = x.op.input  # canonicalize's [K] -> [K, 1]: read the vector itself
         else:
             x = self.emit(qrnn.ReshapeOp(x, TensorType(x.type.get_element_type(), vector))).results[0]
@@ -723,8 +906,11 @@ class _Legalizer:
         shape = tuple(op.result.type.get_shape())
         if isinstance(src, ColumnProduct):
             if shape != src.shape:
-                raise _err(op, f"reshapes a matrix-column product to {list(shape)}; only the vector shape "
-                               f"{list(src.shape)} is supported")
+                raise _err(
+                    op,
+                    f"reshapes a matrix-column product to {list(shape)}; only the vector shape "
+                    f"{list(src.shape)} is supported",
+                )
             self.forms[op.result] = src.linear
             return
         if isinstance(src, tuple) and src[0] == "float_arg":
@@ -762,34 +948,49 @@ class _Legalizer:
         if len({float(f.scale) for f in forms}) != 1:
             raise _err(op, f"concatenates codes of different scales {sorted({float(f.scale) for f in forms})}")
         lo, hi = min(f.lo for f in forms), max(f.hi for f in forms)
-        ty = _int_type(lo, hi, op)
+        # the type holds the operands' types (a range narrower than its quantizer's keeps the quantizer's type)
+        types = [_type_range(f.value) for f in forms]
+        ty = _int_type(min(t[0] for t in types), max(t[1] for t in types), op)
         values = [self._cast(f.value, ty) for f in forms]
         shape = tuple(op.result.type.get_shape())
         c = self.emit(qrnn.ConcatOp(values, op.axis.value.data, TensorType(ty, shape)), op.result)
         self.forms[op.result] = Code(c.results[0], forms[0].scale, lo, hi, forms[0].quant)
 
-    def _scaled_sum(self, values: list[SSAValue], mults: np.ndarray, bias: np.ndarray, ty: TensorType,
-                    hint: SSAValue | None = None) -> SSAValue:
+    def _scaled_sum(
+        self, values: list[SSAValue], mults: np.ndarray, bias: np.ndarray, ty: TensorType, hint: SSAValue | None = None
+    ) -> SSAValue:
         """One qrnn.scaled_sum per distinct sum in a block (a carried sum of codes is also requantized for the
         cell's tanh: the same adder serves both)."""
-        key = (id(self.block), tuple(values), mults.astype(np.int64).tobytes(), mults.shape,
-               bias.astype(np.int64).tobytes(), ty)
+        key = (
+            id(self.block),
+            tuple(values),
+            mults.astype(np.int64).tobytes(),
+            mults.shape,
+            bias.astype(np.int64).tobytes(),
+            ty,
+        )
         found = self.sums.get(key)
         if found is None:
-            ssum = qrnn.ScaledSumOp(values, dense_from_array(mults.astype(np.int64), i64),
-                                    dense_from_array(bias.astype(np.int64), i64), ty)
+            ssum = qrnn.ScaledSumOp(
+                values, dense_from_array(mults.astype(np.int64), i64), dense_from_array(bias.astype(np.int64), i64), ty
+            )
             found = self.sums[key] = self.emit(ssum, hint).results[0]
         return found
 
-    def _cast(self, value: SSAValue, ty: IntegerType) -> SSAValue:
+    def _cast(self, value: SSAValue, ty: IntegerType, within: tuple[int, int] | None = None) -> SSAValue:
+        """`value` in type `ty`, clamped to `ty`'s range (or `within`, a range the value is known to stay in)."""
         if value.type.get_element_type() == ty:
             return value
-        lo, hi = qrnn.integer_range_of(ty)
+        lo, hi = qrnn.integer_range_of(ty) if within is None else within
         src_lo, src_hi = qrnn.integer_range_of(value.type.get_element_type())
         req = qrnn.RequantOp.create(
             operands=[value],
-            properties={"shift": _i64(0), "lo": _i64(max(lo, src_lo)), "hi": _i64(min(hi, src_hi)),
-                        "rounding": StringAttr("half_even")},
+            properties={
+                "shift": _i64(0),
+                "lo": _i64(max(lo, src_lo)),
+                "hi": _i64(min(hi, src_hi)),
+                "rounding": StringAttr("half_even"),
+            },
             result_types=[TensorType(ty, value.type.get_shape())],
         )
         return self.emit(req, value).results[0]
@@ -828,28 +1029,17 @@ class _Legalizer:
             seqs.append(f)
             ty = f.value.type
             arg_forms.append((TensorType(ty.get_element_type(), ty.get_shape()[1:]), f.scale, f.lo, f.hi, f.quant))
-        new_body = Block(arg_types=[a[0] for a in arg_forms])
-        for old_arg, new_arg, (_, scale, lo, hi, q) in zip(body.args, new_body.args, arg_forms):
-            new_arg.name_hint = old_arg.name_hint
-            self.forms[old_arg] = Code(new_arg, scale, lo, hi, q)
-        outer_block, self.block = self.block, new_body
-        for inner in list(body.ops):
-            if inner is not term:
-                self._lower(inner)
-        yielded, out_forms = [], []
-        for i, y in enumerate(term.values):
-            f = self.form(y, term)
-            if not isinstance(f, Code) and not (i < n_state and isinstance(f, Linear)):
-                raise _err(op, f"yielded value {i} is not quantized")
-            if i < n_state:
-                yielded.append(self._state_value(term, i, f, arg_forms[i]))
-            else:
-                yielded.append(f.value)
-                out_forms.append(f)
-        new_body.add_op(qrnn.YieldOp(*yielded))
-        self.block = outer_block
-        out_types = [TensorType(v.type.get_element_type(), (op.seq_len, *v.type.get_shape())) for v in yielded[n_state:]]
-        rec = qrnn.RecurrenceOp(init_values, [s.value for s in seqs], out_types, op.in_dirs, op.out_dirs, Region(new_body))
+        new_body, yielded, out_forms = self._lower_body(op, arg_forms)
+        if self.options.requant_impl == "auto":
+            narrowed = self._narrowed_states(op, arg_forms, init_values)
+            if narrowed is not None:  # lower the body again on the states' reachable ranges
+                new_body, yielded, out_forms, arg_forms = self._relower_body(op, arg_forms, narrowed, new_body)
+        out_types = [
+            TensorType(v.type.get_element_type(), (op.seq_len, *v.type.get_shape())) for v in yielded[n_state:]
+        ]
+        rec = qrnn.RecurrenceOp(
+            init_values, [s.value for s in seqs], out_types, op.in_dirs, op.out_dirs, Region(new_body)
+        )
         rec.attributes.update(op.attributes)  # keeps the stable ONNX node name
         self.emit(rec)
         for old_r, new_r in zip(op.results, rec.results):
@@ -859,6 +1049,119 @@ class _Legalizer:
             self.forms[r] = Code(rec.final_states[i], scale, lo, hi, q)
         for r, new_r, f in zip(op.outputs, rec.outputs, out_forms):
             self.forms[r] = Code(new_r, f.scale, f.lo, f.hi, f.quant)
+
+    def _lower_body(self, op: qrnn.RecurrenceOp, arg_forms: list) -> tuple[Block, list[SSAValue], list[Code]]:
+        """The integer body of recurrence `op` with block arguments of `arg_forms` (type, scale, lo, hi, quant);
+        with requant-impl=auto its requantizers are narrowed before it is returned."""
+        body = op.body.block
+        term = body.last_op
+        n_state = len(op.init)
+        mark = len(self.requants)
+        new_body = self.body_block = Block(arg_types=[a[0] for a in arg_forms])
+        for old_arg, new_arg, (_, scale, lo, hi, q) in zip(body.args, new_body.args, arg_forms):
+            new_arg.name_hint = old_arg.name_hint
+            self.forms[old_arg] = Code(new_arg, scale, lo, hi, q)
+        outer_block, self.block = self.block, new_body
+        self.in_recurrence += 1
+        try:
+            for inner in list(body.ops):
+                if inner is not term:
+                    self._lower(inner)
+            yielded, out_forms = [], []
+            for i, y in enumerate(term.values):
+                f = self.form(y, term)
+                if not isinstance(f, Code) and not (i < n_state and isinstance(f, Linear)):
+                    raise _err(op, f"yielded value {i} is not quantized")
+                if i < n_state:
+                    yielded.append(self._state_value(term, i, f, arg_forms[i]))
+                else:
+                    yielded.append(f.value)
+                    out_forms.append(f)
+            new_body.add_op(qrnn.YieldOp(*yielded))
+        finally:
+            self.block = outer_block
+            self.in_recurrence -= 1
+        if self.options.requant_impl == "auto":
+            erase_dead_pure_ops(new_body)
+            self._narrow_requantizers(self.requants[mark:])
+            self._clamp_states(new_body, arg_forms[:n_state])
+            yielded = list(new_body.last_op.operands)
+        return new_body, yielded, out_forms
+
+    def _clamp_states(self, body: Block, arg_forms: list) -> None:
+        """A requantizer yielding a state narrowed to what it reaches clamps to that range (same type: what it
+        computes does not change, the IR now says the range the body was lowered on)."""
+        for i, v in enumerate(body.last_op.operands[: len(arg_forms)]):
+            unit = v.owner if isinstance(v, OpResult) else None
+            _, _, lo, hi, _ = arg_forms[i]
+            if not isinstance(unit, qrnn.RequantOp) or "error_bound" not in unit.attributes or unit.parent is not body:
+                continue
+            u_lo, u_hi = unit.lo.value.data, unit.hi.value.data
+            if u_lo >= lo and u_hi <= hi:
+                continue
+            new = qrnn.RequantOp.create(
+                operands=[unit.input],
+                properties={
+                    "shift": unit.shift,
+                    "lo": _i64(max(u_lo, lo)),
+                    "hi": _i64(min(u_hi, hi)),
+                    "rounding": unit.rounding,
+                },
+                attributes=dict(unit.attributes),
+                result_types=[unit.result.type],
+            )
+            new.results[0].name_hint = unit.results[0].name_hint
+            body.insert_op_before(new, unit)
+            old = unit.results[0]
+            old.replace_all_uses_with(new.results[0])
+            body.erase_op(unit)
+            self.replaced[old] = new.results[0]
+            for f in self.forms.values():  # (its `pre` accumulator and shift are unchanged)
+                if isinstance(f, Code) and f.value is old:
+                    f.value = new.results[0]
+            self.requants = [(new if r is unit else r, c, n) for r, c, n in self.requants]
+            self.narrowed.add(new)  # (already chosen)
+
+    def _narrowed_states(self, op: qrnn.RecurrenceOp, arg_forms: list, init_values: list[SSAValue]):
+        """arg_forms with each quantized state's range cut to what it reaches (its initial value's range joined
+        with the range the body yields from the full one), or None when no state narrows. Sound by induction:
+        the body is monotone in its ranges, so from states within R it yields within R again."""
+        term = op.body.block.last_op
+        narrowed, changed = list(arg_forms), False
+        for i, (init, y) in enumerate(zip(init_values, term.values[: len(op.init)])):
+            ty, scale, lo, hi, q = arg_forms[i]
+            f = self.forms.get(y)
+            init_range = _value_range(init)
+            if not isinstance(f, Code) or init_range is None:
+                continue
+            new_lo, new_hi = max(lo, min(f.lo, init_range[0])), min(hi, max(f.hi, init_range[1]))
+            if (new_lo, new_hi) != (lo, hi):  # the type stays the quantizer's (kernel ports, state registers)
+                narrowed[i] = (ty, scale, new_lo, new_hi, q)
+                changed = True
+        return narrowed if changed else None
+
+    def _relower_body(self, op: qrnn.RecurrenceOp, arg_forms: list, narrowed: list, first: Block):
+        """The body lowered on the narrowed state ranges; the first lowering when the second one does not stay
+        within them (then it is lowered once more on the full ranges, so that every form is the kept body's)."""
+        self.sums = {k: v for k, v in self.sums.items() if k[0] != id(first)}
+        self.requants = [r for r in self.requants if r[0].parent is not first]
+        mark = len(self.requants)
+        self.relowering = True
+        try:
+            new_body, yielded, out_forms = self._lower_body(op, narrowed)
+            term = op.body.block.last_op
+            if all(
+                not isinstance(f := self.forms.get(y), Code) or narrowed[i][2] <= f.lo <= f.hi <= narrowed[i][3]
+                for i, y in enumerate(term.values[: len(op.init)])
+            ):
+                return new_body, yielded, out_forms, narrowed
+        except LegalizeError:
+            new_body = self.body_block  # the one it failed in
+        finally:
+            self.relowering = False
+        self.sums = {k: v for k, v in self.sums.items() if k[0] != id(new_body)}
+        del self.requants[mark:]
+        return (*self._lower_body(op, arg_forms), arg_forms)
 
     def _grid_quant(self, op: qrnn.RecurrenceOp, i: int) -> tuple[qrnn.QuantAttr, tuple[int, int]]:
         """The grid (as a per-tensor quantizer of the smallest integer range holding it) and the proven range of
@@ -870,8 +1173,11 @@ class _Legalizer:
         states = self.grid_analysis.states.get(op)
         grid = states[i] if states is not None else None
         if grid is None:
-            raise _err(op, f"carried state {i} is not the output of a quantizer; lstmc needs quantized state, or "
-                           "state the grid analysis places on one integer grid with a bounded range (not this one)")
+            raise _err(
+                op,
+                f"carried state {i} is not the output of a quantizer; lstmc needs quantized state, or "
+                "state the grid analysis places on one integer grid with a bounded range (not this one)",
+            )
         scale = float(np.float32(float(grid.scale)))
         if Fraction(scale) != grid.scale:
             raise _err(op, f"carried state {i} lies on the grid {grid.scale}, which is not a float32 scale")
@@ -887,9 +1193,9 @@ class _Legalizer:
         ty, scale, lo, hi, _ = arg_form
         elem, shape = ty.get_element_type(), tuple(ty.get_shape())
         if isinstance(f, Code) and np.array_equal(f.scale, scale):
-            if f.lo < lo or f.hi > hi:
+            if (f.lo < lo or f.hi > hi) and not self.relowering:  # (re-lowering checks after requant-impl)
                 raise _err(term, f"state {i} takes codes [{f.lo}, {f.hi}] outside its range [{lo}, {hi}]")
-            return self._cast(f.value, elem)
+            return self._cast(f.value, elem, (lo, hi))
         lin = self._as_linear(f, term)
         unit = _frac(scale)
         n = shape[-1] if shape else 1
@@ -904,10 +1210,14 @@ class _Legalizer:
             acc_lo = acc_lo + np.minimum(m * t.lo, m * t.hi)
             acc_hi = acc_hi + np.maximum(m * t.lo, m * t.hi)
         if int(acc_lo.min()) < lo or int(acc_hi.max()) > hi:
-            raise _err(term, f"state {i} ranges over [{int(acc_lo.min())}, {int(acc_hi.max())}], outside the range "
-                             f"[{lo}, {hi}] the grid analysis proved")
-        return self._scaled_sum([t.value for t in lin.terms], np.stack(mults), bias, TensorType(elem, shape),
-                                term.values[i])
+            raise _err(
+                term,
+                f"state {i} ranges over [{int(acc_lo.min())}, {int(acc_hi.max())}], outside the range "
+                f"[{lo}, {hi}] the grid analysis proved",
+            )
+        return self._scaled_sum(
+            [t.value for t in lin.terms], np.stack(mults), bias, TensorType(elem, shape), term.values[i]
+        )
 
     def _state_init(self, op, i: int, form, q: qrnn.QuantAttr, shape, ty) -> SSAValue:
         if isinstance(form, FloatView) or (isinstance(form, tuple) and form[0] == "float_arg"):
@@ -915,8 +1225,10 @@ class _Legalizer:
             # it is; the two agree when the input is on that grid, which is what a kernel port can take)
             return self._cast(self._quantize_input(op, form, q, op.init[i]), ty)
         if isinstance(form, Const):
-            codes = numerics.quantize(form.value, _params(q))
-            if not np.array_equal(numerics.dequantize(codes, _params(q)), np.broadcast_to(form.value, codes.shape)):
+            codes = numerics.quantize(form.value, numerics.quant_params(q))
+            if not np.array_equal(
+                numerics.dequantize(codes, numerics.quant_params(q)), np.broadcast_to(form.value, codes.shape)
+            ):
                 raise _err(op, f"initial state {i} is not exactly representable by the state's quantizer")
             zp = numerics.channel_values(q.zero_points, q.channel_axis, codes.ndim, np.int64)
             const = self.emit(qrnn.ConstantOp(dense_from_array(np.broadcast_to(codes - zp, shape).copy(), ty)))
@@ -936,9 +1248,30 @@ class _Legalizer:
         return self.emit(dq, value).results[0]
 
 
-def _has_float_ops(fn: func.FuncOp) -> bool:
-    float_ops = (qrnn.QuantOp, qrnn.QuantDequantOp, qrnn.QConstantOp, qrnn.MatMulOp, qrnn.AddOp, qrnn.SubOp,
-                 qrnn.MulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.ReluOp)
+def _value_range(value: SSAValue) -> tuple[int, int] | None:
+    """The range of an initial state: a constant's values, else its type's."""
+    owner = value.owner if isinstance(value, OpResult) else None
+    if isinstance(owner, qrnn.ConstantOp):
+        a = array_from_dense(owner.value)
+        return (int(a.min()), int(a.max())) if a.size else None
+    if isinstance(owner, qrnn.RequantOp):
+        return owner.lo.value.data, owner.hi.value.data
+    return _type_range(value)
+
+
+def has_float_ops(fn: func.FuncOp) -> bool:
+    float_ops = (
+        qrnn.QuantOp,
+        qrnn.QuantDequantOp,
+        qrnn.QConstantOp,
+        qrnn.MatMulOp,
+        qrnn.AddOp,
+        qrnn.SubOp,
+        qrnn.MulOp,
+        qrnn.SigmoidOp,
+        qrnn.TanhOp,
+        qrnn.ReluOp,
+    )
     return any(isinstance(o, float_ops) for o in fn.walk())
 
 
@@ -966,6 +1299,8 @@ class _Thresholds:
     p: list[int] = field(default_factory=list)
     q: list[int] = field(default_factory=list)
     d: list[int] = field(default_factory=list)
+    ch_lo: list[int] = field(default_factory=list)  # the accumulator's range per channel
+    ch_hi: list[int] = field(default_factory=list)
 
     def input_range(self) -> tuple[int, int]:
         """The range of the type of the thresholds' input (what a table over it must cover)."""
@@ -996,8 +1331,9 @@ class _Thresholds:
         """lstmc.qor's threshold unit (one lane) and the adder of its input."""
         from lstmc import qor
 
-        unit = qor.threshold_resources(channels, self.thresholds.shape[-1], self.input_bits(), self.output_bits(),
-                                       self.thresholds.ndim == 2)
+        unit = qor.threshold_resources(
+            channels, self.thresholds.shape[-1], self.input_bits(), self.output_bits(), self.thresholds.ndim == 2
+        )
         return _cost(unit) + self.adder_cost()
 
 
@@ -1029,7 +1365,7 @@ def _code_lut_cost(src: Code, t: _Thresholds) -> float:
 def _cost(res) -> float:
     """One number to compare implementations of a unit: the fractions of the default part's LUTs, FFs, BRAM18s
     and DSPs it takes, summed (so a BRAM18 weighs like ~370 LUTs on the XCZU7EV, not nothing)."""
-    from lstmc.qor import DEFAULT_PART
+    from lstmc.parts import DEFAULT_PART
 
     return sum(res.utilisation(DEFAULT_PART).values())
 
@@ -1106,10 +1442,22 @@ def _first_acc(k: int, p: int, q: int, d: int, mode: str) -> int:
     return -(-num // den) if inclusive else num // den + 1
 
 
-def _absorb(src: Code, table: np.ndarray, n: int) -> _Thresholds | None:
-    """Thresholds on the raw accumulator for the activation table `table` ([1 or N, codes lo..hi]) read on the
-    codes that `src.origin` requantizes, exact per channel; None when that accumulator would not fit."""
-    origin = src.origin
+@dataclass
+class _ExactForm:
+    """A requantizer's input as an integer accumulator: per channel n, the code is
+    clamp(round((p[n] A + q[n]) / d[n])) with A = sum_t mults[t, n] terms[t] in [acc_lo[n], acc_hi[n]], exactly."""
+
+    terms: list[Term]
+    mults: np.ndarray  # [T, N] coprime integers per channel (object)
+    p: list[int]
+    q: list[int]
+    d: list[int]
+    acc_lo: np.ndarray  # [N] (object)
+    acc_hi: np.ndarray
+
+
+def _exact_form(origin: Origin, n: int) -> _ExactForm | None:
+    """The exact accumulator form of `origin` over n channels; None when that accumulator would not fit."""
     ratios = [np.broadcast_to(r, (n,)) for r in origin.ratios]
     const = np.broadcast_to(origin.const, (n,))
     mults = np.empty((len(ratios), n), dtype=object)
@@ -1129,9 +1477,22 @@ def _absorb(src: Code, table: np.ndarray, n: int) -> _Thresholds | None:
         hi = np.broadcast_to(np.asarray(t.hi).astype(object), (n,))
         acc_lo = acc_lo + np.minimum(m * lo, m * hi)
         acc_hi = acc_hi + np.maximum(m * lo, m * hi)
-    if max(abs(int(m)) for m in mults.flat) >= 2**MAX_BITS or \
-            qrnn.integer_type_for_range(int(acc_lo.min()), int(acc_hi.max()) + 1).width.data > MAX_BITS:
+    if (
+        max(abs(int(m)) for m in mults.flat) >= 2**MAX_BITS
+        or qrnn.integer_type_for_range(int(acc_lo.min()), int(acc_hi.max()) + 1).width.data > MAX_BITS
+    ):
         return None
+    return _ExactForm(list(origin.terms), mults, p, q, d, acc_lo, acc_hi)
+
+
+def _absorb(src: Code, table: np.ndarray, n: int) -> _Thresholds | None:
+    """Thresholds on the raw accumulator for the activation table `table` ([1 or N, codes lo..hi]) read on the
+    codes that `src.origin` requantizes, exact per channel; None when that accumulator would not fit."""
+    origin = src.origin
+    form = _exact_form(origin, n)
+    if form is None:
+        return None
+    mults, p, q, d, acc_lo, acc_hi = form.mults, form.p, form.q, form.d, form.acc_lo, form.acc_hi
     rounding, lo_code, hi_code = origin.rounding, src.lo, src.hi
     row_of = (lambda c: c) if table.shape[0] > 1 else (lambda c: 0)
 
@@ -1152,13 +1513,35 @@ def _absorb(src: Code, table: np.ndarray, n: int) -> _Thresholds | None:
         if key not in rows:
             # kappa[j]: the smallest code whose output reaches level j (hi + 1: none does)
             kappa = lo_code + np.searchsorted(table[row_of(c)], levels, side="left")
-            rows[key] = np.array([a_hi + 1 if k > hi_code else a_lo if k == lo_code else
-                                  min(max(_first_acc(int(k), p[c], q[c], d[c], rounding), a_lo), a_hi + 1)
-                                  for k in kappa], dtype=np.int64)
+            rows[key] = np.array(
+                [
+                    a_hi + 1
+                    if k > hi_code
+                    else a_lo
+                    if k == lo_code
+                    else min(max(_first_acc(int(k), p[c], q[c], d[c], rounding), a_lo), a_hi + 1)
+                    for k in kappa
+                ],
+                dtype=np.int64,
+            )
         thr[c] = rows[key]
     if np.all(thr == thr[0]):
         thr = thr[0]
-    return _Thresholds(None, thr, base, top, list(origin.terms), mults, int(acc_lo.min()), int(acc_hi.max()), p, q, d)
+    return _Thresholds(
+        None,
+        thr,
+        base,
+        top,
+        list(origin.terms),
+        mults,
+        int(acc_lo.min()),
+        int(acc_hi.max()),
+        p,
+        q,
+        d,
+        [int(v) for v in acc_lo],
+        [int(v) for v in acc_hi],
+    )
 
 
 def _acc_thresholds(code_thr: np.ndarray, shift: int, rounding: str) -> np.ndarray:
@@ -1178,3 +1561,294 @@ def _acc_thresholds(code_thr: np.ndarray, shift: int, rounding: str) -> np.ndarr
         ok = numerics.shift_round(mid, shift, rounding) >= c
         hi = np.where(ok & ~done, mid, hi)
         lo = np.where(~ok & ~done, mid, lo)
+
+
+# ------------------------------------------------------------------------------------------- requantizers
+@dataclass
+class _RequantChoice:
+    """One exact implementation of a requantizer of the accumulator A = sum_t mults0[t] terms[t] (`thresholds`
+    holds its exact form and its exact thresholds):
+    - aligned     the design as lowered (scaled_sum with rounded multipliers + requant), exact or not;
+    - multiplier  scaled_sum(terms, mults0 * M, B) + requant(shift): the smallest shift whose integer multiplier M
+                  and bias B (per channel) round exactly as the exact value on every A in its range;
+    - thresholds  qrnn.threshold on A with the exact thresholds (no multiplier at all);
+    - table       qrnn.lut over A's type, read off those thresholds."""
+
+    kind: str
+    cost: float
+    bits: int  # the widest integer of its datapath
+    thresholds: _Thresholds | None = None
+    mults: np.ndarray | None = None  # [T, N] of the scaled_sum it emits
+    bias: np.ndarray | None = None  # [N]
+    acc_range: tuple[int, int] = (0, 0)
+    shift: int = 0
+    multiplier: list[int] = field(default_factory=list)  # M per channel
+    packed: _Packed | None = None
+
+
+@dataclass
+class _Packed:
+    """A table over the factor codes of the accumulator's terms, packed into one index
+    sum_k strides[k] (code_k - los[k]) (mixed radix): the requantizer of a sum of products of a few small codes
+    (FINN-GL's CIFG c_t = f c with f = 1 - i is c - i c, whose exact accumulator needs ~40 bits) as one ROM."""
+
+    factors: list[Term]
+    los: list[int]
+    sizes: list[int]
+    term_factors: list[tuple[int, ...]]  # per term, the factors it multiplies
+    table: np.ndarray  # [prod(sizes)]
+
+    @property
+    def strides(self) -> list[int]:
+        return [math.prod(self.sizes[:k]) for k in range(len(self.sizes))]
+
+    def codes(self, index: np.ndarray) -> list[np.ndarray]:
+        return [lo + (index // st) % size for lo, st, size in zip(self.los, self.strides, self.sizes)]
+
+    def accumulator(self, index: np.ndarray, mults: np.ndarray) -> np.ndarray:
+        """A = sum_t mults[t] prod(factors of t), from packed indices (mults: [T] of one channel)."""
+        codes = self.codes(index.astype(np.int64))
+        acc = np.zeros(index.shape, dtype=object)
+        for m, fs in zip(mults, self.term_factors):
+            term = np.ones(index.shape, dtype=object)
+            for f in fs:
+                term = term * codes[f].astype(object)
+            acc = acc + int(m) * term
+        return acc
+
+    def absorbed(self, index_value: SSAValue, t: _Thresholds, rounding: str) -> Absorbed:
+        return _PackedAbsorbed(index_value, t.p, t.q, t.d, rounding, self, t.mults[:, 0])
+
+
+@dataclass
+class _PackedAbsorbed(Absorbed):
+    """Absorbed for a packed table: the accumulator is decoded from the index first."""
+
+    packed: _Packed | None = None
+    mults: np.ndarray | None = None
+
+    def values(self, acc: np.ndarray) -> np.ndarray:
+        return super().values(self.packed.accumulator(np.asarray(acc, dtype=np.int64), self.mults).astype(np.int64))
+
+
+def _sum_cost(term_bits: list[int], mults: np.ndarray, out_bits: int) -> float:
+    """lstmc.qor's scaled_sum (adders), plus a multiplier for every term whose constant multipliers are not
+    powers of two (lstmc.qor's elementwise formula prices only the adders)."""
+    from lstmc import qor
+
+    cost = _cost(qor.elementwise_resources("scaled_sum", term_bits, out_bits))
+    for bits, row in zip(term_bits, mults):
+        widest = max(abs(int(m)) for m in row)
+        if any(int(m) & (int(m) - 1) for m in np.abs(row.astype(object))):  # not all 0 or a power of two
+            cost += _cost(qor.multiplier_resources(bits, widest.bit_length()))
+    return cost
+
+
+def _acc_range(terms: list[Term], mults: np.ndarray, bias: np.ndarray) -> tuple[int, int]:
+    lo, hi = np.array(bias, dtype=object), np.array(bias, dtype=object)
+    for m, t in zip(mults, terms):
+        n = len(m)
+        t_lo = np.broadcast_to(np.asarray(t.lo).astype(object), (n,))
+        t_hi = np.broadcast_to(np.asarray(t.hi).astype(object), (n,))
+        lo = lo + np.minimum(m * t_lo, m * t_hi)
+        hi = hi + np.maximum(m * t_lo, m * t_hi)
+    return int(lo.min()), int(hi.max())
+
+
+def _reachable_codes(origin: Origin, n: int, lo: int, hi: int, bound: float) -> tuple[int, int]:
+    """The codes a requantizer reaches over its input's interval: the exact value rounded at both ends of the
+    accumulator range (it is monotone), one code wider where the alignment is inexact (an error below half an
+    LSB moves a rounding by at most one code), within the clamp [lo, hi]."""
+    form = _exact_form(origin, n)
+    if form is None:
+        return lo, hi
+    ends = [
+        _round_fraction(Fraction(form.p[c] * int(a) + form.q[c], form.d[c]), origin.rounding)
+        for c in range(n)
+        for a in (form.acc_lo[c], form.acc_hi[c])
+    ]
+    slack = 1 if bound > 0 else 0
+    return max(lo, min(ends) - slack), min(hi, max(ends) + slack)
+
+
+def _requant_choices(req: qrnn.RequantOp, code: Code, n: int, products: dict | None = None) -> list[_RequantChoice]:
+    """The exact implementations of one requantizer (see _RequantChoice), the design as lowered first; empty
+    when it is not a requantizer of a linear form, or has too many output steps to prove by thresholds."""
+    from lstmc import qor
+
+    if code.origin is None:
+        return []
+    form = _exact_form(code.origin, n)
+    if form is None:
+        return []
+    rounding = code.origin.rounding
+    ends = [
+        min(max(_round_fraction(Fraction(form.p[c] * int(a) + form.q[c], form.d[c]), rounding), code.lo), code.hi)
+        for c in range(n)
+        for a in (form.acc_lo[c], form.acc_hi[c])
+    ]
+    if max(ends) - min(ends) > MAX_REQUANT_LEVELS:
+        return []
+    identity = np.arange(code.lo, code.hi + 1, dtype=np.int64)[None]
+    thr = _absorb(code, identity, n)
+    if thr is None:
+        return []
+    out_bits = req.result.type.get_element_type().width.data
+    choices = []
+    acc = req.input
+    acc_bits = acc.type.get_element_type().width.data
+    owner = acc.owner if isinstance(acc, OpResult) else None
+    aligned_cost = _cost(qor.elementwise_resources("requant", [acc_bits], out_bits))
+    if isinstance(owner, qrnn.ScaledSumOp):
+        aligned_cost += _sum_cost(
+            [t.type.get_element_type().width.data for t in owner.terms], array_from_dense(owner.multipliers), acc_bits
+        )
+    exact = float(req.attributes["error_bound"].value.data) == 0.0
+    choices.append(_RequantChoice("aligned", aligned_cost, acc_bits))
+    term_bits = [t.value.type.get_element_type().width.data for t in thr.terms]
+    zero = np.zeros(n, dtype=np.int64)
+    a_lo, a_hi = _acc_range(thr.terms, thr.mults, zero)
+    a_bits = qrnn.integer_type_for_range(a_lo, a_hi).width.data
+    single = len(thr.terms) == 1 and np.all(thr.mults == 1)
+    adder = 0.0 if single else _sum_cost(term_bits, thr.mults, a_bits)
+    found = _multiplier(thr, code.lo, code.hi, rounding, n)
+    if found is not None:
+        shift, mult, bias = found
+        mults = thr.mults * np.array(mult, dtype=object)[None, :]
+        rng = _acc_range(thr.terms, mults, np.array(bias, dtype=object))
+        bits = qrnn.integer_type_for_range(*rng).width.data
+        if bits <= MAX_BITS:
+            cost = _cost(qor.elementwise_resources("requant", [bits], out_bits)) + _sum_cost(term_bits, mults, bits)
+            choices.append(
+                _RequantChoice("multiplier", cost, bits, thr, mults, np.array(bias, dtype=object), rng, shift, mult)
+            )
+    k = thr.thresholds.shape[-1]
+    cost = _cost(qor.threshold_resources(n, k, a_bits, out_bits, thr.thresholds.ndim == 2)) + adder
+    choices.append(_RequantChoice("thresholds", cost, a_bits, thr, thr.mults, zero.astype(object), (a_lo, a_hi)))
+    if thr.thresholds.ndim == 1 and a_bits <= 16:
+        cost = _cost(qor.lut_table_resources(1 << a_bits, a_bits, out_bits)) + adder
+        choices.append(_RequantChoice("table", cost, a_bits, thr, thr.mults, zero.astype(object), (a_lo, a_hi)))
+    packed = _packed(thr, products or {}, n)
+    if packed is not None:
+        entries = packed.table.size
+        strides = np.array(packed.strides, dtype=object)[:, None].repeat(n, axis=1)
+        bias = np.full(n, -sum(s * lo for s, lo in zip(packed.strides, packed.los)), dtype=object)
+        idx_bits = qrnn.integer_type_for_range(0, entries - 1).width.data
+        cost = _cost(qor.lut_table_resources(entries, idx_bits, out_bits)) + _sum_cost(
+            [f.value.type.get_element_type().width.data for f in packed.factors], strides, idx_bits
+        )
+        choices.append(_RequantChoice("packed", cost, idx_bits, thr, strides, bias, (0, entries - 1), packed=packed))
+    if not exact:  # an exact implementation replaces a rounded alignment whenever there is one
+        choices = [c for c in choices if c.kind != "aligned"] or choices
+    return choices
+
+
+def _multiplier(t: _Thresholds, lo: int, hi: int, rounding: str, n: int):
+    """(shift, M per channel, B per channel): the smallest shift s with integers M >= 1 (M one of the two
+    integers around p/d 2^s) and B such that g(A) = clamp(round((M A + B) / 2^s), lo, hi) equals the exact code
+    clamp(round((p A + q) / d), lo, hi) for every A in the channel's accumulator range, or None.
+
+    Exact and exhaustive: both are nondecreasing in A, so they are equal on [a_lo, a_hi] iff g reaches every
+    output level j exactly from the exact threshold T_j on (g(T_j) >= j for T_j <= a_hi, g(T_j - 1) < j for
+    T_j - 1 >= a_lo) and stays within [base, top] at the ends. With L_j the smallest integer X whose
+    round(X / 2^s) >= j (`_first_acc`), these are linear in B: B >= L_j - M T_j and B <= L_j - M (T_j - 1) - 1,
+    so every valid B is an interval, found from the K thresholds at once (no search over B, no evaluation per A).
+    One (M, B) serves all channels of one exact form when it can."""
+    rows = t.thresholds if t.thresholds.ndim == 2 else np.broadcast_to(t.thresholds, (n, t.thresholds.shape[-1]))
+    levels = list(range(t.base + 1, t.top + 1))
+    widest_a = max(max(abs(a), abs(b)) for a, b in zip(t.ch_lo, t.ch_hi))
+
+    def first(j: int, s: int) -> int:  # the smallest X with round(X / 2^s) >= j
+        return _first_acc(j, 1, 0, 1 << s, rounding)
+
+    def interval(c: int, s: int, m: int, marks: list[int]) -> tuple[int, int]:
+        """The B with which g equals the exact code on channel c (empty when lo > hi)."""
+        a_lo, a_hi, thr = t.ch_lo[c], t.ch_hi[c], rows[c]
+        b_lo, b_hi = -(1 << 80), 1 << 80
+        for j, tj, mark in zip(levels, thr, marks):
+            tj = int(tj)
+            if tj <= a_hi:
+                b_lo = max(b_lo, mark - m * tj)
+            if tj - 1 >= a_lo:
+                b_hi = min(b_hi, mark - m * (tj - 1) - 1)
+        if t.base > lo:  # g(a_lo) >= base (the clamp gives it when base == lo)
+            b_lo = max(b_lo, first(t.base, s) - m * a_lo)
+        if t.top < hi:  # g(a_hi) <= top
+            b_hi = min(b_hi, first(t.top + 1, s) - 1 - m * a_hi)
+        return b_lo, b_hi
+
+    keys: dict[tuple, list[int]] = {}  # channels with one exact form, range and thresholds: one interval
+    for c in range(n):
+        keys.setdefault((t.p[c], t.q[c], t.d[c], t.ch_lo[c], t.ch_hi[c], rows[c].tobytes()), []).append(c)
+    groups: dict[tuple, list[tuple]] = {}  # keys with one exact form: one (M, B) for all of them if it can
+    for key in keys:
+        groups.setdefault(key[:3], []).append(key)
+    for s in range(MAX_BITS):
+        marks = [first(j, s) for j in levels]
+        mult, bias = [0] * n, [0] * n
+        for (p, q, d), group in groups.items():
+            fl = (p << s) // d
+            target = ((q << s) * 2 + d) // (2 * d)  # the B nearest q/d 2^s
+            hits: dict[tuple, tuple[int, int]] = {}
+            for m in [fl, fl + 1] if (p << s) % d else [fl]:
+                if m < 1 or (m * widest_a + abs(target) + 1).bit_length() > MAX_BITS:
+                    continue
+                spans = {k: interval(keys[k][0], s, m, marks) for k in group}
+                both = (max(a for a, _ in spans.values()), min(b for _, b in spans.values()))
+                if both[0] <= both[1]:  # one B for the whole group
+                    hits = {k: (m, min(max(target, both[0]), both[1])) for k in group}
+                    break
+                for k, (a, b) in spans.items():
+                    if a <= b and k not in hits:
+                        hits[k] = (m, min(max(target, a), b))
+                if len(hits) == len(group):
+                    break
+            if len(hits) < len(group):
+                break
+            for k, hit in hits.items():
+                for ch in keys[k]:
+                    mult[ch], bias[ch] = hit
+        else:
+            return s, mult, bias
+        if (max(t.p[c] * ((1 << s) // t.d[c] + 1) for c in range(n)) * widest_a).bit_length() > MAX_BITS:
+            return None
+    return None
+
+
+MAX_PACKED = 1 << 16  # entries of a packed table over several codes
+
+
+def _packed(t: _Thresholds, products: dict, n: int) -> _Packed | None:
+    """A packed table for an accumulator of several terms, each a code or a product of two (qrnn.imul), over
+    at most MAX_PACKED combinations of the distinct factor codes; None otherwise (one term: the table over A
+    is as small; per-channel forms: one table per channel)."""
+    if (
+        len(t.terms) < 2
+        or t.thresholds.ndim != 1
+        or len(set(zip(t.p, t.q, t.d))) != 1
+        or any(len(set(int(m) for m in row)) != 1 for row in t.mults)
+    ):
+        return None
+    factors: list[Term] = []
+    term_factors = []
+    for term in t.terms:
+        parts = products.get(term.value, (term,))
+        idx = []
+        for f in parts:
+            k = next((i for i, g in enumerate(factors) if g.value is f.value), None)
+            if k is None:
+                factors.append(f)
+                k = len(factors) - 1
+            idx.append(k)
+        term_factors.append(tuple(idx))
+    los = [int(np.min(f.lo)) for f in factors]
+    sizes = [int(np.max(f.hi)) - lo + 1 for f, lo in zip(factors, los)]
+    if math.prod(sizes) > MAX_PACKED:
+        return None
+    pk = _Packed(factors, los, sizes, term_factors, np.zeros(0, dtype=np.int64))
+    index = np.arange(math.prod(sizes), dtype=np.int64)
+    acc = pk.accumulator(index, t.mults[:, 0])
+    if any(abs(int(a)) >= 2**MAX_BITS for a in (acc.min(), acc.max())):
+        return None
+    pk.table = t.base + numerics.count_thresholds(acc.astype(np.int64), t.thresholds)
+    return pk

@@ -14,7 +14,8 @@ Properties (each test says which inputs would break it):
   and saturating inputs, never overflows a type, and the activations read accumulators >= 20 bits narrower;
 - power-of-two fixtures keep the aligned design (it is already exact and cheaper): the pass must not fire;
 - act-impl=auto computes the same function as thresholds, and takes tables exactly where lstmc.qor's formulas
-  make them cheaper (8-bit codes: yes; a 17-bit cell sum, whose table needs 64 BRAM18: no);
+  make them cheaper without a second unit in a recurrence step (a 9-bit cell sum: yes; a 17-bit cell sum, whose
+  table needs 64 BRAM18: no);
 - integer == dataflow == csim with absorbed per-channel thresholds, folded (two lanes per unit).
 """
 
@@ -42,13 +43,27 @@ from lstmc.tie_trace import round_exact
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
-FLOAT_FIXTURES = [FIXTURES / f"{n}.onnx" for n in ("l1_w8_float", "l1_acc16_float", "l1_bidir_float",
-                                                    "l1_cifg_io6_float", "l1_t64_w2_perchannel_float", "l2_w4_float")]
+FLOAT_FIXTURES = [
+    FIXTURES / f"{n}.onnx"
+    for n in (
+        "l1_w8_float",
+        "l1_acc16_float",
+        "l1_bidir_float",
+        "l1_cifg_io6_float",
+        "l1_t64_w2_perchannel_float",
+        "l2_w4_float",
+    )
+]
 PO2_FIXTURES = [FIXTURES / f"{n}.onnx" for n in ("l1_w4_po2", "l2_bidir_w3_po2")]
 FRONT = ["qrnn-canonicalize", "qrnn-fold-constants"]
+# The former default (thresholds on the aligned sum, rounded multipliers) and the former opt-in accumulator
+# thresholds, each with the other options pinned, so these tests keep checking what they were written for
+# (the pass's defaults are tested in test_requant_impl.py and below).
+OLD = "threshold-input=aligned act-impl=threshold requant-impl=aligned"
+ACC = "threshold-input=accumulator act-impl=threshold requant-impl=aligned"
 
 
-def integer(path: Path, options: str = "threshold-input=accumulator"):
+def integer(path: Path, options: str = ACC):
     return apply_pipeline(import_model(onnx.load(str(path))), FRONT + [f"qrnn-legalize-precision{{{options}}}"])
 
 
@@ -119,15 +134,16 @@ def test_absorbed_thresholds_equal_the_float_model_everywhere(mode, acc, zp):
     text = BIAS_IR.format(mode=mode, acc=acc, zp=zp)
     x, y = _every_code_pair()
     ref = run_function(Parser(make_context(), text).parse_module(), {"x": x, "y": y})
-    module = apply_pipeline(Parser(make_context(), text).parse_module(),
-                            ["qrnn-legalize-precision{threshold-input=accumulator}"])
+    module = apply_pipeline(
+        Parser(make_context(), text).parse_module(), ["qrnn-legalize-precision{threshold-input=accumulator}"]
+    )
     got = run_function(module, {"x": x, "y": y})
     for k in ref:
         assert np.array_equal(ref[k], got[k]), f"{k}: {int((ref[k] != got[k]).sum())} mismatches"
     if acc == "0.5":
         return  # dyadic: the aligned sum is exact too, with shared thresholds, so the pass keeps it
     # the pairs include exact ties: the aligned design (multipliers off by < 2^-20 LSB) rounds some wrongly
-    aligned = apply_pipeline(Parser(make_context(), text).parse_module(), ["qrnn-legalize-precision"])
+    aligned = apply_pipeline(Parser(make_context(), text).parse_module(), [f"qrnn-legalize-precision{{{OLD}}}"])
     assert any(np.any(ref[k] != v) for k, v in run_function(aligned, {"x": x, "y": y}).items())
     # both activations read x + 4 y (scales 1/8 and 1/2): one row of thresholds per channel (two biases)
     (ssum,) = [op for op in module.walk() if isinstance(op, qrnn.ScaledSumOp)]
@@ -191,8 +207,9 @@ def test_tiny_gate_thresholds_at_every_accumulator_value(gate):
     assert thresholds.ndim == 2  # one row per channel: the bias differs per row
     a_lo, a_hi = qrnn.integer_range_of(thr_op.input.type.get_element_type())
     acc = np.arange(a_lo, a_hi + 1, dtype=np.int64)
-    got = thr_op.base.value.data + numerics.count_thresholds(np.broadcast_to(acc[:, None], (acc.size, 8)).copy(),
-                                                            thresholds)
+    got = thr_op.base.value.data + numerics.count_thresholds(
+        np.broadcast_to(acc[:, None], (acc.size, 8)).copy(), thresholds
+    )
     p = numerics.quant_params(act_q.quant)
     acc_obj = acc.astype(object)
     for n in range(8):  # the code is round(r_x A + beta_n): over one denominator, in integers
@@ -213,7 +230,7 @@ def test_absorbed_requantizer_is_recorded_exactly():
 
     forms = {}
 
-    class Recording(legalize._Legalizer):
+    class Recording(legalize.Legalizer):
         def _op_quant(self, op):
             super()._op_quant(op)
             forms[op.result.name_hint] = self.forms[op.result]
@@ -241,7 +258,7 @@ def test_float_fixtures_exact_and_narrow(path):
     the model: the aligned one within 2^-20 LSB, these exactly); every value fits its type; every activation
     behind a gate accumulator reads an accumulator at least 20 bits narrower than the aligned design's. Breaks
     on a wrong threshold, an unsound accumulator type, or absorption not taken where it is exact and cheaper."""
-    module, aligned = integer(path), integer(path, "")
+    module, aligned = integer(path), integer(path, OLD)
     data = load_expected(path)
     got = run_function(module, {"X": data["X"]})
     for k in data:
@@ -269,27 +286,31 @@ def test_float_fixtures_exact_and_narrow(path):
 def test_power_of_two_fixtures_keep_the_aligned_design(path):
     """With power-of-two scales the aligned sum is exact with multipliers 1 and an integer bias, so its shared
     thresholds are cheaper than per-channel ones: threshold-input=accumulator must change nothing."""
-    assert str(integer(path)) == str(integer(path, ""))
+    assert str(integer(path)) == str(integer(path, OLD))
 
 
 # ------------------------------------------------------------------------------------------ act-impl=auto
-@pytest.mark.parametrize("path,options,tables", [
-    (TINY, "act-impl=auto", 5),
-    (TINY, "threshold-input=accumulator act-impl=auto", 1),
-    (FIXTURES / "l1_acc16_float.onnx", "threshold-input=accumulator act-impl=auto", 0),
-], ids=["tiny-auto", "tiny-acc-auto", "acc16-acc-auto"])
+@pytest.mark.parametrize(
+    "path,options,tables",
+    [
+        (TINY, "threshold-input=aligned act-impl=auto requant-impl=aligned", 1),
+        (TINY, "threshold-input=accumulator act-impl=auto requant-impl=aligned", 1),
+        (FIXTURES / "l1_acc16_float.onnx", "threshold-input=accumulator act-impl=auto requant-impl=aligned", 0),
+    ],
+    ids=["tiny-auto", "tiny-acc-auto", "acc16-acc-auto"],
+)
 def test_auto_is_the_same_function_and_picks_tables_where_cheaper(path, options, tables):
     """act-impl=auto equals threshold mode on random and saturating inputs, and takes a table where lstmc.qor
-    makes it cheaper. Tiny LSTM, aligned: every activation (a 256-entry table of the 8-bit gate code, one BRAM18,
-    plus its requantizer, against 165-230 comparators of 43 bits; 512 entries over the 9-bit cell sum against
-    255 comparators). With absorbed thresholds only the cell's tanh: per-channel thresholds have no table form
-    and are not traded back for the aligned sum. acc16 (16-bit gate codes and cell state): none, the cell sum's
+    makes it cheaper. Tiny LSTM, aligned: only the cell's tanh (512 entries over the 9-bit cell sum against 255
+    comparators); a 256-entry table of each 8-bit gate code would be cheaper than 165-230 comparators of 43 bits
+    but needs the requantizer as a second unit in every step's chain, which auto does not take in a recurrence
+    (never a longer step). With absorbed thresholds also only the cell's tanh: per-channel thresholds have no
+    table form and are not traded back for the aligned sum. acc16 (16-bit gate codes and cell state): none, the cell sum's
     table would need 2^17 entries (64 BRAM18). Breaks if the choice ignores the cost or a table is not the
     thresholds' function."""
-    thr = integer(path, "act-impl=threshold")
+    thr = integer(path, OLD)
     auto = integer(path, options)
-    x = random_and_extreme_inputs(tuple(load_expected(path)["X"].shape[1:]) if path != TINY else (20, 4),
-                                  n=16, seed=6)
+    x = random_and_extreme_inputs(tuple(load_expected(path)["X"].shape[1:]) if path != TINY else (20, 4), n=16, seed=6)
     a, b = run_function(thr, {"X": x}), run_function(auto, {"X": x})
     for k in a:
         assert np.array_equal(a[k], b[k]), k

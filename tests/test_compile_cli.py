@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
 
 MODEL = FIXTURES / "l1_w4_po2.onnx"  # I=4, H=8, T=16: MVAU of 32 rows, parts 4 and 8
@@ -65,8 +64,19 @@ def build_testbench(out: Path, *flags: str) -> Path:
     from lstmc.hls.project import ap_types_dir
 
     exe = out / "tb"
-    cmd = ["g++", "-std=c++14", "-O0", "-w", *flags, f"-I{ap_types_dir()}", f"-I{out}", "lstmc_kernel.cpp",
-           "lstmc_kernel_tb.cpp", "-o", str(exe)]
+    cmd = [
+        "g++",
+        "-std=c++14",
+        "-O0",
+        "-w",
+        *flags,
+        f"-I{ap_types_dir()}",
+        f"-I{out}",
+        "lstmc_kernel.cpp",
+        "lstmc_kernel_tb.cpp",
+        "-o",
+        str(exe),
+    ]
     proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return exe
@@ -83,8 +93,16 @@ def project(tmp_path_factory) -> Path:
 
 def test_writes_the_project(project):
     names = {p.name for p in project.iterdir()}
-    for f in ["lstmc_kernel.cpp", "lstmc_kernel.h", "lstmc_kernel_tb.cpp", "run_hls.tcl", "ir", "report.json",
-              "tb_input.bin", "tb_expected.bin"]:
+    for f in [
+        "lstmc_kernel.cpp",
+        "lstmc_kernel.h",
+        "lstmc_kernel_tb.cpp",
+        "run_hls.tcl",
+        "ir",
+        "report.json",
+        "tb_input.bin",
+        "tb_expected.bin",
+    ]:
         assert f in names, f"{f} missing from {sorted(names)}"
     assert not [n for n in names if n.startswith(".") and n != ".lstmc-build"], names
     assert '#include "lstmc_kernel.h"' in (project / "lstmc_kernel.cpp").read_text()
@@ -172,14 +190,18 @@ def test_refuses_unrelated_directory(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--pe", "3"], "PE=3 does not divide the 32 output rows"),
-    (["--simd", "5"], "SIMD=5"),
-    (["--folding", "{bad_json}"], "is not valid JSON"),
-    (["--folding", "{unknown_unit}"], "valid names: l0_fwd_scan/gates"),
-    (["--folding", "{missing}"], "no such folding config"),
-    (["--pe", "2", "--target-cycles", "100"], "one folding mode"),
-], ids=["pe", "simd", "malformed-json", "unknown-unit", "missing-file", "two-modes"])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--pe", "3"], "PE=3 does not divide the 32 output rows"),
+        (["--simd", "5"], "SIMD=5"),
+        (["--folding", "{bad_json}"], "is not valid JSON"),
+        (["--folding", "{unknown_unit}"], "valid names: l0_fwd_scan/gates"),
+        (["--folding", "{missing}"], "no such folding config"),
+        (["--pe", "2", "--target-cycles", "100"], "one folding mode"),
+    ],
+    ids=["pe", "simd", "malformed-json", "unknown-unit", "missing-file", "two-modes"],
+)
 def test_failure_leaves_nothing_behind(tmp_path, args, fragment):
     configs = tmp_path / "configs"
     configs.mkdir()
@@ -254,14 +276,19 @@ def test_port_concatenating_codes_of_different_zero_points(tmp_path):
 
 @pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and hls4ml's ap_types headers")
 def test_accumulator_thresholds_and_auto_from_the_cli(tmp_path):
-    """--threshold-input accumulator --act-impl auto reach qrnn-legalize-precision: a float-scale model gets
-    narrower gates and fewer estimated LUTs, and its project's testbench (ap_int kernel, as Vitis csim builds
-    it) reproduces the integer interpreter's golden codes."""
+    """--threshold-input and --act-impl reach qrnn-legalize-precision: the old design (aligned, threshold) and
+    the default (accumulator, auto) give different kernels, the default has fewer estimated LUTs on a
+    float-scale model, and its project's testbench (ap_int kernel, as Vitis csim builds it) reproduces the
+    integer interpreter's golden codes."""
     model = FIXTURES / "l1_w8_float.onnx"
     base, narrow = tmp_path / "base", tmp_path / "narrow"
-    assert lstmc("compile", model, "-o", base, "--golden", "2").returncode == 0
-    proc = lstmc("compile", model, "-o", narrow, "--golden", "2", "--threshold-input", "accumulator",
-                 "--act-impl", "auto")
+    assert (
+        lstmc(
+            "compile", model, "-o", base, "--golden", "2", "--threshold-input", "aligned", "--act-impl", "threshold"
+        ).returncode
+        == 0
+    )
+    proc = lstmc("compile", model, "-o", narrow, "--golden", "2")
     assert proc.returncode == 0, proc.stderr
     lut = [json.loads((d / "report.json").read_text())["estimate"]["total"]["lut"] for d in (base, narrow)]
     assert lut[1] < lut[0]

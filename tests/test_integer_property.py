@@ -70,8 +70,9 @@ def _scale(draw, po2: bool, magnitude: float, qmax: int) -> float:
     return float(np.float32(ideal * jitter))
 
 
-def _q(draw, fmt, po2, magnitude, *, signed: bool, narrow: bool = False, zero_point: int = 0, allow16=False,
-       lo_bits=2) -> Q:
+def _q(
+    draw, fmt, po2, magnitude, *, signed: bool, narrow: bool = False, zero_point: int = 0, allow16=False, lo_bits=2
+) -> Q:
     """zero_point: 0, or 1 for mid-range (asymmetric unsigned), or a small offset for a signed quantizer."""
     bits = _bits(draw, fmt, lo=lo_bits, allow16=allow16)
     q = Q(bits, signed, narrow, 0.0, 0)
@@ -92,10 +93,18 @@ def lstm_specs(draw) -> LstmSpec:
     w_signed_narrow = draw(st.booleans())
     weight = _q(draw, fmt, po2, 1.2, signed=True, narrow=w_signed_narrow, lo_bits=2)
     io_unsigned = draw(st.booleans())
-    io = _q(draw, fmt, po2, 1.0, signed=not io_unsigned, zero_point=int(io_unsigned and draw(st.booleans())),
-            allow16=True)
-    acc = _q(draw, fmt, po2, draw(st.sampled_from([2.0, 6.0])), signed=True, allow16=True,
-             zero_point=draw(st.sampled_from([0, 0, 1, -2])))
+    io = _q(
+        draw, fmt, po2, 1.0, signed=not io_unsigned, zero_point=int(io_unsigned and draw(st.booleans())), allow16=True
+    )
+    acc = _q(
+        draw,
+        fmt,
+        po2,
+        draw(st.sampled_from([2.0, 6.0])),
+        signed=True,
+        allow16=True,
+        zero_point=draw(st.sampled_from([0, 0, 1, -2])),
+    )
     sig_signed = draw(st.booleans())
     sigmoid = _q(draw, fmt, po2, 1.0, signed=sig_signed)
     tanh = _q(draw, fmt, po2, 1.0, signed=True)
@@ -106,7 +115,12 @@ def lstm_specs(draw) -> LstmSpec:
         seq_len=draw(st.integers(1, 12)),
         num_layers=draw(st.integers(1, 2)),
         bidirectional=draw(st.booleans()),
-        weight=weight, io=io, acc=acc, sigmoid=sigmoid, tanh=tanh, cell=cell,
+        weight=weight,
+        io=io,
+        acc=acc,
+        sigmoid=sigmoid,
+        tanh=tanh,
+        cell=cell,
         per_channel_weights=per_channel,
         quant_format=fmt,
         seed=draw(st.integers(0, 2**16)),
@@ -238,13 +252,15 @@ def assert_divergences_start_at_ties(model, float_module, x, got, spec) -> int:
             diverged += 1
             assert np.abs(f_codes[n] - i_out[n]).max() <= 1, (
                 f"sequence {n}: first divergence at {name} step {k} is more than one code: "
-                f"{f_codes[n].tolist()} vs {i_out[n].tolist()}\n{spec}")
+                f"{f_codes[n].tolist()} vs {i_out[n].tolist()}\n{spec}"
+            )
             s = numerics.channel_values(params.scale, params.axis, f_out.ndim, np.float64, True)
             v = (np.asarray(f_in, np.float64) / np.broadcast_to(s, f_in.shape))[n][diff[n]]
             tie_distance = np.abs(np.abs(v - np.floor(v)) - 0.5)
             # A value outside the clamp range cannot differ; inside, the reference is near k + 1/2.
             assert tie_distance.max() <= 1e-3, (
-                f"sequence {n}: first divergence at {name} step {k} is not at a rounding tie: x / s = {v.tolist()}\n{spec}")
+                f"sequence {n}: first divergence at {name} step {k} is not at a rounding tie: x / s = {v.tolist()}\n{spec}"
+            )
     return diverged
 
 
@@ -252,20 +268,44 @@ EDGE_2BIT_SIGMOID = LstmSpec(input_size=2, hidden_size=3, seq_len=4, sigmoid=Q(2
 EDGE_2BIT_NARROW_WEIGHTS = LstmSpec(input_size=3, hidden_size=2, seq_len=5, weight=Q(2, True, True, 0.5))
 EDGE_T1 = LstmSpec(input_size=1, hidden_size=1, seq_len=1)
 EDGE_ASYM_IO = LstmSpec(input_size=3, hidden_size=4, seq_len=6, io=Q(8, False, False, 2.0**-6, 128))
-EDGE_SIGNED_SIGMOID_QUANT = LstmSpec(input_size=2, hidden_size=2, seq_len=3, num_layers=2, bidirectional=True,
-                                     sigmoid=Q(5, True, False, 2.0**-4), acc=Q(12, True, False, 2.0**-8),
-                                     quant_format="quant")
+EDGE_SIGNED_SIGMOID_QUANT = LstmSpec(
+    input_size=2,
+    hidden_size=2,
+    seq_len=3,
+    num_layers=2,
+    bidirectional=True,
+    sigmoid=Q(5, True, False, 2.0**-4),
+    acc=Q(12, True, False, 2.0**-8),
+    quant_format="quant",
+)
 # Found by this test: an exact tie in the cell state (f = 0.5 times c = -7 codes of scale float32(1/7) is exactly
 # -3.5 LSB; float32 computes -3.4999998) flips c by one code, a 2-bit tanh and then h by 3 LSBs later on.
 EDGE_TIE_PROPAGATES = LstmSpec(
-    input_size=3, hidden_size=6, seq_len=9, num_layers=2, bidirectional=True,
-    weight=Q(6, True, True, 0.06120353192090988), io=Q(4, True, False, 0.1428571492433548),
-    acc=Q(2, True, False, 1.6332865953445435), sigmoid=Q(3, True, False, 0.5), tanh=Q(2, True, False, 0.8245608806610107),
-    cell=Q(4, True, False, 0.1428571492433548), per_channel_weights=True, seed=1918)
-EDGE_FLOAT_PER_CHANNEL = LstmSpec(input_size=3, hidden_size=3, seq_len=8, per_channel_weights=True,
-                                  io=Q(8, True, False, 0.0291), acc=Q(8, True, False, 0.0517),
-                                  sigmoid=Q(8, False, False, 0.00392), tanh=Q(8, True, False, 0.00787),
-                                  cell=Q(16, True, False, 0.000123))
+    input_size=3,
+    hidden_size=6,
+    seq_len=9,
+    num_layers=2,
+    bidirectional=True,
+    weight=Q(6, True, True, 0.06120353192090988),
+    io=Q(4, True, False, 0.1428571492433548),
+    acc=Q(2, True, False, 1.6332865953445435),
+    sigmoid=Q(3, True, False, 0.5),
+    tanh=Q(2, True, False, 0.8245608806610107),
+    cell=Q(4, True, False, 0.1428571492433548),
+    per_channel_weights=True,
+    seed=1918,
+)
+EDGE_FLOAT_PER_CHANNEL = LstmSpec(
+    input_size=3,
+    hidden_size=3,
+    seq_len=8,
+    per_channel_weights=True,
+    io=Q(8, True, False, 0.0291),
+    acc=Q(8, True, False, 0.0517),
+    sigmoid=Q(8, False, False, 0.00392),
+    tanh=Q(8, True, False, 0.00787),
+    cell=Q(16, True, False, 0.000123),
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
@@ -315,8 +355,10 @@ def test_aggregate_float_scale_mismatch_rate():
     if not FLOAT_TOTALS["examples"]:
         pytest.skip("run together with test_integer_meets_contract")
     rate = FLOAT_TOTALS["mismatches"] / FLOAT_TOTALS["elements"]
-    print(f"\nfloat scales: {FLOAT_TOTALS['mismatches']} mismatches / {FLOAT_TOTALS['elements']} elements "
-          f"over {FLOAT_TOTALS['examples']} models (rate {rate:.2e}, worst {FLOAT_TOTALS['worst_lsb']:.3g} LSB, "
-          f"{FLOAT_TOTALS['beyond_1lsb']} models beyond 1 LSB, {FLOAT_TOTALS['ties']} sequences diverged at a tie); "
-          f"power of two: {PO2_TOTALS['examples']} models, {PO2_TOTALS['elements']} elements, all exact")
+    print(
+        f"\nfloat scales: {FLOAT_TOTALS['mismatches']} mismatches / {FLOAT_TOTALS['elements']} elements "
+        f"over {FLOAT_TOTALS['examples']} models (rate {rate:.2e}, worst {FLOAT_TOTALS['worst_lsb']:.3g} LSB, "
+        f"{FLOAT_TOTALS['beyond_1lsb']} models beyond 1 LSB, {FLOAT_TOTALS['ties']} sequences diverged at a tie); "
+        f"power of two: {PO2_TOTALS['examples']} models, {PO2_TOTALS['elements']} elements, all exact"
+    )
     assert rate <= 1e-2

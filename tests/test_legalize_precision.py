@@ -22,8 +22,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import load_expected
 from xdsl.dialects import func
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type, Float64Type, FloatAttr, IntegerType, TensorType
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    FloatAttr,
+    IntegerType,
+    TensorType,
+)
 from xdsl.interpreter import impl, register_impls
 from xdsl.ir import BlockArgument, OpResult
 
@@ -34,8 +43,6 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
 from lstmc.pipeline import apply_pipeline
 from lstmc.testing import LstmSpec, Q, build_lstm
-
-from conftest import load_expected
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.onnx"))
@@ -90,7 +97,9 @@ def float_leftovers(module) -> list[str]:
                         bad.append(f"{op.name} block argument: {a.type}")
         if isinstance(op, func.ReturnOp):
             for v in op.operands:
-                if not (isinstance(v, OpResult) and isinstance(v.op, qrnn.DequantizeOp)) and not isinstance(v, BlockArgument):
+                if not (isinstance(v, OpResult) and isinstance(v.op, qrnn.DequantizeOp)) and not isinstance(
+                    v, BlockArgument
+                ):
                     bad.append(f"func.return of {v.type} not produced by qrnn.dequantize")
     return bad
 
@@ -105,15 +114,30 @@ def _is_float(ty) -> bool:
 def test_fixture_integer_only_and_exact(path, impl_name):
     """No float but at the boundary; the integer design equals Brevitas bit for bit on the fixture inputs.
     Breaks if a float op survives (e.g. an unsupported producer kept as is) or any alignment is inexact."""
-    module = legalized_fixture(path, f"act-impl={impl_name}")
+    # requantizers as they were: requant-impl=auto may make some of them thresholds or tables (test_requant_impl)
+    module = legalized_fixture(path, f"act-impl={impl_name} requant-impl=aligned")
     assert float_leftovers(module) == []
     for op in module.walk():
         for r in op.results:
             et = r.type.get_element_type() if isinstance(r.type, TensorType) else None
             if isinstance(et, IntegerType):
                 assert et.width.data <= MAX_BITS, f"{op.name}: {r.type}"
-    assert not any(isinstance(op, (qrnn.QuantOp, qrnn.MatMulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.AddOp,
-                                   qrnn.MulOp, qrnn.SubOp, qrnn.QConstantOp)) for op in module.walk())
+    assert not any(
+        isinstance(
+            op,
+            (
+                qrnn.QuantOp,
+                qrnn.MatMulOp,
+                qrnn.SigmoidOp,
+                qrnn.TanhOp,
+                qrnn.AddOp,
+                qrnn.MulOp,
+                qrnn.SubOp,
+                qrnn.QConstantOp,
+            ),
+        )
+        for op in module.walk()
+    )
     kind = qrnn.ThresholdOp if impl_name == "threshold" else qrnn.LutOp
     other = qrnn.LutOp if impl_name == "threshold" else qrnn.ThresholdOp
     assert any(isinstance(op, kind) for op in module.walk())
@@ -206,11 +230,14 @@ class Intervals:
             return lo, hi
         if isinstance(op, qrnn.SliceOp):
             lo, hi = self.of(op.input)
-            cut = lambda b: b if b.ndim == 0 else b[op.start: op.start + op.size]  # noqa: E731
+            cut = lambda b: b if b.ndim == 0 else b[op.start : op.start + op.size]  # noqa: E731
             return cut(lo), cut(hi)
         if isinstance(op, (qrnn.ReshapeOp, qrnn.ConcatOp)):
             bounds = [self.of(i) for i in op.operands]
-            return (np.asarray(min(int(np.min(b[0])) for b in bounds)), np.asarray(max(int(np.max(b[1])) for b in bounds)))
+            return (
+                np.asarray(min(int(np.min(b[0])) for b in bounds)),
+                np.asarray(max(int(np.max(b[1])) for b in bounds)),
+            )
         if isinstance(op, qrnn.RecurrenceOp):
             y = op.body.block.last_op.operands[v.index]
             if v.index < len(op.init):
@@ -303,10 +330,17 @@ def test_no_overflow_on_random_and_extreme_inputs(path):
 
 
 # ------------------------------------------------------------------------------------------ error budget
-FLOAT_SPEC = LstmSpec(input_size=3, hidden_size=4, seq_len=6, weight=Q(4, True, True, 0.1937),
-                      io=Q(8, True, False, 0.02291), acc=Q(8, True, False, 0.04713),
-                      sigmoid=Q(6, False, False, 0.015873), tanh=Q(6, True, False, 0.031746),
-                      cell=Q(8, True, False, 0.02713))
+FLOAT_SPEC = LstmSpec(
+    input_size=3,
+    hidden_size=4,
+    seq_len=6,
+    weight=Q(4, True, True, 0.1937),
+    io=Q(8, True, False, 0.02291),
+    acc=Q(8, True, False, 0.04713),
+    sigmoid=Q(6, False, False, 0.015873),
+    tanh=Q(6, True, False, 0.031746),
+    cell=Q(8, True, False, 0.02713),
+)
 
 
 def requants(module) -> list[qrnn.RequantOp]:
@@ -317,10 +351,11 @@ def requants(module) -> list[qrnn.RequantOp]:
 def test_error_budget_trades_shift_for_bound(act_impl):
     """With float scales, error-budget=2^-4 gives smaller shifts than 2^-20 on the same requantizers, and every
     recorded error_bound stays within its budget. Breaks if the budget is ignored or the bound not recorded.
-    (act-impl=lut keeps every requantizer, so both designs have the same list of them.)"""
+    (act-impl=lut keeps every requantizer, so both designs have the same list of them; requant-impl=aligned keeps
+    the rounded multipliers the budget is about.)"""
     model = build_lstm(FLOAT_SPEC)
-    loose = requants(legalize(model, f"act-impl={act_impl} error-budget={2.0**-4}"))
-    tight = requants(legalize(model, f"act-impl={act_impl} error-budget={2.0**-20}"))
+    loose = requants(legalize(model, f"act-impl={act_impl} requant-impl=aligned error-budget={2.0**-4}"))
+    tight = requants(legalize(model, f"act-impl={act_impl} requant-impl=aligned error-budget={2.0**-20}"))
     assert len(loose) == len(tight) > 0
     smaller = 0
     for a, b in zip(loose, tight):
@@ -343,9 +378,18 @@ def test_error_budget_trades_shift_for_bound(act_impl):
 def test_power_of_two_scales_need_only_shifts():
     """All scales powers of two: every requantizer is exact (error_bound 0) and every scaled_sum multiplier is a
     power of two (a shift in hardware). Breaks if dyadic ratios are rounded or over-aligned."""
-    for spec in (LstmSpec(input_size=2, hidden_size=3, seq_len=3),
-                 LstmSpec(input_size=3, hidden_size=2, seq_len=2, num_layers=2, bidirectional=True,
-                          io=Q(6, False, False, 2.0**-4, 32), quant_format="quant")):
+    for spec in (
+        LstmSpec(input_size=2, hidden_size=3, seq_len=3),
+        LstmSpec(
+            input_size=3,
+            hidden_size=2,
+            seq_len=2,
+            num_layers=2,
+            bidirectional=True,
+            io=Q(6, False, False, 2.0**-4, 32),
+            quant_format="quant",
+        ),
+    ):
         module = legalize(build_lstm(spec))
         assert requants(module)
         assert all(op.attributes["error_bound"].value.data == 0.0 for op in requants(module))
@@ -376,12 +420,22 @@ def test_integer_stage_equals_direct_legalization():
                 assert np.array_equal(staged_fx[k], data[k]), f"{name}: {k}"
 
 
-@pytest.mark.parametrize("spec", [
-    LstmSpec(input_size=512, hidden_size=512, seq_len=2),
-    # float scales, per-channel weights and 16-bit accumulators: 2^16-code activation tables
-    LstmSpec(input_size=512, hidden_size=512, seq_len=2, per_channel_weights=True, io=Q(8, True, False, 0.0291),
-             acc=Q(16, True, False, 0.000517)),
-], ids=["po2", "float-acc16"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LstmSpec(input_size=512, hidden_size=512, seq_len=2),
+        # float scales, per-channel weights and 16-bit accumulators: 2^16-code activation tables
+        LstmSpec(
+            input_size=512,
+            hidden_size=512,
+            seq_len=2,
+            per_channel_weights=True,
+            io=Q(8, True, False, 0.0291),
+            acc=Q(16, True, False, 0.000517),
+        ),
+    ],
+    ids=["po2", "float-acc16"],
+)
 def test_scale_512(spec, capsys):
     """A 512x512 LSTM legalizes (import excluded) in seconds; printed for the report, not asserted."""
     module = import_model(build_lstm(spec))
@@ -436,7 +490,9 @@ def test_rounding_modes_exhaustive(mode, acc, zp):
     ref = run_function(Parser(make_context(), text).parse_module(), {"x": x, "y": y})
     outs = {}
     for act_impl in ("threshold", "lut"):
-        module = apply_pipeline(Parser(make_context(), text).parse_module(), [f"qrnn-legalize-precision{{act-impl={act_impl}}}"])
+        module = apply_pipeline(
+            Parser(make_context(), text).parse_module(), [f"qrnn-legalize-precision{{act-impl={act_impl}}}"]
+        )
         outs[act_impl] = run_function(module, {"x": x, "y": y})
     for k in ref:
         assert np.array_equal(outs["threshold"][k], outs["lut"][k]), k

@@ -50,8 +50,12 @@ def acc16():
     inputs = random_inputs(model, N, SEED)
     imported = import_model(model)
     return {
-        "model": model, "inputs": inputs, "imported": imported, "lsbs": output_lsbs(imported),
-        "po2": all_scales_power_of_two(imported), "reference": run_stage("reference", model, inputs),
+        "model": model,
+        "inputs": inputs,
+        "imported": imported,
+        "lsbs": output_lsbs(imported),
+        "po2": all_scales_power_of_two(imported),
+        "reference": run_stage("reference", model, inputs),
     }
 
 
@@ -122,6 +126,7 @@ def test_one_moved_threshold_fails_naming_quantizer_and_step(acc16, monkeypatch)
     original = legalize._acc_thresholds
     elements = sum(r.size for r in acc16["reference"].values())
     for moved in once:  # not every moved code changes an output (h is 8-bit): take the first that does
+
         def shifted(code_thr, shift, rounding, moved=moved):
             thr = original(code_thr, shift, rounding)
             return np.where(thr == moved, thr + 1, thr) if shift == 0 else thr  # tanh(c) reads c_sum unshifted
@@ -147,31 +152,49 @@ def test_one_moved_threshold_fails_naming_quantizer_and_step(acc16, monkeypatch)
 
 def test_one_flipped_code_fails_naming_quantizer_and_step(acc16, monkeypatch, capsys):
     """One h code one LSB off in the last step of one sequence: 2 of 33600 output elements, 1 LSB each (the old
-    rule, <= 1e-4 of the elements and <= 1 LSB, accepted that). verify names the step, quantizer and values."""
+    rule, <= 1e-4 of the elements and <= 1 LSB, accepted that). verify names the step, quantizer and values.
+    The unit making h is a requantizer or, with requant-impl=auto, thresholds on the product o * tanh(c): the
+    flip is injected into whichever it is, on the accumulator value the tracer reads its exact value from."""
     tracer = TieTracer(acc16["imported"], acc16["inputs"])
-    _, int_module, _ = tracer._build()
-    req = _op_named(int_module, qrnn.RequantOp, "l0_fwd_h_out")
-    acc = _int_values(tracer, acc16["inputs"], req.operands[0])  # [N, T, H]
+    _, int_module, sources = tracer._build()
+    units = (qrnn.RequantOp, qrnn.ThresholdOp, qrnn.LutOp)
+    unit = _op_named(int_module, units, "l0_fwd_h_out")
+    src = next(s for s in sources.values() if s.value is unit.results[0])
+    assert src.acc is unit.operands[0]
+    acc = _int_values(tracer, acc16["inputs"], src.acc)  # [N, T, H]
     last, h = acc.shape[1] - 1, 3
-    v = acc[:, last, h] / 2.0**req.shift.value.data
+    if src.absorbed is not None:  # its exact value p acc + q over d
+        v = np.array([float(x) for x in src.absorbed.values(acc[:, last])[:, h]])
+    else:
+        v = acc[:, last, h] / 2.0**src.shift
     unique = np.array([np.count_nonzero(acc[..., h] == a) == 1 for a in acc[:, last, h]])
     far = np.abs(v - np.round(v)) < 0.4  # far from a rounding boundary: surely not a tie
-    below_max = np.round(v) < req.hi.value.data
+    below_max = np.round(v) < src.hi
     _, _, first = tracer.first_divergences(acc16["inputs"])
     clean = ~np.isin(np.arange(N), list(first))  # no tie anywhere in it (a tie would come first)
     seq = int(np.flatnonzero(unique & far & below_max & clean)[0])
     target = int(acc[seq, last, h])
 
+    def flip(op, args, codes):
+        if op.results[0].name_hint == "l0_fwd_h_out":
+            hit = np.asarray(args[0])[..., h] == target
+            codes = codes.copy()
+            codes[..., h] += hit
+        return (codes,)
+
     @register_impls
     class FlipOne(interp_qrnn.QrnnFunctions):
         @impl(qrnn.RequantOp)
         def run_requant(self, interpreter, op, args):
-            (codes,) = super().run_requant(interpreter, op, args).values
-            if op.results[0].name_hint == "l0_fwd_h_out":
-                hit = np.asarray(args[0])[..., h] == target
-                codes = codes.copy()
-                codes[..., h] += hit
-            return (codes,)
+            return flip(op, args, super().run_requant(interpreter, op, args).values[0])
+
+        @impl(qrnn.ThresholdOp)
+        def run_threshold(self, interpreter, op, args):
+            return flip(op, args, super().run_threshold(interpreter, op, args).values[0])
+
+        @impl(qrnn.LutOp)
+        def run_lut(self, interpreter, op, args):
+            return flip(op, args, super().run_lut(interpreter, op, args).values[0])
 
     monkeypatch.setattr(interp_qrnn, "QrnnFunctions", FlipOne)  # run_function looks it up at call time
     got = run_stage("integer", acc16["model"], acc16["inputs"])
@@ -197,7 +220,8 @@ def test_one_flipped_code_fails_naming_quantizer_and_step(acc16, monkeypatch, ca
 
 # ------------------------------------------------------------------------------------------------ the bound
 def _bound_margin(tracer: TieTracer, inputs) -> tuple[float, int, dict]:
-    """Largest |reference x/s - integer acc/2^F| / (E + error_bound) over every requantizer execution that still
+    """Largest |reference x/s - integer acc/2^F (or the absorbed exact value)| / (E + error_bound) over every
+    requantizer execution that still
     sees the same codes on both levels, the number of executions checked, and the first divergences."""
     float_module, int_module, sources = tracer._build()
     ftrace = tie_trace._FloatTrace(float_module)
@@ -214,7 +238,10 @@ def _bound_margin(tracer: TieTracer, inputs) -> tuple[float, int, dict]:
             continue
         if src.acc is not None and not event.same_float:
             acc = tie_trace._batch(np.asarray(itrace.values[src.acc][event.occurrence]), src.acc, n)
-            v_int = acc.astype(np.float64) / 2.0**src.shift  # exact: |acc| < 2^53 here
+            if src.absorbed is not None:  # thresholds or a narrowed multiplier: the exact value p acc + q over d
+                v_int = np.vectorize(float)(src.absorbed.values(acc)).astype(np.float64)
+            else:
+                v_int = acc.astype(np.float64) / 2.0**src.shift  # exact: |acc| < 2^53 here
             v = tie_trace._batch(event.v, event.op.result, n).astype(np.float64)
             bound = tie_trace._batch(event.bound, event.op.result, n) + src.error_bound
             ratio = (np.abs(v - v_int) / bound)[alive]
@@ -233,8 +260,9 @@ def test_float32_bound_holds_before_every_divergence(acc16):
     assert worst > 0.5  # and not vacuous: the bound is within a factor 2 of errors that occur
 
 
-@pytest.mark.parametrize("name", ["EDGE_TIE_PROPAGATES", "EDGE_FLOAT_PER_CHANNEL", "EDGE_SIGNED_SIGMOID_QUANT",
-                                  "EDGE_ASYM_IO"])
+@pytest.mark.parametrize(
+    "name", ["EDGE_TIE_PROPAGATES", "EDGE_FLOAT_PER_CHANNEL", "EDGE_SIGNED_SIGMOID_QUANT", "EDGE_ASYM_IO"]
+)
 def test_bound_and_ties_on_edge_models(name):
     """The same on test_integer_property's edge cases: 2 layers x 2 directions, per-channel weights, zero points,
     signed sigmoid, 2-bit accumulators, QONNX Quant. Every first divergence is a tie (the first two models have
@@ -369,8 +397,9 @@ def test_finn_cell_with_two_qdq_scales_verifies_with_ties_at_the_pair(tmp_path, 
     x = {k: v[[703, 1838, *range(20)]] for k, v in finn_cell_inputs(spec, 2000, 10, seed=0).items()}
     onnx.save(model, tmp_path / "finn.onnx")
     np.savez(tmp_path / "x.npz", **x)
-    status = lstmc_main(["verify", str(tmp_path / "finn.onnx"), "--inputs", str(tmp_path / "x.npz"), "--stages",
-                         "qrnn", "integer"])
+    status = lstmc_main(
+        ["verify", str(tmp_path / "finn.onnx"), "--inputs", str(tmp_path / "x.npz"), "--stages", "qrnn", "integer"]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     tie_lines = [line for line in out.splitlines() if "  tie " in line]
@@ -398,9 +427,16 @@ def finn(tmp_path_factory):
     onnx.save(model, path)
     inputs = random_inputs(bind_sequence_length(model, 10), 50, 0)  # what `verify --random 50 --seq-len 10` draws
     imported = import_model(bind_sequence_length(model, arrays=inputs))
-    return {"model": model, "path": path, "inputs": inputs, "imported": imported, "lsbs": output_lsbs(imported),
-            "reference": run_stage("reference", model, inputs), "integer": run_stage("integer", model, inputs),
-            "c_lsb": float(np.float32(cell_quantizers(spec)["c"].scale))}
+    return {
+        "model": model,
+        "path": path,
+        "inputs": inputs,
+        "imported": imported,
+        "lsbs": output_lsbs(imported),
+        "reference": run_stage("reference", model, inputs),
+        "integer": run_stage("integer", model, inputs),
+        "c_lsb": float(np.float32(cell_quantizers(spec)["c"].scale)),
+    }
 
 
 def _finn_check(d, got):
@@ -408,8 +444,9 @@ def _finn_check(d, got):
 
 
 def test_unquantized_cell_state_rounding_passes_as_its_own_class(finn, capsys):
-    status = lstmc_main(["verify", str(finn["path"]), "--random", "50", "--seq-len", "10", "--stages", "qrnn",
-                         "integer"])
+    status = lstmc_main(
+        ["verify", str(finn["path"]), "--random", "50", "--seq-len", "10", "--stages", "qrnn", "integer"]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     report = _finn_check(finn, finn["integer"])
@@ -418,8 +455,10 @@ def test_unquantized_cell_state_rounding_passes_as_its_own_class(finn, capsys):
     assert c.mismatches > 20 and c.rounded == c.mismatches and c.ties == 0 and c.real == 0  # about 1 in 3
     assert all(r.rounded == r.mismatches == 0 for k, r in rows.items() if k != C_T)
     assert not report.ties and len(report.rounded) == len(report.verdicts) and 1 <= report.rounded_max_ulp <= 64
-    assert (f"integer    rounding     {c.mismatches} elements in {len(report.rounded)} sequences differ by float32 "
-            f"rounding of an unquantized output") in out
+    assert (
+        f"integer    rounding     {c.mismatches} elements in {len(report.rounded)} sequences differ by float32 "
+        f"rounding of an unquantized output"
+    ) in out
     assert "REAL" not in out and "rounding tie" not in out and "all stages meet the contract" in out
 
 
@@ -513,8 +552,9 @@ def test_rounding_check_just_inside_and_outside_the_bound():
     a, b = f32(c1) * s, f32(c2) * s
     y_f, y_i = a + b, f32(c1 + c2) * s
     assert y_f != y_i
-    e = float(sum(abs(Fraction(float(fl)) - c * Fraction(float(s))) for fl, c in ((a, c1), (b, c2)))) \
-        + float(half_ulp(y_f))
+    e = float(sum(abs(Fraction(float(fl)) - c * Fraction(float(s))) for fl, c in ((a, c1), (b, c2)))) + float(
+        half_ulp(y_f)
+    )
     check = tie_trace._rounding_check
     assert check("c", (0,), y_f, y_i, e, True, float(s)).ok
     dist = abs(Fraction(float(y_i)) - Fraction(float(y_f)))

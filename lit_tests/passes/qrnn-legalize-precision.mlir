@@ -3,19 +3,28 @@
 // tables from float32 sigmoid / QuantizeLinear half-to-even).
 // Every RUN uses --verify-diagnostics so that the error cases at the end print their message (and exit 0)
 // instead of stopping the split file; the default RUN CHECKs those messages.
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-legalize-precision | filecheck %s
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=lut}' | filecheck %s --check-prefix=LUT
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.25}' | filecheck %s --check-prefix=BUDGET
+// The CHECK lines pin the former default, reachable with these options (thresholds on the aligned sum, rounded
+// multipliers); DEFAULT pins today's defaults on the cases at the end (threshold-input=accumulator act-impl=auto
+// requant-impl=auto datapath-bits=24).
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=aligned act-impl=threshold requant-impl=aligned}' | filecheck %s
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=lut threshold-input=aligned requant-impl=aligned}' | filecheck %s --check-prefix=LUT
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.25 threshold-input=aligned act-impl=threshold requant-impl=aligned}' | filecheck %s --check-prefix=BUDGET
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=exp}' | filecheck %s --check-prefix=OPT
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{error-budget=0.5}' | filecheck %s --check-prefix=OPT-BUDGET
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=accumulator}' | filecheck %s --check-prefix=ACC
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=auto}' | filecheck %s --check-prefix=AUTO
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=accumulator act-impl=auto}' | filecheck %s --check-prefix=ACC-AUTO
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=accumulator act-impl=threshold requant-impl=aligned}' | filecheck %s --check-prefix=ACC
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{act-impl=auto threshold-input=aligned requant-impl=aligned}' | filecheck %s --check-prefix=AUTO
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=accumulator act-impl=auto requant-impl=aligned}' | filecheck %s --check-prefix=ACC-AUTO
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{threshold-input=raw}' | filecheck %s --check-prefix=OPT-INPUT
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-legalize-precision | filecheck %s --check-prefix=DEFAULT
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{datapath-bits=16}' | filecheck %s --check-prefix=CAP16
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{requant-impl=exact}' | filecheck %s --check-prefix=OPT-REQUANT
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-legalize-precision{datapath-bits=63}' | filecheck %s --check-prefix=OPT-BITS
 
 // OPT: qrnn-legalize-precision: act-impl must be one of threshold, lut, auto, got 'exp'
 // OPT-BUDGET: qrnn-legalize-precision: error-budget must be in [0, 0.5) LSB, got 0.5
 // OPT-INPUT: qrnn-legalize-precision: threshold-input must be one of aligned, accumulator, got 'raw'
+// OPT-REQUANT: qrnn-legalize-precision: requant-impl must be one of aligned, auto, got 'exact'
+// OPT-BITS: qrnn-legalize-precision: datapath-bits must be in [0, 62] (0: no limit), got 63
 
 // A graph input quantized and returned: qrnn.quantize at the input, qrnn.dequantize at the output. The
 // asymmetric u8 (zp = 128) codes are kept centred: code - 128 in [-128, 127] is an si8.
@@ -63,11 +72,18 @@ func.func @dense_po2(%x: tensor<2xf32>) -> tensor<3xf32> {
 // - default budget 2^-20: 56 / (3 * 2^F) <= 2^-20 -> F = 25, multiplier 11184811, bound 5.563e-07;
 //   sum range 11184811 * [-56, 49] -> si31.
 // - budget 1/4: F = 7, multiplier 43, bound |43/128 - 1/3| * 56 = 56/384 = 0.14583; range 43 * [-56, 49] -> si13.
+// - requant-impl=auto (DEFAULT): the smallest exact multiplier. The sum is k/3 for an integer k, at least 1/6
+//   from every rounding boundary; 43/128 is off by 1/384, at most 56/384 < 1/6 on the range: exact (error_bound
+//   0), si13. 21/64 is off by 1/192, 56/192 > 1/6: F = 7 is the smallest. (35 thresholds of 7 bits cost more.)
 // CHECK-LABEL: func.func @dense_non_dyadic(
 // CHECK:         [[M:%[^ ]+]] = qrnn.imatmul {{.*}} -> tensor<3xsi7>
 // CHECK-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<11184811> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi31>
 // CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(25) clamp(-128, 127) rounding("half_even") {error_bound = 5.563{{[0-9]*}}e-07 : f64} : tensor<3xsi31> -> tensor<3xsi8>
 // CHECK-NEXT:    qrnn.dequantize [[R]] by <s8, scale = 0.375, zp = 0>
+// DEFAULT-LABEL: func.func @dense_non_dyadic(
+// DEFAULT:         [[M:%[^ ]+]] = qrnn.imatmul {{.*}} -> tensor<3xsi7>
+// DEFAULT-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<43> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi13>
+// DEFAULT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<3xsi13> -> tensor<3xsi8>
 // BUDGET-LABEL: func.func @dense_non_dyadic(
 // BUDGET:         [[S:%[^ ]+]] = qrnn.scaled_sum({{.*}}) multipliers(dense<43> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi13>
 // BUDGET-NEXT:    qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding("half_even") {error_bound = 0.1458333{{[0-9]*}} : f64} : tensor<3xsi13> -> tensor<3xsi8>
@@ -450,4 +466,110 @@ func.func @column_product_read_directly(%x: tensor<2xf32>) -> tensor<3x1xf32> {
   %m = qrnn.matmul %w, %xc : (tensor<3x2xf32>, tensor<2x1xf32>) -> tensor<3x1xf32>
   %mq = qrnn.quant %m by <s8, scale = 0.125, zp = 0> : tensor<3x1xf32>
   func.return %mq : tensor<3x1xf32>
+}
+
+// -----
+
+// requant-impl=auto: a requantizer that is still a unit of its own gets the cheapest exact implementation whose
+// datapath fits datapath-bits. p = a b (s4 codes of scale 1/2, so p in [-56, 64], si8) quantized with scale 3/4:
+// its code is round(p / 3). The aligned design multiplies by round(2^25 / 3) = 11184811 (an si31 sum, error
+// 6.4e-7 LSB). Exactly: round(p / 3) >= j iff p > 3 j - 3/2 (p / 3 is never a tie), i.e. p >= 3 j - 1, so on
+// [-8, 7] the code is -8 + #{j in -7..7 : p >= 3 j - 1}: 15 thresholds on p itself, 8 bits, no multiplier.
+// %z (scale 1/2: ratio 1/2, a shift by one) is already exact and narrow: requant-impl must not touch it.
+// CHECK-LABEL: func.func @product_requant(
+// CHECK:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi4>, tensor<4xsi4>) -> tensor<4xsi8>
+// CHECK-NEXT:    %[[S:.*]] = qrnn.scaled_sum(%[[P]]) multipliers(dense<11184811> : tensor<1x4xi64>) bias(dense<0> : tensor<4xi64>) : (tensor<4xsi8>) -> tensor<4xsi31>
+// CHECK-NEXT:    %y = qrnn.requant %[[S]] shift(25) clamp(-8, 7)
+// DEFAULT-LABEL: func.func @product_requant(
+// DEFAULT:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi4>, tensor<4xsi4>) -> tensor<4xsi8>
+// DEFAULT-NEXT:    %y = qrnn.threshold %[[P]] thresholds(dense<[-22, -19, -16, -13, -10, -7, -4, -1, 2, 5, 8, 11, 14, 17, 20]> : tensor<15xi64>) base(-8) : tensor<4xsi8> -> tensor<4xsi4>
+// DEFAULT-NEXT:    %z = qrnn.requant %[[P]] shift(1) clamp(-8, 7) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<4xsi8> -> tensor<4xsi4>
+func.func @product_requant(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %aq = qrnn.quant %a by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
+  %bq = qrnn.quant %b by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
+  %p = qrnn.mul %aq, %bq : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %y = qrnn.quant %p by <s4, scale = 0.75, zp = 0> : tensor<4xf32>
+  %z = qrnn.quant %p by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
+  func.return %y, %z : tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// The same with s8 codes: p in [-16256, 16384] (si16), code round(p / 3) clamped to [-128, 127]. The aligned
+// multiplier 2863311531 / 2^33 makes an si47 sum. The smallest exact one is 341 / 2^10: it is 1/3 - 1/3072, so
+// on the |p| <= 385 where the clamp does not bind the error is at most 385/3072 < 1/8 LSB, below the 1/6 that
+// separates p / 3 from every rounding boundary (its fractions are 0, 1/3, 2/3); beyond, both saturate. (341 / 2^9
+// is not: 171 / 512 is off by 1/1536, 385/1536 > 1/6.) The sum is si24, within datapath-bits=24, and one
+// multiplier is cheaper than 255 comparators. With datapath-bits=16 only the thresholds fit: 3 j - 1 for
+// j = -127..127, from -382 to 380, on p itself.
+// CHECK-LABEL: func.func @wide_product(
+// CHECK:         qrnn.scaled_sum({{.*}}) multipliers(dense<2863311531> : tensor<1x4xi64>) {{.*}} -> tensor<4xsi47>
+// DEFAULT-LABEL: func.func @wide_product(
+// DEFAULT:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi8>, tensor<4xsi8>) -> tensor<4xsi16>
+// DEFAULT-NEXT:    %[[S:.*]] = qrnn.scaled_sum(%[[P]]) multipliers(dense<341> : tensor<1x4xi64>) bias(dense<0> : tensor<4xi64>) : (tensor<4xsi16>) -> tensor<4xsi24>
+// DEFAULT-NEXT:    %y = qrnn.requant %[[S]] shift(10) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<4xsi24> -> tensor<4xsi8>
+// CAP16-LABEL: func.func @wide_product(
+// CAP16:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi8>, tensor<4xsi8>) -> tensor<4xsi16>
+// (255 thresholds print in hex, little-endian i64: -382 = 0x...FE82, -379 = 0x...FE85, 380 = 0x017C.)
+// CAP16-NEXT:    %y = qrnn.threshold %[[P]] thresholds(dense<"0x82FEFFFFFFFFFFFF85FEFFFFFFFFFFFF{{[0-9A-F]+}}7C01000000000000"> : tensor<255xi64>) base(-128) : tensor<4xsi16> -> tensor<4xsi8>
+func.func @wide_product(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %aq = qrnn.quant %a by <s8, scale = 0.5, zp = 0> : tensor<4xf32>
+  %bq = qrnn.quant %b by <s8, scale = 0.5, zp = 0> : tensor<4xf32>
+  %p = qrnn.mul %aq, %bq : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %y = qrnn.quant %p by <s8, scale = 0.75, zp = 0> : tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+// A state narrowed to what it reaches: h_t = x_t requantized to scale 1/4 (x_t: s4 codes of scale 1/2), so its
+// codes are 2 x in [-16, 14], not the s8 quantizer's [-128, 127]; with the initial 0, the body is lowered again on
+// h in [-16, 14] (sound: from h in that range it yields h in it again). The state keeps its si8 type (ports and
+// registers stay the quantizer's); the requantizer making it says the range (clamp(-16, 14)), and the product
+// h x_t is si9 ([-16 * 7, 16 * 8] = [-112, 128]) instead of si12 ([-128 * 8, 128 * 8]).
+// CHECK-LABEL: func.func @narrow_state(
+// CHECK:         qrnn.imul %h, %xt : (tensor<2xsi8>, tensor<2xsi4>) -> tensor<2xsi12>
+// DEFAULT-LABEL: func.func @narrow_state(
+// DEFAULT:         %hT, %ys = qrnn.recurrence(%{{.*}}) scan(%xq) directions [forward] -> [forward] : (tensor<2xsi8>, tensor<3x2xsi4>) -> (tensor<2xsi8>, tensor<3x2xsi8>) {
+// DEFAULT-NEXT:    ^bb0(%h: tensor<2xsi8>, %xt: tensor<2xsi4>):
+// DEFAULT-NEXT:      %[[P:.*]] = qrnn.imul %h, %xt : (tensor<2xsi8>, tensor<2xsi4>) -> tensor<2xsi9>
+// DEFAULT-NEXT:      %y = qrnn.requant %[[P]] shift(0) clamp(-128, 127)
+// DEFAULT-NEXT:      %[[X2:.*]] = qrnn.scaled_sum(%xt) multipliers(dense<2> : tensor<1x2xi64>)
+// DEFAULT-NEXT:      %hn = qrnn.requant %[[X2]] shift(0) clamp(-16, 14) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi5> -> tensor<2xsi8>
+// DEFAULT-NEXT:      qrnn.yield %hn, %y : tensor<2xsi8>, tensor<2xsi8>
+func.func @narrow_state(%x: tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32>
+  %h0 = qrnn.constant dense<0.0> : tensor<2xf32>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%xq) directions [forward] -> [forward] : (tensor<2xf32>, tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
+  ^bb0(%h: tensor<2xf32>, %xt: tensor<2xf32>):
+    %p = qrnn.mul %h, %xt : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+    %y = qrnn.quant %p by <s8, scale = 0.125, zp = 0> : tensor<2xf32>
+    %hn = qrnn.quant %xt by <s8, scale = 0.25, zp = 0> : tensor<2xf32>
+    qrnn.yield %hn, %y : tensor<2xf32>, tensor<2xf32>
+  }
+  func.return %hT, %ys : tensor<2xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// A CIFG-style product f c with f = 1 - i (unquantized): the requantizer reads c - i c, two terms whose ratios
+// (1 and -0.3 in f32, 5033165 / 2^24) have no narrow common accumulator (the aligned sum is si25). Only 4 x 4
+// code pairs exist, so requant-impl=auto packs i (u2) and c (s2) into one index i + 4 (c + 2) and reads a
+// 16-entry table of round(c (1 - 0.3 i)): for c = -2: -2, -1.4 -> -1, -0.8 -> -1, -0.2 -> 0; c = -1: -1,
+// -0.7 -> -1, -0.4 -> 0, -0.1 -> 0; c = 0: 0; c = 1: 1, 0.7 -> 1, 0.4 -> 0, 0.1 -> 0 (no ties). The imul goes.
+// CHECK-LABEL: func.func @cifg_product(
+// CHECK:         qrnn.scaled_sum({{.*}}) multipliers(dense<{{\[\[}}-1258291, -1258291], [4194304, 4194304]]> : tensor<2x2xi64>) {{.*}} -> tensor<2xsi25>
+// DEFAULT-LABEL: func.func @cifg_product(
+// DEFAULT:         %[[IX:.*]] = qrnn.scaled_sum(%iq, %cq) multipliers(dense<{{\[\[}}1, 1], [4, 4]]> : tensor<2x2xi64>) bias(dense<8> : tensor<2xi64>) : (tensor<2xui2>, tensor<2xsi2>) -> tensor<2xui4>
+// DEFAULT-NEXT:    %y = qrnn.lut %[[IX]] table(dense<[-2, -1, -1, 0, -1, -1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0]> : tensor<16xi64>) offset(0) : tensor<2xui4> -> tensor<2xsi2>
+// DEFAULT-NOT:     qrnn.imul
+// DEFAULT:         func.return
+func.func @cifg_product(%i: tensor<2xf32>, %c: tensor<2xf32>) -> tensor<2xf32> {
+  %iq = qrnn.quant %i by <u2, scale = 0.3, zp = 0> : tensor<2xf32>
+  %cq = qrnn.quant %c by <s2, scale = 0.5, zp = 0> : tensor<2xf32>
+  %one = qrnn.constant dense<1.0> : tensor<2xf32>
+  %f = qrnn.sub %one, %iq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %fc = qrnn.mul %f, %cq : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %y = qrnn.quant %fc by <s2, scale = 0.5, zp = 0> : tensor<2xf32>
+  func.return %y : tensor<2xf32>
 }
