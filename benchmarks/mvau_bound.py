@@ -51,6 +51,7 @@ def recurrence_rows(module):
     for name, rec in recurrence_names(module):
         stage = next(s for s in report.stages if s.name == name)
         mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == name)
+        assert mvau.spec is not None and mvau.pe is not None and mvau.simd is not None  # an MVAU's folding
         bound = stage.sequences * math.ceil(mvau.spec.rows / mvau.pe) * math.ceil(mvau.spec.cols / mvau.simd)
         rows.append((name, mvau.pe, mvau.simd, stage.cycles / stage.steps, bound))
     return rows, report.cycles
@@ -68,8 +69,10 @@ def widest_int(module) -> int:
 def _summary(ratios: dict[str, list[float]]) -> None:
     for f, rs in ratios.items():
         if rs:
-            print(f"fold {f:>4}: cycles per step / MVAU bound: min {min(rs):.2f}, geomean "
-                  f"{math.exp(sum(map(math.log, rs)) / len(rs)):.2f}, max {max(rs):.2f}")
+            print(
+                f"fold {f:>4}: cycles per step / MVAU bound: min {min(rs):.2f}, geomean "
+                f"{math.exp(sum(map(math.log, rs)) / len(rs)):.2f}, max {max(rs):.2f}"
+            )
 
 
 def main() -> None:
@@ -86,30 +89,38 @@ def main() -> None:
         print(head + (f" {'widest':>6}" if args.widths else ""))
     for i in args.sizes:
         for h in args.sizes:
-            base = apply_pipeline(import_model(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=args.steps))),
-                                  STAGE_PASSES["dataflow"])
+            base = apply_pipeline(
+                import_model(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=args.steps))),
+                STAGE_PASSES["dataflow"],
+            )
             width = f" {widest_int(base):>6}" if args.widths else ""
             for f in args.folds:
                 module = base.clone()
                 fold(module, f)
                 ((_, pe, simd, per_step, bound),), _ = recurrence_rows(module)
                 ratios[f].append(per_step / bound)
-                print(f"{i:>3} {h:>3} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {per_step / bound:>7.2f}"
-                      + width)
+                print(
+                    f"{i:>3} {h:>3} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {per_step / bound:>7.2f}"
+                    + width
+                )
     if args.sizes:
         print()
         _summary(ratios)
     for path in args.model:
-        print(f"\n{path}: {'recurrence':<24} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
-              f"{'ratio':>7} {'cycles per inference':>21}")
+        print(
+            f"\n{path}: {'recurrence':<24} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
+            f"{'ratio':>7} {'cycles per inference':>21}"
+        )
         base = apply_pipeline(import_model(onnx.load(path)), STAGE_PASSES["dataflow"])
         for f in args.folds:
             module = base.clone()
             fold(module, f)
             rows, cycles = recurrence_rows(module)
             for name, pe, simd, per_step, bound in rows:
-                print(f"  {name:<{len(path) + 24}} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} "
-                      f"{per_step / bound:>7.2f} {cycles:>21}")
+                print(
+                    f"  {name:<{len(path) + 24}} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} "
+                    f"{per_step / bound:>7.2f} {cycles:>21}"
+                )
 
 
 if __name__ == "__main__":

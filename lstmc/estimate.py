@@ -28,63 +28,58 @@ MAX_SWEEP_POINTS = 300
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from lstmc.cli import SEQ_LEN_HELP, _int_option
+    from lstmc.cli_options import SEQ_LEN_HELP, int_option
     from lstmc.parts import BOARDS, DEFAULT_CLOCK_NS, DEFAULT_PART
 
     p = subparsers.add_parser(
         "estimate",
         help="estimate cycles and FPGA resources; sweep folding choices",
         description="Estimated cycles per inference and LUT/FF/BRAM18/DSP per unit (a documented cost model: "
-                    "cycles follow the emitted schedule, resources are FINN-R-style closed forms).",
+        "cycles follow the emitted schedule, resources are FINN-R-style closed forms).",
     )
     p.add_argument("model", help="quantized LSTM (.onnx)")
     p.add_argument("--sweep", action="store_true", help="evaluate folding choices and mark the Pareto front")
-    p.add_argument("--pe", type=_int_option(0), default=0, help="PE of every MVAU (must divide its output rows)")
-    p.add_argument("--simd", type=_int_option(0), default=0, help="SIMD of every MVAU (must divide its input parts)")
+    p.add_argument("--pe", type=int_option(0), default=0, help="PE of every MVAU (must divide its output rows)")
+    p.add_argument("--simd", type=int_option(0), default=0, help="SIMD of every MVAU (must divide its input parts)")
     p.add_argument("--folding", metavar="F.json", default="", help='per-unit folding {"<unit>": {"PE": n, "SIMD": n}}')
-    p.add_argument("--target-cycles", type=_int_option(0), default=0, metavar="N",
-                   help="the cheapest folding with at most N cycles per inference")
-    p.add_argument("--plot", metavar="OUT.png",
-                   help="where --sweep writes its Pareto plot (default: beside the model, MODEL-pareto.png for "
-                        "MODEL.onnx)")
-    p.add_argument("--breakdown", metavar="OUT.html|OUT.png",
-                   help="write a per-unit breakdown (cycles and LUTs of every unit): an HTML table or a PNG chart, "
-                        "by the file's extension")
+    p.add_argument(
+        "--target-cycles",
+        type=int_option(0),
+        default=0,
+        metavar="N",
+        help="the cheapest folding with at most N cycles per inference",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="where --sweep writes its Pareto plot (default: beside the model, MODEL-pareto.png for MODEL.onnx)",
+    )
+    p.add_argument(
+        "--breakdown",
+        metavar="OUT.html|OUT.png",
+        help="write a per-unit breakdown (cycles and LUTs of every unit): an HTML table or a PNG chart, "
+        "by the file's extension",
+    )
     p.add_argument("--json", metavar="OUT.json", help="write the estimates (and sweep points) as JSON")
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--part", metavar="PART",
-                        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py")
+    target.add_argument(
+        "--part",
+        metavar="PART",
+        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py",
+    )
     target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")
     clock = p.add_mutually_exclusive_group()
-    clock.add_argument("--clock-ns", type=float, metavar="NS",
-                       help=f"clock period in ns for the latency (default {DEFAULT_CLOCK_NS:g} = "
-                            f"{1000 / DEFAULT_CLOCK_NS:g} MHz)")
+    clock.add_argument(
+        "--clock-ns",
+        type=float,
+        metavar="NS",
+        help=f"clock period in ns for the latency (default {DEFAULT_CLOCK_NS:g} = {1000 / DEFAULT_CLOCK_NS:g} MHz)",
+    )
     # deprecated: `compile` always took a period; one clock option everywhere (a frequency still works, warns)
     clock.add_argument("--clock-mhz", type=float, help=argparse.SUPPRESS)
-    p.add_argument("--seq-len", type=_int_option(1), metavar="T", help=SEQ_LEN_HELP)
+    p.add_argument("--seq-len", type=int_option(1), metavar="T", help=SEQ_LEN_HELP)
     p.set_defaults(func=run)
     return p
-
-
-# --------------------------------------------------------------------------------------------- lowering
-def lower_and_fold(model, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0):
-    """Import `model` (an onnx.ModelProto or a path), lower it to the dataflow stage and fold; returns the module."""
-    from xdsl.context import Context
-    from xdsl.utils.exceptions import DiagnosticException
-
-    from lstmc.frontend import load_onnx
-    from lstmc.frontend.onnx_import import import_model
-    from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
-    from lstmc.pipeline import STAGE_PASSES, apply_pipeline
-
-    module = import_model(load_onnx(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model)
-    apply_pipeline(module, STAGE_PASSES["dataflow"])
-    try:
-        QrnnSetFoldingPass(pe=pe, simd=simd, config=folding, target_cycles=target_cycles).apply(Context(), module)
-        module.verify()
-    except DiagnosticException as e:
-        raise LstmcError(str(e)) from e
-    return module
 
 
 # ------------------------------------------------------------------------------------------------ sweep
@@ -116,8 +111,15 @@ def sweep(space, max_points: int = MAX_SWEEP_POINTS) -> list[SweepPoint]:
         pairs = sorted({f for n in names for f in options[n]})
         uniform = []
         for p, s in pairs:
-            uniform.append({n: (_largest_at_most(space.units[n][1].pe_values(), p),
-                                _largest_at_most(space.units[n][1].simd_values(), s)) for n in names})
+            uniform.append(
+                {
+                    n: (
+                        _largest_at_most(space.units[n][1].pe_values(), p),
+                        _largest_at_most(space.units[n][1].simd_values(), s),
+                    )
+                    for n in names
+                }
+            )
         front = [f for _, _, f in space.pareto_front()]
         half = max_points // 2
         foldings = _spread(front, max_points - min(len(uniform), half)) + _spread(uniform, half)
@@ -157,8 +159,9 @@ def format_sweep(points: list[SweepPoint], names: list[str]) -> str:
     lines.append(head)
     for pt in points:
         fold = " ".join(f"{pt.folding[n][0]}x{pt.folding[n][1]}" for n in names)
-        lines.append(f"  {'*' if pt.pareto else ' ':1} {pt.cycles:>10} {pt.lut:>8} {pt.ff:>8} {pt.bram18:>6} "
-                     f"{pt.dsp:>5}  {fold}")
+        lines.append(
+            f"  {'*' if pt.pareto else ' ':1} {pt.cycles:>10} {pt.lut:>8} {pt.ff:>8} {pt.bram18:>6} {pt.dsp:>5}  {fold}"
+        )
     n_pareto = sum(pt.pareto for pt in points)
     lines.append(f"{len(points)} points, {n_pareto} Pareto-optimal")
     return "\n".join(lines)
@@ -194,8 +197,7 @@ def plot_sweep(points: list[SweepPoint], path: str, title: str, option: str = "-
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     ax.scatter([pt.cycles for pt in others], [pt.lut for pt in others], s=14, c="0.6", label="folding choices")
     ax.step([pt.cycles for pt in front], [pt.lut for pt in front], where="post", c="tab:red", lw=1.2)
-    ax.scatter([pt.cycles for pt in front], [pt.lut for pt in front], s=30, c="tab:red", zorder=3,
-               label="Pareto front")
+    ax.scatter([pt.cycles for pt in front], [pt.lut for pt in front], s=30, c="tab:red", zorder=3, label="Pareto front")
     xs = [pt.cycles for pt in points]
     ys = [pt.lut for pt in points]
     if xs and max(xs) > 10 * min(xs):
@@ -232,43 +234,49 @@ def breakdown_html(report, title: str) -> str:
     max_lut = max((u.resources.lut for u in units), default=0) or 1
 
     def bar(value: int, top: int, colour: str) -> str:
-        return (f'<div class="bar" style="width:{100.0 * value / top:.1f}%;background:{colour}"></div>'
-                f'<span>{value:,}</span>')
+        return (
+            f'<div class="bar" style="width:{100.0 * value / top:.1f}%;background:{colour}"></div>'
+            f"<span>{value:,}</span>"
+        )
 
     rows = []
     for u in units:
         fold = "" if u.pe is None else f"{u.pe}&times;{u.simd}"
         r = u.resources
-        rows.append(f"<tr><td>{escape(u.name)}</td><td>{escape(u.kind)}</td><td>{fold}</td>"
-                    f'<td class="b">{bar(u.cycles, max_cycles, "#4c72b0")}</td>'
-                    f'<td class="b">{bar(r.lut, max_lut, "#dd8452")}</td>'
-                    f"<td>{r.ff:,}</td><td>{r.bram18:,}</td><td>{r.dsp:,}</td></tr>")
+        rows.append(
+            f"<tr><td>{escape(u.name)}</td><td>{escape(u.kind)}</td><td>{fold}</td>"
+            f'<td class="b">{bar(u.cycles, max_cycles, "#4c72b0")}</td>'
+            f'<td class="b">{bar(r.lut, max_lut, "#dd8452")}</td>'
+            f"<td>{r.ff:,}</td><td>{r.bram18:,}</td><td>{r.dsp:,}</td></tr>"
+        )
     t = report.total
     use = t.utilisation(report.part)
     part = report.part
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-        "td.b{width:16em;text-align:left}.bar{display:inline-block;height:0.8em;margin-right:6px}</style>",
-        "</head><body>",
-        f"<h1>{escape(title)}</h1>",
-        f"<p>Part {escape(part.name)}{f' ({escape(part.board)})' if part.board else ''}, clock "
-        f"{report.clock_mhz:g} MHz: {report.cycles:,} cycles per inference ({report.latency_us:.2f} &micro;s), "
-        f"initiation interval {report.initiation_interval:,} cycles. Estimates: cycles follow the emitted "
-        "schedule, resources are FINN-R-style closed forms.</p>",
-        "<table><tr><th>unit</th><th>kind</th><th>PE&times;SIMD</th><th>cycles per inference</th><th>LUT</th>"
-        "<th>FF</th><th>BRAM18</th><th>DSP</th></tr>",
-        *rows,
-        f"<tr><th>total</th><th></th><th></th><th></th><th>{t.lut:,}</th><th>{t.ff:,}</th><th>{t.bram18:,}</th>"
-        f"<th>{t.dsp:,}</th></tr>",
-        f"<tr><th>% of the part</th><th></th><th></th><th></th><th>{use['lut']:.1f}%</th><th>{use['ff']:.1f}%</th>"
-        f"<th>{use['bram18']:.1f}%</th><th>{use['dsp']:.1f}%</th></tr>",
-        "</table></body></html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html><head><meta charset="utf-8">',
+            f"<title>{escape(title)}</title>",
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+            "td.b{width:16em;text-align:left}.bar{display:inline-block;height:0.8em;margin-right:6px}</style>",
+            "</head><body>",
+            f"<h1>{escape(title)}</h1>",
+            f"<p>Part {escape(part.name)}{f' ({escape(part.board)})' if part.board else ''}, clock "
+            f"{report.clock_mhz:g} MHz: {report.cycles:,} cycles per inference ({report.latency_us:.2f} &micro;s), "
+            f"initiation interval {report.initiation_interval:,} cycles. Estimates: cycles follow the emitted "
+            "schedule, resources are FINN-R-style closed forms.</p>",
+            "<table><tr><th>unit</th><th>kind</th><th>PE&times;SIMD</th><th>cycles per inference</th><th>LUT</th>"
+            "<th>FF</th><th>BRAM18</th><th>DSP</th></tr>",
+            *rows,
+            f"<tr><th>total</th><th></th><th></th><th></th><th>{t.lut:,}</th><th>{t.ff:,}</th><th>{t.bram18:,}</th>"
+            f"<th>{t.dsp:,}</th></tr>",
+            f"<tr><th>% of the part</th><th></th><th></th><th></th><th>{use['lut']:.1f}%</th><th>{use['ff']:.1f}%</th>"
+            f"<th>{use['bram18']:.1f}%</th><th>{use['dsp']:.1f}%</th></tr>",
+            "</table></body></html>",
+            "",
+        ]
+    )
 
 
 def plot_breakdown(report, path: str, title: str, option: str = "--breakdown") -> None:
@@ -330,26 +338,45 @@ def run(args) -> int:
     from lstmc.project_dir import write_file_atomically
     from lstmc.qor import FoldingSpace
 
-    modes = [m for m, on in (("--pe/--simd", args.pe or args.simd), ("--folding", args.folding),
-                             ("--target-cycles", args.target_cycles)) if on]
+    modes = [
+        m
+        for m, on in (
+            ("--pe/--simd", args.pe or args.simd),
+            ("--folding", args.folding),
+            ("--target-cycles", args.target_cycles),
+        )
+        if on
+    ]
     if len(modes) > 1:
-        raise LstmcError(f"choose one folding mode: give only one of --pe/--simd, --folding or --target-cycles "
-                         f"(got {' and '.join(modes)})")
+        raise LstmcError(
+            f"choose one folding mode: give only one of --pe/--simd, --folding or --target-cycles "
+            f"(got {' and '.join(modes)})"
+        )
     if args.plot and not args.sweep:
         raise LstmcError("--plot needs --sweep")
     part = choose_part(args.part, args.board)
     clock_ns = check_clock(args.clock_ns, args.clock_mhz)
     if args.clock_mhz is not None:
-        print(f"lstmc: warning: --clock-mhz is deprecated; use --clock-ns {clock_ns:g} (the period in ns)",
-              file=sys.stderr)
+        print(
+            f"lstmc: warning: --clock-mhz is deprecated; use --clock-ns {clock_ns:g} (the period in ns)",
+            file=sys.stderr,
+        )
     plot_path = (args.plot or default_plot_path(args.model)) if args.sweep else None
     for path, option in ((plot_path, "--plot"), (args.breakdown, "--breakdown"), (args.json, "--json")):
         _check_output(path, option)
     if args.breakdown:
         _breakdown_format(args.breakdown)
 
-    design = load(args.model, seq_len=args.seq_len, part=part.name, clock_ns=clock_ns, pe=args.pe, simd=args.simd,
-                  folding=args.folding, target_cycles=args.target_cycles)
+    design = load(
+        args.model,
+        seq_len=args.seq_len,
+        part=part.name,
+        clock_ns=clock_ns,
+        pe=args.pe,
+        simd=args.simd,
+        folding=args.folding,
+        target_cycles=args.target_cycles,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         report = design.estimate()
@@ -372,11 +399,14 @@ def run(args) -> int:
         names = list(space.units)
         points = sweep(space)
         out.write("\n" + format_sweep(points, names) + "\n")
+        assert plot_path is not None  # set with --sweep
         plot_sweep(points, plot_path, title)
         out.write(f"plot written to {plot_path}\n")
         data["sweep"] = [
-            {**{k: v for k, v in asdict(pt).items() if k != "folding"},
-             "folding": {n: {"PE": p, "SIMD": s} for n, (p, s) in pt.folding.items()}}
+            {
+                **{k: v for k, v in asdict(pt).items() if k != "folding"},
+                "folding": {n: {"PE": p, "SIMD": s} for n, (p, s) in pt.folding.items()},
+            }
             for pt in points
         ]
     if args.json:

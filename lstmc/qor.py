@@ -57,6 +57,22 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   output element plus ELEMENTWISE_DEPTH; an activation or requantizer unit elementwise_cycles over all its
   elements. Reshape, concat and slice between stages, the input quantize and output dequantize are stream
   plumbing and are not counted.
+* The streamed top level (`qrnn_to_dataflow.top_streams`, the analysis `qrnn-to-hlscpp` lowers): processes
+  joined by a FIFO run concurrently. Each such process has busy cycles C (its loop nest: trip counts at
+  II = 1 plus the pipeline depth) and a fill F (cycles from its first word in to its first word out):
+    input reader          C = elements + 2                      F = 2
+    line buffer (window)  C = (H + 1) * max(R, P) + 2           F = max(R, P) + 2
+                          (R = W*C / lanes in, P = Wo*K / SIMD out: phase y reads row y, emits row y - 1)
+    MVAU over V patches   C = V * (rows/PE) * (cols/SIMD) + depth (one flat loop)   F = cols/SIMD + depth
+    elementwise unit      C = elements / lanes + 2              F = 2
+    recurrence reading x_t from a FIFO: x_0 once (R = I / lanes + 2), then each step's region reads
+      x_{t+1} in parallel with the MVAU: step = max(MVAU + depth, R) + STEP_OVERHEAD   F = R + one step
+  (lanes: the word width, PE of the MVAU upstream). A chain of k processes joined by FIFOs takes
+        chain_cycles = sum_k F_k + max_k (C_k - F_k)        (`chain_latency`)
+  = the bottleneck's cycles plus the fills of the others: a process cannot finish before it has run its
+  C cycles after its first word arrived (the fills in front of it), nor before its producer finished plus
+  its own fill. Chains and the stages joined by buffers add up (`streamed_latency`); the initiation
+  interval stays the slowest process's C.
 
 Resources (per unit; totals are sums)
 -------------------------------------
@@ -89,6 +105,11 @@ Buffers: every top-level result read by a process travels in a ping-pong array p
 (`memory_resources`); the ports' own streams are not counted, nor reshapes next to a port (views of the
 stream, `qrnn_to_hlscpp.port_views`: the consumers of an input's view read the reader's buffers, an output's
 writer drains the buffer in front of the view).
+The streamed top level: a FIFO between two processes instead of the buffers, `TOP_FIFO_DEPTH` words per
+lane (`fifo_resources`), a line buffer's two rows (2 x W x C words, `memory_resources`) and its control, the
+input reader's control; an elementwise unit E lanes wide (its word width) pays its datapath per lane, and
+the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD) are charged to that MVAU's folding
+(`MvauSpec.lane_resources`, `input_lane_resources`).
 Streamed recurrences: every elementwise unit is E lanes wide (its loop control and per-channel memories
 once, its datapath, pipeline registers and FIFOs E times), each gate slice is E FIFOs per consuming unit,
 the MVAU adds its group buffer (G x E accumulator registers), and the state is registers (one copy per
@@ -224,6 +245,43 @@ def inference_cycles(stage_cycles: Sequence[int]) -> int:
     return sum(stage_cycles)
 
 
+def chain_latency(cycles: Sequence[int], fills: Sequence[int]) -> int:
+    """Processes joined by FIFOs in a chain: sum of the fills + max over processes of (cycles - fill), i.e.
+    the bottleneck's cycles plus the fills of the others."""
+    return sum(fills) + max((c - f for c, f in zip(cycles, fills)), default=0)
+
+
+def streamed_latency(cycles: Sequence[int], fills: Sequence[int], fed_by: Sequence[int | None]) -> int:
+    """Latency of stages of which some feed the next through a FIFO (`fed_by[k]`: the index of the stage
+    streaming into stage k, or None): every chain takes `chain_latency`, and chains add up."""
+    chains: dict[int, list[int]] = {}
+    for k in range(len(cycles)):
+        head, seen = k, {k}
+        while fed_by[head] is not None and fed_by[head] not in seen:
+            head = fed_by[head]
+            seen.add(head)
+        chains.setdefault(head, []).append(k)
+    return sum(chain_latency([cycles[k] for k in ks], [fills[k] for k in ks]) for ks in chains.values())
+
+
+def streamed_x_step(step: int, read: int) -> int:
+    """A streamed step whose x_t comes from a FIFO: the region reads x_{t+1} (`read` cycles) in parallel
+    with the MVAU and the units behind it, so the step takes max(step - STEP_OVERHEAD, read) + STEP_OVERHEAD."""
+    return max(step - STEP_OVERHEAD, read) + STEP_OVERHEAD
+
+
+def line_buffer_cycles(rows: int, reads: int, writes: int) -> tuple[int, int]:
+    """(cycles, fill) of a line buffer over `rows` image rows, `reads` words in and `writes` words out per row:
+    ((rows + 1) * max(reads, writes) + 2, max(reads, writes) + 2)."""
+    phase = max(reads, writes)
+    return (rows + 1) * phase + ELEMENTWISE_DEPTH, phase + ELEMENTWISE_DEPTH
+
+
+def streamed_mvau_fill(cols: int, simd: int) -> int:
+    """Cycles until a flat-loop MVAU writes its first word: one row fold (cols / SIMD) + its depth."""
+    return cols // simd + mvau_depth(simd)
+
+
 def initiation_interval(stage_cycles: Sequence[int]) -> int:
     """Under DATAFLOW a new inference can start when the slowest stage is free: the max."""
     return max(stage_cycles, default=0)
@@ -295,8 +353,17 @@ def multiplier_resources(a_bits: int, b_bits: int) -> Resources:
     return Resources(lut=lut_multiplier_luts(a_bits, b_bits))
 
 
-def mvau_resources(rows: int, cols: int, pe: int, simd: int, weight_bits: int, input_bits: int, acc_bits: int,
-                   parts: int = 1, fifo_depth: int = 0) -> Resources:
+def mvau_resources(
+    rows: int,
+    cols: int,
+    pe: int,
+    simd: int,
+    weight_bits: int,
+    input_bits: int,
+    acc_bits: int,
+    parts: int = 1,
+    fifo_depth: int = 0,
+) -> Resources:
     """LUT/FF/BRAM18/DSP of a folded MVAU (FINN-R closed forms; see the module docstring)."""
     _check_folding(rows, cols, pe, simd)
     w, a, p, q = weight_bits, input_bits, pe, simd
@@ -318,34 +385,57 @@ def _lanes_of(fixed: Resources, per_lane: Resources, lanes: int) -> Resources:
     return fixed + per_lane * lanes
 
 
-def threshold_parts(channels: int, num_thresholds: int, input_bits: int, output_bits: int, per_channel: bool,
-                    fifo_depth: int = 0, fifos: int = 1) -> tuple[Resources, Resources]:
+def threshold_parts(
+    channels: int,
+    num_thresholds: int,
+    input_bits: int,
+    output_bits: int,
+    per_channel: bool,
+    fifo_depth: int = 0,
+    fifos: int = 1,
+) -> tuple[Resources, Resources]:
     """(once, per lane) of a multi-threshold unit: loop control and the per-channel threshold memory once;
     K parallel comparators of A bits, their count, pipeline registers and `fifos` output FIFOs per lane."""
     k, a = num_thresholds, input_bits
     fixed = Resources(lut=UNIT_CONTROL_LUT) + (memory_resources(channels, k * a) if per_channel else Resources())
-    lane = (Resources(lut=k * a + k, ff=ELEMENTWISE_DEPTH * (a + output_bits))
-            + fifo_resources(fifo_depth, output_bits) * fifos)
+    lane = (
+        Resources(lut=k * a + k, ff=ELEMENTWISE_DEPTH * (a + output_bits))
+        + fifo_resources(fifo_depth, output_bits) * fifos
+    )
     return fixed, lane
 
 
-def threshold_resources(channels: int, num_thresholds: int, input_bits: int, output_bits: int,
-                        per_channel: bool, fifo_depth: int = 0, lanes: int = 1, fifos: int = 1) -> Resources:
+def threshold_resources(
+    channels: int,
+    num_thresholds: int,
+    input_bits: int,
+    output_bits: int,
+    per_channel: bool,
+    fifo_depth: int = 0,
+    lanes: int = 1,
+    fifos: int = 1,
+) -> Resources:
     """A multi-threshold unit: K parallel comparators of A bits; per-channel thresholds in a memory."""
-    return _lanes_of(*threshold_parts(channels, num_thresholds, input_bits, output_bits, per_channel, fifo_depth,
-                                      fifos), lanes)
+    return _lanes_of(
+        *threshold_parts(channels, num_thresholds, input_bits, output_bits, per_channel, fifo_depth, fifos), lanes
+    )
 
 
-def lut_table_parts(entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0,
-                    fifos: int = 1) -> tuple[Resources, Resources]:
+def lut_table_parts(
+    entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0, fifos: int = 1
+) -> tuple[Resources, Resources]:
     """(once, per lane) of a table unit: loop control once; a ROM, the index subtract and FIFOs per lane."""
-    lane = (Resources(lut=input_bits, ff=ELEMENTWISE_DEPTH * (input_bits + output_bits))
-            + memory_resources(entries, output_bits) + fifo_resources(fifo_depth, output_bits) * fifos)
+    lane = (
+        Resources(lut=input_bits, ff=ELEMENTWISE_DEPTH * (input_bits + output_bits))
+        + memory_resources(entries, output_bits)
+        + fifo_resources(fifo_depth, output_bits) * fifos
+    )
     return Resources(lut=UNIT_CONTROL_LUT), lane
 
 
-def lut_table_resources(entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0, lanes: int = 1,
-                        fifos: int = 1) -> Resources:
+def lut_table_resources(
+    entries: int, input_bits: int, output_bits: int, fifo_depth: int = 0, lanes: int = 1, fifos: int = 1
+) -> Resources:
     """A table unit: ROM of `entries` words of the output width, plus the index subtract."""
     return _lanes_of(*lut_table_parts(entries, input_bits, output_bits, fifo_depth, fifos), lanes)
 
@@ -353,8 +443,9 @@ def lut_table_resources(entries: int, input_bits: int, output_bits: int, fifo_de
 ELEMENTWISE_KINDS = ("imul", "scaled_sum", "requant", "slice")
 
 
-def elementwise_parts(kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0,
-                      fifos: int = 1) -> tuple[Resources, Resources]:
+def elementwise_parts(
+    kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0, fifos: int = 1
+) -> tuple[Resources, Resources]:
     """(once, per lane): loop control once; the datapath, its registers and `fifos` output FIFOs per lane.
     A `slice` (a gate of a streamed MVAU) is only its FIFOs."""
     if kind == "slice":
@@ -364,8 +455,9 @@ def elementwise_parts(kind: str, input_bits: Sequence[int], output_bits: int, fi
     return fixed, total - fixed
 
 
-def elementwise_resources(kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0,
-                          fifos: int = 1) -> Resources:
+def elementwise_resources(
+    kind: str, input_bits: Sequence[int], output_bits: int, fifo_depth: int = 0, fifos: int = 1
+) -> Resources:
     """imul: a multiplier; scaled_sum: an adder per term plus the bias; requant: round + clamp; slice: wiring."""
     if kind == "imul":
         logic = multiplier_resources(input_bits[0], input_bits[1] if len(input_bits) > 1 else input_bits[0])
@@ -395,6 +487,7 @@ class MvauSpec:
     vectors: int = 1  # sequences interleaved in one flat loop (a recurrence over [B, H] states)
     gates: int = 0  # G of a streamed recurrence (its units are E = PE / gcd(PE, G) lanes wide), else 0
     lane_resources: Resources = Resources()  # one lane of the units folded with this MVAU
+    input_lane_resources: Resources = Resources()  # one lane (of SIMD) of the FIFO feeding it, if any
 
     @property
     def cols(self) -> int:
@@ -421,12 +514,24 @@ class MvauSpec:
     def unit_resources(self, pe: int, simd: int) -> Resources:
         """The MVAU itself (with the group buffer of a streamed one: G x E accumulator registers)."""
         group = Resources(ff=self.gates * self.lanes(pe) * self.acc_bits)
-        return mvau_resources(self.rows, self.cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits,
-                              parts=len(self.part_sizes), fifo_depth=self.fifo_depth) + group
+        return (
+            mvau_resources(
+                self.rows,
+                self.cols,
+                pe,
+                simd,
+                self.weight_bits,
+                self.input_bits,
+                self.acc_bits,
+                parts=len(self.part_sizes),
+                fifo_depth=self.fifo_depth,
+            )
+            + group
+        )
 
     def resources(self, pe: int, simd: int) -> Resources:
         """What this folding costs: the MVAU, and the lanes of the units that follow its PE."""
-        return self.unit_resources(pe, simd) + self.lane_resources * self.lanes(pe)
+        return self.unit_resources(pe, simd) + self.lane_resources * self.lanes(pe) + self.input_lane_resources * simd
 
 
 # --------------------------------------------------------------------------------------------- the report
@@ -460,17 +565,33 @@ class StageEstimate:
     write_cycles_per_step: int = 0
     sequences: int = 1  # B independent sequences interleaved in each step
     pipeline_depth: int | None = None  # a streamed step: cycles behind the MVAU (unit chain + STEP_OVERHEAD)
+    fill: int | None = None  # in a streamed chain: cycles from its first word in to its first word out
+    prologue: int = 0  # cycles once per inference before the first step (x_0 read from a FIFO)
+    fed_by: str | None = None  # the stage streaming into this one (a FIFO), if any
+    refold: object = field(default=None, repr=False, compare=False)  # folding -> (cycles, fill)
 
     @property
     def cycles(self) -> int:
         """Cycles of one inference in this stage (also its initiation interval: a stage takes the next
         inference when it is done with this one)."""
-        return recurrence_cycles(self.steps, self.step_cycles, self.read_cycles_per_step, self.write_cycles_per_step)
+        return self.prologue + recurrence_cycles(
+            self.steps, self.step_cycles, self.read_cycles_per_step, self.write_cycles_per_step
+        )
 
     @property
     def cycles_per_step(self) -> int:
         """One step of all B sequences: units, reading x_t, writing back."""
         return self.step_cycles + self.read_cycles_per_step + self.write_cycles_per_step
+
+
+def stages_latency(
+    stages: Sequence[StageEstimate], cycles: Sequence[int] | None = None, fills: Sequence[int] | None = None
+) -> int:
+    """`streamed_latency` of report stages (optionally with other cycles and fills, e.g. another folding)."""
+    cycles = [s.cycles for s in stages] if cycles is None else cycles
+    fills = [s.cycles if s.fill is None else s.fill for s in stages] if fills is None else fills
+    index = {s.name: k for k, s in enumerate(stages)}
+    return streamed_latency(cycles, fills, [index[s.fed_by] if s.fed_by is not None else None for s in stages])
 
 
 @dataclass
@@ -485,22 +606,25 @@ class Report:
 
     @property
     def cycles(self) -> int:
-        """Cycles per inference (latency)."""
-        return inference_cycles([s.cycles for s in self.stages])
+        """Cycles per inference (latency): stages add up, a streamed chain takes `chain_latency`."""
+        return stages_latency(self.stages)
 
     def cycles_at(self, seq_len: int) -> int:
         """Cycles per inference of a call of `seq_len` steps (the per-step cycles do not depend on T)."""
-        return inference_cycles([replace(s, steps=seq_len).cycles for s in self.stages])
+        return stages_latency([replace(s, steps=seq_len) for s in self.stages])
 
     def run_time_length(self, seq_lens=()) -> dict | None:
         """Per-step cycles and the latency at each T of `seq_lens` and at max_seq_len (None for a fixed T)."""
         if self.max_seq_len is None:
             return None
         lengths = sorted({*seq_lens, self.max_seq_len})
-        return {"max_seq_len": self.max_seq_len,
-                "cycles_per_step": {s.name: s.cycles_per_step for s in self.stages},
-                "latency_at": {str(t): {"cycles": self.cycles_at(t), "latency_us": self.cycles_at(t) / self.clock_mhz}
-                               for t in lengths}}
+        return {
+            "max_seq_len": self.max_seq_len,
+            "cycles_per_step": {s.name: s.cycles_per_step for s in self.stages},
+            "latency_at": {
+                str(t): {"cycles": self.cycles_at(t), "latency_us": self.cycles_at(t) / self.clock_mhz} for t in lengths
+            },
+        }
 
     @property
     def initiation_interval(self) -> int:
@@ -536,57 +660,106 @@ class Report:
             "utilisation_percent": self.total.utilisation(self.part),
             **({"run_time_length": self.run_time_length()} if self.max_seq_len is not None else {}),
             "stages": [
-                {"name": s.name, "steps": s.steps, "sequences": s.sequences,
-                 "read_cycles_per_step": s.read_cycles_per_step, "step_cycles": s.step_cycles,
-                 "write_cycles_per_step": s.write_cycles_per_step, "cycles_per_step": s.cycles_per_step,
-                 "cycles_per_step_per_sequence": s.cycles_per_step / s.sequences, "cycles": s.cycles,
-                 "streamed": s.pipeline_depth is not None, "pipeline_depth": s.pipeline_depth}
+                {
+                    "name": s.name,
+                    "steps": s.steps,
+                    "sequences": s.sequences,
+                    "read_cycles_per_step": s.read_cycles_per_step,
+                    "step_cycles": s.step_cycles,
+                    "write_cycles_per_step": s.write_cycles_per_step,
+                    "cycles_per_step": s.cycles_per_step,
+                    "cycles_per_step_per_sequence": s.cycles_per_step / s.sequences,
+                    "cycles": s.cycles,
+                    "streamed": s.pipeline_depth is not None,
+                    "pipeline_depth": s.pipeline_depth,
+                    "fill": s.fill,
+                    "fed_by": s.fed_by,
+                    "prologue": s.prologue,
+                }
                 for s in self.stages
             ],
             "units": [
-                {"name": u.name, "kind": u.kind, "stage": u.stage, "steps": u.steps,
-                 "cycles_per_step": u.cycles_per_step, "cycles": u.cycles, "pe": u.pe, "simd": u.simd,
-                 **asdict(u.resources)}
+                {
+                    "name": u.name,
+                    "kind": u.kind,
+                    "stage": u.stage,
+                    "steps": u.steps,
+                    "cycles_per_step": u.cycles_per_step,
+                    "cycles": u.cycles,
+                    "pe": u.pe,
+                    "simd": u.simd,
+                    **asdict(u.resources),
+                }
                 for u in self.units
             ],
         }
 
     def format_table(self) -> str:
         """A per-unit table, the stages, the totals and the utilisation of the part."""
-        head = (f"{'unit':<36} {'kind':<10} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'LUT':>8} {'FF':>8} "
-                f"{'BRAM18':>6} {'DSP':>5}")
+        head = (
+            f"{'unit':<36} {'kind':<10} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'LUT':>8} {'FF':>8} "
+            f"{'BRAM18':>6} {'DSP':>5}"
+        )
         lines = [head, "-" * len(head)]
         for u in self.units:
             pe = "" if u.pe is None else str(u.pe)
             simd = "" if u.simd is None else str(u.simd)
             r = u.resources
-            lines.append(f"{u.name:<36} {u.kind:<10} {pe:>4} {simd:>4} {u.cycles_per_step:>9} {r.lut:>8} {r.ff:>8} "
-                         f"{r.bram18:>6} {r.dsp:>5}")
+            lines.append(
+                f"{u.name:<36} {u.kind:<10} {pe:>4} {simd:>4} {u.cycles_per_step:>9} {r.lut:>8} {r.ff:>8} "
+                f"{r.bram18:>6} {r.dsp:>5}"
+            )
         t = self.total
         lines.append("-" * len(head))
         lines.append(f"{'total':<36} {'':<10} {'':>4} {'':>4} {'':>9} {t.lut:>8} {t.ff:>8} {t.bram18:>6} {t.dsp:>5}")
         u = t.utilisation(self.part)
-        lines.append(f"{'% of ' + self.part.name:<58} {u['lut']:>7.2f}% {u['ff']:>7.2f}% {u['bram18']:>5.1f}% "
-                     f"{u['dsp']:>4.1f}%")
+        lines.append(
+            f"{'% of ' + self.part.name:<58} {u['lut']:>7.2f}% {u['ff']:>7.2f}% {u['bram18']:>5.1f}% {u['dsp']:>4.1f}%"
+        )
         lines.append("")
         for s in self.stages:
-            if s.pipeline_depth is not None:
-                lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles - s.pipeline_depth} MVAU + "
-                             f"{s.pipeline_depth} pipeline) cycles = {s.cycles} cycles (streamed step)")
+            fed = f", fed by a FIFO from {s.fed_by}" if s.fed_by is not None else ""
+            fill = f"; fill {s.fill}" if s.fill is not None else ""
+            if s.pipeline_depth is not None and s.prologue:
+                lines.append(
+                    f"stage {s.name}: {s.prologue} (x_0 read) + {s.steps} steps x {s.step_cycles} (MVAU + "
+                    f"pipeline, x_t+1 read in parallel) cycles = {s.cycles} cycles (streamed step{fill}{fed})"
+                )
+            elif s.pipeline_depth is not None:
+                lines.append(
+                    f"stage {s.name}: {s.steps} steps x ({s.step_cycles - s.pipeline_depth} MVAU + "
+                    f"{s.pipeline_depth} pipeline) cycles = {s.cycles} cycles (streamed step{fill}{fed})"
+                )
+            elif s.fill is not None:
+                lines.append(f"stage {s.name}: {s.cycles} cycles{fill} (streamed{fed})")
             else:
-                lines.append(f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read"
-                             f" + {s.write_cycles_per_step} write) cycles = {s.cycles} cycles")
+                lines.append(
+                    f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read"
+                    f" + {s.write_cycles_per_step} write) cycles = {s.cycles} cycles"
+                )
             if s.sequences > 1:
-                lines.append(f"  {s.sequences} interleaved sequences: {s.cycles_per_step} cycles per step for all, "
-                             f"{s.cycles_per_step / s.sequences:g} per sequence")
-        lines.append(f"latency: {self.cycles} cycles per inference ({self.latency_us:.2f} us at "
-                     f"{self.clock_mhz:g} MHz)")
+                lines.append(
+                    f"  {s.sequences} interleaved sequences: {s.cycles_per_step} cycles per step for all, "
+                    f"{s.cycles_per_step / s.sequences:g} per sequence"
+                )
+        if any(s.fed_by is not None for s in self.stages):
+            lines.append(
+                "stages joined by FIFOs run concurrently: a chain takes the sum of its fills plus its "
+                "bottleneck's cycles minus its fill; chains and buffered stages add up"
+            )
+        lines.append(
+            f"latency: {self.cycles} cycles per inference ({self.latency_us:.2f} us at {self.clock_mhz:g} MHz)"
+        )
         if self.max_seq_len is not None:
-            lines.append(f"run-time sequence length T <= {self.max_seq_len}: latency at T = 1 is {self.cycles_at(1)} "
-                         f"cycles, each further step adds {self.cycles_at(2) - self.cycles_at(1)}; "
-                         f"at T = {self.max_seq_len}: {self.cycles_at(self.max_seq_len)} cycles")
-        lines.append(f"initiation interval: {self.initiation_interval} cycles ({self.initiation_interval_us:.2f} us "
-                     "between inferences: the slowest stage)")
+            lines.append(
+                f"run-time sequence length T <= {self.max_seq_len}: latency at T = 1 is {self.cycles_at(1)} "
+                f"cycles, each further step adds {self.cycles_at(2) - self.cycles_at(1)}; "
+                f"at T = {self.max_seq_len}: {self.cycles_at(self.max_seq_len)} cycles"
+            )
+        lines.append(
+            f"initiation interval: {self.initiation_interval} cycles ({self.initiation_interval_us:.2f} us "
+            "between inferences: the slowest stage; the top is ap_ctrl_chain, so inferences overlap)"
+        )
         lines.append("(estimates: cycles follow the emitted schedule; resources are FINN-R-style closed forms)")
         return "\n".join(lines)
 
@@ -653,8 +826,9 @@ def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> Unit
             name += "'"
         used.add(name)
         _, lane = elementwise_parts("slice", in_bits, _bits(out.type), depth, fifos)
-        return UnitEstimate(name, "fifo", stage, schedule.rec.seq_len, 0, lane * lanes, _elements(out.type),
-                            lanes=lanes, per_lane=lane)
+        return UnitEstimate(
+            name, "fifo", stage, schedule.rec.seq_len, 0, lane * lanes, _elements(out.type), lanes=lanes, per_lane=lane
+        )
     name = f"{stage}/{_unit_name_hint(op, index, used)}"
     if isinstance(op, qrnn.SliceOp):
         kind, (fixed, lane) = "slice", elementwise_parts("slice", in_bits, _bits(out.type), depth, fifos)
@@ -663,8 +837,9 @@ def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> Unit
         if isinstance(op, qrnn.ThresholdOp):
             shape = tuple(op.thresholds.get_shape())
             kind = "threshold"
-            fixed, lane = threshold_parts(schedule.hidden, shape[-1], in_bits[0], _bits(out.type), len(shape) == 2,
-                                          depth, fifos)
+            fixed, lane = threshold_parts(
+                schedule.hidden, shape[-1], in_bits[0], _bits(out.type), len(shape) == 2, depth, fifos
+            )
         elif isinstance(op, qrnn.LutOp):
             kind = "lut"
             fixed, lane = lut_table_parts(_elements(op.table.type), in_bits[0], _bits(out.type), depth, fifos)
@@ -672,8 +847,17 @@ def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> Unit
             kind = {qrnn.IMulOp: "imul", qrnn.ScaledSumOp: "scaled_sum", qrnn.RequantOp: "requant"}[type(op)]
             fixed, lane = elementwise_parts(kind, in_bits, _bits(out.type), depth, fifos)
         cycles = schedule.unit_iterations() + UNIT_LATENCY
-    return UnitEstimate(name, kind, stage, schedule.rec.seq_len, cycles, fixed + lane * lanes,
-                        _elements(out.type), lanes=lanes, per_lane=lane)
+    return UnitEstimate(
+        name,
+        kind,
+        stage,
+        schedule.rec.seq_len,
+        cycles,
+        fixed + lane * lanes,
+        _elements(out.type),
+        lanes=lanes,
+        per_lane=lane,
+    )
 
 
 def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tuple[list[UnitEstimate], StageEstimate]:
@@ -688,14 +872,24 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     op = schedule.mvau
     spec = replace(mvau_spec(op, schedule, lane), fifo_depth=0)  # its FIFOs are the gates' (units above)
     pe, simd = op.pe.value.data, op.simd.value.data
-    mvau = UnitEstimate(mvau_name[id(op)], "mvau", stage, rec.seq_len, spec.cycles(pe, simd),
-                        spec.unit_resources(pe, simd),
-                        length=spec.rows, pe=pe, simd=simd, spec=spec)
+    mvau = UnitEstimate(
+        mvau_name[id(op)],
+        "mvau",
+        stage,
+        rec.seq_len,
+        spec.cycles(pe, simd),
+        spec.unit_resources(pe, simd),
+        length=spec.rows,
+        pe=pe,
+        simd=simd,
+        spec=spec,
+    )
     # the state on chip: a register copy per reader of each state in the step, and the next state
     readers = [len({u.operation for u in arg.uses}) for arg in rec.body.block.args[: len(rec.init)]]
     state_ff = sum((n + 1) * _elements(v.type) * _bits(v.type) for n, v in zip(readers, rec.init))
-    state = UnitEstimate(f"{stage}/state", "state", stage, 0, 0, Resources(ff=state_ff),
-                         sum(_elements(v.type) for v in rec.init))
+    state = UnitEstimate(
+        f"{stage}/state", "state", stage, 0, 0, Resources(ff=state_ff), sum(_elements(v.type) for v in rec.init)
+    )
     depth = schedule.depth + STEP_OVERHEAD
     step = streamed_step_cycles(mvau.cycles_per_step, schedule.depth)
     return [mvau] + units + [state], StageEstimate(stage, rec.seq_len, 0, step, 0, schedule.sequences, depth)
@@ -707,8 +901,18 @@ def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], use
     if isinstance(op, dataflow.MVAUOp):
         spec = mvau_spec(op)
         pe, simd = op.pe.value.data, op.simd.value.data
-        return UnitEstimate(mvau_name[id(op)], "mvau", stage, steps, spec.cycles(pe, simd), spec.resources(pe, simd),
-                            length=spec.rows, pe=pe, simd=simd, spec=spec)
+        return UnitEstimate(
+            mvau_name[id(op)],
+            "mvau",
+            stage,
+            steps,
+            spec.cycles(pe, simd),
+            spec.resources(pe, simd),
+            length=spec.rows,
+            pe=pe,
+            simd=simd,
+            spec=spec,
+        )
     if isinstance(op, (qrnn.ConstantOp, qrnn.YieldOp)) or not op.results:
         return None
     name = f"{stage}/{_unit_name_hint(op, index, used)}"
@@ -727,8 +931,12 @@ def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], use
         res = lut_table_resources(_elements(op.table.type), _bits(op.input.type), _bits(out), fifo)
         kind = "lut"
     else:
-        kind = {qrnn.IMulOp: "imul", qrnn.ScaledSumOp: "scaled_sum", qrnn.RequantOp: "requant",
-                qrnn.SliceOp: "slice"}.get(type(op))
+        kind = {
+            qrnn.IMulOp: "imul",
+            qrnn.ScaledSumOp: "scaled_sum",
+            qrnn.RequantOp: "requant",
+            qrnn.SliceOp: "slice",
+        }.get(type(op))
         in_bits = [_bits(v.type) for v in op.operands]
         if kind is None:  # another op in a body: modelled as a plain elementwise loop (wiring + control)
             kind, res = op.name.split(".")[-1], elementwise_resources("slice", in_bits, _bits(out), fifo)
@@ -767,7 +975,8 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
     from lstmc.passes.qrnn_to_dataflow import step_schedule
     from lstmc.passes.qrnn_to_hlscpp import port_views
 
-    mvau_name = {id(op): name for name, op in mvau_names(module).items()}
+    mvau_ops = mvau_names(module)
+    mvau_name = {id(op): name for name, op in mvau_ops.items()}
     units: list[UnitEstimate] = []
     stages: list[StageEstimate] = []
     in_recurrence: set[int] = set()
@@ -780,7 +989,7 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
             stages.append(stage_estimate)
             continue
         steps = rec.seq_len
-        read = sum(_elements(a.type) for a in rec.body.block.args[len(rec.init):])
+        read = sum(_elements(a.type) for a in rec.body.block.args[len(rec.init) :])
         used = {mvau_name[id(op)].rsplit("/", 1)[-1] for op in rec.walk() if isinstance(op, dataflow.MVAUOp)}
         stage_units = []
         for index, op in enumerate(rec.body.block.ops):
@@ -788,26 +997,249 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
             if unit is not None:
                 stage_units.append(unit)
         units.extend(stage_units)
-        stages.append(StageEstimate(stage, steps, read, recurrence_step_cycles(u.cycles_per_step for u in stage_units),
-                                    _write_back_length(rec), _sequences(rec)))
+        stages.append(
+            StageEstimate(
+                stage,
+                steps,
+                read,
+                recurrence_step_cycles(u.cycles_per_step for u in stage_units),
+                _write_back_length(rec),
+                _sequences(rec),
+            )
+        )
+    rec_stage = {id(rec): stage for stage, rec in recurrence_names(module)}
     used: set[str] = set()
     for fn in module.ops:
         for region in fn.regions:
             for block in region.blocks:
                 views = port_views(block)
+                top = _StreamedTop(block, mvau_ops, mvau_name, used)
                 for index, op in enumerate(block.ops):
                     if id(op) in in_recurrence:
+                        continue
+                    if op in top.ops:
+                        stage_units, stage = top.process(op, index)
+                        units.extend(stage_units)
+                        stages.append(stage)
+                        units.extend(_buffers(op, used, views, top.streams))  # its results not in a FIFO
                         continue
                     unit = _top_unit(op, index, mvau_name, used)
                     if unit is not None:
                         units.append(unit)
                         stages.append(StageEstimate(unit.name, unit.steps, 0, unit.cycles_per_step))
-                    units.extend(_buffers(op, used, views))
+                    units.extend(_buffers(op, used, views, top.streams))
+                top.finish(units, stages, rec_stage)
     return Report(units, stages, part, clock_mhz)
 
 
-_PLUMBING = ("qrnn.reshape", "qrnn.concat", "qrnn.slice", "qrnn.constant", "qrnn.quantize", "qrnn.dequantize",
-             "qrnn.recurrence", "func.return")
+class _StreamedTop:
+    """The processes of the streamed top level (`qrnn_to_dataflow.top_streams`) as units and stages with
+    fills, each knowing how its cycles change with the foldings (`StageEstimate.refold`)."""
+
+    def __init__(self, block, mvau_ops: dict, mvau_name: dict[int, str], used: set[str]):
+        from lstmc.dialects import dataflow, qrnn
+        from lstmc.passes.qrnn_to_dataflow import top_streams
+
+        self.streams = top_streams(block)
+        self.into = {st.consumer: st for st in self.streams.values()}
+        self.ops = {st.producer for st in self.streams.values()} | set(self.into)
+        self.ops = {op for op in self.ops if not isinstance(op, qrnn.RecurrenceOp)}
+        self.mvau_ops, self.mvau_name, self.used = mvau_ops, mvau_name, used
+        self.folding = {n: (o.pe.value.data, o.simd.value.data) for n, o in mvau_ops.items()}
+        self.stage_of: dict = {}
+        self.lane_units: dict[str, list[UnitEstimate]] = {}  # MVAU -> the units running at its PE
+        self.width: dict = {}  # streamed value -> lanes: an int, or ("pe" | "simd", MVAU name)
+        for value, st in self.streams.items():
+            op = st.producer
+            if isinstance(op, dataflow.MVAUOp):
+                self.width[value] = ("pe", mvau_name[id(op)])
+            elif isinstance(op, qrnn.WindowOp):
+                self.width[value] = ("simd", mvau_name[id(st.consumer)])
+            elif op in self.into:
+                self.width[value] = self.width[self.into[op].value]
+            else:
+                self.width[value] = 1
+
+    @staticmethod
+    def lanes(src, folding) -> int:
+        if isinstance(src, int):
+            return src
+        pe, simd = folding[src[1]]
+        return pe if src[0] == "pe" else simd
+
+    def _name(self, op, index: int) -> str:
+        return f"top/{_unit_name_hint(op, index, self.used)}"
+
+    def process(self, op, index: int) -> tuple[list[UnitEstimate], StageEstimate]:
+        from lstmc.dialects import dataflow, qrnn
+
+        lanes = self.lanes
+        if isinstance(op, qrnn.QuantizeOp):
+            name = f"top/read_{op.result.name_hint or index}"
+            n = _elements(op.result.type)
+            cycles = n + ELEMENTWISE_DEPTH
+            unit = UnitEstimate(name, "reader", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
+            self.stage_of[op] = name
+            return [unit], StageEstimate(name, 1, 0, cycles, fill=ELEMENTWISE_DEPTH)
+        if isinstance(op, dataflow.MVAUOp):
+            name = self.mvau_name[id(op)]
+            spec = replace(mvau_spec(op), fifo_depth=0, vectors=op.vectors, gates=1)
+            pe, simd = op.pe.value.data, op.simd.value.data
+            unit = UnitEstimate(
+                name,
+                "mvau",
+                name,
+                1,
+                spec.cycles(pe, simd),
+                spec.unit_resources(pe, simd),
+                length=spec.rows,
+                pe=pe,
+                simd=simd,
+                spec=spec,
+            )
+            self.stage_of[op] = name
+            cols = spec.cols
+            refold = lambda f, name=name, spec=spec: (spec.cycles(*f[name]), streamed_mvau_fill(cols, f[name][1]))  # noqa: E731
+            return [unit], StageEstimate(
+                name, 1, 0, unit.cycles_per_step, fill=streamed_mvau_fill(cols, simd), refold=refold
+            )
+        name = self._name(op, index)
+        self.stage_of[op] = name
+        folding = self.folding
+        if isinstance(op, qrnn.WindowOp):
+            (_, kw), (_, _), (_, wo) = op.kernel_size, op.stride, op.out_hw
+            h, w, c = op.input.type.get_shape()
+            src_in = self.width[self.into[op].value]
+            out = self.streams.get(op.result)
+            src_out = self.width[op.result] if out is not None else 1
+
+            def refold(f, src_in=src_in, src_out=src_out):
+                return line_buffer_cycles(h, w * c // lanes(src_in, f), wo * kw * c // lanes(src_out, f))
+
+            cycles, fill = refold(folding)
+            bits = _bits(op.input.type)
+            res = memory_resources(2 * w * c, bits) + elementwise_resources("slice", [bits], bits)
+            unit = UnitEstimate(name, "window", name, 1, cycles, res, _elements(op.result.type))
+            return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=refold)
+        # an elementwise unit, E lanes wide (E: its stream's word width)
+        st = self.into.get(op)
+        src = self.width[st.value] if st is not None else self.width.get(op.results[0], 1)
+        e = lanes(src, folding)
+        kind, fixed, lane = _lane_parts(op)
+        n = _elements(op.results[0].type)
+
+        def refold(f, src=src):
+            return n // lanes(src, f) + ELEMENTWISE_DEPTH, ELEMENTWISE_DEPTH
+
+        cycles, fill = refold(folding)
+        unit = UnitEstimate(
+            name,
+            kind,
+            name,
+            1,
+            cycles,
+            fixed + lane * e,
+            n,
+            lanes=e,
+            per_lane=lane if not isinstance(src, int) and src[0] == "pe" else None,
+        )
+        if unit.per_lane is not None:
+            self.lane_units.setdefault(src[1], []).append(unit)
+        return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=refold)
+
+    def finish(self, units: list[UnitEstimate], stages: list[StageEstimate], rec_stage: dict) -> None:
+        """Link the stages along the FIFOs, charge the lanes to their MVAUs and add x_t's FIFO reads to the
+        recurrences that take it from a FIFO."""
+        from lstmc.dialects import qrnn
+        from lstmc.passes.qrnn_to_dataflow import TOP_FIFO_DEPTH
+
+        by_name = {s.name: s for s in stages}
+        simd_lanes: dict[str, list[UnitEstimate]] = {}
+        for value, st in self.streams.items():
+            consumer = st.consumer
+            if isinstance(consumer, qrnn.RecurrenceOp):
+                self._streamed_x(by_name[rec_stage[id(consumer)]], consumer, value, st)
+                target = rec_stage[id(consumer)]
+            else:
+                target = self.stage_of[consumer]
+            by_name[target].fed_by = self.stage_of[st.producer]
+            bits = _bits(value.type)
+            name = f"fifo/{value.name_hint or 'value'}"
+            while name in self.used:
+                name += "'"
+            self.used.add(name)
+            lane = fifo_resources(TOP_FIFO_DEPTH, bits)
+            src = self.width[value]
+            fifo = UnitEstimate(
+                name,
+                "fifo",
+                "top",
+                0,
+                0,
+                lane * st.lanes,
+                TOP_FIFO_DEPTH,
+                lanes=st.lanes,
+                per_lane=None if isinstance(src, int) else lane,
+            )
+            units.append(fifo)
+            if not isinstance(src, int):  # its lanes are the PE or SIMD of an MVAU: paid with its folding
+                (self.lane_units if src[0] == "pe" else simd_lanes).setdefault(src[1], []).append(fifo)
+        for name, lane_units in self.lane_units.items():
+            mvau = next(u for u in units if u.name == name)
+            mvau.spec = replace(mvau.spec, lane_resources=total(u.per_lane for u in lane_units))
+        for name, lane_units in simd_lanes.items():
+            mvau = next(u for u in units if u.name == name)
+            mvau.spec = replace(mvau.spec, input_lane_resources=total(u.per_lane for u in lane_units))
+
+    def _streamed_x(self, stage: StageEstimate, rec, value, st) -> None:
+        """x_t from a FIFO (`streamed_x_step`): x_0 read before the first step, x_{t+1} during step t."""
+        per_step = _elements(value.type) // rec.seq_len
+        src = self.width[value]
+        folding, base = self.folding, stage.step_cycles
+        steps, lanes = stage.steps, self.lanes
+        mvau = next((n for n, o in self.mvau_ops.items() if o.parent_op() is rec), None)
+        spec = mvau_spec(self.mvau_ops[mvau]) if mvau is not None else None
+
+        def refold(f):
+            step = base if mvau is None else base - spec.cycles(*folding[mvau]) + spec.cycles(*f[mvau])
+            read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH
+            step = streamed_x_step(step, read)
+            return steps * step + read, step + read
+
+        read = per_step // lanes(src, folding) + ELEMENTWISE_DEPTH
+        stage.step_cycles, stage.prologue = streamed_x_step(base, read), read
+        stage.fill = stage.step_cycles + read
+        stage.refold = refold
+
+
+def _lane_parts(op) -> tuple[str, Resources, Resources]:
+    """(kind, once, per lane) of a top-level elementwise unit streaming E lanes wide."""
+    from lstmc.dialects import qrnn
+
+    out = op.results[0]
+    in_bits = [_bits(v.type) for v in op.operands]
+    if isinstance(op, qrnn.ThresholdOp):
+        shape = tuple(op.thresholds.get_shape())
+        fixed, lane = threshold_parts(out.type.get_shape()[-1], shape[-1], in_bits[0], _bits(out.type), len(shape) == 2)
+        return "threshold", fixed, lane
+    if isinstance(op, qrnn.LutOp):
+        fixed, lane = lut_table_parts(_elements(op.table.type), in_bits[0], _bits(out.type))
+        return "lut", fixed, lane
+    kind = {qrnn.IMulOp: "imul", qrnn.ScaledSumOp: "scaled_sum", qrnn.RequantOp: "requant"}[type(op)]
+    fixed, lane = elementwise_parts(kind, in_bits, _bits(out.type))
+    return kind, fixed, lane
+
+
+_PLUMBING = (
+    "qrnn.reshape",
+    "qrnn.concat",
+    "qrnn.slice",
+    "qrnn.constant",
+    "qrnn.quantize",
+    "qrnn.dequantize",
+    "qrnn.recurrence",
+    "func.return",
+)
 
 
 def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
@@ -824,15 +1256,16 @@ def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str]) -> Unit
     if isinstance(op, (qrnn.WindowOp, qrnn.TransposeOp)):  # a copy in output order, one element per cycle
         out = op.results[0].type
         res = elementwise_resources("slice", [_bits(op.input.type)], _bits(out))
-        return UnitEstimate(name, op.name.split(".")[-1], name, 1, elementwise_cycles(_elements(out)), res,
-                            _elements(out))
+        return UnitEstimate(
+            name, op.name.split(".")[-1], name, 1, elementwise_cycles(_elements(out)), res, _elements(out)
+        )
     unit = _unit(op, index, "top", 1, mvau_name, used)
     if unit is not None:
         unit.name = unit.stage = name
     return unit
 
 
-def _buffers(op, used: set[str], views) -> list[UnitEstimate]:
+def _buffers(op, used: set[str], views, streams=None) -> list[UnitEstimate]:
     """The ping-pong arrays that carry a top-level result to each of its consumers (one pair per consumer,
     as qrnn-to-hlscpp allocates them): 2 x elements words of the result's width. Reshapes next to a port
     are views (`port_views`): a read view's consumers get the buffers instead of the view, a write view has
@@ -840,6 +1273,9 @@ def _buffers(op, used: set[str], views) -> list[UnitEstimate]:
     from xdsl.dialects import func
 
     read_views, write_views = views
+    streams = streams or {}
+    if any(r in streams for r in op.results) or any(op in st.reshapes for st in streams.values()):
+        return []  # a FIFO (counted with the streamed top level), or a view of one
 
     def buffered(consumer) -> int:  # buffers that one use by `consumer` costs
         if consumer in write_views:
@@ -884,18 +1320,83 @@ class FoldingSpace:
     base_cycles: int
     base_resources: Resources
     units: dict[str, tuple[int, MvauSpec]]  # name -> (steps T, spec)
+    # a streamed top level: latency is not a sum over units; each stage re-derives its (cycles, fill)
+    stages: list[StageEstimate] | None = None
+    current: dict[str, tuple[int, int]] = field(default_factory=dict)  # the report's folding
+    stage_of: dict[str, str] = field(default_factory=dict)  # MVAU -> the stage it runs in
 
     @classmethod
     def from_report(cls, report: Report) -> FoldingSpace:
         mvaus = [u for u in report.units if u.kind == "mvau"]
         # units streaming behind an MVAU pay their lanes through its spec (lane_resources), the rest is fixed
-        fixed = [u.resources if u.per_lane is None else u.resources - u.per_lane * u.lanes
-                 for u in report.units if u.kind != "mvau"]
+        fixed = [
+            u.resources if u.per_lane is None else u.resources - u.per_lane * u.lanes
+            for u in report.units
+            if u.kind != "mvau"
+        ]
+        streamed = any(s.fed_by is not None for s in report.stages)
         return cls(
             base_cycles=report.cycles - sum(u.cycles for u in mvaus),
             base_resources=total(fixed),
             units={u.name: (u.steps, u.spec) for u in mvaus},
+            stages=list(report.stages) if streamed else None,
+            current={u.name: (u.pe, u.simd) for u in mvaus},
+            stage_of={u.name: u.stage for u in mvaus},
         )
+
+    def _latency(self, folding: dict[str, tuple[int, int]]) -> int:
+        """The streamed top level's latency under `folding`: each stage's `refold`, or for a stage without
+        one its cycles changed by its MVAUs' (T x mvau_cycles) differences; chains by `stages_latency`."""
+        cycles, fills = [], []
+        for s in self.stages:
+            if s.refold is not None:
+                c, f = s.refold(folding)
+            else:
+                delta = sum(
+                    steps * (spec.cycles(*folding[n]) - spec.cycles(*self.current[n]))
+                    for n, (steps, spec) in self.units.items()
+                    if self.stage_of[n] == s.name
+                )
+                c = s.cycles + delta
+                f = c if s.fill is None else s.fill
+            cycles.append(c)
+            fills.append(f)
+        return stages_latency(self.stages, cycles, fills)
+
+    def _fastest(self) -> dict[str, tuple[int, int]]:
+        """Per MVAU its fewest cycles, the widest words on ties (every downstream unit then runs fastest)."""
+        return {
+            n: min(spec.foldings(), key=lambda ps: (steps * spec.cycles(*ps), -ps[0], -ps[1]))
+            for n, (steps, spec) in self.units.items()
+        }
+
+    def _cost(self, folding) -> tuple[int, int, int]:
+        res = self.base_resources
+        for name, (_, spec) in self.units.items():
+            res = res + spec.resources(*folding[name])
+        return res.cost_key()
+
+    def _descend(self, budget: int) -> dict[str, tuple[int, int]] | None:
+        """A streamed top level: from the fastest folding, repeatedly take the single-MVAU change to the
+        cheapest total that still meets the budget (latency is a max over a chain, not a sum, so the exact
+        knapsack below does not apply; this local search is exact in its cycles, greedy in its cost)."""
+        folding = self._fastest()
+        if self._latency(folding) > budget:
+            return None
+        cost = self._cost(folding)
+        while True:
+            best = None
+            for name, (_, spec) in self.units.items():
+                for ps in spec.foldings():
+                    if ps == folding[name]:
+                        continue
+                    trial = {**folding, name: ps}
+                    c = self._cost(trial)
+                    if c < cost and (best is None or c < best[0]) and self._latency(trial) <= budget:
+                        best = (c, trial)
+            if best is None:
+                return folding
+            cost, folding = best
 
     def unit_cycles(self, name: str, pe: int, simd: int) -> int:
         steps, spec = self.units[name]
@@ -903,6 +1404,11 @@ class FoldingSpace:
 
     def evaluate(self, folding: dict[str, tuple[int, int]]) -> tuple[int, Resources]:
         """(cycles per inference, total resources) of a complete folding {name: (PE, SIMD)}."""
+        if self.stages is not None:
+            res = self.base_resources
+            for name, (_, spec) in self.units.items():
+                res = res + spec.resources(*folding[name])
+            return self._latency(folding), res
         cycles, res = self.base_cycles, self.base_resources
         for name, (steps, spec) in self.units.items():
             pe, simd = folding[name]
@@ -912,6 +1418,8 @@ class FoldingSpace:
 
     def min_cycles(self) -> int:
         """Every MVAU fully parallel (PE = rows, SIMD = gcd of the parts): the fewest cycles reachable."""
+        if self.stages is not None:
+            return self._latency(self._fastest())
         return self.base_cycles + sum(
             min(steps * spec.cycles(p, s) for p, s in spec.foldings()) for steps, spec in self.units.values()
         )
@@ -925,13 +1433,25 @@ class FoldingSpace:
         stays small (fronts have at most one entry per distinct cycle count) and is exact. With a budget,
         partial sums that cannot meet it even with the fastest choice for the remaining units are dropped.
         Returns entries (cycles, cost, folding) sorted by cycles ascending, cost strictly descending.
+        A streamed top level: the non-dominated results of `_descend` over 48 budgets spaced geometrically
+        from the fewest cycles to the slowest folding's (an approximation of the front).
         """
+        if self.stages is not None:
+            lo = self.min_cycles()
+            hi = self._latency({n: (1, 1) for n in self.units})
+            hi = min(hi, budget) if budget is not None else hi
+            budgets = sorted({round(lo * (hi / lo) ** (k / 47)) for k in range(48)} | {hi}) if hi >= lo else []
+            entries = []
+            for b in budgets:
+                f = self._descend(b)
+                if f is not None:
+                    entries.append((self._latency(f), self._cost(f), tuple(f[n] for n in self.units)))
+            return [(c, k, dict(zip(self.units, f))) for c, k, f in _prune(entries)]
         names = list(self.units)
         per_unit = []
         for name in names:
             steps, spec = self.units[name]
-            opts = [(steps * spec.cycles(p, s), spec.resources(p, s).cost_key(), ((p, s),))
-                    for p, s in spec.foldings()]
+            opts = [(steps * spec.cycles(p, s), spec.resources(p, s).cost_key(), ((p, s),)) for p, s in spec.foldings()]
             per_unit.append(_prune(opts))
         fastest_rest = [0] * (len(names) + 1)
         for i in range(len(names) - 1, -1, -1):
@@ -950,6 +1470,8 @@ class FoldingSpace:
 
     def cheapest_within(self, budget: int) -> dict[str, tuple[int, int]] | None:
         """The cheapest folding (fewest LUT, then DSP, then BRAM18, then fewest cycles) meeting the budget."""
+        if self.stages is not None:
+            return self._descend(budget)
         feasible = [e for e in self.pareto_front(budget) if e[0] <= budget]
         if not feasible:
             return None

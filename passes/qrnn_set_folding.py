@@ -104,11 +104,15 @@ def check_folding(name: str, op: dataflow.MVAUOp, pe: int | None, simd: int | No
 
     spec = mvau_spec(op)
     if pe is not None and pe not in spec.pe_values():
-        raise FoldingError(f"PE={pe} does not divide the {spec.rows} output rows of '{name}'; "
-                           f"valid PE values: {_list(spec.pe_values())}")
+        raise FoldingError(
+            f"PE={pe} does not divide the {spec.rows} output rows of '{name}'; "
+            f"valid PE values: {_list(spec.pe_values())}"
+        )
     if simd is not None and simd not in spec.simd_values():
-        raise FoldingError(f"SIMD={simd} does not divide the {spec.cols} input columns of '{name}' (part sizes "
-                           f"{_list(spec.part_sizes)}, concatenated); valid SIMD values: {_list(spec.simd_values())}")
+        raise FoldingError(
+            f"SIMD={simd} does not divide the {spec.cols} input columns of '{name}' (part sizes "
+            f"{_list(spec.part_sizes)}, concatenated); valid SIMD values: {_list(spec.simd_values())}"
+        )
 
 
 def set_folding(op: dataflow.MVAUOp, pe: int | None, simd: int | None) -> None:
@@ -135,18 +139,21 @@ def read_config(path: str) -> dict[str, tuple[int | None, int | None]]:
     out = {}
     for name, entry in data.items():
         if not isinstance(entry, dict):
-            raise FoldingError(f"folding config '{path}': entry '{name}' must be {{\"PE\": n, \"SIMD\": n}}, "
-                               f"got {json.dumps(entry)}")
+            raise FoldingError(
+                f"folding config '{path}': entry '{name}' must be {{\"PE\": n, \"SIMD\": n}}, got {json.dumps(entry)}"
+            )
         extra = sorted(set(entry) - {"PE", "SIMD"})
         if extra:
-            raise FoldingError(f"folding config '{path}': entry '{name}' has unknown field(s) {_list(extra)}; "
-                               "expected PE and/or SIMD")
+            raise FoldingError(
+                f"folding config '{path}': entry '{name}' has unknown field(s) {_list(extra)}; expected PE and/or SIMD"
+            )
         values = []
         for key in ("PE", "SIMD"):
             v = entry.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise FoldingError(f"folding config '{path}': {key} of '{name}' must be a positive integer, "
-                                   f"got {json.dumps(v)}")
+                raise FoldingError(
+                    f"folding config '{path}': {key} of '{name}' must be a positive integer, got {json.dumps(v)}"
+                )
             values.append(v)
         out[name] = (values[0], values[1])
     return out
@@ -168,8 +175,15 @@ class QrnnSetFoldingPass(ModulePass):
         for opt, value in (("pe", self.pe), ("simd", self.simd), ("target-cycles", self.target_cycles)):
             if value < 0:
                 raise FoldingError(f"{opt} must be >= 0 (0 leaves it unset), got {value}")
-        modes = [m for m, on in (("pe/simd", self.pe or self.simd), ("config", self.config),
-                                 ("target-cycles", self.target_cycles)) if on]
+        modes = [
+            m
+            for m, on in (
+                ("pe/simd", self.pe or self.simd),
+                ("config", self.config),
+                ("target-cycles", self.target_cycles),
+            )
+            if on
+        ]
         if len(modes) > 1:
             raise FoldingError(f"give only one of pe/simd, config or target-cycles (got {' and '.join(modes)})")
         units = mvau_names(op)
@@ -179,8 +193,10 @@ class QrnnSetFoldingPass(ModulePass):
             folding = read_config(self.config)
             unknown = [n for n in folding if n not in units]
             if unknown:
-                raise FoldingError(f"folding config '{self.config}' names unknown unit '{unknown[0]}'; valid names: "
-                                   f"{_list(units) or '(none: the module has no dataflow.mvau)'}")
+                raise FoldingError(
+                    f"folding config '{self.config}' names unknown unit '{unknown[0]}'; valid names: "
+                    f"{_list(units) or '(none: the module has no dataflow.mvau)'}"
+                )
         elif self.target_cycles:
             folding = choose_folding(op, self.target_cycles)
         else:
@@ -198,6 +214,8 @@ def choose_folding(module: ModuleOp, target_cycles: int) -> dict[str, tuple[int,
     space = FoldingSpace.from_report(estimate_module(module))
     best = space.cheapest_within(target_cycles)
     if best is None:
-        raise FoldingError(f"no folding meets target-cycles={target_cycles}; the minimum achievable is "
-                           f"{space.min_cycles()} cycles per inference (every MVAU fully parallel)")
+        raise FoldingError(
+            f"no folding meets target-cycles={target_cycles}; the minimum achievable is "
+            f"{space.min_cycles()} cycles per inference (every MVAU fully parallel)"
+        )
     return best

@@ -23,6 +23,11 @@ operand of its consumer, so its depth (words per lane) is that slack + `FIFO_MIN
 QoR model reads. Other bodies keep the per-unit sequential schedule, whose `fifo_depth` is the number of
 elements a unit produces per step (what a consumer reading in another order may need to buffer).
 Folding starts at PE = SIMD = 1; `qrnn-set-folding` chooses it (the FIFO depths do not depend on it).
+
+The streamed top level (`top_streams`, the other schedule analysis qrnn-to-hlscpp lowers and lstmc.qor
+counts): which top-level values travel in FIFOs between processes, and how many elements a word carries.
+It depends on the folding (an MVAU writes PE-wide words and reads SIMD-wide ones), so it is computed where
+it is used, after `qrnn-set-folding`.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i64
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
+from xdsl.rewriter import InsertPoint
+from xdsl.traits import Pure
 
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import dataflow, qrnn
-from lstmc.passes.common import erase_dead_pure_ops
 
 
 @dataclass
@@ -60,7 +67,10 @@ def _matmul_term(value: SSAValue) -> _Term | None:
         return None
     mm = value.op
     w = mm.rhs
-    if not (isinstance(w, OpResult) and isinstance(w.op, qrnn.ConstantOp)) or len(mm.lhs.type.get_shape()) not in (1, 2):
+    if not (isinstance(w, OpResult) and isinstance(w.op, qrnn.ConstantOp)) or len(mm.lhs.type.get_shape()) not in (
+        1,
+        2,
+    ):
         return None
     weights = array_from_dense(w.op.value).astype(np.int64)
     if weights.ndim != 2:
@@ -69,31 +79,81 @@ def _matmul_term(value: SSAValue) -> _Term | None:
     return _Term(mm.lhs, weights[:, start : start + size], producers + [mm, w.op], mm.result.name_hint)
 
 
-def _fuse_block(block: Block) -> None:
-    for op in list(block.ops):
-        for region in op.regions:
-            for inner in region.blocks:
-                _fuse_block(inner)
-    _fuse_ops(block)
+def _gate_terms(op: qrnn.ScaledSumOp) -> tuple[frozenset[SSAValue], list[_Term]] | None:
+    """The input vectors and matmul terms of a gate accumulator (a scaled_sum of (slices of) matrix products
+    of distinct vectors by constants), else None."""
+    if len(op.result.type.get_shape()) not in (1, 2):
+        return None
+    terms = [t for t in map(_matmul_term, op.terms) if t is not None]
+    if not terms or len(terms) != len(op.terms):
+        return None
+    vectors = tuple(t.vector for t in terms)
+    if len(set(vectors)) != len(vectors):
+        return None  # two terms on the same vector: not a gate accumulator
+    return frozenset(vectors), terms
 
 
-def _fuse_ops(block: Block) -> None:
-    groups: dict[tuple, list[tuple[qrnn.ScaledSumOp, list[_Term]]]] = {}
-    for op in block.ops:
-        if not isinstance(op, qrnn.ScaledSumOp) or len(op.result.type.get_shape()) not in (1, 2):
-            continue
-        terms = [_matmul_term(t) for t in op.terms]
-        if not terms or any(t is None for t in terms):
-            continue
-        vectors = tuple(t.vector for t in terms)
-        if len(set(vectors)) != len(vectors):
-            continue  # two terms on the same vector: not a gate accumulator
-        groups.setdefault(frozenset(vectors), []).append((op, terms))
-    for members in groups.values():
-        _build_mvau(block, members)
+class FuseGateProducts(RewritePattern):
+    """The gate accumulators of one block that sum products of the same input vectors (the matched one and
+    its siblings, in block order) become one `dataflow.mvau` over the concatenated vectors and a slice per gate."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.ScaledSumOp, rewriter: PatternRewriter) -> None:
+        block = op.parent_block()
+        mine = _gate_terms(op)
+        if block is None or mine is None:
+            return
+        members = []
+        for other in block.ops:
+            if (
+                isinstance(other, qrnn.ScaledSumOp)
+                and (found := _gate_terms(other)) is not None
+                and found[0] == mine[0]
+            ):
+                members.append((other, found[1]))
+        _build_mvau(block, members, rewriter)
 
 
-def _build_mvau(block: Block, members) -> None:
+class WrapBareProducts(RewritePattern):
+    """A (slice of a) constant matrix product read by something other than a gate accumulator, e.g. a threshold
+    that absorbed its scale (qrnn-legalize-precision's threshold-input=accumulator, as for GRU's W_hn h), gets
+    an identity scaled_sum (multiplier 1, bias 0) in front of that reader, so FuseGateProducts moves it into an
+    MVAU like every other gate."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: qrnn.IMatMulOp, rewriter: PatternRewriter) -> None:
+        values = [op.result] + [u.operation.result for u in op.result.uses if isinstance(u.operation, qrnn.SliceOp)]
+        for value in values:
+            bare = [u for u in value.uses if not isinstance(u.operation, (qrnn.ScaledSumOp, qrnn.SliceOp))]
+            if not bare or _matmul_term(value) is None:
+                continue
+            n = value.type.get_shape()[-1]
+            ident = qrnn.ScaledSumOp(
+                [value],
+                dense_from_array(np.ones((1, n), np.int64), i64),
+                dense_from_array(np.zeros(n, np.int64), i64),
+                value.type,
+            )
+            rewriter.insert(ident, InsertPoint.after(value.owner))
+            for use in bare:
+                use.operation.operands[use.index] = ident.result
+
+
+def _erase_dead_pure_ops(block: Block, rewriter: PatternRewriter) -> None:
+    """Erase side-effect-free ops whose results are unused, innermost regions first, until none is left."""
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed(list(block.ops)):
+            for region in op.regions:
+                for inner in region.blocks:
+                    _erase_dead_pure_ops(inner, rewriter)
+            if op.results and all(not r.uses for r in op.results) and op.has_trait(Pure):
+                rewriter.erase(op)
+                changed = True
+
+
+def _build_mvau(block: Block, members, rewriter: PatternRewriter) -> None:
     # parts in order of first use (x_t before h_{t-1} for importer-built cells)
     parts: list[SSAValue] = []
     for _, terms in members:
@@ -136,22 +196,23 @@ def _build_mvau(block: Block, members) -> None:
     if len(members) == 1:  # the unit replaces the sum itself: keep the type its users were built for
         acc_type = members[0][0].result.type
     w_type = qrnn.integer_type_for_range(int(weights.min(initial=0)), int(weights.max(initial=0)))
-    mvau = dataflow.MVAUOp(parts, dense_from_array(weights, w_type), dense_from_array(mults, i64),
-                           dense_from_array(bias, i64), acc_type)
+    mvau = dataflow.MVAUOp(
+        parts, dense_from_array(weights, w_type), dense_from_array(mults, i64), dense_from_array(bias, i64), acc_type
+    )
     # a layer outside a recurrence is named after its product (the importer names it after the ONNX node)
     single = members[0][0].result.name_hint or members[0][1][0].name
     mvau.result.name_hint = "gates" if len(members) > 1 else single
     mvau.attributes["fifo_depth"] = IntegerAttr(n_total * int(np.prod(lead)), i64)
     first = min((op for op, _ in members), key=lambda o: block.get_operation_index(o))
-    block.insert_op_before(mvau, first)
+    rewriter.insert(mvau, InsertPoint.before(first))
     if len(members) == 1:
-        members[0][0].result.replace_all_uses_with(mvau.result)
+        rewriter.replace_all_uses_with(members[0][0].result, mvau.result)
     for (op, _), offset in zip(members if len(members) > 1 else [], offsets):
         gate = qrnn.SliceOp(mvau.result, offset, op.result.type.get_shape()[-1])
         gate.result.name_hint = op.result.name_hint
-        block.insert_op_before(gate, op)
-        op.result.replace_all_uses_with(gate.result)
-    erase_dead_pure_ops(block)
+        rewriter.insert(gate, InsertPoint.before(op))
+        rewriter.replace_all_uses_with(op.result, gate.result)
+    _erase_dead_pure_ops(block, rewriter)
 
 
 def _record_fifo_depths(rec: qrnn.RecurrenceOp) -> None:
@@ -280,8 +341,7 @@ def step_schedule(rec: qrnn.RecurrenceOp) -> StepSchedule | None:
         for v in u.operands:
             if tuple(v.type.get_shape()) != shape:
                 return None
-            if not (v in gate_of or v in produced or v in consts
-                    or (isinstance(v, BlockArgument) and v.owner is body)):
+            if not (v in gate_of or v in produced or v in consts or (isinstance(v, BlockArgument) and v.owner is body)):
                 return None
     if any(u.operation not in units for v in gate_of for u in v.uses):
         return None  # a gate yielded or used by something else than a unit
@@ -315,11 +375,104 @@ class QrnnToDataflowPass(ModulePass):
     name = "qrnn-to-dataflow"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for fn in list(op.ops):  # top level: convolutions (window patches) and dense layers
-            for region in fn.regions:
-                for block in region.blocks:
-                    _fuse_ops(block)  # recurrence bodies: _fuse_block below
+        # top level (convolutions' window patches, dense layers) and recurrence bodies alike
+        PatternRewriteWalker(WrapBareProducts(), apply_recursively=False).rewrite_module(op)
+        PatternRewriteWalker(FuseGateProducts()).rewrite_module(op)
         for rec in list(op.walk()):
             if isinstance(rec, qrnn.RecurrenceOp):
-                _fuse_block(rec.body.block)
                 _record_fifo_depths(rec)
+
+
+# ------------------------------------------------------------------------------------ the streamed top level
+TOP_FIFO_DEPTH = 2  # a FIFO between two top-level processes of a streamed chain (words per lane)
+
+
+@dataclass(frozen=True)
+class TopStream:
+    """One FIFO of the streamed top level: `producer` writes `value` in row-major order, `lanes` consecutive
+    elements per word (one FIFO per lane); `consumer` reads it as `view` (`value` or a reshape chain of it,
+    which keeps the row-major order and so costs neither a process nor a buffer)."""
+
+    producer: Operation  # a qrnn.quantize for an input port
+    value: SSAValue
+    view: SSAValue
+    consumer: Operation
+    lanes: int
+    reshapes: tuple[Operation, ...] = ()
+
+
+def streamable_window(op: qrnn.WindowOp) -> bool:
+    """A window the line buffer generates: one image row per output row (kernel height 1, row stride 1)."""
+    (kh, _), (sh, _), (ho, _) = op.kernel_size, op.stride, op.out_hw
+    return kh == 1 and sh == 1 and ho == op.input.type.get_shape()[0]
+
+
+def top_streams(block: Block) -> dict[SSAValue, TopStream]:
+    """The FIFOs of the top-level DATAFLOW region, keyed by the value the producer writes (the one analysis
+    qrnn-to-hlscpp lowers and lstmc.qor counts). A value streams when it has a single reader (through
+    reshapes) that consumes it in the producer's row-major order, one word after the other:
+    - producers: an input port's reader (1 element per word), a convolution's or dense layer's MVAU
+      (PE rows per word), an elementwise unit (the width of its streamed operand, else 1), a line buffer
+      (`streamable_window`: the SIMD of the MVAU it feeds);
+    - readers: an elementwise unit (one streamed operand), an MVAU over one input part whose SIMD is the
+      word width, a line buffer, a forward scanned input of a streamed recurrence (x_t in time order; not
+      from an input port, whose reader keeps its buffer).
+    The word width must divide the last axis of the value and of the view. Chains only: every process has
+    at most one streamed operand and one streamed result."""
+    fn = block.parent_op()
+    if fn is not None and "lstmc.max_seq_len" in fn.attributes:
+        return {}
+    width: dict[Operation, int] = {}
+    streamed_in: set[Operation] = set()
+    out: dict[SSAValue, TopStream] = {}
+
+    def consumer_accepts(consumer: Operation, view: SSAValue, lanes: int, from_port: bool) -> bool:
+        if consumer in streamed_in:
+            return False
+        if isinstance(consumer, STREAM_UNITS):
+            return tuple(consumer.results[0].type.get_shape()) == tuple(view.type.get_shape())
+        if isinstance(consumer, dataflow.MVAUOp):
+            return len(consumer.inputs) == 1 and consumer.simd.value.data == lanes
+        if isinstance(consumer, qrnn.WindowOp):
+            return streamable_window(consumer)
+        if isinstance(consumer, qrnn.RecurrenceOp):
+            n_state = len(consumer.init)
+            index = [i for i, v in enumerate(consumer.operands) if v is view]
+            return (
+                not from_port
+                and len(index) == 1
+                and index[0] >= n_state
+                and consumer.in_dirs[index[0] - n_state] == qrnn.FORWARD
+                and step_schedule(consumer) is not None
+            )
+        return False
+
+    for op in block.ops:
+        if isinstance(op, qrnn.QuantizeOp):
+            lanes = 1
+        elif isinstance(op, dataflow.MVAUOp):
+            lanes = op.pe.value.data
+        elif isinstance(op, STREAM_UNITS):
+            lanes = width.get(op, 1)
+        elif isinstance(op, qrnn.WindowOp) and streamable_window(op) and op in streamed_in:
+            users = [u.operation for u in op.result.uses]
+            lanes = users[0].simd.value.data if len(users) == 1 and isinstance(users[0], dataflow.MVAUOp) else 1
+        else:
+            continue
+        value = op.results[0]
+        view, reshapes = value, []
+        while len(users := [u.operation for u in view.uses]) == 1 and isinstance(users[0], qrnn.ReshapeOp):
+            reshapes.append(users[0])
+            view = users[0].result
+        if len(users) != 1 or len(value.type.get_shape()) == 0:
+            continue
+        consumer = users[0]
+        if value.type.get_shape()[-1] % lanes or view.type.get_shape()[-1] % lanes:
+            continue
+        if not consumer_accepts(consumer, view, lanes, isinstance(op, qrnn.QuantizeOp)):
+            continue
+        out[value] = TopStream(op, value, view, consumer, lanes, tuple(reshapes))
+        streamed_in.add(consumer)
+        if isinstance(consumer, STREAM_UNITS):
+            width[consumer] = lanes
+    return out

@@ -7,6 +7,16 @@ processes, one per top-level op (input readers, one function per recurrence, con
 reshapes, output writers), joined by arrays (ping-pong buffers), one copy per consumer so that every buffer
 has a single producer and a single consumer. Reshapes next to a port are views (`port_views`): the reader
 or writer indexes the stream in the other shape, so they cost neither a process nor a buffer.
+The streamed top level (`qrnn_to_dataflow.top_streams`, which lstmc/qor.py counts too): where a value has
+one reader that consumes it in the producer's row-major order, the two processes are joined by an
+`hls::stream` FIFO of words of several lanes (an array of streams) instead of a buffer, and the reshapes
+between them are views: the input reader writes one code per word; a window one row high becomes a line
+buffer (`_line_buffer`, FINN's ConvolutionInputGenerator: two row buffers, H + 1 phases each reading a row
+and emitting the previous row's patches, SIMD elements per word); a convolution's MVAU runs one flat loop
+over its patches, reads a SIMD-wide word per iteration of the first row fold into its input buffer and
+writes PE-wide words (`_streamed_mvau`); an elementwise unit handles one word per iteration
+(`_streamed_elementwise`); a streamed recurrence reads one x_t per step from the FIFO into a register array
+(`_read_vector`) instead of indexing a [T][I] buffer.
 
 A recurrence whose step streams (`qrnn_to_dataflow.step_schedule`: an MVAU and elementwise units on its
 gates, every LSTM cell) becomes a recurrence function around a DATAFLOW step function (`_StreamedRecurrence`):
@@ -39,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, Signedness, i64
+from xdsl.dialects.builtin import IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, i64
 from xdsl.ir import Block, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
@@ -47,7 +57,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
-from lstmc.passes.qrnn_to_dataflow import fifo_depth, step_schedule
+from lstmc.passes.qrnn_to_dataflow import STREAM_UNITS, TOP_FIFO_DEPTH, fifo_depth, step_schedule, top_streams
 
 INDEX = IndexType()
 BOOL = IntegerType(1)  # signless i1 prints as bool; data never uses it (ui1 is ap_uint<1>)
@@ -113,8 +123,16 @@ class _Builder:
         return self.add(hlscpp.SelectOp(c, a, b, ty)).result
 
     @contextmanager
-    def loop(self, ub: int, step: int = 1, pipeline: int | None = None, unroll: int | None = None,
-             label: str | None = None, lb: int = 0, bound: SSAValue | None = None) -> Iterator[SSAValue]:
+    def loop(
+        self,
+        ub: int,
+        step: int = 1,
+        pipeline: int | None = None,
+        unroll: int | None = None,
+        label: str | None = None,
+        lb: int = 0,
+        bound: SSAValue | None = None,
+    ) -> Iterator[SSAValue]:
         """With `bound` (a run-time index) the loop stops there; `ub` is then its largest value."""
         op = self.add(hlscpp.ForOp(lb, ub, step, pipeline, unroll, label, bound))
         outer, self.block = self.block, op.body.block
@@ -132,8 +150,12 @@ class _Builder:
             if d == len(shape):
                 body(list(idx))
                 return
-            with self.loop(shape[d], pipeline=1 if d == len(shape) - 1 else None, label=label if d == 0 else None,
-                           bound=bound if d == 0 else None) as i:
+            with self.loop(
+                shape[d],
+                pipeline=1 if d == len(shape) - 1 else None,
+                label=label if d == 0 else None,
+                bound=bound if d == 0 else None,
+            ) as i:
                 idx.append(i)
                 nest(d + 1)
                 idx.pop()
@@ -178,7 +200,9 @@ class QrnnToHlscppPass(ModulePass):
             raise HlsConversionError(f"qrnn-to-hlscpp: expected one func.func, found {len(funcs)}")
         reason = is_cpp_identifier(self.kernel)
         if reason:  # the kernel name is the one name the user types straight into the C++
-            raise HlsConversionError(f"qrnn-to-hlscpp: kernel name {self.kernel!r} is not usable as a C++ function name: {reason}")
+            raise HlsConversionError(
+                f"qrnn-to-hlscpp: kernel name {self.kernel!r} is not usable as a C++ function name: {reason}"
+            )
         fn = funcs[0]
         if self.max_seq_len:
             _mark_run_time_length(fn, self.max_seq_len)
@@ -214,15 +238,19 @@ def _mark_run_time_length(fn: func.FuncOp, n: int) -> None:
     if n < 0:
         raise HlsConversionError(f"qrnn-to-hlscpp: max-seq-len must be positive, got {n}")
     if max_seq_len_of(fn) not in (None, n):
-        raise HlsConversionError(f"qrnn-to-hlscpp: max-seq-len={n} but the function says {MAX_SEQ_LEN} = {max_seq_len_of(fn)}")
+        raise HlsConversionError(
+            f"qrnn-to-hlscpp: max-seq-len={n} but the function says {MAX_SEQ_LEN} = {max_seq_len_of(fn)}"
+        )
     fn.attributes[MAX_SEQ_LEN] = IntegerAttr(n, i64)
     inputs, _ = sequence_ports(fn)
     quantizes = [op for op in fn.body.block.ops if isinstance(op, qrnn.QuantizeOp)]
     for q, is_sequence in zip(quantizes, inputs):
         t = q.result.type.get_shape()[0]
         if is_sequence and t != n:
-            raise HlsConversionError(f"qrnn-to-hlscpp: max-seq-len={n} but the sequence input is imported with T = "
-                                     f"{t}; import it at T = {n} (--seq-len {n})")
+            raise HlsConversionError(
+                f"qrnn-to-hlscpp: max-seq-len={n} but the sequence input is imported with T = "
+                f"{t}; import it at T = {n} (--seq-len {n})"
+            )
 
 
 def sequence_ports(fn: func.FuncOp) -> tuple[list[bool], list[bool]]:
@@ -251,8 +279,11 @@ def sequence_ports(fn: func.FuncOp) -> tuple[list[bool], list[bool]]:
         if is_seq:
             for v in views:
                 if tuple(v.type.get_shape()[:1]) != (n,):
-                    raise _err(q, f"a view of a sequence input has shape {list(v.type.get_shape())}: a run-time sequence "
-                                  f"length needs time on axis 0 (length {n})")
+                    raise _err(
+                        q,
+                        f"a view of a sequence input has shape {list(v.type.get_shape())}: a run-time sequence "
+                        f"length needs time on axis 0 (length {n})",
+                    )
                 timed.add(v)
         ins.append(is_seq)
     outs = []
@@ -264,18 +295,27 @@ def sequence_ports(fn: func.FuncOp) -> tuple[list[bool], list[bool]]:
         if is_seq:
             for w in chain:
                 if tuple(w.type.get_shape()[:1]) != (n,):
-                    raise _err(w.op, f"a view of a sequence output has shape {list(w.type.get_shape())}: a run-time "
-                                     f"sequence length needs time on axis 0 (length {n})")
+                    raise _err(
+                        w.op,
+                        f"a view of a sequence output has shape {list(w.type.get_shape())}: a run-time "
+                        f"sequence length needs time on axis 0 (length {n})",
+                    )
                 timed.add(w)
         outs.append(is_seq)
     for op in block.ops:
-        if isinstance(op, (qrnn.QuantizeOp, qrnn.DequantizeOp, func.ReturnOp)) or op in write_views or (
-                op.results and op.results[0] in read_views):
+        if (
+            isinstance(op, (qrnn.QuantizeOp, qrnn.DequantizeOp, func.ReturnOp))
+            or op in write_views
+            or (op.results and op.results[0] in read_views)
+        ):
             continue
         touched = list(op.init) if isinstance(op, qrnn.RecurrenceOp) else list(op.operands) + list(op.results)
         if any(v in timed for v in touched):
-            raise _err(op, "works on a whole sequence, which only a recurrence can do with a run-time sequence "
-                           f"length ({MAX_SEQ_LEN}): compile with a fixed --seq-len")
+            raise _err(
+                op,
+                "works on a whole sequence, which only a recurrence can do with a run-time sequence "
+                f"length ({MAX_SEQ_LEN}): compile with a fixed --seq-len",
+            )
     return ins, outs
 
 
@@ -293,8 +333,12 @@ def port_views(block: Block) -> tuple[dict[SSAValue, SSAValue], set[Operation]]:
             read_views[op.result] = read_views[op.input]
     write_views: set[Operation] = set()
     for op in reversed(list(block.ops)):
-        if isinstance(op, qrnn.ReshapeOp) and op.result not in read_views and op.result.uses and all(
-                isinstance(u.operation, qrnn.DequantizeOp) or u.operation in write_views for u in op.result.uses):
+        if (
+            isinstance(op, qrnn.ReshapeOp)
+            and op.result not in read_views
+            and op.result.uses
+            and all(isinstance(u.operation, qrnn.DequantizeOp) or u.operation in write_views for u in op.result.uses)
+        ):
             write_views.add(op)
     return read_views, write_views
 
@@ -311,8 +355,12 @@ class _TopConverter:
         assert isinstance(ret, func.ReturnOp)
         # ports: quantized inputs and dequantized outputs
         in_ports, out_ports = [], []
-        input_names = [a.data for a in fn.attributes["lstmc.input_names"].data] if "lstmc.input_names" in fn.attributes else []
-        output_names = [a.data for a in fn.attributes["lstmc.output_names"].data] if "lstmc.output_names" in fn.attributes else []
+        input_names = (
+            [a.data for a in fn.attributes["lstmc.input_names"].data] if "lstmc.input_names" in fn.attributes else []
+        )
+        output_names = (
+            [a.data for a in fn.attributes["lstmc.output_names"].data] if "lstmc.output_names" in fn.attributes else []
+        )
         processes = []
         for op in block.ops:
             if isinstance(op, qrnn.QuantizeOp):
@@ -340,8 +388,14 @@ class _TopConverter:
                 v = v.op.input
             return v
 
-        processes = [op for op in processes
-                     if op not in write_views and not (op.results and op.results[0] in read_views)]
+        streams = top_streams(block)  # the FIFOs of the streamed top level; their reshapes are views
+        stream_of_view = {st.view: st for st in streams.values()}
+        stream_views = {r for st in streams.values() for r in st.reshapes}
+        processes = [
+            op
+            for op in processes
+            if op not in write_views and op not in stream_views and not (op.results and op.results[0] in read_views)
+        ]
         # every top-level integer value gets one buffer per consumer (single producer / single consumer)
         consumers: dict[SSAValue, list[Operation]] = {}
         for op in processes:
@@ -365,7 +419,11 @@ class _TopConverter:
             top_types.append(INDEX)
             top_names.append(SEQ_LEN_PORT)
             interfaces.append("s_axilite")
-        top = hlscpp.FuncOp(self.kernel, top_types, top_names, interfaces, top=True, dataflow=True)
+        # ap_ctrl_chain: the host may start the next inference while this one drains (the DATAFLOW
+        # processes then overlap inferences, one initiation interval apart)
+        top = hlscpp.FuncOp(
+            self.kernel, top_types, top_names, interfaces, top=True, dataflow=True, block_control="ap_ctrl_chain"
+        )
         seq_len = top.body.block.args[-1] if self.max_seq_len is not None else None
         b = _Builder(top.body.block)
         # a streamed recurrence reads SIMD (or E) consecutive elements of its scanned inputs per cycle and
@@ -376,16 +434,39 @@ class _TopConverter:
             if schedule is not None:
                 for key, f in _streamed_partitions(op, schedule).items():
                     factor[key] = max(factor.get(key, 1), f)
+        for st in streams.values():  # arrays next to a streamed unit: its lanes on the last axis per cycle
+            for op, lanes in ((st.producer, st.lanes), (st.consumer, st.lanes)):
+                if isinstance(op, dataflow.MVAUOp):
+                    lanes = op.pe.value.data
+                if lanes > 1 and isinstance(op, STREAM_UNITS + (dataflow.MVAUOp,)):
+                    for r in op.results:
+                        factor[(r, None)] = max(factor.get((r, None), 1), lanes)
+                    for v in op.operands:
+                        f = op.simd.value.data if isinstance(op, dataflow.MVAUOp) else lanes
+                        factor[(v, op)] = max(factor.get((v, op), 1), f)
         buffers: dict[tuple[SSAValue, Operation], SSAValue] = {}
         for v, users in consumers.items():
             for k, user in enumerate(users):
+                st = stream_of_view.get(v)
+                if st is not None and st.consumer is user:
+                    fifo = b.add(
+                        hlscpp.StreamOp(v.type.get_element_type(), TOP_FIFO_DEPTH, st.lanes if st.lanes > 1 else None)
+                    ).result
+                    fifo.name_hint = f"{st.value.name_hint or 'value'}_fifo"
+                    buffers[(v, user)] = fifo
+                    continue
                 f = max(factor.get((v, user), 1), factor.get((v, None), 1))
                 split = [hlscpp.PartitionAttr("cyclic", f, len(v.type.get_shape()))] if f > 1 else []
-                arr = b.array(v.type.get_shape(), v.type.get_element_type(), partition=split,
-                              name=f"{v.name_hint or 'buf'}_{k}")
+                arr = b.array(
+                    v.type.get_shape(), v.type.get_element_type(), partition=split, name=f"{v.name_hint or 'buf'}_{k}"
+                )
                 buffers[(v, user)] = arr
 
         def outputs_of(v: SSAValue) -> list[SSAValue]:
+            if v in streams:  # the producer writes the FIFO its consumer reads through the views
+                return [buffers[(streams[v].view, streams[v].consumer)]]
+            if v in stream_of_view:  # a view of a FIFO: written by the FIFO's producer
+                return []
             return [buffers[(v, u)] for u in consumers.get(v, [])]
 
         # the processes that stop at the run-time sequence length take it as their last argument
@@ -396,29 +477,52 @@ class _TopConverter:
         for (name, q), port, timed in zip(in_ports, top.body.block.args, seq_in):
             outs = [a for v, root in read_views.items() if root is q.result for a in outputs_of(v)]
             args, names = with_len([port] + outs, ["in"] + [f"out{k}" for k in range(len(outs))], timed)
-            self._process(b, f"read_{name}", args, names,
-                          lambda pb, a, k=len(outs), timed=timed: self._reader(pb, a[0], a[1 : 1 + k],
-                                                                               a[-1] if timed and seq_len is not None else None))
+            self._process(
+                b,
+                f"read_{name}",
+                args,
+                names,
+                lambda pb, a, k=len(outs), timed=timed, q=q: self._reader(
+                    pb, a[0], a[1 : 1 + k], a[-1] if timed and seq_len is not None else None, q.result.type.get_shape()
+                ),
+            )
         for op in processes:
             ins = [buffers[(v, op)] for v in op.operands]
             outs_per_result = [outputs_of(r) for r in op.results]
             flat_outs = [a for outs in outs_per_result for a in outs]
             label = self._label(op)
             timed = isinstance(op, qrnn.RecurrenceOp) and seq_len is not None
-            args, names = with_len(ins + flat_outs, [f"in{k}" for k in range(len(ins))]
-                                   + [f"out{k}" for k in range(len(flat_outs))], timed)
-            self._process(
-                b, label, args, names,
-                lambda pb, a, op=op, n_in=len(ins), shape=[len(o) for o in outs_per_result], label=label,
-                n_out=len(flat_outs), timed=timed:
-                    self._top_op(pb, op, a[:n_in], _regroup(a[n_in : n_in + n_out], shape), label,
-                                 a[-1] if timed else None),
+            args, names = with_len(
+                ins + flat_outs, [f"in{k}" for k in range(len(ins))] + [f"out{k}" for k in range(len(flat_outs))], timed
             )
-        for (name, dq), port, timed in zip(out_ports, top.body.block.args[len(in_ports):], seq_out):
+            self._process(
+                b,
+                label,
+                args,
+                names,
+                lambda pb,
+                a,
+                op=op,
+                n_in=len(ins),
+                shape=[len(o) for o in outs_per_result],
+                label=label,
+                n_out=len(flat_outs),
+                timed=timed: self._top_op(
+                    pb, op, a[:n_in], _regroup(a[n_in : n_in + n_out], shape), label, a[-1] if timed else None
+                ),
+            )
+        for (name, dq), port, timed in zip(out_ports, top.body.block.args[len(in_ports) :], seq_out):
             src = buffers[(written(dq.input), dq)]
             args, names = with_len([src, port], ["in", "out"], timed)
-            self._process(b, f"write_{name}", args, names,
-                          lambda pb, a, timed=timed: self._writer(pb, a[0], a[1], a[-1] if timed and seq_len is not None else None))
+            self._process(
+                b,
+                f"write_{name}",
+                args,
+                names,
+                lambda pb, a, timed=timed: self._writer(
+                    pb, a[0], a[1], a[-1] if timed and seq_len is not None else None
+                ),
+            )
         return self.functions + [top]
 
     def _label(self, op: Operation) -> str:
@@ -428,8 +532,9 @@ class _TopConverter:
         hint = next((r.name_hint for r in op.results if r.name_hint), None) or str(len(self.functions))
         return op.name.replace("qrnn.", "") + "_" + hint
 
-    def _process(self, b: _Builder, name: str, args: list[SSAValue], arg_names: list[str], body,
-                 dataflow: bool = False) -> None:
+    def _process(
+        self, b: _Builder, name: str, args: list[SSAValue], arg_names: list[str], body, dataflow: bool = False
+    ) -> None:
         """Create a process function taking `args` and call it where `b` builds (the top function, or a
         DATAFLOW region of its own)."""
         taken = {f.sym_name.data for f in self.functions} | {self.kernel}
@@ -442,12 +547,18 @@ class _TopConverter:
         b.add(hlscpp.CallOp(name, args))
 
     # -------------------------------------------------------------------------------------- top-level ops
-    def _reader(self, b: _Builder, port: SSAValue, outs: list[SSAValue], seq_len: SSAValue | None = None) -> None:
-        shape = outs[0].type.get_shape() if outs else []
+    def _reader(
+        self, b: _Builder, port: SSAValue, outs: list[SSAValue], seq_len: SSAValue | None = None, port_shape=()
+    ) -> None:
+        arrays = [o for o in outs if hlscpp.stream_element_type(o.type) is None]
+        shape = arrays[0].type.get_shape() if arrays else port_shape
 
         def body(idx):
             v = b.add(hlscpp.ReadOp(port)).result
             for o in outs:  # a view of the port (another shape) is indexed by the same row-major position
+                if o not in arrays:  # the FIFO of a streamed consumer: one element per word
+                    b.add(hlscpp.WriteOp(o, v))
+                    continue
                 o_shape = o.type.get_shape()
                 b.store(v, o, idx if o_shape == shape else _unflatten(b, o_shape, _flat_index(b, shape, idx)))
 
@@ -456,8 +567,15 @@ class _TopConverter:
     def _writer(self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None = None) -> None:
         b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
 
-    def _top_op(self, b: _Builder, op: Operation, ins: list[SSAValue], outs: list[list[SSAValue]],
-                label: str = "", seq_len: SSAValue | None = None) -> None:
+    def _top_op(
+        self,
+        b: _Builder,
+        op: Operation,
+        ins: list[SSAValue],
+        outs: list[list[SSAValue]],
+        label: str = "",
+        seq_len: SSAValue | None = None,
+    ) -> None:
         if isinstance(op, qrnn.RecurrenceOp):
             schedule = step_schedule(op)
             if schedule is not None:
@@ -469,6 +587,8 @@ class _TopConverter:
             c = b.const_array(values, "value")
             for o in outs[0]:
                 b.copy(c, o)
+        elif any(hlscpp.stream_element_type(a.type) is not None for a in ins + outs[0]):
+            _top_streamed_unit(b, op, ins, outs[0])
         elif isinstance(op, _DATA_MOVEMENT):
             _convert_data_movement(b, op, ins, outs[0])
         else:  # a compute unit on whole tensors: into the first buffer, copied to the others
@@ -483,8 +603,16 @@ class _TopConverter:
 
 _DATA_MOVEMENT = (qrnn.ConcatOp, qrnn.ReshapeOp, qrnn.SliceOp, qrnn.TransposeOp, qrnn.WindowOp)
 # Ops that become processes of the top-level DATAFLOW region (with the readers and writers of the ports).
-_TOP_PROCESSES = (qrnn.RecurrenceOp, qrnn.ConstantOp, dataflow.MVAUOp, qrnn.ThresholdOp, qrnn.LutOp, qrnn.RequantOp,
-                  qrnn.ScaledSumOp, qrnn.IMulOp) + _DATA_MOVEMENT
+_TOP_PROCESSES = (
+    qrnn.RecurrenceOp,
+    qrnn.ConstantOp,
+    dataflow.MVAUOp,
+    qrnn.ThresholdOp,
+    qrnn.LutOp,
+    qrnn.RequantOp,
+    qrnn.ScaledSumOp,
+    qrnn.IMulOp,
+) + _DATA_MOVEMENT
 
 
 def _regroup(flat: list, sizes: list[int]) -> list[list]:
@@ -530,7 +658,13 @@ def _convert_data_movement(b: _Builder, op: Operation, ins: list[SSAValue], outs
             offset = 0
             for src, v in zip(ins, op.inputs):
                 off = offset
-                b.copy(src, out, dst_index=lambda idx, off=off: idx[:axis] + [b.bin("add", idx[axis], b.const(off), INDEX)] + idx[axis + 1:])
+                b.copy(
+                    src,
+                    out,
+                    dst_index=lambda idx, off=off: idx[:axis]
+                    + [b.bin("add", idx[axis], b.const(off), INDEX)]
+                    + idx[axis + 1 :],
+                )
                 offset += v.type.get_shape()[axis]
         else:
             raise _err(op, "is not supported in a hardware kernel")
@@ -545,12 +679,159 @@ def _sliding_window(b: _Builder, op: qrnn.WindowOp, src: SSAValue, out: SSAValue
     def body(idx):
         y, x, i, j, ch = idx
         row = b.bin("add", b.bin("mul", y, b.const(wo), INDEX), x, INDEX)
-        col = b.bin("add", b.bin("mul", b.bin("add", b.bin("mul", i, b.const(kw), INDEX), j, INDEX), b.const(c), INDEX), ch, INDEX)
+        col = b.bin(
+            "add",
+            b.bin("mul", b.bin("add", b.bin("mul", i, b.const(kw), INDEX), j, INDEX), b.const(c), INDEX),
+            ch,
+            INDEX,
+        )
         src_y = b.bin("add", b.bin("mul", y, b.const(sh), INDEX), i, INDEX)
         src_x = b.bin("add", b.bin("mul", x, b.const(sw), INDEX), j, INDEX)
         b.store(b.load(src, [src_y, src_x, ch]), out, [row, col])
 
     b.for_each([ho, wo, kh, kw, c], body, "window")
+
+
+# ------------------------------------------------------------------------------------ the streamed top level
+def _stream_lanes(arr: SSAValue) -> int | None:
+    """The lanes of a FIFO argument (1 for a plain hls::stream), None for an array."""
+    if hlscpp.stream_element_type(arr.type) is None:
+        return None
+    return arr.type.get_shape()[0] if isinstance(arr.type, MemRefType) else 1
+
+
+def _read_lane(b: _Builder, fifo: SSAValue, e: SSAValue | None) -> SSAValue:
+    return b.add(hlscpp.ReadOp(fifo, [e] if e is not None else [])).result
+
+
+def _write_lane(b: _Builder, fifo: SSAValue, v: SSAValue, e: SSAValue | None) -> None:
+    b.add(hlscpp.WriteOp(fifo, v, [e] if e is not None else []))
+
+
+def _top_streamed_unit(b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """A process of the streamed top level (`qrnn_to_dataflow.top_streams`): FIFO operands are read and FIFO
+    results written one word (its lanes) per iteration, in row-major order; other operands are arrays."""
+    if isinstance(op, qrnn.WindowOp):
+        _line_buffer(b, op, ins[0], outs)
+    elif isinstance(op, dataflow.MVAUOp):
+        _streamed_mvau(b, op, ins, outs)
+    else:
+        lanes = next(n for n in map(_stream_lanes, ins + outs) if n is not None)
+        _streamed_elementwise(b, op, ins, outs, lanes)
+
+
+def _streamed_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], lanes: int) -> None:
+    """An activation / requantizer unit: a loop nest over the result whose innermost loop (II = 1) handles
+    `lanes` consecutive elements of the last axis per iteration, unrolled."""
+    shape = op.results[0].type.get_shape()
+    unit = _Elementwise(b, op, lanes)
+    label = _LOOP_LABEL[type(op)]
+
+    def nest(lead: list[SSAValue]) -> None:
+        if len(lead) < len(shape) - 1:
+            with b.loop(shape[len(lead)], label=None if lead else label) as i:
+                nest(lead + [i])
+            return
+        with b.loop(shape[-1] // lanes, pipeline=1, label=None if lead else label) as k:
+            with _lanes(b, lanes) as e:
+                j = b.bin("add", b.bin("mul", k, b.const(lanes), INDEX), e, INDEX) if e is not None else k
+                xs = [_read_lane(b, a, e) if _stream_lanes(a) is not None else b.load(a, lead + [j]) for a in ins]
+                y = unit.value(b, xs, j)
+                for o in outs:
+                    if _stream_lanes(o) is not None:
+                        _write_lane(b, o, y, e)
+                    else:
+                        b.store(y, o, lead + [j])
+
+    nest([])
+
+
+def _streamed_mvau(b: _Builder, op: dataflow.MVAUOp, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """A convolution's / dense layer's MVAU in the streamed top level: ONE flat loop of V * (rows/PE) *
+    (cols/SIMD) iterations (the V patches take turns, so the pipeline fills once). A FIFO input is read one
+    SIMD-wide word per iteration of the first row fold into the input buffer the other row folds reuse
+    (FINN's MVAU); the PE rows of a fold leave as one PE-wide word."""
+    simd, pe = op.simd.value.data, op.pe.value.data
+    before_fold = None
+    if _stream_lanes(ins[0]) is not None:  # top_streams: one input part, words of SIMD elements
+        fifo = ins[0]
+        inbuf = b.array(
+            [op.columns],
+            op.inputs[0].type.get_element_type(),
+            partition=[hlscpp.PartitionAttr("cyclic", simd, 1)] if simd > 1 else [],
+            name="inbuf",
+        )
+
+        def before_fold(lead, nf_v, sf_v):
+            with b.if_(b.bin("eq", nf_v, b.const(0), BOOL)):
+                k0 = b.bin("mul", sf_v, b.const(simd), INDEX)
+                with _lanes(b, simd) as e:
+                    k = b.bin("add", k0, e, INDEX) if e is not None else k0
+                    b.store(_read_lane(b, fifo, e), inbuf, [k])
+
+        def read(p, lead, k):
+            return b.load(inbuf, [k])
+    else:
+
+        def read(p, lead, k):
+            return b.load(ins[p], lead + [k])
+
+    def write_row(lead, n, q, total):
+        for o in outs:
+            if _stream_lanes(o) is not None:
+                _write_lane(b, o, total, q if pe > 1 else None)
+            else:
+                b.store(total, o, lead + [n])
+
+    _emit_mvau(b, op, read, write_row, interleave=True, before_fold=before_fold)
+
+
+def _line_buffer(b: _Builder, op: qrnn.WindowOp, src: SSAValue, outs: list[SSAValue]) -> None:
+    """FINN's ConvolutionInputGenerator for a kernel one row high (`streamable_window`): two row buffers. In
+    phase y of H + 1 the unit reads image row y from its FIFO (R = W*C / lanes_in words) into one buffer while
+    it emits the patches of row y - 1 from the other (P = Wo*K / lanes_out words), one loop nest of
+    (H + 1) x max(R, P) iterations at II = 1. Patch element (x, col) of a row is row element x*sw*C + col."""
+    (_, kw), (_, sw), (_, wo) = op.kernel_size, op.stride, op.out_hw
+    h, w, c = op.input.type.get_shape()
+    k_cols = kw * c
+    lanes_in = _stream_lanes(src)
+    lanes_out = next((n for n in map(_stream_lanes, outs) if n is not None), 1)
+    reads, writes = w * c // lanes_in, wo * k_cols // lanes_out
+    split = max(lanes_in, lanes_out)
+    line = b.array(
+        [2, w * c],
+        op.input.type.get_element_type(),
+        name="line",
+        partition=[hlscpp.PartitionAttr("complete", 0, 1)]
+        + ([hlscpp.PartitionAttr("cyclic", split, 2)] if split > 1 else []),
+    )
+    phase = max(reads, writes)
+    with b.loop(h + 1, label="rows") as y:
+        with b.loop(phase, pipeline=1, label="line_buffer") as i:
+            cond = b.bin("lt", y, b.const(h), BOOL)
+            if reads < phase:
+                cond = b.bin("and", cond, b.bin("lt", i, b.const(reads), BOOL), BOOL)
+            with b.if_(cond):
+                slot = b.bin("mod", y, b.const(2), INDEX)
+                with _lanes(b, lanes_in) as e:
+                    col = b.bin("add", b.bin("mul", i, b.const(lanes_in), INDEX), e, INDEX) if e is not None else i
+                    b.store(_read_lane(b, src, e), line, [slot, col])
+            cond = b.bin("ge", y, b.const(1), BOOL)
+            if writes < phase:
+                cond = b.bin("and", cond, b.bin("lt", i, b.const(writes), BOOL), BOOL)
+            with b.if_(cond):
+                prev = b.bin("sub", y, b.const(1), INDEX)
+                slot = b.bin("mod", prev, b.const(2), INDEX)
+                with _lanes(b, lanes_out) as e:
+                    flat = b.bin("add", b.bin("mul", i, b.const(lanes_out), INDEX), e, INDEX) if e is not None else i
+                    x = b.bin("div", flat, b.const(k_cols), INDEX)
+                    col = b.bin("mod", flat, b.const(k_cols), INDEX)
+                    v = b.load(line, [slot, b.bin("add", b.bin("mul", x, b.const(sw * c), INDEX), col, INDEX)])
+                    for o in outs:
+                        if _stream_lanes(o) is not None:
+                            _write_lane(b, o, v, e)
+                        else:
+                            b.store(v, o, [b.bin("add", b.bin("mul", prev, b.const(wo), INDEX), x, INDEX), col])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -574,8 +855,17 @@ class _StreamedRecurrence:
     that depth plus the region's start/finish and the state copy (lstmc.qor counts exactly this).
     """
 
-    def __init__(self, conv: _TopConverter, b: _Builder, op: qrnn.RecurrenceOp, schedule, label: str,
-                 ins: list[SSAValue], outs: list[list[SSAValue]], seq_len: SSAValue | None = None):
+    def __init__(
+        self,
+        conv: _TopConverter,
+        b: _Builder,
+        op: qrnn.RecurrenceOp,
+        schedule,
+        label: str,
+        ins: list[SSAValue],
+        outs: list[list[SSAValue]],
+        seq_len: SSAValue | None = None,
+    ):
         self.conv, self.b, self.op, self.s, self.label, self.ins, self.outs = conv, b, op, schedule, label, ins, outs
         self.seq_len = seq_len  # the run-time step count (None: op.seq_len)
         # what a process indexing the sequence at step t takes: t, and the run-time length when a reverse
@@ -587,6 +877,7 @@ class _StreamedRecurrence:
         self.state_args = list(body.args[: self.n_state])
         self.input_args = list(body.args[self.n_state :])
         self.lanes = schedule.lanes()
+        self.step_buffered: set[int] = set()  # scanned inputs read from a FIFO into a register array per step
         # readers of each carried state inside the step, in body order (the MVAU first)
         steps_ops = [schedule.mvau] + schedule.units
         self.readers = [[u for u in steps_ops if arg in u.operands] for arg in self.state_args]
@@ -604,20 +895,44 @@ class _StreamedRecurrence:
             nexts.append(b.array(shape, ty, partition=complete, name=f"next_state{i}"))
             for arr in reads[i].values():
                 b.copy(self.ins[i], arr, label=f"init_state{i}")
-        seqs = self.ins[self.n_state :]
+        # a scanned input arriving in a FIFO (x_t in time order, `top_streams`): no [T][I] buffer; x_0 is read
+        # into a register array before the first step, and each step's region also reads x_{t+1} into a
+        # second one (a process of its own, in parallel with the MVAU), copied over after the step
+        seqs = list(self.ins[self.n_state :])
+        fifos = {j: seq for j, seq in enumerate(seqs) if _stream_lanes(seq) is not None}
+        prefetch = []
+        for j, fifo in fifos.items():
+            arg = self.input_args[j]
+            shape, ty = arg.type.get_shape(), arg.type.get_element_type()
+            seqs[j] = b.array(shape, ty, partition=complete, name=f"x{j}")
+            prefetch += [fifo, b.array(shape, ty, partition=complete, name=f"x_next{j}")]
+            _read_vector(b, fifo, seqs[j], f"read_x{j}")
+        self.step_buffered = set(fifos)
         scan_outs = [dst for outs in self.outs[self.n_state :] for dst in outs]
         state_reads = [arr for per_state in reads for arr in per_state.values()]
-        step_args = seqs + state_reads + nexts + scan_outs
-        names = ([f"x{j}" for j in range(len(seqs))] + [f"state{k}" for k in range(len(state_reads))]
-                 + [f"next{i}" for i in range(len(nexts))] + [f"y{k}" for k in range(len(scan_outs))])
+        step_args = seqs + state_reads + nexts + scan_outs + prefetch
+        names = (
+            [f"x{j}" for j in range(len(seqs))]
+            + [f"state{k}" for k in range(len(state_reads))]
+            + [f"next{i}" for i in range(len(nexts))]
+            + [f"y{k}" for k in range(len(scan_outs))]
+            + [n for j in fifos for n in (f"xin{j}", f"x_next{j}")]
+        )
         k = len(self.t_names)
         with b.loop(op.seq_len, label="steps", bound=self.seq_len) as t:
-            self.conv._process(b, f"{self.label}_step", [t, self.seq_len][:k] + step_args, self.t_names + names,
-                               lambda pb, args: self._step(pb, args[:k], args[k:], reads, nexts),
-                               dataflow=True)
+            self.conv._process(
+                b,
+                f"{self.label}_step",
+                [t, self.seq_len][:k] + step_args,
+                self.t_names + names,
+                lambda pb, args: self._step(pb, args[:k], args[k:], reads, nexts),
+                dataflow=True,
+            )
             for i, per_state in enumerate(reads):  # h_t, c_t become the next step's h_{t-1}, c_{t-1}
                 if per_state:
                     _unrolled_copy(b, nexts[i], list(per_state.values()), f"copy_state{i}")
+            for j in fifos:  # x_{t+1} becomes the next step's x_t
+                _unrolled_copy(b, prefetch[2 * list(fifos).index(j) + 1], [seqs[j]], f"copy_x{j}")
         for i, nxt in enumerate(nexts):
             for dst in self.outs[i]:
                 b.copy(nxt, dst, label=f"final_state{i}")
@@ -630,7 +945,9 @@ class _StreamedRecurrence:
         seqs, rest = args[:n_seq], args[n_seq:]
         n_reads = sum(len(r) for r in reads)
         flat_reads, rest = rest[:n_reads], rest[n_reads:]
-        step_nexts, scan_outs = rest[: len(nexts)], rest[len(nexts) :]
+        n_scan = sum(len(o) for o in self.outs[self.n_state :])
+        step_nexts, scan_outs = rest[: len(nexts)], rest[len(nexts) : len(nexts) + n_scan]
+        prefetch = rest[len(nexts) + n_scan :]
         read_of: dict[tuple[int, Operation], SSAValue] = {}
         it = iter(flat_reads)
         for i, per_state in enumerate(reads):
@@ -653,18 +970,36 @@ class _StreamedRecurrence:
                 return seqs[self.input_args.index(v)]
             return None
 
+        for j, (fifo, x_next) in zip(sorted(self.step_buffered), _regroup(prefetch, [2] * len(self.step_buffered))):
+            self.conv._process(
+                b,
+                f"{self.label}_prefetch_x{j}",
+                [t[0], fifo, x_next],
+                ["t", "in", "out"],
+                lambda pb, a, j=j: self._prefetch(pb, a[0], a[1], a[2], j),
+            )
         # the MVAU
         mv = s.mvau
         parts = [source(mv, v) for v in mv.inputs]
-        gate_fifos = [[fifos[(v, c)] for v in s.gate_of if s.gate_of[v] == g for c in s.stream_consumers(v)]
-                      for g in range(s.gates)]
+        gate_fifos = [
+            [fifos[(v, c)] for v in s.gate_of if s.gate_of[v] == g for c in s.stream_consumers(v)]
+            for g in range(s.gates)
+        ]
         flat_gates = sum(gate_fifos, [])
-        t_arg = list(t) if any(v in self.input_args for v in mv.inputs) else []
+        t_arg = list(t) if any(self._indexed_by_t(v) for v in mv.inputs) else []
         n_t, n_parts = len(t_arg), len(parts)
-        self.conv._process(b, f"{self.label}_{mv.result.name_hint or 'mvau'}", t_arg + parts + flat_gates,
-                           self.t_names[:n_t] + [f"in{p}" for p in range(n_parts)] + [f"out{k}" for k in range(len(flat_gates))],
-                           lambda pb, a: self._mvau(pb, a[:n_t] if n_t else None, a[n_t : n_t + n_parts],
-                                                    _regroup(a[n_t + n_parts :], [len(g) for g in gate_fifos])))
+        self.conv._process(
+            b,
+            f"{self.label}_{mv.result.name_hint or 'mvau'}",
+            t_arg + parts + flat_gates,
+            self.t_names[:n_t] + [f"in{p}" for p in range(n_parts)] + [f"out{k}" for k in range(len(flat_gates))],
+            lambda pb, a: self._mvau(
+                pb,
+                a[:n_t] if n_t else None,
+                a[n_t : n_t + n_parts],
+                _regroup(a[n_t + n_parts :], [len(g) for g in gate_fifos]),
+            ),
+        )
         # the elementwise units
         for u in s.units:
             operands = list(dict.fromkeys(u.operands))  # a value read twice is read once
@@ -672,17 +1007,49 @@ class _StreamedRecurrence:
             ins_args = [a for a in ins if a is not None]
             outs = [fifos[(u.results[0], c)] for c in s.stream_consumers(u.results[0])]
             states = [step_nexts[i] for i, v in enumerate(self.yielded[: self.n_state]) if v is u.results[0]]
-            ys = [(k, dst) for k, v in enumerate(self.yielded[self.n_state :]) if v is u.results[0]
-                  for dst in out_groups[k]]
-            t_arg = list(t) if ys or any(v in self.input_args for v in operands) else []
+            ys = [
+                (k, dst)
+                for k, v in enumerate(self.yielded[self.n_state :])
+                if v is u.results[0]
+                for dst in out_groups[k]
+            ]
+            t_arg = list(t) if ys or any(self._indexed_by_t(v) for v in operands) else []
             args = t_arg + ins_args + outs + states + [dst for _, dst in ys]
             self.conv._process(
-                b, f"{self.label}_{u.results[0].name_hint or _LOOP_LABEL[type(u)]}", args,
-                self.t_names[: len(t_arg)] + [f"in{k}" for k in range(len(ins_args))] + [f"out{k}" for k in range(len(outs))]
-                + [f"next{k}" for k in range(len(states))] + [f"y{k}" for k in range(len(ys))],
-                lambda pb, a, u=u, operands=operands, ins=ins, n=(len(ins_args), len(outs), len(states)),
-                ks=[k for k, _ in ys], nt=len(t_arg):
-                    self._unit(pb, u, a[:nt] if nt else None, operands, ins, a[nt:], n, ks))
+                b,
+                f"{self.label}_{u.results[0].name_hint or _LOOP_LABEL[type(u)]}",
+                args,
+                self.t_names[: len(t_arg)]
+                + [f"in{k}" for k in range(len(ins_args))]
+                + [f"out{k}" for k in range(len(outs))]
+                + [f"next{k}" for k in range(len(states))]
+                + [f"y{k}" for k in range(len(ys))],
+                lambda pb,
+                a,
+                u=u,
+                operands=operands,
+                ins=ins,
+                n=(len(ins_args), len(outs), len(states)),
+                ks=[k for k, _ in ys],
+                nt=len(t_arg): self._unit(pb, u, a[:nt] if nt else None, operands, ins, a[nt:], n, ks),
+            )
+
+    def _prefetch(self, b: _Builder, t: SSAValue, fifo: SSAValue, x_next: SSAValue, j: int) -> None:
+        """x_{t+1} from the FIFO while step t runs (none after the last step)."""
+        more = b.bin("lt", b.bin("add", t, b.const(1), INDEX), b.const(self.op.seq_len), BOOL)
+        with b.if_(more):
+            _read_vector(b, fifo, x_next, f"read_x{j}")
+
+    def _indexed_by_t(self, v: SSAValue) -> bool:
+        """A scanned input the step indexes at its row of the sequence (not one read from a FIFO)."""
+        return v in self.input_args and self.input_args.index(v) not in self.step_buffered
+
+    def _x_row(self, b: _Builder, t: list[SSAValue], j: int) -> list[SSAValue]:
+        """The leading index of scanned input j in the step: its row of the sequence, none for x_t read
+        from a FIFO into a register array."""
+        if j in self.step_buffered:
+            return []
+        return [self._t_index(b, t, self.op.in_dirs[j])]
 
     def _t_index(self, b: _Builder, t: list[SSAValue], direction: int) -> SSAValue:
         """The sequence row of step t: t, or T - 1 - t in reverse (T the run-time seq_len when given)."""
@@ -690,7 +1057,9 @@ class _StreamedRecurrence:
             return t[0]
         return b.bin("sub", _last_step(b, t[1] if len(t) > 1 else None, self.op.seq_len), t[0], INDEX)
 
-    def _mvau(self, b: _Builder, t: list[SSAValue] | None, parts: list[SSAValue], gate_fifos: list[list[SSAValue]]) -> None:
+    def _mvau(
+        self, b: _Builder, t: list[SSAValue] | None, parts: list[SSAValue], gate_fifos: list[list[SSAValue]]
+    ) -> None:
         """The MVAU process: rows in gate-interleaved order; a group buffer collects the G * E values of one
         group over its G * E / PE row folds and writes them to the gates' FIFOs at once."""
         s, mv = self.s, self.s.mvau
@@ -699,7 +1068,7 @@ class _StreamedRecurrence:
         starts = {}
         for p, v in enumerate(mv.inputs):
             if v in self.input_args:
-                starts[p] = [self._t_index(b, t, self.op.in_dirs[self.input_args.index(v)])]
+                starts[p] = self._x_row(b, t, self.input_args.index(v))
         acc_ty = mv.result.type.get_element_type()
         group = b.array([gates * lanes], acc_ty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="group")
         sg = b.array([], INDEX, name="sg") if folds_per_group > 1 else None
@@ -733,8 +1102,17 @@ class _StreamedRecurrence:
 
         _emit_mvau(b, mv, read, write_row, interleave=True, row_order=s.row_order(), after_row_fold=after_row_fold)
 
-    def _unit(self, b: _Builder, u: Operation, t: list[SSAValue] | None, operands: list[SSAValue], ins: list[SSAValue | None],
-              args: list[SSAValue], n: tuple[int, int, int], ys: list[int]) -> None:
+    def _unit(
+        self,
+        b: _Builder,
+        u: Operation,
+        t: list[SSAValue] | None,
+        operands: list[SSAValue],
+        ins: list[SSAValue | None],
+        args: list[SSAValue],
+        n: tuple[int, int, int],
+        ys: list[int],
+    ) -> None:
         """An elementwise unit process: B * H / E iterations at II = 1, E lanes unrolled."""
         s, lanes = self.s, self.lanes
         n_in, n_out, n_state = n
@@ -745,7 +1123,7 @@ class _StreamedRecurrence:
         feeds = []  # per distinct operand: ("fifo" | "array", where it is read, leading indices)
         for v, src in zip(operands, ins):
             if v in self.input_args:
-                feeds.append(("array", next(arrays), [self._t_index(b, t, self.op.in_dirs[self.input_args.index(v)])]))
+                feeds.append(("array", next(arrays), self._x_row(b, t, self.input_args.index(v))))
             elif src is not None:
                 arr = next(arrays)
                 feeds.append(("fifo" if hlscpp.stream_element_type(arr.type) is not None else "array", arr, []))
@@ -783,6 +1161,23 @@ class _StreamedRecurrence:
                     body(lead, k)
 
         nest([])
+
+
+def _read_vector(b: _Builder, fifo: SSAValue, dst: SSAValue, label: str) -> None:
+    """dst (one step's [N] or [B, N]) from a FIFO in row-major order, one word (its lanes) per iteration."""
+    shape, lanes = dst.type.get_shape(), _stream_lanes(fifo)
+
+    def nest(lead: list[SSAValue]) -> None:
+        if len(lead) < len(shape) - 1:
+            with b.loop(shape[len(lead)], label=None if lead else label) as i:
+                nest(lead + [i])
+            return
+        with b.loop(shape[-1] // lanes, pipeline=1, label=None if lead else label) as k:
+            with _lanes(b, lanes) as e:
+                j = b.bin("add", b.bin("mul", k, b.const(lanes), INDEX), e, INDEX) if e is not None else k
+                b.store(_read_lane(b, fifo, e), dst, lead + [j])
+
+    nest([])
 
 
 def _last_step(b: _Builder, seq_len: SSAValue | None, steps: int) -> SSAValue:
@@ -838,8 +1233,14 @@ def _unrolled_copy(b: _Builder, src: SSAValue, dsts: list[SSAValue], label: str)
 
 # --------------------------------------------------------------------------------------------------------
 class _RecurrenceConverter:
-    def __init__(self, b: _Builder, op: qrnn.RecurrenceOp, ins: list[SSAValue], outs: list[list[SSAValue]],
-                 seq_len: SSAValue | None = None):
+    def __init__(
+        self,
+        b: _Builder,
+        op: qrnn.RecurrenceOp,
+        ins: list[SSAValue],
+        outs: list[list[SSAValue]],
+        seq_len: SSAValue | None = None,
+    ):
         self.b, self.op, self.ins, self.outs, self.seq_len = b, op, ins, outs, seq_len
         self.arrays: dict[SSAValue, SSAValue] = {}
 
@@ -857,7 +1258,9 @@ class _RecurrenceConverter:
             self.arrays[arg] = st
         with b.loop(steps, label="steps", bound=self.seq_len) as t:
             for j, (seq, arg) in enumerate(zip(self.ins[n_state:], body.args[n_state:])):
-                t_in = t if op.in_dirs[j] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
+                t_in = (
+                    t if op.in_dirs[j] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
+                )
                 x = b.array(arg.type.get_shape(), arg.type.get_element_type(), name=arg.name_hint or f"x{j}")
                 b.copy(seq, x, src_index=lambda idx, t_in=t_in: [t_in] + idx, label=f"read_input{j}")
                 self.arrays[arg] = x
@@ -870,7 +1273,9 @@ class _RecurrenceConverter:
             for i, st in enumerate(states):
                 b.copy(yielded[i], st, label=f"update_state{i}")
             for k, y in enumerate(yielded[n_state:]):
-                t_out = t if op.out_dirs[k] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
+                t_out = (
+                    t if op.out_dirs[k] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
+                )
                 for dst in self.outs[n_state + k]:
                     b.copy(y, dst, dst_index=lambda idx, t_out=t_out: [t_out] + idx, label=f"write_output{k}")
         for i, st in enumerate(states):
@@ -894,8 +1299,9 @@ class _RecurrenceConverter:
             out = self._out_array(op.result)
             return _convert_data_movement(b, op, [self.arrays[v] for v in op.operands], [out])
         if len(op.results) != 1 or len(op.results[0].type.get_shape()) not in (1, 2):
-            raise _err(op, "only vector units ([N], or [B, N] for B interleaved sequences) are supported inside "
-                           "a recurrence")
+            raise _err(
+                op, "only vector units ([N], or [B, N] for B interleaved sequences) are supported inside a recurrence"
+            )
         out = self._out_array(op.results[0])
         _emit_elementwise(b, op, [self.arrays[v] for v in op.operands], out)
 
@@ -962,8 +1368,13 @@ class _Elementwise:
         return b.cast(v, out_ty)
 
 
-_LOOP_LABEL = {qrnn.ThresholdOp: "threshold", qrnn.LutOp: "lut", qrnn.IMulOp: "mul", qrnn.ScaledSumOp: "scaled_sum",
-               qrnn.RequantOp: "requant"}
+_LOOP_LABEL = {
+    qrnn.ThresholdOp: "threshold",
+    qrnn.LutOp: "lut",
+    qrnn.IMulOp: "mul",
+    qrnn.ScaledSumOp: "scaled_sum",
+    qrnn.RequantOp: "requant",
+}
 
 
 def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAValue) -> None:
@@ -978,8 +1389,16 @@ def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAV
     b.for_each(op.results[0].type.get_shape(), body, _LOOP_LABEL[type(op)])
 
 
-def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, read, write_row, interleave: bool = False,
-               row_order: np.ndarray | None = None, after_row_fold=None) -> None:
+def _emit_mvau(
+    b: _Builder,
+    op: dataflow.MVAUOp,
+    read,
+    write_row,
+    interleave: bool = False,
+    row_order: np.ndarray | None = None,
+    after_row_fold=None,
+    before_fold=None,
+) -> None:
     """FINN-style MVAU: one flat loop of (rows/PE) * (cols/SIMD) iterations at II = 1 per input vector (an
     outer loop over the V vectors of a [V, K] input, e.g. a convolution's patches). Each iteration takes SIMD
     columns of the concatenated input ([x_t; h_{t-1}]: a fold may straddle two parts) for PE rows; the
@@ -988,7 +1407,8 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, read, write_row, interleave: bo
     With `interleave` (the B sequences of a recurrence step, [B, K]) the V vectors take turns in ONE flat loop
     of V * (rows/PE) * (cols/SIMD) iterations: the pipeline fills once per step, not once per sequence.
     `row_order` computes the rows in another order (row r is the unit's row row_order[r]);
-    `after_row_fold(lead, last, nf)` emits code after the PE rows of an iteration."""
+    `after_row_fold(lead, last, nf)` emits code after the PE rows of an iteration, `before_fold(lead, nf, sf)`
+    before them (reading the input of the fold)."""
     pe, simd = op.pe.value.data, op.simd.value.data
     weights = array_from_dense(op.weights).astype(np.int64)
     mults = array_from_dense(op.multipliers).astype(np.int64)
@@ -1026,7 +1446,8 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, read, write_row, interleave: bo
     def in_range(x: SSAValue, lo: int, hi: int, top: int) -> SSAValue | None:
         """lo <= x < hi (None when it always holds for 0 <= x < top)."""
         conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
-            [b.bin("lt", x, b.const(hi), BOOL)] if hi < top else [])
+            [b.bin("lt", x, b.const(hi), BOOL)] if hi < top else []
+        )
         return conds[0] if len(conds) == 1 else (b.bin("and", *conds, BOOL) if conds else None)
 
     def mac(p: int, lead, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
@@ -1049,6 +1470,8 @@ def _emit_mvau(b: _Builder, op: dataflow.MVAUOp, read, write_row, interleave: bo
                 lead = [vf_v]
             first = b.bin("eq", sf_v, b.const(0), BOOL)
             last = b.bin("eq", sf_v, b.const(column_folds - 1), BOOL)
+            if before_fold is not None:
+                before_fold(lead, nf_v, sf_v)
             with b.loop(pe, unroll=0) as q:
                 n = b.bin("add", b.bin("mul", nf_v, b.const(pe), INDEX), q, INDEX)
                 for acc in accs:
@@ -1103,11 +1526,17 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def _mvau_to_array(b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue,
-                   interleave: bool = False) -> None:
+def _mvau_to_array(
+    b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue, interleave: bool = False
+) -> None:
     """An MVAU reading whole arrays (one per part, [K_p] or [V, K_p]) and writing its result array."""
-    _emit_mvau(b, op, lambda p, lead, k: b.load(parts[p], lead + [k]),
-               lambda lead, n, q, total: b.store(total, out, lead + [n]), interleave=interleave)
+    _emit_mvau(
+        b,
+        op,
+        lambda p, lead, k: b.load(parts[p], lead + [k]),
+        lambda lead, n, q, total: b.store(total, out, lead + [n]),
+        interleave=interleave,
+    )
 
 
 def _product_range(a: IntegerType, b: IntegerType) -> tuple[int, int]:

@@ -7,8 +7,9 @@ Properties (whole outputs compared):
   bidirectional LSTM); C-simulation of the emitted kernel == integer;
 - after the pipeline the model is one chain of hardware units: no transpose or relu left at the top level,
   one MVAU per convolution and dense layer (over the window patches) plus one per recurrence;
-- the QoR estimate follows the schedule: a window copy is one cycle per patch element, a convolution's MVAU
-  V x the MVAU loop, and the latency is the sum of the stages;
+- the QoR estimate follows the streamed schedule: a line buffer is (H + 1) x max(words in, words out)
+  cycles, a convolution's MVAU one flat loop over its V patches, and the chain from the input port into the
+  LSTM takes the sum of its fills plus its bottleneck (not the sum of the stages);
 - convolutions lstmc does not support (groups, padding, dilation, batch > 1) and Gather on another axis are
   one-line errors naming the node.
 """
@@ -17,21 +18,22 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
+from test_hardware import needs_ap_types, needs_cxx
 
+from lstmc import qor
 from lstmc.dialects import dataflow, qrnn
 from lstmc.errors import LstmcError
 from lstmc.frontend.onnx_import import import_model
 from lstmc.pipeline import lower_to_stage
 from lstmc.qor import estimate_module
 from lstmc.stages import run_stage
-from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm
-
-from test_hardware import needs_ap_types, needs_cxx
+from lstmc.testing import ConvLstmSpec, LstmSpec, build_conv_lstm
 
 SPECS = {
     "small": ConvLstmSpec(),
-    "deeplob": ConvLstmSpec(features=40, seq_len=5, convs=[(4, 2, 2), (4, 2, 2), (6, 10, 1)],
-                            lstm=LstmSpec(hidden_size=8)),
+    "deeplob": ConvLstmSpec(
+        features=40, seq_len=5, convs=[(4, 2, 2), (4, 2, 2), (6, 10, 1)], lstm=LstmSpec(hidden_size=8)
+    ),
     "per_channel": ConvLstmSpec(per_channel_weights=True, seed=3),
     "bidir": ConvLstmSpec(lstm=LstmSpec(hidden_size=4, bidirectional=True), seed=5),
 }
@@ -69,18 +71,39 @@ def test_one_chain_of_units():
     mvaus = [op for op in top if isinstance(op, dataflow.MVAUOp)]
     assert len(windows) == 3 and len(mvaus) == 4  # three convolutions and the head
     assert [op.vectors for op in mvaus] == [5 * 20, 5 * 10, 5, 1]  # patches per convolution; the head: one vector
-    assert all(any(isinstance(o, dataflow.MVAUOp) for o in rec.walk()) for rec in top if isinstance(rec, qrnn.RecurrenceOp))
+    assert all(
+        any(isinstance(o, dataflow.MVAUOp) for o in rec.walk()) for rec in top if isinstance(rec, qrnn.RecurrenceOp)
+    )
 
 
 def test_estimate_follows_the_schedule():
+    """The streamed top level: line buffers of (H + 1) phases x max(words in, words out) + depth, each
+    convolution's MVAU one flat loop over its V patches, and the chain from the input port into the LSTM
+    takes its fills plus the bottleneck (qor.chain_latency); the head after the LSTM's buffer adds up."""
     spec = SPECS["deeplob"]
     report = estimate_module(lower_to_stage(import_model(build_conv_lstm(spec)), "dataflow"))
     windows = [u for u in report.units if u.kind == "window"]
-    assert [u.cycles for u in windows] == [5 * 20 * 2 + 2, 5 * 10 * 8 + 2, 5 * 40 + 2]  # patches x K + depth
+    assert [u.cycles for u in windows] == [6 * 40 + 2, 6 * 80 + 2, 6 * 40 + 2]  # H = 5 rows, PE = SIMD = 1
     conv0 = next(u for u in report.units if u.kind == "mvau" and u.stage.startswith("top/"))
-    assert conv0.steps == 100 and conv0.cycles_per_step == 4 * 2 + 3  # rows x cols / (PE x SIMD) + depth
-    assert report.cycles == sum(s.cycles for s in report.stages)
-    assert any(u.kind == "buffer" for u in report.units)
+    assert conv0.steps == 1 and conv0.cycles_per_step == 100 * 4 * 2 + 3  # V x rows x cols / (PE x SIMD) + depth
+    chains = []
+    for head in [s for s in report.stages if s.fed_by is None]:
+        chain, k = [], head
+        while k is not None:
+            chain.append(k)
+            k = next((s for s in report.stages if s.fed_by == k.name), None)
+        chains.append(chain)
+    assert sum(len(c) for c in chains) == len(report.stages)
+    port = next(c for c in chains if c[0].name.startswith("top/read_"))
+    lstm = port[-1]  # x_t (I = 6) from a FIFO, 1 per cycle: x_0 first, x_t+1 during step t
+    assert lstm.steps == 5 and lstm.prologue == 6 + 2 and lstm.step_cycles >= 6 + 2 + qor.STEP_OVERHEAD
+    assert report.cycles == sum(
+        sum(s.fill if s.fill is not None else s.cycles for s in c)
+        + max(s.cycles - (s.fill if s.fill is not None else s.cycles) for s in c)
+        for c in chains
+    )
+    assert report.cycles < sum(s.cycles for s in report.stages)
+    assert report.initiation_interval == max(s.cycles for s in report.stages)
 
 
 def _conv_model(**conv_attrs) -> onnx.ModelProto:
@@ -91,12 +114,15 @@ def _conv_model(**conv_attrs) -> onnx.ModelProto:
     return model
 
 
-@pytest.mark.parametrize("attrs, fragment", [
-    ({"group": 2}, "attribute 'group' = 2 is not supported"),
-    ({"pads": [0, 1, 0, 1]}, "padding is not supported"),
-    ({"dilations": [1, 2]}, "attribute 'dilations' = [1, 2] is not supported"),
-    ({"auto_pad": "SAME_UPPER"}, "padding is not supported"),
-])
+@pytest.mark.parametrize(
+    "attrs, fragment",
+    [
+        ({"group": 2}, "attribute 'group' = 2 is not supported"),
+        ({"pads": [0, 1, 0, 1]}, "padding is not supported"),
+        ({"dilations": [1, 2]}, "attribute 'dilations' = [1, 2] is not supported"),
+        ({"auto_pad": "SAME_UPPER"}, "padding is not supported"),
+    ],
+)
 def test_unsupported_conv_is_a_clear_error(attrs, fragment):
     with pytest.raises(LstmcError) as err:
         import_model(_conv_model(**attrs))

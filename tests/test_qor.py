@@ -180,7 +180,11 @@ def test_resources_sum_and_utilisation():
     u = Resources(lut=2304, ff=4608, bram18=312, dsp=1728).utilisation()
     assert u == {"lut": 1.0, "ff": 1.0, "bram18": 50.0, "dsp": 100.0}
     assert (qor.DEFAULT_PART.lut, qor.DEFAULT_PART.ff, qor.DEFAULT_PART.bram18, qor.DEFAULT_PART.dsp) == (
-        230400, 460800, 624, 1728)
+        230400,
+        460800,
+        624,
+        1728,
+    )
 
 
 def test_divisors():
@@ -248,7 +252,9 @@ def test_estimate_follows_folding():
     assert (mvau.pe, mvau.simd, mvau.cycles_per_step) == (4, 1, 6 * 18 + 3)
     # the MVAU and its group buffer (G = 4 gates x E = 1 lane of accumulators); its FIFOs are the gates'
     acc = mvau.spec.acc_bits
-    assert mvau.resources == mvau_resources(24, 18, 4, 1, mvau.spec.weight_bits, 8, acc, 2, 0) + Resources(ff=4 * acc)
+    assert mvau.resources == mvau_resources(
+        24, 18, 4, 1, mvau.spec.weight_bits, mvau.spec.input_bits, acc, 2, 0
+    ) + Resources(ff=4 * acc)
 
 
 def test_folding_space_agrees_with_reestimating():
@@ -324,10 +330,11 @@ def test_estimate_command_sweep(tmp_path, capsys):
     pareto = [p for p in points if p["pareto"]]
     assert pareto
     for p in pareto:
-        assert not any(q["cycles"] <= p["cycles"] and q["lut"] <= p["lut"] and
-                       (q["cycles"], q["lut"]) != (p["cycles"], p["lut"]) for q in points)
-    assert set(data["folding"]) == {"l0_fwd_scan/gates", "l0_bwd_scan/gates", "l1_fwd_scan/gates",
-                                    "l1_bwd_scan/gates"}
+        assert not any(
+            q["cycles"] <= p["cycles"] and q["lut"] <= p["lut"] and (q["cycles"], q["lut"]) != (p["cycles"], p["lut"])
+            for q in points
+        )
+    assert set(data["folding"]) == {"l0_fwd_scan/gates", "l0_bwd_scan/gates", "l1_fwd_scan/gates", "l1_bwd_scan/gates"}
 
 
 def test_estimate_command_exhaustive_sweep_small_model():
@@ -341,14 +348,19 @@ def test_estimate_command_exhaustive_sweep_small_model():
     assert any(p.pareto and p.lut == best_lut_at_min for p in points)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--pe", "2", "--target-cycles", "5"], "give only one of --pe/--simd, --folding or --target-cycles"),
-    (["--plot", "x.png"], "--plot needs --sweep"),
-    (["--pe", "5"], "PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; "
-                    "valid PE values: 1, 2, 3, 4, 6, 8, 12, 24"),
-    (["--target-cycles", "100"], "the minimum achievable is 1020 cycles per inference"),
-    (["--clock-mhz", "0"], "--clock-mhz must be positive"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--pe", "2", "--target-cycles", "5"], "give only one of --pe/--simd, --folding or --target-cycles"),
+        (["--plot", "x.png"], "--plot needs --sweep"),
+        (
+            ["--pe", "5"],
+            "PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; valid PE values: 1, 2, 3, 4, 6, 8, 12, 24",
+        ),
+        (["--target-cycles", "100"], "the minimum achievable is 1020 cycles per inference"),
+        (["--clock-mhz", "0"], "--clock-mhz must be positive"),
+    ],
+)
 def test_estimate_command_errors(argv, message):
     args = parse([str(BIDIR), *argv])
     with pytest.raises(LstmcError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -359,3 +371,36 @@ def test_estimate_missing_model(tmp_path):
     args = parse([str(tmp_path / "none.onnx")])
     with pytest.raises(LstmcError, match="no such file"):
         args.func(args)
+
+
+STOCK = FIXTURES.parents[1] / "examples" / "stock" / "model.onnx"
+
+
+def test_chain_latency_is_bottleneck_plus_fills():
+    """Three processes joined by FIFOs: fills 2 + 10 + 3, the middle one busy 100 cycles: 2 + 3 + 100 = 105
+    (its own fill is part of its 100). A stage joined by a buffer adds its cycles; a chain of one is its cycles."""
+    assert qor.chain_latency([50, 100, 40], [2, 10, 3]) == 105
+    assert qor.chain_latency([7], [3]) == 7
+    assert qor.streamed_latency([50, 100, 40, 20], [2, 10, 3, 20], [None, 0, 1, None]) == 105 + 20
+    assert qor.line_buffer_cycles(50, 40, 20) == (51 * 40 + 2, 42)
+
+
+def test_streamed_folding_space_agrees_with_reestimating():
+    """The stock ConvLSTM's top level streams: FoldingSpace (each stage's refold, chain latency) predicts the
+    cycles and resources estimate_module gives for the IR folded that way, where the word widths of the
+    units, line buffers and x_t reads change with the neighbouring MVAUs' PE and SIMD."""
+    base = lowered(STOCK)
+    space = FoldingSpace.from_report(estimate_module(base))
+    assert space.stages is not None
+    names = list(space.units)
+    for seed in range(4):
+        rng = __import__("random").Random(seed)
+        folding = {n: rng.choice(space.units[n][1].foldings()) for n in names}
+        module = base.clone()
+        for name, op in mvau_names(module).items():
+            op.properties["pe"] = qor_int(folding[name][0])
+            op.properties["simd"] = qor_int(folding[name][1])
+        report = estimate_module(module)
+        assert space.evaluate(folding) == (report.cycles, report.total), folding
+    best = space.cheapest_within(20000)
+    assert space.evaluate(best)[0] <= 20000 and space.evaluate(best)[1].dsp <= 1728

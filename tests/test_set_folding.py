@@ -72,8 +72,12 @@ def test_names_fall_back_to_walk_order(bidir):
     recs = [op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)]
     del recs[1].attributes["lstmc.onnx_node"]
     del recs[3].attributes["lstmc.onnx_node"]
-    assert list(mvau_names(module)) == ["l0_fwd_scan/gates", "recurrence1/gates", "l1_fwd_scan/gates",
-                                        "recurrence3/gates"]
+    assert list(mvau_names(module)) == [
+        "l0_fwd_scan/gates",
+        "recurrence1/gates",
+        "l1_fwd_scan/gates",
+        "recurrence3/gates",
+    ]
 
 
 TWO_MVAUS = """
@@ -107,8 +111,11 @@ def test_second_mvau_in_a_body_is_gates1(tmp_path):
 
 def test_second_mvau_simd_errors_name_the_unit():
     module = parse(TWO_MVAUS)
-    with pytest.raises(FoldingError, match=r"SIMD=4 does not divide the 10 input columns of 'cell/gates' \(part sizes "
-                                           r"4, 6, concatenated\); valid SIMD values: 1, 2, 5, 10"):
+    with pytest.raises(
+        FoldingError,
+        match=r"SIMD=4 does not divide the 10 input columns of 'cell/gates' \(part sizes "
+        r"4, 6, concatenated\); valid SIMD values: 1, 2, 5, 10",
+    ):
         fold(module, simd=4)
     fold(module, pe=3, simd=2)
     assert folding_of(module) == {"cell/gates": (3, 2), "cell/gates1": (3, 2)}
@@ -129,8 +136,11 @@ def test_pe_simd_options(bidir):
 def test_global_simd_must_fit_every_unit(bidir):
     # SIMD folds over the concatenated [x_t; h]: 3 divides layer 1's 18 columns but not layer 0's 11
     module = bidir.clone()
-    with pytest.raises(FoldingError, match=r"SIMD=3 does not divide the 11 input columns of 'l0_fwd_scan/gates' "
-                                           r"\(part sizes 5, 6, concatenated\); valid SIMD values: 1, 11$"):
+    with pytest.raises(
+        FoldingError,
+        match=r"SIMD=3 does not divide the 11 input columns of 'l0_fwd_scan/gates' "
+        r"\(part sizes 5, 6, concatenated\); valid SIMD values: 1, 11$",
+    ):
         fold(module, pe=4, simd=3)
     assert folding_of(module) == {n: (1, 1) for n in BIDIR_NAMES}  # nothing half-applied
 
@@ -138,8 +148,10 @@ def test_global_simd_must_fit_every_unit(bidir):
 def test_global_pe_error_lists_divisors(bidir):
     with pytest.raises(FoldingError) as e:
         fold(bidir.clone(), pe=5)
-    assert str(e.value) == ("qrnn-set-folding: PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; "
-                            "valid PE values: 1, 2, 3, 4, 6, 8, 12, 24")
+    assert str(e.value) == (
+        "qrnn-set-folding: PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; "
+        "valid PE values: 1, 2, 3, 4, 6, 8, 12, 24"
+    )
     assert isinstance(e.value, DiagnosticException)
 
 
@@ -161,8 +173,12 @@ def write(tmp_path, data, name="f.json"):
 def test_config_sets_named_units_only(bidir, tmp_path):
     cfg = write(tmp_path, {"l1_fwd_scan/gates": {"PE": 8, "SIMD": 6}, "l0_bwd_scan/gates": {"PE": 3}})
     module = fold(bidir.clone(), config=cfg)
-    assert folding_of(module) == {"l0_fwd_scan/gates": (1, 1), "l0_bwd_scan/gates": (3, 1),
-                                  "l1_fwd_scan/gates": (8, 6), "l1_bwd_scan/gates": (1, 1)}
+    assert folding_of(module) == {
+        "l0_fwd_scan/gates": (1, 1),
+        "l0_bwd_scan/gates": (3, 1),
+        "l1_fwd_scan/gates": (8, 6),
+        "l1_bwd_scan/gates": (1, 1),
+    }
 
 
 def test_config_round_trips_estimate_json(bidir, tmp_path):
@@ -174,24 +190,48 @@ def test_config_round_trips_estimate_json(bidir, tmp_path):
     assert folding_of(again) == folding_of(module)
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"l9/gates": {"PE": 1}}, "folding config '{path}' names unknown unit 'l9/gates'; valid names: "
-                              "l0_fwd_scan/gates, l0_bwd_scan/gates, l1_fwd_scan/gates, l1_bwd_scan/gates"),
-    ({"l0_fwd_scan/gates": {"PE": 5}}, "PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; "
-                                       "valid PE values: 1, 2, 3, 4, 6, 8, 12, 24"),
-    ({"l1_fwd_scan/gates": {"SIMD": 4}}, "SIMD=4 does not divide the 18 input columns of 'l1_fwd_scan/gates' "
-                                         "(part sizes 12, 6, concatenated); valid SIMD values: 1, 2, 3, 6, 9, 18"),
-    ('{"l0_fwd_scan/gates": {"PE": 2,}}', "folding config '{path}' is not valid JSON: Expecting property name "
-                                          "enclosed in double quotes: line 1 column 32 (char 31)"),
-    ([1, 2], "folding config '{path}' must be an object mapping unit names to {\"PE\": n, \"SIMD\": n}, got a JSON list"),
-    ({"l0_fwd_scan/gates": 4}, "folding config '{path}': entry 'l0_fwd_scan/gates' must be {\"PE\": n, \"SIMD\": n}, got 4"),
-    ({"l0_fwd_scan/gates": {"pe": 4}}, "folding config '{path}': entry 'l0_fwd_scan/gates' has unknown field(s) pe; "
-                                       "expected PE and/or SIMD"),
-    ({"l0_fwd_scan/gates": {"PE": "4"}}, "folding config '{path}': PE of 'l0_fwd_scan/gates' must be a positive "
-                                         "integer, got \"4\""),
-    ({"l0_fwd_scan/gates": {"PE": True}}, "PE of 'l0_fwd_scan/gates' must be a positive integer, got true"),
-    ({"l0_fwd_scan/gates": {"SIMD": 0}}, "SIMD of 'l0_fwd_scan/gates' must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            {"l9/gates": {"PE": 1}},
+            "folding config '{path}' names unknown unit 'l9/gates'; valid names: "
+            "l0_fwd_scan/gates, l0_bwd_scan/gates, l1_fwd_scan/gates, l1_bwd_scan/gates",
+        ),
+        (
+            {"l0_fwd_scan/gates": {"PE": 5}},
+            "PE=5 does not divide the 24 output rows of 'l0_fwd_scan/gates'; valid PE values: 1, 2, 3, 4, 6, 8, 12, 24",
+        ),
+        (
+            {"l1_fwd_scan/gates": {"SIMD": 4}},
+            "SIMD=4 does not divide the 18 input columns of 'l1_fwd_scan/gates' "
+            "(part sizes 12, 6, concatenated); valid SIMD values: 1, 2, 3, 6, 9, 18",
+        ),
+        (
+            '{"l0_fwd_scan/gates": {"PE": 2,}}',
+            "folding config '{path}' is not valid JSON: Expecting property name "
+            "enclosed in double quotes: line 1 column 32 (char 31)",
+        ),
+        (
+            [1, 2],
+            'folding config \'{path}\' must be an object mapping unit names to {"PE": n, "SIMD": n}, got a JSON list',
+        ),
+        (
+            {"l0_fwd_scan/gates": 4},
+            "folding config '{path}': entry 'l0_fwd_scan/gates' must be {\"PE\": n, \"SIMD\": n}, got 4",
+        ),
+        (
+            {"l0_fwd_scan/gates": {"pe": 4}},
+            "folding config '{path}': entry 'l0_fwd_scan/gates' has unknown field(s) pe; expected PE and/or SIMD",
+        ),
+        (
+            {"l0_fwd_scan/gates": {"PE": "4"}},
+            "folding config '{path}': PE of 'l0_fwd_scan/gates' must be a positive integer, got \"4\"",
+        ),
+        ({"l0_fwd_scan/gates": {"PE": True}}, "PE of 'l0_fwd_scan/gates' must be a positive integer, got true"),
+        ({"l0_fwd_scan/gates": {"SIMD": 0}}, "SIMD of 'l0_fwd_scan/gates' must be a positive integer, got 0"),
+    ],
+)
 def test_config_errors(bidir, tmp_path, content, message):
     path = write(tmp_path, content)
     module = bidir.clone()
@@ -207,13 +247,16 @@ def test_config_missing_file(bidir, tmp_path):
         fold(bidir.clone(), config=str(tmp_path / "nope.json"))
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"pe": 2, "config": "x.json"}, "give only one of pe/simd, config or target-cycles (got pe/simd and config)"),
-    ({"simd": 1, "target_cycles": 9}, "(got pe/simd and target-cycles)"),
-    ({"config": "x.json", "target_cycles": 9}, "(got config and target-cycles)"),
-    ({"pe": -1}, "pe must be >= 0 (0 leaves it unset), got -1"),
-    ({"target_cycles": -5}, "target-cycles must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"pe": 2, "config": "x.json"}, "give only one of pe/simd, config or target-cycles (got pe/simd and config)"),
+        ({"simd": 1, "target_cycles": 9}, "(got pe/simd and target-cycles)"),
+        ({"config": "x.json", "target_cycles": 9}, "(got config and target-cycles)"),
+        ({"pe": -1}, "pe must be >= 0 (0 leaves it unset), got -1"),
+        ({"target_cycles": -5}, "target-cycles must be >= 0"),
+    ],
+)
 def test_option_errors(bidir, options, message):
     with pytest.raises(FoldingError) as e:
         fold(bidir.clone(), **options)
@@ -250,8 +293,9 @@ def brute_force_best(space: FoldingSpace, budget: int):
 
 SMALL = {
     "two_layers": LstmSpec(input_size=4, hidden_size=4, seq_len=5, num_layers=2, seed=3),
-    "bidir_wide_weights": LstmSpec(input_size=6, hidden_size=3, seq_len=4, bidirectional=True, seed=4,
-                                   weight=Q(8, True, True, 0.02)),
+    "bidir_wide_weights": LstmSpec(
+        input_size=6, hidden_size=3, seq_len=4, bidirectional=True, seed=4, weight=Q(8, True, True, 0.02)
+    ),
 }
 
 
@@ -261,15 +305,18 @@ def test_target_cycles_is_cheapest_within_budget(name):
     space = FoldingSpace.from_report(estimate_module(base))
     slowest = estimate_module(base).cycles
     fastest = space.min_cycles()
-    budgets = sorted({fastest, slowest, (fastest + slowest) // 2, fastest + (slowest - fastest) // 10,
-                      fastest + 1, slowest - 1})
+    budgets = sorted(
+        {fastest, slowest, (fastest + slowest) // 2, fastest + (slowest - fastest) // 10, fastest + 1, slowest - 1}
+    )
     for budget in budgets:
         module = fold(base.clone(), target_cycles=budget)
         report = estimate_module(module)
         assert report.cycles <= budget
         assert report.total.cost_key() == brute_force_best(space, budget), budget
-    with pytest.raises(FoldingError, match=f"no folding meets target-cycles={fastest - 1}; the minimum "
-                                           f"achievable is {fastest} cycles per inference"):
+    with pytest.raises(
+        FoldingError,
+        match=f"no folding meets target-cycles={fastest - 1}; the minimum achievable is {fastest} cycles per inference",
+    ):
         fold(base.clone(), target_cycles=fastest - 1)
 
 
@@ -294,9 +341,13 @@ def test_folding_never_changes_results(model):
         x = np.load(FIXTURES / f"{model}.npz")["X"]
     want = run_function(base, {"X": x})
     space = FoldingSpace.from_report(estimate_module(base))
-    foldings = [{n: (spec.pe_values()[-1], spec.simd_values()[-1]) for n, (_, spec) in space.units.items()},
-                {n: (spec.pe_values()[len(spec.pe_values()) // 2], spec.simd_values()[-1])
-                 for n, (_, spec) in space.units.items()}]
+    foldings = [
+        {n: (spec.pe_values()[-1], spec.simd_values()[-1]) for n, (_, spec) in space.units.items()},
+        {
+            n: (spec.pe_values()[len(spec.pe_values()) // 2], spec.simd_values()[-1])
+            for n, (_, spec) in space.units.items()
+        },
+    ]
     for folding in foldings:
         module = base.clone()
         for name, op in mvau_names(module).items():

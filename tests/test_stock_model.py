@@ -51,8 +51,7 @@ def _trained(name, windows, steps=2, seed=0):
     torch.manual_seed(seed)
     net = sm.StockNet(sm.get_config(name, **TINY))
     batch = 32
-    tr.train(net, X[: steps * batch], y[: steps * batch], epochs=1, batch=batch, lr=1e-2, seed=seed,
-             class_weights=None)
+    tr.train(net, X[: steps * batch], y[: steps * batch], epochs=1, batch=batch, lr=1e-2, seed=seed, class_weights=None)
     return net
 
 
@@ -96,8 +95,11 @@ def test_export_is_bit_exact_and_uses_supported_ops(name, windows):
     assert out.name == ex.OUTPUT and [d.dim_value for d in out.type.tensor_type.shape.dim] == [3]
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     attrs = [{a.name: list(a.ints) for a in c.attribute if a.name in ("kernel_shape", "strides")} for c in convs]
-    assert attrs == [{"kernel_shape": [1, 2], "strides": [1, 2]}, {"kernel_shape": [1, 2], "strides": [1, 2]},
-                     {"kernel_shape": [1, 10], "strides": [1, 1]}]
+    assert attrs == [
+        {"kernel_shape": [1, 2], "strides": [1, 2]},
+        {"kernel_shape": [1, 2], "strides": [1, 2]},
+        {"kernel_shape": [1, 10], "strides": [1, 1]},
+    ]
     gather = next(n for n in model.graph.node if n.op_type == "Gather")
     inits = {i.name: i for i in model.graph.initializer}
     assert onnx.numpy_helper.to_array(inits[gather.input[1]]).tolist() == T - 1

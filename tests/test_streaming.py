@@ -13,10 +13,16 @@ Properties:
   lane count or chain.
 - One FIFO depth: every emitted `hls::stream` has the depth of the `fifo_depth` attribute on the op that
   produces it (changing the attribute changes the pragma and the QoR's FIFO cost), E lanes wide.
+- One schedule at the top level too: every streamed top-level process's busy cycles and fill in the QoR are
+  its emitted loop nest's (input reader, line buffer, flat-loop MVAU, elementwise units E lanes wide), the
+  recurrence reads x_0 before its steps (its prologue) and x_t+1 in a process of each step's region (as long
+  as that loop, in parallel with the MVAU), there is one FIFO per stage fed by another, and the
+  latency is the chains' (fills + bottleneck). Breaks if a trip count, lane count or FIFO link differs.
 - Bit identity: integer == dataflow == csim with the step streamed and folded where the pipeline has corner
   cases: SIMD straddling x_t and h, groups spread over several row folds, E > 1 lanes, three gates (CIFG),
   B > 1 interleaved sequences. Breaks on a mis-permuted weight column, a lane reading another element's
   FIFO, a group written before its last fold, or a straddling fold adding an x column to the h accumulator.
+  The stock ConvLSTM with its top level streamed at two foldings: csim == integer.
 """
 
 from __future__ import annotations
@@ -27,20 +33,21 @@ import numpy as np
 import onnx
 import pytest
 from conftest import FIXTURES, fixture_models
+from test_hardware import _inputs, needs_ap_types, needs_cxx
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, i64
 
 from lstmc import qor
 from lstmc.dense import array_from_dense
-from lstmc.dialects import hlscpp, qrnn
+from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
 from lstmc.passes.qrnn_set_folding import recurrence_names
 from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY, StepSchedule, step_schedule
 from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
-from lstmc.testing import LstmSpec, Q, build_lstm
+from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm, build_lstm
 
-from test_hardware import _inputs, needs_ap_types, needs_cxx
+STOCK = FIXTURES.parents[1] / "examples" / "stock" / "model.onnx"
 
 
 def dataflow_module(model: onnx.ModelProto, folding: str = ""):
@@ -87,8 +94,11 @@ def _loop_iterations(fn: hlscpp.FuncOp) -> tuple[int, int]:
     trips, parent = loop.trip_count, loop.parent_op()
     while isinstance(parent, hlscpp.ForOp):
         trips, parent = trips * parent.trip_count, parent.parent_op()
-    lanes = [op for op in loop.body.block.ops if isinstance(op, hlscpp.ForOp) and op.label is not None
-             and op.label.data == "lanes"]
+    lanes = [
+        op
+        for op in loop.body.block.ops
+        if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data == "lanes"
+    ]
     return trips, lanes[0].trip_count if lanes else 1
 
 
@@ -140,10 +150,13 @@ def emitted_step(hls, label: str) -> dict:
         "mvau_iterations": mvau_loop.trip_count,
         "units": [_loop_iterations(callee[c]) for c in units],
         "chain": max(chain.values()),
-        "streams": sorted((s.depth.value.data, s.result.type.get_shape()[0] if isinstance(s.result.type, MemRefType)
-                           else 1) for s in streams),
-        "every_stream_has_a_writer_and_a_reader": all(s.result in writer and len(readers.get(s.result, [])) == 1
-                                                      for s in streams),
+        "streams": sorted(
+            (s.depth.value.data, s.result.type.get_shape()[0] if isinstance(s.result.type, MemRefType) else 1)
+            for s in streams
+        ),
+        "every_stream_has_a_writer_and_a_reader": all(
+            s.result in writer and len(readers.get(s.result, [])) == 1 for s in streams
+        ),
     }
 
 
@@ -209,9 +222,20 @@ def _torch_b3():
 
 CSIM_CASES = [
     # I = 4, H = 6, 8-bit weights and io: SIMD 5 straddles x_t and h; PE 3: E = 3, a group of 12 rows over 4 folds
-    ("straddle", lambda: build_lstm(LstmSpec(input_size=4, hidden_size=6, seq_len=5, seed=7,
-                                             weight=Q(8, True, False, 2**-6), io=Q(8, True, False, 2**-6))),
-     "qrnn-set-folding{pe=3 simd=5}"),
+    (
+        "straddle",
+        lambda: build_lstm(
+            LstmSpec(
+                input_size=4,
+                hidden_size=6,
+                seq_len=5,
+                seed=7,
+                weight=Q(8, True, False, 2**-6),
+                io=Q(8, True, False, 2**-6),
+            )
+        ),
+        "qrnn-set-folding{pe=3 simd=5}",
+    ),
     # CIFG: G = 3 gates; PE 6: E = 2 lanes, one group per fold; SIMD 7 straddles (6 + 8 columns)
     ("cifg", lambda: onnx.load(FIXTURES / "l1_cifg_io6_float.onnx"), "qrnn-set-folding{pe=6 simd=7}"),
     # B = 3 interleaved sequences, PE 8: E = 2 lanes; SIMD 7 = every column of [x_t (3); h (4)]
@@ -244,3 +268,111 @@ def test_streamed_step_is_bit_exact_in_csim():
             for k in want:
                 assert np.array_equal(want[k], mid[k]), f"{name}: dataflow vs integer, output {k}"
                 assert np.array_equal(want[k], got[k]), f"{name}: csim vs integer, output {k}"
+
+
+# ------------------------------------------------------------------------------------------ the top level
+def emitted_top(hls) -> dict:
+    """The streamed top level as the emitted code runs it, read off the hlscpp IR alone: per process with a
+    FIFO between processes (in call order), its busy cycles and fill from its loop nest; the FIFOs' count."""
+    funcs = _funcs(hls)
+    top = next(f for f in funcs.values() if f.top is not None)
+    fifos = {op.result for op in top.body.block.ops if isinstance(op, hlscpp.StreamOp)}
+    processes, read_x = [], []
+    for call in [op for op in top.body.block.ops if isinstance(op, hlscpp.CallOp)]:
+        if not any(a in fifos for a in call.args):
+            continue
+        fn = funcs[call.callee.root_reference.data]
+        if _labelled(fn, "steps"):  # a recurrence reading x_0 from a FIFO, then x_t+1 in each step's region
+            (loop,) = [
+                op
+                for op in fn.walk()
+                if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data.startswith("read_x")
+            ]
+            (step,) = [c for c in _labelled(fn, "steps")[0].walk() if isinstance(c, hlscpp.CallOp)]
+            step_fn = funcs[step.callee.root_reference.data]
+            (prefetch,) = [
+                funcs[c.callee.root_reference.data]
+                for c in step_fn.walk()
+                if isinstance(c, hlscpp.CallOp) and _labelled(funcs[c.callee.root_reference.data], loop.label.data)
+            ]
+            assert _labelled(prefetch, loop.label.data)[0].trip_count == loop.trip_count
+            read_x.append(loop.trip_count + qor.ELEMENTWISE_DEPTH)
+        elif _labelled(fn, "rows"):  # a line buffer: (H + 1) phases of max(words in, words out)
+            (rows,), (phase,) = _labelled(fn, "rows"), _labelled(fn, "line_buffer")
+            processes.append(
+                (
+                    "window",
+                    rows.trip_count * phase.trip_count + qor.ELEMENTWISE_DEPTH,
+                    phase.trip_count + qor.ELEMENTWISE_DEPTH,
+                )
+            )
+        elif _labelled(fn, "mvau"):
+            (loop,) = _labelled(fn, "mvau")
+            processes.append(("mvau", loop.trip_count, None))  # + depth(SIMD), checked against the op
+        else:  # an input reader or an elementwise unit: trips of its pipelined loop nest, lanes unrolled
+            trips, _ = _loop_iterations(fn)
+            processes.append(("unit", trips + qor.ELEMENTWISE_DEPTH, qor.ELEMENTWISE_DEPTH))
+    return {"processes": processes, "read_x": read_x, "fifos": len(fifos)}
+
+
+TOP_CASES = [
+    (
+        "deeplob",
+        lambda: build_conv_lstm(
+            ConvLstmSpec(features=40, seq_len=5, convs=[(4, 2, 2), (4, 2, 2), (6, 10, 1)], lstm=LstmSpec(hidden_size=8))
+        ),
+        "",
+    ),
+    ("stock", lambda: onnx.load(STOCK), "qrnn-set-folding{target-cycles=20000}"),
+    ("stock_wide", lambda: onnx.load(STOCK), "qrnn-set-folding{target-cycles=3000}"),
+]
+
+
+@pytest.mark.parametrize("name, make, folding", TOP_CASES, ids=[c[0] for c in TOP_CASES])
+def test_qor_cycles_are_the_emitted_top_level(name, make, folding):
+    """Every streamed top-level process's busy cycles and fill in the QoR are its emitted loop nest's (line
+    buffer (H + 1) x max(R, P) + 2 and fill max(R, P) + 2; an MVAU's flat loop V x (rows/PE) x (cols/SIMD) +
+    its depth and fill cols/SIMD + depth; a reader or unit its trips + 2), the recurrence adds x_t's read loop
+    per step, one FIFO per `fed_by` link, and the latency is chain_latency over those numbers."""
+    module = dataflow_module(make(), folding)
+    report = qor.estimate_module(module)
+    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    got = emitted_top(hls)
+    streamed = [s for s in report.stages if s.fill is not None and s.pipeline_depth is None]
+    assert len(got["processes"]) == len(streamed) > 0
+    mvaus = iter(op for op in next(iter(module.ops)).body.block.ops if isinstance(op, dataflow.MVAUOp))
+    for (kind, cycles, fill), stage in zip(got["processes"], streamed):
+        if kind == "mvau":
+            op = next(mvaus)
+            while stage.name != f"top/{op.result.name_hint}":
+                op = next(mvaus)
+            pe, simd = op.pe.value.data, op.simd.value.data
+            assert cycles == op.vectors * (op.rows // pe) * (op.columns // simd)
+            cycles, fill = cycles + qor.mvau_depth(simd), op.columns // simd + qor.mvau_depth(simd)
+        assert (stage.cycles, stage.fill) == (cycles, fill), stage.name
+    recs = [s for s in report.stages if s.pipeline_depth is not None and s.fed_by is not None]
+    assert [s.prologue for s in recs] == got["read_x"]
+    for s, read in zip(recs, got["read_x"]):  # x_t+1 is read in parallel with the MVAU and its units
+        assert s.step_cycles == max(s.step_cycles - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
+        assert s.cycles == read + s.steps * s.step_cycles
+    assert got["fifos"] == sum(s.fed_by is not None for s in report.stages)
+    assert report.cycles == qor.stages_latency(report.stages)
+
+
+@needs_cxx
+@needs_ap_types
+@pytest.mark.parametrize("folding", ["qrnn-set-folding{target-cycles=20000}", "qrnn-set-folding{target-cycles=3000}"])
+def test_streamed_top_level_is_bit_exact_in_csim(folding):
+    """The stock ConvLSTM with its top level streamed (line buffers, PE-wide words, x_t from a FIFO):
+    integer == dataflow == csim on shipped inputs. Breaks on a line buffer emitting a patch from the wrong
+    row buffer or column, an MVAU reading its input FIFO on a later row fold, or a lane mix-up."""
+    from lstmc.hls.build import csim_stage
+
+    model = onnx.load(STOCK)
+    module = dataflow_module(model, folding)
+    assert qor.estimate_module(module).cycles <= int(folding.split("=")[1].rstrip("}"))
+    x = {"X": np.load(STOCK.parent / "inputs.npz")["X"][:6]}
+    want = run_function(apply_pipeline(import_model(model), STAGE_PASSES["integer"]), x)
+    mid, got = run_function(module, x), csim_stage(module, x)
+    for k in want:
+        assert np.array_equal(want[k], mid[k]) and np.array_equal(want[k], got[k]), k

@@ -174,3 +174,17 @@ func.func @conv_patches(%p: tensor<4x3xui4>) -> tensor<4x2xsi10> {
   %y = qrnn.scaled_sum(%m) multipliers(dense<[[2, 1]]> : tensor<1x2xi64>) bias(dense<[5, -5]> : tensor<2xi64>) : (tensor<4x2xsi8>) -> tensor<4x2xsi10>
   func.return %y : tensor<4x2xsi10>
 }
+
+// -----
+// A product read raw by a threshold (threshold-input=accumulator absorbed its scale, as for GRU's W_hn h): it
+// gets an identity scaled_sum, so it becomes an MVAU like the gates; nothing stays an imatmul.
+// CHECK-LABEL: func.func @bare_product(
+// CHECK-NEXT:    %m = dataflow.mvau(%x) weights(dense<{{\[\[}}1, 2], [3, 4]]> : tensor<2x2xui3>) multipliers(dense<1> : tensor<1x2xi64>) bias(dense<0> : tensor<2xi64>) pe(1) simd(1) {fifo_depth = 2 : i64} : (tensor<2xsi4>) -> tensor<2xsi10>
+// CHECK-NEXT:    %t = qrnn.threshold %m thresholds(dense<[-3, 0, 3]> : tensor<3xi64>) base(0) : tensor<2xsi10> -> tensor<2xui2>
+func.func @bare_product(%x: tensor<2xsi4>) -> tensor<2xui2> {
+  %w = qrnn.constant dense<[[1, 2, -1, 0], [3, 4, 2, 1]]> : tensor<2x4xsi4>
+  %m = qrnn.imatmul %x, %w : (tensor<2xsi4>, tensor<2x4xsi4>) -> tensor<4xsi10>
+  %s = qrnn.slice %m[0:2] : tensor<4xsi10> -> tensor<2xsi10>
+  %t = qrnn.threshold %s thresholds(dense<[-3, 0, 3]> : tensor<3xi64>) base(0) : tensor<2xsi10> -> tensor<2xui2>
+  func.return %t : tensor<2xui2>
+}

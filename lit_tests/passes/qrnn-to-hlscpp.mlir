@@ -9,84 +9,82 @@
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-to-hlscpp | filecheck %s
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-to-hlscpp{kernel=my_top}' | filecheck %s --check-prefix=KERNEL
 
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "read_X", function_type = (!hlscpp.stream<si8>, memref<3x4xsi8>) -> (), arg_names = ["in", "out0"], interfaces = ["", ""]}>
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, pipeline = 1 : i64}>
+// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: memref<3x4xsi8> "out0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1)
 // CHECK:             hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
 
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "constant_h0"
+// CHECK-LABEL: hlscpp.func @constant_h0(
 
 // The MVAU process: PE = 3 rows of one gate (G = 1) per row fold, so E = 3 lanes; x_t read at the reversed
 // step index straight from the scanned input.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_layer0_gates", function_type = (index, memref<3x4xsi8>, memref<6xsi8>, memref<3x!hlscpp.stream<si16>>) -> ()
-// CHECK-NEXT:  ^bb0([[T:%.*]]: index, [[XS:%.*]]: memref<3x4xsi8>, [[H:%.*]]: memref<6xsi8>, [[OUT:%.*]]: memref<3x!hlscpp.stream<si16>>):
-// CHECK-NEXT:    [[LAST:%.*]] = hlscpp.const 2 : index : index
-// CHECK-NEXT:    [[TREV:%.*]] = hlscpp.binary "sub" [[LAST]], [[T]] : (index, index) -> index
-// CHECK-NEXT:    %group = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 1>]}> : () -> memref<3xsi16>
-// CHECK-NEXT:    %weights = "hlscpp.array"() <{storage = "static_const", partition = [#hlscpp.partition<cyclic, 2, 1>, #hlscpp.partition<cyclic, 3, 2>], init = dense<1> : tensor<10x6xui1>}> : () -> memref<10x6xui1>
+// CHECK-LABEL: hlscpp.func @rec_layer0_gates(
+// CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[XS:%[0-9a-z_]+]]: memref<3x4xsi8> "in0", [[H:%[0-9a-z_]+]]: memref<6xsi8> "in1", [[OUT:%[0-9a-z_]+]]: memref<3x!hlscpp.stream<si16>> "out0") {
+// CHECK-NEXT:    [[LAST:%.*]] = hlscpp.const 2 : index
+// CHECK-NEXT:    [[TREV:%.*]] = hlscpp.binary sub [[LAST]], [[T]] : (index, index) -> index
+// CHECK-NEXT:    %group = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi16>
+// CHECK-NEXT:    %weights = hlscpp.array static_const partition [#hlscpp.partition<cyclic, 2, 1>, #hlscpp.partition<cyclic, 3, 2>] init dense<1> : tensor<10x6xui1> : memref<10x6xui1>
 // Per-part partial sums: 4 x si8 x {0, 1} fits si10, 6 x si8 x {0, 1} fits si11.
-// CHECK:         %acc0 = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 1>]}> : () -> memref<3xsi10>
-// CHECK:         %acc1 = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 1>]}> : () -> memref<3xsi11>
+// CHECK:         %acc0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi10>
+// CHECK:         %acc1 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi11>
 // Row folds 6/3 = 2 times column folds 10/2 = 5: 10 iterations.
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 10 : i64, step = 1 : i64, pipeline = 1 : i64, label = "mvau"}> ({
-// CHECK:             "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, unroll = 0 : i64}>
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 10 step 1 pipeline(1) label("mvau") {
+// CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 unroll(0)
 // CHECK:                 hlscpp.load [[XS]]{{\[}}[[TREV]], %{{.*}}] : memref<3x4xsi8> -> si8
-// CHECK:                 hlscpp.binary "mul" %{{.*}}, %{{.*}} : (si8, ui1) -> si8
+// CHECK:                 hlscpp.binary mul %{{.*}}, %{{.*}} : (si8, ui1) -> si8
 // CHECK:                 hlscpp.load [[H]]{{\[}}%{{.*}}] : memref<6xsi8> -> si8
 // The completed group leaves for the requant's FIFO lanes.
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, unroll = 0 : i64, label = "lanes"}>
-// CHECK-NEXT:      ^bb0([[E:%.*]]: index):
+// CHECK:           hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 3 step 1 unroll(0) label("lanes")
 // CHECK:             hlscpp.write [[OUT]]{{\[}}[[E]]], %{{.*}} : memref<3x!hlscpp.stream<si16>>, si16
 
 // The unit process: 6 / 3 = 2 iterations of 3 lanes; it stores h_t and y_t itself.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_layer0_hn", function_type = (index, memref<3x!hlscpp.stream<si16>>, memref<6xsi8>, memref<3x6xsi8>) -> ()
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 2 : i64, step = 1 : i64, pipeline = 1 : i64, label = "requant"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, unroll = 0 : i64, label = "lanes"}>
+// CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: index "t", %{{.*}}: memref<3x!hlscpp.stream<si16>> "in0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 pipeline(1) label("requant")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 unroll(0) label("lanes")
 // CHECK:             hlscpp.read %{{.*}}[%{{.*}}] : memref<3x!hlscpp.stream<si16>> -> si16
 // CHECK:             hlscpp.store %{{.*}}, %{{.*}}[%{{.*}}] : si8, memref<6xsi8>
 // CHECK:             hlscpp.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : si8, memref<3x6xsi8>
 
 // The step: a DATAFLOW region of the two processes and their FIFO (depth 2: the requant reads the gate as
 // soon as it leaves the MVAU).
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_layer0_step", function_type = (index, memref<3x4xsi8>, memref<6xsi8>, memref<6xsi8>, memref<3x6xsi8>) -> (), arg_names = ["t", "x0", "state0", "next0", "y0"], interfaces = ["", "", "", "", ""], dataflow}>
-// CHECK-NEXT:  ^bb0([[ST:%.*]]: index, [[SX:%.*]]: memref<3x4xsi8>, [[SH:%.*]]: memref<6xsi8>, [[SN:%.*]]: memref<6xsi8>, [[SY:%.*]]: memref<3x6xsi8>):
-// CHECK-NEXT:    %gate0 = "hlscpp.stream"() <{depth = 2 : i64}> : () -> memref<3x!hlscpp.stream<si16>>
+// CHECK-LABEL: hlscpp.func @rec_layer0_step(
+// CHECK-SAME:  [[ST:%[0-9a-z_]+]]: index "t", [[SX:%[0-9a-z_]+]]: memref<3x4xsi8> "x0", [[SH:%[0-9a-z_]+]]: memref<6xsi8> "state0", [[SN:%[0-9a-z_]+]]: memref<6xsi8> "next0", [[SY:%[0-9a-z_]+]]: memref<3x6xsi8> "y0") dataflow {
+// CHECK-NEXT:    %gate0 = hlscpp.stream depth(2) : memref<3x!hlscpp.stream<si16>>
 // CHECK-NEXT:    hlscpp.call @rec_layer0_gates([[ST]], [[SX]], [[SH]], %gate0)
 // CHECK-NEXT:    hlscpp.call @rec_layer0_hn([[ST]], %gate0, [[SN]], [[SY]])
-// CHECK-NEXT:  }) : () -> ()
+// CHECK-NEXT:  }
 
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_layer0", function_type = (memref<6xsi8>, memref<3x4xsi8>, memref<6xsi8>, memref<3x6xsi8>) -> ()
-// CHECK:         %state0 = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 0>]}> : () -> memref<6xsi8>
-// CHECK-NEXT:    %next_state0 = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<complete, 0, 0>]}> : () -> memref<6xsi8>
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "init_state0"}>
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, label = "steps"}> ({
-// CHECK-NEXT:    ^bb0([[STEP:%.*]]: index):
+// CHECK-LABEL: hlscpp.func @rec_layer0(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: memref<3x4xsi8> "in1", %{{.*}}: memref<6xsi8> "out0", %{{.*}}: memref<3x6xsi8> "out1") {
+// CHECK:         %state0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 0>] : memref<6xsi8>
+// CHECK-NEXT:    %next_state0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 0>] : memref<6xsi8>
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("init_state0")
+// CHECK:         hlscpp.for [[STEP:%[a-z0-9_]+]] = 0 to 3 step 1 label("steps") {
 // CHECK-NEXT:      hlscpp.call @rec_layer0_step([[STEP]], %{{.*}}, %state0, %next_state0, %{{.*}})
-// CHECK-NEXT:      "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, unroll = 0 : i64, label = "copy_state0"}>
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "final_state0"}>
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 unroll(0) label("copy_state0")
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("final_state0")
 
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_Y", function_type = (memref<3x6xsi8>, !hlscpp.stream<si8>) -> ()
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
 // CHECK:         hlscpp.write
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_h_T", function_type = (memref<6xsi8>, !hlscpp.stream<si8>) -> ()
+// CHECK-LABEL: hlscpp.func @write_h_T(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
 
 // The scanned input is split by SIMD = 2 for the MVAU, the scan output by E = 3 for the unit.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "lstmc_kernel", function_type = (!hlscpp.stream<si8>, !hlscpp.stream<si8>, !hlscpp.stream<si8>) -> (), arg_names = ["X", "Y", "h_T"], interfaces = ["axis", "axis", "axis"], top, dataflow}>
-// CHECK-NEXT:  ^bb0([[X:%.*]]: !hlscpp.stream<si8>, [[Y:%.*]]: !hlscpp.stream<si8>, [[HT:%.*]]: !hlscpp.stream<si8>):
-// CHECK-NEXT:    %h0 = "hlscpp.array"()
-// CHECK-NEXT:    %x = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<cyclic, 2, 2>]}> : () -> memref<3x4xsi8>
-// CHECK-NEXT:    %ys = "hlscpp.array"() <{storage = "local", partition = [#hlscpp.partition<cyclic, 3, 2>]}> : () -> memref<3x6xsi8>
-// CHECK-NEXT:    %hT = "hlscpp.array"()
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK-SAME:  [[X:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "Y" axis, [[HT:%[0-9a-z_]+]]: !hlscpp.stream<si8> "h_T" axis) top dataflow block_control(ap_ctrl_chain) {
+// CHECK-NEXT:    %h0 = hlscpp.array
+// CHECK-NEXT:    %x = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<3x4xsi8>
+// CHECK-NEXT:    %ys = hlscpp.array local partition [#hlscpp.partition<cyclic, 3, 2>] : memref<3x6xsi8>
+// CHECK-NEXT:    %hT = hlscpp.array
 // CHECK-NEXT:    hlscpp.call @read_X([[X]], %x)
 // CHECK-NEXT:    hlscpp.call @constant_h0(%h0)
 // CHECK-NEXT:    hlscpp.call @rec_layer0(%h0, %x, %hT, %ys)
 // CHECK-NEXT:    hlscpp.call @write_Y(%ys, [[Y]])
 // CHECK-NEXT:    hlscpp.call @write_h_T(%hT, [[HT]])
-// CHECK-NEXT:  }) : () -> ()
+// CHECK-NEXT:  }
 // CHECK-NOT:   func.func
 // CHECK-NOT:   qrnn.
 // CHECK:       // {{[-]+}}
 
-// KERNEL: sym_name = "my_top", {{.*}} top, dataflow}>
+// KERNEL: hlscpp.func @my_top({{.*}}) top dataflow block_control(ap_ctrl_chain) {
 func.func @main(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "h_T"]} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
@@ -104,18 +102,18 @@ func.func @main(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attribu
 // -----
 // Not streamed: two MVAUs in one body. Each step copies x_t in, runs its units one after the other on whole
 // vectors (the MVAU into an array), then writes back the state and the step's output.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_cell"
-// CHECK:         "hlscpp.for"() <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, label = "steps"}> ({
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, pipeline = 1 : i64, label = "read_input0"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 60 : i64, step = 1 : i64, pipeline = 1 : i64, label = "mvau"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 24 : i64, step = 1 : i64, pipeline = 1 : i64, label = "mvau"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "scaled_sum"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "requant"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "update_state0"}>
-// CHECK:           "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64, label = "write_output0"}>
-// CHECK-NOT:   "hlscpp.stream"
-// CHECK-NOT:   dataflow}>
-// CHECK:       sym_name = "lstmc_kernel"
+// CHECK-LABEL: hlscpp.func @rec_cell(
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 label("steps") {
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) label("read_input0")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 60 step 1 pipeline(1) label("mvau")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 24 step 1 pipeline(1) label("mvau")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("scaled_sum")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("requant")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("update_state0")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("write_output0")
+// CHECK-NOT:   hlscpp.stream depth
+// CHECK-NOT:   ) dataflow {
+// CHECK:       hlscpp.func @lstmc_kernel(
 func.func @two_mvaus(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
@@ -153,23 +151,20 @@ func.func @b() {
 // `int seq_len` AXI-Lite port after its streams; the sequence ports' readers/writers and the `steps` loop run
 // `seq_len` iterations (ub = 3 is their largest bound), and a reverse scan indexes seq_len - 1 - t. The h_T
 // port, not on the time axis, keeps its static loop.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "read_X", function_type = (!hlscpp.stream<si8>, memref<3x4xsi8>, index) -> (), arg_names = ["in", "out0", "seq_len"]
-// CHECK-NEXT:  ^bb0(%{{.*}}: !hlscpp.stream<si8>, %{{.*}}: memref<3x4xsi8>, [[N:%.*]]: index):
-// CHECK-NEXT:    "hlscpp.for"([[N]]) <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64}>
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_rcell"
-// CHECK-SAME:    arg_names = ["in0", "in1", "out0", "out1", "seq_len"]
-// CHECK-NEXT:  ^bb0({{.*}}, [[LEN:%[0-9a-z_]+]]: index):
-// CHECK:         "hlscpp.for"([[LEN]]) <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64, label = "steps"}> ({
-// CHECK-NEXT:    ^bb0([[T:%.*]]: index):
-// CHECK-NEXT:      [[ONE:%.*]] = hlscpp.const 1 : index : index
-// CHECK-NEXT:      [[LAST:%.*]] = hlscpp.binary "sub" [[LEN]], [[ONE]] : (index, index) -> index
-// CHECK-NEXT:      hlscpp.binary "sub" [[LAST]], [[T]] : (index, index) -> index
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_Y", function_type = (memref<3x6xsi8>, !hlscpp.stream<si8>, index) -> ()
-// CHECK:         "hlscpp.for"(%{{.*}}) <{lb = 0 : i64, ub = 3 : i64, step = 1 : i64}>
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "write_H", function_type = (memref<6xsi8>, !hlscpp.stream<si8>) -> ()
-// CHECK-NEXT:  ^bb0
-// CHECK-NEXT:    "hlscpp.for"() <{lb = 0 : i64, ub = 6 : i64, step = 1 : i64, pipeline = 1 : i64}>
-// CHECK:       sym_name = "lstmc_kernel", function_type = (!hlscpp.stream<si8>, !hlscpp.stream<si8>, !hlscpp.stream<si8>, index) -> (), arg_names = ["X", "Y", "H", "seq_len"], interfaces = ["axis", "axis", "axis", "s_axilite"]
+// CHECK-LABEL: hlscpp.func @read_X(
+// CHECK-SAME:  %{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: memref<3x4xsi8> "out0", [[N:%[0-9a-z_]+]]: index "seq_len") {
+// CHECK-NEXT:    hlscpp.for %{{[a-z0-9_]+}} = 0 to [[N]] max 3 step 1
+// CHECK-LABEL: hlscpp.func @rec_rcell(
+// CHECK-SAME:  %{{[0-9a-z_]+}}: memref<6xsi8> "in0", %{{[0-9a-z_]+}}: memref<3x4xsi8> "in1", %{{[0-9a-z_]+}}: memref<6xsi8> "out0", %{{[0-9a-z_]+}}: memref<3x6xsi8> "out1", [[LEN:%[0-9a-z_]+]]: index "seq_len") {
+// CHECK:         hlscpp.for [[T:%[a-z0-9_]+]] = 0 to [[LEN]] max 3 step 1 label("steps") {
+// CHECK-NEXT:      [[ONE:%.*]] = hlscpp.const 1 : index
+// CHECK-NEXT:      [[LAST:%.*]] = hlscpp.binary sub [[LEN]], [[ONE]] : (index, index) -> index
+// CHECK-NEXT:      hlscpp.binary sub [[LAST]], [[T]] : (index, index) -> index
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out", %{{.*}}: index "seq_len") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to %{{.*}} max 3 step 1
+// CHECK-LABEL: hlscpp.func @write_H(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK-NEXT:    hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1)
+// CHECK:       hlscpp.func @lstmc_kernel(%{{.*}}: !hlscpp.stream<si8> "X" axis, %{{.*}}: !hlscpp.stream<si8> "Y" axis, %{{.*}}: !hlscpp.stream<si8> "H" axis, %{{.*}}: index "seq_len" s_axilite) top dataflow block_control(ap_ctrl_chain) {
 func.func @run_time_length(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "H"], lstmc.max_seq_len = 3 : i64} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
@@ -203,4 +198,126 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
   %x2 = qrnn.requant %x shift(1) clamp(-128, 127) rounding("half_even") : tensor<3x4xsi8> -> tensor<3x4xsi8>
   %y = qrnn.dequantize %x2 by <s8, scale = 0.125, zp = 0> : tensor<3x4xsi8> -> tensor<3x4xf32>
   func.return %y : tensor<3x4xf32>
+}
+
+// -----
+
+// The streamed top level (qrnn_to_dataflow.top_streams): the input reader, the line buffer, the MVAU and
+// the requantizer are joined by hls::stream FIFOs (depth 2), SIMD- or PE-wide words as arrays of lanes;
+// the reshape next to the port is a view of the FIFO. The line buffer (FINN's ConvolutionInputGenerator,
+// kernel one row high) runs H + 1 = 3 phases of max(4 words in, 2 words out) iterations: row y into one
+// row buffer while it emits the patches of row y - 1 from the other. The MVAU reads a SIMD-wide word into
+// its input buffer on the first row fold only, and runs one flat loop over its V = 4 patches. The
+// requantizer takes a PE-wide word per iteration and writes its (cyclically split) buffer.
+// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
+// CHECK:             [[V:%.*]] = hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
+// CHECK-NEXT:        hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
+// CHECK-LABEL: hlscpp.func @window_win(
+// CHECK-SAME:  [[IN:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in0", [[OUT:%[0-9a-z_]+]]: memref<2x!hlscpp.stream<si8>> "out0") {
+// CHECK-NEXT:    %line = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>, #hlscpp.partition<cyclic, 2, 2>] : memref<2x4xsi8>
+// CHECK-NEXT:    hlscpp.for [[Y:%[a-z0-9_]+]] = 0 to 3 step 1 label("rows")
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) label("line_buffer")
+// CHECK:             hlscpp.binary mod [[Y]]
+// CHECK-NEXT:        [[X:%.*]] = hlscpp.read [[IN]] : !hlscpp.stream<si8> -> si8
+// CHECK-NEXT:        hlscpp.store [[X]], %line
+// CHECK:             hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 2 step 1 unroll(0) label("lanes")
+// CHECK:               [[P:%.*]] = hlscpp.load %line
+// CHECK-NEXT:          hlscpp.write [[OUT]][[[E]]], [[P]] : memref<2x!hlscpp.stream<si8>>, si8
+// CHECK-LABEL: hlscpp.func @dataflow.mvau_mm(%{{.*}}: memref<2x!hlscpp.stream<si8>> "in0", %{{.*}}: memref<2x!hlscpp.stream<si16>> "out0") {
+// CHECK:         %inbuf = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 1>] : memref<2xsi8>
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) label("mvau")
+// CHECK:           [[NF:%.*]] = hlscpp.load %nf[] : memref<index> -> index
+// CHECK:           [[FIRST:%.*]] = hlscpp.binary eq [[NF]], %{{.*}} : (index, index) -> i1
+// CHECK-NEXT:      hlscpp.if [[FIRST]] : i1 {
+// CHECK:             hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si8>> -> si8
+// CHECK-NEXT:        hlscpp.store %{{.*}}, %inbuf
+// CHECK:           hlscpp.load %inbuf
+// CHECK:           hlscpp.write %{{.*}}[%{{.*}}], %{{.*}} : memref<2x!hlscpp.stream<si16>>, si16
+// CHECK-LABEL: hlscpp.func @requant_relu(%{{.*}}: memref<2x!hlscpp.stream<si16>> "in0", %{{.*}}: memref<4x2xui8> "out0") {
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 1 step 1 pipeline(1)
+// CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0) label("lanes")
+// CHECK:               hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si16>> -> si16
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK-SAME:  [[PX:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[PY:%[0-9a-z_]+]]: !hlscpp.stream<ui8> "Y" axis) top dataflow block_control(ap_ctrl_chain) {
+// CHECK-NEXT:    %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK-NEXT:    %win_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si8>>
+// CHECK-NEXT:    %mm_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si16>>
+// CHECK-NEXT:    %relu = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<4x2xui8>
+// CHECK-NEXT:    hlscpp.call @read_X([[PX]], %x_fifo)
+// CHECK-NEXT:    hlscpp.call @window_win(%x_fifo, %win_fifo)
+// CHECK-NEXT:    hlscpp.call @dataflow.mvau_mm(%win_fifo, %mm_fifo)
+// CHECK-NEXT:    hlscpp.call @requant_relu(%mm_fifo, %relu)
+// CHECK-NEXT:    hlscpp.call @write_Y(%relu, [[PY]])
+func.func @conv(%X: tensor<2x4xf32>) -> tensor<4x2xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<2x4xf32> -> tensor<2x4xsi8>
+  %0 = qrnn.reshape %x : tensor<2x4xsi8> -> tensor<2x4x1xsi8>
+  %win = qrnn.window %0 kernel([1, 2]) strides([1, 2]) : tensor<2x4x1xsi8> -> tensor<4x2xsi8>
+  %mm = dataflow.mvau(%win) weights(dense<[[1, -2], [3, 4]]> : tensor<2x2xsi8>) multipliers(dense<1> : tensor<1x2xi64>) bias(dense<[5, -6]> : tensor<2xi64>) pe(2) simd(2) : (tensor<4x2xsi8>) -> tensor<4x2xsi16>
+  %relu = qrnn.requant %mm shift(1) clamp(0, 255) rounding("half_even") : tensor<4x2xsi16> -> tensor<4x2xui8>
+  %y = qrnn.dequantize %relu by <u8, scale = 0.5, zp = 0> : tensor<4x2xui8> -> tensor<4x2xf32>
+  func.return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// Not streamed: a line buffer needs a kernel one row high (kernel 2 x 2 here), so the window stays a copy
+// into a buffer and the MVAU reads arrays, with one pipelined loop per patch.
+// CHECK-LABEL: hlscpp.func @window_win(%{{.*}}: memref<3x3x1xsi8> "in0", %{{.*}}: memref<4x4xsi8> "out0") {
+// CHECK-NOT:     hlscpp.stream
+// CHECK-LABEL: hlscpp.func @dataflow.mvau_mm(%{{.*}}: memref<4x4xsi8> "in0", %{{.*}}: memref<4x1xsi16> "out0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 label("vectors")
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK-NOT:     hlscpp.stream depth
+func.func @conv2d(%X: tensor<3x3xf32>) -> tensor<4x1xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x3xf32> -> tensor<3x3xsi8>
+  %0 = qrnn.reshape %x : tensor<3x3xsi8> -> tensor<3x3x1xsi8>
+  %win = qrnn.window %0 kernel([2, 2]) strides([1, 1]) : tensor<3x3x1xsi8> -> tensor<4x4xsi8>
+  %mm = dataflow.mvau(%win) weights(dense<[[1], [-2], [3], [4]]> : tensor<4x1xsi8>) multipliers(dense<1> : tensor<1x1xi64>) bias(dense<[5]> : tensor<1xi64>) pe(1) simd(1) : (tensor<4x4xsi8>) -> tensor<4x1xsi16>
+  %y = qrnn.dequantize %mm by <s16, scale = 0.5, zp = 0> : tensor<4x1xsi16> -> tensor<4x1xf32>
+  func.return %y : tensor<4x1xf32>
+}
+
+// -----
+
+// x_t from a FIFO: a unit in front of the recurrence emits the sequence in time order, so the recurrence
+// takes it from a FIFO (no [T][I] buffer): x_0 is read into a register array before the first step, and each
+// step's DATAFLOW region reads x_{t+1} into a second one in a process of its own (in parallel with the MVAU,
+// none after the last step), copied over after the step; the step's MVAU reads x_t without a time index.
+// CHECK-LABEL: hlscpp.func @rec_layer0_prefetch_x0(
+// CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[IN:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in", [[NEXT:%[0-9a-z_]+]]: memref<4xsi8> "out") {
+// CHECK-NEXT:    [[ONE:%.*]] = hlscpp.const 1 : index
+// CHECK-NEXT:    [[T1:%.*]] = hlscpp.binary add [[T]], [[ONE]]
+// CHECK-NEXT:    [[N:%.*]] = hlscpp.const 3 : index
+// CHECK-NEXT:    [[MORE:%.*]] = hlscpp.binary lt [[T1]], [[N]]
+// CHECK-NEXT:    hlscpp.if [[MORE]] : i1 {
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) label("read_x0")
+// CHECK-LABEL: hlscpp.func @rec_layer0_gates(%{{.*}}: memref<4xsi8> "in0", %{{.*}}: memref<6xsi8> "in1", %{{.*}}: memref<3x!hlscpp.stream<si16>> "out0") {
+// CHECK-LABEL: hlscpp.func @rec_layer0_step(%{{.*}} "t", %{{.*}} "x0", %{{.*}} "state0", %{{.*}} "next0", %{{.*}} "y0", %{{.*}} "xin0", %{{.*}} "x_next0") dataflow {
+// CHECK:         hlscpp.call @rec_layer0_prefetch_x0(
+// CHECK-NEXT:    hlscpp.call @rec_layer0_gates(
+// CHECK-LABEL: hlscpp.func @rec_layer0(
+// CHECK-SAME:  [[H0:%[0-9a-z_]+]]: memref<6xsi8> "in0", [[XS:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in1", [[YS:%[0-9a-z_]+]]: memref<3x6xsi8> "out0") {
+// CHECK:         %x0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 0>] : memref<4xsi8>
+// CHECK-NEXT:    %x_next0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 0>] : memref<4xsi8>
+// CHECK-NEXT:    hlscpp.for [[K:%[a-z0-9_]+]] = 0 to 4 step 1 pipeline(1) label("read_x0")
+// CHECK-NEXT:      [[V:%.*]] = hlscpp.read [[XS]] : !hlscpp.stream<si8> -> si8
+// CHECK-NEXT:      hlscpp.store [[V]], %x0[[[K]]] : si8, memref<4xsi8>
+// CHECK:         hlscpp.for [[ST:%[a-z0-9_]+]] = 0 to 3 step 1 label("steps")
+// CHECK-NEXT:      hlscpp.call @rec_layer0_step([[ST]], %x0, %{{.*}}, %{{.*}}, [[YS]], [[XS]], %x_next0)
+// CHECK:           label("copy_x0")
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK:         hlscpp.call @requant_xr(%x_fifo, %xr_fifo)
+// CHECK:         hlscpp.call @rec_layer0(%h0, %xr_fifo, %ys)
+func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %xr = qrnn.requant %x shift(1) clamp(-128, 127) rounding("half_even") : tensor<3x4xsi8> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%xr) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(3) simd(2) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "layer0"}
+  %y = qrnn.dequantize %ys by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
+  func.return %y : tensor<3x6xf32>
 }
