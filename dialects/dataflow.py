@@ -11,14 +11,14 @@ depths `qrnn-to-dataflow` records on the producing unit (`fifo_depth`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from xdsl.dialects.builtin import (
-    DenseArrayBase,
+    I64,
     DenseIntOrFPElementsAttr,
     IntegerAttr,
     IntegerType,
     TensorType,
-    I64,
     i64,
 )
 from xdsl.ir import Dialect, SSAValue
@@ -53,19 +53,31 @@ class MVAUOp(IRDLOperation):
         "`pe` `(` $pe `)` `simd` `(` $simd `)` attr-dict `:` functional-type($inputs, $result)"
     )
 
-    def __init__(self, inputs: Sequence[SSAValue], weights: DenseIntOrFPElementsAttr,
-                 multipliers: DenseIntOrFPElementsAttr, bias: DenseIntOrFPElementsAttr, result_type: TensorType,
-                 pe: int = 1, simd: int = 1):
+    def __init__(
+        self,
+        inputs: Sequence[SSAValue],
+        weights: DenseIntOrFPElementsAttr,
+        multipliers: DenseIntOrFPElementsAttr,
+        bias: DenseIntOrFPElementsAttr,
+        result_type: TensorType,
+        pe: int = 1,
+        simd: int = 1,
+    ):
         super().__init__(
             operands=[list(inputs)],
-            properties={"weights": weights, "multipliers": multipliers, "bias": bias,
-                        "pe": IntegerAttr(pe, i64), "simd": IntegerAttr(simd, i64)},
+            properties={
+                "weights": weights,
+                "multipliers": multipliers,
+                "bias": bias,
+                "pe": IntegerAttr(pe, i64),
+                "simd": IntegerAttr(simd, i64),
+            },
             result_types=[result_type],
         )
 
     @property
     def part_sizes(self) -> list[int]:
-        return [v.type.get_shape()[-1] for v in self.inputs]
+        return [cast(TensorType, v.type).get_shape()[-1] for v in self.inputs]
 
     @property
     def rows(self) -> int:
@@ -88,12 +100,16 @@ class MVAUOp(IRDLOperation):
             raise VerifyException("'dataflow.mvau' needs at least one input vector")
         shape = tuple(self.result.type.get_shape())
         if len(shape) not in (1, 2) or not isinstance(self.result.type.get_element_type(), IntegerType):
-            raise VerifyException(f"'dataflow.mvau' result must be an integer [N] or [V, N] tensor, got {self.result.type}")
+            raise VerifyException(
+                f"'dataflow.mvau' result must be an integer [N] or [V, N] tensor, got {self.result.type}"
+            )
         for i, v in enumerate(self.inputs):
-            vs = tuple(v.type.get_shape())
-            if len(vs) != len(shape) or vs[:-1] != shape[:-1] or not isinstance(v.type.get_element_type(), IntegerType):
+            ty = cast(TensorType, v.type)
+            vs = tuple(ty.get_shape())
+            if len(vs) != len(shape) or vs[:-1] != shape[:-1] or not isinstance(ty.get_element_type(), IntegerType):
                 raise VerifyException(
-                    f"'dataflow.mvau' input {i} must be an integer tensor of shape [{', '.join(map(str, shape[:-1] + ('K',)))}], got {v.type}")
+                    f"'dataflow.mvau' input {i} must be an integer tensor of shape [{', '.join(map(str, shape[:-1] + ('K',)))}], got {v.type}"
+                )
         n, k = shape[-1], self.columns
         if tuple(self.weights.get_shape()) != (k, n):
             raise VerifyException(f"'dataflow.mvau' weights must be [{k}, {n}], got {list(self.weights.get_shape())}")
@@ -108,7 +124,8 @@ class MVAUOp(IRDLOperation):
             raise VerifyException(f"'dataflow.mvau' PE={pe} must divide the {n} output rows")
         if simd < 1 or k % simd:
             raise VerifyException(
-                f"'dataflow.mvau' SIMD={simd} must divide the {k} input columns (part sizes {self.part_sizes})")
+                f"'dataflow.mvau' SIMD={simd} must divide the {k} input columns (part sizes {self.part_sizes})"
+            )
 
 
 DATAFLOW = Dialect("dataflow", [MVAUOp], [])

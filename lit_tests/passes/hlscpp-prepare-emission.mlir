@@ -7,30 +7,25 @@
 // Keywords get a trailing underscore, illegal characters become '_', a leading digit gets a '_' prefix,
 // clashes are numbered ('in' is taken by the first argument, then by the array: in1, in2). Loop-index
 // names i, j, k, ... are reserved, so a stream called 's' becomes 's1'.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "int_", {{.*}} arg_names = ["in", "in1", "for_"]
-// CHECK-NEXT:  ^bb0(%a: memref<4xsi8>, %b: memref<4xsi8>, %c: si8):
-// CHECK-NEXT:    %new_ = "hlscpp.array"()
-// CHECK-NEXT:    %buf = "hlscpp.array"()
-// CHECK-NEXT:    %buf2 = "hlscpp.array"()
-// CHECK-NEXT:    %x_y = "hlscpp.array"()
-// CHECK-NEXT:    %in2 = "hlscpp.array"()
-// CHECK-NEXT:    %s1 = "hlscpp.stream"()
-// CHECK-NEXT:    %anon = "hlscpp.array"()
+// CHECK-LABEL: hlscpp.func @int_(%a: memref<4xsi8> "in", %b: memref<4xsi8> "in1", %c: si8 "for_") {
+// CHECK-NEXT:    %new_ = hlscpp.array
+// CHECK-NEXT:    %buf = hlscpp.array
+// CHECK-NEXT:    %buf2 = hlscpp.array
+// CHECK-NEXT:    %x_y = hlscpp.array
+// CHECK-NEXT:    %in2 = hlscpp.array
+// CHECK-NEXT:    %s1 = hlscpp.stream
+// CHECK-NEXT:    %anon = hlscpp.array
 // Labels are unique per function; loop indices are named by nesting depth.
-// CHECK-NEXT:    "hlscpp.for"() <{{{.*}}label = "copy"}> ({
-// CHECK-NEXT:    ^bb0(%i: index):
-// CHECK-NEXT:      "hlscpp.for"() <{{{.*}}label = "copy1"}> ({
-// CHECK-NEXT:      ^bb0(%j: index):
+// CHECK-NEXT:    hlscpp.for %i = {{.*}} label("copy") {
+// CHECK-NEXT:      hlscpp.for %j = {{.*}} label("copy1") {
 // CHECK-NEXT:        %0 = hlscpp.load %a[%j]
 // CHECK-NEXT:        hlscpp.store %0, %new_[%i]
-// CHECK:         "hlscpp.for"() <{{{.*}}label = "new_n1"}> ({
-// CHECK-NEXT:    ^bb0(%i{{.*}}: index):
+// CHECK:         hlscpp.for %i{{.*}} = {{.*}} label("new_n1") {
 
 // Two functions that legalize to the same name: the second is numbered, and its calls follow.
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_l0", function_type = () -> ()
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "rec_l0n1", function_type = () -> ()
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "main_", {{.*}} arg_names = ["_2x", "a_b", "std_"], {{.*}} top}>
-// CHECK-NEXT:  ^bb0(%a: memref<4xsi8>, %b: memref<4xsi8>, %c: si8):
+// CHECK-LABEL: hlscpp.func @rec_l0() {
+// CHECK-LABEL: hlscpp.func @rec_l0n1() {
+// CHECK-LABEL: hlscpp.func @main_(%a: memref<4xsi8> "_2x", %b: memref<4xsi8> "a_b", %c: si8 "std_") top {
 // CHECK-NEXT:    hlscpp.call @int_(%a, %b, %c)
 // CHECK-NEXT:    hlscpp.call @rec_l0n1()
 // CHECK-NEXT:    hlscpp.call @rec_l0()
@@ -55,46 +50,38 @@
 // CPP-NEXT:   rec_l0();
 // CPP-NEXT: }
 
-"hlscpp.func"() <{sym_name = "int", function_type = (memref<4xsi8>, memref<4xsi8>, si8) -> (), arg_names = ["in", "in", "for"], interfaces = ["", "", ""]}> ({
-^bb0(%a: memref<4xsi8>, %b: memref<4xsi8>, %c: si8):
-  %new = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
-  %buf = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
-  %buf2 = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
-  %x.y = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
-  %in = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
-  %s = "hlscpp.stream"() <{depth = 2 : i64}> : () -> !hlscpp.stream<si8>
-  %anon = "hlscpp.array"() <{storage = "local", partition = []}> : () -> memref<4xsi8>
-  "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, label = "copy"}> ({
-  ^bb0(%outer: index):
-    "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, label = "copy"}> ({
-    ^bb0(%inner: index):
+hlscpp.func @int(%a: memref<4xsi8> "in", %b: memref<4xsi8> "in", %c: si8 "for") {
+  %new = hlscpp.array local : memref<4xsi8>
+  %buf = hlscpp.array local : memref<4xsi8>
+  %buf2 = hlscpp.array local : memref<4xsi8>
+  %x.y = hlscpp.array local : memref<4xsi8>
+  %in = hlscpp.array local : memref<4xsi8>
+  %s = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+  %anon = hlscpp.array local : memref<4xsi8>
+  hlscpp.for %outer = 0 to 4 step 1 label("copy") {
+    hlscpp.for %inner = 0 to 4 step 1 label("copy") {
       %v = hlscpp.load %a[%inner] : memref<4xsi8> -> si8
       hlscpp.store %v, %new[%outer] : si8, memref<4xsi8>
-    }) : () -> ()
-  }) : () -> ()
-  "hlscpp.for"() <{lb = 0 : i64, ub = 4 : i64, step = 1 : i64, label = "new"}> ({
-  ^bb0(%again: index):
-  }) : () -> ()
-}) : () -> ()
-"hlscpp.func"() <{sym_name = "rec_l0", function_type = () -> (), arg_names = [], interfaces = []}> ({
-^bb0:
-}) : () -> ()
-"hlscpp.func"() <{sym_name = "rec.l0", function_type = () -> (), arg_names = [], interfaces = []}> ({
-^bb0:
-}) : () -> ()
-"hlscpp.func"() <{sym_name = "main", function_type = (memref<4xsi8>, memref<4xsi8>, si8) -> (), arg_names = ["2x", "a b", "std"], interfaces = ["", "", ""], top}> ({
-^bb0(%a: memref<4xsi8>, %b: memref<4xsi8>, %c: si8):
+    }
+  }
+  hlscpp.for %again = 0 to 4 step 1 label("new") {
+  }
+}
+hlscpp.func @rec_l0() {
+}
+hlscpp.func @"rec.l0"() {
+}
+hlscpp.func @main(%a: memref<4xsi8> "2x", %b: memref<4xsi8> "a b", %c: si8 "std") top {
   hlscpp.call @int(%a, %b, %c) : memref<4xsi8>, memref<4xsi8>, si8
   hlscpp.call @"rec.l0"() :
   hlscpp.call @rec_l0() :
-}) : () -> ()
+}
 
 // Hostile names from a model (quotes, a newline, a comment opener, non-ASCII, implementation-reserved
 // `__x`/`_X`, alternative tokens, macros, the emitter's own v<N> temporaries, and a name equal to a function
 // the body calls) all become plain identifiers; nothing of them reaches the C++ but [A-Za-z0-9_].
-// CHECK-LABEL: "hlscpp.func"() <{sym_name = "evil", {{.*}} arg_names = ["x____system__rm__", "a_b__c", "_9", "v__x", "v_X", "and_", "NULL_", "v0_", "caf_", "evil1"]
+// CHECK-LABEL: hlscpp.func @evil(%a0: si8 "x____system__rm__", %a1: si8 "a_b__c", %a2: si8 "_9", %a3: si8 "v__x", %a4: si8 "v_X", %a5: si8 "and_", %a6: si8 "NULL_", %a7: si8 "v0_", %a8: si8 "caf_", %a9: si8 "evil1") top {
 // CPP-LABEL: void evil(
 // CPP-SAME: ap_int<8> x____system__rm__, ap_int<8> a_b__c, ap_int<8> _9, ap_int<8> v__x, ap_int<8> v_X, ap_int<8> and_, ap_int<8> NULL_, ap_int<8> v0_, ap_int<8> caf_, ap_int<8> evil1) {
-"hlscpp.func"() <{sym_name = "evil", function_type = (si8, si8, si8, si8, si8, si8, si8, si8, si8, si8) -> (), arg_names = ["x\"); system(\"rm *", "a\0Ab/*c", "9", "__x", "_X", "and", "NULL", "v0", "café", "evil"], interfaces = ["", "", "", "", "", "", "", "", "", ""], top}> ({
-^bb0(%a0: si8, %a1: si8, %a2: si8, %a3: si8, %a4: si8, %a5: si8, %a6: si8, %a7: si8, %a8: si8, %a9: si8):
-}) : () -> ()
+hlscpp.func @evil(%a0: si8 "x\"); system(\"rm *", %a1: si8 "a\0Ab/*c", %a2: si8 "9", %a3: si8 "__x", %a4: si8 "_X", %a5: si8 "and", %a6: si8 "NULL", %a7: si8 "v0", %a8: si8 "café", %a9: si8 "evil") top {
+}
