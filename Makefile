@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN     = $(VENV)/bin
 
-.PHONY: setup setup-torch demo demo-tiny train-stock sweep-stock test pytest lit bench clean
+.PHONY: setup setup-torch demo demo-tiny train-stock sweep-stock test lint pytest lit bench clean
 
 setup: $(VENV)/.installed
 
@@ -40,7 +40,13 @@ train-stock: setup-torch
 sweep-stock: setup-torch
 	$(BIN)/python examples/stock/sweep.py --retrain
 
-test: pytest lit
+test: lint pytest lit
+
+# ruff (lint + format) and pyright (basic), configured in pyproject.toml, over the whole tree.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(BIN)/pyright
 
 pytest: setup
 	$(BIN)/python -m pytest -q -n auto --dist loadfile  # one file per worker: module fixtures stay shared
@@ -55,6 +61,8 @@ bench: setup
 	$(BIN)/python benchmarks/interpreter_throughput.py
 	$(BIN)/python benchmarks/csim_throughput.py
 	$(BIN)/python benchmarks/csim_cold.py
+	$(BIN)/python benchmarks/mvau_bound.py
+	$(BIN)/python benchmarks/datapath_widths.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -33,7 +33,14 @@ def measure(n: int) -> dict:
         ctx.load_dialect(dialect)
     Parser(ctx, out.getvalue()).parse_module()
     t3 = time.perf_counter()
-    return {"n": n, "weights": 8 * n * n, "import": t1 - t0, "print": t2 - t1, "parse": t3 - t2, "chars": len(out.getvalue())}
+    return {
+        "n": n,
+        "weights": 8 * n * n,
+        "import": t1 - t0,
+        "print": t2 - t1,
+        "parse": t3 - t2,
+        "chars": len(out.getvalue()),
+    }
 
 
 def main() -> None:
@@ -42,12 +49,16 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(n) for n in args.sizes]
     base = rows[0]
-    print(f"{'I=H':>5} {'weights':>10} {'import s':>9} {'print s':>8} {'parse s':>8} {'total s':>8} {'x weights':>9} {'x time':>7}")
+    print(
+        f"{'I=H':>5} {'weights':>10} {'import s':>9} {'print s':>8} {'parse s':>8} {'total s':>8} {'x weights':>9} {'x time':>7}"
+    )
     for r in rows:
         total = r["import"] + r["print"] + r["parse"]
         base_total = base["import"] + base["print"] + base["parse"]
-        print(f"{r['n']:>5} {r['weights']:>10} {r['import']:>9.3f} {r['print']:>8.3f} {r['parse']:>8.3f} {total:>8.3f} "
-              f"{r['weights'] / base['weights']:>9.1f} {total / base_total:>7.1f}")
+        print(
+            f"{r['n']:>5} {r['weights']:>10} {r['import']:>9.3f} {r['print']:>8.3f} {r['parse']:>8.3f} {total:>8.3f} "
+            f"{r['weights'] / base['weights']:>9.1f} {total / base_total:>7.1f}"
+        )
 
 
 if __name__ == "__main__":

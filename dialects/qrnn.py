@@ -15,22 +15,22 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
-    I64,
     Float32Type,
     FloatData,
+    IntAttr,
     IntegerAttr,
     IntegerType,
     Signedness,
-    f32,
-    IntAttr,
     StringAttr,
     TensorType,
+    f32,
     i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
@@ -244,10 +244,14 @@ class QuantAttr(ParametrizedAttribute):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _tensor_shape(value: SSAValue, what: str) -> tuple[int, ...]:
+def _tensor_type(value: SSAValue, what: str) -> TensorType:
     if not isinstance(value.type, TensorType):
         raise VerifyException(f"{what} must be a tensor, got {value.type}")
-    return tuple(value.type.get_shape())
+    return value.type
+
+
+def _tensor_shape(value: SSAValue, what: str) -> tuple[int, ...]:
+    return tuple(_tensor_type(value, what).get_shape())
 
 
 def broadcast_shapes(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
@@ -341,7 +345,7 @@ def print_dense(printer: Printer, attr: DenseIntOrFPElementsAttr) -> None:
         printer.print_string("[")
         if len(shape) > 1:
             k = len(values) // shape[0]
-            printer.print_list([values[i:i + k] for i in range(0, len(values), k)], lambda v: nested(v, shape[1:]))
+            printer.print_list([values[i : i + k] for i in range(0, len(values), k)], lambda v: nested(v, shape[1:]))
         else:
             printer.print_list(values, element)
         printer.print_string("]")
@@ -409,8 +413,7 @@ class QuantOp(IRDLOperation):
                 raise VerifyException(f"quantizer axis {axis} is out of range for a rank-{len(shape)} tensor")
             if len(self.quant.scales) != shape[axis]:
                 raise VerifyException(
-                    f"per-channel quantizer has {len(self.quant.scales)} scales but axis {axis} "
-                    f"has size {shape[axis]}"
+                    f"per-channel quantizer has {len(self.quant.scales)} scales but axis {axis} has size {shape[axis]}"
                 )
 
 
@@ -431,25 +434,32 @@ class QuantDequantOp(IRDLOperation):
     assembly_format = "$input `by` $quant `to` $dequant attr-dict `:` type($result)"
 
     def __init__(self, input: SSAValue | Operation, quant: QuantAttr, dequant: QuantAttr):
-        super().__init__(operands=[input], properties={"quant": quant, "dequant": dequant},
-                         result_types=[SSAValue.get(input).type])
+        super().__init__(
+            operands=[input], properties={"quant": quant, "dequant": dequant}, result_types=[SSAValue.get(input).type]
+        )
 
     def verify_(self) -> None:
         shape = _tensor_shape(self.input, "quant_dequant input")
         q, d = self.quant, self.dequant
-        for what, a, b in (("bit width", q.bits.data, d.bits.data), ("signedness", q.is_signed, d.is_signed),
-                           ("narrow range", q.is_narrow, d.is_narrow), ("zero points", q.zero_points, d.zero_points),
-                           ("axis", q.channel_axis, d.channel_axis)):
+        for what, a, b in (
+            ("bit width", q.bits.data, d.bits.data),
+            ("signedness", q.is_signed, d.is_signed),
+            ("narrow range", q.is_narrow, d.is_narrow),
+            ("zero points", q.zero_points, d.zero_points),
+            ("axis", q.channel_axis, d.channel_axis),
+        ):
             if a != b:
-                raise VerifyException(f"'qrnn.quant_dequant' quantizer and dequantizer must share one integer grid: "
-                                      f"{what} {a} vs {b}")
+                raise VerifyException(
+                    f"'qrnn.quant_dequant' quantizer and dequantizer must share one integer grid: {what} {a} vs {b}"
+                )
         axis = q.channel_axis
         if axis is not None:
             if not -len(shape) <= axis < len(shape):
                 raise VerifyException(f"quantizer axis {axis} is out of range for a rank-{len(shape)} tensor")
             if len(q.scales) != shape[axis]:
-                raise VerifyException(f"per-channel quantizer has {len(q.scales)} scales but axis {axis} has size "
-                                      f"{shape[axis]}")
+                raise VerifyException(
+                    f"per-channel quantizer has {len(q.scales)} scales but axis {axis} has size {shape[axis]}"
+                )
 
 
 @irdl_op_definition
@@ -485,8 +495,9 @@ class MatMulOp(_BinaryOp):
     kernel = opt_prop_def(StringAttr)
     assembly_format = "$lhs `,` $rhs (`kernel` $kernel^)? attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: Attribute,
-                 kernel: str | None = None):
+    def __init__(
+        self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: Attribute, kernel: str | None = None
+    ):
         props = {} if kernel in (None, "matmul") else {"kernel": StringAttr(kernel)}
         super(_BinaryOp, self).__init__(operands=[lhs, rhs], result_types=[result_type], properties=props)
 
@@ -596,7 +607,9 @@ class ConcatOp(IRDLOperation):
         rank = len(shapes[0])
         axis = self.axis.value.data
         if not 0 <= axis < rank:
-            raise VerifyException(f"'qrnn.concat' axis {axis} is out of range for rank {rank} (use a non-negative axis)")
+            raise VerifyException(
+                f"'qrnn.concat' axis {axis} is out of range for rank {rank} (use a non-negative axis)"
+            )
         for s in shapes:
             if len(s) != rank or any(s[i] != shapes[0][i] for i in range(rank) if i != axis):
                 raise VerifyException(f"'qrnn.concat' inputs {[list(x) for x in shapes]} differ outside axis {axis}")
@@ -618,10 +631,13 @@ class TransposeOp(IRDLOperation):
     assembly_format = "$input `perm` `(` $perm `)` attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, perm: Sequence[int]):
-        ty = SSAValue.get(input).type
+        ty = SSAValue.get(input, type=TensorType).type
         shape = [ty.get_shape()[p] for p in perm]
-        super().__init__(operands=[input], properties={"perm": DenseArrayBase.from_list(i64, list(perm))},
-                         result_types=[TensorType(ty.get_element_type(), shape)])
+        super().__init__(
+            operands=[input],
+            properties={"perm": DenseArrayBase.from_list(i64, list(perm))},
+            result_types=[TensorType(ty.get_element_type(), shape)],
+        )
 
     @property
     def permutation(self) -> tuple[int, ...]:
@@ -634,7 +650,7 @@ class TransposeOp(IRDLOperation):
             raise VerifyException(f"'qrnn.transpose' perm {list(perm)} is not a permutation of {len(a)} axes")
         if list(r) != [a[p] for p in perm]:
             raise VerifyException(f"'qrnn.transpose' result shape {list(r)} should be {[a[p] for p in perm]}")
-        if self.input.type.get_element_type() != self.result.type.get_element_type():
+        if _tensor_type(self.input, "input").get_element_type() != self.result.type.get_element_type():
             raise VerifyException("'qrnn.transpose' must keep the element type")
 
 
@@ -656,25 +672,29 @@ class WindowOp(IRDLOperation):
     )
 
     def __init__(self, input: SSAValue | Operation, kernel: Sequence[int], strides: Sequence[int]):
-        ty = SSAValue.get(input).type
+        ty = SSAValue.get(input, type=TensorType).type
         h, w, c = ty.get_shape()
         ho, wo = window_output_size((h, w), kernel, strides)
-        super().__init__(operands=[input],
-                         properties={"kernel": DenseArrayBase.from_list(i64, list(kernel)),
-                                     "strides": DenseArrayBase.from_list(i64, list(strides))},
-                         result_types=[TensorType(ty.get_element_type(), (ho * wo, kernel[0] * kernel[1] * c))])
+        super().__init__(
+            operands=[input],
+            properties={
+                "kernel": DenseArrayBase.from_list(i64, list(kernel)),
+                "strides": DenseArrayBase.from_list(i64, list(strides)),
+            },
+            result_types=[TensorType(ty.get_element_type(), (ho * wo, kernel[0] * kernel[1] * c))],
+        )
 
     @property
-    def kernel_size(self) -> tuple[int, int]:
+    def kernel_size(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self.kernel.get_values())
 
     @property
-    def stride(self) -> tuple[int, int]:
+    def stride(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self.strides.get_values())
 
     @property
     def out_hw(self) -> tuple[int, int]:
-        h, w, _ = self.input.type.get_shape()
+        h, w, _ = SSAValue.get(self.input, type=TensorType).type.get_shape()
         return window_output_size((h, w), self.kernel_size, self.stride)
 
     def verify_(self) -> None:
@@ -690,7 +710,7 @@ class WindowOp(IRDLOperation):
 
 
 def window_output_size(hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int]) -> tuple[int, int]:
-    return tuple((hw[d] - kernel[d]) // strides[d] + 1 for d in range(2))
+    return (hw[0] - kernel[0]) // strides[0] + 1, (hw[1] - kernel[1]) // strides[1] + 1
 
 
 FORWARD, REVERSE = 0, 1
@@ -753,9 +773,13 @@ class RecurrenceOp(IRDLOperation):
         if n_in == 0:
             raise VerifyException("'qrnn.recurrence' needs at least one scanned input")
         if len(self.in_dirs) != n_in:
-            raise VerifyException(f"'qrnn.recurrence' has {n_in} scanned inputs but {len(self.in_dirs)} input directions")
+            raise VerifyException(
+                f"'qrnn.recurrence' has {n_in} scanned inputs but {len(self.in_dirs)} input directions"
+            )
         if len(self.out_dirs) != n_out:
-            raise VerifyException(f"'qrnn.recurrence' has {n_out} scan outputs but {len(self.out_dirs)} output directions")
+            raise VerifyException(
+                f"'qrnn.recurrence' has {n_out} scan outputs but {len(self.out_dirs)} output directions"
+            )
         for d in self.in_dirs + self.out_dirs:
             if d not in _DIRECTION_NAMES:
                 raise VerifyException(f"direction must be 0 (forward) or 1 (reverse), got {d}")
@@ -767,7 +791,8 @@ class RecurrenceOp(IRDLOperation):
         (seq_len,) = lengths
         block = self.body.block
         expected_args = [v.type for v in self.init] + [
-            TensorType(v.type.get_element_type(), v.type.get_shape()[1:]) for v in self.inputs
+            TensorType(t.get_element_type(), t.get_shape()[1:])
+            for t in (_tensor_type(v, "scan input") for v in self.inputs)
         ]
         got_args = [a.type for a in block.args]
         if got_args != expected_args:
@@ -787,6 +812,8 @@ class RecurrenceOp(IRDLOperation):
             if init.type != y:
                 raise VerifyException(f"state {i} is initialised as {init.type} but the body yields {y}")
         for i, (res, y) in enumerate(zip(self.outputs, yielded[n_state:])):
+            if not isinstance(y, TensorType):
+                raise VerifyException(f"scan output {i} must be a tensor, got {y}")
             expected = TensorType(y.get_element_type(), (seq_len, *y.get_shape()))
             if res.type != expected:
                 raise VerifyException(f"scan output {i} should have type {expected}, got {res.type}")
@@ -888,20 +915,21 @@ def integer_range_of(ty: Attribute) -> tuple[int, int]:
 
 def _int_tensor(value: SSAValue, what: str) -> tuple[int, ...]:
     shape = _tensor_shape(value, what)
-    if not isinstance(value.type.get_element_type(), IntegerType):
+    if not isinstance(_tensor_type(value, what).get_element_type(), IntegerType):
         raise VerifyException(f"{what} must be an integer tensor, got {value.type}")
     return shape
 
 
 def _float_tensor(value: SSAValue, what: str) -> tuple[int, ...]:
     shape = _tensor_shape(value, what)
-    if not isinstance(value.type.get_element_type(), Float32Type):
+    if not isinstance(_tensor_type(value, what).get_element_type(), Float32Type):
         raise VerifyException(f"{what} must be an f32 tensor, got {value.type}")
     return shape
 
 
 def _dense_ints(attr: DenseIntOrFPElementsAttr) -> list[int]:
-    return [int(v) for v in attr.get_values()]
+    # integer or float elements (never complex ones): each converts to an int
+    return [int(v) for v in cast("tuple[float, ...]", attr.get_values())]
 
 
 @irdl_op_definition
@@ -944,9 +972,13 @@ class QConstantOp(IRDLOperation):
             raise VerifyException(f"'qrnn.qconstant' codes must be integers, got {et}")
         want = IntegerType(q.bits.data, Signedness.SIGNED if q.is_signed else Signedness.UNSIGNED)
         if et != want:
-            raise VerifyException(f"'qrnn.qconstant' codes of a {q.bits.data}-bit quantizer must have type {want}, got {et}")
+            raise VerifyException(
+                f"'qrnn.qconstant' codes of a {q.bits.data}-bit quantizer must have type {want}, got {et}"
+            )
         shape = tuple(self.codes.get_shape())
-        if tuple(self.result.type.get_shape()) != shape or not isinstance(self.result.type.get_element_type(), Float32Type):
+        if tuple(self.result.type.get_shape()) != shape or not isinstance(
+            self.result.type.get_element_type(), Float32Type
+        ):
             raise VerifyException(f"'qrnn.qconstant' result must be tensor<{'x'.join(map(str, shape))}xf32>")
         axis = q.channel_axis
         if axis is not None and (not -len(shape) <= axis < len(shape) or len(q.scales) != shape[axis]):
@@ -964,10 +996,13 @@ class SliceOp(IRDLOperation):
     traits = traits_def(Pure())
 
     def __init__(self, input: SSAValue | Operation, offset: int, size: int):
-        ty = SSAValue.get(input).type
+        ty = SSAValue.get(input, type=TensorType).type
         shape = (*ty.get_shape()[:-1], size)
-        super().__init__(operands=[input], properties={"offset": IntegerAttr(offset, i64)},
-                         result_types=[TensorType(ty.get_element_type(), shape)])
+        super().__init__(
+            operands=[input],
+            properties={"offset": IntegerAttr(offset, i64)},
+            result_types=[TensorType(ty.get_element_type(), shape)],
+        )
 
     @property
     def start(self) -> int:
@@ -1010,8 +1045,10 @@ class SliceOp(IRDLOperation):
     def verify_(self) -> None:
         a, r = _tensor_shape(self.input, "slice input"), _tensor_shape(self.result, "slice result")
         if not a or len(a) != len(r) or a[:-1] != r[:-1]:
-            raise VerifyException(f"'qrnn.slice' result shape {list(r)} must equal the input shape {list(a)} but in the last axis")
-        if self.input.type.get_element_type() != self.result.type.get_element_type():
+            raise VerifyException(
+                f"'qrnn.slice' result shape {list(r)} must equal the input shape {list(a)} but in the last axis"
+            )
+        if _tensor_type(self.input, "slice input").get_element_type() != self.result.type.get_element_type():
             raise VerifyException("'qrnn.slice' must keep the element type")
         if self.start < 0 or self.start + r[-1] > a[-1]:
             raise VerifyException(f"'qrnn.slice' [{self.start}:{self.start + r[-1]}] is out of bounds for size {a[-1]}")
@@ -1052,7 +1089,7 @@ class QuantizeOp(_BoundaryOp):
     FLOAT_INPUT: ClassVar[bool] = True
 
     def __init__(self, input: SSAValue | Operation, quant: QuantAttr):
-        ty = SSAValue.get(input).type
+        ty = SSAValue.get(input, type=TensorType).type
         zp_lo, zp_hi = min(quant.zero_points), max(quant.zero_points)
         rt = TensorType(integer_type_for_range(quant.qmin - zp_hi, quant.qmax - zp_lo), ty.get_shape())
         super().__init__(operands=[input], properties={"quant": quant}, result_types=[rt])
@@ -1066,7 +1103,7 @@ class DequantizeOp(_BoundaryOp):
     FLOAT_INPUT: ClassVar[bool] = False
 
     def __init__(self, input: SSAValue | Operation, quant: QuantAttr):
-        ty = SSAValue.get(input).type
+        ty = SSAValue.get(input, type=TensorType).type
         super().__init__(operands=[input], properties={"quant": quant}, result_types=[TensorType(f32, ty.get_shape())])
 
 
@@ -1113,10 +1150,16 @@ class ScaledSumOp(IRDLOperation):
         "functional-type($terms, $result)"
     )
 
-    def __init__(self, terms: Sequence[SSAValue], multipliers: DenseIntOrFPElementsAttr,
-                 bias: DenseIntOrFPElementsAttr, result_type: TensorType):
-        super().__init__(operands=[list(terms)], properties={"multipliers": multipliers, "bias": bias},
-                         result_types=[result_type])
+    def __init__(
+        self,
+        terms: Sequence[SSAValue],
+        multipliers: DenseIntOrFPElementsAttr,
+        bias: DenseIntOrFPElementsAttr,
+        result_type: TensorType,
+    ):
+        super().__init__(
+            operands=[list(terms)], properties={"multipliers": multipliers, "bias": bias}, result_types=[result_type]
+        )
 
     def verify_(self) -> None:
         r = _int_tensor(self.result, "'qrnn.scaled_sum' result")
@@ -1127,7 +1170,9 @@ class ScaledSumOp(IRDLOperation):
                 raise VerifyException(f"'qrnn.scaled_sum' term {i} has shape {list(s)}, expected {list(r)}")
         m = tuple(self.multipliers.get_shape())
         if m != (len(self.terms), n):
-            raise VerifyException(f"'qrnn.scaled_sum' multipliers must have shape [{len(self.terms)}, {n}], got {list(m)}")
+            raise VerifyException(
+                f"'qrnn.scaled_sum' multipliers must have shape [{len(self.terms)}, {n}], got {list(m)}"
+            )
         if tuple(self.bias.get_shape()) != (n,):
             raise VerifyException(f"'qrnn.scaled_sum' bias must have shape [{n}], got {list(self.bias.get_shape())}")
 
@@ -1150,11 +1195,15 @@ class RequantOp(IRDLOperation):
     )
 
     def __init__(self, input: SSAValue, shift: int, lo: int, hi: int, rounding: str):
-        ty = input.type
+        ty = SSAValue.get(input, type=TensorType).type
         super().__init__(
             operands=[input],
-            properties={"shift": IntegerAttr(shift, i64), "lo": IntegerAttr(lo, i64), "hi": IntegerAttr(hi, i64),
-                        "rounding": StringAttr(rounding)},
+            properties={
+                "shift": IntegerAttr(shift, i64),
+                "lo": IntegerAttr(lo, i64),
+                "hi": IntegerAttr(hi, i64),
+                "rounding": StringAttr(rounding),
+            },
             result_types=[TensorType(integer_type_for_range(lo, hi), ty.get_shape())],
         )
 
@@ -1170,7 +1219,9 @@ class RequantOp(IRDLOperation):
             raise VerifyException(f"'qrnn.requant' clamp range [{lo}, {hi}] is empty")
         t_lo, t_hi = integer_range_of(self.result.type.get_element_type())
         if lo < t_lo or hi > t_hi:
-            raise VerifyException(f"'qrnn.requant' clamp range [{lo}, {hi}] does not fit {self.result.type.get_element_type()}")
+            raise VerifyException(
+                f"'qrnn.requant' clamp range [{lo}, {hi}] does not fit {self.result.type.get_element_type()}"
+            )
         if self.rounding.data not in ROUNDING_MODES:
             raise VerifyException(f"unknown rounding mode '{self.rounding.data}'")
 
@@ -1203,14 +1254,18 @@ class ThresholdOp(IRDLOperation):
         base = self.base.value.data
         t_lo, t_hi = integer_range_of(self.result.type.get_element_type())
         if base < t_lo or base + t[-1] > t_hi:
-            raise VerifyException(f"'qrnn.threshold' outputs [{base}, {base + t[-1]}] do not fit {self.result.type.get_element_type()}")
+            raise VerifyException(
+                f"'qrnn.threshold' outputs [{base}, {base + t[-1]}] do not fit {self.result.type.get_element_type()}"
+            )
         # The interpreter counts by binary search, the kernel by comparing all: they agree only on sorted rows.
         values, k = _dense_ints(self.thresholds), t[-1]
         for row in range(len(values) // k if k else 0):
             for j in range(row * k + 1, (row + 1) * k):
                 if values[j] < values[j - 1]:
-                    raise VerifyException(f"'qrnn.threshold' thresholds must be non-decreasing along each row: row "
-                                          f"{row} has {values[j - 1]} before {values[j]}")
+                    raise VerifyException(
+                        f"'qrnn.threshold' thresholds must be non-decreasing along each row: row "
+                        f"{row} has {values[j - 1]} before {values[j]}"
+                    )
 
 
 @irdl_op_definition
@@ -1223,7 +1278,9 @@ class LutOp(IRDLOperation):
     offset = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     traits = traits_def(Pure())
-    assembly_format = "$input `table` `(` $table `)` `offset` `(` $offset `)` attr-dict `:` type($input) `->` type($result)"
+    assembly_format = (
+        "$input `table` `(` $table `)` `offset` `(` $offset `)` attr-dict `:` type($input) `->` type($result)"
+    )
 
     def verify_(self) -> None:
         a = _int_tensor(self.input, "'qrnn.lut' input")

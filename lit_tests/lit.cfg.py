@@ -5,14 +5,19 @@ import shutil
 import sys
 
 import lit.formats
+from lit.TestingConfig import TestingConfig
+
+config: TestingConfig = globals()["config"]  # lit defines it before it runs this file; this names its type
 
 config.name = "lstmc"
 config.test_format = lit.formats.ShTest(execute_external=False)  # lit 23 rejects the external shell
-config.suffixes = [".mlir", ".test"]
-config.excludes = ["Inputs", "lit.cfg.py"]
+config.suffixes = {".mlir", ".test"}
+config.excludes = {"Inputs", "lit.cfg.py"}
 config.test_source_root = os.path.dirname(__file__)
 
-config.environment["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), config.environment.get("PATH", os.environ["PATH"])])
+config.environment["PATH"] = os.pathsep.join(
+    [os.path.dirname(sys.executable), config.environment.get("PATH", os.environ["PATH"])]
+)
 config.substitutions.append(("%python", sys.executable))
 # Custom syntax -> print -> parse -> print, and the generic form -> parse -> print.
 config.substitutions.append(("LSTMC_ROUNDTRIP", "lstmc-opt %s | lstmc-opt"))

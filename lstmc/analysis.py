@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import OpResult, SSAValue
 
 from lstmc.dialects import qrnn
@@ -26,7 +27,8 @@ def producing_quantizer_scale(value: SSAValue, depth: int = 0) -> float | None:
         return producing_quantizer_scale(op.input, depth + 1)
     if isinstance(op, qrnn.ConcatOp):
         scales = [producing_quantizer_scale(v, depth + 1) for v in op.inputs]
-        return None if None in scales else min(scales)
+        known = [s for s in scales if s is not None]
+        return None if len(known) < len(scales) else min(known)
     if isinstance(op, qrnn.RecurrenceOp):
         yield_op = op.body.block.last_op
         assert isinstance(yield_op, qrnn.YieldOp)
@@ -94,8 +96,11 @@ class Grid:
     def exact_in_float32(self) -> bool:
         """Power-of-two grid and every integer involved below 2^24: float32 represents every value exactly."""
         s = self.scale
-        po2 = self.zero or (s.numerator == 1 and s.denominator & (s.denominator - 1) == 0) or \
-            (s.denominator == 1 and s.numerator & (s.numerator - 1) == 0)
+        po2 = (
+            self.zero
+            or (s.numerator == 1 and s.denominator & (s.denominator - 1) == 0)
+            or (s.denominator == 1 and s.numerator & (s.numerator - 1) == 0)
+        )
         return po2 and self.magnitude <= FLOAT32_EXACT
 
 
@@ -139,9 +144,7 @@ def constant_grid(values: np.ndarray) -> Grid | None:
     fracs = {Fraction(float(v)) for v in np.unique(values.astype(np.float64)) if v != 0}
     if not fracs:
         return Grid(Fraction(1), 0, 0)
-    scale = None
-    for f in fracs:
-        scale = abs(f) if scale is None else common_scale(scale, abs(f))
+    scale = functools.reduce(common_scale, (abs(f) for f in fracs))
     ks = [int(f / scale) for f in fracs] + ([0] if np.any(values == 0) else [])
     return Grid(scale, min(ks), max(ks))
 
@@ -195,12 +198,12 @@ class GridAnalysis:
 
         if isinstance(op, (qrnn.ConstantOp, qrnn.QConstantOp)) and op.results[0] in self.grids:
             return self.grids[op.results[0]]  # a constant in a recurrence body: the same at every fixpoint step
-        g = [self.grids.get(v) for v in op.operands]
+        operand_grids = [self.grids.get(v) for v in op.operands]
         if isinstance(op, (qrnn.QuantOp, qrnn.QuantDequantOp)):
             out = op.dequant if isinstance(op, qrnn.QuantDequantOp) else op.quant
             src = op.input.owner
             if isinstance(src, qrnn.ConstantOp):  # a quantized constant (an int32 bias): its actual codes
-                from lstmc.numerics import quantize, quant_params
+                from lstmc.numerics import quant_params, quantize
 
                 value = array_from_dense(src.value)
                 if np.issubdtype(value.dtype, np.floating):
@@ -211,7 +214,8 @@ class GridAnalysis:
         if isinstance(op, qrnn.ConstantOp):
             value = array_from_dense(op.value)
             return constant_grid(value) if np.issubdtype(value.dtype, np.floating) else None
-        if None in g:
+        g = [x for x in operand_grids if x is not None]
+        if len(g) < len(operand_grids):
             return None
         if isinstance(op, (qrnn.AddOp, qrnn.SubOp)):
             a, b = g
@@ -226,7 +230,7 @@ class GridAnalysis:
             return Grid(a.scale * b.scale, min(corners), max(corners))
         if isinstance(op, qrnn.MatMulOp):
             a, b = g
-            k = op.lhs.type.get_shape()[-1]
+            k = SSAValue.get(op.lhs, type=TensorType).type.get_shape()[-1]
             big = k * max(abs(a.lo), abs(a.hi)) * max(abs(b.lo), abs(b.hi))
             return Grid(a.scale * b.scale, -big, big, big)
         if isinstance(op, (qrnn.ReshapeOp, qrnn.TransposeOp, qrnn.SliceOp, qrnn.WindowOp)):
@@ -247,7 +251,9 @@ class GridAnalysis:
         n = len(rec.init)
         for r, s in zip(rec.final_states, states):
             self.grids[r] = s
-        for r, y in zip(rec.outputs, body.last_op.operands[n:]):
+        term = body.last_op
+        assert isinstance(term, qrnn.YieldOp)
+        for r, y in zip(rec.outputs, term.operands[n:]):
             self.grids[r] = self.grids.get(y)
 
     def recurrence_states(self, rec: qrnn.RecurrenceOp) -> list[Grid | None]:
@@ -267,17 +273,20 @@ class GridAnalysis:
                 self.grids[arg] = a
             self.run_block(body)
             new = []
-            for i, y in enumerate(body.last_op.operands[:n]):
+            term = body.last_op
+            assert isinstance(term, qrnn.YieldOp)
+            for i, y in enumerate(term.operands[:n]):
                 y = self.grids.get(y)
                 if y is None:
                     new.append(None)
                     continue
-                a = y if assumed[i] is None else join(assumed[i], y)
-                if init[i] is None:  # a graph input quantized onto the state's grid: its whole integer range
+                prev, start = assumed[i], init[i]
+                a = y if prev is None else join(prev, y)
+                if start is None:  # a graph input quantized onto the state's grid: its whole integer range
                     lo, hi, _ = container_range(a.lo, a.hi)
                     a = Grid(a.scale, lo, hi, a.partial)
-                elif assumed[i] is None:
-                    a = join(init[i], a)
+                elif prev is None:
+                    a = join(start, a)
                 new.append(a)
             if new == assumed:
                 return new
@@ -299,8 +308,10 @@ def reference_is_exact(module: ModuleOp) -> bool:
     reference's addition rounds it, and the integer design, which adds it exactly, may differ at a float32 tie.
     Inputs and initial states are taken on the grids the kernel quantizes them to."""
     if not all_scales_power_of_two(module) or not all(
-            op.quant.is_power_of_two and op.dequant.is_power_of_two
-            for op in module.walk() if isinstance(op, qrnn.QuantDequantOp)):
+        op.quant.is_power_of_two and op.dequant.is_power_of_two
+        for op in module.walk()
+        if isinstance(op, qrnn.QuantDequantOp)
+    ):
         return False
     fn = entry_function(module)
     analysis = function_grids(fn)

@@ -7,6 +7,7 @@ import math
 import os
 import zipfile
 from fractions import Fraction
+from typing import Any, cast
 
 import numpy as np
 
@@ -30,8 +31,9 @@ def input_shapes(model) -> dict[str, tuple[int | None, ...] | None]:
         if tt is None or not tt.HasField("shape"):
             shapes[inp.name] = None
         else:
-            shapes[inp.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                                     for d in tt.shape.dim)
+            shapes[inp.name] = tuple(
+                d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim
+            )
     return shapes
 
 
@@ -57,8 +59,16 @@ def _read_npy_header(member, path: str, key: str) -> tuple[tuple[int, ...], np.d
 def _check_dtype(dtype: np.dtype, path: str, key: str) -> None:
     # Only real numbers make sense as inputs; object arrays would need pickle, which is never enabled.
     if dtype.kind not in "fiu":
-        kinds = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "byte strings", "O": "Python objects",
-                 "V": "records (a structured dtype)", "M": "dates", "m": "time deltas"}
+        kinds = {
+            "b": "booleans",
+            "c": "complex numbers",
+            "U": "strings",
+            "S": "byte strings",
+            "O": "Python objects",
+            "V": "records (a structured dtype)",
+            "M": "dates",
+            "m": "time deltas",
+        }
         what = kinds.get(dtype.kind, f"dtype {dtype}")
         raise LstmcError(f"{path}: array '{key}' holds {what} (dtype {dtype}); inputs must be float or integer numbers")
 
@@ -82,8 +92,10 @@ def load_inputs(path: str, model=None, option: str = "--inputs", batch: bool = F
         with open(path, "rb") as f:
             magic = f.read(len(_NPY_MAGIC))
         if magic == _NPY_MAGIC:
-            raise LstmcError(f"{path}: a single .npy array; {option} takes an .npz archive of arrays named by the "
-                             "model's inputs (np.savez(path, X=x))")
+            raise LstmcError(
+                f"{path}: a single .npy array; {option} takes an .npz archive of arrays named by the "
+                "model's inputs (np.savez(path, X=x))"
+            )
         if not zipfile.is_zipfile(path):
             raise LstmcError(f"{path}: not a readable .npz archive (not a zip file; write it with np.savez)")
         with zipfile.ZipFile(path) as archive:
@@ -131,18 +143,24 @@ def _load_npz(archive: zipfile.ZipFile, path: str, model, option: str, batch: bo
         nbytes = math.prod(shape) * dtype.itemsize
         total += nbytes
         if total > INPUT_BYTE_BUDGET:
-            raise LstmcError(f"{path}: array '{key}' claims shape {list(shape)} ({nbytes:,} bytes); lstmc reads at "
-                             f"most {INPUT_BYTE_BUDGET:,} bytes of inputs")
+            raise LstmcError(
+                f"{path}: array '{key}' claims shape {list(shape)} ({nbytes:,} bytes); lstmc reads at "
+                f"most {INPUT_BYTE_BUDGET:,} bytes of inputs"
+            )
         if nbytes != info.file_size - header_len:
-            raise LstmcError(f"{path}: array '{key}' is truncated or corrupt: its header claims {nbytes:,} bytes of "
-                             f"data, the archive holds {info.file_size - header_len:,}")
+            raise LstmcError(
+                f"{path}: array '{key}' is truncated or corrupt: its header claims {nbytes:,} bytes of "
+                f"data, the archive holds {info.file_size - header_len:,}"
+            )
     if len({n is None for n in forms.values()}) > 1:
-        raise LstmcError(f"{path}: either every input is a batch (leading axis N) or none is; got "
-                         + ", ".join(f"'{k}' {'one sequence' if n is None else f'a batch of {n}'}"
-                                     for k, n in forms.items()))
+        raise LstmcError(
+            f"{path}: either every input is a batch (leading axis N) or none is; got "
+            + ", ".join(f"'{k}' {'one sequence' if n is None else f'a batch of {n}'}" for k, n in forms.items())
+        )
     if len({n for n in forms.values() if n is not None}) > 1:
-        raise LstmcError(f"{path}: inputs have different batch sizes: "
-                         + ", ".join(f"'{k}' {n}" for k, n in forms.items()))
+        raise LstmcError(
+            f"{path}: inputs have different batch sizes: " + ", ".join(f"'{k}' {n}" for k, n in forms.items())
+        )
     batched = any(n is not None for n in forms.values())
 
     # 2. the data
@@ -169,8 +187,10 @@ def batch_size(shape: tuple[int, ...], want: tuple[int | None, ...] | None, path
         return None
     if len(shape) == len(want) + 1 and fits(shape[1:]):
         return shape[0]
-    raise LstmcError(f"{path}: input '{key}' has shape {list(shape)}; expected {_shape_text(want)} (one sequence) or "
-                     f"[N, {_shape_text(want)[1:]} (a batch of N)")
+    raise LstmcError(
+        f"{path}: input '{key}' has shape {list(shape)}; expected {_shape_text(want)} (one sequence) or "
+        f"[N, {_shape_text(want)[1:]} (a batch of N)"
+    )
 
 
 def save_outputs(path: str, outputs: dict[str, np.ndarray], option: str = "--output") -> None:
@@ -178,7 +198,8 @@ def save_outputs(path: str, outputs: dict[str, np.ndarray], option: str = "--out
 
     check_npz_keys(outputs, "output")
     # Temporary file + rename (np.savez into the open file: it would append ".npz" to a bare name).
-    write_file_atomically(path, lambda f: np.savez(f, **outputs), option)
+    # (typed as keyword arguments of any type: savez's own `allow_pickle` keyword is one of them)
+    write_file_atomically(path, lambda f: np.savez(f, **cast("dict[str, Any]", outputs)), option)
 
 
 def random_inputs(model, count: int, seed: int, option: str = "--random") -> dict[str, np.ndarray]:
@@ -189,16 +210,23 @@ def random_inputs(model, count: int, seed: int, option: str = "--random") -> dic
     if seed < 0:  # numpy's default_rng refuses negative seeds with a ValueError
         raise LstmcError(f"--seed must be >= 0, got {seed}")
     initializers = {i.name for i in model.graph.initializer}
-    shapes = {inp.name: static_shape(inp.type, f"graph input '{inp.name}'")
-              for inp in model.graph.input if inp.name not in initializers}
+    shapes = {
+        inp.name: static_shape(inp.type, f"graph input '{inp.name}'")
+        for inp in model.graph.input
+        if inp.name not in initializers
+    }
     check_sequence_budget(shapes.values(), count, option)
     rng = np.random.default_rng(seed)
     arrays = {name: rng.standard_normal((count, *shape)).astype(np.float32) for name, shape in shapes.items()}
     # An initial state given as a graph input (FINN-GL's h0/c0) is quantized onto the state's grid by the kernel
     # but read as it is by the reference: draw it on that grid, as codes times the scale (what a
     # DequantizeLinear would give).
-    states = {n.input[i] for n in model.graph.node if n.op_type == "Scan"
-              for i in range(len(n.input) - next((a.i for a in n.attribute if a.name == "num_scan_inputs"), 0))}
+    states = {
+        n.input[i]
+        for n in model.graph.node
+        if n.op_type == "Scan"
+        for i in range(len(n.input) - next((a.i for a in n.attribute if a.name == "num_scan_inputs"), 0))
+    }
     if states & set(arrays):
         from lstmc.analysis import initial_state_grids
         from lstmc.frontend import import_model
@@ -216,5 +244,7 @@ def check_sequence_budget(shapes, count: int, option: str) -> None:
     per_sequence = sum(math.prod(shape) * 4 for shape in shapes)
     if count * per_sequence > INPUT_BYTE_BUDGET:
         limit = max(1, INPUT_BYTE_BUDGET // max(per_sequence, 1))
-        raise LstmcError(f"{option} {count}: too many sequences ({count * per_sequence:,} bytes of inputs); "
-                         f"at most {limit:,} for this model")
+        raise LstmcError(
+            f"{option} {count}: too many sequences ({count * per_sequence:,} bytes of inputs); "
+            f"at most {limit:,} for this model"
+        )

@@ -41,32 +41,173 @@ CANARY = "PWNED"  # the file every injected shell command in HOSTILE_NAMES tries
 
 NAME_CLASSES: dict[str, tuple[str, ...]] = {
     # break out of string literals, escapes, comments, printf formats
-    "literal": ('"', "'", "\\", 'a"b', "a'b", "a\\", "a\\nb", "a\nb", "\n", "\r\n", "a\tb", "a\x0bb", "*/", "/*",
-                "//", "a */ b", "x /* y", "%s%s%s%n", "%d", "%", "??/", "\\u0041", "\\x41", "\\\n", "#define X 1",
-                "#include <x>", 'Y\\", s); //', "a\\\nb"),
+    "literal": (
+        '"',
+        "'",
+        "\\",
+        'a"b',
+        "a'b",
+        "a\\",
+        "a\\nb",
+        "a\nb",
+        "\n",
+        "\r\n",
+        "a\tb",
+        "a\x0bb",
+        "*/",
+        "/*",
+        "//",
+        "a */ b",
+        "x /* y",
+        "%s%s%s%n",
+        "%d",
+        "%",
+        "??/",
+        "\\u0041",
+        "\\x41",
+        "\\\n",
+        "#define X 1",
+        "#include <x>",
+        'Y\\", s); //',
+        "a\\\nb",
+    ),
     # C++ keywords and names from the standard library / HLS headers
-    "keyword": ("int", "and", "or", "not", "xor", "NULL", "nullptr", "main", "class", "return", "struct", "template",
-                "void", "static", "auto", "this", "new", "delete", "operator", "std", "hls", "ap_int", "ap_uint",
-                "stream", "printf", "fopen", "FILE", "errno", "EOF", "assert", "__LINE__", "_Reserved", "__x"),
+    "keyword": (
+        "int",
+        "and",
+        "or",
+        "not",
+        "xor",
+        "NULL",
+        "nullptr",
+        "main",
+        "class",
+        "return",
+        "struct",
+        "template",
+        "void",
+        "static",
+        "auto",
+        "this",
+        "new",
+        "delete",
+        "operator",
+        "std",
+        "hls",
+        "ap_int",
+        "ap_uint",
+        "stream",
+        "printf",
+        "fopen",
+        "FILE",
+        "errno",
+        "EOF",
+        "assert",
+        "__LINE__",
+        "_Reserved",
+        "__x",
+    ),
     # names of the generated code's own variables, functions and files
-    "generated": ("in0", "out0", "in", "out", "s", "e", "v", "n", "n_out", "want", "mismatches", "check", "run", "i",
-                  "j", "v2", "state0", "value", "read_X", "write_Y", "write_h_n", "reshape_h_n", "constant_1",
-                  "lstmc_kernel", "lstmc_kernel_tb", "tb_input.bin", "report.json", "run_hls.tcl", "ir",
-                  "golden.npz"),
+    "generated": (
+        "in0",
+        "out0",
+        "in",
+        "out",
+        "s",
+        "e",
+        "v",
+        "n",
+        "n_out",
+        "want",
+        "mismatches",
+        "check",
+        "run",
+        "i",
+        "j",
+        "v2",
+        "state0",
+        "value",
+        "read_X",
+        "write_Y",
+        "write_h_n",
+        "reshape_h_n",
+        "constant_1",
+        "lstmc_kernel",
+        "lstmc_kernel_tb",
+        "tb_input.bin",
+        "report.json",
+        "run_hls.tcl",
+        "ir",
+        "golden.npz",
+    ),
     # paths, markers, shell and TCL syntax
-    "path": ("../x", "../../x", "../" + CANARY, "/tmp/lstmc-fuzz-" + CANARY, "a/b", ".lstmc-build", "..", ".", "~",
-             "$HOME", "$(touch " + CANARY + ")", "`touch " + CANARY + "`", "[exec touch " + CANARY + "]", "{", "}",
-             "x}; exec touch " + CANARY + "; set y {", ";", "|", "&"),
+    "path": (
+        "../x",
+        "../../x",
+        "../" + CANARY,
+        "/tmp/lstmc-fuzz-" + CANARY,
+        "a/b",
+        ".lstmc-build",
+        "..",
+        ".",
+        "~",
+        "$HOME",
+        "$(touch " + CANARY + ")",
+        "`touch " + CANARY + "`",
+        "[exec touch " + CANARY + "]",
+        "{",
+        "}",
+        "x}; exec touch " + CANARY + "; set y {",
+        ";",
+        "|",
+        "&",
+    ),
     # odd but legal strings
-    "odd": (" ", "0", "1x", "-x", "x-y", "x.y", "x y", "x::y", "x<y>", "x,y", "x(y)", "x[0]", "x=y", "é", "名前", "Ω",
-            "\u202eevil", "a\u200bb", "\U0001d518", "\x00", "a\x00b", "\x7f", "\ufeffX", "e\u0301"),
+    "odd": (
+        " ",
+        "0",
+        "1x",
+        "-x",
+        "x-y",
+        "x.y",
+        "x y",
+        "x::y",
+        "x<y>",
+        "x,y",
+        "x(y)",
+        "x[0]",
+        "x=y",
+        "é",
+        "名前",
+        "Ω",
+        "\u202eevil",
+        "a\u200bb",
+        "\U0001d518",
+        "\x00",
+        "a\x00b",
+        "\x7f",
+        "\ufeffX",
+        "e\u0301",
+    ),
 }
 HOSTILE_NAMES: tuple[str, ...] = tuple(n for names in NAME_CLASSES.values() for n in names)
 
 # Pairs that are distinct strings but are likely to collide once made into C++ identifiers.
 COLLIDING: tuple[tuple[str, str], ...] = (
-    ("a.b", "a_b"), ("a-b", "a_b"), ("a b", "a_b"), ("a/b", "a_b"), ("a:b", "a_b"), ("é", "e"), ("1x", "_1x"),
-    ("int", "int_"), ("x y", "x-y"), ("A", "a"), ("名", "前"), ("a\nb", "a\rb"), ('a"b', "a'b"), ("", " "),
+    ("a.b", "a_b"),
+    ("a-b", "a_b"),
+    ("a b", "a_b"),
+    ("a/b", "a_b"),
+    ("a:b", "a_b"),
+    ("é", "e"),
+    ("1x", "_1x"),
+    ("int", "int_"),
+    ("x y", "x-y"),
+    ("A", "a"),
+    ("名", "前"),
+    ("a\nb", "a\rb"),
+    ('a"b', "a'b"),
+    ("", " "),
 )
 
 
@@ -200,13 +341,30 @@ def _set_tensor(t: TensorProto, array: np.ndarray) -> None:
 
 def _special_values(dtype: np.dtype) -> list:
     if np.issubdtype(dtype, np.floating):
-        return [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e38, -1e38, 3.4e38, 1e-45, -1.0, 1e20, -1e20, 2.0**31,
-                -(2.0**31), 0.5, 1e-30]
+        return [
+            math.nan,
+            math.inf,
+            -math.inf,
+            0.0,
+            -0.0,
+            1e38,
+            -1e38,
+            3.4e38,
+            1e-45,
+            -1.0,
+            1e20,
+            -1e20,
+            2.0**31,
+            -(2.0**31),
+            0.5,
+            1e-30,
+        ]
     if dtype == np.bool_:
         return [True, False]
     info = np.iinfo(dtype)
-    return sorted({info.min, info.max, 0, -1 if info.min < 0 else 1, info.min + 1, info.max - 1, 2, 127, 128,
-                   255, -128, 33, 64})
+    return sorted(
+        {info.min, info.max, 0, -1 if info.min < 0 else 1, info.min + 1, info.max - 1, 2, 127, 128, 255, -128, 33, 64}
+    )
 
 
 def _cast_special(v, dtype: np.dtype):
@@ -235,11 +393,35 @@ def op_drop_initializer(rng: random.Random, model: ModelProto) -> str:
     return f"drop initializer '{name}' from {where}"
 
 
-DTYPES = [np.float64, np.float16, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
-          np.uint64, np.bool_, np.float32]
-RAW_TYPES = [TensorProto.UNDEFINED, TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.INT8, TensorProto.INT32,
-             TensorProto.INT64, TensorProto.STRING, TensorProto.BFLOAT16, TensorProto.FLOAT8E4M3FN,
-             TensorProto.INT4, TensorProto.UINT4, TensorProto.COMPLEX64, 9999]
+DTYPES = [
+    np.float64,
+    np.float16,
+    np.int8,
+    np.uint8,
+    np.int16,
+    np.uint16,
+    np.int32,
+    np.uint32,
+    np.int64,
+    np.uint64,
+    np.bool_,
+    np.float32,
+]
+RAW_TYPES = [
+    TensorProto.UNDEFINED,
+    TensorProto.FLOAT,
+    TensorProto.DOUBLE,
+    TensorProto.INT8,
+    TensorProto.INT32,
+    TensorProto.INT64,
+    TensorProto.STRING,
+    TensorProto.BFLOAT16,
+    TensorProto.FLOAT8E4M3FN,
+    TensorProto.INT4,
+    TensorProto.UINT4,
+    TensorProto.COMPLEX64,
+    9999,
+]
 
 
 def _pick_tensor(rng: random.Random, model: ModelProto) -> tuple[TensorProto, str]:
@@ -312,7 +494,11 @@ def op_tensor_values(rng: random.Random, model: ModelProto) -> str:
         k = rng.randrange(flat.size)
         flat[k] = _cast_special(value, array.dtype)
         what = f"element {k}"
-    if rng.random() < 0.2 and np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.unsignedinteger):
+    if (
+        rng.random() < 0.2
+        and np.issubdtype(array.dtype, np.number)
+        and not np.issubdtype(array.dtype, np.unsignedinteger)
+    ):
         with np.errstate(all="ignore"):
             flat[...] = -flat
         what += " (then negated all)"
@@ -322,13 +508,27 @@ def op_tensor_values(rng: random.Random, model: ModelProto) -> str:
 
 INT_VALUES = [-1, 0, 1, 2, 3, 7, 33, 99, 2**31, -(2**31), 2**63 - 1, -(2**63)]
 FLOAT_VALUES = [math.nan, math.inf, -math.inf, 0.0, -1.0, 1e38, 1e-45, 0.5, 2.5]
-STRING_VALUES = [b"", b"nonsense", b"ROUND\"; exec touch " + CANARY.encode(), b"\xff\xfe", b"ROUND", b"FLOOR",
-                 b"CEIL", b"HALF_EVEN", b"x" * 1000]
+STRING_VALUES = [
+    b"",
+    b"nonsense",
+    b'ROUND"; exec touch ' + CANARY.encode(),
+    b"\xff\xfe",
+    b"ROUND",
+    b"FLOOR",
+    b"CEIL",
+    b"HALF_EVEN",
+    b"x" * 1000,
+]
 
 
 def op_attribute(rng: random.Random, model: ModelProto) -> str:
-    choices = [(node, k, where) for g, where in graphs(model) for node in g.node for k in range(len(node.attribute))
-               if node.attribute[k].type != AttributeProto.GRAPH]
+    choices = [
+        (node, k, where)
+        for g, where in graphs(model)
+        for node in g.node
+        for k in range(len(node.attribute))
+        if node.attribute[k].type != AttributeProto.GRAPH
+    ]
     if not choices:
         return op_opset(rng, model)
     node, k, where = rng.choice(choices)
@@ -339,8 +539,9 @@ def op_attribute(rng: random.Random, model: ModelProto) -> str:
         del node.attribute[k]
         return f"delete {label}"
     if roll < 0.2:
-        node.attribute.append(onnx.helper.make_attribute(rng.choice(["block_size", "axis", "bogus", "saturate"]),
-                                                         rng.choice(INT_VALUES)))
+        node.attribute.append(
+            onnx.helper.make_attribute(rng.choice(["block_size", "axis", "bogus", "saturate"]), rng.choice(INT_VALUES))
+        )
         return f"add attribute {node.attribute[-1].name}={node.attribute[-1].i} to node '{node.name or node.op_type}'"
     if roll < 0.28:  # same name, other type
         new = onnx.helper.make_attribute(attr.name, rng.choice([1.5, "x", [1, 2], [0.5]]))
@@ -354,8 +555,9 @@ def op_attribute(rng: random.Random, model: ModelProto) -> str:
         return f"set {label} {old} -> {attr.f}"
     if attr.type == AttributeProto.INTS:
         old = list(attr.ints)
-        new = rng.choice([[], [0, 0], [5], old + [7], [-v for v in old], [2**40] * max(1, len(old)), old[:-1],
-                          [1] * (len(old) + 1)])
+        new = rng.choice(
+            [[], [0, 0], [5], old + [7], [-v for v in old], [2**40] * max(1, len(old)), old[:-1], [1] * (len(old) + 1)]
+        )
         del attr.ints[:]
         attr.ints.extend(new)
         return f"set {label} {old} -> {new}"
@@ -396,18 +598,29 @@ def op_opset(rng: random.Random, model: ModelProto) -> str:
     if roll == 3:
         g, i, where = rng.choice(all_nodes(model))
         node = g.node[i]
-        old, node.domain = node.domain, rng.choice(["", "ai.onnx", "com.microsoft", "qonnx.custom_op.general",
-                                                      "finn.custom_op.general", "x\"y"])
+        old, node.domain = (
+            node.domain,
+            rng.choice(["", "ai.onnx", "com.microsoft", "qonnx.custom_op.general", "finn.custom_op.general", 'x"y']),
+        )
         return f"set domain of node '{node.name}' ({node.op_type}) in {where} '{old}' -> '{node.domain}'"
     g, i, where = rng.choice(all_nodes(model))
     node = g.node[i]
-    old, node.op_type = node.op_type, rng.choice(["LSTM", "GRU", "Identity", "Loop", "If", "Scan", "Quant",
-                                                    "QuantizeLinear", "Relu", "Bogus", ""])
+    old, node.op_type = (
+        node.op_type,
+        rng.choice(["LSTM", "GRU", "Identity", "Loop", "If", "Scan", "Quant", "QuantizeLinear", "Relu", "Bogus", ""]),
+    )
     return f"set op_type of node '{node.name}' in {where} {old} -> {node.op_type}"
 
 
-ELEM_TYPES = [TensorProto.UNDEFINED, TensorProto.DOUBLE, TensorProto.INT8, TensorProto.STRING,
-              TensorProto.FLOAT16, TensorProto.BOOL, TensorProto.INT64]
+ELEM_TYPES = [
+    TensorProto.UNDEFINED,
+    TensorProto.DOUBLE,
+    TensorProto.INT8,
+    TensorProto.STRING,
+    TensorProto.FLOAT16,
+    TensorProto.BOOL,
+    TensorProto.INT64,
+]
 
 
 def op_io_type(rng: random.Random, model: ModelProto) -> str:
@@ -432,7 +645,7 @@ def op_io_type(rng: random.Random, model: ModelProto) -> str:
     if roll == 3 and len(dims):
         d = dims[rng.randrange(len(dims))]
         if rng.random() < 0.3:
-            d.dim_param = rng.choice(["N", "batch", "", "\"; x"])
+            d.dim_param = rng.choice(["N", "batch", "", '"; x'])
             return f"make a dim of {label} symbolic '{d.dim_param}'"
         old, d.dim_value = d.dim_value, rng.choice([0, -1, 1, 2, 3, 5, 100000, 2**31 - 1])
         return f"set a dim of {label} {old} -> {d.dim_value}"
@@ -446,8 +659,9 @@ def op_io_type(rng: random.Random, model: ModelProto) -> str:
 def op_rewire(rng: random.Random, model: ModelProto) -> str:
     choices = [(g, node, k, where) for g, where in graphs(model) for node in g.node for k in range(len(node.input))]
     g, node, k, where = rng.choice(choices)
-    pool = sorted({v.name for v in g.input} | {t.name for t in g.initializer}
-                  | {o for n in g.node for o in n.output} | {""})
+    pool = sorted(
+        {v.name for v in g.input} | {t.name for t in g.initializer} | {o for n in g.node for o in n.output} | {""}
+    )
     old = node.input[k]
     node.input[k] = rng.choice(pool)
     return f"rewire input {k} of node '{node.name}' ({node.op_type}) in {where} '{old}' -> '{node.input[k]}'"
@@ -484,8 +698,15 @@ def op_rename_value(rng: random.Random, model: ModelProto) -> str:
     """An intermediate value or initializer, in the main graph or a subgraph (Scan body inputs/outputs too)."""
     g, where = rng.choice(graphs(model))
     outer = {v.name for v in (*model.graph.input, *model.graph.output)}
-    names = sorted(({o for n in g.node for o in n.output} | {t.name for t in g.initializer}
-                    | {v.name for v in (*g.input, *g.output)}) - outer - {""})
+    names = sorted(
+        (
+            {o for n in g.node for o in n.output}
+            | {t.name for t in g.initializer}
+            | {v.name for v in (*g.input, *g.output)}
+        )
+        - outer
+        - {""}
+    )
     if not names:
         return op_rename_output(rng, model)
     return _rename(model, rng.choice(names), rng, f"value in {where}")

@@ -219,6 +219,7 @@ def _unary(op_type: str, x: np.ndarray) -> np.ndarray:
     if x.size == 0:
         return x.copy()
     (y,) = _unary_session(op_type).run(None, {"x": x.reshape(-1)})
+    assert isinstance(y, np.ndarray)  # a dense tensor output
     return y.reshape(x.shape)
 
 
@@ -263,6 +264,7 @@ def _check_kernel(kernel: str) -> None:
 # bit-exact against onnxruntime 1.32 in tests/test_onnx_rnn.py). numpy float32 arithmetic rounds the same way.
 # The update gate z keeps MLAS' logistic (deepcpu::sigmoid -> MlasComputeLogistic).
 
+
 def _f32_literal(text: str) -> np.float32:
     """The float32 a C++ literal like `4.89352455891786e-03f` denotes: the decimal rounded once, to nearest even
     (float(text) then float32 could round twice)."""
@@ -275,11 +277,27 @@ def _f32_literal(text: str) -> np.float32:
     return np.float32(best)
 
 
-_RATIONAL_ALPHA = tuple(_f32_literal(t) for t in (  # alpha_1, alpha_3, ..., alpha_13
-    "4.89352455891786e-03", "6.37261928875436e-04", "1.48572235717979e-05", "5.12229709037114e-08",
-    "-8.60467152213735e-11", "2.00018790482477e-13", "-2.76076847742355e-16"))
-_RATIONAL_BETA = tuple(_f32_literal(t) for t in (  # beta_0, beta_2, beta_4, beta_6
-    "4.89352518554385e-03", "2.26843463243900e-03", "1.18534705686654e-04", "1.19825839466702e-06"))
+_RATIONAL_ALPHA = tuple(
+    _f32_literal(t)
+    for t in (  # alpha_1, alpha_3, ..., alpha_13
+        "4.89352455891786e-03",
+        "6.37261928875436e-04",
+        "1.48572235717979e-05",
+        "5.12229709037114e-08",
+        "-8.60467152213735e-11",
+        "2.00018790482477e-13",
+        "-2.76076847742355e-16",
+    )
+)
+_RATIONAL_BETA = tuple(
+    _f32_literal(t)
+    for t in (  # beta_0, beta_2, beta_4, beta_6
+        "4.89352518554385e-03",
+        "2.26843463243900e-03",
+        "1.18534705686654e-04",
+        "1.19825839466702e-06",
+    )
+)
 SIGMOID_BOUND, TANH_BOUND = F32(20.0), F32(10.0)  # deepcpu::sigmoid_bound, deepcpu::tanh_bound
 
 
@@ -330,9 +348,13 @@ def _matmul_session(a_shape: tuple[int, ...], b_shape: tuple[int, ...], a_batche
 
     from lstmc.dialects.qrnn import matmul_shape
 
-    out_shape = list(matmul_shape(a_shape, b_shape))
+    shape = matmul_shape(a_shape, b_shape)
+    assert shape is not None, f"MatMul of {a_shape} and {b_shape}"  # the op verifier checked the shapes
+    out_shape = list(shape)
     vi = helper.make_tensor_value_info
-    body_inputs = [vi(n, TensorProto.FLOAT, list(s)) for n, s, b in (("a", a_shape, a_batched), ("b", b_shape, b_batched)) if b]
+    body_inputs = [
+        vi(n, TensorProto.FLOAT, list(s)) for n, s, b in (("a", a_shape, a_batched), ("b", b_shape, b_batched)) if b
+    ]
     body = helper.make_graph(
         [helper.make_node("MatMul", ["a" if a_batched else "A", "b" if b_batched else "B"], ["y"])],
         "per_sequence",
@@ -354,8 +376,9 @@ def _matmul_session(a_shape: tuple[int, ...], b_shape: tuple[int, ...], a_batche
     return _session(model.SerializeToString())
 
 
-def matmul(a: np.ndarray, b: np.ndarray, a_batched: bool = False, b_batched: bool = False,
-           kernel: str = "matmul") -> np.ndarray:
+def matmul(
+    a: np.ndarray, b: np.ndarray, a_batched: bool = False, b_batched: bool = False, kernel: str = "matmul"
+) -> np.ndarray:
     """onnxruntime MatMul (kernel "matmul"), or MLAS' M = 1 transposed-B kernel ("m1_transb", see
     matmul_m1_transb); a batched operand has a leading batch axis and is multiplied sequence by sequence."""
     a = np.ascontiguousarray(a, dtype=F32)
@@ -373,12 +396,14 @@ def matmul(a: np.ndarray, b: np.ndarray, a_batched: bool = False, b_batched: boo
     b_shape = b.shape[1:] if b_batched else b.shape
     session = _matmul_session(tuple(a_shape), tuple(b_shape), a_batched, b_batched)
     (y,) = session.run(None, {"A": a, "B": b})
+    assert isinstance(y, np.ndarray)  # a dense tensor output
     return y
 
 
 # --------------------------------------------------------------------------------------------------------
 # MLAS' M = 1 transposed-B kernel (weights computed at run time), emulated summation order for order
 # --------------------------------------------------------------------------------------------------------
+
 
 def matmul_m1_transb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row vectors a [..., K] times b [K, N] exactly as MLAS' MlasSgemmKernelM1TransposeBAvx rounds.

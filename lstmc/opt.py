@@ -69,8 +69,13 @@ class LstmcOptMain(xDSLOptMain):
             raise SystemExit(1)
 
         arg_parser.error = error
-        arg_parser.add_argument("--seq-len", type=int, default=None, metavar="T",
-                                help="(ONNX input) the sequence length of a model whose length is symbolic")
+        arg_parser.add_argument(
+            "--seq-len",
+            type=int,
+            default=None,
+            metavar="T",
+            help="(ONNX input) the sequence length of a model whose length is symbolic",
+        )
 
     def setup_pipeline(self):
         # xDSL reports a bad option value or an unknown pass as a bare ValueError that does not say where
@@ -174,10 +179,8 @@ class LstmcOptMain(xDSLOptMain):
         self.available_frontends["mlir"] = parse_mlir
 
         def parse_onnx(io: IO[bytes]):
-            from lstmc.frontend import load_onnx_bytes
+            from lstmc.frontend import bind_sequence_length, load_onnx_bytes
             from lstmc.frontend.onnx_import import import_model
-
-            from lstmc.frontend import bind_sequence_length
 
             model = load_onnx_bytes(io.read(), self.get_input_name())
             seq_len = self.args.seq_len
@@ -205,8 +208,11 @@ _CARETS = re.compile(r"\s*\^+\s*")
 def _one_line(text: str) -> str:
     """xDSL messages quote the source with a caret line under it; keep the location and the message only."""
     lines = [line for line in text.splitlines() if line.strip()]
-    keep = [line.strip() for i, line in enumerate(lines)
-            if not _CARETS.fullmatch(line) and not (i + 1 < len(lines) and _CARETS.fullmatch(lines[i + 1]))]
+    keep = [
+        line.strip()
+        for i, line in enumerate(lines)
+        if not _CARETS.fullmatch(line) and not (i + 1 < len(lines) and _CARETS.fullmatch(lines[i + 1]))
+    ]
     return " ".join(keep) if keep else text.strip()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
+from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -50,17 +52,18 @@ def make_context() -> Context:
     return ctx
 
 
-def apply_pipeline(module: ModuleOp, spec: str | list[str | ModulePass]) -> ModuleOp:
+def apply_pipeline(module: ModuleOp, spec: str | Sequence[str | ModulePass]) -> ModuleOp:
     """Apply a pass pipeline (an `-p` string or a list of pass names) in place; errors become LstmcError."""
     from lstmc.passes import get_all_passes
 
-    if isinstance(spec, list) and any(isinstance(p, ModulePass) for p in spec):
+    if not isinstance(spec, str) and any(isinstance(p, ModulePass) for p in spec):
         # pass objects: options that hold user text (kernel names, paths) never go through the -p syntax
-        passes = [p if isinstance(p, ModulePass) else PassPipeline.parse_spec(get_all_passes(), p).passes[0]
-                  for p in spec]
+        passes = [
+            p if isinstance(p, ModulePass) else PassPipeline.parse_spec(get_all_passes(), p).passes[0] for p in spec
+        ]
         pipeline = PassPipeline(tuple(passes))
     else:
-        text = spec if isinstance(spec, str) else ",".join(spec)
+        text = spec if isinstance(spec, str) else ",".join(cast("Sequence[str]", spec))  # names only, here
         if not text:
             return module
         try:
@@ -93,5 +96,6 @@ def lower_and_fold(model, pe: int = 0, simd: int = 0, folding: str = "", target_
     from lstmc.passes.lstm_to_hls import passes_between
 
     module = import_model(load_onnx(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model)
-    return apply_pipeline(module, passes_between("qrnn", "dataflow", pe=pe, simd=simd, config=folding,
-                                                 target_cycles=target_cycles))
+    return apply_pipeline(
+        module, passes_between("qrnn", "dataflow", pe=pe, simd=simd, config=folding, target_cycles=target_cycles)
+    )

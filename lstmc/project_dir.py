@@ -30,9 +30,10 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any, BinaryIO
 
 from lstmc.errors import LstmcError
 
@@ -80,14 +81,18 @@ def resolve_target(out_dir: str | os.PathLike, option: str = "-o") -> Path:
         raise LstmcError(f"{option} {given}: cannot resolve the path ({e})") from None
     if path == cwd or path in cwd.parents:
         where = "the current directory" if path == cwd else "an ancestor of the current directory"
-        raise LstmcError(f"{option} {given}: refusing to write a project over {where} ({path}); choose a new subdirectory")
+        raise LstmcError(
+            f"{option} {given}: refusing to write a project over {where} ({path}); choose a new subdirectory"
+        )
     try:
         home = Path.home().resolve()
     except (RuntimeError, KeyError):  # no HOME and no passwd entry: nothing to protect
         home = None
     if home is not None and (path == home or path in home.parents):
         where = "the home directory" if path == home else "an ancestor of the home directory"
-        raise LstmcError(f"{option} {given}: refusing to write a project over {where} ({path}); choose a new subdirectory")
+        raise LstmcError(
+            f"{option} {given}: refusing to write a project over {where} ({path}); choose a new subdirectory"
+        )
     return path
 
 
@@ -125,8 +130,10 @@ def _check_resolved(given: str, path: Path, option: str) -> Target:
 
 
 def _refuse(given: str, option: str, why: str) -> LstmcError:
-    return LstmcError(f"{option} {given}: not written by lstmc compile (or modified since): {why}; "
-                      f"choose another {option} (lstmc deletes only files it wrote)")
+    return LstmcError(
+        f"{option} {given}: not written by lstmc compile (or modified since): {why}; "
+        f"choose another {option} (lstmc deletes only files it wrote)"
+    )
 
 
 def read_manifest(path: Path, given: str, option: str = "-o") -> dict:
@@ -145,15 +152,25 @@ def read_manifest(path: Path, given: str, option: str = "-o") -> dict:
         raise _refuse(given, option, f"{MARKER} is not a manifest ({type(e).__name__})") from None
     files = data.get("files") if isinstance(data, dict) else None
     dirs = data.get("dirs") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION \
-            or not isinstance(files, dict) or not isinstance(dirs, list):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or data.get("version") != VERSION
+        or not isinstance(files, dict)
+        or not isinstance(dirs, list)
+    ):
         raise _refuse(given, option, f"{MARKER} is not an lstmc {FORMAT} v{VERSION} manifest")
     for rel in dirs:
         if not _safe_relpath(rel):
             raise _refuse(given, option, f"{MARKER} has an invalid entry {rel!r}")
     for rel, entry in files.items():
-        if not _safe_relpath(rel) or not isinstance(entry, dict) or not isinstance(entry.get("size"), int) \
-                or not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
+        if (
+            not _safe_relpath(rel)
+            or not isinstance(entry, dict)
+            or not isinstance(entry.get("size"), int)
+            or not isinstance(entry.get("sha256"), str)
+            or len(entry["sha256"]) != 64
+        ):
             raise _refuse(given, option, f"{MARKER} has an invalid entry {rel!r}")
     dirs = set(dirs)
     # Walk without following symlinks: a link is an entry like any other and must be in the manifest.
@@ -211,8 +228,13 @@ def write_manifest(directory: Path, source: str = "") -> dict:
             else:
                 raise LstmcError(f"internal error: the project writer made a non-regular file {rel}")
     files.pop(MARKER, None)
-    manifest = {"format": FORMAT, "version": VERSION, "source": source, "files": dict(sorted(files.items())),
-                "dirs": sorted(dirs)}
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": source,
+        "files": dict(sorted(files.items())),
+        "dirs": sorted(dirs),
+    }
     (directory / MARKER).write_text(json.dumps(manifest, indent=1) + "\n")
     return {"files": manifest["files"], "dirs": manifest["dirs"]}
 
@@ -246,7 +268,8 @@ class SignalGuard:
     `critical()` both are held back and raised when it ends. Handlers a host program installed are left alone."""
 
     def __init__(self) -> None:
-        self._previous: dict[int, object] = {}
+        # what signal.signal returns: a handler, SIG_DFL/SIG_IGN (ints), or None (not installed from Python)
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self._critical = 0
         self._pending: int | None = None
 
@@ -302,8 +325,9 @@ def _make_parents(directory: Path) -> list[Path]:
     return created
 
 
-def write_project(out_dir: str | os.PathLike, fill: Callable[[Path], None], source: str = "",
-                  option: str = "-o") -> str | None:
+def write_project(
+    out_dir: str | os.PathLike, fill: Callable[[Path], None], source: str = "", option: str = "-o"
+) -> str | None:
     """Build a project with `fill(tmp_dir)` and put it at `out_dir` atomically (see the module docstring).
 
     Returns a warning when files of the old project could not be deleted because they changed during the
@@ -350,6 +374,7 @@ def _swap(new: Path, target: Target) -> str | None:
         raise
     if old is None:
         return None
+    assert target.manifest is not None  # the old project went aside only then
     try:
         kept = remove_project(old, target.manifest)
     except OSError as e:  # the new project is in place: keep the old one aside rather than fail the compile
@@ -361,7 +386,7 @@ def _swap(new: Path, target: Target) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ single files
-def write_file_atomically(path: str, write: Callable[[BinaryIO], None], option: str) -> None:
+def write_file_atomically(path: str, write: Callable[[BinaryIO], object], option: str) -> None:
     """Write one output file (`lstmc import -o`, `run --output`) through a temporary file in its directory that
     is renamed over `path` at the end: no half-written output, no leftover temporary (also on SIGTERM/SIGINT),
     and a one-line LstmcError naming `option` for a directory, a missing directory or an I/O error."""
@@ -415,5 +440,7 @@ def check_npz_keys(keys, what: str) -> None:
     for key in keys:
         size = len(str(key).encode("utf-8", "surrogatepass"))
         if size > NPZ_MAX_KEY_BYTES:
-            raise LstmcError(f"{what} {str(key)[:40]!r}... has a {size}-byte name; an .npz file can only hold names "
-                             f"of up to {NPZ_MAX_KEY_BYTES} bytes: rename it in the model")
+            raise LstmcError(
+                f"{what} {str(key)[:40]!r}... has a {size}-byte name; an .npz file can only hold names "
+                f"of up to {NPZ_MAX_KEY_BYTES} bytes: rename it in the model"
+            )

@@ -130,8 +130,9 @@ from lstmc.quantize_rewrite import (
 
 
 # ------------------------------------------------------------------------------------------------ entry point
-def quantize_model(model: onnx.ModelProto, calibration: dict[str, np.ndarray],
-                   config: Optional[dict] = None) -> tuple[onnx.ModelProto, QuantReport]:
+def quantize_model(
+    model: onnx.ModelProto, calibration: dict[str, np.ndarray], config: Optional[dict] = None
+) -> tuple[onnx.ModelProto, QuantReport]:
     """Quantize every ONNX LSTM and GRU node of a float model, calibrated on ``calibration`` (graph input name ->
     [N, ...] sequences, or one unbatched sequence). Returns the Scan/QCDQ model and the accuracy report.
     ``model`` is not modified. Raises LstmcError for anything out of scope."""
@@ -175,16 +176,25 @@ def quantize_model(model: onnx.ModelProto, calibration: dict[str, np.ndarray],
     return model, report
 
 
-def _quantize_node(rnn: RnnNode, cfg: QuantConfig, prefix: str, values: dict[str, np.ndarray],
-                   consts: dict[str, np.ndarray], count: int) -> NodeRewrite:
+def _quantize_node(
+    rnn: RnnNode,
+    cfg: QuantConfig,
+    prefix: str,
+    values: dict[str, np.ndarray],
+    consts: dict[str, np.ndarray],
+    count: int,
+) -> NodeRewrite:
     """Calibrate one LSTM/GRU node on its run-time input ``values``, choose its quantizers, write its rewrite."""
     x = np.asarray(values[rnn.x], np.float32)
     if x.ndim != 4 or x.shape[3] != rnn.input_size:
-        raise rnn.error(f"input 'X' ('{rnn.x}') has shape {list(x.shape[1:])} at run time, expected "
-                        f"[T, 1, {rnn.input_size}]")
+        raise rnn.error(
+            f"input 'X' ('{rnn.x}') has shape {list(x.shape[1:])} at run time, expected [T, 1, {rnn.input_size}]"
+        )
     if x.shape[2] != 1:
-        raise rnn.error(f"input 'X' ('{rnn.x}') has batch size {x.shape[2]} (shape {list(x.shape[1:])}); lstmc "
-                        "runs one sequence per inference, so the batch must be 1")
+        raise rnn.error(
+            f"input 'X' ('{rnn.x}') has batch size {x.shape[2]} (shape {list(x.shape[1:])}); lstmc "
+            "runs one sequence per inference, so the batch must be 1"
+        )
     x = x[:, :, 0, :]  # [N, T, I]
     keep, pct = cfg.percentile is not None, cfg.percentile
     x_range = ValueRange(keep)
@@ -201,11 +211,16 @@ def _quantize_node(rnn: RnnNode, cfg: QuantConfig, prefix: str, values: dict[str
             else:
                 v = np.asarray(values[name], np.float32)
                 if v.shape[1:] != (1, 1, rnn.hidden):
-                    raise rnn.error(f"input 'initial_{key}' ('{name}') has shape {list(v.shape[1:])} at run time, "
-                                    f"expected [1, 1, {rnn.hidden}]")
+                    raise rnn.error(
+                        f"input 'initial_{key}' ('{name}') has shape {list(v.shape[1:])} at run time, "
+                        f"expected [1, 1, {rnn.hidden}]"
+                    )
                 state[key] = v[:, d, 0, :]
-        stats.append(simulate_lstm(rnn, d, x, state["h"], state["c"], keep) if rnn.kind == "LSTM"
-                     else simulate_gru(rnn, d, x, state["h"], keep))
+        stats.append(
+            simulate_lstm(rnn, d, x, state["h"], state["c"], keep)
+            if rnn.kind == "LSTM"
+            else simulate_gru(rnn, d, x, state["h"], keep)
+        )
     # Both directions share the h (and c) quantizers: Y, Y_h and Y_c concatenate them, and a concatenation
     # of codes needs one scale (as in Brevitas, whose directions share io_quant).
     if rnn.kind == "GRU":
@@ -213,8 +228,9 @@ def _quantize_node(rnn: RnnNode, cfg: QuantConfig, prefix: str, values: dict[str
         layers = [gru_layer(rnn, d, prefix, input_spec, output, s, cfg) for d, s in enumerate(stats)]
     else:
         output = symmetric_spec(f"{rnn.label}.output", merged_bound([s.h for s in stats], pct), cfg.io_bits, cfg)
-        cell = symmetric_spec(f"{rnn.label}.cell_state", merged_bound([s.cell for s in stats], pct),
-                              cfg.cell_state_bits, cfg)
+        cell = symmetric_spec(
+            f"{rnn.label}.cell_state", merged_bound([s.cell for s in stats], pct), cfg.cell_state_bits, cfg
+        )
         layers = [lstm_layer(rnn, d, prefix, input_spec, output, cell, s, cfg) for d, s in enumerate(stats)]
     return rewrite_node(rnn, prefix, layers, input_spec, consts)
 
@@ -231,32 +247,39 @@ def _report(qmodel, float_out, inputs, calibration, count, rewrites, rnns, confi
         # equals the onnxruntime semantics of the model bit for bit.
         quant_out = run_stage("qrnn", qmodel, inputs)
         source = "qrnn"
-        notes.append("note: a 9..15-bit quantizer needs an int16 Clip, which onnxruntime cannot run; "
-                     "`lstmc verify` needs onnxruntime for its reference stage")
+        notes.append(
+            "note: a 9..15-bit quantizer needs an int16 Clip, which onnxruntime cannot run; "
+            "`lstmc verify` needs onnxruntime for its reference stage"
+        )
     else:
         quant_out = run_reference(qmodel, inputs)
     outputs = []
     for name, ref in float_out.items():
         got = np.asarray(quant_out[name])
         if got.shape != ref.shape:
-            raise LstmcError(f"output '{name}': the quantized model gives shape {list(got.shape[1:])}, the float "
-                             f"model {list(ref.shape[1:])}")
+            raise LstmcError(
+                f"output '{name}': the quantized model gives shape {list(got.shape[1:])}, the float "
+                f"model {list(ref.shape[1:])}"
+            )
         err = np.abs(got.astype(np.float64) - ref.astype(np.float64))
-        row = OutputReport(name, float(err.max()) if err.size else 0.0, float(err.mean()) if err.size else 0.0,
-                           sqnr_db(ref, got))
+        row = OutputReport(
+            name, float(err.max()) if err.size else 0.0, float(err.mean()) if err.size else 0.0, sqnr_db(ref, got)
+        )
         if name in calibration:
             target = np.asarray(calibration[name], np.float64)
             if target.shape == ref.shape[1:] and count == 1:
                 target = target[None]
             if target.shape != ref.shape:
-                notes.append(f"note: target '{name}' has shape {list(target.shape)}, the output {list(ref.shape)}: "
-                             "not compared")
+                notes.append(
+                    f"note: target '{name}' has shape {list(target.shape)}, the output {list(ref.shape)}: not compared"
+                )
             else:
                 row.mse_float = float(np.mean((ref - target) ** 2))
                 row.mse_quantized = float(np.mean((got.astype(np.float64) - target) ** 2))
         outputs.append(row)
-    nodes = {r.label: node_summary(configs[r.label], rewrites[r.index].input_spec, rewrites[r.index].layers)
-             for r in rnns}
+    nodes = {
+        r.label: node_summary(configs[r.label], rewrites[r.index].input_spec, rewrites[r.index].layers) for r in rnns
+    }
     return QuantReport(count, outputs, nodes, source, notes)
 
 

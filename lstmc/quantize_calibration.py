@@ -20,8 +20,10 @@ from lstmc.frontend.onnx_rnn import rnn_attributes
 
 # ONNX gate order in W, R and B: LSTM (i, o, f, c), GRU (z, r, h); index of each of our gates in it
 ONNX_GATE_INDEX = {"input": 0, "output": 1, "forget": 2, "cell": 3, "update": 0, "reset": 1, "candidate": 2}
-_INPUT_NAMES = {"LSTM": ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"),
-                "GRU": ("X", "W", "R", "B", "sequence_lens", "initial_h")}
+_INPUT_NAMES = {
+    "LSTM": ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"),
+    "GRU": ("X", "W", "R", "B", "sequence_lens", "initial_h"),
+}
 STATES = {"LSTM": ("h", "c"), "GRU": ("h",)}  # recurrent states, in the order of the node's outputs Y_h, Y_c
 _SUPPORTED_OPS = ("LSTM", "GRU")
 _UNSUPPORTED_OPS = {"RNN"}
@@ -83,20 +85,23 @@ def _parse_rnn(node: onnx.NodeProto, index: int, label: str, consts: dict[str, n
     if kind == "LSTM" and inputs[7]:
         raise err(f"input 'P' ('{inputs[7]}', peephole weights) is not supported")
     if inputs[4]:
-        raise err(f"input 'sequence_lens' ('{inputs[4]}') is not supported: lstmc runs one whole sequence per "
-                  "inference; remove it")
+        raise err(
+            f"input 'sequence_lens' ('{inputs[4]}') is not supported: lstmc runs one whole sequence per "
+            "inference; remove it"
+        )
 
     def const(k: int) -> Optional[np.ndarray]:
         name = inputs[k]
         if not name:
             return None
         if name not in consts:
-            raise err(f"input '{names[k]}' ('{name}') must be a constant (an initializer) holding float "
-                      "weights")
+            raise err(f"input '{names[k]}' ('{name}') must be a constant (an initializer) holding float weights")
         value = np.asarray(consts[name])
         if value.dtype.kind != "f":
-            raise err(f"input '{names[k]}' ('{name}') has element type {value.dtype}; expected float "
-                      "weights (lstmc quantize takes a float model)")
+            raise err(
+                f"input '{names[k]}' ('{name}') has element type {value.dtype}; expected float "
+                "weights (lstmc quantize takes a float model)"
+            )
         return value.astype(np.float32)
 
     W, R, B = const(1), const(2), const(3)
@@ -120,32 +125,41 @@ def _parse_rnn(node: onnx.NodeProto, index: int, label: str, consts: dict[str, n
         if name and name in consts:
             value = np.asarray(consts[name])
             if value.shape != (D, 1, H):
-                raise err(f"input '{names[k]}' has shape {list(value.shape)}, expected [{D}, 1, {H}] "
-                          "(batch 1)")
+                raise err(f"input '{names[k]}' has shape {list(value.shape)}, expected [{D}, 1, {H}] (batch 1)")
         elif name and D == 2:
-            raise err(f"input '{names[k]}' ('{name}') is computed at run time; on a bidirectional {kind} "
-                      "lstmc quantize needs it as an initializer (lstmc has no op to split it per direction)")
+            raise err(
+                f"input '{names[k]}' ('{name}') is computed at run time; on a bidirectional {kind} "
+                "lstmc quantize needs it as an initializer (lstmc has no op to split it per direction)"
+            )
     return rnn
 
 
 def find_rnn_nodes(model: onnx.ModelProto) -> list[RnnNode]:
     """Every LSTM and GRU node of the main graph, checked to be in scope (LstmcError otherwise)."""
     consts = graph_constants(model.graph)
-    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim]
-              for v in list(model.graph.input) + list(model.graph.value_info) if v.type.HasField("tensor_type")}
+    shapes = {
+        v.name: [d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim]
+        for v in list(model.graph.input) + list(model.graph.value_info)
+        if v.type.HasField("tensor_type")
+    }
     found = []
     for index, node in enumerate(model.graph.node):
         if node.domain not in ("", "ai.onnx"):
             continue
         if node.op_type in _UNSUPPORTED_OPS:
-            raise _node_error(node, _label(node, index), f"{node.op_type} is not supported yet by lstmc quantize "
-                              "(only LSTM and GRU nodes are quantized)")
+            raise _node_error(
+                node,
+                _label(node, index),
+                f"{node.op_type} is not supported yet by lstmc quantize (only LSTM and GRU nodes are quantized)",
+            )
         if node.op_type in _SUPPORTED_OPS:
             rnn = _parse_rnn(node, index, _label(node, index), consts)
             dims = shapes.get(rnn.x)
             if dims and len(dims) == 3 and dims[1] > 1:
-                raise rnn.error(f"input 'X' ('{rnn.x}') has batch size {dims[1]} (shape {dims}); lstmc runs one "
-                                "sequence per inference, so the batch must be 1")
+                raise rnn.error(
+                    f"input 'X' ('{rnn.x}') has batch size {dims[1]} (shape {dims}); lstmc runs one "
+                    "sequence per inference, so the batch must be 1"
+                )
             found.append(rnn)
     if not found:
         ops = sorted({n.op_type for n in model.graph.node})
@@ -166,7 +180,7 @@ def gate_params(rnn: RnnNode, d: int, gate: str):
     wh = np.ascontiguousarray(rnn.R[d, rows, :].T)
     if rnn.B is None:
         return wx, wh, np.zeros(H, np.float32), np.zeros(H, np.float32)
-    return wx, wh, rnn.B[d, rows], rnn.B[d, G * H + k * H:G * H + (k + 1) * H]
+    return wx, wh, rnn.B[d, rows], rnn.B[d, G * H + k * H : G * H + (k + 1) * H]
 
 
 class ValueRange:
@@ -253,7 +267,8 @@ def simulate_gru(gru: RnnNode, d: int, x: np.ndarray, h0: np.ndarray, keep: bool
     (1 - z) * n and z * h ("product") and h."""
     ranges = {k: ValueRange(keep) for k in _GRU_RANGES}
     (wxz, whz, wbz, rbz), (wxr, whr, wbr, rbr), (wxh, whh, wbh, rbh) = (
-        [a.astype(np.float64) for a in gate_params(gru, d, g)] for g in GRU_GATES)
+        [a.astype(np.float64) for a in gate_params(gru, d, g)] for g in GRU_GATES
+    )
 
     def seen(key: str, value: np.ndarray) -> np.ndarray:
         ranges[key].add(value)
@@ -283,8 +298,10 @@ def batched_inputs(model: onnx.ModelProto, data: dict[str, np.ndarray]) -> dict[
             continue
         if inp.name not in data:
             names = [i.name for i in model.graph.input if i.name not in inits]
-            raise LstmcError(f"the calibration data has no array '{inp.name}' (the model takes {', '.join(names)}; "
-                             f"the data holds {', '.join(data) or 'nothing'})")
+            raise LstmcError(
+                f"the calibration data has no array '{inp.name}' (the model takes {', '.join(names)}; "
+                f"the data holds {', '.join(data) or 'nothing'})"
+            )
         value = np.asarray(data[inp.name])
         if value.dtype.kind not in "fiu":
             raise LstmcError(f"calibration array '{inp.name}' has element type {value.dtype}, expected float")
@@ -292,16 +309,20 @@ def batched_inputs(model: onnx.ModelProto, data: dict[str, np.ndarray]) -> dict[
         if value.ndim == rank:
             value = value[None]
         elif value.ndim != rank + 1:
-            raise LstmcError(f"calibration array '{inp.name}' has shape {list(value.shape)}; expected [N, ...] with "
-                             f"{rank} dimensions per sequence")
+            raise LstmcError(
+                f"calibration array '{inp.name}' has shape {list(value.shape)}; expected [N, ...] with "
+                f"{rank} dimensions per sequence"
+            )
         if value.shape[0] == 0:
             raise LstmcError(f"calibration array '{inp.name}' holds no sequence")
         dim_protos = inp.type.tensor_type.shape.dim
         dims = [d.dim_value if d.HasField("dim_value") else 0 for d in dim_protos]
         if any(want > 0 and got != want for want, got in zip(dims, value.shape[1:])):
             shown = [want if want > 0 else (d.dim_param or "?") for want, d in zip(dims, dim_protos)]
-            raise LstmcError(f"calibration array '{inp.name}' has shape {list(value.shape)}; the model's input "
-                             f"'{inp.name}' is {shown} per sequence (data: [N, {', '.join(map(str, shown))}])")
+            raise LstmcError(
+                f"calibration array '{inp.name}' has shape {list(value.shape)}; the model's input "
+                f"'{inp.name}' is {shown} per sequence (data: [N, {', '.join(map(str, shown))}])"
+            )
         out[inp.name] = value.astype(np.float32)
     counts = {v.shape[0] for v in out.values()}
     if len(counts) > 1:

@@ -49,8 +49,10 @@ def _check_keys(values: dict, where: str) -> dict:
             raise LstmcError(f"{label} is unknown (known keys: {', '.join(known)})")
         if key in BIT_KEYS:
             if isinstance(value, bool) or not isinstance(value, int) or not MIN_BITS <= value <= MAX_BITS:
-                raise LstmcError(f"{label} must be an integer number of bits in {MIN_BITS}..{MAX_BITS} "
-                                 f"(what ONNX QuantizeLinear can express), got {json.dumps(value)}")
+                raise LstmcError(
+                    f"{label} must be an integer number of bits in {MIN_BITS}..{MAX_BITS} "
+                    f"(what ONNX QuantizeLinear can express), got {json.dumps(value)}"
+                )
         elif key in _BOOL_KEYS:
             if not isinstance(value, bool):
                 raise LstmcError(f"{label} must be true or false, got {json.dumps(value)}")
@@ -59,8 +61,10 @@ def _check_keys(values: dict, where: str) -> dict:
             if ok and value != "max" and not 0 < float(value.split(":", 1)[1]) <= 100:
                 ok = False
             if not ok:
-                raise LstmcError(f"{label} must be \"max\" or \"percentile:P\" with 0 < P <= 100 "
-                                 f"(e.g. \"percentile:99.99\"), got {json.dumps(value)}")
+                raise LstmcError(
+                    f'{label} must be "max" or "percentile:P" with 0 < P <= 100 '
+                    f'(e.g. "percentile:99.99"), got {json.dumps(value)}'
+                )
         out[key] = value
     return out
 
@@ -73,12 +77,13 @@ def parse_config(config: Optional[dict], node_names: list[str]) -> dict[str, Qua
     nodes = config.pop("nodes", {})
     base = QuantConfig(**_check_keys(config, "config"))
     if not isinstance(nodes, dict):
-        raise LstmcError(f"config key 'nodes' must be an object keyed by LSTM/GRU node name, got "
-                         f"{json.dumps(nodes)}")
+        raise LstmcError(f"config key 'nodes' must be an object keyed by LSTM/GRU node name, got {json.dumps(nodes)}")
     unknown = [n for n in nodes if n not in node_names]
     if unknown:
-        raise LstmcError(f"config key 'nodes': '{unknown[0]}' is not an LSTM or GRU node of the model "
-                         f"(LSTM/GRU nodes: {', '.join(repr(n) for n in node_names) or 'none'})")
+        raise LstmcError(
+            f"config key 'nodes': '{unknown[0]}' is not an LSTM or GRU node of the model "
+            f"(LSTM/GRU nodes: {', '.join(repr(n) for n in node_names) or 'none'})"
+        )
     per_node = {}
     for name in node_names:
         override = nodes.get(name, {})

@@ -41,9 +41,15 @@ class QuantReport:
 
     def format(self) -> str:
         lines = [f"{name}: {', '.join(f'{k} {v}' for k, v in info.items())}" for name, info in self.nodes.items()]
-        lines.append(f"quantized vs float model on {self.sequences} calibration sequence(s)"
-                     + ("" if self.quantized_source == "onnxruntime" else
-                        f" (quantized outputs from the {self.quantized_source} stage)") + ":")
+        lines.append(
+            f"quantized vs float model on {self.sequences} calibration sequence(s)"
+            + (
+                ""
+                if self.quantized_source == "onnxruntime"
+                else f" (quantized outputs from the {self.quantized_source} stage)"
+            )
+            + ":"
+        )
         targets = any(o.mse_float is not None for o in self.outputs)
         head = f"{'output':<16} {'max abs err':>12} {'mean abs err':>12} {'SQNR dB':>8}"
         if targets:
@@ -52,6 +58,7 @@ class QuantReport:
         for o in self.outputs:
             row = f"{o.name:<16} {o.max_abs_error:>12.4g} {o.mean_abs_error:>12.4g} {o.sqnr_db:>8.2f}"
             if o.mse_float is not None:
+                assert o.mse_quantized is not None  # both are measured when the data has targets
                 change = o.mse_quantized - o.mse_float
                 row += f" {o.mse_float:>11.4g} {o.mse_quantized:>11.4g} {change:>+9.2g}"
             lines.append(row)
@@ -77,15 +84,24 @@ def needs_int16_clip(layers: list, specs: list[QuantSpec]) -> bool:
 
 
 def node_summary(cfg: QuantConfig, input_spec: QuantSpec, layers: list) -> dict:
-    def sc(spec):
-        return f"{float(np.asarray(spec.scale).reshape(-1)[0]):.4g}"
+    def bits_scale(spec: QuantSpec | None) -> str:
+        assert spec is not None  # the layers are calibrated
+        return f"{spec.bit_width}b s={float(np.asarray(spec.scale).reshape(-1)[0]):.4g}"
 
     first = layers[0]
-    state = ({"products": f"{first.product.bit_width}b s={sc(first.product)}"} if isinstance(first, GruLayerOnnx)
-             else {"c": f"{first.cell_state.bit_width}b s={sc(first.cell_state)}"})
-    return {"directions": "+".join("bwd" if lay.reverse else "fwd" for lay in layers),
-            "weights": f"{cfg.weight_bits}b {'per-channel' if cfg.weight_per_channel else 'per-tensor'}",
-            "x": f"{input_spec.bit_width}b s={sc(input_spec)}",
-            "h": f"{first.output.bit_width}b s={sc(first.output)}", **state,
-            "acc": f"{cfg.acc_bits}b", "sigmoid": f"{cfg.sigmoid_bits}b", "tanh": f"{cfg.tanh_bits}b",
-            "calibration": cfg.calibration + (", power-of-two scales" if cfg.power_of_two else "")}
+    state = (
+        {"products": bits_scale(first.product)}
+        if isinstance(first, GruLayerOnnx)
+        else {"c": bits_scale(first.cell_state)}
+    )
+    return {
+        "directions": "+".join("bwd" if lay.reverse else "fwd" for lay in layers),
+        "weights": f"{cfg.weight_bits}b {'per-channel' if cfg.weight_per_channel else 'per-tensor'}",
+        "x": bits_scale(input_spec),
+        "h": bits_scale(first.output),
+        **state,
+        "acc": f"{cfg.acc_bits}b",
+        "sigmoid": f"{cfg.sigmoid_bits}b",
+        "tanh": f"{cfg.tanh_bits}b",
+        "calibration": cfg.calibration + (", power-of-two scales" if cfg.power_of_two else ""),
+    }

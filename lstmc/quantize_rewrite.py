@@ -90,20 +90,41 @@ def _where(rnn: RnnNode, d: int) -> tuple[str, str]:
     return direction, f"{rnn.label}.{direction}"
 
 
-def _gate(rnn: RnnNode, d: int, gate: str, bias: np.ndarray, input_spec: QuantSpec, act: QuantSpec,
-          acc_bound: float, cfg: QuantConfig) -> GateOnnx:
+def _gate(
+    rnn: RnnNode,
+    d: int,
+    gate: str,
+    bias: np.ndarray,
+    input_spec: QuantSpec,
+    act: QuantSpec,
+    acc_bound: float,
+    cfg: QuantConfig,
+) -> GateOnnx:
     """One gate's quantized weights, its int32 bias (``bias`` on the grid input scale * W_x scale; none when
     the node has no B) and its accumulator / activation quantizers."""
     what = _where(rnn, d)[1]
     wx, wh = gate_params(rnn, d, gate)[:2]
     qx = _weight(f"{what}.{gate}.input_weight", wx, cfg)
     qh = _weight(f"{what}.{gate}.hidden_weight", wh, cfg)
-    return GateOnnx(wx=qx, wh=qh, bias=_bias(bias, input_spec.scale, qx[1].scale) if rnn.B is not None else None,
-                    acc=symmetric_spec(f"{what}.{gate}_acc", acc_bound, cfg.acc_bits, cfg), act=act)
+    return GateOnnx(
+        wx=qx,
+        wh=qh,
+        bias=_bias(bias, input_spec.scale, qx[1].scale) if rnn.B is not None else None,
+        acc=symmetric_spec(f"{what}.{gate}_acc", acc_bound, cfg.acc_bits, cfg),
+        act=act,
+    )
 
 
-def lstm_layer(lstm: RnnNode, d: int, prefix: str, input_spec: QuantSpec, output: QuantSpec, cell_state: QuantSpec,
-           stats: DirStats, cfg: QuantConfig) -> LayerOnnx:
+def lstm_layer(
+    lstm: RnnNode,
+    d: int,
+    prefix: str,
+    input_spec: QuantSpec,
+    output: QuantSpec,
+    cell_state: QuantSpec,
+    stats: DirStats,
+    cfg: QuantConfig,
+) -> LayerOnnx:
     direction, what = _where(lstm, d)
     gates = {}
     for gate in GATES:
@@ -111,13 +132,27 @@ def lstm_layer(lstm: RnnNode, d: int, prefix: str, input_spec: QuantSpec, output
         act = _tanh_spec(f"{what}.cell_tanh", cfg) if gate == "cell" else _sigmoid_spec(f"{what}.{gate}_sigmoid", cfg)
         gates[gate] = _gate(lstm, d, gate, wb + rb, input_spec, act, stats.acc[gate].bound(cfg.percentile), cfg)
     return LayerOnnx(
-        name=f"{prefix}{direction}", input_size=lstm.input_size, hidden=lstm.hidden, reverse=lstm.reverse[d],
-        gates=gates, cifg_one=None,
-        cell_state=cell_state, hidden_tanh=_tanh_spec(f"{what}.hidden_state_tanh", cfg), output=output)
+        name=f"{prefix}{direction}",
+        input_size=lstm.input_size,
+        hidden=lstm.hidden,
+        reverse=lstm.reverse[d],
+        gates=gates,
+        cifg_one=None,
+        cell_state=cell_state,
+        hidden_tanh=_tanh_spec(f"{what}.hidden_state_tanh", cfg),
+        output=output,
+    )
 
 
-def gru_layer(gru: RnnNode, d: int, prefix: str, input_spec: QuantSpec, output: QuantSpec,
-               ranges: dict[str, ValueRange], cfg: QuantConfig) -> GruLayerOnnx:
+def gru_layer(
+    gru: RnnNode,
+    d: int,
+    prefix: str,
+    input_spec: QuantSpec,
+    output: QuantSpec,
+    ranges: dict[str, ValueRange],
+    cfg: QuantConfig,
+) -> GruLayerOnnx:
     """The quantizers of one GRU direction (scan_gru's module docstring names them):
     z, r: sigmoid_bits; n: tanh_bits; each gate accumulator, and q_hr on h Rh + Rb_h and q_xn on
     x Wh + Wb_h (linear_before_reset): acc_bits;
@@ -130,8 +165,11 @@ def gru_layer(gru: RnnNode, d: int, prefix: str, input_spec: QuantSpec, output: 
     for gate in GRU_GATES:
         wb, rb = gate_params(gru, d, gate)[2:]
         bias = wb if gate == "candidate" and lbr else wb + rb  # with lbr, Rb_h goes with h Rh (recurrent_bias)
-        act = _tanh_spec(f"{what}.candidate_tanh", cfg) if gate == "candidate" else \
-            _sigmoid_spec(f"{what}.{gate}_sigmoid", cfg)
+        act = (
+            _tanh_spec(f"{what}.candidate_tanh", cfg)
+            if gate == "candidate"
+            else _sigmoid_spec(f"{what}.{gate}_sigmoid", cfg)
+        )
         gates[gate] = _gate(gru, d, gate, bias, input_spec, act, ranges[gate].bound(pct), cfg)
     recurrent_bias = recurrent_acc = input_acc = None
     if lbr:
@@ -141,13 +179,21 @@ def gru_layer(gru: RnnNode, d: int, prefix: str, input_spec: QuantSpec, output: 
         recurrent_acc = symmetric_spec(f"{what}.recurrent_acc", ranges["recurrent"].bound(pct), cfg.acc_bits, cfg)
         input_acc = symmetric_spec(f"{what}.candidate_input_acc", ranges["candidate_x"].bound(pct), cfg.acc_bits, cfg)
     return GruLayerOnnx(
-        name=f"{prefix}{direction}", input_size=gru.input_size, hidden=gru.hidden, reverse=gru.reverse[d],
-        linear_before_reset=lbr, gates=gates, recurrent_bias=recurrent_bias, recurrent_acc=recurrent_acc,
+        name=f"{prefix}{direction}",
+        input_size=gru.input_size,
+        hidden=gru.hidden,
+        reverse=gru.reverse[d],
+        linear_before_reset=lbr,
+        gates=gates,
+        recurrent_bias=recurrent_bias,
+        recurrent_acc=recurrent_acc,
         input_acc=input_acc,
-        reset_product=symmetric_spec(f"{what}.reset_product", ranges["reset_product"].bound(pct),
-                                 cfg.acc_bits if lbr else cfg.io_bits, cfg),
+        reset_product=symmetric_spec(
+            f"{what}.reset_product", ranges["reset_product"].bound(pct), cfg.acc_bits if lbr else cfg.io_bits, cfg
+        ),
         product=symmetric_spec(f"{what}.state_product", ranges["product"].bound(pct), cfg.cell_state_bits, cfg),
-        output=output)
+        output=output,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ rewrite
@@ -181,12 +227,19 @@ class NodeRewrite:
 
 
 def _state_specs(lay) -> dict[str, QuantSpec]:
-    """The quantizer of each recurrent state of a layer: h (and c for an LSTM)."""
-    return {"h": lay.output} if isinstance(lay, GruLayerOnnx) else {"h": lay.output, "c": lay.cell_state}
+    """The quantizer of each recurrent state of a calibrated layer: h (and c for an LSTM)."""
+    specs = {"h": lay.output} if isinstance(lay, GruLayerOnnx) else {"h": lay.output, "c": lay.cell_state}
+    return {key: _calibrated(spec) for key, spec in specs.items()}
 
 
-def rewrite_node(rnn: RnnNode, prefix: str, layers: list, input_spec: QuantSpec,
-                 consts: dict[str, np.ndarray]) -> NodeRewrite:
+def _calibrated(spec: QuantSpec | None) -> QuantSpec:
+    assert spec is not None, "the layer is calibrated"
+    return spec
+
+
+def rewrite_node(
+    rnn: RnnNode, prefix: str, layers: list, input_spec: QuantSpec, consts: dict[str, np.ndarray]
+) -> NodeRewrite:
     g = OnnxGraph(prefix)
     H, D = rnn.hidden, len(layers)
     keys = STATES[rnn.kind]
@@ -210,9 +263,18 @@ def rewrite_node(rnn: RnnNode, prefix: str, layers: list, input_spec: QuantSpec,
         rev = [int(lay.reverse)]
         outs = [g.fresh(f"{lay.name}_{key}_T") for key in keys] + [g.fresh(f"{lay.name}_y")]
         body = gru_body(lay) if isinstance(lay, GruLayerOnnx) else cell_body(lay)
-        g.nodes.append(helper.make_node("Scan", states + [x], outs, name=g.fresh(f"{lay.name}_scan"),
-                                        num_scan_inputs=1, body=body, scan_input_directions=rev,
-                                        scan_output_directions=rev))
+        g.nodes.append(
+            helper.make_node(
+                "Scan",
+                states + [x],
+                outs,
+                name=g.fresh(f"{lay.name}_scan"),
+                num_scan_inputs=1,
+                body=body,
+                scan_input_directions=rev,
+                scan_output_directions=rev,
+            )
+        )
         for key, out in zip(keys + ("y",), outs):
             finals[key].append(out)
     # node outputs: Y [T, D, 1, H] from the per-step outputs, then Y_h (, Y_c) [D, 1, H] from the final states
@@ -220,8 +282,7 @@ def rewrite_node(rnn: RnnNode, prefix: str, layers: list, input_spec: QuantSpec,
         if not out:
             continue
         unsq, axis = ((1, 2), 1) if key == "y" else ((0, 1), 0)
-        parts = [g.op("Unsqueeze", [v, axes(*unsq)], f"{key}_unsq", out=out if D == 1 else None)
-                 for v in finals[key]]
+        parts = [g.op("Unsqueeze", [v, axes(*unsq)], f"{key}_unsq", out=out if D == 1 else None) for v in finals[key]]
         if D > 1:
             g.op("Concat", parts, out=out, axis=axis)
     return NodeRewrite(g.nodes, g.inits, layers, input_spec)
@@ -243,8 +304,10 @@ def convert_opset(model: onnx.ModelProto, needed: int) -> bool:
         converted = version_converter.convert_version(model, needed)
     except Exception as e:  # the converter raises assorted errors
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LstmcError(f"the model uses opset {current} and onnx' version converter cannot bring it to opset "
-                         f"{needed}, which the quantized model needs: {first}") from e
+        raise LstmcError(
+            f"the model uses opset {current} and onnx' version converter cannot bring it to opset "
+            f"{needed}, which the quantized model needs: {first}"
+        ) from e
     model.CopyFrom(converted)
     return True
 

@@ -8,6 +8,8 @@ QONNX `Quant` nodes, which onnxruntime cannot run, are first rewritten to the eq
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -43,8 +45,9 @@ def _quant_node_to_qcdq(node: onnx.NodeProto, consts: dict[str, np.ndarray], ops
         axis = None
         if scale.size > 1:
             axis = [i for i, d in enumerate(scale.shape) if d > 1][0] - scale.ndim
-        q = QuantParams(bits, signed, narrow, tuple(scale.reshape(-1).tolist()),
-                        tuple(int(z) for z in zp.reshape(-1)), axis)
+        q = QuantParams(
+            bits, signed, narrow, tuple(scale.reshape(-1).tolist()), tuple(int(z) for z in zp.reshape(-1)), axis
+        )
         folded = fake_quant(np.asarray(consts[node.input[0]], np.float32), q)
         return [], [numpy_helper.from_array(folded, node.output[0])]
     if bits > 16:
@@ -52,7 +55,9 @@ def _quant_node_to_qcdq(node: onnx.NodeProto, consts: dict[str, np.ndarray], ops
     container = 8 if bits <= 8 else 16
     if container == 16:
         opset_needed.append(21)
-    dtype = {(True, 8): np.int8, (False, 8): np.uint8, (True, 16): np.int16, (False, 16): np.uint16}[(signed, container)]
+    dtype = {(True, 8): np.int8, (False, 8): np.uint8, (True, 16): np.int16, (False, 16): np.uint16}[
+        (signed, container)
+    ]
     lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
     hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - int(narrow)
     base = node.output[0]
@@ -78,19 +83,41 @@ def _quant_node_to_qcdq(node: onnx.NodeProto, consts: dict[str, np.ndarray], ops
     nodes = []
     if (lo, hi) != (info.min, info.max) and container == 16:
         if scale.size != 1:
-            raise LstmcError(f"node '{node.name}' (Quant): per-channel {bits}-bit activations are not supported by the reference")
+            raise LstmcError(
+                f"node '{node.name}' (Quant): per-channel {bits}-bit activations are not supported by the reference"
+            )
         bounds = [np.float32(np.float32(v - float(zp)) * scale) for v in (lo, hi)]
         inits += [numpy_helper.from_array(np.array(b, np.float32), base + f"__f{i}") for i, b in enumerate(bounds)]
         quant_input = base + "__fclip"
-        nodes.append(helper.make_node("Clip", [node.input[0], base + "__f0", base + "__f1"], [quant_input],
-                                      name=node.name + "__fclip"))
-    nodes.append(helper.make_node("QuantizeLinear", [quant_input, base + "__s", base + "__z"], [base + "__q"],
-                                  name=node.name + "__q", **extra_attrs))
+        nodes.append(
+            helper.make_node(
+                "Clip", [node.input[0], base + "__f0", base + "__f1"], [quant_input], name=node.name + "__fclip"
+            )
+        )
+    nodes.append(
+        helper.make_node(
+            "QuantizeLinear",
+            [quant_input, base + "__s", base + "__z"],
+            [base + "__q"],
+            name=node.name + "__q",
+            **extra_attrs,
+        )
+    )
     if clipped:
-        nodes.append(helper.make_node("Clip", [base + "__q", base + "__lo", base + "__hi"], [base + "__c"],
-                                      name=node.name + "__clip"))
-    nodes.append(helper.make_node("DequantizeLinear", [base + ("__c" if clipped else "__q"), base + "__s", base + "__z"],
-                                  [node.output[0]], name=node.name + "__dq", **extra_attrs))
+        nodes.append(
+            helper.make_node(
+                "Clip", [base + "__q", base + "__lo", base + "__hi"], [base + "__c"], name=node.name + "__clip"
+            )
+        )
+    nodes.append(
+        helper.make_node(
+            "DequantizeLinear",
+            [base + ("__c" if clipped else "__q"), base + "__s", base + "__z"],
+            [node.output[0]],
+            name=node.name + "__dq",
+            **extra_attrs,
+        )
+    )
     return nodes, inits
 
 
@@ -169,7 +196,7 @@ def run_reference(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict
         arrays = {n: a[None] for n, a in arrays.items()}
     count = arrays[names[0]].shape[0] if names else 1
     out_names = [o.name for o in session.get_outputs()]
-    collected: dict[str, list[np.ndarray]] = {n: [] for n in out_names}
+    collected: dict[str, list[Any]] = {n: [] for n in out_names}  # what onnxruntime returns (dense tensors)
     for i in range(count):
         try:
             results = session.run(None, {n: arrays[n][i] for n in names})

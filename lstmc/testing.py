@@ -8,10 +8,14 @@ multi-layer, bidirectional. No torch needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from lstmc.export.scan_lstm import axis_attr
 
 
 @dataclass
@@ -29,6 +33,12 @@ class Q:
         if self.signed:
             return -(2 ** (self.bits - 1)) + int(self.narrow), 2 ** (self.bits - 1) - 1
         return 0, 2**self.bits - 1 - int(self.narrow)
+
+    @property
+    def tensor_scale(self) -> float:
+        """The scale of a per-tensor quantizer."""
+        assert not isinstance(self.scale, list), "a per-channel quantizer has no single scale"
+        return self.scale
 
 
 @dataclass
@@ -61,7 +71,7 @@ class _GraphBuilder:
         self.count += 1
         return f"{self.prefix}{base}_{self.count}"
 
-    def const(self, base: str, array: np.ndarray) -> str:
+    def const(self, base: str, array: npt.ArrayLike) -> str:
         n = self.name(base)
         self.inits.append(numpy_helper.from_array(np.asarray(array), n))
         return n
@@ -75,10 +85,19 @@ class _GraphBuilder:
         scale = np.asarray(q.scale, np.float32)
         if self.spec.quant_format == "quant":
             s = self.const(base + "_scale", scale.reshape((1, -1) if scale.ndim else ()))
-            z = self.const(base + "_zp", np.full(scale.reshape((1, -1) if scale.ndim else ()).shape, q.zero_point, np.float32))
+            z = self.const(
+                base + "_zp", np.full(scale.reshape((1, -1) if scale.ndim else ()).shape, q.zero_point, np.float32)
+            )
             b = self.const(base + "_bw", np.float32(q.bits))
-            return self.node("Quant", [x, s, z, b], base + "_q", domain="qonnx.custom_op.general",
-                             signed=int(q.signed), narrow=int(q.narrow), rounding_mode="ROUND")
+            return self.node(
+                "Quant",
+                [x, s, z, b],
+                base + "_q",
+                domain="qonnx.custom_op.general",
+                signed=int(q.signed),
+                narrow=int(q.narrow),
+                rounding_mode="ROUND",
+            )
         if q.bits > 16 or 8 < q.bits < 16:
             # onnxruntime has no int16 Clip kernel, so only 16-bit ranges fit a 16-bit container.
             raise ValueError(f"QCDQ cannot express a {q.bits}-bit quantizer (use <= 8 or exactly 16 bits)")
@@ -87,12 +106,14 @@ class _GraphBuilder:
         ]
         s = self.const(base + "_scale", scale)
         z = self.const(base + "_zp", np.full(scale.shape, q.zero_point, dtype))
-        kw = {"axis": axis} if scale.ndim else {}
+        kw: dict[str, Any] = {"axis": axis} if scale.ndim else {}
         qn = self.node("QuantizeLinear", [x, s, z], base + "_int", **kw)
         lo, hi = q.qrange
         info = np.iinfo(dtype)
         if (lo, hi) != (info.min, info.max):
-            qn = self.node("Clip", [qn, self.const(base + "_lo", dtype(lo)), self.const(base + "_hi", dtype(hi))], base + "_clip")
+            qn = self.node(
+                "Clip", [qn, self.const(base + "_lo", dtype(lo)), self.const(base + "_hi", dtype(hi))], base + "_clip"
+            )
         return self.node("DequantizeLinear", [qn, s, z], base + "_dq", **kw)
 
 
@@ -126,29 +147,68 @@ def _add_lstm_layers(main: _GraphBuilder, spec: LstmSpec, rng, x: str, input_siz
                 bscale = np.float32(np.max(np.asarray(spec.io.scale)) * np.max(np.asarray(spec.weight.scale)))
                 bias = (rng.standard_normal(H) * 0.3).astype(np.float32)
                 bq = Q(spec.bias_bits, True, False, float(bscale))
-                bd = body.quant(body.const(f"b{gate}", bias), bq, f"b{gate}") if spec.bias_bits <= 16 else body.const(f"b{gate}", bias)
-                acc = body.node("Add", [body.node("Add", [body.node("MatMul", [xt, wd], f"x{gate}"), bd], f"xb{gate}"),
-                                        body.node("MatMul", [h, rd], f"h{gate}")], f"acc{gate}")
+                bd = (
+                    body.quant(body.const(f"b{gate}", bias), bq, f"b{gate}")
+                    if spec.bias_bits <= 16
+                    else body.const(f"b{gate}", bias)
+                )
+                acc = body.node(
+                    "Add",
+                    [
+                        body.node("Add", [body.node("MatMul", [xt, wd], f"x{gate}"), bd], f"xb{gate}"),
+                        body.node("MatMul", [h, rd], f"h{gate}"),
+                    ],
+                    f"acc{gate}",
+                )
                 accq = body.quant(acc, spec.acc, f"acc{gate}q")
-                gates[gate] = body.quant(body.node(act, [accq], f"act{gate}"), spec.tanh if act == "Tanh" else spec.sigmoid, f"{gate}q")
-            c_new = body.quant(body.node("Add", [body.node("Mul", [gates["f"], c], "fc"), body.node("Mul", [gates["i"], gates["g"]], "ig")], "c_sum"), spec.cell, "c_new")
+                gates[gate] = body.quant(
+                    body.node(act, [accq], f"act{gate}"), spec.tanh if act == "Tanh" else spec.sigmoid, f"{gate}q"
+                )
+            c_new = body.quant(
+                body.node(
+                    "Add",
+                    [body.node("Mul", [gates["f"], c], "fc"), body.node("Mul", [gates["i"], gates["g"]], "ig")],
+                    "c_sum",
+                ),
+                spec.cell,
+                "c_new",
+            )
             tc = body.quant(body.node("Tanh", [c_new], "tanh_c"), spec.tanh, "tanh_cq")
             h_new = body.quant(body.node("Mul", [gates["o"], tc], "h_raw"), spec.io, "h_new")
             h_out = body.node("Identity", [h_new], "h_out")
             vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
-            graph = helper.make_graph(body.nodes, f"lstm_l{layer}_d{direction}",
-                                      [vi(h, [H]), vi(c, [H]), vi(xt, [in_size])],
-                                      [vi(h_new, [H]), vi(c_new, [H]), vi(h_out, [H])], initializer=body.inits)
+            graph = helper.make_graph(
+                body.nodes,
+                f"lstm_l{layer}_d{direction}",
+                [vi(h, [H]), vi(c, [H]), vi(xt, [in_size])],
+                [vi(h_new, [H]), vi(c_new, [H]), vi(h_out, [H])],
+                initializer=body.inits,
+            )
             h0 = main.const(f"h0_l{layer}d{direction}", np.zeros(H, np.float32))
             c0 = main.const(f"c0_l{layer}d{direction}", np.zeros(H, np.float32))
-            outs = [main.name(f"h_n_l{layer}d{direction}"), main.name(f"c_n_l{layer}d{direction}"), main.name(f"Y_l{layer}d{direction}")]
-            main.nodes.append(helper.make_node("Scan", [h0, c0, layer_input], outs, name=f"lstm_l{layer}_d{direction}",
-                                               body=graph, num_scan_inputs=1,
-                                               scan_input_directions=[direction], scan_output_directions=[direction]))
+            outs = [
+                main.name(f"h_n_l{layer}d{direction}"),
+                main.name(f"c_n_l{layer}d{direction}"),
+                main.name(f"Y_l{layer}d{direction}"),
+            ]
+            main.nodes.append(
+                helper.make_node(
+                    "Scan",
+                    [h0, c0, layer_input],
+                    outs,
+                    name=f"lstm_l{layer}_d{direction}",
+                    body=graph,
+                    num_scan_inputs=1,
+                    scan_input_directions=[direction],
+                    scan_output_directions=[direction],
+                )
+            )
             dir_outputs.append(outs[2])
             finals_h.append(outs[0])
             finals_c.append(outs[1])
-        layer_input = dir_outputs[0] if len(dir_outputs) == 1 else main.node("Concat", dir_outputs, f"Y_l{layer}", axis=1)
+        layer_input = (
+            dir_outputs[0] if len(dir_outputs) == 1 else main.node("Concat", dir_outputs, f"Y_l{layer}", axis=1)
+        )
         in_size = H * len(dir_outputs)
     return layer_input, finals_h, finals_c
 
@@ -165,10 +225,13 @@ def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
     main.nodes.append(helper.make_node("Concat", unsq, ["h_n"], name="h_n_concat", axis=0))
     dirs = 2 if spec.bidirectional else 1
     graph = helper.make_graph(
-        main.nodes, "qlstm",
+        main.nodes,
+        "qlstm",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [spec.seq_len, spec.input_size])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [spec.seq_len, H * dirs]),
-         helper.make_tensor_value_info("h_n", TensorProto.FLOAT, [spec.num_layers * dirs, H])],
+        [
+            helper.make_tensor_value_info("Y", TensorProto.FLOAT, [spec.seq_len, H * dirs]),
+            helper.make_tensor_value_info("h_n", TensorProto.FLOAT, [spec.num_layers * dirs, H]),
+        ],
         initializer=main.inits,
     )
     opsets = [helper.make_opsetid("", 21)]
@@ -215,12 +278,19 @@ def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
         wd = main.quant(main.const(f"conv{k}_W", w), wq, f"conv{k}_W", axis)
         b_scale = np.asarray(wq.scale, np.float32) * np.float32(in_scale)
         b_codes = rng.integers(-40, 40, c_out).astype(np.int32)
-        bd = main.node("DequantizeLinear", [main.const(f"conv{k}_B", b_codes), main.const(f"conv{k}_Bs", b_scale.astype(np.float32)),
-                                            main.const(f"conv{k}_Bz", np.zeros(b_scale.shape, np.int32))], f"conv{k}_Bdq",
-                       **({"axis": 0} if b_scale.ndim else {}))
+        bd = main.node(
+            "DequantizeLinear",
+            [
+                main.const(f"conv{k}_B", b_codes),
+                main.const(f"conv{k}_Bs", b_scale.astype(np.float32)),
+                main.const(f"conv{k}_Bz", np.zeros(b_scale.shape, np.int32)),
+            ],
+            f"conv{k}_Bdq",
+            **axis_attr(0 if b_scale.ndim else None),
+        )
         y = main.node("Conv", [x, wd, bd], f"conv{k}", kernel_shape=[1, kw], strides=[1, stride])
         x = main.quant(main.node("Relu", [y], f"relu{k}"), spec.act, f"act{k}")
-        channels, width, in_scale = c_out, (width - kw) // stride + 1, float(spec.act.scale)
+        channels, width, in_scale = c_out, (width - kw) // stride + 1, float(spec.act.tensor_scale)
     if width != 1:
         raise ValueError(f"the convolutions leave width {width}; the last one must cover the whole axis")
     x = main.node("Reshape", [x, main.const("shape", np.array([channels, T], np.int64))], "features")
@@ -231,20 +301,35 @@ def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
     last = main.node("Gather", [y, main.const("last", np.array(T - 1, np.int64))], "last", axis=0)
     w = (rng.standard_normal((lstm.hidden_size * dirs, spec.classes)) * 0.6).astype(np.float32)
     wd = main.quant(main.const("head_W", w), lstm.weight, "head_W")
-    b_scale = np.float32(np.float32(np.max(np.asarray(lstm.io.scale))) * np.float32(lstm.weight.scale))
-    bd = main.node("DequantizeLinear", [main.const("head_B", rng.integers(-40, 40, spec.classes).astype(np.int32)),
-                                        main.const("head_Bs", b_scale), main.const("head_Bz", np.int32(0))], "head_Bdq")
-    logits = main.quant(main.node("Add", [main.node("MatMul", [last, wd], "head_mm"), bd], "head_acc"), spec.head_out, "head")
+    b_scale = np.float32(np.float32(np.max(np.asarray(lstm.io.scale))) * np.float32(lstm.weight.tensor_scale))
+    bd = main.node(
+        "DequantizeLinear",
+        [
+            main.const("head_B", rng.integers(-40, 40, spec.classes).astype(np.int32)),
+            main.const("head_Bs", b_scale),
+            main.const("head_Bz", np.int32(0)),
+        ],
+        "head_Bdq",
+    )
+    logits = main.quant(
+        main.node("Add", [main.node("MatMul", [last, wd], "head_mm"), bd], "head_acc"), spec.head_out, "head"
+    )
     main.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
-    graph = helper.make_graph(main.nodes, "qconvlstm", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, F])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [spec.classes])],
-                              initializer=main.inits)
+    graph = helper.make_graph(
+        main.nodes,
+        "qconvlstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, F])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [spec.classes])],
+        initializer=main.inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], producer_name="lstmc.testing")
     model.ir_version = 10
     return model
 
 
-def benchmark_cases(sequences: int, sizes: list[str], stock: bool, seed: int = 0) -> list[tuple[str, onnx.ModelProto, dict]]:
+def benchmark_cases(
+    sequences: int, sizes: list[str], stock: bool, seed: int = 0
+) -> list[tuple[str, onnx.ModelProto, dict]]:
     """(label, model, inputs of `sequences` sequences) for the throughput benchmarks: the shipped stock ConvLSTM
     (its shipped windows, repeated) and one generated LSTM per "I,H,T" size."""
     from pathlib import Path
@@ -255,12 +340,22 @@ def benchmark_cases(sequences: int, sizes: list[str], stock: bool, seed: int = 0
     if stock:
         model = onnx.load(root / "examples" / "stock" / "model.onnx")
         shipped = np.load(root / "examples" / "stock" / "inputs.npz")
-        cases.append(("stock ConvLSTM", model,
-                      {k: np.resize(shipped[k], (sequences, *shipped[k].shape[1:])) for k in shipped.files}))
+        cases.append(
+            (
+                "stock ConvLSTM",
+                model,
+                {k: np.resize(shipped[k], (sequences, *shipped[k].shape[1:])) for k in shipped.files},
+            )
+        )
     for size in sizes:
         i, h, t = (int(v) for v in size.split(","))
         note = " (FI-2010)" if (i, h, t) == (40, 64, 100) else ""
         model = build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))
-        cases.append((f"I={i} H={h} T={t}{note}", model,
-                      {model.graph.input[0].name: rng.standard_normal((sequences, t, i)).astype(np.float32)}))
+        cases.append(
+            (
+                f"I={i} H={h} T={t}{note}",
+                model,
+                {model.graph.input[0].name: rng.standard_normal((sequences, t, i)).astype(np.float32)},
+            )
+        )
     return cases

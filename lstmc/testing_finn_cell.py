@@ -155,8 +155,13 @@ def build_finn_cell(spec: FinnCellSpec) -> onnx.ModelProto:
     b.node("Identity", [x_code], "first_input_out", [I, 1], TensorProto.INT8)
     if xq.range != (-128, 127):
         lo, hi = xq.range
-        x_code = b.node("Clip", [x_code, b.const("inp_min", np.array(lo, np.int8)),
-                                 b.const("inp_max", np.array(hi, np.int8))], "clp_input_out", [I, 1], TensorProto.INT8)
+        x_code = b.node(
+            "Clip",
+            [x_code, b.const("inp_min", np.array(lo, np.int8)), b.const("inp_max", np.array(hi, np.int8))],
+            "clp_input_out",
+            [I, 1],
+            TensorProto.INT8,
+        )
     x_dq = b.node("DequantizeLinear", [x_code, s_x, zp_x], "dql_input_out", [I, 1])
     b.const("scale_test", np.array(xq.scale, np.float32))  # read by nothing, as in the notebook
 
@@ -165,14 +170,19 @@ def build_finn_cell(spec: FinnCellSpec) -> onnx.ModelProto:
         w = (rng.standard_normal((H, I)) * 0.6).astype(np.float32)
         u = (rng.standard_normal((H, H)) * 0.4).astype(np.float32)
         bias = (rng.standard_normal((H, 1)) * 0.5).astype(np.float32)
-        wq = _Q(_scale(rng, spec.po2, float(max(np.abs(w).max(), np.abs(u).max())), wmax), spec.weight_bits, True,
-                narrow=True)
+        wq = _Q(
+            _scale(rng, spec.po2, float(max(np.abs(w).max(), np.abs(u).max())), wmax),
+            spec.weight_bits,
+            True,
+            narrow=True,
+        )
         w_dq = b.qdq(b.const(f"W_{k}", w), wq, f"dql_w{k}_out")
         u_dq = b.qdq(b.const(f"U_{k}", u), wq, f"dql_u{k}_out")
         wx = b.node("MatMul", [w_dq, x_dq], f"out_m1_{k}", [H, 1])
         uh = b.node("MatMul", [u_dq, H_IN], f"out_m2_{k}", [H, 1])
-        acc = b.node("Add", [b.node("Add", [wx, uh], f"out_add1_{k}", [H, 1]), b.const(f"b_{k}", bias)],
-                     f"{k}_t_ba", [H, 1])
+        acc = b.node(
+            "Add", [b.node("Add", [wx, uh], f"out_add1_{k}", [H, 1]), b.const(f"b_{k}", bias)], f"{k}_t_ba", [H, 1]
+        )
         dq_scale = qs["pre_f_dq"].scale if k == "f" else None
         pre = b.qdq(acc, qs[f"pre_{k}"], f"{k}_t_dql1", dq_scale)
         if k == "c":
@@ -193,17 +203,32 @@ def build_finn_cell(spec: FinnCellSpec) -> onnx.ModelProto:
 
     body_io = {H_IN, C_IN, X_IN, "h_t", "c_t", "h_t_concat"}
     body = helper.make_graph(
-        b.nodes, "qcdq_lstm_body", [vi(H_IN, [H, 1]), vi(C_IN, [H, 1]), vi(X_IN, [I, 1])],
-        [vi("h_t", [H, 1]), vi("c_t", [H, 1]), vi("h_t_concat", [H, 1])], initializer=b.inits,
-        value_info=[v for v in b.infos if v.name not in body_io])
-    scan = helper.make_node("Scan", list(INPUTS),
-                            ["scan_out_hidden_state", "scan_out_cell_state", "scan_out_hidden_state_concat"],
-                            name="scan_lstm", num_scan_inputs=1, body=body)
+        b.nodes,
+        "qcdq_lstm_body",
+        [vi(H_IN, [H, 1]), vi(C_IN, [H, 1]), vi(X_IN, [I, 1])],
+        [vi("h_t", [H, 1]), vi("c_t", [H, 1]), vi("h_t_concat", [H, 1])],
+        initializer=b.inits,
+        value_info=[v for v in b.infos if v.name not in body_io],
+    )
+    scan = helper.make_node(
+        "Scan",
+        list(INPUTS),
+        ["scan_out_hidden_state", "scan_out_cell_state", "scan_out_hidden_state_concat"],
+        name="scan_lstm",
+        num_scan_inputs=1,
+        body=body,
+    )
     T = spec.seq_len
     graph = helper.make_graph(
-        [scan], "finn_lstm_scan", [vi(INPUTS[0], [H, 1]), vi(INPUTS[1], [H, 1]), vi(INPUTS[2], [T, I, 1])],
-        [vi("scan_out_hidden_state", [H, 1]), vi("scan_out_cell_state", [H, 1]),
-         vi("scan_out_hidden_state_concat", [T, H, 1])])
+        [scan],
+        "finn_lstm_scan",
+        [vi(INPUTS[0], [H, 1]), vi(INPUTS[1], [H, 1]), vi(INPUTS[2], [T, I, 1])],
+        [
+            vi("scan_out_hidden_state", [H, 1]),
+            vi("scan_out_cell_state", [H, 1]),
+            vi("scan_out_hidden_state_concat", [T, H, 1]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="lstmc.testing")
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)

@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from lstmc.export.scan_lstm import OnnxGraph, QuantSpec, check_spec
+from lstmc.export.scan_lstm import OnnxGraph, QuantSpec, axis_attr, check_spec
 
 TORCH_GATES = ("i", "f", "g", "o")  # torch's row-block order in W_ih / W_hh
 
@@ -104,9 +104,16 @@ def build_torch_lstm(spec: TorchLstmSpec) -> onnx.ModelProto:
         # Brevitas quantizes it
         b_scale = (np.float32(io.scale) * w_ih_q.scale).astype(np.float32)
         b_codes = rng.integers(-64, 64, H).astype(np.int32)
-        b = g.op("DequantizeLinear", [g.const(f"b_{name}", b_codes), g.const(f"b_{name}_scale", b_scale),
-                                      g.const(f"b_{name}_zp", np.zeros(b_scale.shape, np.int32))], f"b_{name}_dq",
-                 **({"axis": 0} if b_scale.ndim else {}))
+        b = g.op(
+            "DequantizeLinear",
+            [
+                g.const(f"b_{name}", b_codes),
+                g.const(f"b_{name}_scale", b_scale),
+                g.const(f"b_{name}_zp", np.zeros(b_scale.shape, np.int32)),
+            ],
+            f"b_{name}_dq",
+            **axis_attr(0 if b_scale.ndim else None),
+        )
         a = g.qcdq(g.op("Add", [xh, b], f"{name}_acc"), acc, f"{name}_acc")
         return g.qcdq(g.op(act_op, [a], f"{name}_{act_op.lower()}"), act, f"{name}_act")
 
@@ -122,19 +129,29 @@ def build_torch_lstm(spec: TorchLstmSpec) -> onnx.ModelProto:
     def vi(name: str, shape: list[int]):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
-    body = helper.make_graph(g.nodes, "lstm_body", [vi(h_in, [*B, H]), vi(c_in, [*B, H]), vi(x_in, [*B, I])],
-                             [vi(h_out, [*B, H]), vi(c_out, [*B, H]), vi(y_out, [*B, H])], initializer=g.inits)
+    body = helper.make_graph(
+        g.nodes,
+        "lstm_body",
+        [vi(h_in, [*B, H]), vi(c_in, [*B, H]), vi(x_in, [*B, I])],
+        [vi(h_out, [*B, H]), vi(c_out, [*B, H]), vi(y_out, [*B, H])],
+        initializer=g.inits,
+    )
     main = OnnxGraph("")
     x = main.qcdq("X", io, "x")
     h0, c0 = (main.const(f"{v}0", np.zeros((*B, H), np.float32)) for v in "hc")
-    main.nodes.append(helper.make_node("Scan", [h0, c0, x], ["h_T", "c_T", "Y"], name="lstm", num_scan_inputs=1,
-                                       body=body))
+    main.nodes.append(
+        helper.make_node("Scan", [h0, c0, x], ["h_T", "c_T", "Y"], name="lstm", num_scan_inputs=1, body=body)
+    )
     axes = main.const("axes", np.array([0], np.int64))
     main.op("Unsqueeze", ["h_T", axes], out="h_n")
     main.op("Unsqueeze", ["c_T", axes], out="c_n")
-    graph = helper.make_graph(main.nodes, "torch_lstm", [vi("X", [T, *B, I])],
-                              [vi("Y", [T, *B, H]), vi("h_n", [1, *B, H]), vi("c_n", [1, *B, H])],
-                              initializer=main.inits)
+    graph = helper.make_graph(
+        main.nodes,
+        "torch_lstm",
+        [vi("X", [T, *B, I])],
+        [vi("Y", [T, *B, H]), vi("h_n", [1, *B, H]), vi("c_n", [1, *B, H])],
+        initializer=main.inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], producer_name="lstmc.testing")
     model.ir_version = 10
     model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)

@@ -46,13 +46,23 @@ from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 _LEGALIZE, _TO_HLSCPP = QrnnLegalizePrecisionPass, QrnnToHlscppPass
 
 
-def pipeline_passes(act_impl: str = _LEGALIZE.act_impl, pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = _TO_HLSCPP.kernel, max_seq_len: int = _TO_HLSCPP.max_seq_len,
-                    threshold_input: str = _LEGALIZE.threshold_input) -> list[ModulePass]:
+def pipeline_passes(
+    act_impl: str = _LEGALIZE.act_impl,
+    pe: int = 0,
+    simd: int = 0,
+    config: str = "",
+    target_cycles: int = 0,
+    kernel: str = _TO_HLSCPP.kernel,
+    max_seq_len: int = _TO_HLSCPP.max_seq_len,
+    threshold_input: str = _LEGALIZE.threshold_input,
+) -> list[ModulePass]:
     """The one pass list of lstmc, from imported qrnn IR to printable hlscpp IR (see the module docstring)."""
-    passes: list[ModulePass] = [QrnnCanonicalizePass(), QrnnFoldConstantsPass(),
-                                QrnnLegalizePrecisionPass(act_impl=act_impl, threshold_input=threshold_input),
-                                QrnnToDataflowPass()]
+    passes: list[ModulePass] = [
+        QrnnCanonicalizePass(),
+        QrnnFoldConstantsPass(),
+        QrnnLegalizePrecisionPass(act_impl=act_impl, threshold_input=threshold_input),
+        QrnnToDataflowPass(),
+    ]
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
     passes += [QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len), HlscppPrepareEmissionPass()]
@@ -76,17 +86,23 @@ def passes_between(start: str, stop: str, **options) -> list[ModulePass]:
     from stage `start` to stage `stop`."""
     passes = pipeline_passes(**options)
     ends = stage_ends(passes)
-    return passes[ends[start]:ends[stop]]
+    return passes[ends[start] : ends[stop]]
 
 
-def pipeline_stages(act_impl: str = _LEGALIZE.act_impl, pe: int = 0, simd: int = 0, config: str = "",
-                    target_cycles: int = 0, kernel: str = _TO_HLSCPP.kernel,
-                    threshold_input: str = _LEGALIZE.threshold_input) -> list[tuple[str, list[ModulePass]]]:
+def pipeline_stages(
+    act_impl: str = _LEGALIZE.act_impl,
+    pe: int = 0,
+    simd: int = 0,
+    config: str = "",
+    target_cycles: int = 0,
+    kernel: str = _TO_HLSCPP.kernel,
+    threshold_input: str = _LEGALIZE.threshold_input,
+) -> list[tuple[str, list[ModulePass]]]:
     """The same list cut at the executable stages: (stage, passes from the previous stage), in order:
     integer (through legalization), dataflow (through folding), hlscpp (printable)."""
     passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel, threshold_input=threshold_input)
     ends = stage_ends(passes)
-    return [(stage, passes[ends[prev]:ends[stage]]) for prev, stage in zip(STAGES, STAGES[1:])]
+    return [(stage, passes[ends[prev] : ends[stage]]) for prev, stage in zip(STAGES, STAGES[1:])]
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,14 @@ class LstmToHlsPass(ModulePass):
     threshold_input: str = _LEGALIZE.threshold_input
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for p in pipeline_passes(self.act_impl, self.pe, self.simd, self.config, self.target_cycles, self.kernel,
-                                 self.max_seq_len, self.threshold_input):
+        for p in pipeline_passes(
+            self.act_impl,
+            self.pe,
+            self.simd,
+            self.config,
+            self.target_cycles,
+            self.kernel,
+            self.max_seq_len,
+            self.threshold_input,
+        ):
             p.apply(ctx, op)

@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import FIXTURES
 
 import lstmc
 from lstmc.api import FitWarning, Progress
 from lstmc.errors import LstmcError
 from lstmc.frontend import load_onnx
 from lstmc.stages import STAGES, run_stage
-
-from conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"  # X [20, 4] -> Y, h_n, c_n
@@ -57,26 +56,32 @@ def test_load_path_and_modelproto_agree(design, x):
         assert np.array_equal(a[k], b[k])
 
 
-@pytest.mark.parametrize("bad, message", [
-    (42, "takes an ONNX file path or an onnx.ModelProto"),
-    ("/nonexistent/model.onnx", "no such file"),
-    (onnx.ModelProto(), "not an ONNX model with a graph"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (42, "takes an ONNX file path or an onnx.ModelProto"),
+        ("/nonexistent/model.onnx", "no such file"),
+        (onnx.ModelProto(), "not an ONNX model with a graph"),
+    ],
+)
 def test_load_refuses(bad, message):
     with pytest.raises(LstmcError, match=message):
         lstmc.load(bad)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"part": "xcfoo"}, "--part 'xcfoo' is not a part lstmc knows"),
-    ({"board": "zcu999"}, "--board 'zcu999' is not a board lstmc knows"),
-    ({"part": "zcu104", "board": "zcu104"}, "give --part or --board, not both"),
-    ({"clock_ns": 0.1}, "--clock-ns must be a finite period"),
-    ({"pe": 2, "target_cycles": 100}, "give only one of --pe/--simd, --folding or --target-cycles"),
-    ({"act_impl": "cordic"}, "--act-impl 'cordic'"),
-    ({"kernel_name": "int"}, "--kernel-name 'int' is not usable"),
-    ({"seq_len": 0}, "--seq-len must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"part": "xcfoo"}, "--part 'xcfoo' is not a part lstmc knows"),
+        ({"board": "zcu999"}, "--board 'zcu999' is not a board lstmc knows"),
+        ({"part": "zcu104", "board": "zcu104"}, "give --part or --board, not both"),
+        ({"clock_ns": 0.1}, "--clock-ns must be a finite period"),
+        ({"pe": 2, "target_cycles": 100}, "give only one of --pe/--simd, --folding or --target-cycles"),
+        ({"act_impl": "cordic"}, "--act-impl 'cordic'"),
+        ({"kernel_name": "int"}, "--kernel-name 'int' is not usable"),
+        ({"seq_len": 0}, "--seq-len must be a positive integer"),
+    ],
+)
 def test_load_checks_options(options, message):
     with pytest.raises(LstmcError, match=message):
         lstmc.load(str(TINY), **options)
@@ -93,15 +98,18 @@ def test_run_input_forms_equal_run_stage(design, x, tmp_path):
     assert one["Y"].shape == want["Y"].shape[1:] and np.array_equal(one["Y"], want["Y"][0])
 
 
-@pytest.mark.parametrize("inputs, stage, message", [
-    ({"X": np.zeros((20, 4))}, "gates", "unknown stage 'gates'"),
-    ({"x": np.zeros((20, 4))}, "integer", "missing input"),
-    ({"X": np.zeros((20, 4)), "Z": np.zeros(3)}, "integer", "unexpected array"),
-    ({"X": np.zeros((20, 5))}, "integer", r"has shape \[20, 5\]; expected \[20, 4\]"),
-    ({"X": np.array(["a"] * 80).reshape(20, 4)}, "integer", "dtype"),
-    ("nothing.npz", "integer", "no such file"),
-    ([1, 2, 3], "integer", "expected a dict of arrays"),
-])
+@pytest.mark.parametrize(
+    "inputs, stage, message",
+    [
+        ({"X": np.zeros((20, 4))}, "gates", "unknown stage 'gates'"),
+        ({"x": np.zeros((20, 4))}, "integer", "missing input"),
+        ({"X": np.zeros((20, 4)), "Z": np.zeros(3)}, "integer", "unexpected array"),
+        ({"X": np.zeros((20, 5))}, "integer", r"has shape \[20, 5\]; expected \[20, 4\]"),
+        ({"X": np.array(["a"] * 80).reshape(20, 4)}, "integer", "dtype"),
+        ("nothing.npz", "integer", "no such file"),
+        ([1, 2, 3], "integer", "expected a dict of arrays"),
+    ],
+)
 def test_run_refuses(design, inputs, stage, message):
     with pytest.raises(LstmcError, match=message):
         design.run(inputs, stage=stage)
@@ -137,8 +145,9 @@ def test_verify_report(design):
     assert report.stages["reference"].report is None and report.stages["reference"].rows == []
     assert report.stages["dataflow"].vs_integer is not None and report.stages["dataflow"].vs_integer.ok
     rows = report.rows
-    assert {(s, r.output) for s, r in rows} == {(s, o) for s in ("qrnn", "integer", "dataflow")
-                                                for o in ("Y", "h_n", "c_n")}
+    assert {(s, r.output) for s, r in rows} == {
+        (s, o) for s in ("qrnn", "integer", "dataflow") for o in ("Y", "h_n", "c_n")
+    }
     assert all(r.mismatches == 0 and r.elements > 0 for _, r in rows)
     text = report.format(str(TINY))
     assert "4 random sequences (seed 1)" in text and text.endswith("all stages meet the contract")

@@ -30,6 +30,8 @@ import onnx
 import pytest
 from conftest import FIXTURES
 from onnx import numpy_helper
+from test_brevitas_cell import _normalized_recurrences
+from test_hardware import POOL, lower, needs_ap_types, needs_cxx
 
 from lstmc import qor
 from lstmc.dialects import dataflow, qrnn
@@ -39,9 +41,6 @@ from lstmc.frontend.brevitas_cell import expand_quant_lstm_cells
 from lstmc.frontend.onnx_import import import_model
 from lstmc.pipeline import lower_to_stage
 from lstmc.stages import run_stage
-
-from test_brevitas_cell import _normalized_recurrences
-from test_hardware import POOL, lower, needs_ap_types, needs_cxx
 
 BATCH = FIXTURES / "batch"
 MODELS = sorted(BATCH.glob("*_cell_b*.onnx"))
@@ -111,8 +110,9 @@ def test_same_recurrences_as_batch_one_export(path):
         assert a == b
 
 
-@pytest.mark.parametrize("path", [BATCH / "l2_bidir_w3_po2_cell_b3.onnx", BATCH / "l1_w8_float_cell_b5.onnx"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [BATCH / "l2_bidir_w3_po2_cell_b3.onnx", BATCH / "l1_w8_float_cell_b5.onnx"], ids=lambda p: p.stem
+)
 def test_torch_layout_compiles_interleaved(path):
     batch = _batch(path)
     module = import_model(load_onnx(str(path)))
@@ -130,8 +130,21 @@ def test_torch_layout_compiles_interleaved(path):
 def _run(model: Path, x: np.ndarray, tmp_path: Path):
     """`lstmc run --stage dataflow` on inputs X: (process, outputs or None)."""
     np.savez(tmp_path / "in.npz", X=x)
-    proc = subprocess.run([str(BIN / "lstmc"), "run", str(model), "--inputs", str(tmp_path / "in.npz"), "--stage",
-                           "dataflow", "--output", str(tmp_path / "out.npz")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(BIN / "lstmc"),
+            "run",
+            str(model),
+            "--inputs",
+            str(tmp_path / "in.npz"),
+            "--stage",
+            "dataflow",
+            "--output",
+            str(tmp_path / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     return proc, (dict(np.load(tmp_path / "out.npz")) if proc.returncode == 0 else None)
 
 
@@ -179,11 +192,17 @@ def _narrow_h0(model: onnx.ModelProto, cell: onnx.NodeProto) -> None:
     cell.input[1] = "h0_of_5"
 
 
-@pytest.mark.parametrize("edit, fragments", [
-    (_input_batch_two, ["input 'X' (shape [20, 2, 4]) has batch size 2",
-                        "initial state h0 (shape [3, 8]) has batch size 3"]),
-    (_narrow_h0, ["initial state h0 ('h0_of_5') has shape [3, 5], expected [batch, 8]"]),
-], ids=["input-vs-state", "state-width"])
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (
+            _input_batch_two,
+            ["input 'X' (shape [20, 2, 4]) has batch size 2", "initial state h0 (shape [3, 8]) has batch size 3"],
+        ),
+        (_narrow_h0, ["initial state h0 ('h0_of_5') has shape [3, 5], expected [batch, 8]"]),
+    ],
+    ids=["input-vs-state", "state-width"],
+)
 def test_inconsistent_batch_export_is_a_clear_error(edit, fragments):
     model = onnx.load(BATCH / "l1_w8_float_cell_b3.onnx")
     edit(model, next(n for n in model.graph.node if n.op_type == "QuantLSTMCell"))
@@ -214,8 +233,11 @@ def test_fresh_export_of_another_batch(tmp_path):
     x = np.random.default_rng(7).standard_normal((2, 4, 6, 3)).astype(np.float32)
     with torch.no_grad():
         runs = [twin(torch.from_numpy(xb)) for xb in x]
-    want = {"Y": np.stack([r[0].numpy() for r in runs]), "h_n": np.stack([r[1][0].numpy() for r in runs]),
-            "c_n": np.stack([r[1][1].numpy() for r in runs])}
+    want = {
+        "Y": np.stack([r[0].numpy() for r in runs]),
+        "h_n": np.stack([r[1][0].numpy() for r in runs]),
+        "c_n": np.stack([r[1][1].numpy() for r in runs]),
+    }
     model = load_onnx(str(path))
     for stage in ("qrnn", "dataflow"):
         _assert_equal(run_stage(stage, model, {"X": x}), want, f"fresh batch-4 export, {stage}")

@@ -54,7 +54,9 @@ def test_stage_equals_brevitas(path, stage):
         if name == "X":
             continue
         assert got[name].shape == want.shape, name
-        assert np.array_equal(got[name], want), f"{path.stem} {stage}: {name} differs in {int(np.sum(got[name] != want))}"
+        assert np.array_equal(got[name], want), (
+            f"{path.stem} {stage}: {name} differs in {int(np.sum(got[name] != want))}"
+        )
 
 
 def _normalized_recurrences(module) -> list[str]:
@@ -69,8 +71,13 @@ def _normalized_recurrences(module) -> list[str]:
             Printer(stream=out).print_op(op)
             names: dict[str, str] = {}
             # the operands of the recurrence itself are outer values: their names are not comparable
-            texts.append(re.sub(r"%[A-Za-z0-9_.$]+", lambda m: names.setdefault(m.group(0), f"%v{len(names)}"),
-                                out.getvalue().split("\n", 1)[1]))
+            texts.append(
+                re.sub(
+                    r"%[A-Za-z0-9_.$]+",
+                    lambda m: names.setdefault(m.group(0), f"%v{len(names)}"),
+                    out.getvalue().split("\n", 1)[1],
+                )
+            )
     return texts
 
 
@@ -122,15 +129,22 @@ def _batch_two(model, cell):
     model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 2
 
 
-@pytest.mark.parametrize("edit, fragments", [
-    (lambda m, c: c.input.pop(), ["has 47 inputs, expected 48"]),
-    (lambda m, c: _set_attr(c, "cell_state_rounding_mode", "FLOOR"), ["quantizer 'cell_state'", "FLOOR"]),
-    (lambda m, c: _set_attr(c, "cifg", 0) or [a for a in c.attribute if a.name == "cifg" and c.attribute.remove(a)],
-     ["attribute 'cifg' is missing"]),
-    (_per_channel_output_scale, ["quantizer 'output' is per-channel"]),
-    (_float_bias, ["bias of the input gate", "float constant"]),
-    (_batch_two, ["batch size 2", "initial state h0 (shape [1, 8]) has batch size 1"]),
-], ids=["inputs", "rounding", "no-cifg-attr", "per-channel-act", "float-bias", "batch"])
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (lambda m, c: c.input.pop(), ["has 47 inputs, expected 48"]),
+        (lambda m, c: _set_attr(c, "cell_state_rounding_mode", "FLOOR"), ["quantizer 'cell_state'", "FLOOR"]),
+        (
+            lambda m, c: _set_attr(c, "cifg", 0)
+            or [a for a in c.attribute if a.name == "cifg" and c.attribute.remove(a)],
+            ["attribute 'cifg' is missing"],
+        ),
+        (_per_channel_output_scale, ["quantizer 'output' is per-channel"]),
+        (_float_bias, ["bias of the input gate", "float constant"]),
+        (_batch_two, ["batch size 2", "initial state h0 (shape [1, 8]) has batch size 1"]),
+    ],
+    ids=["inputs", "rounding", "no-cifg-attr", "per-channel-act", "float-bias", "batch"],
+)
 def test_malformed_cell_is_a_clear_error(edit, fragments):
     model = _cell_model(edit)
     with pytest.raises(LstmcError) as err:

@@ -40,12 +40,19 @@ def _chain_model(steps: list[tuple[str, int]]) -> onnx.ModelProto:
         else:
             dtype = np.uint8 if kind == "quant_u8" else np.int8
             inits += [numpy_helper.from_array(np.float32(0.125), f"qs{k}"), numpy_helper.from_array(dtype(0), f"qz{k}")]
-            nodes += [helper.make_node("QuantizeLinear", [cur, f"qs{k}", f"qz{k}"], [f"q{k}"]),
-                      helper.make_node("DequantizeLinear", [f"q{k}", f"qs{k}", f"qz{k}"], [out])]
+            nodes += [
+                helper.make_node("QuantizeLinear", [cur, f"qs{k}", f"qz{k}"], [f"q{k}"]),
+                helper.make_node("DequantizeLinear", [f"q{k}", f"qs{k}", f"qz{k}"], [out]),
+            ]
         cur = out
     nodes.append(helper.make_node("Identity", [cur], ["Y"]))
-    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(SHAPE))],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, shape)], inits)
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(SHAPE))],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, shape)],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     model.ir_version = 10
     return model
@@ -74,10 +81,9 @@ def test_relu_folds_only_into_a_quantizer_without_negative_values(quant, folded)
 
 
 def test_rational_kernel_survives_sinking():
-    from xdsl.dialects.builtin import TensorType, f32
-    from xdsl.ir import Block, BlockArgument, Region
     from xdsl.dialects import func
-    from xdsl.dialects.builtin import ModuleOp
+    from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+    from xdsl.ir import Block, BlockArgument, Region
 
     block = Block(arg_types=[TensorType(f32, (2, 3))])
     t = qrnn.TransposeOp(block.args[0], (1, 0))

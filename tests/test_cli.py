@@ -4,7 +4,6 @@ Property: good input gives the documented files and exit 0; every user mistake g
 `<tool>: error: ...` naming the problem, exit status 1, no traceback, and no output file.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES
 from onnx import TensorProto, helper, numpy_helper
 
 from lstmc.testing import LstmSpec, build_lstm
@@ -94,8 +93,12 @@ def test_dynamo_export_shape_is_refused(tmp_path):
     file shape it wrote with torch 2.13 / brevitas 0.13.4: input 'inp', outputs zeros_2/unsqueeze/...)."""
     outs = [numpy_helper.from_array(np.zeros((1, 1, 8), np.float32), n) for n in ("zeros_2", "unsqueeze")]
     graph = helper.make_graph(
-        [], "main_graph", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [5, 1, 4])],
-        [helper.make_tensor_value_info(o.name, TensorProto.FLOAT, [1, 1, 8]) for o in outs], initializer=outs)
+        [],
+        "main_graph",
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [5, 1, 4])],
+        [helper.make_tensor_value_info(o.name, TensorProto.FLOAT, [1, 1, 8]) for o in outs],
+        initializer=outs,
+    )
     model = helper.make_model(graph, producer_name="pytorch")
     proc = run("lstmc", "import", _save(model, tmp_path / "dyn.onnx"))
     assert_user_error(proc, "outputs are constants", "export_qonnx(dynamo=True)", "dynamo=False")
@@ -135,14 +138,20 @@ def test_quant_bit_width_out_of_range(tmp_path, bits):
 def test_symbolic_dimension(tmp_path):
     model = build_lstm(LstmSpec())
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "T"
-    assert_user_error(run("lstmc", "import", _save(model, tmp_path / "m.onnx")), "graph input 'X'", "symbolic dimension 'T'")
+    assert_user_error(
+        run("lstmc", "import", _save(model, tmp_path / "m.onnx")), "graph input 'X'", "symbolic dimension 'T'"
+    )
 
 
 def test_bad_inputs_npz(tmp_path):
     (tmp_path / "x.npz").write_text("nope")
-    assert_user_error(run("lstmc", "run", MODEL, "--inputs", tmp_path / "x.npz", "--stage", "qrnn"), "not a readable .npz")
+    assert_user_error(
+        run("lstmc", "run", MODEL, "--inputs", tmp_path / "x.npz", "--stage", "qrnn"), "not a readable .npz"
+    )
     np.savez(tmp_path / "wrong.npz", Z=np.zeros((2, 16, 4), np.float32))
-    assert_user_error(run("lstmc", "run", MODEL, "--inputs", tmp_path / "wrong.npz", "--stage", "qrnn"), "missing input(s) X")
+    assert_user_error(
+        run("lstmc", "run", MODEL, "--inputs", tmp_path / "wrong.npz", "--stage", "qrnn"), "missing input(s) X"
+    )
     np.savez(tmp_path / "shape.npz", X=np.zeros((2, 15, 4), np.float32))
     out = tmp_path / "out.npz"
     proc = run("lstmc", "run", MODEL, "--inputs", tmp_path / "shape.npz", "--stage", "qrnn", "--output", out)

@@ -12,18 +12,29 @@ import onnx  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 
 from lstmc.export import export_quant_lstm  # noqa: E402
-from lstmc.export.scan_lstm import OnnxGraph as _Graph, QuantSpec, _all_nodes  # noqa: E402
+from lstmc.export.scan_lstm import OnnxGraph as _Graph  # noqa: E402
+from lstmc.export.scan_lstm import QuantSpec, _all_nodes  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 import make_fixtures as mf  # noqa: E402
-
 from brevitas.quant import Int8WeightPerChannelFloat  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-BODY_OPS = {"QuantizeLinear", "DequantizeLinear", "Clip", "MatMul", "Add", "Sub", "Mul", "Sigmoid", "Tanh",
-            "Identity", "Constant"}
+BODY_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "Clip",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Sigmoid",
+    "Tanh",
+    "Identity",
+    "Constant",
+}
 
 # name -> QuantLSTM kwargs; trained for STATS_STEPS + 2 steps so learned scales are parameters.
 CASES = {
@@ -31,14 +42,17 @@ CASES = {
     "po2_w4_sig4": dict(input_size=3, hidden_size=5, weight_bit_width=4, sigmoid_bit_width=4, **mf.PO2),
     "two_layers_float": dict(input_size=3, hidden_size=5, num_layers=2, weight_bit_width=5, **mf.FLOAT),
     "bidir_float": dict(input_size=3, hidden_size=5, bidirectional=True, **mf.FLOAT),
-    "two_layers_bidir_float": dict(input_size=4, hidden_size=4, num_layers=2, bidirectional=True,
-                                   sigmoid_bit_width=3, **mf.FLOAT),
+    "two_layers_bidir_float": dict(
+        input_size=4, hidden_size=4, num_layers=2, bidirectional=True, sigmoid_bit_width=3, **mf.FLOAT
+    ),
     "three_layers_po2": dict(input_size=2, hidden_size=4, num_layers=3, weight_bit_width=2, **mf.PO2),
     "cifg_float": dict(input_size=3, hidden_size=5, coupled_input_forget_gates=True, **mf.FLOAT),
-    "cifg_bidir_po2": dict(input_size=3, hidden_size=5, coupled_input_forget_gates=True, bidirectional=True,
-                           sigmoid_bit_width=5, **mf.PO2),
-    "per_channel_w2": dict(input_size=3, hidden_size=5, weight_quant=Int8WeightPerChannelFloat,
-                           weight_bit_width=2, **mf.FLOAT),
+    "cifg_bidir_po2": dict(
+        input_size=3, hidden_size=5, coupled_input_forget_gates=True, bidirectional=True, sigmoid_bit_width=5, **mf.PO2
+    ),
+    "per_channel_w2": dict(
+        input_size=3, hidden_size=5, weight_quant=Int8WeightPerChannelFloat, weight_bit_width=2, **mf.FLOAT
+    ),
     "no_bias_io4": dict(input_size=3, hidden_size=5, bias=False, io_bit_width=4, tanh_bit_width=4, **mf.FLOAT),
     "acc16": dict(input_size=3, hidden_size=5, gate_acc_bit_width=16, cell_state_bit_width=16, **mf.FLOAT),
 }
@@ -72,8 +86,9 @@ def test_structure_and_saving(tmp_path):
     assert dims == [[6, 8], [4, 4], [4, 4]]
     scans = [n for n in graph.node if n.op_type == "Scan"]
     assert len(scans) == 4
-    directions = [helper.get_attribute_value(next(a for a in s.attribute if a.name == "scan_input_directions"))
-                  for s in scans]
+    directions = [
+        helper.get_attribute_value(next(a for a in s.attribute if a.name == "scan_input_directions")) for s in scans
+    ]
     assert directions == [[0], [1], [0], [1]]
     # the input quantizer sits in the main graph, before the first Scan
     assert [n.op_type for n in graph.node[:2]] == ["QuantizeLinear", "DequantizeLinear"]
@@ -143,8 +158,9 @@ def quant_to_qcdq(graph: onnx.GraphProto) -> None:
             nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]]))
             continue
         g.nodes = []
-        spec = QuantSpec("rt", scale.astype(np.float32), zp, int(bits), bool(attrs["signed"]),
-                         bool(attrs["narrow"]), axis)
+        spec = QuantSpec(
+            "rt", scale.astype(np.float32), zp, int(bits), bool(attrs["signed"]), bool(attrs["narrow"]), axis
+        )
         g.qcdq(node.input[0], spec, "rt", out=node.output[0])
         nodes += g.nodes
     graph.initializer.extend(g.inits)
@@ -170,12 +186,15 @@ def test_quant_format(case):
 # ---------------------------------------------------------------------------------------------------------------
 # Refusals
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs,export_kwargs,message", [
-    (dict(gate_acc_bit_width=20), {}, "20-bit"),
-    (dict(cell_state_bit_width=16), dict(opset=19), "opset 19 is too old"),
-    ({}, dict(quant_format="qdq"), "quant_format"),
-    ({}, dict(input_size=7), "input_size=7"),
-])
+@pytest.mark.parametrize(
+    "kwargs,export_kwargs,message",
+    [
+        (dict(gate_acc_bit_width=20), {}, "20-bit"),
+        (dict(cell_state_bit_width=16), dict(opset=19), "opset 19 is too old"),
+        ({}, dict(quant_format="qdq"), "quant_format"),
+        ({}, dict(input_size=7), "input_size=7"),
+    ],
+)
 def test_refuses_unsupported(kwargs, export_kwargs, message):
     module = mf.make_lstm(0, input_size=3, hidden_size=4, **kwargs)
     with pytest.raises(ValueError, match=message):

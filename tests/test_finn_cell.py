@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from conftest import needs_ap_types, needs_cxx
 from onnx import TensorProto, helper, numpy_helper
 
 from lstmc.analysis import function_grids, initial_state_grids, reference_is_exact
@@ -38,8 +39,6 @@ from lstmc.pipeline import apply_pipeline, lower_to_stage
 from lstmc.stages import run_stage
 from lstmc.testing_finn_cell import INPUTS, FinnCellSpec, build_finn_cell, cell_quantizers, finn_cell_inputs
 
-from conftest import needs_ap_types, needs_cxx
-
 H_OUTS = ("scan_out_hidden_state", "scan_out_hidden_state_concat")
 C_OUT = "scan_out_cell_state"
 T = 6
@@ -50,10 +49,12 @@ SPECS = {
     "po2_2bit": FinnCellSpec(input_size=2, hidden_size=3, weight_bits=2, act_bits=2, sigmoid_bits=2, seed=3),
     "po2_h20_mixed": FinnCellSpec(input_size=5, hidden_size=20, weight_bits=4, act_bits=6, sigmoid_bits=5, seed=4),
     "float_8bit_notebook_sizes": FinnCellSpec(input_size=10, hidden_size=20, po2=False, seed=5),
-    "float_same_i3_h7": FinnCellSpec(input_size=3, hidden_size=7, weight_bits=6, act_bits=7, sigmoid_bits=6,
-                                     po2=False, seed=6),
-    "float_diff_narrow": FinnCellSpec(input_size=8, hidden_size=3, weight_bits=3, act_bits=4, sigmoid_bits=3,
-                                      po2=False, same_qdq_scale=False, seed=7),
+    "float_same_i3_h7": FinnCellSpec(
+        input_size=3, hidden_size=7, weight_bits=6, act_bits=7, sigmoid_bits=6, po2=False, seed=6
+    ),
+    "float_diff_narrow": FinnCellSpec(
+        input_size=8, hidden_size=3, weight_bits=3, act_bits=4, sigmoid_bits=3, po2=False, same_qdq_scale=False, seed=7
+    ),
 }
 
 
@@ -77,8 +78,7 @@ def test_generator_writes_the_notebook_cell(same):
     assert not x[0].HasField("dim_value") and [d.dim_value for d in x[1:]] == [3, 1]
     body = _body(model)
     assert [i.name for i in body.input] == ["h_t-1", "c_t-1", "inp"]
-    assert all([d.dim_value for d in i.type.tensor_type.shape.dim] == [n, 1]
-               for i, n in zip(body.input, (4, 4, 3)))
+    assert all([d.dim_value for d in i.type.tensor_type.shape.dim] == [n, 1] for i, n in zip(body.input, (4, 4, 3)))
     # input quantizer inside the body, a dead Identity on its codes
     q_in = _node(body, "quantizelinear_ql_input_out")
     assert q_in.input[0] == "inp"
@@ -87,7 +87,10 @@ def test_generator_writes_the_notebook_cell(same):
     # weights: INT8 Clip to the narrow range, MatMul(W, x) with W [H, I]
     clip = _node(body, "clip_dql_wf_out_clp")
     inits = {i.name: numpy_helper.to_array(i) for i in body.initializer}
-    assert inits[clip.input[1]].dtype == np.int8 and (int(inits[clip.input[1]]), int(inits[clip.input[2]])) == (-127, 127)
+    assert inits[clip.input[1]].dtype == np.int8 and (int(inits[clip.input[1]]), int(inits[clip.input[2]])) == (
+        -127,
+        127,
+    )
     assert inits["W_f"].shape == (4, 3) and _node(body, "matmul_out_m1_f").input == ["dql_wf_out", "dql_input_out"]
     # float bias [H, 1] added without a quantizer; the unused initializer
     assert inits["b_f"].shape == (4, 1) and inits["b_f"].dtype == np.float32
@@ -148,8 +151,10 @@ def test_every_stage_meets_the_contract(name):
     x = finn_cell_inputs(spec, 8, T, seed=1)
     ref = run_stage("reference", model, x)
     assert {k: v.shape for k, v in ref.items()} == {
-        "scan_out_hidden_state": (8, spec.hidden_size, 1), C_OUT: (8, spec.hidden_size, 1),
-        "scan_out_hidden_state_concat": (8, T, spec.hidden_size, 1)}
+        "scan_out_hidden_state": (8, spec.hidden_size, 1),
+        C_OUT: (8, spec.hidden_size, 1),
+        "scan_out_hidden_state_concat": (8, T, spec.hidden_size, 1),
+    }
     distinct = len(np.unique(ref["scan_out_hidden_state_concat"]))
     assert distinct > min(4, 2**spec.act_bits - 2), "degenerate model: the outputs barely vary"
     qrnn_out = run_stage("qrnn", model, x)
@@ -186,19 +191,22 @@ def test_initial_states_are_quantized_onto_their_grids_at_the_boundary():
     qs = cell_quantizers(spec)
     x = finn_cell_inputs(spec, 6, T, seed=3)
     rng = np.random.default_rng(4)
-    off = dict(x, scan_hidden_state=rng.standard_normal(x["scan_hidden_state"].shape).astype(np.float32),
-               scan_cell_state=(rng.standard_normal(x["scan_cell_state"].shape) * 4).astype(np.float32))
+    off = dict(
+        x,
+        scan_hidden_state=rng.standard_normal(x["scan_hidden_state"].shape).astype(np.float32),
+        scan_cell_state=(rng.standard_normal(x["scan_cell_state"].shape) * 4).astype(np.float32),
+    )
     rounded = dict(off)
-    for name, q, (lo, hi) in (("scan_hidden_state", qs["h"], qs["h"].range),
-                              ("scan_cell_state", qs["c"], (-256, 255))):
+    for name, q, (lo, hi) in (("scan_hidden_state", qs["h"], qs["h"].range), ("scan_cell_state", qs["c"], (-256, 255))):
         s = np.float32(q.scale)
         rounded[name] = np.clip(np.round(off[name] / s), lo, hi).astype(np.float32) * s
     assert not np.array_equal(rounded["scan_cell_state"], off["scan_cell_state"])
     a, b = run_stage("integer", model, off), run_stage("integer", model, rounded)
     for k in a:
         assert np.array_equal(a[k], b[k]), k
-    assert np.array_equal(b["scan_out_hidden_state_concat"], run_stage("reference", model, rounded)
-                          ["scan_out_hidden_state_concat"])
+    assert np.array_equal(
+        b["scan_out_hidden_state_concat"], run_stage("reference", model, rounded)["scan_out_hidden_state_concat"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- float semantics
@@ -224,8 +232,9 @@ def test_canonicalized_cell_keeps_the_float_semantics(name):
     apply_pipeline(module, ["qrnn-canonicalize", "qrnn-fold-constants"])
     rec = next(op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp))
     assert all(len(a.type.get_shape()) == 1 for a in rec.body.block.args), "the recurrence still runs on columns"
-    assert not any(isinstance(op, qrnn.QuantOp) and op.input in rec.body.block.args[2:] for op in rec.walk()), \
+    assert not any(isinstance(op, qrnn.QuantOp) and op.input in rec.body.block.args[2:] for op in rec.walk()), (
         "the input quantizer is still inside the body"
+    )
     got, ref = run_function(module, x), run_stage("reference", model, x)
     for k in ref:
         assert np.array_equal(got[k], ref[k]), k
@@ -273,11 +282,14 @@ func.func @f(%x: tensor<3x2xf32>) -> tensor<2xf32> {
 """
 
 
-@pytest.mark.parametrize("h, k, want", [
-    ("h", "1.0", None),  # h + x_t grows by x_t's range every step
-    ("h", "0.5", None),  # 0.5 h + x_t: a finer grid every step (0.5^t h0), none fixed
-    ("hq", "2.0", (0.5, -24, 21)),  # 2 Q(h) + x_t: [-16, 14] + [-8, 7] on 0.5, joined with h0 = 0
-])
+@pytest.mark.parametrize(
+    "h, k, want",
+    [
+        ("h", "1.0", None),  # h + x_t grows by x_t's range every step
+        ("h", "0.5", None),  # 0.5 h + x_t: a finer grid every step (0.5^t h0), none fixed
+        ("hq", "2.0", (0.5, -24, 21)),  # 2 Q(h) + x_t: [-16, 14] + [-8, 7] on 0.5, joined with h0 = 0
+    ],
+)
 def test_grid_analysis_of_carried_states(h, k, want):
     fn = entry_function(_parse(STATE.replace("%H", f"%{h}").replace("K", k)))
     analysis = function_grids(fn)
@@ -312,8 +324,11 @@ def test_q_and_dq_with_different_zero_points_is_one_error():
     dq = _node(body, "dequantizelinear_f_t_dql1")
     body.initializer.append(numpy_helper.from_array(np.array(3, np.int8), "other_zp"))
     dq.input[2] = "other_zp"
-    with pytest.raises(LstmcError, match=r"node 'dequantizelinear_f_t_dql1' \(DequantizeLinear\): zero point "
-                                         r"differs from that of QuantizeLinear 'quantizelinear_f_t_dql1_ql'"):
+    with pytest.raises(
+        LstmcError,
+        match=r"node 'dequantizelinear_f_t_dql1' \(DequantizeLinear\): zero point "
+        r"differs from that of QuantizeLinear 'quantizelinear_f_t_dql1_ql'",
+    ):
         import_model(model)
 
 
@@ -352,12 +367,14 @@ def test_cli_binds_the_sequence_length(tmp_path, capsys):
     assert code == 1 and err.count("\n") == 1 and "graph input 'scan_input'" in err and "--seq-len" in err
     code, _, err = _main(capsys, "import", path)
     assert code == 1 and "graph input 'scan_input'" in err and "--seq-len" in err
-    code, _, err = _main(capsys, "compile", path, "-o", tmp_path / "p", "--seq-len", "4", "--inputs",
-                         tmp_path / "x.npz")
+    code, _, err = _main(
+        capsys, "compile", path, "-o", tmp_path / "p", "--seq-len", "4", "--inputs", tmp_path / "x.npz"
+    )
     assert code == 1 and "--seq-len 4 disagrees with input 'scan_input', whose sequences have 5 steps" in err
 
-    code, out, err = _main(capsys, "run", path, "--inputs", tmp_path / "x.npz", "--stage", "integer", "--output",
-                           tmp_path / "y.npz")
+    code, out, err = _main(
+        capsys, "run", path, "--inputs", tmp_path / "x.npz", "--stage", "integer", "--output", tmp_path / "y.npz"
+    )
     assert code == 0, err
     got, ref = np.load(tmp_path / "y.npz"), run_stage("reference", build_finn_cell(spec), x)
     for k in ref:
@@ -377,8 +394,11 @@ def test_cli_binds_the_sequence_length(tmp_path, capsys):
 def test_only_the_sequence_length_may_be_symbolic():
     model = build_finn_cell(FinnCellSpec(seq_len=T))
     model.graph.input[2].type.tensor_type.shape.dim[1].dim_param = "I"
-    with pytest.raises(LstmcError, match=r"graph input 'scan_input' has a symbolic dimension 'I' at axis 1; lstmc "
-                                         r"binds only the sequence length"):
+    with pytest.raises(
+        LstmcError,
+        match=r"graph input 'scan_input' has a symbolic dimension 'I' at axis 1; lstmc "
+        r"binds only the sequence length",
+    ):
         bind_sequence_length(model, 4)
 
 

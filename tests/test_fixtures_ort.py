@@ -17,8 +17,19 @@ FIXTURES = ROOT / "tests" / "fixtures"
 # Brevitas' own QuantLSTMCell exports (_cell) are not runnable by onnxruntime: test_brevitas_cell checks them.
 QCDQ_MODELS = sorted(p for p in FIXTURES.glob("*.onnx") if not p.stem.endswith(("_quant", "_cell")))
 # Ops the exporter may place in a Scan body (the importer's contract).
-BODY_OPS = {"QuantizeLinear", "DequantizeLinear", "Clip", "MatMul", "Add", "Sub", "Mul", "Sigmoid", "Tanh",
-            "Identity", "Constant"}
+BODY_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "Clip",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Sigmoid",
+    "Tanh",
+    "Identity",
+    "Constant",
+}
 
 
 def run_ort(model_path: Path, x: np.ndarray) -> dict:

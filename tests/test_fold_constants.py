@@ -27,19 +27,26 @@ from lstmc.dialects import qrnn
 from lstmc.frontend import load_onnx
 from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
-from lstmc.pipeline import make_context
 from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
+from lstmc.pipeline import make_context
 from lstmc.testing import LstmSpec, Q, build_lstm
 
 RANDOM = {
     "default": LstmSpec(seed=11),
-    "per_channel_float": LstmSpec(weight=Q(5, True, True, 0.031), io=Q(8, True, False, 0.0213),
-                                  acc=Q(8, True, False, 0.0517), per_channel_weights=True, seed=12),
+    "per_channel_float": LstmSpec(
+        weight=Q(5, True, True, 0.031),
+        io=Q(8, True, False, 0.0213),
+        acc=Q(8, True, False, 0.0517),
+        per_channel_weights=True,
+        seed=12,
+    ),
     "bidir_2layer": LstmSpec(num_layers=2, bidirectional=True, seq_len=7, seed=13),
-    "quant_format": LstmSpec(quant_format="quant", weight=Q(6, True, False, 0.0413), io=Q(7, True, False, 0.0271),
-                             seed=14),
-    "quant_per_channel_bidir": LstmSpec(quant_format="quant", per_channel_weights=True, bidirectional=True,
-                                        input_size=5, hidden_size=6, seed=15),
+    "quant_format": LstmSpec(
+        quant_format="quant", weight=Q(6, True, False, 0.0413), io=Q(7, True, False, 0.0271), seed=14
+    ),
+    "quant_per_channel_bidir": LstmSpec(
+        quant_format="quant", per_channel_weights=True, bidirectional=True, input_size=5, hidden_size=6, seed=15
+    ),
     "unsigned_narrow": LstmSpec(io=Q(6, False, True, 0.03), sigmoid=Q(3, False, True, 0.14), seed=16),
 }
 
@@ -125,13 +132,16 @@ func.func @main(%X: tensor<64xf32>) -> (tensor<64xf32>) attributes {lstmc.input_
 """
 
 
-@pytest.mark.parametrize("inner, outer, folds", [
-    ("s8, scale = 0.1, zp = 0", "s8, scale = 0.1, zp = 0", True),
-    ("u4, scale = 0.3, zp = 3", "u8, scale = 0.3, zp = 3, rounding = half_up", True),
-    ("s8, scale = 0.1, zp = 0", "s8, scale = 0.1, zp = 0, rounding = floor", False),  # (n*s)/s < n in f32
-    ("s8, scale = 0.1, zp = 0", "s8 narrow, scale = 0.1, zp = 0", False),  # -128 clamps
-    ("s4, scale = 0.25, zp = 0", "s8, scale = 0.125, zp = 0", False),  # another scale: not folded
-])
+@pytest.mark.parametrize(
+    "inner, outer, folds",
+    [
+        ("s8, scale = 0.1, zp = 0", "s8, scale = 0.1, zp = 0", True),
+        ("u4, scale = 0.3, zp = 3", "u8, scale = 0.3, zp = 3, rounding = half_up", True),
+        ("s8, scale = 0.1, zp = 0", "s8, scale = 0.1, zp = 0, rounding = floor", False),  # (n*s)/s < n in f32
+        ("s8, scale = 0.1, zp = 0", "s8 narrow, scale = 0.1, zp = 0", False),  # -128 clamps
+        ("s4, scale = 0.25, zp = 0", "s8, scale = 0.125, zp = 0", False),  # another scale: not folded
+    ],
+)
 def test_redundant_quant_chain(inner, outer, folds):
     """Dropping a quantizer after one on the same grid is exact, and the ones that bind stay."""
     module = Parser(make_context(), CHAIN.replace("INNER", inner).replace("OUTER", outer)).parse_module()
@@ -147,8 +157,20 @@ def test_matmul_columns_are_independent():
     v @ [W_1 | ... | W_g] sliced equals v @ W_i bit for bit (K blocking, N tails, unequal widths)."""
     rng = np.random.default_rng(0)
     ks = [1, 3, 4, 8, 15, 16, 17, 33, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1024, 1025, 2100]
-    widths = [[1, 1], [3, 5], [7, 7, 7, 7], [8, 8, 8, 8], [15, 17, 16, 1], [20, 20, 20, 20], [31, 33],
-              [64, 64, 64, 64], [100, 129, 7], [128, 128, 128, 128], [300, 212], [512, 512, 512, 512]]
+    widths = [
+        [1, 1],
+        [3, 5],
+        [7, 7, 7, 7],
+        [8, 8, 8, 8],
+        [15, 17, 16, 1],
+        [20, 20, 20, 20],
+        [31, 33],
+        [64, 64, 64, 64],
+        [100, 129, 7],
+        [128, 128, 128, 128],
+        [300, 212],
+        [512, 512, 512, 512],
+    ]
     failures = []
     for k in ks:
         for ns in widths:

@@ -52,8 +52,9 @@ def assert_one_line_error(stderr: str, *fragments: str) -> None:
 
 def snapshot(directory: Path) -> dict[str, bytes | None]:
     """Every entry under `directory` (files with contents, directories as None)."""
-    return {str(p.relative_to(directory)): (None if p.is_dir() else p.read_bytes())
-            for p in sorted(directory.rglob("*"))}
+    return {
+        str(p.relative_to(directory)): (None if p.is_dir() else p.read_bytes()) for p in sorted(directory.rglob("*"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,7 @@ def fill_with(files: dict[str, str]):
         for rel, text in files.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text)
+
     return fill
 
 
@@ -121,16 +123,32 @@ def test_refuses_home_its_ancestors_and_symlinks_to_cwd(tmp_path, monkeypatch):
     project_dir.check_target(work / "build")  # a new subdirectory is fine
 
 
-@pytest.mark.parametrize("marker", [
-    "written by lstmc compile from m.onnx\n",  # the old bare marker, or a stray one
-    "{not json",
-    json.dumps({"format": "lstmc-project", "version": 1, "files": {}, "dirs": []}),  # notes.txt not listed
-    json.dumps({"format": "lstmc-project", "version": 1, "dirs": [],
-                "files": {"notes.txt": {"size": 8, "sha256": "0" * 64}}}),  # listed with a wrong hash
-    json.dumps({"format": "lstmc-project", "version": 1, "dirs": [],
-                "files": {"../notes.txt": {"size": 8, "sha256": "0" * 64}}}),  # escapes the directory
-    json.dumps({"format": "other", "version": 1, "files": {}, "dirs": []}),
-], ids=["bare", "unparsable", "unlisted", "wrong-hash", "dotdot", "wrong-format"])
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "written by lstmc compile from m.onnx\n",  # the old bare marker, or a stray one
+        "{not json",
+        json.dumps({"format": "lstmc-project", "version": 1, "files": {}, "dirs": []}),  # notes.txt not listed
+        json.dumps(
+            {
+                "format": "lstmc-project",
+                "version": 1,
+                "dirs": [],
+                "files": {"notes.txt": {"size": 8, "sha256": "0" * 64}},
+            }
+        ),  # listed with a wrong hash
+        json.dumps(
+            {
+                "format": "lstmc-project",
+                "version": 1,
+                "dirs": [],
+                "files": {"../notes.txt": {"size": 8, "sha256": "0" * 64}},
+            }
+        ),  # escapes the directory
+        json.dumps({"format": "other", "version": 1, "files": {}, "dirs": []}),
+    ],
+    ids=["bare", "unparsable", "unlisted", "wrong-hash", "dotdot", "wrong-format"],
+)
 def test_forged_marker_is_refused_and_nothing_deleted(tmp_path, marker):
     out = tmp_path / "mine"
     (out / "sub").mkdir(parents=True)
@@ -206,8 +224,9 @@ def test_replacement_into_an_empty_directory_and_a_symlinked_target(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["link", "real"]
 
 
-@pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("bug")],
-                         ids=["disk-full", "crash"])
+@pytest.mark.parametrize(
+    "exc", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("bug")], ids=["disk-full", "crash"]
+)
 def test_failure_while_writing_keeps_the_old_project(earlier, monkeypatch, exc):
     import onnx
 
@@ -320,8 +339,9 @@ sys.exit(cli.main(sys.argv[1:]))
 
 
 def _interrupt(script: str, ready: str, sig: int, *args) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         line = proc.stdout.readline()
         assert line.strip() == ready, (line, proc.stderr.read() if proc.poll() is not None else "")
@@ -443,8 +463,9 @@ def _make_symlink(p: Path) -> None:
     p.symlink_to(real)
 
 
-@pytest.mark.parametrize("spoil", [_make_group_writable, _make_foreign, _make_symlink],
-                         ids=["world-writable", "other-owner", "symlink"])
+@pytest.mark.parametrize(
+    "spoil", [_make_group_writable, _make_foreign, _make_symlink], ids=["world-writable", "other-owner", "symlink"]
+)
 def test_untrusted_cache_dir_is_not_used(cache_env, monkeypatch, capsys, spoil):
     shared = cache_env / "shared" / "csim"
     shared.mkdir(parents=True, mode=0o700)
@@ -551,12 +572,19 @@ def inputs_npz(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["import", str(MODEL), "-o", "{dir}"], "-o {dir}: is a directory"),
-    (["import", str(MODEL), "-o", "{dir}/missing/dir/x"], "directory {dir}/missing/dir does not exist"),
-    (["run", str(MODEL), "--inputs", "{npz}", "--stage", "qrnn", "--output", "{dir}"], "--output {dir}: is a directory"),
-    (["run", str(MODEL), "--inputs", "{npz}", "--stage", "qrnn", "--output", "{dir}/no/x.npz"], "does not exist"),
-], ids=["import-dir", "import-missing", "run-dir", "run-missing"])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["import", str(MODEL), "-o", "{dir}"], "-o {dir}: is a directory"),
+        (["import", str(MODEL), "-o", "{dir}/missing/dir/x"], "directory {dir}/missing/dir does not exist"),
+        (
+            ["run", str(MODEL), "--inputs", "{npz}", "--stage", "qrnn", "--output", "{dir}"],
+            "--output {dir}: is a directory",
+        ),
+        (["run", str(MODEL), "--inputs", "{npz}", "--stage", "qrnn", "--output", "{dir}/no/x.npz"], "does not exist"),
+    ],
+    ids=["import-dir", "import-missing", "run-dir", "run-missing"],
+)
 def test_output_file_errors_are_one_line(tmp_path, inputs_npz, capsys, argv, fragment):
     out = tmp_path / "out"
     out.mkdir()
@@ -566,8 +594,9 @@ def test_output_file_errors_are_one_line(tmp_path, inputs_npz, capsys, argv, fra
     assert os.listdir(out) == [] and sorted(os.listdir(tmp_path)) == ["in.npz", "out"]
 
 
-@pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
-                         ids=["disk-full", "interrupt"])
+@pytest.mark.parametrize(
+    "exc", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()], ids=["disk-full", "interrupt"]
+)
 def test_failed_write_removes_its_temporary(tmp_path, monkeypatch, exc):
     def half_then_fail(f, **arrays):
         f.write(b"PK\x03\x04 half an archive")

@@ -67,8 +67,10 @@ WALL_FACTOR = 6  # and this many times that in wall-clock seconds
 CSIM_TIME_LIMIT = max(TIME_LIMIT, 60.0)  # csim/g++ commands (g++ itself: 5-20 s wall-clock on a busy machine)
 MEMORY_LIMIT = int(float(os.environ.get("LSTMC_FUZZ_MEMORY_GB", "4")) * 2**30)  # address space while a mutant runs
 ABS_CANARY = Path("/tmp") / f"lstmc-fuzz-{CANARY}"  # the absolute path among the hostile names
-SOURCES = [str(p.relative_to(ROOT)) for p in fixture_models()] + ["examples/tiny_lstm/model.onnx",
-                                                                    "examples/stock/model.onnx"]
+SOURCES = [str(p.relative_to(ROOT)) for p in fixture_models()] + [
+    "examples/tiny_lstm/model.onnx",
+    "examples/stock/model.onnx",
+]
 _BYTES: dict[str, bytes] = {}
 
 
@@ -96,7 +98,9 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.index:04d}-{self.operator}-{Path(self.source).parent.name}.{Path(self.source).stem}-{self.checks}"
+        return (
+            f"{self.index:04d}-{self.operator}-{Path(self.source).parent.name}.{Path(self.source).stem}-{self.checks}"
+        )
 
 
 def cases() -> list[Case]:
@@ -107,8 +111,11 @@ def cases() -> list[Case]:
             checks = "valid"
             # csim where the hostile name reaches the testbench (graph inputs/outputs), on the one-layer
             # fixtures (the quickest kernels to build)
-            if n_csim < N_CSIM and operator in ("rename_output", "rename_colliding", "rename_input") \
-                    and "/l1_" in source:
+            if (
+                n_csim < N_CSIM
+                and operator in ("rename_output", "rename_colliding", "rename_input")
+                and "/l1_" in source
+            ):
                 checks, n_csim = "csim", n_csim + 1
             elif n_syntax < N_SYNTAX and "stock" not in source:
                 checks, n_syntax = "syntax", n_syntax + 1
@@ -196,8 +203,9 @@ def run_cli(argv: list[str], limit: float) -> Outcome:
             outcome.where = _locate(e)
     outcome.seconds = time.monotonic() - start
     outcome.stdout = out.getvalue()
-    outcome.warnings = [f"{w.category.__name__}: {w.message} ({os.path.relpath(w.filename, ROOT)}:{w.lineno})"
-                        for w in caught]
+    outcome.warnings = [
+        f"{w.category.__name__}: {w.message} ({os.path.relpath(w.filename, ROOT)}:{w.lineno})" for w in caught
+    ]
     outcome.stderr = err.getvalue() + "".join(f"{w}\n" for w in outcome.warnings)
     return outcome
 
@@ -288,9 +296,11 @@ def sandbox(tmp_path, monkeypatch):
 
 
 def reproducer(case: Case) -> str:
-    cmd = (f"cd {ROOT} && .venv/bin/python -m lstmc.fuzz {shlex.quote(case.source)} {case.operator} {case.seed} "
-           f"-o /tmp/mutant.onnx && .venv/bin/lstmc import /tmp/mutant.onnx -o /tmp/mutant.mlir && "
-           f".venv/bin/lstmc compile /tmp/mutant.onnx -o /tmp/mutant_prj --golden 1")
+    cmd = (
+        f"cd {ROOT} && .venv/bin/python -m lstmc.fuzz {shlex.quote(case.source)} {case.operator} {case.seed} "
+        f"-o /tmp/mutant.onnx && .venv/bin/lstmc import /tmp/mutant.onnx -o /tmp/mutant.mlir && "
+        f".venv/bin/lstmc compile /tmp/mutant.onnx -o /tmp/mutant_prj --golden 1"
+    )
     if case.checks == "csim":
         cmd += " && .venv/bin/lstmc run /tmp/mutant.onnx --inputs IN.npz --stage csim"
     return cmd
@@ -301,8 +311,12 @@ def syntax_check(project: Path) -> str:
     from lstmc.hls.project import ap_types_dir
 
     for src in sorted(project.glob("*.cpp")):
-        proc = subprocess.run(["g++", "-std=c++14", "-fsyntax-only", "-w", f"-I{ap_types_dir()}", f"-I{project}",
-                               str(src)], capture_output=True, text=True, timeout=CSIM_TIME_LIMIT)
+        proc = subprocess.run(
+            ["g++", "-std=c++14", "-fsyntax-only", "-w", f"-I{ap_types_dir()}", f"-I{project}", str(src)],
+            capture_output=True,
+            text=True,
+            timeout=CSIM_TIME_LIMIT,
+        )
         if proc.returncode != 0:
             return f"g++ -fsyntax-only {src.name} fails:\n{proc.stderr[-1500:]}"
     return ""
@@ -311,15 +325,20 @@ def syntax_check(project: Path) -> str:
 # The generated C++ (and TCL) of a renamed model must have the token structure of the original model's: identifiers may
 # change (legalized names) and so may string contents (escaped names) and comments, nothing else. An injected
 # name shows up as extra tokens, a keyword or number where an identifier was, or a broken literal/comment.
-_TOKEN = re.compile(r"""(?P<ws>\s+)|(?P<comment>//(?:[^\n\\]|\\.)*|/\*.*?\*/)|(?P<string>"(?:\\.|[^"\\\n])*")"""
-                    r"""|(?P<char>'(?:\\.|[^'\\\n])*')|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>[0-9][A-Za-z0-9_.]*)"""
-                    r"""|(?P<punct>.)""", re.S)
-CPP_RESERVED = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)|(?P<comment>//(?:[^\n\\]|\\.)*|/\*.*?\*/)|(?P<string>"(?:\\.|[^"\\\n])*")"""
+    r"""|(?P<char>'(?:\\.|[^'\\\n])*')|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<number>[0-9][A-Za-z0-9_.]*)"""
+    r"""|(?P<punct>.)""",
+    re.S,
+)
+CPP_RESERVED = set(
+    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t
 class compl const constexpr const_cast continue decltype default delete do double dynamic_cast else enum explicit
 export extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq nullptr
 operator or or_eq private protected public register reinterpret_cast return short signed sizeof static
 static_assert static_cast struct switch template this thread_local throw true try typedef typeid typename union
-unsigned using virtual void volatile wchar_t while xor xor_eq NULL EOF errno stdin stdout stderr assert""".split())
+unsigned using virtual void volatile wchar_t while xor xor_eq NULL EOF errno stdin stdout stderr assert""".split()
+)
 
 
 def cpp_structure(text: str) -> list[tuple[str, int]]:
@@ -335,8 +354,9 @@ def cpp_structure(text: str) -> list[tuple[str, int]]:
         if kind == "ident":
             out.append((tok if tok in CPP_RESERVED else "ID", start))
         elif kind == "string":
-            fmt = raw[-2:] in (["printf", "("], ["sprintf", "("]) or (len(raw) >= 4 and raw[-4] == "fprintf"
-                                                                     and raw[-3] == "(" and raw[-1] == ",")
+            fmt = raw[-2:] in (["printf", "("], ["sprintf", "("]) or (
+                len(raw) >= 4 and raw[-4] == "fprintf" and raw[-3] == "(" and raw[-1] == ","
+            )
             out.append((f"FMT{tok.replace('%%', '').count('%')}" if fmt else "STR", start))
         elif kind == "char":
             out.append(("CHR", start))
@@ -382,8 +402,10 @@ def structure_check(project: Path, original: Path) -> list[str]:
                 line = b[min(k, len(b) - 1)][1] if b else 1
                 got = b[k][0] if k < len(b) else "end of file"
                 want = a[k][0] if k < len(a) else "end of file"
-                found.append(f"a name changed the C++ structure of {ref.name} at line {line} (token {got!r} where "
-                             f"the original has {want!r}): {text.splitlines()[line - 1][:300]!r}")
+                found.append(
+                    f"a name changed the C++ structure of {ref.name} at line {line} (token {got!r} where "
+                    f"the original has {want!r}): {text.splitlines()[line - 1][:300]!r}"
+                )
                 break
     return found
 
@@ -469,8 +491,10 @@ def check_mutant(case: Case, data: bytes, label: str, sandbox: Path, originals: 
         random_inputs_npz(model, inputs)
         results = {}
         for stage, limit in (("integer", TIME_LIMIT), ("csim", CSIM_TIME_LIMIT)):
-            outcome = run_cli(["run", str(model), "--inputs", str(inputs), "--stage", stage, "--output",
-                               str(out / f"{stage}.npz")], limit)
+            outcome = run_cli(
+                ["run", str(model), "--inputs", str(inputs), "--stage", stage, "--output", str(out / f"{stage}.npz")],
+                limit,
+            )
             problems += problems_of(outcome)
             if outcome.status != 0:
                 problems.append(f"run --stage {stage} fails on a valid model: {outcome.stderr.strip()[:1500]}")
@@ -498,8 +522,9 @@ def test_mutant(case: Case, originals: Path, sandbox: Path):
         case = Case(case.index, case.source, case.operator, case.seed, "valid")
     mutant = mutate(source_bytes(case.source), case.operator, case.seed, case.source)
     problems = check_mutant(case, mutant.data, mutant.label, sandbox, originals)
-    assert not problems, (f"mutant {case.id}: {mutant.label}\n  " + "\n  ".join(problems)
-                          + f"\nreproduce: {reproducer(case)}")
+    assert not problems, (
+        f"mutant {case.id}: {mutant.label}\n  " + "\n  ".join(problems) + f"\nreproduce: {reproducer(case)}"
+    )
     for d in ("in", "out"):  # keep the disk use of a 5000-mutant run small; failures keep theirs
         shutil.rmtree(sandbox / d)
 
@@ -582,12 +607,14 @@ def _bad_mains():
     def status(argv):
         return 3
 
-    return {"traceback": (traceback_, "exception escaped main(): KeyError"),
-            "two-lines": (two_lines, "not one 'lstmc: error:' line"),
-            "stray-file": (stray_file, "files written into the cwd"),
-            "marker": (marker, "marker file"),
-            "hang": (spin, "hang: no answer within more than 0.5 s CPU"),
-            "status": (status, "exit status 3")}
+    return {
+        "traceback": (traceback_, "exception escaped main(): KeyError"),
+        "two-lines": (two_lines, "not one 'lstmc: error:' line"),
+        "stray-file": (stray_file, "files written into the cwd"),
+        "marker": (marker, "marker file"),
+        "hang": (spin, "hang: no answer within more than 0.5 s CPU"),
+        "status": (status, "exit status 3"),
+    }
 
 
 @pytest.mark.parametrize("kind", list(_bad_mains()))

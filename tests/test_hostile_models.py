@@ -22,25 +22,57 @@ from lstmc.cli import main
 # numerics.quantize vs onnxruntime's QuantizeLinear on non-finite and huge values
 # ------------------------------------------------------------------------------------------------------------
 
-_SPECIAL = np.array([np.nan, -np.nan, np.inf, -np.inf, 1e20, -1e20, 3e9, -3e9, 9.3e18, -9.3e18, 3.4e38, -3.4e38,
-                     2.5, -2.5, 0.0, -0.0, 126.5, -127.5, 1e-30], np.float32)
+_SPECIAL = np.array(
+    [
+        np.nan,
+        -np.nan,
+        np.inf,
+        -np.inf,
+        1e20,
+        -1e20,
+        3e9,
+        -3e9,
+        9.3e18,
+        -9.3e18,
+        3.4e38,
+        -3.4e38,
+        2.5,
+        -2.5,
+        0.0,
+        -0.0,
+        126.5,
+        -127.5,
+        1e-30,
+    ],
+    np.float32,
+)
 
 
-def _ort_codes(x: np.ndarray, dtype: int, scale: np.ndarray, zp: np.ndarray, axis: int | None,
-               clip: tuple[int, int] | None) -> np.ndarray:
+def _ort_codes(
+    x: np.ndarray, dtype: int, scale: np.ndarray, zp: np.ndarray, axis: int | None, clip: tuple[int, int] | None
+) -> np.ndarray:
     """onnxruntime's QuantizeLinear [-> Clip] codes of x, read back exactly through DequantizeLinear(1, 0)."""
     kw = {} if axis is None else {"axis": axis}
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], **kw)]
-    inits = [numpy_helper.from_array(scale, "s"), helper.make_tensor("z", dtype, list(zp.shape), zp.reshape(-1).tolist()),
-             helper.make_tensor("z0", dtype, [], [0]), numpy_helper.from_array(np.float32(1), "one")]
+    inits = [
+        numpy_helper.from_array(scale, "s"),
+        helper.make_tensor("z", dtype, list(zp.shape), zp.reshape(-1).tolist()),
+        helper.make_tensor("z0", dtype, [], [0]),
+        numpy_helper.from_array(np.float32(1), "one"),
+    ]
     last = "q"
     if clip is not None:
         inits += [helper.make_tensor("lo", dtype, [], [clip[0]]), helper.make_tensor("hi", dtype, [], [clip[1]])]
         nodes.append(helper.make_node("Clip", ["q", "lo", "hi"], ["c"]))
         last = "c"
     nodes.append(helper.make_node("DequantizeLinear", [last, "one", "z0"], ["y"]))
-    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape))], inits)
+    graph = helper.make_graph(
+        nodes,
+        "q",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape))],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -137,8 +169,15 @@ def test_int32_zero_point_that_wraps_in_onnxruntime_is_refused(tmp_path, capsys)
     """onnxruntime computes code - zero point in int32: with INT32_MIN it wraps (verify showed 109 LSB off)."""
     model = _load(W8)
     _set(_body(model), BIAS_ZP, np.array(-(2**31), np.int32))
-    assert_refused(model, tmp_path, capsys, f"node '{BIAS_DQ}' (DequantizeLinear)", "zero point -2147483648",
-                   f"'{BIAS_CODES}'", "overflows int32")
+    assert_refused(
+        model,
+        tmp_path,
+        capsys,
+        f"node '{BIAS_DQ}' (DequantizeLinear)",
+        "zero point -2147483648",
+        f"'{BIAS_CODES}'",
+        "overflows int32",
+    )
 
 
 def test_int32_zero_point_without_overflow_stays_bit_exact(tmp_path, capsys):
@@ -153,25 +192,39 @@ def test_int32_zero_point_without_overflow_stays_bit_exact(tmp_path, capsys):
 def test_zero_point_shape_must_match_scale(tmp_path, capsys, shape):
     model = _load(W8)
     _set(_body(model), ACC_ZP, np.zeros(shape, np.int8))
-    assert_refused(model, tmp_path, capsys, f"node '{ACC_Q}' (QuantizeLinear)", f"zero point '{ACC_ZP}' has shape "
-                   f"{list(shape)}", f"scale '{ACC_SCALE}'")
+    assert_refused(
+        model,
+        tmp_path,
+        capsys,
+        f"node '{ACC_Q}' (QuantizeLinear)",
+        f"zero point '{ACC_ZP}' has shape {list(shape)}",
+        f"scale '{ACC_SCALE}'",
+    )
 
 
 def test_per_axis_scale_needs_per_axis_zero_point(tmp_path, capsys):
     """onnxruntime refuses a scalar zero point next to a per-axis scale; lstmc used to repeat it."""
     model = _load("l1_t64_w2_perchannel_float.onnx")
     _set(_body(model), "l0_fwd_w_x_input_zp_3", np.array(0, np.int8))
-    assert_refused(model, tmp_path, capsys, "node 'l0_fwd_QuantizeLinear_5' (QuantizeLinear)",
-                   "zero point 'l0_fwd_w_x_input_zp_3' has shape []")
+    assert_refused(
+        model,
+        tmp_path,
+        capsys,
+        "node 'l0_fwd_QuantizeLinear_5' (QuantizeLinear)",
+        "zero point 'l0_fwd_w_x_input_zp_3' has shape []",
+    )
 
 
-@pytest.mark.parametrize("key,value,fragment", [
-    ("scan_input_axes", [0, 0], "Number of scan input axes specified (2)"),
-    ("scan_output_axes", [0, 0], "Number of scan output axes specified (2)"),
-    ("scan_input_directions", [2], "scan directions must be 0 (forward) or 1 (reverse)"),
-    ("scan_input_directions", [0, 1], "scan_input_directions has 2 entries for 1 scan inputs"),
-    ("scan_output_directions", [], "scan_output_directions has 0 entries for 1 scan outputs"),
-])
+@pytest.mark.parametrize(
+    "key,value,fragment",
+    [
+        ("scan_input_axes", [0, 0], "Number of scan input axes specified (2)"),
+        ("scan_output_axes", [0, 0], "Number of scan output axes specified (2)"),
+        ("scan_input_directions", [2], "scan directions must be 0 (forward) or 1 (reverse)"),
+        ("scan_input_directions", [0, 1], "scan_input_directions has 2 entries for 1 scan inputs"),
+        ("scan_output_directions", [], "scan_output_directions has 0 entries for 1 scan outputs"),
+    ],
+)
 def test_scan_attributes_that_do_not_fit_the_scan(tmp_path, capsys, key, value, fragment):
     model = _load(W8)
     scan = next(n for n in model.graph.node if n.op_type == "Scan")
@@ -201,17 +254,22 @@ def test_scan_along_another_axis_is_refused(tmp_path, capsys, key, axis):
 def test_negative_scan_axis_counts_from_the_back(tmp_path, capsys):
     """scan_input_axes = [-2] of a [T, I] input is axis 0: accepted, and the qrnn stage equals onnxruntime."""
     model = _load(W8)
-    next(n for n in model.graph.node if n.op_type == "Scan").attribute.append(helper.make_attribute("scan_input_axes", [-2]))
+    next(n for n in model.graph.node if n.op_type == "Scan").attribute.append(
+        helper.make_attribute("scan_input_axes", [-2])
+    )
     path = tmp_path / "neg.onnx"
     onnx.save(model, path)
     assert main(["verify", str(path), "--stages", "qrnn", "--random", "2"]) == 0
 
 
-@pytest.mark.parametrize("version,fragments", [
-    (99, ("ai.onnx opset 99 is not supported", "7..28")),
-    (6, ("ai.onnx opset 6 is not supported",)),
-    (28, ("node 'QuantizeLinear_4' (QuantizeLinear)", "no QuantizeLinear for opset 28")),
-])
+@pytest.mark.parametrize(
+    "version,fragments",
+    [
+        (99, ("ai.onnx opset 99 is not supported", "7..28")),
+        (6, ("ai.onnx opset 6 is not supported",)),
+        (28, ("node 'QuantizeLinear_4' (QuantizeLinear)", "no QuantizeLinear for opset 28")),
+    ],
+)
 def test_opsets_onnxruntime_cannot_run(tmp_path, capsys, version, fragments):
     model = _load(W8)
     model.opset_import[0].version = version
@@ -223,8 +281,9 @@ def test_float64_weights_are_refused(tmp_path, capsys):
     body = _body(model)
     weight = next(i for i in body.initializer if i.name == "l0_fwd_w_x_input_1")
     _set(body, weight.name, numpy_helper.to_array(weight).astype(np.float64))
-    assert_refused(model, tmp_path, capsys, "the ONNX model is invalid", "node name: l0_fwd_QuantizeLinear_5",
-                   "tensor(double)")
+    assert_refused(
+        model, tmp_path, capsys, "the ONNX model is invalid", "node name: l0_fwd_QuantizeLinear_5", "tensor(double)"
+    )
 
 
 def test_blocked_dequantize_linear_is_refused(tmp_path, capsys):
@@ -240,8 +299,13 @@ def test_blocked_dequantize_linear_is_refused(tmp_path, capsys):
 def test_block_size_before_opset_21_is_invalid(tmp_path, capsys):
     model = _load(W8)
     _node(_body(model), BIAS_DQ).attribute.append(helper.make_attribute("block_size", 2))
-    assert_refused(model, tmp_path, capsys, "Unrecognized attribute: block_size for operator DequantizeLinear",
-                   "in node 'l0_fwd_scan' (Scan)")
+    assert_refused(
+        model,
+        tmp_path,
+        capsys,
+        "Unrecognized attribute: block_size for operator DequantizeLinear",
+        "in node 'l0_fwd_scan' (Scan)",
+    )
 
 
 @pytest.mark.parametrize("value", [1e-45, 1e-40, 0.0, -0.5, np.nan, np.inf])
@@ -249,8 +313,9 @@ def test_block_size_before_opset_21_is_invalid(tmp_path, capsys):
 def test_meaningless_scales(tmp_path, capsys, value, name, node):
     model = _load(W8)
     _set(_body(model), name, np.array(value, np.float32))
-    assert_refused(model, tmp_path, capsys, f"node '{node}'", f"scale '{name}' contains",
-                   "finite, positive, normal float32")
+    assert_refused(
+        model, tmp_path, capsys, f"node '{node}'", f"scale '{name}' contains", "finite, positive, normal float32"
+    )
 
 
 def test_clip_bounds_must_be_scalars(tmp_path, capsys):
@@ -279,21 +344,30 @@ def test_quant_flags_other_than_0_or_1(tmp_path, capsys, key):
     assert_refused(model, tmp_path, capsys, "node 'Quant_X' (Quant)", f"attribute '{key}' = 2 is not 0 or 1")
 
 
-@pytest.mark.parametrize("bits,fragment", [
-    (np.nan, "must be one integer, got [nan]"), (np.inf, "must be one integer, got [inf]"),
-    (2.5, "must be one integer, got [2.5]"), (0.0, "bit width 0 is outside the supported range"),
-])
+@pytest.mark.parametrize(
+    "bits,fragment",
+    [
+        (np.nan, "must be one integer, got [nan]"),
+        (np.inf, "must be one integer, got [inf]"),
+        (2.5, "must be one integer, got [2.5]"),
+        (0.0, "bit width 0 is outside the supported range"),
+    ],
+)
 def test_quant_bit_widths(tmp_path, capsys, bits, fragment):
     model = _load("l1_w8_float_quant.onnx")
     _set(model.graph, "Quant_X_bitwidth", np.array(bits, np.float32))
     assert_refused(model, tmp_path, capsys, "node 'Quant_X' (Quant)", fragment)
 
 
-@pytest.mark.parametrize("zp,fragment", [
-    (np.nan, "zero point must be a finite integer, got [nan]"), (np.inf, "zero point must be a finite integer"),
-    (300.0, "zero point 300 is outside the integer range [-128, 127]"),
-    (-1e30, "is outside the integer range [-128, 127]"),
-])
+@pytest.mark.parametrize(
+    "zp,fragment",
+    [
+        (np.nan, "zero point must be a finite integer, got [nan]"),
+        (np.inf, "zero point must be a finite integer"),
+        (300.0, "zero point 300 is outside the integer range [-128, 127]"),
+        (-1e30, "is outside the integer range [-128, 127]"),
+    ],
+)
 def test_quant_zero_points(tmp_path, capsys, zp, fragment):
     model = _load("l1_w8_float_quant.onnx")
     _set(model.graph, "x_zp_2", np.array(zp, np.float32))
@@ -304,7 +378,9 @@ def test_quant_scale_that_does_not_broadcast(tmp_path, capsys):
     model = _load("l1_w8_float_quant.onnx")
     quant = next(n for n in _body(model).node if n.op_type == "Quant")
     _set(_body(model), quant.input[2], np.zeros((5, 1, 1), np.float32), undeclare=True)
-    assert_refused(model, tmp_path, capsys, f"node '{quant.name}' (Quant)", "do not broadcast to the input's shape [4, 8]")
+    assert_refused(
+        model, tmp_path, capsys, f"node '{quant.name}' (Quant)", "do not broadcast to the input's shape [4, 8]"
+    )
 
 
 def test_quant_of_float64_weights(tmp_path, capsys):
@@ -332,14 +408,17 @@ def _rewire(model: onnx.ModelProto, index: int, value) -> None:
 CELL_STATE = 15 + 3 * 1  # scale, zero point, bit width of the cell_state quantizer
 
 
-@pytest.mark.parametrize("offset,value,fragment", [
-    (2, np.nan, "quantizer 'cell_state': bit width must be one integer in 1..32, got [nan]"),
-    (2, np.inf, "quantizer 'cell_state': bit width must be one integer in 1..32, got [inf]"),
-    (1, np.nan, "quantizer 'cell_state': zero point must be a finite integer, got [nan]"),
-    (1, -np.inf, "quantizer 'cell_state': zero point must be a finite integer, got [-inf]"),
-    (1, 300.0, "cell_state: zero point 300 outside the integer range [-128, 127]"),
-    (0, 1e-45, "cell_state: scale 1.4013e-45 is not a finite, positive, normal float32"),
-])
+@pytest.mark.parametrize(
+    "offset,value,fragment",
+    [
+        (2, np.nan, "quantizer 'cell_state': bit width must be one integer in 1..32, got [nan]"),
+        (2, np.inf, "quantizer 'cell_state': bit width must be one integer in 1..32, got [inf]"),
+        (1, np.nan, "quantizer 'cell_state': zero point must be a finite integer, got [nan]"),
+        (1, -np.inf, "quantizer 'cell_state': zero point must be a finite integer, got [-inf]"),
+        (1, 300.0, "cell_state: zero point 300 outside the integer range [-128, 127]"),
+        (0, 1e-45, "cell_state: scale 1.4013e-45 is not a finite, positive, normal float32"),
+    ],
+)
 def test_quant_lstm_cell_quantizers(tmp_path, capsys, offset, value, fragment):
     model = _load("l1_w8_float_cell.onnx")
     _rewire(model, CELL_STATE + offset, np.array(value, np.float32))
@@ -352,12 +431,15 @@ def test_quant_lstm_cell_flag_other_than_0_or_1(tmp_path, capsys):
     assert_refused(model, tmp_path, capsys, "(QuantLSTMCell)", "attribute 'cell_state_signed' = 2 is not 0 or 1")
 
 
-@pytest.mark.parametrize("gate_input,mutation,fragment", [
-    (3, ("bit width", np.nan), "input weight of the input gate: bit width must be one integer in 1..32, got [nan]"),
-    (11, ("bit width", np.inf), "bias of the input gate: bit width must be one integer in 1..32, got [inf]"),
-    (11, ("scale", 0.0), "bias of the input gate: scales must be finite, positive, normal float32"),
-    (3, ("weight", np.nan), "contains NaN or infinite values"),
-])
+@pytest.mark.parametrize(
+    "gate_input,mutation,fragment",
+    [
+        (3, ("bit width", np.nan), "input weight of the input gate: bit width must be one integer in 1..32, got [nan]"),
+        (11, ("bit width", np.inf), "bias of the input gate: bit width must be one integer in 1..32, got [inf]"),
+        (11, ("scale", 0.0), "bias of the input gate: scales must be finite, positive, normal float32"),
+        (3, ("weight", np.nan), "contains NaN or infinite values"),
+    ],
+)
 def test_quant_lstm_cell_weight_quantizers(tmp_path, capsys, gate_input, mutation, fragment):
     model = _load("l1_w8_float_cell.onnx")
     quant = next(n for n in model.graph.node if _cell(model).input[gate_input] in n.output)
@@ -403,15 +485,21 @@ def test_name_that_is_not_utf8(tmp_path, capsys):
 def test_unknown_element_type_of_an_initializer(tmp_path, capsys):
     model = _load("l1_w8_float_cell.onnx")
     model.graph.initializer[0].data_type = 9999
-    assert_refused(model, tmp_path, capsys, f"initializer '{model.graph.initializer[0].name}' has an invalid element "
-                   "type 9999")
+    assert_refused(
+        model, tmp_path, capsys, f"initializer '{model.graph.initializer[0].name}' has an invalid element type 9999"
+    )
 
 
 def test_string_tensor_as_quantizer_parameter(tmp_path, capsys):
     model = _load("l1_w8_float_quant.onnx")
     _set(model.graph, "Quant_X_bitwidth", np.array(["8"], dtype=object), undeclare=True)
-    assert_refused(model, tmp_path, capsys, "node 'Quant_X' (Quant)", "bit width 'Quant_X_bitwidth' has element type "
-                   "object, expected numbers")
+    assert_refused(
+        model,
+        tmp_path,
+        capsys,
+        "node 'Quant_X' (Quant)",
+        "bit width 'Quant_X_bitwidth' has element type object, expected numbers",
+    )
 
 
 def test_rounding_mode_of_the_wrong_attribute_type(tmp_path, capsys):
@@ -437,15 +525,18 @@ def test_quantize_linear_axis_must_match_its_dequantize_linear(tmp_path, capsys)
     model = _load("l1_t64_w2_perchannel_float.onnx")
     quant = _node(_body(model), "l0_fwd_QuantizeLinear_5")  # W_x [8, 16], 16 scales on axis 1
     _attr(quant, "axis").i = 0
-    assert_refused(model, tmp_path, capsys, "node 'l0_fwd_QuantizeLinear_5' (QuantizeLinear)",
-                   "16 scales for axis 0 of size 8")
+    assert_refused(
+        model, tmp_path, capsys, "node 'l0_fwd_QuantizeLinear_5' (QuantizeLinear)", "16 scales for axis 0 of size 8"
+    )
 
 
 def test_unsqueeze_axes_of_rank_2(tmp_path, capsys):
     """onnxruntime refuses axes that are not a 0-D/1-D tensor; lstmc used to flatten them."""
     model = _load(W8)
     _set(model.graph, "axes_9", np.array([[0]], np.int64), undeclare=True)
-    assert_refused(model, tmp_path, capsys, "node 'Unsqueeze_11' (Unsqueeze)", "has shape [1, 1], expected a 1-D tensor")
+    assert_refused(
+        model, tmp_path, capsys, "node 'Unsqueeze_11' (Unsqueeze)", "has shape [1, 1], expected a 1-D tensor"
+    )
 
 
 def test_lstm_operator_with_nan_weights(tmp_path, capsys):
@@ -454,10 +545,12 @@ def test_lstm_operator_with_nan_weights(tmp_path, capsys):
     weights = {"W": rng.standard_normal((1, 16, 3)), "R": rng.standard_normal((1, 16, 4)), "B": np.zeros((1, 32))}
     weights["R"][0, 5, 1] = np.nan
     graph = helper.make_graph(
-        [helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], name="lstm", hidden_size=4)], "g",
+        [helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], name="lstm", hidden_size=4)],
+        "g",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, 3])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [5, 1, 1, 4])],
-        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()])
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     assert_refused(model, tmp_path, capsys, "node 'lstm' (LSTM)", "input 'R' ('R') contains NaN or infinite values")
 
@@ -466,8 +559,13 @@ def test_quantizer_range_past_float32(tmp_path, capsys):
     """With scale 3.4e38 every code but 0 and +-1 dequantizes to inf: a meaningless grid."""
     model = _load(W8)
     _set(_body(model), "l0_fwd_b_input_scale_30", np.array(3.4e38, np.float32))
-    assert_refused(model, tmp_path, capsys, f"node '{BIAS_DQ}' (DequantizeLinear)",
-                   "quantizer scale 3.4e+38 times its integer range [-2147483648, 2147483647] overflows float32")
+    assert_refused(
+        model,
+        tmp_path,
+        capsys,
+        f"node '{BIAS_DQ}' (DequantizeLinear)",
+        "quantizer scale 3.4e+38 times its integer range [-2147483648, 2147483647] overflows float32",
+    )
 
 
 def test_saturated_quant_lstm_cell_bias_keeps_its_sign():
@@ -482,7 +580,11 @@ def test_saturated_quant_lstm_cell_bias_keeps_its_sign():
     model.graph.initializer.append(numpy_helper.from_array(np.array(1e-30, np.float32), "tiny_scale"))
     quant.input[1] = "tiny_scale"
     body = _body(expand_quant_lstm_cells(model))
-    codes = next(numpy_helper.to_array(i) for i in body.initializer
-                 if i.data_type == TensorProto.INT32 and numpy_helper.to_array(i).shape == bias.shape
-                 and np.all(np.abs(numpy_helper.to_array(i).astype(np.int64)) >= 2**31 - 1))
+    codes = next(
+        numpy_helper.to_array(i)
+        for i in body.initializer
+        if i.data_type == TensorProto.INT32
+        and numpy_helper.to_array(i).shape == bias.shape
+        and np.all(np.abs(numpy_helper.to_array(i).astype(np.int64)) >= 2**31 - 1)
+    )
     assert np.array_equal(codes, np.where(bias > 0, 2**31 - 1, -(2**31)))

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import needs_cxx
 
 from lstmc.cli import main
 from lstmc.passes.hlscpp_prepare_emission import RESERVED, c_comment, c_string, is_cpp_identifier, legal_identifier
-
-from conftest import needs_cxx
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
@@ -43,9 +42,23 @@ def test_legal_identifier_is_legal(name):
     assert is_cpp_identifier(ident) is None, (name, ident)
 
 
-@pytest.mark.parametrize("name,ok", [("lstmc_kernel", True), ("k2", True), ("_k", True), ("int", False),
-                                     ("xor_eq", False), ("main", False), ("__k", False), ("_K", False),
-                                     ("k\u00e9", False), ("2k", False), ("a-b", False), ("k" * 65, False)])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("lstmc_kernel", True),
+        ("k2", True),
+        ("_k", True),
+        ("int", False),
+        ("xor_eq", False),
+        ("main", False),
+        ("__k", False),
+        ("_K", False),
+        ("k\u00e9", False),
+        ("2k", False),
+        ("a-b", False),
+        ("k" * 65, False),
+    ],
+)
 def test_is_cpp_identifier(name, ok):
     assert (is_cpp_identifier(name) is None) == ok
 
@@ -64,9 +77,9 @@ def test_strings_and_comments_round_trip_through_gxx(tmp_path):
     lines = []
     for k, text in enumerate(HOSTILE):
         data = text.encode("utf-8")
-        lines.append(f"  std::fwrite({c_string(text)}, 1, {len(data)}, stdout); std::fputs(\"|{k}|\", stdout);")
+        lines.append(f'  std::fwrite({c_string(text)}, 1, {len(data)}, stdout); std::fputs("|{k}|", stdout);')
         # a comment that swallowed the next line would drop the marker from the output
-        lines.append(f"  // {c_comment(text)}\n  std::fputs(\"<{k}>\", stdout);")
+        lines.append(f'  // {c_comment(text)}\n  std::fputs("<{k}>", stdout);')
     out = _run_cpp(tmp_path, "\n".join(lines) + "\n  return 0;")
     expected = b"".join(t.encode("utf-8") + f"|{k}|<{k}>".encode() for k, t in enumerate(HOSTILE))
     assert out == expected
@@ -92,7 +105,7 @@ def _code_only(text: str) -> str:
 def hostile_model(tmp_path_factory):
     model = onnx.load(TINY)
     outs = [o.name for o in model.graph.output]
-    renames = {model.graph.input[0].name: "int", outs[0]: HOSTILE[0], outs[1]: "and", outs[2]: "NULL\n\"main\""}
+    renames = {model.graph.input[0].name: "int", outs[0]: HOSTILE[0], outs[1]: "and", outs[2]: 'NULL\n"main"'}
     path = tmp_path_factory.mktemp("hostile") / "hostile.onnx"
     onnx.save(_renamed(model, renames), path)
     return path, renames
@@ -106,8 +119,21 @@ def test_injected_output_name_does_not_run_in_csim(hostile_model, tmp_path, monk
     inputs = np.random.default_rng(0).standard_normal((3, 20, 4)).astype(np.float32)
     np.savez(tmp_path / "in.npz", **{"int": inputs})
     for stage in ("integer", "csim"):
-        assert main(["run", str(path), "--inputs", str(tmp_path / "in.npz"), "--stage", stage,
-                     "--output", str(tmp_path / f"{stage}.npz")]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    str(path),
+                    "--inputs",
+                    str(tmp_path / "in.npz"),
+                    "--stage",
+                    stage,
+                    "--output",
+                    str(tmp_path / f"{stage}.npz"),
+                ]
+            )
+            == 0
+        )
     assert not list(tmp_path.rglob("PWNED"))
     integer, csim = np.load(tmp_path / "integer.npz"), np.load(tmp_path / "csim.npz")
     assert sorted(integer.files) == sorted(csim.files) == sorted(renames[o] for o in renames if o != "X")
@@ -122,7 +148,7 @@ def test_compiled_project_keeps_names_out_of_code(hostile_model, tmp_path):
     for f in ("lstmc_kernel.cpp", "lstmc_kernel.h", "lstmc_kernel_tb.cpp", "run_hls.tcl"):
         code = _code_only((out / f).read_text())
         # identifiers may keep the letters (`int_pwn___system__touch_...`), never the punctuation
-        assert "system(" not in code and "(\"touch" not in code and "\n\"main" not in code, f
+        assert "system(" not in code and '("touch' not in code and '\n"main' not in code, f
     tb = (out / "lstmc_kernel_tb.cpp").read_text()
     assert c_string(HOSTILE[0]) in tb  # the original name, escaped, in the mismatch message
     report = json.loads((out / "report.json").read_text())
@@ -141,10 +167,10 @@ def test_bad_kernel_names_are_refused_before_writing(kernel, tmp_path, capsys):
 def test_kernel_name_that_shadows_testbench_locals_builds(tmp_path):
     """`run`, `in0`, `s` are testbench locals/helpers; the testbench calls the kernel as ::name."""
     from lstmc.frontend import load_onnx
+    from lstmc.frontend.onnx_import import import_model
     from lstmc.hls.build import lower_to_hlscpp, write_sources
     from lstmc.hls.project import kernel_interface
     from lstmc.pipeline import lower_to_stage
-    from lstmc.frontend.onnx_import import import_model
 
     module = lower_to_stage(import_model(load_onnx(str(TINY))), "dataflow")
     iface = kernel_interface(module)
@@ -155,14 +181,36 @@ def test_kernel_name_that_shadows_testbench_locals_builds(tmp_path):
         if shutil.which("g++"):
             from lstmc.hls.project import ap_types_dir
 
-            proc = subprocess.run(["g++", "-fsyntax-only", "-std=c++14", "-w", f"-I{ap_types_dir()}", f"-I{d}",
-                                   str(d / f"{kernel}_tb.cpp"), str(d / f"{kernel}.cpp")], capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    "g++",
+                    "-fsyntax-only",
+                    "-std=c++14",
+                    "-w",
+                    f"-I{ap_types_dir()}",
+                    f"-I{d}",
+                    str(d / f"{kernel}_tb.cpp"),
+                    str(d / f"{kernel}.cpp"),
+                ],
+                capture_output=True,
+                text=True,
+            )
             assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_lstm_to_hls_refuses_bad_kernel_option(tmp_path):
-    proc = subprocess.run([str(Path(shutil.which("lstmc-opt") or ROOT / ".venv/bin/lstmc-opt")), str(TINY), "-p",
-                           "lstm-to-hls{kernel=int}", "-t", "hls-cpp"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(Path(shutil.which("lstmc-opt") or ROOT / ".venv/bin/lstmc-opt")),
+            str(TINY),
+            "-p",
+            "lstm-to-hls{kernel=int}",
+            "-t",
+            "hls-cpp",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "kernel name 'int'" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -170,10 +218,11 @@ def test_emitter_refuses_unprepared_names():
     """Defence in depth: even if hlscpp-prepare-emission was skipped, the printer prints no illegal name."""
     from io import StringIO
 
+    from xdsl.dialects.builtin import ModuleOp, i8
+
     from lstmc.dialects import hlscpp
     from lstmc.errors import LstmcError
     from lstmc.hls.emit import emit_hls_cpp
-    from xdsl.dialects.builtin import ModuleOp, i8
 
     for fn in (hlscpp.FuncOp("main", [], [], top=True), hlscpp.FuncOp("k", [i8], ['x"); system("id'], top=True)):
         with pytest.raises(LstmcError, match="hlscpp-prepare-emission"):
@@ -181,8 +230,9 @@ def test_emitter_refuses_unprepared_names():
 
 
 # ------------------------------------------------------------------------------------------ part and clock
-@pytest.mark.parametrize("part", ["xc7}; exec touch X; set x {", "xczu7ev-ffvc1156-2-e\nexec id", "[exec id]",
-                                  "xcfoo-bar-1", ""])
+@pytest.mark.parametrize(
+    "part", ["xc7}; exec touch X; set x {", "xczu7ev-ffvc1156-2-e\nexec id", "[exec id]", "xcfoo-bar-1", ""]
+)
 def test_bad_parts_are_refused(part, tmp_path, capsys):
     out = tmp_path / "prj"
     assert main(["compile", str(TINY), "-o", str(out), "--part", part]) == 1

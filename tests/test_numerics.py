@@ -24,7 +24,10 @@ def test_fake_quant_matches_quantize_linear_at_ties():
     rng = np.random.default_rng(0)
     for scale in (np.float32(0.0731), np.float32(1 / 3), np.float32(0.125)):
         s = _session(
-            [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
+            [
+                helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+                helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"]),
+            ],
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])],
             [numpy_helper.from_array(np.array(scale), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")],
@@ -39,9 +42,14 @@ def test_fake_quant_matches_quantize_linear_at_ties():
 def test_batched_matmul_equals_per_sequence_onnxruntime():
     rng = np.random.default_rng(1)
     for k, n in ((4, 8), (40, 64), (130, 96)):
-        s = _session([helper.make_node("MatMul", ["a", "b"], ["y"])],
-                     [helper.make_tensor_value_info("a", TensorProto.FLOAT, [k]), helper.make_tensor_value_info("b", TensorProto.FLOAT, [k, n])],
-                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])])
+        s = _session(
+            [helper.make_node("MatMul", ["a", "b"], ["y"])],
+            [
+                helper.make_tensor_value_info("a", TensorProto.FLOAT, [k]),
+                helper.make_tensor_value_info("b", TensorProto.FLOAT, [k, n]),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])],
+        )
         a = rng.standard_normal((33, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
         want = np.stack([s.run(None, {"a": row, "b": b})[0] for row in a])

@@ -25,7 +25,6 @@ weights and T > 1), and non-finite pre-activations with a bias.
 import re
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -34,16 +33,36 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
 from lstmc.reference import run_reference
 
-def make_rnn(kind="LSTM", T=6, I=5, H=8, seed=3, direction="forward", layout=0, bias=True, lbr=None,
-             init=False, qcdq=False, batch=1, extra_inputs=None, per_channel=False, dq_only=False, **attrs):
+
+def make_rnn(
+    kind="LSTM",
+    T=6,
+    I=5,
+    H=8,
+    seed=3,
+    direction="forward",
+    layout=0,
+    bias=True,
+    lbr=None,
+    init=False,
+    qcdq=False,
+    batch=1,
+    extra_inputs=None,
+    per_channel=False,
+    dq_only=False,
+    **attrs,
+):
     """An ONNX LSTM/GRU node with random weights. `qcdq`: True (W and R), "W" or "R" are QuantizeLinear ->
     DequantizeLinear of a float initializer (`dq_only`: DequantizeLinear of int8 codes), per tensor (scale
     1/16) or `per_channel` (one scale per row of the [D, G*H, K] tensor, axis 1)."""
     rng = np.random.default_rng(seed)
     D = 2 if direction == "bidirectional" else 1
     G = 4 if kind == "LSTM" else 3
-    arrays = {"W": rng.standard_normal((D, G * H, I)), "R": rng.standard_normal((D, G * H, H)),
-              "B": rng.standard_normal((D, 2 * G * H)) * 0.6}
+    arrays = {
+        "W": rng.standard_normal((D, G * H, I)),
+        "R": rng.standard_normal((D, G * H, H)),
+        "B": rng.standard_normal((D, 2 * G * H)) * 0.6,
+    }
     inits, nodes = [], []
     quantized = "WR" if qcdq is True else (qcdq or "")
     for name, a in arrays.items():
@@ -62,9 +81,12 @@ def make_rnn(kind="LSTM", T=6, I=5, H=8, seed=3, direction="forward", layout=0, 
                 inits.append(numpy_helper.from_array(codes, name + "_q"))
             else:
                 inits.append(numpy_helper.from_array(a, name + "_f"))
-                nodes.append(helper.make_node("QuantizeLinear", [name + "_f", name + "_s", name + "_z"], [name + "_q"],
-                                              **qattrs))
-            nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_s", name + "_z"], [name], **qattrs))
+                nodes.append(
+                    helper.make_node("QuantizeLinear", [name + "_f", name + "_s", name + "_z"], [name + "_q"], **qattrs)
+                )
+            nodes.append(
+                helper.make_node("DequantizeLinear", [name + "_q", name + "_s", name + "_z"], [name], **qattrs)
+            )
         else:
             inits.append(numpy_helper.from_array(a, name))
     inputs = ["X", "W", "R", "B" if bias else ""]
@@ -89,9 +111,13 @@ def make_rnn(kind="LSTM", T=6, I=5, H=8, seed=3, direction="forward", layout=0, 
     for name, array in (extra_inputs or {}).values():
         if array is None:
             graph_inputs.append(helper.make_tensor_value_info(name, TensorProto.INT32, [batch]))
-    graph = helper.make_graph(nodes, "rnn", graph_inputs,
-                              [vi("Y", (batch, T, D, H) if layout else (T, D, batch, H))]
-                              + [vi(o, state_shape) for o in outputs[1:]], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "rnn",
+        graph_inputs,
+        [vi("Y", (batch, T, D, H) if layout else (T, D, batch, H))] + [vi(o, state_shape) for o in outputs[1:]],
+        initializer=inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
 
 
@@ -102,9 +128,11 @@ def inputs_for(model, n=6, seed=0):
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> int:
     """Largest distance in float32 units in the last place (ordered integer view)."""
+
     def ordered(x):
         i = np.ascontiguousarray(x, np.float32).view(np.int32).astype(np.int64)
         return np.where(i < 0, -(2**31) - i, i)
+
     return int(np.abs(ordered(a) - ordered(b)).max()) if a.size else 0
 
 
@@ -127,8 +155,10 @@ def assert_bit_exact(model, x=None, label=""):
         assert got[k].shape == ref[k].shape, k
         if not np.array_equal(got[k], ref[k]):
             bad = int(np.count_nonzero(got[k] != ref[k]))
-            raise AssertionError(f"{label} {k}: {bad} of {ref[k].size} values differ, max {ulp_distance(got[k], ref[k])} "
-                                 f"ulp, max abs {float(np.abs(got[k].astype(np.float64) - ref[k]).max()):g}")
+            raise AssertionError(
+                f"{label} {k}: {bad} of {ref[k].size} values differ, max {ulp_distance(got[k], ref[k])} "
+                f"ulp, max abs {float(np.abs(got[k].astype(np.float64) - ref[k]).max()):g}"
+            )
 
 
 LSTM_CASES = {
@@ -173,6 +203,7 @@ GRU_CASES = {
     "wider_lbr_bidirectional": dict(T=12, I=32, H=64, seed=6, lbr=1, direction="bidirectional"),
 }
 
+
 @pytest.mark.parametrize("name", sorted(GRU_CASES))
 def test_float_gru_qrnn_equals_onnxruntime_bit_for_bit(name):
     """z: MLAS logistic; r and the candidate: onnxruntime's rational approximation (kernel "rational");
@@ -208,15 +239,17 @@ def test_gru_reset_product_is_rounded_once_even_when_subnormal():
     rng = np.random.default_rng(0)
     H, I, T = 16, 4, 3
     W = rng.standard_normal((1, 3 * H, I)).astype(np.float32)
-    W[0, 2 * H:] = 0
+    W[0, 2 * H :] = 0
     R = rng.standard_normal((1, 3 * H, H)).astype(np.float32)
     h0 = (rng.integers(1, 2**20, (1, 1, H)) * 2 + 1).astype(np.int32).view(np.float32)
     inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R"), numpy_helper.from_array(h0, "h0")]
-    node = helper.make_node("GRU", ["X", "W", "R", "", "", "h0"], ["Y", "Y_h"], hidden_size=H, linear_before_reset=1,
-                            name="rnn")
+    node = helper.make_node(
+        "GRU", ["X", "W", "R", "", "", "h0"], ["Y", "Y_h"], hidden_size=H, linear_before_reset=1, name="rnn"
+    )
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
-    graph = helper.make_graph([node], "g", [vi("X", [T, 1, I])], [vi("Y", [T, 1, 1, H]), vi("Y_h", [1, 1, H])],
-                              initializer=inits)
+    graph = helper.make_graph(
+        [node], "g", [vi("X", [T, 1, I])], [vi("Y", [T, 1, 1, H]), vi("Y_h", [1, 1, H])], initializer=inits
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     x = {"X": rng.standard_normal((64, T, 1, I)).astype(np.float32) * 3}
     ref = run_reference(model, x)
@@ -231,11 +264,22 @@ def test_rational_kernels_follow_onnxruntime_constants_and_clamps():
 
     from lstmc import numerics
 
-    for value, text in zip(numerics._RATIONAL_ALPHA + numerics._RATIONAL_BETA,
-                           ["4.89352455891786e-03", "6.37261928875436e-04", "1.48572235717979e-05",
-                            "5.12229709037114e-08", "-8.60467152213735e-11", "2.00018790482477e-13",
-                            "-2.76076847742355e-16", "4.89352518554385e-03", "2.26843463243900e-03",
-                            "1.18534705686654e-04", "1.19825839466702e-06"]):
+    for value, text in zip(
+        numerics._RATIONAL_ALPHA + numerics._RATIONAL_BETA,
+        [
+            "4.89352455891786e-03",
+            "6.37261928875436e-04",
+            "1.48572235717979e-05",
+            "5.12229709037114e-08",
+            "-8.60467152213735e-11",
+            "2.00018790482477e-13",
+            "-2.76076847742355e-16",
+            "4.89352518554385e-03",
+            "2.26843463243900e-03",
+            "1.18534705686654e-04",
+            "1.19825839466702e-06",
+        ],
+    ):
         assert value.dtype == np.float32
         up, down = np.nextafter(value, np.float32(np.inf)), np.nextafter(value, np.float32(-np.inf))
         err = abs(Fraction(float(value)) - Fraction(text))
@@ -273,7 +317,9 @@ def test_legalization_tabulates_the_ops_kernel():
     for kernel in ("", 'kernel "rational"'):
         values[kernel] = run_function(parse(kernel), x)
         for act_impl in ("threshold", "lut"):
-            integer = run_function(apply_pipeline(parse(kernel), [f"qrnn-legalize-precision{{act-impl={act_impl}}}"]), x)
+            integer = run_function(
+                apply_pipeline(parse(kernel), [f"qrnn-legalize-precision{{act-impl={act_impl}}}"]), x
+            )
             for k in integer:
                 assert np.array_equal(integer[k], values[kernel][k]), (kernel, act_impl, k)
     # the case is sensitive: the two kernels give different codes on some inputs
@@ -335,10 +381,20 @@ def test_prepacked_weights_use_the_matrix_kernel(kind):
     for name in ("W", "R"):
         init = next(i for i in graph.initializer if i.name == name)
         init.name = name + "_f"
-        graph.initializer.extend([numpy_helper.from_array(np.float32(v), f"{name}_{k}")
-                                  for k, v in (("s", 0.0625), ("z", 0.0), ("b", 8.0))])
-        graph.node.insert(0, helper.make_node("Quant", [f"{name}_f", f"{name}_s", f"{name}_z", f"{name}_b"], [name],
-                                              domain="qonnx.custom_op.general", signed=1, narrow=0))
+        graph.initializer.extend(
+            [numpy_helper.from_array(np.float32(v), f"{name}_{k}") for k, v in (("s", 0.0625), ("z", 0.0), ("b", 8.0))]
+        )
+        graph.node.insert(
+            0,
+            helper.make_node(
+                "Quant",
+                [f"{name}_f", f"{name}_s", f"{name}_z", f"{name}_b"],
+                [name],
+                domain="qonnx.custom_op.general",
+                signed=1,
+                narrow=0,
+            ),
+        )
     model.opset_import.append(helper.make_opsetid("qonnx.custom_op.general", 1))
     text = str(import_model(model))
     assert 'kernel "m1_transb"' not in text and "by <s8, scale = 0.0625, zp = 0>" in text
@@ -357,14 +413,22 @@ def test_m1_transb_kernel_equals_onnxruntime_gemm_with_run_time_b():
     differs = 0
     for k in (1, 5, 8, 9, 16, 23, 64, 130, 257):
         for n in (1, 2, 3, 4, 5, 6, 7, 13, 34, 35):
-            graph = helper.make_graph([helper.make_node("Gemm", ["a", "b"], ["y"], transB=1)], "g",
-                                      [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, k]),
-                                       helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, k])],
-                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])])
+            graph = helper.make_graph(
+                [helper.make_node("Gemm", ["a", "b"], ["y"], transB=1)],
+                "g",
+                [
+                    helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, k]),
+                    helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, k]),
+                ],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+            )
             so = ort.SessionOptions()
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-            session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-                                           .SerializeToString(), so, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]).SerializeToString(),
+                so,
+                providers=["CPUExecutionProvider"],
+            )
             for _ in range(4):
                 a = (rng.standard_normal((1, k)) * 10 ** rng.uniform(-3, 3)).astype(np.float32)
                 b = rng.standard_normal((n, k)).astype(np.float32)
@@ -396,13 +460,20 @@ def test_m1_transb_kernel_ir_checks_and_batching():
 
     want = numerics.matmul_m1_transb(x, w)
     for xs, rs, xin in (("6", "5", x), ("1x6", "1x5", x[:, None, :])):
-        module = Parser(make_context(), ir.replace("XSHAPE", xs).replace("RSHAPE", rs).replace("DATA", data)).parse_module()
+        module = Parser(
+            make_context(), ir.replace("XSHAPE", xs).replace("RSHAPE", rs).replace("DATA", data)
+        ).parse_module()
         module.verify()
         got = run_function(module, {"arg0": xin})["result0"]
         assert np.array_equal(got.reshape(7, 5), want)
-    bad = Parser(make_context(), ir.replace("XSHAPE", "2x6").replace("RSHAPE", "2x5").replace("DATA", data)).parse_module()
-    with pytest.raises(VerifyException, match=r'kernel "m1_transb" multiplies one row \(\[K\] or \[1, K\]\) by a '
-                                             r"\[K, N\] matrix, got \[2, 6\] and \[6, 5\]"):
+    bad = Parser(
+        make_context(), ir.replace("XSHAPE", "2x6").replace("RSHAPE", "2x5").replace("DATA", data)
+    ).parse_module()
+    with pytest.raises(
+        VerifyException,
+        match=r'kernel "m1_transb" multiplies one row \(\[K\] or \[1, K\]\) by a '
+        r"\[K, N\] matrix, got \[2, 6\] and \[6, 5\]",
+    ):
         bad.verify()
 
 
@@ -423,8 +494,11 @@ def test_graph_input_initial_state_is_sliced_per_direction():
 def test_float_lstm_integer_stage_refuses_unquantized_state():
     from lstmc.pipeline import lower_to_stage
 
-    with pytest.raises(LstmcError, match=r"qrnn-legalize-precision: 'qrnn.recurrence': carried state 0 is not the "
-                                          r"output of a quantizer; lstmc needs quantized state"):
+    with pytest.raises(
+        LstmcError,
+        match=r"qrnn-legalize-precision: 'qrnn.recurrence': carried state 0 is not the "
+        r"output of a quantizer; lstmc needs quantized state",
+    ):
         lower_to_stage(import_model(make_rnn("LSTM")), "integer")
 
 
@@ -432,12 +506,16 @@ ERRORS = {
     "peephole": (dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))}), r"peephole weights \(input 'P' = 'P'\)"),
     "clip": (dict(clip=3.0), r"attribute 'clip' \(3\) is not supported"),
     "activations": (dict(activations=["Tanh", "Tanh", "Tanh"]), r"attribute 'activations' = \[Tanh, Tanh, Tanh\]"),
-    "activation_alpha": (dict(activations=["Sigmoid", "Tanh", "Tanh"], activation_alpha=[1.0]),
-                         r"attribute 'activation_alpha' is not supported"),
+    "activation_alpha": (
+        dict(activations=["Sigmoid", "Tanh", "Tanh"], activation_alpha=[1.0]),
+        r"attribute 'activation_alpha' is not supported",
+    ),
     "input_forget": (dict(input_forget=1), r"attribute 'input_forget' = 1"),
     "batch": (dict(batch=2), r"input 'X' \('X'\) has batch size 2"),
-    "sequence_lens_value": (dict(extra_inputs={4: ("lens", np.array([3], np.int32))}),
-                            r"input 'sequence_lens' \('lens'\) is \[3\]; lstmc supports only a constant \[6\]"),
+    "sequence_lens_value": (
+        dict(extra_inputs={4: ("lens", np.array([3], np.int32))}),
+        r"input 'sequence_lens' \('lens'\) is \[3\]; lstmc supports only a constant \[6\]",
+    ),
     "layout": (dict(layout=2), r"attribute 'layout' = 2 is not 0 or 1"),
 }
 
@@ -474,43 +552,66 @@ def test_gru_clip_is_an_error():
 # A quantized GRU (Scan with QCDQ inside the recurrence) through the whole pipeline
 # ---------------------------------------------------------------------------------------------------------
 
+
 class _Builder:
     """Nodes and initializers of one graph, with QCDQ quantizers (int8/uint8 containers, Clip to narrower ranges)."""
+
     def __init__(self, prefix=""):
         self.prefix, self.nodes, self.inits, self.count = prefix, [], [], 0
+
     def name(self, base):
         self.count += 1
         return f"{self.prefix}{base}_{self.count}"
+
     def const(self, base, array):
         n = self.name(base)
         self.inits.append(numpy_helper.from_array(np.asarray(array), n))
         return n
+
     def node(self, op, inputs, base, **attrs):
         out = self.name(base)
         self.nodes.append(helper.make_node(op, inputs, [out], name=out + "_node", **attrs))
         return out
+
     def quant(self, x, bits, signed, scale, base, narrow=False):
         dtype = np.int8 if signed else np.uint8
         s, z = self.const(base + "_s", np.float32(scale)), self.const(base + "_z", dtype(0))
         q = self.node("QuantizeLinear", [x, s, z], base + "_q")
         lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
-        hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
+        hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
         if (lo, hi) != (np.iinfo(dtype).min, np.iinfo(dtype).max):
-            q = self.node("Clip", [q, self.const(base + "_lo", dtype(lo)), self.const(base + "_hi", dtype(hi))], base + "_c")
+            q = self.node(
+                "Clip", [q, self.const(base + "_lo", dtype(lo)), self.const(base + "_hi", dtype(hi))], base + "_c"
+            )
         return self.node("DequantizeLinear", [q, s, z], base + "_dq")
+
 
 def build_qgru(I=3, H=4, T=6, seed=0, reverse=False):
     rng = np.random.default_rng(seed)
     main, body = _Builder(), _Builder("b_")
-    io, acc, sig, tanh, w = (8, True, 2.0**-5), (8, True, 2.0**-4), (6, False, 2.0**-6), (6, True, 2.0**-5), (4, True, 0.25)
+    io, acc, sig, tanh, w = (
+        (8, True, 2.0**-5),
+        (8, True, 2.0**-4),
+        (6, False, 2.0**-6),
+        (6, True, 2.0**-5),
+        (4, True, 0.25),
+    )
     x_q = main.quant("X", *io, "x_in")
     h, x_t = body.name("h"), body.name("x_t")
+
     def pre(inp, g):
-        W = body.quant(body.const("W" + g, (rng.standard_normal((I, H)) * 0.5).astype(np.float32)), *w, "W" + g, narrow=True)
-        R = body.quant(body.const("R" + g, (rng.standard_normal((H, H)) * 0.5).astype(np.float32)), *w, "R" + g, narrow=True)
-        b = body.quant(body.const("b" + g, (rng.standard_normal(H) * 0.3).astype(np.float32)), 8, True, 2.0**-5, "b" + g)
+        W = body.quant(
+            body.const("W" + g, (rng.standard_normal((I, H)) * 0.5).astype(np.float32)), *w, "W" + g, narrow=True
+        )
+        R = body.quant(
+            body.const("R" + g, (rng.standard_normal((H, H)) * 0.5).astype(np.float32)), *w, "R" + g, narrow=True
+        )
+        b = body.quant(
+            body.const("b" + g, (rng.standard_normal(H) * 0.3).astype(np.float32)), 8, True, 2.0**-5, "b" + g
+        )
         xw = body.node("Add", [body.node("MatMul", [x_t, W], "xw" + g), b], "xwb" + g)
         return body.quant(body.node("Add", [xw, body.node("MatMul", [inp, R], "hr" + g)], "acc" + g), *acc, "acc" + g)
+
     z = body.quant(body.node("Sigmoid", [pre(h, "z")], "z"), *sig, "zq")
     r = body.quant(body.node("Sigmoid", [pre(h, "r")], "r"), *sig, "rq")
     rh = body.quant(body.node("Mul", [r, h], "rh"), *io, "rhq")
@@ -519,13 +620,30 @@ def build_qgru(I=3, H=4, T=6, seed=0, reverse=False):
     keep = body.node("Mul", [body.node("Sub", [one, z], "one_minus_z"), n], "keep")
     h_new = body.quant(body.node("Add", [keep, body.node("Mul", [z, h], "zh")], "h_sum"), *io, "h_new")
     h_out = body.node("Identity", [h_new], "h_out")
-    vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
-    graph = helper.make_graph(body.nodes, "gru_body", [vi(h, [H]), vi(x_t, [I])], [vi(h_new, [H]), vi(h_out, [H])], initializer=body.inits)
+
+    def vi(n, s):
+        return helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+
+    graph = helper.make_graph(
+        body.nodes, "gru_body", [vi(h, [H]), vi(x_t, [I])], [vi(h_new, [H]), vi(h_out, [H])], initializer=body.inits
+    )
     h0 = main.const("h0", np.zeros(H, np.float32))
     d = int(reverse)
-    main.nodes.append(helper.make_node("Scan", [h0, x_q], ["h_n", "Y"], name="gru", body=graph, num_scan_inputs=1,
-                                       scan_input_directions=[d], scan_output_directions=[d]))
-    g = helper.make_graph(main.nodes, "qgru", [vi("X", [T, I])], [vi("Y", [T, H]), vi("h_n", [H])], initializer=main.inits)
+    main.nodes.append(
+        helper.make_node(
+            "Scan",
+            [h0, x_q],
+            ["h_n", "Y"],
+            name="gru",
+            body=graph,
+            num_scan_inputs=1,
+            scan_input_directions=[d],
+            scan_output_directions=[d],
+        )
+    )
+    g = helper.make_graph(
+        main.nodes, "qgru", [vi("X", [T, I])], [vi("Y", [T, H]), vi("h_n", [H])], initializer=main.inits
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
     m.ir_version = 10
     return m

@@ -47,15 +47,30 @@ def test_fixture_configurations_cover_the_contract():
 
 
 UNSEEN = {
-    "pc_w3_float": LstmSpec(weight=Q(3, True, True, 0.0731), io=Q(8, True, False, 0.0213), acc=Q(8, True, False, 0.0517),
-                            sigmoid=Q(4, False, False, 0.0667), tanh=Q(5, True, True, 0.0711), cell=Q(8, True, False, 0.0391),
-                            per_channel_weights=True, seq_len=50, seed=3),
+    "pc_w3_float": LstmSpec(
+        weight=Q(3, True, True, 0.0731),
+        io=Q(8, True, False, 0.0213),
+        acc=Q(8, True, False, 0.0517),
+        sigmoid=Q(4, False, False, 0.0667),
+        tanh=Q(5, True, True, 0.0711),
+        cell=Q(8, True, False, 0.0391),
+        per_channel_weights=True,
+        seq_len=50,
+        seed=3,
+    ),
     "l2_bidir_po2": LstmSpec(num_layers=2, bidirectional=True, seq_len=12, seed=4),
     "unsigned_io_narrow": LstmSpec(io=Q(6, False, True, 0.03), sigmoid=Q(3, False, True, 0.14), seed=5),
-    "quant_format_float": LstmSpec(quant_format="quant", weight=Q(5, True, False, 0.0413), io=Q(7, True, False, 0.0271),
-                                   acc=Q(10, True, False, 0.0211), seed=6),
+    "quant_format_float": LstmSpec(
+        quant_format="quant",
+        weight=Q(5, True, False, 0.0413),
+        io=Q(7, True, False, 0.0271),
+        acc=Q(10, True, False, 0.0211),
+        seed=6,
+    ),
     "wide_16bit_acc": LstmSpec(acc=Q(16, True, False, 0.00037), cell=Q(16, True, False, 0.0013), seed=7),
-    "quant_12bit_cell": LstmSpec(quant_format="quant", cell=Q(12, True, True, 0.0013), tanh=Q(9, True, False, 0.0041), seed=8),
+    "quant_12bit_cell": LstmSpec(
+        quant_format="quant", cell=Q(12, True, True, 0.0013), tanh=Q(9, True, False, 0.0041), seed=8
+    ),
 }
 
 

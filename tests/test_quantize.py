@@ -38,21 +38,37 @@ EIGHT = dict(weight_bits=8, io_bits=8, acc_bits=8, sigmoid_bits=8, tanh_bits=8, 
 CONFIGS = {"int8": EIGHT, "w4": dict(weight_bits=4), "po2": dict(power_of_two=True), "default": {}}
 
 
-def float_lstm(direction="forward", T=8, I=4, H=8, seed=0, bias=True, init=False, kind="LSTM", batch=1,
-               extra_inputs=None, opset=17, **attrs):
+def float_lstm(
+    direction="forward",
+    T=8,
+    I=4,
+    H=8,
+    seed=0,
+    bias=True,
+    init=False,
+    kind="LSTM",
+    batch=1,
+    extra_inputs=None,
+    opset=17,
+    **attrs,
+):
     """A float ONNX LSTM (or GRU) node model, weights random normal * 0.5 (like test_onnx_rnn.make_rnn)."""
     rng = np.random.default_rng(seed)
     D = 2 if direction == "bidirectional" else 1
     G = 4 if kind == "LSTM" else 3
-    arrays = {"W": rng.standard_normal((D, G * H, I)), "R": rng.standard_normal((D, G * H, H)),
-              "B": rng.standard_normal((D, 2 * G * H)) * 0.6}
+    arrays = {
+        "W": rng.standard_normal((D, G * H, I)),
+        "R": rng.standard_normal((D, G * H, H)),
+        "B": rng.standard_normal((D, 2 * G * H)) * 0.6,
+    }
     inits = [numpy_helper.from_array((a * 0.5).astype(np.float32), n) for n, a in arrays.items()]
     inputs = ["X", "W", "R", "B" if bias else ""]
     if init:
         states = ("h0", "c0") if kind == "LSTM" else ("h0",)
         inputs += ["", *states]
-        inits += [numpy_helper.from_array((rng.standard_normal((D, batch, H)) * 0.5).astype(np.float32), n)
-                  for n in states]
+        inits += [
+            numpy_helper.from_array((rng.standard_normal((D, batch, H)) * 0.5).astype(np.float32), n) for n in states
+        ]
     for index, (name, array) in (extra_inputs or {}).items():
         inputs += [""] * (index + 1 - len(inputs))
         inputs[index] = name
@@ -60,9 +76,13 @@ def float_lstm(direction="forward", T=8, I=4, H=8, seed=0, bias=True, init=False
     outputs = ["Y", "Y_h"] + (["Y_c"] if kind == "LSTM" else [])
     node = helper.make_node(kind, inputs, outputs, name="rnn", hidden_size=H, direction=direction, **attrs)
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s))  # noqa: E731
-    graph = helper.make_graph([node], "rnn", [vi("X", (T, batch, I))],
-                              [vi("Y", (T, D, batch, H))] + [vi(o, (D, batch, H)) for o in outputs[1:]],
-                              initializer=inits)
+    graph = helper.make_graph(
+        [node],
+        "rnn",
+        [vi("X", (T, batch, I))],
+        [vi("Y", (T, D, batch, H))] + [vi(o, (D, batch, H)) for o in outputs[1:]],
+        initializer=inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
@@ -72,19 +92,38 @@ def stacked_lstm(T=7, I=3, H=6, seed=1, kinds=("LSTM", "LSTM")):
     rng = np.random.default_rng(seed)
     w = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
     G1, G2 = (4 if k == "LSTM" else 3 for k in kinds)
-    inits = [numpy_helper.from_array(a, n) for n, a in [
-        ("W1", w(1, G1 * H, I)), ("R1", w(1, G1 * H, H)), ("B1", w(1, 2 * G1 * H)), ("W2", w(1, G2 * H, H)),
-        ("R2", w(1, G2 * H, H)), ("B2", w(1, 2 * G2 * H)), ("axis1", np.array([1], np.int64))]]
-    nodes = [helper.make_node(kinds[0], ["X", "W1", "R1", "B1", "", "h0"], ["Y1"], name="l1", hidden_size=H),
-             helper.make_node("Squeeze", ["Y1", "axis1"], ["Y1s"], name="squeeze"),
-             helper.make_node(kinds[1], ["Y1s", "W2", "R2", "B2"], ["Y", "Y_h"], name="l2", hidden_size=H,
-                              direction="reverse")]
+    inits = [
+        numpy_helper.from_array(a, n)
+        for n, a in [
+            ("W1", w(1, G1 * H, I)),
+            ("R1", w(1, G1 * H, H)),
+            ("B1", w(1, 2 * G1 * H)),
+            ("W2", w(1, G2 * H, H)),
+            ("R2", w(1, G2 * H, H)),
+            ("B2", w(1, 2 * G2 * H)),
+            ("axis1", np.array([1], np.int64)),
+        ]
+    ]
+    nodes = [
+        helper.make_node(kinds[0], ["X", "W1", "R1", "B1", "", "h0"], ["Y1"], name="l1", hidden_size=H),
+        helper.make_node("Squeeze", ["Y1", "axis1"], ["Y1s"], name="squeeze"),
+        helper.make_node(
+            kinds[1], ["Y1s", "W2", "R2", "B2"], ["Y", "Y_h"], name="l2", hidden_size=H, direction="reverse"
+        ),
+    ]
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
-    graph = helper.make_graph(nodes, "stack", [vi("X", [T, 1, I]), vi("h0", [1, 1, H])],
-                              [vi("Y", [T, 1, 1, H]), vi("Y_h", [1, 1, H])], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "stack",
+        [vi("X", [T, 1, I]), vi("h0", [1, 1, H])],
+        [vi("Y", [T, 1, 1, H]), vi("Y_h", [1, 1, H])],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    data = {"X": rng.standard_normal((5, T, 1, I)).astype(np.float32),
-            "h0": (rng.standard_normal((5, 1, 1, H)) * 0.3).astype(np.float32)}
+    data = {
+        "X": rng.standard_normal((5, T, 1, I)).astype(np.float32),
+        "h0": (rng.standard_normal((5, 1, 1, H)) * 0.3).astype(np.float32),
+    }
     return model, data
 
 
@@ -126,10 +165,17 @@ def assert_equal_arrays(a, b, what):
 
 
 # ------------------------------------------------------------------------------------------------ contract
-@pytest.mark.parametrize("case,config", [(c, k) for c in CASES for k in ("int8", "po2")]
-                         + [("bidirectional_init", "w4"), ("forward", "default"),
-                            ("gru_bidirectional_init_lbr", "w4"), ("gru_forward", "default"),
-                            ("gru_reverse_lbr", "default")])
+@pytest.mark.parametrize(
+    "case,config",
+    [(c, k) for c in CASES for k in ("int8", "po2")]
+    + [
+        ("bidirectional_init", "w4"),
+        ("forward", "default"),
+        ("gru_bidirectional_init_lbr", "w4"),
+        ("gru_forward", "default"),
+        ("gru_reverse_lbr", "default"),
+    ],
+)
 def test_stages_bit_exact(case, config):
     model, data, q, _ = quantized(case, config)
     # (a) a drop-in replacement: same inputs, same output names and shapes
@@ -268,8 +314,11 @@ def test_gru_sqnr_bounds_and_ordering(lbr):
     w = [sqnr(gru, weight_bits=b) for b in (8, 6, 4, 3, 2)]
     assert all(a > b for a, b in zip(w, w[1:])), w
     assert sqnr(gru, weight_bits=4) > sqnr(gru, weight_bits=4, weight_per_channel=False)
-    assert sqnr(gru, io_bits=4, sigmoid_bits=4, tanh_bits=4) < sqnr(gru, io_bits=6, sigmoid_bits=6, tanh_bits=6) \
+    assert (
+        sqnr(gru, io_bits=4, sigmoid_bits=4, tanh_bits=4)
+        < sqnr(gru, io_bits=6, sigmoid_bits=6, tanh_bits=6)
         < sqnr(gru)
+    )
     assert sqnr(gru, cell_state_bits=8) < sqnr(gru)  # cell_state_bits: the width of the GRU's state products
 
 
@@ -323,21 +372,26 @@ def test_old_opset_model_is_converted():
 
 
 # ------------------------------------------------------------------------------------------------ errors
-@pytest.mark.parametrize("config,pattern", [
-    ({"wieght_bits": 4}, r"config key 'wieght_bits' is unknown"),
-    ({"weight_bits": 17}, r"config key 'weight_bits' must be an integer number of bits in 2\.\.16.*got 17"),
-    ({"io_bits": 1}, r"config key 'io_bits' must be .* 2\.\.16.*got 1"),
-    ({"acc_bits": 8.0}, r"config key 'acc_bits' must be an integer"),
-    ({"tanh_bits": True}, r"config key 'tanh_bits' must be an integer"),
-    ({"power_of_two": "yes"}, r"config key 'power_of_two' must be true or false"),
-    ({"calibration": "percentile:0"}, r"config key 'calibration' must be \"max\" or \"percentile:P\""),
-    ({"calibration": "minmax"}, r"config key 'calibration'"),
-    ({"nodes": {"other": {}}},
-     r"config key 'nodes': 'other' is not an LSTM or GRU node of the model \(LSTM/GRU nodes: 'rnn'\)"),
-    ({"nodes": {"rnn": {"sigmoid_bits": 20}}}, r"config key 'nodes.rnn': key 'sigmoid_bits' must be"),
-    ({"nodes": {"rnn": {"nodes": {}}}}, r"'nodes' cannot be nested"),
-    ({"nodes": []}, r"config key 'nodes' must be an object"),
-])
+@pytest.mark.parametrize(
+    "config,pattern",
+    [
+        ({"wieght_bits": 4}, r"config key 'wieght_bits' is unknown"),
+        ({"weight_bits": 17}, r"config key 'weight_bits' must be an integer number of bits in 2\.\.16.*got 17"),
+        ({"io_bits": 1}, r"config key 'io_bits' must be .* 2\.\.16.*got 1"),
+        ({"acc_bits": 8.0}, r"config key 'acc_bits' must be an integer"),
+        ({"tanh_bits": True}, r"config key 'tanh_bits' must be an integer"),
+        ({"power_of_two": "yes"}, r"config key 'power_of_two' must be true or false"),
+        ({"calibration": "percentile:0"}, r"config key 'calibration' must be \"max\" or \"percentile:P\""),
+        ({"calibration": "minmax"}, r"config key 'calibration'"),
+        (
+            {"nodes": {"other": {}}},
+            r"config key 'nodes': 'other' is not an LSTM or GRU node of the model \(LSTM/GRU nodes: 'rnn'\)",
+        ),
+        ({"nodes": {"rnn": {"sigmoid_bits": 20}}}, r"config key 'nodes.rnn': key 'sigmoid_bits' must be"),
+        ({"nodes": {"rnn": {"nodes": {}}}}, r"'nodes' cannot be nested"),
+        ({"nodes": []}, r"config key 'nodes' must be an object"),
+    ],
+)
 def test_config_errors(config, pattern):
     with pytest.raises(LstmcError, match=pattern) as e:
         parse_config(config, ["rnn"])
@@ -347,34 +401,68 @@ def test_config_errors(config, pattern):
 def test_config_defaults():
     assert parse_config({}, ["a"])["a"] == QuantConfig()
     assert QuantConfig() == QuantConfig(8, True, 8, 16, 8, 8, 16, "max", False)
-    assert set(CONFIG_KEYS) == {"weight_bits", "weight_per_channel", "io_bits", "acc_bits", "sigmoid_bits",
-                                "tanh_bits", "cell_state_bits", "calibration", "power_of_two"}
-    per_node = parse_config({"weight_bits": 6, "nodes": {"b": {"weight_bits": 3, "calibration": "percentile:99.99"}}},
-                            ["a", "b"])
+    assert set(CONFIG_KEYS) == {
+        "weight_bits",
+        "weight_per_channel",
+        "io_bits",
+        "acc_bits",
+        "sigmoid_bits",
+        "tanh_bits",
+        "cell_state_bits",
+        "calibration",
+        "power_of_two",
+    }
+    per_node = parse_config(
+        {"weight_bits": 6, "nodes": {"b": {"weight_bits": 3, "calibration": "percentile:99.99"}}}, ["a", "b"]
+    )
     assert per_node["a"].weight_bits == 6 and per_node["b"].weight_bits == 3
     assert per_node["b"].percentile == 99.99 and per_node["a"].percentile is None
 
 
-@pytest.mark.parametrize("model,pattern", [
-    (dict(kind="RNN"), r"node 'rnn' \(RNN\): RNN is not supported yet by lstmc quantize \(only LSTM and GRU"),
-    (dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))}), r"node 'rnn' \(LSTM\): input 'P' .*peephole"),
-    (dict(clip=3.0), r"node 'rnn' \(LSTM\): attribute 'clip'"),
-    (dict(input_forget=1), r"node 'rnn' \(LSTM\): attribute 'input_forget'"),
-    (dict(activations=["Sigmoid", "Tanh", "Relu"]), r"node 'rnn' \(LSTM\): attribute 'activations'"),
-    (dict(layout=1), r"node 'rnn' \(LSTM\): attribute 'layout' = 1"),
-    (dict(batch=2), r"node 'rnn' \(LSTM\): input 'X' .* batch size 2"),
-    (dict(extra_inputs={4: ("seq", np.array([8], np.int32))}), r"node 'rnn' \(LSTM\): input 'sequence_lens'"),
-    (dict(kind="GRU", clip=3.0), r"node 'rnn' \(GRU\): attribute 'clip'"),
-    (dict(kind="GRU", activations=["Sigmoid", "Relu"]), r"node 'rnn' \(GRU\): attribute 'activations' = "
-                                                        r"\[Sigmoid, Relu\] is not supported"),
-    (dict(kind="GRU", layout=1), r"node 'rnn' \(GRU\): attribute 'layout' = 1"),
-    (dict(kind="GRU", batch=2), r"node 'rnn' \(GRU\): input 'X' .* batch size 2"),
-    (dict(kind="GRU", extra_inputs={4: ("seq", np.array([8], np.int32))}),
-     r"node 'rnn' \(GRU\): input 'sequence_lens'"),
-    (dict(kind="GRU", linear_before_reset=2), r"node 'rnn' \(GRU\): attribute 'linear_before_reset' = 2"),
-    (dict(kind="GRU", input_forget=1), r"node 'rnn' \(GRU\): attribute 'input_forget' is not a GRU attribute"),
-], ids=["rnn", "peephole", "clip", "input_forget", "activations", "layout", "batch", "sequence_lens", "gru_clip",
-        "gru_activations", "gru_layout", "gru_batch", "gru_sequence_lens", "gru_lbr2", "gru_input_forget"])
+@pytest.mark.parametrize(
+    "model,pattern",
+    [
+        (dict(kind="RNN"), r"node 'rnn' \(RNN\): RNN is not supported yet by lstmc quantize \(only LSTM and GRU"),
+        (dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))}), r"node 'rnn' \(LSTM\): input 'P' .*peephole"),
+        (dict(clip=3.0), r"node 'rnn' \(LSTM\): attribute 'clip'"),
+        (dict(input_forget=1), r"node 'rnn' \(LSTM\): attribute 'input_forget'"),
+        (dict(activations=["Sigmoid", "Tanh", "Relu"]), r"node 'rnn' \(LSTM\): attribute 'activations'"),
+        (dict(layout=1), r"node 'rnn' \(LSTM\): attribute 'layout' = 1"),
+        (dict(batch=2), r"node 'rnn' \(LSTM\): input 'X' .* batch size 2"),
+        (dict(extra_inputs={4: ("seq", np.array([8], np.int32))}), r"node 'rnn' \(LSTM\): input 'sequence_lens'"),
+        (dict(kind="GRU", clip=3.0), r"node 'rnn' \(GRU\): attribute 'clip'"),
+        (
+            dict(kind="GRU", activations=["Sigmoid", "Relu"]),
+            r"node 'rnn' \(GRU\): attribute 'activations' = "
+            r"\[Sigmoid, Relu\] is not supported",
+        ),
+        (dict(kind="GRU", layout=1), r"node 'rnn' \(GRU\): attribute 'layout' = 1"),
+        (dict(kind="GRU", batch=2), r"node 'rnn' \(GRU\): input 'X' .* batch size 2"),
+        (
+            dict(kind="GRU", extra_inputs={4: ("seq", np.array([8], np.int32))}),
+            r"node 'rnn' \(GRU\): input 'sequence_lens'",
+        ),
+        (dict(kind="GRU", linear_before_reset=2), r"node 'rnn' \(GRU\): attribute 'linear_before_reset' = 2"),
+        (dict(kind="GRU", input_forget=1), r"node 'rnn' \(GRU\): attribute 'input_forget' is not a GRU attribute"),
+    ],
+    ids=[
+        "rnn",
+        "peephole",
+        "clip",
+        "input_forget",
+        "activations",
+        "layout",
+        "batch",
+        "sequence_lens",
+        "gru_clip",
+        "gru_activations",
+        "gru_layout",
+        "gru_batch",
+        "gru_sequence_lens",
+        "gru_lbr2",
+        "gru_input_forget",
+    ],
+)
 def test_out_of_scope_models(model, pattern):
     m = float_lstm(**model)
     data = {"X": np.zeros((2, 8, 1, 4), np.float32)}
@@ -404,8 +492,9 @@ def test_cli_quantize_then_verify(tmp_path, kind):
     data["Y"] = np.zeros((4, 6, 2, 1, 4), np.float32)  # a target: the report gains MSE columns
     np.savez(tmp_path / "data.npz", **data)
     (tmp_path / "q.json").write_text(json.dumps({"weight_bits": 6, "nodes": {"rnn": {"acc_bits": 8}}}))
-    r = lstmc("quantize", "float.onnx", "--calibration", "data.npz", "--config", "q.json", "-o", "out.onnx",
-              cwd=tmp_path)
+    r = lstmc(
+        "quantize", "float.onnx", "--calibration", "data.npz", "--config", "q.json", "-o", "out.onnx", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert re.search(r"^Y\s+\S+\s+\S+\s+\d+\.\d+\s+\S+\s+\S+", r.stdout, re.M), r.stdout
     assert "SQNR dB" in r.stdout and "MSE float" in r.stdout and "wrote out.onnx" in r.stdout
@@ -416,13 +505,16 @@ def test_cli_quantize_then_verify(tmp_path, kind):
     assert "all stages meet the contract" in v.stdout and "csim" in v.stdout
 
 
-@pytest.mark.parametrize("setup,pattern", [
-    ("unknown_key", r"config key 'bits' is unknown"),
-    ("bits", r"config key 'weight_bits' must be an integer number of bits in 2\.\.16"),
-    ("rnn", r"node 'rnn' \(RNN\): RNN is not supported yet by lstmc quantize"),
-    ("peephole", r"node 'rnn' \(LSTM\): input 'P'"),
-    ("bad_json", r"q\.json: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "setup,pattern",
+    [
+        ("unknown_key", r"config key 'bits' is unknown"),
+        ("bits", r"config key 'weight_bits' must be an integer number of bits in 2\.\.16"),
+        ("rnn", r"node 'rnn' \(RNN\): RNN is not supported yet by lstmc quantize"),
+        ("peephole", r"node 'rnn' \(LSTM\): input 'P'"),
+        ("bad_json", r"q\.json: not valid JSON"),
+    ],
+)
 def test_cli_errors_write_nothing(tmp_path, setup, pattern):
     kinds = {"rnn": dict(kind="RNN"), "peephole": dict(extra_inputs={7: ("P", np.zeros((1, 24), np.float32))})}
     model = float_lstm(**kinds.get(setup, {}))
@@ -430,8 +522,9 @@ def test_cli_errors_write_nothing(tmp_path, setup, pattern):
     np.savez(tmp_path / "data.npz", **calibration(model, n=2))
     config = {"unknown_key": '{"bits": 4}', "bits": '{"weight_bits": 0}', "bad_json": "{weight_bits: 4"}
     (tmp_path / "q.json").write_text(config.get(setup, "{}"))
-    r = lstmc("quantize", "float.onnx", "--calibration", "data.npz", "--config", "q.json", "-o", "out.onnx",
-              cwd=tmp_path)
+    r = lstmc(
+        "quantize", "float.onnx", "--calibration", "data.npz", "--config", "q.json", "-o", "out.onnx", cwd=tmp_path
+    )
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lstmc: error: "), r.stderr

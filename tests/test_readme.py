@@ -72,7 +72,7 @@ def test_readme_line_matches_help(words):
     argv = [str(BIN / tool)] + ([words[1]] if tool == "lstmc" else [])
     known = help_options(argv)
     all_known = set().union(*known)
-    shown = set(OPTION.findall(" ".join(words[2 if tool == "lstmc" else 1:])))
+    shown = set(OPTION.findall(" ".join(words[2 if tool == "lstmc" else 1 :])))
     assert shown, words
     assert not shown - all_known, f"{' '.join(argv[-1:])}: the README shows options --help does not have"
     if tool == "lstmc":

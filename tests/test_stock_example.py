@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_hardware import needs_ap_types, needs_cxx
 
 from lstmc.dialects import dataflow, qrnn
 from lstmc.frontend import load_onnx
 from lstmc.frontend.onnx_import import import_model
 from lstmc.pipeline import lower_to_stage
 from lstmc.stages import run_stage
-
-from test_hardware import needs_ap_types, needs_cxx
 
 STOCK = Path(__file__).resolve().parents[1] / "examples" / "stock"
 
@@ -64,8 +63,11 @@ def test_whole_model_is_one_kernel(shipped):
 
 
 def test_evaluate_on_the_test_split():
-    proc = subprocess.run([sys.executable, str(STOCK / "evaluate.py"), "--stages", "reference,integer",
-                           "--limit", "300"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(STOCK / "evaluate.py"), "--stages", "reference,integer", "--limit", "300"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.split()}
     assert rows["integer"][1] == "0" and rows["reference"][1] == "0"

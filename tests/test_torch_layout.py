@@ -20,6 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_hardware import (
+    _assert_identical,
+    check_csim_jobs,
+    check_synthesizable,
+    kernel_source,
+    lower,
+    needs_ap_types,
+    needs_cxx,
+)
 
 from lstmc import qor
 from lstmc.dialects import dataflow, hlscpp, qrnn
@@ -28,20 +37,51 @@ from lstmc.pipeline import apply_pipeline, lower_to_stage
 from lstmc.stages import run_stage
 from lstmc.testing_torch_layout import TorchLstmSpec, build_torch_lstm
 
-from test_hardware import _assert_identical, check_csim_jobs, check_synthesizable, kernel_source, lower, needs_ap_types, needs_cxx
-
 SPECS = {
     "b1_po2": TorchLstmSpec(batch=1, seed=1),
-    "b1_float_per_channel": TorchLstmSpec(batch=1, input_size=3, hidden_size=6, weight_bits=3, io_bits=6, acc_bits=7,
-                                          sigmoid_bits=5, tanh_bits=5, cell_bits=7, per_channel_weights=True,
-                                          po2=False, seed=2),
-    "b1_narrow": TorchLstmSpec(batch=1, input_size=5, hidden_size=3, seq_len=9, weight_bits=2, io_bits=4, acc_bits=5,
-                               sigmoid_bits=3, tanh_bits=3, cell_bits=5, seed=7),
-    "b3_po2_per_channel": TorchLstmSpec(batch=3, input_size=4, hidden_size=4, seq_len=5, per_channel_weights=True,
-                                        seed=4),
+    "b1_float_per_channel": TorchLstmSpec(
+        batch=1,
+        input_size=3,
+        hidden_size=6,
+        weight_bits=3,
+        io_bits=6,
+        acc_bits=7,
+        sigmoid_bits=5,
+        tanh_bits=5,
+        cell_bits=7,
+        per_channel_weights=True,
+        po2=False,
+        seed=2,
+    ),
+    "b1_narrow": TorchLstmSpec(
+        batch=1,
+        input_size=5,
+        hidden_size=3,
+        seq_len=9,
+        weight_bits=2,
+        io_bits=4,
+        acc_bits=5,
+        sigmoid_bits=3,
+        tanh_bits=3,
+        cell_bits=5,
+        seed=7,
+    ),
+    "b3_po2_per_channel": TorchLstmSpec(
+        batch=3, input_size=4, hidden_size=4, seq_len=5, per_channel_weights=True, seed=4
+    ),
     "b2_float": TorchLstmSpec(batch=2, input_size=2, hidden_size=5, weight_bits=6, po2=False, seed=5),
-    "b5_wide": TorchLstmSpec(batch=5, input_size=3, hidden_size=4, seq_len=4, weight_bits=8, acc_bits=8,
-                             sigmoid_bits=8, tanh_bits=8, cell_bits=8, seed=6),
+    "b5_wide": TorchLstmSpec(
+        batch=5,
+        input_size=3,
+        hidden_size=4,
+        seq_len=4,
+        weight_bits=8,
+        acc_bits=8,
+        sigmoid_bits=8,
+        tanh_bits=8,
+        cell_bits=8,
+        seed=6,
+    ),
 }
 
 
@@ -80,8 +120,9 @@ def test_batch_one_is_the_unbatched_kernel(name, folding):
         if folding:
             apply_pipeline(module, [folding])
         rec = next(op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp))
-        assert all(len(v.type.get_shape()) == 1 for op in rec.body.block.ops for v in op.results), \
+        assert all(len(v.type.get_shape()) == 1 for op in rec.body.block.ops for v in op.results), (
             f"{s}: a value inside the recurrence is not a vector"
+        )
         assert len([op for op in rec.walk() if isinstance(op, dataflow.MVAUOp)]) == 1
         sources.append(kernel_source(module))
     check_synthesizable(sources[0])
@@ -102,8 +143,11 @@ def _mvau_loops(module) -> list[hlscpp.ForOp]:
     from lstmc.hls.build import lower_to_hlscpp
 
     hls = lower_to_hlscpp(module, "lstmc_kernel")
-    return [op for op in hls.walk() if isinstance(op, hlscpp.ForOp) and op.label is not None
-            and op.label.data.startswith("mvau")]
+    return [
+        op
+        for op in hls.walk()
+        if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data.startswith("mvau")
+    ]
 
 
 def test_sequences_interleave_in_one_mvau_loop():
@@ -113,8 +157,10 @@ def test_sequences_interleave_in_one_mvau_loop():
     rows, cols, B = 4 * spec.hidden_size, spec.input_size + spec.hidden_size, spec.batch
     (loop,) = _mvau_loops(module)
     assert loop.trip_count == B * (rows // 2) * cols
-    assert not any(isinstance(p, hlscpp.ForOp) and p.label is not None and p.label.data.startswith("vectors")
-                   for p in _ancestors(loop)), "the sequences must share the MVAU loop, not repeat it"
+    assert not any(
+        isinstance(p, hlscpp.ForOp) and p.label is not None and p.label.data.startswith("vectors")
+        for p in _ancestors(loop)
+    ), "the sequences must share the MVAU loop, not repeat it"
     report = qor.estimate_module(module)
     (stage,) = report.stages
     mvau = next(u for u in report.units if u.kind == "mvau")

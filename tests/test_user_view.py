@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
 from conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,12 +68,15 @@ needs_cxx = pytest.mark.skipif(not _have_cxx(), reason="needs g++ and hls4ml's a
 
 
 # ------------------------------------------------------------------------------------------ parts and clocks
-@pytest.mark.parametrize("choice, part", [
-    (["--board", "kv260"], "xck26-sfvc784-2LV-c"),
-    (["--part", "ZCU102"], "xczu9eg-ffvb1156-2-e"),
-    (["--part", "xcu55c-fsvh2892-2L-e"], "xcu55c-fsvh2892-2L-e"),
-    ([], "xczu7ev-ffvc1156-2-e"),
-])
+@pytest.mark.parametrize(
+    "choice, part",
+    [
+        (["--board", "kv260"], "xck26-sfvc784-2LV-c"),
+        (["--part", "ZCU102"], "xczu9eg-ffvb1156-2-e"),
+        (["--part", "xcu55c-fsvh2892-2L-e"], "xcu55c-fsvh2892-2L-e"),
+        ([], "xczu7ev-ffvc1156-2-e"),
+    ],
+)
 def test_estimate_takes_any_part_or_board(choice, part, tmp_path):
     proc = lstmc("estimate", TINY, *choice, "--clock-ns", "2.5", "--json", tmp_path / "e.json")
     assert proc.returncode == 0, proc.stderr
@@ -94,12 +96,15 @@ def test_estimate_clock_mhz_is_a_deprecated_alias(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["estimate", "compile"])
-@pytest.mark.parametrize("args, fragment", [
-    (["--part", "zcu104", "--board", "zcu104"], "not allowed with argument"),
-    (["--board", "xczu7ev-ffvc1156-2-e"], "--board 'xczu7ev-ffvc1156-2-e' is not a board lstmc knows"),
-    (["--part", "virtex9"], "--part 'virtex9' is not a part lstmc knows"),
-    (["--clock-ns", "0"], "--clock-ns must be a finite period"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--part", "zcu104", "--board", "zcu104"], "not allowed with argument"),
+        (["--board", "xczu7ev-ffvc1156-2-e"], "--board 'xczu7ev-ffvc1156-2-e' is not a board lstmc knows"),
+        (["--part", "virtex9"], "--part 'virtex9' is not a part lstmc knows"),
+        (["--clock-ns", "0"], "--clock-ns must be a finite period"),
+    ],
+)
 def test_part_and_clock_mistakes_are_one_line(command, args, fragment, tmp_path):
     out = ["-o", tmp_path / "prj"] if command == "compile" else []
     one_error_line(lstmc(command, TINY, *out, *args), fragment)
@@ -112,7 +117,8 @@ def test_estimate_warns_once_when_the_design_does_not_fit():
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and re.fullmatch(
         r"lstmc: warning: the design does not fit xc7z020clg400-1 \(pynq-z2\): estimated LUT 1\d\d\.\d% of the part",
-        lines[0]), lines
+        lines[0],
+    ), lines
     fits = lstmc("estimate", BIDIR, "--board", "zcu104")
     assert fits.returncode == 0 and fits.stderr == ""
 
@@ -280,13 +286,19 @@ def _fake_kernel(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     from lstmc.hls.project import KernelInterface, Port, ap_types_dir, testbench_source, write_codes
 
     iface = KernelInterface([Port("in|put", (3,), None)], [Port('out"put', (2,), None)])
-    (tmp_path / "k.h").write_text("#include <ap_int.h>\n#include <hls_stream.h>\n"
-                                  "void k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b);\n")
-    (tmp_path / "k.cpp").write_text('#include "k.h"\nvoid k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b) {\n'
-                                    + body + "\n}\n")
+    (tmp_path / "k.h").write_text(
+        "#include <ap_int.h>\n#include <hls_stream.h>\nvoid k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b);\n"
+    )
+    (tmp_path / "k.cpp").write_text(
+        '#include "k.h"\nvoid k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b) {\n' + body + "\n}\n"
+    )
     (tmp_path / "tb.cpp").write_text(testbench_source("k", iface, "k.h", ["ap_int<8>", "ap_int<8>"]))
-    subprocess.run(["g++", "-std=c++14", "-O0", "-w", f"-I{ap_types_dir()}", "k.cpp", "tb.cpp", "-o", "tb"],
-                   cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        ["g++", "-std=c++14", "-O0", "-w", f"-I{ap_types_dir()}", "k.cpp", "tb.cpp", "-o", "tb"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     write_codes(tmp_path / "tb_input.bin", [np.array([[1, 2, 3], [4, 5, 6]])])
     write_codes(tmp_path / "tb_expected.bin", [np.array([[3, 1], [6, 4]])])
     return subprocess.run(["./tb"], cwd=tmp_path, capture_output=True, text=True)
@@ -296,14 +308,23 @@ CORRECT = "ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z); b.wri
 
 
 @needs_cxx
-@pytest.mark.parametrize("body, status, message", [
-    (CORRECT, 0, None),
-    ("ap_int<8> x = a.read(), y = a.read(); b.write(x); b.write(y);", 1,
-     "FAIL: sequence 0: the kernel left 1 codes of input in|put unread"),
-    (CORRECT + " b.write(x);", 1, 'FAIL: sequence 0: output out"put holds 3 codes after the call, expected 2'),
-    ("ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z);", 1,
-     'FAIL: sequence 0: output out"put holds 1 codes after the call, expected 2'),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (CORRECT, 0, None),
+        (
+            "ap_int<8> x = a.read(), y = a.read(); b.write(x); b.write(y);",
+            1,
+            "FAIL: sequence 0: the kernel left 1 codes of input in|put unread",
+        ),
+        (CORRECT + " b.write(x);", 1, 'FAIL: sequence 0: output out"put holds 3 codes after the call, expected 2'),
+        (
+            "ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z);",
+            1,
+            'FAIL: sequence 0: output out"put holds 1 codes after the call, expected 2',
+        ),
+    ],
+)
 def test_testbench_checks_stream_lengths(tmp_path, body, status, message):
     proc = _fake_kernel(tmp_path, body)
     assert proc.returncode == status, proc.stdout + proc.stderr

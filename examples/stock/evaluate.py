@@ -40,13 +40,14 @@ def _train_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("stock_train", HERE / "train.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--model", default=str(HERE / "model.onnx"))
     ap.add_argument("--data", default=str(HERE / "test_split.npz"))
     ap.add_argument("--stages", default="reference,qrnn,integer,dataflow,csim")
@@ -68,7 +69,9 @@ def main(argv=None) -> int:
         X = windows(split["codes"], float(split["scale"]), int(split["T"]))
         labels, expected = split["labels"], split["brevitas_logits"]
         if len(X) != len(labels) or expected.shape != (len(X), 3):
-            raise LstmcError(f"{args.data}: {len(X)} windows but {len(labels)} labels and logits {list(expected.shape)}")
+            raise LstmcError(
+                f"{args.data}: {len(X)} windows but {len(labels)} labels and logits {list(expected.shape)}"
+            )
         if args.limit:
             X, labels, expected = X[: args.limit], labels[: args.limit], expected[: args.limit]
         train = _train_module()
@@ -79,8 +82,10 @@ def main(argv=None) -> int:
         print(f"{'stage':<10} {'logits != Brevitas':>19} {'accuracy':>9} {'macro-F1':>9} {'time':>8}")
         majority = int(np.bincount(labels, minlength=3).argmax())
         m = summarize(labels, np.full_like(labels, majority))
-        print(f"{'majority':<10} {'-':>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {'-':>8}  "
-              f"(always '{train.lob.CLASS_NAMES[majority]}', the most frequent class here)")
+        print(
+            f"{'majority':<10} {'-':>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {'-':>8}  "
+            f"(always '{train.lob.CLASS_NAMES[majority]}', the most frequent class here)"
+        )
         m = summarize(labels, brevitas_pred)
         print(f"{'brevitas':<10} {'-':>19} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {'-':>8}")
         failed = False
@@ -96,8 +101,11 @@ def main(argv=None) -> int:
     except LstmcError as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 1
-    print("FAILED: a stage differs from Brevitas" if failed else
-          "every stage equals Brevitas bit for bit: the compiled design's accuracy is the trained model's")
+    print(
+        "FAILED: a stage differs from Brevitas"
+        if failed
+        else "every stage equals Brevitas bit for bit: the compiled design's accuracy is the trained model's"
+    )
     return 1 if failed else 0
 
 

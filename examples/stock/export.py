@@ -25,6 +25,7 @@ reproduces Brevitas' eval forward bit for bit; `check_against_brevitas` verifies
 from __future__ import annotations
 
 import copy
+import os
 from typing import Optional
 
 import numpy as np
@@ -33,11 +34,25 @@ import torch
 from onnx import TensorProto, helper
 
 from lstmc.export.brevitas_lstm import _act_spec, _bias_onnx, _capture_gate_params, _np, _read_layer, weight_onnx
-from lstmc.export.scan_lstm import INT16_OPSET, MIN_OPSET, OnnxGraph, QuantSpec, cell_body
+from lstmc.export.scan_lstm import INT16_OPSET, MIN_OPSET, OnnxGraph, QuantSpec, axis_attr, cell_body
 
 N_FEATURES = 40
-ALLOWED_OPS = frozenset({"QuantizeLinear", "Clip", "DequantizeLinear", "Reshape", "Conv", "Relu", "Transpose",
-                         "Scan", "Gather", "MatMul", "Add", "Identity"})
+ALLOWED_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "Clip",
+        "DequantizeLinear",
+        "Reshape",
+        "Conv",
+        "Relu",
+        "Transpose",
+        "Scan",
+        "Gather",
+        "MatMul",
+        "Add",
+        "Identity",
+    }
+)
 OUTPUT = "logits"
 CONVS = ("conv1", "conv2", "conv3")
 RELUS = ("relu1", "relu2", "relu3")
@@ -57,10 +72,14 @@ def _capture(m, T: int) -> dict:
     got, hooks = {}, []
     for name in CONVS + ("head",):
         layer = getattr(m, name)
-        hooks.append(layer.weight_quant.register_forward_hook(
-            lambda mod, inp, out, _n=name: got.__setitem__(f"{_n}.weight", out)))
-        hooks.append(layer.bias_quant.register_forward_hook(
-            lambda mod, inp, out, _n=name: got.__setitem__(f"{_n}.bias", out)))
+        hooks.append(
+            layer.weight_quant.register_forward_hook(
+                lambda mod, inp, out, _n=name: got.__setitem__(f"{_n}.weight", out)
+            )
+        )
+        hooks.append(
+            layer.bias_quant.register_forward_hook(lambda mod, inp, out, _n=name: got.__setitem__(f"{_n}.bias", out))
+        )
     try:
         with torch.no_grad():
             m(torch.zeros(1, T, N_FEATURES))
@@ -79,8 +98,9 @@ def _same(a: np.ndarray, b, what: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 # Export
 # --------------------------------------------------------------------------------------------------------
-def export_stocknet(module, T: Optional[int] = None, opset: Optional[int] = None,
-                    path: Optional[str] = None) -> onnx.ModelProto:
+def export_stocknet(
+    module, T: Optional[int] = None, opset: Optional[int] = None, path: str | os.PathLike | None = None
+) -> onnx.ModelProto:
     """The one-sequence QCDQ ONNX of a trained StockNet: input ``X`` [T, 40], output ``logits`` [3].
 
     module: the StockNet (not modified: a deep copy is exported in eval mode). T: window length (default: the
@@ -104,8 +124,13 @@ def export_stocknet(module, T: Optional[int] = None, opset: Optional[int] = None
     # ---- convolutions over the level axis
     for conv_name, relu_name in zip(CONVS, RELUS):
         conv = getattr(m, conv_name)
-        if conv.groups != 1 or tuple(conv.dilation) != (1, 1) or any(int(p) for p in conv.padding) \
-                or conv.kernel_size[0] != 1 or conv.stride[0] != 1:
+        if (
+            conv.groups != 1
+            or tuple(conv.dilation) != (1, 1)
+            or any(int(p) for p in conv.padding)
+            or conv.kernel_size[0] != 1
+            or conv.stride[0] != 1
+        ):
             raise ValueError(f"{conv_name}: only kernel height 1, stride 1 over time, no padding/dilation/groups")
         qw = conv.quant_weight()
         w, wspec = _conv_weight_onnx(qw, conv.weight_quant, f"{conv_name}.weight")
@@ -114,15 +139,32 @@ def export_stocknet(module, T: Optional[int] = None, opset: Optional[int] = None
         if bias is None:
             raise ValueError(f"{conv_name}: a bias is expected")
         b_int, b_scale = bias
-        _same((b_int.astype(np.float32) * b_scale).astype(np.float32), captured[f"{conv_name}.bias"].value,
-              f"{conv_name}.bias")
+        _same(
+            (b_int.astype(np.float32) * b_scale).astype(np.float32),
+            captured[f"{conv_name}.bias"].value,
+            f"{conv_name}.bias",
+        )
         w_in = qcdq(g.const(f"{conv_name}_w", w), wspec, f"{conv_name}_w")
-        b_in = g.op("DequantizeLinear", [g.const(f"{conv_name}_b", b_int),
-                                         g.const(f"{conv_name}_b_scale", b_scale),
-                                         g.const(f"{conv_name}_b_zp", np.zeros(b_scale.shape, np.int32))],
-                    f"{conv_name}_b_dq", **({"axis": 0} if b_scale.ndim else {}))
-        x = g.op("Conv", [x, w_in, b_in], conv_name, kernel_shape=[int(k) for k in conv.kernel_size],
-                 strides=[int(s) for s in conv.stride], pads=[0, 0, 0, 0], dilations=[1, 1], group=1)
+        b_in = g.op(
+            "DequantizeLinear",
+            [
+                g.const(f"{conv_name}_b", b_int),
+                g.const(f"{conv_name}_b_scale", b_scale),
+                g.const(f"{conv_name}_b_zp", np.zeros(b_scale.shape, np.int32)),
+            ],
+            f"{conv_name}_b_dq",
+            **axis_attr(0 if b_scale.ndim else None),
+        )
+        x = g.op(
+            "Conv",
+            [x, w_in, b_in],
+            conv_name,
+            kernel_shape=[int(k) for k in conv.kernel_size],
+            strides=[int(s) for s in conv.stride],
+            pads=[0, 0, 0, 0],
+            dilations=[1, 1],
+            group=1,
+        )
         x = g.op("Relu", [x], relu_name)
         x = qcdq(x, _act_spec(getattr(m, relu_name).act_quant, f"{relu_name}.act_quant"), relu_name)
 
@@ -141,9 +183,18 @@ def export_stocknet(module, T: Optional[int] = None, opset: Optional[int] = None
     x = qcdq(x, _act_spec(d.io_quant, "lstm.io_quant (input)"), "lstm_x")
     specs.extend(s for s in lay.specs() if s is not None)
     h0, c0 = (g.const(f"l0_fwd_{v}0", np.zeros(lay.hidden, np.float32)) for v in "hc")
-    g.nodes.append(helper.make_node(
-        "Scan", [h0, c0, x], ["l0_fwd_h_T", "l0_fwd_c_T", "Y"], name="l0_fwd_scan", num_scan_inputs=1,
-        body=cell_body(lay), scan_input_directions=[0], scan_output_directions=[0]))
+    g.nodes.append(
+        helper.make_node(
+            "Scan",
+            [h0, c0, x],
+            ["l0_fwd_h_T", "l0_fwd_c_T", "Y"],
+            name="l0_fwd_scan",
+            num_scan_inputs=1,
+            body=cell_body(lay),
+            scan_input_directions=[0],
+            scan_output_directions=[0],
+        )
+    )
 
     # ---- last time step and the classifier head
     h = g.op("Gather", ["Y", g.const("last_t", np.array(T - 1, np.int64))], "h_last", axis=0)
@@ -156,9 +207,16 @@ def export_stocknet(module, T: Optional[int] = None, opset: Optional[int] = None
     hb_int, hb_scale = hb
     _same((hb_int.astype(np.float32) * hb_scale).astype(np.float32), captured["head.bias"].value, "head.bias")
     z = g.op("MatMul", [h, qcdq(g.const("head_w", w_t), hspec, "head_w")], "head_mm")
-    b = g.op("DequantizeLinear", [g.const("head_b", hb_int), g.const("head_b_scale", hb_scale),
-                                  g.const("head_b_zp", np.zeros(hb_scale.shape, np.int32))],
-             "head_b_dq", **({"axis": 0} if hb_scale.ndim else {}))
+    b = g.op(
+        "DequantizeLinear",
+        [
+            g.const("head_b", hb_int),
+            g.const("head_b_scale", hb_scale),
+            g.const("head_b_zp", np.zeros(hb_scale.shape, np.int32)),
+        ],
+        "head_b_dq",
+        **axis_attr(0 if hb_scale.ndim else None),
+    )
     z = g.op("Add", [z, b], "head_acc")
     out_spec = _act_spec(head.output_quant, "head.output_quant")
     if out_spec is None:
@@ -172,11 +230,15 @@ def export_stocknet(module, T: Optional[int] = None, opset: Optional[int] = None
         raise ValueError(f"opset {opset} is too old: this model needs opset >= {needed}")
     n_cls = head.out_features
     graph = helper.make_graph(
-        g.nodes, "stocknet",
+        g.nodes,
+        "stocknet",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, N_FEATURES])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [n_cls])], initializer=g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="lstmc.examples.stock")
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [n_cls])],
+        initializer=g.inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="lstmc.examples.stock"
+    )
     model.ir_version = min(model.ir_version, 10)
     model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     onnx.checker.check_model(model, full_check=True)
@@ -197,7 +259,7 @@ def brevitas_logits(module, X: np.ndarray, batch: int = 256) -> np.ndarray:
     outs = []
     with torch.no_grad():
         for i in range(0, len(X), batch):
-            outs.append(module(torch.from_numpy(np.ascontiguousarray(X[i:i + batch], np.float32))).numpy())
+            outs.append(module(torch.from_numpy(np.ascontiguousarray(X[i : i + batch], np.float32))).numpy())
     return np.concatenate(outs).astype(np.float32)
 
 
@@ -209,11 +271,12 @@ def ort_logits(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return np.stack([sess.run([OUTPUT], {"X": np.ascontiguousarray(x, np.float32)})[0] for x in X])
+    return np.stack([np.asarray(sess.run([OUTPUT], {"X": np.ascontiguousarray(x, np.float32)})[0]) for x in X])
 
 
-def check_against_brevitas(model: onnx.ModelProto, module, X: np.ndarray,
-                           expected: Optional[np.ndarray] = None) -> np.ndarray:
+def check_against_brevitas(
+    model: onnx.ModelProto, module, X: np.ndarray, expected: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Assert that onnxruntime reproduces Brevitas' logits on X [N, T, 40] bit for bit; returns them.
     Raises AssertionError naming the number of differing values otherwise."""
     if expected is None:
@@ -222,8 +285,10 @@ def check_against_brevitas(model: onnx.ModelProto, module, X: np.ndarray,
     if got.shape != expected.shape or not np.array_equal(got, expected):
         n = int(np.sum(got != expected)) if got.shape == expected.shape else "shape mismatch"
         rows = [] if isinstance(n, str) else np.unique(np.argwhere(got != expected)[:, 0])[:5].tolist()
-        raise AssertionError(f"onnxruntime (ORT_ENABLE_BASIC) differs from Brevitas: {n} of {expected.size} "
-                             f"logits differ (first windows: {rows})")
+        raise AssertionError(
+            f"onnxruntime (ORT_ENABLE_BASIC) differs from Brevitas: {n} of {expected.size} "
+            f"logits differ (first windows: {rows})"
+        )
     return got
 
 
@@ -241,9 +306,10 @@ def input_codes(module, events: np.ndarray) -> tuple[np.ndarray, np.float32]:
 
 def op_summary(model: onnx.ModelProto) -> list[str]:
     """'OpType [out shape]' per main-graph node, in graph order (needs shape-inferred value_info)."""
-    shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else d.dim_param
-                        for d in vi.type.tensor_type.shape.dim]
-              for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input)}
+    shapes = {
+        vi.name: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in vi.type.tensor_type.shape.dim]
+        for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input)
+    }
     return [f"{n.op_type} -> " + ", ".join(f"{o}{shapes.get(o, '?')}" for o in n.output) for n in model.graph.node]
 
 
@@ -260,6 +326,7 @@ def _main(argv=None) -> int:
     args = p.parse_args(argv)
     d = Path(args.dir)
     spec = importlib.util.spec_from_file_location("stock_model", Path(__file__).with_name("model.py"))
+    assert spec is not None and spec.loader is not None
     mod = sys.modules.get("stock_model") or importlib.util.module_from_spec(spec)
     if "stock_model" not in sys.modules:
         sys.modules["stock_model"] = mod

@@ -84,8 +84,7 @@ def load_fi2010(path) -> tuple[np.ndarray, np.ndarray]:
     if rows != N_ROWS:
         hint = " (the matrix looks transposed: FI-2010 stores one event per column)" if n == N_ROWS else ""
         raise ValueError(
-            f"{path}: expected {N_ROWS} rows (40 LOB features, 104 hand-crafted features, 5 labels), "
-            f"found {rows}{hint}"
+            f"{path}: expected {N_ROWS} rows (40 LOB features, 104 hand-crafted features, 5 labels), found {rows}{hint}"
         )
     features = data[:N_LOB].T.astype(np.float32)
     bad = ~np.isfinite(features)
@@ -146,8 +145,10 @@ def make_windows(features: np.ndarray, labels: np.ndarray, T: int, horizon: int)
     if horizon not in HORIZONS:
         raise ValueError(f"horizon must be one of {HORIZONS}, got {horizon}")
     if features.ndim != 2 or features.shape[1] != N_LOB or labels.shape != (features.shape[0], len(HORIZONS)):
-        raise ValueError(f"need features [N, {N_LOB}] and labels [N, {len(HORIZONS)}], got "
-                         f"{list(features.shape)} and {list(labels.shape)}")
+        raise ValueError(
+            f"need features [N, {N_LOB}] and labels [N, {len(HORIZONS)}], got "
+            f"{list(features.shape)} and {list(labels.shape)}"
+        )
     if not 1 <= T <= features.shape[0]:
         raise ValueError(f"window length T={T} must be between 1 and the number of events {features.shape[0]}")
     X = np.lib.stride_tricks.sliding_window_view(features, T, axis=0).transpose(0, 2, 1)

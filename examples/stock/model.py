@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantLSTM, QuantReLU
-from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int32Bias,
-                            Uint8ActPerTensorFixedPoint)
+from brevitas.quant import (
+    Int8ActPerTensorFixedPoint,
+    Int8WeightPerTensorFixedPoint,
+    Int32Bias,
+    Uint8ActPerTensorFixedPoint,
+)
 from brevitas.quant_tensor import IntQuantTensor
 from torch import nn
 
@@ -66,18 +71,43 @@ class StockConfig:
         return dataclasses.replace(self, **kw)
 
     def activation_bit_widths(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("input_bits", "act_bits", "lstm_io_bits", "lstm_acc_bits",
-                                              "lstm_sigmoid_bits", "lstm_tanh_bits", "lstm_cell_bits",
-                                              "head_out_bits")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "input_bits",
+                "act_bits",
+                "lstm_io_bits",
+                "lstm_acc_bits",
+                "lstm_sigmoid_bits",
+                "lstm_tanh_bits",
+                "lstm_cell_bits",
+                "head_out_bits",
+            )
+        }
 
 
 # The mixed-precision sweep. Accumulators stay 16 bit; activations are 8 or 16 bit (see the module docstring).
 CONFIGS: dict[str, StockConfig] = {
     "w8": StockConfig(name="w8"),
-    "w6": StockConfig(name="w6", weight_bits=6, lstm_weight_bits=6, head_weight_bits=6,
-                      lstm_sigmoid_bits=6, lstm_tanh_bits=6, lstm_cell_bits=8),
-    "w4": StockConfig(name="w4", weight_bits=4, lstm_weight_bits=4, head_weight_bits=4,
-                      lstm_sigmoid_bits=4, lstm_tanh_bits=4, lstm_cell_bits=6, act_bits=6),
+    "w6": StockConfig(
+        name="w6",
+        weight_bits=6,
+        lstm_weight_bits=6,
+        head_weight_bits=6,
+        lstm_sigmoid_bits=6,
+        lstm_tanh_bits=6,
+        lstm_cell_bits=8,
+    ),
+    "w4": StockConfig(
+        name="w4",
+        weight_bits=4,
+        lstm_weight_bits=4,
+        head_weight_bits=4,
+        lstm_sigmoid_bits=4,
+        lstm_tanh_bits=4,
+        lstm_cell_bits=6,
+        act_bits=6,
+    ),
 }
 
 
@@ -104,34 +134,53 @@ class StockNet(nn.Module):
         super().__init__()
         check_config(config)
         self.config = c = config
-        act = dict(collect_stats_steps=c.stats_steps)
-        self.input_quant = QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=c.input_bits,
-                                         return_quant_tensor=True, **act)
-        conv = dict(weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=c.weight_bits,
-                    bias=True, bias_quant=Int32Bias)
-        relu = dict(act_quant=Uint8ActPerTensorFixedPoint, bit_width=c.act_bits, return_quant_tensor=True, **act)
+        # keyword arguments shared by several layers (brevitas' own annotations are narrower than what it takes)
+        act: dict[str, Any] = dict(collect_stats_steps=c.stats_steps)
+        self.input_quant = QuantIdentity(
+            act_quant=Int8ActPerTensorFixedPoint, bit_width=c.input_bits, return_quant_tensor=True, **act
+        )
+        conv: dict[str, Any] = dict(
+            weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=c.weight_bits, bias=True, bias_quant=Int32Bias
+        )
+        relu: dict[str, Any] = dict(
+            act_quant=Uint8ActPerTensorFixedPoint, bit_width=c.act_bits, return_quant_tensor=True, **act
+        )
         self.conv1 = QuantConv2d(1, c.C1, kernel_size=(1, 2), stride=(1, 2), **conv)
         self.relu1 = QuantReLU(**relu)
         self.conv2 = QuantConv2d(c.C1, c.C2, kernel_size=(1, 2), stride=(1, 2), **conv)
         self.relu2 = QuantReLU(**relu)
         self.conv3 = QuantConv2d(c.C2, c.C3, kernel_size=(1, 10), **conv)
         self.relu3 = QuantReLU(**relu)
-        steps = {f"{p}_collect_stats_steps": c.stats_steps
-                 for p in ("io", "gate_acc", "sigmoid", "tanh", "cell_state")}
-        self.lstm = QuantLSTM(
-            c.C3, c.H, batch_first=True, return_quant_tensor=True,
-            weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=c.lstm_weight_bits,
+        steps = {f"{p}_collect_stats_steps": c.stats_steps for p in ("io", "gate_acc", "sigmoid", "tanh", "cell_state")}
+        lstm: dict[str, Any] = dict(
+            weight_quant=Int8WeightPerTensorFixedPoint,
+            weight_bit_width=c.lstm_weight_bits,
             bias_quant=Int32Bias,
-            io_quant=Int8ActPerTensorFixedPoint, io_bit_width=c.lstm_io_bits,
-            gate_acc_quant=Int8ActPerTensorFixedPoint, gate_acc_bit_width=c.lstm_acc_bits,
-            sigmoid_quant=Uint8ActPerTensorFixedPoint, sigmoid_bit_width=c.lstm_sigmoid_bits,
-            tanh_quant=Int8ActPerTensorFixedPoint, tanh_bit_width=c.lstm_tanh_bits,
-            cell_state_quant=Int8ActPerTensorFixedPoint, cell_state_bit_width=c.lstm_cell_bits, **steps)
+            io_quant=Int8ActPerTensorFixedPoint,
+            io_bit_width=c.lstm_io_bits,
+            gate_acc_quant=Int8ActPerTensorFixedPoint,
+            gate_acc_bit_width=c.lstm_acc_bits,
+            sigmoid_quant=Uint8ActPerTensorFixedPoint,
+            sigmoid_bit_width=c.lstm_sigmoid_bits,
+            tanh_quant=Int8ActPerTensorFixedPoint,
+            tanh_bit_width=c.lstm_tanh_bits,
+            cell_state_quant=Int8ActPerTensorFixedPoint,
+            cell_state_bit_width=c.lstm_cell_bits,
+            **steps,
+        )
+        self.lstm = QuantLSTM(c.C3, c.H, batch_first=True, return_quant_tensor=True, **lstm)
         self.head = QuantLinear(
-            c.H, N_CLASSES, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
-            weight_bit_width=c.head_weight_bits, bias_quant=Int32Bias,
-            output_quant=Int8ActPerTensorFixedPoint, output_bit_width=c.head_out_bits,
-            output_collect_stats_steps=c.stats_steps, return_quant_tensor=False)
+            c.H,
+            N_CLASSES,
+            bias=True,
+            weight_quant=Int8WeightPerTensorFixedPoint,
+            weight_bit_width=c.head_weight_bits,
+            bias_quant=Int32Bias,
+            output_quant=Int8ActPerTensorFixedPoint,
+            output_bit_width=c.head_out_bits,
+            output_collect_stats_steps=c.stats_steps,
+            return_quant_tensor=False,
+        )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Conv front end: [B, T, 40] -> float [B, T, C3] (values on the last ReLU's quantization grid)."""
@@ -146,6 +195,7 @@ class StockNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(self.features(x))  # IntQuantTensor [B, T, H]
-        h_last = IntQuantTensor(out.value[:, -1, :], out.scale, out.zero_point, out.bit_width, out.signed_t,
-                                out.training_t)
+        h_last = IntQuantTensor(
+            out.value[:, -1, :], out.scale, out.zero_point, out.bit_width, out.signed_t, out.training_t
+        )
         return self.head(h_last)  # quantized logits [B, 3]

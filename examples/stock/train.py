@@ -51,6 +51,7 @@ def _load(name: str):
     if key in sys.modules:
         return sys.modules[key]
     spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[key] = mod
     spec.loader.exec_module(mod)
@@ -71,8 +72,10 @@ def load_data(args) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np
                 return d / preferred
             found = sorted(d.glob(f"{kind}*.txt"))
             if len(found) != 1:
-                raise ValueError(f"{d}: expected {preferred} or exactly one {kind}*.txt file, found "
-                                 f"{[p.name for p in found] or 'none'}")
+                raise ValueError(
+                    f"{d}: expected {preferred} or exactly one {kind}*.txt file, found "
+                    f"{[p.name for p in found] or 'none'}"
+                )
             return found[0]
 
         tr, te = pick("Train", lob.TRAIN_NAME), pick("Test", lob.TEST_NAME)
@@ -81,8 +84,11 @@ def load_data(args) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np
         raise ValueError(f"--events must be at least 1000, got {args.events}")
     features, labels = lob.synthesize(args.events, args.seed)
     n = int(round(0.8 * args.events))
-    return ((features[:n], labels[:n]), (features[n:], labels[n:]),
-            f"synthetic book, {args.events} events, seed {args.seed}")
+    return (
+        (features[:n], labels[:n]),
+        (features[n:], labels[n:]),
+        f"synthetic book, {args.events} events, seed {args.seed}",
+    )
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -101,8 +107,11 @@ def macro_f1(cm: np.ndarray) -> float:
 
 def summarize(y: np.ndarray, p: np.ndarray) -> dict:
     cm = confusion(y, p)
-    return {"accuracy": float(np.trace(cm) / max(cm.sum(), 1)), "macro_f1": macro_f1(cm),
-            "confusion_matrix": cm.tolist()}
+    return {
+        "accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        "macro_f1": macro_f1(cm),
+        "confusion_matrix": cm.tolist(),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ progress
@@ -126,8 +135,10 @@ class Progress:
         rate = self.n / max(now - self.start, 1e-9)
         eta = (self.total - self.n) / rate if rate > 0 else 0.0
         extra = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
-        line = (f"{self.desc} [{'#' * done}{'.' * (self.width - done)}] {self.n}/{self.total} "
-                f"{now - self.start:5.1f}s eta {eta:5.1f}s {extra}")
+        line = (
+            f"{self.desc} [{'#' * done}{'.' * (self.width - done)}] {self.n}/{self.total} "
+            f"{now - self.start:5.1f}s eta {eta:5.1f}s {extra}"
+        )
         sys.stderr.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         sys.stderr.flush()
 
@@ -138,8 +149,9 @@ class Progress:
 
 
 # ------------------------------------------------------------------------------------------------- training
-def train(net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch: int, lr: float, seed: int,
-          class_weights=None) -> tuple[list[float], list[float]]:
+def train(
+    net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch: int, lr: float, seed: int, class_weights=None
+) -> tuple[list[float], list[float]]:
     """QAT with Adam and a cosine learning rate; returns (mean loss, wall seconds) per epoch.
     net is left in eval mode."""
     import torch
@@ -158,7 +170,7 @@ def train(net, X: np.ndarray, y: np.ndarray, *, epochs: int, batch: int, lr: flo
             bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{epochs}")
             run_loss, run_correct, seen = 0.0, 0, 0
             for s in range(steps_per_epoch):
-                idx = np.sort(order[s * batch:(s + 1) * batch])
+                idx = np.sort(order[s * batch : (s + 1) * batch])
                 xb = torch.from_numpy(np.ascontiguousarray(X[idx]))
                 yb = torch.from_numpy(y[idx])
                 logits = net(xb)
@@ -195,15 +207,16 @@ def parse_overrides(items, StockConfig) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or key not in fields or key == "name":
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(k for k in fields if k != 'name')}")
+            raise ValueError(
+                f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(k for k in fields if k != 'name')}"
+            )
         out[key] = int(value)
     return out
 
 
 # --------------------------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--config", default="w8", help="named configuration (w8, w6, w4)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. H=32")
@@ -242,16 +255,20 @@ def main(argv=None) -> int:
     shares = np.bincount(y_tr, minlength=3) / len(y_tr)
     weights = class_weights_for(y_tr)
     print(f"data: {source}; horizon {args.horizon}; T {cfg.T}; train {len(y_tr)} windows, test {len(y_te)}")
-    print("train classes: " + ", ".join(f"{n} {s:.1%}" for n, s in zip(lob.CLASS_NAMES, shares))
-          + (f"; class weights {np.round(weights, 3).tolist()}" if weights else "; unweighted loss"))
+    print(
+        "train classes: "
+        + ", ".join(f"{n} {s:.1%}" for n, s in zip(lob.CLASS_NAMES, shares))
+        + (f"; class weights {np.round(weights, 3).tolist()}" if weights else "; unweighted loss")
+    )
     print(f"config {cfg.name}: " + ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(cfg).items() if k != "name"))
 
     torch.manual_seed(args.seed)
     net = model_mod.StockNet(cfg)
     n_params = sum(p.numel() for p in net.parameters())
     t0, c0 = time.perf_counter(), time.process_time()
-    losses, epoch_times = train(net, X_tr, y_tr, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
-                   class_weights=weights)
+    losses, epoch_times = train(
+        net, X_tr, y_tr, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, class_weights=weights
+    )
     train_time, train_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     t1 = time.perf_counter()
@@ -261,16 +278,20 @@ def main(argv=None) -> int:
     test = summarize(y_te, pred)
     majority_class = int(np.bincount(y_tr, minlength=3).argmax())  # what a constant predictor would learn
     test_majority = int(np.bincount(y_te, minlength=3).argmax())
-    baseline = {"train_majority_class": lob.CLASS_NAMES[majority_class],
-                "accuracy": summarize(y_te, np.full_like(y_te, majority_class))["accuracy"],
-                "macro_f1": summarize(y_te, np.full_like(y_te, majority_class))["macro_f1"],
-                "test_majority_class": lob.CLASS_NAMES[test_majority],
-                "test_majority_share": float(np.mean(y_te == test_majority))}
-    print(f"test: accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
-          f"(majority baseline: accuracy {baseline['test_majority_share']:.4f} predicting "
-          f"'{baseline['test_majority_class']}', macro-F1 {baseline['macro_f1']:.4f} predicting the train "
-          f"majority '{baseline['train_majority_class']}'); {train_time:.1f} s training "
-          f"({train_cpu:.1f} s CPU)")
+    baseline = {
+        "train_majority_class": lob.CLASS_NAMES[majority_class],
+        "accuracy": summarize(y_te, np.full_like(y_te, majority_class))["accuracy"],
+        "macro_f1": summarize(y_te, np.full_like(y_te, majority_class))["macro_f1"],
+        "test_majority_class": lob.CLASS_NAMES[test_majority],
+        "test_majority_share": float(np.mean(y_te == test_majority)),
+    }
+    print(
+        f"test: accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} "
+        f"(majority baseline: accuracy {baseline['test_majority_share']:.4f} predicting "
+        f"'{baseline['test_majority_class']}', macro-F1 {baseline['macro_f1']:.4f} predicting the train "
+        f"majority '{baseline['train_majority_class']}'); {train_time:.1f} s training "
+        f"({train_cpu:.1f} s CPU)"
+    )
     print("confusion (rows true up/stat/down, cols predicted):", test["confusion_matrix"])
 
     # Export, then check onnxruntime against Brevitas on N_EXPORT test windows spread over the split.
@@ -295,7 +316,7 @@ def main(argv=None) -> int:
     # idempotent, so windows rebuilt from the codes give Brevitas' logits on the float windows (logits_te);
     # checked on the exported windows.
     codes, in_scale = export_mod.input_codes(net, lob.apply_zscore(f_te, mean, std))
-    rebuilt = np.stack([codes[m:m + cfg.T] for m in idx]).astype(np.float32) * in_scale
+    rebuilt = np.stack([codes[m : m + cfg.T] for m in idx]).astype(np.float32) * in_scale
     if status == "ok":
         try:
             export_mod.check_against_brevitas(model, net, rebuilt, expected)
@@ -307,36 +328,63 @@ def main(argv=None) -> int:
     np.savez(out / "inputs.npz", X=X_exp)
     np.savez(out / "expected.npz", **{export_mod.OUTPUT: expected})
     torch.save(net.state_dict(), out / "checkpoint.pt")
-    np.savez(out / "test_split.npz", codes=codes, scale=in_scale, T=np.int64(cfg.T), labels=y_te,
-             brevitas_logits=logits_te)
+    np.savez(
+        out / "test_split.npz", codes=codes, scale=in_scale, T=np.int64(cfg.T), labels=y_te, brevitas_logits=logits_te
+    )
     metrics = {
         "config": dataclasses.asdict(cfg),
-        "data": source, "horizon": args.horizon, "seed": args.seed, "epochs": args.epochs, "batch": args.batch,
-        "lr": args.lr, "threads": args.threads,
-        "train_size": int(len(y_tr)), "test_size": int(len(y_te)),
-        "train_class_shares": shares.tolist(), "class_weights": weights,
-        "parameters": int(n_params), "epoch_losses": losses, "epoch_times_s": epoch_times,
-        "accuracy": test["accuracy"], "macro_f1": test["macro_f1"], "confusion_matrix": test["confusion_matrix"],
+        "data": source,
+        "horizon": args.horizon,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "lr": args.lr,
+        "threads": args.threads,
+        "train_size": int(len(y_tr)),
+        "test_size": int(len(y_te)),
+        "train_class_shares": shares.tolist(),
+        "class_weights": weights,
+        "parameters": int(n_params),
+        "epoch_losses": losses,
+        "epoch_times_s": epoch_times,
+        "accuracy": test["accuracy"],
+        "macro_f1": test["macro_f1"],
+        "confusion_matrix": test["confusion_matrix"],
         "confusion_matrix_axes": "rows: true class, columns: predicted class; order " + "/".join(lob.CLASS_NAMES),
         "majority_baseline": baseline,
-        "training_time_s": round(train_time, 2), "training_cpu_time_s": round(train_cpu, 2),
+        "training_time_s": round(train_time, 2),
+        "training_cpu_time_s": round(train_cpu, 2),
         "test_eval_time_s": round(eval_time, 2),
-        "onnx": {"file": "model.onnx", "bytes": len(model_bytes),
-                 "opset": int(model.opset_import[0].version),
-                 "ops": [n.op_type for n in model.graph.node]},
-        "ort_check": {"windows": N_EXPORT, "window_indices": idx.tolist(), "labels": y_te[idx].tolist(),
-                      "optimization_level": "ORT_ENABLE_BASIC", "bit_exact": status == "ok", "status": status,
-                      "accuracy_brevitas": acc_brev, "accuracy_onnxruntime": acc_ort,
-                      "time_s": round(ort_time, 2)},
+        "onnx": {
+            "file": "model.onnx",
+            "bytes": len(model_bytes),
+            "opset": int(model.opset_import[0].version),
+            "ops": [n.op_type for n in model.graph.node],
+        },
+        "ort_check": {
+            "windows": N_EXPORT,
+            "window_indices": idx.tolist(),
+            "labels": y_te[idx].tolist(),
+            "optimization_level": "ORT_ENABLE_BASIC",
+            "bit_exact": status == "ok",
+            "status": status,
+            "accuracy_brevitas": acc_brev,
+            "accuracy_onnxruntime": acc_ort,
+            "time_s": round(ort_time, 2),
+        },
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"wrote {out}/model.onnx ({len(model_bytes)} bytes, opset {metrics['onnx']['opset']}), inputs.npz, "
-          "expected.npz, metrics.json, checkpoint.pt, test_split.npz")
+    print(
+        f"wrote {out}/model.onnx ({len(model_bytes)} bytes, opset {metrics['onnx']['opset']}), inputs.npz, "
+        "expected.npz, metrics.json, checkpoint.pt, test_split.npz"
+    )
     if status != "ok":
         print(f"error: {status}", file=sys.stderr)
         return 1
-    print(f"onnxruntime (ORT_ENABLE_BASIC) == Brevitas bit for bit on {N_EXPORT} test windows "
-          f"(accuracy on them {acc_ort:.4f} both)")
+    print(
+        f"onnxruntime (ORT_ENABLE_BASIC) == Brevitas bit for bit on {N_EXPORT} test windows "
+        f"(accuracy on them {acc_ort:.4f} both)"
+    )
     return 0
 
 

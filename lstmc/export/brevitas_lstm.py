@@ -18,13 +18,15 @@ Known limits of onnxruntime (1.32) as a reference, not of the format:
 from __future__ import annotations
 
 import copy
-from typing import Optional
+from collections.abc import Sequence
+from typing import Any, Optional, cast
 
 import numpy as np
 import onnx
 import torch
 
 from lstmc.export.scan_lstm import GATES, GateOnnx, LayerOnnx, QuantSpec, build_model, check_spec
+
 
 # --------------------------------------------------------------------------------------------------------
 # Reading quantizers out of Brevitas
@@ -70,9 +72,16 @@ def _act_spec(proxy, what: str) -> Optional[QuantSpec]:
     zp = _np(proxy.zero_point()).astype(np.float64).reshape(())
     if zp != np.round(zp):
         raise ValueError(f"{what}: non-integer zero point {zp}")
-    return check_spec(QuantSpec(
-        name=what, scale=scale, zero_point=zp.astype(np.int64), bit_width=_int_value(proxy.bit_width(), what),
-        signed=bool(proxy.is_signed), narrow=bool(proxy.is_narrow_range)))
+    return check_spec(
+        QuantSpec(
+            name=what,
+            scale=scale,
+            zero_point=zp.astype(np.int64),
+            bit_width=_int_value(proxy.bit_width(), what),
+            signed=bool(proxy.is_signed),
+            narrow=bool(proxy.is_narrow_range),
+        )
+    )
 
 
 def weight_onnx(qt, proxy, what: str, transpose: bool = True) -> tuple[np.ndarray, QuantSpec]:
@@ -86,10 +95,17 @@ def weight_onnx(qt, proxy, what: str, transpose: bool = True) -> tuple[np.ndarra
     zp = np.broadcast_to(zp.reshape(-1) if zp.size > 1 else zp.reshape(()), scale.shape)
     if np.any(zp != np.round(zp)):
         raise ValueError(f"{what}: non-integer zero point")
-    spec = check_spec(QuantSpec(
-        name=what, scale=scale, zero_point=zp.astype(np.int64), bit_width=_int_value(qt.bit_width, what),
-        signed=bool(_np(qt.signed_t).item()) if hasattr(qt, "signed_t") else bool(qt.signed),
-        narrow=bool(proxy.is_narrow_range), axis=(1 if transpose else 0) if per_channel else None))
+    spec = check_spec(
+        QuantSpec(
+            name=what,
+            scale=scale,
+            zero_point=zp.astype(np.int64),
+            bit_width=_int_value(qt.bit_width, what),
+            signed=bool(_np(qt.signed_t).item()) if hasattr(qt, "signed_t") else bool(qt.signed),
+            narrow=bool(proxy.is_narrow_range),
+            axis=(1 if transpose else 0) if per_channel else None,
+        )
+    )
     w_t = _np(qt.value).astype(np.float32)
     w_t = np.ascontiguousarray(w_t.T if transpose else w_t)
     # The initializer holds the quantized values; QCDQ must map them onto themselves exactly.
@@ -139,10 +155,18 @@ def _capture_gate_params(module) -> dict[int, tuple]:
 def _read_layer(d, captured, name: str) -> LayerOnnx:
     """Read weights, biases and the 11 activation quantizers of one Brevitas _QuantLSTMLayer."""
     cell = d.cell
-    acc_q = {"input": cell.input_acc_quant, "forget": cell.forget_acc_quant,
-             "cell": cell.cell_acc_quant, "output": cell.output_acc_quant}
-    act_q = {"input": cell.input_sigmoid_quant, "forget": cell.forget_sigmoid_quant,
-             "cell": cell.cell_tanh_quant, "output": cell.output_sigmoid_quant}
+    acc_q = {
+        "input": cell.input_acc_quant,
+        "forget": cell.forget_acc_quant,
+        "cell": cell.cell_acc_quant,
+        "output": cell.output_acc_quant,
+    }
+    act_q = {
+        "input": cell.input_sigmoid_quant,
+        "forget": cell.forget_sigmoid_quant,
+        "cell": cell.cell_tanh_quant,
+        "output": cell.output_sigmoid_quant,
+    }
     gates = {}
     for gate in GATES:
         params = getattr(d, f"{gate}_gate_params")
@@ -155,7 +179,8 @@ def _read_layer(d, captured, name: str) -> LayerOnnx:
             wh=weight_onnx(w_hh, params.hidden_weight.weight_quant, f"{what}.hidden_weight"),
             bias=_bias_onnx(bias, f"{what}.bias"),
             acc=_act_spec(acc_q[gate], f"{what}_acc_quant"),
-            act=_act_spec(act_q[gate], f"{what}_{'tanh' if gate == 'cell' else 'sigmoid'}_quant"))
+            act=_act_spec(act_q[gate], f"{what}_{'tanh' if gate == 'cell' else 'sigmoid'}_quant"),
+        )
     cifg_one = None
     if d.cifg:
         # Brevitas: quant_ones = input_sigmoid_quant.tensor_quant(ones); forget = quant_ones - input_gate
@@ -165,14 +190,26 @@ def _read_layer(d, captured, name: str) -> LayerOnnx:
                 one = cell.input_sigmoid_quant.fused_activation_quant_proxy.tensor_quant(one)[0]
         cifg_one = float(_np(one).reshape(-1)[0])
     return LayerOnnx(
-        name=name, input_size=d.input_size, hidden=d.hidden_size, reverse=bool(d.reverse_input), gates=gates,
-        cifg_one=cifg_one, cell_state=_act_spec(cell.cell_state_quant, f"{name}.cell_state_quant"),
+        name=name,
+        input_size=d.input_size,
+        hidden=d.hidden_size,
+        reverse=bool(d.reverse_input),
+        gates=gates,
+        cifg_one=cifg_one,
+        cell_state=_act_spec(cell.cell_state_quant, f"{name}.cell_state_quant"),
         hidden_tanh=_act_spec(cell.hidden_state_tanh_quant, f"{name}.hidden_state_tanh_quant"),
-        output=_act_spec(cell.output_quant, f"{name}.io_quant"))
+        output=_act_spec(cell.output_quant, f"{name}.io_quant"),
+    )
 
 
-def export_quant_lstm(module, path: Optional[str], seq_len: Optional[int], input_size: Optional[int] = None,
-                      quant_format: str = "qcdq", opset: Optional[int] = None) -> onnx.ModelProto:
+def export_quant_lstm(
+    module,
+    path: Optional[str],
+    seq_len: Optional[int],
+    input_size: Optional[int] = None,
+    quant_format: str = "qcdq",
+    opset: Optional[int] = None,
+) -> onnx.ModelProto:
     """Export a ``brevitas.nn.QuantLSTM`` as one-sequence Scan/QCDQ ONNX (see the module docstring).
 
     module: the QuantLSTM (not modified: a deep copy is exported, in eval mode).
@@ -189,12 +226,16 @@ def export_quant_lstm(module, path: Optional[str], seq_len: Optional[int], input
     if not isinstance(module, QuantLSTM):
         raise ValueError(f"expected a brevitas.nn.QuantLSTM, got {type(module).__name__}")
     module = copy.deepcopy(module).eval()
-    first = module.layers[0][0]
+    # a ModuleList per layer of the directions' layer modules
+    stack = cast("Sequence[Sequence[Any]]", module.layers)
+    first = stack[0][0]
     if input_size is not None and input_size != first.input_size:
         raise ValueError(f"input_size={input_size} but the module expects {first.input_size}")
     captured = _capture_gate_params(module)
-    layers = [[_read_layer(d, captured, f"l{li}_{'bwd' if d.reverse_input else 'fwd'}") for d in layer]
-              for li, layer in enumerate(module.layers)]
+    layers = [
+        [_read_layer(d, captured, f"l{li}_{'bwd' if d.reverse_input else 'fwd'}") for d in layer]
+        for li, layer in enumerate(stack)
+    ]
     input_spec = _act_spec(first.io_quant, "io_quant (input)")
 
     model = build_model(layers, input_spec, seq_len, opset, quant_format, producer="lstmc.export.brevitas_lstm")

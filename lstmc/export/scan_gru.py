@@ -38,7 +38,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from lstmc.export.scan_lstm import GateOnnx, OnnxGraph, QuantSpec
+from lstmc.export.scan_lstm import GateOnnx, OnnxGraph, QuantSpec, axis_attr
 
 # our gate names, in the ONNX gate order of W, R and B (z, r, h)
 GRU_GATES = ("update", "reset", "candidate")
@@ -86,9 +86,16 @@ class _Body:
             return v
         ints, scale = bias
         g = self.g
-        b = g.op("DequantizeLinear", [g.const(base, ints), g.const(f"{base}_scale", scale),
-                                      g.const(f"{base}_zp", np.zeros(scale.shape, np.int32))],
-                 f"{base}_dq", **({"axis": 0} if scale.ndim else {}))
+        b = g.op(
+            "DequantizeLinear",
+            [
+                g.const(base, ints),
+                g.const(f"{base}_scale", scale),
+                g.const(f"{base}_zp", np.zeros(scale.shape, np.int32)),
+            ],
+            f"{base}_dq",
+            **axis_attr(0 if scale.ndim else None),
+        )
         return g.op("Add", [v, b], f"{base}_sum")
 
     def activation(self, gate: str, acc: str, act_op: str) -> str:
@@ -100,8 +107,9 @@ class _Body:
     def gate(self, gate: str, h_side: str, act_op: str) -> str:
         """q_act(act(q_acc((x Wx + h_side Wh) + b))): the z and r gates, and n without linear_before_reset."""
         p, g = self.lay.gates[gate], self.g
-        xh = g.op("Add", [self.times(self.x, p.wx, f"w_x_{gate}"), self.times(h_side, p.wh, f"w_h_{gate}")],
-                  f"{gate}_xh")
+        xh = g.op(
+            "Add", [self.times(self.x, p.wx, f"w_x_{gate}"), self.times(h_side, p.wh, f"w_h_{gate}")], f"{gate}_xh"
+        )
         return self.activation(gate, self.plus_bias(xh, p.bias, f"b_{gate}"), act_op)
 
     def product(self, a: str, b: str, spec: Optional[QuantSpec], base: str) -> str:
@@ -116,10 +124,14 @@ def gru_body(lay: GruLayerOnnx) -> onnx.GraphProto:
     r = body.gate("reset", h, "Sigmoid")
     if lay.linear_before_reset:
         p = lay.gates["candidate"]
-        hr = g.qcdq(body.plus_bias(body.times(h, p.wh, "w_h_candidate"), lay.recurrent_bias, "b_h_candidate"),
-                    lay.recurrent_acc, "h_rh")
-        xw = g.qcdq(body.plus_bias(body.times(body.x, p.wx, "w_x_candidate"), p.bias, "b_candidate"),
-                    lay.input_acc, "x_wh")
+        hr = g.qcdq(
+            body.plus_bias(body.times(h, p.wh, "w_h_candidate"), lay.recurrent_bias, "b_h_candidate"),
+            lay.recurrent_acc,
+            "h_rh",
+        )
+        xw = g.qcdq(
+            body.plus_bias(body.times(body.x, p.wx, "w_x_candidate"), p.bias, "b_candidate"), lay.input_acc, "x_wh"
+        )
         acc = g.op("Add", [xw, body.product(r, hr, lay.reset_product, "r_hrh")], "candidate_xh")
         n = body.activation("candidate", acc, "Tanh")
     else:
@@ -133,5 +145,10 @@ def gru_body(lay: GruLayerOnnx) -> onnx.GraphProto:
     def vi(name, n):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, [n])
 
-    return helper.make_graph(g.nodes, g.prefix + "body", [vi(h, lay.hidden), vi(body.x, lay.input_size)],
-                             [vi(h_out, lay.hidden), vi(y_out, lay.hidden)], initializer=g.inits)
+    return helper.make_graph(
+        g.nodes,
+        g.prefix + "body",
+        [vi(h, lay.hidden), vi(body.x, lay.input_size)],
+        [vi(h_out, lay.hidden), vi(y_out, lay.hidden)],
+        initializer=g.inits,
+    )

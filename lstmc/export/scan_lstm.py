@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import onnx
@@ -90,6 +90,7 @@ class QuantSpec:
     def _broadcast(self, a: np.ndarray, ndim: int) -> np.ndarray:
         if a.ndim == 0:
             return a
+        assert self.axis is not None  # per-channel parameters have an axis
         shape = [1] * ndim
         shape[self.axis] = a.shape[0]
         return a.reshape(shape)
@@ -100,7 +101,8 @@ def check_spec(spec: QuantSpec) -> QuantSpec:
     if not 1 <= spec.bit_width <= 16 or (spec.signed and spec.bit_width < 2):
         raise ValueError(
             f"{spec.name}: {'signed' if spec.signed else 'unsigned'} {spec.bit_width}-bit quantization cannot "
-            "be expressed with ONNX QuantizeLinear (supported: 2..16 bits signed, 1..16 bits unsigned)")
+            "be expressed with ONNX QuantizeLinear (supported: 2..16 bits signed, 1..16 bits unsigned)"
+        )
     if not (np.all(np.isfinite(spec.scale)) and np.all(spec.scale > 0)):
         raise ValueError(f"{spec.name}: scales must be finite and positive, got {spec.scale}")
     lo, hi = spec.int_range
@@ -112,6 +114,11 @@ def check_spec(spec: QuantSpec) -> QuantSpec:
 # --------------------------------------------------------------------------------------------------------
 # Graph building
 # --------------------------------------------------------------------------------------------------------
+def axis_attr(axis: Optional[int]) -> dict[str, Any]:
+    """The `axis` attribute of a per-channel QuantizeLinear/DequantizeLinear, none for per-tensor ones."""
+    return {} if axis is None else {"axis": axis}
+
+
 class OnnxGraph:
     """Accumulates nodes and initializers with unique, prefixed names."""
 
@@ -130,8 +137,9 @@ class OnnxGraph:
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], base: Optional[str] = None, out: Optional[str] = None,
-           **attrs) -> str:
+    def op(
+        self, op_type: str, inputs: list[str], base: Optional[str] = None, out: Optional[str] = None, **attrs
+    ) -> str:
         out = out or self.fresh(base or op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.fresh(op_type), **attrs))
         return out
@@ -141,14 +149,21 @@ class OnnxGraph:
         Every QCDQ gets its own scale/zero-point/clip initializers so QCDQToQuant can rewrite each alone."""
         if spec is None:
             return self.op("Identity", [x], out=out) if out else x
-        axis = {} if spec.axis is None else {"axis": spec.axis}
+        axis = axis_attr(spec.axis)
         scale = self.const(f"{base}_scale", spec.scale.astype(np.float32))
         zp = self.const(f"{base}_zp", spec.zero_point.astype(spec.np_type))
         q = self.op("QuantizeLinear", [x, scale, zp], base=f"{base}_q", **axis)
         if spec.needs_clip:
             lo, hi = spec.int_range
-            q = self.op("Clip", [q, self.const(f"{base}_min", np.array(lo, spec.np_type)),
-                                 self.const(f"{base}_max", np.array(hi, spec.np_type))], base=f"{base}_clip")
+            q = self.op(
+                "Clip",
+                [
+                    q,
+                    self.const(f"{base}_min", np.array(lo, spec.np_type)),
+                    self.const(f"{base}_max", np.array(hi, spec.np_type)),
+                ],
+                base=f"{base}_clip",
+            )
         return self.op("DequantizeLinear", [q, scale, zp], base=f"{base}_dq", out=out, **axis)
 
 
@@ -191,13 +206,19 @@ def cell_body(lay: LayerOnnx) -> onnx.GraphProto:
         wx = g.qcdq(g.const(f"w_x_{name}", p.wx[0]), p.wx[1], f"w_x_{name}")
         wh = g.qcdq(g.const(f"w_h_{name}", p.wh[0]), p.wh[1], f"w_h_{name}")
         # Brevitas: acc_quant(F.linear(x, W_x) + F.linear(h, W_h) + bias), i.e. (x-path + h-path) + bias
-        acc = g.op("Add", [g.op("MatMul", [x, wx], f"{name}_x"), g.op("MatMul", [h, wh], f"{name}_h")],
-                   f"{name}_xh")
+        acc = g.op("Add", [g.op("MatMul", [x, wx], f"{name}_x"), g.op("MatMul", [h, wh], f"{name}_h")], f"{name}_xh")
         if p.bias is not None:
             ints, scale = p.bias
-            b = g.op("DequantizeLinear", [g.const(f"b_{name}", ints), g.const(f"b_{name}_scale", scale),
-                                          g.const(f"b_{name}_zp", np.zeros(scale.shape, np.int32))],
-                     f"b_{name}_dq", **({"axis": 0} if scale.ndim else {}))
+            b = g.op(
+                "DequantizeLinear",
+                [
+                    g.const(f"b_{name}", ints),
+                    g.const(f"b_{name}_scale", scale),
+                    g.const(f"b_{name}_zp", np.zeros(scale.shape, np.int32)),
+                ],
+                f"b_{name}_dq",
+                **axis_attr(0 if scale.ndim else None),
+            )
             acc = g.op("Add", [acc, b], f"{name}_acc")
         acc = g.qcdq(acc, p.acc, f"{name}_acc")
         return g.qcdq(g.op(act_op, [acc], f"{name}_{act_op.lower()}"), p.act, f"{name}_act")
@@ -221,12 +242,22 @@ def cell_body(lay: LayerOnnx) -> onnx.GraphProto:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, [n])
 
     return helper.make_graph(
-        g.nodes, g.prefix + "body", [vi(h, lay.hidden), vi(c, lay.hidden), vi(x, lay.input_size)],
-        [vi(h_out, lay.hidden), vi(c_out, lay.hidden), vi(y_out, lay.hidden)], initializer=g.inits)
+        g.nodes,
+        g.prefix + "body",
+        [vi(h, lay.hidden), vi(c, lay.hidden), vi(x, lay.input_size)],
+        [vi(h_out, lay.hidden), vi(c_out, lay.hidden), vi(y_out, lay.hidden)],
+        initializer=g.inits,
+    )
 
 
-def build_model(layers: list[list[LayerOnnx]], input_spec: Optional[QuantSpec], seq_len: Optional[int],
-                opset: Optional[int] = None, quant_format: str = "qcdq", producer: str = "lstmc") -> onnx.ModelProto:
+def build_model(
+    layers: list[list[LayerOnnx]],
+    input_spec: Optional[QuantSpec],
+    seq_len: Optional[int],
+    opset: Optional[int] = None,
+    quant_format: str = "qcdq",
+    producer: str = "lstmc",
+) -> onnx.ModelProto:
     """The one-sequence Scan/QCDQ model of ``layers`` (per layer, its directions: forward first).
 
     input_spec: the quantizer of ``X`` (Brevitas' io_quant of layer 0), or None.
@@ -250,16 +281,28 @@ def build_model(layers: list[list[LayerOnnx]], input_spec: Optional[QuantSpec], 
             outs = [f"{lay.name}_h_T", f"{lay.name}_c_T", "Y" if last_layer and n_dirs == 1 else f"{lay.name}_Y"]
             rev = [int(lay.reverse)]
             h0, c0 = (main.const(f"{lay.name}_{v}0", np.zeros(hidden, np.float32)) for v in "hc")
-            main.nodes.append(helper.make_node(  # initial h and c: zeros, not quantized, as in Brevitas
-                "Scan", [h0, c0, seq], outs, name=f"{lay.name}_scan", num_scan_inputs=1,
-                body=cell_body(lay), scan_input_directions=rev, scan_output_directions=rev))
+            main.nodes.append(
+                helper.make_node(  # initial h and c: zeros, not quantized, as in Brevitas
+                    "Scan",
+                    [h0, c0, seq],
+                    outs,
+                    name=f"{lay.name}_scan",
+                    num_scan_inputs=1,
+                    body=cell_body(lay),
+                    scan_input_directions=rev,
+                    scan_output_directions=rev,
+                )
+            )
             h_finals.append(outs[0])
             c_finals.append(outs[1])
             dir_outputs.append(outs[2])
         # Layers > 0 consume the previous output as is: it is already quantized by the (shared) io_quant and
         # Brevitas does not re-quantize it (quantize_output_only=True).
-        seq = dir_outputs[0] if n_dirs == 1 else \
-            main.op("Concat", dir_outputs, out="Y" if last_layer else f"l{li}_Y", axis=-1)
+        seq = (
+            dir_outputs[0]
+            if n_dirs == 1
+            else main.op("Concat", dir_outputs, out="Y" if last_layer else f"l{li}_Y", axis=-1)
+        )
 
     for finals, out in ((h_finals, "h_n"), (c_finals, "c_n")):  # [L*D, H], Brevitas' order: layer, then dir
         rows = [main.op("Unsqueeze", [n, main.const("axes", np.array([0], np.int64))], f"{n}_row") for n in finals]
@@ -273,27 +316,31 @@ def build_model(layers: list[list[LayerOnnx]], input_spec: Optional[QuantSpec], 
     if opset is None:
         opset = needed
     elif opset < needed:
-        raise ValueError(f"opset {opset} is too old: this model needs opset >= {needed}"
-                         + (" (int16 QuantizeLinear for quantizers wider than 8 bits)" if needed > MIN_OPSET else ""))
+        raise ValueError(
+            f"opset {opset} is too old: this model needs opset >= {needed}"
+            + (" (int16 QuantizeLinear for quantizers wider than 8 bits)" if needed > MIN_OPSET else "")
+        )
 
     t_dim = seq_len if seq_len is not None else "T"
     ld = n_layers * n_dirs
     graph = helper.make_graph(
-        main.nodes, "quant_lstm",
+        main.nodes,
+        "quant_lstm",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [t_dim, first.input_size])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [t_dim, hidden * n_dirs]),
-         helper.make_tensor_value_info("h_n", TensorProto.FLOAT, [ld, hidden]),
-         helper.make_tensor_value_info("c_n", TensorProto.FLOAT, [ld, hidden])],
-        initializer=main.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name=producer)
+        [
+            helper.make_tensor_value_info("Y", TensorProto.FLOAT, [t_dim, hidden * n_dirs]),
+            helper.make_tensor_value_info("h_n", TensorProto.FLOAT, [ld, hidden]),
+            helper.make_tensor_value_info("c_n", TensorProto.FLOAT, [ld, hidden]),
+        ],
+        initializer=main.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name=producer)
     model.ir_version = min(model.ir_version, 10)  # keep loadable by older onnxruntime releases
     model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     onnx.checker.check_model(model, full_check=True)
     if quant_format == "quant":
         model = to_qonnx_quant(model)
     return model
-
 
 
 def to_qonnx_quant(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -24,8 +24,18 @@ from lstmc.frontend.model import (
     static_shape,
 )
 
-__all__ = ["ORT_OPSETS", "bind_sequence_length", "dtype_name", "graph_constants", "import_model",
-           "import_onnx_file", "load_onnx", "load_onnx_bytes", "remove_unused", "static_shape"]
+__all__ = [
+    "ORT_OPSETS",
+    "bind_sequence_length",
+    "dtype_name",
+    "graph_constants",
+    "import_model",
+    "import_onnx_file",
+    "load_onnx",
+    "load_onnx_bytes",
+    "remove_unused",
+    "static_shape",
+]
 
 
 def import_model(model) -> ModuleOp:

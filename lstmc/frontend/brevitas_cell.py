@@ -47,8 +47,19 @@ from lstmc.export.scan_lstm import (
 from lstmc.frontend.model import graph_constants, remove_unused
 
 DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
-QUANTIZERS = ("output", "cell_state", "input_acc", "forget_acc", "cell_acc", "output_acc", "input_sigmoid",
-              "forget_sigmoid", "cell_tanh", "output_sigmoid", "hidden_state_tanh")
+QUANTIZERS = (
+    "output",
+    "cell_state",
+    "input_acc",
+    "forget_acc",
+    "cell_acc",
+    "output_acc",
+    "input_sigmoid",
+    "forget_sigmoid",
+    "cell_tanh",
+    "output_sigmoid",
+    "hidden_state_tanh",
+)
 N_INPUTS = 15 + 3 * len(QUANTIZERS)
 _ROUND = ("ROUND", "HALF_EVEN", "ROUND_HALF_EVEN")
 
@@ -82,7 +93,9 @@ def expand_quant_lstm_cells(model: onnx.ModelProto) -> onnx.ModelProto:
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx"):
             if o.version < 13:
-                raise LstmcError(f"opset {o.version} is too old for QuantLSTMCell models (Squeeze/Unsqueeze need >= 13)")
+                raise LstmcError(
+                    f"opset {o.version} is too old for QuantLSTMCell models (Squeeze/Unsqueeze need >= 13)"
+                )
             o.version = max(o.version, needed_opset)
     try:
         onnx.checker.check_model(model)
@@ -131,18 +144,27 @@ class _Cell:
         zp = self.const(base + 1, f"{q} zero point").astype(np.float64)
         bits = self.const(base + 2, f"{q} bit width").astype(np.float64)
         if scale.size != 1 or zp.size != 1:
-            raise self.error(f"quantizer '{q}' is per-channel (scale shape {list(scale.shape)}); only per-tensor "
-                             "activation quantizers are supported")
+            raise self.error(
+                f"quantizer '{q}' is per-channel (scale shape {list(scale.shape)}); only per-tensor "
+                "activation quantizers are supported"
+            )
         self.check_rounding(self.attrs.get(f"{q}_rounding_mode", "ROUND"), f"quantizer '{q}'")
-        return self.spec(q, scale.reshape(()), self.integers(zp.reshape(()), f"quantizer '{q}': zero point"),
-                         self.bit_width(bits, f"quantizer '{q}'"), self.attr_flag(q, "signed"), self.attr_flag(q, "narrow"))
+        return self.spec(
+            q,
+            scale.reshape(()),
+            self.integers(zp.reshape(()), f"quantizer '{q}': zero point"),
+            self.bit_width(bits, f"quantizer '{q}'"),
+            self.attr_flag(q, "signed"),
+            self.attr_flag(q, "narrow"),
+        )
 
     def float32_const(self, index: int, what: str) -> np.ndarray:
         """A float32 constant input; another type would be rounded to float32 silently."""
         value = self.const(index, what)
         if value.dtype != np.float32:
-            raise self.error(f"{what} (input {index}, '{self.node.input[index]}') has element type {value.dtype}, "
-                             "expected float32")
+            raise self.error(
+                f"{what} (input {index}, '{self.node.input[index]}') has element type {value.dtype}, expected float32"
+            )
         return value
 
     def integers(self, values: np.ndarray, what: str) -> np.ndarray:
@@ -174,7 +196,12 @@ class _Cell:
         """(float constant, scale, zero point, bits, signed, narrow) of the QONNX Quant that made input ``index``."""
         name = self.node.input[index]
         quant = self.producers.get(name)
-        if quant is None or quant.op_type != "Quant" or quant.domain not in DOMAINS or quant.input[0] not in self.consts:
+        if (
+            quant is None
+            or quant.op_type != "Quant"
+            or quant.domain not in DOMAINS
+            or quant.input[0] not in self.consts
+        ):
             raise self.error(f"{what} ('{name}') must be a QONNX Quant of an initializer, as Brevitas exports it")
         attrs = {a.name: helper.get_attribute_value(a) for a in quant.attribute}
         self.check_rounding(attrs.get("rounding_mode", "ROUND"), what)
@@ -193,8 +220,14 @@ class _Cell:
                 raise self.error(f"{what}: {part} has element type {array.dtype}, expected numbers")
         if not np.all(np.isfinite(value)):  # Brevitas would propagate NaN/inf; QuantizeLinear saturates them
             raise self.error(f"{what} ('{quant.input[0]}') contains NaN or infinite values")
-        return (value, scale, self.integers(zp, f"{what}: zero point").astype(np.float64),
-                self.bit_width(bits, what), bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0)))
+        return (
+            value,
+            scale,
+            self.integers(zp, f"{what}: zero point").astype(np.float64),
+            self.bit_width(bits, what),
+            bool(attrs.get("signed", 1)),
+            bool(attrs.get("narrow", 0)),
+        )
 
     def weight(self, index: int, what: str, rows: int, cols: int) -> tuple[np.ndarray, QuantSpec]:
         """(quantized W^T [cols, rows], spec with axis 1 when per output channel)."""
@@ -204,8 +237,9 @@ class _Cell:
         if scale.size == 1 and zp.size == 1:
             spec = self.spec(what, scale.reshape(()), zp.reshape(()), bits, signed, narrow)
         elif scale.size == rows and zp.size in (1, rows):
-            spec = self.spec(what, scale.reshape(-1), np.broadcast_to(zp.reshape(-1), (rows,)), bits, signed, narrow,
-                             axis=1)
+            spec = self.spec(
+                what, scale.reshape(-1), np.broadcast_to(zp.reshape(-1), (rows,)), bits, signed, narrow, axis=1
+            )
         else:
             raise self.error(f"{what}: scale of shape {list(scale.shape)} is neither per-tensor nor per output channel")
         return _brevitas_fake_quant(np.ascontiguousarray(value.T), spec), spec
@@ -227,7 +261,9 @@ class _Cell:
             raise self.error(f"{what}: scale of shape {list(scale.shape)} is neither per-tensor nor per output channel")
         scale = scale.reshape(()) if scale.size == 1 else scale.reshape(-1)
         if not np.all(np.isfinite(scale)) or np.any(scale < np.finfo(np.float32).tiny):
-            raise self.error(f"{what}: scales must be finite, positive, normal float32, got {scale.reshape(-1).tolist()[:4]}")
+            raise self.error(
+                f"{what}: scales must be finite, positive, normal float32, got {scale.reshape(-1).tolist()[:4]}"
+            )
         lo, hi = -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
         with np.errstate(over="ignore"):  # beyond float32 is inf: saturated by the clip
             codes = np.round(value / scale).astype(np.float64)
@@ -249,7 +285,7 @@ class _Cell:
             raise self.error(f"input weights have shape {list(w_ii.shape)}, expected [hidden, input]")
         hidden, input_size = w_ii.shape
         acts = [self.activation(k) for k in range(len(QUANTIZERS))]
-        spec = dict(zip(QUANTIZERS, acts))
+        spec: dict[str, QuantSpec] = dict(zip(QUANTIZERS, acts))
         cifg = bool(self.attrs["cifg"])
         gates = {}
         for g, gate in enumerate(GATES):
@@ -260,13 +296,21 @@ class _Cell:
                 wx=self.weight(3 + g, f"input weight of the {gate} gate", hidden, input_size),
                 wh=self.weight(7 + g, f"hidden weight of the {gate} gate", hidden, hidden),
                 bias=self.bias(11 + g, f"bias of the {gate} gate", hidden),
-                acc=spec[f"{gate}_acc"], act=spec[act])
+                acc=spec[f"{gate}_acc"],
+                act=spec[act],
+            )
         reverse = bool(self.attrs["reverse_input"])
         return LayerOnnx(
-            name=f"cell{self.index}_{'bwd' if reverse else 'fwd'}", input_size=input_size, hidden=hidden,
-            reverse=reverse, gates=gates,
+            name=f"cell{self.index}_{'bwd' if reverse else 'fwd'}",
+            input_size=input_size,
+            hidden=hidden,
+            reverse=reverse,
+            gates=gates,
             cifg_one=float(spec["input_sigmoid"].fake_quant(np.ones(1, np.float32))[0]) if cifg else None,
-            cell_state=spec["cell_state"], hidden_tanh=spec["hidden_state_tanh"], output=spec["output"])
+            cell_state=spec["cell_state"],
+            hidden_tanh=spec["hidden_state_tanh"],
+            output=spec["output"],
+        )
 
     def batch(self, batch_axis: int, hidden: int) -> int:
         """The export batch B (the weights do not depend on it): the batch axis of the input [T, B, I] (followed
@@ -289,8 +333,10 @@ class _Cell:
         if not found:
             raise self.error("neither the input nor the initial states have a known batch size")
         if len(set(found.values())) > 1:
-            raise self.error(", ".join(f"{k} has batch size {v}" for k, v in found.items()) +
-                             ": one Brevitas export has one batch throughout (re-export with one example input)")
+            raise self.error(
+                ", ".join(f"{k} has batch size {v}" for k, v in found.items())
+                + ": one Brevitas export has one batch throughout (re-export with one example input)"
+            )
         return next(iter(found.values()))
 
     def expand(self) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], int]:
@@ -305,29 +351,47 @@ class _Cell:
         wide = any(s is not None and s.bit_width > 8 for s in lay.specs())
         return nodes, inits, INT16_OPSET if wide else MIN_OPSET
 
-    def scan(self, lay: LayerOnnx, label: str, states: list[str], x: str, outs: list[str],
-             body: onnx.GraphProto) -> onnx.NodeProto:
+    def scan(
+        self, lay: LayerOnnx, label: str, states: list[str], x: str, outs: list[str], body: onnx.GraphProto
+    ) -> onnx.NodeProto:
         rev = [int(lay.reverse)]
-        return helper.make_node("Scan", states + [x], outs, name=label, num_scan_inputs=1, body=body,
-                                scan_input_directions=rev, scan_output_directions=rev)
+        return helper.make_node(
+            "Scan",
+            states + [x],
+            outs,
+            name=label,
+            num_scan_inputs=1,
+            body=body,
+            scan_input_directions=rev,
+            scan_output_directions=rev,
+        )
 
     def one_sequence(self, lay: LayerOnnx, label: str, batch_axis: int):
         """Batch 1: Squeeze(batch) -> Scan of [T, I] with state [H] -> Unsqueeze, the very recurrence of lstmc's
         own export of the module."""
         node, prefix = self.node, f"{lay.name}_"
-        axes = {k: numpy_helper.from_array(np.array([v], np.int64), prefix + f"axes_{k}")
-                for k, v in (("batch", batch_axis), ("state", 0))}
-        nodes = [helper.make_node("Squeeze", [node.input[0], axes["batch"].name], [prefix + "x"], name=label + "/squeeze_x")]
+        axes = {
+            k: numpy_helper.from_array(np.array([v], np.int64), prefix + f"axes_{k}")
+            for k, v in (("batch", batch_axis), ("state", 0))
+        }
+        nodes = [
+            helper.make_node("Squeeze", [node.input[0], axes["batch"].name], [prefix + "x"], name=label + "/squeeze_x")
+        ]
         states = []
         for i, what in ((1, "h0"), (2, "c0")):
-            nodes.append(helper.make_node("Squeeze", [node.input[i], axes["state"].name], [prefix + what],
-                                          name=f"{label}/squeeze_{what}"))
+            nodes.append(
+                helper.make_node(
+                    "Squeeze", [node.input[i], axes["state"].name], [prefix + what], name=f"{label}/squeeze_{what}"
+                )
+            )
             states.append(prefix + what)
         outs = [prefix + "h_T", prefix + "c_T", prefix + "Y"]
         nodes.append(self.scan(lay, label, states, prefix + "x", outs, cell_body(lay)))
         for out, source, ax in zip(node.output, [outs[2], outs[0], outs[1]], ["batch", "state", "state"]):
             if out:
-                nodes.append(helper.make_node("Unsqueeze", [source, axes[ax].name], [out], name=f"{label}/unsqueeze_{out}"))
+                nodes.append(
+                    helper.make_node("Unsqueeze", [source, axes[ax].name], [out], name=f"{label}/unsqueeze_{out}")
+                )
         return nodes, list(axes.values())
 
     def interleaved(self, lay: LayerOnnx, label: str, batch: int, batch_axis: int):
@@ -338,14 +402,16 @@ class _Cell:
         node, prefix = self.node, f"{lay.name}_"
         nodes, x, y = [], node.input[0], node.output[0] or prefix + "Y"
         if batch_axis == 0:  # batch_first [B, T, I]: Scan iterates over axis 0, so time goes first and Y back
-            nodes.append(helper.make_node("Transpose", [x], [prefix + "x"], name=f"{label}/time_major_x",
-                                          perm=[1, 0, 2]))
+            nodes.append(
+                helper.make_node("Transpose", [x], [prefix + "x"], name=f"{label}/time_major_x", perm=[1, 0, 2])
+            )
             x, y = prefix + "x", prefix + "Y"
         outs = [node.output[1] or prefix + "h_T", node.output[2] or prefix + "c_T", y]
         nodes.append(self.scan(lay, label, list(node.input[1:3]), x, outs, _batched_body(cell_body(lay), batch)))
         if batch_axis == 0 and node.output[0]:
-            nodes.append(helper.make_node("Transpose", [y], [node.output[0]], name=f"{label}/batch_major_y",
-                                          perm=[1, 0, 2]))
+            nodes.append(
+                helper.make_node("Transpose", [y], [node.output[0]], name=f"{label}/batch_major_y", perm=[1, 0, 2])
+            )
         return nodes, []
 
 

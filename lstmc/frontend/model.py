@@ -94,12 +94,17 @@ def _check_initializers(graph: onnx.GraphProto, label: str) -> None:
         tt = info.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if tt.elem_type and tt.elem_type != init.data_type:
-            raise LstmcError(f"{label}: initializer '{init.name}' has element type {dtype_name(init.data_type)} but "
-                             f"is declared {dtype_name(tt.elem_type)}")
-        if tt.HasField("shape") and (len(dims) != len(init.dims)
-                                     or any(d is not None and d != i for d, i in zip(dims, init.dims))):
-            raise LstmcError(f"{label}: initializer '{init.name}' has shape {list(init.dims)} but is declared "
-                             f"{['?' if d is None else d for d in dims]}")
+            raise LstmcError(
+                f"{label}: initializer '{init.name}' has element type {dtype_name(init.data_type)} but "
+                f"is declared {dtype_name(tt.elem_type)}"
+            )
+        if tt.HasField("shape") and (
+            len(dims) != len(init.dims) or any(d is not None and d != i for d, i in zip(dims, init.dims))
+        ):
+            raise LstmcError(
+                f"{label}: initializer '{init.name}' has shape {list(init.dims)} but is declared "
+                f"{['?' if d is None else d for d in dims]}"
+            )
     for node in graph.node:
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.GRAPH:
@@ -119,16 +124,20 @@ def _check_opsets(model: onnx.ModelProto, label: str) -> None:
         return  # the checker says what is missing
     lo, hi = ORT_OPSETS
     if not lo <= version <= hi:
-        raise LstmcError(f"{label}: ai.onnx opset {version} is not supported (onnxruntime 1.32, the reference, runs "
-                         f"opsets {lo}..{hi})")
+        raise LstmcError(
+            f"{label}: ai.onnx opset {version} is not supported (onnxruntime 1.32, the reference, runs "
+            f"opsets {lo}..{hi})"
+        )
 
     def visit(graph: onnx.GraphProto) -> None:
         for node in graph.node:
             last = _ORT_LAST_OPSET.get(node.op_type) if node.domain in ("", "ai.onnx") else None
             if last is not None and version > last:
                 name = f"node '{node.name}'" if node.name else f"unnamed node producing '{', '.join(node.output)}'"
-                raise LstmcError(f"{label}: {name} ({node.op_type}): onnxruntime 1.32 has no {node.op_type} for "
-                                 f"opset {version} (at most {last})")
+                raise LstmcError(
+                    f"{label}: {name} ({node.op_type}): onnxruntime 1.32 has no {node.op_type} for "
+                    f"opset {version} (at most {last})"
+                )
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:
                     visit(attr.g)
@@ -216,8 +225,11 @@ def remove_unused(graph: onnx.GraphProto, op_types: set[str] | None = None) -> N
 
     while True:
         used = reads(graph) | {o.name for o in graph.output}
-        live = [n for n in graph.node
-                if any(o in used for o in n.output) or (op_types is not None and n.op_type not in op_types)]
+        live = [
+            n
+            for n in graph.node
+            if any(o in used for o in n.output) or (op_types is not None and n.op_type not in op_types)
+        ]
         if len(live) == len(graph.node):
             break
         replace(graph.node, live)
@@ -226,8 +238,9 @@ def remove_unused(graph: onnx.GraphProto, op_types: set[str] | None = None) -> N
     replace(graph.input, [i for i in graph.input if i.name not in dropped])
 
 
-def bind_sequence_length(model: onnx.ModelProto, seq_len: int | None = None, arrays: dict | None = None,
-                         option: str = "--seq-len") -> onnx.ModelProto:
+def bind_sequence_length(
+    model: onnx.ModelProto, seq_len: int | None = None, arrays: dict | None = None, option: str = "--seq-len"
+) -> onnx.ModelProto:
     """`model` specialized to one sequence length: every graph input whose leading axis (time, in every layout
     lstmc reads) is symbolic gets it from `arrays` (the run's inputs, one sequence or a batch with a leading
     axis) or else from `seq_len`. The model itself is returned when nothing is symbolic. Inputs sharing a
@@ -243,9 +256,11 @@ def bind_sequence_length(model: onnx.ModelProto, seq_len: int | None = None, arr
             if d.HasField("dim_value") and d.dim_value > 0:
                 continue
             if axis != 0:
-                raise LstmcError(f"graph input '{inp.name}' has a symbolic dimension '{d.dim_param or '?'}' "
-                                 f"at axis {axis}; lstmc binds only the sequence length (axis 0): export the model "
-                                 "with that dimension fixed")
+                raise LstmcError(
+                    f"graph input '{inp.name}' has a symbolic dimension '{d.dim_param or '?'}' "
+                    f"at axis {axis}; lstmc binds only the sequence length (axis 0): export the model "
+                    "with that dimension fixed"
+                )
             if arrays is not None and inp.name in arrays:
                 shape = np.shape(arrays[inp.name])
                 length = shape[1] if len(shape) == len(dims) + 1 else shape[0] if shape else None
@@ -253,23 +268,28 @@ def bind_sequence_length(model: onnx.ModelProto, seq_len: int | None = None, arr
             elif seq_len is not None:
                 length, where = seq_len, option
             else:
-                raise LstmcError(f"graph input '{inp.name}' has a symbolic dimension '{d.dim_param or '?'}' "
-                                 f"(axis 0, the sequence length): give it with {option} N")
+                raise LstmcError(
+                    f"graph input '{inp.name}' has a symbolic dimension '{d.dim_param or '?'}' "
+                    f"(axis 0, the sequence length): give it with {option} N"
+                )
             if not isinstance(length, int) or length < 1:
                 raise LstmcError(f"graph input '{inp.name}': cannot take a sequence length from {where}")
             if d.dim_param:
                 length0, who = bound.setdefault(d.dim_param, (length, where))
                 if length0 != length:
-                    raise LstmcError(f"graph input '{inp.name}': sequence length '{d.dim_param}' is {length} from "
-                                     f"{where} but {length0} from {who}")
+                    raise LstmcError(
+                        f"graph input '{inp.name}': sequence length '{d.dim_param}' is {length} from "
+                        f"{where} but {length0} from {who}"
+                    )
             todo.append((inp.name, length))
     if not todo:
         return model
     if seq_len is not None and arrays is not None:
         for name, length in todo:
             if length != seq_len:
-                raise LstmcError(f"{option} {seq_len} disagrees with input '{name}', whose sequences have {length} "
-                                 "steps")
+                raise LstmcError(
+                    f"{option} {seq_len} disagrees with input '{name}', whose sequences have {length} steps"
+                )
     model = type(model).FromString(model.SerializeToString())
     lengths = dict(todo)
     for inp in model.graph.input:
@@ -286,9 +306,7 @@ def static_shape(type_proto: onnx.TypeProto, what: str) -> tuple[int, ...]:
         raise LstmcError(f"{what} is not a tensor")
     tt = type_proto.tensor_type
     if tt.elem_type != onnx.TensorProto.FLOAT:
-        raise LstmcError(
-            f"{what} has element type {dtype_name(tt.elem_type)}; lstmc models take float32 tensors"
-        )
+        raise LstmcError(f"{what} has element type {dtype_name(tt.elem_type)}; lstmc models take float32 tensors")
     if not tt.HasField("shape"):
         raise LstmcError(f"{what} has no shape; lstmc needs static shapes")
     dims = []

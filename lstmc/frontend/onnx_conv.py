@@ -65,7 +65,9 @@ def import_node(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
     if auto_pad not in ("NOTSET", "VALID") or any(p != 0 for p in attrs.get("pads", [0, 0, 0, 0])):
         raise node_error(node, "padding is not supported (pads must be zero, auto_pad NOTSET or VALID)")
     if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != (kh, kw):
-        raise node_error(node, f"attribute 'kernel_shape' {list(attrs['kernel_shape'])} disagrees with W {list(w.shape)}")
+        raise node_error(
+            node, f"attribute 'kernel_shape' {list(attrs['kernel_shape'])} disagrees with W {list(w.shape)}"
+        )
     strides = tuple(attrs.get("strides", [1, 1]))
     if len(strides) != 2 or min(strides) < 1:
         raise node_error(node, f"attribute 'strides' = {list(strides)} is not two positive integers")
@@ -110,6 +112,6 @@ def _matrix_quant(node: onnx.NodeProto, q: qrnn.QuantAttr) -> qrnn.QuantAttr:
         return q
     if axis != 0:
         raise node_error(node, f"weight quantizer on axis {axis} is not supported (per-tensor or per output channel)")
-    return qrnn.QuantAttr(q.bits.data, q.is_signed, q.is_narrow, list(q.scales), list(q.zero_points), 1,
-                          q.rounding.data)
-
+    return qrnn.QuantAttr(
+        q.bits.data, q.is_signed, q.is_narrow, list(q.scales), list(q.zero_points), 1, q.rounding.data
+    )

@@ -144,7 +144,9 @@ class OnnxImporter:
             return array_from_dense(op.value).astype(np.float32), None, value
         if isinstance(op, qrnn.QuantOp) and isinstance(op.input.owner, qrnn.ConstantOp):
             return array_from_dense(op.input.owner.value).astype(np.float32), op.quant, value
-        raise node_error(node, f"{what} '{name}' must be a constant: an initializer, or a quantizer (QCDQ, Quant) of one")
+        raise node_error(
+            node, f"{what} '{name}' must be a constant: an initializer, or a quantizer (QCDQ, Quant) of one"
+        )
 
     def drop_if_unused(self, value: SSAValue | None, scope: Scope, node: onnx.NodeProto) -> None:
         """Erase the constant (and its quantizer) a node read as a constant if nothing else uses it."""
@@ -152,8 +154,9 @@ class OnnxImporter:
             return
         graph = self.model.graph
         names = [k for k, v in scope.values.items() if v is value]
-        if any(n in other.input for other in graph.node if other is not node for n in names) or \
-                any(o.name in names for o in graph.output):
+        if any(n in other.input for other in graph.node if other is not node for n in names) or any(
+            o.name in names for o in graph.output
+        ):
             return
         while value is not None and not value.uses and isinstance(value.owner, (qrnn.QuantOp, qrnn.ConstantOp)):
             for key in [k for k, v in scope.values.items() if v is value]:

@@ -33,32 +33,39 @@ def import_binary(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) ->
     op = importer.add(_ELEMENTWISE[node.op_type](a, b, tensor_type(shape)), scope)
     importer.define(node.output[0], op.result, scope)
 
+
 def import_unary(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     (a,) = importer.inputs(node, scope, 1)
     op = importer.add(_UNARY[node.op_type](a), scope)
     importer.define(node.output[0], op.result, scope)
+
 
 def import_matmul(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     a, b = importer.inputs(node, scope, 2)
     shape = qrnn.matmul_shape(value_shape(a), value_shape(b))
     if shape is None:
         raise node_error(
-            node, f"MatMul of shapes {list(value_shape(a))} and {list(value_shape(b))} is not a rank-1/2 product lstmc supports"
+            node,
+            f"MatMul of shapes {list(value_shape(a))} and {list(value_shape(b))} is not a rank-1/2 product lstmc supports",
         )
     op = importer.add(qrnn.MatMulOp(a, b, tensor_type(shape)), scope)
     importer.define(node.output[0], op.result, scope)
 
+
 def import_identity(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
-    if scope.lookup(node.input[0], "pending") is not None:
-        scope.pending[node.output[0]] = scope.lookup(node.input[0], "pending")
+    pending = scope.lookup(node.input[0], "pending")
+    if pending is not None:
+        scope.pending[node.output[0]] = pending
         return
     importer.define(node.output[0], importer.value(node.input[0], scope, node), scope)
+
 
 def import_constant(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     attr = next((a for a in node.attribute if a.name == "value"), None)
     if attr is None:
         raise node_error(node, "only Constant nodes with a 'value' tensor are supported")
     scope.consts[node.output[0]] = numpy_helper.to_array(attr.t)
+
 
 def import_concat(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     values = importer.inputs(node, scope)
@@ -74,6 +81,7 @@ def import_concat(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) ->
     out[axis] = sum(s[axis] for s in shapes)
     op = importer.add(qrnn.ConcatOp(values, axis, tensor_type(out)), scope)
     importer.define(node.output[0], op.result, scope)
+
 
 def import_reshape(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     x = importer.value(node.input[0], scope, node)
@@ -93,6 +101,8 @@ def import_reshape(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -
         if second is not None and second.ndim > 1:
             raise ValueError(f"input '{node.input[1]}' has shape {list(second.shape)}, expected a 1-D tensor")
         if kind == "Reshape":
+            if second is None:
+                raise ValueError("Reshape has no 'shape' input")
             target = [int(v) for v in second.reshape(-1)]
             target = [shape[i] if v == 0 and not attrs.get("allowzero", 0) else v for i, v in enumerate(target)]
             if target.count(-1) == 1:
@@ -125,15 +135,19 @@ def import_reshape(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -
     op = importer.add(qrnn.ReshapeOp(x, tensor_type(target)), scope)
     importer.define(node.output[0], op.result, scope)
 
+
 def import_transpose(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     x = importer.value(node.input[0], scope, node)
     rank = len(value_shape(x))
-    perm = next((list(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
-                list(reversed(range(rank))))
+    perm = next(
+        (list(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
+        list(reversed(range(rank))),
+    )
     if sorted(perm) != list(range(rank)):
         raise node_error(node, f"perm {perm} is not a permutation of {rank} axes")
     op = importer.add(qrnn.TransposeOp(x, perm), scope)
     importer.define(node.output[0], op.result, scope)
+
 
 def import_gather(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     """Gather of constant indices along axis 0 (e.g. the last step of a sequence): data movement, one slice
@@ -154,7 +168,11 @@ def import_gather(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) ->
     row = int(np.prod(rest))
     flat = importer.add(qrnn.ReshapeOp(x, tensor_type((size * row,))), scope).result
     rows = [importer.add(qrnn.SliceOp(flat, int(i) * row, row), scope).result for i in flat_idx]
-    out = rows[0] if len(rows) == 1 else importer.add(qrnn.ConcatOp(rows, 0, tensor_type((len(rows) * row,))), scope).result
+    out = (
+        rows[0]
+        if len(rows) == 1
+        else importer.add(qrnn.ConcatOp(rows, 0, tensor_type((len(rows) * row,))), scope).result
+    )
     op = importer.add(qrnn.ReshapeOp(out, tensor_type(list(indices.shape) + rest)), scope)
     importer.define(node.output[0], op.result, scope)
 
@@ -171,8 +189,10 @@ def import_scan(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
         raise node_error(node, "inconsistent numbers of state variables, scan inputs and body inputs/outputs")
     in_dirs = list(attrs.get("scan_input_directions", [0] * n_scan_in))
     out_dirs = list(attrs.get("scan_output_directions", [0] * n_scan_out))
-    for key, values, count in (("scan_input_directions", in_dirs, n_scan_in),
-                               ("scan_output_directions", out_dirs, n_scan_out)):
+    for key, values, count in (
+        ("scan_input_directions", in_dirs, n_scan_in),
+        ("scan_output_directions", out_dirs, n_scan_out),
+    ):
         if len(values) != count:
             raise node_error(node, f"{key} has {len(values)} entries for {count} scan {key.split('_')[1]}s")
     if any(d not in (0, 1) for d in in_dirs + out_dirs):
@@ -182,7 +202,9 @@ def import_scan(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
     _check_scan_axes(node, attrs, "scan_input_axes", [len(value_shape(s)) for s in seqs])
     lengths = {value_shape(s)[0] if value_shape(s) else None for s in seqs}
     if len(lengths) != 1 or None in lengths:
-        raise node_error(node, f"scan inputs must share one sequence length, got shapes {[list(value_shape(s)) for s in seqs]}")
+        raise node_error(
+            node, f"scan inputs must share one sequence length, got shapes {[list(value_shape(s)) for s in seqs]}"
+        )
     (steps,) = lengths
     arg_types = [v.type for v in init] + [tensor_type(value_shape(s)[1:]) for s in seqs]
     body_block = Block(arg_types=arg_types)
@@ -192,11 +214,15 @@ def import_scan(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
         body_scope.values[inp.name] = arg
     importer.add_initializers(body, body_scope)
     importer.import_nodes(body, body_scope)
-    yielded = [importer.value(o.name, body_scope, what=f"Scan '{node.name}' body output '{o.name}'") for o in body.output]
+    yielded = [
+        importer.value(o.name, body_scope, what=f"Scan '{node.name}' body output '{o.name}'") for o in body.output
+    ]
     _check_scan_axes(node, attrs, "scan_output_axes", [len(value_shape(y)) + 1 for y in yielded[n_state:]])
     for i, (v, y) in enumerate(zip(init, yielded[:n_state])):
         if v.type != y.type:
-            raise node_error(node, f"state {i} enters as {list(value_shape(v))} but the body yields {list(value_shape(y))}")
+            raise node_error(
+                node, f"state {i} enters as {list(value_shape(v))} but the body yields {list(value_shape(y))}"
+            )
     body_block.add_op(qrnn.YieldOp(*yielded))
     out_types = [tensor_type((steps, *value_shape(y))) for y in yielded[n_state:]]
     op = importer.add(qrnn.RecurrenceOp(init, seqs, out_types, in_dirs, out_dirs, Region(body_block)), scope)
@@ -206,14 +232,16 @@ def import_scan(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
         if name:
             importer.define(name, res, scope)
 
+
 def _check_scan_axes(node, attrs, key: str, ranks: list[int]) -> None:
     """Scan axes must all be 0 (negative axes count from the back of a tensor of the given rank)."""
     axes = [int(a) for a in attrs.get(key, [0] * len(ranks))]
     if len(axes) != len(ranks):
         raise node_error(node, f"{key} has {len(axes)} entries for {len(ranks)} scan {key.split('_')[1]}s")
     if any(a + r if a < 0 else a for a, r in zip(axes, ranks)):
-        raise node_error(node, f"{key} {axes} are not supported: lstmc scans along axis 0 (time must be the "
-                               "leading axis)")
+        raise node_error(
+            node, f"{key} {axes} are not supported: lstmc scans along axis 0 (time must be the leading axis)"
+        )
 
 
 HANDLERS = {

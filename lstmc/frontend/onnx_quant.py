@@ -68,8 +68,9 @@ def quant_attr(node, scale, zero_point, axis, lo, hi, rounding, shape) -> qrnn.Q
     # (code - zp) * scale must stay a float32: a grid reaching past FLT_MAX dequantizes to inf
     reach = np.maximum(np.abs(lo - zp.astype(np.float64)), np.abs(hi - zp.astype(np.float64))) * scale
     if np.any(reach > np.finfo(np.float32).max):
-        raise node_error(node, f"quantizer scale {scale.max():g} times its integer range [{lo}, {hi}] overflows "
-                               "float32")
+        raise node_error(
+            node, f"quantizer scale {scale.max():g} times its integer range [{lo}, {hi}] overflows float32"
+        )
     if axis is not None:
         axis = axis + len(shape) if axis < 0 else axis
         if not 0 <= axis < len(shape):
@@ -85,6 +86,7 @@ def quant_attr(node, scale, zero_point, axis, lo, hi, rounding, shape) -> qrnn.Q
         raise node_error(node, str(e)) from e
     return attr
 
+
 def check_qdq_params(node, scale: np.ndarray, zp: np.ndarray | None) -> None:
     """onnxruntime's rules for a QuantizeLinear/DequantizeLinear scale and zero point (PrepareForQDQ): float32
     scale (lstmc computes in float32); per tensor, both are scalars or 1-element vectors; per axis, both are
@@ -95,18 +97,26 @@ def check_qdq_params(node, scale: np.ndarray, zp: np.ndarray | None) -> None:
     flat = scale.reshape(-1)
     if flat.size and (not np.all(np.isfinite(flat)) or np.any(flat < np.finfo(np.float32).tiny)):
         bad = flat[~np.isfinite(flat) | (flat < np.finfo(np.float32).tiny)][0]
-        raise node_error(node, f"scale '{node.input[1]}' contains {float(bad):g}; a scale must be a finite, "
-                               "positive, normal float32")
+        raise node_error(
+            node, f"scale '{node.input[1]}' contains {float(bad):g}; a scale must be a finite, positive, normal float32"
+        )
     if scale.ndim > 1 or scale.size == 0:
-        raise node_error(node, f"scale '{node.input[1]}' has shape {list(scale.shape)}; expected a scalar (per "
-                               "tensor) or a 1-D vector (per axis; blocked quantization is not supported)")
+        raise node_error(
+            node,
+            f"scale '{node.input[1]}' has shape {list(scale.shape)}; expected a scalar (per "
+            "tensor) or a 1-D vector (per axis; blocked quantization is not supported)",
+        )
     if zp is None:
         return
     zp = np.asarray(zp)
     per_tensor = scale.size == 1
     if (per_tensor and (zp.size != 1 or zp.ndim > 1)) or (not per_tensor and zp.shape != scale.shape):
-        raise node_error(node, f"zero point '{node.input[2]}' has shape {list(zp.shape)}, which does not match "
-                               f"scale '{node.input[1]}' of shape {list(scale.shape)}")
+        raise node_error(
+            node,
+            f"zero point '{node.input[2]}' has shape {list(zp.shape)}, which does not match "
+            f"scale '{node.input[1]}' of shape {list(scale.shape)}",
+        )
+
 
 def import_quantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     if len(node.input) < 2:
@@ -117,8 +127,9 @@ def import_quantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope: 
     if attrs.get("saturate", 1) != 1:
         raise node_error(node, "saturate=0 is not supported")
     if attrs.get("precision", 0) not in (0, onnx.TensorProto.FLOAT):
-        raise node_error(node, f"precision {dtype_name(attrs['precision'])} is not supported (lstmc divides by "
-                               "the scale in float32)")
+        raise node_error(
+            node, f"precision {dtype_name(attrs['precision'])} is not supported (lstmc divides by the scale in float32)"
+        )
     scale = importer.const(node.input[1], scope, node, "scale")
     if len(node.input) > 2 and node.input[2]:
         zp_array = importer.const(node.input[2], scope, node, "zero point")
@@ -142,6 +153,7 @@ def import_quantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope: 
         axis = axis + len(shape) if axis < 0 else axis
     scope.pending[node.output[0]] = Pending(source, scale, zp_array.astype(np.int64), axis, lo, hi, node)
 
+
 def import_clip(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     pending = scope.lookup(node.input[0], "pending")
     if pending is None:
@@ -155,7 +167,9 @@ def import_clip(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
         if len(node.input) > i and node.input[i]:
             bound = np.asarray(importer.const(node.input[i], scope, node, key))
             if bound.size != 1 or bound.ndim > 1:  # onnxruntime: "min should be a scalar"
-                raise node_error(node, f"{key} '{node.input[i]}' has shape {list(bound.shape)}; Clip bounds are scalars")
+                raise node_error(
+                    node, f"{key} '{node.input[i]}' has shape {list(bound.shape)}; Clip bounds are scalars"
+                )
             bounds.append(int(bound.reshape(())))
         elif key in attrs:
             bounds.append(int(attrs[key]))
@@ -169,6 +183,7 @@ def import_clip(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
         pending.source, pending.scale, pending.zero_point, pending.axis, new_lo, new_hi, node
     )
 
+
 def import_dequantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     if len(node.input) < 2:
@@ -176,8 +191,9 @@ def import_dequantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope
     if attrs.get("block_size", 0):  # onnxruntime dequantizes by blocks; lstmc would not
         raise node_error(node, "blocked quantization (block_size) is not supported")
     if attrs.get("output_dtype", 0) not in (0, onnx.TensorProto.FLOAT):
-        raise node_error(node, f"output_dtype {dtype_name(attrs['output_dtype'])} is not supported (lstmc "
-                               "computes in float32)")
+        raise node_error(
+            node, f"output_dtype {dtype_name(attrs['output_dtype'])} is not supported (lstmc computes in float32)"
+        )
     scale = importer.const(node.input[1], scope, node, "scale")
     has_zp = len(node.input) > 2 and node.input[2]
     zp = importer.const(node.input[2], scope, node, "zero point") if has_zp else np.zeros((), np.int64)
@@ -188,15 +204,17 @@ def import_dequantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope
     if pending is not None:
         if not _same_values(pending.zero_point, zp):
             raise node_error(
-                node, f"zero point differs from that of QuantizeLinear '{pending.node.name}'; lstmc supports a "
-                "Q -> DQ pair with different scales but one zero point"
+                node,
+                f"zero point differs from that of QuantizeLinear '{pending.node.name}'; lstmc supports a "
+                "Q -> DQ pair with different scales but one zero point",
             )
         source = importer.value(pending.source, scope, node)
         rank = len(value_shape(source))
         dq_axis = None if axis is None else axis + rank if axis < 0 else axis
         if None not in (dq_axis, pending.axis) and dq_axis != pending.axis:
-            raise node_error(node, f"axis {axis} differs from axis {pending.axis} of QuantizeLinear "
-                                   f"'{pending.node.name}'")
+            raise node_error(
+                node, f"axis {axis} differs from axis {pending.axis} of QuantizeLinear '{pending.node.name}'"
+            )
         attr = quant_attr(node, scale, zp, axis, pending.lo, pending.hi, "half_even", value_shape(source))
         if _same_values(np.asarray(pending.scale, np.float32), np.asarray(scale, np.float32)):
             op = importer.add(qrnn.QuantOp(source, attr), scope)
@@ -207,10 +225,11 @@ def import_dequantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope
             n = 1 if grid_axis is None else shape[grid_axis]
             if np.asarray(scale).size not in (1, n):
                 raise node_error(node, f"{np.asarray(scale).size} scales for axis {grid_axis} of size {n}")
-            q_scale, dq_scale, grid_zp = (np.broadcast_to(np.asarray(v).reshape(-1), (n,))
-                                          for v in (np.asarray(pending.scale, np.float32), scale, zp))
-            q_attr = quant_attr(pending.node, q_scale, grid_zp, grid_axis, pending.lo, pending.hi,
-                                      "half_even", shape)
+            q_scale, dq_scale, grid_zp = (
+                np.broadcast_to(np.asarray(v).reshape(-1), (n,))
+                for v in (np.asarray(pending.scale, np.float32), scale, zp)
+            )
+            q_attr = quant_attr(pending.node, q_scale, grid_zp, grid_axis, pending.lo, pending.hi, "half_even", shape)
             attr = quant_attr(node, dq_scale, grid_zp, grid_axis, pending.lo, pending.hi, "half_even", shape)
             op = importer.add(qrnn.QuantDequantOp(source, q_attr, attr), scope)
         importer.define(node.output[0], op.result, scope)
@@ -229,9 +248,12 @@ def import_dequantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope
         wrapped = (centred < -(2**31)) | (centred >= 2**31)
         if np.any(wrapped):
             zps = q.zero_point[0] if len(set(q.zero_point)) == 1 else list(q.zero_point)[:4]
-            raise node_error(node, f"zero point {zps} of int32 input '{node.input[0]}': code - zero point "
-                                   f"overflows int32 for {int(wrapped.sum())} of {codes.size} codes (onnxruntime "
-                                   "wraps it around)")
+            raise node_error(
+                node,
+                f"zero point {zps} of int32 input '{node.input[0]}': code - zero point "
+                f"overflows int32 for {int(wrapped.sum())} of {codes.size} codes (onnxruntime "
+                "wraps it around)",
+            )
     values = numerics.dequantize(codes.astype(np.int64), q)
     const = importer.materialize(node.output[0], values, scope)
     # Keep the quantizer when re-quantizing the float values reproduces them (always, unless huge codes
@@ -240,18 +262,24 @@ def import_dequantize_linear(importer: OnnxImporter, node: onnx.NodeProto, scope
         op = importer.add(qrnn.QuantOp(const, attr), scope)
         importer.define(node.output[0], op.result, scope)
 
+
 def import_qonnx_quant(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> None:
     if len(node.input) != 4:
         raise node_error(node, "Quant needs 4 inputs (x, scale, zeropt, bitwidth)")
     const = scope.lookup(node.input[0], "consts")
     if const is not None and np.asarray(const).dtype != np.float32:  # would be rounded to float32 silently
-        raise node_error(node, f"input '{node.input[0]}' has element type {np.asarray(const).dtype}; QONNX Quant "
-                               "takes float32")
+        raise node_error(
+            node, f"input '{node.input[0]}' has element type {np.asarray(const).dtype}; QONNX Quant takes float32"
+        )
     source = importer.value(node.input[0], scope, node)
     shape = value_shape(source)
     scale, zp, bits, signed, narrow, mode = quant_parameters(
-        node, *(importer.const(node.input[i], scope, node, what) for i, what in
-                ((1, "scale"), (2, "zero point"), (3, "bit width"))))
+        node,
+        *(
+            importer.const(node.input[i], scope, node, what)
+            for i, what in ((1, "scale"), (2, "zero point"), (3, "bit width"))
+        ),
+    )
     # QONNX broadcasts scale and zero point against x; the result must keep x's shape.
     try:
         per_shape = np.broadcast_shapes(scale.shape, zp.shape)
@@ -259,8 +287,11 @@ def import_qonnx_quant(importer: OnnxImporter, node: onnx.NodeProto, scope: Scop
     except ValueError:
         out_shape = None
     if out_shape != tuple(shape):
-        raise node_error(node, f"scale '{node.input[1]}' {list(scale.shape)} and zero point '{node.input[2]}' "
-                               f"{list(zp.shape)} do not broadcast to the input's shape {list(shape)}")
+        raise node_error(
+            node,
+            f"scale '{node.input[1]}' {list(scale.shape)} and zero point '{node.input[2]}' "
+            f"{list(zp.shape)} do not broadcast to the input's shape {list(shape)}",
+        )
     axis = None
     if scale.size > 1 or zp.size > 1:
         big = [i for i, d in enumerate(per_shape) if d > 1]
@@ -297,7 +328,9 @@ def quant_parameters(node: onnx.NodeProto, scale, zero_point, bit_width):
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     scale, zp, bw = np.asarray(scale), np.asarray(zero_point), np.asarray(bit_width)
     if scale.dtype != np.float32:  # QONNX: float32; another type would be rounded to float32 silently
-        raise node_error(node, f"scale '{node.input[1]}' has element type {scale.dtype}; QONNX Quant scales are float32")
+        raise node_error(
+            node, f"scale '{node.input[1]}' has element type {scale.dtype}; QONNX Quant scales are float32"
+        )
     for array, what, i in ((zp, "zero point", 2), (bw, "bit width", 3)):
         if array.dtype.kind not in "biuf":
             raise node_error(node, f"{what} '{node.input[i]}' has element type {array.dtype}, expected numbers")
@@ -320,15 +353,19 @@ def quant_parameters(node: onnx.NodeProto, scale, zero_point, bit_width):
     flat = scale.reshape(-1)
     bad = ~np.isfinite(flat) | (flat < np.finfo(np.float32).tiny)  # zero, negative, subnormal, NaN, inf
     if np.any(bad):
-        raise node_error(node, f"scale '{node.input[1]}' contains {float(flat[bad][0]):g}; a scale must be a finite, "
-                               "positive, normal float32")
+        raise node_error(
+            node,
+            f"scale '{node.input[1]}' contains {float(flat[bad][0]):g}; a scale must be a finite, "
+            "positive, normal float32",
+        )
     flat = zp.reshape(-1)
     if not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)):
         raise node_error(node, f"zero point must be a finite integer, got {flat.tolist()[:4]}")
     lo, hi = _int_range(bits, signed, narrow)
     if np.any((flat < lo) | (flat > hi)):
-        raise node_error(node, f"zero point {flat[(flat < lo) | (flat > hi)][0]:.0f} is outside the integer range "
-                               f"[{lo}, {hi}]")
+        raise node_error(
+            node, f"zero point {flat[(flat < lo) | (flat > hi)][0]:.0f} is outside the integer range [{lo}, {hi}]"
+        )
     return scale, zp, bits, signed, narrow, _ROUNDING[mode.upper()]
 
 
@@ -347,5 +384,9 @@ def _range_kind(lo: int, hi: int) -> tuple[int, bool, bool] | None:
     return None
 
 
-HANDLERS = {"QuantizeLinear": import_quantize_linear, "Clip": import_clip,
-            "DequantizeLinear": import_dequantize_linear, "Quant": import_qonnx_quant}
+HANDLERS = {
+    "QuantizeLinear": import_quantize_linear,
+    "Clip": import_clip,
+    "DequantizeLinear": import_dequantize_linear,
+    "Quant": import_qonnx_quant,
+}

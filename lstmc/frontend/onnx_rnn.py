@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import onnx
@@ -64,10 +64,26 @@ if TYPE_CHECKING:  # the importer calls this module's import_node, so only its t
 
 # the attributes ONNX defines for each operator, and its default activations (per direction)
 RNN_ATTRIBUTES = {
-    "LSTM": {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "input_forget",
-             "layout"},
-    "GRU": {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout",
-            "linear_before_reset"},
+    "LSTM": {
+        "activation_alpha",
+        "activation_beta",
+        "activations",
+        "clip",
+        "direction",
+        "hidden_size",
+        "input_forget",
+        "layout",
+    },
+    "GRU": {
+        "activation_alpha",
+        "activation_beta",
+        "activations",
+        "clip",
+        "direction",
+        "hidden_size",
+        "layout",
+        "linear_before_reset",
+    },
 }
 DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 _GATES = {"LSTM": "iofc", "GRU": "zrh"}  # ONNX gate order in W, R and B
@@ -110,8 +126,10 @@ def rnn_attributes(node: onnx.NodeProto, error: Callable[[str], Exception]) -> R
         acts = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in attrs["activations"]]
         default = DEFAULT_ACTIVATIONS[kind] * len(reverse)
         if [a.lower() for a in acts] != [a.lower() for a in default]:
-            raise error(f"attribute 'activations' = [{', '.join(acts)}] is not supported: lstmc takes the default "
-                        f"activations [{', '.join(default)}] only")
+            raise error(
+                f"attribute 'activations' = [{', '.join(acts)}] is not supported: lstmc takes the default "
+                f"activations [{', '.join(default)}] only"
+            )
     layout = attrs.get("layout", 0)
     if layout not in (0, 1):
         raise error(f"attribute 'layout' = {layout} is not 0 or 1")
@@ -154,8 +172,15 @@ class _Weight:
                 new_axis = kept
                 if transpose:
                     new_axis = 1 - new_axis
-            quant = qrnn.QuantAttr(quant.bits.data, quant.is_signed, quant.is_narrow, scales.tolist(),
-                                   zps.tolist(), new_axis, quant.rounding.data)
+            quant = qrnn.QuantAttr(
+                quant.bits.data,
+                quant.is_signed,
+                quant.is_narrow,
+                scales.tolist(),
+                zps.tolist(),
+                new_axis,
+                quant.rounding.data,
+            )
         if transpose:
             values = np.ascontiguousarray(values.T)
         return values, quant
@@ -227,8 +252,9 @@ class _RnnImport:
     def binary(self, block: Block, cls, a: SSAValue, b: SSAValue, hint: str | None = None) -> SSAValue:
         return self.add(block, cls(a, b, _tt(qrnn.broadcast_shapes(value_shape(a), value_shape(b)))), hint)
 
-    def unpacked_gemm(self, block: Block, v: SSAValue, weight: _Weight, d: int, gates: range, hidden: int,
-                      weight_hint: str, hint: str) -> SSAValue:
+    def unpacked_gemm(
+        self, block: Block, v: SSAValue, weight: _Weight, d: int, gates: range, hidden: int, weight_hint: str, hint: str
+    ) -> SSAValue:
         """v @ weight[d, rows of `gates`]^T as one [len(gates) * H] product by MLAS' M = 1 transposed-B kernel.
 
         This is onnxruntime's GEMM by weights it could not pre-pack (see computed_at_run_time), one op for the
@@ -252,6 +278,7 @@ class _RnnImport:
         -> MlasGemm, whose one-row products take the M = 1 transposed-B kernel. (lstmc's reference folds a
         QONNX Quant of a constant into an initializer, so those weights are pre-packed.)
         """
+
         def producer(name: str, graph) -> onnx.NodeProto | None:
             for n in graph.node:
                 if name in n.output:
@@ -296,8 +323,9 @@ class _RnnImport:
         if self.input_name(3):
             b = self.constant(3, "input 'B'")
             self.check_shape(b, (D, 2 * G * hidden), "input 'B'")
-        if self.input_name(4):
-            lens = self.scope.lookup(self.input_name(4), "consts")
+        lens_name = self.input_name(4)
+        if lens_name:
+            lens = self.scope.lookup(lens_name, "consts")
             if lens is None or np.any(np.asarray(lens).reshape(-1) != steps) or np.asarray(lens).size != 1:
                 shown = "a graph input" if lens is None else f"{np.asarray(lens).reshape(-1).tolist()}"
                 raise self.error(
@@ -341,8 +369,9 @@ class _RnnImport:
         name = self.input_name(index)
         expected = (1, D, hidden) if self.layout else (D, 1, hidden)
         if name is None:
-            return lambda d: self.importer.add(qrnn.ConstantOp(dense_from_array(np.zeros(hidden, np.float32))),
-                                                self.scope).result
+            return lambda d: self.importer.add(
+                qrnn.ConstantOp(dense_from_array(np.zeros(hidden, np.float32))), self.scope
+            ).result
         array = self.scope.lookup(name, "consts")
         if array is not None:
             array = np.asarray(array, np.float32)
@@ -350,7 +379,9 @@ class _RnnImport:
                 raise self.error(f"input '{what}' has shape {list(array.shape)}, expected {list(expected)}")
 
             def from_const(d):
-                op = self.importer.add(qrnn.ConstantOp(dense_from_array(array.reshape(D, hidden)[d].copy())), self.scope)
+                op = self.importer.add(
+                    qrnn.ConstantOp(dense_from_array(array.reshape(D, hidden)[d].copy())), self.scope
+                )
                 op.result.name_hint = sanitize(f"{name}_{d}" if D > 1 else name)
                 return op.result
 
@@ -361,13 +392,33 @@ class _RnnImport:
         flat = self.importer.add(qrnn.ReshapeOp(value, _tt((D * hidden,))), self.scope).result
         return lambda d: self.importer.add(qrnn.SliceOp(flat, d * hidden, hidden), self.scope).result
 
-    def gate_weights(self, block: Block, w: _Weight, r: _Weight, d: int, g: int, name: str, hidden: int,
-                     want_w: bool = True, want_r: bool = True):
+    def gate_weights(
+        self,
+        block: Block,
+        w: _Weight,
+        r: _Weight,
+        d: int,
+        g: int,
+        name: str,
+        hidden: int,
+        want_w: bool = True,
+        want_r: bool = True,
+    ):
         """The [I, H] W_g^T and [H, H] R_g^T constants of gate g (None where not wanted)."""
         rows = slice(g * hidden, (g + 1) * hidden)
         wg = self.const(block, *w.part((d, rows, slice(None)), transpose=True), f"W{name}") if want_w else None
         rg = self.const(block, *r.part((d, rows, slice(None)), transpose=True), f"R{name}") if want_r else None
         return wg, rg
+
+    @overload
+    def biases(
+        self, block: Block, b: _Weight | None, d: int, g: int, name: str, hidden: int, summed: Literal[True]
+    ) -> SSAValue | None: ...
+
+    @overload
+    def biases(
+        self, block: Block, b: _Weight | None, d: int, g: int, name: str, hidden: int, summed: Literal[False]
+    ) -> tuple[SSAValue, SSAValue] | tuple[None, None]: ...
 
     def biases(self, block: Block, b: _Weight | None, d: int, g: int, name: str, hidden: int, summed: bool):
         """(Wb + Rb) of gate g as one value (onnxruntime sums them once), or (Wb, Rb) when not `summed`."""
@@ -383,8 +434,16 @@ class _RnnImport:
             return wbv, rbv
         return self.binary(block, qrnn.AddOp, wbv, rbv, f"b{name}")
 
-    def lstm_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int,
-                  m1: tuple[bool, bool] = (False, False)):
+    def lstm_body(
+        self,
+        block: Block,
+        w: _Weight,
+        r: _Weight,
+        b: _Weight | None,
+        d: int,
+        hidden: int,
+        m1: tuple[bool, bool] = (False, False),
+    ):
         h, c, x_t = block.args
         G = len(_GATES["LSTM"])
         xp = None if m1[0] else self.pad_row(block, x_t)
@@ -408,8 +467,11 @@ class _RnnImport:
         padded row, the gate's weight): gate g's columns of the former, else a two-row GEMM of the latter."""
         terms = []
         for (whole, padded, weight), base in ((x_part, "xw"), (h_part, "hr")):
-            terms.append(self.add(block, qrnn.SliceOp(whole, g * hidden, hidden), f"{base}{name}") if whole is not None
-                         else self.gemm_row(block, padded, weight, f"{base}{name}"))
+            terms.append(
+                self.add(block, qrnn.SliceOp(whole, g * hidden, hidden), f"{base}{name}")
+                if whole is not None
+                else self.gemm_row(block, padded, weight, f"{base}{name}")
+            )
         pre = self.binary(block, qrnn.AddOp, *terms)
         bias = self.biases(block, b, d, g, name, hidden, summed=True)
         if bias is not None:
@@ -417,8 +479,16 @@ class _RnnImport:
         pre.name_hint = f"pre{name}"
         return pre
 
-    def gru_body(self, block: Block, w: _Weight, r: _Weight, b: _Weight | None, d: int, hidden: int,
-                 m1: tuple[bool, bool] = (False, False)):
+    def gru_body(
+        self,
+        block: Block,
+        w: _Weight,
+        r: _Weight,
+        b: _Weight | None,
+        d: int,
+        hidden: int,
+        m1: tuple[bool, bool] = (False, False),
+    ):
         h, x_t = block.args
         xp = None if m1[0] else self.pad_row(block, x_t)
         hp = None if m1[1] else self.pad_row(block, h)
@@ -433,12 +503,16 @@ class _RnnImport:
             pre = self.preactivation(block, name, g, (xw_all, xp, wg), (hr_zr, hp, rg), b, d, hidden)
             # z: MLAS logistic (deepcpu::sigmoid); r: the rational approximation (gru_reset_gate_sigmoid)
             acts[name] = self.add(block, qrnn.SigmoidOp(pre, None if name == "z" else "rational"), name)
-        xwh = (self.add(block, qrnn.SliceOp(xw_all, 2 * hidden, hidden), "xwh") if m1[0]
-               else self.gemm_row(block, xp, wh, "xwh"))
+        if xw_all is not None:  # m1[0]
+            xwh = self.add(block, qrnn.SliceOp(xw_all, 2 * hidden, hidden), "xwh")
+        else:
+            assert xp is not None and wh is not None  # x's row is padded and the gate's weight made
+            xwh = self.gemm_row(block, xp, wh, "xwh")
 
         def times_rh(v: SSAValue, padded: SSAValue | None) -> SSAValue:
             if m1[1]:
                 return self.unpacked_gemm(block, v, r, d, range(2, 3), hidden, "Rh", "hrh")
+            assert rh is not None  # made when not m1[1]
             return self.gemm_row(block, padded if padded is not None else self.pad_row(block, v), rh, "hrh")
 
         if self.linear_before_reset:
@@ -482,7 +556,7 @@ class _RnnImport:
             if len(outputs) > i + 1 and outputs[i + 1]:
                 value = stack(parts, (1, 1, hidden), 1 if self.layout else 0)
                 self.importer.define(outputs[i + 1], value, scope)
-        if len(outputs) > 1 + len(finals) and any(outputs[1 + len(finals):]):
+        if len(outputs) > 1 + len(finals) and any(outputs[1 + len(finals) :]):
             raise self.error(f"has {len(outputs)} outputs; {self.kind} has at most {1 + len(finals)}")
 
     def drop_dead_reads(self) -> None:

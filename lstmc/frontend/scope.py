@@ -63,7 +63,7 @@ def sanitize(name: str) -> str | None:
 
 def value_shape(value: SSAValue) -> tuple[int, ...]:
     """The static shape of a tensor-typed SSA value."""
-    return tuple(value.type.get_shape())
+    return tuple(SSAValue.get(value, type=TensorType).type.get_shape())
 
 
 def tensor_type(shape) -> TensorType:

@@ -11,6 +11,15 @@ from lstmc.hls.project import ap_types_dir
 cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
 if cxx is None:
     sys.exit("cxx_syntax.py: no C++ compiler on PATH")
-cmd = [cxx, "-fsyntax-only", "-std=c++14", "-Wall", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
-       "-Werror=return-type", f"-I{ap_types_dir()}", *sys.argv[1:]]
+cmd = [
+    cxx,
+    "-fsyntax-only",
+    "-std=c++14",
+    "-Wall",
+    "-Wno-unused-variable",
+    "-Wno-unused-but-set-variable",
+    "-Werror=return-type",
+    f"-I{ap_types_dir()}",
+    *sys.argv[1:],
+]
 sys.exit(subprocess.run(cmd).returncode)

@@ -12,6 +12,13 @@ from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell
 
 out = sys.argv[1]
 seq = sys.argv[2] if len(sys.argv) > 2 else "symbolic"
-spec = FinnCellSpec(input_size=2, hidden_size=3, weight_bits=8, act_bits=4, sigmoid_bits=5,
-                    same_qdq_scale="diff" not in sys.argv[3:], seq_len=None if seq == "symbolic" else int(seq))
+spec = FinnCellSpec(
+    input_size=2,
+    hidden_size=3,
+    weight_bits=8,
+    act_bits=4,
+    sigmoid_bits=5,
+    same_qdq_scale="diff" not in sys.argv[3:],
+    seq_len=None if seq == "symbolic" else int(seq),
+)
 onnx.save(build_finn_cell(spec), out)

@@ -39,7 +39,7 @@ elif mutation == "quant-signed-2":
 elif mutation == "cell-nan-bit-width":
     model = onnx.load(FIXTURES / "l1_w8_float_cell.onnx")
     cell = next(n for n in model.graph.node if n.op_type == "QuantLSTMCell")
-    model.graph.initializer.append(numpy_helper.from_array(np.float32(np.nan), "nan_bits"))
+    model.graph.initializer.append(numpy_helper.from_array(np.array(np.nan, np.float32), "nan_bits"))
     cell.input[15 + 3 * 1 + 2] = "nan_bits"  # the cell_state quantizer's bit width
 else:
     sys.exit(f"unknown mutation {mutation}")
