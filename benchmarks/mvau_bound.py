@@ -6,7 +6,9 @@ For each I, H in --sizes (every pair) and each requested folding, a 1-layer quan
 (lstmc.testing.build_lstm: 4-bit weights, 8-bit io, power-of-two scales) is lowered to the dataflow level and
 folded; `lstmc.qor.estimate_module` (what `lstmc estimate` prints) gives the cycles per inference. Printed per
 row: the folding used, the estimated cycles per step (cycles per inference / T), the MVAU bound of one step
-ceil(4H/PE) * ceil((I+H)/SIMD) and their ratio. A requested PE (SIMD) that a unit does not accept becomes
+ceil(4H/PE) * ceil((I+H)/SIMD) and their ratio. x_t streams from the input port, one element per cycle, in
+parallel with the step: a step takes at least I + 2 cycles (what bounds the widest foldings until the port
+carries several elements per beat). A requested PE (SIMD) that a unit does not accept becomes
 the largest valid value below it; `full` is PE = rows and SIMD = the largest valid value. With --widths, also
 the widest ap_int/ap_uint of the emitted kernel (lowering to hlscpp costs a few seconds per model). With
 --model, the same per recurrence of each given ONNX model (every MVAU of it folded the same way), and the

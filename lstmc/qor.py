@@ -56,7 +56,7 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   with V = 1) costs V x mvau_cycles; a `qrnn.window` (sliding-window copy) or `qrnn.transpose` one cycle per
   output element plus ELEMENTWISE_DEPTH; an activation or requantizer unit elementwise_cycles over all its
   elements. Reshape, concat and slice between stages, the input quantize and output dequantize are stream
-  plumbing and are not counted.
+  plumbing and are not counted (the port's reader and writer are, when they stream: below).
 * The streamed top level (`qrnn_to_dataflow.top_streams`, the analysis `qrnn-to-hlscpp` lowers): processes
   joined by a FIFO run concurrently. Each such process has busy cycles C (its loop nest: trip counts at
   II = 1 plus the pipeline depth) and a fill F (cycles from its first word in to its first word out):
@@ -67,7 +67,11 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
     elementwise unit      C = elements / lanes + 2              F = 2
     recurrence reading x_t from a FIFO: x_0 once (R = I / lanes + 2), then each step's region reads
       x_{t+1} in parallel with the MVAU: step = max(MVAU + depth, R) + STEP_OVERHEAD   F = R + one step
-  (lanes: the word width, PE of the MVAU upstream). A chain of k processes joined by FIFOs takes
+    recurrence writing y_t to a FIFO (its units write it as they compute it: no cycles)   F = one step
+      (+ R when it reads x_t from a FIFO too)
+    output writer         C = elements + 2                      F = 2   (one element per cycle to the port)
+  (lanes: the word width: PE of the MVAU upstream, E of a recurrence). A chain of k processes joined by
+  FIFOs takes
         chain_cycles = sum_k F_k + max_k (C_k - F_k)        (`chain_latency`)
   = the bottleneck's cycles plus the fills of the others: a process cannot finish before it has run its
   C cycles after its first word arrived (the fills in front of it), nor before its producer finished plus
@@ -107,9 +111,10 @@ stream, `qrnn_to_hlscpp.port_views`: the consumers of an input's view read the r
 writer drains the buffer in front of the view).
 The streamed top level: a FIFO between two processes instead of the buffers, `TOP_FIFO_DEPTH` words per
 lane (`fifo_resources`), a line buffer's two rows (2 x W x C words, `memory_resources`) and its control, the
-input reader's control; an elementwise unit E lanes wide (its word width) pays its datapath per lane, and
-the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD) are charged to that MVAU's folding
-(`MvauSpec.lane_resources`, `input_lane_resources`).
+input reader's and the output writer's control; an elementwise unit E lanes wide (its word width) pays its
+datapath per lane, and the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD; for a
+recurrence's y_t, its E) are charged to that MVAU's folding (`MvauSpec.lane_resources`,
+`input_lane_resources`).
 Streamed recurrences: every elementwise unit is E lanes wide (its loop control and per-channel memories
 once, its datapath, pipeline registers and FIFOs E times), each gate slice is E FIFOs per consuming unit,
 the MVAU adds its group buffer (G x E accumulator registers), and the state is registers (one copy per
@@ -125,6 +130,7 @@ to `FIFO_SRL_MAX_DEPTH`, BRAM beyond, registers for depth <= 2.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -147,6 +153,7 @@ SRL_DEPTH = 32  # SRLC32E
 DATAFLOW_OVERHEAD = 2  # start and finish handshakes of a streamed step's DATAFLOW region
 STATE_COPY_CYCLES = 1  # the next state into the readers' registers, every element at once
 STEP_OVERHEAD = DATAFLOW_OVERHEAD + STATE_COPY_CYCLES
+EXHAUSTIVE_FOLDINGS = 4096  # a streamed top level with at most this many foldings is searched exhaustively
 
 
 # ---------------------------------------------------------------------------------------- part and totals
@@ -1038,7 +1045,7 @@ class _StreamedTop:
 
     def __init__(self, block, mvau_ops: dict, mvau_name: dict[int, str], used: set[str]):
         from lstmc.dialects import dataflow, qrnn
-        from lstmc.passes.qrnn_to_dataflow import top_streams
+        from lstmc.passes.qrnn_to_dataflow import step_schedule, top_streams
 
         self.streams = top_streams(block)
         self.into = {st.consumer: st for st in self.streams.values()}
@@ -1048,10 +1055,15 @@ class _StreamedTop:
         self.folding = {n: (o.pe.value.data, o.simd.value.data) for n, o in mvau_ops.items()}
         self.stage_of: dict = {}
         self.lane_units: dict[str, list[UnitEstimate]] = {}  # MVAU -> the units running at its PE
-        self.width: dict = {}  # streamed value -> lanes: an int, or ("pe" | "simd", MVAU name)
+        # streamed value -> lanes: an int, ("pe" | "simd", MVAU name), or ("e", MVAU name, G): the E lanes of
+        # a streamed recurrence's units, PE / gcd(PE, G)
+        self.width: dict = {}
         for value, st in self.streams.items():
             op = st.producer
-            if isinstance(op, dataflow.MVAUOp):
+            if isinstance(op, qrnn.RecurrenceOp):
+                schedule = step_schedule(op)
+                self.width[value] = ("e", mvau_name[id(schedule.mvau)], schedule.gates)
+            elif isinstance(op, dataflow.MVAUOp):
                 self.width[value] = ("pe", mvau_name[id(op)])
             elif isinstance(op, qrnn.WindowOp):
                 self.width[value] = ("simd", mvau_name[id(st.consumer)])
@@ -1065,6 +1077,8 @@ class _StreamedTop:
         if isinstance(src, int):
             return src
         pe, simd = folding[src[1]]
+        if src[0] == "e":
+            return pe // math.gcd(pe, src[2])
         return pe if src[0] == "pe" else simd
 
     def _name(self, op, index: int) -> str:
@@ -1079,6 +1093,13 @@ class _StreamedTop:
             n = _elements(op.result.type)
             cycles = n + ELEMENTWISE_DEPTH
             unit = UnitEstimate(name, "reader", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
+            self.stage_of[op] = name
+            return [unit], StageEstimate(name, 1, 0, cycles, fill=ELEMENTWISE_DEPTH)
+        if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: one element per cycle
+            name = f"top/write_{op.result.name_hint or index}"
+            n = _elements(op.result.type)
+            cycles = n + ELEMENTWISE_DEPTH
+            unit = UnitEstimate(name, "writer", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
             return [unit], StageEstimate(name, 1, 0, cycles, fill=ELEMENTWISE_DEPTH)
         if isinstance(op, dataflow.MVAUOp):
@@ -1155,14 +1176,14 @@ class _StreamedTop:
 
         by_name = {s.name: s for s in stages}
         simd_lanes: dict[str, list[UnitEstimate]] = {}
+        recs = [
+            op for st in self.streams.values() for op in (st.producer, st.consumer) if isinstance(op, qrnn.RecurrenceOp)
+        ]
+        for rec in dict.fromkeys(recs):
+            self.stage_of[rec] = rec_stage[id(rec)]
+            self._streamed_rec(by_name[rec_stage[id(rec)]], rec, self.into.get(rec))
         for value, st in self.streams.items():
-            consumer = st.consumer
-            if isinstance(consumer, qrnn.RecurrenceOp):
-                self._streamed_x(by_name[rec_stage[id(consumer)]], consumer, value, st)
-                target = rec_stage[id(consumer)]
-            else:
-                target = self.stage_of[consumer]
-            by_name[target].fed_by = self.stage_of[st.producer]
+            by_name[self.stage_of[st.consumer]].fed_by = self.stage_of[st.producer]
             bits = _bits(value.type)
             name = f"fifo/{value.name_hint or 'value'}"
             while name in self.used:
@@ -1182,33 +1203,39 @@ class _StreamedTop:
                 per_lane=None if isinstance(src, int) else lane,
             )
             units.append(fifo)
-            if not isinstance(src, int):  # its lanes are the PE or SIMD of an MVAU: paid with its folding
-                (self.lane_units if src[0] == "pe" else simd_lanes).setdefault(src[1], []).append(fifo)
-        for name, lane_units in self.lane_units.items():
+            if not isinstance(src, int):  # its lanes are the PE (or E) or SIMD of an MVAU: paid with its folding
+                (simd_lanes if src[0] == "simd" else self.lane_units).setdefault(src[1], []).append(fifo)
+        for name, lane_units in self.lane_units.items():  # on top of a recurrence's own units' lanes
             mvau = next(u for u in units if u.name == name)
-            mvau.spec = replace(mvau.spec, lane_resources=total(u.per_lane for u in lane_units))
+            mvau.spec = replace(
+                mvau.spec, lane_resources=mvau.spec.lane_resources + total(u.per_lane for u in lane_units)
+            )
         for name, lane_units in simd_lanes.items():
             mvau = next(u for u in units if u.name == name)
             mvau.spec = replace(mvau.spec, input_lane_resources=total(u.per_lane for u in lane_units))
 
-    def _streamed_x(self, stage: StageEstimate, rec, value, st) -> None:
-        """x_t from a FIFO (`streamed_x_step`): x_0 read before the first step, x_{t+1} during step t."""
-        per_step = _elements(value.type) // rec.seq_len
-        src = self.width[value]
-        folding, base = self.folding, stage.step_cycles
-        steps, lanes = stage.steps, self.lanes
+    def _streamed_rec(self, stage: StageEstimate, rec, into) -> None:
+        """A streamed recurrence in a chain of FIFOs. Fed x_t by one (`streamed_x_step`): x_0 read before the
+        first step, x_{t+1} during step t; its fill is then that read and one step. Writing y_t to one (the
+        units write it as they compute it: no cycles), its fill is one step: y_0 is out by the end of it."""
+        folding, base, steps, lanes = self.folding, stage.step_cycles, stage.steps, self.lanes
         mvau = next((n for n, o in self.mvau_ops.items() if o.parent_op() is rec), None)
         spec = mvau_spec(self.mvau_ops[mvau]) if mvau is not None else None
+        per_step = _elements(into.value.type) // rec.seq_len if into is not None else 0
+        src = self.width[into.value] if into is not None else 1
 
         def refold(f):
             step = base if mvau is None else base - spec.cycles(*folding[mvau]) + spec.cycles(*f[mvau])
+            if into is None:
+                return steps * step, step
             read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH
             step = streamed_x_step(step, read)
             return steps * step + read, step + read
 
-        read = per_step // lanes(src, folding) + ELEMENTWISE_DEPTH
-        stage.step_cycles, stage.prologue = streamed_x_step(base, read), read
-        stage.fill = stage.step_cycles + read
+        cycles, stage.fill = refold(folding)
+        if into is not None:
+            stage.prologue = per_step // lanes(src, folding) + ELEMENTWISE_DEPTH
+            stage.step_cycles = (cycles - stage.prologue) // steps
         stage.refold = refold
 
 
@@ -1324,6 +1351,7 @@ class FoldingSpace:
     stages: list[StageEstimate] | None = None
     current: dict[str, tuple[int, int]] = field(default_factory=dict)  # the report's folding
     stage_of: dict[str, str] = field(default_factory=dict)  # MVAU -> the stage it runs in
+    _every: list | None = field(default=None, init=False, repr=False, compare=False)  # `_all_foldings`
 
     @classmethod
     def from_report(cls, report: Report) -> FoldingSpace:
@@ -1376,10 +1404,25 @@ class FoldingSpace:
             res = res + spec.resources(*folding[name])
         return res.cost_key()
 
+    def _all_foldings(self) -> list[tuple[tuple[int, int, int], int, Folding]] | None:
+        """(cost, latency, folding) of every combination when there are at most EXHAUSTIVE_FOLDINGS, else None."""
+        if self._every is None and math.prod(len(spec.foldings()) for _, spec in self.units.values()) <= (
+            EXHAUSTIVE_FOLDINGS
+        ):
+            names = list(self.units)
+            combos = itertools.product(*(self.units[n][1].foldings() for n in names))
+            self._every = [(self._cost(f), self._latency(f), f) for f in (dict(zip(names, c)) for c in combos)]
+        return self._every
+
     def _descend(self, budget: int) -> dict[str, tuple[int, int]] | None:
-        """A streamed top level: from the fastest folding, repeatedly take the single-MVAU change to the
-        cheapest total that still meets the budget (latency is a max over a chain, not a sum, so the exact
-        knapsack below does not apply; this local search is exact in its cycles, greedy in its cost)."""
+        """A streamed top level: latency is a max over a chain, not a sum, so the exact knapsack below does
+        not apply. A small space (layers joined by FIFOs) is searched exhaustively; a large one from the
+        fastest folding, repeatedly taking the single-MVAU change to the cheapest total that still meets the
+        budget (exact in its cycles, greedy in its cost)."""
+        every = self._all_foldings()
+        if every is not None:
+            within = [(k, c, i) for i, (k, c, _) in enumerate(every) if c <= budget]
+            return every[min(within)[2]][2] if within else None
         folding = self._fastest()
         if self._latency(folding) > budget:
             return None

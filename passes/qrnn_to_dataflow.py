@@ -396,7 +396,7 @@ class TopStream:
     producer: Operation  # a qrnn.quantize for an input port
     value: SSAValue
     view: SSAValue
-    consumer: Operation
+    consumer: Operation  # a qrnn.dequantize for an output port
     lanes: int
     reshapes: tuple[Operation, ...] = ()
 
@@ -413,20 +413,24 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
     reshapes) that consumes it in the producer's row-major order, one word after the other:
     - producers: an input port's reader (1 element per word), a convolution's or dense layer's MVAU
       (PE rows per word), an elementwise unit (the width of its streamed operand, else 1), a line buffer
-      (`streamable_window`: the SIMD of the MVAU it feeds);
+      (`streamable_window`: the SIMD of the MVAU it feeds), a streamed recurrence's forward scan output
+      (y_t as its step computes it, E elements per word);
     - readers: an elementwise unit (one streamed operand), an MVAU over one input part whose SIMD is the
-      word width, a line buffer, a forward scanned input of a streamed recurrence (x_t in time order; not
-      from an input port, whose reader keeps its buffer).
+      word width, a line buffer, a forward scanned input of a streamed recurrence (x_t in time order), an
+      output port's writer (a `qrnn.dequantize`) of a recurrence's output.
+    A reverse direction reads or writes row T - 1 - t at step t, and a value with several readers is needed
+    whole by at least one of them (or read twice): those keep their [T][N] buffer.
     The word width must divide the last axis of the value and of the view. Chains only: every process has
     at most one streamed operand and one streamed result."""
     fn = block.parent_op()
     if fn is not None and "lstmc.max_seq_len" in fn.attributes:
+        # a run-time T keeps the buffers: the x_{t+1} prefetch and the QoR's reader/writer cycles assume T = N
         return {}
     width: dict[Operation, int] = {}
     streamed_in: set[Operation] = set()
     out: dict[SSAValue, TopStream] = {}
 
-    def consumer_accepts(consumer: Operation, view: SSAValue, lanes: int, from_port: bool) -> bool:
+    def consumer_accepts(producer: Operation, consumer: Operation, view: SSAValue, lanes: int) -> bool:
         if consumer in streamed_in:
             return False
         if isinstance(consumer, STREAM_UNITS):
@@ -435,12 +439,13 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
             return len(consumer.inputs) == 1 and consumer.simd.value.data == lanes
         if isinstance(consumer, qrnn.WindowOp):
             return streamable_window(consumer)
+        if isinstance(consumer, qrnn.DequantizeOp):  # the port's writer: Y leaves as the steps compute it
+            return isinstance(producer, qrnn.RecurrenceOp)
         if isinstance(consumer, qrnn.RecurrenceOp):
             n_state = len(consumer.init)
             index = [i for i, v in enumerate(consumer.operands) if v is view]
             return (
-                not from_port
-                and len(index) == 1
+                len(index) == 1
                 and index[0] >= n_state
                 and consumer.in_dirs[index[0] - n_state] == qrnn.FORWARD
                 and step_schedule(consumer) is not None
@@ -448,6 +453,7 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
         return False
 
     for op in block.ops:
+        values = op.results[:1]
         if isinstance(op, qrnn.QuantizeOp):
             lanes = 1
         elif isinstance(op, dataflow.MVAUOp):
@@ -457,22 +463,26 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
         elif isinstance(op, qrnn.WindowOp) and streamable_window(op) and op in streamed_in:
             users = [u.operation for u in op.result.uses]
             lanes = users[0].simd.value.data if len(users) == 1 and isinstance(users[0], dataflow.MVAUOp) else 1
+        elif isinstance(op, qrnn.RecurrenceOp) and (schedule := step_schedule(op)) is not None:
+            values = [v for v, d in zip(op.outputs, op.out_dirs) if d == qrnn.FORWARD]
+            lanes = schedule.lanes()
         else:
             continue
-        value = op.results[0]
-        view, reshapes = value, []
-        while len(users := [u.operation for u in view.uses]) == 1 and isinstance(users[0], qrnn.ReshapeOp):
-            reshapes.append(users[0])
-            view = users[0].result
-        if len(users) != 1 or len(value.type.get_shape()) == 0:
-            continue
-        consumer = users[0]
-        if value.type.get_shape()[-1] % lanes or view.type.get_shape()[-1] % lanes:
-            continue
-        if not consumer_accepts(consumer, view, lanes, isinstance(op, qrnn.QuantizeOp)):
-            continue
-        out[value] = TopStream(op, value, view, consumer, lanes, tuple(reshapes))
-        streamed_in.add(consumer)
-        if isinstance(consumer, STREAM_UNITS):
-            width[consumer] = lanes
+        for value in values:
+            view, reshapes = value, []
+            while len(users := [u.operation for u in view.uses]) == 1 and isinstance(users[0], qrnn.ReshapeOp):
+                reshapes.append(users[0])
+                view = users[0].result
+            if len(users) != 1 or len(value.type.get_shape()) == 0:
+                continue
+            consumer = users[0]
+            if value.type.get_shape()[-1] % lanes or view.type.get_shape()[-1] % lanes:
+                continue
+            if not consumer_accepts(op, consumer, view, lanes):
+                continue
+            out[value] = TopStream(op, value, view, consumer, lanes, tuple(reshapes))
+            streamed_in.add(consumer)
+            if isinstance(consumer, STREAM_UNITS):
+                width[consumer] = lanes
+            break  # one streamed result per process (a chain)
     return out

@@ -16,7 +16,10 @@ and emitting the previous row's patches, SIMD elements per word); a convolution'
 over its patches, reads a SIMD-wide word per iteration of the first row fold into its input buffer and
 writes PE-wide words (`_streamed_mvau`); an elementwise unit handles one word per iteration
 (`_streamed_elementwise`); a streamed recurrence reads one x_t per step from the FIFO into a register array
-(`_read_vector`) instead of indexing a [T][I] buffer.
+(`_read_vector`) instead of indexing a [T][I] buffer (also straight from the input port's reader), and the
+unit computing a forward scan output writes y_t to a FIFO, E lanes per word, as it computes it instead of
+storing it at row t of a [T][H] buffer: into the next forward layer's x_t, or to the output port's writer,
+which takes the lanes of a word apart (one element per cycle).
 
 A recurrence whose step streams (`qrnn_to_dataflow.step_schedule`: an MVAU and elementwise units on its
 gates, every LSTM cell) becomes a recurrence function around a DATAFLOW step function (`_StreamedRecurrence`):
@@ -390,6 +393,13 @@ class _TopConverter:
 
         streams = top_streams(block)  # the FIFOs of the streamed top level; their reshapes are views
         stream_of_view = {st.view: st for st in streams.values()}
+
+        def fifo_key(st) -> tuple[SSAValue, Operation]:
+            """The (value, consumer) a FIFO replaces the buffer of: an output port's writer drains the
+            unreshaped value (`written`), any other consumer reads the view."""
+            return (st.value if isinstance(st.consumer, qrnn.DequantizeOp) else st.view, st.consumer)
+
+        fifo_of = {fifo_key(st): st for st in streams.values()}
         stream_views = {r for st in streams.values() for r in st.reshapes}
         processes = [
             op
@@ -447,8 +457,8 @@ class _TopConverter:
         buffers: dict[tuple[SSAValue, Operation], SSAValue] = {}
         for v, users in consumers.items():
             for k, user in enumerate(users):
-                st = stream_of_view.get(v)
-                if st is not None and st.consumer is user:
+                st = fifo_of.get((v, user))
+                if st is not None:
                     fifo = b.add(
                         hlscpp.StreamOp(v.type.get_element_type(), TOP_FIFO_DEPTH, st.lanes if st.lanes > 1 else None)
                     ).result
@@ -464,7 +474,7 @@ class _TopConverter:
 
         def outputs_of(v: SSAValue) -> list[SSAValue]:
             if v in streams:  # the producer writes the FIFO its consumer reads through the views
-                return [buffers[(streams[v].view, streams[v].consumer)]]
+                return [buffers[fifo_key(streams[v])]]
             if v in stream_of_view:  # a view of a FIFO: written by the FIFO's producer
                 return []
             return [buffers[(v, u)] for u in consumers.get(v, [])]
@@ -476,14 +486,16 @@ class _TopConverter:
         # input readers
         for (name, q), port, timed in zip(in_ports, top.body.block.args, seq_in):
             outs = [a for v, root in read_views.items() if root is q.result for a in outputs_of(v)]
+            # a FIFO alone: the loop nest of the shape its consumer reads (torch's [T, 1, I] as [T, I])
+            port_shape = (streams[q.result].view if q.result in streams else q.result).type.get_shape()
             args, names = with_len([port] + outs, ["in"] + [f"out{k}" for k in range(len(outs))], timed)
             self._process(
                 b,
                 f"read_{name}",
                 args,
                 names,
-                lambda pb, a, k=len(outs), timed=timed, q=q: self._reader(
-                    pb, a[0], a[1 : 1 + k], a[-1] if timed and seq_len is not None else None, q.result.type.get_shape()
+                lambda pb, a, k=len(outs), timed=timed, shape=port_shape: self._reader(
+                    pb, a[0], a[1 : 1 + k], a[-1] if timed and seq_len is not None else None, shape
                 ),
             )
         for op in processes:
@@ -519,8 +531,8 @@ class _TopConverter:
                 f"write_{name}",
                 args,
                 names,
-                lambda pb, a, timed=timed: self._writer(
-                    pb, a[0], a[1], a[-1] if timed and seq_len is not None else None
+                lambda pb, a, timed=timed, shape=written(dq.input).type.get_shape(): self._writer(
+                    pb, a[0], a[1], a[-1] if timed and seq_len is not None else None, shape
                 ),
             )
         return self.functions + [top]
@@ -564,8 +576,19 @@ class _TopConverter:
 
         b.for_each(shape, body, bound=seq_len)  # a sequence port: seq_len rows of its views' shape
 
-    def _writer(self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None = None) -> None:
-        b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
+    def _writer(self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None = None, shape=()) -> None:
+        lanes = _stream_lanes(src)
+        if lanes is None:
+            b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
+            return
+        # a FIFO of words of E lanes (a recurrence's y_t): the port takes one element per cycle, so the
+        # innermost loop walks the lanes of a word (one flattened pipeline, elements + depth cycles)
+        nest = [*shape[:-1], shape[-1] // lanes] + ([lanes] if lanes > 1 else [])
+        b.for_each(
+            nest,
+            lambda idx: b.add(hlscpp.WriteOp(port, _read_lane(b, src, idx[-1] if lanes > 1 else None))),
+            bound=seq_len,
+        )
 
     def _top_op(
         self,
@@ -848,7 +871,8 @@ class _StreamedRecurrence:
       elements) to the FIFOs of the units reading the gates;
     - every elementwise unit, a loop of B * H / E iterations at II = 1 with E lanes unrolled, reads one
       group from its FIFOs (and its state, input or constant arrays), writes its FIFOs, and stores what the
-      body yields into the next-state arrays and the scan outputs at step t.
+      body yields into the next-state arrays and the scan outputs at step t (or writes it to a scan
+      output's top-level FIFO, `top_streams`).
     Within a step nothing waits for a whole vector: the units finish `StepSchedule.depth` cycles after the
     MVAU's last group. Between steps the recurrence is respected: the MVAU of step t + 1 reads h_t, whose
     last element the step t region writes before it returns, so a step takes the MVAU's folded cycles plus
@@ -1013,7 +1037,8 @@ class _StreamedRecurrence:
                 if v is u.results[0]
                 for dst in out_groups[k]
             ]
-            t_arg = list(t) if ys or any(self._indexed_by_t(v) for v in operands) else []
+            at_t = any(_stream_lanes(dst) is None for _, dst in ys)  # y_t into a [T][H] buffer, not a FIFO
+            t_arg = list(t) if at_t or any(self._indexed_by_t(v) for v in operands) else []
             args = t_arg + ins_args + outs + states + [dst for _, dst in ys]
             self.conv._process(
                 b,
@@ -1131,7 +1156,10 @@ class _StreamedRecurrence:
                 values = array_from_dense(v.op.value).astype(np.int64)
                 split = [hlscpp.PartitionAttr("cyclic", lanes, values.ndim)] if lanes > 1 else []
                 feeds.append(("array", b.const_array(values, v.name_hint or "const", split), []))
-        t_outs = [self._t_index(b, t, self.op.out_dirs[k]) for k in ys]
+        # a buffer takes y_t at its row of the sequence; a FIFO (`top_streams`: forward) in the order computed
+        t_outs = [
+            None if _stream_lanes(d) is not None else self._t_index(b, t, self.op.out_dirs[k]) for k, d in zip(ys, dsts)
+        ]
         lead_shape = list(s.element_shape[:-1])
 
         def body(lead: list[SSAValue], k: SSAValue) -> None:
@@ -1150,7 +1178,10 @@ class _StreamedRecurrence:
                 for nxt in nexts:
                     b.store(y, nxt, lead + [j])
                 for dst, t_out in zip(dsts, t_outs):
-                    b.store(y, dst, [t_out] + lead + [j])
+                    if t_out is None:
+                        _write_lane(b, dst, y, e)
+                    else:
+                        b.store(y, dst, [t_out] + lead + [j])
 
         def nest(lead: list[SSAValue]) -> None:
             if len(lead) < len(lead_shape):

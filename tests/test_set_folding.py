@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 from xdsl.context import Context
+from xdsl.dialects.builtin import StringAttr
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import DiagnosticException
 
@@ -62,7 +63,11 @@ def bidir():
 def test_names_from_onnx_nodes(bidir):
     assert list(mvau_names(bidir)) == BIDIR_NAMES
     for name, op in mvau_names(bidir).items():
-        assert op.parent_op().attributes["lstmc.onnx_node"].data == name.split("/")[0]
+        parent = op.parent_op()
+        assert parent is not None
+        node = parent.attributes["lstmc.onnx_node"]
+        assert isinstance(node, StringAttr)
+        assert node.data == name.split("/")[0]
 
 
 def test_names_fall_back_to_walk_order(bidir):
@@ -274,8 +279,13 @@ def test_pipeline_string_options(bidir):
 
 # ------------------------------------------------------------------------------------------ target-cycles
 def brute_force_best(space: FoldingSpace, budget: int):
-    """Every combination of valid foldings; the cheapest (LUT, DSP, BRAM18) cost within the budget."""
+    """Every combination of valid foldings; the cheapest (LUT, DSP, BRAM18) cost within the budget. Layers
+    joined by FIFOs (a streamed top level) overlap: their latency is a chain's (`evaluate`), not a sum."""
     names = list(space.units)
+    if space.stages is not None:
+        combos = itertools.product(*(space.units[n][1].foldings() for n in names))
+        costs = [space.evaluate(dict(zip(names, c))) for c in combos]
+        return min((res.cost_key() for cycles, res in costs if cycles <= budget), default=None)
     tables = []
     for n in names:
         steps, spec = space.units[n]

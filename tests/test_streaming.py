@@ -8,21 +8,29 @@ Properties:
   process's flat loop has B * (rows/PE) * (cols/SIMD) iterations, every unit process B * H / E iterations of
   E unrolled lanes, the `steps` loop T iterations with one call of the DATAFLOW step, and the longest chain
   of unit processes behind the MVAU (read off the emitted FIFOs) times UNIT_LATENCY is the pipeline depth
-  the QoR adds; so the QoR's cycles per inference equal the sum over recurrences of T x (MVAU loop + its
-  depth + that chain + STEP_OVERHEAD). Breaks if the lowering and the estimate disagree on any trip count,
-  lane count or chain.
+  the QoR adds; so each recurrence's stage is T x (MVAU loop + its depth + that chain + STEP_OVERHEAD), and
+  where x_t comes from a FIFO (the input port, the layer before) its read loop of the step's prefetch
+  process (and of the read of x_0 before the steps) bounds the step from below; a recurrence links to the
+  next stage exactly when its unit computing y_t writes a top-level FIFO. Breaks if the lowering and the
+  estimate disagree on any trip count, lane count, chain or FIFO link.
 - One FIFO depth: every emitted `hls::stream` has the depth of the `fifo_depth` attribute on the op that
   produces it (changing the attribute changes the pragma and the QoR's FIFO cost), E lanes wide.
 - One schedule at the top level too: every streamed top-level process's busy cycles and fill in the QoR are
   its emitted loop nest's (input reader, line buffer, flat-loop MVAU, elementwise units E lanes wide), the
   recurrence reads x_0 before its steps (its prologue) and x_t+1 in a process of each step's region (as long
   as that loop, in parallel with the MVAU), there is one FIFO per stage fed by another, and the
-  latency is the chains' (fills + bottleneck). Breaks if a trip count, lane count or FIFO link differs.
+  latency is the chains' (fills + bottleneck). The same for LSTM-only kernels of forward layers, whose
+  chain is input reader -> layers -> output writer (one element per cycle, E lanes taken apart). Breaks if
+  a trip count, lane count or FIFO link differs.
+- Forward-only streaming: x_t from the port and y_t to the next layer or the port stream exactly in kernels
+  of forward layers (no [T][N] top-level array left); a reverse direction or a value read twice keeps its
+  buffer.
 - Bit identity: integer == dataflow == csim with the step streamed and folded where the pipeline has corner
   cases: SIMD straddling x_t and h, groups spread over several row folds, E > 1 lanes, three gates (CIFG),
   B > 1 interleaved sequences. Breaks on a mis-permuted weight column, a lane reading another element's
   FIFO, a group written before its last fold, or a straddling fold adding an x column to the h accumulator.
-  The stock ConvLSTM with its top level streamed at two foldings: csim == integer.
+  The stock ConvLSTM with its top level streamed at two foldings: csim == integer. Two layers joined by a
+  FIFO of 2-lane words, fed by the port and draining into it: csim == integer.
 """
 
 from __future__ import annotations
@@ -42,12 +50,13 @@ from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
 from lstmc.passes.qrnn_set_folding import recurrence_names
-from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY, StepSchedule, step_schedule
+from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY, StepSchedule, step_schedule, top_streams
 from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm, build_lstm
 
 STOCK = FIXTURES.parents[1] / "examples" / "stock" / "model.onnx"
+TINY = FIXTURES.parents[1] / "examples" / "tiny_lstm" / "model.onnx"
 
 
 def dataflow_module(model: onnx.ModelProto, folding: str = ""):
@@ -106,6 +115,15 @@ def _labelled(fn: hlscpp.FuncOp, label: str) -> list[hlscpp.ForOp]:
     return [op for op in fn.walk() if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data == label]
 
 
+def _read_x_loops(fn: hlscpp.FuncOp) -> list[hlscpp.ForOp]:
+    """The loops reading x_t from a FIFO into a register array (`read_x<j>`)."""
+    return [
+        op
+        for op in fn.walk()
+        if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data.startswith("read_x")
+    ]
+
+
 def _stream_direction(callee: hlscpp.FuncOp, index: int) -> str | None:
     arg = callee.body.block.args[index]
     for op in callee.walk():
@@ -139,7 +157,22 @@ def emitted_step(hls, label: str) -> dict:
     callee = {c: funcs[c.callee.root_reference.data] for c in calls}
     (mvau_call,) = [c for c in calls if _labelled(callee[c], "mvau")]
     (mvau_loop,) = _labelled(callee[mvau_call], "mvau")
-    units = [c for c in calls if c is not mvau_call]
+    # x_t+1 read from a top-level FIFO in a process of its own, as long as the read of x_0 before the steps
+    prefetch = [c for c in calls if _read_x_loops(callee[c])]
+    read_x = None
+    for c in prefetch:
+        (loop,) = _read_x_loops(callee[c])
+        (first,) = _labelled(rec_fn, loop.label.data)
+        assert first.trip_count == loop.trip_count
+        read_x = loop.trip_count + qor.ELEMENTWISE_DEPTH
+    units = [c for c in calls if c is not mvau_call and c not in prefetch]
+    # y_t written straight to a FIFO of the top level (an argument of the step), not to a [T][H] buffer
+    step_args = set(step_fn.body.block.args)
+    y_fifo = any(
+        a in step_args and hlscpp.stream_element_type(a.type) is not None and writer.get(a) is c
+        for c in units
+        for a in c.args
+    )
     # longest chain of unit processes behind the MVAU, along the FIFOs
     chain = {mvau_call: 0}
     for call in units:  # calls are in topological order (a producer before its readers)
@@ -147,6 +180,8 @@ def emitted_step(hls, label: str) -> dict:
         chain[call] = max(feeding, default=0) + 1
     return {
         "steps": steps.trip_count,
+        "read_x": read_x,
+        "y_fifo": y_fifo,
         "mvau_iterations": mvau_loop.trip_count,
         "units": [_loop_iterations(callee[c]) for c in units],
         "chain": max(chain.values()),
@@ -172,7 +207,6 @@ def test_qor_cycles_are_the_emitted_loop_nest(path, folding):
     module = dataflow_module(onnx.load(path), folding)
     report = qor.estimate_module(module)
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
-    total = 0
     for name, rec in recurrence_names(module):
         schedule = step_schedule(rec)
         assert schedule is not None, f"{path.name}: {name} does not stream"
@@ -188,10 +222,53 @@ def test_qor_cycles_are_the_emitted_loop_nest(path, folding):
         assert got["streams"] == want_streams
         stage = next(s for s in report.stages if s.name == name)
         step = got["mvau_iterations"] + qor.mvau_depth(simd) + got["chain"] * UNIT_LATENCY + qor.STEP_OVERHEAD
-        assert stage.cycles == got["steps"] * step
-        total += stage.cycles
-    others = sum(s.cycles for s in report.stages if s.name not in dict(recurrence_names(module)))
-    assert report.cycles == total + others
+        read = got["read_x"]
+        if read is not None:  # x_t from a FIFO: x_0 before the steps, x_t+1 in parallel with the MVAU
+            step = max(step - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
+            assert (stage.prologue, stage.cycles, stage.fill) == (read, read + got["steps"] * step, step + read)
+        elif got["y_fifo"]:  # only y_t into a FIFO: its first word is out by the end of the first step
+            assert (stage.cycles, stage.fill) == (got["steps"] * step, step)
+        else:
+            assert stage.cycles == got["steps"] * step
+        assert (stage.fed_by is not None) == (read is not None)
+        assert got["y_fifo"] == any(s.fed_by == name for s in report.stages)
+    assert report.cycles == qor.stages_latency(report.stages)
+
+
+@pytest.mark.parametrize("path", fixture_models(), ids=lambda p: p.stem)
+def test_forward_lstm_kernels_stream_x_and_y(path):
+    """In a kernel of forward layers, x_t streams from the input port into layer 0 and every y_t into the next
+    layer or the output port (through torch's reshapes too): no [T][N] buffer at the top level. A reverse
+    direction never streams, and in a bidirectional model no y_t does (the directions are concatenated);
+    its input streams only where a direction has a quantizer of its own (Brevitas' cell export), not where
+    both read one: breaks if a reverse layer or a value read twice gets a FIFO."""
+    module = dataflow_module(onnx.load(path))
+    (fn,) = module.ops
+    streams = top_streams(fn.body.block).values()
+    recs = [rec for _, rec in recurrence_names(module)]
+    forward = all(d == qrnn.FORWARD for rec in recs for d in rec.in_dirs + rec.out_dirs)
+    for rec in recs:
+        fed = [st for st in streams if st.consumer is rec]
+        feeds = [st for st in streams if st.producer is rec]
+        where = (path.name, rec.attributes.get("lstmc.onnx_node"))
+        if rec.in_dirs[0] == qrnn.REVERSE:
+            assert not fed and not feeds, where
+        elif forward:
+            assert fed and feeds, where
+        else:
+            assert not feeds, where
+            x = rec.inputs[0]
+            while isinstance(x.owner, qrnn.ReshapeOp):
+                x = x.owner.input
+            assert bool(fed) == (isinstance(x.owner, qrnn.QuantizeOp) and len(list(x.uses)) == 1), where
+    if forward:
+        consumers = [type(st.consumer) for st in streams]
+        assert consumers.count(qrnn.RecurrenceOp) == len(recs) and consumers.count(qrnn.DequantizeOp) == 1
+        hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+        top = next(f for f in _funcs(hls).values() if f.top is not None)
+        seq_len = recs[0].seq_len
+        arrays = [op for op in top.body.block.ops if isinstance(op, hlscpp.ArrayOp)]
+        assert not [a for a in arrays if a.result.type.get_shape()[0] == seq_len > 1], path.name
 
 
 def test_stream_depth_is_the_fifo_depth_attribute():
@@ -240,6 +317,8 @@ CSIM_CASES = [
     ("cifg", lambda: onnx.load(FIXTURES / "l1_cifg_io6_float.onnx"), "qrnn-set-folding{pe=6 simd=7}"),
     # B = 3 interleaved sequences, PE 8: E = 2 lanes; SIMD 7 = every column of [x_t (3); h (4)]
     ("batch3", _torch_b3, "qrnn-set-folding{pe=8 simd=7}"),
+    # two layers joined by a FIFO of 2-lane words (PE 8: E = 2), x_t from the port, y_t to the port
+    ("l2_e2", lambda: onnx.load(FIXTURES / "l2_w4_float.onnx"), "qrnn-set-folding{pe=8 simd=2}"),
 ]
 
 
@@ -283,11 +362,10 @@ def emitted_top(hls) -> dict:
             continue
         fn = funcs[call.callee.root_reference.data]
         if _labelled(fn, "steps"):  # a recurrence reading x_0 from a FIFO, then x_t+1 in each step's region
-            (loop,) = [
-                op
-                for op in fn.walk()
-                if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data.startswith("read_x")
-            ]
+            loops = _read_x_loops(fn)
+            if not loops:  # it only writes y_t to a FIFO (emitted_step checks that)
+                continue
+            (loop,) = loops
             (step,) = [c for c in _labelled(fn, "steps")[0].walk() if isinstance(c, hlscpp.CallOp)]
             step_fn = funcs[step.callee.root_reference.data]
             (prefetch,) = [
@@ -325,6 +403,11 @@ TOP_CASES = [
     ),
     ("stock", lambda: onnx.load(STOCK), "qrnn-set-folding{target-cycles=20000}"),
     ("stock_wide", lambda: onnx.load(STOCK), "qrnn-set-folding{target-cycles=3000}"),
+    # LSTM-only kernels: port -> x_t -> (layer -> y_t -> x_t ->) layer -> y_t -> port, no [T][N] buffer
+    ("tiny", lambda: onnx.load(TINY), ""),
+    ("l2_w4", lambda: onnx.load(FIXTURES / "l2_w4_float.onnx"), ""),
+    # E = 2 lanes (PE 8, G = 4): y_t leaves in words of 2, the next layer and the port's writer take them apart
+    ("l2_w4_e2", lambda: onnx.load(FIXTURES / "l2_w4_float.onnx"), "qrnn-set-folding{pe=8 simd=2}"),
 ]
 
 

@@ -296,7 +296,7 @@ func.func @conv2d(%X: tensor<3x3xf32>) -> tensor<4x1xf32> attributes {lstmc.inpu
 // CHECK:         hlscpp.call @rec_layer0_prefetch_x0(
 // CHECK-NEXT:    hlscpp.call @rec_layer0_gates(
 // CHECK-LABEL: hlscpp.func @rec_layer0(
-// CHECK-SAME:  [[H0:%[0-9a-z_]+]]: memref<6xsi8> "in0", [[XS:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in1", [[YS:%[0-9a-z_]+]]: memref<3x6xsi8> "out0") {
+// CHECK-SAME:  [[H0:%[0-9a-z_]+]]: memref<6xsi8> "in0", [[XS:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in1", [[YS:%[0-9a-z_]+]]: memref<3x!hlscpp.stream<si8>> "out0") {
 // CHECK:         %x0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 0>] : memref<4xsi8>
 // CHECK-NEXT:    %x_next0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 0>] : memref<4xsi8>
 // CHECK-NEXT:    hlscpp.for [[K:%[a-z0-9_]+]] = 0 to 4 step 1 pipeline(1) label("read_x0")
@@ -305,9 +305,18 @@ func.func @conv2d(%X: tensor<3x3xf32>) -> tensor<4x1xf32> attributes {lstmc.inpu
 // CHECK:         hlscpp.for [[ST:%[a-z0-9_]+]] = 0 to 3 step 1 label("steps")
 // CHECK-NEXT:      hlscpp.call @rec_layer0_step([[ST]], %x0, %{{.*}}, %{{.*}}, [[YS]], [[XS]], %x_next0)
 // CHECK:           label("copy_x0")
+// y_t leaves in words of E = 3 lanes (no [T][H] buffer); the port's writer takes one element per cycle.
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x!hlscpp.stream<si8>> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 {
+// CHECK-NEXT:        hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 3 step 1 pipeline(1) {
+// CHECK-NEXT:          [[V:%.*]] = hlscpp.read %{{.*}}{{\[}}[[E]]] : memref<3x!hlscpp.stream<si8>> -> si8
+// CHECK-NEXT:          hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK:         %ys_fifo = hlscpp.stream depth(2) : memref<3x!hlscpp.stream<si8>>
 // CHECK:         hlscpp.call @requant_xr(%x_fifo, %xr_fifo)
-// CHECK:         hlscpp.call @rec_layer0(%h0, %xr_fifo, %ys)
+// CHECK:         hlscpp.call @rec_layer0(%h0, %xr_fifo, %ys_fifo)
+// CHECK-NEXT:    hlscpp.call @write_Y(%ys_fifo, %{{.*}})
 func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %xr = qrnn.requant %x shift(1) clamp(-128, 127) rounding("half_even") : tensor<3x4xsi8> -> tensor<3x4xsi8>
@@ -319,5 +328,93 @@ func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input
     qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
   } attributes {lstmc.onnx_node = "layer0"}
   %y = qrnn.dequantize %ys by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
+  func.return %y : tensor<3x6xf32>
+}
+
+// -----
+
+// Two forward layers between the ports: x_t streams from the input port straight into layer 0 (its reader
+// writes a FIFO, no [T][I] buffer), layer 0's y_t into layer 1's x_t FIFO, and layer 1's y_t (through a
+// reshape, a view) to the output port's writer. No [T][N] array is left at the top level.
+// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) {
+// CHECK-NEXT:        [[V:%.*]] = hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
+// CHECK-NEXT:        hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
+// The unit computing h_t writes y_t to the step's FIFO argument as it goes (no time index).
+// CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: !hlscpp.stream<si16> "in0", %{{.*}}: memref<6xsi8> "next0", [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "y0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("requant")
+// CHECK:           hlscpp.write [[Y]], %{{.*}} : !hlscpp.stream<si8>, si8
+// CHECK-LABEL: hlscpp.func @rec_layer0(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: !hlscpp.stream<si8> "out0") {
+// CHECK-LABEL: hlscpp.func @rec_layer1(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: !hlscpp.stream<si8> "out0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("read_x0")
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) {
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK-NOT:     memref<3x
+// CHECK:         %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK:         %y0_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK:         %y1_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK:         hlscpp.call @read_X(%{{.*}}, %x_fifo)
+// CHECK:         hlscpp.call @rec_layer0(%{{.*}}, %x_fifo, %y0_fifo)
+// CHECK:         hlscpp.call @rec_layer1(%{{.*}}, %y0_fifo, %y1_fifo)
+// CHECK-NEXT:    hlscpp.call @write_Y(%y1_fifo, %{{.*}})
+// CHECK-NOT:     memref<3x
+// CHECK:       }
+func.func @two_layers(%X: tensor<3x4xf32>) -> tensor<3x1x6xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT0, %y0 = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "layer0"}
+  %h1 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT1, %y1 = qrnn.recurrence(%h1) scan(%y0) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x6xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<6xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<12x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<6xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "layer1"}
+  %y1r = qrnn.reshape %y1 : tensor<3x6xsi8> -> tensor<3x1x6xsi8>
+  %y = qrnn.dequantize %y1r by <s8, scale = 0.125, zp = 0> : tensor<3x1x6xsi8> -> tensor<3x1x6xf32>
+  func.return %y : tensor<3x1x6xf32>
+}
+
+// -----
+
+// Not streamed: a reverse layer reads x_{T-1-t} at step t and writes y_t at row T - 1 - t, so its input and
+// its output keep their [T][N] buffers (and so does the forward layer's y_t that it reads). Only x_t into
+// the forward layer streams.
+// CHECK-LABEL: hlscpp.func @rec_fwd_hn(%{{.*}}: index "t", %{{.*}}: !hlscpp.stream<si16> "in0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
+// CHECK-LABEL: hlscpp.func @rec_bwd_gates(%{{.*}}: index "t", %{{.*}}: memref<3x6xsi8> "in0", %{{.*}}: memref<6xsi8> "in1", %{{.*}}: !hlscpp.stream<si16> "out0") {
+// CHECK-LABEL: hlscpp.func @rec_bwd(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: memref<3x6xsi8> "in1", %{{.*}}: memref<3x6xsi8> "out0") {
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK:         %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK-NOT:     hlscpp.stream depth
+// CHECK:         %y0 = hlscpp.array local : memref<3x6xsi8>
+// CHECK-NEXT:    %y1 = hlscpp.array local : memref<3x6xsi8>
+// CHECK:         hlscpp.call @rec_fwd(%{{.*}}, %x_fifo, %y0)
+// CHECK:         hlscpp.call @rec_bwd(%{{.*}}, %y0, %y1)
+// CHECK-NEXT:    hlscpp.call @write_Y(%y1, %{{.*}})
+func.func @reverse(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT0, %y0 = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "fwd"}
+  %h1 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT1, %y1 = qrnn.recurrence(%h1) scan(%y0) directions [reverse] -> [reverse] : (tensor<6xsi8>, tensor<3x6xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<6xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<12x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(1) simd(1) : (tensor<6xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "bwd"}
+  %y = qrnn.dequantize %y1 by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
   func.return %y : tensor<3x6xf32>
 }
