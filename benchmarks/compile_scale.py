@@ -140,6 +140,7 @@ def main() -> None:
             f"{r['cpp_bytes'] / base[1]:>6.1f} {r['compile'] / base[2]:>7.1f}{note}"
         )
         last = (i, h, t, model)
+    assert last is not None, "at least one size is measured"
     i, h, t, model = last
     o = old_ways(model)
     print(

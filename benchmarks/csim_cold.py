@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -106,7 +107,8 @@ def main() -> None:
         report("in process", in_process(model, inputs, tmp / "cache-a"))
         if args.cli:
             onnx.save(model, tmp / "model.onnx")
-            np.savez(tmp / "inputs.npz", **inputs)
+            # (as keyword arguments of any type: savez's own `allow_pickle` keyword is one of them)
+            np.savez(tmp / "inputs.npz", **cast("dict[str, Any]", inputs))
             report("lstmc run", with_cli(tmp / "model.onnx", tmp / "inputs.npz", tmp, tmp / "cache-b"))
 
 

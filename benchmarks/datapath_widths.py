@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from xdsl.dialects.builtin import FloatAttr
 
 from lstmc.dense import array_from_dense
 from lstmc.dialects import dataflow, qrnn
@@ -126,7 +127,11 @@ def alignments(model: onnx.ModelProto) -> list[tuple[str, int, int, float]]:
     )  # keeps them all
     rows = []
     for op in module.walk():
-        if isinstance(op, qrnn.RequantOp) and op.attributes["error_bound"].value.data > 0:
+        if not isinstance(op, qrnn.RequantOp):
+            continue
+        bound = op.attributes["error_bound"]
+        assert isinstance(bound, FloatAttr)  # recorded on every requantizer by qrnn-legalize-precision
+        if bound.value.data > 0:
             src = op.input.owner
             mults = array_from_dense(src.multipliers).astype(np.int64) if isinstance(src, qrnn.ScaledSumOp) else [1]
             rows.append(
@@ -134,7 +139,7 @@ def alignments(model: onnx.ModelProto) -> list[tuple[str, int, int, float]]:
                     op.results[0].name_hint or "?",
                     op.shift.value.data,
                     int(max(abs(int(m)) for m in np.ravel(mults))).bit_length(),
-                    op.attributes["error_bound"].value.data,
+                    bound.value.data,
                 )
             )
     return rows

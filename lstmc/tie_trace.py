@@ -96,14 +96,16 @@ After a tie the two levels follow different valid trajectories, so later steps o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, ShapedType, StringAttr, TensorType
 from xdsl.interpreter import Interpreter
-from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
+from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
 from lstmc import numerics
 from lstmc.dense import array_from_dense
@@ -112,12 +114,15 @@ from lstmc.errors import LstmcError
 from lstmc.interpreter import entry_function, io_names, run_function
 from lstmc.interpreter.qrnn import QrnnFunctions, align_batched, is_batched, stack_time
 
+if TYPE_CHECKING:
+    from lstmc.passes.qrnn_legalize_precision import Absorbed
+
 U = 2.0**-24  # unit roundoff of float32
 BOUND_SLACK = 1.0 + 2.0**-40  # covers the float64 rounding of the bound arithmetic itself
 
 
 # ------------------------------------------------------------------------------------------- the classifier
-def half_ulp(x: np.ndarray) -> np.ndarray:
+def half_ulp(x: np.ndarray | float) -> np.ndarray:
     """Half the float32 spacing at |x|: the largest rounding error of a float32 result x (inf/NaN propagate)."""
     x = np.abs(np.asarray(x, np.float32))
     with np.errstate(invalid="ignore"):
@@ -297,6 +302,7 @@ class SequenceVerdict:
             return self.divergence.describe()
         if self.float_rounding:
             worst = self.worst_rounding
+            assert worst is not None  # float_rounding: some element differs
             return (
                 f"sequence {self.sequence}: {len(self.rounding)} element(s) of unquantized outputs differ by "
                 f"float32 rounding; largest: {worst.describe()}"
@@ -366,7 +372,7 @@ class _IntSource:
     hi: int = 0
     error_bound: float = 0.0
     identity: bool = False  # a requantizer of arithmetic that is the identity: v_int = the code itself
-    absorbed: object = None  # qrnn_legalize_precision.Absorbed: codes round((p acc + q) / d), never computed
+    absorbed: Absorbed | None = None  # codes round((p acc + q) / d), never computed
 
 
 def _int_sources(record: dict, live: set[Operation]) -> dict[Operation, _IntSource]:
@@ -382,7 +388,9 @@ def _int_sources(record: dict, live: set[Operation]) -> dict[Operation, _IntSour
         owner = form.value.owner if isinstance(form.value, OpResult) else None
         bound = 0.0
         if isinstance(owner, qrnn.RequantOp) and "error_bound" in owner.attributes:
-            bound = float(owner.attributes["error_bound"].value.data)
+            recorded = owner.attributes["error_bound"]
+            assert isinstance(recorded, FloatAttr)
+            bound = float(recorded.value.data)
         acc, shift, rounding = form.pre if form.pre is not None else (None, 0, "half_even")
         absorbed = form.absorbed
         if absorbed is not None:  # the exact value is known from an accumulator (thresholds absorbed the
@@ -508,7 +516,7 @@ class _FloatTrace(_StepListener):
     def enter_step(self, rec, t: int) -> None:
         frame, block = self.frames[rec], rec.body.block
         n = len(rec.init)
-        yielded = block.last_op.operands
+        yielded = _terminator_operands(block)
         if t > 0:  # the previous step's yields are still in place: no op of this step has run yet
             for acc, v in zip(frame.collected, yielded[n:]):
                 acc.append(self._known(v).err)
@@ -572,7 +580,7 @@ class _FloatTrace(_StepListener):
             return self._recurrence_results(op, results)
         return [_Entry(np.full(np.shape(r), np.inf), "arith") for r in results]  # no rule: no bound
 
-    def _quant(self, op: Operation, quant, dequant, x, result, src: _Entry) -> _Entry:
+    def _quant(self, op: qrnn.QuantOp | qrnn.QuantDequantOp, quant, dequant, x, result, src: _Entry) -> _Entry:
         """A quantizer by `quant` whose codes are dequantized by `dequant` (the same attribute for qrnn.quant)."""
         q = numerics.quant_params(quant)
         batched = is_batched(np.asarray(x), op.input)
@@ -588,7 +596,9 @@ class _FloatTrace(_StepListener):
         self.counts[op] = k + 1
         region = "" if rec is None else "a recurrence"
         if rec is not None and "lstmc.onnx_node" in rec.attributes:
-            region = rec.attributes["lstmc.onnx_node"].data
+            node = rec.attributes["lstmc.onnx_node"]
+            assert isinstance(node, StringAttr)
+            region = node.data
         self.events.append(_QuantEvent(op, k, step, region, codes - zp, v, bound, src.kind == "exact"))
         s_dq = (
             s
@@ -602,7 +612,7 @@ class _FloatTrace(_StepListener):
         a_b, b_b = is_batched(a, op.lhs), is_batched(b, op.rhs)
         ea = np.broadcast_to(ins[0].err, a.shape)
         eb = np.broadcast_to(ins[1].err, b.shape)
-        k = op.lhs.type.get_shape()[-1]
+        k = SSAValue.get(op.lhs, type=TensorType).type.get_shape()[-1]
         gamma = k * U / (1 - k * U)
         with np.errstate(all="ignore"):
             e = (
@@ -617,7 +627,7 @@ class _FloatTrace(_StepListener):
     def _recurrence_results(self, rec: qrnn.RecurrenceOp, results) -> list[_Entry]:
         frame = self.frames.pop(rec)
         n = len(rec.init)
-        yielded = rec.body.block.last_op.operands
+        yielded = _terminator_operands(rec.body.block)
         if self.steps.get(rec, -1) < 0:  # no step ran
             return [_Entry(e.err, "code") for e in frame.init] + [
                 _Entry(np.zeros(np.shape(r)), "code") for r in results[n:]
@@ -673,6 +683,7 @@ class _IntTrace(_StepListener):
     def enter_step(self, rec, t: int) -> None:
         args = rec.body.block.args
         if any(a in self.tracked for a in args):
+            assert self.interpreter is not None  # handed over before the run
             for a, value in zip(args, self.interpreter.get_values(args)):
                 if a in self.tracked:
                     self.values[a].append(value)
@@ -713,10 +724,10 @@ class TieTracer:
         if self._grids is None:
             float_module, int_module, _ = self._build()
             fn, int_fn = entry_function(float_module), entry_function(int_module)
-            returned = fn.body.block.last_op.operands
+            returned = _terminator_operands(fn.body.block)
             names = io_names(fn, "lstmc.output_names", len(returned), "result")
             self._grids = {}
-            for name, value, out in zip(names, returned, int_fn.body.block.last_op.operands):
+            for name, value, out in zip(names, returned, _terminator_operands(int_fn.body.block)):
                 if _arithmetic(value):
                     dq = out.owner if isinstance(out, OpResult) else None
                     # per channel: the smallest step, which only makes 2 B < s harder to meet
@@ -729,6 +740,7 @@ class TieTracer:
         types = fn.function_type.inputs.data
         for name, ty in zip(io_names(fn, "lstmc.input_names", len(types), "arg"), types):
             if name in self.inputs:
+                assert isinstance(ty, ShapedType)
                 return np.ndim(self.inputs[name]) == len(ty.get_shape()) + 1
         return True
 
@@ -807,7 +819,7 @@ class TieTracer:
                 break
             src = sources.get(event.op)
             found = None if src is None else _int_codes(src, itrace, event.occurrence, n)
-            if found is None:
+            if src is None or found is None:
                 continue  # a quantizer without runtime codes in the integer design (a constant's)
             c_int, v_int = found
             c_flt = _batch(event.codes, event.op.result, n)
@@ -820,7 +832,7 @@ class TieTracer:
                     still.append(row)
             open_rows = still
         fn = entry_function(float_module)
-        returned = fn.body.block.last_op.operands
+        returned = _terminator_operands(fn.body.block)
         errors = {}
         for name, value in zip(io_names(fn, "lstmc.output_names", len(returned), "result"), returned):
             entry = ftrace.entries.get(value)  # none for a graph input returned as it is: no bound claimed
@@ -869,6 +881,7 @@ def _verdict(event: _QuantEvent, src: _IntSource, seq: int, row: int, diff, c_fl
         )
         if worst is None or (worst.tie and not d.tie):
             worst = d  # report a non-tie element if there is one
+    assert worst is not None  # diff has a nonzero element
     return SequenceVerdict(seq, worst.tie, worst)
 
 
@@ -915,8 +928,15 @@ def _arithmetic(value: SSAValue, depth: int = 0) -> bool:
     if isinstance(op, qrnn.ConcatOp):
         return all(_arithmetic(v, depth + 1) for v in op.inputs)
     if isinstance(op, qrnn.RecurrenceOp):
-        return _arithmetic(op.body.block.last_op.operands[value.index], depth + 1)
+        return _arithmetic(_terminator_operands(op.body.block)[value.index], depth + 1)
     return False
+
+
+def _terminator_operands(block: Block) -> Sequence[SSAValue]:
+    """The operands of a block's terminator: what a recurrence body yields, what a function returns."""
+    last = block.last_op
+    assert last is not None
+    return last.operands
 
 
 def _run(module: ModuleOp, inputs, listener: _StepListener) -> dict[str, np.ndarray]:
@@ -932,24 +952,26 @@ def _batch(value, ssa: SSAValue, n: int) -> np.ndarray:
 def _int_codes(src: _IntSource, trace: _IntTrace, k: int, n: int):
     """(codes [n, ...], v_int(row, idx) or None) of the k-th execution of a quantizer in the integer design.
     v_int is the exact value before rounding: acc / 2^shift for a requantizer, the code itself for an identity."""
-    has_acc = src.acc is not None and k < len(trace.values[src.acc])
-    if src.absorbed is not None and has_acc:
-        exact = src.absorbed.values(_batch(np.asarray(trace.values[src.acc][k], np.int64), src.acc, n))
-        if src.value is not None and k < len(trace.values[src.value]):  # the codes the design computed
-            codes = _batch(np.asarray(trace.values[src.value][k], np.int64), src.value, n)
+    # the accumulator and the codes, each when the design computed it a k-th time
+    acc_value = src.acc if src.acc is not None and k < len(trace.values[src.acc]) else None
+    code_value = src.value if src.value is not None and k < len(trace.values[src.value]) else None
+    if src.absorbed is not None and acc_value is not None:
+        exact = src.absorbed.values(_batch(np.asarray(trace.values[acc_value][k], np.int64), acc_value, n))
+        if code_value is not None:  # the codes the design computed
+            codes = _batch(np.asarray(trace.values[code_value][k], np.int64), code_value, n)
         else:  # never computed: they are the exact value rounded
             codes = np.vectorize(lambda v: round_exact(v, src.rounding), otypes=[np.int64])(exact)
             codes = codes.clip(src.lo, src.hi)
         return codes, lambda row, idx: exact[row][idx]
-    if src.value is not None and k < len(trace.values[src.value]):
-        codes = _batch(np.asarray(trace.values[src.value][k], np.int64), src.value, n)
-    elif has_acc:  # a requantizer fused away: round its accumulator as it would have
-        acc = np.asarray(trace.values[src.acc][k], np.int64)
-        codes = _batch(numerics.shift_round(acc, src.shift, src.rounding).clip(src.lo, src.hi), src.acc, n)
+    if code_value is not None:
+        codes = _batch(np.asarray(trace.values[code_value][k], np.int64), code_value, n)
+    elif acc_value is not None:  # a requantizer fused away: round its accumulator as it would have
+        acc = np.asarray(trace.values[acc_value][k], np.int64)
+        codes = _batch(numerics.shift_round(acc, src.shift, src.rounding).clip(src.lo, src.hi), acc_value, n)
     else:
         return None
-    if has_acc:
-        acc = _batch(np.asarray(trace.values[src.acc][k], np.int64), src.acc, n)
+    if acc_value is not None:
+        acc = _batch(np.asarray(trace.values[acc_value][k], np.int64), acc_value, n)
         return codes, lambda row, idx: Fraction(int(acc[row][idx]), 1 << src.shift)
     if src.identity:
         return codes, lambda row, idx: Fraction(int(codes[row][idx]))

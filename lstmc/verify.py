@@ -51,8 +51,7 @@ class StageReport:
     @property
     def rounded_max_ulp(self) -> float | None:
         """Largest float32 rounding error (ulps of the reference) of an unquantized output."""
-        worst = [v.worst_rounding.ulps for v in self.rounded]
-        return max(worst) if worst else None
+        return max((r.ulps for v in self.rounded for r in v.rounding), default=None)
 
     @property
     def tie_max_lsb(self) -> float | None:

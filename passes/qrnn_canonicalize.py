@@ -50,7 +50,12 @@ from lstmc.dialects import qrnn
 _MOVES = (qrnn.ReshapeOp, qrnn.TransposeOp)
 
 
-def _single_use_move(value: SSAValue) -> Operation | None:
+def _tensor(value: SSAValue) -> TensorType:
+    """The type of a value of the tensor-level IR."""
+    return SSAValue.get(value, type=TensorType).type
+
+
+def _single_use_move(value: SSAValue) -> qrnn.ReshapeOp | qrnn.TransposeOp | None:
     if isinstance(value, OpResult) and isinstance(value.op, _MOVES) and value.has_one_use():
         return value.op
     return None
@@ -59,13 +64,13 @@ def _single_use_move(value: SSAValue) -> Operation | None:
 def _clone_move(move: Operation, source: SSAValue) -> Operation:
     if isinstance(move, qrnn.TransposeOp):
         return qrnn.TransposeOp(source, move.permutation)
-    return qrnn.ReshapeOp(source, TensorType(source.type.get_element_type(), move.result.type.get_shape()))
+    return qrnn.ReshapeOp(source, TensorType(_tensor(source).get_element_type(), _tensor(move.results[0]).get_shape()))
 
 
 def _apply_move(move: Operation, index: np.ndarray) -> np.ndarray:
     if isinstance(move, qrnn.TransposeOp):
         return np.transpose(index, move.permutation)
-    return index.reshape(tuple(move.result.type.get_shape()))
+    return index.reshape(tuple(_tensor(move.results[0]).get_shape()))
 
 
 class SinkMoveBelowElementwise(RewritePattern):
@@ -103,12 +108,12 @@ class CollapseMoves(RewritePattern):
         ):
             rewriter.replace(op, [], [source])
             return
-        chain = [op]
+        chain: list[qrnn.ReshapeOp | qrnn.TransposeOp] = [op]
         while (prev := _single_use_move(chain[0].operands[0])) is not None:
             chain.insert(0, prev)
         for k in range(len(chain) - 1):  # longest order-keeping chain first
             origin = chain[k].operands[0]
-            shape = tuple(origin.type.get_shape())
+            shape = tuple(_tensor(origin).get_shape())
             index = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
             for move in chain[k:]:
                 index = _apply_move(move, index)
@@ -127,7 +132,7 @@ class CollapseMoves(RewritePattern):
 
 
 def _clone_move_to_reshape(source: SSAValue, like: Operation) -> Operation:
-    return qrnn.ReshapeOp(source, TensorType(source.type.get_element_type(), like.results[0].type.get_shape()))
+    return qrnn.ReshapeOp(source, TensorType(_tensor(source).get_element_type(), _tensor(like.results[0]).get_shape()))
 
 
 class FoldReluIntoQuant(RewritePattern):
@@ -145,7 +150,7 @@ class FoldReluIntoQuant(RewritePattern):
 # ------------------------------------------------------------------------- constants under data movement
 def _moved_axis(move: Operation, axis: int) -> int | None:
     """Where axis `axis` of the move's input lies in its result; None when a reshape merges or splits it."""
-    src, dst = tuple(move.operands[0].type.get_shape()), tuple(move.results[0].type.get_shape())
+    src, dst = tuple(_tensor(move.operands[0]).get_shape()), tuple(_tensor(move.results[0]).get_shape())
     axis %= len(src)
     if isinstance(move, qrnn.TransposeOp):
         return move.permutation.index(axis)
@@ -215,7 +220,7 @@ def _unit_expand(value: SSAValue) -> tuple[SSAValue, int] | None:
     """(x, k) when `value` is a reshape of x that only puts k >= 1 unit axes in front of x's shape."""
     if not (isinstance(value, OpResult) and isinstance(value.op, qrnn.ReshapeOp)):
         return None
-    src, dst = tuple(value.op.input.type.get_shape()), tuple(value.type.get_shape())
+    src, dst = tuple(_tensor(value.op.input).get_shape()), tuple(_tensor(value).get_shape())
     k = len(dst) - len(src)
     if k >= 1 and dst[k:] == src and all(d == 1 for d in dst[:k]):
         return value.op.input, k
@@ -227,10 +232,10 @@ def _as_shape(value: SSAValue, shape: tuple[int, ...]) -> tuple[SSAValue, list[O
     if (
         isinstance(value, OpResult)
         and isinstance(value.op, qrnn.ReshapeOp)
-        and tuple(value.op.input.type.get_shape()) == shape
+        and tuple(_tensor(value.op.input).get_shape()) == shape
     ):
         return value.op.input, []
-    r = qrnn.ReshapeOp(value, TensorType(value.type.get_element_type(), shape))
+    r = qrnn.ReshapeOp(value, TensorType(_tensor(value).get_element_type(), shape))
     r.result.name_hint = value.name_hint
     return r.result, [r]
 
@@ -259,42 +264,47 @@ class SinkUnitAxes(RewritePattern):
                 inner = type(op)(src, op.kernel_name)
         elif isinstance(op, (qrnn.AddOp, qrnn.SubOp, qrnn.MulOp)):
             found = next((f for f in map(_unit_expand, op.operands) if f is not None), None)
-            shape = tuple(op.result.type.get_shape())
+            shape = tuple(_tensor(op.result).get_shape())
             if found is None or any(d != 1 for d in shape[: found[1]]):
                 return
             rank = len(shape) - found[1]
             operands = []
             for v in op.operands:
-                v_shape = tuple(v.type.get_shape())
+                v_shape = tuple(_tensor(v).get_shape())
                 drop = max(0, len(v_shape) - rank)  # these axes broadcast into the unit axes: all 1
                 value, moves = _as_shape(v, v_shape[drop:]) if drop else (v, [])
                 new += moves
                 operands.append(value)
             inner = type(op)(
-                operands[0], operands[1], TensorType(op.result.type.get_element_type(), shape[-rank:] if rank else ())
+                operands[0],
+                operands[1],
+                TensorType(_tensor(op.result).get_element_type(), shape[-rank:] if rank else ()),
             )
         elif isinstance(op, qrnn.ConcatOp):  # e.g. [x_t; h] of a cell that concatenates before its product
             found = [_unit_expand(v) for v in op.inputs]
             k = found[0][1] if found[0] is not None else 0
             axis = op.axis.value.data
-            if not k or axis < k or any(f is None or f[1] != k for f in found):
+            expanded = [f for f in found if f is not None]
+            if not k or axis < k or len(expanded) != len(found) or any(f[1] != k for f in expanded):
                 return
-            shape = tuple(op.result.type.get_shape())[k:]
-            inner = qrnn.ConcatOp([f[0] for f in found], axis - k, TensorType(op.result.type.get_element_type(), shape))
+            shape = tuple(_tensor(op.result).get_shape())[k:]
+            inner = qrnn.ConcatOp(
+                [f[0] for f in expanded], axis - k, TensorType(_tensor(op.result).get_element_type(), shape)
+            )
         elif isinstance(op, qrnn.MatMulOp):
             found = _unit_expand(op.lhs)
-            if found is None or len(found[0].type.get_shape()) != 1 or len(op.rhs.type.get_shape()) != 2:
+            if found is None or len(_tensor(found[0]).get_shape()) != 1 or len(_tensor(op.rhs).get_shape()) != 2:
                 return
             inner = qrnn.MatMulOp(
                 found[0],
                 op.rhs,
-                TensorType(op.result.type.get_element_type(), op.result.type.get_shape()[found[1] :]),
+                TensorType(_tensor(op.result).get_element_type(), _tensor(op.result).get_shape()[found[1] :]),
                 op.kernel_name,
             )
         else:
             return
         inner.results[0].name_hint = op.results[0].name_hint
-        rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], op.results[0].type)])
+        rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], _tensor(op.results[0]))])
 
 
 class FoldReshapeOfReshape(RewritePattern):
@@ -326,14 +336,14 @@ def _drop_unit_axis(op: qrnn.RecurrenceOp, rewriter: PatternRewriter, axis: int)
     term = body.last_op
     assert isinstance(term, qrnn.YieldOp)
     seq_axis = 1 if axis == 0 else axis
-    init = [qrnn.ReshapeOp(v, _drop_first(v.type, axis)) for v in op.init]
-    seqs = [qrnn.ReshapeOp(v, _drop_first(v.type, seq_axis)) for v in op.inputs]
+    init = [qrnn.ReshapeOp(v, _drop_first(_tensor(v), axis)) for v in op.init]
+    seqs = [qrnn.ReshapeOp(v, _drop_first(_tensor(v), seq_axis)) for v in op.inputs]
     for r in init + seqs:
         r.result.name_hint = r.input.name_hint
-    block = Block(arg_types=[_drop_first(a.type, axis) for a in body.args])
+    block = Block(arg_types=[_drop_first(_tensor(a), axis) for a in body.args])
     for old, arg in zip(body.args, block.args):
         arg.name_hint = old.name_hint
-        entry = qrnn.ReshapeOp(arg, old.type)
+        entry = qrnn.ReshapeOp(arg, _tensor(old))
         block.add_op(entry)
         old.replace_all_uses_with(entry.result)
     values = list(term.values)
@@ -341,18 +351,18 @@ def _drop_unit_axis(op: qrnn.RecurrenceOp, rewriter: PatternRewriter, axis: int)
     for inner in list(body.ops):
         inner.detach()
         block.add_op(inner)
-    exits = [qrnn.ReshapeOp(v, _drop_first(v.type, axis)) for v in values]
+    exits = [qrnn.ReshapeOp(v, _drop_first(_tensor(v), axis)) for v in values]
     block.add_ops([*exits, qrnn.YieldOp(*(e.result for e in exits))])
     rec = qrnn.RecurrenceOp(
         [r.result for r in init],
         [r.result for r in seqs],
-        [_drop_first(r.type, seq_axis) for r in op.outputs],
+        [_drop_first(_tensor(r), seq_axis) for r in op.outputs],
         op.in_dirs,
         op.out_dirs,
         Region(block),
     )
     rec.attributes.update(op.attributes)
-    restored = [qrnn.ReshapeOp(new, old.type) for new, old in zip(rec.results, op.results)]
+    restored = [qrnn.ReshapeOp(new, _tensor(old)) for new, old in zip(rec.results, op.results)]
     for new, old in zip(rec.results, op.results):
         new.name_hint = old.name_hint
     rewriter.replace(op, [*init, *seqs, rec, *restored], [r.result for r in restored])
@@ -360,7 +370,9 @@ def _drop_unit_axis(op: qrnn.RecurrenceOp, rewriter: PatternRewriter, axis: int)
 
 def _per_step_shapes(op: qrnn.RecurrenceOp) -> list[tuple[int, ...]]:
     body = op.body.block
-    return [tuple(a.type.get_shape()) for a in body.args] + [tuple(v.type.get_shape()) for v in body.last_op.operands]
+    term = body.last_op
+    assert term is not None
+    return [tuple(_tensor(a).get_shape()) for a in body.args] + [tuple(_tensor(v).get_shape()) for v in term.operands]
 
 
 class DropUnitBatch(RewritePattern):
@@ -389,7 +401,7 @@ def _column_expand(value: SSAValue) -> SSAValue | None:
     """x when `value` is a reshape of x [..., N] to [..., N, 1]."""
     if not (isinstance(value, OpResult) and isinstance(value.op, qrnn.ReshapeOp)):
         return None
-    src, dst = tuple(value.op.input.type.get_shape()), tuple(value.type.get_shape())
+    src, dst = tuple(_tensor(value.op.input).get_shape()), tuple(_tensor(value).get_shape())
     return value.op.input if src and dst == (*src, 1) else None
 
 
@@ -400,9 +412,9 @@ def _column_product(value: SSAValue) -> bool:
     return (
         isinstance(value, OpResult)
         and isinstance(value.op, qrnn.MatMulOp)
-        and len(value.op.lhs.type.get_shape()) == 2
-        and len(value.op.rhs.type.get_shape()) == 2
-        and value.op.rhs.type.get_shape()[1] == 1
+        and len(_tensor(value.op.lhs).get_shape()) == 2
+        and len(_tensor(value.op.rhs).get_shape()) == 2
+        and _tensor(value.op.rhs).get_shape()[1] == 1
     )
 
 
@@ -410,8 +422,8 @@ def _without_column(value: SSAValue) -> tuple[SSAValue, list[Operation]]:
     """`value` [..., N, 1] as [..., N]."""
     if (source := _column_expand(value)) is not None:
         return source, []
-    shape = tuple(value.type.get_shape())[:-1]
-    r = qrnn.ReshapeOp(value, TensorType(value.type.get_element_type(), shape))
+    shape = tuple(_tensor(value).get_shape())[:-1]
+    r = qrnn.ReshapeOp(value, TensorType(_tensor(value).get_element_type(), shape))
     r.result.name_hint = value.name_hint
     return r.result, [r]
 
@@ -434,7 +446,7 @@ class SinkUnitColumn(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if len(op.results) != 1:
             return
-        shape = tuple(op.results[0].type.get_shape())
+        shape = tuple(_tensor(op.results[0]).get_shape())
         if len(shape) < 2 or shape[-1] != 1:
             return
         anchors = [v for v in op.operands if _column_expand(v) is not None or _column_product(v)]
@@ -462,15 +474,17 @@ class SinkUnitColumn(RewritePattern):
                 return
             operands = []
             for v in op.operands:
-                if len(v.type.get_shape()) >= 2:
+                if len(_tensor(v).get_shape()) >= 2:
                     v, moves = _without_column(v)
                     new += moves
                 operands.append(v)
-            inner = type(op)(operands[0], operands[1], TensorType(op.results[0].type.get_element_type(), shape[:-1]))
+            inner = type(op)(
+                operands[0], operands[1], TensorType(_tensor(op.results[0]).get_element_type(), shape[:-1])
+            )
         else:
             return
         inner.results[0].name_hint = op.results[0].name_hint
-        rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], op.results[0].type)])
+        rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], _tensor(op.results[0]))])
 
 
 class HoistScannedInputQuant(RewritePattern):
@@ -483,13 +497,14 @@ class HoistScannedInputQuant(RewritePattern):
         n_state = len(op.init)
         for j, arg in enumerate(op.body.block.args[n_state:]):
             users = [u.operation for u in arg.uses]
-            if not users or not all(isinstance(u, qrnn.QuantOp) for u in users) or len({u.quant for u in users}) > 1:
+            quants = [u for u in users if isinstance(u, qrnn.QuantOp)]
+            if not users or len(quants) != len(users) or len({u.quant for u in quants}) > 1:
                 continue
-            q = users[0].quant
+            q = quants[0].quant
             if q.channel_axis is not None:
-                q = _with_axis(q, q.channel_axis % len(arg.type.get_shape()) + 1)
+                q = _with_axis(q, q.channel_axis % len(_tensor(arg).get_shape()) + 1)
             hoisted = qrnn.QuantOp(op.inputs[j], q)
-            hoisted.result.name_hint = users[0].result.name_hint or op.inputs[j].name_hint
+            hoisted.result.name_hint = quants[0].result.name_hint or op.inputs[j].name_hint
             rewriter.insert(hoisted, InsertPoint.before(op))
             op.operands[n_state + j] = hoisted.result
             rewriter.notify_op_modified(op)

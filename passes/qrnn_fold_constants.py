@@ -68,7 +68,7 @@ def _grid(q: qrnn.QuantAttr, rank: int) -> tuple[int | None, tuple[float, ...], 
 
 
 def _rank(value: SSAValue) -> int:
-    return len(value.type.get_shape())
+    return len(SSAValue.get(value, type=TensorType).type.get_shape())
 
 
 @functools.lru_cache(maxsize=None)
@@ -152,10 +152,9 @@ class FoldRedundantQuant(RewritePattern):
         if len(channels) * (p_in.qmax - p_in.qmin + 1) > MAX_ENUMERATED_CODES:
             return
         for s, z in channels:
-            per_tensor = dict(scale=(s,), zero_point=(z,), axis=None)
             if not _never_binds(
-                numerics.QuantParams(p_in.bits, p_in.signed, p_in.narrow, rounding=p_in.rounding, **per_tensor),
-                numerics.QuantParams(p_out.bits, p_out.signed, p_out.narrow, rounding=p_out.rounding, **per_tensor),
+                numerics.QuantParams(p_in.bits, p_in.signed, p_in.narrow, (s,), (z,), None, p_in.rounding),
+                numerics.QuantParams(p_out.bits, p_out.signed, p_out.narrow, (s,), (z,), None, p_out.rounding),
             ):
                 return
         rewriter.replace(op, [], [op.input])
@@ -211,6 +210,7 @@ class FuseGateMatMuls(RewritePattern):
         if key is None:
             return
         block = op.parent_block()
+        assert block is not None  # an op the walker visits is in a block
         group = {
             use.operation
             for use in op.lhs.uses
@@ -221,8 +221,13 @@ class FuseGateMatMuls(RewritePattern):
         }
         if len(group) < 2:
             return
-        matmuls = [o for o in block.ops if o in group]  # order of first appearance
-        weights = [_weight_of(m) for m in matmuls]
+        # order of first appearance (each a matmul with a weight: _weight_of said so)
+        matmuls = [o for o in block.ops if o in group and isinstance(o, qrnn.MatMulOp)]
+        weights = []
+        for m in matmuls:
+            w_m = _weight_of(m)
+            assert w_m is not None
+            weights.append(w_m)
         codes = np.concatenate([array_from_dense(x.codes) for x in weights], axis=1)
         bits, signed, narrow, rounding = key[0]
         if key[1] == "per-tensor":

@@ -100,6 +100,25 @@ class LegalizeError(DiagnosticException):
     pass
 
 
+def _tensor(value: SSAValue) -> TensorType:
+    """The type of a value of the tensor-level IR."""
+    return SSAValue.get(value, type=TensorType).type
+
+
+def _bits(value: SSAValue) -> int:
+    """The width of the integer elements of a value."""
+    element = _tensor(value).get_element_type()
+    assert isinstance(element, IntegerType), element
+    return element.width.data
+
+
+def _yield_of(body: Block) -> qrnn.YieldOp:
+    """The terminator of a recurrence body."""
+    term = body.last_op
+    assert isinstance(term, qrnn.YieldOp)
+    return term
+
+
 def _err(op: Operation, message: str) -> LegalizeError:
     hint = next((r.name_hint for r in op.results if r.name_hint), None)
     where = f"'{op.name}'" + (f" (%{hint})" if hint else "")
@@ -396,9 +415,9 @@ class Legalizer:
         else:
             self.forms[op.result] = Code(form.value, scale, form.lo, form.hi, op.dequant, form.pre, form.origin)
 
-    def _quantized(self, op: Operation, q: qrnn.QuantAttr):
+    def _quantized(self, op: qrnn.QuantOp | qrnn.QuantDequantOp, q: qrnn.QuantAttr):
         """The form of quantizer q applied to op's input."""
-        shape = tuple(op.results[0].type.get_shape())
+        shape = tuple(_tensor(op.results[0]).get_shape())
         src = self.form(op.operands[0], op)
         lo, hi = _code_range(q)
         if isinstance(src, FloatView) or (isinstance(src, tuple) and src[0] == "float_arg"):
@@ -428,7 +447,7 @@ class Legalizer:
         if q.channel_axis is not None:
             raise _err(op, "a per-channel quantizer of a reshaped graph input is not supported")
         codes = self.emit(qrnn.QuantizeOp(src.arg, q), src.arg).results[0]
-        moved = qrnn.ReshapeOp(codes, TensorType(codes.type.get_element_type(), src.shape))
+        moved = qrnn.ReshapeOp(codes, TensorType(_tensor(codes).get_element_type(), src.shape))
         return self.emit(moved, hint).results[0]
 
     def _quantized_const(self, value: np.ndarray, q: qrnn.QuantAttr, shape, op) -> ConstCode:
@@ -436,7 +455,7 @@ class Legalizer:
         zp = numerics.channel_values(q.zero_points, q.channel_axis, codes.ndim, np.int64)
         return ConstCode(codes - zp, _scale_of(q, shape, op), q)
 
-    def _requantize(self, op: qrnn.QuantOp, lin: Linear, q: qrnn.QuantAttr) -> Code:
+    def _requantize(self, op: qrnn.QuantOp | qrnn.QuantDequantOp, lin: Linear, q: qrnn.QuantAttr) -> Code:
         """Code of quantizer q applied to a linear form: scaled_sum (if needed) + requant."""
         shape = tuple(op.result.type.get_shape())
         s_out = _frac(_scale_of(q, shape, op))
@@ -496,30 +515,33 @@ class Legalizer:
         assert block is not None
         ops: list[Operation] = []
         shape = req.result.type.get_shape()
-        t = c.thresholds
+        t, mults, c_bias = c.thresholds, c.mults, c.bias
+        assert t is not None and mults is not None and c_bias is not None  # set on every choice but "aligned"
+        assert code.origin is not None  # a requantizer of a linear form: it has choices
         values = [self.replaced.get(x.value, x.value) for x in t.terms]  # (a term may be a replaced requantizer)
-        if c.kind == "packed":  # the factor codes packed into one index
-            values = [self.replaced.get(x.value, x.value) for x in c.packed.factors]
+        packed = c.packed
+        if packed is not None:  # (kind "packed") the factor codes packed into one index
+            values = [self.replaced.get(x.value, x.value) for x in packed.factors]
         owner = req.input.owner if isinstance(req.input, OpResult) else None
         if c.kind == "packed":
             ty = TensorType(qrnn.integer_type_for_range(*c.acc_range), shape)
             ops.append(
                 qrnn.ScaledSumOp(
                     values,
-                    dense_from_array(c.mults.astype(np.int64), i64),
-                    dense_from_array(c.bias.astype(np.int64), i64),
+                    dense_from_array(mults.astype(np.int64), i64),
+                    dense_from_array(c_bias.astype(np.int64), i64),
                     ty,
                 )
             )
             acc = ops[-1].results[0]
-        elif len(t.terms) == 1 and np.all(c.mults == 1) and (c.kind != "multiplier" or np.all(c.bias == 0)):
+        elif len(t.terms) == 1 and np.all(mults == 1) and (c.kind != "multiplier" or np.all(c_bias == 0)):
             acc = values[0]
         elif (
             isinstance(owner, qrnn.ScaledSumOp)
             and list(owner.terms) == values
-            and np.array_equal(array_from_dense(owner.multipliers), c.mults.astype(np.int64))
+            and np.array_equal(array_from_dense(owner.multipliers), mults.astype(np.int64))
             and np.array_equal(
-                array_from_dense(owner.bias), np.broadcast_to(c.bias, (c.mults.shape[1],)).astype(np.int64)
+                array_from_dense(owner.bias), np.broadcast_to(c_bias, (mults.shape[1],)).astype(np.int64)
             )
         ):
             acc = req.input  # the sum the requantizer read already is this accumulator
@@ -528,8 +550,8 @@ class Legalizer:
             ops.append(
                 qrnn.ScaledSumOp(
                     values,
-                    dense_from_array(c.mults.astype(np.int64), i64),
-                    dense_from_array(c.bias.astype(np.int64), i64),
+                    dense_from_array(mults.astype(np.int64), i64),
+                    dense_from_array(c_bias.astype(np.int64), i64),
                     ty,
                 )
             )
@@ -543,7 +565,7 @@ class Legalizer:
                 result_types=[req.result.type],
             )
             mult = [int(m) for m in c.multiplier]
-            bias = [int(b) for b in c.bias]
+            bias = [int(b) for b in c_bias]
             # acc = M A + B, so the exact value (p A + q) / d is (p acc + q M - p B) / (d M)
             absorbed = Absorbed(
                 acc,
@@ -561,14 +583,15 @@ class Legalizer:
             )
             absorbed, pre = Absorbed(acc, t.p, t.q, t.d, rounding), None
         elif c.kind == "packed":
+            assert packed is not None
             unit = qrnn.LutOp.create(
                 operands=[acc],
-                properties={"table": dense_from_array(c.packed.table, i64), "offset": _i64(0)},
+                properties={"table": dense_from_array(packed.table, i64), "offset": _i64(0)},
                 result_types=[req.result.type],
             )
-            absorbed, pre = c.packed.absorbed(acc, t, rounding), None
+            absorbed, pre = packed.absorbed(acc, t, rounding), None
         else:  # table
-            lo, hi = qrnn.integer_range_of(acc.type.get_element_type())
+            lo, hi = qrnn.integer_range_of(_tensor(acc).get_element_type())
             table = t.base + numerics.count_thresholds(np.arange(lo, hi + 1, dtype=np.int64), t.thresholds)
             unit = qrnn.LutOp.create(
                 operands=[acc],
@@ -646,7 +669,7 @@ class Legalizer:
         raise _err(op, f"cannot align the scales of its inputs within {budget} LSB using at most {MAX_BITS} bits")
 
     # ------------------------------------------------------------------------------------------- activations
-    def _activation(self, op: qrnn.QuantOp, act: Act, q: qrnn.QuantAttr) -> Code:
+    def _activation(self, op: qrnn.QuantOp | qrnn.QuantDequantOp, act: Act, q: qrnn.QuantAttr) -> Code:
         src = act.src
         if q.channel_axis is not None:
             raise _err(op, f"a per-channel quantizer after {act.kind} is not supported")
@@ -711,7 +734,7 @@ class Legalizer:
             # (not in a recurrence: two units where the others are one lengthen every step's chain, T times)
             if table.shape[0] == 1 and not chosen.terms and not (self.in_recurrence and src.pre is not None):
                 costs["code table"] = _code_lut_cost(src, chosen)
-            impl = min(costs, key=costs.get)
+            impl = min(costs, key=lambda k: costs[k])
         if impl == "code table":
             lut = qrnn.LutOp.create(
                 operands=[src.value],
@@ -722,9 +745,12 @@ class Legalizer:
             return Code(lut.results[0], _scale_of(q, shape, op), out_lo, out_hi, q)
         if chosen.terms:  # absorbed: build the accumulator; the requantizer's codes now exist only implicitly
             chosen.value = self._accumulator(chosen, shape)
+            assert src.origin is not None  # what the thresholds absorbed
             src.absorbed = Absorbed(chosen.value, chosen.p, chosen.q, chosen.d, src.origin.rounding)
+        assert chosen.value is not None
         out_type = TensorType(_int_type(chosen.base, chosen.top, op), shape)
         if impl == "input table":
+            assert input_lut is not None  # a cost was found for it
             unit = qrnn.LutOp.create(
                 operands=[chosen.value],
                 properties={"table": dense_from_array(input_lut, i64), "offset": _i64(chosen.input_range()[0])},
@@ -742,13 +768,14 @@ class Legalizer:
     def _accumulator(self, a: _Thresholds, shape) -> SSAValue:
         """The integer accumulator sum_t m_t T_t that absorbed thresholds compare against (a term itself when
         it is the only one, with multiplier 1)."""
+        assert a.mults is not None  # absorbed thresholds
         if len(a.terms) == 1 and np.all(a.mults == 1):
             return a.terms[0].value
         ty = TensorType(qrnn.integer_type_for_range(a.acc_lo, a.acc_hi), shape)
         zero = np.zeros(a.mults.shape[1], np.int64)
         return self._scaled_sum([t.value for t in a.terms], a.mults.astype(np.int64), zero, ty)
 
-    def _unary_act(self, op: Operation, kind: str) -> None:
+    def _unary_act(self, op: qrnn.SigmoidOp | qrnn.TanhOp | qrnn.ReluOp, kind: str) -> None:
         src = self.form(op.input, op)
         if not isinstance(src, Code):
             raise _err(op, f"{kind} of a value that is not quantized: lstmc needs a quantizer in front of it")
@@ -827,7 +854,7 @@ class Legalizer:
 
     def _op_matmul(self, op: qrnn.MatMulOp) -> None:
         fa, fw = self.form(op.lhs, op), self.form(op.rhs, op)
-        rhs_shape = tuple(op.rhs.type.get_shape())
+        rhs_shape = tuple(_tensor(op.rhs).get_shape())
         if isinstance(fa, ConstCode) and len(rhs_shape) == 2 and rhs_shape[1] == 1:
             self._column_product(op, fa, fw)
             return
@@ -835,7 +862,8 @@ class Legalizer:
             raise _err(op, "the vector operand is not quantized: lstmc needs a quantizer in front of a MatMul")
         if not isinstance(fw, ConstCode):
             raise _err(op, "the weight operand is not a quantized constant")
-        if fw.codes.ndim != 2 or (fw.scale.ndim == 1 and fw.quant.channel_axis % 2 != 1):
+        axis = fw.quant.channel_axis
+        if fw.codes.ndim != 2 or (fw.scale.ndim == 1 and (axis is None or axis % 2 != 1)):
             raise _err(op, "weights must be a [K, N] matrix quantized per tensor or per output channel (axis 1)")
         if np.ndim(fa.scale) != 0:
             raise _err(op, "a per-channel quantized vector cannot be multiplied by a matrix exactly")
@@ -857,15 +885,15 @@ class Legalizer:
         if fw.codes.ndim != 2 or np.ndim(fw.scale) != 0 or np.ndim(fx.scale) != 0:
             raise _err(op, "a matrix-column product needs per-tensor quantized weights [M, K] and vector")
         x = fx.value
-        vector = tuple(x.type.get_shape())[:1]
+        vector = tuple(_tensor(x).get_shape())[:1]
         if (
             isinstance(x, OpResult)
             and isinstance(x.op, qrnn.ReshapeOp)
-            and tuple(x.op.input.type.get_shape()) == vector
+            and tuple(_tensor(x.op.input).get_shape()) == vector
         ):
             x = x.op.input  # canonicalize's [K] -> [K, 1]: read the vector itself
         else:
-            x = self.emit(qrnn.ReshapeOp(x, TensorType(x.type.get_element_type(), vector))).results[0]
+            x = self.emit(qrnn.ReshapeOp(x, TensorType(_tensor(x).get_element_type(), vector))).results[0]
         wt = ConstCode(np.ascontiguousarray(fw.codes.T), fw.scale, fw.quant)
         pos, neg = np.clip(wt.codes, 0, None), np.clip(wt.codes, None, 0)
         hi = pos.sum(axis=0) * fx.hi + neg.sum(axis=0) * fx.lo
@@ -924,7 +952,7 @@ class Legalizer:
             return
         if not isinstance(src, Code) or np.ndim(src.scale) != 0:
             raise _err(op, "reshapes a value that is not a per-tensor quantized code")
-        r = self.emit(qrnn.ReshapeOp(src.value, TensorType(src.value.type.get_element_type(), shape)), op.result)
+        r = self.emit(qrnn.ReshapeOp(src.value, TensorType(_tensor(src.value).get_element_type(), shape)), op.result)
         self.forms[op.result] = Code(r.results[0], src.scale, src.lo, src.hi, src.quant)
 
     def _op_transpose(self, op: qrnn.TransposeOp) -> None:
@@ -933,7 +961,7 @@ class Legalizer:
     def _op_window(self, op: qrnn.WindowOp) -> None:
         self._move_code(op, lambda v: qrnn.WindowOp(v, op.kernel_size, op.stride), "slides a window over")
 
-    def _move_code(self, op: Operation, make, verb: str) -> None:
+    def _move_code(self, op: qrnn.TransposeOp | qrnn.WindowOp, make, verb: str) -> None:
         """Pure data movement of a per-tensor code: same integers, same scale."""
         src = self.form(op.input, op)
         if not isinstance(src, Code) or np.ndim(src.scale) != 0:
@@ -942,8 +970,9 @@ class Legalizer:
         self.forms[op.result] = Code(moved.results[0], src.scale, src.lo, src.hi, src.quant)
 
     def _op_concat(self, op: qrnn.ConcatOp) -> None:
-        forms = [self.form(v, op) for v in op.inputs]
-        if not all(isinstance(f, Code) and np.ndim(f.scale) == 0 for f in forms):
+        all_forms = [self.form(v, op) for v in op.inputs]
+        forms = [f for f in all_forms if isinstance(f, Code) and np.ndim(f.scale) == 0]
+        if len(forms) != len(all_forms):
             raise _err(op, "concatenates values that are not per-tensor quantized codes")
         if len({float(f.scale) for f in forms}) != 1:
             raise _err(op, f"concatenates codes of different scales {sorted({float(f.scale) for f in forms})}")
@@ -979,10 +1008,10 @@ class Legalizer:
 
     def _cast(self, value: SSAValue, ty: IntegerType, within: tuple[int, int] | None = None) -> SSAValue:
         """`value` in type `ty`, clamped to `ty`'s range (or `within`, a range the value is known to stay in)."""
-        if value.type.get_element_type() == ty:
+        if _tensor(value).get_element_type() == ty:
             return value
         lo, hi = qrnn.integer_range_of(ty) if within is None else within
-        src_lo, src_hi = qrnn.integer_range_of(value.type.get_element_type())
+        src_lo, src_hi = qrnn.integer_range_of(_tensor(value).get_element_type())
         req = qrnn.RequantOp.create(
             operands=[value],
             properties={
@@ -991,7 +1020,7 @@ class Legalizer:
                 "hi": _i64(min(hi, src_hi)),
                 "rounding": StringAttr("half_even"),
             },
-            result_types=[TensorType(ty, value.type.get_shape())],
+            result_types=[TensorType(ty, _tensor(value).get_shape())],
         )
         return self.emit(req, value).results[0]
 
@@ -1017,7 +1046,7 @@ class Legalizer:
             on_grid.append(rng)
         init_values, arg_forms = [], []
         for i, (v, q, (lo, hi)) in enumerate(zip(op.init, state_quant, on_grid)):
-            shape = tuple(v.type.get_shape())
+            shape = tuple(_tensor(v).get_shape())
             ty = _int_type(lo, hi, op)
             init_values.append(self._state_init(op, i, self.form(v, op), q, shape, ty))
             arg_forms.append((TensorType(ty, shape), _scale_of(q, shape, op), lo, hi, q))
@@ -1027,7 +1056,7 @@ class Legalizer:
             if not isinstance(f, Code):
                 raise _err(op, f"scanned input {j} is not quantized")
             seqs.append(f)
-            ty = f.value.type
+            ty = _tensor(f.value)
             arg_forms.append((TensorType(ty.get_element_type(), ty.get_shape()[1:]), f.scale, f.lo, f.hi, f.quant))
         new_body, yielded, out_forms = self._lower_body(op, arg_forms)
         if self.options.requant_impl == "auto":
@@ -1035,7 +1064,7 @@ class Legalizer:
             if narrowed is not None:  # lower the body again on the states' reachable ranges
                 new_body, yielded, out_forms, arg_forms = self._relower_body(op, arg_forms, narrowed, new_body)
         out_types = [
-            TensorType(v.type.get_element_type(), (op.seq_len, *v.type.get_shape())) for v in yielded[n_state:]
+            TensorType(_tensor(v).get_element_type(), (op.seq_len, *_tensor(v).get_shape())) for v in yielded[n_state:]
         ]
         rec = qrnn.RecurrenceOp(
             init_values, [s.value for s in seqs], out_types, op.in_dirs, op.out_dirs, Region(new_body)
@@ -1054,7 +1083,7 @@ class Legalizer:
         """The integer body of recurrence `op` with block arguments of `arg_forms` (type, scale, lo, hi, quant);
         with requant-impl=auto its requantizers are narrowed before it is returned."""
         body = op.body.block
-        term = body.last_op
+        term = _yield_of(body)
         n_state = len(op.init)
         mark = len(self.requants)
         new_body = self.body_block = Block(arg_types=[a[0] for a in arg_forms])
@@ -1075,6 +1104,7 @@ class Legalizer:
                 if i < n_state:
                     yielded.append(self._state_value(term, i, f, arg_forms[i]))
                 else:
+                    assert isinstance(f, Code)  # (checked just above)
                     yielded.append(f.value)
                     out_forms.append(f)
             new_body.add_op(qrnn.YieldOp(*yielded))
@@ -1085,13 +1115,13 @@ class Legalizer:
             erase_dead_pure_ops(new_body)
             self._narrow_requantizers(self.requants[mark:])
             self._clamp_states(new_body, arg_forms[:n_state])
-            yielded = list(new_body.last_op.operands)
+            yielded = list(_yield_of(new_body).operands)
         return new_body, yielded, out_forms
 
     def _clamp_states(self, body: Block, arg_forms: list) -> None:
         """A requantizer yielding a state narrowed to what it reaches clamps to that range (same type: what it
         computes does not change, the IR now says the range the body was lowered on)."""
-        for i, v in enumerate(body.last_op.operands[: len(arg_forms)]):
+        for i, v in enumerate(_yield_of(body).operands[: len(arg_forms)]):
             unit = v.owner if isinstance(v, OpResult) else None
             _, _, lo, hi, _ = arg_forms[i]
             if not isinstance(unit, qrnn.RequantOp) or "error_bound" not in unit.attributes or unit.parent is not body:
@@ -1126,7 +1156,7 @@ class Legalizer:
         """arg_forms with each quantized state's range cut to what it reaches (its initial value's range joined
         with the range the body yields from the full one), or None when no state narrows. Sound by induction:
         the body is monotone in its ranges, so from states within R it yields within R again."""
-        term = op.body.block.last_op
+        term = _yield_of(op.body.block)
         narrowed, changed = list(arg_forms), False
         for i, (init, y) in enumerate(zip(init_values, term.values[: len(op.init)])):
             ty, scale, lo, hi, q = arg_forms[i]
@@ -1149,7 +1179,7 @@ class Legalizer:
         self.relowering = True
         try:
             new_body, yielded, out_forms = self._lower_body(op, narrowed)
-            term = op.body.block.last_op
+            term = _yield_of(op.body.block)
             if all(
                 not isinstance(f := self.forms.get(y), Code) or narrowed[i][2] <= f.lo <= f.hi <= narrowed[i][3]
                 for i, y in enumerate(term.values[: len(op.init)])
@@ -1169,6 +1199,7 @@ class Legalizer:
         if self.grid_analysis is None:  # run once per function, on its float IR, when a state needs it
             from lstmc.analysis import function_grids
 
+            assert self.function is not None  # set by run_function
             self.grid_analysis = function_grids(self.function)
         states = self.grid_analysis.states.get(op)
         grid = states[i] if states is not None else None
@@ -1306,12 +1337,14 @@ class _Thresholds:
         """The range of the type of the thresholds' input (what a table over it must cover)."""
         if self.terms:
             return qrnn.integer_range_of(qrnn.integer_type_for_range(self.acc_lo, self.acc_hi))
+        assert self.value is not None  # not absorbed: on a value of the design
         return _type_range(self.value)
 
     def input_bits(self) -> int:
         if self.terms:
             return qrnn.integer_type_for_range(self.acc_lo, self.acc_hi).width.data
-        return self.value.type.get_element_type().width.data
+        assert self.value is not None
+        return _bits(self.value)
 
     def output_bits(self) -> int:
         return qrnn.integer_type_for_range(self.base, self.top).width.data
@@ -1319,12 +1352,13 @@ class _Thresholds:
     def adder_cost(self) -> float:
         """The adder making the thresholds' input, when that is a sum (a wider accumulator costs more)."""
         if not self.terms:
+            assert self.value is not None
             return _adder_cost(self.value)
         if len(self.terms) == 1 and np.all(self.mults == 1):
             return 0.0
         from lstmc import qor
 
-        term_bits = [t.value.type.get_element_type().width.data for t in self.terms]
+        term_bits = [_bits(t.value) for t in self.terms]
         return _cost(qor.elementwise_resources("scaled_sum", term_bits, self.input_bits()))
 
     def cost(self, channels: int) -> float:
@@ -1344,20 +1378,20 @@ def _adder_cost(value: SSAValue) -> float:
     owner = value.owner if isinstance(value, OpResult) else None
     if not isinstance(owner, qrnn.ScaledSumOp):
         return 0.0
-    term_bits = [t.type.get_element_type().width.data for t in owner.terms]
-    return _cost(qor.elementwise_resources("scaled_sum", term_bits, value.type.get_element_type().width.data))
+    term_bits = [_bits(t) for t in owner.terms]
+    return _cost(qor.elementwise_resources("scaled_sum", term_bits, _bits(value)))
 
 
 def _code_lut_cost(src: Code, t: _Thresholds) -> float:
     """A table over the codes of `src` (one per code), with the requantizer and adder that make them."""
     from lstmc import qor
 
-    code_bits = src.value.type.get_element_type().width.data
+    code_bits = _bits(src.value)
     res = qor.lut_table_resources(src.hi - src.lo + 1, code_bits, t.output_bits())
     cost = _cost(res)
     if src.pre is not None:
         acc = src.pre[0]
-        cost += _cost(qor.elementwise_resources("requant", [acc.type.get_element_type().width.data], code_bits))
+        cost += _cost(qor.elementwise_resources("requant", [_bits(acc)], code_bits))
         cost += _adder_cost(acc)
     return cost
 
@@ -1371,7 +1405,7 @@ def _cost(res) -> float:
 
 
 def _type_range(value: SSAValue) -> tuple[int, int]:
-    return qrnn.integer_range_of(value.type.get_element_type())
+    return qrnn.integer_range_of(_tensor(value).get_element_type())
 
 
 def _lut_of(t: _Thresholds) -> np.ndarray | None:
@@ -1489,6 +1523,7 @@ def _absorb(src: Code, table: np.ndarray, n: int) -> _Thresholds | None:
     """Thresholds on the raw accumulator for the activation table `table` ([1 or N, codes lo..hi]) read on the
     codes that `src.origin` requantizes, exact per channel; None when that accumulator would not fit."""
     origin = src.origin
+    assert origin is not None  # (callers check)
     form = _exact_form(origin, n)
     if form is None:
         return None
@@ -1617,6 +1652,7 @@ class _Packed:
         return acc
 
     def absorbed(self, index_value: SSAValue, t: _Thresholds, rounding: str) -> Absorbed:
+        assert t.mults is not None  # absorbed thresholds
         return _PackedAbsorbed(index_value, t.p, t.q, t.d, rounding, self, t.mults[:, 0])
 
 
@@ -1628,6 +1664,7 @@ class _PackedAbsorbed(Absorbed):
     mults: np.ndarray | None = None
 
     def values(self, acc: np.ndarray) -> np.ndarray:
+        assert self.packed is not None and self.mults is not None  # set by _Packed.absorbed
         return super().values(self.packed.accumulator(np.asarray(acc, dtype=np.int64), self.mults).astype(np.int64))
 
 
@@ -1693,19 +1730,20 @@ def _requant_choices(req: qrnn.RequantOp, code: Code, n: int, products: dict | N
     thr = _absorb(code, identity, n)
     if thr is None:
         return []
-    out_bits = req.result.type.get_element_type().width.data
+    out_bits = _bits(req.result)
     choices = []
     acc = req.input
-    acc_bits = acc.type.get_element_type().width.data
+    acc_bits = _bits(acc)
     owner = acc.owner if isinstance(acc, OpResult) else None
     aligned_cost = _cost(qor.elementwise_resources("requant", [acc_bits], out_bits))
     if isinstance(owner, qrnn.ScaledSumOp):
-        aligned_cost += _sum_cost(
-            [t.type.get_element_type().width.data for t in owner.terms], array_from_dense(owner.multipliers), acc_bits
-        )
-    exact = float(req.attributes["error_bound"].value.data) == 0.0
+        aligned_cost += _sum_cost([_bits(t) for t in owner.terms], array_from_dense(owner.multipliers), acc_bits)
+    error_bound = req.attributes["error_bound"]
+    assert isinstance(error_bound, FloatAttr)
+    exact = float(error_bound.value.data) == 0.0
     choices.append(_RequantChoice("aligned", aligned_cost, acc_bits))
-    term_bits = [t.value.type.get_element_type().width.data for t in thr.terms]
+    assert thr.mults is not None  # absorbed thresholds
+    term_bits = [_bits(t.value) for t in thr.terms]
     zero = np.zeros(n, dtype=np.int64)
     a_lo, a_hi = _acc_range(thr.terms, thr.mults, zero)
     a_bits = qrnn.integer_type_for_range(a_lo, a_hi).width.data
@@ -1735,7 +1773,7 @@ def _requant_choices(req: qrnn.RequantOp, code: Code, n: int, products: dict | N
         bias = np.full(n, -sum(s * lo for s, lo in zip(packed.strides, packed.los)), dtype=object)
         idx_bits = qrnn.integer_type_for_range(0, entries - 1).width.data
         cost = _cost(qor.lut_table_resources(entries, idx_bits, out_bits)) + _sum_cost(
-            [f.value.type.get_element_type().width.data for f in packed.factors], strides, idx_bits
+            [_bits(f.value) for f in packed.factors], strides, idx_bits
         )
         choices.append(_RequantChoice("packed", cost, idx_bits, thr, strides, bias, (0, entries - 1), packed=packed))
     if not exact:  # an exact implementation replaces a rounded alignment whenever there is one
@@ -1822,11 +1860,13 @@ def _packed(t: _Thresholds, products: dict, n: int) -> _Packed | None:
     """A packed table for an accumulator of several terms, each a code or a product of two (qrnn.imul), over
     at most MAX_PACKED combinations of the distinct factor codes; None otherwise (one term: the table over A
     is as small; per-channel forms: one table per channel)."""
+    mults = t.mults
     if (
         len(t.terms) < 2
+        or mults is None
         or t.thresholds.ndim != 1
         or len(set(zip(t.p, t.q, t.d))) != 1
-        or any(len(set(int(m) for m in row)) != 1 for row in t.mults)
+        or any(len(set(int(m) for m in row)) != 1 for row in mults)
     ):
         return None
     factors: list[Term] = []
@@ -1847,7 +1887,7 @@ def _packed(t: _Thresholds, products: dict, n: int) -> _Packed | None:
         return None
     pk = _Packed(factors, los, sizes, term_factors, np.zeros(0, dtype=np.int64))
     index = np.arange(math.prod(sizes), dtype=np.int64)
-    acc = pk.accumulator(index, t.mults[:, 0])
+    acc = pk.accumulator(index, mults[:, 0])
     if any(abs(int(a)) >= 2**MAX_BITS for a in (acc.min(), acc.max())):
         return None
     pk.table = t.base + numerics.count_thresholds(acc.astype(np.int64), t.thresholds)

@@ -25,12 +25,15 @@ import math
 from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import onnx
 import pytest
 from conftest import FIXTURES, load_expected, needs_csim
 from test_legalize_precision import _every_code_pair, random_and_extreme_inputs, recording_arith
+from xdsl.dialects.builtin import IntegerType, TensorType
+from xdsl.ir import Operation
 
 import lstmc.passes.qrnn_legalize_precision as legalize
 from lstmc import numerics
@@ -40,6 +43,8 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
 from lstmc.pipeline import apply_pipeline
 from lstmc.tie_trace import round_exact
+
+OpT = TypeVar("OpT", bound=Operation)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
@@ -67,8 +72,19 @@ def integer(path: Path, options: str = ACC):
     return apply_pipeline(import_model(onnx.load(str(path))), FRONT + [f"qrnn-legalize-precision{{{options}}}"])
 
 
-def units(module, cls=qrnn.ThresholdOp) -> dict[str, qrnn.ThresholdOp]:
-    return {op.results[0].name_hint: op for op in module.walk() if isinstance(op, cls)}
+def named(module, cls: type[OpT]) -> dict[str, OpT]:
+    """The ops of type `cls` by the name of their result (each named after its ONNX value)."""
+    found = {}
+    for op in module.walk():
+        if isinstance(op, cls):
+            name = op.results[0].name_hint
+            assert name is not None, op
+            found[name] = op
+    return found
+
+
+def units(module) -> dict[str, qrnn.ThresholdOp]:
+    return named(module, qrnn.ThresholdOp)
 
 
 # ------------------------------------------------------------------------------------------ the solver
@@ -162,6 +178,21 @@ def _float_ops(path: Path) -> dict[str, object]:
     return {op.results[0].name_hint: op for op in module.walk() if op.results and op.results[0].name_hint}
 
 
+def _input_bits(op: qrnn.ThresholdOp) -> int:
+    """The width of the integer codes a threshold unit compares."""
+    ty = op.input.type
+    assert isinstance(ty, TensorType)
+    element = ty.get_element_type()
+    assert isinstance(element, IntegerType)
+    return element.width.data
+
+
+def _quant(op: object) -> qrnn.QuantAttr:
+    q = getattr(op, "quant")
+    assert isinstance(q, qrnn.QuantAttr), op
+    return q
+
+
 def _scale(op) -> Fraction:
     q = op.quant
     assert q.channel_axis is None and q.rounding.data == "half_even"
@@ -197,7 +228,7 @@ def test_tiny_gate_thresholds_at_every_accumulator_value(gate):
     r_x, r_h = s_x * _scale(w_x) / s_acc, s_h * _scale(w_h) / s_acc
     assert r_x == r_h  # the tiny model's x- and h-parts are on one scale
     beta = [b / s_acc for b in _dequantized(bias)]
-    lo, hi = acc_q.quant.qmin, acc_q.quant.qmax
+    lo, hi = _quant(acc_q).qmin, _quant(acc_q).qmax
 
     module = integer(TINY)
     thr_op = units(module)[f"l0_fwd_{gate}_act_dq"]
@@ -205,12 +236,14 @@ def test_tiny_gate_thresholds_at_every_accumulator_value(gate):
     assert isinstance(ssum, qrnn.ScaledSumOp) and np.all(array_from_dense(ssum.multipliers) == 1)
     thresholds = array_from_dense(thr_op.thresholds).astype(np.int64)
     assert thresholds.ndim == 2  # one row per channel: the bias differs per row
-    a_lo, a_hi = qrnn.integer_range_of(thr_op.input.type.get_element_type())
+    acc_type = thr_op.input.type
+    assert isinstance(acc_type, TensorType)
+    a_lo, a_hi = qrnn.integer_range_of(acc_type.get_element_type())
     acc = np.arange(a_lo, a_hi + 1, dtype=np.int64)
     got = thr_op.base.value.data + numerics.count_thresholds(
         np.broadcast_to(acc[:, None], (acc.size, 8)).copy(), thresholds
     )
-    p = numerics.quant_params(act_q.quant)
+    p = numerics.quant_params(_quant(act_q))
     acc_obj = acc.astype(object)
     for n in range(8):  # the code is round(r_x A + beta_n): over one denominator, in integers
         den = math.lcm(r_x.denominator, beta[n].denominator)
@@ -272,13 +305,15 @@ def test_float_fixtures_exact_and_narrow(path):
     for k in a:
         assert np.array_equal(a[k], b[k]), k
     for op, arrays in values.items():
-        t_lo, t_hi = qrnn.integer_range_of(op.results[0].type.get_element_type())
+        result_type = op.results[0].type
+        assert isinstance(result_type, TensorType)
+        t_lo, t_hi = qrnn.integer_range_of(result_type.get_element_type())
         assert t_lo <= min(int(v.min()) for v in arrays) and max(int(v.max()) for v in arrays) <= t_hi, op.name
     new, old = units(module), units(aligned)
     gates = [name for name in old if name.endswith("_act_dq") and "tanh" not in name]
     assert gates and set(gates) <= set(new)
     for name in gates:
-        narrow, wide = (u.input.type.get_element_type().width.data for u in (new[name], old[name]))
+        narrow, wide = (_input_bits(u) for u in (new[name], old[name]))
         assert narrow + 20 <= wide, f"{name}: {narrow} vs {wide} bits"
 
 
@@ -314,7 +349,7 @@ def test_auto_is_the_same_function_and_picks_tables_where_cheaper(path, options,
     a, b = run_function(thr, {"X": x}), run_function(auto, {"X": x})
     for k in a:
         assert np.array_equal(a[k], b[k]), k
-    assert len(units(auto, qrnn.LutOp)) == tables
+    assert len(named(auto, qrnn.LutOp)) == tables
     assert len(units(auto)) == len(units(thr)) - tables
 
 

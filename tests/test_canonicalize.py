@@ -39,7 +39,10 @@ def _chain_model(steps: list[tuple[str, int]]) -> onnx.ModelProto:
             nodes.append(helper.make_node(kind.capitalize(), [cur], [out]))
         else:
             dtype = np.uint8 if kind == "quant_u8" else np.int8
-            inits += [numpy_helper.from_array(np.float32(0.125), f"qs{k}"), numpy_helper.from_array(dtype(0), f"qz{k}")]
+            inits += [
+                numpy_helper.from_array(np.array(0.125, np.float32), f"qs{k}"),
+                numpy_helper.from_array(np.array(0, dtype), f"qz{k}"),
+            ]
             nodes += [
                 helper.make_node("QuantizeLinear", [cur, f"qs{k}", f"qz{k}"], [f"q{k}"]),
                 helper.make_node("DequantizeLinear", [f"q{k}", f"qs{k}", f"qz{k}"], [out]),

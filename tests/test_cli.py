@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 MODEL = FIXTURES / "l1_w4_po2.onnx"
 
 
-def run(tool: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
+def run(tool: str, *args: str | Path, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / tool), *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
@@ -130,7 +130,7 @@ def test_quant_bit_width_out_of_range(tmp_path, bits):
     model = build_lstm(LstmSpec(quant_format="quant"))
     quant = next(n for n in model.graph.node if n.op_type == "Quant")
     bw = next(i for i in model.graph.initializer if i.name == quant.input[3])
-    bw.CopyFrom(numpy_helper.from_array(np.float32(bits), bw.name))
+    bw.CopyFrom(numpy_helper.from_array(np.array(bits, np.float32), bw.name))
     proc = run("lstmc", "import", _save(model, tmp_path / "m.onnx"))
     assert_user_error(proc, f"node '{quant.name}' (Quant)", f"bit width {bits} is outside the supported range 1..32")
 

@@ -19,6 +19,7 @@ import onnx
 import pytest
 from onnx import helper
 from test_hardware import needs_ap_types, needs_cxx
+from xdsl.dialects import func
 
 from lstmc import qor
 from lstmc.dialects import dataflow, qrnn
@@ -65,6 +66,7 @@ def test_one_chain_of_units():
     spec = SPECS["deeplob"]
     module = lower_to_stage(import_model(build_conv_lstm(spec)), "dataflow")
     fn = next(iter(module.ops))
+    assert isinstance(fn, func.FuncOp)
     top = list(fn.body.block.ops)
     assert not any(isinstance(op, (qrnn.TransposeOp, qrnn.ReluOp)) for op in top)
     windows = [op for op in top if isinstance(op, qrnn.WindowOp)]

@@ -24,6 +24,7 @@ import onnx
 import pytest
 from conftest import FIXTURES, ROOT, needs_cxx
 from xdsl.dialects.builtin import IndexType, IntegerType, ModuleOp, Signedness
+from xdsl.ir import Operation, SSAValue
 
 from lstmc.dense import dense_from_array
 from lstmc.dialects import hlscpp
@@ -116,9 +117,10 @@ def _random_kernel(seed: int, n_inputs: int = 6, n_ops: int = 200) -> ModuleOp:
     fifo = hlscpp.StreamOp(_random_type(rng), 2)  # a FIFO inside the kernel: the twin carries int64_t
     block.add_op(fifo)
 
-    def add(op):
+    def add(op: Operation) -> SSAValue:
+        """Append an op of one result; its result."""
         block.add_op(op)
-        return op.results[0] if op.results else None
+        return op.results[0]
 
     def const(value, ty):
         return add(hlscpp.ConstOp(int(value), ty))
@@ -136,6 +138,7 @@ def _random_kernel(seed: int, n_inputs: int = 6, n_ops: int = 200) -> ModuleOp:
             kind = str(rng.choice(ARITH))
             a, b = pick(), pick()
             if kind in ("div", "mod"):  # an odd divisor of the dividend's signedness (the twin's condition)
+                assert isinstance(a.type, IntegerType) and isinstance(b.type, IntegerType)
                 b_ty = IntegerType(b.type.width.data, a.type.signedness)
                 b = add(hlscpp.BinaryOp("or", b, const(1, IntegerType(1, Signedness.UNSIGNED)), b_ty))
             if kind == "shr":
@@ -153,13 +156,15 @@ def _random_kernel(seed: int, n_inputs: int = 6, n_ops: int = 200) -> ModuleOp:
             values.append(const(_random_value(rng, ty), ty))
         elif r < 0.95:  # a store into a narrower array element wraps
             arr = add(hlscpp.ArrayOp(hlscpp.MemRefType(ty, [2])))
-            add(hlscpp.StoreOp(pick(), arr, [const(1, INDEX)]))
+            block.add_op(hlscpp.StoreOp(pick(), arr, [const(1, INDEX)]))
             values.append(add(hlscpp.LoadOp(arr, [const(1, INDEX)])))
         else:  # through the FIFO
-            add(hlscpp.WriteOp(fifo.result, add(hlscpp.CastOp(pick(), fifo.result.type.element_type))))
+            fifo_type = fifo.result.type
+            assert isinstance(fifo_type, hlscpp.StreamType)
+            block.add_op(hlscpp.WriteOp(fifo.result, add(hlscpp.CastOp(pick(), fifo_type.element_type))))
             values.append(add(hlscpp.ReadOp(fifo.result)))
     for v in values + bools:
-        add(hlscpp.WriteOp(port_out, v if v.type == WIDE else add(hlscpp.CastOp(v, WIDE))))
+        block.add_op(hlscpp.WriteOp(port_out, v if v.type == WIDE else add(hlscpp.CastOp(v, WIDE))))
     return ModuleOp([fn])
 
 

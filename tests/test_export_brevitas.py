@@ -115,7 +115,7 @@ def test_module_is_not_modified():
     x = mf.inputs(3, 4, 5, 3)
     before = mf.brevitas_outputs(module, x)
     export_quant_lstm(module, None, 5)
-    assert not module.layers[0][0].export_mode
+    assert not mf.first_direction(module).export_mode
     mf.assert_bit_exact(before, mf.brevitas_outputs(module, x), "module after export")
 
 
@@ -148,6 +148,7 @@ def quant_to_qcdq(graph: onnx.GraphProto) -> None:
             continue
         assert node.domain == "qonnx.custom_op.general"
         x, scale, zp, bits = (inits.get(n) for n in node.input)
+        assert scale is not None and zp is not None and bits is not None  # initializers
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         assert attrs["rounding_mode"] == b"ROUND"
         axis = int(np.argmax(scale.shape)) if scale.size > 1 else None

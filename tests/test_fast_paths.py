@@ -53,7 +53,7 @@ def test_bulk_initializer_prints_what_str_per_element_printed(values):
 def test_bulk_initializer_on_a_weight_matrix():
     w = np.random.default_rng(0).integers(-8, 8, size=(300, 257))
     assert _initializer(w) == _per_element(w)
-    assert _initializer(np.int64(-5)) == "-5"
+    assert _initializer(np.array(-5, np.int64)) == "-5"
 
 
 def _python_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

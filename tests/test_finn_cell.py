@@ -23,11 +23,14 @@ Properties (whole outputs compared with np.array_equal unless said otherwise):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 import pytest
 from conftest import needs_ap_types, needs_cxx
 from onnx import TensorProto, helper, numpy_helper
+from xdsl.dialects.builtin import TensorType
 
 from lstmc.analysis import function_grids, initial_state_grids, reference_is_exact
 from lstmc.dialects import qrnn
@@ -231,7 +234,9 @@ def test_canonicalized_cell_keeps_the_float_semantics(name):
     module = import_model(model)
     apply_pipeline(module, ["qrnn-canonicalize", "qrnn-fold-constants"])
     rec = next(op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp))
-    assert all(len(a.type.get_shape()) == 1 for a in rec.body.block.args), "the recurrence still runs on columns"
+    assert all(isinstance(a.type, TensorType) and len(a.type.get_shape()) == 1 for a in rec.body.block.args), (
+        "the recurrence still runs on columns"
+    )
     assert not any(isinstance(op, qrnn.QuantOp) and op.input in rec.body.block.args[2:] for op in rec.walk()), (
         "the input quantizer is still inside the body"
     )
@@ -248,12 +253,15 @@ def test_grid_analysis_of_the_cell_state():
     analysis = function_grids(fn)
     (rec,) = [op for op in fn.walk() if isinstance(op, qrnn.RecurrenceOp)]
     h, c = analysis.states[rec]
+    assert h is not None and c is not None
     qs = cell_quantizers(spec)
     assert (float(h.scale), h.lo, h.hi) == (qs["h"].scale, -32, 31)
     # c_t = two s6 codes: [-64, 62] on the cell-product scale, held in the smallest range with it, s7
     assert (float(c.scale), c.lo, c.hi) == (qs["c"].scale, -64, 63)
-    c_t = rec.body.block.last_op.operands[1]
-    assert (analysis.grid(c_t).lo, analysis.grid(c_t).hi) == (-64, 62)
+    yield_op = rec.body.block.last_op
+    assert yield_op is not None
+    c_t = analysis.grid(yield_op.operands[1])
+    assert c_t is not None and (c_t.lo, c_t.hi) == (-64, 62)
     assert set(initial_state_grids(module)) == {"scan_hidden_state", "scan_cell_state"}
 
 
@@ -360,7 +368,7 @@ def test_cli_binds_the_sequence_length(tmp_path, capsys):
     spec = FinnCellSpec(input_size=3, hidden_size=4, seed=13)
     path = tmp_path / "finn.onnx"
     onnx.save(build_finn_cell(spec), path)
-    x = finn_cell_inputs(spec, 2, 5, seed=1)
+    x: dict[str, Any] = finn_cell_inputs(spec, 2, 5, seed=1)  # any type: savez's own `allow_pickle` is a keyword
     np.savez(tmp_path / "x.npz", **x)
 
     code, _, err = _main(capsys, "compile", path, "-o", tmp_path / "p")

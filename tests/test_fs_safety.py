@@ -342,6 +342,7 @@ def _interrupt(script: str, ready: str, sig: int, *args) -> subprocess.Completed
     proc = subprocess.Popen(
         [sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         line = proc.stdout.readline()
         assert line.strip() == ready, (line, proc.stderr.read() if proc.poll() is not None else "")

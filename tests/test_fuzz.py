@@ -48,6 +48,7 @@ import warnings
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -414,7 +415,8 @@ def random_inputs_npz(model_path: Path, path: Path) -> None:
     from lstmc.cli import random_inputs
 
     model = onnx.load(str(model_path), load_external_data=False)
-    np.savez(path, **random_inputs(model, 2, 0))
+    inputs: dict[str, Any] = random_inputs(model, 2, 0)  # any type: savez's own `allow_pickle` is a keyword
+    np.savez(path, **inputs)
 
 
 NPZ_NAME_LIMIT = 65531  # bytes: a zip member name holds at most 65535, np.savez adds ".npy"

@@ -7,6 +7,7 @@ value. Each model is a shipped fixture with one mutation.
 """
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -52,13 +53,13 @@ def _ort_codes(
     x: np.ndarray, dtype: int, scale: np.ndarray, zp: np.ndarray, axis: int | None, clip: tuple[int, int] | None
 ) -> np.ndarray:
     """onnxruntime's QuantizeLinear [-> Clip] codes of x, read back exactly through DequantizeLinear(1, 0)."""
-    kw = {} if axis is None else {"axis": axis}
+    kw: dict[str, Any] = {} if axis is None else {"axis": axis}
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], **kw)]
     inits = [
         numpy_helper.from_array(scale, "s"),
         helper.make_tensor("z", dtype, list(zp.shape), zp.reshape(-1).tolist()),
         helper.make_tensor("z0", dtype, [], [0]),
-        numpy_helper.from_array(np.float32(1), "one"),
+        numpy_helper.from_array(np.array(1, np.float32), "one"),
     ]
     last = "q"
     if clip is not None:
@@ -78,6 +79,7 @@ def _ort_codes(
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"x": x})
+    assert isinstance(y, np.ndarray)
     return y.astype(np.int64)
 
 

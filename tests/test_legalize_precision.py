@@ -31,10 +31,11 @@ from xdsl.dialects.builtin import (
     Float64Type,
     FloatAttr,
     IntegerType,
+    ModuleOp,
     TensorType,
 )
 from xdsl.interpreter import impl, register_impls
-from xdsl.ir import BlockArgument, OpResult
+from xdsl.ir import BlockArgument, OpResult, SSAValue
 
 import lstmc.interpreter.qrnn as interp_qrnn
 from lstmc.dense import array_from_dense
@@ -49,15 +50,15 @@ FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.onnx"))
 MAX_BITS = 62
 
 
-def legalize(model: onnx.ModelProto, options: str = ""):
+def legalize(model: onnx.ModelProto, options: str = "") -> ModuleOp:
     spec = "qrnn-legalize-precision" + (f"{{{options}}}" if options else "")
     return apply_pipeline(import_model(model), [spec])
 
 
-_CACHE: dict[tuple[str, str], object] = {}
+_CACHE: dict[tuple[str, str], ModuleOp] = {}
 
 
-def legalized_fixture(path: Path, options: str = ""):
+def legalized_fixture(path: Path, options: str = "") -> ModuleOp:
     key = (str(path), options)
     if key not in _CACHE:
         _CACHE[key] = legalize(onnx.load(str(path)), options)
@@ -166,6 +167,18 @@ def _range_of_type(ty) -> tuple[int, int]:
     return qrnn.integer_range_of(ty.get_element_type())
 
 
+def _type_bounds(ty) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = _range_of_type(ty)
+    return np.asarray(lo), np.asarray(hi)
+
+
+def _yielded(rec: qrnn.RecurrenceOp, index: int) -> SSAValue:
+    """Operand `index` of the recurrence body's terminator (the next state or a per-step output)."""
+    last = rec.body.block.last_op
+    assert last is not None
+    return last.operands[index]
+
+
 class Intervals:
     """An independent interval analysis of integer qrnn: value -> (lo, hi) of every element."""
 
@@ -176,25 +189,25 @@ class Intervals:
         """Per last-axis channel bounds (arrays broadcastable to the last axis)."""
         if v in self.memo:
             return self.memo[v]
-        self.memo[v] = tuple(np.asarray(b) for b in _range_of_type(v.type))  # guard against cycles
+        self.memo[v] = _type_bounds(v.type)  # guard against cycles
         r = self._compute(v)
         self.memo[v] = r
         return r
 
-    def _compute(self, v):
+    def _compute(self, v) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(v, BlockArgument):
             rec = v.block.parent_op()
             if isinstance(rec, qrnn.RecurrenceOp):
                 n_state = len(rec.init)
                 if v.index < n_state:  # initial state or a yielded next state
-                    y = rec.body.block.last_op.operands[v.index]
+                    y = _yielded(rec, v.index)
                     lo0, hi0 = self.of(rec.init[v.index])
                     self.memo[v] = (lo0, hi0)
                     lo1, hi1 = self.of(y)
                     return np.minimum(lo0, lo1), np.maximum(hi0, hi1)
                 lo, hi = self.of(rec.inputs[v.index - n_state])
                 return lo, hi
-            return tuple(np.asarray(b) for b in _range_of_type(v.type))
+            return _type_bounds(v.type)
         op = v.op
         if isinstance(op, qrnn.QuantizeOp):
             q = op.quant
@@ -213,7 +226,9 @@ class Intervals:
             return np.asarray(t.min()), np.asarray(t.max())
         if isinstance(op, qrnn.IMatMulOp):
             a_lo, a_hi = (int(np.min(b)) if i == 0 else int(np.max(b)) for i, b in enumerate(self.of(op.lhs)))
-            w = array_from_dense(op.rhs.op.value).astype(np.int64)
+            w_op = op.rhs.owner
+            assert isinstance(w_op, qrnn.ConstantOp)
+            w = array_from_dense(w_op.value).astype(np.int64)
             pos, neg = np.clip(w, 0, None).sum(axis=0), np.clip(w, None, 0).sum(axis=0)
             return pos * a_lo + neg * a_hi, pos * a_hi + neg * a_lo
         if isinstance(op, qrnn.IMulOp):
@@ -239,14 +254,14 @@ class Intervals:
                 np.asarray(max(int(np.max(b[1])) for b in bounds)),
             )
         if isinstance(op, qrnn.RecurrenceOp):
-            y = op.body.block.last_op.operands[v.index]
+            y = _yielded(op, v.index)
             if v.index < len(op.init):
                 lo0, hi0 = self.of(op.init[v.index])
                 lo1, hi1 = self.of(y)
                 return np.minimum(lo0, lo1), np.maximum(hi0, hi1)
             lo, hi = self.of(y)
             return np.asarray(np.min(lo)), np.asarray(np.max(hi))
-        return tuple(np.asarray(b) for b in _range_of_type(v.type))
+        return _type_bounds(v.type)
 
 
 ARITH = (qrnn.IMatMulOp, qrnn.IMulOp, qrnn.ScaledSumOp)
@@ -264,7 +279,9 @@ def test_types_are_the_proven_ranges(path):
         if not isinstance(op, ARITH):
             continue
         lo, hi = (int(np.min(iv.of(op.results[0])[0])), int(np.max(iv.of(op.results[0])[1])))
-        ty = op.results[0].type.get_element_type()
+        result_type = op.results[0].type
+        assert isinstance(result_type, TensorType)
+        ty = result_type.get_element_type()
         t_lo, t_hi = qrnn.integer_range_of(ty)
         assert t_lo <= lo and hi <= t_hi, f"{op.name}: range [{lo}, {hi}] overflows {ty}"
         tight = qrnn.integer_type_for_range(lo, hi)
@@ -319,7 +336,9 @@ def test_no_overflow_on_random_and_extreme_inputs(path):
     assert values
     headroom = []
     for op, arrays in values.items():
-        ty = op.results[0].type.get_element_type()
+        result_type = op.results[0].type
+        assert isinstance(result_type, TensorType)
+        ty = result_type.get_element_type()
         t_lo, t_hi = qrnn.integer_range_of(ty)
         lo, hi = min(int(a.min()) for a in arrays), max(int(a.max()) for a in arrays)
         assert t_lo <= lo and hi <= t_hi, f"{op.name}: observed [{lo}, {hi}] overflows {ty}"
@@ -345,6 +364,12 @@ FLOAT_SPEC = LstmSpec(
 
 def requants(module) -> list[qrnn.RequantOp]:
     return [op for op in module.walk() if isinstance(op, qrnn.RequantOp) and "error_bound" in op.attributes]
+
+
+def _error_bound(op: qrnn.RequantOp) -> float:
+    bound = op.attributes["error_bound"]
+    assert isinstance(bound, FloatAttr)
+    return bound.value.data
 
 
 @pytest.mark.parametrize("act_impl", ["lut"])
@@ -392,7 +417,7 @@ def test_power_of_two_scales_need_only_shifts():
     ):
         module = legalize(build_lstm(spec))
         assert requants(module)
-        assert all(op.attributes["error_bound"].value.data == 0.0 for op in requants(module))
+        assert all(_error_bound(op) == 0.0 for op in requants(module))
         for op in module.walk():
             if isinstance(op, qrnn.ScaledSumOp):
                 m = array_from_dense(op.multipliers).astype(np.int64)

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -117,7 +118,8 @@ def test_injected_output_name_does_not_run_in_csim(hostile_model, tmp_path, monk
     path, renames = hostile_model
     monkeypatch.chdir(tmp_path)
     inputs = np.random.default_rng(0).standard_normal((3, 20, 4)).astype(np.float32)
-    np.savez(tmp_path / "in.npz", **{"int": inputs})
+    arrays: dict[str, Any] = {"int": inputs}  # any type: savez's own `allow_pickle` is a keyword
+    np.savez(tmp_path / "in.npz", **arrays)
     for stage in ("integer", "csim"):
         assert (
             main(

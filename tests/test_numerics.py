@@ -20,6 +20,13 @@ def _session(nodes, inputs, outputs, inits=()):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
+def _run(s: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The single (dense) output of a session."""
+    (y,) = s.run(None, feeds)
+    assert isinstance(y, np.ndarray)
+    return y
+
+
 def test_fake_quant_matches_quantize_linear_at_ties():
     rng = np.random.default_rng(0)
     for scale in (np.float32(0.0731), np.float32(1 / 3), np.float32(0.125)):
@@ -34,7 +41,7 @@ def test_fake_quant_matches_quantize_linear_at_ties():
         )
         ties = (rng.integers(-300, 300, 20000) * scale / 2).astype(np.float32)
         x = np.concatenate([ties, np.nextafter(ties, np.float32(9)), np.nextafter(ties, np.float32(-9))])
-        (want,) = s.run(None, {"x": x})
+        want = _run(s, {"x": x})
         q = numerics.QuantParams(8, True, False, (float(scale),), (0,))
         assert np.array_equal(numerics.fake_quant(x, q), want)
 
@@ -52,7 +59,7 @@ def test_batched_matmul_equals_per_sequence_onnxruntime():
         )
         a = rng.standard_normal((33, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
-        want = np.stack([s.run(None, {"a": row, "b": b})[0] for row in a])
+        want = np.stack([_run(s, {"a": row, "b": b}) for row in a])
         assert np.array_equal(numerics.matmul(a, b, a_batched=True), want)
         assert np.array_equal(numerics.matmul(a[3], b), want[3])
 

@@ -23,6 +23,7 @@ weights and T > 1), and non-finite pre-activations with a bias.
 """
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def make_rnn(
     extra_inputs=None,
     per_channel=False,
     dq_only=False,
-    **attrs,
+    **attrs: Any,
 ):
     """An ONNX LSTM/GRU node with random weights. `qcdq`: True (W and R), "W" or "R" are QuantizeLinear ->
     DequantizeLinear of a float initializer (`dq_only`: DequantizeLinear of int8 codes), per tensor (scale
@@ -68,9 +69,9 @@ def make_rnn(
     for name, a in arrays.items():
         a = (a * 0.5).astype(np.float32)
         if name in quantized:
-            scale = np.float32(0.0625)
-            zp = np.int8(0)
-            qattrs = {}
+            scale = np.array(0.0625, np.float32)
+            zp = np.array(0, np.int8)
+            qattrs: dict[str, Any] = {}
             if per_channel:
                 scale = (rng.uniform(0.5, 2.0, G * H) * 0.0625).astype(np.float32)
                 zp = np.zeros(G * H, np.int8)
@@ -326,7 +327,7 @@ def test_legalization_tabulates_the_ops_kernel():
     assert all(np.any(values[""][k] != values['kernel "rational"'][k]) for k in values[""])
 
 
-QCDQ_CASES = {
+QCDQ_CASES: dict[str, dict[str, Any]] = {
     "bidirectional": dict(direction="bidirectional", init=True),
     "wider": dict(T=12, I=32, H=64, seed=5),
     "odd_hidden": dict(H=7, direction="bidirectional"),  # 2H, 3H, H not multiples of 4: every column block kind
@@ -354,7 +355,12 @@ def test_qcdq_weights_qrnn_equals_onnxruntime_bit_for_bit(kind, name):
 
 @pytest.mark.parametrize("lbr", [0, 1])
 def test_qcdq_gru_linear_before_reset_bit_for_bit(lbr):
-    for kw in (dict(H=7, direction="bidirectional"), dict(H=6, bias=False, init=True), dict(H=5, T=1)):
+    cases: list[dict[str, Any]] = [
+        dict(H=7, direction="bidirectional"),
+        dict(H=6, bias=False, init=True),
+        dict(H=5, T=1),
+    ]
+    for kw in cases:
         assert_bit_exact(make_rnn("GRU", qcdq=True, lbr=lbr, **kw), label=f"lbr={lbr} {kw}")
 
 
@@ -382,7 +388,10 @@ def test_prepacked_weights_use_the_matrix_kernel(kind):
         init = next(i for i in graph.initializer if i.name == name)
         init.name = name + "_f"
         graph.initializer.extend(
-            [numpy_helper.from_array(np.float32(v), f"{name}_{k}") for k, v in (("s", 0.0625), ("z", 0.0), ("b", 8.0))]
+            [
+                numpy_helper.from_array(np.array(v, np.float32), f"{name}_{k}")
+                for k, v in (("s", 0.0625), ("z", 0.0), ("b", 8.0))
+            ]
         )
         graph.node.insert(
             0,
@@ -433,6 +442,7 @@ def test_m1_transb_kernel_equals_onnxruntime_gemm_with_run_time_b():
                 a = (rng.standard_normal((1, k)) * 10 ** rng.uniform(-3, 3)).astype(np.float32)
                 b = rng.standard_normal((n, k)).astype(np.float32)
                 (want,) = session.run(None, {"a": a, "b": b})
+                assert isinstance(want, np.ndarray)
                 got = numerics.matmul(a, np.ascontiguousarray(b.T), kernel="m1_transb")
                 assert np.array_equal(got, want), (k, n)
                 differs += not np.array_equal(numerics.matmul(np.concatenate([a, 0 * a]), b.T)[:1], want)

@@ -1,6 +1,7 @@
 """The driver's defaults for pass options are the passes' own: `lstmc compile`, `lstmc.load(...)` and
 CompileOptions build the same kernel as `lstmc-opt -p lstm-to-hls` when no option is given."""
 
+import argparse
 import inspect
 
 from lstmc import api, cli
@@ -10,7 +11,8 @@ from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
 
 def _cli_default(option: str):
     parser = cli.build_parser()
-    compile_parser = parser._subparsers._group_actions[0].choices["compile"]
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    compile_parser = subparsers.choices["compile"]
     return next(a.default for a in compile_parser._actions if option in a.option_strings)
 
 

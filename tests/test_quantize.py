@@ -22,6 +22,7 @@ import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -127,7 +128,7 @@ def stacked_lstm(T=7, I=3, H=6, seed=1, kinds=("LSTM", "LSTM")):
     return model, data
 
 
-def calibration(model, n=6, seed=0):
+def calibration(model, n=6, seed=0) -> dict[str, Any]:  # any type: savez's `allow_pickle` is a keyword
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     return {"X": np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)}
 

@@ -25,6 +25,13 @@ BIN = Path(sys.executable).parent
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 
 
+def group(pattern: str, text: str, flags: int = 0) -> str:
+    """Group 1 of the first match of `pattern` in `text`, which must match."""
+    match = re.search(pattern, text, flags)
+    assert match, f"no match for {pattern!r}"
+    return match.group(1)
+
+
 def section(title: str) -> str:
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.S | re.M)
     assert match, f"README has no section '{title}'"
@@ -33,7 +40,7 @@ def section(title: str) -> str:
 
 def tool_lines() -> list[list[str]]:
     """The command lines of the Tools block (backslash continuations joined, comments dropped), as words."""
-    block = re.search(r"```sh\n(.*?)```", section("Tools"), re.S).group(1)
+    block = group(r"```sh\n(.*?)```", section("Tools"), re.S)
     lines = block.replace("\\\n", " ").splitlines()
     return [line.split("#", 1)[0].split() for line in lines if line.strip()]
 
@@ -54,7 +61,7 @@ def help_options(argv: list[str]) -> list[set[str]]:
 
 def subcommands() -> list[str]:
     text = subprocess.run([str(BIN / "lstmc"), "--help"], capture_output=True, text=True, check=True).stdout
-    return re.search(r"\{([a-z,]+)\}", text).group(1).split(",")
+    return group(r"\{([a-z,]+)\}", text).split(",")
 
 
 LINES = tool_lines()
@@ -81,7 +88,7 @@ def test_readme_line_matches_help(words):
 
 
 def test_python_api_example_runs(tmp_path, monkeypatch):
-    code = re.search(r"```python\n(.*?)```", section("Python API"), re.S).group(1)
+    code = group(r"```python\n(.*?)```", section("Python API"), re.S)
     example = tmp_path / "examples" / "tiny_lstm"
     example.mkdir(parents=True)
     for name in ("model.onnx", "inputs.npz"):
@@ -93,7 +100,7 @@ def test_python_api_example_runs(tmp_path, monkeypatch):
 
 def test_layout_names_every_lit_test_directory():
     layout = section("Layout")
-    lit = re.search(r"^lit_tests/(.*?)(?=^\S)", layout, re.S | re.M).group(1)
+    lit = group(r"^lit_tests/(.*?)(?=^\S)", layout, re.S | re.M)
     for d in sorted(p for p in (ROOT / "lit_tests").iterdir() if p.is_dir()):
         if d.name in ("Output", "Inputs"):
             continue

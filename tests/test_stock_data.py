@@ -15,6 +15,7 @@ from conftest import ROOT
 
 LOB_PY = ROOT / "examples" / "stock" / "lob.py"
 _spec = importlib.util.spec_from_file_location("stock_lob", LOB_PY)
+assert _spec is not None and _spec.loader is not None
 lob = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lob)
 

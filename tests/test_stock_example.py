@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_hardware import needs_ap_types, needs_cxx
+from xdsl.dialects import func
 
 from lstmc.dialects import dataflow, qrnn
 from lstmc.frontend import load_onnx
@@ -55,7 +56,9 @@ def test_csim_equals_brevitas(shipped):
 def test_whole_model_is_one_kernel(shipped):
     model, _, _ = shipped
     module = lower_to_stage(import_model(model), "dataflow")
-    top = list(next(iter(module.ops)).body.block.ops)
+    fn = next(iter(module.ops))
+    assert isinstance(fn, func.FuncOp)
+    top = list(fn.body.block.ops)
     assert sum(isinstance(op, qrnn.WindowOp) for op in top) == 3
     assert sum(isinstance(op, dataflow.MVAUOp) for op in top) == 4  # three convolutions and the head
     assert sum(isinstance(op, qrnn.RecurrenceOp) for op in top) == 1

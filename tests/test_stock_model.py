@@ -27,6 +27,7 @@ def _load(name: str):
     key = f"stock_{name}"
     if key not in sys.modules:
         spec = importlib.util.spec_from_file_location(key, STOCK / f"{name}.py")
+        assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         sys.modules[key] = mod
         spec.loader.exec_module(mod)

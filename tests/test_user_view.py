@@ -141,7 +141,9 @@ def test_compile_uses_the_board_and_warns_when_it_does_not_fit(tmp_path):
 # ---------------------------------------------------------------------------------------------- vocabulary
 def test_verify_accepts_every_stage_run_accepts():
     help_run = lstmc("run", "--help").stdout
-    stages = re.search(r"--stage \{([a-z,]+)\}", help_run).group(1).split(",")
+    match = re.search(r"--stage \{([a-z,]+)\}", help_run)
+    assert match is not None, help_run
+    stages = match.group(1).split(",")
     assert "reference" in stages
     proc = lstmc("verify", TINY, "--random", "2", "--stages", *[s for s in stages if s != "csim"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -203,6 +205,7 @@ def _on_a_terminal(argv, cwd=None) -> tuple[int, str, str]:
             break
         received.append(data)
     os.close(master)
+    assert proc.stdout is not None
     out = proc.stdout.read().decode()
     proc.wait()
     return proc.returncode, out, b"".join(received).decode()
@@ -283,9 +286,11 @@ def test_project_readme_and_wrote_line(tmp_path):
 # --------------------------------------------------------------------------------------------- testbench
 def _fake_kernel(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     """The testbench of a kernel with one input of 3 codes and one output of 2, around a kernel `body`."""
+    from lstmc.dialects import qrnn
     from lstmc.hls.project import KernelInterface, Port, ap_types_dir, testbench_source, write_codes
 
-    iface = KernelInterface([Port("in|put", (3,), None)], [Port('out"put', (2,), None)])
+    q8 = qrnn.QuantAttr(8, True, False, (1.0,), (0,))  # (the testbench moves codes; it does not read quantizers)
+    iface = KernelInterface([Port("in|put", (3,), q8)], [Port('out"put', (2,), q8)])
     (tmp_path / "k.h").write_text(
         "#include <ap_int.h>\n#include <hls_stream.h>\nvoid k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b);\n"
     )
@@ -353,6 +358,7 @@ def test_lstm_to_hls_documents_every_option():
     options = [f.name.replace("_", "-") for f in fields(lstm_to_hls.LstmToHlsPass)]
     assert {"pe", "simd", "config", "target-cycles", "kernel", "act-impl"} <= set(options)
     readme = (ROOT / "README.md").read_text()
+    assert lstm_to_hls.__doc__ is not None
     for option in options:
         assert re.search(rf"^  {option}[=\s]", lstm_to_hls.__doc__, re.M), option
         assert f"`{option}=" in readme, option

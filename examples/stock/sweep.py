@@ -178,6 +178,7 @@ def update_readme(path: Path, text: str, begin: str = MARK_BEGIN, end: str = MAR
 
 
 def main(argv=None) -> int:
+    assert __doc__ is not None
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "build" / "stock"))
     ap.add_argument("--configs", default="w8,w6,w4")

@@ -71,6 +71,7 @@ def run_csim_on_codes(
     if (seq_len is None) != (iface.max_seq_len is None):
         raise LstmcError("internal error: a run-time sequence length goes with a kernel that takes one")
     if seq_len is not None:
+        assert iface.max_seq_len is not None  # checked just above
         project.check_seq_len(seq_len, iface.max_seq_len)
     with tempfile.TemporaryDirectory(prefix="lstmc-csim-") as tmp:
         inp, out = Path(tmp) / "in.bin", Path(tmp) / "out.bin"

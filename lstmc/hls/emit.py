@@ -22,8 +22,9 @@ both the kernel and the testbench with `-DLSTMC_CSIM_AP_TYPES` (run_hls.tcl).
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from contextlib import contextmanager
-from typing import IO, TypeVar, cast
+from typing import IO, TypeGuard, TypeVar, cast
 
 import numpy as np
 from xdsl.dialects.builtin import IndexType, IntegerType, MemRefType, ModuleOp, Signedness
@@ -388,7 +389,7 @@ class CppPrinter:
 
 
 # ------------------------------------------------------------------------------------------------ the twin
-def _is_ap(ty: Attribute) -> bool:
+def _is_ap(ty: Attribute | None) -> TypeGuard[IntegerType]:
     """An ap_int/ap_uint type (not bool, not the index type int)."""
     return isinstance(ty, IntegerType) and cpp_type(ty) != "bool"
 
@@ -557,7 +558,7 @@ def _available_before(value: SSAValue, op) -> bool:
     if isinstance(value, BlockArgument):
         return owner in enclosing
     block = owner.parent_block()
-    if block not in enclosing:
+    if block is None or block not in enclosing:
         return False
     for other in block.ops:
         if other is enclosing[block]:
@@ -567,9 +568,15 @@ def _available_before(value: SSAValue, op) -> bool:
     return False
 
 
+def _element_type(array: SSAValue) -> Attribute:
+    """The element type of an array value."""
+    return SSAValue.get(array, type=MemRefType).type.element_type
+
+
 def _native_values(op: hlscpp.ArrayOp) -> np.ndarray:
     """The initializer of an array as the twin stores it: what the ap array holds (its low bits, when a value
     is out of the element type's range)."""
+    assert op.init is not None  # an array of constants (the weights)
     values = array_from_dense(op.init).astype(np.int64)
     elem = op.result.type.element_type
     if _is_ap(elem) and values.size:
@@ -594,7 +601,7 @@ class _Dot:
     def settle(self, values: np.ndarray) -> None:
         """Fill weights, bound and ctype from the twin's values of W."""
         self.weights = np.ascontiguousarray(values[self.r0 : self.r0 + self.size].T)
-        lo, hi = value_range(self.x.type.element_type)
+        lo, hi = value_range(_element_type(self.x))
         self.bound = max(abs(lo), abs(hi)) * int(np.abs(self.weights).sum(axis=1).max(initial=0))
         self.ctype = "int32_t" if self.bound < 1 << 31 else ("int64_t" if self.bound < 1 << 63 else None)
 
@@ -833,7 +840,7 @@ class NativeCppPrinter(CppPrinter):
     integer per array element; each expression is exact in int64_t (or modulo 2^64, then wrapped), and wrapped
     to the ap result type where its operand types allow a value outside it. No directives."""
 
-    def __init__(self, out: IO[str], initializers: dict | None = None, ports: set[SSAValue] = frozenset()):
+    def __init__(self, out: IO[str], initializers: dict | None = None, ports: Set[SSAValue] = frozenset()):
         super().__init__(out, initializers)
         self.consts: dict[SSAValue, int] = {}
         self.ports = ports  # the top function's port streams (port_streams)
@@ -895,11 +902,10 @@ class NativeCppPrinter(CppPrinter):
     def declaration(self, value: SSAValue, name: str) -> str:
         ty = value.type
         if hlscpp.stream_element_type(ty) is not None:
-            return (
-                f"{self.stream_type(value)} &{name}"
-                if isinstance(ty, hlscpp.StreamType)
-                else f"{self.stream_type(value)} {name}{_dims(ty)}"
-            )
+            if isinstance(ty, hlscpp.StreamType):
+                return f"{self.stream_type(value)} &{name}"
+            assert isinstance(ty, MemRefType)  # an array of streams
+            return f"{self.stream_type(value)} {name}{_dims(ty)}"
         if isinstance(ty, MemRefType):
             return f"{native_element_type(ty.element_type)} {name}{_dims(ty)}"
         return f"{self.scalar_type(ty)} {name}"
@@ -982,7 +988,7 @@ class NativeCppPrinter(CppPrinter):
         self.line(f"{prefix}{decl} = {text};")
 
     def _load(self, op: hlscpp.LoadOp) -> None:
-        elem = op.array.type.element_type
+        elem = _element_type(op.array)
         rng = (-(1 << 63), (1 << 63) - 1) if op.array in self.lazy else value_range(elem)  # unwrapped: wrap here
         self.assign(op, f"{self.name(op.array)}{self._index(op.indices)}", rng)
 
@@ -994,7 +1000,7 @@ class NativeCppPrinter(CppPrinter):
             addend = self.name(self.lazy[op.array][op][0])
             self.line(f"{target} = (int64_t)((uint64_t){target} + (uint64_t)({addend}));")
             return
-        value = self.fit(self.name(op.value), self.range_of(op.value), op.array.type.element_type)
+        value = self.fit(self.name(op.value), self.range_of(op.value), _element_type(op.array))
         self.line(f"{self.name(op.array)}{self._index(op.indices)} = {value};")
 
     def _stream(self, op: hlscpp.StreamOp) -> None:
@@ -1007,6 +1013,7 @@ class NativeCppPrinter(CppPrinter):
 
     def _read(self, op: hlscpp.ReadOp) -> None:
         elem = hlscpp.stream_element_type(op.stream.type)  # a FIFO holds its element type's values: see _write
+        assert elem is not None
         port = _is_ap(elem) and not self.is_fifo(op.stream)
         # a port holds what the testbench wrote: the ap port's element constructor would have wrapped it
         rng = (-(1 << 63), (1 << 63) - 1) if port else value_range(elem)
@@ -1044,7 +1051,9 @@ class NativeCppPrinter(CppPrinter):
             rng = _bitwise_range(kind, ra, rb)
             expr = f"{a} {'&' if kind == 'and' else '|'} {b}"
         elif kind == "shr":  # by a constant 0..62 (native_twin_blocker): floor(a / 2^n) in both
-            n = op.rhs.owner.value.value.data
+            const = op.rhs.owner
+            assert isinstance(const, hlscpp.ConstOp)  # native_twin_blocker: a shift by a constant
+            n = const.value.value.data
             rng = ra[0] >> n, ra[1] >> n
             expr = f"{a} >> {n}"
         elif kind in ("div", "mod"):  # operands of one signedness (native_twin_blocker): C++'s truncating / and %

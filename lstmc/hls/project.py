@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
+from xdsl.ir import BlockArgument, SSAValue
 
 from lstmc import numerics
 from lstmc.dialects import qrnn
@@ -101,22 +102,36 @@ def kernel_interface(module: ModuleOp) -> KernelInterface:
 
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
     seq_in, seq_out = sequence_ports(fn)
-    names_in = [a.data for a in fn.attributes["lstmc.input_names"].data]
-    names_out = [a.data for a in fn.attributes["lstmc.output_names"].data]
+    names_in = _names(fn, "lstmc.input_names")
+    names_out = _names(fn, "lstmc.output_names")
     inputs = []
     for op in fn.body.block.ops:
         if isinstance(op, qrnn.QuantizeOp):
-            inputs.append(
-                Port(names_in[op.input.index], tuple(op.result.type.get_shape()), op.quant, seq_in[len(inputs)])
-            )
+            arg = op.input
+            assert isinstance(arg, BlockArgument), "the integer design quantizes the function's arguments"
+            inputs.append(Port(names_in[arg.index], tuple(op.result.type.get_shape()), op.quant, seq_in[len(inputs)]))
     ret = fn.body.block.last_op
+    assert isinstance(ret, func.ReturnOp)
     outputs = []
     for i, v in enumerate(ret.arguments):
-        dq = v.op
+        dq = v.owner
         if not isinstance(dq, qrnn.DequantizeOp):
             raise LstmcError(f"output '{names_out[i]}' is not produced by the integer design")
-        outputs.append(Port(names_out[i], tuple(dq.input.type.get_shape()), dq.quant, seq_out[i]))
+        outputs.append(
+            Port(names_out[i], tuple(SSAValue.get(dq.input, type=TensorType).type.get_shape()), dq.quant, seq_out[i])
+        )
     return KernelInterface(inputs, outputs, max_seq_len_of(fn))
+
+
+def _names(fn: func.FuncOp, key: str) -> list[str]:
+    """The port names the importer records under `key` (lstmc.input_names / lstmc.output_names)."""
+    attr = fn.attributes[key]
+    assert isinstance(attr, ArrayAttr)
+    names = []
+    for a in attr.data:
+        assert isinstance(a, StringAttr)
+        names.append(a.data)
+    return names
 
 
 def write_codes(path: Path, per_port: list[np.ndarray], seq_len: int | None = None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, ShapedType
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
 
@@ -35,6 +35,7 @@ def run_function(
     args, batched = [], None
     for name, ty in zip(names, arg_types):
         value = np.asarray(inputs[name], dtype=np.float32)
+        assert isinstance(ty, ShapedType), ty  # the entry function takes and returns tensors
         shape = tuple(ty.get_shape())
         if value.shape == shape:
             this_batched = False
@@ -66,6 +67,7 @@ def run_function(
     outputs = {}
     for name, value, ty in zip(out_names, results, fn.function_type.outputs.data):
         value = np.asarray(value)
+        assert isinstance(ty, ShapedType), ty
         if value.ndim == len(ty.get_shape()):  # output does not depend on the inputs
             value = np.broadcast_to(value, (n, *value.shape)).copy()
         outputs[name] = value if batched else value[0]

@@ -191,36 +191,37 @@ class ConstantCache:
     recurrence run once per step."""
 
     def __init__(self):
-        self._arrays: dict[tuple, object] = {}
+        self._int64: dict[tuple, np.ndarray] = {}
+        self._matrices: dict[tuple, ExactMatrix] = {}
+        self._tables: dict[object, ThresholdTable] = {}
+        self._operands: dict[object, tuple[np.ndarray, ExactMatrix]] = {}
 
     def int64(self, op, prop: str) -> np.ndarray:
         key = (op, prop)
-        if key not in self._arrays:
+        if key not in self._int64:
             arr = array_from_dense(getattr(op, prop)).astype(np.int64)
             arr.setflags(write=False)
-            self._arrays[key] = arr
-        return self._arrays[key]
+            self._int64[key] = arr
+        return self._int64[key]
 
     def matrix(self, op, prop: str, lo: int, hi: int) -> ExactMatrix:
         """Rows lo:hi of a matrix attribute, for exact products."""
         key = (op, prop, lo, hi)
-        if key not in self._arrays:
-            self._arrays[key] = ExactMatrix(self.int64(op, prop)[lo:hi])
-        return self._arrays[key]
+        if key not in self._matrices:
+            self._matrices[key] = ExactMatrix(self.int64(op, prop)[lo:hi])
+        return self._matrices[key]
 
     def thresholds(self, op) -> ThresholdTable:
-        key = (op, "threshold table")
-        if key not in self._arrays:
-            self._arrays[key] = ThresholdTable(self.int64(op, "thresholds"))
-        return self._arrays[key]
+        if op not in self._tables:
+            self._tables[op] = ThresholdTable(self.int64(op, "thresholds"))
+        return self._tables[op]
 
     def operand(self, op, value: np.ndarray) -> ExactMatrix:
         """An ExactMatrix for an operand of `op`, reused while the operand stays the same array object (a
         cached constant, every step); only the latest one per op is kept."""
-        key = (op, "operand")
-        entry = self._arrays.get(key)
+        entry = self._operands.get(op)
         if entry is None or entry[0] is not value:
-            entry = self._arrays[key] = (value, ExactMatrix(np.asarray(value, np.int64)))
+            entry = self._operands[op] = (value, ExactMatrix(np.asarray(value, np.int64)))
         return entry[1]
 
 
