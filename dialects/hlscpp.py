@@ -16,7 +16,7 @@ Calls have unknown effects; loops and ifs have those of their bodies.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TypeVar, cast
+from typing import cast
 
 from xdsl.dialects.builtin import (
     I64,
@@ -79,6 +79,8 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
+from lstmc.dialects.enum_syntax import enum_attr, expected, parse_enum
+
 
 # ------------------------------------------------------------------------------------------ enums
 class Storage(StrEnum):
@@ -139,33 +141,6 @@ class BinaryKind(StrEnum):
     MAX = "max"
 
 
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def _expected(enum_type: type[StrEnum]) -> str:
-    return ", ".join(enum_type)
-
-
-def _parse_enum(parser: AttrParser, enum_type: type[_E], what: str) -> _E:
-    """One identifier of `enum_type`, else an error that names the choices."""
-    start = parser.pos
-    value = parser.parse_optional_identifier_or_str_literal()
-    if value is None or value not in enum_type.__members__.values():
-        parser.raise_error(
-            f"unknown {what} '{value or ''}' (expected one of {_expected(enum_type)})", start, parser.pos
-        )
-    return enum_type(value)
-
-
-def _enum_attr(attr_type: type[EnumAttribute[_E]], value: str | StrEnum | EnumAttribute[_E], what: str):
-    """`value` (a member, its string, or the attribute itself) as an `attr_type`, for the op builders."""
-    if isinstance(value, attr_type):
-        return value
-    if value not in attr_type.enum_type.__members__.values():
-        raise VerifyException(f"unknown {what} '{value}' (expected one of {_expected(attr_type.enum_type)})")
-    return attr_type(cast(_E, attr_type.enum_type(value)))
-
-
 @irdl_attr_definition
 class StorageAttr(EnumAttribute[Storage], SpacedOpaqueSyntaxAttribute):
     """`#hlscpp<storage static_const>`."""
@@ -174,7 +149,7 @@ class StorageAttr(EnumAttribute[Storage], SpacedOpaqueSyntaxAttribute):
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> Storage:
-        return _parse_enum(parser, Storage, "array storage")
+        return parse_enum(parser, Storage, "array storage")
 
 
 @irdl_attr_definition
@@ -185,7 +160,7 @@ class InterfaceAttr(EnumAttribute[Interface], SpacedOpaqueSyntaxAttribute):
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> Interface:
-        return _parse_enum(parser, Interface, "interface")
+        return parse_enum(parser, Interface, "interface")
 
 
 @irdl_attr_definition
@@ -196,7 +171,7 @@ class BlockControlAttr(EnumAttribute[BlockControl], SpacedOpaqueSyntaxAttribute)
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> BlockControl:
-        return _parse_enum(parser, BlockControl, "block_control")
+        return parse_enum(parser, BlockControl, "block_control")
 
 
 @irdl_attr_definition
@@ -207,7 +182,7 @@ class PartitionKindAttr(EnumAttribute[PartitionKind], SpacedOpaqueSyntaxAttribut
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> PartitionKind:
-        return _parse_enum(parser, PartitionKind, "partition kind")
+        return parse_enum(parser, PartitionKind, "partition kind")
 
 
 @irdl_attr_definition
@@ -218,7 +193,7 @@ class BinaryKindAttr(EnumAttribute[BinaryKind], SpacedOpaqueSyntaxAttribute):
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> BinaryKind:
-        return _parse_enum(parser, BinaryKind, "binary kind")
+        return parse_enum(parser, BinaryKind, "binary kind")
 
 
 # ------------------------------------------------------------------------------------------ types and attributes
@@ -240,12 +215,12 @@ class PartitionAttr(ParametrizedAttribute):
     dim: IntAttr = param_def()
 
     def __init__(self, kind: str | PartitionKind | PartitionKindAttr, factor: int, dim: int):
-        super().__init__(_enum_attr(PartitionKindAttr, kind, "partition kind"), IntAttr(factor), IntAttr(dim))
+        super().__init__(enum_attr(PartitionKindAttr, kind, "partition kind"), IntAttr(factor), IntAttr(dim))
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
-            kind = _parse_enum(parser, PartitionKind, "partition kind")
+            kind = parse_enum(parser, PartitionKind, "partition kind")
             parser.parse_punctuation(",")
             factor = parser.parse_integer()
             parser.parse_punctuation(",")
@@ -313,7 +288,7 @@ class FuncOp(IRDLOperation):
             "arg_names": ArrayAttr([StringAttr(n) for n in arg_names]),
             "interfaces": ArrayAttr(
                 [
-                    _enum_attr(InterfaceAttr, i or Interface.DEFAULT, "interface")
+                    enum_attr(InterfaceAttr, i or Interface.DEFAULT, "interface")
                     for i in (interfaces or [Interface.DEFAULT] * len(arg_names))
                 ]
             ),
@@ -323,7 +298,7 @@ class FuncOp(IRDLOperation):
         if dataflow:
             props["dataflow"] = UnitAttr()
         if block_control is not None:
-            props["block_control"] = _enum_attr(BlockControlAttr, block_control, "block_control")
+            props["block_control"] = enum_attr(BlockControlAttr, block_control, "block_control")
         super().__init__(properties=props, regions=[Region(block)])
 
     def verify_(self) -> None:
@@ -376,7 +351,7 @@ class FuncOp(IRDLOperation):
             kind = parser.parse_optional_identifier()
             if kind is not None and kind not in Interface.__members__.values():
                 parser.raise_error(
-                    f"unknown interface '{kind}' (expected one of {_expected(Interface)})", start, parser.pos
+                    f"unknown interface '{kind}' (expected one of {expected(Interface)})", start, parser.pos
                 )
             interfaces.append(InterfaceAttr(Interface(kind or Interface.DEFAULT)))
 
@@ -393,7 +368,7 @@ class FuncOp(IRDLOperation):
             props["dataflow"] = UnitAttr()
         if parser.parse_optional_keyword("block_control") is not None:
             with parser.in_parens():
-                props["block_control"] = BlockControlAttr(_parse_enum(parser, BlockControl, "block_control"))
+                props["block_control"] = BlockControlAttr(parse_enum(parser, BlockControl, "block_control"))
         attributes = parser.parse_optional_attr_dict_with_keyword()
         body = parser.parse_region(args)
         return cls.create(properties=props, attributes=attributes.data if attributes else {}, regions=[body])
@@ -433,7 +408,7 @@ class ArrayOp(IRDLOperation):
         partition: Sequence[PartitionAttr] = (),
     ):
         props: dict[str, Attribute] = {
-            "storage": _enum_attr(StorageAttr, storage, "array storage"),
+            "storage": enum_attr(StorageAttr, storage, "array storage"),
             "partition": ArrayAttr(list(partition)),
         }
         if init is not None:
@@ -780,7 +755,7 @@ class BinaryOp(IRDLOperation, ConditionallySpeculatableInterface):
     def __init__(self, kind: str | BinaryKind, lhs: SSAValue, rhs: SSAValue, result_type: Attribute):
         super().__init__(
             operands=[lhs, rhs],
-            properties={"kind": _enum_attr(BinaryKindAttr, kind, "binary kind")},
+            properties={"kind": enum_attr(BinaryKindAttr, kind, "binary kind")},
             result_types=[result_type],
         )
 

@@ -28,12 +28,22 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     IntegerType,
     Signedness,
-    StringAttr,
     TensorType,
     f32,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, Region, SSAValue
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Block,
+    Dialect,
+    Operation,
+    OpResult,
+    ParametrizedAttribute,
+    Region,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+)
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     AttrSizedResultSegments,
@@ -53,11 +63,15 @@ from xdsl.irdl import (
     var_result_def,
 )
 from xdsl.parser import AttrParser, Parser
+from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 from xdsl.printer import Printer
-from xdsl.traits import ConstantLike, HasParent, IsTerminator, Pure
+from xdsl.rewriter import InsertPoint
+from xdsl.traits import ConstantLike, HasCanonicalizationPatternsTrait, HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
-ROUNDING_MODES = ("half_even", "half_up", "half_down", "floor", "ceil", "up", "down")
+from lstmc.dialects.enum_syntax import enum_attr, parse_enum
+
 MAX_QUANT_BITS = 32
 PER_TENSOR = -(2**31)  # QuantAttr.axis of a per-tensor quantizer
 
@@ -78,6 +92,133 @@ def _fmt_float(value: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Enums: the closed sets of choices. Members are strings ("half_even" == RoundingMode.HALF_EVEN), so the
+# numerics, which take plain strings, accept them as they are.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class RoundingMode(StrEnum):
+    """How a quantizer or requantizer rounds x / s to an integer (lstmc.numerics.round_mode): to nearest with
+    ties to even/up/down, or towards -inf (floor), +inf (ceil), away from zero (up) or towards zero (down)."""
+
+    HALF_EVEN = "half_even"
+    HALF_UP = "half_up"
+    HALF_DOWN = "half_down"
+    FLOOR = "floor"
+    CEIL = "ceil"
+    UP = "up"
+    DOWN = "down"
+
+
+ROUNDING_MODES = tuple(m.value for m in RoundingMode)
+
+
+class ScanDirection(StrEnum):
+    """The direction a `qrnn.recurrence` reads a scanned input or writes a scan output (ONNX Scan's 0 / 1)."""
+
+    FORWARD = "forward"
+    REVERSE = "reverse"
+
+
+FORWARD, REVERSE = ScanDirection.FORWARD, ScanDirection.REVERSE
+
+
+class MatMulKernel(StrEnum):
+    """The onnxruntime kernel whose float rounding a `qrnn.matmul` reproduces (see MATMUL_KERNELS below)."""
+
+    MATMUL = "matmul"
+    M1_TRANSB = "m1_transb"
+
+
+class ActivationKernel(StrEnum):
+    """The onnxruntime kernel whose float rounding a `qrnn.sigmoid`/`qrnn.tanh` reproduces (see below)."""
+
+    MLAS = "mlas"
+    RATIONAL = "rational"
+
+
+class QuantSignedness(StrEnum):
+    """Whether a quantizer's integer grid is signed (`s8`) or unsigned (`u8`)."""
+
+    SIGNED = "signed"
+    UNSIGNED = "unsigned"
+
+
+class QuantRange(StrEnum):
+    """A quantizer's full integer range, or the narrow one that drops the most negative (signed) or the largest
+    (unsigned) code (`s4 narrow`: [-7, 7])."""
+
+    FULL = "full"
+    NARROW = "narrow"
+
+
+@irdl_attr_definition
+class RoundingModeAttr(EnumAttribute[RoundingMode], SpacedOpaqueSyntaxAttribute):
+    """`#qrnn<rounding half_even>` (in `qrnn.requant` and `#qrnn.quant<...>` just `half_even`)."""
+
+    name = "qrnn.rounding"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> RoundingMode:
+        return parse_enum(parser, RoundingMode, "rounding mode")
+
+
+@irdl_attr_definition
+class QuantSignednessAttr(EnumAttribute[QuantSignedness], SpacedOpaqueSyntaxAttribute):
+    """`#qrnn<signedness unsigned>` (in `#qrnn.quant<...>` the s/u of `s8`/`u8`)."""
+
+    name = "qrnn.signedness"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> QuantSignedness:
+        return parse_enum(parser, QuantSignedness, "quantizer signedness")
+
+
+@irdl_attr_definition
+class QuantRangeAttr(EnumAttribute[QuantRange], SpacedOpaqueSyntaxAttribute):
+    """`#qrnn<range narrow>` (in `#qrnn.quant<...>` the `narrow` keyword, or nothing)."""
+
+    name = "qrnn.range"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> QuantRange:
+        return parse_enum(parser, QuantRange, "quantizer range")
+
+
+@irdl_attr_definition
+class ScanDirectionAttr(EnumAttribute[ScanDirection], SpacedOpaqueSyntaxAttribute):
+    """`#qrnn<direction reverse>` (in `qrnn.recurrence`'s custom syntax just `reverse`)."""
+
+    name = "qrnn.direction"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> ScanDirection:
+        return parse_enum(parser, ScanDirection, "scan direction")
+
+
+@irdl_attr_definition
+class MatMulKernelAttr(EnumAttribute[MatMulKernel], SpacedOpaqueSyntaxAttribute):
+    """`#qrnn<matmul_kernel m1_transb>` (in `qrnn.matmul` just `kernel m1_transb`)."""
+
+    name = "qrnn.matmul_kernel"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> MatMulKernel:
+        return parse_enum(parser, MatMulKernel, "'qrnn.matmul' kernel")
+
+
+@irdl_attr_definition
+class ActivationKernelAttr(EnumAttribute[ActivationKernel], SpacedOpaqueSyntaxAttribute):
+    """`#qrnn<activation_kernel rational>` (in `qrnn.sigmoid`/`qrnn.tanh` just `kernel rational`)."""
+
+    name = "qrnn.activation_kernel"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> ActivationKernel:
+        return parse_enum(parser, ActivationKernel, "activation kernel")
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Quantizer attribute
 # ---------------------------------------------------------------------------------------------------------
 
@@ -93,12 +234,12 @@ class QuantAttr(ParametrizedAttribute):
     name = "qrnn.quant"
 
     bits: IntAttr = param_def()
-    signed: IntAttr = param_def()
-    narrow: IntAttr = param_def()
+    signed: QuantSignednessAttr = param_def()
+    narrow: QuantRangeAttr = param_def()
     scale: ArrayAttr[FloatData] = param_def()
     zero_point: ArrayAttr[IntAttr] = param_def()
     axis: IntAttr = param_def()  # PER_TENSOR for a per-tensor quantizer
-    rounding: StringAttr = param_def()
+    rounding: RoundingModeAttr = param_def()
 
     def __init__(
         self,
@@ -108,26 +249,26 @@ class QuantAttr(ParametrizedAttribute):
         scale: Sequence[float],
         zero_point: Sequence[int],
         axis: int | None = None,
-        rounding: str = "half_even",
+        rounding: str | RoundingModeAttr = RoundingMode.HALF_EVEN,
     ):
         super().__init__(
             IntAttr(bits),
-            IntAttr(int(signed)),
-            IntAttr(int(narrow)),
+            QuantSignednessAttr(QuantSignedness.SIGNED if signed else QuantSignedness.UNSIGNED),
+            QuantRangeAttr(QuantRange.NARROW if narrow else QuantRange.FULL),
             ArrayAttr([FloatData(_to_f32(s)) for s in scale]),
             ArrayAttr([IntAttr(int(z)) for z in zero_point]),
             IntAttr(PER_TENSOR if axis is None else axis),
-            StringAttr(rounding),
+            enum_attr(RoundingModeAttr, rounding, "rounding mode"),
         )
 
     # Convenience accessors -------------------------------------------------------------------------------
     @property
     def is_signed(self) -> bool:
-        return bool(self.signed.data)
+        return self.signed.data == QuantSignedness.SIGNED
 
     @property
     def is_narrow(self) -> bool:
-        return bool(self.narrow.data)
+        return self.narrow.data == QuantRange.NARROW
 
     @property
     def channel_axis(self) -> int | None:
@@ -155,6 +296,12 @@ class QuantAttr(ParametrizedAttribute):
             return 2 ** (b - 1) - 1
         return 2**b - 1 - (1 if self.is_narrow else 0)
 
+    def with_axis(self, axis: int | None) -> QuantAttr:
+        """This quantizer with its per-channel axis at `axis` (None: per tensor)."""
+        return QuantAttr(
+            self.bits.data, self.is_signed, self.is_narrow, self.scales, self.zero_points, axis, self.rounding.data
+        )
+
     @property
     def is_power_of_two(self) -> bool:
         return all(s > 0 and math.frexp(s)[0] == 0.5 for s in self.scales)
@@ -177,14 +324,14 @@ class QuantAttr(ParametrizedAttribute):
             parser.parse_punctuation("=")
             zp = cls._parse_number_list(parser, parser.parse_integer)
             axis: int | None = None
-            rounding = "half_even"
+            rounding = RoundingMode.HALF_EVEN
             while parser.parse_optional_punctuation(",") is not None:
                 key = parser.parse_identifier()
                 parser.parse_punctuation("=")
                 if key == "axis":
                     axis = parser.parse_integer()
                 elif key == "rounding":
-                    rounding = parser.parse_identifier()
+                    rounding = parse_enum(parser, RoundingMode, "rounding mode")
                 else:
                     parser.raise_error(f"unknown quantizer field '{key}' (expected axis or rounding)")
         return cls(bits, signed, narrow, scale, zp, axis, rounding).parameters
@@ -210,7 +357,7 @@ class QuantAttr(ParametrizedAttribute):
         text += f", zp = {fmt(self.zero_points, str)}"
         if self.channel_axis is not None:
             text += f", axis = {self.channel_axis}"
-        if self.rounding.data != "half_even":
+        if self.rounding.data != RoundingMode.HALF_EVEN:
             text += f", rounding = {self.rounding.data}"
         printer.print_string(text + ">")
 
@@ -220,10 +367,6 @@ class QuantAttr(ParametrizedAttribute):
             raise VerifyException(f"quantizer bit width must be in [1, {MAX_QUANT_BITS}], got {bits}")
         if self.is_signed and self.is_narrow and bits < 2:
             raise VerifyException("a signed narrow-range quantizer needs at least 2 bits")
-        if self.rounding.data not in ROUNDING_MODES:
-            raise VerifyException(
-                f"unknown rounding mode '{self.rounding.data}', expected one of {', '.join(ROUNDING_MODES)}"
-            )
         scales, zps = self.scales, self.zero_points
         if not scales or len(scales) != len(zps):
             raise VerifyException(
@@ -280,6 +423,25 @@ def matmul_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
 # ---------------------------------------------------------------------------------------------------------
 # Ops
 # ---------------------------------------------------------------------------------------------------------
+
+
+# Canonicalization patterns of single ops (defined at the end of this file, looked up when `canonicalize` runs)
+class QuantOpHasCanonicalizationPatterns(HasCanonicalizationPatternsTrait):
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        return (FoldReluIntoQuant(),)
+
+
+class ReshapeOpHasCanonicalizationPatterns(HasCanonicalizationPatternsTrait):
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        return (FoldReshapeOfReshape(),)
+
+
+class RecurrenceOpHasCanonicalizationPatterns(HasCanonicalizationPatternsTrait):
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        return (DropUnitBatch(), DropUnitColumn(), HoistScannedInputQuant())
 
 
 class _UnaryOp(IRDLOperation):
@@ -397,7 +559,7 @@ class QuantOp(IRDLOperation):
     input = operand_def(T)
     quant = prop_def(QuantAttr)
     result = result_def(T)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), QuantOpHasCanonicalizationPatterns())
     assembly_format = "$input `by` $quant attr-dict `:` type($result)"
 
     def __init__(self, input: SSAValue | Operation, quant: QuantAttr):
@@ -483,7 +645,7 @@ class MulOp(_BinaryOp):
 #   RNN kernels run for a one-row product by weights they could not pre-pack (weights a DequantizeLinear
 #   computes at run time). Its summation order depends on the column's position in blocks of 4 counted from
 #   column 0, so the op must hold the whole onnxruntime GEMM. The lhs is one row: [K] or [1, K].
-MATMUL_KERNELS = ("matmul", "m1_transb")
+MATMUL_KERNELS = tuple(k.value for k in MatMulKernel)
 
 
 @irdl_op_definition
@@ -492,31 +654,36 @@ class MatMulOp(_BinaryOp):
     onnxruntime's kernel `kernel` does (see MATMUL_KERNELS)."""
 
     name = "qrnn.matmul"
-    kernel = opt_prop_def(StringAttr)
+    kernel = opt_prop_def(MatMulKernelAttr)
     assembly_format = "$lhs `,` $rhs (`kernel` $kernel^)? attr-dict `:` functional-type(operands, results)"
 
     def __init__(
-        self, lhs: SSAValue | Operation, rhs: SSAValue | Operation, result_type: Attribute, kernel: str | None = None
+        self,
+        lhs: SSAValue | Operation,
+        rhs: SSAValue | Operation,
+        result_type: Attribute,
+        kernel: str | MatMulKernelAttr | None = None,
     ):
-        props = {} if kernel in (None, "matmul") else {"kernel": StringAttr(kernel)}
+        props = (
+            {} if kernel in (None, MatMulKernel.MATMUL) else {"kernel": enum_attr(MatMulKernelAttr, kernel, "kernel")}
+        )
         super(_BinaryOp, self).__init__(operands=[lhs, rhs], result_types=[result_type], properties=props)
 
     @property
-    def kernel_name(self) -> str:
-        return "matmul" if self.kernel is None else self.kernel.data
+    def kernel_name(self) -> MatMulKernel:
+        return MatMulKernel.MATMUL if self.kernel is None else self.kernel.data
 
     def expected_shape(self, a, b):
         return matmul_shape(a, b)
 
     def verify_(self) -> None:
         super().verify_()
-        kernel = self.kernel_name
-        if kernel not in MATMUL_KERNELS:
-            raise VerifyException(f"'qrnn.matmul' kernel \"{kernel}\" is not one of {', '.join(MATMUL_KERNELS)}")
         a, b = _tensor_shape(self.lhs, "lhs"), _tensor_shape(self.rhs, "rhs")
-        if kernel == "m1_transb" and (len(b) != 2 or not (len(a) == 1 or (len(a) == 2 and a[0] == 1))):
+        if self.kernel_name == MatMulKernel.M1_TRANSB and (
+            len(b) != 2 or not (len(a) == 1 or (len(a) == 2 and a[0] == 1))
+        ):
             raise VerifyException(
-                f"'qrnn.matmul' kernel \"m1_transb\" multiplies one row ([K] or [1, K]) by a [K, N] matrix, got "
+                f"'qrnn.matmul' kernel m1_transb multiplies one row ([K] or [1, K]) by a [K, N] matrix, got "
                 f"{list(a)} and {list(b)}"
             )
 
@@ -527,29 +694,26 @@ class MatMulOp(_BinaryOp):
 # - "rational": the scalar rational approximation p(x)/q(x) of onnxruntime's GRU kernel (rnn_helpers.cc,
 #   deepcpu::gru_reset_gate_sigmoid / gru_output_gate_tanh), input clamped to [-20, 20] for sigmoid
 #   (then evaluated at x/2 as 0.5 * (1 + p/q)) and to [-10, 10] for tanh.
-ACTIVATION_KERNELS = ("mlas", "rational")
+ACTIVATION_KERNELS = tuple(k.value for k in ActivationKernel)
 
 
 class _ActivationOp(_UnaryOp):
-    """Elementwise sigmoid/tanh; `kernel "rational"` selects onnxruntime's GRU approximation (see above)."""
+    """Elementwise sigmoid/tanh; `kernel rational` selects onnxruntime's GRU approximation (see above)."""
 
-    kernel = opt_prop_def(StringAttr)
+    kernel = opt_prop_def(ActivationKernelAttr)
     assembly_format = "$input (`kernel` $kernel^)? attr-dict `:` type($result)"
 
-    def __init__(self, input: SSAValue | Operation, kernel: str | None = None):
-        props = {} if kernel in (None, "mlas") else {"kernel": StringAttr(kernel)}
+    def __init__(self, input: SSAValue | Operation, kernel: str | ActivationKernelAttr | None = None):
+        props = (
+            {}
+            if kernel in (None, ActivationKernel.MLAS)
+            else {"kernel": enum_attr(ActivationKernelAttr, kernel, "activation kernel")}
+        )
         super(_UnaryOp, self).__init__(operands=[input], result_types=[SSAValue.get(input).type], properties=props)
 
     @property
-    def kernel_name(self) -> str:
-        return "mlas" if self.kernel is None else self.kernel.data
-
-    def verify_(self) -> None:
-        super().verify_()
-        if self.kernel_name not in ACTIVATION_KERNELS:
-            raise VerifyException(
-                f"'{self.name}' kernel \"{self.kernel_name}\" is not one of {', '.join(ACTIVATION_KERNELS)}"
-            )
+    def kernel_name(self) -> ActivationKernel:
+        return ActivationKernel.MLAS if self.kernel is None else self.kernel.data
 
 
 @irdl_op_definition
@@ -574,7 +738,7 @@ class ReshapeOp(IRDLOperation):
     name = "qrnn.reshape"
     input = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), ReshapeOpHasCanonicalizationPatterns())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, result_type: TensorType):
@@ -713,8 +877,8 @@ def window_output_size(hw: Sequence[int], kernel: Sequence[int], strides: Sequen
     return (hw[0] - kernel[0]) // strides[0] + 1, (hw[1] - kernel[1]) // strides[1] + 1
 
 
-FORWARD, REVERSE = 0, 1
-_DIRECTION_NAMES = {FORWARD: "forward", REVERSE: "reverse"}
+def _directions(directions: Sequence[str | ScanDirectionAttr]) -> ArrayAttr[ScanDirectionAttr]:
+    return ArrayAttr([enum_attr(ScanDirectionAttr, d, "scan direction") for d in directions])
 
 
 @irdl_op_definition
@@ -732,9 +896,10 @@ class RecurrenceOp(IRDLOperation):
     inputs = var_operand_def(TensorType)
     final_states = var_result_def(TensorType)
     outputs = var_result_def(TensorType)
-    input_directions = prop_def(DenseArrayBase.constr(i64))
-    output_directions = prop_def(DenseArrayBase.constr(i64))
+    input_directions = prop_def(ArrayAttr[ScanDirectionAttr])
+    output_directions = prop_def(ArrayAttr[ScanDirectionAttr])
     body = region_def("single_block")
+    traits = traits_def(RecurrenceOpHasCanonicalizationPatterns())
     irdl_options = (AttrSizedOperandSegments(as_property=True), AttrSizedResultSegments(as_property=True))
 
     def __init__(
@@ -742,27 +907,27 @@ class RecurrenceOp(IRDLOperation):
         init: Sequence[SSAValue],
         inputs: Sequence[SSAValue],
         output_types: Sequence[Attribute],
-        input_directions: Sequence[int],
-        output_directions: Sequence[int],
+        input_directions: Sequence[str | ScanDirectionAttr],
+        output_directions: Sequence[str | ScanDirectionAttr],
         body: Region,
     ):
         super().__init__(
             operands=[list(init), list(inputs)],
             result_types=[[v.type for v in init], list(output_types)],
             properties={
-                "input_directions": DenseArrayBase.from_list(i64, list(input_directions)),
-                "output_directions": DenseArrayBase.from_list(i64, list(output_directions)),
+                "input_directions": _directions(input_directions),
+                "output_directions": _directions(output_directions),
             },
             regions=[body],
         )
 
     @property
-    def in_dirs(self) -> tuple[int, ...]:
-        return tuple(self.input_directions.get_values())
+    def in_dirs(self) -> tuple[ScanDirection, ...]:
+        return tuple(d.data for d in self.input_directions)
 
     @property
-    def out_dirs(self) -> tuple[int, ...]:
-        return tuple(self.output_directions.get_values())
+    def out_dirs(self) -> tuple[ScanDirection, ...]:
+        return tuple(d.data for d in self.output_directions)
 
     @property
     def seq_len(self) -> int:
@@ -780,9 +945,6 @@ class RecurrenceOp(IRDLOperation):
             raise VerifyException(
                 f"'qrnn.recurrence' has {n_out} scan outputs but {len(self.out_dirs)} output directions"
             )
-        for d in self.in_dirs + self.out_dirs:
-            if d not in _DIRECTION_NAMES:
-                raise VerifyException(f"direction must be 0 (forward) or 1 (reverse), got {d}")
         lengths = {_tensor_shape(v, "scan input")[0] for v in self.inputs if _tensor_shape(v, "scan input")}
         if any(len(_tensor_shape(v, "scan input")) == 0 for v in self.inputs):
             raise VerifyException("scanned inputs must have at least rank 1 (the time dimension)")
@@ -828,7 +990,7 @@ class RecurrenceOp(IRDLOperation):
         printer.print_list(self.init, printer.print_operand)
         printer.print_string(") scan(")
         printer.print_list(self.inputs, printer.print_operand)
-        names = lambda ds: "[" + ", ".join(_DIRECTION_NAMES[d] for d in ds) + "]"  # noqa: E731
+        names = lambda ds: "[" + ", ".join(ds) + "]"  # noqa: E731
         printer.print_string(f") directions {names(self.in_dirs)} -> {names(self.out_dirs)} : (")
         printer.print_list([v.type for v in (*self.init, *self.inputs)], printer.print_attribute)
         printer.print_string(") -> (")
@@ -866,16 +1028,10 @@ class RecurrenceOp(IRDLOperation):
         return op
 
     @staticmethod
-    def _parse_directions(parser: Parser) -> list[int]:
-        by_name = {v: k for k, v in _DIRECTION_NAMES.items()}
-
-        def one() -> int:
-            word = parser.parse_identifier()
-            if word not in by_name:
-                parser.raise_error(f"expected 'forward' or 'reverse', got '{word}'")
-            return by_name[word]
-
-        return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, one)
+    def _parse_directions(parser: Parser) -> list[ScanDirection]:
+        return parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: parse_enum(parser, ScanDirection, "scan direction")
+        )
 
 
 @irdl_op_definition
@@ -1186,7 +1342,7 @@ class RequantOp(IRDLOperation):
     shift = prop_def(IntegerAttr[I64])
     lo = prop_def(IntegerAttr[I64])
     hi = prop_def(IntegerAttr[I64])
-    rounding = prop_def(StringAttr)
+    rounding = prop_def(RoundingModeAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     assembly_format = (
@@ -1194,7 +1350,7 @@ class RequantOp(IRDLOperation):
         "type($input) `->` type($result)"
     )
 
-    def __init__(self, input: SSAValue, shift: int, lo: int, hi: int, rounding: str):
+    def __init__(self, input: SSAValue, shift: int, lo: int, hi: int, rounding: str | RoundingModeAttr):
         ty = SSAValue.get(input, type=TensorType).type
         super().__init__(
             operands=[input],
@@ -1202,7 +1358,7 @@ class RequantOp(IRDLOperation):
                 "shift": IntegerAttr(shift, i64),
                 "lo": IntegerAttr(lo, i64),
                 "hi": IntegerAttr(hi, i64),
-                "rounding": StringAttr(rounding),
+                "rounding": enum_attr(RoundingModeAttr, rounding, "rounding mode"),
             },
             result_types=[TensorType(integer_type_for_range(lo, hi), ty.get_shape())],
         )
@@ -1222,8 +1378,6 @@ class RequantOp(IRDLOperation):
             raise VerifyException(
                 f"'qrnn.requant' clamp range [{lo}, {hi}] does not fit {self.result.type.get_element_type()}"
             )
-        if self.rounding.data not in ROUNDING_MODES:
-            raise VerifyException(f"unknown rounding mode '{self.rounding.data}'")
 
 
 @irdl_op_definition
@@ -1291,6 +1445,149 @@ class LutOp(IRDLOperation):
             raise VerifyException("'qrnn.lut' table must be one-dimensional")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Canonicalization patterns, attached to their ops (so xDSL's generic `canonicalize` applies them) and run by
+# qrnn-canonicalize with its multi-op patterns. Each keeps the float semantics bit for bit.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _ttype(value: SSAValue) -> TensorType:
+    """The type of a value of the tensor-level IR."""
+    return SSAValue.get(value, type=TensorType).type
+
+
+class FoldReluIntoQuant(RewritePattern):
+    """quant(relu(x)) -> quant(x) when the quantizer's smallest code is >= its zero point: a negative input rounds
+    to a code <= zp and clamps to that smallest code anyway (Brevitas' QuantReLU)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: QuantOp, rewriter: PatternRewriter) -> None:
+        relu = op.input
+        if not (isinstance(relu, OpResult) and isinstance(relu.op, ReluOp)):
+            return
+        if all(op.quant.qmin >= zp for zp in op.quant.zero_points):
+            rewriter.replace(op, QuantOp(relu.op.input, op.quant))
+            if not relu.uses:
+                rewriter.erase(relu.op)
+
+
+class FoldReshapeOfReshape(RewritePattern):
+    """reshape(reshape(x)) -> reshape(x), or x when the shapes agree (whatever other users the inner one has)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter) -> None:
+        inner = op.input
+        if not (isinstance(inner, OpResult) and isinstance(inner.op, ReshapeOp)):
+            return
+        source = inner.op.input
+        if source.type == op.result.type:
+            rewriter.replace(op, [], [source])
+        else:
+            rewriter.replace(
+                op, ReshapeOp(source, TensorType(_ttype(source).get_element_type(), op.result.type.get_shape()))
+            )
+
+
+def _drop_first(ty: TensorType, axis: int = 0) -> TensorType:
+    shape = list(ty.get_shape())
+    del shape[axis]
+    return TensorType(ty.get_element_type(), shape)
+
+
+def _drop_unit_axis(op: RecurrenceOp, rewriter: PatternRewriter, axis: int) -> None:
+    """Run `op` on its per-step values without their unit axis `axis` (0 or -1; scanned sequences lose the axis
+    behind time): reshapes at the body's entry and exit (which the sinking patterns and FoldReshapeOfReshape then
+    cancel) and around the recurrence keep every value as it was."""
+    body = op.body.block
+    term = body.last_op
+    assert isinstance(term, YieldOp)
+    seq_axis = 1 if axis == 0 else axis
+    init = [ReshapeOp(v, _drop_first(_ttype(v), axis)) for v in op.init]
+    seqs = [ReshapeOp(v, _drop_first(_ttype(v), seq_axis)) for v in op.inputs]
+    for r in init + seqs:
+        r.result.name_hint = r.input.name_hint
+    block = Block(arg_types=[_drop_first(_ttype(a), axis) for a in body.args])
+    for old, arg in zip(body.args, block.args):
+        arg.name_hint = old.name_hint
+        entry = ReshapeOp(arg, _ttype(old))
+        block.add_op(entry)
+        old.replace_all_uses_with(entry.result)
+    values = list(term.values)
+    rewriter.erase(term)
+    for inner in list(body.ops):
+        inner.detach()
+        block.add_op(inner)
+    exits = [ReshapeOp(v, _drop_first(_ttype(v), axis)) for v in values]
+    block.add_ops([*exits, YieldOp(*(e.result for e in exits))])
+    rec = RecurrenceOp(
+        [r.result for r in init],
+        [r.result for r in seqs],
+        [_drop_first(_ttype(r), seq_axis) for r in op.outputs],
+        op.in_dirs,
+        op.out_dirs,
+        Region(block),
+    )
+    rec.attributes.update(op.attributes)
+    restored = [ReshapeOp(new, _ttype(old)) for new, old in zip(rec.results, op.results)]
+    for new, old in zip(rec.results, op.results):
+        new.name_hint = old.name_hint
+    rewriter.replace(op, [*init, *seqs, rec, *restored], [r.result for r in restored])
+
+
+def _per_step_shapes(op: RecurrenceOp) -> list[tuple[int, ...]]:
+    body = op.body.block
+    term = body.last_op
+    assert term is not None
+    return [tuple(_ttype(a).get_shape()) for a in body.args] + [tuple(_ttype(v).get_shape()) for v in term.operands]
+
+
+class DropUnitBatch(RewritePattern):
+    """A recurrence whose carried states, step inputs and step outputs all lead with a unit axis (one sequence
+    in torch's [T, B, I] layout) runs on the slices without it."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: RecurrenceOp, rewriter: PatternRewriter) -> None:
+        if all(len(s) >= 2 and s[0] == 1 for s in _per_step_shapes(op)):
+            _drop_unit_axis(op, rewriter, 0)
+
+
+class DropUnitColumn(RewritePattern):
+    """A recurrence on column vectors (FINN-GL's reference cell: state [H, 1], x_t [I, 1], scanned input
+    [T, I, 1]) runs on [H] and [I]: every per-step value ends with a unit axis, which goes away."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: RecurrenceOp, rewriter: PatternRewriter) -> None:
+        shapes = _per_step_shapes(op)
+        if all(len(s) >= 2 and s[-1] == 1 for s in shapes) and not all(s[0] == 1 for s in shapes):
+            _drop_unit_axis(op, rewriter, -1)
+
+
+class HoistScannedInputQuant(RewritePattern):
+    """A recurrence whose body only quantizes a scanned input's slice (FINN-GL's reference cell quantizes x_t
+    inside the body) scans the quantized sequence instead: an elementwise quantizer of every slice is that
+    quantizer of the whole sequence (a per-channel axis moves one place right, behind time)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: RecurrenceOp, rewriter: PatternRewriter) -> None:
+        n_state = len(op.init)
+        for j, arg in enumerate(op.body.block.args[n_state:]):
+            users = [u.operation for u in arg.uses]
+            quants = [u for u in users if isinstance(u, QuantOp)]
+            if not users or len(quants) != len(users) or len({u.quant for u in quants}) > 1:
+                continue
+            q = quants[0].quant
+            if q.channel_axis is not None:
+                q = q.with_axis(q.channel_axis % len(_ttype(arg).get_shape()) + 1)
+            hoisted = QuantOp(op.inputs[j], q)
+            hoisted.result.name_hint = quants[0].result.name_hint or op.inputs[j].name_hint
+            rewriter.insert(hoisted, InsertPoint.before(op))
+            op.operands[n_state + j] = hoisted.result
+            rewriter.notify_op_modified(op)
+            for u in users:
+                rewriter.replace(u, [], [arg])
+            return
+
+
 QRNN = Dialect(
     "qrnn",
     [
@@ -1321,5 +1618,13 @@ QRNN = Dialect(
         ThresholdOp,
         LutOp,
     ],
-    [QuantAttr],
+    [
+        QuantAttr,
+        RoundingModeAttr,
+        QuantSignednessAttr,
+        QuantRangeAttr,
+        ScanDirectionAttr,
+        MatMulKernelAttr,
+        ActivationKernelAttr,
+    ],
 )

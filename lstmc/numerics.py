@@ -9,9 +9,9 @@ Why some ops call onnxruntime kernels instead of numpy:
 - Sigmoid/Tanh: MLAS uses polynomial approximations that differ from libm by a few ulps. They are
   elementwise and position-independent (checked in tests), so one call covers a whole batch.
 Kernels emulated in numpy, operation for operation (float32 ops round like the C++/assembly they mirror):
-- `kernel "rational"` of sigmoid/tanh: onnxruntime's GRU kernel evaluates its reset gate and candidate with a
+- `kernel rational` of sigmoid/tanh: onnxruntime's GRU kernel evaluates its reset gate and candidate with a
   scalar rational approximation after a clamp (rnn_helpers.cc), not MLAS (rational_sigmoid, rational_tanh);
-- `kernel "m1_transb"` of matmul: MLAS' M = 1 transposed-B AVX kernel, which onnxruntime's RNN kernels use for
+- `kernel m1_transb` of matmul: MLAS' M = 1 transposed-B AVX kernel, which onnxruntime's RNN kernels use for
   one-row products by weights computed at run time (matmul_m1_transb; the same on any x86-64 CPU with AVX).
 - QuantizeLinear divides by the scale (not multiply by a reciprocal) and rounds half to even; that and
   the other elementwise ops are plain IEEE float32 in numpy.
@@ -332,7 +332,7 @@ def rational_sigmoid(x: np.ndarray) -> np.ndarray:
     """onnxruntime's GRU sigmoid (deepcpu::gru_reset_gate_sigmoid): 0.5f * (1 + p/q) at 0.5f * clamp(x, ±20).
 
     onnxruntime stores this value (ps2[i] = 0.5f * (1 + p / q)) and then multiplies it into h, which is what
-    `qrnn.sigmoid kernel "rational"` followed by `qrnn.mul` computes. (Older onnxruntime wrote
+    `qrnn.sigmoid kernel rational` followed by `qrnn.mul` computes. (Older onnxruntime wrote
     ps1[i] * 0.5f * (1 + p / q); that differs only when the product is subnormal, since * 0.5f is exact.)
     """
     x = np.asarray(x, dtype=F32)

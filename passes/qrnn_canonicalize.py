@@ -24,6 +24,9 @@ front-end and the LSTM. The rewrites here (applied to a fixed point) leave one s
 - a quantizer of a scanned input's slice inside the body (the reference cell's input quantizer) becomes the
   same quantizer of the whole sequence in front of the recurrence.
 Semantics are unchanged bit for bit: only data movement moves, and the relu fold is exact.
+The patterns of a single op (the relu fold, reshape of reshape, the recurrence's unit axes and hoisted input
+quantizer) are defined with the qrnn dialect and attached to their ops, so xDSL's generic `canonicalize` applies
+them too; the data-movement patterns that span several op kinds are here.
 """
 
 from __future__ import annotations
@@ -33,16 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Block, Operation, OpResult, Region, SSAValue
+from xdsl.ir import Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
-    op_type_rewrite_pattern,
 )
-from xdsl.rewriter import InsertPoint
 
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import qrnn
@@ -135,18 +136,6 @@ def _clone_move_to_reshape(source: SSAValue, like: Operation) -> Operation:
     return qrnn.ReshapeOp(source, TensorType(_tensor(source).get_element_type(), _tensor(like.results[0]).get_shape()))
 
 
-class FoldReluIntoQuant(RewritePattern):
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: qrnn.QuantOp, rewriter: PatternRewriter) -> None:
-        relu = op.input
-        if not (isinstance(relu, OpResult) and isinstance(relu.op, qrnn.ReluOp)):
-            return
-        if all(op.quant.qmin >= zp for zp in op.quant.zero_points):
-            rewriter.replace(op, qrnn.QuantOp(relu.op.input, op.quant))
-            if not relu.uses:
-                rewriter.erase(relu.op)
-
-
 # ------------------------------------------------------------------------- constants under data movement
 def _moved_axis(move: Operation, axis: int) -> int | None:
     """Where axis `axis` of the move's input lies in its result; None when a reshape merges or splits it."""
@@ -163,7 +152,7 @@ def _moved_axis(move: Operation, axis: int) -> int | None:
 
 
 def _with_axis(q: qrnn.QuantAttr, axis: int | None) -> qrnn.QuantAttr:
-    return qrnn.QuantAttr(q.bits.data, q.is_signed, q.is_narrow, q.scales, q.zero_points, axis, q.rounding.data)
+    return q.with_axis(axis)
 
 
 def _moved_quant(move: Operation, q: qrnn.QuantAttr) -> qrnn.QuantAttr | None:
@@ -307,95 +296,6 @@ class SinkUnitAxes(RewritePattern):
         rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], _tensor(op.results[0]))])
 
 
-class FoldReshapeOfReshape(RewritePattern):
-    """reshape(reshape(x)) -> reshape(x), or x when the shapes agree (whatever other users the inner one has)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: qrnn.ReshapeOp, rewriter: PatternRewriter) -> None:
-        inner = op.input
-        if not (isinstance(inner, OpResult) and isinstance(inner.op, qrnn.ReshapeOp)):
-            return
-        source = inner.op.input
-        if source.type == op.result.type:
-            rewriter.replace(op, [], [source])
-        else:
-            rewriter.replace(op, _clone_move_to_reshape(source, op))
-
-
-def _drop_first(ty: TensorType, axis: int = 0) -> TensorType:
-    shape = list(ty.get_shape())
-    del shape[axis]
-    return TensorType(ty.get_element_type(), shape)
-
-
-def _drop_unit_axis(op: qrnn.RecurrenceOp, rewriter: PatternRewriter, axis: int) -> None:
-    """Run `op` on its per-step values without their unit axis `axis` (0 or -1; scanned sequences lose the axis
-    behind time): reshapes at the body's entry and exit (which the sinking patterns and FoldReshapeOfReshape then
-    cancel) and around the recurrence keep every value as it was."""
-    body = op.body.block
-    term = body.last_op
-    assert isinstance(term, qrnn.YieldOp)
-    seq_axis = 1 if axis == 0 else axis
-    init = [qrnn.ReshapeOp(v, _drop_first(_tensor(v), axis)) for v in op.init]
-    seqs = [qrnn.ReshapeOp(v, _drop_first(_tensor(v), seq_axis)) for v in op.inputs]
-    for r in init + seqs:
-        r.result.name_hint = r.input.name_hint
-    block = Block(arg_types=[_drop_first(_tensor(a), axis) for a in body.args])
-    for old, arg in zip(body.args, block.args):
-        arg.name_hint = old.name_hint
-        entry = qrnn.ReshapeOp(arg, _tensor(old))
-        block.add_op(entry)
-        old.replace_all_uses_with(entry.result)
-    values = list(term.values)
-    rewriter.erase(term)
-    for inner in list(body.ops):
-        inner.detach()
-        block.add_op(inner)
-    exits = [qrnn.ReshapeOp(v, _drop_first(_tensor(v), axis)) for v in values]
-    block.add_ops([*exits, qrnn.YieldOp(*(e.result for e in exits))])
-    rec = qrnn.RecurrenceOp(
-        [r.result for r in init],
-        [r.result for r in seqs],
-        [_drop_first(_tensor(r), seq_axis) for r in op.outputs],
-        op.in_dirs,
-        op.out_dirs,
-        Region(block),
-    )
-    rec.attributes.update(op.attributes)
-    restored = [qrnn.ReshapeOp(new, _tensor(old)) for new, old in zip(rec.results, op.results)]
-    for new, old in zip(rec.results, op.results):
-        new.name_hint = old.name_hint
-    rewriter.replace(op, [*init, *seqs, rec, *restored], [r.result for r in restored])
-
-
-def _per_step_shapes(op: qrnn.RecurrenceOp) -> list[tuple[int, ...]]:
-    body = op.body.block
-    term = body.last_op
-    assert term is not None
-    return [tuple(_tensor(a).get_shape()) for a in body.args] + [tuple(_tensor(v).get_shape()) for v in term.operands]
-
-
-class DropUnitBatch(RewritePattern):
-    """A recurrence whose carried states, step inputs and step outputs all lead with a unit axis (one sequence
-    in torch's [T, B, I] layout) runs on the slices without it."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
-        if all(len(s) >= 2 and s[0] == 1 for s in _per_step_shapes(op)):
-            _drop_unit_axis(op, rewriter, 0)
-
-
-class DropUnitColumn(RewritePattern):
-    """A recurrence on column vectors (FINN-GL's reference cell: state [H, 1], x_t [I, 1], scanned input
-    [T, I, 1]) runs on [H] and [I]: every per-step value ends with a unit axis, which goes away."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
-        shapes = _per_step_shapes(op)
-        if all(len(s) >= 2 and s[-1] == 1 for s in shapes) and not all(s[0] == 1 for s in shapes):
-            _drop_unit_axis(op, rewriter, -1)
-
-
 # ------------------------------------------------------------------------------ column vectors ([N, 1])
 def _column_expand(value: SSAValue) -> SSAValue | None:
     """x when `value` is a reshape of x [..., N] to [..., N, 1]."""
@@ -487,32 +387,6 @@ class SinkUnitColumn(RewritePattern):
         rewriter.replace(op, new + [inner, qrnn.ReshapeOp(inner.results[0], _tensor(op.results[0]))])
 
 
-class HoistScannedInputQuant(RewritePattern):
-    """A recurrence whose body only quantizes a scanned input's slice (FINN-GL's reference cell quantizes x_t
-    inside the body) scans the quantized sequence instead: an elementwise quantizer of every slice is that
-    quantizer of the whole sequence (a per-channel axis moves one place right, behind time)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: qrnn.RecurrenceOp, rewriter: PatternRewriter) -> None:
-        n_state = len(op.init)
-        for j, arg in enumerate(op.body.block.args[n_state:]):
-            users = [u.operation for u in arg.uses]
-            quants = [u for u in users if isinstance(u, qrnn.QuantOp)]
-            if not users or len(quants) != len(users) or len({u.quant for u in quants}) > 1:
-                continue
-            q = quants[0].quant
-            if q.channel_axis is not None:
-                q = _with_axis(q, q.channel_axis % len(_tensor(arg).get_shape()) + 1)
-            hoisted = qrnn.QuantOp(op.inputs[j], q)
-            hoisted.result.name_hint = quants[0].result.name_hint or op.inputs[j].name_hint
-            rewriter.insert(hoisted, InsertPoint.before(op))
-            op.operands[n_state + j] = hoisted.result
-            rewriter.notify_op_modified(op)
-            for u in users:
-                rewriter.replace(u, [], [arg])
-            return
-
-
 @dataclass(frozen=True)
 class QrnnCanonicalizePass(ModulePass):
     """Sink and cancel reshapes/transposes, fold moved constants, drop unit batch axes of recurrences, fold
@@ -526,14 +400,14 @@ class QrnnCanonicalizePass(ModulePass):
                 [
                     SinkMoveBelowElementwise(),
                     CollapseMoves(),
-                    FoldReluIntoQuant(),
+                    qrnn.FoldReluIntoQuant(),
                     FoldMoveOfConstant(),
-                    DropUnitBatch(),
+                    qrnn.DropUnitBatch(),
                     SinkUnitAxes(),
-                    FoldReshapeOfReshape(),
-                    DropUnitColumn(),
+                    qrnn.FoldReshapeOfReshape(),
+                    qrnn.DropUnitColumn(),
                     SinkUnitColumn(),
-                    HoistScannedInputQuant(),
+                    qrnn.HoistScannedInputQuant(),
                 ]
             ),
             apply_recursively=True,

@@ -74,7 +74,6 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IntegerType,
     ModuleOp,
-    StringAttr,
     TensorType,
     f64,
     i64,
@@ -1018,7 +1017,7 @@ class Legalizer:
                 "shift": _i64(0),
                 "lo": _i64(max(lo, src_lo)),
                 "hi": _i64(min(hi, src_hi)),
-                "rounding": StringAttr("half_even"),
+                "rounding": qrnn.RoundingModeAttr(qrnn.RoundingMode.HALF_EVEN),
             },
             result_types=[TensorType(ty, _tensor(value).get_shape())],
         )

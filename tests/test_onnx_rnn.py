@@ -7,12 +7,12 @@ far past every clamp):
   ((xW + hR) + (Wb + Rb)), or the GEMM kernel (two-row [v; 0] products) changes.
 - GRU (forward, reverse, bidirectional, no bias, T = 1, linear_before_reset 0/1, H = 64): bit for bit. onnxruntime's
   GRU kernel computes z with MLAS' logistic but r and the candidate with a scalar rational approximation after a
-  clamp (rnn_helpers.cc gru_reset_gate_sigmoid / gru_output_gate_tanh): `kernel "rational"` on qrnn.sigmoid /
+  clamp (rnn_helpers.cc gru_reset_gate_sigmoid / gru_output_gate_tanh): `kernel rational` on qrnn.sigmoid /
   qrnn.tanh, emulated in lstmc.numerics. The reset product r * v is rounded once even when subnormal (checked).
   Precision legalization tabulates the op's own kernel.
 - LSTM and GRU with QCDQ / DequantizeLinear weights (per tensor, per channel, only W or only R, odd H, T = 1,
   H = 150): bit for bit. onnxruntime cannot pre-pack weights computed at run time, so its one-row GEMMs by them
-  run MLAS' M = 1 transposed-B kernel: one `qrnn.matmul ... kernel "m1_transb"` per onnxruntime GEMM. The
+  run MLAS' M = 1 transposed-B kernel: one `qrnn.matmul ... kernel m1_transb` per onnxruntime GEMM. The
   emulation is checked directly against onnxruntime's Gemm for every K mod 8 and N mod 4.
 - layout = 1 (onnxruntime refuses it) gives exactly the layout-0 result, transposed.
 - A quantized GRU written as a Scan with QCDQ compiles through integer, dataflow and C-simulation, bit-exact
@@ -207,14 +207,14 @@ GRU_CASES = {
 
 @pytest.mark.parametrize("name", sorted(GRU_CASES))
 def test_float_gru_qrnn_equals_onnxruntime_bit_for_bit(name):
-    """z: MLAS logistic; r and the candidate: onnxruntime's rational approximation (kernel "rational");
+    """z: MLAS logistic; r and the candidate: onnxruntime's rational approximation (kernel rational);
     h' = (1 - z) * h~ + z * h. Breaks if a gate uses the other kernel, a clamp bound or constant changes, or
     the reset product is not (0.5 * (1 + p/q)) * h."""
     assert_bit_exact(make_rnn("GRU", **GRU_CASES[name]), label=name)
 
 
 def test_gru_ir_names_its_kernels_and_round_trips():
-    """z prints without a kernel (MLAS), r and h~ with `kernel "rational"`; print -> parse gives the same text
+    """z prints without a kernel (MLAS), r and h~ with `kernel rational`; print -> parse gives the same text
     and the same values."""
     from xdsl.parser import Parser
 
@@ -224,8 +224,8 @@ def test_gru_ir_names_its_kernels_and_round_trips():
     module = import_model(model)
     text = str(module)
     assert re.search(r"%z = qrnn.sigmoid %prez : tensor<8xf32>", text), text
-    assert re.search(r'%r = qrnn.sigmoid %prer kernel "rational" : tensor<8xf32>', text), text
-    assert re.search(r'%h_cand = qrnn.tanh %preh kernel "rational" : tensor<8xf32>', text), text
+    assert re.search(r"%r = qrnn.sigmoid %prer kernel rational : tensor<8xf32>", text), text
+    assert re.search(r"%h_cand = qrnn.tanh %preh kernel rational : tensor<8xf32>", text), text
     reparsed = Parser(make_context(), text).parse_module()
     assert str(reparsed) == text
     x = inputs_at_magnitudes(model)
@@ -315,7 +315,7 @@ def test_legalization_tabulates_the_ops_kernel():
     x = {"arg0": (np.arange(-128, 128, dtype=np.float32) * np.float32(0.125)).reshape(64, 4)}
     parse = lambda kernel: Parser(make_context(), ir.replace("KERNEL", kernel)).parse_module()  # noqa: E731
     values = {}
-    for kernel in ("", 'kernel "rational"'):
+    for kernel in ("", "kernel rational"):
         values[kernel] = run_function(parse(kernel), x)
         for act_impl in ("threshold", "lut"):
             integer = run_function(
@@ -324,7 +324,7 @@ def test_legalization_tabulates_the_ops_kernel():
             for k in integer:
                 assert np.array_equal(integer[k], values[kernel][k]), (kernel, act_impl, k)
     # the case is sensitive: the two kernels give different codes on some inputs
-    assert all(np.any(values[""][k] != values['kernel "rational"'][k]) for k in values[""])
+    assert all(np.any(values[""][k] != values["kernel rational"][k]) for k in values[""])
 
 
 QCDQ_CASES: dict[str, dict[str, Any]] = {
@@ -346,7 +346,7 @@ QCDQ_CASES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("name", sorted(QCDQ_CASES))
 def test_qcdq_weights_qrnn_equals_onnxruntime_bit_for_bit(kind, name):
     """Weights that DequantizeLinear computes at run time are not pre-packed: onnxruntime's one-row GEMMs by them
-    run MLAS' M = 1 transposed-B kernel (qrnn.matmul kernel "m1_transb"). Breaks if that kernel's lane/column
+    run MLAS' M = 1 transposed-B kernel (qrnn.matmul kernel m1_transb). Breaks if that kernel's lane/column
     reduction order changes, or a product by run-time weights is split per gate."""
     kw = dict(QCDQ_CASES[name])
     kw.setdefault("qcdq", True)
@@ -373,7 +373,7 @@ def test_qcdq_weights_keep_their_quantizers(kind):
     G = 4 if kind == "LSTM" else 3
     h_gemms = 1 if kind == "LSTM" else 2  # LSTM: R[iofc]; GRU: R[zr] and R[h]
     assert text.count("by <s8, scale = 0.0625, zp = 0>") == 2 * (G + h_gemms)
-    assert text.count('kernel "m1_transb"') == 2 * h_gemms
+    assert text.count("kernel m1_transb") == 2 * h_gemms
     assert "qrnn.quant" not in text.split("qrnn.recurrence")[0]
 
 
@@ -382,7 +382,7 @@ def test_prepacked_weights_use_the_matrix_kernel(kind):
     """Initializer weights, and a QONNX Quant of one (lstmc's reference folds it into an initializer), are
     pre-packed by onnxruntime: no M = 1 kernel in the IR, even for T = 1, and still bit for bit."""
     model = make_rnn(kind, direction="bidirectional", T=1)
-    assert 'kernel "m1_transb"' not in str(import_model(model))
+    assert "kernel m1_transb" not in str(import_model(model))
     graph = model.graph
     for name in ("W", "R"):
         init = next(i for i in graph.initializer if i.name == name)
@@ -406,7 +406,7 @@ def test_prepacked_weights_use_the_matrix_kernel(kind):
         )
     model.opset_import.append(helper.make_opsetid("qonnx.custom_op.general", 1))
     text = str(import_model(model))
-    assert 'kernel "m1_transb"' not in text and "by <s8, scale = 0.0625, zp = 0>" in text
+    assert "kernel m1_transb" not in text and "by <s8, scale = 0.0625, zp = 0>" in text
     assert_bit_exact(model, label=kind)
 
 
@@ -459,7 +459,7 @@ def test_m1_transb_kernel_ir_checks_and_batching():
     ir = """
     func.func @main(%x: tensor<XSHAPExf32>) -> tensor<RSHAPExf32> {
       %w = qrnn.constant dense<DATA> : tensor<6x5xf32>
-      %y = qrnn.matmul %x, %w kernel "m1_transb" : (tensor<XSHAPExf32>, tensor<6x5xf32>) -> tensor<RSHAPExf32>
+      %y = qrnn.matmul %x, %w kernel m1_transb : (tensor<XSHAPExf32>, tensor<6x5xf32>) -> tensor<RSHAPExf32>
       func.return %y : tensor<RSHAPExf32>
     }
     """
@@ -481,7 +481,7 @@ def test_m1_transb_kernel_ir_checks_and_batching():
     ).parse_module()
     with pytest.raises(
         VerifyException,
-        match=r'kernel "m1_transb" multiplies one row \(\[K\] or \[1, K\]\) by a '
+        match=r"kernel m1_transb multiplies one row \(\[K\] or \[1, K\]\) by a "
         r"\[K, N\] matrix, got \[2, 6\] and \[6, 5\]",
     ):
         bad.verify()

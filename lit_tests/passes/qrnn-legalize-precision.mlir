@@ -50,7 +50,7 @@ func.func @io(%x: tensor<4xf32>) -> tensor<4xf32> {
 // CHECK-NEXT:    [[W:%[^ ]+]] = qrnn.constant dense<{{\[}}[4, -2, 1], [3, 0, -4]]> : tensor<2x3xsi4>
 // CHECK-NEXT:    [[M:%[^ ]+]] = qrnn.imatmul [[X]], [[W]] : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi7>
 // CHECK-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<1> : tensor<1x3xi64>) bias(dense<[4, -2, 1]> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi7>
-// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<3xsi7> -> tensor<3xsi8>
+// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-128, 127) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<3xsi7> -> tensor<3xsi8>
 // CHECK-NEXT:    [[D:%[^ ]+]] = qrnn.dequantize [[R]] by <s8, scale = 0.25, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
 // CHECK-NEXT:    func.return [[D]] : tensor<3xf32>
 func.func @dense_po2(%x: tensor<2xf32>) -> tensor<3xf32> {
@@ -78,15 +78,15 @@ func.func @dense_po2(%x: tensor<2xf32>) -> tensor<3xf32> {
 // CHECK-LABEL: func.func @dense_non_dyadic(
 // CHECK:         [[M:%[^ ]+]] = qrnn.imatmul {{.*}} -> tensor<3xsi7>
 // CHECK-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<11184811> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi31>
-// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(25) clamp(-128, 127) rounding("half_even") {error_bound = 5.563{{[0-9]*}}e-07 : f64} : tensor<3xsi31> -> tensor<3xsi8>
+// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(25) clamp(-128, 127) rounding(half_even) {error_bound = 5.563{{[0-9]*}}e-07 : f64} : tensor<3xsi31> -> tensor<3xsi8>
 // CHECK-NEXT:    qrnn.dequantize [[R]] by <s8, scale = 0.375, zp = 0>
 // DEFAULT-LABEL: func.func @dense_non_dyadic(
 // DEFAULT:         [[M:%[^ ]+]] = qrnn.imatmul {{.*}} -> tensor<3xsi7>
 // DEFAULT-NEXT:    [[S:%[^ ]+]] = qrnn.scaled_sum([[M]]) multipliers(dense<43> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi13>
-// DEFAULT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<3xsi13> -> tensor<3xsi8>
+// DEFAULT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<3xsi13> -> tensor<3xsi8>
 // BUDGET-LABEL: func.func @dense_non_dyadic(
 // BUDGET:         [[S:%[^ ]+]] = qrnn.scaled_sum({{.*}}) multipliers(dense<43> : tensor<1x3xi64>) bias(dense<0> : tensor<3xi64>) : (tensor<3xsi7>) -> tensor<3xsi13>
-// BUDGET-NEXT:    qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding("half_even") {error_bound = 0.1458333{{[0-9]*}} : f64} : tensor<3xsi13> -> tensor<3xsi8>
+// BUDGET-NEXT:    qrnn.requant [[S]] shift(7) clamp(-128, 127) rounding(half_even) {error_bound = 0.1458333{{[0-9]*}} : f64} : tensor<3xsi13> -> tensor<3xsi8>
 func.func @dense_non_dyadic(%x: tensor<2xf32>) -> tensor<3xf32> {
   %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32>
   %w = qrnn.constant dense<[[1.0, -0.5, 0.25], [0.75, 0.0, -1.0]]> : tensor<2x3xf32>
@@ -104,7 +104,7 @@ func.func @dense_non_dyadic(%x: tensor<2xf32>) -> tensor<3xf32> {
 // CHECK-NEXT:    [[F:%[^ ]+]] = qrnn.quantize %f by <u4, scale = 0.0625, zp = 0> : tensor<2xf32> -> tensor<2xui4>
 // CHECK-NEXT:    [[C:%[^ ]+]] = qrnn.quantize %c by <s8, scale = 0.03125, zp = 0> : tensor<2xf32> -> tensor<2xsi8>
 // CHECK-NEXT:    [[P:%[^ ]+]] = qrnn.imul [[F]], [[C]] : (tensor<2xui4>, tensor<2xsi8>) -> tensor<2xsi12>
-// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[P]] shift(4) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi12> -> tensor<2xsi8>
+// CHECK-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[P]] shift(4) clamp(-128, 127) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<2xsi12> -> tensor<2xsi8>
 // CHECK-NEXT:    qrnn.dequantize [[R]]
 func.func @gate_mul(%f: tensor<2xf32>, %c: tensor<2xf32>) -> tensor<2xf32> {
   %fq = qrnn.quant %f by <u4, scale = 0.0625, zp = 0> : tensor<2xf32>
@@ -156,7 +156,7 @@ func.func @sig(%x: tensor<4xf32>) -> tensor<4xf32> {
 // CHECK-NOT:     qrnn.requant
 // LUT-LABEL: func.func @sig_fused(
 // LUT:         [[S:%[^ ]+]] = qrnn.scaled_sum
-// LUT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-32, 31) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi6> -> tensor<2xsi6>
+// LUT-NEXT:    [[R:%[^ ]+]] = qrnn.requant [[S]] shift(1) clamp(-32, 31) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<2xsi6> -> tensor<2xsi6>
 // LUT-NEXT:    [[T:%[^ ]+]] = qrnn.lut [[R]] table(dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]> : tensor<64xi64>) offset(-32) : tensor<2xsi6> -> tensor<2xui2>
 // act-impl=auto reads the table off the fused thresholds, over the sum's si6 type: no requantizer at all.
 // AUTO-LABEL: func.func @sig_fused(
@@ -203,7 +203,7 @@ func.func @sig_per_channel(%x: tensor<2xf32>) -> tensor<2xf32> {
 // CHECK-NEXT:    [[HT:%[^ ]+]], [[YS:%[^ ]+]] = qrnn.recurrence([[H0]]) scan([[X]]) directions [forward] -> [reverse] : (tensor<2xsi6>, tensor<3x2xsi4>) -> (tensor<2xsi6>, tensor<3x2xsi6>) {
 // CHECK-NEXT:    ^bb0([[H:%[^ ]+]]: tensor<2xsi6>, [[XT:%[^ ]+]]: tensor<2xsi4>):
 // CHECK-NEXT:      [[S:%[^ ]+]] = qrnn.scaled_sum([[H]], [[XT]]) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi6>, tensor<2xsi4>) -> tensor<2xsi7>
-// CHECK-NEXT:      [[HQ:%[^ ]+]] = qrnn.requant [[S]] shift(0) clamp(-32, 31) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi7> -> tensor<2xsi6>
+// CHECK-NEXT:      [[HQ:%[^ ]+]] = qrnn.requant [[S]] shift(0) clamp(-32, 31) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<2xsi7> -> tensor<2xsi6>
 // CHECK-NEXT:      qrnn.yield [[HQ]], [[HQ]] : tensor<2xsi6>, tensor<2xsi6>
 // CHECK-NEXT:    }
 // CHECK-NEXT:    [[DH:%[^ ]+]] = qrnn.dequantize [[HT]] by <s6, scale = 0.5, zp = 0> : tensor<2xsi6> -> tensor<2xf32>
@@ -228,7 +228,7 @@ func.func @rec(%x: tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
 // CHECK-NEXT:    %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
 // CHECK-NEXT:    %w = qrnn.constant dense<{{\[}}[4, -2, 1], [3, 0, -4]]> : tensor<2x3xsi4>
 // CHECK-NEXT:    %m = qrnn.imatmul %xq, %w : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi7>
-// CHECK-NEXT:    %r = qrnn.requant %m shift(1) clamp(-128, 127) rounding("half_even") : tensor<3xsi7> -> tensor<3xsi8>
+// CHECK-NEXT:    %r = qrnn.requant %m shift(1) clamp(-128, 127) rounding(half_even) : tensor<3xsi7> -> tensor<3xsi8>
 // CHECK-NEXT:    %d = qrnn.dequantize %r by <s8, scale = 0.25, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
 // CHECK-NEXT:    func.return %d : tensor<3xf32>
 // CHECK-LABEL: func.func private @declaration(tensor<2xf32>) -> tensor<2xf32>
@@ -236,7 +236,7 @@ func.func @already_integer(%x: tensor<2xf32>) -> tensor<3xf32> {
   %xq = qrnn.quantize %x by <s4, scale = 0.5, zp = 0> : tensor<2xf32> -> tensor<2xsi4>
   %w = qrnn.constant dense<[[4, -2, 1], [3, 0, -4]]> : tensor<2x3xsi4>
   %m = qrnn.imatmul %xq, %w : (tensor<2xsi4>, tensor<2x3xsi4>) -> tensor<3xsi7>
-  %r = qrnn.requant %m shift(1) clamp(-128, 127) rounding("half_even") : tensor<3xsi7> -> tensor<3xsi8>
+  %r = qrnn.requant %m shift(1) clamp(-128, 127) rounding(half_even) : tensor<3xsi7> -> tensor<3xsi8>
   %d = qrnn.dequantize %r by <s8, scale = 0.25, zp = 0> : tensor<3xsi8> -> tensor<3xf32>
   func.return %d : tensor<3xf32>
 }
@@ -324,13 +324,13 @@ func.func @requant_other_scale(%x: tensor<2xf32>) -> tensor<2xf32> {
 // CHECK-LABEL: func.func @bias_off_grid(
 // CHECK-NEXT:    %xq = qrnn.quantize %x
 // CHECK-NEXT:    %[[A:.*]] = qrnn.scaled_sum(%xq) multipliers(dense<2097152> : tensor<1x1xi64>) bias(dense<1572863> : tensor<1xi64>) : (tensor<1xsi4>) -> tensor<1xsi25>
-// CHECK-NEXT:    %aq = qrnn.requant %[[A]] shift(20) clamp(-128, 127) rounding("half_even") {error_bound = 8.3446502685546875e-07 : f64}
+// CHECK-NEXT:    %aq = qrnn.requant %[[A]] shift(20) clamp(-128, 127) rounding(half_even) {error_bound = 8.3446502685546875e-07 : f64}
 // With a 0.25 LSB budget, F = 1: bias 5 at shift 2 is (8 x + 5) / 4 = 2 x + 1.25, where rounding the bias
 // (round(2.99999976) = 3 at shift 1, i.e. 2 x + 1.5) would make a tie that half-even sends to 2 x + 2.
 // BUDGET-LABEL: func.func @bias_off_grid(
 // BUDGET-NEXT:    %xq = qrnn.quantize %x
 // BUDGET-NEXT:    %[[A:.*]] = qrnn.scaled_sum(%xq) multipliers(dense<8> : tensor<1x1xi64>) bias(dense<5> : tensor<1xi64>) : (tensor<1xsi4>) -> tensor<1xsi7>
-// BUDGET-NEXT:    %aq = qrnn.requant %[[A]] shift(2) clamp(-128, 127) rounding("half_even") {error_bound = 0.24999988079071045 : f64}
+// BUDGET-NEXT:    %aq = qrnn.requant %[[A]] shift(2) clamp(-128, 127) rounding(half_even) {error_bound = 0.24999988079071045 : f64}
 func.func @bias_off_grid(%x: tensor<1xf32>) -> tensor<1xf32> {
   %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<1xf32>
   %b = qrnn.constant dense<0.37499997> : tensor<1xf32>
@@ -483,7 +483,7 @@ func.func @column_product_read_directly(%x: tensor<2xf32>) -> tensor<3x1xf32> {
 // DEFAULT-LABEL: func.func @product_requant(
 // DEFAULT:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi4>, tensor<4xsi4>) -> tensor<4xsi8>
 // DEFAULT-NEXT:    %y = qrnn.threshold %[[P]] thresholds(dense<[-22, -19, -16, -13, -10, -7, -4, -1, 2, 5, 8, 11, 14, 17, 20]> : tensor<15xi64>) base(-8) : tensor<4xsi8> -> tensor<4xsi4>
-// DEFAULT-NEXT:    %z = qrnn.requant %[[P]] shift(1) clamp(-8, 7) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<4xsi8> -> tensor<4xsi4>
+// DEFAULT-NEXT:    %z = qrnn.requant %[[P]] shift(1) clamp(-8, 7) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<4xsi8> -> tensor<4xsi4>
 func.func @product_requant(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
   %aq = qrnn.quant %a by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
   %bq = qrnn.quant %b by <s4, scale = 0.5, zp = 0> : tensor<4xf32>
@@ -507,7 +507,7 @@ func.func @product_requant(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf3
 // DEFAULT-LABEL: func.func @wide_product(
 // DEFAULT:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi8>, tensor<4xsi8>) -> tensor<4xsi16>
 // DEFAULT-NEXT:    %[[S:.*]] = qrnn.scaled_sum(%[[P]]) multipliers(dense<341> : tensor<1x4xi64>) bias(dense<0> : tensor<4xi64>) : (tensor<4xsi16>) -> tensor<4xsi24>
-// DEFAULT-NEXT:    %y = qrnn.requant %[[S]] shift(10) clamp(-128, 127) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<4xsi24> -> tensor<4xsi8>
+// DEFAULT-NEXT:    %y = qrnn.requant %[[S]] shift(10) clamp(-128, 127) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<4xsi24> -> tensor<4xsi8>
 // CAP16-LABEL: func.func @wide_product(
 // CAP16:         %[[P:.*]] = qrnn.imul %aq, %bq : (tensor<4xsi8>, tensor<4xsi8>) -> tensor<4xsi16>
 // (255 thresholds print in hex, little-endian i64: -382 = 0x...FE82, -379 = 0x...FE85, 380 = 0x017C.)
@@ -535,7 +535,7 @@ func.func @wide_product(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
 // DEFAULT-NEXT:      %[[P:.*]] = qrnn.imul %h, %xt : (tensor<2xsi8>, tensor<2xsi4>) -> tensor<2xsi9>
 // DEFAULT-NEXT:      %y = qrnn.requant %[[P]] shift(0) clamp(-128, 127)
 // DEFAULT-NEXT:      %[[X2:.*]] = qrnn.scaled_sum(%xt) multipliers(dense<2> : tensor<1x2xi64>)
-// DEFAULT-NEXT:      %hn = qrnn.requant %[[X2]] shift(0) clamp(-16, 14) rounding("half_even") {error_bound = 0.000000e+00 : f64} : tensor<2xsi5> -> tensor<2xsi8>
+// DEFAULT-NEXT:      %hn = qrnn.requant %[[X2]] shift(0) clamp(-16, 14) rounding(half_even) {error_bound = 0.000000e+00 : f64} : tensor<2xsi5> -> tensor<2xsi8>
 // DEFAULT-NEXT:      qrnn.yield %hn, %y : tensor<2xsi8>, tensor<2xsi8>
 func.func @narrow_state(%x: tensor<3x2xf32>) -> (tensor<2xf32>, tensor<3x2xf32>) {
   %xq = qrnn.quant %x by <s4, scale = 0.5, zp = 0> : tensor<3x2xf32>

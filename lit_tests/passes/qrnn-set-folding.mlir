@@ -87,7 +87,7 @@ func.func @unnamed(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
 
 // No MVAU: nothing to fold, the pass must not fire (a config's names are then all unknown).
 // CHECK-LABEL:  func.func @no_mvau(
-// CHECK-NEXT:     %y = qrnn.requant %x shift(1) clamp(-8, 7) rounding("half_even") : tensor<4xsi8> -> tensor<4xsi4>
+// CHECK-NEXT:     %y = qrnn.requant %x shift(1) clamp(-8, 7) rounding(half_even) : tensor<4xsi8> -> tensor<4xsi4>
 // CHECK-NEXT:     func.return %y : tensor<4xsi4>
 // PE3-LABEL:    func.func @no_mvau(
 // PE3-NEXT:       qrnn.requant

@@ -16,7 +16,7 @@
 // CHECK-NEXT:      %[[A:.*]] = qrnn.slice %gates[0:2] {fifo_depth = 2 : i64} : tensor<4xsi11> -> tensor<2xsi11>
 // CHECK-NEXT:      %[[B:.*]] = qrnn.slice %gates[2:4] {fifo_depth = 2 : i64} : tensor<4xsi11> -> tensor<2xsi11>
 // CHECK-NEXT:      %[[S:.*]] = qrnn.scaled_sum(%[[A]], %[[B]]) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) {fifo_depth = 2 : i64} : (tensor<2xsi11>, tensor<2xsi11>) -> tensor<2xsi17>
-// CHECK-NEXT:      %[[HN:.*]] = qrnn.requant %[[S]] shift(8) clamp(-8, 7) rounding("half_even") : tensor<2xsi17> -> tensor<2xsi4>
+// CHECK-NEXT:      %[[HN:.*]] = qrnn.requant %[[S]] shift(8) clamp(-8, 7) rounding(half_even) : tensor<2xsi17> -> tensor<2xsi4>
 // CHECK-NEXT:      qrnn.yield %[[HN]], %[[HN]]
 // CHECK-NOT:     qrnn.imatmul
 func.func @two_gates(%x: tensor<3x2xsi4>) -> tensor<3x2xsi4> {
@@ -82,10 +82,10 @@ func.func @sliced(%x: tensor<3x1xsi4>) -> tensor<3x2xsi4> {
 // CHECK-SAME:      -> tensor<6xsi9>
 // CHECK-NEXT:    %a = qrnn.slice %gates[0:3] {fifo_depth = 2 : i64}
 // CHECK-NEXT:    %b = qrnn.slice %gates[3:6] {fifo_depth = 6 : i64}
-// CHECK-NEXT:    %t = qrnn.requant %a shift(1) clamp(-64, 63) rounding("half_even") {fifo_depth = 2 : i64}
-// CHECK-NEXT:    %u = qrnn.requant %t shift(1) clamp(-32, 31) rounding("half_even") {fifo_depth = 2 : i64}
+// CHECK-NEXT:    %t = qrnn.requant %a shift(1) clamp(-64, 63) rounding(half_even) {fifo_depth = 2 : i64}
+// CHECK-NEXT:    %u = qrnn.requant %t shift(1) clamp(-32, 31) rounding(half_even) {fifo_depth = 2 : i64}
 // CHECK-NEXT:    %m = qrnn.imul %b, %u {fifo_depth = 2 : i64} : (tensor<3xsi9>, tensor<3xsi6>) -> tensor<3xsi15>
-// CHECK-NEXT:    %hn = qrnn.requant %m shift(11) clamp(-8, 7) rounding("half_even") : tensor<3xsi15> -> tensor<3xsi4>
+// CHECK-NEXT:    %hn = qrnn.requant %m shift(11) clamp(-8, 7) rounding(half_even) : tensor<3xsi15> -> tensor<3xsi4>
 func.func @skewed(%x: tensor<4x2xsi4>) -> tensor<4x3xsi15> {
   %h0 = qrnn.constant dense<0> : tensor<3xsi4>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<3xsi4>, tensor<4x2xsi4>) -> (tensor<3xsi4>, tensor<4x3xsi15>) {

@@ -225,7 +225,13 @@ def import_scan(importer: OnnxImporter, node: onnx.NodeProto, scope: Scope) -> N
             )
     body_block.add_op(qrnn.YieldOp(*yielded))
     out_types = [tensor_type((steps, *value_shape(y))) for y in yielded[n_state:]]
-    op = importer.add(qrnn.RecurrenceOp(init, seqs, out_types, in_dirs, out_dirs, Region(body_block)), scope)
+    onnx_dirs = (qrnn.FORWARD, qrnn.REVERSE)  # ONNX Scan's 0 and 1
+    op = importer.add(
+        qrnn.RecurrenceOp(
+            init, seqs, out_types, [onnx_dirs[d] for d in in_dirs], [onnx_dirs[d] for d in out_dirs], Region(body_block)
+        ),
+        scope,
+    )
     # stable name for folding configs and reports
     op.attributes["lstmc.onnx_node"] = StringAttr(node.name or f"scan_{'_'.join(node.output)}")
     for name, res in zip(node.output, op.results):

@@ -22,14 +22,14 @@ rnn_helpers.cc), which do not run MatMul/Add nodes but their own GEMMs and activ
   DequantizeLinear): the GEMMs by them go through math::GemmEx(NoTrans, Trans) -> MlasGemm, and the one-row
   ones (the h-part, and the x-part when T = 1) take MLAS' M = 1 transposed-B kernel
   (MlasSgemmKernelM1TransposeBAvx: 8 lanes of mul + add, a reduction that depends on the column's block of
-  4/2/1). They become one `qrnn.matmul ... kernel "m1_transb"` per onnxruntime GEMM (LSTM: h @ R[iofc]^T;
+  4/2/1). They become one `qrnn.matmul ... kernel m1_transb` per onnxruntime GEMM (LSTM: h @ R[iofc]^T;
   GRU: h @ R[zr]^T and then the h gate's product by R_h), sliced per gate;
 - LSTM: activations are MLAS' logistic/tanh (the Sigmoid/Tanh operators' kernels); c' = c * f + i * g,
   h' = o * tanh(c');
 - GRU: z = MLAS logistic (deepcpu::sigmoid), but r and the candidate use onnxruntime's fused scalar kernels
   gru_reset_gate_sigmoid / gru_output_gate_tanh: a rational approximation p/q after clamping (sigmoid: [-20,
   20], evaluated as 0.5f * (1 + p/q) at x/2; tanh: [-10, 10]) -> `qrnn.sigmoid/qrnn.tanh ... kernel
-  "rational"` (lstmc.numerics). r is stored, then multiplied: r * h (or, with linear_before_reset,
+  rational` (lstmc.numerics). r is stored, then multiplied: r * h (or, with linear_before_reset,
   r * (h R_h^T + Rb_h)). h' = (1 - z) * h~ + z * h, with h~ = tanh_r((x W_h^T + (r * h) R_h^T) + (Wb_h + Rb_h))
   or, with linear_before_reset, h~ = tanh_r((x W_h^T + r * (h R_h^T + Rb_h)) + Wb_h).
 Limits of exactness (MLAS splits K into blocks of 128/256 that the two-row products do not reproduce):
@@ -259,7 +259,7 @@ class _RnnImport:
 
         This is onnxruntime's GEMM by weights it could not pre-pack (see computed_at_run_time), one op for the
         whole GEMM because that kernel's summation order depends on the column's position in it:
-        reshape v to [1, K] -> qrnn.matmul kernel "m1_transb" by the [K, N] constant -> reshape to [N].
+        reshape v to [1, K] -> qrnn.matmul kernel m1_transb by the [K, N] constant -> reshape to [N].
         """
         rows = slice(gates.start * hidden, gates.stop * hidden)
         n = len(gates) * hidden

@@ -25,7 +25,42 @@ func.func @rounding(%x: tensor<4xf32>) -> tensor<4xf32> {
   %q = qrnn.quant %x by <s8, scale = 1.0, zp = 0, rounding = stochastic> : tensor<4xf32>
   func.return %q : tensor<4xf32>
 }
-// CHECK: unknown rounding mode 'stochastic', expected one of half_even, half_up, half_down, floor, ceil, up, down
+// CHECK: unknown rounding mode 'stochastic' (expected one of half_even, half_up, half_down, floor, ceil, up, down)
+
+// -----
+func.func @requant_rounding(%x: tensor<4xsi16>) -> tensor<4xsi8> {
+  %r = qrnn.requant %x shift(4) clamp(-128, 127) rounding(nearest) : tensor<4xsi16> -> tensor<4xsi8>
+  func.return %r : tensor<4xsi8>
+}
+// CHECK: unknown rounding mode 'nearest' (expected one of half_even, half_up, half_down, floor, ceil, up, down)
+
+// -----
+func.func @requant_rounding_generic(%x: tensor<4xsi16>) -> tensor<4xsi8> {
+  %r = "qrnn.requant"(%x) <{shift = 4 : i64, lo = -128 : i64, hi = 127 : i64, rounding = #qrnn<rounding "stochastic">}> : (tensor<4xsi16>) -> tensor<4xsi8>
+  func.return %r : tensor<4xsi8>
+}
+// CHECK: unknown rounding mode 'stochastic' (expected one of half_even, half_up, half_down, floor, ceil, up, down)
+
+// -----
+func.func @requant_rounding_string(%x: tensor<4xsi16>) -> tensor<4xsi8> {
+  %r = "qrnn.requant"(%x) <{shift = 4 : i64, lo = -128 : i64, hi = 127 : i64, rounding = "half_even"}> : (tensor<4xsi16>) -> tensor<4xsi8>
+  func.return %r : tensor<4xsi8>
+}
+// CHECK: "half_even" should be of base attribute qrnn.rounding
+
+// -----
+func.func @activation_kernel(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %s = qrnn.sigmoid %x kernel exact : tensor<4xf32>
+  func.return %s : tensor<4xf32>
+}
+// CHECK: unknown activation kernel 'exact' (expected one of mlas, rational)
+
+// -----
+func.func @matmul_kernel(%a: tensor<1x4xf32>, %b: tensor<4x8xf32>) -> tensor<1x8xf32> {
+  %p = "qrnn.matmul"(%a, %b) <{kernel = #qrnn<matmul_kernel blas>}> : (tensor<1x4xf32>, tensor<4x8xf32>) -> tensor<1x8xf32>
+  func.return %p : tensor<1x8xf32>
+}
+// CHECK: unknown 'qrnn.matmul' kernel 'blas' (expected one of matmul, m1_transb)
 
 // -----
 func.func @zp_count(%x: tensor<2xf32>) -> tensor<2xf32> {
@@ -210,13 +245,33 @@ func.func @yield_outside() {
 
 // -----
 func.func @direction_value(%x: tensor<5x4xf32>) {
-  "qrnn.recurrence"(%x) <{input_directions = array<i64: 2>, output_directions = array<i64>, operandSegmentSizes = array<i32: 0, 1>, resultSegmentSizes = array<i32: 0, 0>}> ({
+  "qrnn.recurrence"(%x) <{input_directions = [#qrnn<direction sideways>], output_directions = [], operandSegmentSizes = array<i32: 0, 1>, resultSegmentSizes = array<i32: 0, 0>}> ({
   ^bb0(%xt: tensor<4xf32>):
     "qrnn.yield"() : () -> ()
   }) : (tensor<5x4xf32>) -> ()
   func.return
 }
-// CHECK: direction must be 0 (forward) or 1 (reverse), got 2
+// CHECK: unknown scan direction 'sideways' (expected one of forward, reverse)
+
+// -----
+func.func @direction_integer(%x: tensor<5x4xf32>) {
+  "qrnn.recurrence"(%x) <{input_directions = array<i64: 1>, output_directions = [], operandSegmentSizes = array<i32: 0, 1>, resultSegmentSizes = array<i32: 0, 0>}> ({
+  ^bb0(%xt: tensor<4xf32>):
+    "qrnn.yield"() : () -> ()
+  }) : (tensor<5x4xf32>) -> ()
+  func.return
+}
+// CHECK: expected ArrayAttr attribute, but got '<class 'xdsl.dialects.builtin.DenseArrayBase'>'
+
+// -----
+func.func @direction_name(%x: tensor<5x4xf32>) {
+  qrnn.recurrence() scan(%x) directions [backward] -> [] : (tensor<5x4xf32>) -> () {
+  ^bb0(%xt: tensor<4xf32>):
+    qrnn.yield
+  }
+  func.return
+}
+// CHECK: unknown scan direction 'backward' (expected one of forward, reverse)
 
 // -----
 func.func @bad_kind(%x: tensor<4xf32>) -> tensor<4xf32> {

@@ -1,5 +1,6 @@
 // RUN: LSTMC_ROUNDTRIP | filecheck %s
 // RUN: LSTMC_GENERIC_ROUNDTRIP | filecheck %s
+// RUN: lstmc-opt %s --print-op-generic | filecheck %s --check-prefix=GENERIC
 
 // CHECK-LABEL: func.func @cell
 func.func @cell(%x: tensor<6x4xf32>) -> (tensor<8xf32>, tensor<6x8xf32>) {
@@ -80,4 +81,43 @@ func.func @acc_thresholds(%x: tensor<2xsi8>, %h: tensor<2xsi8>) -> tensor<2xui2>
   %t = qrnn.threshold %a thresholds(dense<[[-5, 0, 7], [-6, -6, 1]]> : tensor<2x3xi64>) base(0) : tensor<2xsi11> -> tensor<2xui2>
   %l = qrnn.lut %t table(dense<[0, 1, 1, 2]> : tensor<4xi64>) offset(0) : tensor<2xui2> -> tensor<2xui2>
   func.return %l : tensor<2xui2>
+}
+
+// -----
+// Closed sets of choices are enum attributes: rounding modes, scan directions and float kernels print as bare
+// words (a string literal parses too; an explicit default kernel is kept), and in the generic form as #qrnn<rounding ...>, #qrnn<direction ...>,
+// #qrnn<matmul_kernel ...> and #qrnn<activation_kernel ...>.
+// CHECK-LABEL: func.func @enums(
+// CHECK-NEXT:    %r = qrnn.requant %i shift(4) clamp(-128, 127) rounding(floor) : tensor<4xsi16> -> tensor<4xsi8>
+// CHECK-NEXT:    %s = qrnn.requant %i shift(4) clamp(-128, 127) rounding(half_up) : tensor<4xsi16> -> tensor<4xsi8>
+// CHECK-NEXT:    %y = qrnn.recurrence() scan(%x) directions [forward] -> [reverse] : (tensor<3x4xf32>) -> (tensor<3x4xf32>) {
+// CHECK-NEXT:    ^bb0(%xt: tensor<4xf32>):
+// CHECK-NEXT:      %row = qrnn.reshape %xt : tensor<4xf32> -> tensor<1x4xf32>
+// CHECK-NEXT:      %p = qrnn.matmul %row, %w kernel m1_transb : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+// CHECK-NEXT:      %v = qrnn.reshape %p : tensor<1x4xf32> -> tensor<4xf32>
+// CHECK-NEXT:      %g = qrnn.sigmoid %v kernel rational : tensor<4xf32>
+// CHECK-NEXT:      %c = qrnn.tanh %g kernel rational : tensor<4xf32>
+// CHECK-NEXT:      %d = qrnn.tanh %c kernel mlas : tensor<4xf32>
+// GENERIC-LABEL: sym_name = "enums"
+// GENERIC:       rounding = #qrnn<rounding floor>
+// GENERIC:       rounding = #qrnn<rounding half_up>
+// GENERIC:       input_directions = [#qrnn<direction forward>], output_directions = [#qrnn<direction reverse>]
+// GENERIC:       kernel = #qrnn<matmul_kernel m1_transb>
+// GENERIC:       kernel = #qrnn<activation_kernel rational>
+// GENERIC:       kernel = #qrnn<activation_kernel rational>
+// GENERIC:       kernel = #qrnn<activation_kernel mlas>
+func.func @enums(%i: tensor<4xsi16>, %x: tensor<3x4xf32>, %w: tensor<4x4xf32>) -> (tensor<4xsi8>, tensor<4xsi8>, tensor<3x4xf32>) {
+  %r = qrnn.requant %i shift(4) clamp(-128, 127) rounding(floor) : tensor<4xsi16> -> tensor<4xsi8>
+  %s = qrnn.requant %i shift(4) clamp(-128, 127) rounding("half_up") : tensor<4xsi16> -> tensor<4xsi8>
+  %y = qrnn.recurrence() scan(%x) directions [forward] -> [reverse] : (tensor<3x4xf32>) -> (tensor<3x4xf32>) {
+  ^bb0(%xt: tensor<4xf32>):
+    %row = qrnn.reshape %xt : tensor<4xf32> -> tensor<1x4xf32>
+    %p = qrnn.matmul %row, %w kernel m1_transb : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+    %v = qrnn.reshape %p : tensor<1x4xf32> -> tensor<4xf32>
+    %g = qrnn.sigmoid %v kernel rational : tensor<4xf32>
+    %c = qrnn.tanh %g kernel "rational" : tensor<4xf32>
+    %d = qrnn.tanh %c kernel mlas : tensor<4xf32>
+    qrnn.yield %d : tensor<4xf32>
+  }
+  func.return %r, %s, %y : tensor<4xsi8>, tensor<4xsi8>, tensor<3x4xf32>
 }
