@@ -25,10 +25,11 @@ from io import StringIO
 import onnx
 
 from lstmc.frontend.onnx_import import import_model
-from lstmc.passes.qrnn_set_folding import mvau_names, recurrence_names, set_folding
+from lstmc.passes.qrnn_set_folding import set_folding
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 from lstmc.qor import estimate_module, mvau_spec
 from lstmc.testing import LstmSpec, build_lstm
+from lstmc.unit_names import mvau_names, recurrence_names
 
 
 def _largest_at_most(values: list[int], limit: int) -> int:

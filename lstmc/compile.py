@@ -106,7 +106,7 @@ def mark_run_time_length(module, max_seq_len: int) -> None:
     from xdsl.dialects.builtin import IntegerAttr, i64
 
     from lstmc.entry import entry_function
-    from lstmc.passes.qrnn_to_hlscpp import MAX_SEQ_LEN
+    from lstmc.ports import MAX_SEQ_LEN
 
     entry_function(module).attributes[MAX_SEQ_LEN] = IntegerAttr(max_seq_len, i64)
 
@@ -208,7 +208,7 @@ def _report(module, options: CompileOptions, source: str, seq_len: int | None = 
     """report.json; a run-time-length kernel's estimate also gives its per-step cycles and its latency at the
     golden vectors' T and at --max-seq-len (qor.Report.run_time_length)."""
     from lstmc.entry import entry_function
-    from lstmc.passes.qrnn_to_hlscpp import max_seq_len_of
+    from lstmc.ports import max_seq_len_of
 
     report = {"model": source, "kernel": options.kernel, "part": options.part, "clock_ns": options.clock_ns}
     max_seq_len = max_seq_len_of(entry_function(module))

@@ -6,8 +6,11 @@ widths) so they can be unit-tested; `estimate_module` walks dataflow-level IR (a
 
 The schedule (what the HLS emitter generates; cycles here equal it exactly)
 ----------------------------------------------------------------------------
+The schedule analyses themselves (`lstmc.schedule`) are shared with `qrnn-to-hlscpp`, which lowers them;
+tests/test_streaming.py checks on every fixture and example that each stage's cycles here are the loop nest
+the lowering emitted.
 * Each `qrnn.recurrence` is one stage (one function of the `qrnn-to-hlscpp` kernel) running T steps.
-* A streamed recurrence (`qrnn_to_dataflow.step_schedule`, the one analysis the lowering builds from: an
+* A streamed recurrence (`lstmc.schedule.step_schedule`, the one analysis the lowering builds from: an
   MVAU and elementwise units on its gates, every LSTM) runs each step as a DATAFLOW region: the MVAU emits
   its rows interleaved by gate and the elementwise units, folded by E = PE / gcd(PE, G) lanes, consume each
   group as it leaves the MVAU through FIFOs. A step ends when the last group has passed the longest unit
@@ -57,7 +60,7 @@ The schedule (what the HLS emitter generates; cycles here equal it exactly)
   output element plus ELEMENTWISE_DEPTH; an activation or requantizer unit elementwise_cycles over all its
   elements. Reshape, concat and slice between stages, the input quantize and output dequantize are stream
   plumbing and are not counted (the port's reader and writer are, when they stream: below).
-* The streamed top level (`qrnn_to_dataflow.top_streams`, the analysis `qrnn-to-hlscpp` lowers): processes
+* The streamed top level (`lstmc.schedule.top_streams`, the analysis `qrnn-to-hlscpp` lowers): processes
   joined by a FIFO run concurrently. Each such process has busy cycles C (its loop nest: trip counts at
   II = 1 plus the pipeline depth) and a fill F (cycles from its first word in to its first word out):
     input reader          C = elements + 2                      F = 2
@@ -107,7 +110,7 @@ Table unit (`lut_table_resources`): a ROM of `entries` words of the output width
 Buffers: every top-level result read by a process travels in a ping-pong array per consumer (what
 `qrnn-to-hlscpp` allocates in the DATAFLOW region): a memory of 2 x elements words of the result's width
 (`memory_resources`); the ports' own streams are not counted, nor reshapes next to a port (views of the
-stream, `qrnn_to_hlscpp.port_views`: the consumers of an input's view read the reader's buffers, an output's
+stream, `lstmc.ports.port_views`: the consumers of an input's view read the reader's buffers, an output's
 writer drains the buffer in front of the view).
 The streamed top level: a FIFO between two processes instead of the buffers, `TOP_FIFO_DEPTH` words per
 lane (`fifo_resources`), a line buffer's two rows (2 x W x C words, `memory_resources`) and its control, the
@@ -132,8 +135,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import SSAValue
 
 from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART, PARTS, Part  # noqa: F401 (PARTS, Part re-exported)
 
@@ -264,8 +270,8 @@ def streamed_latency(cycles: Sequence[int], fills: Sequence[int], fed_by: Sequen
     chains: dict[int, list[int]] = {}
     for k in range(len(cycles)):
         head, seen = k, {k}
-        while fed_by[head] is not None and fed_by[head] not in seen:
-            head = fed_by[head]
+        while (up := fed_by[head]) is not None and up not in seen:
+            head = up
             seen.add(head)
         chains.setdefault(head, []).append(k)
     return sum(chain_latency([cycles[k] for k in ks], [fills[k] for k in ks]) for ks in chains.values())
@@ -563,6 +569,9 @@ class UnitEstimate:
         return self.steps * self.cycles_per_step
 
 
+Refold = Callable[[dict[str, tuple[int, int]]], tuple[int, int]]  # a stage's (cycles, fill) under a folding
+
+
 @dataclass
 class StageEstimate:
     name: str
@@ -575,7 +584,7 @@ class StageEstimate:
     fill: int | None = None  # in a streamed chain: cycles from its first word in to its first word out
     prologue: int = 0  # cycles once per inference before the first step (x_0 read from a FIFO)
     fed_by: str | None = None  # the stage streaming into this one (a FIFO), if any
-    refold: object = field(default=None, repr=False, compare=False)  # folding -> (cycles, fill)
+    refold: Refold | None = field(default=None, repr=False, compare=False)  # folding -> (cycles, fill)
 
     @property
     def cycles(self) -> int:
@@ -784,7 +793,7 @@ def _elements(ty) -> int:
 
 
 def _fifo_depth(op, schedule=None) -> int:
-    from lstmc.passes.qrnn_to_dataflow import fifo_depth
+    from lstmc.schedule import fifo_depth
 
     return fifo_depth(op, schedule)
 
@@ -819,7 +828,7 @@ def _unit_name_hint(op, index: int, used: set[str]) -> str:
 def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> UnitEstimate | None:
     """A gate slice or an elementwise unit of a streamed step: E lanes, one FIFO per lane and consumer."""
     from lstmc.dialects import qrnn
-    from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY
+    from lstmc.schedule import UNIT_LATENCY
 
     if not op.results or op.results[0] not in schedule.done:
         return None
@@ -927,7 +936,7 @@ def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], use
     length = _elements(out)
     fifo = _fifo_depth(op)
     if isinstance(op, qrnn.IMatMulOp):
-        k = op.lhs.type.get_shape()[-1]
+        k = SSAValue.get(op.lhs, type=TensorType).type.get_shape()[-1]
         spec = MvauSpec(length, (k,), _bits(op.rhs.type), _bits(op.lhs.type), _bits(out), fifo)
         return UnitEstimate(name, "imatmul", stage, steps, spec.cycles(1, 1), spec.resources(1, 1), length, 1, 1)
     if isinstance(op, qrnn.ThresholdOp):
@@ -978,9 +987,9 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
     "<onnx node>/<SSA name hint or op<index>>" for the other units of a recurrence body.
     """
     from lstmc.dialects import dataflow
-    from lstmc.passes.qrnn_set_folding import mvau_names, recurrence_names
-    from lstmc.passes.qrnn_to_dataflow import step_schedule
-    from lstmc.passes.qrnn_to_hlscpp import port_views
+    from lstmc.ports import port_views
+    from lstmc.schedule import step_schedule
+    from lstmc.unit_names import mvau_names, recurrence_names
 
     mvau_ops = mvau_names(module)
     mvau_name = {id(op): name for name, op in mvau_ops.items()}
@@ -1040,12 +1049,12 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
 
 
 class _StreamedTop:
-    """The processes of the streamed top level (`qrnn_to_dataflow.top_streams`) as units and stages with
+    """The processes of the streamed top level (`lstmc.schedule.top_streams`) as units and stages with
     fills, each knowing how its cycles change with the foldings (`StageEstimate.refold`)."""
 
     def __init__(self, block, mvau_ops: dict, mvau_name: dict[int, str], used: set[str]):
         from lstmc.dialects import dataflow, qrnn
-        from lstmc.passes.qrnn_to_dataflow import step_schedule, top_streams
+        from lstmc.schedule import step_schedule, top_streams
 
         self.streams = top_streams(block)
         self.into = {st.consumer: st for st in self.streams.values()}
@@ -1062,6 +1071,7 @@ class _StreamedTop:
             op = st.producer
             if isinstance(op, qrnn.RecurrenceOp):
                 schedule = step_schedule(op)
+                assert schedule is not None, "only a streamed recurrence writes y_t to a FIFO"
                 self.width[value] = ("e", mvau_name[id(schedule.mvau)], schedule.gates)
             elif isinstance(op, dataflow.MVAUOp):
                 self.width[value] = ("pe", mvau_name[id(op)])
@@ -1120,28 +1130,31 @@ class _StreamedTop:
             )
             self.stage_of[op] = name
             cols = spec.cols
-            refold = lambda f, name=name, spec=spec: (spec.cycles(*f[name]), streamed_mvau_fill(cols, f[name][1]))  # noqa: E731
+
+            def mvau_refold(f: dict[str, tuple[int, int]], name: str = name, spec: MvauSpec = spec) -> tuple[int, int]:
+                return spec.cycles(*f[name]), streamed_mvau_fill(cols, f[name][1])
+
             return [unit], StageEstimate(
-                name, 1, 0, unit.cycles_per_step, fill=streamed_mvau_fill(cols, simd), refold=refold
+                name, 1, 0, unit.cycles_per_step, fill=streamed_mvau_fill(cols, simd), refold=mvau_refold
             )
         name = self._name(op, index)
         self.stage_of[op] = name
         folding = self.folding
         if isinstance(op, qrnn.WindowOp):
             (_, kw), (_, _), (_, wo) = op.kernel_size, op.stride, op.out_hw
-            h, w, c = op.input.type.get_shape()
+            h, w, c = SSAValue.get(op.input, type=TensorType).type.get_shape()
             src_in = self.width[self.into[op].value]
             out = self.streams.get(op.result)
             src_out = self.width[op.result] if out is not None else 1
 
-            def refold(f, src_in=src_in, src_out=src_out):
+            def window_refold(f: dict[str, tuple[int, int]], src_in=src_in, src_out=src_out) -> tuple[int, int]:
                 return line_buffer_cycles(h, w * c // lanes(src_in, f), wo * kw * c // lanes(src_out, f))
 
-            cycles, fill = refold(folding)
+            cycles, fill = window_refold(folding)
             bits = _bits(op.input.type)
             res = memory_resources(2 * w * c, bits) + elementwise_resources("slice", [bits], bits)
             unit = UnitEstimate(name, "window", name, 1, cycles, res, _elements(op.result.type))
-            return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=refold)
+            return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=window_refold)
         # an elementwise unit, E lanes wide (E: its stream's word width)
         st = self.into.get(op)
         src = self.width[st.value] if st is not None else self.width.get(op.results[0], 1)
@@ -1149,10 +1162,10 @@ class _StreamedTop:
         kind, fixed, lane = _lane_parts(op)
         n = _elements(op.results[0].type)
 
-        def refold(f, src=src):
+        def unit_refold(f: dict[str, tuple[int, int]], src=src) -> tuple[int, int]:
             return n // lanes(src, f) + ELEMENTWISE_DEPTH, ELEMENTWISE_DEPTH
 
-        cycles, fill = refold(folding)
+        cycles, fill = unit_refold(folding)
         unit = UnitEstimate(
             name,
             kind,
@@ -1164,15 +1177,15 @@ class _StreamedTop:
             lanes=e,
             per_lane=lane if not isinstance(src, int) and src[0] == "pe" else None,
         )
-        if unit.per_lane is not None:
+        if unit.per_lane is not None and not isinstance(src, int):
             self.lane_units.setdefault(src[1], []).append(unit)
-        return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=refold)
+        return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=unit_refold)
 
     def finish(self, units: list[UnitEstimate], stages: list[StageEstimate], rec_stage: dict) -> None:
         """Link the stages along the FIFOs, charge the lanes to their MVAUs and add x_t's FIFO reads to the
         recurrences that take it from a FIFO."""
         from lstmc.dialects import qrnn
-        from lstmc.passes.qrnn_to_dataflow import TOP_FIFO_DEPTH
+        from lstmc.schedule import TOP_FIFO_DEPTH
 
         by_name = {s.name: s for s in stages}
         simd_lanes: dict[str, list[UnitEstimate]] = {}
@@ -1207,12 +1220,12 @@ class _StreamedTop:
                 (simd_lanes if src[0] == "simd" else self.lane_units).setdefault(src[1], []).append(fifo)
         for name, lane_units in self.lane_units.items():  # on top of a recurrence's own units' lanes
             mvau = next(u for u in units if u.name == name)
-            mvau.spec = replace(
-                mvau.spec, lane_resources=mvau.spec.lane_resources + total(u.per_lane for u in lane_units)
-            )
+            assert mvau.spec is not None
+            mvau.spec = replace(mvau.spec, lane_resources=mvau.spec.lane_resources + total(_per_lane(lane_units)))
         for name, lane_units in simd_lanes.items():
             mvau = next(u for u in units if u.name == name)
-            mvau.spec = replace(mvau.spec, input_lane_resources=total(u.per_lane for u in lane_units))
+            assert mvau.spec is not None
+            mvau.spec = replace(mvau.spec, input_lane_resources=total(_per_lane(lane_units)))
 
     def _streamed_rec(self, stage: StageEstimate, rec, into) -> None:
         """A streamed recurrence in a chain of FIFOs. Fed x_t by one (`streamed_x_step`): x_0 read before the
@@ -1224,8 +1237,8 @@ class _StreamedTop:
         per_step = _elements(into.value.type) // rec.seq_len if into is not None else 0
         src = self.width[into.value] if into is not None else 1
 
-        def refold(f):
-            step = base if mvau is None else base - spec.cycles(*folding[mvau]) + spec.cycles(*f[mvau])
+        def refold(f: dict[str, tuple[int, int]]) -> tuple[int, int]:
+            step = base if mvau is None or spec is None else base - spec.cycles(*folding[mvau]) + spec.cycles(*f[mvau])
             if into is None:
                 return steps * step, step
             read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH
@@ -1237,6 +1250,11 @@ class _StreamedTop:
             stage.prologue = per_step // lanes(src, folding) + ELEMENTWISE_DEPTH
             stage.step_cycles = (cycles - stage.prologue) // steps
         stage.refold = refold
+
+
+def _per_lane(units: Iterable[UnitEstimate]) -> list[Resources]:
+    """The per-lane resources of units whose lanes an MVAU's folding pays."""
+    return [u.per_lane for u in units if u.per_lane is not None]
 
 
 def _lane_parts(op) -> tuple[str, Resources, Resources]:
@@ -1275,6 +1293,7 @@ def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str]) -> Unit
 
     if isinstance(op, dataflow.MVAUOp):  # over V vectors (a convolution's patches): V x the flat loop
         unit = _unit(op, index, "top", op.vectors, mvau_name, used)
+        assert unit is not None, "an MVAU is a unit"
         unit.stage = unit.name
         return unit
     if op.name in _PLUMBING or not op.results:
@@ -1363,18 +1382,25 @@ class FoldingSpace:
             if u.kind != "mvau"
         ]
         streamed = any(s.fed_by is not None for s in report.stages)
+        units: dict[str, tuple[int, MvauSpec]] = {}
+        current: dict[str, tuple[int, int]] = {}
+        for u in mvaus:
+            assert u.spec is not None and u.pe is not None and u.simd is not None, "an MVAU has its spec and folding"
+            units[u.name] = (u.steps, u.spec)
+            current[u.name] = (u.pe, u.simd)
         return cls(
             base_cycles=report.cycles - sum(u.cycles for u in mvaus),
             base_resources=total(fixed),
-            units={u.name: (u.steps, u.spec) for u in mvaus},
+            units=units,
             stages=list(report.stages) if streamed else None,
-            current={u.name: (u.pe, u.simd) for u in mvaus},
+            current=current,
             stage_of={u.name: u.stage for u in mvaus},
         )
 
     def _latency(self, folding: dict[str, tuple[int, int]]) -> int:
         """The streamed top level's latency under `folding`: each stage's `refold`, or for a stage without
         one its cycles changed by its MVAUs' (T x mvau_cycles) differences; chains by `stages_latency`."""
+        assert self.stages is not None, "a streamed top level"
         cycles, fills = [], []
         for s in self.stages:
             if s.refold is not None:

@@ -13,10 +13,8 @@ Folding is a schedule, never a numeric change: the pass only rewrites the `pe`/`
   search merges per-unit Pareto fronts (an exact multiple-choice knapsack; see
   `lstmc.qor.FoldingSpace.pareto_front`).
 
-Stable unit names: each `qrnn.recurrence` is named by its `lstmc.onnx_node` attribute (the ONNX Scan node),
-or "recurrence<i>" (i counting recurrences in walk order) without one; its MVAU is "<name>/gates" (a second
-one "<name>/gates1", ...). `mvau_names` is the one place these names are made, for the estimator and the
-compiler too.
+Units are named by `lstmc.unit_names.mvau_names` (the one place these names are made, for the estimator and
+the compiler too): "<ONNX Scan node>/gates" for a recurrence's MVAU.
 """
 
 from __future__ import annotations
@@ -25,11 +23,13 @@ import json
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
-from lstmc.dialects import dataflow, qrnn
+from lstmc.dialects import dataflow
+from lstmc.qor import FoldingSpace, estimate_module, mvau_spec
+from lstmc.unit_names import mvau_names
 
 PASS = "qrnn-set-folding"
 
@@ -41,58 +41,6 @@ class FoldingError(DiagnosticException):
         super().__init__(f"{PASS}: {message}")
 
 
-# ------------------------------------------------------------------------------------------------ names
-def recurrence_names(module: ModuleOp) -> list[tuple[str, qrnn.RecurrenceOp]]:
-    """Every recurrence with its stable name, in walk order (a repeated name gets "#<k>" appended)."""
-    out, seen = [], set()
-    for i, rec in enumerate(op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)):
-        attr = rec.attributes.get("lstmc.onnx_node")
-        base = attr.data if isinstance(attr, StringAttr) and attr.data else f"recurrence{i}"
-        name, k = base, 1
-        while name in seen:
-            k += 1
-            name = f"{base}#{k}"
-        seen.add(name)
-        out.append((name, rec))
-    return out
-
-
-def _owner(op) -> qrnn.RecurrenceOp | None:
-    parent = op.parent_op()
-    while parent is not None and not isinstance(parent, qrnn.RecurrenceOp):
-        parent = parent.parent_op()
-    return parent
-
-
-def mvau_names(module: ModuleOp) -> dict[str, dataflow.MVAUOp]:
-    """Stable name -> MVAU: "<recurrence name>/gates", "/gates1", ... in walk order within a recurrence.
-
-    An MVAU outside any recurrence (a convolution, a dense layer) is "top/<SSA name>" after the value it
-    computes (its ONNX-derived name), or "top/mvau<k>" when it has none.
-    """
-    owner_name = {id(rec): name for name, rec in recurrence_names(module)}
-    count: dict[str, int] = {}
-    out: dict[str, dataflow.MVAUOp] = {}
-    for op in module.walk():
-        if not isinstance(op, dataflow.MVAUOp):
-            continue
-        rec = _owner(op)
-        if rec is not None:
-            owner = owner_name[id(rec)]
-        else:
-            k = count.get("top", 0)
-            count["top"] = k + 1
-            name = f"top/{op.result.name_hint or f'mvau{k}'}"
-            while name in out:
-                name += "'"
-            out[name] = op
-            continue
-        k = count.get(owner, 0)
-        count[owner] = k + 1
-        out[f"{owner}/gates{k if k else ''}"] = op
-    return out
-
-
 # ------------------------------------------------------------------------------------------------ checks
 def _list(values) -> str:
     return ", ".join(str(v) for v in values)
@@ -100,8 +48,6 @@ def _list(values) -> str:
 
 def check_folding(name: str, op: dataflow.MVAUOp, pe: int | None, simd: int | None) -> None:
     """Raise a FoldingError naming the valid values when PE/SIMD does not fit the unit."""
-    from lstmc.qor import mvau_spec
-
     spec = mvau_spec(op)
     if pe is not None and pe not in spec.pe_values():
         raise FoldingError(
@@ -209,8 +155,6 @@ class QrnnSetFoldingPass(ModulePass):
 
 def choose_folding(module: ModuleOp, target_cycles: int) -> dict[str, tuple[int, int]]:
     """The cheapest folding meeting the cycle budget (see the module docstring)."""
-    from lstmc.qor import FoldingSpace, estimate_module
-
     space = FoldingSpace.from_report(estimate_module(module))
     best = space.cheapest_within(target_cycles)
     if best is None:

@@ -2,12 +2,14 @@
 
 The kernel boundary is where the integer design starts and ends: each `qrnn.quantize` of a graph input
 becomes an AXI-Stream input port carrying that input's integer codes (row-major, one code per beat), each
-`qrnn.dequantize` of a graph output an AXI-Stream output port. The top function is a DATAFLOW region of
+`qrnn.dequantize` of a graph output an AXI-Stream output port: the one port list of `lstmc.ports.kernel_ports`,
+which the top function records (`lstmc.ports`: names, order, direction, codes, quantizer, shape; read by
+`lstmc.hls.project.kernel_interface`). The top function is a DATAFLOW region of
 processes, one per top-level op (input readers, one function per recurrence, concatenations and
 reshapes, output writers), joined by arrays (ping-pong buffers), one copy per consumer so that every buffer
 has a single producer and a single consumer. Reshapes next to a port are views (`port_views`): the reader
 or writer indexes the stream in the other shape, so they cost neither a process nor a buffer.
-The streamed top level (`qrnn_to_dataflow.top_streams`, which lstmc/qor.py counts too): where a value has
+The streamed top level (`lstmc.schedule.top_streams`, which lstmc/qor.py counts too): where a value has
 one reader that consumes it in the producer's row-major order, the two processes are joined by an
 `hls::stream` FIFO of words of several lanes (an array of streams) instead of a buffer, and the reshapes
 between them are views: the input reader writes one code per word; a window one row high becomes a line
@@ -21,7 +23,7 @@ unit computing a forward scan output writes y_t to a FIFO, E lanes per word, as 
 storing it at row t of a [T][H] buffer: into the next forward layer's x_t, or to the output port's writer,
 which takes the lanes of a word apart (one element per cycle).
 
-A recurrence whose step streams (`qrnn_to_dataflow.step_schedule`: an MVAU and elementwise units on its
+A recurrence whose step streams (`lstmc.schedule.step_schedule`: an MVAU and elementwise units on its
 gates, every LSTM cell) becomes a recurrence function around a DATAFLOW step function (`_StreamedRecurrence`):
 the MVAU emits its rows interleaved by gate and every unit, E lanes wide, consumes each group of G gates x E
 elements from `hls::stream` FIFOs as it leaves the MVAU (depths: the `fifo_depth` attributes). The next
@@ -45,29 +47,38 @@ and every other unit loops over [B][N]; so each unit's pipeline fills once per s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, i64
-from xdsl.ir import Block, Operation, OpResult, SSAValue
+from xdsl.dialects.builtin import IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, StringAttr, TensorType, i64
+from xdsl.ir import Attribute, Block, Operation, OpResult, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.utils.exceptions import DiagnosticException
 
 from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
-from lstmc.passes.qrnn_to_dataflow import STREAM_UNITS, TOP_FIFO_DEPTH, fifo_depth, step_schedule, top_streams
+from lstmc.ports import (
+    MAX_SEQ_LEN,
+    PORTS_ATTR,
+    SEQ_LEN_PORT,
+    HlsConversionError,
+    kernel_ports,
+    max_seq_len_of,
+    port_ops,
+    port_views,
+    ports_attr,
+    sequence_ports,
+)
+from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, fifo_depth, step_schedule, top_streams
 
 INDEX = IndexType()
+_OpT = TypeVar("_OpT", bound=Operation)
 BOOL = IntegerType(1)  # signless i1 prints as bool; data never uses it (ui1 is ap_uint<1>)
-
-
-class HlsConversionError(DiagnosticException):
-    pass
 
 
 def _err(op: Operation, message: str) -> HlsConversionError:
@@ -82,8 +93,23 @@ def _bits_type(lo: int, hi: int) -> IntegerType:
     return qrnn.integer_type_for_range(int(lo), int(hi))
 
 
-def _range(ty: IntegerType) -> tuple[int, int]:
+def _range(ty: Attribute) -> tuple[int, int]:
+    assert isinstance(ty, IntegerType), "integer data"
     return qrnn.integer_range_of(ty)
+
+
+def _shape(value: SSAValue) -> tuple[int, ...]:
+    """The shape of a tensor value or of an array."""
+    ty = value.type
+    assert isinstance(ty, (TensorType, MemRefType)), f"{ty} has no shape"
+    return tuple(ty.get_shape())
+
+
+def _elem(value: SSAValue) -> Attribute:
+    """The element type of a tensor value or of an array."""
+    ty = value.type
+    assert isinstance(ty, (TensorType, MemRefType)), f"{ty} has no element type"
+    return ty.get_element_type()
 
 
 class _Builder:
@@ -92,11 +118,11 @@ class _Builder:
     def __init__(self, block: Block):
         self.block = block
 
-    def add(self, op: Operation) -> Operation:
+    def add(self, op: _OpT) -> _OpT:
         self.block.add_op(op)
         return op
 
-    def const(self, value: int, ty=INDEX) -> SSAValue:
+    def const(self, value: int, ty: Attribute = INDEX) -> SSAValue:
         return self.add(hlscpp.ConstOp(int(value), ty)).result
 
     def array(self, shape, elem, storage="local", init: np.ndarray | None = None, partition=(), name=None) -> SSAValue:
@@ -177,7 +203,7 @@ class _Builder:
     def copy(self, src: SSAValue, dst: SSAValue, src_index=None, dst_index=None, label=None) -> None:
         """dst[f(idx)] = src[g(idx)]: iterates over src's shape when dst_index maps it into dst (writing a
         slice of dst), else over dst's shape."""
-        shape = src.type.get_shape() if dst_index else dst.type.get_shape()
+        shape = _shape(src) if dst_index else _shape(dst)
 
         def body(idx):
             s_idx = src_index(idx) if src_index else idx
@@ -219,22 +245,6 @@ class QrnnToHlscppPass(ModulePass):
             op.body.block.add_op(f)
 
 
-MAX_SEQ_LEN = "lstmc.max_seq_len"
-SEQ_LEN_PORT = "seq_len"
-
-
-def max_seq_len_of(fn: func.FuncOp) -> int | None:
-    """N when the function's sequence length is a run-time value up to N (the `lstmc.max_seq_len` attribute,
-    set by `lstmc compile --max-seq-len N` on a model imported at T = N), else None."""
-    attr = fn.attributes.get(MAX_SEQ_LEN)
-    if attr is None:
-        return None
-    n = getattr(attr, "value", attr).data
-    if not isinstance(n, int) or n < 1:
-        raise HlsConversionError(f"qrnn-to-hlscpp: {MAX_SEQ_LEN} must be a positive integer, got {attr}")
-    return n
-
-
 def _mark_run_time_length(fn: func.FuncOp, n: int) -> None:
     """The max-seq-len option: buffers are sized by the imported T, so it must be N on every sequence port
     (a smaller T would let the testbench and host write past them)."""
@@ -248,102 +258,12 @@ def _mark_run_time_length(fn: func.FuncOp, n: int) -> None:
     inputs, _ = sequence_ports(fn)
     quantizes = [op for op in fn.body.block.ops if isinstance(op, qrnn.QuantizeOp)]
     for q, is_sequence in zip(quantizes, inputs):
-        t = q.result.type.get_shape()[0]
+        t = _shape(q.result)[0]
         if is_sequence and t != n:
             raise HlsConversionError(
                 f"qrnn-to-hlscpp: max-seq-len={n} but the sequence input is imported with T = "
                 f"{t}; import it at T = {n} (--seq-len {n})"
             )
-
-
-def sequence_ports(fn: func.FuncOp) -> tuple[list[bool], list[bool]]:
-    """Which input ports (in qrnn.quantize order) and output ports (in return order) carry a sequence whose
-    length is the run-time `seq_len` (time on axis 0) when the function has `lstmc.max_seq_len`: the ports
-    that reach (through port views) a recurrence's scanned input or scan output. Every other value on the
-    time axis is refused: only recurrences know to stop at `seq_len`."""
-    n = max_seq_len_of(fn)
-    block = fn.body.block
-    read_views, write_views = port_views(block)
-    quantizes = [op for op in block.ops if isinstance(op, qrnn.QuantizeOp)]
-    ret = block.last_op
-    if n is None:
-        return [False] * len(quantizes), [False] * len(ret.arguments)
-    timed: set[SSAValue] = set()
-    for op in block.ops:
-        if isinstance(op, qrnn.RecurrenceOp):
-            for v in list(op.inputs) + list(op.outputs):
-                if op.seq_len != n or v.type.get_shape()[0] != n:
-                    raise _err(op, f"runs {op.seq_len} steps but {MAX_SEQ_LEN} is {n}: import the model at T = {n}")
-                timed.add(v)
-    ins = []
-    for q in quantizes:
-        views = [v for v, root in read_views.items() if root is q.result]
-        is_seq = any(v in timed for v in views)
-        if is_seq:
-            for v in views:
-                if tuple(v.type.get_shape()[:1]) != (n,):
-                    raise _err(
-                        q,
-                        f"a view of a sequence input has shape {list(v.type.get_shape())}: a run-time sequence "
-                        f"length needs time on axis 0 (length {n})",
-                    )
-                timed.add(v)
-        ins.append(is_seq)
-    outs = []
-    for v in ret.arguments:
-        chain = [v.op.input] if isinstance(v.op, qrnn.DequantizeOp) else []
-        while chain and isinstance(chain[-1], OpResult) and chain[-1].op in write_views:
-            chain.append(chain[-1].op.input)
-        is_seq = bool(chain) and chain[-1] in timed
-        if is_seq:
-            for w in chain:
-                if tuple(w.type.get_shape()[:1]) != (n,):
-                    raise _err(
-                        w.op,
-                        f"a view of a sequence output has shape {list(w.type.get_shape())}: a run-time "
-                        f"sequence length needs time on axis 0 (length {n})",
-                    )
-                timed.add(w)
-        outs.append(is_seq)
-    for op in block.ops:
-        if (
-            isinstance(op, (qrnn.QuantizeOp, qrnn.DequantizeOp, func.ReturnOp))
-            or op in write_views
-            or (op.results and op.results[0] in read_views)
-        ):
-            continue
-        touched = list(op.init) if isinstance(op, qrnn.RecurrenceOp) else list(op.operands) + list(op.results)
-        if any(v in timed for v in touched):
-            raise _err(
-                op,
-                "works on a whole sequence, which only a recurrence can do with a run-time sequence "
-                f"length ({MAX_SEQ_LEN}): compile with a fixed --seq-len",
-            )
-    return ins, outs
-
-
-def port_views(block: Block) -> tuple[dict[SSAValue, SSAValue], set[Operation]]:
-    """Top-level reshapes next to a port, which become no process and no buffer: a stream carries its tensor
-    in row-major order, which a reshape keeps, so an input's reader fills the reshaped buffers and an output's
-    writer drains the unreshaped one (torch's [T, 1, I] input of a [T, I] recurrence costs no copy).
-    Returns (read views: every value the reader fills -> its port's quantized value, the port values included;
-    write views: reshapes whose every user is an output port or another write view)."""
-    read_views: dict[SSAValue, SSAValue] = {}
-    for op in block.ops:
-        if isinstance(op, qrnn.QuantizeOp):
-            read_views[op.result] = op.result
-        elif isinstance(op, qrnn.ReshapeOp) and op.input in read_views:
-            read_views[op.result] = read_views[op.input]
-    write_views: set[Operation] = set()
-    for op in reversed(list(block.ops)):
-        if (
-            isinstance(op, qrnn.ReshapeOp)
-            and op.result not in read_views
-            and op.result.uses
-            and all(isinstance(u.operation, qrnn.DequantizeOp) or u.operation in write_views for u in op.result.uses)
-        ):
-            write_views.add(op)
-    return read_views, write_views
 
 
 class _TopConverter:
@@ -356,38 +276,22 @@ class _TopConverter:
         block = fn.body.block
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
-        # ports: quantized inputs and dequantized outputs
-        in_ports, out_ports = [], []
-        input_names = (
-            [a.data for a in fn.attributes["lstmc.input_names"].data] if "lstmc.input_names" in fn.attributes else []
-        )
-        output_names = (
-            [a.data for a in fn.attributes["lstmc.output_names"].data] if "lstmc.output_names" in fn.attributes else []
-        )
         processes = []
         for op in block.ops:
-            if isinstance(op, qrnn.QuantizeOp):
-                arg_index = op.input.index if hasattr(op.input, "index") else 0
-                name = input_names[arg_index] if arg_index < len(input_names) else f"in{arg_index}"
-                in_ports.append((name, op))
-            elif isinstance(op, qrnn.DequantizeOp):
-                pass
-            elif isinstance(op, _TOP_PROCESSES):
+            if isinstance(op, _TOP_PROCESSES):
                 processes.append(op)
-            elif isinstance(op, func.ReturnOp):
-                continue
-            else:
+            elif not isinstance(op, (qrnn.QuantizeOp, qrnn.DequantizeOp, func.ReturnOp)):
                 raise _err(op, "is not supported at the top level of a hardware kernel")
-        for i, v in enumerate(ret.arguments):
-            producer = v.op if hasattr(v, "op") else None
-            if not isinstance(producer, qrnn.DequantizeOp):
-                raise HlsConversionError(f"qrnn-to-hlscpp: output {i} is not dequantized integer codes")
-            out_ports.append((output_names[i] if i < len(output_names) else f"out{i}", producer))
+        # ports: quantized inputs and dequantized outputs (the one port list, recorded on the top function)
+        ports = kernel_ports(fn)
+        quantizes, dequantizes = port_ops(fn)
+        in_ports = [(p.name, q) for p, q in zip(ports, quantizes)]
+        out_ports = [(p.name, dq) for p, dq in zip(ports[len(quantizes) :], dequantizes)]
 
         read_views, write_views = port_views(block)
 
         def written(v: SSAValue) -> SSAValue:
-            while isinstance(v, OpResult) and v.op in write_views:
+            while isinstance(v, OpResult) and isinstance(v.op, qrnn.ReshapeOp) and v.op in write_views:
                 v = v.op.input
             return v
 
@@ -413,15 +317,11 @@ class _TopConverter:
                 consumers.setdefault(v, []).append(op)
         for _, dq in out_ports:
             consumers.setdefault(written(dq.input), []).append(dq)
-        top_types, top_names = [], []
-        for name, q in in_ports:
-            top_types.append(hlscpp.StreamType(q.result.type.get_element_type()))
-            top_names.append(name)
-        for name, dq in out_ports:
-            top_types.append(hlscpp.StreamType(dq.input.type.get_element_type()))
-            top_names.append(name)
+        top_types: list[Attribute] = [hlscpp.StreamType(p.element_type) for p in ports]
+        top_names = [p.name for p in ports]
         interfaces = ["axis"] * len(top_types)
-        seq_in, seq_out = sequence_ports(fn)
+        seq_in = [p.sequence for p in ports[: len(in_ports)]]
+        seq_out = [p.sequence for p in ports[len(in_ports) :]]
         if self.max_seq_len is not None:
             # T as a scalar on the AXI-Lite control interface: the host writes it with the start bit, every
             # process reads it once per call, and the streams carry only data (a header word would make one
@@ -434,6 +334,9 @@ class _TopConverter:
         top = hlscpp.FuncOp(
             self.kernel, top_types, top_names, interfaces, top=True, dataflow=True, block_control="ap_ctrl_chain"
         )
+        top.attributes[PORTS_ATTR] = ports_attr(ports)
+        if self.max_seq_len is not None:
+            top.attributes[MAX_SEQ_LEN] = IntegerAttr(self.max_seq_len, i64)
         seq_len = top.body.block.args[-1] if self.max_seq_len is not None else None
         b = _Builder(top.body.block)
         # a streamed recurrence reads SIMD (or E) consecutive elements of its scanned inputs per cycle and
@@ -459,17 +362,13 @@ class _TopConverter:
             for k, user in enumerate(users):
                 st = fifo_of.get((v, user))
                 if st is not None:
-                    fifo = b.add(
-                        hlscpp.StreamOp(v.type.get_element_type(), TOP_FIFO_DEPTH, st.lanes if st.lanes > 1 else None)
-                    ).result
+                    fifo = b.add(hlscpp.StreamOp(_elem(v), TOP_FIFO_DEPTH, st.lanes if st.lanes > 1 else None)).result
                     fifo.name_hint = f"{st.value.name_hint or 'value'}_fifo"
                     buffers[(v, user)] = fifo
                     continue
                 f = max(factor.get((v, user), 1), factor.get((v, None), 1))
-                split = [hlscpp.PartitionAttr("cyclic", f, len(v.type.get_shape()))] if f > 1 else []
-                arr = b.array(
-                    v.type.get_shape(), v.type.get_element_type(), partition=split, name=f"{v.name_hint or 'buf'}_{k}"
-                )
+                split = [hlscpp.PartitionAttr("cyclic", f, len(_shape(v)))] if f > 1 else []
+                arr = b.array(_shape(v), _elem(v), partition=split, name=f"{v.name_hint or 'buf'}_{k}")
                 buffers[(v, user)] = arr
 
         def outputs_of(v: SSAValue) -> list[SSAValue]:
@@ -487,7 +386,7 @@ class _TopConverter:
         for (name, q), port, timed in zip(in_ports, top.body.block.args, seq_in):
             outs = [a for v, root in read_views.items() if root is q.result for a in outputs_of(v)]
             # a FIFO alone: the loop nest of the shape its consumer reads (torch's [T, 1, I] as [T, I])
-            port_shape = (streams[q.result].view if q.result in streams else q.result).type.get_shape()
+            port_shape = _shape(streams[q.result].view if q.result in streams else q.result)
             args, names = with_len([port] + outs, ["in"] + [f"out{k}" for k in range(len(outs))], timed)
             self._process(
                 b,
@@ -531,7 +430,7 @@ class _TopConverter:
                 f"write_{name}",
                 args,
                 names,
-                lambda pb, a, timed=timed, shape=written(dq.input).type.get_shape(): self._writer(
+                lambda pb, a, timed=timed, shape=_shape(written(dq.input)): self._writer(
                     pb, a[0], a[1], a[-1] if timed and seq_len is not None else None, shape
                 ),
             )
@@ -540,7 +439,7 @@ class _TopConverter:
     def _label(self, op: Operation) -> str:
         if isinstance(op, qrnn.RecurrenceOp):
             name = op.attributes.get("lstmc.onnx_node")
-            return "rec_" + (name.data if name is not None else str(len(self.functions)))
+            return "rec_" + (name.data if isinstance(name, StringAttr) else str(len(self.functions)))
         hint = next((r.name_hint for r in op.results if r.name_hint), None) or str(len(self.functions))
         return op.name.replace("qrnn.", "") + "_" + hint
 
@@ -563,7 +462,7 @@ class _TopConverter:
         self, b: _Builder, port: SSAValue, outs: list[SSAValue], seq_len: SSAValue | None = None, port_shape=()
     ) -> None:
         arrays = [o for o in outs if hlscpp.stream_element_type(o.type) is None]
-        shape = arrays[0].type.get_shape() if arrays else port_shape
+        shape = _shape(arrays[0]) if arrays else port_shape
 
         def body(idx):
             v = b.add(hlscpp.ReadOp(port)).result
@@ -571,7 +470,7 @@ class _TopConverter:
                 if o not in arrays:  # the FIFO of a streamed consumer: one element per word
                     b.add(hlscpp.WriteOp(o, v))
                     continue
-                o_shape = o.type.get_shape()
+                o_shape = _shape(o)
                 b.store(v, o, idx if o_shape == shape else _unflatten(b, o_shape, _flat_index(b, shape, idx)))
 
         b.for_each(shape, body, bound=seq_len)  # a sequence port: seq_len rows of its views' shape
@@ -579,7 +478,7 @@ class _TopConverter:
     def _writer(self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None = None, shape=()) -> None:
         lanes = _stream_lanes(src)
         if lanes is None:
-            b.for_each(src.type.get_shape(), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
+            b.for_each(_shape(src), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
             return
         # a FIFO of words of E lanes (a recurrence's y_t): the port takes one element per cycle, so the
         # innermost loop walks the lanes of a word (one flattened pipeline, elements + depth cycles)
@@ -665,7 +564,7 @@ def _convert_data_movement(b: _Builder, op: Operation, ins: list[SSAValue], outs
     """Concat / reshape / slice between arrays (used at top level and inside recurrence bodies)."""
     for out in outs:
         if isinstance(op, qrnn.ReshapeOp):
-            in_shape, out_shape = op.input.type.get_shape(), op.result.type.get_shape()
+            in_shape, out_shape = _shape(op.input), _shape(op.result)
             b.copy(ins[0], out, src_index=lambda idx: _unflatten(b, in_shape, _flat_index(b, out_shape, idx)))
         elif isinstance(op, qrnn.SliceOp):
             start = op.start
@@ -688,7 +587,7 @@ def _convert_data_movement(b: _Builder, op: Operation, ins: list[SSAValue], outs
                     + [b.bin("add", idx[axis], b.const(off), INDEX)]
                     + idx[axis + 1 :],
                 )
-                offset += v.type.get_shape()[axis]
+                offset += _shape(v)[axis]
         else:
             raise _err(op, "is not supported in a hardware kernel")
 
@@ -697,7 +596,7 @@ def _sliding_window(b: _Builder, op: qrnn.WindowOp, src: SSAValue, out: SSAValue
     """FINN's ConvolutionInputGenerator as a copy: out[ho * Wo + wo, (i * kw + j) * C + c] =
     src[ho * sh + i, wo * sw + j, c], iterating in output order (one patch element per cycle)."""
     (kh, kw), (sh, sw), (ho, wo) = op.kernel_size, op.stride, op.out_hw
-    c = op.input.type.get_shape()[2]
+    c = _shape(op.input)[2]
 
     def body(idx):
         y, x, i, j, ch = idx
@@ -720,7 +619,7 @@ def _stream_lanes(arr: SSAValue) -> int | None:
     """The lanes of a FIFO argument (1 for a plain hls::stream), None for an array."""
     if hlscpp.stream_element_type(arr.type) is None:
         return None
-    return arr.type.get_shape()[0] if isinstance(arr.type, MemRefType) else 1
+    return _shape(arr)[0] if isinstance(arr.type, MemRefType) else 1
 
 
 def _read_lane(b: _Builder, fifo: SSAValue, e: SSAValue | None) -> SSAValue:
@@ -732,7 +631,7 @@ def _write_lane(b: _Builder, fifo: SSAValue, v: SSAValue, e: SSAValue | None) ->
 
 
 def _top_streamed_unit(b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
-    """A process of the streamed top level (`qrnn_to_dataflow.top_streams`): FIFO operands are read and FIFO
+    """A process of the streamed top level (`lstmc.schedule.top_streams`): FIFO operands are read and FIFO
     results written one word (its lanes) per iteration, in row-major order; other operands are arrays."""
     if isinstance(op, qrnn.WindowOp):
         _line_buffer(b, op, ins[0], outs)
@@ -746,7 +645,7 @@ def _top_streamed_unit(b: _Builder, op: Operation, ins: list[SSAValue], outs: li
 def _streamed_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], lanes: int) -> None:
     """An activation / requantizer unit: a loop nest over the result whose innermost loop (II = 1) handles
     `lanes` consecutive elements of the last axis per iteration, unrolled."""
-    shape = op.results[0].type.get_shape()
+    shape = _shape(op.results[0])
     unit = _Elementwise(b, op, lanes)
     label = _LOOP_LABEL[type(op)]
 
@@ -775,22 +674,24 @@ def _streamed_mvau(b: _Builder, op: dataflow.MVAUOp, ins: list[SSAValue], outs: 
     SIMD-wide word per iteration of the first row fold into the input buffer the other row folds reuse
     (FINN's MVAU); the PE rows of a fold leave as one PE-wide word."""
     simd, pe = op.simd.value.data, op.pe.value.data
-    before_fold = None
+    before_fold: Callable[[list[SSAValue], SSAValue, SSAValue], None] | None = None
     if _stream_lanes(ins[0]) is not None:  # top_streams: one input part, words of SIMD elements
         fifo = ins[0]
         inbuf = b.array(
             [op.columns],
-            op.inputs[0].type.get_element_type(),
+            _elem(op.inputs[0]),
             partition=[hlscpp.PartitionAttr("cyclic", simd, 1)] if simd > 1 else [],
             name="inbuf",
         )
 
-        def before_fold(lead, nf_v, sf_v):
+        def read_input_word(lead: list[SSAValue], nf_v: SSAValue, sf_v: SSAValue) -> None:
             with b.if_(b.bin("eq", nf_v, b.const(0), BOOL)):
                 k0 = b.bin("mul", sf_v, b.const(simd), INDEX)
                 with _lanes(b, simd) as e:
                     k = b.bin("add", k0, e, INDEX) if e is not None else k0
                     b.store(_read_lane(b, fifo, e), inbuf, [k])
+
+        before_fold = read_input_word
 
         def read(p, lead, k):
             return b.load(inbuf, [k])
@@ -815,15 +716,16 @@ def _line_buffer(b: _Builder, op: qrnn.WindowOp, src: SSAValue, outs: list[SSAVa
     it emits the patches of row y - 1 from the other (P = Wo*K / lanes_out words), one loop nest of
     (H + 1) x max(R, P) iterations at II = 1. Patch element (x, col) of a row is row element x*sw*C + col."""
     (_, kw), (_, sw), (_, wo) = op.kernel_size, op.stride, op.out_hw
-    h, w, c = op.input.type.get_shape()
+    h, w, c = _shape(op.input)
     k_cols = kw * c
     lanes_in = _stream_lanes(src)
+    assert lanes_in is not None, "a line buffer reads its image rows from a FIFO"
     lanes_out = next((n for n in map(_stream_lanes, outs) if n is not None), 1)
     reads, writes = w * c // lanes_in, wo * k_cols // lanes_out
     split = max(lanes_in, lanes_out)
     line = b.array(
         [2, w * c],
-        op.input.type.get_element_type(),
+        _elem(op.input),
         name="line",
         partition=[hlscpp.PartitionAttr("complete", 0, 1)]
         + ([hlscpp.PartitionAttr("cyclic", split, 2)] if split > 1 else []),
@@ -859,7 +761,7 @@ def _line_buffer(b: _Builder, op: qrnn.WindowOp, src: SSAValue, outs: list[SSAVa
 
 # --------------------------------------------------------------------------------------------------------
 class _StreamedRecurrence:
-    """A recurrence whose step streams (`qrnn_to_dataflow.step_schedule`).
+    """A recurrence whose step streams (`lstmc.schedule.step_schedule`).
 
     The recurrence function holds the state on chip: one fully partitioned array per reader of each carried
     state in the step (the MVAU, or an elementwise unit) and one for its next value. Its `steps` loop calls
@@ -898,13 +800,14 @@ class _StreamedRecurrence:
         self.t_names = ["t", SEQ_LEN_PORT] if seq_len is not None and reverse else ["t"]
         body = op.body.block
         self.n_state = len(op.init)
-        self.state_args = list(body.args[: self.n_state])
-        self.input_args = list(body.args[self.n_state :])
+        self.state_args: list[SSAValue] = list(body.args[: self.n_state])
+        self.input_args: list[SSAValue] = list(body.args[self.n_state :])
         self.lanes = schedule.lanes()
         self.step_buffered: set[int] = set()  # scanned inputs read from a FIFO into a register array per step
         # readers of each carried state inside the step, in body order (the MVAU first)
         steps_ops = [schedule.mvau] + schedule.units
         self.readers = [[u for u in steps_ops if arg in u.operands] for arg in self.state_args]
+        assert body.last_op is not None
         self.yielded = list(body.last_op.operands)
 
     # ------------------------------------------------------------------------------------------ recurrence
@@ -914,7 +817,7 @@ class _StreamedRecurrence:
         reads: list[dict[Operation, SSAValue]] = []
         nexts: list[SSAValue] = []
         for i, arg in enumerate(self.state_args):
-            ty, shape = arg.type.get_element_type(), arg.type.get_shape()
+            ty, shape = _elem(arg), _shape(arg)
             reads.append({u: b.array(shape, ty, partition=complete, name=f"state{i}") for u in self.readers[i]})
             nexts.append(b.array(shape, ty, partition=complete, name=f"next_state{i}"))
             for arr in reads[i].values():
@@ -927,7 +830,7 @@ class _StreamedRecurrence:
         prefetch = []
         for j, fifo in fifos.items():
             arg = self.input_args[j]
-            shape, ty = arg.type.get_shape(), arg.type.get_element_type()
+            shape, ty = _shape(arg), _elem(arg)
             seqs[j] = b.array(shape, ty, partition=complete, name=f"x{j}")
             prefetch += [fifo, b.array(shape, ty, partition=complete, name=f"x_next{j}")]
             _read_vector(b, fifo, seqs[j], f"read_x{j}")
@@ -982,7 +885,7 @@ class _StreamedRecurrence:
         for v in s.fifo:
             for c in s.stream_consumers(v):
                 lanes = self.lanes if self.lanes > 1 else None  # one lane: a plain hls::stream
-                st = b.add(hlscpp.StreamOp(v.type.get_element_type(), _fifo_depth(v, s), lanes)).result
+                st = b.add(hlscpp.StreamOp(_elem(v), _fifo_depth(v, s), lanes)).result
                 st.name_hint = f"gate{s.gate_of[v]}" if v in s.gate_of else f"{v.name_hint or 'value'}_fifo"
                 fifos[(v, c)] = st
 
@@ -1004,7 +907,11 @@ class _StreamedRecurrence:
             )
         # the MVAU
         mv = s.mvau
-        parts = [source(mv, v) for v in mv.inputs]
+        parts: list[SSAValue] = []
+        for v in mv.inputs:
+            part = source(mv, v)
+            assert part is not None, "the MVAU reads the state and the scanned inputs from arrays"
+            parts.append(part)
         gate_fifos = [
             [fifos[(v, c)] for v in s.gate_of if s.gate_of[v] == g for c in s.stream_consumers(v)]
             for g in range(s.gates)
@@ -1069,15 +976,16 @@ class _StreamedRecurrence:
         """A scanned input the step indexes at its row of the sequence (not one read from a FIFO)."""
         return v in self.input_args and self.input_args.index(v) not in self.step_buffered
 
-    def _x_row(self, b: _Builder, t: list[SSAValue], j: int) -> list[SSAValue]:
+    def _x_row(self, b: _Builder, t: list[SSAValue] | None, j: int) -> list[SSAValue]:
         """The leading index of scanned input j in the step: its row of the sequence, none for x_t read
         from a FIFO into a register array."""
         if j in self.step_buffered:
             return []
         return [self._t_index(b, t, self.op.in_dirs[j])]
 
-    def _t_index(self, b: _Builder, t: list[SSAValue], direction: int) -> SSAValue:
+    def _t_index(self, b: _Builder, t: list[SSAValue] | None, direction: qrnn.ScanDirection) -> SSAValue:
         """The sequence row of step t: t, or T - 1 - t in reverse (T the run-time seq_len when given)."""
+        assert t is not None, "a step that indexes a sequence takes t"
         if direction == qrnn.FORWARD:
             return t[0]
         return b.bin("sub", _last_step(b, t[1] if len(t) > 1 else None, self.op.seq_len), t[0], INDEX)
@@ -1094,7 +1002,7 @@ class _StreamedRecurrence:
         for p, v in enumerate(mv.inputs):
             if v in self.input_args:
                 starts[p] = self._x_row(b, t, self.input_args.index(v))
-        acc_ty = mv.result.type.get_element_type()
+        acc_ty = _elem(mv.result)
         group = b.array([gates * lanes], acc_ty, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="group")
         sg = b.array([], INDEX, name="sg") if folds_per_group > 1 else None
         if sg is not None:
@@ -1110,7 +1018,7 @@ class _StreamedRecurrence:
         def after_row_fold(lead, last, nf_v):
             sg_v = b.load(sg, []) if sg is not None else None
             done = last
-            if sg is not None:  # the group's last fold
+            if sg_v is not None:  # the group's last fold
                 done = b.bin("and", last, b.bin("eq", sg_v, b.const(folds_per_group - 1), BOOL), BOOL)
             with b.if_(done):
                 for g, fifos in enumerate(gate_fifos):
@@ -1120,7 +1028,7 @@ class _StreamedRecurrence:
                             v = b.load(group, [slot])
                             for f in fifos:
                                 b.add(hlscpp.WriteOp(f, v, [e] if e is not None else []))
-            if sg is not None:
+            if sg is not None and sg_v is not None:
                 nxt = b.bin("add", sg_v, b.const(1), INDEX)
                 wrapped = b.select(b.bin("eq", nxt, b.const(folds_per_group), BOOL), b.const(0), nxt, INDEX)
                 b.store(b.select(last, wrapped, sg_v, INDEX), sg, [])
@@ -1153,6 +1061,7 @@ class _StreamedRecurrence:
                 arr = next(arrays)
                 feeds.append(("fifo" if hlscpp.stream_element_type(arr.type) is not None else "array", arr, []))
             else:  # a constant of the body
+                assert isinstance(v, OpResult) and isinstance(v.op, qrnn.ConstantOp)
                 values = array_from_dense(v.op.value).astype(np.int64)
                 split = [hlscpp.PartitionAttr("cyclic", lanes, values.ndim)] if lanes > 1 else []
                 feeds.append(("array", b.const_array(values, v.name_hint or "const", split), []))
@@ -1196,7 +1105,8 @@ class _StreamedRecurrence:
 
 def _read_vector(b: _Builder, fifo: SSAValue, dst: SSAValue, label: str) -> None:
     """dst (one step's [N] or [B, N]) from a FIFO in row-major order, one word (its lanes) per iteration."""
-    shape, lanes = dst.type.get_shape(), _stream_lanes(fifo)
+    shape, lanes = _shape(dst), _stream_lanes(fifo)
+    assert lanes is not None, "x_t comes from a FIFO"
 
     def nest(lead: list[SSAValue]) -> None:
         if len(lead) < len(shape) - 1:
@@ -1243,12 +1153,13 @@ def _lanes(b: _Builder, lanes: int) -> Iterator[SSAValue | None]:
 
 
 def _fifo_depth(value: SSAValue, schedule) -> int:
+    assert isinstance(value, OpResult)
     return max(fifo_depth(value.op, schedule), 1)  # a hand-written fifo_depth of 0 still needs one slot
 
 
 def _unrolled_copy(b: _Builder, src: SSAValue, dsts: list[SSAValue], label: str) -> None:
     """dst[...] = src[...] for every dst, all elements at once (fully partitioned arrays)."""
-    shape = src.type.get_shape()
+    shape = _shape(src)
 
     def nest(idx: list[SSAValue]) -> None:
         if len(idx) == len(shape):
@@ -1281,7 +1192,7 @@ class _RecurrenceConverter:
         steps = op.seq_len
         states = []
         for i, init in enumerate(op.init):
-            st = b.array(init.type.get_shape(), init.type.get_element_type(), name=f"state{i}")
+            st = b.array(_shape(init), _elem(init), name=f"state{i}")
             b.copy(self.ins[i], st, label=f"init_state{i}")
             states.append(st)
         body = op.body.block
@@ -1292,10 +1203,11 @@ class _RecurrenceConverter:
                 t_in = (
                     t if op.in_dirs[j] == qrnn.FORWARD else b.bin("sub", _last_step(b, self.seq_len, steps), t, INDEX)
                 )
-                x = b.array(arg.type.get_shape(), arg.type.get_element_type(), name=arg.name_hint or f"x{j}")
+                x = b.array(_shape(arg), _elem(arg), name=arg.name_hint or f"x{j}")
                 b.copy(seq, x, src_index=lambda idx, t_in=t_in: [t_in] + idx, label=f"read_input{j}")
                 self.arrays[arg] = x
             term = body.last_op
+            assert isinstance(term, qrnn.YieldOp)
             for inner in body.ops:
                 if inner is not term:
                     self._unit(inner)
@@ -1314,7 +1226,7 @@ class _RecurrenceConverter:
                 b.copy(st, dst, label=f"final_state{i}")
 
     def _out_array(self, value: SSAValue) -> SSAValue:
-        arr = self.b.array(value.type.get_shape(), value.type.get_element_type(), name=value.name_hint)
+        arr = self.b.array(_shape(value), _elem(value), name=value.name_hint)
         self.arrays[value] = arr
         return arr
 
@@ -1329,7 +1241,7 @@ class _RecurrenceConverter:
         if isinstance(op, _DATA_MOVEMENT):
             out = self._out_array(op.result)
             return _convert_data_movement(b, op, [self.arrays[v] for v in op.operands], [out])
-        if len(op.results) != 1 or len(op.results[0].type.get_shape()) not in (1, 2):
+        if len(op.results) != 1 or len(_shape(op.results[0])) not in (1, 2):
             raise _err(
                 op, "only vector units ([N], or [B, N] for B interleaved sequences) are supported inside a recurrence"
             )
@@ -1347,7 +1259,7 @@ class _Elementwise:
 
     def __init__(self, b: _Builder, op: Operation, lanes: int = 1):
         self.op = op
-        self.out_ty = op.results[0].type.get_element_type()
+        self.out_ty = _elem(op.results[0])
         lane_split = [hlscpp.PartitionAttr("cyclic", lanes, 1)] if lanes > 1 else []
         if isinstance(op, qrnn.ThresholdOp):
             thr = array_from_dense(op.thresholds).astype(np.int64)
@@ -1371,8 +1283,8 @@ class _Elementwise:
             (t_arr,) = self.tables
             count = b.array([], out_ty, name="count")  # one register per element
             b.store(b.const(op.base.value.data, out_ty), count, [])
-            with b.loop(t_arr.type.get_shape()[-1], unroll=0) as k:
-                tk = b.load(t_arr, [channel, k] if len(t_arr.type.get_shape()) == 2 else [k])
+            with b.loop(_shape(t_arr)[-1], unroll=0) as k:
+                tk = b.load(t_arr, [channel, k] if len(_shape(t_arr)) == 2 else [k])
                 one = b.select(b.bin("ge", xs[0], tk, BOOL), b.const(1, out_ty), b.const(0, out_ty), out_ty)
                 b.store(b.bin("add", b.load(count, []), one, out_ty), count, [])
             return b.load(count, [])
@@ -1387,6 +1299,7 @@ class _Elementwise:
             for t, x in enumerate(xs):
                 acc = b.bin("add", acc, b.bin("mul", b.load(m_arr, [b.const(t), channel]), x, out_ty), out_ty)
             return acc
+        assert isinstance(op, qrnn.RequantOp), f"no elementwise unit for {op.name}"
         v = _shift_round(b, xs[0], op.shift.value.data, op.rounding.data)
         lo, hi = op.lo.value.data, op.hi.value.data
         # clamp in a type holding both the rounded value and the bounds (a bound may lie outside the
@@ -1417,7 +1330,7 @@ def _emit_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], out: SSAV
     def body(idx):
         b.store(unit.value(b, [b.load(a, idx) for a in ins], idx[-1]), out, idx)
 
-    b.for_each(op.results[0].type.get_shape(), body, _LOOP_LABEL[type(op)])
+    b.for_each(_shape(op.results[0]), body, _LOOP_LABEL[type(op)])
 
 
 def _emit_mvau(
@@ -1455,7 +1368,7 @@ def _emit_mvau(
     w_arr = b.const_array(weights, "weights", partition)
     m_arr = b.const_array(mults, "mult", [hlscpp.PartitionAttr("cyclic", pe, 2)] if pe > 1 else [])
     b_arr = b.const_array(bias, "bias", by_row)
-    acc_ty = op.result.type.get_element_type()
+    acc_ty = _elem(op.result)
     sizes = op.part_sizes
     row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     column_folds = op.columns // simd
@@ -1463,7 +1376,7 @@ def _emit_mvau(
     # per-part partial sums: their proven range from the weights and the input types
     accs = []
     for p, v in enumerate(op.inputs):
-        v_lo, v_hi = _range(v.type.get_element_type())
+        v_lo, v_hi = _range(_elem(v))
         w = weights[row0[p] : row0[p + 1]]
         pos, neg = np.clip(w, 0, None).sum(axis=0), np.clip(w, None, 0).sum(axis=0)
         pty = _bits_type(min(0, int((pos * v_lo + neg * v_hi).min())), max(0, int((pos * v_hi + neg * v_lo).max())))
@@ -1471,7 +1384,7 @@ def _emit_mvau(
     nf = b.array([], INDEX, name="nf")
     sf = b.array([], INDEX, name="sf")
     row_folds = op.rows // pe
-    turns = op.vectors if interleave and op.result.type.get_shape()[:-1] else 1
+    turns = op.vectors if interleave and _shape(op.result)[:-1] else 1
     vf = b.array([], INDEX, name="vf") if turns > 1 else None
 
     def in_range(x: SSAValue, lo: int, hi: int, top: int) -> SSAValue | None:
@@ -1479,7 +1392,7 @@ def _emit_mvau(
         conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
             [b.bin("lt", x, b.const(hi), BOOL)] if hi < top else []
         )
-        return conds[0] if len(conds) == 1 else (b.bin("and", *conds, BOOL) if conds else None)
+        return conds[0] if len(conds) == 1 else (b.bin("and", conds[0], conds[1], BOOL) if conds else None)
 
     def mac(p: int, lead, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
         acc = accs[p]
@@ -1545,7 +1458,7 @@ def _emit_mvau(
 
     if turns > 1:
         one_vector([])
-    elif op.result.type.get_shape()[:-1]:
+    elif _shape(op.result)[:-1]:
         with b.loop(op.vectors, label="vectors") as v:
             one_vector([v])
     else:
@@ -1570,7 +1483,7 @@ def _mvau_to_array(
     )
 
 
-def _product_range(a: IntegerType, b: IntegerType) -> tuple[int, int]:
+def _product_range(a: Attribute, b: Attribute) -> tuple[int, int]:
     alo, ahi = _range(a)
     blo, bhi = _range(b)
     corners = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]

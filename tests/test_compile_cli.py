@@ -231,8 +231,8 @@ def test_folding_config_with_valid_unit_names(tmp_path):
     import onnx
 
     from lstmc.frontend.onnx_import import import_model
-    from lstmc.passes.qrnn_set_folding import mvau_names
     from lstmc.pipeline import lower_to_stage
+    from lstmc.unit_names import mvau_names
 
     names = list(mvau_names(lower_to_stage(import_model(onnx.load(MODEL)), "dataflow")))
     assert names == ["l0_fwd_scan/gates"]

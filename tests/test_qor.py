@@ -28,7 +28,7 @@ from lstmc import qor
 from lstmc.errors import LstmcError
 from lstmc.frontend import load_onnx
 from lstmc.frontend.onnx_import import import_model
-from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass, mvau_names
+from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 from lstmc.qor import (
     STEP_OVERHEAD,
@@ -47,6 +47,7 @@ from lstmc.qor import (
     streamed_step_cycles,
     threshold_resources,
 )
+from lstmc.unit_names import mvau_names
 
 BIDIR = FIXTURES / "l2_bidir_w3_po2.onnx"
 
@@ -237,10 +238,11 @@ def test_streamed_units_follow_the_lanes():
     report = estimate_module(module)
     thr = next(u for u in report.units if u.stage == "l0_fwd_scan" and u.kind == "threshold")
     assert thr.lanes == 2 and thr.cycles_per_step == 3 + 2
-    assert thr.resources == Resources(lut=qor.UNIT_CONTROL_LUT) + thr.per_lane * 2
+    assert thr.per_lane is not None and thr.resources == Resources(lut=qor.UNIT_CONTROL_LUT) + thr.per_lane * 2
     mvau = report.unit("l0_fwd_scan/gates")
-    lanes = [u for u in report.units if u.stage == "l0_fwd_scan" and u.per_lane is not None]
-    assert mvau.spec.lane_resources == qor.total(u.per_lane for u in lanes)
+    assert mvau.spec is not None
+    lanes = [u.per_lane for u in report.units if u.stage == "l0_fwd_scan" and u.per_lane is not None]
+    assert mvau.spec.lane_resources == qor.total(lanes)
     assert mvau.spec.resources(8, 1) == mvau.resources + mvau.spec.lane_resources * 2
 
 
@@ -251,6 +253,7 @@ def test_estimate_follows_folding():
     mvau = report.unit("l1_fwd_scan/gates")
     assert (mvau.pe, mvau.simd, mvau.cycles_per_step) == (4, 1, 6 * 18 + 3)
     # the MVAU and its group buffer (G = 4 gates x E = 1 lane of accumulators); its FIFOs are the gates'
+    assert mvau.spec is not None
     acc = mvau.spec.acc_bits
     assert mvau.resources == mvau_resources(
         24, 18, 4, 1, mvau.spec.weight_bits, mvau.spec.input_bits, acc, 2, 0
@@ -403,4 +406,4 @@ def test_streamed_folding_space_agrees_with_reestimating():
         report = estimate_module(module)
         assert space.evaluate(folding) == (report.cycles, report.total), folding
     best = space.cheapest_within(20000)
-    assert space.evaluate(best)[0] <= 20000 and space.evaluate(best)[1].dsp <= 1728
+    assert best is not None and space.evaluate(best)[0] <= 20000 and space.evaluate(best)[1].dsp <= 1728

@@ -30,10 +30,11 @@ from lstmc.errors import LstmcError
 from lstmc.frontend import load_onnx
 from lstmc.frontend.onnx_import import import_model
 from lstmc.interpreter import run_function
-from lstmc.passes.qrnn_set_folding import FoldingError, QrnnSetFoldingPass, mvau_names
+from lstmc.passes.qrnn_set_folding import FoldingError, QrnnSetFoldingPass
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline, make_context
 from lstmc.qor import FoldingSpace, estimate_module
 from lstmc.testing import LstmSpec, Q, build_lstm
+from lstmc.unit_names import mvau_names
 
 BIDIR = FIXTURES / "l2_bidir_w3_po2.onnx"
 BIDIR_NAMES = ["l0_fwd_scan/gates", "l0_bwd_scan/gates", "l1_fwd_scan/gates", "l1_bwd_scan/gates"]

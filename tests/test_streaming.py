@@ -1,4 +1,4 @@
-"""The streamed recurrence step (qrnn_to_dataflow.step_schedule -> qrnn-to-hlscpp -> lstmc.qor).
+"""The streamed recurrence step (lstmc.schedule.step_schedule -> qrnn-to-hlscpp -> lstmc.qor).
 
 Properties:
 - Gate interleaving: E = PE / gcd(PE, G) lanes always divide H, a group of G * E rows is a whole number of
@@ -42,18 +42,21 @@ import onnx
 import pytest
 from conftest import FIXTURES, fixture_models
 from test_hardware import _inputs, needs_ap_types, needs_cxx
-from xdsl.dialects.builtin import IntegerAttr, MemRefType, i64
+from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType, i64
+from xdsl.ir import OpResult, SSAValue
 
 from lstmc import qor
 from lstmc.dense import array_from_dense
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.frontend.onnx_import import import_model
+from lstmc.hls import project
 from lstmc.interpreter import run_function
-from lstmc.passes.qrnn_set_folding import recurrence_names
-from lstmc.passes.qrnn_to_dataflow import UNIT_LATENCY, StepSchedule, step_schedule, top_streams
 from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
+from lstmc.schedule import UNIT_LATENCY, fifo_depth, group_lanes, row_order, step_schedule, top_streams
 from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm, build_lstm
+from lstmc.unit_names import recurrence_names
 
 STOCK = FIXTURES.parents[1] / "examples" / "stock" / "model.onnx"
 TINY = FIXTURES.parents[1] / "examples" / "tiny_lstm" / "model.onnx"
@@ -68,10 +71,9 @@ def dataflow_module(model: onnx.ModelProto, folding: str = ""):
 def test_lanes_and_row_order_group_whole_elements(gates):
     for hidden in range(1, 13):
         for pe in qor.divisors(gates * hidden):
-            s = StepSchedule(None, None, gates, hidden, 1, [], {})
-            lanes = s.lanes(pe)
+            lanes = group_lanes(pe, gates)
             assert hidden % lanes == 0 and (gates * lanes) % pe == 0, (gates, hidden, pe)
-            order = s.row_order(pe)
+            order = row_order(pe, gates, hidden)
             assert sorted(order) == list(range(gates * hidden))
             for k, group in enumerate(order.reshape(-1, gates * lanes)):  # one group: gate-major, E elements
                 gate, element = np.divmod(group.reshape(gates, lanes), hidden)
@@ -85,11 +87,12 @@ def test_mvau_process_computes_interleaved_rows():
     module = dataflow_module(onnx.load(FIXTURES / "l1_w4_po2.onnx"), "qrnn-set-folding{pe=8 simd=2}")
     (rec,) = [op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)]
     schedule = step_schedule(rec)
+    assert schedule is not None
     want = array_from_dense(schedule.mvau.weights)[:, schedule.row_order()]
     assert list(schedule.row_order()[:10]) == [0, 1, 8, 9, 16, 17, 24, 25, 2, 3]
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
     (weights,) = [op for op in hls.walk() if isinstance(op, hlscpp.ArrayOp) and op.result.name_hint == "weights"]
-    assert np.array_equal(array_from_dense(weights.init), want)
+    assert weights.init is not None and np.array_equal(array_from_dense(weights.init), want)
 
 
 # ---------------------------------------------------------------------------------------------- one schedule
@@ -109,6 +112,15 @@ def _loop_iterations(fn: hlscpp.FuncOp) -> tuple[int, int]:
         if isinstance(op, hlscpp.ForOp) and op.label is not None and op.label.data == "lanes"
     ]
     return trips, lanes[0].trip_count if lanes else 1
+
+
+def _nest_trips(loop: hlscpp.ForOp) -> int:
+    """Iterations of a perfect loop nest down to its pipelined loop (HLS flattens it into one pipeline)."""
+    trips = loop.trip_count
+    while loop.pipeline is None:
+        (loop,) = [op for op in loop.body.block.ops if isinstance(op, hlscpp.ForOp)]
+        trips *= loop.trip_count
+    return trips
 
 
 def _labelled(fn: hlscpp.FuncOp, label: str) -> list[hlscpp.ForOp]:
@@ -162,9 +174,10 @@ def emitted_step(hls, label: str) -> dict:
     read_x = None
     for c in prefetch:
         (loop,) = _read_x_loops(callee[c])
+        assert loop.label is not None
         (first,) = _labelled(rec_fn, loop.label.data)
-        assert first.trip_count == loop.trip_count
-        read_x = loop.trip_count + qor.ELEMENTWISE_DEPTH
+        assert _nest_trips(first) == _nest_trips(loop)
+        read_x = _nest_trips(loop) + qor.ELEMENTWISE_DEPTH
     units = [c for c in calls if c is not mvau_call and c not in prefetch]
     # y_t written straight to a FIFO of the top level (an argument of the step), not to a [T][H] buffer
     step_args = set(step_fn.body.block.args)
@@ -207,9 +220,17 @@ def test_qor_cycles_are_the_emitted_loop_nest(path, folding):
     module = dataflow_module(onnx.load(path), folding)
     report = qor.estimate_module(module)
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
-    for name, rec in recurrence_names(module):
+    check_recurrence_stages(module, report, hls)
+    assert report.cycles == qor.stages_latency(report.stages)
+
+
+def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int:
+    """Every recurrence streams, and its stage's cycles (and fill) in the QoR are the emitted step's loop
+    nest: MVAU iterations + depth + the chain of units behind it, per step. Returns how many were checked."""
+    recurrences = recurrence_names(module)
+    for name, rec in recurrences:
         schedule = step_schedule(rec)
-        assert schedule is not None, f"{path.name}: {name} does not stream"
+        assert schedule is not None, f"{name} does not stream"
         got = emitted_step(hls, f"rec_{name}")
         mvau = schedule.mvau
         pe, simd, lanes = mvau.pe.value.data, mvau.simd.value.data, schedule.lanes()
@@ -232,7 +253,7 @@ def test_qor_cycles_are_the_emitted_loop_nest(path, folding):
             assert stage.cycles == got["steps"] * step
         assert (stage.fed_by is not None) == (read is not None)
         assert got["y_fifo"] == any(s.fed_by == name for s in report.stages)
-    assert report.cycles == qor.stages_latency(report.stages)
+    return len(recurrences)
 
 
 @pytest.mark.parametrize("path", fixture_models(), ids=lambda p: p.stem)
@@ -244,6 +265,7 @@ def test_forward_lstm_kernels_stream_x_and_y(path):
     both read one: breaks if a reverse layer or a value read twice gets a FIFO."""
     module = dataflow_module(onnx.load(path))
     (fn,) = module.ops
+    assert isinstance(fn, func.FuncOp)
     streams = top_streams(fn.body.block).values()
     recs = [rec for _, rec in recurrence_names(module)]
     forward = all(d == qrnn.FORWARD for rec in recs for d in rec.in_dirs + rec.out_dirs)
@@ -277,13 +299,16 @@ def test_stream_depth_is_the_fifo_depth_attribute():
     module = dataflow_module(onnx.load(FIXTURES / "l1_w4_po2.onnx"))
     (rec,) = [op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)]
     schedule = step_schedule(rec)
+    assert schedule is not None
     o_gate = next(op for op in schedule.units if op.results[0].name_hint == "l0_fwd_output_act_dq")
-    assert o_gate.attributes["fifo_depth"].value.data == 10
-    assert all(v.op.attributes["fifo_depth"].value.data == schedule.fifo[v] for v in schedule.fifo)
+    assert "fifo_depth" in o_gate.attributes and fifo_depth(o_gate) == 10
+    assert all(isinstance(v, OpResult) and fifo_depth(v.op) == schedule.fifo[v] for v in schedule.fifo)
     before = qor.estimate_module(module).unit("l0_fwd_scan/l0_fwd_output_act_dq")
     o_gate.attributes["fifo_depth"] = IntegerAttr(37, i64)
     after = qor.estimate_module(module).unit("l0_fwd_scan/l0_fwd_output_act_dq")
-    bits = o_gate.results[0].type.get_element_type().width.data
+    elem = SSAValue.get(o_gate.results[0], type=TensorType).type.get_element_type()
+    assert isinstance(elem, IntegerType)
+    bits = elem.width.data
     assert after.resources + qor.fifo_resources(10, bits) == before.resources + qor.fifo_resources(37, bits)
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
     depths = sorted(op.depth.value.data for op in hls.walk() if isinstance(op, hlscpp.StreamOp))
@@ -366,6 +391,7 @@ def emitted_top(hls) -> dict:
             if not loops:  # it only writes y_t to a FIFO (emitted_step checks that)
                 continue
             (loop,) = loops
+            assert loop.label is not None
             (step,) = [c for c in _labelled(fn, "steps")[0].walk() if isinstance(c, hlscpp.CallOp)]
             step_fn = funcs[step.callee.root_reference.data]
             (prefetch,) = [
@@ -373,8 +399,8 @@ def emitted_top(hls) -> dict:
                 for c in step_fn.walk()
                 if isinstance(c, hlscpp.CallOp) and _labelled(funcs[c.callee.root_reference.data], loop.label.data)
             ]
-            assert _labelled(prefetch, loop.label.data)[0].trip_count == loop.trip_count
-            read_x.append(loop.trip_count + qor.ELEMENTWISE_DEPTH)
+            assert _nest_trips(_labelled(prefetch, loop.label.data)[0]) == _nest_trips(loop)
+            read_x.append(_nest_trips(loop) + qor.ELEMENTWISE_DEPTH)
         elif _labelled(fn, "rows"):  # a line buffer: (H + 1) phases of max(words in, words out)
             (rows,), (phase,) = _labelled(fn, "rows"), _labelled(fn, "line_buffer")
             processes.append(
@@ -420,10 +446,19 @@ def test_qor_cycles_are_the_emitted_top_level(name, make, folding):
     module = dataflow_module(make(), folding)
     report = qor.estimate_module(module)
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    assert check_top_stages(module, report, hls) > 0
+    assert report.cycles == qor.stages_latency(report.stages)
+
+
+def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int:
+    """The streamed top level's processes in the QoR are the emitted ones, each with its loop nest's busy
+    cycles and fill (see test_qor_cycles_are_the_emitted_top_level). Returns how many were checked."""
     got = emitted_top(hls)
     streamed = [s for s in report.stages if s.fill is not None and s.pipeline_depth is None]
-    assert len(got["processes"]) == len(streamed) > 0
-    mvaus = iter(op for op in next(iter(module.ops)).body.block.ops if isinstance(op, dataflow.MVAUOp))
+    assert len(got["processes"]) == len(streamed)
+    fn = next(iter(module.ops))
+    assert isinstance(fn, func.FuncOp)
+    mvaus = iter(op for op in fn.body.block.ops if isinstance(op, dataflow.MVAUOp))
     for (kind, cycles, fill), stage in zip(got["processes"], streamed):
         if kind == "mvau":
             op = next(mvaus)
@@ -439,7 +474,43 @@ def test_qor_cycles_are_the_emitted_top_level(name, make, folding):
         assert s.step_cycles == max(s.step_cycles - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
         assert s.cycles == read + s.steps * s.step_cycles
     assert got["fifos"] == sum(s.fed_by is not None for s in report.stages)
+    return len(streamed)
+
+
+def check_buffered_top_stages(report: qor.Report, hls: ModuleOp) -> int:
+    """A top-level process between buffers (a transpose, a window, an elementwise unit on whole arrays): its
+    stage's cycles are its emitted loop nest's, one element per cycle plus the pipeline depth. Returns how
+    many were checked."""
+    funcs = _funcs(hls)
+    stages = [s for s in report.stages if s.name.startswith("top/") and s.fill is None]
+    for stage in stages:
+        hint = stage.name.removeprefix("top/")
+        (fn,) = [f for name, f in funcs.items() if name.endswith(f"_{hint}") and not name.startswith("write_")]
+        (nest,) = [op for op in fn.body.block.ops if isinstance(op, hlscpp.ForOp)]
+        assert stage.steps == 1 and stage.cycles == _nest_trips(nest) + qor.ELEMENTWISE_DEPTH, stage.name
+    return len(stages)
+
+
+EVERY_MODEL = fixture_models() + sorted((FIXTURES / "batch").glob("*.onnx")) + [TINY, STOCK]
+
+
+@pytest.mark.parametrize("path", EVERY_MODEL, ids=lambda p: p.parent.name if p.name == "model.onnx" else p.stem)
+def test_estimate_cycles_are_the_loop_nest_on_every_model(path):
+    """On every fixture and example: each stage of the estimate is a loop nest the lowering emitted (a
+    recurrence's steps, or a process of the streamed top level), with the cycles that loop nest runs, and
+    the estimate's latency is those stages chained (`stages_latency`) — nothing else is counted."""
+    module = dataflow_module(onnx.load(path))
+    report = qor.estimate_module(module)
+    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    checked = (
+        check_recurrence_stages(module, report, hls)
+        + check_top_stages(module, report, hls)
+        + check_buffered_top_stages(report, hls)
+    )
+    assert checked == len(report.stages), [s.name for s in report.stages]
     assert report.cycles == qor.stages_latency(report.stages)
+    # one port list: what qrnn-to-hlscpp recorded on the top function is what the project writer derives
+    assert project.kernel_interface(hls) == project.kernel_interface(module)
 
 
 @needs_cxx

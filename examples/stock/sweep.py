@@ -36,9 +36,10 @@ def folding_front(model_path: Path, target_cycles: int) -> list[dict]:
     """The shipped model's Pareto-optimal foldings, re-estimated one by one, and the one the budget picks."""
     from lstmc.frontend import load_onnx
     from lstmc.frontend.onnx_import import import_model
-    from lstmc.passes.qrnn_set_folding import choose_folding, mvau_names, set_folding
+    from lstmc.passes.qrnn_set_folding import choose_folding, set_folding
     from lstmc.pipeline import lower_to_stage
     from lstmc.qor import FoldingSpace, estimate_module
+    from lstmc.unit_names import mvau_names
 
     module = lower_to_stage(import_model(load_onnx(str(model_path))), "dataflow")
     chosen = choose_folding(module, target_cycles)

@@ -67,9 +67,14 @@
 // CHECK:         hlscpp.write
 // CHECK-LABEL: hlscpp.func @write_h_T(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
 
-// The scanned input is split by SIMD = 2 for the MVAU, the scan output by E = 3 for the unit.
+// The scanned input is split by SIMD = 2 for the MVAU, the scan output by E = 3 for the unit. The top
+// function records the kernel's port list (lstmc.ports: names, order, direction, codes, quantizer), which
+// lstmc.hls.project.kernel_interface reads.
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
-// CHECK-SAME:  [[X:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "Y" axis, [[HT:%[0-9a-z_]+]]: !hlscpp.stream<si8> "h_T" axis) top dataflow block_control(ap_ctrl_chain) {
+// CHECK-SAME:  [[X:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "Y" axis, [[HT:%[0-9a-z_]+]]: !hlscpp.stream<si8> "h_T" axis) top dataflow block_control(ap_ctrl_chain)
+// CHECK-SAME:  attributes {lstmc.ports = [{name = "X", direction = "in", shape = array<i64: 3, 4>, element_type = si8, quant = #qrnn.quant<s8, scale = 0.125, zp = 0>, sequence = false},
+// CHECK-SAME:  {name = "Y", direction = "out", shape = array<i64: 3, 6>, element_type = si8, quant = {{.*}}, sequence = false},
+// CHECK-SAME:  {name = "h_T", direction = "out", shape = array<i64: 6>, element_type = si8, quant = {{.*}}, sequence = false}]} {
 // CHECK-NEXT:    %h0 = hlscpp.array
 // CHECK-NEXT:    %x = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<3x4xsi8>
 // CHECK-NEXT:    %ys = hlscpp.array local partition [#hlscpp.partition<cyclic, 3, 2>] : memref<3x6xsi8>
@@ -84,7 +89,7 @@
 // CHECK-NOT:   qrnn.
 // CHECK:       // {{[-]+}}
 
-// KERNEL: hlscpp.func @my_top({{.*}}) top dataflow block_control(ap_ctrl_chain) {
+// KERNEL: hlscpp.func @my_top({{.*}}) top dataflow block_control(ap_ctrl_chain) attributes {lstmc.ports = [{{.*}}]{{.*}}} {
 func.func @main(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "h_T"]} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
@@ -164,7 +169,8 @@ func.func @b() {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to %{{.*}} max 3 step 1
 // CHECK-LABEL: hlscpp.func @write_H(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
 // CHECK-NEXT:    hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1)
-// CHECK:       hlscpp.func @lstmc_kernel(%{{.*}}: !hlscpp.stream<si8> "X" axis, %{{.*}}: !hlscpp.stream<si8> "Y" axis, %{{.*}}: !hlscpp.stream<si8> "H" axis, %{{.*}}: index "seq_len" s_axilite) top dataflow block_control(ap_ctrl_chain) {
+// CHECK:       hlscpp.func @lstmc_kernel(%{{.*}}: !hlscpp.stream<si8> "X" axis, %{{.*}}: !hlscpp.stream<si8> "Y" axis, %{{.*}}: !hlscpp.stream<si8> "H" axis, %{{.*}}: index "seq_len" s_axilite) top dataflow block_control(ap_ctrl_chain)
+// CHECK-SAME:  attributes {lstmc.ports = [{name = "X", {{.*}}, sequence = true}, {name = "Y", {{.*}}, sequence = true}, {name = "H", {{.*}}, sequence = false}], lstmc.max_seq_len = 3 : i64} {
 func.func @run_time_length(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "H"], lstmc.max_seq_len = 3 : i64} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
@@ -238,7 +244,7 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
 // CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0) label("lanes")
 // CHECK:               hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si16>> -> si16
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
-// CHECK-SAME:  [[PX:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[PY:%[0-9a-z_]+]]: !hlscpp.stream<ui8> "Y" axis) top dataflow block_control(ap_ctrl_chain) {
+// CHECK-SAME:  [[PX:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[PY:%[0-9a-z_]+]]: !hlscpp.stream<ui8> "Y" axis) top dataflow block_control(ap_ctrl_chain) attributes {lstmc.ports = [{{.*}}]{{.*}}} {
 // CHECK-NEXT:    %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
 // CHECK-NEXT:    %win_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si8>>
 // CHECK-NEXT:    %mm_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si16>>

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import BlockArgument, SSAValue
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 
 from lstmc import numerics
 from lstmc.dialects import qrnn
@@ -97,41 +96,28 @@ def dequantize_port(p: Port, codes: np.ndarray, seq_len: int | None = None) -> n
 
 
 def kernel_interface(module: ModuleOp) -> KernelInterface:
-    """Ports of the integer-level module: its quantized inputs and dequantized outputs, in order."""
-    from lstmc.passes.qrnn_to_hlscpp import max_seq_len_of, sequence_ports
+    """Ports of the kernel, in order: the port list `qrnn-to-hlscpp` recorded on the top hlscpp.func of an
+    HLS-level module, or for an integer/dataflow-level module the same list computed by the one port function
+    (`lstmc.ports.kernel_ports`)."""
+    from lstmc.dialects import hlscpp
+    from lstmc.ports import MAX_SEQ_LEN, HlsConversionError, kernel_ports, max_seq_len_of, recorded_ports
 
-    fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
-    seq_in, seq_out = sequence_ports(fn)
-    names_in = _names(fn, "lstmc.input_names")
-    names_out = _names(fn, "lstmc.output_names")
-    inputs = []
-    for op in fn.body.block.ops:
-        if isinstance(op, qrnn.QuantizeOp):
-            arg = op.input
-            assert isinstance(arg, BlockArgument), "the integer design quantizes the function's arguments"
-            inputs.append(Port(names_in[arg.index], tuple(op.result.type.get_shape()), op.quant, seq_in[len(inputs)]))
-    ret = fn.body.block.last_op
-    assert isinstance(ret, func.ReturnOp)
-    outputs = []
-    for i, v in enumerate(ret.arguments):
-        dq = v.owner
-        if not isinstance(dq, qrnn.DequantizeOp):
-            raise LstmcError(f"output '{names_out[i]}' is not produced by the integer design")
-        outputs.append(
-            Port(names_out[i], tuple(SSAValue.get(dq.input, type=TensorType).type.get_shape()), dq.quant, seq_out[i])
-        )
-    return KernelInterface(inputs, outputs, max_seq_len_of(fn))
-
-
-def _names(fn: func.FuncOp, key: str) -> list[str]:
-    """The port names the importer records under `key` (lstmc.input_names / lstmc.output_names)."""
-    attr = fn.attributes[key]
-    assert isinstance(attr, ArrayAttr)
-    names = []
-    for a in attr.data:
-        assert isinstance(a, StringAttr)
-        names.append(a.data)
-    return names
+    top = next((op for op in module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None), None)
+    if top is not None:
+        ports = recorded_ports(top)
+        if ports is None:
+            raise LstmcError("the HLS-level module has no port record (lstmc.ports): lower it with qrnn-to-hlscpp")
+        n = top.attributes.get(MAX_SEQ_LEN)
+        max_seq_len = n.value.data if isinstance(n, IntegerAttr) else None
+    else:
+        fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
+        try:
+            ports, max_seq_len = kernel_ports(fn), max_seq_len_of(fn)
+        except HlsConversionError as e:  # a design that is no kernel (an output that is not integer codes)
+            raise LstmcError(str(e)) from e
+    inputs = [Port(p.name, p.shape, p.quant, p.sequence) for p in ports if p.direction == "in"]
+    outputs = [Port(p.name, p.shape, p.quant, p.sequence) for p in ports if p.direction == "out"]
+    return KernelInterface(inputs, outputs, max_seq_len)
 
 
 def write_codes(path: Path, per_port: list[np.ndarray], seq_len: int | None = None) -> None:
@@ -375,7 +361,7 @@ def project_readme(
     untrusted text: escaped with md_text; C++ names are legalized identifiers."""
     from lstmc.hls.emit import identifier
     from lstmc.parts import check_clock_ns, resolve_part
-    from lstmc.passes.qrnn_to_hlscpp import SEQ_LEN_PORT
+    from lstmc.ports import SEQ_LEN_PORT
 
     kernel = identifier(kernel, "kernel name")
     chosen = resolve_part(part)

@@ -1,0 +1,294 @@
+"""The schedule analyses of the streaming kernel: how a recurrence's step streams (`step_schedule`) and which
+top-level values travel in FIFOs (`top_streams`). Defined once, below `passes/`: `qrnn-to-dataflow` records
+the FIFO depths, `qrnn-to-hlscpp` lowers both analyses to loops and FIFOs, and `lstmc.qor` counts their cycles.
+
+The streamed step (`step_schedule`): a body made of one MVAU over the step's inputs, slices of it one gate of
+H rows each, and elementwise units on [H] (or [B, H]) vectors runs as a pipeline. The MVAU emits its rows
+interleaved by gate in groups of E elements (all G gates of elements kE..kE+E-1, E = PE / gcd(PE, G) lanes),
+and every elementwise unit consumes one group per iteration from FIFOs, E lanes wide. A value's group is ready
+`UNIT_LATENCY` cycles after the last of its unit's stream operands; a FIFO holds what waits for the slowest
+operand of its consumer, so its depth (words per lane) is that slack + `FIFO_MIN_DEPTH`, recorded as
+`fifo_depth` on the producing op (a slice for the MVAU's gates) by qrnn-to-dataflow — the depth qrnn-to-hlscpp
+emits and the QoR model reads (`fifo_depth`). The FIFO depths do not depend on the folding.
+
+The streamed top level (`top_streams`): which top-level values travel in FIFOs between processes, and how
+many elements a word carries. It depends on the folding (an MVAU writes PE-wide words and reads SIMD-wide
+ones), so it is computed where it is used, after `qrnn-set-folding`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.builtin import IntegerAttr, TensorType
+from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
+
+from lstmc.dialects import dataflow, qrnn
+from lstmc.ports import MAX_SEQ_LEN
+
+UNIT_LATENCY = 2  # a streamed elementwise unit: read its FIFOs, compute and write (lstmc.qor.ELEMENTWISE_DEPTH)
+FIFO_MIN_DEPTH = 2  # what a FIFO between two units running at the same rate needs
+
+
+def shape_of(value: SSAValue) -> tuple[int, ...]:
+    """The shape of a tensor value."""
+    return tuple(SSAValue.get(value, type=TensorType).type.get_shape())
+
+
+STREAM_UNITS = (qrnn.ThresholdOp, qrnn.LutOp, qrnn.IMulOp, qrnn.ScaledSumOp, qrnn.RequantOp)
+
+
+def group_lanes(pe: int, gates: int) -> int:
+    """E: elements per group of an MVAU with PE rows in parallel over G gates, so that a group (G * E rows)
+    is a whole number of its PE-row folds."""
+    return pe // math.gcd(pe, gates)
+
+
+def row_order(pe: int, gates: int, hidden: int) -> np.ndarray:
+    """The gate interleaving: MVAU row r computes the original column row_order[r] (gate g of element
+    k*E + e at r = (k*G + g)*E + e, E = `group_lanes`)."""
+    e_, g_, h_ = group_lanes(pe, gates), gates, hidden
+    r = np.arange(g_ * h_)
+    k, rem = np.divmod(r, g_ * e_)
+    g, e = np.divmod(rem, e_)
+    return g * h_ + k * e_ + e
+
+
+@dataclass
+class StepSchedule:
+    """How one step of a recurrence streams (see the module docstring).
+
+    Times are in cycles after a group of gate values leaves the MVAU. `fifo` maps every value that travels
+    in a FIFO (the gate slices, or the MVAU result itself for one gate, and unit results with a unit
+    consumer) to its depth in words per lane.
+    """
+
+    rec: qrnn.RecurrenceOp
+    mvau: dataflow.MVAUOp
+    gates: int  # G
+    hidden: int  # H: elements of one gate
+    sequences: int  # B (1 for vectors [H])
+    units: list[Operation]  # the elementwise units, in body (topological) order
+    gate_of: dict[SSAValue, int]  # gate values (slices of the MVAU, or the MVAU result when G = 1) -> gate
+    done: dict[SSAValue, int] = field(default_factory=dict)  # value -> cycle its group is ready
+    fifo: dict[SSAValue, int] = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        """Cycles from the last group leaving the MVAU to the last unit writing it: the longest unit chain."""
+        return max((self.done[u.results[0]] for u in self.units), default=0)
+
+    @property
+    def element_shape(self) -> tuple[int, ...]:
+        """The units' vectors: [H], or [B, H] for B sequences."""
+        return (*self.mvau.result.type.get_shape()[:-1], self.hidden)
+
+    def lanes(self, pe: int | None = None) -> int:
+        """E: elements per group, so that a group (G * E rows) is a whole number of the MVAU's PE-row folds."""
+        return group_lanes(self.mvau.pe.value.data if pe is None else pe, self.gates)
+
+    def unit_iterations(self, pe: int | None = None) -> int:
+        """Iterations of every unit's loop per step: one group (E lanes) each, for all B sequences."""
+        return self.sequences * self.hidden // self.lanes(pe)
+
+    def row_order(self, pe: int | None = None) -> np.ndarray:
+        """The gate interleaving of this step's MVAU (`row_order`)."""
+        return row_order(self.mvau.pe.value.data if pe is None else pe, self.gates, self.hidden)
+
+    def stream_operands(self, unit: Operation) -> list[SSAValue]:
+        return [v for v in unit.operands if v in self.gate_of or (isinstance(v, OpResult) and v.op in self.units)]
+
+    def stream_consumers(self, value: SSAValue) -> list[Operation]:
+        """The units reading `value` from a FIFO, one per distinct consumer, in body order."""
+        users = {use.operation for use in value.uses if use.operation in self.units}
+        return [u for u in self.units if u in users]
+
+
+def fifo_depth(op: Operation, schedule: StepSchedule | None = None) -> int:
+    """The depth of the FIFO(s) carrying `op`'s result: its `fifo_depth` attribute (what qrnn-to-dataflow
+    recorded), else the streamed schedule's, else 0. The one place the emitter and the QoR model read it."""
+    attr = op.attributes.get("fifo_depth")
+    if isinstance(attr, IntegerAttr):
+        return attr.value.data
+    if schedule is not None:
+        return schedule.fifo.get(op.results[0], 0)
+    return 0
+
+
+def step_schedule(rec: qrnn.RecurrenceOp) -> StepSchedule | None:
+    """The streamed schedule of `rec`'s step, or None when its body is not an MVAU followed by elementwise
+    units on its gates (then the step runs its units one after the other)."""
+    body = rec.body.block
+    n_state = len(rec.init)
+    mvaus = [op for op in body.ops if isinstance(op, dataflow.MVAUOp)]
+    if len(mvaus) != 1 or rec.seq_len < 1:
+        return None
+    mvau = mvaus[0]
+    if any(not (isinstance(v, BlockArgument) and v.owner is body) for v in mvau.inputs):
+        return None
+    lead = shape_of(mvau.result)[:-1]
+    rows = mvau.rows
+    users = [u.operation for u in mvau.result.uses]
+    slices = [s for s in users if isinstance(s, qrnn.SliceOp)]
+    gate_of: dict[SSAValue, int]
+    if slices and len(slices) == len(users):
+        hidden = slices[0].size
+        if rows % hidden or any(s.size != hidden or s.start % hidden for s in slices):
+            return None
+        gate_of = {}
+        for s in slices:
+            gate_of[s.result] = s.start // hidden
+    elif not slices:
+        hidden, gate_of = rows, {}
+        gate_of[mvau.result] = 0
+    else:
+        return None
+    shape = (*lead, hidden)
+    units: list[Operation] = []
+    consts: set[SSAValue] = set()
+    for op in body.ops:
+        if op is mvau or isinstance(op, (qrnn.SliceOp, qrnn.YieldOp)):
+            continue
+        if isinstance(op, qrnn.ConstantOp):
+            consts.add(op.result)
+        elif isinstance(op, STREAM_UNITS) and shape_of(op.results[0]) == shape:
+            units.append(op)
+        else:
+            return None
+    produced = {u.results[0] for u in units}
+    for u in units:
+        for v in u.operands:
+            if shape_of(v) != shape:
+                return None
+            if not (v in gate_of or v in produced or v in consts or (isinstance(v, BlockArgument) and v.owner is body)):
+                return None
+    if any(u.operation not in units for v in gate_of for u in v.uses):
+        return None  # a gate yielded or used by something else than a unit
+    if any(u.operation not in units for v in consts for u in v.uses):
+        return None
+    assert body.last_op is not None
+    if any(v not in produced for v in body.last_op.operands):
+        return None  # a yielded state or output that no unit computes (a pass-through)
+    for arg in body.args[n_state:]:  # a scanned input is one array: it may have one reader in the step
+        readers = {u.operation for u in arg.uses}
+        if len(readers) > 1:
+            return None
+    schedule = StepSchedule(rec, mvau, rows // hidden, hidden, lead[0] if lead else 1, units, gate_of)
+    done = schedule.done
+    for v in gate_of:
+        done[v] = 0
+    ready: dict[Operation, int] = {}
+    for u in units:
+        ready[u] = max((done[v] for v in schedule.stream_operands(u)), default=0)
+        done[u.results[0]] = ready[u] + UNIT_LATENCY
+    for v in list(gate_of) + [u.results[0] for u in units]:
+        consumers = schedule.stream_consumers(v)
+        if consumers:
+            schedule.fifo[v] = max(ready[c] - done[v] for c in consumers) + FIFO_MIN_DEPTH
+    return schedule
+
+
+TOP_FIFO_DEPTH = 2  # a FIFO between two top-level processes of a streamed chain (words per lane)
+
+
+@dataclass(frozen=True)
+class TopStream:
+    """One FIFO of the streamed top level: `producer` writes `value` in row-major order, `lanes` consecutive
+    elements per word (one FIFO per lane); `consumer` reads it as `view` (`value` or a reshape chain of it,
+    which keeps the row-major order and so costs neither a process nor a buffer)."""
+
+    producer: Operation  # a qrnn.quantize for an input port
+    value: SSAValue
+    view: SSAValue
+    consumer: Operation  # a qrnn.dequantize for an output port
+    lanes: int
+    reshapes: tuple[Operation, ...] = ()
+
+
+def streamable_window(op: qrnn.WindowOp) -> bool:
+    """A window the line buffer generates: one image row per output row (kernel height 1, row stride 1)."""
+    (kh, _), (sh, _), (ho, _) = op.kernel_size, op.stride, op.out_hw
+    return kh == 1 and sh == 1 and ho == shape_of(op.input)[0]
+
+
+def top_streams(block: Block) -> dict[SSAValue, TopStream]:
+    """The FIFOs of the top-level DATAFLOW region, keyed by the value the producer writes (the one analysis
+    qrnn-to-hlscpp lowers and lstmc.qor counts). A value streams when it has a single reader (through
+    reshapes) that consumes it in the producer's row-major order, one word after the other:
+    - producers: an input port's reader (1 element per word), a convolution's or dense layer's MVAU
+      (PE rows per word), an elementwise unit (the width of its streamed operand, else 1), a line buffer
+      (`streamable_window`: the SIMD of the MVAU it feeds), a streamed recurrence's forward scan output
+      (y_t as its step computes it, E elements per word);
+    - readers: an elementwise unit (one streamed operand), an MVAU over one input part whose SIMD is the
+      word width, a line buffer, a forward scanned input of a streamed recurrence (x_t in time order), an
+      output port's writer (a `qrnn.dequantize`) of a recurrence's output.
+    A reverse direction reads or writes row T - 1 - t at step t, and a value with several readers is needed
+    whole by at least one of them (or read twice): those keep their [T][N] buffer.
+    The word width must divide the last axis of the value and of the view. Chains only: every process has
+    at most one streamed operand and one streamed result."""
+    fn = block.parent_op()
+    if fn is not None and MAX_SEQ_LEN in fn.attributes:
+        # a run-time T keeps the buffers: the x_{t+1} prefetch and the QoR's reader/writer cycles assume T = N
+        return {}
+    width: dict[Operation, int] = {}
+    streamed_in: set[Operation] = set()
+    out: dict[SSAValue, TopStream] = {}
+
+    def consumer_accepts(producer: Operation, consumer: Operation, view: SSAValue, lanes: int) -> bool:
+        if consumer in streamed_in:
+            return False
+        if isinstance(consumer, STREAM_UNITS):
+            return shape_of(consumer.results[0]) == shape_of(view)
+        if isinstance(consumer, dataflow.MVAUOp):
+            return len(consumer.inputs) == 1 and consumer.simd.value.data == lanes
+        if isinstance(consumer, qrnn.WindowOp):
+            return streamable_window(consumer)
+        if isinstance(consumer, qrnn.DequantizeOp):  # the port's writer: Y leaves as the steps compute it
+            return isinstance(producer, qrnn.RecurrenceOp)
+        if isinstance(consumer, qrnn.RecurrenceOp):
+            n_state = len(consumer.init)
+            index = [i for i, v in enumerate(consumer.operands) if v is view]
+            return (
+                len(index) == 1
+                and index[0] >= n_state
+                and consumer.in_dirs[index[0] - n_state] == qrnn.FORWARD
+                and step_schedule(consumer) is not None
+            )
+        return False
+
+    for op in block.ops:
+        values = op.results[:1]
+        if isinstance(op, qrnn.QuantizeOp):
+            lanes = 1
+        elif isinstance(op, dataflow.MVAUOp):
+            lanes = op.pe.value.data
+        elif isinstance(op, STREAM_UNITS):
+            lanes = width.get(op, 1)
+        elif isinstance(op, qrnn.WindowOp) and streamable_window(op) and op in streamed_in:
+            users = [u.operation for u in op.result.uses]
+            lanes = users[0].simd.value.data if len(users) == 1 and isinstance(users[0], dataflow.MVAUOp) else 1
+        elif isinstance(op, qrnn.RecurrenceOp) and (schedule := step_schedule(op)) is not None:
+            values = [v for v, d in zip(op.outputs, op.out_dirs) if d == qrnn.FORWARD]
+            lanes = schedule.lanes()
+        else:
+            continue
+        for value in values:
+            view, reshapes = value, []
+            while len(users := [u.operation for u in view.uses]) == 1 and isinstance(users[0], qrnn.ReshapeOp):
+                reshapes.append(users[0])
+                view = users[0].result
+            if len(users) != 1 or len(shape_of(value)) == 0:
+                continue
+            consumer = users[0]
+            if shape_of(value)[-1] % lanes or shape_of(view)[-1] % lanes:
+                continue
+            if not consumer_accepts(op, consumer, view, lanes):
+                continue
+            out[value] = TopStream(op, value, view, consumer, lanes, tuple(reshapes))
+            streamed_in.add(consumer)
+            if isinstance(consumer, STREAM_UNITS):
+                width[consumer] = lanes
+            break  # one streamed result per process (a chain)
+    return out
