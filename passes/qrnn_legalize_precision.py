@@ -316,6 +316,29 @@ class QrnnLegalizePrecisionPass(ModulePass):
                 Legalizer(self).run_function(fn)
 
 
+# The op types precision legalization lowers, each with the Legalizer method that does it: dispatch is by op
+# type; the method is looked up on the instance so that a subclass (lstmc.tie_trace's recorder) can extend it.
+_HANDLERS: dict[type[Operation], str] = {
+    qrnn.ConstantOp: "_op_constant",
+    qrnn.QConstantOp: "_op_qconstant",
+    qrnn.QuantOp: "_op_quant",
+    qrnn.QuantDequantOp: "_op_quant_dequant",
+    qrnn.SigmoidOp: "_op_sigmoid",
+    qrnn.TanhOp: "_op_tanh",
+    qrnn.ReluOp: "_op_relu",
+    qrnn.AddOp: "_op_add",
+    qrnn.SubOp: "_op_sub",
+    qrnn.MulOp: "_op_mul",
+    qrnn.MatMulOp: "_op_matmul",
+    qrnn.SliceOp: "_op_slice",
+    qrnn.ReshapeOp: "_op_reshape",
+    qrnn.TransposeOp: "_op_transpose",
+    qrnn.WindowOp: "_op_window",
+    qrnn.ConcatOp: "_op_concat",
+    qrnn.RecurrenceOp: "_op_recurrence",
+}
+
+
 class Legalizer:
     def __init__(self, options: QrnnLegalizePrecisionPass):
         self.options = options
@@ -374,10 +397,10 @@ class Legalizer:
         return found
 
     def _lower(self, op: Operation) -> None:
-        handler = getattr(self, "_op_" + op.name.replace("qrnn.", ""), None)
-        if handler is None:
+        name = _HANDLERS.get(type(op))
+        if name is None:
             raise _err(op, "is not supported by precision legalization")
-        handler(op)
+        getattr(self, name)(op)
 
     # ------------------------------------------------------------------------------------------- leaves
     def _op_constant(self, op: qrnn.ConstantOp) -> None:
