@@ -19,7 +19,7 @@ from lstmc.arrays import (  # noqa: F401
     random_inputs,
     save_outputs,
 )
-from lstmc.cli_options import SEQ_LEN_HELP, int_option
+from lstmc.cli_options import SEQ_LEN_HELP, int_option, report_warnings
 from lstmc.errors import LstmcError, one_line
 
 
@@ -103,11 +103,7 @@ def cmd_compile(args) -> int:
             f"cycles per inference ({est['latency_us']:.2f} us), "
             + ", ".join(f"{k.upper()} {v} ({use.get(k, 0):.1f}%)" for k, v in est["total"].items())
         )
-    for w in caught:  # recording catches every warning: only ours becomes a `lstmc: warning:` line
-        if issubclass(w.category, FitWarning):
-            print(f"lstmc: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    report_warnings(caught, FitWarning)
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
 SEQ_LEN_HELP = "sequence length T for a model whose inputs declare it symbolic (e.g. [None, I, 1])"
 
@@ -22,3 +24,13 @@ def int_option(low: int, high: int = 2**31 - 1):
         return value
 
     return parse
+
+
+def report_warnings(caught: list[warnings.WarningMessage], ours: type[Warning]) -> None:
+    """Warnings recorded around a command (`catch_warnings(record=True)` catches every one): ours becomes a
+    `lstmc: warning:` line on stderr, any other is issued again as it was."""
+    for w in caught:
+        if issubclass(w.category, ours):
+            print(f"lstmc: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -335,6 +335,7 @@ def run(args) -> int:
     import warnings
 
     from lstmc.api import FitWarning, check_clock, choose_part, load
+    from lstmc.cli_options import report_warnings
     from lstmc.project_dir import write_file_atomically
     from lstmc.qor import FoldingSpace
 
@@ -383,11 +384,7 @@ def run(args) -> int:
     out = sys.stdout
     out.write(report.format_table() + "\n")
     out.flush()
-    for w in caught:  # recording catches every warning: only ours becomes a `lstmc: warning:` line
-        if issubclass(w.category, FitWarning):
-            print(f"lstmc: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    report_warnings(caught, FitWarning)
     data = report.to_dict()
     data["folding"] = {u.name: {"PE": u.pe, "SIMD": u.simd} for u in report.units if u.kind == "mvau"}
     title = f"{os.path.basename(args.model)} on {part.name}"

@@ -27,6 +27,22 @@ HAVE_CSIM = HAVE_CXX and _ap_types_available()
 needs_csim = pytest.mark.skipif(not HAVE_CSIM, reason="C-simulation needs g++ and hls4ml's ap_types headers")
 
 
+# Ops lstmc's exporter may place in a Scan body (the importer's contract).
+SCAN_BODY_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "Clip",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Sigmoid",
+    "Tanh",
+    "Identity",
+    "Constant",
+}
+
+
 def fixture_models() -> list[Path]:
     """Every committed fixture model (QCDQ, QONNX Quant and Brevitas QuantLSTMCell forms)."""
     return sorted(FIXTURES.glob("*.onnx"))

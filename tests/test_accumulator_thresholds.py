@@ -22,7 +22,6 @@ Properties (each test says which inputs would break it):
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
 from typing import TypeVar
@@ -31,7 +30,7 @@ import numpy as np
 import onnx
 import pytest
 from conftest import FIXTURES, load_expected, needs_csim
-from test_legalize_precision import _every_code_pair, random_and_extreme_inputs, recording_arith
+from test_legalize_precision import _every_code_pair, equal_designs_in_range, random_and_extreme_inputs
 from xdsl.dialects.builtin import IntegerType, TensorType
 from xdsl.ir import Operation
 
@@ -298,17 +297,7 @@ def test_float_fixtures_exact_and_narrow(path):
         if k != "X":
             assert np.array_equal(got[k], data[k]), f"{k} differs from Brevitas"
     x = random_and_extreme_inputs(tuple(data["X"].shape[1:]), n=16, seed=5)
-    values: dict = defaultdict(list)
-    with recording_arith(values):
-        a = run_function(module, {"X": x})
-    b = run_function(aligned, {"X": x})
-    for k in a:
-        assert np.array_equal(a[k], b[k]), k
-    for op, arrays in values.items():
-        result_type = op.results[0].type
-        assert isinstance(result_type, TensorType)
-        t_lo, t_hi = qrnn.integer_range_of(result_type.get_element_type())
-        assert t_lo <= min(int(v.min()) for v in arrays) and max(int(v.max()) for v in arrays) <= t_hi, op.name
+    equal_designs_in_range(module, aligned, x)
     new, old = units(module), units(aligned)
     gates = [name for name in old if name.endswith("_act_dq") and "tanh" not in name]
     assert gates and set(gates) <= set(new)

@@ -22,23 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, HAVE_CSIM, needs_csim
 
 MODEL = FIXTURES / "l1_w4_po2.onnx"  # I=4, H=8, T=16: MVAU of 32 rows, parts 4 and 8
 LSTMC = shutil.which("lstmc") or str(Path(sys.executable).parent / "lstmc")
 
 
-def _have_ap_types() -> bool:
-    try:
-        from lstmc.hls.project import ap_types_dir
-
-        ap_types_dir()
-        return True
-    except Exception:
-        return False
-
-
-HAVE_CXX = shutil.which("g++") is not None and _have_ap_types()
 STAGE_FILES = ["0-qrnn.mlir", "1-integer.mlir", "2-dataflow.mlir", "3-hlscpp.mlir"]
 
 
@@ -147,7 +136,7 @@ def test_report_and_golden_vectors(project):
     assert tb_out[0] == 8 and tb_out.size == 1 + 8 * (128 + 8 + 8)
 
 
-@pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and hls4ml's ap_types headers")
+@needs_csim
 def test_testbench_passes(project):
     exe = build_testbench(project)
     try:
@@ -244,7 +233,7 @@ def test_folding_config_with_valid_unit_names(tmp_path):
     assert "pe(4) simd(2)" in (out / "ir" / "2-dataflow.mlir").read_text()
     cpp = (out / "lstmc_kernel.cpp").read_text()
     assert "type=cyclic factor=2 dim=1" in cpp and "type=cyclic factor=4 dim=2" in cpp
-    if HAVE_CXX:
+    if HAVE_CSIM:
         exe = build_testbench(out)
         run = subprocess.run([str(exe)], cwd=out, capture_output=True, text=True)
         assert run.returncode == 0 and run.stdout.startswith("PASS"), run.stdout + run.stderr
@@ -274,7 +263,7 @@ def test_port_concatenating_codes_of_different_zero_points(tmp_path):
     assert golden["output_c_n"].shape == (2, 2, 8)
 
 
-@pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and hls4ml's ap_types headers")
+@needs_csim
 def test_accumulator_thresholds_and_auto_from_the_cli(tmp_path):
     """--threshold-input and --act-impl reach qrnn-legalize-precision: the old design (aligned, threshold) and
     the default (accumulator, auto) give different kernels, the default has fewer estimated LUTs on a

@@ -19,22 +19,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 import make_fixtures as mf  # noqa: E402
 from brevitas.quant import Int8WeightPerChannelFloat  # noqa: E402
+from conftest import SCAN_BODY_OPS  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-BODY_OPS = {
-    "QuantizeLinear",
-    "DequantizeLinear",
-    "Clip",
-    "MatMul",
-    "Add",
-    "Sub",
-    "Mul",
-    "Sigmoid",
-    "Tanh",
-    "Identity",
-    "Constant",
-}
 
 # name -> QuantLSTM kwargs; trained for STATS_STEPS + 2 steps so learned scales are parameters.
 CASES = {
@@ -95,7 +83,7 @@ def test_structure_and_saving(tmp_path):
     for s in scans:
         body = helper.get_attribute_value(next(a for a in s.attribute if a.name == "body"))
         ops = [n.op_type for n in body.node]
-        assert set(ops) <= BODY_OPS
+        assert set(ops) <= SCAN_BODY_OPS
         assert ops.count("MatMul") == 8  # one per gate and path
 
 

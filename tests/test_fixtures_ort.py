@@ -9,27 +9,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import FIXTURES, ROOT, SCAN_BODY_OPS
 
 ort = pytest.importorskip("onnxruntime")
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"
 # Brevitas' own QuantLSTMCell exports (_cell) are not runnable by onnxruntime: test_brevitas_cell checks them.
 QCDQ_MODELS = sorted(p for p in FIXTURES.glob("*.onnx") if not p.stem.endswith(("_quant", "_cell")))
-# Ops the exporter may place in a Scan body (the importer's contract).
-BODY_OPS = {
-    "QuantizeLinear",
-    "DequantizeLinear",
-    "Clip",
-    "MatMul",
-    "Add",
-    "Sub",
-    "Mul",
-    "Sigmoid",
-    "Tanh",
-    "Identity",
-    "Constant",
-}
 
 
 def run_ort(model_path: Path, x: np.ndarray) -> dict:
@@ -66,7 +51,7 @@ def test_fixture_structure(model_path):
     assert scans
     for scan in scans:
         body = onnx.helper.get_attribute_value(next(a for a in scan.attribute if a.name == "body"))
-        assert {n.op_type for n in body.node} <= BODY_OPS
+        assert {n.op_type for n in body.node} <= SCAN_BODY_OPS
         assert len(body.input) == 3 and len(body.output) == 3  # h, c, x_t -> h, c, h_t
 
 

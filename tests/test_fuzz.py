@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from conftest import HAVE_CSIM, ROOT, fixture_models
+from conftest import HAVE_CSIM, ROOT, fixture_models, needs_csim
 
 from lstmc.fuzz import CANARY, OPERATORS, exploit_names, mutate, plan, rename_value
 
@@ -79,9 +79,6 @@ def source_bytes(source: str) -> bytes:
     if source not in _BYTES:
         _BYTES[source] = (ROOT / source).read_bytes()
     return _BYTES[source]
-
-
-HAVE_CXX = HAVE_CSIM  # g++ and the ap_types headers
 
 
 # ------------------------------------------------------------------------------------------------ the plan
@@ -482,12 +479,12 @@ def check_mutant(case: Case, data: bytes, label: str, sandbox: Path, originals: 
         original = original_project(case.source, originals)
         if original is not None:
             problems.extend(structure_check(project, original))
-    if case.checks == "syntax" and HAVE_CXX:
+    if case.checks == "syntax" and HAVE_CSIM:
         with time_limit(CSIM_TIME_LIMIT):
             msg = syntax_check(project)
         if msg:
             problems.append(msg)
-    if case.checks == "csim" and HAVE_CXX:
+    if case.checks == "csim" and HAVE_CSIM:
         shutil.rmtree(project)
         inputs = sandbox / "in" / "inputs.npz"
         random_inputs_npz(model, inputs)
@@ -520,7 +517,7 @@ def originals(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_mutant(case: Case, originals: Path, sandbox: Path):
-    if case.checks in ("syntax", "csim") and not HAVE_CXX:
+    if case.checks in ("syntax", "csim") and not HAVE_CSIM:
         case = Case(case.index, case.source, case.operator, case.seed, "valid")
     mutant = mutate(source_bytes(case.source), case.operator, case.seed, case.source)
     problems = check_mutant(case, mutant.data, mutant.label, sandbox, originals)
@@ -565,7 +562,7 @@ CANARIES = {
 }
 
 
-@pytest.mark.skipif(not HAVE_CXX, reason="C-simulation needs g++ and hls4ml's ap_types headers")
+@needs_csim
 @pytest.mark.parametrize("variant", list(CANARIES))
 def test_canary_exploit_name_runs_nothing(variant: str, originals: Path, sandbox: Path):
     """Issue 11's exploit: output names that break out of the testbench's printf string (or of a comment) and

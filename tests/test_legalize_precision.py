@@ -324,6 +324,24 @@ def recording_arith(values: dict):
         interp_qrnn.QrnnFunctions = saved
 
 
+def equal_designs_in_range(module, other, x) -> dict:
+    """Runs two integer designs of one model on `x`: their outputs are equal and every value `module`'s
+    imatmul/imul/scaled_sum/requant computes fits its result type. Returns those values (op -> arrays)."""
+    values: dict = defaultdict(list)
+    with recording_arith(values):
+        a = run_function(module, {"X": x})
+    b = run_function(other, {"X": x})
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    for op, arrays in values.items():
+        result_type = op.results[0].type
+        assert isinstance(result_type, TensorType)
+        t_lo, t_hi = qrnn.integer_range_of(result_type.get_element_type())
+        lo, hi = min(int(v.min()) for v in arrays), max(int(v.max()) for v in arrays)
+        assert t_lo <= lo and hi <= t_hi, f"{op.name}: [{lo}, {hi}] overflows {result_type}"
+    return values
+
+
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_no_overflow_on_random_and_extreme_inputs(path):
     """Every value the interpreter computes fits its integer type, on random, saturating (+-100), zero and

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_csim
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
@@ -52,19 +52,6 @@ def one_error_line(proc, *fragments):
     assert len(lines) == 1 and lines[0].startswith("lstmc: error: "), proc.stderr
     for f in fragments:
         assert f in lines[0], lines[0]
-
-
-def _have_cxx() -> bool:
-    try:
-        from lstmc.hls.project import ap_types_dir
-
-        ap_types_dir()
-    except Exception:
-        return False
-    return shutil.which("g++") is not None
-
-
-needs_cxx = pytest.mark.skipif(not _have_cxx(), reason="needs g++ and hls4ml's ap_types headers")
 
 
 # ------------------------------------------------------------------------------------------ parts and clocks
@@ -312,7 +299,7 @@ def _fake_kernel(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
 CORRECT = "ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z); b.write(x);"
 
 
-@needs_cxx
+@needs_csim
 @pytest.mark.parametrize(
     "body, status, message",
     [
@@ -339,7 +326,7 @@ def test_testbench_checks_stream_lengths(tmp_path, body, status, message):
         assert message in proc.stderr
 
 
-@needs_cxx
+@needs_csim
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_testbench_reports_a_failed_write(tmp_path):
     assert _fake_kernel(tmp_path, CORRECT).returncode == 0
