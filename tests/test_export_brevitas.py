@@ -18,7 +18,7 @@ from lstmc.export.scan_lstm import QuantSpec, _all_nodes  # noqa: E402
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 import make_fixtures as mf  # noqa: E402
-from brevitas.quant import Int8WeightPerChannelFloat  # noqa: E402
+from brevitas.quant import Int8WeightPerChannelFloat  # pyright: ignore[reportMissingImports]  # noqa: E402
 from conftest import SCAN_BODY_OPS  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -191,7 +191,7 @@ def test_refuses_unsupported(kwargs, export_kwargs, message):
 
 
 def test_refuses_non_round_to_even():
-    from brevitas.quant import Int8WeightPerTensorFloat
+    from brevitas.quant import Int8WeightPerTensorFloat  # pyright: ignore[reportMissingImports]
 
     class FloorWeights(Int8WeightPerTensorFloat):
         float_to_int_impl_type = "FLOOR"
@@ -202,7 +202,7 @@ def test_refuses_non_round_to_even():
 
 
 def test_refuses_other_modules():
-    from brevitas.nn import QuantRNN
+    from brevitas.nn import QuantRNN  # pyright: ignore[reportMissingImports]
 
     with pytest.raises(ValueError, match="QuantLSTM"):
         export_quant_lstm(QuantRNN(3, 4), None, 5)

@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 import onnx
-import torch
+import torch  # pyright: ignore[reportMissingImports]
 from onnx import TensorProto, helper
 
 from lstmc.export.brevitas_lstm import _act_spec, _bias_onnx, _capture_gate_params, _np, _read_layer, weight_onnx

@@ -26,16 +26,22 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantLSTM, QuantReLU
-from brevitas.quant import (
+import torch  # pyright: ignore[reportMissingImports]
+from brevitas.nn import (  # pyright: ignore[reportMissingImports]
+    QuantConv2d,
+    QuantIdentity,
+    QuantLinear,
+    QuantLSTM,
+    QuantReLU,
+)
+from brevitas.quant import (  # pyright: ignore[reportMissingImports]
     Int8ActPerTensorFixedPoint,
     Int8WeightPerTensorFixedPoint,
     Int32Bias,
     Uint8ActPerTensorFixedPoint,
 )
-from brevitas.quant_tensor import IntQuantTensor
-from torch import nn
+from brevitas.quant_tensor import IntQuantTensor  # pyright: ignore[reportMissingImports]
+from torch import nn  # pyright: ignore[reportMissingImports]
 
 N_FEATURES = 40
 N_CLASSES = 3

@@ -154,7 +154,7 @@ def train(
 ) -> tuple[list[float], list[float]]:
     """QAT with Adam and a cosine learning rate; returns (mean loss, wall seconds) per epoch.
     net is left in eval mode."""
-    import torch
+    import torch  # pyright: ignore[reportMissingImports]
 
     rng = np.random.default_rng(seed)
     steps_per_epoch = math.ceil(len(y) / batch)
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
 
-    import torch
+    import torch  # pyright: ignore[reportMissingImports]
 
     model_mod, export_mod = _load("model"), _load("export")
     torch.set_num_threads(args.threads)

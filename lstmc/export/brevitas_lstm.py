@@ -23,7 +23,7 @@ from typing import Any, Optional, cast
 
 import numpy as np
 import onnx
-import torch
+import torch  # pyright: ignore[reportMissingImports]
 
 from lstmc.export.scan_lstm import GATES, GateOnnx, LayerOnnx, QuantSpec, build_model, check_spec
 
@@ -221,7 +221,7 @@ def export_quant_lstm(
     opset: ONNX opset; default 19, or 21 when some quantizer needs more than 8 bits.
     Raises ValueError for configurations ONNX cannot express.
     """
-    from brevitas.nn import QuantLSTM
+    from brevitas.nn import QuantLSTM  # pyright: ignore[reportMissingImports]
 
     if not isinstance(module, QuantLSTM):
         raise ValueError(f"expected a brevitas.nn.QuantLSTM, got {type(module).__name__}")

@@ -346,8 +346,8 @@ def build_model(
 def to_qonnx_quant(model: onnx.ModelProto) -> onnx.ModelProto:
     """QCDQ -> QONNX Quant nodes with qonnx' own transformation, applied to the Scan bodies too."""
     try:
-        from qonnx.core.modelwrapper import ModelWrapper
-        from qonnx.transformation.qcdq_to_qonnx import QCDQToQuant
+        from qonnx.core.modelwrapper import ModelWrapper  # pyright: ignore[reportMissingImports]
+        from qonnx.transformation.qcdq_to_qonnx import QCDQToQuant  # pyright: ignore[reportMissingImports]
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("quant_format='quant' needs the qonnx package (pip install qonnx)") from e
     wrapped = ModelWrapper(copy.deepcopy(model)).transform(QCDQToQuant(), apply_to_subgraphs=True)
