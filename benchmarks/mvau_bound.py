@@ -1,14 +1,15 @@
 """Estimated cycles of one recurrence step versus the MVAU bound, over a grid of LSTM sizes and foldings.
 
 Run: python benchmarks/mvau_bound.py [--sizes 10 16 32 64] [--steps 16] [--folds 1 8 16 full] [--widths]
-                                     [--model examples/stock/model.onnx ...]
+                                     [--model examples/stock/model.onnx ...] [--axis-bits N]
 For each I, H in --sizes (every pair) and each requested folding, a 1-layer quantized LSTM
 (lstmc.testing.build_lstm: 4-bit weights, 8-bit io, power-of-two scales) is lowered to the dataflow level and
 folded; `lstmc.qor.estimate_module` (what `lstmc estimate` prints) gives the cycles per inference. Printed per
 row: the folding used, the estimated cycles per step (cycles per inference / T), the MVAU bound of one step
 ceil(4H/PE) * ceil((I+H)/SIMD) and their ratio. x_t streams from the input port, one element per cycle, in
-parallel with the step: a step takes at least I + 2 cycles (what bounds the widest foldings until the port
-carries several elements per beat). A requested PE (SIMD) that a unit does not accept becomes
+parallel with the step: a step takes at least I + 2 cycles (what bounds the widest foldings), unless the port
+packs P codes per beat (--axis-bits N, P = N // 8 for these 8-bit inputs, when P divides I): then
+I / P + 2. A requested PE (SIMD) that a unit does not accept becomes
 the largest valid value below it; `full` is PE = rows and SIMD = the largest valid value. With --widths, also
 the widest ap_int/ap_uint of the emitted kernel (lowering to hlscpp costs a few seconds per model). With
 --model, the same per recurrence of each given ONNX model (every MVAU of it folded the same way), and the
@@ -27,6 +28,7 @@ import onnx
 from lstmc.frontend.onnx_import import import_model
 from lstmc.passes.qrnn_set_folding import set_folding
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
+from lstmc.ports import mark_axis_bits
 from lstmc.qor import estimate_module, mvau_spec
 from lstmc.testing import LstmSpec, build_lstm
 from lstmc.unit_names import mvau_names, recurrence_names
@@ -85,7 +87,19 @@ def main() -> None:
     parser.add_argument("--folds", nargs="+", default=["1", "8", "16", "full"], help="PE = SIMD requested")
     parser.add_argument("--widths", action="store_true", help="also print the widest ap_int of the kernel")
     parser.add_argument("--model", nargs="*", default=[], help="ONNX models to measure per recurrence too")
+    parser.add_argument(
+        "--axis-bits",
+        type=int,
+        default=0,
+        help="TDATA bits of the ports (`lstmc compile --axis-bits`; 0: a code per beat)",
+    )
     args = parser.parse_args()
+
+    def imported(model):
+        module = import_model(model)
+        mark_axis_bits(module, args.axis_bits)
+        return module
+
     head = f"{'I':>3} {'H':>3} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} {'ratio':>7}"
     ratios: dict[str, list[float]] = {f: [] for f in args.folds}
     if args.sizes:
@@ -93,7 +107,7 @@ def main() -> None:
     for i in args.sizes:
         for h in args.sizes:
             base = apply_pipeline(
-                import_model(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=args.steps))),
+                imported(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=args.steps))),
                 STAGE_PASSES["dataflow"],
             )
             width = f" {widest_int(base):>6}" if args.widths else ""
@@ -114,7 +128,7 @@ def main() -> None:
             f"\n{path}: {'recurrence':<24} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
             f"{'ratio':>7} {'cycles per inference':>21}"
         )
-        base = apply_pipeline(import_model(onnx.load(path)), STAGE_PASSES["dataflow"])
+        base = apply_pipeline(imported(onnx.load(path)), STAGE_PASSES["dataflow"])
         for f in args.folds:
             module = base.clone()
             fold(module, f)

@@ -1,7 +1,8 @@
 """The `hlscpp` dialect: the structured C++ that Vitis HLS synthesizes, one op per C++ construct.
 
 Functions, static arrays (with their initializers and ARRAY_PARTITION directives), hls::stream FIFOs (with
-depths; an array of them is the lanes of a unit that handles several elements per cycle), counted loops
+depths; an array of them is the lanes of a unit that handles several elements per cycle), AXI4-Stream beats
+(`!hlscpp.axis<W>`: the kernel's ports; `pack`/`unpack` put codes in and take them out), counted loops
 (with PIPELINE/UNROLL directives), loads/stores, stream reads/writes and integer arithmetic on ap_int/ap_uint
 (builtin siN/uiN element types). Every HLS directive is an attribute of the op it applies to; closed sets of
 choices (storage, interface mode, block-level protocol, partition kind, binary kind) are enum attributes. The
@@ -203,6 +204,32 @@ class StreamType(ParametrizedAttribute, TypeAttribute):
 
     name = "hlscpp.stream"
     element_type: Attribute = param_def()
+
+
+@irdl_attr_definition
+class AxisType(ParametrizedAttribute, TypeAttribute):
+    """One AXI4-Stream beat of `width` data bits (a multiple of 8) with TKEEP/TSTRB and TLAST: Vitis HLS's
+    `ap_axiu<W, 0, 0, 0>` (the C-simulation twin's `lstmc_tb::axis<W>`). A kernel port is
+    `!hlscpp.stream<!hlscpp.axis<W>>`: `hlscpp.pack` builds a beat from codes, `hlscpp.unpack` takes one out."""
+
+    name = "hlscpp.axis"
+    width: IntAttr = param_def()
+
+    def __init__(self, width: int):
+        super().__init__(IntAttr(width))
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            width = parser.parse_integer()
+        return (IntAttr(width),)
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string(f"<{self.width.data}>")
+
+    def verify(self) -> None:
+        if self.width.data < 8 or self.width.data % 8:
+            raise VerifyException(f"an AXI4-Stream beat has a multiple of 8 data bits, got {self.width.data}")
 
 
 @irdl_attr_definition
@@ -574,7 +601,7 @@ class ForOp(IRDLOperation):
         props: dict[str, Attribute] = {"lb": IntegerAttr(parser.parse_integer(allow_boolean=False), i64)}
         parser.parse_keyword("to")
         operands: list[SSAValue] = []
-        if (bound := parser.parse_optional_operand()) is not None:
+        if (bound := parser.parse_optional_operand(IndexType())) is not None:
             operands.append(bound)
             parser.parse_keyword("max")
         props["ub"] = IntegerAttr(parser.parse_integer(allow_boolean=False), i64)
@@ -738,6 +765,65 @@ class WriteOp(IRDLOperation):
         _verify_stream_access(self, self.stream, self.indices, self.value.type)
 
 
+def _code_bits(ty: Attribute) -> int:
+    if not isinstance(ty, IntegerType):
+        raise VerifyException(f"a code in an AXI4-Stream beat is an integer, got {ty}")
+    return ty.width.data
+
+
+@irdl_op_definition
+class PackOp(IRDLOperation):
+    """An AXI4-Stream beat from P codes of one integer type (b bits): code i at data bits [i*b, (i+1)*b)
+    (little-endian), for i < `count` (a run-time index, 1..P); the other data bits are zero. TKEEP and TSTRB
+    mark the bytes holding those count*b bits (the first ceil(count*b / 8)), TLAST is `last`:
+    `%w = hlscpp.pack %c0, %c1 count %n last %l : si8, si8 -> !hlscpp.axis<16>`."""
+
+    name = "hlscpp.pack"
+    codes = var_operand_def()
+    count = operand_def(IndexType)
+    last = operand_def(IntegerType(1))
+    result = result_def(AxisType)
+    traits = traits_def(Pure())
+    assembly_format = "$codes `count` $count `last` $last attr-dict `:` type($codes) `->` type($result)"
+
+    def __init__(self, codes: Sequence[SSAValue], count: SSAValue, last: SSAValue, width: int):
+        super().__init__(operands=[list(codes), count, last], result_types=[AxisType(width)])
+
+    def verify_(self) -> None:
+        types = {c.type for c in self.codes}
+        if len(types) != 1:
+            raise VerifyException("'hlscpp.pack' needs one or more codes of one integer type")
+        bits = _code_bits(self.codes[0].type)
+        if len(self.codes) * bits > self.result.type.width.data:
+            raise VerifyException(
+                f"'hlscpp.pack': {len(self.codes)} codes of {bits} bits exceed the {self.result.type.width.data}-bit beat"
+            )
+
+
+@irdl_op_definition
+class UnpackOp(IRDLOperation):
+    """Code `lane` of an AXI4-Stream beat: data bits [lane*b, (lane+1)*b) as the result type (b bits):
+    `%c = hlscpp.unpack %w [%lane] : !hlscpp.axis<16> -> si8`."""
+
+    name = "hlscpp.unpack"
+    beat = operand_def(AxisType)
+    lane = operand_def(IndexType)
+    result = result_def(IntegerType)
+    traits = traits_def(Pure())
+    assembly_format = "$beat `[` $lane `]` attr-dict `:` type($beat) `->` type($result)"
+
+    def __init__(self, beat: SSAValue, lane: SSAValue, result_type: Attribute):
+        super().__init__(operands=[beat, lane], result_types=[result_type])
+
+    def verify_(self) -> None:
+        beat = self.beat.type
+        assert isinstance(beat, AxisType)
+        if _code_bits(self.result.type) > beat.width.data:
+            raise VerifyException(
+                f"'hlscpp.unpack': a {self.result.type} code does not fit a {beat.width.data}-bit beat"
+            )
+
+
 @irdl_op_definition
 class BinaryOp(IRDLOperation, ConditionallySpeculatableInterface):
     """Integer arithmetic/comparison; the result type is the C++ type of the result variable:
@@ -808,9 +894,20 @@ HLSCPP = Dialect(
         StoreOp,
         ReadOp,
         WriteOp,
+        PackOp,
+        UnpackOp,
         BinaryOp,
         SelectOp,
         CastOp,
     ],
-    [StreamType, PartitionAttr, StorageAttr, InterfaceAttr, BlockControlAttr, PartitionKindAttr, BinaryKindAttr],
+    [
+        StreamType,
+        AxisType,
+        PartitionAttr,
+        StorageAttr,
+        InterfaceAttr,
+        BlockControlAttr,
+        PartitionKindAttr,
+        BinaryKindAttr,
+    ],
 )

@@ -97,6 +97,7 @@ class Settings:
     act_impl: str = "auto"
     kernel_name: str = DEFAULT_KERNEL
     threshold_input: str = "accumulator"
+    axis_bits: int = 0  # TDATA bits of every port (several codes per beat); 0: one code per beat
 
     def check(self) -> Settings:
         from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
@@ -124,6 +125,10 @@ class Settings:
             raise LstmcError(f"--act-impl {self.act_impl!r}: choose one of {', '.join(ACT_IMPLS)}")
         if self.threshold_input not in THRESHOLD_INPUTS:
             raise LstmcError(f"--threshold-input {self.threshold_input!r}: choose one of {', '.join(THRESHOLD_INPUTS)}")
+        if self.axis_bits != 0 or not isinstance(self.axis_bits, int):
+            from lstmc.ports import check_axis_bits
+
+            check_axis_bits(self.axis_bits, "--axis-bits", LstmcError)
         reason = is_cpp_identifier(self.kernel_name) if isinstance(self.kernel_name, str) else "it is not a string"
         if reason:
             raise LstmcError(
@@ -143,6 +148,7 @@ def _settings(
     target_cycles=None,
     act_impl=None,
     kernel_name=None,
+    axis_bits=None,
 ) -> Settings:
     """`base` with the given options replaced. Folding options replace each other: giving one mode drops the
     folding `base` had, so `load(..., pe=4).estimate(target_cycles=N)` is not a conflict."""
@@ -162,6 +168,8 @@ def _settings(
         changes["act_impl"] = act_impl
     if kernel_name is not None:
         changes["kernel_name"] = kernel_name
+    if axis_bits is not None:
+        changes["axis_bits"] = axis_bits
     return replace(base, **changes).check()
 
 
@@ -645,6 +653,7 @@ class Design:
         simd: int | None = None,
         folding: str | None = None,
         target_cycles: int | None = None,
+        axis_bits: int | None = None,
     ):
         """Estimated cycles and resources (lstmc.qor.Report) on the chosen part and clock; a FitWarning when the
         design exceeds the part."""
@@ -660,8 +669,9 @@ class Design:
             simd=simd,
             folding=folding,
             target_cycles=target_cycles,
+            axis_bits=axis_bits,
         )
-        module = lower_and_fold(self._bound(), s.pe, s.simd, s.folding, s.target_cycles)
+        module = lower_and_fold(self._bound(), s.pe, s.simd, s.folding, s.target_cycles, s.axis_bits)
         report = estimate_module(module, part=s.part, clock_mhz=1000.0 / s.clock_ns)
         message = fit_warning(report.total.utilisation(report.part), report.part)
         if message:
@@ -685,6 +695,7 @@ class Design:
         target_cycles: int | None = None,
         act_impl: str | None = None,
         kernel_name: str | None = None,
+        axis_bits: int | None = None,
     ) -> Project:
         """Write the Vitis HLS project to `out_dir` (see `lstmc compile`): golden vectors from `inputs` (an
         .npz path or arrays) or `golden` random sequences from `seed`."""
@@ -702,6 +713,7 @@ class Design:
             target_cycles=target_cycles,
             act_impl=act_impl,
             kernel_name=kernel_name,
+            axis_bits=axis_bits,
         )
         if not isinstance(golden, int) or isinstance(golden, bool) or golden < 1:
             raise LstmcError(f"--golden must be a positive number of sequences, got {golden!r}")
@@ -736,6 +748,7 @@ class Design:
             golden_count=golden,
             seed=seed,
             max_seq_len=self.max_seq_len,
+            axis_bits=s.axis_bits,
         )
         if arrays is not None:
             options.golden_inputs = arrays
@@ -762,6 +775,7 @@ def load(
     kernel_name: str = DEFAULT_KERNEL,
     max_seq_len: int | None = None,
     threshold_input: str = "accumulator",
+    axis_bits: int = 0,
 ) -> Design:
     """A Design from an ONNX file path or an onnx.ModelProto (checked like `lstmc` checks a file). The options are
     those of `lstmc compile` (`kernel_name` is `--kernel-name`, `board` the `--board` alias of `--part`) and the
@@ -794,6 +808,7 @@ def load(
         act_impl=act_impl,
         kernel_name=kernel_name,
         threshold_input=threshold_input,
+        axis_bits=axis_bits,
     )
     return Design(proto, source, seq_len, settings, max_seq_len)
 

@@ -90,6 +90,7 @@ def cmd_compile(args) -> int:
         kernel_name=args.kernel_name,
         max_seq_len=args.max_seq_len,
         threshold_input=args.threshold_input,
+        axis_bits=args.axis_bits,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
@@ -147,6 +148,7 @@ MAX_SEQ_LEN_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lstmc.cli_options import AXIS_BITS_HELP
     from lstmc.stages import STAGES
 
     parser = _Parser(prog="lstmc", description="Compile quantized LSTMs from ONNX to HLS C++.")
@@ -227,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="thresholds compare against the aligned fixed-point sum or, where exact and cheaper, the "
         "MVAU's raw accumulator with scale, bias and activation absorbed (accumulator, the default)",
     )
+    p.add_argument("--axis-bits", type=int_option(0), default=0, metavar="N", help=AXIS_BITS_HELP)
     p.add_argument("--inputs", type=_path_option, help=".npz of golden inputs for the testbench (default: random)")
     p.add_argument(
         "--golden", type=int_option(1), default=8, metavar="N", help="number of random golden sequences (default 8)"

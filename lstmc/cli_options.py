@@ -7,6 +7,10 @@ import sys
 import warnings
 
 SEQ_LEN_HELP = "sequence length T for a model whose inputs declare it symbolic (e.g. [None, I, 1])"
+AXIS_BITS_HELP = (
+    "TDATA width of every AXI4-Stream port, a multiple of 8 from 8 to 1024: each beat packs N // b codes of b "
+    "bits (default 0: one code per beat, b rounded up to bytes); TLAST ends every inference"
+)
 
 
 def int_option(low: int, high: int = 2**31 - 1):

@@ -22,6 +22,7 @@ import onnx
 from lstmc import project_dir
 from lstmc.errors import LstmcError
 from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART
+from lstmc.ports import mark_axis_bits
 
 MARKER = project_dir.MARKER  # the manifest of the files a compile wrote (see lstmc/project_dir.py)
 
@@ -41,6 +42,7 @@ class CompileOptions:
     golden_count: int = 8
     seed: int = 0
     max_seq_len: int | None = None  # the kernel takes T at run time, up to this (a model with a symbolic T)
+    axis_bits: int = 0  # TDATA bits of every port, several codes per beat (`--axis-bits`); 0: one code per beat
 
     def stage_pipelines(self) -> list[tuple[str, list]]:
         """(stage name, pass objects reaching it from the previous stage), sliced from the one `lstm-to-hls`
@@ -66,10 +68,13 @@ class CompileOptions:
         """Options that end up in the C++ and TCL: refused here, before any work, with the option's name."""
         from lstmc.parts import check_clock_ns, resolve_part
         from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
+        from lstmc.ports import check_axis_bits
 
         reason = is_cpp_identifier(self.kernel)
         if reason:
             raise LstmcError(f"--kernel-name {self.kernel!r} is not usable as a C++ function name: {reason}")
+        if self.axis_bits != 0:
+            check_axis_bits(self.axis_bits, "--axis-bits", LstmcError)
         self.part = resolve_part(self.part).name
         self.clock_ns = check_clock_ns(self.clock_ns)
 
@@ -130,6 +135,7 @@ def compile_model(model: onnx.ModelProto, out_dir: Path, options: CompileOptions
     module = import_model(model)
     if max_seq_len is not None:
         mark_run_time_length(module, max_seq_len)
+    mark_axis_bits(module, options.axis_bits)
     stage_ir: dict[str, str] = {}
     stages = options.stage_pipelines()
     for stage, passes in stages[:-1]:  # through dataflow, the level the interpreter and QoR model read

@@ -28,7 +28,7 @@ MAX_SWEEP_POINTS = 300
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from lstmc.cli_options import SEQ_LEN_HELP, int_option
+    from lstmc.cli_options import AXIS_BITS_HELP, SEQ_LEN_HELP, int_option
     from lstmc.parts import BOARDS, DEFAULT_CLOCK_NS, DEFAULT_PART
 
     p = subparsers.add_parser(
@@ -78,6 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     # deprecated: `compile` always took a period; one clock option everywhere (a frequency still works, warns)
     clock.add_argument("--clock-mhz", type=float, help=argparse.SUPPRESS)
     p.add_argument("--seq-len", type=int_option(1), metavar="T", help=SEQ_LEN_HELP)
+    p.add_argument("--axis-bits", type=int_option(0), default=0, metavar="N", help=AXIS_BITS_HELP)
     p.set_defaults(func=run)
     return p
 
@@ -377,6 +378,7 @@ def run(args) -> int:
         simd=args.simd,
         folding=args.folding,
         target_cycles=args.target_cycles,
+        axis_bits=args.axis_bits,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)

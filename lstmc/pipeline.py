@@ -89,13 +89,25 @@ def lower_to_stage(module: ModuleOp, stage: str) -> ModuleOp:
     return apply_pipeline(module, passes_between("qrnn", stage))
 
 
-def lower_and_fold(model, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0) -> ModuleOp:
+def lower_and_fold(
+    model, pe: int = 0, simd: int = 0, folding: str = "", target_cycles: int = 0, axis_bits: int = 0
+) -> ModuleOp:
     """Import `model` (an onnx.ModelProto or a path), lower it to the dataflow stage and fold (the one list's
-    slice to dataflow, qrnn-set-folding included when a folding option is given); returns the module."""
+    slice to dataflow, qrnn-set-folding included when a folding option is given); returns the module. With
+    `axis_bits` (`--axis-bits`) the ports pack several codes per beat (checked against every port's codes)."""
+    from lstmc.entry import entry_function
     from lstmc.frontend import import_model, load_onnx
     from lstmc.passes.lstm_to_hls import passes_between
+    from lstmc.ports import HlsConversionError, kernel_ports, mark_axis_bits
 
     module = import_model(load_onnx(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model)
-    return apply_pipeline(
+    mark_axis_bits(module, axis_bits)
+    module = apply_pipeline(
         module, passes_between("qrnn", "dataflow", pe=pe, simd=simd, config=folding, target_cycles=target_cycles)
     )
+    if axis_bits:
+        try:
+            kernel_ports(entry_function(module))
+        except HlsConversionError as e:
+            raise LstmcError(str(e)) from e
+    return module

@@ -3,7 +3,8 @@ quantizer and shape (`kernel_ports`), which of them carry a run-time-length sequ
 which reshapes next to a port are views of its stream (`port_views`).
 
 The kernel boundary is where the integer design starts and ends: each `qrnn.quantize` of a graph input is an
-input port carrying that input's integer codes (row-major, one code per beat), in block order; each
+input port carrying that input's integer codes (row-major; `port_packing`: one code per beat, or with
+`lstmc.axis_bits` = N as many as fit an N-bit beat, TLAST on the last beat), in block order; each
 `qrnn.dequantize` of a graph output an output port, in return order. Ports are named after the graph's inputs
 and outputs (`lstmc.input_names` / `lstmc.output_names` on the function, else in<k> / out<k>).
 
@@ -24,6 +25,7 @@ from xdsl.dialects.builtin import (
     IntAttr,
     IntegerAttr,
     IntegerType,
+    ModuleOp,
     StringAttr,
     TensorType,
     i64,
@@ -32,6 +34,7 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, OpResult, SSAVal
 from xdsl.utils.exceptions import DiagnosticException
 
 from lstmc.dialects import qrnn
+from lstmc.entry import entry_function
 
 PORTS_ATTR = "lstmc.ports"  # the port record on the top hlscpp.func
 
@@ -50,6 +53,49 @@ def _err(op: Operation, message: str) -> HlsConversionError:
 
 MAX_SEQ_LEN = "lstmc.max_seq_len"
 SEQ_LEN_PORT = "seq_len"
+AXIS_BITS = "lstmc.axis_bits"  # TDATA bits of every port (`--axis-bits`); absent: one code per beat
+MAX_AXIS_BITS = 1024  # ap_uint's default widest type (AP_INT_MAX_W), and far beyond any DMA's stream
+
+
+def axis_bits_of(fn: func.FuncOp) -> int | None:
+    """N when the kernel's ports are N-bit AXI4-Streams carrying several codes per beat (the
+    `lstmc.axis_bits` attribute, set by `--axis-bits N` / qrnn-to-hlscpp's axis-bits=N), else None."""
+    attr = fn.attributes.get(AXIS_BITS)
+    if attr is None:
+        return None
+    n = attr.value.data if isinstance(attr, IntegerAttr) else attr.data if isinstance(attr, IntAttr) else None
+    if not isinstance(n, int):
+        raise HlsConversionError(f"qrnn-to-hlscpp: {AXIS_BITS} must be an integer, got {attr}")
+    return n
+
+
+def mark_axis_bits(module: ModuleOp, axis_bits: int) -> None:
+    """Tell qrnn-to-hlscpp (and the QoR model, which counts the ports' readers and writers) that every port is
+    an `axis_bits`-wide AXI4-Stream packing several codes per beat; 0 leaves one code per beat."""
+    if axis_bits:
+        entry_function(module).attributes[AXIS_BITS] = IntegerAttr(axis_bits, i64)
+
+
+def check_axis_bits(n: int, option: str = "--axis-bits", error: type[Exception] | None = None) -> None:
+    """The word width alone: a whole number of bytes, at most MAX_AXIS_BITS (one line naming `option`)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 8 or n % 8 or n > MAX_AXIS_BITS:
+        raise (error or HlsConversionError)(
+            f"{option} {n!r}: the AXI4-Stream data width must be a multiple of 8 bits from 8 to {MAX_AXIS_BITS}"
+        )
+
+
+def port_packing(bits: int, axis_bits: int | None, name: str = "", option: str = "--axis-bits") -> tuple[int, int]:
+    """(W, P): the TDATA bits of a port carrying `bits`-bit codes and the codes in one beat. Without
+    axis_bits one code per beat (W = bits rounded up to bytes); with it W = axis_bits and P = W // bits."""
+    if axis_bits is None:
+        return -(-bits // 8) * 8, 1
+    check_axis_bits(axis_bits, option)
+    if axis_bits < bits:
+        raise HlsConversionError(
+            f"{option} {axis_bits}: narrower than the {bits}-bit codes of port '{name}' (give at least "
+            f"{-(-bits // 8) * 8})"
+        )
+    return axis_bits, axis_bits // bits
 
 
 def max_seq_len_of(fn: func.FuncOp) -> int | None:
@@ -162,9 +208,12 @@ def port_views(block: Block) -> tuple[dict[SSAValue, SSAValue], set[Operation]]:
 
 @dataclass(frozen=True)
 class KernelPort:
-    """One AXI-Stream port of the kernel: `direction` "in" (a `qrnn.quantize` of a graph input) or "out" (a
+    """One AXI4-Stream port of the kernel: `direction` "in" (a `qrnn.quantize` of a graph input) or "out" (a
     `qrnn.dequantize` of a graph output); `shape` and `element_type` are the integer codes' (a sequence port:
-    at the largest T); `sequence`: time on axis 0, as long as the run-time seq_len."""
+    at the largest T); `sequence`: time on axis 0, as long as the run-time seq_len. Packing (`port_packing`):
+    `beat_bits` TDATA bits per beat, `codes_per_beat` codes in each (code i of a beat at bits [i*b, (i+1)*b),
+    b the element type's width; the last beat of an inference may hold fewer, padded with zeros, and is the
+    only one with TLAST)."""
 
     name: str
     direction: str
@@ -172,6 +221,12 @@ class KernelPort:
     element_type: IntegerType
     quant: qrnn.QuantAttr
     sequence: bool = False
+    beat_bits: int = 0  # 0: one code per beat, bits rounded up to bytes (`port_packing`)
+    codes_per_beat: int = 1
+
+    @property
+    def bits(self) -> int:
+        return self.element_type.width.data
 
     def to_attr(self) -> DictionaryAttr:
         return DictionaryAttr(
@@ -182,6 +237,8 @@ class KernelPort:
                 "element_type": self.element_type,
                 "quant": self.quant,
                 "sequence": IntegerAttr(int(self.sequence), IntegerType(1)),
+                "beat_bits": IntegerAttr(self.beat_bits, i64),
+                "codes_per_beat": IntegerAttr(self.codes_per_beat, i64),
             }
         )
 
@@ -195,7 +252,14 @@ class KernelPort:
         assert isinstance(shape, DenseArrayBase) and isinstance(element_type, IntegerType)
         assert isinstance(quant, qrnn.QuantAttr) and isinstance(sequence, IntegerAttr)
         dims = tuple(int(v) for v in shape.get_values())
-        return KernelPort(name.data, direction.data, dims, element_type, quant, bool(sequence.value.data))
+        # a record without packing (written before it existed): one code per beat
+        beat_bits, per_beat = d.get("beat_bits"), d.get("codes_per_beat")
+        packing = (
+            (beat_bits.value.data, per_beat.value.data)
+            if isinstance(beat_bits, IntegerAttr) and isinstance(per_beat, IntegerAttr)
+            else port_packing(element_type.width.data, None)
+        )
+        return KernelPort(name.data, direction.data, dims, element_type, quant, bool(sequence.value.data), *packing)
 
 
 def _names(fn: func.FuncOp, key: str) -> list[str]:
@@ -233,14 +297,20 @@ def kernel_ports(fn: func.FuncOp) -> list[KernelPort]:
     quantizes, dequantizes = port_ops(fn)
     seq_in, seq_out = sequence_ports(fn)
     names_in, names_out = _names(fn, "lstmc.input_names"), _names(fn, "lstmc.output_names")
+    axis_bits = axis_bits_of(fn)
     ports = []
+
+    def port(name: str, direction: str, value: SSAValue, quant: qrnn.QuantAttr, timed: bool) -> KernelPort:
+        shape, elem = _codes(value)
+        return KernelPort(name, direction, shape, elem, quant, timed, *port_packing(elem.width.data, axis_bits, name))
+
     for q, timed in zip(quantizes, seq_in):
         index = q.input.index if isinstance(q.input, BlockArgument) else 0
         name = names_in[index] if index < len(names_in) else f"in{index}"
-        ports.append(KernelPort(name, "in", *_codes(q.result), q.quant, timed))
+        ports.append(port(name, "in", q.result, q.quant, timed))
     for i, (dq, timed) in enumerate(zip(dequantizes, seq_out)):
         name = names_out[i] if i < len(names_out) else f"out{i}"
-        ports.append(KernelPort(name, "out", *_codes(dq.input), dq.quant, timed))
+        ports.append(port(name, "out", dq.input, dq.quant, timed))
     return ports
 
 

@@ -28,6 +28,18 @@ the lowering emitted.
     the B sequences take turns in the same flat loop, so the pipeline fills once per step for all of them:
         mvau_cycles = B * (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
   Each unit's loop runs B * H / E iterations at II = 1 (its `cyc/step`, busy cycles; they overlap the MVAU).
+  The x-overlapped step (`lstmc.schedule.x_overlap`, decided per recurrence at its folding; taken when it
+  saves at least 1/20 of the stage): the x-only column folds (XF = floor(I / SIMD) of CF = cols / SIMD, I
+  the scanned parts' columns ahead of the states) do not need h_{t-1}, so the MVAU's flat loop of step t
+  runs the h folds XF .. CF - 1 of step t (each row starting from the x-part carried over from step t - 1),
+  then the x-only folds of step t + 1 from x_{t+1}, while the units drain step t:
+        h_iterations = B * RF * (CF - XF),  x_iterations = B * RF * XF   (RF = rows / PE)
+        loop = h_iterations + x_iterations
+        step_cycles = max(loop + mvau_depth, h_iterations + mvau_depth + depth) + STEP_OVERHEAD
+  (`overlapped_step_cycles`; the carried x-part is copied with the state, in STATE_COPY_CYCLES; every step
+  runs the same loop: the last one computes an x-part nobody reads). Step 0's x-part is a prologue loop
+  before the steps: prologue = x_iterations + mvau_depth (`overlap_prologue_cycles`); x_t from a FIFO:
+  below.
 * Any other recurrence body (two MVAUs, a GRU's h-part of its candidate gate, ...) runs sequentially: per
   time step it first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input
   length` (sum over scanned inputs of the elements of one time slice). Then it runs the units of its body
@@ -45,7 +57,8 @@ the lowering emitted.
   state lengths) and the step's scan outputs, one copy per consumer of the recurrence's output
   (`write_output` loops): `write_cycles = sum of state lengths + sum over scan outputs of length x copies`.
         step_cycles = sum of the unit cycles
-* recurrence_cycles = T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length)
+* recurrence_cycles = prologue + T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length;
+  prologue: the x-overlapped step's, or the read of x_0 from a FIFO, below; else 0)
   Not counted: the one-off copies of the initial state in and the final state out of a recurrence.
   The report gives, per stage, the cycles of one step for all its B sequences and per sequence (B = 1
   unless the states are [B, H]).
@@ -63,16 +76,22 @@ the lowering emitted.
 * The streamed top level (`lstmc.schedule.top_streams`, the analysis `qrnn-to-hlscpp` lowers): processes
   joined by a FIFO run concurrently. Each such process has busy cycles C (its loop nest: trip counts at
   II = 1 plus the pipeline depth) and a fill F (cycles from its first word in to its first word out):
-    input reader          C = elements + 2                      F = 2
+    input reader          C = elements / lanes + 2              F = 2
+                          (lanes: P, the codes of a port beat (`--axis-bits`), when its consumer takes
+                          words of P and P divides the last axis, else 1 code per cycle)
     line buffer (window)  C = (H + 1) * max(R, P) + 2           F = max(R, P) + 2
                           (R = W*C / lanes in, P = Wo*K / SIMD out: phase y reads row y, emits row y - 1)
     MVAU over V patches   C = V * (rows/PE) * (cols/SIMD) + depth (one flat loop)   F = cols/SIMD + depth
     elementwise unit      C = elements / lanes + 2              F = 2
     recurrence reading x_t from a FIFO: x_0 once (R = I / lanes + 2), then each step's region reads
       x_{t+1} in parallel with the MVAU: step = max(MVAU + depth, R) + STEP_OVERHEAD   F = R + one step
+      (x-overlapped: read two steps ahead, x_0 and x_1 before the steps, x_{t+2} beside step t's MVAU:
+      step = max(loop + depth, h_iterations + depth + chain, R) + STEP_OVERHEAD, prologue = 2R + the
+      x-part prologue                                                                 F = prologue + one step)
     recurrence writing y_t to a FIFO (its units write it as they compute it: no cycles)   F = one step
       (+ R when it reads x_t from a FIFO too)
-    output writer         C = elements + 2                      F = 2   (one element per cycle to the port)
+    output writer         C = elements / P + 2 from a FIFO of words of P lanes (a beat per word), else
+                          C = elements + 2 (one code per cycle, a beat every P)     F = 2
   (lanes: the word width: PE of the MVAU upstream, E of a recurrence). A chain of k processes joined by
   FIFOs takes
         chain_cycles = sum_k F_k + max_k (C_k - F_k)        (`chain_latency`)
@@ -139,7 +158,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from xdsl.dialects.builtin import TensorType
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART, PARTS, Part  # noqa: F401 (PARTS, Part re-exported)
 
@@ -245,6 +264,17 @@ def streamed_step_cycles(mvau: int, depth: int) -> int:
     """One step of a streamed recurrence: the MVAU's cycles, the unit chain behind its last group, the
     region's start/finish and the state copy."""
     return mvau + depth + STEP_OVERHEAD
+
+
+def overlapped_step_cycles(plan, depth: int, chain: int) -> int:
+    """One step of a streamed recurrence on the x-overlapped schedule (`lstmc.schedule.XOverlap`):
+    max(loop + depth, h iterations + depth + chain, the read of x_{t+2} from a FIFO) + STEP_OVERHEAD."""
+    return plan.step(depth, chain) + STEP_OVERHEAD
+
+
+def overlap_prologue_cycles(plan, depth: int) -> int:
+    """The x-part of step 0 before the steps: a flat loop of the x-only folds, B * RF * XF + depth."""
+    return plan.x_iterations + depth
 
 
 def recurrence_cycles(steps: int, step_cycles: int, input_length: int, write_length: int = 0) -> int:
@@ -501,6 +531,9 @@ class MvauSpec:
     gates: int = 0  # G of a streamed recurrence (its units are E = PE / gcd(PE, G) lanes wide), else 0
     lane_resources: Resources = Resources()  # one lane of the units folded with this MVAU
     input_lane_resources: Resources = Resources()  # one lane (of SIMD) of the FIFO feeding it, if any
+    chain: int | None = None  # a streamed recurrence's MVAU: the unit chain behind it (StepSchedule.depth)
+    x_parts: int = 0  # ... how many of its parts are scanned inputs ahead of the states
+    steps: int = 1  # ... and its T
 
     @property
     def cols(self) -> int:
@@ -524,9 +557,55 @@ class MvauSpec:
     def cycles(self, pe: int, simd: int) -> int:
         return mvau_cycles(self.rows, self.cols, pe, simd, self.vectors)
 
+    def overlap(self, pe: int, simd: int, steps: int, lanes: Sequence[int | None] | None = None):
+        """A streamed recurrence's x-overlapped schedule at this folding (`lstmc.schedule.x_overlap`), or None."""
+        from lstmc.schedule import x_overlap
+
+        if self.chain is None:
+            return None
+        lanes = tuple(lanes) if lanes is not None else (None,) * self.x_parts
+        return x_overlap(
+            self.rows, self.part_sizes, self.x_parts, pe, simd, self.vectors, self.chain, mvau_depth(simd), steps, lanes
+        )
+
+    def streamed_step(
+        self, pe: int, simd: int, steps: int, lanes: Sequence[int | None] | None = None
+    ) -> tuple[int, int, int]:
+        """A streamed recurrence at this folding: (the MVAU's busy cycles per step, the step's cycles, the
+        prologue's): `streamed_step_cycles` of the full MVAU and no prologue, or with the x-overlapped
+        schedule its loop, `overlapped_step_cycles` and the prologue loop (`overlap_prologue_cycles`)."""
+        assert self.chain is not None, "a streamed recurrence's MVAU"
+        plan = self.overlap(pe, simd, steps, lanes)
+        if plan is None:
+            mvau = self.cycles(pe, simd)
+            return mvau, streamed_step_cycles(mvau, self.chain), 0
+        depth = mvau_depth(simd)
+        return (
+            plan.iterations + depth,
+            overlapped_step_cycles(plan, depth, self.chain),
+            overlap_prologue_cycles(plan, depth),
+        )
+
+    def stage_cycles(self, steps: int, pe: int, simd: int) -> int:
+        """The cycles of its stage that depend on this MVAU's folding: steps x its cycles, or for a streamed
+        recurrence (read from buffers) the whole stage, prologue + steps x step."""
+        if self.chain is None:
+            return steps * self.cycles(pe, simd)
+        _, step, prologue = self.streamed_step(pe, simd, steps)
+        return prologue + steps * step
+
     def unit_resources(self, pe: int, simd: int) -> Resources:
-        """The MVAU itself (with the group buffer of a streamed one: G x E accumulator registers)."""
+        """The MVAU itself (with the group buffer of a streamed one: G x E accumulator registers; on the
+        x-overlapped schedule, judged with x from buffers, also the prologue's MVAU over the x-only folds and
+        the carried x-part, 2 x B x rows accumulators)."""
         group = Resources(ff=self.gates * self.lanes(pe) * self.acc_bits)
+        plan = self.overlap(pe, simd, self.steps)
+        if plan is not None:
+            x_cols = plan.x_folds * simd
+            group = group + Resources(ff=2 * self.vectors * self.rows * self.acc_bits)
+            group = group + mvau_resources(
+                self.rows, x_cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits, parts=self.x_parts
+            )
         return (
             mvau_resources(
                 self.rows,
@@ -582,7 +661,7 @@ class StageEstimate:
     sequences: int = 1  # B independent sequences interleaved in each step
     pipeline_depth: int | None = None  # a streamed step: cycles behind the MVAU (unit chain + STEP_OVERHEAD)
     fill: int | None = None  # in a streamed chain: cycles from its first word in to its first word out
-    prologue: int = 0  # cycles once per inference before the first step (x_0 read from a FIFO)
+    prologue: int = 0  # cycles once per inference before the first step (x_0, x_1 from a FIFO, step 0's x-part)
     fed_by: str | None = None  # the stage streaming into this one (a FIFO), if any
     refold: Refold | None = field(default=None, repr=False, compare=False)  # folding -> (cycles, fill)
 
@@ -814,7 +893,23 @@ def mvau_spec(op, schedule=None, lane_resources: Resources = Resources()) -> Mva
         vectors=op.vectors if isinstance(op.parent_op(), qrnn.RecurrenceOp) else 1,
         gates=schedule.gates if schedule is not None else 0,
         lane_resources=lane_resources,
+        chain=schedule.depth if schedule is not None else None,
+        x_parts=schedule.x_parts() if schedule is not None else 0,
+        steps=schedule.rec.seq_len if schedule is not None else 1,
     )
+
+
+def _codes_per_beat(value) -> int:
+    """P: the codes in one beat of the port carrying `value` (`lstmc.ports.port_packing`, `--axis-bits`)."""
+    from xdsl.dialects import func
+
+    from lstmc.ports import axis_bits_of, port_packing
+
+    fn = value.owner.parent_op() if isinstance(value.owner, Operation) else None
+    while fn is not None and not isinstance(fn, func.FuncOp):
+        fn = fn.parent_op()
+    axis_bits = axis_bits_of(fn) if isinstance(fn, func.FuncOp) else None
+    return port_packing(_bits(value.type), axis_bits)[1]
 
 
 def _unit_name_hint(op, index: int, used: set[str]) -> str:
@@ -888,12 +983,13 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     op = schedule.mvau
     spec = replace(mvau_spec(op, schedule, lane), fifo_depth=0)  # its FIFOs are the gates' (units above)
     pe, simd = op.pe.value.data, op.simd.value.data
+    busy, step, prologue = spec.streamed_step(pe, simd, rec.seq_len)  # x from buffers (FIFOs: _streamed_rec)
     mvau = UnitEstimate(
         mvau_name[id(op)],
         "mvau",
         stage,
         rec.seq_len,
-        spec.cycles(pe, simd),
+        busy,
         spec.unit_resources(pe, simd),
         length=spec.rows,
         pe=pe,
@@ -907,8 +1003,9 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
         f"{stage}/state", "state", stage, 0, 0, Resources(ff=state_ff), sum(_elements(v.type) for v in rec.init)
     )
     depth = schedule.depth + STEP_OVERHEAD
-    step = streamed_step_cycles(mvau.cycles_per_step, schedule.depth)
-    return [mvau] + units + [state], StageEstimate(stage, rec.seq_len, 0, step, 0, schedule.sequences, depth)
+    return [mvau] + units + [state], StageEstimate(
+        stage, rec.seq_len, 0, step, 0, schedule.sequences, depth, prologue=prologue
+    )
 
 
 def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
@@ -1079,8 +1176,8 @@ class _StreamedTop:
                 self.width[value] = ("simd", mvau_name[id(st.consumer)])
             elif op in self.into:
                 self.width[value] = self.width[self.into[op].value]
-            else:
-                self.width[value] = 1
+            else:  # an input port's reader: 1, or the P codes of a beat (`top_streams`)
+                self.width[value] = st.lanes
 
     @staticmethod
     def lanes(src, folding) -> int:
@@ -1098,20 +1195,28 @@ class _StreamedTop:
         from lstmc.dialects import dataflow, qrnn
 
         lanes = self.lanes
-        if isinstance(op, qrnn.QuantizeOp):
+        if isinstance(op, qrnn.QuantizeOp):  # an input port's reader: a beat per word of P lanes, else a code
             name = f"top/read_{op.result.name_hint or index}"
             n = _elements(op.result.type)
-            cycles = n + ELEMENTWISE_DEPTH
+            st = self.streams.get(op.result)
+            cycles = n // (st.lanes if st is not None else 1) + ELEMENTWISE_DEPTH
             unit = UnitEstimate(name, "reader", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
             return [unit], StageEstimate(name, 1, 0, cycles, fill=ELEMENTWISE_DEPTH)
-        if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: one element per cycle
+        if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: a word of P lanes per beat, else a code
             name = f"top/write_{op.result.name_hint or index}"
             n = _elements(op.result.type)
-            cycles = n + ELEMENTWISE_DEPTH
+            per_beat = _codes_per_beat(op.input)
+            src = self.width[self.into[op].value] if op in self.into else 1
+
+            def writer_refold(f: dict[str, tuple[int, int]], src=src) -> tuple[int, int]:
+                words = n // per_beat if per_beat > 1 and lanes(src, f) == per_beat else n
+                return words + ELEMENTWISE_DEPTH, ELEMENTWISE_DEPTH
+
+            cycles, fill = writer_refold(self.folding)
             unit = UnitEstimate(name, "writer", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
-            return [unit], StageEstimate(name, 1, 0, cycles, fill=ELEMENTWISE_DEPTH)
+            return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=writer_refold)
         if isinstance(op, dataflow.MVAUOp):
             name = self.mvau_name[id(op)]
             spec = replace(mvau_spec(op), fifo_depth=0, vectors=op.vectors, gates=1)
@@ -1194,7 +1299,7 @@ class _StreamedTop:
         ]
         for rec in dict.fromkeys(recs):
             self.stage_of[rec] = rec_stage[id(rec)]
-            self._streamed_rec(by_name[rec_stage[id(rec)]], rec, self.into.get(rec))
+            self._streamed_rec(by_name[rec_stage[id(rec)]], rec, self.into.get(rec), units)
         for value, st in self.streams.items():
             by_name[self.stage_of[st.consumer]].fed_by = self.stage_of[st.producer]
             bits = _bits(value.type)
@@ -1227,28 +1332,43 @@ class _StreamedTop:
             assert mvau.spec is not None
             mvau.spec = replace(mvau.spec, input_lane_resources=total(_per_lane(lane_units)))
 
-    def _streamed_rec(self, stage: StageEstimate, rec, into) -> None:
+    def _streamed_rec(self, stage: StageEstimate, rec, into, units: list[UnitEstimate]) -> None:
         """A streamed recurrence in a chain of FIFOs. Fed x_t by one (`streamed_x_step`): x_0 read before the
         first step, x_{t+1} during step t; its fill is then that read and one step. Writing y_t to one (the
         units write it as they compute it: no cycles), its fill is one step: y_0 is out by the end of it."""
-        folding, base, steps, lanes = self.folding, stage.step_cycles, stage.steps, self.lanes
-        mvau = next((n for n, o in self.mvau_ops.items() if o.parent_op() is rec), None)
-        spec = mvau_spec(self.mvau_ops[mvau]) if mvau is not None else None
+        from lstmc.schedule import step_schedule
+
+        folding, steps, lanes = self.folding, stage.steps, self.lanes
+        schedule = step_schedule(rec)
+        assert schedule is not None, "a streamed recurrence"
+        mvau = self.mvau_name[id(schedule.mvau)]
+        spec = mvau_spec(schedule.mvau, schedule)
         per_step = _elements(into.value.type) // rec.seq_len if into is not None else 0
         src = self.width[into.value] if into is not None else 1
+        n_state = len(rec.init)
+        part_of = {v: p for p, v in enumerate(schedule.mvau.inputs)}
+        fed = part_of.get(rec.body.block.args[n_state + list(rec.inputs).index(into.view)]) if into else None
+
+        def parts(f: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
+            """(step, x_0 read before the steps, the x-part prologue) at folding f."""
+            read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH if into is not None else 0
+            x_lanes = [lanes(src, f) if p == fed else None for p in range(spec.x_parts)]
+            busy, step, prologue = spec.streamed_step(*f[mvau], steps, x_lanes)
+            if f is folding:  # the MVAU's loop with the FIFO's words read in it
+                next(u for u in units if u.name == mvau).cycles_per_step = busy
+            if into is not None:  # x_{t+1} (x-overlapped: x_{t+2}) read beside the step
+                step = streamed_x_step(step, read)
+                if prologue and fed is not None:  # x-overlapped, two steps ahead: x_0 and x_1 before the steps
+                    read *= 2
+            return step, read, prologue
 
         def refold(f: dict[str, tuple[int, int]]) -> tuple[int, int]:
-            step = base if mvau is None or spec is None else base - spec.cycles(*folding[mvau]) + spec.cycles(*f[mvau])
-            if into is None:
-                return steps * step, step
-            read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH
-            step = streamed_x_step(step, read)
-            return steps * step + read, step + read
+            step, read, prologue = parts(f)
+            return read + prologue + steps * step, read + prologue + step
 
-        cycles, stage.fill = refold(folding)
-        if into is not None:
-            stage.prologue = per_step // lanes(src, folding) + ELEMENTWISE_DEPTH
-            stage.step_cycles = (cycles - stage.prologue) // steps
+        stage.step_cycles, read, prologue = parts(folding)
+        stage.prologue = read + prologue
+        _, stage.fill = refold(folding)
         stage.refold = refold
 
 
@@ -1359,7 +1479,9 @@ class FoldingSpace:
     """Cycles and resources of a module as a function of its MVAU foldings.
 
     Only MVAU cycles and resources depend on the folding, so a report splits into a fixed part (every other
-    unit, the input reads) and one additive term per MVAU: cycles = base_cycles + sum T_m * mvau_cycles_m,
+    unit, the input reads) and one additive term per MVAU: cycles = base_cycles + sum of its stage's cycles
+    that depend on its folding (`MvauSpec.stage_cycles`: T_m * mvau_cycles_m, or a streamed recurrence's
+    whole stage, whose step may take the x-overlapped schedule),
     resources = base_resources + sum mvau_resources_m. That makes the units independent.
     """
 
@@ -1389,7 +1511,8 @@ class FoldingSpace:
             units[u.name] = (u.steps, u.spec)
             current[u.name] = (u.pe, u.simd)
         return cls(
-            base_cycles=report.cycles - sum(u.cycles for u in mvaus),
+            base_cycles=report.cycles
+            - sum(spec.stage_cycles(steps, *current[n]) for n, (steps, spec) in units.items()),
             base_resources=total(fixed),
             units=units,
             stages=list(report.stages) if streamed else None,
@@ -1407,7 +1530,7 @@ class FoldingSpace:
                 c, f = s.refold(folding)
             else:
                 delta = sum(
-                    steps * (spec.cycles(*folding[n]) - spec.cycles(*self.current[n]))
+                    spec.stage_cycles(steps, *folding[n]) - spec.stage_cycles(steps, *self.current[n])
                     for n, (steps, spec) in self.units.items()
                     if self.stage_of[n] == s.name
                 )
@@ -1420,7 +1543,7 @@ class FoldingSpace:
     def _fastest(self) -> dict[str, tuple[int, int]]:
         """Per MVAU its fewest cycles, the widest words on ties (every downstream unit then runs fastest)."""
         return {
-            n: min(spec.foldings(), key=lambda ps: (steps * spec.cycles(*ps), -ps[0], -ps[1]))
+            n: min(spec.foldings(), key=lambda ps: (spec.stage_cycles(steps, *ps), -ps[0], -ps[1]))
             for n, (steps, spec) in self.units.items()
         }
 
@@ -1469,7 +1592,7 @@ class FoldingSpace:
 
     def unit_cycles(self, name: str, pe: int, simd: int) -> int:
         steps, spec = self.units[name]
-        return steps * spec.cycles(pe, simd)
+        return spec.stage_cycles(steps, pe, simd)
 
     def evaluate(self, folding: dict[str, tuple[int, int]]) -> tuple[int, Resources]:
         """(cycles per inference, total resources) of a complete folding {name: (PE, SIMD)}."""
@@ -1481,7 +1604,7 @@ class FoldingSpace:
         cycles, res = self.base_cycles, self.base_resources
         for name, (steps, spec) in self.units.items():
             pe, simd = folding[name]
-            cycles += steps * spec.cycles(pe, simd)
+            cycles += spec.stage_cycles(steps, pe, simd)
             res = res + spec.resources(pe, simd)
         return cycles, res
 
@@ -1490,7 +1613,7 @@ class FoldingSpace:
         if self.stages is not None:
             return self._latency(self._fastest())
         return self.base_cycles + sum(
-            min(steps * spec.cycles(p, s) for p, s in spec.foldings()) for steps, spec in self.units.values()
+            min(spec.stage_cycles(steps, p, s) for p, s in spec.foldings()) for steps, spec in self.units.values()
         )
 
     def pareto_front(self, budget: int | None = None) -> list[FrontEntry]:
@@ -1520,7 +1643,9 @@ class FoldingSpace:
         per_unit = []
         for name in names:
             steps, spec = self.units[name]
-            opts = [(steps * spec.cycles(p, s), spec.resources(p, s).cost_key(), ((p, s),)) for p, s in spec.foldings()]
+            opts = [
+                (spec.stage_cycles(steps, p, s), spec.resources(p, s).cost_key(), ((p, s),)) for p, s in spec.foldings()
+            ]
             per_unit.append(_prune(opts))
         fastest_rest = [0] * (len(names) + 1)
         for i in range(len(names) - 1, -1, -1):

@@ -11,6 +11,12 @@ operand of its consumer, so its depth (words per lane) is that slack + `FIFO_MIN
 `fifo_depth` on the producing op (a slice for the MVAU's gates) by qrnn-to-dataflow — the depth qrnn-to-hlscpp
 emits and the QoR model reads (`fifo_depth`). The FIFO depths do not depend on the folding.
 
+The x-overlapped step (`x_overlap`, `XOverlap`): the columns of x_t do not depend on h_{t-1}, so the MVAU
+may compute the x-only column folds of step t + 1 (from x_{t+1}) behind the h-dependent folds of step t, in
+the same flat loop, while the units drain step t; each row then starts from the x-part carried over. It
+depends on the folding and on the word width of the FIFO x_t may arrive in, so it is decided where it is
+used, in this one function, by `qrnn-to-hlscpp` (which lowers it) and `lstmc.qor` (which counts it).
+
 The streamed top level (`top_streams`): which top-level values travel in FIFOs between processes, and how
 many elements a word carries. It depends on the folding (an MVAU writes PE-wide words and reads SIMD-wide
 ones), so it is computed where it is used, after `qrnn-set-folding`.
@@ -22,11 +28,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.builtin import IntegerAttr, TensorType
+from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, TensorType
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
 from lstmc.dialects import dataflow, qrnn
-from lstmc.ports import MAX_SEQ_LEN
+from lstmc.ports import MAX_SEQ_LEN, axis_bits_of, port_packing
 
 UNIT_LATENCY = 2  # a streamed elementwise unit: read its FIFOs, compute and write (lstmc.qor.ELEMENTWISE_DEPTH)
 FIFO_MIN_DEPTH = 2  # what a FIFO between two units running at the same rate needs
@@ -104,6 +111,111 @@ class StepSchedule:
         """The units reading `value` from a FIFO, one per distinct consumer, in body order."""
         users = {use.operation for use in value.uses if use.operation in self.units}
         return [u for u in self.units if u in users]
+
+    def x_parts(self) -> int:
+        """How many of the MVAU's input parts are scanned inputs (x_t) ahead of its state parts (h_{t-1}):
+        the parts whose x-only column folds can run a step ahead (`x_overlap`); 0 when the parts are in
+        another order."""
+        body = self.rec.body.block
+        state = set(body.args[: len(self.rec.init)])
+        kinds = [v in state for v in self.mvau.inputs]
+        n = kinds.index(True) if True in kinds else len(kinds)
+        return n if all(kinds[n:]) else 0
+
+    def x_overlap(self, lanes: list[int | None] | None = None, *, depth: int) -> XOverlap | None:
+        """The x-overlapped schedule of this step at the MVAU's folding (`x_overlap`), `lanes`: per scanned
+        part the word width of the FIFO it arrives in (None: read from its [T][I] buffer), `depth`: the
+        MVAU's pipeline depth (`lstmc.qor.mvau_depth`)."""
+        mv = self.mvau
+        n = self.x_parts()
+        return x_overlap(
+            mv.rows,
+            tuple(mv.part_sizes),
+            n,
+            mv.pe.value.data,
+            mv.simd.value.data,
+            self.sequences,
+            self.depth,
+            depth,
+            self.rec.seq_len,
+            tuple(lanes) if lanes is not None else (None,) * n,
+        )
+
+
+OVERLAP_MIN_GAIN = (1, 20)  # the x-overlapped schedule is taken when it saves at least 1/20 of the stage's cycles
+
+
+@dataclass(frozen=True)
+class XOverlap:
+    """The x-overlapped step (`x_overlap`): the MVAU's flat loop runs, per step t, its h-dependent column
+    folds of step t (folds `x_folds` .. CF - 1, combining each row with the x-part accumulated in the
+    previous step), then the x-only column folds 0 .. `x_folds` - 1 of step t + 1 from x_{t+1} into the next
+    x-part accumulators; step 0's x-part is a prologue loop before the steps. A scanned part arriving in a
+    FIFO is read two steps ahead by a process of its own beside the MVAU (`read` cycles per step)."""
+
+    x_folds: int  # XF: column folds made of scanned-input columns only (floor(I / SIMD))
+    column_folds: int  # CF
+    row_folds: int  # RF = rows / PE
+    sequences: int  # B (turns of the flat loop)
+    read: int = 0  # the process reading x_{t+2} from a FIFO beside the loop: words + 2 cycles (0: buffers)
+
+    @property
+    def h_iterations(self) -> int:
+        """B * RF * (CF - XF): the h-dependent folds of step t (the critical path to the units)."""
+        return self.sequences * self.row_folds * (self.column_folds - self.x_folds)
+
+    @property
+    def x_iterations(self) -> int:
+        """B * RF * XF: the x-only folds of step t + 1 (also the prologue loop's trip count)."""
+        return self.sequences * self.row_folds * self.x_folds
+
+    @property
+    def iterations(self) -> int:
+        """The flat loop's trip count: h_iterations + x_iterations (B * RF * CF, as the full MVAU's)."""
+        return self.h_iterations + self.x_iterations
+
+    def step(self, depth: int, chain: int) -> int:
+        """Cycles of one step without the region's overhead: the loop with its pipeline `depth`, the last
+        group (after h_iterations) through the unit `chain`, or the read of x_{t+2}, whichever ends last."""
+        return max(self.iterations + depth, self.h_iterations + depth + chain, self.read)
+
+
+def x_overlap(
+    rows: int,
+    part_sizes: tuple[int, ...],
+    x_parts: int,
+    pe: int,
+    simd: int,
+    sequences: int,
+    chain: int,
+    depth: int,
+    steps: int,
+    lanes: tuple[int | None, ...],
+) -> XOverlap | None:
+    """Whether a streamed step runs the x-only column folds of step t + 1 behind the h-dependent folds of step
+    t (the one decision the lowering and the QoR model read), and how. The MVAU's parts are `x_parts` scanned
+    inputs, then the states; `lanes[p]`: the word width of the FIFO scanned part p arrives in, None for a
+    buffer. A FIFO part is read two steps ahead: x_0 and x_1 before the steps, x_{t+2} during step t by a
+    process of its own into a register array that no other process of the step reads (x_{t+1}, which the x
+    phase reads, came in the step before), R = words + 2 cycles beside the loop. Taken when it saves at least
+    `OVERLAP_MIN_GAIN` of the stage, prologue included (it costs a prologue loop, the read of x_1 and 2 x B x
+    rows carried accumulators): T * (new step) + x_iterations + depth + R <= (1 - 1/20) * T * (old step),
+    where the old step is max(full MVAU + depth + chain, R) (R = 0 without a FIFO)."""
+    if x_parts == 0 or rows % pe or sum(part_sizes) % simd:
+        return None
+    cols = sum(part_sizes)
+    column_folds, row_folds = cols // simd, rows // pe
+    x_folds = sum(part_sizes[:x_parts]) // simd
+    if x_folds == 0:
+        return None
+    words = max((sequences * size // w for size, w in zip(part_sizes, lanes) if w is not None), default=0)
+    read = words + 2 if words else 0  # a read loop of `words` iterations and its depth (ELEMENTWISE_DEPTH)
+    plan = XOverlap(x_folds, column_folds, row_folds, sequences, read)
+    old = max(sequences * row_folds * column_folds + depth + chain, read)
+    gain, whole = OVERLAP_MIN_GAIN
+    if whole * (steps * plan.step(depth, chain) + plan.x_iterations + depth + read) > (whole - gain) * steps * old:
+        return None
+    return plan
 
 
 def fifo_depth(op: Operation, schedule: StepSchedule | None = None) -> int:
@@ -217,7 +329,8 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
     """The FIFOs of the top-level DATAFLOW region, keyed by the value the producer writes (the one analysis
     qrnn-to-hlscpp lowers and lstmc.qor counts). A value streams when it has a single reader (through
     reshapes) that consumes it in the producer's row-major order, one word after the other:
-    - producers: an input port's reader (1 element per word), a convolution's or dense layer's MVAU
+    - producers: an input port's reader (the P codes of a port beat per word when its consumer takes words
+      of P and P divides the last axis, else 1 element per word), a convolution's or dense layer's MVAU
       (PE rows per word), an elementwise unit (the width of its streamed operand, else 1), a line buffer
       (`streamable_window`: the SIMD of the MVAU it feeds), a streamed recurrence's forward scan output
       (y_t as its step computes it, E elements per word);
@@ -244,6 +357,11 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
         if isinstance(consumer, dataflow.MVAUOp):
             return len(consumer.inputs) == 1 and consumer.simd.value.data == lanes
         if isinstance(consumer, qrnn.WindowOp):
+            if isinstance(producer, qrnn.QuantizeOp) and lanes > 1:  # row buffers split by the wider word
+                users = [u.operation for u in consumer.result.uses]
+                out = users[0].simd.value.data if len(users) == 1 and isinstance(users[0], dataflow.MVAUOp) else 1
+                if lanes % out and out % lanes:
+                    return False
             return streamable_window(consumer)
         if isinstance(consumer, qrnn.DequantizeOp):  # the port's writer: Y leaves as the steps compute it
             return isinstance(producer, qrnn.RecurrenceOp)
@@ -258,10 +376,16 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
             )
         return False
 
+    axis_bits = axis_bits_of(fn) if isinstance(fn, func.FuncOp) else None
     for op in block.ops:
         values = op.results[:1]
+        choices: tuple[int, ...] = ()  # other word widths to try, widest first (an input port's reader)
         if isinstance(op, qrnn.QuantizeOp):
+            # the port's reader: a beat's P codes as one word of P lanes when its consumer takes them
             lanes = 1
+            bits = SSAValue.get(op.result, type=TensorType).type.get_element_type()
+            per_beat = port_packing(bits.width.data, axis_bits)[1] if isinstance(bits, IntegerType) else 1
+            choices = (per_beat,) if per_beat > 1 else ()
         elif isinstance(op, dataflow.MVAUOp):
             lanes = op.pe.value.data
         elif isinstance(op, STREAM_UNITS):
@@ -282,10 +406,18 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
             if len(users) != 1 or len(shape_of(value)) == 0:
                 continue
             consumer = users[0]
-            if shape_of(value)[-1] % lanes or shape_of(view)[-1] % lanes:
+            # a line buffer fed by a port's reader takes its words across the channels of a row (W * C)
+            row = shape_of(view)[-1]
+            if isinstance(op, qrnn.QuantizeOp) and isinstance(consumer, qrnn.WindowOp) and len(shape_of(view)) == 3:
+                row *= shape_of(view)[-2]
+            fits = [
+                n
+                for n in (*choices, lanes)
+                if not (shape_of(value)[-1] % n or row % n) and consumer_accepts(op, consumer, view, n)
+            ]
+            if not fits:
                 continue
-            if not consumer_accepts(op, consumer, view, lanes):
-                continue
+            lanes = fits[0]
             out[value] = TopStream(op, value, view, consumer, lanes, tuple(reshapes))
             streamed_in.add(consumer)
             if isinstance(consumer, STREAM_UNITS):

@@ -3,7 +3,7 @@
 It is exactly this list (tested against it in lit_tests/pipeline/lstm-to-hls.test):
   qrnn-canonicalize, qrnn-fold-constants, qrnn-legalize-precision{act-impl}, qrnn-to-dataflow,
   qrnn-set-folding{pe simd config target-cycles} (only when a folding option is given),
-  qrnn-to-hlscpp{kernel max-seq-len}, hlscpp-prepare-emission
+  qrnn-to-hlscpp{kernel max-seq-len axis-bits}, hlscpp-prepare-emission
 
 Options (`lstmc-opt -p 'lstm-to-hls{pe=4 simd=2 act-impl=lut}'`), each forwarded to the pass named and equal to
 the `lstmc compile` option of the same name:
@@ -14,6 +14,8 @@ the `lstmc compile` option of the same name:
   kernel=NAME      the C++ name of the kernel's top function, a plain identifier (qrnn-to-hlscpp; `--kernel-name`)
   max-seq-len=N    the kernel takes T at run time (an `int seq_len` port, 1 <= T <= N); the module must have been
                    imported at T = N (`lstmc-opt M.onnx --seq-len N`) (qrnn-to-hlscpp; `--max-seq-len`)
+  axis-bits=N      every port an N-bit AXI4-Stream (a multiple of 8, 8..1024) packing N // b codes of b bits per
+                   beat; 0: one code per beat. TLAST ends each inference (qrnn-to-hlscpp; `--axis-bits`)
   threshold-input=aligned|accumulator
                    where thresholds compare: on the aligned fixed-point sum, or on the MVAU's raw
                    accumulator with scale, bias and activation absorbed exactly where that is cheaper
@@ -55,6 +57,7 @@ def pipeline_passes(
     kernel: str = _TO_HLSCPP.kernel,
     max_seq_len: int = _TO_HLSCPP.max_seq_len,
     threshold_input: str = _LEGALIZE.threshold_input,
+    axis_bits: int = _TO_HLSCPP.axis_bits,
 ) -> list[ModulePass]:
     """The one pass list of lstmc, from imported qrnn IR to printable hlscpp IR (see the module docstring)."""
     passes: list[ModulePass] = [
@@ -65,7 +68,10 @@ def pipeline_passes(
     ]
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
-    passes += [QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len), HlscppPrepareEmissionPass()]
+    passes += [
+        QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len, axis_bits=axis_bits),
+        HlscppPrepareEmissionPass(),
+    ]
     return passes
 
 
@@ -117,6 +123,7 @@ class LstmToHlsPass(ModulePass):
     kernel: str = _TO_HLSCPP.kernel
     max_seq_len: int = _TO_HLSCPP.max_seq_len
     threshold_input: str = _LEGALIZE.threshold_input
+    axis_bits: int = _TO_HLSCPP.axis_bits
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for p in pipeline_passes(
@@ -128,5 +135,6 @@ class LstmToHlsPass(ModulePass):
             self.kernel,
             self.max_seq_len,
             self.threshold_input,
+            self.axis_bits,
         ):
             p.apply(ctx, op)

@@ -1,8 +1,12 @@
 """qrnn-to-hlscpp: the integer/dataflow-level model -> structured HLS C++ (the `hlscpp` dialect).
 
 The kernel boundary is where the integer design starts and ends: each `qrnn.quantize` of a graph input
-becomes an AXI-Stream input port carrying that input's integer codes (row-major, one code per beat), each
-`qrnn.dequantize` of a graph output an AXI-Stream output port: the one port list of `lstmc.ports.kernel_ports`,
+becomes an AXI4-Stream input port (`!hlscpp.stream<!hlscpp.axis<W>>`, Vitis's `ap_axiu<W, 0, 0, 0>`) carrying
+that input's integer codes row-major, P codes per beat (the port's packing, `lstmc.ports.port_packing`: one
+code per beat, or `axis-bits=N` / `lstmc.axis_bits`: N-bit beats of N // b codes), TKEEP/TSTRB on the bytes
+holding codes and TLAST on the last beat of each call; each `qrnn.dequantize` of a graph output an AXI4-Stream
+output port likewise (`_reader`, `_writer`: a beat per cycle as one word of P lanes when the FIFO on the
+other side has P lanes, else a code per cycle): the one port list of `lstmc.ports.kernel_ports`,
 which the top function records (`lstmc.ports`: names, order, direction, codes, quantizer, shape; read by
 `lstmc.hls.project.kernel_interface`). The top function is a DATAFLOW region of
 processes, one per top-level op (input readers, one function per recurrence, concatenations and
@@ -30,7 +34,11 @@ elements from `hls::stream` FIFOs as it leaves the MVAU (depths: the `fifo_depth
 step's MVAU needs all of h_t, so each step starts when the previous one has written its last element: a
 step takes the MVAU's folded cycles, B * (4H/PE) * ((I+H)/SIMD) + its depth, plus the chain of units behind
 the last group and a constant (lstmc/qor.py counts exactly this). Within a step every row fold reads x_t's
-columns first, then h_{t-1}'s; a fold of SIMD columns may take columns of both.
+columns first, then h_{t-1}'s; a fold of SIMD columns may take columns of both. Where it pays
+(`lstmc.schedule.x_overlap`, the x-overlapped step, `_emit_overlapped_mvau`) the same MVAU computes the
+x-only column folds of step t + 1 behind the h-dependent folds of step t in the same flat loop, while the
+units drain step t; each row of step t + 1 then starts from that carried x-part (a prologue loop computes
+step 0's before the steps).
 Any other recurrence keeps its carried state in on-chip arrays and runs the time loop; each step reads
 the scanned input slices, then runs its units one after the other, each a loop over its vector with II=1:
 the MVAU as (rows/PE) x (cols/SIMD) pipelined iterations with PE x SIMD unrolled multiply-accumulates,
@@ -63,10 +71,14 @@ from lstmc.dense import array_from_dense, dense_from_array
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.passes.hlscpp_prepare_emission import is_cpp_identifier
 from lstmc.ports import (
+    AXIS_BITS,
     MAX_SEQ_LEN,
     PORTS_ATTR,
     SEQ_LEN_PORT,
     HlsConversionError,
+    KernelPort,
+    axis_bits_of,
+    check_axis_bits,
     kernel_ports,
     max_seq_len_of,
     port_ops,
@@ -74,7 +86,8 @@ from lstmc.ports import (
     ports_attr,
     sequence_ports,
 )
-from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, fifo_depth, step_schedule, top_streams
+from lstmc.qor import mvau_depth
+from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, XOverlap, fifo_depth, step_schedule, top_streams
 
 INDEX = IndexType()
 _OpT = TypeVar("_OpT", bound=Operation)
@@ -222,6 +235,7 @@ class QrnnToHlscppPass(ModulePass):
 
     kernel: str = "lstmc_kernel"
     max_seq_len: int = 0  # > 0: the module was imported at T = max_seq_len and the kernel takes T at run time
+    axis_bits: int = 0  # > 0: every port an N-bit AXI4-Stream packing N // b codes per beat; 0: one per beat
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         funcs = [f for f in op.ops if isinstance(f, func.FuncOp)]
@@ -235,6 +249,13 @@ class QrnnToHlscppPass(ModulePass):
         fn = funcs[0]
         if self.max_seq_len:
             _mark_run_time_length(fn, self.max_seq_len)
+        if self.axis_bits:
+            check_axis_bits(self.axis_bits, "axis-bits")
+            if axis_bits_of(fn) not in (None, self.axis_bits):
+                raise HlsConversionError(
+                    f"qrnn-to-hlscpp: axis-bits={self.axis_bits} but the function says {AXIS_BITS} = {axis_bits_of(fn)}"
+                )
+            fn.attributes[AXIS_BITS] = IntegerAttr(self.axis_bits, i64)
         for inner in fn.walk():
             if isinstance(inner, (qrnn.QuantOp, qrnn.MatMulOp, qrnn.SigmoidOp, qrnn.TanhOp, qrnn.QConstantOp)):
                 raise _err(inner, "float ops remain; run qrnn-legalize-precision (and qrnn-to-dataflow) first")
@@ -317,7 +338,8 @@ class _TopConverter:
                 consumers.setdefault(v, []).append(op)
         for _, dq in out_ports:
             consumers.setdefault(written(dq.input), []).append(dq)
-        top_types: list[Attribute] = [hlscpp.StreamType(p.element_type) for p in ports]
+        # every port an AXI4-Stream of beats with TLAST (KernelPort's packing: codes_per_beat per beat)
+        top_types: list[Attribute] = [hlscpp.StreamType(hlscpp.AxisType(p.beat_bits)) for p in ports]
         top_names = [p.name for p in ports]
         interfaces = ["axis"] * len(top_types)
         seq_in = [p.sequence for p in ports[: len(in_ports)]]
@@ -383,7 +405,7 @@ class _TopConverter:
             return (args + [seq_len], names + [SEQ_LEN_PORT]) if timed and seq_len is not None else (args, names)
 
         # input readers
-        for (name, q), port, timed in zip(in_ports, top.body.block.args, seq_in):
+        for (name, q), port, timed, kp in zip(in_ports, top.body.block.args, seq_in, ports):
             outs = [a for v, root in read_views.items() if root is q.result for a in outputs_of(v)]
             # a FIFO alone: the loop nest of the shape its consumer reads (torch's [T, 1, I] as [T, I])
             port_shape = _shape(streams[q.result].view if q.result in streams else q.result)
@@ -393,8 +415,8 @@ class _TopConverter:
                 f"read_{name}",
                 args,
                 names,
-                lambda pb, a, k=len(outs), timed=timed, shape=port_shape: self._reader(
-                    pb, a[0], a[1 : 1 + k], a[-1] if timed and seq_len is not None else None, shape
+                lambda pb, a, k=len(outs), timed=timed, shape=port_shape, kp=kp: self._reader(
+                    pb, a[0], a[1 : 1 + k], a[-1] if timed and seq_len is not None else None, shape, kp
                 ),
             )
         for op in processes:
@@ -422,7 +444,8 @@ class _TopConverter:
                     pb, op, a[:n_in], _regroup(a[n_in : n_in + n_out], shape), label, a[-1] if timed else None
                 ),
             )
-        for (name, dq), port, timed in zip(out_ports, top.body.block.args[len(in_ports) :], seq_out):
+        out_args = top.body.block.args[len(in_ports) :]
+        for (name, dq), port, timed, kp in zip(out_ports, out_args, seq_out, ports[len(in_ports) :]):
             src = buffers[(written(dq.input), dq)]
             args, names = with_len([src, port], ["in", "out"], timed)
             self._process(
@@ -430,8 +453,8 @@ class _TopConverter:
                 f"write_{name}",
                 args,
                 names,
-                lambda pb, a, timed=timed, shape=_shape(written(dq.input)): self._writer(
-                    pb, a[0], a[1], a[-1] if timed and seq_len is not None else None, shape
+                lambda pb, a, timed=timed, shape=_shape(written(dq.input)), kp=kp: self._writer(
+                    pb, a[0], a[1], a[-1] if timed and seq_len is not None else None, shape, kp
                 ),
             )
         return self.functions + [top]
@@ -459,13 +482,53 @@ class _TopConverter:
 
     # -------------------------------------------------------------------------------------- top-level ops
     def _reader(
-        self, b: _Builder, port: SSAValue, outs: list[SSAValue], seq_len: SSAValue | None = None, port_shape=()
+        self,
+        b: _Builder,
+        port: SSAValue,
+        outs: list[SSAValue],
+        seq_len: SSAValue | None,
+        port_shape,
+        kp: KernelPort,
     ) -> None:
+        """The port's beats into its consumers, row-major. When the consumer is a FIFO of words of P lanes (P
+        the codes per beat: `top_streams` chose so), one beat per cycle, its P codes one word; otherwise one
+        code per cycle, a beat read every P codes into a register array of its codes."""
         arrays = [o for o in outs if hlscpp.stream_element_type(o.type) is None]
         shape = _shape(arrays[0]) if arrays else port_shape
+        per_beat, elem = kp.codes_per_beat, kp.element_type
+        fifo_lanes = next((n for n in map(_stream_lanes, outs) if n is not None), None)
+        if per_beat > 1 and fifo_lanes == per_beat:  # (top_streams: P divides the port's last axis)
+            (fifo,) = outs
+            shape = kp.shape
+
+            def word(idx):
+                beat = b.add(hlscpp.ReadOp(port)).result
+                for e in range(per_beat):
+                    lane = b.const(e)
+                    _write_lane(b, fifo, b.add(hlscpp.UnpackOp(beat, lane, elem)).result, lane)
+
+            b.for_each([*shape[:-1], shape[-1] // per_beat], word, bound=seq_len)
+            return
+        if per_beat > 1:
+            lane_var = b.array([], INDEX, name="lane")
+            b.store(b.const(0), lane_var, [])
+            codes = b.array([per_beat], elem, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="codes")
+
+        def code() -> SSAValue:
+            if per_beat == 1:
+                return b.add(hlscpp.UnpackOp(b.add(hlscpp.ReadOp(port)).result, b.const(0), elem)).result
+            lane = b.load(lane_var, [])
+            with b.if_(b.bin("eq", lane, b.const(0), BOOL)):
+                beat = b.add(hlscpp.ReadOp(port)).result
+                for e in range(per_beat):
+                    b.store(b.add(hlscpp.UnpackOp(beat, b.const(e), elem)).result, codes, [b.const(e)])
+            v = b.load(codes, [lane])
+            end = b.bin("eq", lane, b.const(per_beat - 1), BOOL)
+            b.store(b.select(end, b.const(0), b.bin("add", lane, b.const(1), INDEX), INDEX), lane_var, [])
+            return v
 
         def body(idx):
-            v = b.add(hlscpp.ReadOp(port)).result
+            v = code()
             for o in outs:  # a view of the port (another shape) is indexed by the same row-major position
                 if o not in arrays:  # the FIFO of a streamed consumer: one element per word
                     b.add(hlscpp.WriteOp(o, v))
@@ -475,19 +538,61 @@ class _TopConverter:
 
         b.for_each(shape, body, bound=seq_len)  # a sequence port: seq_len rows of its views' shape
 
-    def _writer(self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None = None, shape=()) -> None:
+    def _writer(
+        self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None, shape, kp: KernelPort
+    ) -> None:
+        """The codes into the port's beats, row-major, TLAST on the last. From a FIFO of words of P lanes (P
+        the codes per beat), one word per beat per cycle; otherwise one code per cycle into a register array,
+        a beat written every P codes and after the last (zero-padded)."""
+        per_beat, width = kp.codes_per_beat, kp.beat_bits
         lanes = _stream_lanes(src)
-        if lanes is None:
-            b.for_each(_shape(src), lambda idx: b.add(hlscpp.WriteOp(port, b.load(src, idx))), bound=seq_len)
+        if lanes is not None and lanes == per_beat > 1:
+            nest = [*shape[:-1], shape[-1] // lanes]
+
+            def word(idx):
+                codes = [_read_lane(b, src, b.const(e)) for e in range(lanes)]
+                last = _is_last(b, idx, nest, seq_len)
+                b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp(codes, b.const(lanes), last, width)).result))
+
+            b.for_each(nest, word, bound=seq_len)
             return
-        # a FIFO of words of E lanes (a recurrence's y_t): the port takes one element per cycle, so the
-        # innermost loop walks the lanes of a word (one flattened pipeline, elements + depth cycles)
-        nest = [*shape[:-1], shape[-1] // lanes] + ([lanes] if lanes > 1 else [])
-        b.for_each(
-            nest,
-            lambda idx: b.add(hlscpp.WriteOp(port, _read_lane(b, src, idx[-1] if lanes > 1 else None))),
-            bound=seq_len,
-        )
+        if lanes is None:
+            nest = list(_shape(src))
+
+            def get(idx):
+                return b.load(src, idx)
+        else:
+            # a FIFO of words of E lanes (a recurrence's y_t): the innermost loop walks the lanes of a word
+            # (one flattened pipeline, one element per cycle)
+            nest = [*shape[:-1], shape[-1] // lanes] + ([lanes] if lanes > 1 else [])
+
+            def get(idx):
+                return _read_lane(b, src, idx[-1] if lanes > 1 else None)
+
+        if per_beat == 1:
+
+            def one(idx):
+                v, last = get(idx), _is_last(b, idx, nest, seq_len)
+                b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp([v], b.const(1), last, width)).result))
+
+            b.for_each(nest, one, bound=seq_len)
+            return
+        lane_var = b.array([], INDEX, name="lane")
+        b.store(b.const(0), lane_var, [])
+        codes = b.array([per_beat], kp.element_type, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="codes")
+
+        def body(idx):
+            v, lane = get(idx), b.load(lane_var, [])
+            b.store(v, codes, [lane])
+            last = _is_last(b, idx, nest, seq_len)
+            flush = b.bin("or", b.bin("eq", lane, b.const(per_beat - 1), BOOL), last, BOOL)
+            with b.if_(flush):
+                words = [b.load(codes, [b.const(e)]) for e in range(per_beat)]
+                count = b.bin("add", lane, b.const(1), INDEX)
+                b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp(words, count, last, width)).result))
+            b.store(b.select(flush, b.const(0), b.bin("add", lane, b.const(1), INDEX), INDEX), lane_var, [])
+
+        b.for_each(nest, body, bound=seq_len)
 
     def _top_op(
         self,
@@ -535,6 +640,21 @@ _TOP_PROCESSES = (
     qrnn.ScaledSumOp,
     qrnn.IMulOp,
 ) + _DATA_MOVEMENT
+
+
+def _is_last(b: _Builder, idx: list[SSAValue], nest, seq_len: SSAValue | None) -> SSAValue:
+    """Whether `idx` is the last iteration of a row-major loop nest over `nest` (whose outermost loop runs
+    seq_len times when given): the TLAST of a port's last beat."""
+    last = None
+    for d, (i, n) in enumerate(zip(idx, nest)):
+        if d == 0 and seq_len is not None:
+            end = b.bin("eq", i, b.bin("sub", seq_len, b.const(1), INDEX), BOOL)
+        elif n == 1:
+            continue
+        else:
+            end = b.bin("eq", i, b.const(n - 1), BOOL)
+        last = end if last is None else b.bin("and", last, end, BOOL)
+    return last if last is not None else b.const(1, BOOL)
 
 
 def _regroup(flat: list, sizes: list[int]) -> list[list]:
@@ -779,6 +899,18 @@ class _StreamedRecurrence:
     MVAU's last group. Between steps the recurrence is respected: the MVAU of step t + 1 reads h_t, whose
     last element the step t region writes before it returns, so a step takes the MVAU's folded cycles plus
     that depth plus the region's start/finish and the state copy (lstmc.qor counts exactly this).
+    On the x-overlapped schedule (`StepSchedule.x_overlap`, decided in `convert` from the word widths of x's
+    FIFOs) the MVAU process runs the h-dependent folds of step t, each row starting from the x-part carried
+    in `xacc` (fully partitioned, copied from `xacc_next` with the state), then the x-only folds of step
+    t + 1 into `xacc_next`, in one flat loop (`_emit_overlapped_mvau`); a prologue loop in the recurrence
+    function computes step 0's x-part. A scanned input from a [T][I] buffer is read by the MVAU at row t
+    (a fold straddling x and h) and at the row of step t + 1 (the x phase; row t at the last step, whose
+    x-part nobody reads). One arriving in a FIFO is read two steps ahead (in DATAFLOW an array that one
+    process of a region writes may not be read by another while it runs, so the step t region must not read
+    what it reads from the FIFO): x_0 and x_1 into `x` and `x_next` before the steps, and x_{t+2}, while
+    t + 2 < T, by a prefetch process of its own (as the other schedule's x_{t+1}) into `x_next2`, which no
+    other process of the region touches; the MVAU reads x_t's straddling columns from `x` and x_{t+1} from
+    `x_next`, and after the step x_next -> x and x_next2 -> x_next.
     """
 
     def __init__(
@@ -827,23 +959,58 @@ class _StreamedRecurrence:
         # second one (a process of its own, in parallel with the MVAU), copied over after the step
         seqs = list(self.ins[self.n_state :])
         fifos = {j: seq for j, seq in enumerate(seqs) if _stream_lanes(seq) is not None}
-        prefetch = []
+        # the x-overlapped schedule (lstmc.schedule.x_overlap), decided from the word widths of x's FIFOs: a
+        # FIFO the MVAU reads is then read two steps ahead (x_0 and x_1 before the steps, x_{t+2} during step
+        # t), and the x-part of each row is carried from one step to the next (xacc, xacc_next)
+        mv = self.s.mvau
+        x_inputs = [self.input_args.index(v) for v in mv.inputs[: self.s.x_parts()]]
+        lanes = [_stream_lanes(self.ins[self.n_state + j]) for j in x_inputs]
+        self.plan = self.s.x_overlap(lanes, depth=mvau_depth(mv.simd.value.data))
+        self.x_inputs = x_inputs if self.plan is not None else []
+        ahead = [j for j in fifos if j in self.x_inputs]  # read two steps ahead
+        prefetch, overlap = [], []
         for j, fifo in fifos.items():
             arg = self.input_args[j]
             shape, ty = _shape(arg), _elem(arg)
             seqs[j] = b.array(shape, ty, partition=complete, name=f"x{j}")
-            prefetch += [fifo, b.array(shape, ty, partition=complete, name=f"x_next{j}")]
+            x_next = b.array(shape, ty, partition=complete, name=f"x_next{j}")
             _read_vector(b, fifo, seqs[j], f"read_x{j}")
+            if j in ahead:
+                _read_vector(b, fifo, x_next, f"read_x_next{j}")  # x_1 (the plan needs T > 1)
+                overlap += [fifo, x_next, b.array(shape, ty, partition=complete, name=f"x_next2_{j}")]
+            else:
+                prefetch += [fifo, x_next]
         self.step_buffered = set(fifos)
+        self.prefetched = [j for j in fifos if j not in ahead]
+        self.ahead = ahead
+        if self.plan is not None and self.seq_len is not None:  # the MVAU stops reading x at the run-time T
+            self.t_names = ["t", SEQ_LEN_PORT]
+        xaccs, xacc_nexts = [], []
+        if self.plan is not None:  # the x-part of step 0: a prologue loop before the steps
+            lead = list(_shape(mv.result)[:-1])
+            types = _part_acc_types(mv)
+            for p in range(len(x_inputs)):
+                xaccs.append(b.array(lead + [mv.rows], types[p], partition=complete, name=f"xacc{p}"))
+                xacc_nexts.append(b.array(lead + [mv.rows], types[p], partition=complete, name=f"xacc_next{p}"))
+            t0 = [b.const(0)] + ([self.seq_len] if self.seq_len is not None else [])
+            rows0 = [[] if j in fifos else [self._t_index(b, t0, op.in_dirs[j])] for j in x_inputs]  # x_0's row
+
+            def read_x0(p: int, lead: list[SSAValue], col: SSAValue, which: str) -> SSAValue:
+                return b.load(seqs[x_inputs[p]], rows0[p] + lead + [col])
+
+            _emit_overlapped_mvau(b, mv, self.plan, read_x0, xaccs, self.s.row_order())
         scan_outs = [dst for outs in self.outs[self.n_state :] for dst in outs]
         state_reads = [arr for per_state in reads for arr in per_state.values()]
-        step_args = seqs + state_reads + nexts + scan_outs + prefetch
+        step_args = seqs + state_reads + nexts + scan_outs + prefetch + xaccs + xacc_nexts + overlap
         names = (
             [f"x{j}" for j in range(len(seqs))]
             + [f"state{k}" for k in range(len(state_reads))]
             + [f"next{i}" for i in range(len(nexts))]
             + [f"y{k}" for k in range(len(scan_outs))]
-            + [n for j in fifos for n in (f"xin{j}", f"x_next{j}")]
+            + [n for j in self.prefetched for n in (f"xin{j}", f"x_next{j}")]
+            + [f"xacc{p}" for p in range(len(xaccs))]
+            + [f"xacc_next{p}" for p in range(len(xaccs))]
+            + [n for j in ahead for n in (f"xin{j}", f"x_next{j}", f"x_next2_{j}")]
         )
         k = len(self.t_names)
         with b.loop(op.seq_len, label="steps", bound=self.seq_len) as t:
@@ -858,8 +1025,14 @@ class _StreamedRecurrence:
             for i, per_state in enumerate(reads):  # h_t, c_t become the next step's h_{t-1}, c_{t-1}
                 if per_state:
                     _unrolled_copy(b, nexts[i], list(per_state.values()), f"copy_state{i}")
-            for j in fifos:  # x_{t+1} becomes the next step's x_t
-                _unrolled_copy(b, prefetch[2 * list(fifos).index(j) + 1], [seqs[j]], f"copy_x{j}")
+            for p, (xacc, xacc_next) in enumerate(zip(xaccs, xacc_nexts)):  # the x-part of step t + 1
+                _unrolled_copy(b, xacc_next, [xacc], f"copy_xacc{p}")
+            for j in self.prefetched:  # x_{t+1} becomes the next step's x_t
+                _unrolled_copy(b, prefetch[2 * self.prefetched.index(j) + 1], [seqs[j]], f"copy_x{j}")
+            for j in ahead:  # x_{t+1}, x_{t+2} become the next step's x_t, x_{t+1}
+                x_next, x_next2 = overlap[3 * ahead.index(j) + 1 : 3 * ahead.index(j) + 3]
+                _unrolled_copy(b, x_next, [seqs[j]], f"copy_x{j}")
+                _unrolled_copy(b, x_next2, [x_next], f"copy_x_next{j}")
         for i, nxt in enumerate(nexts):
             for dst in self.outs[i]:
                 b.copy(nxt, dst, label=f"final_state{i}")
@@ -874,7 +1047,18 @@ class _StreamedRecurrence:
         flat_reads, rest = rest[:n_reads], rest[n_reads:]
         n_scan = sum(len(o) for o in self.outs[self.n_state :])
         step_nexts, scan_outs = rest[: len(nexts)], rest[len(nexts) : len(nexts) + n_scan]
-        prefetch = rest[len(nexts) + n_scan :]
+        rest = rest[len(nexts) + n_scan :]
+        prefetch, rest = rest[: 2 * len(self.prefetched)], rest[2 * len(self.prefetched) :]
+        n_x = len(self.x_inputs)
+        xaccs, xacc_nexts, ahead = rest[:n_x], rest[n_x : 2 * n_x], rest[2 * n_x :]
+        for j, (fifo, _, x_next2) in zip(self.ahead, _regroup(ahead, [3] * len(self.ahead))):
+            self.conv._process(  # x_{t+2}, which no other process of this step reads
+                b,
+                f"{self.label}_prefetch_x{j}",
+                [t[0], fifo, x_next2],
+                ["t", "in", "out"],
+                lambda pb, a, j=j: self._prefetch(pb, a[0], a[1], a[2], j, ahead=2),
+            )
         read_of: dict[tuple[int, Operation], SSAValue] = {}
         it = iter(flat_reads)
         for i, per_state in enumerate(reads):
@@ -897,7 +1081,7 @@ class _StreamedRecurrence:
                 return seqs[self.input_args.index(v)]
             return None
 
-        for j, (fifo, x_next) in zip(sorted(self.step_buffered), _regroup(prefetch, [2] * len(self.step_buffered))):
+        for j, (fifo, x_next) in zip(self.prefetched, _regroup(prefetch, [2] * len(self.prefetched))):
             self.conv._process(
                 b,
                 f"{self.label}_prefetch_x{j}",
@@ -917,6 +1101,29 @@ class _StreamedRecurrence:
             for g in range(s.gates)
         ]
         flat_gates = sum(gate_fifos, [])
+        if self.plan is not None:  # the x-overlapped MVAU: t, its x-part accumulators, x_{t+1} of the FIFOs
+            extra = xaccs + xacc_nexts + [x_next for _, x_next, _ in _regroup(ahead, [3] * len(self.ahead))]
+            n_parts, n_extra = len(parts), len(extra)
+            self.conv._process(
+                b,
+                f"{self.label}_{mv.result.name_hint or 'mvau'}",
+                list(t) + parts + extra + flat_gates,
+                self.t_names
+                + [f"in{p}" for p in range(n_parts)]
+                + [f"xacc{p}" for p in range(n_x)]
+                + [f"xacc_next{p}" for p in range(n_x)]
+                + [f"x_next{j}" for j in self.ahead]
+                + [f"out{k}" for k in range(len(flat_gates))],
+                lambda pb, a: self._mvau(
+                    pb,
+                    a[: len(t)],
+                    a[len(t) : len(t) + n_parts],
+                    _regroup(a[len(t) + n_parts + n_extra :], [len(g) for g in gate_fifos]),
+                    a[len(t) + n_parts : len(t) + n_parts + n_extra],
+                ),
+            )
+            self._units(b, t, fifos, source, step_nexts, out_groups)
+            return
         t_arg = list(t) if any(self._indexed_by_t(v) for v in mv.inputs) else []
         n_t, n_parts = len(t_arg), len(parts)
         self.conv._process(
@@ -931,7 +1138,11 @@ class _StreamedRecurrence:
                 _regroup(a[n_t + n_parts :], [len(g) for g in gate_fifos]),
             ),
         )
-        # the elementwise units
+        self._units(b, t, fifos, source, step_nexts, out_groups)
+
+    def _units(self, b: _Builder, t: list[SSAValue], fifos, source, step_nexts, out_groups) -> None:
+        """The elementwise unit processes of the step, in body order."""
+        s = self.s
         for u in s.units:
             operands = list(dict.fromkeys(u.operands))  # a value read twice is read once
             ins = [fifos[(v, u)] if (v, u) in fifos else source(u, v) for v in operands]
@@ -966,9 +1177,10 @@ class _StreamedRecurrence:
                 nt=len(t_arg): self._unit(pb, u, a[:nt] if nt else None, operands, ins, a[nt:], n, ks),
             )
 
-    def _prefetch(self, b: _Builder, t: SSAValue, fifo: SSAValue, x_next: SSAValue, j: int) -> None:
-        """x_{t+1} from the FIFO while step t runs (none after the last step)."""
-        more = b.bin("lt", b.bin("add", t, b.const(1), INDEX), b.const(self.op.seq_len), BOOL)
+    def _prefetch(self, b: _Builder, t: SSAValue, fifo: SSAValue, x_next: SSAValue, j: int, ahead: int = 1) -> None:
+        """x_{t+1} (x_{t+2} on the x-overlapped schedule: `ahead`) from the FIFO while step t runs (none past
+        the last step)."""
+        more = b.bin("lt", b.bin("add", t, b.const(ahead), INDEX), b.const(self.op.seq_len), BOOL)
         with b.if_(more):
             _read_vector(b, fifo, x_next, f"read_x{j}")
 
@@ -991,10 +1203,18 @@ class _StreamedRecurrence:
         return b.bin("sub", _last_step(b, t[1] if len(t) > 1 else None, self.op.seq_len), t[0], INDEX)
 
     def _mvau(
-        self, b: _Builder, t: list[SSAValue] | None, parts: list[SSAValue], gate_fifos: list[list[SSAValue]]
+        self,
+        b: _Builder,
+        t: list[SSAValue] | None,
+        parts: list[SSAValue],
+        gate_fifos: list[list[SSAValue]],
+        extra: list[SSAValue] | None = None,
     ) -> None:
         """The MVAU process: rows in gate-interleaved order; a group buffer collects the G * E values of one
-        group over its G * E / PE row folds and writes them to the gates' FIFOs at once."""
+        group over its G * E / PE row folds and writes them to the gates' FIFOs at once. On the x-overlapped
+        schedule (`_emit_overlapped_mvau`; `extra`: xacc, xacc_next per scanned part, then x_next per FIFO read
+        two steps ahead) it reads x_t's straddling columns at row t (or from x{j}) and x_{t+1}'s at the row of
+        step t + 1 (or from x_next{j})."""
         s, mv = self.s, self.s.mvau
         pe, lanes, gates = mv.pe.value.data, self.lanes, s.gates
         folds_per_group = gates * lanes // pe
@@ -1033,7 +1253,42 @@ class _StreamedRecurrence:
                 wrapped = b.select(b.bin("eq", nxt, b.const(folds_per_group), BOOL), b.const(0), nxt, INDEX)
                 b.store(b.select(last, wrapped, sg_v, INDEX), sg, [])
 
-        _emit_mvau(b, mv, read, write_row, interleave=True, row_order=s.row_order(), after_row_fold=after_row_fold)
+        if self.plan is None:
+            _emit_mvau(b, mv, read, write_row, interleave=True, row_order=s.row_order(), after_row_fold=after_row_fold)
+            return
+        assert t is not None, "the x-overlapped MVAU takes t"
+        n_x, extra = len(self.x_inputs), extra or []
+        xaccs, xacc_nexts, rest = list(extra[:n_x]), list(extra[n_x : 2 * n_x]), list(extra[2 * n_x :])
+        steps = t[1] if len(t) > 1 else b.const(self.op.seq_len)
+        t1 = b.bin("add", t[0], b.const(1), INDEX)
+        t_next = [b.select(b.bin("lt", t1, steps, BOOL), t1, t[0], INDEX)] + t[1:]  # the last step reads row t
+        rows_next = {}
+        for p, j in enumerate(self.x_inputs):
+            if j not in self.step_buffered:
+                rows_next[p] = [self._t_index(b, t_next, self.op.in_dirs[j])]
+        x_nexts = dict(zip(self.ahead, rest))  # x_{t+1} of a FIFO (read in the step before)
+
+        def read_x(p: int, lead: list[SSAValue], col: SSAValue, which: str) -> SSAValue:
+            j = self.x_inputs[p]
+            if j in x_nexts:  # x_t in x{j}, x_{t+1} in x_next{j}
+                return b.load(parts[p] if which == "cur" else x_nexts[j], lead + [col])
+            return b.load(parts[p], (starts[p] if which == "cur" else rows_next[p]) + lead + [col])
+
+        def read_h(p: int, lead: list[SSAValue], col: SSAValue) -> SSAValue:
+            return b.load(parts[p], lead + [col])
+
+        _emit_overlapped_mvau(
+            b,
+            mv,
+            self.plan,
+            read_x,
+            xacc_nexts,
+            s.row_order(),
+            xacc_in=xaccs,
+            read_h=read_h,
+            write_row=write_row,
+            after_row_fold=after_row_fold,
+        )
 
     def _unit(
         self,
@@ -1468,6 +1723,179 @@ def _emit_mvau(
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def _part_acc_types(op: dataflow.MVAUOp) -> list[IntegerType]:
+    """The per-part partial sums' types: their proven range from the weights and the input types."""
+    weights = array_from_dense(op.weights).astype(np.int64)
+    row0 = np.concatenate([[0], np.cumsum(op.part_sizes)]).astype(int)
+    types = []
+    for p, v in enumerate(op.inputs):
+        v_lo, v_hi = _range(_elem(v))
+        w = weights[row0[p] : row0[p + 1]]
+        pos, neg = np.clip(w, 0, None).sum(axis=0), np.clip(w, None, 0).sum(axis=0)
+        types.append(
+            _bits_type(min(0, int((pos * v_lo + neg * v_hi).min())), max(0, int((pos * v_hi + neg * v_lo).max())))
+        )
+    return types
+
+
+def _emit_overlapped_mvau(
+    b: _Builder,
+    op: dataflow.MVAUOp,
+    plan: XOverlap,
+    read_x,
+    xacc_out: list[SSAValue],
+    row_order: np.ndarray,
+    xacc_in: list[SSAValue] | None = None,
+    read_h=None,
+    write_row=None,
+    after_row_fold=None,
+    before_fold=None,
+) -> None:
+    """The MVAU of a step on the x-overlapped schedule (`lstmc.schedule.XOverlap`): ONE flat loop at II = 1
+    (one pipeline fill) whose column-fold counter sf walks three ranges, rows interleaved by `row_order`, the
+    B sequences taking turns after each pass over the row folds:
+    - the h phase, folds XF .. CF - 1 of every row fold (B * RF * (CF - XF) iterations): the h-dependent folds
+      of step t. At its first fold a scanned part's accumulator starts from the x-part of this row that the
+      previous step left in `xacc_in` (a state part's from 0); a fold straddling x and h takes x_t's columns
+      (`read_x(p, lead, col, "cur")`, selected by sf < XF); at its last fold the row's aligned sum goes to
+      `write_row(lead, n, q, total)` as in `_emit_mvau`, and `after_row_fold` sees that fold as the last;
+    - the x phase, folds 0 .. XF - 1 of every row fold (B * RF * XF iterations): the x-only folds of step
+      t + 1 from x_{t+1} (`read_x(p, lead, col, "next")`) into the scanned parts' accumulators, stored at the
+      last of them into `xacc_out[p][lead..., n]`.
+    The same PE x SIMD multipliers serve both phases (one multiply per lane and part: the x operand is
+    selected). Without `xacc_in` the loop is the prologue: the x phase alone (x_0 -> the x-part of step 0).
+    `read_h(p, lead, col)` loads column col of state part p; `before_fold(lead, nf, sf)` emits code first."""
+    pe, simd = op.pe.value.data, op.simd.value.data
+    weights = array_from_dense(op.weights).astype(np.int64)[:, row_order]
+    mults = array_from_dense(op.multipliers).astype(np.int64)[:, row_order]
+    bias = array_from_dense(op.bias).astype(np.int64)[row_order]
+    if xacc_in is None:  # the prologue reads the x-only columns' weights alone
+        weights = weights[: plan.x_folds * simd]
+    partition = []
+    if simd > 1:
+        partition.append(hlscpp.PartitionAttr("cyclic", simd, 1))
+    if pe > 1:
+        partition.append(hlscpp.PartitionAttr("cyclic", pe, 2))
+    w_arr = b.const_array(weights, "weights", partition)
+    h_phase = xacc_in is not None
+    if h_phase:
+        m_arr = b.const_array(mults, "mult", [hlscpp.PartitionAttr("cyclic", pe, 2)] if pe > 1 else [])
+        b_arr = b.const_array(bias, "bias", [hlscpp.PartitionAttr("cyclic", pe, 1)] if pe > 1 else [])
+    sizes = op.part_sizes
+    row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    n_x = len(xacc_out)
+    xf, cf, rf, turns = plan.x_folds, plan.column_folds, plan.row_folds, plan.sequences
+    top = cf if h_phase else xf  # sf: x folds [0, XF), h folds [XF, CF)
+    aligned = all(size % simd == 0 for size in sizes)
+    types = _part_acc_types(op)
+    complete = [hlscpp.PartitionAttr("complete", 0, 1)]
+    parts = range(len(sizes)) if h_phase else range(n_x)
+    accs = [b.array([pe], types[p], partition=complete, name=f"acc{p}") for p in parts]
+    nf, sf = b.array([], INDEX, name="nf"), b.array([], INDEX, name="sf")
+    vf = b.array([], INDEX, name="vf") if turns > 1 else None
+    b.store(b.const(0), nf, [])
+    b.store(b.const(xf if h_phase else 0), sf, [])
+    if vf is not None:
+        b.store(b.const(0), vf, [])
+    has_lead = bool(_shape(op.result)[:-1])
+
+    def in_range(x: SSAValue, lo: int, hi: int, end: int) -> SSAValue | None:
+        """lo <= x < hi (None when it always holds for 0 <= x < end)."""
+        conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
+            [b.bin("lt", x, b.const(hi), BOOL)] if hi < end else []
+        )
+        return conds[0] if len(conds) == 1 else (b.bin("and", conds[0], conds[1], BOOL) if conds else None)
+
+    def mac(acc: SSAValue, x: SSAValue, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
+        assert isinstance(acc.type, MemRefType)
+        pty = acc.type.element_type
+        w = b.load(w_arr, [k, n])
+        prod = b.bin("mul", x, w, _bits_type(*_product_range(x.type, w.type)))
+        b.store(b.bin("add", b.load(acc, [q]), prod, pty), acc, [q])
+
+    with b.loop(plan.iterations if h_phase else plan.x_iterations, pipeline=1, label="mvau"):
+        nf_v, sf_v = b.load(nf, []), b.load(sf, [])
+        vf_v = b.load(vf, []) if vf is not None else None
+        lead = [vf_v] if vf_v is not None else ([b.const(0)] if has_lead else [])
+        first_x = b.bin("eq", sf_v, b.const(0), BOOL)
+        last_x = b.bin("eq", sf_v, b.const(xf - 1), BOOL)
+        first_h = b.bin("eq", sf_v, b.const(xf), BOOL) if h_phase else None
+        last_h = b.bin("eq", sf_v, b.const(cf - 1), BOOL) if h_phase else None
+        x_phase = b.bin("lt", sf_v, b.const(xf), BOOL) if h_phase else None
+        if before_fold is not None:
+            before_fold(lead, nf_v, sf_v)
+
+        def x_value(p: int, k: SSAValue) -> SSAValue:
+            col = b.bin("sub", k, b.const(int(row0[p])), INDEX) if row0[p] else k
+            if p >= n_x:
+                assert read_h is not None, "the h phase reads the states"
+                return read_h(p, lead, col)
+            if x_phase is None or row0[p + 1] <= xf * simd:  # only in x-only folds: x_{t+1}
+                return read_x(p, lead, col, "next")
+            nxt, cur = read_x(p, lead, col, "next"), read_x(p, lead, col, "cur")
+            return b.select(x_phase, nxt, cur, nxt.type)
+
+        with b.loop(pe, unroll=0) as q:
+            n = b.bin("add", b.bin("mul", nf_v, b.const(pe), INDEX), q, INDEX)
+            with b.if_(first_x):
+                for p in range(n_x):
+                    b.store(b.const(0, types[p]), accs[p], [q])
+            if first_h is not None and xacc_in is not None:
+                with b.if_(first_h):  # the x-part of this row from the previous step, h from 0
+                    for p in parts:
+                        start = b.load(xacc_in[p], lead + [n]) if p < n_x else b.const(0, types[p])
+                        b.store(start, accs[p], [q])
+            k0 = b.bin("mul", sf_v, b.const(simd), INDEX)
+            if aligned:  # one range check per part and fold
+                for p in parts:
+                    lo, hi = int(row0[p]) // simd, int(row0[p + 1]) // simd
+                    cond = in_range(sf_v, lo, hi, top)
+                    with b.if_(cond) if cond is not None else _nothing():
+                        for s in range(simd):
+                            k = b.bin("add", k0, b.const(s), INDEX)
+                            mac(accs[p], x_value(p, k), k, n, q)
+            else:  # the fold straddles parts: each lane checks the part of its column
+                for s in range(simd):
+                    k = b.bin("add", k0, b.const(s), INDEX)
+                    for p in parts:
+                        cond = in_range(k, int(row0[p]), int(row0[p + 1]), top * simd)
+                        with b.if_(cond) if cond is not None else _nothing():
+                            mac(accs[p], x_value(p, k), k, n, q)
+            with b.if_(last_x):  # the x-part of this row for the next step
+                for p in range(n_x):
+                    b.store(b.load(accs[p], [q]), xacc_out[p], lead + [n])
+            if last_h is not None:
+                acc_ty = _elem(op.result)
+                with b.if_(last_h):
+                    total = b.cast(b.load(b_arr, [n]), acc_ty)
+                    for p, acc in enumerate(accs):
+                        scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
+                        total = b.bin("add", total, scaled, acc_ty)
+                    assert write_row is not None, "the h phase writes the rows"
+                    write_row(lead, n, q, total)
+        if last_h is not None and after_row_fold is not None:
+            after_row_fold(lead, last_h, nf_v)
+        # the counters (no division in the pipelined loop)
+        sf_next = b.bin("add", sf_v, b.const(1), INDEX)
+        wrap_x = b.bin("eq", sf_next, b.const(xf), BOOL)
+        wrap_h = b.bin("eq", sf_next, b.const(cf), BOOL) if h_phase else None
+        wrap = b.bin("or", wrap_x, wrap_h, BOOL) if wrap_h is not None else wrap_x
+        nf_next = b.select(wrap, b.bin("add", nf_v, b.const(1), INDEX), nf_v, INDEX)
+        row_end = b.bin("eq", nf_next, b.const(rf), BOOL)
+        b.store(b.select(row_end, b.const(0), nf_next, INDEX), nf, [])
+        phase_end = row_end
+        if vf is not None and vf_v is not None:  # the next sequence's turn after the last row fold
+            vf_next = b.select(row_end, b.bin("add", vf_v, b.const(1), INDEX), vf_v, INDEX)
+            phase_end = b.bin("eq", vf_next, b.const(turns), BOOL)
+            b.store(b.select(phase_end, b.const(0), vf_next, INDEX), vf, [])
+        if wrap_h is not None:
+            restart = b.select(phase_end, b.const(0), b.const(xf), INDEX)  # the x phase after the last h fold
+            sf_new = b.select(wrap_x, b.const(0), b.select(wrap_h, restart, sf_next, INDEX), INDEX)
+        else:
+            sf_new = b.select(wrap_x, b.const(0), sf_next, INDEX)
+        b.store(sf_new, sf, [])
 
 
 def _mvau_to_array(

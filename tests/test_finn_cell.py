@@ -396,7 +396,10 @@ def test_cli_binds_the_sequence_length(tmp_path, capsys):
     assert code == 0, err
     header = (tmp_path / "proj" / "lstmc_kernel.h").read_text()
     # h0 and c0 are kernel input ports of codes on their state's grid (c: the 9-bit sum)
-    assert "hls::stream<ap_int<8>> &scan_hidden_state" in header and "hls::stream<ap_int<9>> &scan_cell_state" in header
+    # (AXI4-Stream beats of one code each, the 9-bit c codes in 16-bit beats)
+    assert "hls::stream<ap_axiu<8, 0, 0, 0>> &scan_hidden_state" in header
+    assert "hls::stream<ap_axiu<16, 0, 0, 0>> &scan_cell_state" in header
+    assert "| `ap_int<9>` |" in (tmp_path / "proj" / "README.md").read_text()
 
 
 def test_only_the_sequence_length_may_be_symbolic():

@@ -6,7 +6,9 @@ import inspect
 
 from lstmc import api, cli
 from lstmc.compile import CompileOptions
+from lstmc.passes.lstm_to_hls import LstmToHlsPass
 from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
+from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
 
 def _cli_default(option: str):
@@ -20,7 +22,9 @@ def test_driver_defaults_are_the_pass_defaults():
     pass_defaults = {
         "act_impl": QrnnLegalizePrecisionPass.act_impl,
         "threshold_input": QrnnLegalizePrecisionPass.threshold_input,
+        "axis_bits": QrnnToHlscppPass.axis_bits,
     }
+    assert LstmToHlsPass.axis_bits == QrnnToHlscppPass.axis_bits
     for name, default in pass_defaults.items():
         assert getattr(CompileOptions, name) == default, f"CompileOptions.{name}"
         assert getattr(api.Settings, name) == default, f"api.Settings.{name}"

@@ -58,7 +58,7 @@ def test_kernel_takes_the_length_at_run_time(dataflow):
     emit_hls_cpp(lower_to_hlscpp(dataflow, "k"), buf)
     cpp = buf.getvalue()
     kernel, twin = cpp.split("#else  // C-simulation: the native-integer twin\n")
-    for text, port in ((kernel, "hls::stream<ap_int<8>>"), (twin, "lstmc_tb::stream<int64_t>")):
+    for text, port in ((kernel, "hls::stream<ap_axiu<8, 0, 0, 0>>"), (twin, "lstmc_tb::stream<lstmc_tb::axis<8>>")):
         assert f"{port} &scan_out_hidden_state_concat, int seq_len) {{" in text
         assert "steps: for (int i = 0; i < seq_len; i++) {" in text
         assert re.search(r"(ap_int<8>|int8_t) in2\[5\]\[4\]", text)  # buffers sized N

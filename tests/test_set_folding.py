@@ -290,7 +290,7 @@ def brute_force_best(space: FoldingSpace, budget: int):
     tables = []
     for n in names:
         steps, spec = space.units[n]
-        tables.append([(steps * spec.cycles(p, s), spec.resources(p, s).cost_key()) for p, s in spec.foldings()])
+        tables.append([(spec.stage_cycles(steps, p, s), spec.resources(p, s).cost_key()) for p, s in spec.foldings()])
     base = space.base_resources.cost_key()
     best = None
     for combo in itertools.product(*tables):

@@ -91,8 +91,12 @@ def test_mvau_process_computes_interleaved_rows():
     want = array_from_dense(schedule.mvau.weights)[:, schedule.row_order()]
     assert list(schedule.row_order()[:10]) == [0, 1, 8, 9, 16, 17, 24, 25, 2, 3]
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
-    (weights,) = [op for op in hls.walk() if isinstance(op, hlscpp.ArrayOp) and op.result.name_hint == "weights"]
-    assert weights.init is not None and np.array_equal(array_from_dense(weights.init), want)
+    weights = [op for op in hls.walk() if isinstance(op, hlscpp.ArrayOp) and op.result.name_hint == "weights"]
+    plan = schedule.x_overlap(depth=qor.mvau_depth(2))
+    # the step's MVAU, and on the x-overlapped schedule first the x-part prologue's (its x-only columns)
+    assert sorted(w.result.type.get_shape()[0] for w in weights) == ([plan.x_folds * 2] if plan else []) + [len(want)]
+    for w in weights:
+        assert w.init is not None and np.array_equal(array_from_dense(w.init), want[: w.result.type.get_shape()[0]])
 
 
 # ---------------------------------------------------------------------------------------------- one schedule
@@ -169,6 +173,34 @@ def emitted_step(hls, label: str) -> dict:
     callee = {c: funcs[c.callee.root_reference.data] for c in calls}
     (mvau_call,) = [c for c in calls if _labelled(callee[c], "mvau")]
     (mvau_loop,) = _labelled(callee[mvau_call], "mvau")
+    # the x-overlapped schedule: a prologue loop (the x-part of step 0) before the steps, the step's loop
+    # starting at fold XF (its first store to the `sf` counter) and ending its h phase at fold CF - 1
+    prologue = _labelled(rec_fn, "mvau")
+    overlap = None
+    if prologue:
+        (first,) = prologue
+        stores = [op for op in callee[mvau_call].body.block.ops if isinstance(op, hlscpp.StoreOp) and not op.indices]
+        (sf,) = [op for op in stores if op.array.name_hint == "sf"]
+        assert isinstance(start := sf.value.owner, hlscpp.ConstOp)
+        x_folds = start.value.value.data
+        column_folds = 1 + max(
+            c.value.value.data
+            for op in mvau_loop.walk()
+            if isinstance(op, hlscpp.BinaryOp)
+            and op.kind.data == "eq"
+            and isinstance(load := op.lhs.owner, hlscpp.LoadOp)
+            and load.array.name_hint == "sf"
+            and isinstance(c := op.rhs.owner, hlscpp.ConstOp)
+        )
+        row_passes = first.trip_count // x_folds  # B * RF
+        # x from a FIFO, read two steps ahead: x_0 and x_1 before the steps (read_x / read_x_next loops)
+        ahead = [_nest_trips(loop) + qor.ELEMENTWISE_DEPTH for loop in _read_x_loops(rec_fn)]
+        assert len(ahead) in (0, 2) and ahead[:1] == ahead[1:]
+        overlap = {
+            "prologue": first.trip_count,
+            "h_iterations": row_passes * (column_folds - x_folds),
+            "reads": sum(ahead),
+        }
     # x_t+1 read from a top-level FIFO in a process of its own, as long as the read of x_0 before the steps
     prefetch = [c for c in calls if _read_x_loops(callee[c])]
     read_x = None
@@ -194,6 +226,7 @@ def emitted_step(hls, label: str) -> dict:
     return {
         "steps": steps.trip_count,
         "read_x": read_x,
+        "overlap": overlap,
         "y_fifo": y_fifo,
         "mvau_iterations": mvau_loop.trip_count,
         "units": [_loop_iterations(callee[c]) for c in units],
@@ -212,6 +245,8 @@ SCHEDULE_CASES = [(p, "") for p in fixture_models()] + [
     (FIXTURES / "l2_bidir_w3_po2.onnx", "qrnn-set-folding{pe=8 simd=1}"),
     (FIXTURES / "l1_cifg_io6_float.onnx", "qrnn-set-folding{pe=6 simd=7}"),
     (FIXTURES / "l1_t64_w2_perchannel_float.onnx", "qrnn-set-folding{pe=64 simd=24}"),
+    # x-overlapped steps, both layers; layer 1 reads y_t of layer 0 from a FIFO two steps ahead
+    (FIXTURES / "l2_w4_float.onnx", "qrnn-set-folding{pe=8 simd=2}"),
 ]
 
 
@@ -235,7 +270,13 @@ def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp)
         mvau = schedule.mvau
         pe, simd, lanes = mvau.pe.value.data, mvau.simd.value.data, schedule.lanes()
         assert got["steps"] == rec.seq_len
-        assert got["mvau_iterations"] == schedule.sequences * (mvau.rows // pe) * (mvau.columns // simd)
+        full = schedule.sequences * (mvau.rows // pe) * (mvau.columns // simd)
+        overlap = got["overlap"]
+        if overlap is not None:  # x-overlapped: the h folds of step t, then the x folds of step t + 1
+            assert overlap["prologue"] + overlap["h_iterations"] == full
+            assert got["mvau_iterations"] >= full
+        else:
+            assert got["mvau_iterations"] == full
         assert got["units"] == [(schedule.unit_iterations(), lanes)] * len(schedule.units)
         assert got["chain"] * UNIT_LATENCY == schedule.depth
         assert got["every_stream_has_a_writer_and_a_reader"]
@@ -244,14 +285,28 @@ def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp)
         stage = next(s for s in report.stages if s.name == name)
         step = got["mvau_iterations"] + qor.mvau_depth(simd) + got["chain"] * UNIT_LATENCY + qor.STEP_OVERHEAD
         read = got["read_x"]
-        if read is not None:  # x_t from a FIFO: x_0 before the steps, x_t+1 in parallel with the MVAU
+        if overlap is not None:  # the loop, or its h phase and the chain behind its last group
+            depth = qor.mvau_depth(simd)
+            step = (
+                max(got["mvau_iterations"] + depth, overlap["h_iterations"] + depth + got["chain"] * UNIT_LATENCY)
+                + qor.STEP_OVERHEAD
+            )
+            if read is not None:  # x_{t+2} read from a FIFO beside the MVAU
+                assert overlap["reads"] == 2 * read
+                step = max(step - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
+            prologue = overlap["reads"] + overlap["prologue"] + depth
+            assert stage.prologue == prologue and stage.step_cycles == step, name
+            assert stage.cycles == prologue + got["steps"] * step
+            if stage.fill is not None:  # y_0 is out after the prologue and one step
+                assert stage.fill == prologue + step
+        elif read is not None:  # x_t from a FIFO: x_0 before the steps, x_t+1 in parallel with the MVAU
             step = max(step - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
             assert (stage.prologue, stage.cycles, stage.fill) == (read, read + got["steps"] * step, step + read)
         elif got["y_fifo"]:  # only y_t into a FIFO: its first word is out by the end of the first step
             assert (stage.cycles, stage.fill) == (got["steps"] * step, step)
         else:
             assert stage.cycles == got["steps"] * step
-        assert (stage.fed_by is not None) == (read is not None)
+        assert (stage.fed_by is not None) == (read is not None or bool(overlap and overlap["reads"]))
         assert got["y_fifo"] == any(s.fed_by == name for s in report.stages)
     return len(recurrences)
 
@@ -390,6 +445,12 @@ def emitted_top(hls) -> dict:
             loops = _read_x_loops(fn)
             if not loops:  # it only writes y_t to a FIFO (emitted_step checks that)
                 continue
+            prologue = _labelled(fn, "mvau")
+            if prologue:  # x-overlapped: the MVAU reads x_0, x_1 before the steps, x_t+2 in its own loop
+                (first,) = prologue
+                reads = sum(_nest_trips(loop) + qor.ELEMENTWISE_DEPTH for loop in loops)
+                read_x.append(("overlap", reads + first.trip_count))  # + the MVAU's depth
+                continue
             (loop,) = loops
             assert loop.label is not None
             (step,) = [c for c in _labelled(fn, "steps")[0].walk() if isinstance(c, hlscpp.CallOp)]
@@ -469,9 +530,15 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
             cycles, fill = cycles + qor.mvau_depth(simd), op.columns // simd + qor.mvau_depth(simd)
         assert (stage.cycles, stage.fill) == (cycles, fill), stage.name
     recs = [s for s in report.stages if s.pipeline_depth is not None and s.fed_by is not None]
-    assert [s.prologue for s in recs] == got["read_x"]
-    for s, read in zip(recs, got["read_x"]):  # x_t+1 is read in parallel with the MVAU and its units
-        assert s.step_cycles == max(s.step_cycles - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
+    assert len(recs) == len(got["read_x"])
+    for s, read in zip(recs, got["read_x"]):
+        if isinstance(read, tuple):  # x-overlapped: x_0, x_1 and the x-part of step 0 before the steps
+            mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == s.name)
+            assert mvau.simd is not None
+            read = read[1] + qor.mvau_depth(mvau.simd)
+        else:  # x_t+1 is read in parallel with the MVAU and its units
+            assert s.step_cycles == max(s.step_cycles - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
+        assert s.prologue == read
         assert s.cycles == read + s.steps * s.step_cycles
     assert got["fifos"] == sum(s.fed_by is not None for s in report.stages)
     return len(streamed)
@@ -530,3 +597,104 @@ def test_streamed_top_level_is_bit_exact_in_csim(folding):
     mid, got = run_function(module, x), csim_stage(module, x)
     for k in want:
         assert np.array_equal(want[k], mid[k]) and np.array_equal(want[k], got[k]), k
+
+
+# ------------------------------------------------------------------------------------- the x-overlapped step
+def _b3_straddle():
+    from lstmc.testing_torch_layout import TorchLstmSpec, build_torch_lstm
+
+    return build_torch_lstm(TorchLstmSpec(input_size=5, hidden_size=4, seq_len=6, batch=3, seed=5))
+
+
+BIDIR = FIXTURES / "l2_bidir_w3_po2.onnx"
+OVERLAP_CASES = [
+    # I = 11, H = 7, x from the input port: SIMD 3 gives XF = 3 x-only folds and fold 3 = x 9, 10 + h 11;
+    # PE 7: E = 7, a group of 28 rows over all 4 row folds
+    (
+        "straddle",
+        lambda: build_lstm(
+            LstmSpec(
+                input_size=11,
+                hidden_size=7,
+                seq_len=5,
+                seed=7,
+                weight=Q(8, True, False, 2**-6),
+                io=Q(8, True, False, 2**-6),
+            )
+        ),
+        "qrnn-set-folding{pe=7 simd=3}",
+    ),
+    # two bidirectional layers: the reverse directions read x_{t+1} at row T - 2 - t of their buffers
+    ("bidir", lambda: onnx.load(BIDIR), "qrnn-set-folding{pe=8 simd=1}"),
+    # B = 3 interleaved sequences, I = 5: SIMD 3 straddles (fold 1 = x 3, 4 + h 5), 3 turns per phase
+    ("batch3", _b3_straddle, "qrnn-set-folding{pe=8 simd=3}"),
+    # two layers joined by a FIFO of 2-lane words: layer 1 reads y_t of layer 0 two steps ahead
+    ("l2_e2", lambda: onnx.load(FIXTURES / "l2_w4_float.onnx"), "qrnn-set-folding{pe=8 simd=2}"),
+]
+
+
+@needs_cxx
+@needs_ap_types
+def test_x_overlapped_step_is_bit_exact_in_csim(tmp_path):
+    """Where the step takes the x-overlapped schedule (the MVAU computes the x-only folds of step t + 1 from
+    x_{t+1} behind the h folds of step t, a prologue the x-part of step 0): the ap_int kernel (what Vitis
+    synthesizes) and the twin both equal the integer interpreter, on a fold straddling x and h, reverse
+    directions reading their buffers backwards, B = 3 interleaved sequences and x read from a FIFO two steps
+    ahead; and a kernel taking T at run time, at T = 2 and T = N. Breaks if the x-part
+    comes from the wrong step (x_t for x_{t+1}, a reverse direction's row T - 1 - t for T - 2 - t), a
+    straddling fold takes x_{t+1}'s columns, the carried x-part is not copied, or a FIFO word is read late."""
+    from lstmc.compile import mark_run_time_length
+    from lstmc.frontend import bind_sequence_length
+    from lstmc.hls.build import CSIM_FLAGS, build_csim, lower_to_hlscpp, run_csim_on_codes, write_sources
+    from lstmc.hls.csim import compile_csim
+    from lstmc.pipeline import lower_to_stage
+    from lstmc.stages import run_stage
+    from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell, finn_cell_inputs
+
+    def binaries(module, name):
+        iface = project.kernel_interface(module)
+        recs = [r for r in module.walk() if isinstance(r, qrnn.RecurrenceOp)]
+        assert recs and all(_overlapped(r) for r in recs), name  # the schedule under test
+        src = tmp_path / name
+        src.mkdir()
+        write_sources(lower_to_hlscpp(module, "k"), iface, src, "k")
+        return iface, [
+            compile_csim(src, "k", flags=(*CSIM_FLAGS, "-DLSTMC_CSIM_AP_TYPES")),
+            build_csim(module, iface, "k"),
+        ]
+
+    jobs = []
+    for name, make, folding in OVERLAP_CASES:
+        model = make()
+        jobs.append((name, model, dataflow_module(model, folding), None))
+    # a kernel taking T at run time (the notebook's FINN cell, I = 5, H = 7): its guards use seq_len, and
+    # SIMD 3 straddles (fold 1 = x 3, 4 + h 5)
+    n, spec = 6, FinnCellSpec(input_size=5, hidden_size=7)
+    cell = build_finn_cell(spec)
+    runtime = import_model(bind_sequence_length(cell, n))
+    mark_run_time_length(runtime, n)
+    runtime = apply_pipeline(lower_to_stage(runtime, "dataflow"), ["qrnn-set-folding{pe=7 simd=3}"])
+    jobs.append(("run_time_length", cell, runtime, n))
+
+    def run(job):
+        name, model, module, max_len = job
+        iface, kernels = binaries(module, name)
+        out = []
+        for t in [None] if max_len is None else [2, max_len]:
+            x = _inputs(model, seed=3, count=4) if t is None else finn_cell_inputs(spec, 4, t, 3)
+            want = run_stage("integer", model, x)
+            for kernel in kernels:
+                codes = run_csim_on_codes(kernel, iface, iface.quantize_inputs(x), t)
+                out.append((f"{name} T={t} {kernel.name}", want, iface.dequantize_outputs(codes, t)))
+        return out
+
+    with ThreadPoolExecutor(2) as pool:
+        for results in pool.map(run, jobs):
+            for what, want, got in results:
+                for k in want:
+                    assert np.array_equal(want[k], got[k]), f"{what}: output {k}"
+
+
+def _overlapped(rec: qrnn.RecurrenceOp) -> bool:
+    schedule = step_schedule(rec)
+    return schedule is not None and schedule.x_overlap(depth=qor.mvau_depth(schedule.mvau.simd.value.data)) is not None

@@ -251,7 +251,7 @@ def test_project_readme_and_wrote_line(tmp_path):
     assert "Vitis HLS 2022.1 or later" in readme and "vitis_hls -f run_hls.tcl" in readme
     assert "Part: `xczu7ev-ffvc1156-2-e` (board zcu104). Clock: 4 ns (250 MHz)." in readme
     rows = [ln for ln in readme.splitlines() if re.match(r"\| \d+ \|", ln)]
-    header = "| # | dir | C++ port | model name | shape | element type | codes | scale | zero point |"
+    header = "| # | dir | C++ port | model name | shape | element type | codes | scale | zero point | beat |"
     assert header in readme
     assert [r.split(" | ")[1] for r in rows] == ["in", "out", "out", "out"]
     for row in rows:  # one line per port, with exactly the header's cells: no name broke out of its cell
@@ -278,11 +278,16 @@ def _fake_kernel(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
 
     q8 = qrnn.QuantAttr(8, True, False, (1.0,), (0,))  # (the testbench moves codes; it does not read quantizers)
     iface = KernelInterface([Port("in|put", (3,), q8)], [Port('out"put', (2,), q8)])
+    from lstmc.hls.emit import AXIS_SUPPORT
+
     (tmp_path / "k.h").write_text(
-        "#include <ap_int.h>\n#include <hls_stream.h>\nvoid k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b);\n"
+        "#include <ap_int.h>\n#include <hls_stream.h>\n" + AXIS_SUPPORT + "\ntypedef ap_axiu<8, 0, 0, 0> beat;\n"
+        "void k(hls::stream<beat> &a, hls::stream<beat> &b);\n"
     )
     (tmp_path / "k.cpp").write_text(
-        '#include "k.h"\nvoid k(hls::stream<ap_int<8>> &a, hls::stream<ap_int<8>> &b) {\n' + body + "\n}\n"
+        '#include "k.h"\n'
+        "static beat B(ap_int<8> v, bool last) { beat w; w.data = v; w.keep = 1; w.strb = 1; w.last = last; return w; }\n"
+        "void k(hls::stream<beat> &a, hls::stream<beat> &b) {\n" + body + "\n}\n"
     )
     (tmp_path / "tb.cpp").write_text(testbench_source("k", iface, "k.h", ["ap_int<8>", "ap_int<8>"]))
     subprocess.run(
@@ -296,7 +301,7 @@ def _fake_kernel(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     return subprocess.run(["./tb"], cwd=tmp_path, capture_output=True, text=True)
 
 
-CORRECT = "ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z); b.write(x);"
+CORRECT = "ap_int<8> x = a.read().data, y = a.read().data, z = a.read().data; b.write(B(z, 0)); b.write(B(x, 1));"
 
 
 @needs_csim
@@ -305,15 +310,29 @@ CORRECT = "ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z); b.wri
     [
         (CORRECT, 0, None),
         (
-            "ap_int<8> x = a.read(), y = a.read(); b.write(x); b.write(y);",
+            "ap_int<8> x = a.read().data, y = a.read().data; b.write(B(x, 0)); b.write(B(y, 1));",
             1,
-            "FAIL: sequence 0: the kernel left 1 codes of input in|put unread",
+            "FAIL: sequence 0: the kernel left 1 beats of input in|put unread",
         ),
-        (CORRECT + " b.write(x);", 1, 'FAIL: sequence 0: output out"put holds 3 codes after the call, expected 2'),
         (
-            "ap_int<8> x = a.read(), y = a.read(), z = a.read(); b.write(z);",
+            CORRECT + " b.write(B(x, 1));",
             1,
-            'FAIL: sequence 0: output out"put holds 1 codes after the call, expected 2',
+            'FAIL: sequence 0: output out"put: TLAST on beat 2, after its last beat 1 (TLAST repeated)',
+        ),
+        (
+            "ap_int<8> x = a.read().data, y = a.read().data, z = a.read().data; b.write(B(z, 0));",
+            1,
+            'FAIL: sequence 0: output out"put holds 1 beats after the call, expected 2 (2 codes, 1 per beat)',
+        ),
+        (
+            "ap_int<8> x = a.read().data, y = a.read().data, z = a.read().data; b.write(B(z, 1)); b.write(B(x, 1));",
+            1,
+            'FAIL: sequence 0: output out"put: TLAST on beat 0 of 2 (early)',
+        ),
+        (
+            "ap_int<8> x = a.read().data, y = a.read().data, z = a.read().data; b.write(B(z, 0)); b.write(B(x, 0));",
+            1,
+            'FAIL: sequence 0: output out"put: TLAST missing on its last beat 1',
         ),
     ],
 )

@@ -9,10 +9,13 @@
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-to-hlscpp | filecheck %s
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-to-hlscpp{kernel=my_top}' | filecheck %s --check-prefix=KERNEL
 
-// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: memref<3x4xsi8> "out0") {
+// Every port is an AXI4-Stream of beats with TLAST (by default one 8-bit code per beat): the reader unpacks
+// code 0 of each beat; the writers pack one code per beat, TLAST on the last.
+// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "in", %{{.*}}: memref<3x4xsi8> "out0") {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1
 // CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1)
-// CHECK:             hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
+// CHECK:             [[BEAT:%.*]] = hlscpp.read %{{.*}} : !hlscpp.stream<!hlscpp.axis<8>> -> !hlscpp.axis<8>
+// CHECK:             hlscpp.unpack [[BEAT]][%{{.*}}] : !hlscpp.axis<8> -> si8
 
 // CHECK-LABEL: hlscpp.func @constant_h0(
 
@@ -63,18 +66,19 @@
 // CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 unroll(0) label("copy_state0")
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("final_state0")
 
-// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
-// CHECK:         hlscpp.write
-// CHECK-LABEL: hlscpp.func @write_h_T(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x6xsi8> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out") {
+// CHECK:         [[W:%.*]] = hlscpp.pack %{{.*}} count %{{.*}} last %{{.*}} : si8 -> !hlscpp.axis<8>
+// CHECK-NEXT:    hlscpp.write %{{.*}}, [[W]] : !hlscpp.stream<!hlscpp.axis<8>>, !hlscpp.axis<8>
+// CHECK-LABEL: hlscpp.func @write_h_T(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out") {
 
 // The scanned input is split by SIMD = 2 for the MVAU, the scan output by E = 3 for the unit. The top
 // function records the kernel's port list (lstmc.ports: names, order, direction, codes, quantizer), which
 // lstmc.hls.project.kernel_interface reads.
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
-// CHECK-SAME:  [[X:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "Y" axis, [[HT:%[0-9a-z_]+]]: !hlscpp.stream<si8> "h_T" axis) top dataflow block_control(ap_ctrl_chain)
-// CHECK-SAME:  attributes {lstmc.ports = [{name = "X", direction = "in", shape = array<i64: 3, 4>, element_type = si8, quant = #qrnn.quant<s8, scale = 0.125, zp = 0>, sequence = false},
-// CHECK-SAME:  {name = "Y", direction = "out", shape = array<i64: 3, 6>, element_type = si8, quant = {{.*}}, sequence = false},
-// CHECK-SAME:  {name = "h_T", direction = "out", shape = array<i64: 6>, element_type = si8, quant = {{.*}}, sequence = false}]} {
+// CHECK-SAME:  [[X:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "X" axis, [[Y:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "Y" axis, [[HT:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "h_T" axis) top dataflow block_control(ap_ctrl_chain)
+// CHECK-SAME:  attributes {lstmc.ports = [{name = "X", direction = "in", shape = array<i64: 3, 4>, element_type = si8, quant = #qrnn.quant<s8, scale = 0.125, zp = 0>, sequence = false, beat_bits = 8 : i64, codes_per_beat = 1 : i64},
+// CHECK-SAME:  {name = "Y", direction = "out", shape = array<i64: 3, 6>, element_type = si8, quant = {{.*}}, sequence = false, beat_bits = 8 : i64, codes_per_beat = 1 : i64},
+// CHECK-SAME:  {name = "h_T", direction = "out", shape = array<i64: 6>, element_type = si8, quant = {{.*}}, sequence = false, beat_bits = 8 : i64, codes_per_beat = 1 : i64}]} {
 // CHECK-NEXT:    %h0 = hlscpp.array
 // CHECK-NEXT:    %x = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<3x4xsi8>
 // CHECK-NEXT:    %ys = hlscpp.array local partition [#hlscpp.partition<cyclic, 3, 2>] : memref<3x6xsi8>
@@ -157,7 +161,7 @@ func.func @b() {
 // `seq_len` iterations (ub = 3 is their largest bound), and a reverse scan indexes seq_len - 1 - t. The h_T
 // port, not on the time axis, keeps its static loop.
 // CHECK-LABEL: hlscpp.func @read_X(
-// CHECK-SAME:  %{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: memref<3x4xsi8> "out0", [[N:%[0-9a-z_]+]]: index "seq_len") {
+// CHECK-SAME:  %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "in", %{{.*}}: memref<3x4xsi8> "out0", [[N:%[0-9a-z_]+]]: index "seq_len") {
 // CHECK-NEXT:    hlscpp.for %{{[a-z0-9_]+}} = 0 to [[N]] max 3 step 1
 // CHECK-LABEL: hlscpp.func @rec_rcell(
 // CHECK-SAME:  %{{[0-9a-z_]+}}: memref<6xsi8> "in0", %{{[0-9a-z_]+}}: memref<3x4xsi8> "in1", %{{[0-9a-z_]+}}: memref<6xsi8> "out0", %{{[0-9a-z_]+}}: memref<3x6xsi8> "out1", [[LEN:%[0-9a-z_]+]]: index "seq_len") {
@@ -165,12 +169,12 @@ func.func @b() {
 // CHECK-NEXT:      [[ONE:%.*]] = hlscpp.const 1 : index
 // CHECK-NEXT:      [[LAST:%.*]] = hlscpp.binary sub [[LEN]], [[ONE]] : (index, index) -> index
 // CHECK-NEXT:      hlscpp.binary sub [[LAST]], [[T]] : (index, index) -> index
-// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out", %{{.*}}: index "seq_len") {
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x6xsi8> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out", %{{.*}}: index "seq_len") {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to %{{.*}} max 3 step 1
-// CHECK-LABEL: hlscpp.func @write_H(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK-LABEL: hlscpp.func @write_H(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out") {
 // CHECK-NEXT:    hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1)
-// CHECK:       hlscpp.func @lstmc_kernel(%{{.*}}: !hlscpp.stream<si8> "X" axis, %{{.*}}: !hlscpp.stream<si8> "Y" axis, %{{.*}}: !hlscpp.stream<si8> "H" axis, %{{.*}}: index "seq_len" s_axilite) top dataflow block_control(ap_ctrl_chain)
-// CHECK-SAME:  attributes {lstmc.ports = [{name = "X", {{.*}}, sequence = true}, {name = "Y", {{.*}}, sequence = true}, {name = "H", {{.*}}, sequence = false}], lstmc.max_seq_len = 3 : i64} {
+// CHECK:       hlscpp.func @lstmc_kernel(%{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "X" axis, %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "Y" axis, %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "H" axis, %{{.*}}: index "seq_len" s_axilite) top dataflow block_control(ap_ctrl_chain)
+// CHECK-SAME:  attributes {lstmc.ports = [{name = "X", {{.*}}, sequence = true, beat_bits = 8 : i64, codes_per_beat = 1 : i64}, {name = "Y", {{.*}}, sequence = true, beat_bits = 8 : i64, codes_per_beat = 1 : i64}, {name = "H", {{.*}}, sequence = false, beat_bits = 8 : i64, codes_per_beat = 1 : i64}], lstmc.max_seq_len = 3 : i64} {
 func.func @run_time_length(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "H"], lstmc.max_seq_len = 3 : i64} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
@@ -215,8 +219,9 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
 // row buffer while it emits the patches of row y - 1 from the other. The MVAU reads a SIMD-wide word into
 // its input buffer on the first row fold only, and runs one flat loop over its V = 4 patches. The
 // requantizer takes a PE-wide word per iteration and writes its (cyclically split) buffer.
-// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
-// CHECK:             [[V:%.*]] = hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
+// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
+// CHECK:             hlscpp.read %{{.*}} : !hlscpp.stream<!hlscpp.axis<8>> -> !hlscpp.axis<8>
+// CHECK:             [[V:%.*]] = hlscpp.unpack
 // CHECK-NEXT:        hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
 // CHECK-LABEL: hlscpp.func @window_win(
 // CHECK-SAME:  [[IN:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in0", [[OUT:%[0-9a-z_]+]]: memref<2x!hlscpp.stream<si8>> "out0") {
@@ -244,7 +249,7 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
 // CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0) label("lanes")
 // CHECK:               hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si16>> -> si16
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
-// CHECK-SAME:  [[PX:%[0-9a-z_]+]]: !hlscpp.stream<si8> "X" axis, [[PY:%[0-9a-z_]+]]: !hlscpp.stream<ui8> "Y" axis) top dataflow block_control(ap_ctrl_chain) attributes {lstmc.ports = [{{.*}}]{{.*}}} {
+// CHECK-SAME:  [[PX:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "X" axis, [[PY:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "Y" axis) top dataflow block_control(ap_ctrl_chain) attributes {lstmc.ports = [{{.*}}]{{.*}}} {
 // CHECK-NEXT:    %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
 // CHECK-NEXT:    %win_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si8>>
 // CHECK-NEXT:    %mm_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si16>>
@@ -312,12 +317,13 @@ func.func @conv2d(%X: tensor<3x3xf32>) -> tensor<4x1xf32> attributes {lstmc.inpu
 // CHECK-NEXT:      hlscpp.call @rec_layer0_step([[ST]], %x0, %{{.*}}, %{{.*}}, [[YS]], [[XS]], %x_next0)
 // CHECK:           label("copy_x0")
 // y_t leaves in words of E = 3 lanes (no [T][H] buffer); the port's writer takes one element per cycle.
-// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x!hlscpp.stream<si8>> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: memref<3x!hlscpp.stream<si8>> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out") {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
 // CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 {
 // CHECK-NEXT:        hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 3 step 1 pipeline(1) {
 // CHECK-NEXT:          [[V:%.*]] = hlscpp.read %{{.*}}{{\[}}[[E]]] : memref<3x!hlscpp.stream<si8>> -> si8
-// CHECK-NEXT:          hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
+// CHECK:               [[W:%.*]] = hlscpp.pack [[V]] count %{{.*}} last %{{.*}} : si8 -> !hlscpp.axis<8>
+// CHECK-NEXT:          hlscpp.write %{{.*}}, [[W]] : !hlscpp.stream<!hlscpp.axis<8>>, !hlscpp.axis<8>
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
 // CHECK:         %ys_fifo = hlscpp.stream depth(2) : memref<3x!hlscpp.stream<si8>>
 // CHECK:         hlscpp.call @requant_xr(%x_fifo, %xr_fifo)
@@ -342,10 +348,11 @@ func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input
 // Two forward layers between the ports: x_t streams from the input port straight into layer 0 (its reader
 // writes a FIFO, no [T][I] buffer), layer 0's y_t into layer 1's x_t FIFO, and layer 1's y_t (through a
 // reshape, a view) to the output port's writer. No [T][N] array is left at the top level.
-// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
+// CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
 // CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) {
-// CHECK-NEXT:        [[V:%.*]] = hlscpp.read %{{.*}} : !hlscpp.stream<si8> -> si8
+// CHECK-NEXT:        [[B:%.*]] = hlscpp.read %{{.*}} : !hlscpp.stream<!hlscpp.axis<8>> -> !hlscpp.axis<8>
+// CHECK:             [[V:%.*]] = hlscpp.unpack [[B]]
 // CHECK-NEXT:        hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
 // The unit computing h_t writes y_t to the step's FIFO argument as it goes (no time index).
 // CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: !hlscpp.stream<si16> "in0", %{{.*}}: memref<6xsi8> "next0", [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "y0") {
@@ -354,7 +361,7 @@ func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input
 // CHECK-LABEL: hlscpp.func @rec_layer0(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: !hlscpp.stream<si8> "out0") {
 // CHECK-LABEL: hlscpp.func @rec_layer1(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: !hlscpp.stream<si8> "out0") {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("read_x0")
-// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<si8> "out") {
+// CHECK-LABEL: hlscpp.func @write_Y(%{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out") {
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
 // CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) {
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(

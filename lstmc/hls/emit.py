@@ -99,8 +99,59 @@ template <class T> class stream {
     return v;
   }
 };
+// One AXI4-Stream beat of W data bits, as ap_axiu<W, 0, 0, 0> holds it: data, TKEEP, TSTRB (one bit per byte)
+// and TLAST; bit i of a field is bit i % 64 of its word i / 64.
+template <int W> struct axis {
+  uint64_t data[(W + 63) / 64];
+  uint64_t keep[(W / 8 + 63) / 64];
+  uint64_t strb[(W / 8 + 63) / 64];
+  bool last;
+  axis() : data(), keep(), strb(), last(false) {}
+};
+// Bits [lo, lo + n) of a little-endian bit array, 1 <= n <= 64.
+inline uint64_t get_bits(const uint64_t *w, int lo, int n) {
+  int s = lo % 64;
+  uint64_t v = w[lo / 64] >> s;
+  if (s && s + n > 64) v |= w[lo / 64 + 1] << (64 - s);
+  return n == 64 ? v : v & ((1ULL << n) - 1);
+}
+inline void put_bits(uint64_t *w, int lo, int n, uint64_t v) {
+  int s = lo % 64;
+  uint64_t m = n == 64 ? ~0ULL : (1ULL << n) - 1;
+  v &= m;
+  w[lo / 64] = (w[lo / 64] & ~(m << s)) | (v << s);
+  if (s && s + n > 64) w[lo / 64 + 1] = (w[lo / 64 + 1] & ~(m >> (64 - s))) | (v >> (64 - s));
+}
+// TKEEP and TSTRB: the first `bytes` bytes.
+template <int W> inline void set_keep(axis<W> &b, int bytes) {
+  for (int k = 0; k < W / 8; k++) {
+    put_bits(b.keep, k, 1, k < bytes);
+    put_bits(b.strb, k, 1, k < bytes);
+  }
+}
 }  // namespace lstmc_tb
 #endif  // LSTMC_CSIM_STREAM"""
+# The kernel's ports are hls::stream<ap_axiu<W, 0, 0, 0>> (TDATA, TKEEP, TSTRB, TLAST) from Vitis HLS's
+# ap_axi_sdata.h. Other copies of the ap_types headers (hls4ml's, which lstmc's C-simulation uses) do not ship
+# that header: then a minimal stand-in with the same fields takes its place (C-simulation only: Vitis always
+# has the real one).
+AXIS_SUPPORT = """#ifdef __has_include
+#if __has_include(<ap_axi_sdata.h>)
+#define LSTMC_HAVE_AP_AXI_SDATA
+#endif
+#endif
+#ifdef LSTMC_HAVE_AP_AXI_SDATA
+#include <ap_axi_sdata.h>
+#elif !defined(LSTMC_AP_AXIU)
+#define LSTMC_AP_AXIU
+// no ap_axi_sdata.h (not Vitis HLS): a stand-in for C-simulation with the fields lstmc uses
+template <int D, int U, int TI, int TD> struct ap_axiu {
+  ap_uint<D> data;
+  ap_uint<(D + 7) / 8> keep;
+  ap_uint<(D + 7) / 8> strb;
+  ap_uint<1> last;
+};
+#endif"""
 
 
 def cpp_type(ty: Attribute) -> str:
@@ -113,6 +164,8 @@ def cpp_type(ty: Attribute) -> str:
         return f"ap_uint<{w}>" if ty.signedness.data == Signedness.UNSIGNED else f"ap_int<{w}>"
     if isinstance(ty, hlscpp.StreamType):
         return f"hls::stream<{cpp_type(ty.element_type)}>"
+    if isinstance(ty, hlscpp.AxisType):
+        return f"ap_axiu<{ty.width.data}, 0, 0, 0>"
     raise ValueError(f"no C++ type for {ty}")
 
 
@@ -210,6 +263,8 @@ class CppPrinter:
         else:
             for name in KERNEL_INCLUDES:
                 self.line(f"#include <{name}>")
+            for text in AXIS_SUPPORT.splitlines():
+                self.line(text)
         functions = [op for op in module.ops if isinstance(op, hlscpp.FuncOp)]
         twin = csim_twin and native_twin_blocker(module) is None
         if twin:
@@ -356,6 +411,47 @@ class CppPrinter:
     def _write(self, op: hlscpp.WriteOp) -> None:
         self.line(f"{self.name(op.stream)}{self._index(op.indices)}.write({self.name(op.value)});")
 
+    @staticmethod
+    def code_bits(op: hlscpp.PackOp | hlscpp.UnpackOp) -> int:
+        """b: the width of a pack's codes or of an unpack's result."""
+        ty = op.result.type if isinstance(op, hlscpp.UnpackOp) else op.codes[0].type
+        assert isinstance(ty, IntegerType)
+        return ty.width.data
+
+    def lane_offset(self, lane: SSAValue, bits: int) -> str:
+        k = _const_of(lane)
+        return str(k * bits) if k is not None else f"{self.name(lane)} * {bits}"
+
+    def pack_lines(self, op: hlscpp.PackOp) -> list[tuple[int, str]]:
+        """(i, the code's name) for every code the beat holds, and the guard `i < count` when count is not a
+        constant (codes past it are not placed: their bits stay zero)."""
+        return [(i, self.name(c)) for i, c in enumerate(op.codes)]
+
+    def _pack(self, op: hlscpp.PackOp) -> None:
+        bits = self.code_bits(op)
+        name, count, known = self.name(op.result), self.name(op.count), _const_of(op.count)
+        keep_bits = op.result.type.width.data // 8
+        self.line(f"{cpp_type(op.result.type)} {name};")
+        self.line(f"{name}.data = 0;")
+        for i, code in self.pack_lines(op):
+            if known is not None and i >= known:
+                continue
+            guard = f"if ({i} < {count}) " if known is None and i else ""
+            self.line(f"{guard}{name}.data.range({(i + 1) * bits - 1}, {i * bits}) = {code};")
+        if known is not None:  # the bytes holding `known` codes
+            shift = keep_bits - (known * bits + 7) // 8
+            self.line(f"{name}.keep = ~ap_uint<{keep_bits}>(0)" + (f" >> {shift};" if shift else ";"))
+        else:
+            self.line(f"{name}.keep = ~ap_uint<{keep_bits}>(0) >> ({keep_bits} - ({count} * {bits} + 7) / 8);")
+        self.line(f"{name}.strb = {name}.keep;")
+        self.line(f"{name}.last = {self.name(op.last)};")
+
+    def _unpack(self, op: hlscpp.UnpackOp) -> None:
+        bits = self.code_bits(op)
+        lo = self.lane_offset(op.lane, bits)
+        hi = str(int(lo) + bits - 1) if lo.isdigit() else f"{lo} + {bits - 1}"
+        self.line(f"{cpp_type(op.result.type)} {self.name(op.result)} = {self.name(op.beat)}.data.range({hi}, {lo});")
+
     def _binary(self, op: hlscpp.BinaryOp) -> None:
         kind, a, b = op.kind.data, self.name(op.lhs), self.name(op.rhs)
         ty = cpp_type(op.result.type)
@@ -438,7 +534,7 @@ def native_twin_blocker(module: ModuleOp) -> str | None:
         for ty in types_of(op):
             if isinstance(ty, IntegerType) and ty.width.data > _NATIVE_MAX_BITS:
                 return f"{cpp_type(ty)} is wider than {_NATIVE_MAX_BITS} bits"
-            if not isinstance(ty, (IntegerType, IndexType, MemRefType, hlscpp.StreamType)):
+            if not isinstance(ty, (IntegerType, IndexType, MemRefType, hlscpp.StreamType, hlscpp.AxisType)):
                 return f"{ty} has no native twin"
         if isinstance(op, hlscpp.BinaryOp) and _is_ap(op.result.type):
             if op.kind.data == "shl":
@@ -587,45 +683,91 @@ def _native_values(op: hlscpp.ArrayOp) -> np.ndarray:
 
 
 class _Dot:
-    """The sum over one part of an MVAU row: X[lead..., c] * W[r0 + c, n] for c < size (see MvauTwin)."""
+    """The sum over a column range of one part of an MVAU row: X[lead..., c] * W[r0 + c, n] for c0 <= c <
+    c0 + size (see MvauTwin)."""
 
-    def __init__(self, x: SSAValue, lead: tuple, r0: int, size: int, w: hlscpp.ArrayOp, n: SSAValue):
-        self.x, self.lead, self.r0, self.size, self.w, self.n = x, lead, r0, size, w, n
-        self.weights: np.ndarray | None = None  # W[r0 : r0 + size].T, one contiguous row per output row n
+    def __init__(self, x: SSAValue, lead: tuple, r0: int, size: int, w: hlscpp.ArrayOp, n: SSAValue, c0: int = 0):
+        self.x, self.lead, self.r0, self.size, self.w, self.n, self.c0 = x, lead, r0, size, w, n, c0
+        self.weights: np.ndarray | None = None  # W[r0 + c0 : r0 + c0 + size].T, one contiguous row per output row n
         self.bound = 0  # bounds |every partial sum|: max|x| over x's type times the largest row sum of |W|
         self.ctype: str | None = None  # a native type in which that holds (None: neither int32_t nor int64_t)
 
-    def key(self) -> tuple:
-        return self.x, self.lead, self.r0, self.size, self.w, self.n
+    @property
+    def rows(self) -> tuple[int, int]:
+        """The weight rows it reads: [r0 + c0, r0 + c0 + size)."""
+        return self.r0 + self.c0, self.r0 + self.c0 + self.size
 
     def settle(self, values: np.ndarray) -> None:
         """Fill weights, bound and ctype from the twin's values of W."""
-        self.weights = np.ascontiguousarray(values[self.r0 : self.r0 + self.size].T)
+        lo_row, hi_row = self.rows
+        self.weights = np.ascontiguousarray(values[lo_row:hi_row].T)
         lo, hi = value_range(_element_type(self.x))
         self.bound = max(abs(lo), abs(hi)) * int(np.abs(self.weights).sum(axis=1).max(initial=0))
         self.ctype = "int32_t" if self.bound < 1 << 31 else ("int64_t" if self.bound < 1 << 63 else None)
 
 
+_EVAL = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "eq": lambda a, b: int(a == b),
+    "ne": lambda a, b: int(a != b),
+    "lt": lambda a, b: int(a < b),
+    "le": lambda a, b: int(a <= b),
+    "gt": lambda a, b: int(a > b),
+    "ge": lambda a, b: int(a >= b),
+    "and": lambda a, b: a & b,
+    "or": lambda a, b: a | b,
+}
+
+
+def _evaluate(value: SSAValue, env: dict[SSAValue, int]) -> int | None:
+    """The value of an index or bool expression of constants and the values in `env` (None if it depends on
+    anything else)."""
+    if value in env:
+        return env[value]
+    op = value.owner
+    if isinstance(op, hlscpp.ConstOp):
+        return op.value.value.data
+    if (
+        isinstance(op, hlscpp.BinaryOp)
+        and op.kind.data in _EVAL
+        and (isinstance(op.result.type, IndexType) or op.result.type == IntegerType(1))
+    ):
+        a, b = _evaluate(op.lhs, env), _evaluate(op.rhs, env)
+        return None if a is None or b is None else _EVAL[op.kind.data](a, b)
+    if isinstance(op, hlscpp.SelectOp):
+        c = _evaluate(op.cond, env)
+        return None if c is None else _evaluate(op.if_true if c else op.if_false, env)
+    return None
+
+
 class MvauTwin:
     """How the twin runs an MVAU loop (an `hlscpp.for` labelled `mvau`, as qrnn-to-hlscpp writes it: a flat
-    loop over row folds x column folds whose counters live in index arrays, each iteration one
-    multiply-accumulate per PE row and SIMD lane into per-part accumulators reset at the first column fold and
-    read at the last) at the speed of a plain dot product, with the same bits:
-    - each accumulator's reset `acc[q] = 0` becomes the whole dot product of its part, a contiguous loop over a
-      transposed copy of the weights that g++ vectorizes, and its multiply-accumulates are not printed. The
-      ap kernel wraps the accumulator to its type after every addition; wrapping is a ring homomorphism (mod
-      2^W), so wrapping the exact sum once gives the same value. The sum is exact in int32_t (int64_t) when
-      max|x| (from x's type) times the largest column sum of |W| stays below 2^31 (2^63);
-    - the column folds between the first and the last then only advance the column counter, so the twin
-      jumps over them (CF > 2).
-    Anything that does not match exactly (a product the type wraps, an accumulator read or written elsewhere,
-    a side effect outside the first/last folds, the loop index used) leaves the loop printed op for op."""
+    loop whose column-fold counter lives in an index array, each iteration one multiply-accumulate per PE row
+    and SIMD lane into per-part accumulators) at the speed of a plain dot product, with the same bits. An
+    accumulator runs in segments: it is set at the fold `sf == a` (to 0, or to a value loaded from an array the
+    loop does not write: the x-part a step carried over) and read at the fold `sf == b` (the first such b >= a),
+    the folds a .. b of one row following each other (`_emit_mvau`, `_emit_overlapped_mvau`). The twin
+    evaluates, for every fold of the segment, which multiply-accumulates run (their guards and selected
+    operands are expressions of the counter and constants) and which column each reads:
+    - each set `acc[q] = v` becomes v + the dot product of the columns the segment reads (one contiguous range
+      of one input array, at one leading index), a contiguous loop over a transposed copy of the weights that
+      g++ vectorizes, and its multiply-accumulates are not printed. The ap kernel wraps the accumulator to its
+      type after every addition; wrapping is a ring homomorphism (mod 2^W), so wrapping the exact sum once
+      gives the same value. The sum is exact in int32_t (int64_t) when max|x| (from x's type) times the
+      largest column sum of |W| stays below 2^31 (2^63). The inputs must hold still during the loop;
+    - the folds strictly inside a segment do nothing then but step the counter: when it provably steps by one
+      there and no other side effect happens there, the twin jumps over them.
+    Anything that does not match exactly (a product the type wraps, an accumulator read or written elsewhere, a
+    guard or column that is not an expression of the counter, columns that are not one range) leaves the loop
+    printed op for op."""
 
     def __init__(self, loop: hlscpp.ForOp):
         self.loop = loop
         self.skip: set = set()  # ops not printed
-        self.dots: dict[hlscpp.StoreOp, _Dot] = {}  # accumulator resets -> their dot products
-        self.jump: tuple[SSAValue, int] | None = None  # (the column counter array, column folds)
+        self.dots: dict[hlscpp.StoreOp, list[_Dot]] = {}  # accumulator sets -> the dot products added to them
+        self.jump: tuple[SSAValue, list[tuple[int, int]]] | None = None  # (the fold counter array, segments)
 
     @classmethod
     def find(cls, loop: hlscpp.ForOp) -> MvauTwin | None:
@@ -634,91 +776,170 @@ class MvauTwin:
         twin = cls(loop)
         return twin if twin._match() else None
 
+    def _guards(self, op) -> list[SSAValue]:
+        """The conditions of the ifs around `op` inside the loop."""
+        conds, node = [], op.parent_op()
+        while node is not None and node is not self.loop:
+            if isinstance(node, hlscpp.IfOp):
+                conds.append(node.cond)
+            node = node.parent_op()
+        return conds
+
+    def _fold_flag(self, cond: SSAValue) -> tuple[SSAValue, int] | None:
+        """(the counter's load, a) of a condition `counter == a` (or `... && counter == a`)."""
+        both = _owner(cond, hlscpp.BinaryOp, "and")
+        for c in (cond,) if both is None else (both.lhs, both.rhs):
+            eq = _owner(c, hlscpp.BinaryOp, "eq")
+            load = _owner(eq.lhs, hlscpp.LoadOp) if eq is not None else None
+            a = _const_of(eq.rhs) if eq is not None else None
+            if (
+                load is not None
+                and a is not None
+                and not load.indices
+                and load.parent_block() is self.loop.body.block
+                and isinstance(_element_type(load.array), IndexType)
+            ):
+                return load.result, a
+        return None
+
     def _match(self) -> bool:
         loop, body = self.loop, self.loop.body.block
-        if loop.bound is not None or loop.lb.value.data != 0 or loop.step.value.data != 1 or body.args[0].uses:
+        if loop.bound is not None or loop.lb.value.data != 0 or loop.step.value.data != 1:
             return False
-        # the column counter: `sf = (sf + 1 == CF) ? 0 : sf + 1` at the top level of the body
-        counter = None
-        for op in body.ops:
-            if isinstance(op, hlscpp.StoreOp) and not op.indices and (sel := _owner(op.value, hlscpp.SelectOp)):
-                wrap, nxt = _owner(sel.cond, hlscpp.BinaryOp, "eq"), _owner(sel.if_false, hlscpp.BinaryOp, "add")
-                load = _owner(nxt.lhs, hlscpp.LoadOp) if nxt is not None else None
-                folds = _const_of(wrap.rhs) if wrap is not None else None
-                if (
-                    nxt is not None
-                    and wrap is not None
-                    and load is not None
-                    and folds is not None
-                    and wrap.lhs is nxt.result
-                    and _const_of(nxt.rhs) == 1
-                    and _const_of(sel.if_true) == 0
-                    and load.array is op.array
-                    and load.parent_block() is body
-                ):
-                    counter = (op.array, load.result, folds)
-        if counter is None:
-            return False
-        sf_array, sf, folds = counter
-        flags = {}
-        for use in sf.uses:
-            user = use.operation
-            if isinstance(user, hlscpp.BinaryOp) and user.kind.data == "eq" and user.lhs is sf:
-                flags[_const_of(user.rhs)] = user.result
-        first, last = flags.get(0), flags.get(folds - 1)
-        if first is None or last is None:
-            return False
-        # the multiply-accumulates, grouped by accumulator
         macs: dict[SSAValue, list] = {}
-        values: dict[hlscpp.ArrayOp, np.ndarray] = {}  # the weights, once per array
         for op in loop.walk():
             if isinstance(op, hlscpp.StoreOp) and (mac := self._mac(op)) is not None:
                 macs.setdefault(op.array, []).append((op, mac))
         if not macs:
             return False
+        values: dict[hlscpp.ArrayOp, np.ndarray] = {}  # the weights, once per array
+        counter: SSAValue | None = None
+        written = {op.array for op in loop.walk() if isinstance(op, hlscpp.StoreOp)}
+        segments_of: dict[SSAValue, list[tuple[int, int]]] = {}
         for acc, found in macs.items():
-            dot = found[0][1][1]
-            if _owner(acc, hlscpp.ArrayOp) is None or any(m.key() != dot.key() for _, (_, m) in found):
+            if _owner(acc, hlscpp.ArrayOp) is None:
                 return False
-            if dot.w not in values:
-                values[dot.w] = _native_values(dot.w)
-            dot.settle(values[dot.w])
-            if dot.ctype is None:
+            mac_stores = {s for s, _ in found}
+            mac_loads = {m[0][2] for _, m in found}
+            sets, reads = [], []
+            for use in acc.uses:
+                user = use.operation
+                if isinstance(user, hlscpp.StoreOp) and user not in mac_stores:
+                    sets.append(user)
+                elif isinstance(user, hlscpp.LoadOp) and user not in mac_loads:
+                    reads.append(user)
+                elif not isinstance(user, (hlscpp.StoreOp, hlscpp.LoadOp)):
+                    return False
+            q = list(found[0][0].indices)
+            flagged_sets, flagged_reads = [], []
+            for op in sets + reads:
+                if list(op.indices) != q:
+                    return False
+                flag = None
+                for cond in self._guards(op):
+                    flag = flag or self._fold_flag(cond)
+                if flag is None or (counter is not None and flag[0] is not counter):
+                    return False
+                counter = flag[0]
+                (flagged_sets if op in sets else flagged_reads).append((flag[1], op))
+            if not flagged_sets or not flagged_reads:
                 return False
-            resets = [
-                u.operation
-                for u in acc.uses
-                if isinstance(u.operation, hlscpp.StoreOp) and all(u.operation is not s for s, _ in found)
-            ]
-            if len(resets) != 1:
-                return False
-            reset = resets[0]
-            q = found[0][0].indices
-            parent = reset.parent_op()
-            if (
-                _const_of(reset.value) != 0
-                or list(reset.indices) != list(q)
-                or not isinstance(parent, hlscpp.IfOp)
-                or parent.cond is not first
-                or not all(_available_before(v, reset) for v in (*dot.lead, dot.n))
-                or not all(_available_before(v, reset) for v in q)
-            ):
-                return False
-            self.dots[reset] = dot
-            for store, (ops, _) in found:
+            read_folds = sorted(b for b, _ in flagged_reads)
+            segments = []
+            for a, reset in flagged_sets:
+                ends = [b for b in read_folds if b >= a]
+                if not ends or not isinstance(reset.parent_op(), hlscpp.IfOp):
+                    return False
+                start = reset.value
+                load = _owner(start, hlscpp.LoadOp)
+                if _const_of(start) != 0 and (
+                    load is None or load.array in written or load.parent_op() is not reset.parent_op()
+                ):
+                    return False
+                assert counter is not None
+                dots = self._segment(found, counter, a, ends[0], reset)
+                if dots is None:
+                    return False
+                for dot in dots:
+                    if dot.w not in values:
+                        values[dot.w] = _native_values(dot.w)
+                    dot.settle(values[dot.w])
+                    if dot.ctype is None:
+                        return False
+                self.dots[reset] = dots
+                segments.append((a, ends[0]))
+            segments_of[acc] = segments
+            for _, (ops, _) in found:
                 self.skip.update(ops)
-        # the inputs hold still during the loop (the dot products read them at the first fold)
-        inputs = {dot.x for dot in self.dots.values()}
+        # the inputs hold still during the loop (the dot products read them when the accumulator is set)
+        inputs = {dot.x for dots in self.dots.values() for dot in dots}
         for op in loop.walk():
             if (isinstance(op, hlscpp.StoreOp) and op.array in inputs) or (
                 isinstance(op, hlscpp.CallOp) and inputs.intersection(op.args)
             ):
                 return False
-        # no side effect in the folds between the first and the last but the counters (index arrays at the top
-        # level: the column counter, and row/turn counters that change with its wrap-around)
-        for op in loop.walk():
+        self._jump(body, counter, segments_of)
+        return True
+
+    def _segment(self, found, counter: SSAValue, a: int, b: int, reset) -> list[_Dot] | None:
+        """The dot products of the folds a .. b of the multiply-accumulates `found` (one per input array), or
+        None when a guard, operand or column is not an expression of the counter, or the columns of an array
+        are not one range read once each."""
+        terms: dict[tuple, list[int]] = {}
+        for sf in range(a, b + 1):
+            env = {counter: sf}
+            for store, (ops, mac) in found:
+                guards = [_evaluate(c, env) for c in self._guards(store)]
+                if any(g is None for g in guards):
+                    return None
+                if not all(guards):
+                    continue
+                x_load = mac.x_load(env)
+                if x_load is None:
+                    return None
+                col = _evaluate(x_load.indices[-1], env)
+                k = _evaluate(mac.k, env)
+                if col is None or k is None:
+                    return None
+                key = (x_load.array, tuple(x_load.indices[:-1]), k - col, mac.w, mac.n)
+                terms.setdefault(key, []).append(col)
+        dots = []
+        for (x, lead, r0, w, n), cols in terms.items():
+            c0, size = min(cols), len(cols)
+            shape = SSAValue.get(x, type=MemRefType).type.get_shape()
+            if sorted(cols) != list(range(c0, c0 + size)) or c0 < 0 or c0 + size > shape[-1]:
+                return None
+            if r0 + c0 < 0 or r0 + c0 + size > w.result.type.get_shape()[0]:
+                return None
+            if not all(_available_before(v, reset) for v in (*lead, n)):
+                return None
+            dots.append(_Dot(x, lead, r0, size, w, n, c0))
+        return dots
+
+    def _jump(self, body, counter: SSAValue | None, segments_of: dict) -> None:
+        """Jump over the folds strictly inside the segments (a .. b, b - a > 1) when they do nothing but
+        accumulate (see the class): no accumulator is set or read there, the counter provably steps by one
+        through them, and every other side effect happens at a fold outside them (or is a counter)."""
+        load = _owner(counter, hlscpp.LoadOp) if counter is not None else None
+        if counter is None or load is None or self.loop.body.block.args[0].uses:
+            return
+        updates = [
+            op for op in body.ops if isinstance(op, hlscpp.StoreOp) and not op.indices and op.array is load.array
+        ]
+        segments = {seg for segs in segments_of.values() for seg in segs}
+        inner = sorted((a, b) for a, b in segments if b - a > 1)
+        if len(updates) != 1 or not inner:
+            return
+        skipped = {f for a, b in inner for f in range(a + 1, b)}
+        if any(a in skipped or b in skipped for a, b in segments):
+            return
+        if any(_evaluate(updates[0].value, {counter: f}) != f + 1 for a, b in inner for f in range(a, b)):
+            return
+        # no side effect in the skipped folds but the counters (index arrays at the top level: the column
+        # counter, and row/turn counters that change with its wrap-around)
+        for op in self.loop.walk():
             if (
-                op is loop
+                op is self.loop
                 or op in self.skip
                 or not isinstance(op, (hlscpp.StoreOp, hlscpp.WriteOp, hlscpp.ReadOp, hlscpp.CallOp))
             ):
@@ -727,25 +948,18 @@ class MvauTwin:
                 isinstance(op, hlscpp.StoreOp)
                 and op.parent_block() is body
                 and not op.indices
-                and isinstance(op.array.type, MemRefType)
-                and isinstance(op.array.type.element_type, IndexType)
+                and isinstance(_element_type(op.array), IndexType)
             ):
                 continue
-            node, guarded = op.parent_op(), False
-            while node is not None and node is not loop:
-                if isinstance(node, hlscpp.IfOp):
-                    cond = node.cond
-                    both = _owner(cond, hlscpp.BinaryOp, "and")
-                    guarded |= cond is first or cond is last or (both is not None and last in (both.lhs, both.rhs))
-                node = node.parent_op()
-            if not guarded:
-                return False
-        if folds > 2:
-            self.jump = (sf_array, folds)
-        return True
+            folds = [
+                flag[1] for c in self._guards(op) if (flag := self._fold_flag(c)) is not None and flag[0] is counter
+            ]
+            if not any(f not in skipped for f in folds):
+                return
+        self.jump = (load.array, inner)
 
     def _mac(self, store: hlscpp.StoreOp):
-        """(the ops of `acc[q] = acc[q] + x * w`, its _Dot) or None."""
+        """(the ops of `acc[q] = acc[q] + x * w`, its _Mac) or None; x is a load, or a select of two loads."""
         add = _owner(store.value, hlscpp.BinaryOp, "add")
         acc_type = store.array.type
         if (
@@ -758,43 +972,59 @@ class MvauTwin:
         old, mul = _owner(add.lhs, hlscpp.LoadOp), _owner(add.rhs, hlscpp.BinaryOp, "mul")
         if old is None or mul is None or old.array is not store.array or list(old.indices) != list(store.indices):
             return None
-        lx, lw = _owner(mul.lhs, hlscpp.LoadOp), _owner(mul.rhs, hlscpp.LoadOp)
+        lw = _owner(mul.rhs, hlscpp.LoadOp)
+        sel = _owner(mul.lhs, hlscpp.SelectOp)
+        loads = [_owner(sel.if_true, hlscpp.LoadOp), _owner(sel.if_false, hlscpp.LoadOp)] if sel else []
+        lx = _owner(mul.lhs, hlscpp.LoadOp)
+        xs = [lx] if sel is None else loads
         w = _owner(lw.array, hlscpp.ArrayOp) if lw is not None else None
         if (
-            lx is None
+            any(x is None for x in xs)
             or lw is None
             or w is None
             or w.init is None
             or w.storage.data != "static_const"
             or len(lw.indices) != 2
-            or not isinstance(lx.array.type, MemRefType)
         ):
             return None
-        if not all(_is_ap(v.type) for v in (lx.result, lw.result, mul.result)):
+        x_loads = [x for x in xs if x is not None]
+        if not all(isinstance(x.array.type, MemRefType) and _is_ap(x.result.type) for x in x_loads):
             return None
-        corners = [a * b for a in value_range(lx.result.type) for b in value_range(lw.result.type)]
+        if not all(_is_ap(v.type) for v in (mul.lhs, lw.result, mul.result)):
+            return None
+        corners = [a * b for a in value_range(mul.lhs.type) for b in value_range(lw.result.type)]
         lo, hi = value_range(mul.result.type)
         if not (lo <= min(corners) and max(corners) <= hi):  # the product is exact in the ap kernel too
             return None
-        k, n = lw.indices
-        col = lx.indices[-1]
-        if col is k:
-            r0 = 0
-        else:
-            sub = _owner(col, hlscpp.BinaryOp, "sub")
-            r0 = _const_of(sub.rhs) if sub is not None and sub.lhs is k else None
-        shape = lx.array.type.get_shape()
-        if r0 is None or r0 + shape[-1] > w.result.type.get_shape()[0]:
+        if sel is not None and not (
+            all(value_range(x.result.type) == value_range(sel.result.type) for x in x_loads)
+            and _only_used_by(sel.result, mul)
+        ):
             return None
         if not (
             _only_used_by(add.result, store)
             and _only_used_by(old.result, add)
             and _only_used_by(mul.result, add)
-            and _only_used_by(lx.result, mul)
+            and all(_only_used_by(x.result, sel if sel is not None else mul) for x in x_loads)
             and _only_used_by(lw.result, mul)
         ):
             return None
-        return [store, add, old, mul, lx, lw], _Dot(lx.array, tuple(lx.indices[:-1]), r0, shape[-1], w, n)
+        ops = [store, add, old, mul, lw, *x_loads] + ([sel] if sel is not None else [])
+        return ops, _Mac(sel, x_loads, lw.indices[0], w, lw.indices[1])
+
+
+class _Mac:
+    """One multiply-accumulate of an MVAU loop: x (a load, or `cond ? a : b` of two loads) times W[k, n]."""
+
+    def __init__(self, sel, loads: list, k: SSAValue, w: hlscpp.ArrayOp, n: SSAValue):
+        self.sel, self.loads, self.k, self.w, self.n = sel, loads, k, w, n
+
+    def x_load(self, env: dict[SSAValue, int]):
+        """The load x comes from at the counter value in `env` (None: the choice is not known)."""
+        if self.sel is None:
+            return self.loads[0]
+        c = _evaluate(self.sel.cond, env)
+        return None if c is None else self.loads[0 if c else 1]
 
 
 def lazy_accumulators(fn: hlscpp.FuncOp, skip: set) -> dict[SSAValue, dict[hlscpp.StoreOp, tuple]]:
@@ -847,8 +1077,8 @@ class NativeCppPrinter(CppPrinter):
         # MVAU loops run as dot products (MvauTwin): ops not printed, accumulator resets that become dot
         # products, loops that jump over column folds, the transposed weight slices' names
         self.skip: set = set()
-        self.dots: dict[hlscpp.StoreOp, _Dot] = {}
-        self.jumps: dict[hlscpp.ForOp, tuple[SSAValue, int]] = {}
+        self.dots: dict[hlscpp.StoreOp, list[_Dot]] = {}
+        self.jumps: dict[hlscpp.ForOp, tuple[SSAValue, list[tuple[int, int]]]] = {}
         self.slices: dict[tuple, str] = {}
         # accumulators kept unwrapped (lazy_accumulators): array -> its accumulating stores -> the addend
         self.lazy: dict[SSAValue, dict[hlscpp.StoreOp, tuple]] = {}
@@ -881,22 +1111,33 @@ class NativeCppPrinter(CppPrinter):
 
     def end_of_loop_body(self, op: hlscpp.ForOp) -> None:
         if op in self.jumps:
-            counter, folds = self.jumps[op]
+            counter, segments = self.jumps[op]
             sf, i = self.name(counter), self.name(op.body.block.args[0])
-            self.line(f"if ({sf} == 1) {{  // folds 1 .. {folds - 2} only accumulate: the dot products did that")
-            with self.indented():
-                self.line(f"{sf} = {folds - 1};")
-                self.line(f"{i} += {folds - 2};")
-            self.line("}")
+            for a, b in segments:
+                self.line(
+                    f"if ({sf} == {a + 1}) {{  // folds {a + 1} .. {b - 1} only accumulate: the dot products did that"
+                )
+                with self.indented():
+                    self.line(f"{sf} = {b};")
+                    self.line(f"{i} += {b - a - 1};")
+                self.line("}")
 
-    def _dot(self, op: hlscpp.StoreOp, dot: _Dot) -> None:
-        """`acc[q] = <the dot product of its part>`, wrapped to the accumulator's type (MvauTwin)."""
-        ctype, total, c = dot.ctype, self.fresh(), self.fresh()
-        x = f"{self.name(dot.x)}{self._index(dot.lead)}[{c}]"
-        w = f"{self.slices[(dot.w, dot.r0, dot.size)]}[{self.name(dot.n)}][{c}]"
-        self.line(f"{ctype} {total} = 0;")
-        self.line(f"for (int {c} = 0; {c} < {dot.size}; {c}++) {total} += ({ctype}){x} * ({ctype}){w};")
-        value = self.fit(total, (-dot.bound, dot.bound), cast(MemRefType, op.array.type).element_type)
+    def _dot(self, op: hlscpp.StoreOp, dots: list[_Dot]) -> None:
+        """`acc[q] = <its start> + <the dot products of its segment>`, wrapped to the accumulator's type
+        (MvauTwin)."""
+        zero = _const_of(op.value) == 0
+        lo, hi = (0, 0) if zero else self.range_of(op.value)
+        terms = [] if zero else [f"(int64_t){self.name(op.value)}"]
+        for dot in dots:
+            ctype, total, c = dot.ctype, self.fresh(), self.fresh()
+            col = f"{dot.c0} + {c}" if dot.c0 else c
+            x = f"{self.name(dot.x)}{self._index(dot.lead)}[{col}]"
+            w = f"{self.slices[(dot.w, *dot.rows)]}[{self.name(dot.n)}][{c}]"
+            self.line(f"{ctype} {total} = 0;")
+            self.line(f"for (int {c} = 0; {c} < {dot.size}; {c}++) {total} += ({ctype}){x} * ({ctype}){w};")
+            terms.append(total if len(dots) == 1 and zero else f"(int64_t){total}")
+            lo, hi = lo - dot.bound, hi + dot.bound
+        value = self.fit(" + ".join(terms) or "0", (lo, hi), cast(MemRefType, op.array.type).element_type)
         self.line(f"{self.name(op.array)}{self._index(op.indices)} = {value};")
 
     def declaration(self, value: SSAValue, name: str) -> str:
@@ -921,7 +1162,10 @@ class NativeCppPrinter(CppPrinter):
 
     def stream_type(self, stream: SSAValue) -> str:
         """The C++ type of the stream, or of each stream of an array of them: every stream of the twin is a
-        CSIM_STREAM (int64_t values)."""
+        CSIM_STREAM (int64_t values), except the ports, streams of AXI4-Stream beats (`lstmc_tb::axis<W>`)."""
+        elem = hlscpp.stream_element_type(stream.type)
+        if isinstance(elem, hlscpp.AxisType):
+            return f"lstmc_tb::stream<{native_axis_type(elem)}>"
         return CSIM_STREAM
 
     def range_of(self, value: SSAValue) -> tuple[int, int]:
@@ -955,10 +1199,10 @@ class NativeCppPrinter(CppPrinter):
         if op.result in self.lazy:
             self.line(f"int64_t {self.name(op.result)}{_dims(op.result.type)};")
             return
-        for dot in self.dots.values():  # weights of MVAU dot products: transposed slices
-            if dot.w is op and (op, dot.r0, dot.size) not in self.slices:
+        for dot in (d for dots in self.dots.values() for d in dots):  # weights of dot products: transposed slices
+            if dot.w is op and (op, *dot.rows) not in self.slices:
                 assert dot.weights is not None  # MvauTwin settled it
-                name = self.slices[(op, dot.r0, dot.size)] = self.fresh()
+                name = self.slices[(op, *dot.rows)] = self.fresh()
                 rows = op.result.type.get_shape()[1]
                 self.line(
                     f"static const {native_element_type(op.result.type.element_type)} {name}[{rows}][{dot.size}] = "
@@ -1014,6 +1258,10 @@ class NativeCppPrinter(CppPrinter):
     def _read(self, op: hlscpp.ReadOp) -> None:
         elem = hlscpp.stream_element_type(op.stream.type)  # a FIFO holds its element type's values: see _write
         assert elem is not None
+        if isinstance(elem, hlscpp.AxisType):  # a beat of a port
+            stream = f"{self.name(op.stream)}{self._index(op.indices)}"
+            self.line(f"{native_axis_type(elem)} {self.name(op.result)} = {stream}.read();")
+            return
         port = _is_ap(elem) and not self.is_fifo(op.stream)
         # a port holds what the testbench wrote: the ap port's element constructor would have wrapped it
         rng = (-(1 << 63), (1 << 63) - 1) if port else value_range(elem)
@@ -1025,6 +1273,26 @@ class NativeCppPrinter(CppPrinter):
         if _is_ap(elem):  # wrapped as the ap stream's element constructor would
             value = self.fit(value, self.range_of(op.value), elem)
         self.line(f"{self.name(op.stream)}{self._index(op.indices)}.write({value});")
+
+    def _pack(self, op: hlscpp.PackOp) -> None:
+        bits = self.code_bits(op)
+        name, count, known = self.name(op.result), self.name(op.count), _const_of(op.count)
+        self.line(f"{native_axis_type(op.result.type)} {name};")
+        for i, code in self.pack_lines(op):
+            if known is not None and i >= known:
+                continue
+            guard = f"if ({i} < {count}) " if known is None and i else ""
+            self.line(f"{guard}lstmc_tb::put_bits({name}.data, {i * bits}, {bits}, (uint64_t)({code}));")
+        nbytes = str((known * bits + 7) // 8) if known is not None else f"({count} * {bits} + 7) / 8"
+        self.line(f"lstmc_tb::set_keep({name}, {nbytes});")
+        self.line(f"{name}.last = {self.name(op.last)};")
+
+    def _unpack(self, op: hlscpp.UnpackOp) -> None:
+        bits = self.code_bits(op)
+        ty = op.result.type
+        assert isinstance(ty, IntegerType)
+        field = f"lstmc_tb::get_bits({self.name(op.beat)}.data, {self.lane_offset(op.lane, bits)}, {bits})"
+        self.line(f"int64_t {self.name(op.result)} = {_wrap_expr(field, ty)};")
 
     def _binary(self, op: hlscpp.BinaryOp) -> None:
         kind = op.kind.data
@@ -1101,6 +1369,12 @@ class NativeCppPrinter(CppPrinter):
         self.assign(op, self.name(op.input), self.range_of(op.input))
 
 
+def native_axis_type(ty: Attribute) -> str:
+    """The twin's AXI4-Stream beat (CSIM_STREAM's support code)."""
+    assert isinstance(ty, hlscpp.AxisType)
+    return f"lstmc_tb::axis<{ty.width.data}>"
+
+
 def emit_hls_cpp(module: ModuleOp, out: IO[str], header: str | None = None, csim_twin: bool = True) -> None:
     """The kernel's C++. With `csim_twin` (and a module that allows it, native_twin_blocker) the functions are
     printed twice: the ap_int kernel for synthesis, whose text is exactly what `csim_twin=False` prints after
@@ -1122,6 +1396,8 @@ def emit_header(module: ModuleOp, out: IO[str], guard: str = "LSTMC_KERNEL_H", c
         printer.line(AP_GUARD)
     for name in KERNEL_INCLUDES:
         printer.line(f"#include <{name}>")
+    for text in AXIS_SUPPORT.splitlines():
+        printer.line(text)
     tops = [op for op in module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None]
     for op in tops:
         printer.line(printer.prototype(op) + ";")

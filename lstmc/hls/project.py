@@ -1,7 +1,12 @@
 """Writing a Vitis HLS project (kernel, testbench, golden vectors, TCL) and running its C-simulation with g++.
 
-Kernel interface: every graph input arrives as integer codes on an AXI-Stream (one code per beat, row-major,
-one sequence per kernel call); every graph output leaves the same way. The testbench has two modes:
+Kernel interface: every graph input arrives as integer codes on an AXI4-Stream (`hls::stream<ap_axiu<W, 0, 0,
+0>>`, row-major, one sequence per kernel call; P codes of b bits per W-bit beat, code i at bits [i*b, (i+1)*b),
+the last beat zero-padded, TKEEP/TSTRB on the bytes holding codes, TLAST on the last beat only: `Port`'s
+packing, from `--axis-bits`); every graph output leaves the same way. The testbench packs the input codes into
+beats and unpacks the outputs with one logic for the ap_int kernel and the native twin (only five beat
+accessors differ), and fails naming the port when an output's TLAST is missing, early or repeated, its
+TKEEP/TSTRB or padding is wrong, or its beat count is not ceil(codes / P). It has two modes:
 - no arguments: reads tb_input.bin / tb_expected.bin (golden vectors from the integer interpreter), runs
   every sequence and compares every output code (exit status 1 on any mismatch) — what `csim_design` runs;
 - `tb IN.bin OUT.bin`: runs the sequences of IN.bin and writes the output codes — what `lstmc run --stage
@@ -11,7 +16,7 @@ A kernel compiled with `--max-seq-len` (a `seq_len` port) takes each sequence's 
 hold, before each sequence's codes, that sequence's int32 T (1 <= T <= max-seq-len, checked), and its sequence
 ports (time on axis 0) carry T rows; the testbench passes T to the kernel's `seq_len`.
 After each call the testbench checks that every input stream was drained and every output stream holds exactly
-its port's codes. `project_readme` writes the project's README.md (build steps, ports, fixed-point meaning).
+its port's beats. `project_readme` writes the project's README.md (build steps, ports, fixed-point meaning).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, Signedness
 
 from lstmc import numerics
 from lstmc.dialects import qrnn
@@ -36,6 +41,14 @@ class Port:
     shape: tuple[int, ...]  # a sequence port: at the largest T
     quant: qrnn.QuantAttr
     sequence: bool = False  # time on axis 0, as long as the run-time seq_len
+    bits: int = 8  # of a code (the port's element type)
+    signed: bool = True
+    beat_bits: int = 8  # the AXI4-Stream's TDATA width
+    codes_per_beat: int = 1  # P: code i of a beat at bits [i * bits, (i + 1) * bits), TLAST on the last beat
+
+    def beats_at(self, seq_len: int | None) -> int:
+        """Beats per inference: ceil(codes / P) (the last one zero-padded)."""
+        return -(-self.size_at(seq_len) // self.codes_per_beat)
 
     @property
     def size(self) -> int:
@@ -115,8 +128,13 @@ def kernel_interface(module: ModuleOp) -> KernelInterface:
             ports, max_seq_len = kernel_ports(fn), max_seq_len_of(fn)
         except HlsConversionError as e:  # a design that is no kernel (an output that is not integer codes)
             raise LstmcError(str(e)) from e
-    inputs = [Port(p.name, p.shape, p.quant, p.sequence) for p in ports if p.direction == "in"]
-    outputs = [Port(p.name, p.shape, p.quant, p.sequence) for p in ports if p.direction == "out"]
+
+    def port(p) -> Port:
+        signed = p.element_type.signedness.data != Signedness.UNSIGNED
+        return Port(p.name, p.shape, p.quant, p.sequence, p.bits, signed, p.beat_bits, p.codes_per_beat)
+
+    inputs = [port(p) for p in ports if p.direction == "in"]
+    outputs = [port(p) for p in ports if p.direction == "out"]
     return KernelInterface(inputs, outputs, max_seq_len)
 
 
@@ -149,15 +167,18 @@ def read_codes(path: Path, sizes: list[int], seq_len: int | None = None) -> list
 
 def testbench_source(kernel: str, iface: KernelInterface, header: str, port_types: list[str]) -> str:
     """The C++ testbench (see the module docstring); `kernel` is the top function's (legalized) name,
-    port_types are the C++ element types of its stream ports (inputs, then outputs) in the synthesized kernel,
-    named in comments: the testbench declares each port's stream with the type of the kernel's parameter as
-    the header declares it (`param`), so one testbench builds against the ap_int kernel and against the
-    native-integer twin, whose ports are lstmc_tb::stream<int64_t> (lstmc/hls/emit.py). Port names are the
-    model's, untrusted: they appear only in escaped comments and string literals.
+    port_types are the C++ types of the codes on its stream ports (inputs, then outputs) in the synthesized
+    kernel, named in comments: the testbench declares each port's stream with the type of the kernel's
+    parameter as the header declares it (`param`), so one testbench builds against the ap_int kernel (ports of
+    ap_axiu beats) and against the native-integer twin, whose ports are lstmc_tb::stream<lstmc_tb::axis<W>>
+    (lstmc/hls/emit.py); the beat accessors are chosen by overloading, and packing (`send`) and unpacking with
+    the framing checks (`receive`: TLAST, TKEEP/TSTRB, zero padding, beat count) are one code for both. Port
+    names are the model's, untrusted: they appear only in escaped comments and string literals.
 
-    After every kernel call each output stream must hold exactly its port's number of codes and each input
-    stream must be drained: anything else means the kernel and its interface disagree (in RTL co-simulation it
-    would hang), so the testbench names the port and fails. Files are closed on every return path (RAII)."""
+    After every kernel call each output stream must hold exactly its port's beats, framed as `Port` says, and
+    each input stream must be drained: anything else means the kernel and its interface disagree (in RTL
+    co-simulation it would hang, or a DMA would cut the transfer), so the testbench names the port and fails.
+    Files are closed on every return path (RAII)."""
     from lstmc.hls.emit import identifier, include_name
     from lstmc.passes.hlscpp_prepare_emission import c_comment, c_string
 
@@ -181,6 +202,7 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
         "#include <cstdint>",
         "#include <cstdio>",
         "#include <type_traits>",
+        "#include <utility>",
         "#include <vector>",
         f'#include "{include_name(header)}"',
         "",
@@ -202,6 +224,99 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
         "  File(const File &) = delete;",
         "  File &operator=(const File &) = delete;",
         "};",
+        "",
+        "// A port's AXI4-Stream beat: ap_axiu<W, 0, 0, 0> (Vitis's, or the kernel header's stand-in) or the twin's",
+        "// lstmc_tb::axis<W> (when the header defines it). These accessors, chosen by overloading, are the only",
+        "// code that differs; packing and the TLAST/TKEEP checks below are one for both builds.",
+        "template <class S> struct beat_of {",
+        "  typedef typename std::decay<decltype(std::declval<S &>().read())>::type type;",
+        "};",
+        "template <class B> static void put_field(B &b, int lo, int n, uint64_t v) { b.data.range(lo + n - 1, lo) = v; }",
+        "template <class B> static uint64_t get_field(B &b, int lo, int n) { return b.data.range(lo + n - 1, lo).to_uint64(); }",
+        "template <class B> static void set_byte(B &b, int k, bool on) { b.keep[k] = on; b.strb[k] = on; }",
+        "template <class B> static bool keep_bit(B &b, int k) { return (bool)b.keep[k]; }",
+        "template <class B> static bool strb_bit(B &b, int k) { return (bool)b.strb[k]; }",
+        "template <class B> static void set_last(B &b, bool v) { b.last = v; }",
+        "template <class B> static bool last_of(B &b) { return b.last == 1; }",
+        "#ifdef LSTMC_CSIM_STREAM",
+        "template <int W> static void put_field(axis<W> &b, int lo, int n, uint64_t v) { put_bits(b.data, lo, n, v); }",
+        "template <int W> static uint64_t get_field(axis<W> &b, int lo, int n) { return get_bits(b.data, lo, n); }",
+        "template <int W> static void set_byte(axis<W> &b, int k, bool on) {",
+        "  put_bits(b.keep, k, 1, on);",
+        "  put_bits(b.strb, k, 1, on);",
+        "}",
+        "template <int W> static bool keep_bit(axis<W> &b, int k) { return get_bits(b.keep, k, 1) == 1; }",
+        "template <int W> static bool strb_bit(axis<W> &b, int k) { return get_bits(b.strb, k, 1) == 1; }",
+        "template <int W> static void set_last(axis<W> &b, bool v) { b.last = v; }",
+        "template <int W> static bool last_of(axis<W> &b) { return b.last; }",
+        "#endif",
+        "",
+        "// n codes of b bits into beats of p codes (w data bits, little-endian: code i of a beat at bits",
+        "// [i * b, (i + 1) * b)), the last beat zero-padded, TKEEP/TSTRB on the bytes holding codes, TLAST on the",
+        "// last beat only: what a DMA sends for one inference.",
+        "template <class S> static void send(S &s, const std::vector<int32_t> &codes, int n, int b, int p, int w) {",
+        "  typedef typename beat_of<S>::type B;",
+        "  for (int j = 0; j * p < n; j++) {",
+        "    B beat = B();",
+        "    int count = n - j * p < p ? n - j * p : p;",
+        "    for (int i = 0; i < count; i++) put_field(beat, i * b, b, (uint64_t)(int64_t)codes[j * p + i]);",
+        "    for (int k = 0; k < w / 8; k++) set_byte(beat, k, k < (count * b + 7) / 8);",
+        "    set_last(beat, (j + 1) * p >= n);",
+        "    s.write(beat);",
+        "  }",
+        "}",
+        "",
+        "// The n codes of an output port's beats, as send() frames them; false (after a FAIL line naming the port)",
+        "// when the framing is wrong: a beat count other than ceil(n / p), TLAST missing on the last beat or set on",
+        "// another (early, or repeated), TKEEP/TSTRB not the bytes holding codes, or padding that is not zero.",
+        "template <class S>",
+        "static bool receive(S &s, std::vector<int32_t> &codes, int n, int b, int p, int w, bool is_signed, int seq,",
+        "                    const char *port) {",
+        "  typedef typename beat_of<S>::type B;",
+        "  int beats = (n + p - 1) / p, got = (int)s.size();",
+        "  codes.resize(n);",
+        "  for (int j = 0; j < got; j++) {",
+        "    B beat = s.read();",
+        "    bool last = last_of(beat);",
+        "    if (j >= beats) {",
+        '      std::fprintf(stderr, "FAIL: sequence %d: output %s: %s on beat %d, after its last beat %d (TLAST "',
+        '                   "repeated)\\n", seq, port, last ? "TLAST" : "a beat", j, beats - 1);',
+        "      return false;",
+        "    }",
+        "    if (last != (j == beats - 1)) {",
+        "      if (last)",
+        '        std::fprintf(stderr, "FAIL: sequence %d: output %s: TLAST on beat %d of %d (early)\\n", seq, port, j,',
+        "                     beats);",
+        "      else",
+        '        std::fprintf(stderr, "FAIL: sequence %d: output %s: TLAST missing on its last beat %d\\n", seq, port,',
+        "                     j);",
+        "      return false;",
+        "    }",
+        "    int count = n - j * p < p ? n - j * p : p, bytes = (count * b + 7) / 8;",
+        "    for (int k = 0; k < w / 8; k++)",
+        "      if (keep_bit(beat, k) != (k < bytes) || strb_bit(beat, k) != (k < bytes)) {",
+        '        std::fprintf(stderr, "FAIL: sequence %d: output %s: TKEEP/TSTRB of beat %d are not its first %d "',
+        '                     "bytes\\n", seq, port, j, bytes);',
+        "        return false;",
+        "      }",
+        "    for (int lo = count * b; lo < w; lo += 64)",
+        "      if (get_field(beat, lo, w - lo < 64 ? w - lo : 64) != 0) {",
+        '        std::fprintf(stderr, "FAIL: sequence %d: output %s: beat %d is not zero past its %d codes\\n", seq,',
+        "                     port, j, count);",
+        "        return false;",
+        "      }",
+        "    for (int i = 0; i < count; i++) {",
+        "      uint64_t v = get_field(beat, i * b, b);",
+        "      codes[j * p + i] = (int32_t)(is_signed ? (int64_t)(v << (64 - b)) >> (64 - b) : (int64_t)v);",
+        "    }",
+        "  }",
+        "  if (got != beats) {",
+        '    std::fprintf(stderr, "FAIL: sequence %d: output %s holds %d beats after the call, expected %d (%d codes, "',
+        '                 "%d per beat)\\n", seq, port, got, beats, n, p);',
+        "    return false;",
+        "  }",
+        "  return true;",
+        "}",
         "",
         "// The next n codes of a file, read at once (a read per code was a tenth of a fast kernel's run).",
         "static bool read_codes(std::FILE *f, std::vector<int32_t> &codes, int n) {",
@@ -250,7 +365,7 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
     for k, p in enumerate(iface.inputs):
         lines.append(f"    param<{k}, decltype(::{kernel})>::type in{k};")
         lines.append(f'    if (!read_codes(in.f, codes, {size(p)})) return fail("truncated input file", in_path);')
-        lines.append(f"    for (int e = 0; e < {size(p)}; e++) in{k}.write(codes[e]);")
+        lines.append(f"    send(in{k}, codes, {size(p)}, {p.bits}, {p.codes_per_beat}, {p.beat_bits});")
         args.append(f"in{k}")
     for k, p in enumerate(iface.outputs):
         lines.append(f"    param<{len(iface.inputs) + k}, decltype(::{kernel})>::type out{k};")
@@ -261,20 +376,17 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
     for k, p in enumerate(iface.inputs):
         lines += [
             f"    if (!in{k}.empty()) {{",
-            f'      std::fprintf(stderr, "FAIL: sequence %d: the kernel left %d codes of input %s unread\\n", s, '
+            f'      std::fprintf(stderr, "FAIL: sequence %d: the kernel left %d beats of input %s unread\\n", s, '
             f"(int)in{k}.size(), {c_string(p.name)});",
             "      return 1;",
             "    }",
         ]
     for k, p in enumerate(iface.outputs):
+        signed = "true" if p.signed else "false"
         lines += [
-            f"    if ((int)out{k}.size() != {size(p)}) {{",
-            f'      std::fprintf(stderr, "FAIL: sequence %d: output %s holds %d codes after the call, expected '
-            f'%d\\n", s, {c_string(p.name)}, (int)out{k}.size(), (int)({size(p)}));',
+            f"    if (!receive(out{k}, codes, {size(p)}, {p.bits}, {p.codes_per_beat}, {p.beat_bits}, {signed}, s, "
+            f"{c_string(p.name)}))",
             "      return 1;",
-            "    }",
-            f"    codes.resize({size(p)});",
-            f"    for (int e = 0; e < {size(p)}; e++) codes[e] = (int32_t)out{k}.read();",
             "    if (check) {",
             f'      if (!read_codes(out.f, want, {size(p)})) return fail("truncated expected-output file", out_path);',
             f"      for (int e = 0; e < {size(p)}; e++)",
@@ -303,12 +415,16 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
 
 
 def port_types(hls_module: ModuleOp) -> list[str]:
-    """C++ element types of the top function's stream ports."""
+    """C++ types of the codes on the top function's stream ports (the ap_int a beat's fields hold)."""
     from lstmc.dialects import hlscpp
     from lstmc.hls.emit import cpp_type
+    from lstmc.ports import recorded_ports
 
     top = next(op for op in hls_module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None)
-    return [cpp_type(a.type.element_type) for a in top.body.block.args if isinstance(a.type, hlscpp.StreamType)]
+    ports = recorded_ports(top)
+    if ports is None:
+        raise LstmcError("the HLS-level module has no port record (lstmc.ports): lower it with qrnn-to-hlscpp")
+    return [cpp_type(p.element_type) for p in ports]
 
 
 def port_names(hls_module: ModuleOp) -> list[str]:
@@ -379,10 +495,14 @@ def project_readme(
             if len(set(zp)) == 1
             else f"{q.qmin} .. {q.qmax} minus the zero point"
         )
-        dims = [("T" if (i == 0 and p.sequence and iface.max_seq_len) else str(d)) for i, d in enumerate(p.shape)]
+        timed = p.sequence and iface.max_seq_len
+        dims = [("T" if (i == 0 and timed) else str(d)) for i, d in enumerate(p.shape)]
+        per_row = p.size // p.shape[0] if p.shape else 1
+        beats = f"ceil({per_row} T / {p.codes_per_beat})" if timed else str(p.beats_at(None))
+        packing = f"{p.beat_bits} bits, {p.codes_per_beat} code{'s' if p.codes_per_beat > 1 else ''}; {beats} beats"
         rows.append(
             f"| {k} | {direction} | `{names[k]}` | {md_text(p.name)} | [{', '.join(dims)}] "
-            f"| `{types[k]}` | {codes} | {_numbers(q.scale, q.axis)} | {_numbers(zp, q.axis)} |"
+            f"| `{types[k]}` | {codes} | {_numbers(q.scale, q.axis)} | {_numbers(zp, q.axis)} | {packing} |"
         )
     described = {
         f"{kernel}.cpp": "the kernel (synthesized by Vitis HLS; a native-integer twin after `#else` for C simulation)",
@@ -432,12 +552,29 @@ def project_readme(
         "",
         "## Ports",
         "",
-        f"`void {kernel}(...)` processes one sequence per call. Every port is an `hls::stream` (AXI-Stream) with one "
-        "code per beat, row-major; the kernel reads all of its inputs and writes all of its outputs, in this order:",
+        f"`void {kernel}(...)` processes one sequence per call. Every port is an AXI4-Stream with TLAST, "
+        "`hls::stream<ap_axiu<W, 0, 0, 0>>` (TDATA, TKEEP, TSTRB, TLAST; `#pragma HLS INTERFACE mode=axis`), "
+        "carrying its codes row-major; the kernel reads all of its inputs and writes all of its outputs, in this "
+        "order (beat: TDATA width W, codes per beat P, beats per call):",
         "",
-        "| # | dir | C++ port | model name | shape | element type | codes | scale | zero point |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| # | dir | C++ port | model name | shape | element type | codes | scale | zero point | beat |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        "Packing (`lstmc compile --axis-bits W`; by default one code per beat, W its width rounded up to bytes): "
+        "a beat holds P codes of b bits little-endian, code i of the beat at TDATA bits [i*b, (i+1)*b); the last "
+        "beat of a call may hold fewer and is zero-padded. TKEEP and TSTRB mark the bytes that hold codes, and "
+        "TLAST is set on the last beat of each port's data for one call, and only there"
+        + (" (the beat count follows `seq_len` on the ports whose shape starts with T)" if iface.max_seq_len else "")
+        + ". To drive the kernel from an AXI DMA (Vivado block design): connect each input port to an MM2S "
+        "channel and each output port to an S2MM channel of that width (the IP's port names are the C++ names "
+        "above), start the kernel through its `ap_ctrl_chain` block-level handshake (ap_start, ap_ready, "
+        "ap_done, ap_continue: the next call may start before this one is done), then send each input as one transfer of its beats (the DMA sets "
+        "TLAST at the end of the transfer) and receive each output as one transfer, which ends at the kernel's "
+        "TLAST. The kernel reads exactly its input beats and does not look at their TLAST. AXI DMA honours TKEEP "
+        "only on a packet's last beat: pick W so that P*b fills every byte of a full beat (e.g. a multiple of "
+        "8*b), or let the host skip the empty bytes. The testbench packs "
+        "and checks beats the same way (it fails, naming the port, on a missing, early or repeated TLAST).",
         "",
         *(
             [

@@ -206,3 +206,16 @@ hlscpp.func @f() block_control(ap_ctrl_chain) {
 hlscpp.func @f() top block_control(ap_ctrl_fast) {
 }
 // CHECK: unknown block_control 'ap_ctrl_fast' (expected one of ap_ctrl_hs, ap_ctrl_chain, ap_ctrl_none)
+
+// -----
+"hlscpp.func"() <{sym_name = "beat", function_type = (!hlscpp.stream<!hlscpp.axis<12>>) -> (), arg_names = ["a"], interfaces = [#hlscpp<interface axis>]}> ({
+^bb0(%a: !hlscpp.stream<!hlscpp.axis<12>>):
+}) : () -> ()
+// CHECK: an AXI4-Stream beat has a multiple of 8 data bits, got 12
+
+// -----
+%c = "hlscpp.const"() <{value = 1 : si8}> : () -> si8
+%n = "hlscpp.const"() <{value = 1 : index}> : () -> index
+%l = "hlscpp.const"() <{value = true}> : () -> i1
+%w = "hlscpp.pack"(%c, %c, %c, %n, %l) : (si8, si8, si8, index, i1) -> !hlscpp.axis<16>
+// CHECK: 'hlscpp.pack': 3 codes of 8 bits exceed the 16-bit beat
