@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
@@ -42,6 +43,7 @@ from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
 from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
 from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
 from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
+from lstmc.ports import check_axis_bits, mark_axis_bits
 
 # An option left out means the default of the pass it goes to (read from that pass, never restated), so the
 # named pipeline without options is the explicit list without options.
@@ -126,6 +128,10 @@ class LstmToHlsPass(ModulePass):
     axis_bits: int = _TO_HLSCPP.axis_bits
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.axis_bits and any(isinstance(f, func.FuncOp) for f in op.ops):
+            # before qrnn-set-folding: the folding search counts the ports' readers at the packed width
+            check_axis_bits(self.axis_bits, "axis-bits")
+            mark_axis_bits(op, self.axis_bits)
         for p in pipeline_passes(
             self.act_impl,
             self.pe,

@@ -270,3 +270,23 @@ def test_estimate_counts_packed_readers(capsys):
     assert cli.main(["estimate", str(TINY), "--axis-bits", "32"]) == 0
     text = capsys.readouterr().out
     assert re.search(r"top/read_x_dq\s+reader\s+22\b", text), text
+
+
+def test_lstm_to_hls_folds_for_the_packed_ports():
+    """`lstm-to-hls{target-cycles=N axis-bits=W}` (lstmc-opt) marks the packing before its folding search, so
+    it picks what `lstmc compile --target-cycles N --axis-bits W` picks: the stock model's 64-bit input port
+    feeds 8 codes per cycle, which changes the folding the search picks. Breaks if the pass marks the width only when
+    qrnn-to-hlscpp runs (after the folding)."""
+    from lstmc.passes.lstm_to_hls import LstmToHlsPass, passes_between
+
+    def cpp(module) -> str:
+        buf = StringIO()
+        emit_hls_cpp(module, buf)
+        return buf.getvalue()
+
+    model = onnx.load(STOCK)
+    via_pass = apply_pipeline(import_model(model), [LstmToHlsPass(target_cycles=3000, axis_bits=64)])
+    driver = _dataflow(model, 64, folding="qrnn-set-folding{target-cycles=3000}")
+    unpacked = _dataflow(model, 0, folding="qrnn-set-folding{target-cycles=3000}")
+    assert qor.estimate_module(driver).total != qor.estimate_module(unpacked).total  # another folding
+    assert cpp(via_pass) == cpp(apply_pipeline(driver, passes_between("dataflow", "hlscpp")))

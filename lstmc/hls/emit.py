@@ -422,10 +422,15 @@ class CppPrinter:
         k = _const_of(lane)
         return str(k * bits) if k is not None else f"{self.name(lane)} * {bits}"
 
-    def pack_lines(self, op: hlscpp.PackOp) -> list[tuple[int, str]]:
-        """(i, the code's name) for every code the beat holds, and the guard `i < count` when count is not a
-        constant (codes past it are not placed: their bits stay zero)."""
-        return [(i, self.name(c)) for i, c in enumerate(op.codes)]
+    def pack_lines(self, op: hlscpp.PackOp) -> list[tuple[int, str, str]]:
+        """(i, guard, the code's name) for every code the beat holds: codes past a constant count are left out,
+        and the guard is `if (i < count) ` when the count is not a constant (their bits stay zero)."""
+        count, known = self.name(op.count), _const_of(op.count)
+        return [
+            (i, f"if ({i} < {count}) " if known is None and i else "", self.name(c))
+            for i, c in enumerate(op.codes)
+            if known is None or i < known
+        ]
 
     def _pack(self, op: hlscpp.PackOp) -> None:
         bits = self.code_bits(op)
@@ -433,10 +438,7 @@ class CppPrinter:
         keep_bits = op.result.type.width.data // 8
         self.line(f"{cpp_type(op.result.type)} {name};")
         self.line(f"{name}.data = 0;")
-        for i, code in self.pack_lines(op):
-            if known is not None and i >= known:
-                continue
-            guard = f"if ({i} < {count}) " if known is None and i else ""
+        for i, guard, code in self.pack_lines(op):
             self.line(f"{guard}{name}.data.range({(i + 1) * bits - 1}, {i * bits}) = {code};")
         if known is not None:  # the bytes holding `known` codes
             shift = keep_bits - (known * bits + 7) // 8
@@ -1278,10 +1280,7 @@ class NativeCppPrinter(CppPrinter):
         bits = self.code_bits(op)
         name, count, known = self.name(op.result), self.name(op.count), _const_of(op.count)
         self.line(f"{native_axis_type(op.result.type)} {name};")
-        for i, code in self.pack_lines(op):
-            if known is not None and i >= known:
-                continue
-            guard = f"if ({i} < {count}) " if known is None and i else ""
+        for i, guard, code in self.pack_lines(op):
             self.line(f"{guard}lstmc_tb::put_bits({name}.data, {i * bits}, {bits}, (uint64_t)({code}));")
         nbytes = str((known * bits + 7) // 8) if known is not None else f"({count} * {bits} + 7) / 8"
         self.line(f"lstmc_tb::set_keep({name}, {nbytes});")
