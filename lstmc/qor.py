@@ -29,7 +29,7 @@ the lowering emitted.
         mvau_cycles = B * (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
   Each unit's loop runs B * H / E iterations at II = 1 (its `cyc/step`, busy cycles; they overlap the MVAU).
   The x-overlapped step (`lstmc.schedule.x_overlap`, decided per recurrence at its folding; taken when it
-  saves at least 1/20 of the stage): the x-only column folds (XF = floor(I / SIMD) of CF = cols / SIMD, I
+  saves at least 1/50 of the stage): the x-only column folds (XF = floor(I / SIMD) of CF = cols / SIMD, I
   the scanned parts' columns ahead of the states) do not need h_{t-1}, so the MVAU's flat loop of step t
   runs the h folds XF .. CF - 1 of step t (each row starting from the x-part carried over from step t - 1),
   then the x-only folds of step t + 1 from x_{t+1}, while the units drain step t:
@@ -37,9 +37,12 @@ the lowering emitted.
         loop = h_iterations + x_iterations
         step_cycles = max(loop + mvau_depth, h_iterations + mvau_depth + depth) + STEP_OVERHEAD
   (`overlapped_step_cycles`; the carried x-part is copied with the state, in STATE_COPY_CYCLES; every step
-  runs the same loop: the last one computes an x-part nobody reads). Step 0's x-part is a prologue loop
-  before the steps: prologue = x_iterations + mvau_depth (`overlap_prologue_cycles`); x_t from a FIFO:
-  below.
+  t > 0 runs the same loop: the last one computes an x-part nobody reads). Step 0 has no carried x-part: its
+  loop (the same multipliers) runs all CF folds of each row of step 0, then the x-only folds of step 1:
+        first_loop = loop + x_iterations
+        step 0 = max(first_loop + mvau_depth, loop + mvau_depth + depth) + STEP_OVERHEAD
+  (`overlapped_first_step_cycles`), counted as step_cycles plus its extra cycles once per inference
+  (the stage's prologue); x_t from a FIFO: below.
 * Any other recurrence body (two MVAUs, a GRU's h-part of its candidate gate, ...) runs sequentially: per
   time step it first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input
   length` (sum over scanned inputs of the elements of one time slice). Then it runs the units of its body
@@ -58,7 +61,7 @@ the lowering emitted.
   (`write_output` loops): `write_cycles = sum of state lengths + sum over scan outputs of length x copies`.
         step_cycles = sum of the unit cycles
 * recurrence_cycles = prologue + T * step_cycles + T * read_cycles + T * write_cycles   (T = sequence length;
-  prologue: the x-overlapped step's, or the read of x_0 from a FIFO, below; else 0)
+  prologue: the x-overlapped step 0's extra cycles, the read of x_0 (and x_1) from a FIFO, below; else 0)
   Not counted: the one-off copies of the initial state in and the final state out of a recurrence.
   The report gives, per stage, the cycles of one step for all its B sequences and per sequence (B = 1
   unless the states are [B, H]).
@@ -86,8 +89,8 @@ the lowering emitted.
     recurrence reading x_t from a FIFO: x_0 once (R = I / lanes + 2), then each step's region reads
       x_{t+1} in parallel with the MVAU: step = max(MVAU + depth, R) + STEP_OVERHEAD   F = R + one step
       (x-overlapped: read two steps ahead, x_0 and x_1 before the steps, x_{t+2} beside step t's MVAU:
-      step = max(loop + depth, h_iterations + depth + chain, R) + STEP_OVERHEAD, prologue = 2R + the
-      x-part prologue                                                                 F = prologue + one step)
+      step = max(loop + depth, h_iterations + depth + chain, R) + STEP_OVERHEAD, step 0 = max(first_loop +
+      depth, loop + depth + chain, R) + STEP_OVERHEAD, prologue = 2R + step 0 - step   F = prologue + one step)
     recurrence writing y_t to a FIFO (its units write it as they compute it: no cycles)   F = one step
       (+ R when it reads x_t from a FIFO too)
     output writer         C = elements / P + 2 from a FIFO of words of P lanes (a beat per word), else
@@ -272,9 +275,10 @@ def overlapped_step_cycles(plan, depth: int, chain: int) -> int:
     return plan.step(depth, chain) + STEP_OVERHEAD
 
 
-def overlap_prologue_cycles(plan, depth: int) -> int:
-    """The x-part of step 0 before the steps: a flat loop of the x-only folds, B * RF * XF + depth."""
-    return plan.x_iterations + depth
+def overlapped_first_step_cycles(plan, depth: int, chain: int) -> int:
+    """Step 0 of a streamed recurrence on the x-overlapped schedule: its loop also runs the x-only folds of
+    step 0 (`lstmc.schedule.XOverlap.first_step`) + STEP_OVERHEAD."""
+    return plan.first_step(depth, chain) + STEP_OVERHEAD
 
 
 def recurrence_cycles(steps: int, step_cycles: int, input_length: int, write_length: int = 0) -> int:
@@ -565,47 +569,50 @@ class MvauSpec:
             return None
         lanes = tuple(lanes) if lanes is not None else (None,) * self.x_parts
         return x_overlap(
-            self.rows, self.part_sizes, self.x_parts, pe, simd, self.vectors, self.chain, mvau_depth(simd), steps, lanes
+            self.rows,
+            self.part_sizes,
+            self.x_parts,
+            pe,
+            simd,
+            self.vectors,
+            self.chain,
+            mvau_depth(simd),
+            steps,
+            lanes,
+            STEP_OVERHEAD,
         )
 
     def streamed_step(
         self, pe: int, simd: int, steps: int, lanes: Sequence[int | None] | None = None
     ) -> tuple[int, int, int]:
         """A streamed recurrence at this folding: (the MVAU's busy cycles per step, the step's cycles, the
-        prologue's): `streamed_step_cycles` of the full MVAU and no prologue, or with the x-overlapped
-        schedule its loop, `overlapped_step_cycles` and the prologue loop (`overlap_prologue_cycles`)."""
+        cycles once per inference): `streamed_step_cycles` of the full MVAU and 0, or with the x-overlapped
+        schedule its loop at t > 0, `overlapped_step_cycles` and how much longer step 0 takes
+        (`overlapped_first_step_cycles` - `overlapped_step_cycles`)."""
         assert self.chain is not None, "a streamed recurrence's MVAU"
         plan = self.overlap(pe, simd, steps, lanes)
         if plan is None:
             mvau = self.cycles(pe, simd)
             return mvau, streamed_step_cycles(mvau, self.chain), 0
         depth = mvau_depth(simd)
-        return (
-            plan.iterations + depth,
-            overlapped_step_cycles(plan, depth, self.chain),
-            overlap_prologue_cycles(plan, depth),
-        )
+        step = overlapped_step_cycles(plan, depth, self.chain)
+        return plan.iterations + depth, step, overlapped_first_step_cycles(plan, depth, self.chain) - step
 
     def stage_cycles(self, steps: int, pe: int, simd: int) -> int:
         """The cycles of its stage that depend on this MVAU's folding: steps x its cycles, or for a streamed
-        recurrence (read from buffers) the whole stage, prologue + steps x step."""
+        recurrence (read from buffers) the whole stage, steps x step + step 0's extra cycles."""
         if self.chain is None:
             return steps * self.cycles(pe, simd)
-        _, step, prologue = self.streamed_step(pe, simd, steps)
-        return prologue + steps * step
+        _, step, first = self.streamed_step(pe, simd, steps)
+        return first + steps * step
 
     def unit_resources(self, pe: int, simd: int) -> Resources:
         """The MVAU itself (with the group buffer of a streamed one: G x E accumulator registers; on the
-        x-overlapped schedule, judged with x from buffers, also the prologue's MVAU over the x-only folds and
-        the carried x-part, 2 x B x rows accumulators)."""
+        x-overlapped schedule, judged with x from buffers, also the carried x-part, 2 x B x rows accumulators:
+        its multipliers and weights are the step's own)."""
         group = Resources(ff=self.gates * self.lanes(pe) * self.acc_bits)
-        plan = self.overlap(pe, simd, self.steps)
-        if plan is not None:
-            x_cols = plan.x_folds * simd
+        if self.overlap(pe, simd, self.steps) is not None:
             group = group + Resources(ff=2 * self.vectors * self.rows * self.acc_bits)
-            group = group + mvau_resources(
-                self.rows, x_cols, pe, simd, self.weight_bits, self.input_bits, self.acc_bits, parts=self.x_parts
-            )
         return (
             mvau_resources(
                 self.rows,
@@ -661,7 +668,7 @@ class StageEstimate:
     sequences: int = 1  # B independent sequences interleaved in each step
     pipeline_depth: int | None = None  # a streamed step: cycles behind the MVAU (unit chain + STEP_OVERHEAD)
     fill: int | None = None  # in a streamed chain: cycles from its first word in to its first word out
-    prologue: int = 0  # cycles once per inference before the first step (x_0, x_1 from a FIFO, step 0's x-part)
+    prologue: int = 0  # cycles once per inference besides T steps (x_0, x_1 read from a FIFO, step 0's x folds)
     fed_by: str | None = None  # the stage streaming into this one (a FIFO), if any
     refold: Refold | None = field(default=None, repr=False, compare=False)  # folding -> (cycles, fill)
 
@@ -817,8 +824,9 @@ class Report:
             fill = f"; fill {s.fill}" if s.fill is not None else ""
             if s.pipeline_depth is not None and s.prologue:
                 lines.append(
-                    f"stage {s.name}: {s.prologue} (x_0 read) + {s.steps} steps x {s.step_cycles} (MVAU + "
-                    f"pipeline, x_t+1 read in parallel) cycles = {s.cycles} cycles (streamed step{fill}{fed})"
+                    f"stage {s.name}: {s.prologue} (once: x read before the steps, step 0's x folds) + "
+                    f"{s.steps} steps x {s.step_cycles} (MVAU + pipeline, x_t+1 read in parallel) cycles = "
+                    f"{s.cycles} cycles (streamed step{fill}{fed})"
                 )
             elif s.pipeline_depth is not None:
                 lines.append(
@@ -983,7 +991,7 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     op = schedule.mvau
     spec = replace(mvau_spec(op, schedule, lane), fifo_depth=0)  # its FIFOs are the gates' (units above)
     pe, simd = op.pe.value.data, op.simd.value.data
-    busy, step, prologue = spec.streamed_step(pe, simd, rec.seq_len)  # x from buffers (FIFOs: _streamed_rec)
+    busy, step, first = spec.streamed_step(pe, simd, rec.seq_len)  # x from buffers (FIFOs: _streamed_rec)
     mvau = UnitEstimate(
         mvau_name[id(op)],
         "mvau",
@@ -1004,7 +1012,7 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     )
     depth = schedule.depth + STEP_OVERHEAD
     return [mvau] + units + [state], StageEstimate(
-        stage, rec.seq_len, 0, step, 0, schedule.sequences, depth, prologue=prologue
+        stage, rec.seq_len, 0, step, 0, schedule.sequences, depth, prologue=first
     )
 
 
@@ -1350,24 +1358,24 @@ class _StreamedTop:
         fed = part_of.get(rec.body.block.args[n_state + list(rec.inputs).index(into.view)]) if into else None
 
         def parts(f: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
-            """(step, x_0 read before the steps, the x-part prologue) at folding f."""
+            """(step, x_0 (and x_1) read before the steps, step 0's extra cycles) at folding f."""
             read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH if into is not None else 0
             x_lanes = [lanes(src, f) if p == fed else None for p in range(spec.x_parts)]
-            busy, step, prologue = spec.streamed_step(*f[mvau], steps, x_lanes)
+            busy, step, first = spec.streamed_step(*f[mvau], steps, x_lanes)
             if f is folding:  # the MVAU's loop with the FIFO's words read in it
                 next(u for u in units if u.name == mvau).cycles_per_step = busy
             if into is not None:  # x_{t+1} (x-overlapped: x_{t+2}) read beside the step
                 step = streamed_x_step(step, read)
-                if prologue and fed is not None:  # x-overlapped, two steps ahead: x_0 and x_1 before the steps
-                    read *= 2
-            return step, read, prologue
+                if fed is not None and spec.overlap(*f[mvau], steps, x_lanes) is not None:
+                    read *= 2  # x-overlapped, two steps ahead: x_0 and x_1 before the steps
+            return step, read, first
 
         def refold(f: dict[str, tuple[int, int]]) -> tuple[int, int]:
-            step, read, prologue = parts(f)
-            return read + prologue + steps * step, read + prologue + step
+            step, read, first = parts(f)
+            return read + first + steps * step, read + first + step
 
-        stage.step_cycles, read, prologue = parts(folding)
-        stage.prologue = read + prologue
+        stage.step_cycles, read, first = parts(folding)
+        stage.prologue = read + first
         _, stage.fill = refold(folding)
         stage.refold = refold
 
@@ -1609,7 +1617,8 @@ class FoldingSpace:
         return cycles, res
 
     def min_cycles(self) -> int:
-        """Every MVAU fully parallel (PE = rows, SIMD = gcd of the parts): the fewest cycles reachable."""
+        """The fewest cycles reachable: every MVAU at its fastest folding (fully parallel, or a less parallel one
+        whose x-overlapped step is faster)."""
         if self.stages is not None:
             return self._latency(self._fastest())
         return self.base_cycles + sum(

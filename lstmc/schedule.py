@@ -13,9 +13,11 @@ emits and the QoR model reads (`fifo_depth`). The FIFO depths do not depend on t
 
 The x-overlapped step (`x_overlap`, `XOverlap`): the columns of x_t do not depend on h_{t-1}, so the MVAU
 may compute the x-only column folds of step t + 1 (from x_{t+1}) behind the h-dependent folds of step t, in
-the same flat loop, while the units drain step t; each row then starts from the x-part carried over. It
-depends on the folding and on the word width of the FIFO x_t may arrive in, so it is decided where it is
-used, in this one function, by `qrnn-to-hlscpp` (which lowers it) and `lstmc.qor` (which counts it).
+the same flat loop, while the units drain step t; each row then starts from the x-part carried over. Step 0
+has no carried x-part: its loop also runs its own x-only folds first (a longer trip count, the same
+multipliers). It depends on the folding and on the word width of the FIFO x_t may arrive in, so it is decided
+where it is used, in this one function, by `qrnn-to-hlscpp` (which lowers it) and `lstmc.qor` (which counts
+it).
 
 The streamed top level (`top_streams`): which top-level values travel in FIFOs between processes, and how
 many elements a word carries. It depends on the folding (an MVAU writes PE-wide words and reads SIMD-wide
@@ -122,10 +124,10 @@ class StepSchedule:
         n = kinds.index(True) if True in kinds else len(kinds)
         return n if all(kinds[n:]) else 0
 
-    def x_overlap(self, lanes: list[int | None] | None = None, *, depth: int) -> XOverlap | None:
+    def x_overlap(self, lanes: list[int | None] | None = None, *, depth: int, overhead: int) -> XOverlap | None:
         """The x-overlapped schedule of this step at the MVAU's folding (`x_overlap`), `lanes`: per scanned
         part the word width of the FIFO it arrives in (None: read from its [T][I] buffer), `depth`: the
-        MVAU's pipeline depth (`lstmc.qor.mvau_depth`)."""
+        MVAU's pipeline depth (`lstmc.qor.mvau_depth`), `overhead`: the step region's (`lstmc.qor.STEP_OVERHEAD`)."""
         mv = self.mvau
         n = self.x_parts()
         return x_overlap(
@@ -139,10 +141,14 @@ class StepSchedule:
             depth,
             self.rec.seq_len,
             tuple(lanes) if lanes is not None else (None,) * n,
+            overhead,
         )
 
 
-OVERLAP_MIN_GAIN = (1, 20)  # the x-overlapped schedule is taken when it saves at least 1/20 of the stage's cycles
+# the x-overlapped schedule is taken when it saves at least this fraction of the stage's cycles: all it costs
+# is the carried x-part, 2 x B x rows accumulator registers (flip-flops, and the multiplexers that index them
+# by row); the multipliers and the weights are the step's own
+OVERLAP_MIN_GAIN = (1, 50)
 
 
 @dataclass(frozen=True)
@@ -150,8 +156,10 @@ class XOverlap:
     """The x-overlapped step (`x_overlap`): the MVAU's flat loop runs, per step t, its h-dependent column
     folds of step t (folds `x_folds` .. CF - 1, combining each row with the x-part accumulated in the
     previous step), then the x-only column folds 0 .. `x_folds` - 1 of step t + 1 from x_{t+1} into the next
-    x-part accumulators; step 0's x-part is a prologue loop before the steps. A scanned part arriving in a
-    FIFO is read two steps ahead by a process of its own beside the MVAU (`read` cycles per step)."""
+    x-part accumulators. Step 0 has no x-part carried over: its loop runs all CF folds of each row of step 0
+    (the x-only ones from x_0) before the x-only folds of step 1, `x_iterations` more (`first_iterations`),
+    on the same multipliers. A scanned part arriving in a FIFO is read two steps ahead by a process of its
+    own beside the MVAU (`read` cycles per step)."""
 
     x_folds: int  # XF: column folds made of scanned-input columns only (floor(I / SIMD))
     column_folds: int  # CF
@@ -166,18 +174,30 @@ class XOverlap:
 
     @property
     def x_iterations(self) -> int:
-        """B * RF * XF: the x-only folds of step t + 1 (also the prologue loop's trip count)."""
+        """B * RF * XF: the x-only folds of step t + 1 (and, at step 0, those of step 0 too)."""
         return self.sequences * self.row_folds * self.x_folds
 
     @property
     def iterations(self) -> int:
-        """The flat loop's trip count: h_iterations + x_iterations (B * RF * CF, as the full MVAU's)."""
+        """The flat loop's trip count at steps t > 0: h_iterations + x_iterations (B * RF * CF, as the full
+        MVAU's)."""
         return self.h_iterations + self.x_iterations
 
+    @property
+    def first_iterations(self) -> int:
+        """The flat loop's trip count at step 0: all CF folds of step 0, then the x-only folds of step 1,
+        B * RF * (CF + XF)."""
+        return self.iterations + self.x_iterations
+
     def step(self, depth: int, chain: int) -> int:
-        """Cycles of one step without the region's overhead: the loop with its pipeline `depth`, the last
+        """Cycles of a step t > 0 without the region's overhead: the loop with its pipeline `depth`, the last
         group (after h_iterations) through the unit `chain`, or the read of x_{t+2}, whichever ends last."""
         return max(self.iterations + depth, self.h_iterations + depth + chain, self.read)
+
+    def first_step(self, depth: int, chain: int) -> int:
+        """Cycles of step 0 without the region's overhead: its loop with its pipeline `depth`, its last group
+        (after all B * RF * CF folds of step 0) through the unit `chain`, or the read of x_2."""
+        return max(self.first_iterations + depth, self.iterations + depth + chain, self.read)
 
 
 def x_overlap(
@@ -191,17 +211,21 @@ def x_overlap(
     depth: int,
     steps: int,
     lanes: tuple[int | None, ...],
+    overhead: int,
 ) -> XOverlap | None:
     """Whether a streamed step runs the x-only column folds of step t + 1 behind the h-dependent folds of step
     t (the one decision the lowering and the QoR model read), and how. The MVAU's parts are `x_parts` scanned
     inputs, then the states; `lanes[p]`: the word width of the FIFO scanned part p arrives in, None for a
-    buffer. A FIFO part is read two steps ahead: x_0 and x_1 before the steps, x_{t+2} during step t by a
-    process of its own into a register array that no other process of the step reads (x_{t+1}, which the x
-    phase reads, came in the step before), R = words + 2 cycles beside the loop. Taken when it saves at least
-    `OVERLAP_MIN_GAIN` of the stage, prologue included (it costs a prologue loop, the read of x_1 and 2 x B x
-    rows carried accumulators): T * (new step) + x_iterations + depth + R <= (1 - 1/20) * T * (old step),
-    where the old step is max(full MVAU + depth + chain, R) (R = 0 without a FIFO)."""
-    if x_parts == 0 or rows % pe or sum(part_sizes) % simd:
+    buffer; `depth`: the MVAU's pipeline depth, `overhead`: a step region's start/finish and state copy
+    (`lstmc.qor.STEP_OVERHEAD`). A FIFO part is read two steps ahead: x_0 and x_1 before the steps, x_{t+2}
+    during step t by a process of its own into a register array that no other process of the step reads
+    (x_{t+1}, which the x phase reads, came in the step before), R = words + 2 cycles beside the loop. Needs a
+    step 1 (T > 1, at most T at run time: there step 0's x phase reads x_0 again). Taken when the whole stage
+    takes at most (1 - `OVERLAP_MIN_GAIN`) of its cycles without it:
+        2R + (step 0 + overhead) + (T - 1) * (step + overhead) <= (1 - 1/50) * (R + T * (old step + overhead))
+    (`XOverlap.first_step`, `XOverlap.step`; the old step is max(full MVAU + depth + chain, R), R = 0 without
+    a FIFO)."""
+    if x_parts == 0 or steps < 2 or rows % pe or sum(part_sizes) % simd:
         return None
     cols = sum(part_sizes)
     column_folds, row_folds = cols // simd, rows // pe
@@ -211,9 +235,10 @@ def x_overlap(
     words = max((sequences * size // w for size, w in zip(part_sizes, lanes) if w is not None), default=0)
     read = words + 2 if words else 0  # a read loop of `words` iterations and its depth (ELEMENTWISE_DEPTH)
     plan = XOverlap(x_folds, column_folds, row_folds, sequences, read)
-    old = max(sequences * row_folds * column_folds + depth + chain, read)
+    old = read + steps * (max(sequences * row_folds * column_folds + depth + chain, read) + overhead)
+    new = 2 * read + plan.first_step(depth, chain) + overhead + (steps - 1) * (plan.step(depth, chain) + overhead)
     gain, whole = OVERLAP_MIN_GAIN
-    if whole * (steps * plan.step(depth, chain) + plan.x_iterations + depth + read) > (whole - gain) * steps * old:
+    if whole * new > (whole - gain) * old:
         return None
     return plan
 

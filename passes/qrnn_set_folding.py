@@ -160,6 +160,6 @@ def choose_folding(module: ModuleOp, target_cycles: int) -> dict[str, tuple[int,
     if best is None:
         raise FoldingError(
             f"no folding meets target-cycles={target_cycles}; the minimum achievable is "
-            f"{space.min_cycles()} cycles per inference (every MVAU fully parallel)"
+            f"{space.min_cycles()} cycles per inference (every MVAU at its fastest folding)"
         )
     return best

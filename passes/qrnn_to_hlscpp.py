@@ -37,8 +37,8 @@ the last group and a constant (lstmc/qor.py counts exactly this). Within a step 
 columns first, then h_{t-1}'s; a fold of SIMD columns may take columns of both. Where it pays
 (`lstmc.schedule.x_overlap`, the x-overlapped step, `_emit_overlapped_mvau`) the same MVAU computes the
 x-only column folds of step t + 1 behind the h-dependent folds of step t in the same flat loop, while the
-units drain step t; each row of step t + 1 then starts from that carried x-part (a prologue loop computes
-step 0's before the steps).
+units drain step t; each row of step t + 1 then starts from that carried x-part (step 0's loop computes its
+own x-part first, on the same multipliers).
 Any other recurrence keeps its carried state in on-chip arrays and runs the time loop; each step reads
 the scanned input slices, then runs its units one after the other, each a loop over its vector with II=1:
 the MVAU as (rows/PE) x (cols/SIMD) pipelined iterations with PE x SIMD unrolled multiply-accumulates,
@@ -86,7 +86,7 @@ from lstmc.ports import (
     ports_attr,
     sequence_ports,
 )
-from lstmc.qor import mvau_depth
+from lstmc.qor import STEP_OVERHEAD, mvau_depth
 from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, XOverlap, fifo_depth, step_schedule, top_streams
 
 INDEX = IndexType()
@@ -902,12 +902,13 @@ class _StreamedRecurrence:
     On the x-overlapped schedule (`StepSchedule.x_overlap`, decided in `convert` from the word widths of x's
     FIFOs) the MVAU process runs the h-dependent folds of step t, each row starting from the x-part carried
     in `xacc` (fully partitioned, copied from `xacc_next` with the state), then the x-only folds of step
-    t + 1 into `xacc_next`, in one flat loop (`_emit_overlapped_mvau`); a prologue loop in the recurrence
-    function computes step 0's x-part. A scanned input from a [T][I] buffer is read by the MVAU at row t
-    (a fold straddling x and h) and at the row of step t + 1 (the x phase; row t at the last step, whose
-    x-part nobody reads). One arriving in a FIFO is read two steps ahead (in DATAFLOW an array that one
-    process of a region writes may not be read by another while it runs, so the step t region must not read
-    what it reads from the FIFO): x_0 and x_1 into `x` and `x_next` before the steps, and x_{t+2}, while
+    t + 1 into `xacc_next`, in one flat loop (`_emit_overlapped_mvau`); at step 0, which has no carried
+    x-part, the loop runs all the folds of step 0 first (a longer trip count). A scanned input from a [T][I]
+    buffer is read by the MVAU at row t (step 0's x folds, a fold straddling x and h) and at the row of step
+    t + 1 (the x phase; row t at the last step, whose x-part nobody reads). One arriving in a FIFO is read
+    two steps ahead (in DATAFLOW an array that one process of a region writes may not be read by another
+    while it runs, so the step t region must not read what it reads from the FIFO): x_0 and x_1 into `x` and
+    `x_next` before the steps (T > 1: `x_overlap` needs a step 1), and x_{t+2}, while
     t + 2 < T, by a prefetch process of its own (as the other schedule's x_{t+1}) into `x_next2`, which no
     other process of the region touches; the MVAU reads x_t's straddling columns from `x` and x_{t+1} from
     `x_next`, and after the step x_next -> x and x_next2 -> x_next.
@@ -965,7 +966,7 @@ class _StreamedRecurrence:
         mv = self.s.mvau
         x_inputs = [self.input_args.index(v) for v in mv.inputs[: self.s.x_parts()]]
         lanes = [_stream_lanes(self.ins[self.n_state + j]) for j in x_inputs]
-        self.plan = self.s.x_overlap(lanes, depth=mvau_depth(mv.simd.value.data))
+        self.plan = self.s.x_overlap(lanes, depth=mvau_depth(mv.simd.value.data), overhead=STEP_OVERHEAD)
         self.x_inputs = x_inputs if self.plan is not None else []
         ahead = [j for j in fifos if j in self.x_inputs]  # read two steps ahead
         prefetch, overlap = [], []
@@ -986,19 +987,12 @@ class _StreamedRecurrence:
         if self.plan is not None and self.seq_len is not None:  # the MVAU stops reading x at the run-time T
             self.t_names = ["t", SEQ_LEN_PORT]
         xaccs, xacc_nexts = [], []
-        if self.plan is not None:  # the x-part of step 0: a prologue loop before the steps
+        if self.plan is not None:  # the x-part carried into the step, and the next one (step 0 needs none)
             lead = list(_shape(mv.result)[:-1])
             types = _part_acc_types(mv)
             for p in range(len(x_inputs)):
                 xaccs.append(b.array(lead + [mv.rows], types[p], partition=complete, name=f"xacc{p}"))
                 xacc_nexts.append(b.array(lead + [mv.rows], types[p], partition=complete, name=f"xacc_next{p}"))
-            t0 = [b.const(0)] + ([self.seq_len] if self.seq_len is not None else [])
-            rows0 = [[] if j in fifos else [self._t_index(b, t0, op.in_dirs[j])] for j in x_inputs]  # x_0's row
-
-            def read_x0(p: int, lead: list[SSAValue], col: SSAValue, which: str) -> SSAValue:
-                return b.load(seqs[x_inputs[p]], rows0[p] + lead + [col])
-
-            _emit_overlapped_mvau(b, mv, self.plan, read_x0, xaccs, self.s.row_order())
         scan_outs = [dst for outs in self.outs[self.n_state :] for dst in outs]
         state_reads = [arr for per_state in reads for arr in per_state.values()]
         step_args = seqs + state_reads + nexts + scan_outs + prefetch + xaccs + xacc_nexts + overlap
@@ -1281,13 +1275,14 @@ class _StreamedRecurrence:
             b,
             mv,
             self.plan,
+            b.bin("eq", t[0], b.const(0), BOOL),
             read_x,
+            read_h,
+            xaccs,
             xacc_nexts,
             s.row_order(),
-            xacc_in=xaccs,
-            read_h=read_h,
-            write_row=write_row,
-            after_row_fold=after_row_fold,
+            write_row,
+            after_row_fold,
         )
 
     def _unit(
@@ -1744,62 +1739,64 @@ def _emit_overlapped_mvau(
     b: _Builder,
     op: dataflow.MVAUOp,
     plan: XOverlap,
+    step0: SSAValue,
     read_x,
+    read_h,
+    xacc_in: list[SSAValue],
     xacc_out: list[SSAValue],
     row_order: np.ndarray,
-    xacc_in: list[SSAValue] | None = None,
-    read_h=None,
-    write_row=None,
-    after_row_fold=None,
-    before_fold=None,
+    write_row,
+    after_row_fold,
 ) -> None:
     """The MVAU of a step on the x-overlapped schedule (`lstmc.schedule.XOverlap`): ONE flat loop at II = 1
-    (one pipeline fill) whose column-fold counter sf walks three ranges, rows interleaved by `row_order`, the
-    B sequences taking turns after each pass over the row folds:
-    - the h phase, folds XF .. CF - 1 of every row fold (B * RF * (CF - XF) iterations): the h-dependent folds
-      of step t. At its first fold a scanned part's accumulator starts from the x-part of this row that the
-      previous step left in `xacc_in` (a state part's from 0); a fold straddling x and h takes x_t's columns
-      (`read_x(p, lead, col, "cur")`, selected by sf < XF); at its last fold the row's aligned sum goes to
-      `write_row(lead, n, q, total)` as in `_emit_mvau`, and `after_row_fold` sees that fold as the last;
+    (one pipeline fill) whose fold counter sf walks up to three ranges, rows interleaved by `row_order`, the B
+    sequences taking turns after each pass over the row folds:
+    - at step 0 (`step0`: t == 0) only, all folds of step 0, numbered CF .. 2CF - 1 (column fold sf - CF), of
+      every row fold (B * RF * CF iterations): as in `_emit_mvau`, every accumulator starts from 0 at the
+      first, x_0's columns are `read_x(p, lead, col, "cur")`, and the last hands the row's aligned sum to
+      `write_row(lead, n, q, total)`;
+    - at steps t > 0, the h phase, folds XF .. CF - 1 of every row fold (B * RF * (CF - XF) iterations): the
+      h-dependent folds of step t. At its first fold a scanned part's accumulator starts from the x-part of
+      this row that the previous step left in `xacc_in` (a state part's from 0); a fold straddling x and h
+      takes x_t's columns (`read_x(p, lead, col, "cur")`); at its last fold the row's aligned sum goes to
+      `write_row`;
     - the x phase, folds 0 .. XF - 1 of every row fold (B * RF * XF iterations): the x-only folds of step
       t + 1 from x_{t+1} (`read_x(p, lead, col, "next")`) into the scanned parts' accumulators, stored at the
       last of them into `xacc_out[p][lead..., n]`.
-    The same PE x SIMD multipliers serve both phases (one multiply per lane and part: the x operand is
-    selected). Without `xacc_in` the loop is the prologue: the x phase alone (x_0 -> the x-part of step 0).
-    `read_h(p, lead, col)` loads column col of state part p; `before_fold(lead, nf, sf)` emits code first."""
+    So the counter starts at CF at step 0 and at XF after, and the loop runs B * RF * (CF + XF) iterations at
+    step 0 (`plan.first_iterations`), B * RF * CF after (a run-time bound; its largest, step 0's, sizes the
+    LOOP_TRIPCOUNT). The same PE x SIMD multipliers and weights serve every phase (one multiply per lane and
+    part: the x operand is selected, the weight row is the column fold's); `after_row_fold(lead, last, nf)`
+    sees the row's last fold (2CF - 1 or CF - 1) as the last. `read_h(p, lead, col)` loads column col of state
+    part p."""
     pe, simd = op.pe.value.data, op.simd.value.data
     weights = array_from_dense(op.weights).astype(np.int64)[:, row_order]
     mults = array_from_dense(op.multipliers).astype(np.int64)[:, row_order]
     bias = array_from_dense(op.bias).astype(np.int64)[row_order]
-    if xacc_in is None:  # the prologue reads the x-only columns' weights alone
-        weights = weights[: plan.x_folds * simd]
     partition = []
     if simd > 1:
         partition.append(hlscpp.PartitionAttr("cyclic", simd, 1))
     if pe > 1:
         partition.append(hlscpp.PartitionAttr("cyclic", pe, 2))
     w_arr = b.const_array(weights, "weights", partition)
-    h_phase = xacc_in is not None
-    if h_phase:
-        m_arr = b.const_array(mults, "mult", [hlscpp.PartitionAttr("cyclic", pe, 2)] if pe > 1 else [])
-        b_arr = b.const_array(bias, "bias", [hlscpp.PartitionAttr("cyclic", pe, 1)] if pe > 1 else [])
+    m_arr = b.const_array(mults, "mult", [hlscpp.PartitionAttr("cyclic", pe, 2)] if pe > 1 else [])
+    b_arr = b.const_array(bias, "bias", [hlscpp.PartitionAttr("cyclic", pe, 1)] if pe > 1 else [])
     sizes = op.part_sizes
     row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     n_x = len(xacc_out)
     xf, cf, rf, turns = plan.x_folds, plan.column_folds, plan.row_folds, plan.sequences
-    top = cf if h_phase else xf  # sf: x folds [0, XF), h folds [XF, CF)
     aligned = all(size % simd == 0 for size in sizes)
     types = _part_acc_types(op)
     complete = [hlscpp.PartitionAttr("complete", 0, 1)]
-    parts = range(len(sizes)) if h_phase else range(n_x)
-    accs = [b.array([pe], types[p], partition=complete, name=f"acc{p}") for p in parts]
+    accs = [b.array([pe], types[p], partition=complete, name=f"acc{p}") for p in range(len(sizes))]
     nf, sf = b.array([], INDEX, name="nf"), b.array([], INDEX, name="sf")
     vf = b.array([], INDEX, name="vf") if turns > 1 else None
     b.store(b.const(0), nf, [])
-    b.store(b.const(xf if h_phase else 0), sf, [])
+    b.store(b.select(step0, b.const(cf), b.const(xf), INDEX), sf, [])  # step 0 runs its own x folds too
     if vf is not None:
         b.store(b.const(0), vf, [])
     has_lead = bool(_shape(op.result)[:-1])
+    trips = b.select(step0, b.const(plan.first_iterations), b.const(plan.iterations), INDEX)
 
     def in_range(x: SSAValue, lo: int, hi: int, end: int) -> SSAValue | None:
         """lo <= x < hi (None when it always holds for 0 <= x < end)."""
@@ -1815,26 +1812,24 @@ def _emit_overlapped_mvau(
         prod = b.bin("mul", x, w, _bits_type(*_product_range(x.type, w.type)))
         b.store(b.bin("add", b.load(acc, [q]), prod, pty), acc, [q])
 
-    with b.loop(plan.iterations if h_phase else plan.x_iterations, pipeline=1, label="mvau"):
+    with b.loop(plan.first_iterations, pipeline=1, label="mvau", bound=trips):
         nf_v, sf_v = b.load(nf, []), b.load(sf, [])
         vf_v = b.load(vf, []) if vf is not None else None
         lead = [vf_v] if vf_v is not None else ([b.const(0)] if has_lead else [])
         first_x = b.bin("eq", sf_v, b.const(0), BOOL)
         last_x = b.bin("eq", sf_v, b.const(xf - 1), BOOL)
-        first_h = b.bin("eq", sf_v, b.const(xf), BOOL) if h_phase else None
-        last_h = b.bin("eq", sf_v, b.const(cf - 1), BOOL) if h_phase else None
-        x_phase = b.bin("lt", sf_v, b.const(xf), BOOL) if h_phase else None
-        if before_fold is not None:
-            before_fold(lead, nf_v, sf_v)
+        first_h = b.bin("eq", sf_v, b.const(xf), BOOL)
+        first_0 = b.bin("eq", sf_v, b.const(cf), BOOL)
+        last = b.bin("or", b.bin("eq", sf_v, b.const(cf - 1), BOOL), b.bin("eq", sf_v, b.const(2 * cf - 1), BOOL), BOOL)
+        x_phase = b.bin("lt", sf_v, b.const(xf), BOOL)
+        step0_fold = b.bin("ge", sf_v, b.const(cf), BOOL)
+        fold = b.select(step0_fold, b.bin("sub", sf_v, b.const(cf), INDEX), sf_v, INDEX)  # the column fold
 
         def x_value(p: int, k: SSAValue) -> SSAValue:
             col = b.bin("sub", k, b.const(int(row0[p])), INDEX) if row0[p] else k
             if p >= n_x:
-                assert read_h is not None, "the h phase reads the states"
                 return read_h(p, lead, col)
-            if x_phase is None or row0[p + 1] <= xf * simd:  # only in x-only folds: x_{t+1}
-                return read_x(p, lead, col, "next")
-            nxt, cur = read_x(p, lead, col, "next"), read_x(p, lead, col, "cur")
+            nxt, cur = read_x(p, lead, col, "next"), read_x(p, lead, col, "cur")  # x_{t+1} in the x phase
             return b.select(x_phase, nxt, cur, nxt.type)
 
         with b.loop(pe, unroll=0) as q:
@@ -1842,16 +1837,18 @@ def _emit_overlapped_mvau(
             with b.if_(first_x):
                 for p in range(n_x):
                     b.store(b.const(0, types[p]), accs[p], [q])
-            if first_h is not None and xacc_in is not None:
-                with b.if_(first_h):  # the x-part of this row from the previous step, h from 0
-                    for p in parts:
-                        start = b.load(xacc_in[p], lead + [n]) if p < n_x else b.const(0, types[p])
-                        b.store(start, accs[p], [q])
-            k0 = b.bin("mul", sf_v, b.const(simd), INDEX)
+            with b.if_(first_h):  # the x-part of this row from the previous step, h from 0
+                for p in range(len(sizes)):
+                    start = b.load(xacc_in[p], lead + [n]) if p < n_x else b.const(0, types[p])
+                    b.store(start, accs[p], [q])
+            with b.if_(first_0):  # step 0: every part from 0
+                for p in range(len(sizes)):
+                    b.store(b.const(0, types[p]), accs[p], [q])
+            k0 = b.bin("mul", fold, b.const(simd), INDEX)
             if aligned:  # one range check per part and fold
-                for p in parts:
+                for p in range(len(sizes)):
                     lo, hi = int(row0[p]) // simd, int(row0[p + 1]) // simd
-                    cond = in_range(sf_v, lo, hi, top)
+                    cond = in_range(fold, lo, hi, cf)
                     with b.if_(cond) if cond is not None else _nothing():
                         for s in range(simd):
                             k = b.bin("add", k0, b.const(s), INDEX)
@@ -1859,29 +1856,27 @@ def _emit_overlapped_mvau(
             else:  # the fold straddles parts: each lane checks the part of its column
                 for s in range(simd):
                     k = b.bin("add", k0, b.const(s), INDEX)
-                    for p in parts:
-                        cond = in_range(k, int(row0[p]), int(row0[p + 1]), top * simd)
+                    for p in range(len(sizes)):
+                        cond = in_range(k, int(row0[p]), int(row0[p + 1]), cf * simd)
                         with b.if_(cond) if cond is not None else _nothing():
                             mac(accs[p], x_value(p, k), k, n, q)
             with b.if_(last_x):  # the x-part of this row for the next step
                 for p in range(n_x):
                     b.store(b.load(accs[p], [q]), xacc_out[p], lead + [n])
-            if last_h is not None:
-                acc_ty = _elem(op.result)
-                with b.if_(last_h):
-                    total = b.cast(b.load(b_arr, [n]), acc_ty)
-                    for p, acc in enumerate(accs):
-                        scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
-                        total = b.bin("add", total, scaled, acc_ty)
-                    assert write_row is not None, "the h phase writes the rows"
-                    write_row(lead, n, q, total)
-        if last_h is not None and after_row_fold is not None:
-            after_row_fold(lead, last_h, nf_v)
+            acc_ty = _elem(op.result)
+            with b.if_(last):
+                total = b.cast(b.load(b_arr, [n]), acc_ty)
+                for p, acc in enumerate(accs):
+                    scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
+                    total = b.bin("add", total, scaled, acc_ty)
+                write_row(lead, n, q, total)
+        after_row_fold(lead, last, nf_v)
         # the counters (no division in the pipelined loop)
         sf_next = b.bin("add", sf_v, b.const(1), INDEX)
         wrap_x = b.bin("eq", sf_next, b.const(xf), BOOL)
-        wrap_h = b.bin("eq", sf_next, b.const(cf), BOOL) if h_phase else None
-        wrap = b.bin("or", wrap_x, wrap_h, BOOL) if wrap_h is not None else wrap_x
+        wrap_h = b.bin("eq", sf_next, b.const(cf), BOOL)
+        wrap_0 = b.bin("eq", sf_next, b.const(2 * cf), BOOL)
+        wrap = b.bin("or", b.bin("or", wrap_x, wrap_h, BOOL), wrap_0, BOOL)
         nf_next = b.select(wrap, b.bin("add", nf_v, b.const(1), INDEX), nf_v, INDEX)
         row_end = b.bin("eq", nf_next, b.const(rf), BOOL)
         b.store(b.select(row_end, b.const(0), nf_next, INDEX), nf, [])
@@ -1890,12 +1885,11 @@ def _emit_overlapped_mvau(
             vf_next = b.select(row_end, b.bin("add", vf_v, b.const(1), INDEX), vf_v, INDEX)
             phase_end = b.bin("eq", vf_next, b.const(turns), BOOL)
             b.store(b.select(phase_end, b.const(0), vf_next, INDEX), vf, [])
-        if wrap_h is not None:
-            restart = b.select(phase_end, b.const(0), b.const(xf), INDEX)  # the x phase after the last h fold
-            sf_new = b.select(wrap_x, b.const(0), b.select(wrap_h, restart, sf_next, INDEX), INDEX)
-        else:
-            sf_new = b.select(wrap_x, b.const(0), sf_next, INDEX)
-        b.store(sf_new, sf, [])
+        # after the last row of a phase of step t, the x phase (fold 0); else the phase's first fold again
+        restart_h = b.select(phase_end, b.const(0), b.const(xf), INDEX)
+        restart_0 = b.select(phase_end, b.const(0), b.const(cf), INDEX)
+        rest = b.select(wrap_h, restart_h, b.select(wrap_0, restart_0, sf_next, INDEX), INDEX)
+        b.store(b.select(wrap_x, b.const(0), rest, INDEX), sf, [])
 
 
 def _mvau_to_array(

@@ -111,11 +111,14 @@ def kernel_source(dataflow_module, kernel: str = "lstmc_kernel") -> str:
 _DECL = re.compile(r"(?:\bap_u?int<\d+>|\bap_u?fixed<[^>]*>|\bbool|\bint)\s+&?(\w+)((?:\[[^\]]*\])+)")
 _FOR = re.compile(r"\bfor\s*\(([^)]*)\)")
 _FOR_CONST = re.compile(r"int (\w+) = -?\d+; \1 < -?\d+; (?:\1\+\+|\1 \+= \d+)")
+_FOR_BOUNDED = re.compile(r"int (\w+) = -?\d+; \1 < \w+; (?:\1\+\+|\1 \+= \d+)")  # a run-time bound
+_TRIPCOUNT = re.compile(r"\s*\{\s*#pragma HLS LOOP_TRIPCOUNT min=\d+ max=\d+\n")
 
 
 def check_synthesizable(src: str) -> None:
     """The kernel Vitis synthesizes (not the C-simulation twin after #else, lstmc/hls/emit.py) has static sizes
-    and no heap or STL."""
+    and no heap or STL, and every loop a constant trip count, or a run-time bound with its largest trip count
+    in a LOOP_TRIPCOUNT pragma (an x-overlapped MVAU runs longer at step 0)."""
     from lstmc.hls.emit import AP_GUARD
 
     if AP_GUARD in src:
@@ -129,10 +132,12 @@ def check_synthesizable(src: str) -> None:
     for name, dims in decls:
         sizes = re.findall(r"\[([^\]]*)\]", dims)
         assert all(re.fullmatch(r"\d+", s.strip()) for s in sizes), f"array {name}{dims} has a non-literal size"
-    loops = _FOR.findall(code)
+    loops = list(_FOR.finditer(code))
     assert loops, "no loops found"
-    for header in loops:
-        assert _FOR_CONST.fullmatch(header.strip()), f"loop 'for ({header})' has no constant trip count"
+    for loop in loops:
+        header = loop.group(1).strip()
+        bounded = _FOR_BOUNDED.fullmatch(header) and _TRIPCOUNT.match(code, loop.end())
+        assert _FOR_CONST.fullmatch(header) or bounded, f"loop 'for ({header})' has no constant trip count"
 
 
 def check_loop_trip_counts_in_ir(dataflow_module) -> None:
@@ -312,7 +317,9 @@ def test_folded_kernel_partitions_weights():
     src = kernel_source(df)
     assert re.search(r"#pragma HLS ARRAY_PARTITION variable=weights\w* type=cyclic factor=2 dim=1", src)
     assert re.search(r"#pragma HLS ARRAY_PARTITION variable=weights\w* type=cyclic factor=2 dim=2", src)
-    assert re.search(r"mvau\w*: for \(int \w+ = 0; \w+ < \d+; \w+\+\+\) \{\n\s*#pragma HLS PIPELINE II=1", src)
+    # (a run-time bound and its LOOP_TRIPCOUNT where the step is x-overlapped: step 0 runs longer)
+    pipelined = r"mvau\w*: for \(int \w+ = 0; \w+ < \w+; \w+\+\+\) \{\n(?:\s*#pragma HLS LOOP_TRIPCOUNT .*\n)?"
+    assert re.search(pipelined + r"\s*#pragma HLS PIPELINE II=1", src)
     check_synthesizable(src)
 
 

@@ -92,11 +92,10 @@ def test_mvau_process_computes_interleaved_rows():
     assert list(schedule.row_order()[:10]) == [0, 1, 8, 9, 16, 17, 24, 25, 2, 3]
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
     weights = [op for op in hls.walk() if isinstance(op, hlscpp.ArrayOp) and op.result.name_hint == "weights"]
-    plan = schedule.x_overlap(depth=qor.mvau_depth(2))
-    # the step's MVAU, and on the x-overlapped schedule first the x-part prologue's (its x-only columns)
-    assert sorted(w.result.type.get_shape()[0] for w in weights) == ([plan.x_folds * 2] if plan else []) + [len(want)]
-    for w in weights:
-        assert w.init is not None and np.array_equal(array_from_dense(w.init), want[: w.result.type.get_shape()[0]])
+    # one weight memory, the step's MVAU's, also on the x-overlapped schedule (step 0 computes its own x-part)
+    assert schedule.x_overlap(depth=qor.mvau_depth(2), overhead=qor.STEP_OVERHEAD) is not None
+    (w,) = weights
+    assert w.init is not None and np.array_equal(array_from_dense(w.init), want)
 
 
 # ---------------------------------------------------------------------------------------------- one schedule
@@ -150,6 +149,27 @@ def _stream_direction(callee: hlscpp.FuncOp, index: int) -> str | None:
     return None
 
 
+def _at_step0(value: SSAValue, t: SSAValue) -> tuple[int, int]:
+    """(a, b) of a value `t == 0 ? a : b` of two constants."""
+    sel = value.owner
+    assert isinstance(sel, hlscpp.SelectOp) and isinstance(eq := sel.cond.owner, hlscpp.BinaryOp)
+    assert eq.kind.data == "eq" and eq.lhs is t and isinstance(zero := eq.rhs.owner, hlscpp.ConstOp)
+    assert zero.value.value.data == 0
+    a, b = sel.if_true.owner, sel.if_false.owner
+    assert isinstance(a, hlscpp.ConstOp) and isinstance(b, hlscpp.ConstOp)
+    return a.value.value.data, b.value.value.data
+
+
+def overlapped_cycles(overlap: dict, depth: int, chain: int) -> tuple[int, int]:
+    """(step t > 0, step 0) of an x-overlapped step read off the emitted loop (`emitted_step`), with the MVAU's
+    pipeline `depth` and the unit `chain` behind its last group: the loop, or the h folds (at step 0 all folds
+    of step 0) and the chain, or the read of x_{t+2} from a FIFO beside them, whichever ends last."""
+    read = overlap["reads"] // 2
+    step = max(overlap["iterations"] + depth, overlap["h_iterations"] + depth + chain, read)
+    first = max(overlap["first_iterations"] + depth, overlap["iterations"] + depth + chain, read)
+    return step + qor.STEP_OVERHEAD, first + qor.STEP_OVERHEAD
+
+
 def emitted_step(hls, label: str) -> dict:
     """What the emitted code of one streamed recurrence does per step, read off the hlscpp IR alone."""
     funcs = _funcs(hls)
@@ -173,31 +193,25 @@ def emitted_step(hls, label: str) -> dict:
     callee = {c: funcs[c.callee.root_reference.data] for c in calls}
     (mvau_call,) = [c for c in calls if _labelled(callee[c], "mvau")]
     (mvau_loop,) = _labelled(callee[mvau_call], "mvau")
-    # the x-overlapped schedule: a prologue loop (the x-part of step 0) before the steps, the step's loop
-    # starting at fold XF (its first store to the `sf` counter) and ending its h phase at fold CF - 1
-    prologue = _labelled(rec_fn, "mvau")
+    assert not _labelled(rec_fn, "mvau")  # no MVAU outside the step (step 0 computes its own x-part)
+    # the x-overlapped schedule: the step's loop runs `t == 0 ? B*RF*(CF + XF) : B*RF*CF` iterations (its
+    # run-time bound; the largest is its ub), its fold counter `sf` starts at `t == 0 ? CF : XF`
     overlap = None
-    if prologue:
-        (first,) = prologue
+    if mvau_loop.bound is not None:
+        t = callee[mvau_call].body.block.args[0]
+        first, later = _at_step0(mvau_loop.bound, t)
+        assert first == mvau_loop.trip_count
         stores = [op for op in callee[mvau_call].body.block.ops if isinstance(op, hlscpp.StoreOp) and not op.indices]
         (sf,) = [op for op in stores if op.array.name_hint == "sf"]
-        assert isinstance(start := sf.value.owner, hlscpp.ConstOp)
-        x_folds = start.value.value.data
-        column_folds = 1 + max(
-            c.value.value.data
-            for op in mvau_loop.walk()
-            if isinstance(op, hlscpp.BinaryOp)
-            and op.kind.data == "eq"
-            and isinstance(load := op.lhs.owner, hlscpp.LoadOp)
-            and load.array.name_hint == "sf"
-            and isinstance(c := op.rhs.owner, hlscpp.ConstOp)
-        )
-        row_passes = first.trip_count // x_folds  # B * RF
+        column_folds, x_folds = _at_step0(sf.value, t)
+        row_passes = later // column_folds  # B * RF
+        assert later == row_passes * column_folds and first == later + row_passes * x_folds
         # x from a FIFO, read two steps ahead: x_0 and x_1 before the steps (read_x / read_x_next loops)
         ahead = [_nest_trips(loop) + qor.ELEMENTWISE_DEPTH for loop in _read_x_loops(rec_fn)]
         assert len(ahead) in (0, 2) and ahead[:1] == ahead[1:]
         overlap = {
-            "prologue": first.trip_count,
+            "first_iterations": first,
+            "iterations": later,
             "h_iterations": row_passes * (column_folds - x_folds),
             "reads": sum(ahead),
         }
@@ -228,7 +242,7 @@ def emitted_step(hls, label: str) -> dict:
         "read_x": read_x,
         "overlap": overlap,
         "y_fifo": y_fifo,
-        "mvau_iterations": mvau_loop.trip_count,
+        "mvau_iterations": overlap["iterations"] if overlap is not None else mvau_loop.trip_count,
         "units": [_loop_iterations(callee[c]) for c in units],
         "chain": max(chain.values()),
         "streams": sorted(
@@ -273,8 +287,7 @@ def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp)
         full = schedule.sequences * (mvau.rows // pe) * (mvau.columns // simd)
         overlap = got["overlap"]
         if overlap is not None:  # x-overlapped: the h folds of step t, then the x folds of step t + 1
-            assert overlap["prologue"] + overlap["h_iterations"] == full
-            assert got["mvau_iterations"] >= full
+            assert overlap["iterations"] == full and overlap["first_iterations"] > full
         else:
             assert got["mvau_iterations"] == full
         assert got["units"] == [(schedule.unit_iterations(), lanes)] * len(schedule.units)
@@ -285,20 +298,14 @@ def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp)
         stage = next(s for s in report.stages if s.name == name)
         step = got["mvau_iterations"] + qor.mvau_depth(simd) + got["chain"] * UNIT_LATENCY + qor.STEP_OVERHEAD
         read = got["read_x"]
-        if overlap is not None:  # the loop, or its h phase and the chain behind its last group
-            depth = qor.mvau_depth(simd)
-            step = (
-                max(got["mvau_iterations"] + depth, overlap["h_iterations"] + depth + got["chain"] * UNIT_LATENCY)
-                + qor.STEP_OVERHEAD
-            )
-            if read is not None:  # x_{t+2} read from a FIFO beside the MVAU
-                assert overlap["reads"] == 2 * read
-                step = max(step - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
-            prologue = overlap["reads"] + overlap["prologue"] + depth
+        if overlap is not None:  # the loop, or its h phase and the chain behind its last group; step 0 longer
+            assert overlap["reads"] == (2 * read if read is not None else 0)  # x_{t+2} read beside the MVAU
+            step, first = overlapped_cycles(overlap, qor.mvau_depth(simd), got["chain"] * UNIT_LATENCY)
+            prologue = overlap["reads"] + first - step  # x_0, x_1 before the steps; step 0's x folds
             assert stage.prologue == prologue and stage.step_cycles == step, name
-            assert stage.cycles == prologue + got["steps"] * step
-            if stage.fill is not None:  # y_0 is out after the prologue and one step
-                assert stage.fill == prologue + step
+            assert stage.cycles == overlap["reads"] + first + (got["steps"] - 1) * step
+            if stage.fill is not None:  # y_0 is out after the reads and step 0
+                assert stage.fill == overlap["reads"] + first
         elif read is not None:  # x_t from a FIFO: x_0 before the steps, x_t+1 in parallel with the MVAU
             step = max(step - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
             assert (stage.prologue, stage.cycles, stage.fill) == (read, read + got["steps"] * step, step + read)
@@ -445,11 +452,9 @@ def emitted_top(hls) -> dict:
             loops = _read_x_loops(fn)
             if not loops:  # it only writes y_t to a FIFO (emitted_step checks that)
                 continue
-            prologue = _labelled(fn, "mvau")
-            if prologue:  # x-overlapped: the MVAU reads x_0, x_1 before the steps, x_t+2 in its own loop
-                (first,) = prologue
-                reads = sum(_nest_trips(loop) + qor.ELEMENTWISE_DEPTH for loop in loops)
-                read_x.append(("overlap", reads + first.trip_count))  # + the MVAU's depth
+            step = emitted_step(hls, fn.sym_name.data)
+            if step["overlap"] is not None:  # x-overlapped: x_0, x_1 read before the steps, x_t+2 beside the MVAU
+                read_x.append(("overlap", step))
                 continue
             (loop,) = loops
             assert loop.label is not None
@@ -532,10 +537,13 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
     recs = [s for s in report.stages if s.pipeline_depth is not None and s.fed_by is not None]
     assert len(recs) == len(got["read_x"])
     for s, read in zip(recs, got["read_x"]):
-        if isinstance(read, tuple):  # x-overlapped: x_0, x_1 and the x-part of step 0 before the steps
+        if isinstance(read, tuple):  # x-overlapped: x_0, x_1 before the steps, step 0 longer
             mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == s.name)
             assert mvau.simd is not None
-            read = read[1] + qor.mvau_depth(mvau.simd)
+            rec = read[1]  # emitted_step
+            step, first = overlapped_cycles(rec["overlap"], qor.mvau_depth(mvau.simd), rec["chain"] * UNIT_LATENCY)
+            assert s.step_cycles == step
+            read = rec["overlap"]["reads"] + first - step
         else:  # x_t+1 is read in parallel with the MVAU and its units
             assert s.step_cycles == max(s.step_cycles - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
         assert s.prologue == read
@@ -637,10 +645,10 @@ OVERLAP_CASES = [
 @needs_ap_types
 def test_x_overlapped_step_is_bit_exact_in_csim(tmp_path):
     """Where the step takes the x-overlapped schedule (the MVAU computes the x-only folds of step t + 1 from
-    x_{t+1} behind the h folds of step t, a prologue the x-part of step 0): the ap_int kernel (what Vitis
+    x_{t+1} behind the h folds of step t, step 0's loop its own x folds first): the ap_int kernel (what Vitis
     synthesizes) and the twin both equal the integer interpreter, on a fold straddling x and h, reverse
     directions reading their buffers backwards, B = 3 interleaved sequences and x read from a FIFO two steps
-    ahead; and a kernel taking T at run time, at T = 2 and T = N. Breaks if the x-part
+    ahead; and a kernel taking T at run time, at T = 1 (no step 1), T = 2 and T = N. Breaks if the x-part
     comes from the wrong step (x_t for x_{t+1}, a reverse direction's row T - 1 - t for T - 2 - t), a
     straddling fold takes x_{t+1}'s columns, the carried x-part is not copied, or a FIFO word is read late."""
     from lstmc.compile import mark_run_time_length
@@ -680,7 +688,7 @@ def test_x_overlapped_step_is_bit_exact_in_csim(tmp_path):
         name, model, module, max_len = job
         iface, kernels = binaries(module, name)
         out = []
-        for t in [None] if max_len is None else [2, max_len]:
+        for t in [None] if max_len is None else [1, 2, max_len]:
             x = _inputs(model, seed=3, count=4) if t is None else finn_cell_inputs(spec, 4, t, 3)
             want = run_stage("integer", model, x)
             for kernel in kernels:
@@ -697,4 +705,5 @@ def test_x_overlapped_step_is_bit_exact_in_csim(tmp_path):
 
 def _overlapped(rec: qrnn.RecurrenceOp) -> bool:
     schedule = step_schedule(rec)
-    return schedule is not None and schedule.x_overlap(depth=qor.mvau_depth(schedule.mvau.simd.value.data)) is not None
+    depth = qor.mvau_depth(schedule.mvau.simd.value.data) if schedule is not None else 0
+    return schedule is not None and schedule.x_overlap(depth=depth, overhead=qor.STEP_OVERHEAD) is not None

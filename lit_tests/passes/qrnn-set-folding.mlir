@@ -9,8 +9,8 @@
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding.json"}' | filecheck %s --check-prefix=CONFIG
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{config="%S/Inputs/folding-simd-only.json"}' | filecheck %s --check-prefix=SIMD-ONLY
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=57}' | filecheck %s --check-prefix=T57
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=56}' | filecheck %s --check-prefix=T56
-// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=38}' | filecheck %s --check-prefix=T38
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=54}' | filecheck %s --check-prefix=T54
+// RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{target-cycles=37}' | filecheck %s --check-prefix=T37
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=4}' | filecheck %s --check-prefix=BADPE
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{simd=4}' | filecheck %s --check-prefix=BADSIMD
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=2 target-cycles=100}' | filecheck %s --check-prefix=MODES
@@ -32,9 +32,13 @@
 // ceil(log2 SIMD) cycles), then the requant behind its last row (2 cycles) and the step's start/finish and
 // state copy (3 cycles):
 //   PE=3 SIMD=2: 3 * (10 + 4 + 5) = 57 cycles;  PE=1 SIMD=10: 3 * (6 + 7 + 5) = 54;
-//   PE=6 SIMD=5: 3 * (2 + 6 + 5) = 39 (the fastest; a fold of 5 columns takes x_t's 4 and h's first).
-// Of the foldings within 57 cycles, PE=3 SIMD=2 has the fewest estimated LUTs; within 56 it is PE=1 SIMD=10.
-// T38: qrnn-set-folding: no folding meets target-cycles=38; the minimum achievable is 39 cycles per inference (every MVAU fully parallel)
+//   PE=6 SIMD=5: 3 * (2 + 6 + 5) = 39 (a fold of 5 columns takes x_t's 4 and h's first).
+// With SIMD = 2 the step is x-overlapped (lstmc.schedule.x_overlap: x_t's 4 columns are XF = 2 of CF = 5
+// folds, run for step t + 1 behind the h folds of step t; step 0 runs its own x folds too):
+//   PE=3 SIMD=2: step 0 max(10 + 4 + 4, 10 + 4 + 2) + 3 = 21, then max(10 + 4, 6 + 4 + 2) + 3 = 17: 55 cycles;
+//   PE=6 SIMD=2: step 0 max(5 + 2 + 4, 5 + 4 + 2) + 3 = 14, then max(5 + 4, 3 + 4 + 2) + 3 = 12: 38 (the fastest).
+// Of the foldings within 57 cycles, PE=3 SIMD=2 has the fewest estimated LUTs; within 54 it is PE=1 SIMD=10.
+// T37: qrnn-set-folding: no folding meets target-cycles=37; the minimum achievable is 38 cycles per inference
 
 // CHECK-LABEL:  func.func @named(
 // CHECK:          %gates = dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
@@ -49,8 +53,8 @@
 // SIMD-ONLY:    qrnn-set-folding: folding config '{{.*}}folding-simd-only.json' names unknown unit 'recurrence0/gates'; valid names: layer0/gates
 // T57-LABEL:    func.func @named(
 // T57:           dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
-// T56-LABEL:    func.func @named(
-// T56:           dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(10) :
+// T54-LABEL:    func.func @named(
+// T54:           dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(10) :
 func.func @named(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {

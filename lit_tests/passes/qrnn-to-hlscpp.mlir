@@ -19,32 +19,33 @@
 
 // CHECK-LABEL: hlscpp.func @constant_h0(
 
-// The MVAU process: PE = 3 rows of one gate (G = 1) per row fold, so E = 3 lanes; x_t read at the reversed
-// step index straight from the scanned input.
+// The MVAU process: PE = 2 rows of one gate (G = 1) per row fold, so E = 2 lanes; x_t read at the reversed
+// step index straight from the scanned input. (At PE = 3 the step would take the x-overlapped schedule,
+// qrnn-to-hlscpp-overlap.mlir.)
 // CHECK-LABEL: hlscpp.func @rec_layer0_gates(
-// CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[XS:%[0-9a-z_]+]]: memref<3x4xsi8> "in0", [[H:%[0-9a-z_]+]]: memref<6xsi8> "in1", [[OUT:%[0-9a-z_]+]]: memref<3x!hlscpp.stream<si16>> "out0") {
+// CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[XS:%[0-9a-z_]+]]: memref<3x4xsi8> "in0", [[H:%[0-9a-z_]+]]: memref<6xsi8> "in1", [[OUT:%[0-9a-z_]+]]: memref<2x!hlscpp.stream<si16>> "out0") {
 // CHECK-NEXT:    [[LAST:%.*]] = hlscpp.const 2 : index
 // CHECK-NEXT:    [[TREV:%.*]] = hlscpp.binary sub [[LAST]], [[T]] : (index, index) -> index
-// CHECK-NEXT:    %group = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi16>
-// CHECK-NEXT:    %weights = hlscpp.array static_const partition [#hlscpp.partition<cyclic, 2, 1>, #hlscpp.partition<cyclic, 3, 2>] init dense<1> : tensor<10x6xui1> : memref<10x6xui1>
+// CHECK-NEXT:    %group = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<2xsi16>
+// CHECK-NEXT:    %weights = hlscpp.array static_const partition [#hlscpp.partition<cyclic, 2, 1>, #hlscpp.partition<cyclic, 2, 2>] init dense<1> : tensor<10x6xui1> : memref<10x6xui1>
 // Per-part partial sums: 4 x si8 x {0, 1} fits si10, 6 x si8 x {0, 1} fits si11.
-// CHECK:         %acc0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi10>
-// CHECK:         %acc1 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi11>
-// Row folds 6/3 = 2 times column folds 10/2 = 5: 10 iterations.
-// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 10 step 1 pipeline(1) label("mvau") {
-// CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 unroll(0)
+// CHECK:         %acc0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<2xsi10>
+// CHECK:         %acc1 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<2xsi11>
+// Row folds 6/2 = 3 times column folds 10/2 = 5: 15 iterations.
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 15 step 1 pipeline(1) label("mvau") {
+// CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0)
 // CHECK:                 hlscpp.load [[XS]]{{\[}}[[TREV]], %{{.*}}] : memref<3x4xsi8> -> si8
 // CHECK:                 hlscpp.binary mul %{{.*}}, %{{.*}} : (si8, ui1) -> si8
 // CHECK:                 hlscpp.load [[H]]{{\[}}%{{.*}}] : memref<6xsi8> -> si8
 // The completed group leaves for the requant's FIFO lanes.
-// CHECK:           hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 3 step 1 unroll(0) label("lanes")
-// CHECK:             hlscpp.write [[OUT]]{{\[}}[[E]]], %{{.*}} : memref<3x!hlscpp.stream<si16>>, si16
+// CHECK:           hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 2 step 1 unroll(0) label("lanes")
+// CHECK:             hlscpp.write [[OUT]]{{\[}}[[E]]], %{{.*}} : memref<2x!hlscpp.stream<si16>>, si16
 
-// The unit process: 6 / 3 = 2 iterations of 3 lanes; it stores h_t and y_t itself.
-// CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: index "t", %{{.*}}: memref<3x!hlscpp.stream<si16>> "in0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
-// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 pipeline(1) label("requant")
-// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 unroll(0) label("lanes")
-// CHECK:             hlscpp.read %{{.*}}[%{{.*}}] : memref<3x!hlscpp.stream<si16>> -> si16
+// The unit process: 6 / 2 = 3 iterations of 2 lanes; it stores h_t and y_t itself.
+// CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: index "t", %{{.*}}: memref<2x!hlscpp.stream<si16>> "in0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 pipeline(1) label("requant")
+// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0) label("lanes")
+// CHECK:             hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si16>> -> si16
 // CHECK:             hlscpp.store %{{.*}}, %{{.*}}[%{{.*}}] : si8, memref<6xsi8>
 // CHECK:             hlscpp.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : si8, memref<3x6xsi8>
 
@@ -52,7 +53,7 @@
 // soon as it leaves the MVAU).
 // CHECK-LABEL: hlscpp.func @rec_layer0_step(
 // CHECK-SAME:  [[ST:%[0-9a-z_]+]]: index "t", [[SX:%[0-9a-z_]+]]: memref<3x4xsi8> "x0", [[SH:%[0-9a-z_]+]]: memref<6xsi8> "state0", [[SN:%[0-9a-z_]+]]: memref<6xsi8> "next0", [[SY:%[0-9a-z_]+]]: memref<3x6xsi8> "y0") dataflow {
-// CHECK-NEXT:    %gate0 = hlscpp.stream depth(2) : memref<3x!hlscpp.stream<si16>>
+// CHECK-NEXT:    %gate0 = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si16>>
 // CHECK-NEXT:    hlscpp.call @rec_layer0_gates([[ST]], [[SX]], [[SH]], %gate0)
 // CHECK-NEXT:    hlscpp.call @rec_layer0_hn([[ST]], %gate0, [[SN]], [[SY]])
 // CHECK-NEXT:  }
@@ -71,7 +72,7 @@
 // CHECK-NEXT:    hlscpp.write %{{.*}}, [[W]] : !hlscpp.stream<!hlscpp.axis<8>>, !hlscpp.axis<8>
 // CHECK-LABEL: hlscpp.func @write_h_T(%{{.*}}: memref<6xsi8> "in", %{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "out") {
 
-// The scanned input is split by SIMD = 2 for the MVAU, the scan output by E = 3 for the unit. The top
+// The scanned input is split by SIMD = 2 for the MVAU, the scan output by E = 2 for the unit. The top
 // function records the kernel's port list (lstmc.ports: names, order, direction, codes, quantizer), which
 // lstmc.hls.project.kernel_interface reads.
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
@@ -81,7 +82,7 @@
 // CHECK-SAME:  {name = "h_T", direction = "out", shape = array<i64: 6>, element_type = si8, quant = {{.*}}, sequence = false, beat_bits = 8 : i64, codes_per_beat = 1 : i64}]} {
 // CHECK-NEXT:    %h0 = hlscpp.array
 // CHECK-NEXT:    %x = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<3x4xsi8>
-// CHECK-NEXT:    %ys = hlscpp.array local partition [#hlscpp.partition<cyclic, 3, 2>] : memref<3x6xsi8>
+// CHECK-NEXT:    %ys = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<3x6xsi8>
 // CHECK-NEXT:    %hT = hlscpp.array
 // CHECK-NEXT:    hlscpp.call @read_X([[X]], %x)
 // CHECK-NEXT:    hlscpp.call @constant_h0(%h0)
@@ -99,7 +100,7 @@ func.func @main(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attribu
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [reverse] -> [reverse] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
   ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
-    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(3) simd(2) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(2) simd(2) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
     %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
     qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
   } attributes {lstmc.onnx_node = "layer0"}

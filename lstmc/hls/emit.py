@@ -749,8 +749,10 @@ class MvauTwin:
     loop whose column-fold counter lives in an index array, each iteration one multiply-accumulate per PE row
     and SIMD lane into per-part accumulators) at the speed of a plain dot product, with the same bits. An
     accumulator runs in segments: it is set at the fold `sf == a` (to 0, or to a value loaded from an array the
-    loop does not write: the x-part a step carried over) and read at the fold `sf == b` (the first such b >= a),
-    the folds a .. b of one row following each other (`_emit_mvau`, `_emit_overlapped_mvau`). The twin
+    loop does not write: the x-part a step carried over) and read at the fold `sf == b` (the first such b >= a;
+    a read may be guarded by `sf == b || sf == c`: the last fold of a row at step 0 or after), the folds a .. b
+    of one row following each other (`_emit_mvau`, `_emit_overlapped_mvau`, whose trip count may be a run-time
+    bound: at step 0 the loop runs longer). The twin
     evaluates, for every fold of the segment, which multiply-accumulates run (their guards and selected
     operands are expressions of the counter and constants) and which column each reads:
     - each set `acc[q] = v` becomes v + the dot product of the columns the segment reads (one contiguous range
@@ -787,26 +789,37 @@ class MvauTwin:
             node = node.parent_op()
         return conds
 
-    def _fold_flag(self, cond: SSAValue) -> tuple[SSAValue, int] | None:
-        """(the counter's load, a) of a condition `counter == a` (or `... && counter == a`)."""
+    def _fold_flags(self, cond: SSAValue, counter: SSAValue | None = None) -> tuple[SSAValue, list[int]] | None:
+        """(the counter's load, the folds a where the condition may hold) of a condition `counter == a`, of
+        `f || g` of two such conditions on one counter (the folds of both), or of `f && g` (those of one of
+        them, of `counter` when given)."""
+        either = _owner(cond, hlscpp.BinaryOp, "or")
+        if either is not None:
+            lhs, rhs = self._fold_flags(either.lhs, counter), self._fold_flags(either.rhs, counter)
+            if lhs is None or rhs is None or lhs[0] is not rhs[0]:
+                return None
+            return lhs[0], lhs[1] + rhs[1]
         both = _owner(cond, hlscpp.BinaryOp, "and")
-        for c in (cond,) if both is None else (both.lhs, both.rhs):
-            eq = _owner(c, hlscpp.BinaryOp, "eq")
-            load = _owner(eq.lhs, hlscpp.LoadOp) if eq is not None else None
-            a = _const_of(eq.rhs) if eq is not None else None
-            if (
-                load is not None
-                and a is not None
-                and not load.indices
-                and load.parent_block() is self.loop.body.block
-                and isinstance(_element_type(load.array), IndexType)
-            ):
-                return load.result, a
+        if both is not None:
+            flags = [f for c in (both.lhs, both.rhs) if (f := self._fold_flags(c, counter)) is not None]
+            mine = [f for f in flags if counter is None or f[0] is counter]
+            return (mine or flags or [None])[0]
+        eq = _owner(cond, hlscpp.BinaryOp, "eq")
+        load = _owner(eq.lhs, hlscpp.LoadOp) if eq is not None else None
+        a = _const_of(eq.rhs) if eq is not None else None
+        if (
+            load is not None
+            and a is not None
+            and not load.indices
+            and load.parent_block() is self.loop.body.block
+            and isinstance(_element_type(load.array), IndexType)
+        ):
+            return load.result, [a]
         return None
 
     def _match(self) -> bool:
         loop, body = self.loop, self.loop.body.block
-        if loop.bound is not None or loop.lb.value.data != 0 or loop.step.value.data != 1:
+        if loop.lb.value.data != 0 or loop.step.value.data != 1:  # a run-time bound may end it earlier
             return False
         macs: dict[SSAValue, list] = {}
         for op in loop.walk():
@@ -839,11 +852,16 @@ class MvauTwin:
                     return False
                 flag = None
                 for cond in self._guards(op):
-                    flag = flag or self._fold_flag(cond)
+                    flag = flag or self._fold_flags(cond, counter)
                 if flag is None or (counter is not None and flag[0] is not counter):
                     return False
                 counter = flag[0]
-                (flagged_sets if op in sets else flagged_reads).append((flag[1], op))
+                if op in reads:  # read at each of its folds (a row's last fold at step 0 or after)
+                    flagged_reads += [(b, op) for b in flag[1]]
+                elif len(flag[1]) == 1:
+                    flagged_sets.append((flag[1][0], op))
+                else:
+                    return False
             if not flagged_sets or not flagged_reads:
                 return False
             read_folds = sorted(b for b, _ in flagged_reads)
@@ -953,10 +971,12 @@ class MvauTwin:
                 and isinstance(_element_type(op.array), IndexType)
             ):
                 continue
-            folds = [
-                flag[1] for c in self._guards(op) if (flag := self._fold_flag(c)) is not None and flag[0] is counter
+            guards = [
+                flag[1]
+                for c in self._guards(op)
+                if (flag := self._fold_flags(c, counter)) is not None and flag[0] is counter
             ]
-            if not any(f not in skipped for f in folds):
+            if not any(all(f not in skipped for f in folds) for folds in guards):  # it may run in a skipped fold
                 return
         self.jump = (load.array, inner)
 
