@@ -26,7 +26,7 @@ from io import StringIO
 import onnx
 
 from lstmc.frontend.onnx_import import import_model
-from lstmc.passes.qrnn_set_folding import set_folding
+from lstmc.passes.qrnn_set_folding import choose_x_overlap, set_folding
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 from lstmc.ports import mark_axis_bits
 from lstmc.qor import estimate_module, mvau_spec
@@ -47,6 +47,7 @@ def fold(module, fold: str) -> None:
         else:
             limit = int(fold)
             set_folding(op, _largest_at_most(spec.pe_values(), limit), _largest_at_most(spec.simd_values(), limit))
+    choose_x_overlap(module)  # as qrnn-set-folding does after any folding
 
 
 def recurrence_rows(module):

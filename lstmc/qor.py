@@ -28,8 +28,9 @@ the lowering emitted.
     the B sequences take turns in the same flat loop, so the pipeline fills once per step for all of them:
         mvau_cycles = B * (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
   Each unit's loop runs B * H / E iterations at II = 1 (its `cyc/step`, busy cycles; they overlap the MVAU).
-  The x-overlapped step (`lstmc.schedule.x_overlap`, decided per recurrence at its folding; taken when it
-  saves at least 1/50 of the stage): the x-only column folds (XF = floor(I / SIMD) of CF = cols / SIMD, I
+  The x-overlapped step (`lstmc.schedule.x_overlap`, decided per recurrence at its folding: by the MVAU's
+  `x_overlap` attribute, which qrnn-set-folding records from the kernel's cycles with and without it, else
+  taken when it saves at least 1/50 of the stage): the x-only column folds (XF = floor(I / SIMD) of CF = cols / SIMD, I
   the scanned parts' columns ahead of the states) do not need h_{t-1}, so the MVAU's flat loop of step t
   runs the h folds XF .. CF - 1 of step t (each row starting from the x-part carried over from step t - 1),
   then the x-only folds of step t + 1 from x_{t+1}, while the units drain step t:
@@ -538,6 +539,7 @@ class MvauSpec:
     chain: int | None = None  # a streamed recurrence's MVAU: the unit chain behind it (StepSchedule.depth)
     x_parts: int = 0  # ... how many of its parts are scanned inputs ahead of the states
     steps: int = 1  # ... and its T
+    overlap_choice: bool | None = None  # its `x_overlap` attribute (lstmc.schedule.overlap_choice)
 
     @property
     def cols(self) -> int:
@@ -580,6 +582,7 @@ class MvauSpec:
             steps,
             lanes,
             STEP_OVERHEAD,
+            self.overlap_choice,
         )
 
     def streamed_step(
@@ -890,6 +893,7 @@ def mvau_spec(op, schedule=None, lane_resources: Resources = Resources()) -> Mva
     sequences (one flat loop); at the top level V vectors are V runs of the loop (counted as V steps). With
     the streamed schedule of its recurrence, the gates and one lane of the units that stream behind it."""
     from lstmc.dialects import qrnn
+    from lstmc.schedule import overlap_choice
 
     return MvauSpec(
         rows=op.rows,
@@ -904,6 +908,7 @@ def mvau_spec(op, schedule=None, lane_resources: Resources = Resources()) -> Mva
         chain=schedule.depth if schedule is not None else None,
         x_parts=schedule.x_parts() if schedule is not None else 0,
         steps=schedule.rec.seq_len if schedule is not None else 1,
+        overlap_choice=overlap_choice(op),
     )
 
 

@@ -17,7 +17,8 @@ the same flat loop, while the units drain step t; each row then starts from the 
 has no carried x-part: its loop also runs its own x-only folds first (a longer trip count, the same
 multipliers). It depends on the folding and on the word width of the FIFO x_t may arrive in, so it is decided
 where it is used, in this one function, by `qrnn-to-hlscpp` (which lowers it) and `lstmc.qor` (which counts
-it).
+it): as the MVAU's `x_overlap` attribute says (qrnn-set-folding records it from the whole kernel's cycles
+with and without, `choose_x_overlap`), else by the stage's own cycles.
 
 The streamed top level (`top_streams`): which top-level values travel in FIFOs between processes, and how
 many elements a word carries. It depends on the folding (an MVAU writes PE-wide words and reads SIMD-wide
@@ -142,6 +143,7 @@ class StepSchedule:
             self.rec.seq_len,
             tuple(lanes) if lanes is not None else (None,) * n,
             overhead,
+            overlap_choice(mv),
         )
 
 
@@ -200,6 +202,16 @@ class XOverlap:
         return max(self.first_iterations + depth, self.iterations + depth + chain, self.read)
 
 
+X_OVERLAP = "x_overlap"  # on a recurrence's dataflow.mvau: 1/0 takes/refuses the x-overlapped step
+
+
+def overlap_choice(mvau: Operation) -> bool | None:
+    """The MVAU's `X_OVERLAP` attribute (qrnn-set-folding records which schedule gives the fewer cycles per
+    inference, judged in the whole top-level chain), or None: then `x_overlap`'s rule on the stage decides."""
+    attr = mvau.attributes.get(X_OVERLAP)
+    return bool(attr.value.data) if isinstance(attr, IntegerAttr) else None
+
+
 def x_overlap(
     rows: int,
     part_sizes: tuple[int, ...],
@@ -212,6 +224,7 @@ def x_overlap(
     steps: int,
     lanes: tuple[int | None, ...],
     overhead: int,
+    choice: bool | None = None,
 ) -> XOverlap | None:
     """Whether a streamed step runs the x-only column folds of step t + 1 behind the h-dependent folds of step
     t (the one decision the lowering and the QoR model read), and how. The MVAU's parts are `x_parts` scanned
@@ -224,8 +237,9 @@ def x_overlap(
     takes at most (1 - `OVERLAP_MIN_GAIN`) of its cycles without it:
         2R + (step 0 + overhead) + (T - 1) * (step + overhead) <= (1 - 1/50) * (R + T * (old step + overhead))
     (`XOverlap.first_step`, `XOverlap.step`; the old step is max(full MVAU + depth + chain, R), R = 0 without
-    a FIFO)."""
-    if x_parts == 0 or steps < 2 or rows % pe or sum(part_sizes) % simd:
+    a FIFO). `choice` (the MVAU's `X_OVERLAP` attribute, `overlap_choice`) overrides that rule: False never,
+    True whenever the schedule applies."""
+    if choice is False or x_parts == 0 or steps < 2 or rows % pe or sum(part_sizes) % simd:
         return None
     cols = sum(part_sizes)
     column_folds, row_folds = cols // simd, rows // pe
@@ -238,7 +252,7 @@ def x_overlap(
     old = read + steps * (max(sequences * row_folds * column_folds + depth + chain, read) + overhead)
     new = 2 * read + plan.first_step(depth, chain) + overhead + (steps - 1) * (plan.step(depth, chain) + overhead)
     gain, whole = OVERLAP_MIN_GAIN
-    if whole * new > (whole - gain) * old:
+    if choice is None and whole * new > (whole - gain) * old:
         return None
     return plan
 

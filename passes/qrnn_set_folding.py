@@ -27,8 +27,9 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
-from lstmc.dialects import dataflow
+from lstmc.dialects import dataflow, qrnn
 from lstmc.qor import FoldingSpace, estimate_module, mvau_spec
+from lstmc.schedule import OVERLAP_MIN_GAIN, X_OVERLAP, step_schedule
 from lstmc.unit_names import mvau_names
 
 PASS = "qrnn-set-folding"
@@ -133,6 +134,9 @@ class QrnnSetFoldingPass(ModulePass):
         if len(modes) > 1:
             raise FoldingError(f"give only one of pe/simd, config or target-cycles (got {' and '.join(modes)})")
         units = mvau_names(op)
+        if modes:  # a schedule chosen at another folding does not hold at the new one
+            for mvau in units.values():
+                mvau.attributes.pop(X_OVERLAP, None)
         if self.pe or self.simd:
             folding = {name: (self.pe or None, self.simd or None) for name in units}
         elif self.config:
@@ -151,6 +155,31 @@ class QrnnSetFoldingPass(ModulePass):
             check_folding(name, units[name], pe, simd)
         for name, (pe, simd) in folding.items():
             set_folding(units[name], pe, simd)
+        choose_x_overlap(op)
+
+
+def choose_x_overlap(module: ModuleOp) -> None:
+    """Record on each streamed recurrence's MVAU whether its x-overlapped step (lstmc.schedule.x_overlap)
+    is taken at the folding just set, judged on the cycles per inference of the whole kernel, not of the
+    stage: in a streamed chain whose bottleneck is another process a recurrence costs its fill, which the
+    overlap lengthens (step 0 computes step 1's x-part too; x_1 is read before the steps), so a faster stage
+    can be a slower kernel. Taken when the kernel is faster with it and either the stage's own rule took it
+    (what the folding search assumed) or it saves `OVERLAP_MIN_GAIN` of the kernel's cycles. So no MVAU's
+    choice makes the kernel slower than the search's estimate: a budget met stays met."""
+    gain, whole = OVERLAP_MIN_GAIN
+    for mvau in mvau_names(module).values():
+        rec = mvau.parent_op()
+        if not isinstance(rec, qrnn.RecurrenceOp) or step_schedule(rec) is None:
+            continue
+        mvau.attributes.pop(X_OVERLAP, None)
+        by_rule = estimate_module(module).cycles
+        cycles = {}
+        for choice in (0, 1):
+            mvau.attributes[X_OVERLAP] = IntegerAttr(choice, i64)
+            cycles[choice] = estimate_module(module).cycles
+        off, on = cycles[0], cycles[1]
+        taken = on < off and (by_rule == on or whole * on <= (whole - gain) * off)
+        mvau.attributes[X_OVERLAP] = IntegerAttr(int(taken), i64)
 
 
 def choose_folding(module: ModuleOp, target_cycles: int) -> dict[str, tuple[int, int]]:

@@ -372,3 +372,28 @@ def test_folding_never_changes_results(model):
     folded = fold(base.clone(), target_cycles=space.min_cycles())
     got = run_function(folded, {"X": x})
     assert all(np.array_equal(want[k], got[k]) for k in want)
+
+
+def test_x_overlap_is_judged_on_the_kernel_not_the_stage():
+    """The stock ConvLSTM at --target-cycles 20000: the LSTM (PE 1, SIMD 8) is not the chain's bottleneck, so
+    its cost is its fill. The x-overlapped step makes its stage faster (the stage's own rule takes it) but
+    lengthens the fill, so the kernel is slower with it: qrnn-set-folding records `x_overlap = 0` and the
+    kernel keeps the plain step's cycles. Breaks if the choice is made on the stage alone."""
+    from xdsl.dialects.builtin import IntegerAttr, i64
+
+    from lstmc.schedule import X_OVERLAP
+
+    module = apply_pipeline(
+        import_model(load_onnx(str(FIXTURES.parent.parent / "examples" / "stock" / "model.onnx"))),
+        STAGE_PASSES["dataflow"],
+    )
+    QrnnSetFoldingPass(target_cycles=20000).apply(Context(), module)
+    lstm = mvau_names(module)["l0_fwd_scan/gates"]
+    assert lstm.attributes[X_OVERLAP] == IntegerAttr(0, i64)
+    chosen = estimate_module(module).cycles
+    stage_rule = lstm.attributes.pop(X_OVERLAP)
+    by_stage = estimate_module(module)
+    spec = by_stage.unit("l0_fwd_scan/gates").spec
+    assert spec is not None and spec.overlap(1, 8, 50) is not None  # the stage alone takes it
+    assert chosen < by_stage.cycles <= 20000
+    lstm.attributes[X_OVERLAP] = stage_rule

@@ -36,7 +36,7 @@ def folding_front(model_path: Path, target_cycles: int) -> list[dict]:
     """The shipped model's Pareto-optimal foldings, re-estimated one by one, and the one the budget picks."""
     from lstmc.frontend import load_onnx
     from lstmc.frontend.onnx_import import import_model
-    from lstmc.passes.qrnn_set_folding import choose_folding, set_folding
+    from lstmc.passes.qrnn_set_folding import choose_folding, choose_x_overlap, set_folding
     from lstmc.pipeline import lower_to_stage
     from lstmc.qor import FoldingSpace, estimate_module
     from lstmc.unit_names import mvau_names
@@ -49,6 +49,7 @@ def folding_front(model_path: Path, target_cycles: int) -> list[dict]:
         trial = module.clone()
         for name, op in mvau_names(trial).items():
             set_folding(op, *folding[name])
+        choose_x_overlap(trial)  # as qrnn-set-folding does after any folding
         r = estimate_module(trial)
         t = r.total
         rows.append(

@@ -2,6 +2,8 @@
 // The MVAUs below have 6 output rows (valid PE: 1, 2, 3, 6) and input parts of 4 and 6 columns, folded
 // as one concatenated input of 10 (valid SIMD: 1, 2, 5, 10). Units are named "<lstmc.onnx_node>/gates", or
 // "recurrence<i>/gates" (i counting recurrences in walk order) when the attribute is missing.
+// Every mode also records on a streamed recurrence's MVAU whether its x-overlapped step is taken
+// (`x_overlap = 1|0`: the kernel's cycles with and without it, lstmc.schedule.x_overlap).
 // Every RUN uses --verify-diagnostics so that an error prints its message (and exits 0).
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-set-folding | filecheck %s
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-set-folding{pe=3 simd=2}' | filecheck %s --check-prefix=PE3
@@ -44,17 +46,17 @@
 // CHECK:          %gates = dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(1) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
 // CHECK-NEXT:     %hn = qrnn.requant %gates
 // PE3-LABEL:    func.func @named(
-// PE3:            dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// PE3:            dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) {x_overlap = 1 : i64} :
 // PE2-LABEL:    func.func @named(
-// PE2:            dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(1) :
+// PE2:            dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(1) {x_overlap = 0 : i64} :
 // CONFIG-LABEL: func.func @named(
-// CONFIG:         dataflow.mvau(%xt, %h) {{.*}} pe(6) simd(2) :
+// CONFIG:         dataflow.mvau(%xt, %h) {{.*}} pe(6) simd(2) {x_overlap = 1 : i64} :
 // A config entry for another module's unit is an error that lists this module's units.
 // SIMD-ONLY:    qrnn-set-folding: folding config '{{.*}}folding-simd-only.json' names unknown unit 'recurrence0/gates'; valid names: layer0/gates
 // T57-LABEL:    func.func @named(
-// T57:           dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// T57:           dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) {x_overlap = 1 : i64} :
 // T54-LABEL:    func.func @named(
-// T54:           dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(10) :
+// T54:           dataflow.mvau(%xt, %h) {{.*}} pe(1) simd(10) {x_overlap = 0 : i64} :
 func.func @named(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
@@ -72,10 +74,10 @@ func.func @named(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
 // CHECK-LABEL:      func.func @unnamed(
 // CHECK:              dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(1) :
 // PE3-LABEL:        func.func @unnamed(
-// PE3:                dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) :
+// PE3:                dataflow.mvau(%xt, %h) {{.*}} pe(3) simd(2) {x_overlap = 1 : i64} :
 // CONFIG:           qrnn-set-folding: folding config '{{.*}}folding.json' names unknown unit 'layer0/gates'; valid names: recurrence0/gates
 // SIMD-ONLY-LABEL:  func.func @unnamed(
-// SIMD-ONLY:          dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(2) :
+// SIMD-ONLY:          dataflow.mvau(%xt, %h) {{.*}} pe(2) simd(2) {x_overlap = 0 : i64} :
 func.func @unnamed(%x: tensor<3x4xsi8>) -> tensor<3x6xsi8> {
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
