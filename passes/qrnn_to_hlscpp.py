@@ -1637,13 +1637,6 @@ def _emit_mvau(
     turns = op.vectors if interleave and _shape(op.result)[:-1] else 1
     vf = b.array([], INDEX, name="vf") if turns > 1 else None
 
-    def in_range(x: SSAValue, lo: int, hi: int, top: int) -> SSAValue | None:
-        """lo <= x < hi (None when it always holds for 0 <= x < top)."""
-        conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
-            [b.bin("lt", x, b.const(hi), BOOL)] if hi < top else []
-        )
-        return conds[0] if len(conds) == 1 else (b.bin("and", conds[0], conds[1], BOOL) if conds else None)
-
     def mac(p: int, lead, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
         acc = accs[p]
         pty = acc.type.element_type
@@ -1671,27 +1664,9 @@ def _emit_mvau(
                 for acc in accs:
                     with b.if_(first):
                         b.store(b.const(0, acc.type.element_type), acc, [q])
-                k0 = b.bin("mul", sf_v, b.const(simd), INDEX)
-                if aligned:  # one range check per part and fold
-                    for p in range(len(accs)):
-                        lo, hi = int(row0[p]) // simd, int(row0[p + 1]) // simd
-                        cond = in_range(sf_v, lo, hi, column_folds)
-                        with b.if_(cond) if cond is not None else _nothing():
-                            for s in range(simd):
-                                mac(p, lead, b.bin("add", k0, b.const(s), INDEX), n, q)
-                else:  # the fold straddles parts: each lane checks the part of its column
-                    for s in range(simd):
-                        k = b.bin("add", k0, b.const(s), INDEX)
-                        for p in range(len(accs)):
-                            cond = in_range(k, int(row0[p]), int(row0[p + 1]), op.columns)
-                            with b.if_(cond) if cond is not None else _nothing():
-                                mac(p, lead, k, n, q)
+                _fold_macs(b, sf_v, simd, row0, aligned, column_folds, lambda p, k: mac(p, lead, k, n, q))
                 with b.if_(last):
-                    total = b.cast(b.load(b_arr, [n]), acc_ty)
-                    for p, acc in enumerate(accs):
-                        scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
-                        total = b.bin("add", total, scaled, acc_ty)
-                    write_row(lead, n, q, total)
+                    write_row(lead, n, q, _row_total(b, b_arr, m_arr, accs, n, q, acc_ty))
             if after_row_fold is not None:
                 after_row_fold(lead, last, nf_v)
             # column-fold / row-fold (/ vector) counters (no division in the pipelined loop)
@@ -1718,6 +1693,54 @@ def _emit_mvau(
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def _in_range(b: _Builder, x: SSAValue, lo: int, hi: int, end: int) -> SSAValue | None:
+    """lo <= x < hi (None when it always holds for 0 <= x < end)."""
+    conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
+        [b.bin("lt", x, b.const(hi), BOOL)] if hi < end else []
+    )
+    return conds[0] if len(conds) == 1 else (b.bin("and", conds[0], conds[1], BOOL) if conds else None)
+
+
+def _row_total(
+    b: _Builder, bias: SSAValue, mults: SSAValue, accs: list[SSAValue], n: SSAValue, q: SSAValue, ty: Attribute
+) -> SSAValue:
+    """Row n of an MVAU at its last column fold: its bias plus each part's accumulator (PE lane q) times the
+    part's multiplier (the alignment of the parts' fixed-point scales)."""
+    total = b.cast(b.load(bias, [n]), ty)
+    for p, acc in enumerate(accs):
+        total = b.bin("add", total, b.bin("mul", b.load(mults, [b.const(p), n]), b.load(acc, [q]), ty), ty)
+    return total
+
+
+def _fold_macs(
+    b: _Builder,
+    fold: SSAValue,
+    simd: int,
+    row0: np.ndarray,
+    aligned: bool,
+    folds: int,
+    mac: Callable[[int, SSAValue], None],
+) -> None:
+    """The SIMD multiply-accumulates of column fold `fold` (of `folds`) of an MVAU whose input parts start at
+    columns `row0`: `mac(p, k)` for column k of part p. When every fold lies in one part (`aligned`), one
+    range check per part; else the fold may straddle parts and each lane checks the part of its column."""
+    k0 = b.bin("mul", fold, b.const(simd), INDEX)
+    parts = len(row0) - 1
+    if aligned:
+        for p in range(parts):
+            cond = _in_range(b, fold, int(row0[p]) // simd, int(row0[p + 1]) // simd, folds)
+            with b.if_(cond) if cond is not None else _nothing():
+                for s in range(simd):
+                    mac(p, b.bin("add", k0, b.const(s), INDEX))
+    else:
+        for s in range(simd):
+            k = b.bin("add", k0, b.const(s), INDEX)
+            for p in range(parts):
+                cond = _in_range(b, k, int(row0[p]), int(row0[p + 1]), folds * simd)
+                with b.if_(cond) if cond is not None else _nothing():
+                    mac(p, k)
 
 
 def _part_acc_types(op: dataflow.MVAUOp) -> list[IntegerType]:
@@ -1798,13 +1821,6 @@ def _emit_overlapped_mvau(
     has_lead = bool(_shape(op.result)[:-1])
     trips = b.select(step0, b.const(plan.first_iterations), b.const(plan.iterations), INDEX)
 
-    def in_range(x: SSAValue, lo: int, hi: int, end: int) -> SSAValue | None:
-        """lo <= x < hi (None when it always holds for 0 <= x < end)."""
-        conds = ([b.bin("ge", x, b.const(lo), BOOL)] if lo > 0 else []) + (
-            [b.bin("lt", x, b.const(hi), BOOL)] if hi < end else []
-        )
-        return conds[0] if len(conds) == 1 else (b.bin("and", conds[0], conds[1], BOOL) if conds else None)
-
     def mac(acc: SSAValue, x: SSAValue, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
         assert isinstance(acc.type, MemRefType)
         pty = acc.type.element_type
@@ -1844,32 +1860,13 @@ def _emit_overlapped_mvau(
             with b.if_(first_0):  # step 0: every part from 0
                 for p in range(len(sizes)):
                     b.store(b.const(0, types[p]), accs[p], [q])
-            k0 = b.bin("mul", fold, b.const(simd), INDEX)
-            if aligned:  # one range check per part and fold
-                for p in range(len(sizes)):
-                    lo, hi = int(row0[p]) // simd, int(row0[p + 1]) // simd
-                    cond = in_range(fold, lo, hi, cf)
-                    with b.if_(cond) if cond is not None else _nothing():
-                        for s in range(simd):
-                            k = b.bin("add", k0, b.const(s), INDEX)
-                            mac(accs[p], x_value(p, k), k, n, q)
-            else:  # the fold straddles parts: each lane checks the part of its column
-                for s in range(simd):
-                    k = b.bin("add", k0, b.const(s), INDEX)
-                    for p in range(len(sizes)):
-                        cond = in_range(k, int(row0[p]), int(row0[p + 1]), cf * simd)
-                        with b.if_(cond) if cond is not None else _nothing():
-                            mac(accs[p], x_value(p, k), k, n, q)
+            _fold_macs(b, fold, simd, row0, aligned, cf, lambda p, k: mac(accs[p], x_value(p, k), k, n, q))
             with b.if_(last_x):  # the x-part of this row for the next step
                 for p in range(n_x):
                     b.store(b.load(accs[p], [q]), xacc_out[p], lead + [n])
             acc_ty = _elem(op.result)
             with b.if_(last):
-                total = b.cast(b.load(b_arr, [n]), acc_ty)
-                for p, acc in enumerate(accs):
-                    scaled = b.bin("mul", b.load(m_arr, [b.const(p), n]), b.load(acc, [q]), acc_ty)
-                    total = b.bin("add", total, scaled, acc_ty)
-                write_row(lead, n, q, total)
+                write_row(lead, n, q, _row_total(b, b_arr, m_arr, accs, n, q, acc_ty))
         after_row_fold(lead, last, nf_v)
         # the counters (no division in the pipelined loop)
         sf_next = b.bin("add", sf_v, b.const(1), INDEX)
