@@ -214,12 +214,28 @@ def _report(module, options: CompileOptions, source: str, seq_len: int | None = 
     """report.json; a run-time-length kernel's estimate also gives its per-step cycles and its latency at the
     golden vectors' T and at --max-seq-len (qor.Report.run_time_length)."""
     from lstmc.entry import entry_function
+    from lstmc.hls import project
     from lstmc.ports import max_seq_len_of
 
     report = {"model": source, "kernel": options.kernel, "part": options.part, "clock_ns": options.clock_ns}
     max_seq_len = max_seq_len_of(entry_function(module))
     if max_seq_len is not None:
         report["max_seq_len"] = max_seq_len
+    iface = project.kernel_interface(module)  # the AXI4-Stream ports, as the testbench drives them
+    report["ports"] = [
+        {
+            "name": p.name,
+            "direction": direction,
+            "shape": list(p.shape),
+            "code_bits": p.bits,
+            "signed": p.signed,
+            "tdata_bits": p.beat_bits,
+            "codes_per_beat": p.codes_per_beat,
+            "beats": p.beats_at(None),
+        }
+        for direction, ports in (("in", iface.inputs), ("out", iface.outputs))
+        for p in ports
+    ]
     from lstmc import qor
 
     part = qor.PARTS[options.part]

@@ -266,6 +266,22 @@ def test_axis_bits_option_errors(capsys, tmp_path):
         api.load(TINY, axis_bits=7)
 
 
+def test_report_json_lists_the_port_packing(tmp_path):
+    """report.json gives each port's TDATA width, codes per beat and beats per inference, what a DMA
+    driver needs (the tiny LSTM at 24 bits: 3 codes per beat; X has 80 codes, Y 160, h_n and c_n 8)."""
+    import json
+
+    assert cli.main(["compile", str(TINY), "-o", str(tmp_path / "p"), "--axis-bits", "24", "--golden", "1"]) == 0
+    ports = json.loads((tmp_path / "p" / "report.json").read_text())["ports"]
+    assert [(p["name"], p["direction"], p["tdata_bits"], p["codes_per_beat"], p["beats"]) for p in ports] == [
+        ("X", "in", 24, 3, 27),
+        ("Y", "out", 24, 3, 54),
+        ("h_n", "out", 24, 3, 3),
+        ("c_n", "out", 24, 3, 3),
+    ]
+    assert all(p["code_bits"] == 8 and p["signed"] for p in ports)
+
+
 def test_estimate_counts_packed_readers(capsys):
     assert cli.main(["estimate", str(TINY), "--axis-bits", "32"]) == 0
     text = capsys.readouterr().out

@@ -513,7 +513,7 @@ def project_readme(
         "tb_expected.bin": "the expected output codes, in the same format",
         "golden.npz": "the golden inputs and outputs as float arrays (`input_<name>`, `output_<name>`)",
         "run_hls.tcl": "the Vitis HLS script",
-        "report.json": "the QoR estimate (cycles, LUT/FF/BRAM18/DSP per unit) on this part and clock",
+        "report.json": "the QoR estimate (cycles, LUT/FF/BRAM18/DSP per unit) on this part and clock, and the ports' packing",
         "README.md": "this file",
         ".lstmc-build": "the manifest of the files lstmc wrote (a later `lstmc compile -o` may replace only these)",
     }
