@@ -19,7 +19,7 @@ from lstmc.arrays import (  # noqa: F401
     random_inputs,
     save_outputs,
 )
-from lstmc.cli_options import SEQ_LEN_HELP, int_option, report_warnings
+from lstmc.cli_options import SEQ_LEN_HELP, add_folding_options, add_part_options, int_option, report_warnings
 from lstmc.errors import LstmcError, one_line
 
 
@@ -178,30 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="compile to a Vitis HLS project (kernel, testbench, TCL, report)")
     p.add_argument("model", type=_path_option)
     p.add_argument("-o", "--output", required=True, type=_path_option, help="project directory to write")
-    p.add_argument(
-        "--folding",
-        type=_path_option,
-        metavar="F.json",
-        help='JSON folding config keyed by unit name, e.g. {"<scan node>/gates": {"PE": 4, "SIMD": 2}}',
-    )
-    p.add_argument("--pe", type=int_option(0), default=0, help="PE (rows in parallel) for every MVAU")
-    p.add_argument("--simd", type=int_option(0), default=0, help="SIMD (columns in parallel) for every MVAU")
-    p.add_argument(
-        "--target-cycles",
-        type=int_option(0),
-        default=0,
-        metavar="N",
-        help="cheapest folding within this many cycles per inference",
-    )
-    from lstmc.parts import BOARDS, DEFAULT_CLOCK_NS, DEFAULT_PART
+    add_folding_options(p, folding_type=_path_option)
+    from lstmc.parts import DEFAULT_CLOCK_NS
 
-    target = p.add_mutually_exclusive_group()
-    target.add_argument(
-        "--part",
-        metavar="PART",
-        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py",
-    )
-    target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")
+    add_part_options(p)
     p.add_argument(
         "--clock-ns",
         type=float,

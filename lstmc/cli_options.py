@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Callable
 
 SEQ_LEN_HELP = "sequence length T for a model whose inputs declare it symbolic (e.g. [None, I, 1])"
 AXIS_BITS_HELP = (
@@ -38,3 +39,39 @@ def report_warnings(caught: list[warnings.WarningMessage], ours: type[Warning]) 
             print(f"lstmc: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def add_folding_options(
+    p: argparse.ArgumentParser, folding_type: Callable[[str], str] = str, folding_default: str | None = None
+) -> None:
+    """--folding, --pe, --simd and --target-cycles, as `compile` and `estimate` take them (one mode at a time:
+    qrnn-set-folding)."""
+    p.add_argument(
+        "--folding",
+        type=folding_type,
+        default=folding_default,
+        metavar="F.json",
+        help='JSON folding config keyed by unit name, e.g. {"<scan node>/gates": {"PE": 4, "SIMD": 2}}',
+    )
+    p.add_argument("--pe", type=int_option(0), default=0, help="PE (rows in parallel) of every MVAU")
+    p.add_argument("--simd", type=int_option(0), default=0, help="SIMD (columns in parallel) of every MVAU")
+    p.add_argument(
+        "--target-cycles",
+        type=int_option(0),
+        default=0,
+        metavar="N",
+        help="the cheapest folding with at most N cycles per inference",
+    )
+
+
+def add_part_options(p: argparse.ArgumentParser) -> None:
+    """--part or --board, the FPGA the estimate and the project target."""
+    from lstmc.parts import BOARDS, DEFAULT_PART
+
+    target = p.add_mutually_exclusive_group()
+    target.add_argument(
+        "--part",
+        metavar="PART",
+        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py",
+    )
+    target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")

@@ -28,8 +28,8 @@ MAX_SWEEP_POINTS = 300
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from lstmc.cli_options import AXIS_BITS_HELP, SEQ_LEN_HELP, int_option
-    from lstmc.parts import BOARDS, DEFAULT_CLOCK_NS, DEFAULT_PART
+    from lstmc.cli_options import AXIS_BITS_HELP, SEQ_LEN_HELP, add_folding_options, add_part_options, int_option
+    from lstmc.parts import DEFAULT_CLOCK_NS
 
     p = subparsers.add_parser(
         "estimate",
@@ -39,16 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="quantized LSTM (.onnx)")
     p.add_argument("--sweep", action="store_true", help="evaluate folding choices and mark the Pareto front")
-    p.add_argument("--pe", type=int_option(0), default=0, help="PE of every MVAU (must divide its output rows)")
-    p.add_argument("--simd", type=int_option(0), default=0, help="SIMD of every MVAU (must divide its input parts)")
-    p.add_argument("--folding", metavar="F.json", default="", help='per-unit folding {"<unit>": {"PE": n, "SIMD": n}}')
-    p.add_argument(
-        "--target-cycles",
-        type=int_option(0),
-        default=0,
-        metavar="N",
-        help="the cheapest folding with at most N cycles per inference",
-    )
+    add_folding_options(p, folding_default="")
     p.add_argument(
         "--plot",
         metavar="OUT.png",
@@ -61,13 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "by the file's extension",
     )
     p.add_argument("--json", metavar="OUT.json", help="write the estimates (and sweep points) as JSON")
-    target = p.add_mutually_exclusive_group()
-    target.add_argument(
-        "--part",
-        metavar="PART",
-        help=f"FPGA part or board name (default: {DEFAULT_PART.name}, ZCU104's); see lstmc/parts.py",
-    )
-    target.add_argument("--board", metavar="BOARD", help=f"board whose part to use: {', '.join(BOARDS)}")
+    add_part_options(p)
     clock = p.add_mutually_exclusive_group()
     clock.add_argument(
         "--clock-ns",

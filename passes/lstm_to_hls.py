@@ -97,18 +97,11 @@ def passes_between(start: str, stop: str, **options) -> list[ModulePass]:
     return passes[ends[start] : ends[stop]]
 
 
-def pipeline_stages(
-    act_impl: str = _LEGALIZE.act_impl,
-    pe: int = 0,
-    simd: int = 0,
-    config: str = "",
-    target_cycles: int = 0,
-    kernel: str = _TO_HLSCPP.kernel,
-    threshold_input: str = _LEGALIZE.threshold_input,
-) -> list[tuple[str, list[ModulePass]]]:
-    """The same list cut at the executable stages: (stage, passes from the previous stage), in order:
-    integer (through legalization), dataflow (through folding), hlscpp (printable)."""
-    passes = pipeline_passes(act_impl, pe, simd, config, target_cycles, kernel, threshold_input=threshold_input)
+def pipeline_stages(**options) -> list[tuple[str, list[ModulePass]]]:
+    """The same list (built with `options`, the arguments of `pipeline_passes`) cut at the executable stages:
+    (stage, passes from the previous stage), in order: integer (through legalization), dataflow (through
+    folding), hlscpp (printable)."""
+    passes = pipeline_passes(**options)
     ends = stage_ends(passes)
     return [(stage, passes[ends[prev] : ends[stage]]) for prev, stage in zip(STAGES, STAGES[1:])]
 

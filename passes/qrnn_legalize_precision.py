@@ -545,17 +545,15 @@ class Legalizer:
         if packed is not None:  # (kind "packed") the factor codes packed into one index
             values = [self.replaced.get(x.value, x.value) for x in packed.factors]
         owner = req.input.owner if isinstance(req.input, OpResult) else None
-        if c.kind == "packed":
+
+        def new_accumulator() -> SSAValue:
             ty = TensorType(qrnn.integer_type_for_range(*c.acc_range), shape)
-            ops.append(
-                qrnn.ScaledSumOp(
-                    values,
-                    dense_from_array(mults.astype(np.int64), i64),
-                    dense_from_array(c_bias.astype(np.int64), i64),
-                    ty,
-                )
-            )
-            acc = ops[-1].results[0]
+            mult_attr, bias_attr = (dense_from_array(a.astype(np.int64), i64) for a in (mults, c_bias))
+            ops.append(qrnn.ScaledSumOp(values, mult_attr, bias_attr, ty))
+            return ops[-1].results[0]
+
+        if c.kind == "packed":
+            acc = new_accumulator()
         elif len(t.terms) == 1 and np.all(mults == 1) and (c.kind != "multiplier" or np.all(c_bias == 0)):
             acc = values[0]
         elif (
@@ -568,16 +566,7 @@ class Legalizer:
         ):
             acc = req.input  # the sum the requantizer read already is this accumulator
         else:
-            ty = TensorType(qrnn.integer_type_for_range(*c.acc_range), shape)
-            ops.append(
-                qrnn.ScaledSumOp(
-                    values,
-                    dense_from_array(mults.astype(np.int64), i64),
-                    dense_from_array(c_bias.astype(np.int64), i64),
-                    ty,
-                )
-            )
-            acc = ops[-1].results[0]
+            acc = new_accumulator()
         rounding = code.origin.rounding
         if c.kind == "multiplier":  # (the requantizer's own clamp and type: its users and ports stay as they are)
             unit = qrnn.RequantOp.create(

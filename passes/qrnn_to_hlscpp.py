@@ -765,9 +765,30 @@ def _top_streamed_unit(b: _Builder, op: Operation, ins: list[SSAValue], outs: li
 def _streamed_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], lanes: int) -> None:
     """An activation / requantizer unit: a loop nest over the result whose innermost loop (II = 1) handles
     `lanes` consecutive elements of the last axis per iteration, unrolled."""
-    shape = _shape(op.results[0])
     unit = _Elementwise(b, op, lanes)
-    label = _LOOP_LABEL[type(op)]
+
+    def body(lead: list[SSAValue], j: SSAValue, e: SSAValue | None) -> None:
+        xs = [_read_lane(b, a, e) if _stream_lanes(a) is not None else b.load(a, lead + [j]) for a in ins]
+        y = unit.value(b, xs, j)
+        for o in outs:
+            if _stream_lanes(o) is not None:
+                _write_lane(b, o, y, e)
+            else:
+                b.store(y, o, lead + [j])
+
+    _lane_loops(b, _shape(op.results[0]), lanes, _LOOP_LABEL[type(op)], body)
+
+
+def _lane_loops(
+    b: _Builder,
+    shape,
+    lanes: int,
+    label: str | None,
+    body: Callable[[list[SSAValue], SSAValue, SSAValue | None], None],
+) -> None:
+    """A loop nest over `shape` whose innermost loop (II = 1) takes `lanes` consecutive elements of the last
+    axis per iteration, unrolled: body(leading indices, last-axis index j, lane e or None) per element. The
+    outermost loop carries `label`."""
 
     def nest(lead: list[SSAValue]) -> None:
         if len(lead) < len(shape) - 1:
@@ -777,13 +798,7 @@ def _streamed_elementwise(b: _Builder, op: Operation, ins: list[SSAValue], outs:
         with b.loop(shape[-1] // lanes, pipeline=1, label=None if lead else label) as k:
             with _lanes(b, lanes) as e:
                 j = b.bin("add", b.bin("mul", k, b.const(lanes), INDEX), e, INDEX) if e is not None else k
-                xs = [_read_lane(b, a, e) if _stream_lanes(a) is not None else b.load(a, lead + [j]) for a in ins]
-                y = unit.value(b, xs, j)
-                for o in outs:
-                    if _stream_lanes(o) is not None:
-                        _write_lane(b, o, y, e)
-                    else:
-                        b.store(y, o, lead + [j])
+                body(lead, j, e)
 
     nest([])
 
@@ -1319,56 +1334,34 @@ class _StreamedRecurrence:
         t_outs = [
             None if _stream_lanes(d) is not None else self._t_index(b, t, self.op.out_dirs[k]) for k, d in zip(ys, dsts)
         ]
-        lead_shape = list(s.element_shape[:-1])
 
-        def body(lead: list[SSAValue], k: SSAValue) -> None:
-            with _lanes(b, lanes) as e:
-                j = b.bin("add", b.bin("mul", k, b.const(lanes), INDEX), e, INDEX) if e is not None else k
-                lane = [e] if e is not None else []
-                values = {}
-                for v, (kind, arr, pre) in zip(operands, feeds):
-                    if kind == "fifo":
-                        values[v] = b.add(hlscpp.ReadOp(arr, lane)).result
-                    else:
-                        values[v] = b.load(arr, pre + lead + [j])
-                y = unit.value(b, [values[v] for v in u.operands], j)
-                for f in outs:
-                    b.add(hlscpp.WriteOp(f, y, lane))
-                for nxt in nexts:
-                    b.store(y, nxt, lead + [j])
-                for dst, t_out in zip(dsts, t_outs):
-                    if t_out is None:
-                        _write_lane(b, dst, y, e)
-                    else:
-                        b.store(y, dst, [t_out] + lead + [j])
+        def body(lead: list[SSAValue], j: SSAValue, e: SSAValue | None) -> None:
+            lane = [e] if e is not None else []
+            values = {}
+            for v, (kind, arr, pre) in zip(operands, feeds):
+                if kind == "fifo":
+                    values[v] = b.add(hlscpp.ReadOp(arr, lane)).result
+                else:
+                    values[v] = b.load(arr, pre + lead + [j])
+            y = unit.value(b, [values[v] for v in u.operands], j)
+            for f in outs:
+                b.add(hlscpp.WriteOp(f, y, lane))
+            for nxt in nexts:
+                b.store(y, nxt, lead + [j])
+            for dst, t_out in zip(dsts, t_outs):
+                if t_out is None:
+                    _write_lane(b, dst, y, e)
+                else:
+                    b.store(y, dst, [t_out] + lead + [j])
 
-        def nest(lead: list[SSAValue]) -> None:
-            if len(lead) < len(lead_shape):
-                with b.loop(lead_shape[len(lead)], label=None if lead else _LOOP_LABEL[type(u)]) as i:
-                    nest(lead + [i])
-            else:
-                with b.loop(s.hidden // lanes, pipeline=1, label=None if lead else _LOOP_LABEL[type(u)]) as k:
-                    body(lead, k)
-
-        nest([])
+        _lane_loops(b, s.element_shape, lanes, _LOOP_LABEL[type(u)], body)
 
 
 def _read_vector(b: _Builder, fifo: SSAValue, dst: SSAValue, label: str) -> None:
     """dst (one step's [N] or [B, N]) from a FIFO in row-major order, one word (its lanes) per iteration."""
-    shape, lanes = _shape(dst), _stream_lanes(fifo)
+    lanes = _stream_lanes(fifo)
     assert lanes is not None, "x_t comes from a FIFO"
-
-    def nest(lead: list[SSAValue]) -> None:
-        if len(lead) < len(shape) - 1:
-            with b.loop(shape[len(lead)], label=None if lead else label) as i:
-                nest(lead + [i])
-            return
-        with b.loop(shape[-1] // lanes, pipeline=1, label=None if lead else label) as k:
-            with _lanes(b, lanes) as e:
-                j = b.bin("add", b.bin("mul", k, b.const(lanes), INDEX), e, INDEX) if e is not None else k
-                b.store(_read_lane(b, fifo, e), dst, lead + [j])
-
-    nest([])
+    _lane_loops(b, _shape(dst), lanes, label, lambda lead, j, e: b.store(_read_lane(b, fifo, e), dst, lead + [j]))
 
 
 def _last_step(b: _Builder, seq_len: SSAValue | None, steps: int) -> SSAValue:
