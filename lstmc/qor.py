@@ -37,13 +37,14 @@ the lowering emitted.
         h_iterations = B * RF * (CF - XF),  x_iterations = B * RF * XF   (RF = rows / PE)
         loop = h_iterations + x_iterations
         step_cycles = max(loop + mvau_depth, h_iterations + mvau_depth + depth) + STEP_OVERHEAD
-  (`overlapped_step_cycles`; the carried x-part is copied with the state, in STATE_COPY_CYCLES; every step
-  t > 0 runs the same loop: the last one computes an x-part nobody reads). Step 0 has no carried x-part: its
-  loop (the same multipliers) runs all CF folds of each row of step 0, then the x-only folds of step 1:
+  (`overlapped_step_cycles`; the carried x-part is copied with the state, in STATE_COPY_CYCLES). Step 0 has no
+  carried x-part: its loop (the same multipliers) runs all CF folds of each row of step 0, then the x-only
+  folds of step 1; the last step prepares no step T, its loop stops after its h folds:
         first_loop = loop + x_iterations
         step 0 = max(first_loop + mvau_depth, loop + mvau_depth + depth) + STEP_OVERHEAD
-  (`overlapped_first_step_cycles`), counted as step_cycles plus its extra cycles once per inference
-  (the stage's prologue); x_t from a FIFO: below.
+        last step = h_iterations + mvau_depth + depth + STEP_OVERHEAD
+  counted as T x step_cycles plus, once per inference (the stage's prologue), step 0's extra cycles less
+  the last step's (`lstmc.schedule.XOverlap.once`); x_t from a FIFO: below.
 * Any other recurrence body (two MVAUs, a GRU's h-part of its candidate gate, ...) runs sequentially: per
   time step it first copies its scanned inputs (x_t) in, one element per cycle: `read_cycles = input
   length` (sum over scanned inputs of the elements of one time slice). Then it runs the units of its body
@@ -91,7 +92,8 @@ the lowering emitted.
       x_{t+1} in parallel with the MVAU: step = max(MVAU + depth, R) + STEP_OVERHEAD   F = R + one step
       (x-overlapped: read two steps ahead, x_0 and x_1 before the steps, x_{t+2} beside step t's MVAU:
       step = max(loop + depth, h_iterations + depth + chain, R) + STEP_OVERHEAD, step 0 = max(first_loop +
-      depth, loop + depth + chain, R) + STEP_OVERHEAD, prologue = 2R + step 0 - step   F = prologue + one step)
+      depth, loop + depth + chain, R) + STEP_OVERHEAD, prologue = 2R + step 0 - step + last step - step
+      (the last step reads nothing)   F = 2R + step 0)
     recurrence writing y_t to a FIFO (its units write it as they compute it: no cycles)   F = one step
       (+ R when it reads x_t from a FIFO too)
     output writer         C = elements / P + 2 from a FIFO of words of P lanes (a beat per word), else
@@ -274,12 +276,6 @@ def overlapped_step_cycles(plan, depth: int, chain: int) -> int:
     """One step of a streamed recurrence on the x-overlapped schedule (`lstmc.schedule.XOverlap`):
     max(loop + depth, h iterations + depth + chain, the read of x_{t+2} from a FIFO) + STEP_OVERHEAD."""
     return plan.step(depth, chain) + STEP_OVERHEAD
-
-
-def overlapped_first_step_cycles(plan, depth: int, chain: int) -> int:
-    """Step 0 of a streamed recurrence on the x-overlapped schedule: its loop also runs the x-only folds of
-    step 0 (`lstmc.schedule.XOverlap.first_step`) + STEP_OVERHEAD."""
-    return plan.first_step(depth, chain) + STEP_OVERHEAD
 
 
 def recurrence_cycles(steps: int, step_cycles: int, input_length: int, write_length: int = 0) -> int:
@@ -587,27 +583,29 @@ class MvauSpec:
 
     def streamed_step(
         self, pe: int, simd: int, steps: int, lanes: Sequence[int | None] | None = None
-    ) -> tuple[int, int, int]:
-        """A streamed recurrence at this folding: (the MVAU's busy cycles per step, the step's cycles, the
-        cycles once per inference): `streamed_step_cycles` of the full MVAU and 0, or with the x-overlapped
-        schedule its loop at t > 0, `overlapped_step_cycles` and how much longer step 0 takes
-        (`overlapped_first_step_cycles` - `overlapped_step_cycles`)."""
+    ) -> tuple[int, int, int, int]:
+        """A streamed recurrence at this folding: (the MVAU's busy cycles per step, the step's cycles, how
+        much longer step 0 takes, how much longer the last step takes): `streamed_step_cycles` of the full
+        MVAU, 0 and 0, or with the x-overlapped schedule its loop at t > 0, `overlapped_step_cycles`, and
+        step 0's and the last step's differences to it (`lstmc.schedule.XOverlap.first_step`, `last_step`;
+        the last one is negative)."""
         assert self.chain is not None, "a streamed recurrence's MVAU"
         plan = self.overlap(pe, simd, steps, lanes)
         if plan is None:
             mvau = self.cycles(pe, simd)
-            return mvau, streamed_step_cycles(mvau, self.chain), 0
+            return mvau, streamed_step_cycles(mvau, self.chain), 0, 0
         depth = mvau_depth(simd)
-        step = overlapped_step_cycles(plan, depth, self.chain)
-        return plan.iterations + depth, step, overlapped_first_step_cycles(plan, depth, self.chain) - step
+        step = plan.step(depth, self.chain)
+        first, last = plan.first_step(depth, self.chain) - step, plan.last_step(depth, self.chain) - step
+        return plan.iterations + depth, overlapped_step_cycles(plan, depth, self.chain), first, last
 
     def stage_cycles(self, steps: int, pe: int, simd: int) -> int:
         """The cycles of its stage that depend on this MVAU's folding: steps x its cycles, or for a streamed
         recurrence (read from buffers) the whole stage, steps x step + step 0's extra cycles."""
         if self.chain is None:
             return steps * self.cycles(pe, simd)
-        _, step, first = self.streamed_step(pe, simd, steps)
-        return first + steps * step
+        _, step, first, last = self.streamed_step(pe, simd, steps)
+        return first + last + steps * step
 
     def unit_resources(self, pe: int, simd: int) -> Resources:
         """The MVAU itself (with the group buffer of a streamed one: G x E accumulator registers; on the
@@ -671,7 +669,9 @@ class StageEstimate:
     sequences: int = 1  # B independent sequences interleaved in each step
     pipeline_depth: int | None = None  # a streamed step: cycles behind the MVAU (unit chain + STEP_OVERHEAD)
     fill: int | None = None  # in a streamed chain: cycles from its first word in to its first word out
-    prologue: int = 0  # cycles once per inference besides T steps (x_0, x_1 read from a FIFO, step 0's x folds)
+    # cycles once per inference besides T steps (x_0, x_1 read from a FIFO, step 0's x folds, less the last
+    # step's none)
+    prologue: int = 0
     fed_by: str | None = None  # the stage streaming into this one (a FIFO), if any
     refold: Refold | None = field(default=None, repr=False, compare=False)  # folding -> (cycles, fill)
 
@@ -827,7 +827,8 @@ class Report:
             fill = f"; fill {s.fill}" if s.fill is not None else ""
             if s.pipeline_depth is not None and s.prologue:
                 lines.append(
-                    f"stage {s.name}: {s.prologue} (once: x read before the steps, step 0's x folds) + "
+                    f"stage {s.name}: {s.prologue} (once: x read before the steps, step 0's x folds, less the "
+                    f"last step's) + "
                     f"{s.steps} steps x {s.step_cycles} (MVAU + pipeline, x_t+1 read in parallel) cycles = "
                     f"{s.cycles} cycles (streamed step{fill}{fed})"
                 )
@@ -996,7 +997,7 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     op = schedule.mvau
     spec = replace(mvau_spec(op, schedule, lane), fifo_depth=0)  # its FIFOs are the gates' (units above)
     pe, simd = op.pe.value.data, op.simd.value.data
-    busy, step, first = spec.streamed_step(pe, simd, rec.seq_len)  # x from buffers (FIFOs: _streamed_rec)
+    busy, step, first, last = spec.streamed_step(pe, simd, rec.seq_len)  # x from buffers (FIFOs: _streamed_rec)
     mvau = UnitEstimate(
         mvau_name[id(op)],
         "mvau",
@@ -1017,7 +1018,7 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     )
     depth = schedule.depth + STEP_OVERHEAD
     return [mvau] + units + [state], StageEstimate(
-        stage, rec.seq_len, 0, step, 0, schedule.sequences, depth, prologue=first
+        stage, rec.seq_len, 0, step, 0, schedule.sequences, depth, prologue=first + last
     )
 
 
@@ -1362,25 +1363,26 @@ class _StreamedTop:
         part_of = {v: p for p, v in enumerate(schedule.mvau.inputs)}
         fed = part_of.get(rec.body.block.args[n_state + list(rec.inputs).index(into.view)]) if into else None
 
-        def parts(f: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
-            """(step, x_0 (and x_1) read before the steps, step 0's extra cycles) at folding f."""
+        def parts(f: dict[str, tuple[int, int]]) -> tuple[int, int, int, int]:
+            """(step, x_0 (and x_1) read before the steps, step 0's extra cycles, the last step's) at
+            folding f."""
             read = per_step // lanes(src, f) + ELEMENTWISE_DEPTH if into is not None else 0
             x_lanes = [lanes(src, f) if p == fed else None for p in range(spec.x_parts)]
-            busy, step, first = spec.streamed_step(*f[mvau], steps, x_lanes)
+            busy, step, first, last = spec.streamed_step(*f[mvau], steps, x_lanes)
             if f is folding:  # the MVAU's loop with the FIFO's words read in it
                 next(u for u in units if u.name == mvau).cycles_per_step = busy
             if into is not None:  # x_{t+1} (x-overlapped: x_{t+2}) read beside the step
                 step = streamed_x_step(step, read)
                 if fed is not None and spec.overlap(*f[mvau], steps, x_lanes) is not None:
                     read *= 2  # x-overlapped, two steps ahead: x_0 and x_1 before the steps
-            return step, read, first
+            return step, read, first, last
 
         def refold(f: dict[str, tuple[int, int]]) -> tuple[int, int]:
-            step, read, first = parts(f)
-            return read + first + steps * step, read + first + step
+            step, read, first, last = parts(f)
+            return read + first + last + steps * step, read + first + step
 
-        stage.step_cycles, read, first = parts(folding)
-        stage.prologue = read + first
+        stage.step_cycles, read, first, last = parts(folding)
+        stage.prologue = read + first + last
         _, stage.fill = refold(folding)
         stage.refold = refold
 

@@ -15,7 +15,7 @@ The x-overlapped step (`x_overlap`, `XOverlap`): the columns of x_t do not depen
 may compute the x-only column folds of step t + 1 (from x_{t+1}) behind the h-dependent folds of step t, in
 the same flat loop, while the units drain step t; each row then starts from the x-part carried over. Step 0
 has no carried x-part: its loop also runs its own x-only folds first (a longer trip count, the same
-multipliers). It depends on the folding and on the word width of the FIFO x_t may arrive in, so it is decided
+multipliers); the last step prepares no step T: its loop runs its h folds only. It depends on the folding and on the word width of the FIFO x_t may arrive in, so it is decided
 where it is used, in this one function, by `qrnn-to-hlscpp` (which lowers it) and `lstmc.qor` (which counts
 it): as the MVAU's `x_overlap` attribute says (qrnn-set-folding records it from the whole kernel's cycles
 with and without, `choose_x_overlap`), else by the stage's own cycles.
@@ -160,7 +160,8 @@ class XOverlap:
     previous step), then the x-only column folds 0 .. `x_folds` - 1 of step t + 1 from x_{t+1} into the next
     x-part accumulators. Step 0 has no x-part carried over: its loop runs all CF folds of each row of step 0
     (the x-only ones from x_0) before the x-only folds of step 1, `x_iterations` more (`first_iterations`),
-    on the same multipliers. A scanned part arriving in a FIFO is read two steps ahead by a process of its
+    on the same multipliers. The last step has no step T to prepare: its loop runs its h folds only
+    (`last_iterations`). A scanned part arriving in a FIFO is read two steps ahead by a process of its
     own beside the MVAU (`read` cycles per step)."""
 
     x_folds: int  # XF: column folds made of scanned-input columns only (floor(I / SIMD))
@@ -191,6 +192,11 @@ class XOverlap:
         B * RF * (CF + XF)."""
         return self.iterations + self.x_iterations
 
+    @property
+    def last_iterations(self) -> int:
+        """The flat loop's trip count at the last step: its h folds only (there is no step T to prepare)."""
+        return self.h_iterations
+
     def step(self, depth: int, chain: int) -> int:
         """Cycles of a step t > 0 without the region's overhead: the loop with its pipeline `depth`, the last
         group (after h_iterations) through the unit `chain`, or the read of x_{t+2}, whichever ends last."""
@@ -200,6 +206,16 @@ class XOverlap:
         """Cycles of step 0 without the region's overhead: its loop with its pipeline `depth`, its last group
         (after all B * RF * CF folds of step 0) through the unit `chain`, or the read of x_2."""
         return max(self.first_iterations + depth, self.iterations + depth + chain, self.read)
+
+    def last_step(self, depth: int, chain: int) -> int:
+        """Cycles of the last step (t = T - 1 > 0) without the region's overhead: its h folds, then its last
+        group through the unit `chain` (no x-only folds, and no x_{t+2} to read)."""
+        return self.last_iterations + depth + chain
+
+    def once(self, depth: int, chain: int) -> int:
+        """What step 0 takes more and the last step less than a step t in between, once per inference."""
+        step = self.step(depth, chain)
+        return self.first_step(depth, chain) - step + self.last_step(depth, chain) - step
 
 
 X_OVERLAP = "x_overlap"  # on a recurrence's dataflow.mvau: 1/0 takes/refuses the x-overlapped step
@@ -233,10 +249,10 @@ def x_overlap(
     (`lstmc.qor.STEP_OVERHEAD`). A FIFO part is read two steps ahead: x_0 and x_1 before the steps, x_{t+2}
     during step t by a process of its own into a register array that no other process of the step reads
     (x_{t+1}, which the x phase reads, came in the step before), R = words + 2 cycles beside the loop. Needs a
-    step 1 (T > 1, at most T at run time: there step 0's x phase reads x_0 again). Taken when the whole stage
-    takes at most (1 - `OVERLAP_MIN_GAIN`) of its cycles without it:
-        2R + (step 0 + overhead) + (T - 1) * (step + overhead) <= (1 - 1/50) * (R + T * (old step + overhead))
-    (`XOverlap.first_step`, `XOverlap.step`; the old step is max(full MVAU + depth + chain, R), R = 0 without
+    step 1 (T > 1; a run-time T may be 1: step 0 is then the last step too, without an x phase). Taken when
+    the whole stage takes at most (1 - `OVERLAP_MIN_GAIN`) of its cycles without it:
+        2R + T * (step + overhead) + once <= (1 - 1/50) * (R + T * (old step + overhead))
+    (`XOverlap.step`, `XOverlap.once`: step 0's extra cycles less the last step's; the old step is max(full MVAU + depth + chain, R), R = 0 without
     a FIFO). `choice` (the MVAU's `X_OVERLAP` attribute, `overlap_choice`) overrides that rule: False never,
     True whenever the schedule applies."""
     if choice is False or x_parts == 0 or steps < 2 or rows % pe or sum(part_sizes) % simd:
@@ -250,7 +266,7 @@ def x_overlap(
     read = words + 2 if words else 0  # a read loop of `words` iterations and its depth (ELEMENTWISE_DEPTH)
     plan = XOverlap(x_folds, column_folds, row_folds, sequences, read)
     old = read + steps * (max(sequences * row_folds * column_folds + depth + chain, read) + overhead)
-    new = 2 * read + plan.first_step(depth, chain) + overhead + (steps - 1) * (plan.step(depth, chain) + overhead)
+    new = 2 * read + steps * (plan.step(depth, chain) + overhead) + plan.once(depth, chain)
     gain, whole = OVERLAP_MIN_GAIN
     if choice is None and whole * new > (whole - gain) * old:
         return None

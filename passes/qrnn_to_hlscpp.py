@@ -38,7 +38,7 @@ columns first, then h_{t-1}'s; a fold of SIMD columns may take columns of both. 
 (`lstmc.schedule.x_overlap`, the x-overlapped step, `_emit_overlapped_mvau`) the same MVAU computes the
 x-only column folds of step t + 1 behind the h-dependent folds of step t in the same flat loop, while the
 units drain step t; each row of step t + 1 then starts from that carried x-part (step 0's loop computes its
-own x-part first, on the same multipliers).
+own x-part first, on the same multipliers; the last step's loop stops after its h folds).
 Any other recurrence keeps its carried state in on-chip arrays and runs the time loop; each step reads
 the scanned input slices, then runs its units one after the other, each a loop over its vector with II=1:
 the MVAU as (rows/PE) x (cols/SIMD) pipelined iterations with PE x SIMD unrolled multiply-accumulates,
@@ -1291,6 +1291,7 @@ class _StreamedRecurrence:
             mv,
             self.plan,
             b.bin("eq", t[0], b.const(0), BOOL),
+            b.bin("eq", t1, steps, BOOL),
             read_x,
             read_h,
             xaccs,
@@ -1756,6 +1757,7 @@ def _emit_overlapped_mvau(
     op: dataflow.MVAUOp,
     plan: XOverlap,
     step0: SSAValue,
+    last_step: SSAValue,
     read_x,
     read_h,
     xacc_in: list[SSAValue],
@@ -1780,8 +1782,9 @@ def _emit_overlapped_mvau(
       t + 1 from x_{t+1} (`read_x(p, lead, col, "next")`) into the scanned parts' accumulators, stored at the
       last of them into `xacc_out[p][lead..., n]`.
     So the counter starts at CF at step 0 and at XF after, and the loop runs B * RF * (CF + XF) iterations at
-    step 0 (`plan.first_iterations`), B * RF * CF after (a run-time bound; its largest, step 0's, sizes the
-    LOOP_TRIPCOUNT). The same PE x SIMD multipliers and weights serve every phase (one multiply per lane and
+    step 0 (`plan.first_iterations`), B * RF * CF after, and at the last step (`last_step`: t == T - 1) it
+    stops before the x phase: B * RF * (CF - XF) iterations (`plan.last_iterations`), or B * RF * CF when step
+    0 is the last (a run-time T of 1). A run-time bound; its largest, step 0's, sizes the LOOP_TRIPCOUNT. The same PE x SIMD multipliers and weights serve every phase (one multiply per lane and
     part: the x operand is selected, the weight row is the column fold's); `after_row_fold(lead, last, nf)`
     sees the row's last fold (2CF - 1 or CF - 1) as the last. `read_h(p, lead, col)` loads column col of state
     part p."""
@@ -1812,7 +1815,9 @@ def _emit_overlapped_mvau(
     if vf is not None:
         b.store(b.const(0), vf, [])
     has_lead = bool(_shape(op.result)[:-1])
-    trips = b.select(step0, b.const(plan.first_iterations), b.const(plan.iterations), INDEX)
+    first = b.select(last_step, b.const(plan.iterations), b.const(plan.first_iterations), INDEX)
+    later = b.select(last_step, b.const(plan.last_iterations), b.const(plan.iterations), INDEX)
+    trips = b.select(step0, first, later, INDEX)
 
     def mac(acc: SSAValue, x: SSAValue, k: SSAValue, n: SSAValue, q: SSAValue) -> None:
         assert isinstance(acc.type, MemRefType)

@@ -195,8 +195,20 @@ def test_divisors():
 
 
 # ------------------------------------------------------------------------------------------ estimate_module
+def _pin_overlap(module, on: bool):
+    """Every recurrence's MVAU on the x-overlapped schedule (on) or the plain one."""
+    from xdsl.dialects.builtin import IntegerAttr, i64
+
+    from lstmc.schedule import X_OVERLAP
+
+    for name, mvau in mvau_names(module).items():
+        if not name.startswith("top/"):
+            mvau.attributes[X_OVERLAP] = IntegerAttr(int(on), i64)
+    return module
+
+
 def test_estimate_module_matches_schedule():
-    report = estimate_module(lowered())
+    report = estimate_module(_pin_overlap(lowered(), False))
     assert [s.name for s in report.stages] == ["l0_fwd_scan", "l0_bwd_scan", "l1_fwd_scan", "l1_bwd_scan"]
     # Each body streams: the MVAU, 4 gate slices (FIFOs only), 4 gate thresholds, 3 imul, 4 requant,
     # 1 scaled_sum, 1 tanh threshold, and the state registers. Unfolded, E = 1 lane: every unit loop runs
@@ -228,6 +240,23 @@ def test_estimate_module_matches_schedule():
     table = report.format_table()
     assert "latency: 14720 cycles per inference" in table and "initiation interval: 4520 cycles" in table
     assert "stage l1_fwd_scan: 10 steps x (435 MVAU + 17 pipeline) cycles = 4520 cycles" in table
+
+
+def test_overlapped_step_counts_step0_and_the_last_step_once():
+    """The same bidirectional model on the x-overlapped schedule, unfolded (RF = 24 rows, XF = I = 5 x-only
+    folds of CF = 11 in layer 0; 12 of 18 in layer 1; MVAU depth 3, chain 14, region 3): a step t runs the h
+    folds of step t and the x folds of step t + 1, B*RF*CF iterations, the chain hidden behind the x folds;
+    step 0 runs its own x folds too; the last step only its h folds, its chain behind them."""
+    report = estimate_module(_pin_overlap(lowered(), True))
+    for s in report.stages:
+        x_folds, cols = (5, 11) if s.name.startswith("l0") else (12, 18)
+        loop, h_loop = 24 * cols, 24 * (cols - x_folds)
+        step = max(loop + 3, h_loop + 3 + 14) + 3
+        first = max(loop + 24 * x_folds + 3, loop + 3 + 14) + 3
+        last = h_loop + 3 + 14 + 3
+        assert (s.step_cycles, s.prologue) == (step, first - step + last - step), s.name
+        assert s.cycles == first + (s.steps - 2) * step + last
+    assert report.cycles == sum(s.cycles for s in report.stages)
 
 
 def test_streamed_units_follow_the_lanes():

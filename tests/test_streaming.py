@@ -149,25 +149,44 @@ def _stream_direction(callee: hlscpp.FuncOp, index: int) -> str | None:
     return None
 
 
-def _at_step0(value: SSAValue, t: SSAValue) -> tuple[int, int]:
-    """(a, b) of a value `t == 0 ? a : b` of two constants."""
+def _selected(value: SSAValue) -> tuple[SSAValue, SSAValue, SSAValue]:
+    """(c, a, b) of a value `c ? a : b`."""
     sel = value.owner
-    assert isinstance(sel, hlscpp.SelectOp) and isinstance(eq := sel.cond.owner, hlscpp.BinaryOp)
-    assert eq.kind.data == "eq" and eq.lhs is t and isinstance(zero := eq.rhs.owner, hlscpp.ConstOp)
-    assert zero.value.value.data == 0
-    a, b = sel.if_true.owner, sel.if_false.owner
-    assert isinstance(a, hlscpp.ConstOp) and isinstance(b, hlscpp.ConstOp)
-    return a.value.value.data, b.value.value.data
+    assert isinstance(sel, hlscpp.SelectOp)
+    return sel.cond, sel.if_true, sel.if_false
 
 
-def overlapped_cycles(overlap: dict, depth: int, chain: int) -> tuple[int, int]:
-    """(step t > 0, step 0) of an x-overlapped step read off the emitted loop (`emitted_step`), with the MVAU's
-    pipeline `depth` and the unit `chain` behind its last group: the loop, or the h folds (at step 0 all folds
-    of step 0) and the chain, or the read of x_{t+2} from a FIFO beside them, whichever ends last."""
+def _constant(value: SSAValue) -> int:
+    assert isinstance(op := value.owner, hlscpp.ConstOp)
+    return op.value.value.data
+
+
+def _at_step0(value: SSAValue, t: SSAValue) -> tuple[SSAValue, SSAValue]:
+    """(a, b) of a value `t == 0 ? a : b`."""
+    cond, a, b = _selected(value)
+    assert isinstance(eq := cond.owner, hlscpp.BinaryOp)
+    assert eq.kind.data == "eq" and eq.lhs is t and _constant(eq.rhs) == 0
+    return a, b
+
+
+def _at_last_step(value: SSAValue, t: SSAValue) -> tuple[int, int]:
+    """(a, b) of a value `t + 1 == T ? a : b` of two constants."""
+    cond, a, b = _selected(value)
+    assert isinstance(eq := cond.owner, hlscpp.BinaryOp) and eq.kind.data == "eq"
+    assert isinstance(t1 := eq.lhs.owner, hlscpp.BinaryOp) and t1.lhs is t and _constant(t1.rhs) == 1
+    return _constant(a), _constant(b)
+
+
+def overlapped_cycles(overlap: dict, depth: int, chain: int) -> tuple[int, int, int]:
+    """(step 0 < t < T - 1, step 0, the last step) of an x-overlapped step read off the emitted loop
+    (`emitted_step`), with the MVAU's pipeline `depth` and the unit `chain` behind its last group: the loop,
+    or the h folds (at step 0 all folds of step 0) and the chain, or the read of x_{t+2} from a FIFO beside
+    them, whichever ends last; the last step's loop runs its h folds only and reads nothing."""
     read = overlap["reads"] // 2
     step = max(overlap["iterations"] + depth, overlap["h_iterations"] + depth + chain, read)
     first = max(overlap["first_iterations"] + depth, overlap["iterations"] + depth + chain, read)
-    return step + qor.STEP_OVERHEAD, first + qor.STEP_OVERHEAD
+    last = overlap["last_iterations"] + depth + chain
+    return step + qor.STEP_OVERHEAD, first + qor.STEP_OVERHEAD, last + qor.STEP_OVERHEAD
 
 
 def emitted_step(hls, label: str) -> dict:
@@ -194,18 +213,22 @@ def emitted_step(hls, label: str) -> dict:
     (mvau_call,) = [c for c in calls if _labelled(callee[c], "mvau")]
     (mvau_loop,) = _labelled(callee[mvau_call], "mvau")
     assert not _labelled(rec_fn, "mvau")  # no MVAU outside the step (step 0 computes its own x-part)
-    # the x-overlapped schedule: the step's loop runs `t == 0 ? B*RF*(CF + XF) : B*RF*CF` iterations (its
-    # run-time bound; the largest is its ub), its fold counter `sf` starts at `t == 0 ? CF : XF`
+    # the x-overlapped schedule: the step's loop runs `t == 0 ? B*RF*(CF + XF) : B*RF*CF` iterations but
+    # B*RF*CF at step 0 and B*RF*(CF - XF) at any other last step (its run-time bound; the largest is its
+    # ub), its fold counter `sf` starts at `t == 0 ? CF : XF`
     overlap = None
     if mvau_loop.bound is not None:
         t = callee[mvau_call].body.block.args[0]
-        first, later = _at_step0(mvau_loop.bound, t)
+        at_step0, after = _at_step0(mvau_loop.bound, t)
+        only, first = _at_last_step(at_step0, t)
+        last, later = _at_last_step(after, t)
         assert first == mvau_loop.trip_count
         stores = [op for op in callee[mvau_call].body.block.ops if isinstance(op, hlscpp.StoreOp) and not op.indices]
         (sf,) = [op for op in stores if op.array.name_hint == "sf"]
-        column_folds, x_folds = _at_step0(sf.value, t)
+        column_folds, x_folds = map(_constant, _at_step0(sf.value, t))
         row_passes = later // column_folds  # B * RF
         assert later == row_passes * column_folds and first == later + row_passes * x_folds
+        assert only == later and last == row_passes * (column_folds - x_folds)
         # x from a FIFO, read two steps ahead: x_0 and x_1 before the steps (read_x / read_x_next loops)
         ahead = [_nest_trips(loop) + qor.ELEMENTWISE_DEPTH for loop in _read_x_loops(rec_fn)]
         assert len(ahead) in (0, 2) and ahead[:1] == ahead[1:]
@@ -213,6 +236,7 @@ def emitted_step(hls, label: str) -> dict:
             "first_iterations": first,
             "iterations": later,
             "h_iterations": row_passes * (column_folds - x_folds),
+            "last_iterations": last,
             "reads": sum(ahead),
         }
     # x_t+1 read from a top-level FIFO in a process of its own, as long as the read of x_0 before the steps
@@ -300,10 +324,10 @@ def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp)
         read = got["read_x"]
         if overlap is not None:  # the loop, or its h phase and the chain behind its last group; step 0 longer
             assert overlap["reads"] == (2 * read if read is not None else 0)  # x_{t+2} read beside the MVAU
-            step, first = overlapped_cycles(overlap, qor.mvau_depth(simd), got["chain"] * UNIT_LATENCY)
-            prologue = overlap["reads"] + first - step  # x_0, x_1 before the steps; step 0's x folds
+            step, first, last = overlapped_cycles(overlap, qor.mvau_depth(simd), got["chain"] * UNIT_LATENCY)
+            prologue = overlap["reads"] + first - step + last - step  # x_0, x_1 before the steps; step 0, T - 1
             assert stage.prologue == prologue and stage.step_cycles == step, name
-            assert stage.cycles == overlap["reads"] + first + (got["steps"] - 1) * step
+            assert stage.cycles == overlap["reads"] + first + (got["steps"] - 2) * step + last
             if stage.fill is not None:  # y_0 is out after the reads and step 0
                 assert stage.fill == overlap["reads"] + first
         elif read is not None:  # x_t from a FIFO: x_0 before the steps, x_t+1 in parallel with the MVAU
@@ -541,9 +565,11 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
             mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == s.name)
             assert mvau.simd is not None
             rec = read[1]  # emitted_step
-            step, first = overlapped_cycles(rec["overlap"], qor.mvau_depth(mvau.simd), rec["chain"] * UNIT_LATENCY)
+            step, first, last = overlapped_cycles(
+                rec["overlap"], qor.mvau_depth(mvau.simd), rec["chain"] * UNIT_LATENCY
+            )
             assert s.step_cycles == step
-            read = rec["overlap"]["reads"] + first - step
+            read = rec["overlap"]["reads"] + first - step + last - step
         else:  # x_t+1 is read in parallel with the MVAU and its units
             assert s.step_cycles == max(s.step_cycles - qor.STEP_OVERHEAD, read) + qor.STEP_OVERHEAD
         assert s.prologue == read
