@@ -98,7 +98,9 @@ the lowering emitted.
       (+ R when it reads x_t from a FIFO too)
     output writer         C = elements / P + 2 from a FIFO of words of P lanes (a beat per word), else
                           C = elements + 2 (one code per cycle, a beat every P)     F = 2
-  (lanes: the word width: PE of the MVAU upstream, E of a recurrence). A chain of k processes joined by
+  (lanes: the word width: PE of the MVAU upstream, E of a recurrence; with a run-time T, `--max-seq-len N`, a
+  port carrying a sequence is counted as N steps of one row each after its depth, so that the latency at a
+  shorter T, `Report.cycles_at`, scales it). A chain of k processes joined by
   FIFOs takes
         chain_cycles = sum_k F_k + max_k (C_k - F_k)        (`chain_latency`)
   = the bottleneck's cycles plus the fills of the others: a process cannot finish before it has run its
@@ -1164,10 +1166,26 @@ class _StreamedTop:
     fills, each knowing how its cycles change with the foldings (`StageEstimate.refold`)."""
 
     def __init__(self, block, mvau_ops: dict, mvau_name: dict[int, str], used: set[str]):
+        from xdsl.dialects import func
+        from xdsl.ir import OpResult
+
         from lstmc.dialects import dataflow, qrnn
+        from lstmc.ports import max_seq_len_of, sequence_ports
         from lstmc.schedule import step_schedule, top_streams
 
         self.streams = top_streams(block)
+        # a run-time T (`lstmc.max_seq_len` = N): the ports carrying a sequence move T rows (counted at N, as
+        # N steps of a row each, so that `Report.cycles_at` scales them)
+        fn = block.parent_op()
+        n = max_seq_len_of(fn) if isinstance(fn, func.FuncOp) else None
+        self.rows: dict = {}
+        if n is not None:
+            assert isinstance(fn, func.FuncOp)
+            ins, outs = sequence_ports(fn)
+            quantizes = [op for op in block.ops if isinstance(op, qrnn.QuantizeOp)]
+            returned = list(block.last_op.operands) if block.last_op is not None else []
+            self.rows = {q: n for q, timed in zip(quantizes, ins) if timed}
+            self.rows |= {v.op: n for v, timed in zip(returned, outs) if timed and isinstance(v, OpResult)}
         self.into = {st.consumer: st for st in self.streams.values()}
         self.ops = {st.producer for st in self.streams.values()} | set(self.into)
         self.ops = {op for op in self.ops if not isinstance(op, qrnn.RecurrenceOp)}
@@ -1205,6 +1223,14 @@ class _StreamedTop:
     def _name(self, op, index: int) -> str:
         return f"top/{_unit_name_hint(op, index, self.used)}"
 
+    def _port_stage(self, op, name: str, words: int, **kwargs) -> StageEstimate:
+        """A port's reader or writer moving `words` words and its pipeline depth: one step, or T steps of a
+        row each when the port carries a sequence of run-time length."""
+        rows = self.rows.get(op)
+        if rows is None:
+            return StageEstimate(name, 1, 0, words + ELEMENTWISE_DEPTH, **kwargs)
+        return StageEstimate(name, rows, 0, words // rows, prologue=ELEMENTWISE_DEPTH, **kwargs)
+
     def process(self, op, index: int) -> tuple[list[UnitEstimate], StageEstimate]:
         from lstmc.dialects import dataflow, qrnn
 
@@ -1213,10 +1239,10 @@ class _StreamedTop:
             name = f"top/read_{op.result.name_hint or index}"
             n = _elements(op.result.type)
             st = self.streams.get(op.result)
-            cycles = n // (st.lanes if st is not None else 1) + ELEMENTWISE_DEPTH
-            unit = UnitEstimate(name, "reader", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
+            words = n // (st.lanes if st is not None else 1)
+            unit = UnitEstimate(name, "reader", name, 1, words + ELEMENTWISE_DEPTH, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
-            return [unit], StageEstimate(name, 1, 0, cycles, fill=ELEMENTWISE_DEPTH)
+            return [unit], self._port_stage(op, name, words, fill=ELEMENTWISE_DEPTH)
         if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: a word of P lanes per beat, else a code
             name = f"top/write_{op.result.name_hint or index}"
             n = _elements(op.result.type)
@@ -1230,7 +1256,7 @@ class _StreamedTop:
             cycles, fill = writer_refold(self.folding)
             unit = UnitEstimate(name, "writer", name, 1, cycles, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
-            return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=writer_refold)
+            return [unit], self._port_stage(op, name, cycles - ELEMENTWISE_DEPTH, fill=fill, refold=writer_refold)
         if isinstance(op, dataflow.MVAUOp):
             name = self.mvau_name[id(op)]
             spec = replace(mvau_spec(op), fifo_depth=0, vectors=op.vectors, gates=1)

@@ -36,7 +36,7 @@ from xdsl.dialects.builtin import IntegerAttr, IntegerType, TensorType
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
 from lstmc.dialects import dataflow, qrnn
-from lstmc.ports import MAX_SEQ_LEN, axis_bits_of, port_packing
+from lstmc.ports import axis_bits_of, port_packing
 
 UNIT_LATENCY = 2  # a streamed elementwise unit: read its FIFOs, compute and write (lstmc.qor.ELEMENTWISE_DEPTH)
 FIFO_MIN_DEPTH = 2  # what a FIFO between two units running at the same rate needs
@@ -395,11 +395,10 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
     A reverse direction reads or writes row T - 1 - t at step t, and a value with several readers is needed
     whole by at least one of them (or read twice): those keep their [T][N] buffer.
     The word width must divide the last axis of the value and of the view. Chains only: every process has
-    at most one streamed operand and one streamed result."""
+    at most one streamed operand and one streamed result. A run-time T (`lstmc.max_seq_len`) changes
+    nothing here: only port readers, recurrences and port writers touch the time axis then, and each of them
+    moves seq_len rows."""
     fn = block.parent_op()
-    if fn is not None and MAX_SEQ_LEN in fn.attributes:
-        # a run-time T keeps the buffers: the x_{t+1} prefetch and the QoR's reader/writer cycles assume T = N
-        return {}
     width: dict[Operation, int] = {}
     streamed_in: set[Operation] = set()
     out: dict[SSAValue, TopStream] = {}

@@ -47,7 +47,8 @@ step's outputs. This is the schedule lstmc/qor.py counts for them.
 A function with `lstmc.max_seq_len = N` (imported at T = N; `lstmc compile --max-seq-len`) takes T at run time:
 the top function gets an `int seq_len` AXI-Lite port, and the readers and writers of its sequence ports
 (`sequence_ports`) and every recurrence's `steps` loop run seq_len iterations (hlscpp.for with a run-time
-bound, ub = N); buffers keep size N. Only recurrences may touch the time axis then.
+bound, ub = N); buffers keep size N, and FIFOs stream as with a fixed T (a recurrence reads x_{t+1}, x_{t+2}
+ahead only while they exist). Only recurrences may touch the time axis then.
 A recurrence over B independent sequences (states [B][H], x_t [B][I]) interleaves them: the MVAU's flat loop
 runs B x (rows/PE) x (cols/SIMD) iterations, the sequences taking turns after each full pass over the rows,
 and every other unit loops over [B][N]; so each unit's pipeline fills once per step for all B sequences.
@@ -991,15 +992,17 @@ class _StreamedRecurrence:
             seqs[j] = b.array(shape, ty, partition=complete, name=f"x{j}")
             x_next = b.array(shape, ty, partition=complete, name=f"x_next{j}")
             _read_vector(b, fifo, seqs[j], f"read_x{j}")
-            if j in ahead:
-                _read_vector(b, fifo, x_next, f"read_x_next{j}")  # x_1 (the plan needs T > 1)
+            if j in ahead:  # x_1 (the plan needs T > 1; a run-time T may be 1)
+                with b.if_(b.bin("lt", b.const(1), self.seq_len, BOOL)) if self.seq_len is not None else _nothing():
+                    _read_vector(b, fifo, x_next, f"read_x_next{j}")
                 overlap += [fifo, x_next, b.array(shape, ty, partition=complete, name=f"x_next2_{j}")]
             else:
                 prefetch += [fifo, x_next]
         self.step_buffered = set(fifos)
         self.prefetched = [j for j in fifos if j not in ahead]
         self.ahead = ahead
-        if self.plan is not None and self.seq_len is not None:  # the MVAU stops reading x at the run-time T
+        if self.seq_len is not None and (self.plan is not None or fifos):
+            # the MVAU stops at the run-time T, and the FIFO reads stop at the last x_t
             self.t_names = ["t", SEQ_LEN_PORT]
         xaccs, xacc_nexts = [], []
         if self.plan is not None:  # the x-part carried into the step, and the next one (step 0 needs none)
@@ -1064,9 +1067,9 @@ class _StreamedRecurrence:
             self.conv._process(  # x_{t+2}, which no other process of this step reads
                 b,
                 f"{self.label}_prefetch_x{j}",
-                [t[0], fifo, x_next2],
-                ["t", "in", "out"],
-                lambda pb, a, j=j: self._prefetch(pb, a[0], a[1], a[2], j, ahead=2),
+                t + [fifo, x_next2],
+                self.t_names + ["in", "out"],
+                lambda pb, a, j=j: self._prefetch(pb, a[: len(t)], a[-2], a[-1], j, ahead=2),
             )
         read_of: dict[tuple[int, Operation], SSAValue] = {}
         it = iter(flat_reads)
@@ -1094,9 +1097,9 @@ class _StreamedRecurrence:
             self.conv._process(
                 b,
                 f"{self.label}_prefetch_x{j}",
-                [t[0], fifo, x_next],
-                ["t", "in", "out"],
-                lambda pb, a, j=j: self._prefetch(pb, a[0], a[1], a[2], j),
+                t + [fifo, x_next],
+                self.t_names + ["in", "out"],
+                lambda pb, a, j=j: self._prefetch(pb, a[: len(t)], a[-2], a[-1], j),
             )
         # the MVAU
         mv = s.mvau
@@ -1186,10 +1189,13 @@ class _StreamedRecurrence:
                 nt=len(t_arg): self._unit(pb, u, a[:nt] if nt else None, operands, ins, a[nt:], n, ks),
             )
 
-    def _prefetch(self, b: _Builder, t: SSAValue, fifo: SSAValue, x_next: SSAValue, j: int, ahead: int = 1) -> None:
+    def _prefetch(
+        self, b: _Builder, t: list[SSAValue], fifo: SSAValue, x_next: SSAValue, j: int, ahead: int = 1
+    ) -> None:
         """x_{t+1} (x_{t+2} on the x-overlapped schedule: `ahead`) from the FIFO while step t runs (none past
-        the last step)."""
-        more = b.bin("lt", b.bin("add", t, b.const(ahead), INDEX), b.const(self.op.seq_len), BOOL)
+        the last step: t = [t, the run-time T] or [t])."""
+        steps = t[1] if len(t) > 1 else b.const(self.op.seq_len)
+        more = b.bin("lt", b.bin("add", t[0], b.const(ahead), INDEX), steps, BOOL)
         with b.if_(more):
             _read_vector(b, fifo, x_next, f"read_x{j}")
 

@@ -2,13 +2,14 @@
 
 Properties:
 - the kernel has an `int seq_len` AXI-Lite port; its sequence readers/writers and the recurrence's `steps` loop
-  stop at seq_len with LOOP_TRIPCOUNT max=N; the [T][..] buffers are sized N; both C++ copies (ap_int kernel and
-  native twin) take the port. Breaks if a loop keeps the static bound or the port goes missing.
-- one csim binary, built once at N, runs batches of T = 2 and T = N bit-exactly equal to the integer interpreter
+  stop at seq_len with LOOP_TRIPCOUNT max=N; x_t streams from the reader into the recurrence (no [T][..]
+  buffer), read ahead only while t < seq_len; both C++ copies (ap_int kernel and native twin) take the port. Breaks if a loop keeps the static bound or the port goes missing.
+- one csim binary, built once at N, runs batches of T = 1, 2 and N bit-exactly equal to the integer interpreter
   specialised to each T; T = 0 and T > N are refused by the driver and by the testbench itself (a hand-written
   golden file). Breaks if the step count, the reverse index or the per-sequence T word is wrong.
 - `lstmc compile --max-seq-len` writes golden vectors with a per-sequence T that its own testbench passes, and a
-  report with per-step cycles and the latency at the golden T and at N (affine in T); on a model whose T is
+  report with per-step cycles and the latency at the golden T and at N (affine in T, the recurrence's steps
+  setting the slope of the streamed chain); on a model whose T is
   fixed the option is refused in one line unless it equals that T; with --seq-len it is refused.
 """
 
@@ -61,7 +62,9 @@ def test_kernel_takes_the_length_at_run_time(dataflow):
     for text, port in ((kernel, "hls::stream<ap_axiu<8, 0, 0, 0>>"), (twin, "lstmc_tb::stream<lstmc_tb::axis<8>>")):
         assert f"{port} &scan_out_hidden_state_concat, int seq_len) {{" in text
         assert "steps: for (int i = 0; i < seq_len; i++) {" in text
-        assert re.search(r"(ap_int<8>|int8_t) in2\[5\]\[4\]", text)  # buffers sized N
+        # x_t streams from the port's reader, no [N][I] buffer: x_1 and each x_{t+2} only while t < seq_len
+        assert not re.search(r"in2\[5\]\[4\]", text) and re.search(r"stream<(ap_int<8>|int64_t)> &in2", text)
+        assert "bool v12 = 1 < seq_len;" in text and "_prefetch_x0(int t, int seq_len," in text
         assert "for (int i = 0; i < 5; i++)" not in text.split("static void rec_scan_lstm(")[1].split("\n}\n")[0]
     assert "#pragma HLS INTERFACE mode=s_axilite port=seq_len" in kernel
     assert kernel.count("#pragma HLS LOOP_TRIPCOUNT min=1 max=5") == 3  # reader, steps, writer
@@ -75,7 +78,7 @@ def test_kernel_takes_the_length_at_run_time(dataflow):
 def test_one_binary_runs_every_length(model, dataflow, tmp_path):
     iface = project.kernel_interface(dataflow)
     binary = build_csim(dataflow, iface, "k")
-    for t, seed in ((2, 1), (N, 2)):
+    for t, seed in ((1, 3), (2, 1), (N, 2)):  # T = 1: step 0 is the last, x_1 never comes
         inputs = finn_cell_inputs(SPEC, 3, t, seed)
         want = run_stage("integer", model, inputs)
         got = iface.dequantize_outputs(run_csim_on_codes(binary, iface, iface.quantize_inputs(inputs), t), t)
@@ -118,8 +121,9 @@ def test_compiled_project_and_report(model, tmp_path):
     rt = report["estimate"]["run_time_length"]
     at = {int(t): v["cycles"] for t, v in rt["latency_at"].items()}
     assert set(at) == {3, N}
-    per_step = sum(rt["cycles_per_step"].values())
-    assert per_step > 0 and at[N] - at[3] == (N - 3) * per_step
+    # the port's reader and writer stream beside the recurrence (one chain): its steps set the slope
+    per_step = rt["cycles_per_step"]["scan_lstm"]
+    assert per_step > max(rt["cycles_per_step"].values()) // 2 and at[N] - at[3] == (N - 3) * per_step
     assert report["estimate"]["cycles_per_inference"] == at[N]
     tb_in = np.fromfile(out / "tb_input.bin", "<i4")
     assert tb_in[0] == 2 and tb_in[1] == 3  # each sequence starts with its T
