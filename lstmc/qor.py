@@ -12,10 +12,10 @@ the lowering emitted.
 * Each `qrnn.recurrence` is one stage (one function of the `qrnn-to-hlscpp` kernel) running T steps.
 * A streamed recurrence (`lstmc.schedule.step_schedule`, the one analysis the lowering builds from: an
   MVAU and elementwise units on its gates, every LSTM) runs each step as a DATAFLOW region: the MVAU emits
-  its rows interleaved by gate and the elementwise units, folded by E = PE / gcd(PE, G) lanes, consume each
-  group as it leaves the MVAU through FIFOs. A step ends when the last group has passed the longest unit
-  chain (`StepSchedule.depth`: `UNIT_LATENCY` per unit on the path), and the next step's MVAU needs all of
-  h_t (the recurrence), so steps do not overlap:
+  its rows interleaved by gate into one FIFO per gate and the cell, one process running all the elementwise
+  units, folded by E = PE / gcd(PE, G) lanes, consumes each group as it leaves the MVAU. A step ends when
+  the last group has passed the cell (`StepSchedule.depth`: `CELL_READ` + `UNIT_STAGE` per unit on the
+  longest path), and the next step's MVAU needs all of h_t (the recurrence), so steps do not overlap:
         step_cycles = mvau_cycles + depth + STEP_OVERHEAD
   with mvau_cycles as below and STEP_OVERHEAD = DATAFLOW_OVERHEAD (start and finish of the region) +
   STATE_COPY_CYCLES (the next state copied into the readers' registers, all elements at once). x_t is read
@@ -27,7 +27,8 @@ the lowering emitted.
     A recurrence over B independent sequences (torch's [T, B, I] layout, state [B, H]) interleaves them:
     the B sequences take turns in the same flat loop, so the pipeline fills once per step for all of them:
         mvau_cycles = B * (rows / PE) * (cols / SIMD) + 3 + ceil(log2(SIMD))
-  Each unit's loop runs B * H / E iterations at II = 1 (its `cyc/step`, busy cycles; they overlap the MVAU).
+  The cell's loop runs B * H / E iterations at II = 1 plus its depth (every unit's `cyc/step`, busy cycles;
+  they overlap the MVAU).
   The x-overlapped step (`lstmc.schedule.x_overlap`, decided per recurrence at its folding: by the MVAU's
   `x_overlap` attribute, which qrnn-set-folding records from the kernel's cycles with and without it, else
   taken when it saves at least 1/50 of the stage): the x-only column folds (XF = floor(I / SIMD) of CF = cols / SIMD, I
@@ -145,10 +146,10 @@ input reader's and the output writer's control; an elementwise unit E lanes wide
 datapath per lane, and the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD; for a
 recurrence's y_t, its E) are charged to that MVAU's folding (`MvauSpec.lane_resources`,
 `input_lane_resources`).
-Streamed recurrences: every elementwise unit is E lanes wide (its loop control and per-channel memories
-once, its datapath, pipeline registers and FIFOs E times), each gate slice is E FIFOs per consuming unit,
-the MVAU adds its group buffer (G x E accumulator registers), and the state is registers (one copy per
-reader of each state in the step, plus the next state). Since E follows PE, the folding space charges the
+Streamed recurrences: the cell is E lanes wide (one loop control, charged to its first unit; each unit's
+per-channel memories once, its datapath and pipeline registers E times), each gate slice is E FIFOs into
+the cell, the MVAU adds its group buffer (G x E accumulator registers), and the state is registers (one
+copy per process reading it in the step, the MVAU and the cell, plus the next state). Since E follows PE, the folding space charges the
 lane-scaled part of a recurrence's units to its MVAU (`MvauSpec.lane_resources`).
 Elementwise units (`elementwise_resources`): `imul` is one multiplier (LUT or DSP by the rule above),
 `scaled_sum` one adder of the output width per term plus the bias add, `requant` a rounding adder and a
@@ -937,15 +938,16 @@ def _unit_name_hint(op, index: int, used: set[str]) -> str:
 
 
 def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> UnitEstimate | None:
-    """A gate slice or an elementwise unit of a streamed step: E lanes, one FIFO per lane and consumer."""
+    """A gate slice (its FIFO into the cell, E lanes) or an elementwise unit of a streamed step's cell: its
+    datapath E lanes wide, its busy cycles the cell's loop; the cell's one loop control is charged to its
+    first unit."""
     from lstmc.dialects import qrnn
-    from lstmc.schedule import UNIT_LATENCY
 
     if not op.results or op.results[0] not in schedule.done:
         return None
     out = op.results[0]
     lanes = schedule.lanes()
-    depth, fifos = _fifo_depth(op, schedule), len(schedule.stream_consumers(out))
+    depth, fifos = _fifo_depth(op, schedule), int(out in schedule.fifo)
     in_bits = [_bits(v.type) for v in op.operands]
     if op is schedule.mvau:  # one gate, read straight from the MVAU: its output FIFOs
         name = f"{stage}/{out.name_hint or 'mvau'}_fifo"
@@ -973,7 +975,9 @@ def _streamed_unit(op, index: int, stage: str, schedule, used: set[str]) -> Unit
         else:
             kind = {qrnn.IMulOp: "imul", qrnn.ScaledSumOp: "scaled_sum", qrnn.RequantOp: "requant"}[type(op)]
             fixed, lane = elementwise_parts(kind, in_bits, _bits(out.type), depth, fifos)
-        cycles = schedule.unit_iterations() + UNIT_LATENCY
+        cycles = schedule.unit_iterations() + schedule.depth
+        if op is not schedule.units[0]:
+            fixed = fixed - Resources(lut=UNIT_CONTROL_LUT)
     return UnitEstimate(
         name,
         kind,
@@ -1012,8 +1016,12 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
         simd=simd,
         spec=spec,
     )
-    # the state on chip: a register copy per reader of each state in the step, and the next state
-    readers = [len({u.operation for u in arg.uses}) for arg in rec.body.block.args[: len(rec.init)]]
+    # the state on chip: a register copy per process reading each state in the step (the MVAU, the cell),
+    # and the next state
+    readers = [
+        int(arg in schedule.mvau.operands) + int(any(arg in u.operands for u in schedule.units))
+        for arg in rec.body.block.args[: len(rec.init)]
+    ]
     state_ff = sum((n + 1) * _elements(v.type) * _bits(v.type) for n, v in zip(readers, rec.init))
     state = UnitEstimate(
         f"{stage}/state", "state", stage, 0, 0, Resources(ff=state_ff), sum(_elements(v.type) for v in rec.init)

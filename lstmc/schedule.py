@@ -3,13 +3,16 @@ top-level values travel in FIFOs (`top_streams`). Defined once, below `passes/`:
 the FIFO depths, `qrnn-to-hlscpp` lowers both analyses to loops and FIFOs, and `lstmc.qor` counts their cycles.
 
 The streamed step (`step_schedule`): a body made of one MVAU over the step's inputs, slices of it one gate of
-H rows each, and elementwise units on [H] (or [B, H]) vectors runs as a pipeline. The MVAU emits its rows
-interleaved by gate in groups of E elements (all G gates of elements kE..kE+E-1, E = PE / gcd(PE, G) lanes),
-and every elementwise unit consumes one group per iteration from FIFOs, E lanes wide. A value's group is ready
-`UNIT_LATENCY` cycles after the last of its unit's stream operands; a FIFO holds what waits for the slowest
-operand of its consumer, so its depth (words per lane) is that slack + `FIFO_MIN_DEPTH`, recorded as
-`fifo_depth` on the producing op (a slice for the MVAU's gates) by qrnn-to-dataflow — the depth qrnn-to-hlscpp
-emits and the QoR model reads (`fifo_depth`). The FIFO depths do not depend on the folding.
+H rows each, and elementwise units on [H] (or [B, H]) vectors runs as a pipeline of two processes. The MVAU
+emits its rows interleaved by gate in groups of E elements (all G gates of elements kE..kE+E-1, E = PE /
+gcd(PE, G) lanes) into one FIFO per gate, a group's G gates at once; the cell, ONE process, reads a group
+from every gate FIFO per iteration and runs all the units on it, E lanes wide, in body order (FINN-GL runs
+the cell as a chain of layers, one FIFO and one loop control per unit: the fused loop has neither, and the
+chain's pipeline depth is one stage per unit instead of a read, a compute and a write per unit). A value is
+ready `UNIT_STAGE` cycle after the last of its unit's operands, the gates `CELL_READ` after the group left
+the MVAU; the depth of the cell (`StepSchedule.depth`) is the latest. The gate FIFOs hold `FIFO_MIN_DEPTH`
+words per lane (written and read a group at a time), recorded as `fifo_depth` on the gate slices by
+qrnn-to-dataflow: the depth qrnn-to-hlscpp emits and the QoR model reads (`fifo_depth`).
 
 The x-overlapped step (`x_overlap`, `XOverlap`): the columns of x_t do not depend on h_{t-1}, so the MVAU
 may compute the x-only column folds of step t + 1 (from x_{t+1}) behind the h-dependent folds of step t, in
@@ -38,8 +41,9 @@ from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 from lstmc.dialects import dataflow, qrnn
 from lstmc.ports import axis_bits_of, port_packing
 
-UNIT_LATENCY = 2  # a streamed elementwise unit: read its FIFOs, compute and write (lstmc.qor.ELEMENTWISE_DEPTH)
-FIFO_MIN_DEPTH = 2  # what a FIFO between two units running at the same rate needs
+CELL_READ = 1  # the cell process reads a group's gates from their FIFOs
+UNIT_STAGE = 1  # one pipeline stage per unit of the cell (the last one also writes the states and y_t)
+FIFO_MIN_DEPTH = 2  # what a FIFO between two processes running at the same rate needs
 
 
 def shape_of(value: SSAValue) -> tuple[int, ...]:
@@ -71,8 +75,8 @@ class StepSchedule:
     """How one step of a recurrence streams (see the module docstring).
 
     Times are in cycles after a group of gate values leaves the MVAU. `fifo` maps every value that travels
-    in a FIFO (the gate slices, or the MVAU result itself for one gate, and unit results with a unit
-    consumer) to its depth in words per lane.
+    in a FIFO from the MVAU to the cell (the gate slices, or the MVAU result itself for one gate) to its depth
+    in words per lane.
     """
 
     rec: qrnn.RecurrenceOp
@@ -87,7 +91,8 @@ class StepSchedule:
 
     @property
     def depth(self) -> int:
-        """Cycles from the last group leaving the MVAU to the last unit writing it: the longest unit chain."""
+        """Cycles from the last group leaving the MVAU to the cell writing it: its read and the longest unit
+        chain, a stage per unit."""
         return max((self.done[u.results[0]] for u in self.units), default=0)
 
     @property
@@ -109,11 +114,6 @@ class StepSchedule:
 
     def stream_operands(self, unit: Operation) -> list[SSAValue]:
         return [v for v in unit.operands if v in self.gate_of or (isinstance(v, OpResult) and v.op in self.units)]
-
-    def stream_consumers(self, value: SSAValue) -> list[Operation]:
-        """The units reading `value` from a FIFO, one per distinct consumer, in body order."""
-        users = {use.operation for use in value.uses if use.operation in self.units}
-        return [u for u in self.units if u in users]
 
     def x_parts(self) -> int:
         """How many of the MVAU's input parts are scanned inputs (x_t) ahead of its state parts (h_{t-1}):
@@ -345,15 +345,10 @@ def step_schedule(rec: qrnn.RecurrenceOp) -> StepSchedule | None:
     schedule = StepSchedule(rec, mvau, rows // hidden, hidden, lead[0] if lead else 1, units, gate_of)
     done = schedule.done
     for v in gate_of:
-        done[v] = 0
-    ready: dict[Operation, int] = {}
+        done[v] = CELL_READ
+        schedule.fifo[v] = FIFO_MIN_DEPTH
     for u in units:
-        ready[u] = max((done[v] for v in schedule.stream_operands(u)), default=0)
-        done[u.results[0]] = ready[u] + UNIT_LATENCY
-    for v in list(gate_of) + [u.results[0] for u in units]:
-        consumers = schedule.stream_consumers(v)
-        if consumers:
-            schedule.fifo[v] = max(ready[c] - done[v] for c in consumers) + FIFO_MIN_DEPTH
+        done[u.results[0]] = max((done[v] for v in schedule.stream_operands(u)), default=CELL_READ) + UNIT_STAGE
     return schedule
 
 

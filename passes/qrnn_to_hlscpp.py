@@ -29,11 +29,12 @@ which takes the lanes of a word apart (one element per cycle).
 
 A recurrence whose step streams (`lstmc.schedule.step_schedule`: an MVAU and elementwise units on its
 gates, every LSTM cell) becomes a recurrence function around a DATAFLOW step function (`_StreamedRecurrence`):
-the MVAU emits its rows interleaved by gate and every unit, E lanes wide, consumes each group of G gates x E
-elements from `hls::stream` FIFOs as it leaves the MVAU (depths: the `fifo_depth` attributes). The next
-step's MVAU needs all of h_t, so each step starts when the previous one has written its last element: a
-step takes the MVAU's folded cycles, B * (4H/PE) * ((I+H)/SIMD) + its depth, plus the chain of units behind
-the last group and a constant (lstmc/qor.py counts exactly this). Within a step every row fold reads x_t's
+the MVAU emits its rows interleaved by gate into a `hls::stream` FIFO per gate (depths: the `fifo_depth`
+attributes) and the cell, one process running every elementwise unit, E lanes wide, consumes each group of
+G gates x E elements as it leaves the MVAU. The next step's MVAU needs all of h_t, so each step starts when
+the previous one has written its last element: a step takes the MVAU's folded cycles, B * (4H/PE) *
+((I+H)/SIMD) + its depth, plus the cell's depth behind the last group and a constant (lstmc/qor.py counts
+exactly this). Within a step every row fold reads x_t's
 columns first, then h_{t-1}'s; a fold of SIMD columns may take columns of both. Where it pays
 (`lstmc.schedule.x_overlap`, the x-overlapped step, `_emit_overlapped_mvau`) the same MVAU computes the
 x-only column folds of step t + 1 behind the h-dependent folds of step t in the same flat loop, while the
@@ -895,23 +896,26 @@ def _line_buffer(b: _Builder, op: qrnn.WindowOp, src: SSAValue, outs: list[SSAVa
                             b.store(v, o, [b.bin("add", b.bin("mul", prev, b.const(wo), INDEX), x, INDEX), col])
 
 
+_CELL = "cell"  # the step's cell process, as a reader of the carried states
+
+
 # --------------------------------------------------------------------------------------------------------
 class _StreamedRecurrence:
     """A recurrence whose step streams (`lstmc.schedule.step_schedule`).
 
     The recurrence function holds the state on chip: one fully partitioned array per reader of each carried
-    state in the step (the MVAU, or an elementwise unit) and one for its next value. Its `steps` loop calls
+    state in the step (the MVAU, the cell) and one for its next value. Its `steps` loop calls
     the step function, then copies the next state into the readers' arrays (all elements at once); the step
     function is a DATAFLOW region of processes connected by `hls::stream` FIFOs, E lanes wide (one FIFO per
     lane, `fifo_depth` deep):
     - the MVAU, reading x_t straight from the scanned input and h_{t-1} from its state array, computes its
       rows interleaved by gate (`StepSchedule.row_order`) and writes each completed group (G gates x E
-      elements) to the FIFOs of the units reading the gates;
-    - every elementwise unit, a loop of B * H / E iterations at II = 1 with E lanes unrolled, reads one
-      group from its FIFOs (and its state, input or constant arrays), writes its FIFOs, and stores what the
-      body yields into the next-state arrays and the scan outputs at step t (or writes it to a scan
-      output's top-level FIFO, `top_streams`).
-    Within a step nothing waits for a whole vector: the units finish `StepSchedule.depth` cycles after the
+      elements) to the gates' FIFOs;
+    - the cell (`_cell`), a loop of B * H / E iterations at II = 1 with E lanes unrolled, reads one group
+      from the gate FIFOs (and its state, input or constant arrays), runs every unit on it in body order,
+      and stores what the body yields into the next-state arrays and the scan outputs at step t (or writes
+      it to a scan output's top-level FIFO, `top_streams`).
+    Within a step nothing waits for a whole vector: the cell finishes `StepSchedule.depth` cycles after the
     MVAU's last group. Between steps the recurrence is respected: the MVAU of step t + 1 reads h_t, whose
     last element the step t region writes before it returns, so a step takes the MVAU's folded cycles plus
     that depth plus the region's start/finish and the state copy (lstmc.qor counts exactly this).
@@ -953,9 +957,11 @@ class _StreamedRecurrence:
         self.input_args: list[SSAValue] = list(body.args[self.n_state :])
         self.lanes = schedule.lanes()
         self.step_buffered: set[int] = set()  # scanned inputs read from a FIFO into a register array per step
-        # readers of each carried state inside the step, in body order (the MVAU first)
-        steps_ops = [schedule.mvau] + schedule.units
-        self.readers = [[u for u in steps_ops if arg in u.operands] for arg in self.state_args]
+        # the processes of the step reading each carried state (a register copy each): the MVAU, the cell
+        self.readers: list[list[Operation | str]] = [
+            [schedule.mvau] * (arg in schedule.mvau.operands) + [_CELL] * any(arg in u.operands for u in schedule.units)
+            for arg in self.state_args
+        ]
         assert body.last_op is not None
         self.yielded = list(body.last_op.operands)
 
@@ -963,7 +969,7 @@ class _StreamedRecurrence:
     def convert(self) -> None:
         b, op = self.b, self.op
         complete = [hlscpp.PartitionAttr("complete", 0, 0)]
-        reads: list[dict[Operation, SSAValue]] = []
+        reads: list[dict[Operation | str, SSAValue]] = []
         nexts: list[SSAValue] = []
         for i, arg in enumerate(self.state_args):
             ty, shape = _elem(arg), _shape(arg)
@@ -1071,24 +1077,24 @@ class _StreamedRecurrence:
                 self.t_names + ["in", "out"],
                 lambda pb, a, j=j: self._prefetch(pb, a[: len(t)], a[-2], a[-1], j, ahead=2),
             )
-        read_of: dict[tuple[int, Operation], SSAValue] = {}
+        read_of: dict[tuple[int, Operation | str], SSAValue] = {}
         it = iter(flat_reads)
         for i, per_state in enumerate(reads):
             for u in per_state:
                 read_of[(i, u)] = next(it)
         out_groups = _regroup(scan_outs, [len(o) for o in self.outs[self.n_state :]])
-        fifos: dict[tuple[SSAValue, Operation], SSAValue] = {}
-        for v in s.fifo:
-            for c in s.stream_consumers(v):
-                lanes = self.lanes if self.lanes > 1 else None  # one lane: a plain hls::stream
-                st = b.add(hlscpp.StreamOp(_elem(v), _fifo_depth(v, s), lanes)).result
-                st.name_hint = f"gate{s.gate_of[v]}" if v in s.gate_of else f"{v.name_hint or 'value'}_fifo"
-                fifos[(v, c)] = st
+        fifos: dict[SSAValue, SSAValue] = {}
+        for v in s.fifo:  # a FIFO per gate, from the MVAU to the cell
+            lanes = self.lanes if self.lanes > 1 else None  # one lane: a plain hls::stream
+            st = b.add(hlscpp.StreamOp(_elem(v), _fifo_depth(v, s), lanes)).result
+            st.name_hint = f"gate{s.gate_of[v]}"
+            fifos[v] = st
 
-        def source(u: Operation, v: SSAValue) -> SSAValue | None:
-            """The array a unit reads `v` from (a state, a scanned input), or None (a FIFO or a constant)."""
+        def source(reader: Operation | str, v: SSAValue) -> SSAValue | None:
+            """The array the MVAU or the cell reads `v` from (a state, a scanned input), or None (a gate, a
+            unit's result or a constant)."""
             if v in self.state_args:
-                return read_of[(self.state_args.index(v), u)]
+                return read_of[(self.state_args.index(v), reader)]
             if v in self.input_args:
                 return seqs[self.input_args.index(v)]
             return None
@@ -1108,10 +1114,7 @@ class _StreamedRecurrence:
             part = source(mv, v)
             assert part is not None, "the MVAU reads the state and the scanned inputs from arrays"
             parts.append(part)
-        gate_fifos = [
-            [fifos[(v, c)] for v in s.gate_of if s.gate_of[v] == g for c in s.stream_consumers(v)]
-            for g in range(s.gates)
-        ]
+        gate_fifos = [[fifos[v] for v in s.gate_of if s.gate_of[v] == g] for g in range(s.gates)]
         flat_gates = sum(gate_fifos, [])
         if self.plan is not None:  # the x-overlapped MVAU: t, its x-part accumulators, x_{t+1} of the FIFOs
             extra = xaccs + xacc_nexts + [x_next for _, x_next, _ in _regroup(ahead, [3] * len(self.ahead))]
@@ -1134,7 +1137,7 @@ class _StreamedRecurrence:
                     a[len(t) + n_parts : len(t) + n_parts + n_extra],
                 ),
             )
-            self._units(b, t, fifos, source, step_nexts, out_groups)
+            self._cell(b, t, fifos, source, step_nexts, out_groups)
             return
         t_arg = list(t) if any(self._indexed_by_t(v) for v in mv.inputs) else []
         n_t, n_parts = len(t_arg), len(parts)
@@ -1150,52 +1153,78 @@ class _StreamedRecurrence:
                 _regroup(a[n_t + n_parts :], [len(g) for g in gate_fifos]),
             ),
         )
-        self._units(b, t, fifos, source, step_nexts, out_groups)
+        self._cell(b, t, fifos, source, step_nexts, out_groups)
 
-    def _units(self, b: _Builder, t: list[SSAValue], fifos, source, step_nexts, out_groups) -> None:
-        """The elementwise unit processes of the step, in body order."""
+    def _cell(self, b: _Builder, t: list[SSAValue], fifos, source, step_nexts, out_groups) -> None:
+        """The cell: ONE process running every elementwise unit of the step on each group (`step_schedule`),
+        B * H / E iterations at II = 1, E lanes unrolled. It reads a group from each gate FIFO, the states and
+        scanned inputs the units read from their register arrays, and writes the next states and y_t."""
         s = self.s
-        for u in s.units:
-            operands = list(dict.fromkeys(u.operands))  # a value read twice is read once
-            ins = [fifos[(v, u)] if (v, u) in fifos else source(u, v) for v in operands]
-            ins_args = [a for a in ins if a is not None]
-            outs = [fifos[(u.results[0], c)] for c in s.stream_consumers(u.results[0])]
-            states = [step_nexts[i] for i, v in enumerate(self.yielded[: self.n_state]) if v is u.results[0]]
-            ys = [
-                (k, dst)
-                for k, v in enumerate(self.yielded[self.n_state :])
-                if v is u.results[0]
-                for dst in out_groups[k]
+        produced = {u.results[0] for u in s.units}
+        gates = sorted(fifos, key=lambda v: s.gate_of[v])
+        arrays = list(
+            dict.fromkeys(v for u in s.units for v in u.operands if source(_CELL, v) is not None and v not in produced)
+        )
+        states = [(step_nexts[i], v) for i, v in enumerate(self.yielded[: self.n_state])]
+        ys = [(k, v, dst) for k, v in enumerate(self.yielded[self.n_state :]) for dst in out_groups[k]]
+        at_t = any(_stream_lanes(dst) is None for _, _, dst in ys)  # y_t into a [T][H] buffer, not a FIFO
+        t_arg = list(t) if at_t or any(self._indexed_by_t(v) for v in arrays) else []
+        args = t_arg + [fifos[v] for v in gates] + [source(_CELL, v) for v in arrays]
+        args += [nxt for nxt, _ in states] + [dst for _, _, dst in ys]
+        names = self.t_names[: len(t_arg)] + [f"gate{s.gate_of[v]}" for v in gates]
+        names += [f"in{k}" for k in range(len(arrays))] + [f"next{k}" for k in range(len(states))]
+        names += [f"y{k}" for k in range(len(ys))]
+
+        def cell(pb: _Builder, a: list[SSAValue]) -> None:
+            nt, ng, na, ns = len(t_arg), len(gates), len(arrays), len(states)
+            t_in = a[:nt]
+            gate_in, array_in = a[nt : nt + ng], a[nt + ng : nt + ng + na]
+            next_out, y_out = a[nt + ng + na : nt + ng + na + ns], a[nt + ng + na + ns :]
+            lanes = self.lanes
+            units = [_Elementwise(pb, u, lanes) for u in s.units]
+            consts = {}
+            for v in dict.fromkeys(v for u in s.units for v in u.operands if isinstance(v, OpResult)):
+                if isinstance(v.op, qrnn.ConstantOp):
+                    values = array_from_dense(v.op.value).astype(np.int64)
+                    split = [hlscpp.PartitionAttr("cyclic", lanes, values.ndim)] if lanes > 1 else []
+                    consts[v] = pb.const_array(values, v.name_hint or "const", split)
+            rows = [self._x_row(pb, t_in, self.input_args.index(v)) if v in self.input_args else [] for v in arrays]
+            # a buffer takes y_t at its row of the sequence; a FIFO (`top_streams`: forward) in the order computed
+            t_outs = [
+                None if _stream_lanes(dst) is not None else self._t_index(pb, t_in, self.op.out_dirs[k])
+                for (k, _, _), dst in zip(ys, y_out)
             ]
-            at_t = any(_stream_lanes(dst) is None for _, dst in ys)  # y_t into a [T][H] buffer, not a FIFO
-            t_arg = list(t) if at_t or any(self._indexed_by_t(v) for v in operands) else []
-            args = t_arg + ins_args + outs + states + [dst for _, dst in ys]
-            self.conv._process(
-                b,
-                f"{self.label}_{u.results[0].name_hint or _LOOP_LABEL[type(u)]}",
-                args,
-                self.t_names[: len(t_arg)]
-                + [f"in{k}" for k in range(len(ins_args))]
-                + [f"out{k}" for k in range(len(outs))]
-                + [f"next{k}" for k in range(len(states))]
-                + [f"y{k}" for k in range(len(ys))],
-                lambda pb,
-                a,
-                u=u,
-                operands=operands,
-                ins=ins,
-                n=(len(ins_args), len(outs), len(states)),
-                ks=[k for k, _ in ys],
-                nt=len(t_arg): self._unit(pb, u, a[:nt] if nt else None, operands, ins, a[nt:], n, ks),
-            )
+
+            def body(lead: list[SSAValue], j: SSAValue, e: SSAValue | None) -> None:
+                lane = [e] if e is not None else []
+                values: dict[SSAValue, SSAValue] = {}
+                for v, f in zip(gates, gate_in):
+                    values[v] = pb.add(hlscpp.ReadOp(f, lane)).result
+                for v, arr, row in zip(arrays, array_in, rows):
+                    values[v] = pb.load(arr, row + lead + [j])
+                for v, arr in consts.items():
+                    values[v] = pb.load(arr, lead + [j])
+                for u, unit in zip(s.units, units):
+                    values[u.results[0]] = unit.value(pb, [values[v] for v in u.operands], j)
+                for nxt, (_, v) in zip(next_out, states):
+                    pb.store(values[v], nxt, lead + [j])
+                for dst, (_, v, _), t_out in zip(y_out, ys, t_outs):
+                    if t_out is None:
+                        _write_lane(pb, dst, values[v], e)
+                    else:
+                        pb.store(values[v], dst, [t_out] + lead + [j])
+
+            _lane_loops(pb, s.element_shape, lanes, "cell", body)
+
+        self.conv._process(b, f"{self.label}_cell", args, names, cell)
 
     def _prefetch(
         self, b: _Builder, t: list[SSAValue], fifo: SSAValue, x_next: SSAValue, j: int, ahead: int = 1
     ) -> None:
         """x_{t+1} (x_{t+2} on the x-overlapped schedule: `ahead`) from the FIFO while step t runs (none past
         the last step: t = [t, the run-time T] or [t])."""
-        steps = t[1] if len(t) > 1 else b.const(self.op.seq_len)
-        more = b.bin("lt", b.bin("add", t[0], b.const(ahead), INDEX), steps, BOOL)
+        later = b.bin("add", t[0], b.const(ahead), INDEX)
+        more = b.bin("lt", later, t[1] if len(t) > 1 else b.const(self.op.seq_len), BOOL)
         with b.if_(more):
             _read_vector(b, fifo, x_next, f"read_x{j}")
 
@@ -1306,62 +1335,6 @@ class _StreamedRecurrence:
             write_row,
             after_row_fold,
         )
-
-    def _unit(
-        self,
-        b: _Builder,
-        u: Operation,
-        t: list[SSAValue] | None,
-        operands: list[SSAValue],
-        ins: list[SSAValue | None],
-        args: list[SSAValue],
-        n: tuple[int, int, int],
-        ys: list[int],
-    ) -> None:
-        """An elementwise unit process: B * H / E iterations at II = 1, E lanes unrolled."""
-        s, lanes = self.s, self.lanes
-        n_in, n_out, n_state = n
-        in_args, args = args[:n_in], args[n_in:]
-        outs, nexts, dsts = args[:n_out], args[n_out : n_out + n_state], args[n_out + n_state :]
-        unit = _Elementwise(b, u, lanes)
-        arrays = iter(in_args)
-        feeds = []  # per distinct operand: ("fifo" | "array", where it is read, leading indices)
-        for v, src in zip(operands, ins):
-            if v in self.input_args:
-                feeds.append(("array", next(arrays), self._x_row(b, t, self.input_args.index(v))))
-            elif src is not None:
-                arr = next(arrays)
-                feeds.append(("fifo" if hlscpp.stream_element_type(arr.type) is not None else "array", arr, []))
-            else:  # a constant of the body
-                assert isinstance(v, OpResult) and isinstance(v.op, qrnn.ConstantOp)
-                values = array_from_dense(v.op.value).astype(np.int64)
-                split = [hlscpp.PartitionAttr("cyclic", lanes, values.ndim)] if lanes > 1 else []
-                feeds.append(("array", b.const_array(values, v.name_hint or "const", split), []))
-        # a buffer takes y_t at its row of the sequence; a FIFO (`top_streams`: forward) in the order computed
-        t_outs = [
-            None if _stream_lanes(d) is not None else self._t_index(b, t, self.op.out_dirs[k]) for k, d in zip(ys, dsts)
-        ]
-
-        def body(lead: list[SSAValue], j: SSAValue, e: SSAValue | None) -> None:
-            lane = [e] if e is not None else []
-            values = {}
-            for v, (kind, arr, pre) in zip(operands, feeds):
-                if kind == "fifo":
-                    values[v] = b.add(hlscpp.ReadOp(arr, lane)).result
-                else:
-                    values[v] = b.load(arr, pre + lead + [j])
-            y = unit.value(b, [values[v] for v in u.operands], j)
-            for f in outs:
-                b.add(hlscpp.WriteOp(f, y, lane))
-            for nxt in nexts:
-                b.store(y, nxt, lead + [j])
-            for dst, t_out in zip(dsts, t_outs):
-                if t_out is None:
-                    _write_lane(b, dst, y, e)
-                else:
-                    b.store(y, dst, [t_out] + lead + [j])
-
-        _lane_loops(b, s.element_shape, lanes, _LOOP_LABEL[type(u)], body)
 
 
 def _read_vector(b: _Builder, fifo: SSAValue, dst: SSAValue, label: str) -> None:

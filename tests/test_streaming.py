@@ -5,16 +5,17 @@ Properties:
   PE-row folds, and `row_order` is a permutation whose every group holds all G gates of E consecutive
   elements, groups in element order. Breaks with a lane count that splits a group across elements.
 - One schedule: on every fixture (and folded), the emitted loop nest is the one the QoR counts — the MVAU
-  process's flat loop has B * (rows/PE) * (cols/SIMD) iterations, every unit process B * H / E iterations of
-  E unrolled lanes, the `steps` loop T iterations with one call of the DATAFLOW step, and the longest chain
-  of unit processes behind the MVAU (read off the emitted FIFOs) times UNIT_LATENCY is the pipeline depth
-  the QoR adds; so each recurrence's stage is T x (MVAU loop + its depth + that chain + STEP_OVERHEAD), and
+  process's flat loop has B * (rows/PE) * (cols/SIMD) iterations, ONE cell process behind it (fed by the
+  gate FIFOs, no FIFO of its own inside the step) B * H / E iterations of E unrolled lanes, the `steps` loop
+  T iterations with one call of the DATAFLOW step, and the cell's depth the QoR adds is CELL_READ +
+  UNIT_STAGE per unit on the body's longest path (computed here from the qrnn body); so each recurrence's
+  stage is T x (MVAU loop + its depth + the cell's + STEP_OVERHEAD), and
   where x_t comes from a FIFO (the input port, the layer before) its read loop of the step's prefetch
   process (and of the read of x_0 before the steps) bounds the step from below; a recurrence links to the
   next stage exactly when its unit computing y_t writes a top-level FIFO. Breaks if the lowering and the
   estimate disagree on any trip count, lane count, chain or FIFO link.
-- One FIFO depth: every emitted `hls::stream` has the depth of the `fifo_depth` attribute on the op that
-  produces it (changing the attribute changes the pragma and the QoR's FIFO cost), E lanes wide.
+- One FIFO depth: every emitted gate `hls::stream` has the depth of the `fifo_depth` attribute on its gate
+  slice (changing the attribute changes the pragma and the QoR's FIFO cost), E lanes wide.
 - One schedule at the top level too: every streamed top-level process's busy cycles and fill in the QoR are
   its emitted loop nest's (input reader, line buffer, flat-loop MVAU, elementwise units E lanes wide), the
   recurrence reads x_0 before its steps (its prologue) and x_t+1 in a process of each step's region (as long
@@ -54,7 +55,16 @@ from lstmc.hls import project
 from lstmc.interpreter import run_function
 from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
-from lstmc.schedule import UNIT_LATENCY, fifo_depth, group_lanes, row_order, step_schedule, top_streams
+from lstmc.schedule import (
+    CELL_READ,
+    STREAM_UNITS,
+    UNIT_STAGE,
+    fifo_depth,
+    group_lanes,
+    row_order,
+    step_schedule,
+    top_streams,
+)
 from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm, build_lstm
 from lstmc.unit_names import recurrence_names
 
@@ -297,6 +307,16 @@ def test_qor_cycles_are_the_emitted_loop_nest(path, folding):
     assert report.cycles == qor.stages_latency(report.stages)
 
 
+def cell_depth(rec: qrnn.RecurrenceOp) -> int:
+    """The cell's pipeline depth from the qrnn body alone: its read of the gates, then a stage per unit on
+    the longest path of units."""
+    level: dict[SSAValue, int] = {}
+    for op in rec.body.block.ops:
+        if isinstance(op, STREAM_UNITS):
+            level[op.results[0]] = 1 + max((level.get(v, 0) for v in op.operands), default=0)
+    return CELL_READ + UNIT_STAGE * max(level.values())
+
+
 def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int:
     """Every recurrence streams, and its stage's cycles (and fill) in the QoR are the emitted step's loop
     nest: MVAU iterations + depth + the chain of units behind it, per step. Returns how many were checked."""
@@ -314,17 +334,18 @@ def check_recurrence_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp)
             assert overlap["iterations"] == full and overlap["first_iterations"] > full
         else:
             assert got["mvau_iterations"] == full
-        assert got["units"] == [(schedule.unit_iterations(), lanes)] * len(schedule.units)
-        assert got["chain"] * UNIT_LATENCY == schedule.depth
+        assert got["units"] == [(schedule.unit_iterations(), lanes)]  # the cell
+        assert got["chain"] == 1 and cell_depth(rec) == schedule.depth
         assert got["every_stream_has_a_writer_and_a_reader"]
-        want_streams = sorted((schedule.fifo[v], lanes) for v in schedule.fifo for _ in schedule.stream_consumers(v))
+        want_streams = sorted((schedule.fifo[v], lanes) for v in schedule.fifo)
+        assert len(want_streams) == schedule.gates
         assert got["streams"] == want_streams
         stage = next(s for s in report.stages if s.name == name)
-        step = got["mvau_iterations"] + qor.mvau_depth(simd) + got["chain"] * UNIT_LATENCY + qor.STEP_OVERHEAD
+        step = got["mvau_iterations"] + qor.mvau_depth(simd) + cell_depth(rec) + qor.STEP_OVERHEAD
         read = got["read_x"]
         if overlap is not None:  # the loop, or its h phase and the chain behind its last group; step 0 longer
             assert overlap["reads"] == (2 * read if read is not None else 0)  # x_{t+2} read beside the MVAU
-            step, first, last = overlapped_cycles(overlap, qor.mvau_depth(simd), got["chain"] * UNIT_LATENCY)
+            step, first, last = overlapped_cycles(overlap, qor.mvau_depth(simd), cell_depth(rec))
             prologue = overlap["reads"] + first - step + last - step  # x_0, x_1 before the steps; step 0, T - 1
             assert stage.prologue == prologue and stage.step_cycles == step, name
             assert stage.cycles == overlap["reads"] + first + (got["steps"] - 2) * step + last
@@ -380,25 +401,28 @@ def test_forward_lstm_kernels_stream_x_and_y(path):
 
 
 def test_stream_depth_is_the_fifo_depth_attribute():
-    """The o gate's threshold waits for tanh(c) (10 cycles behind): its FIFO is 10 + 2 deep. Setting the
-    attribute to 37 changes the emitted depth and the QoR's FIFO cost, and nothing else."""
+    """The gate FIFOs into the cell are written and read a group at a time: 2 deep, recorded on the gate
+    slices. Setting the o gate's attribute to 37 changes its emitted depth and the QoR's FIFO cost, and
+    nothing else."""
     module = dataflow_module(onnx.load(FIXTURES / "l1_w4_po2.onnx"))
     (rec,) = [op for op in module.walk() if isinstance(op, qrnn.RecurrenceOp)]
     schedule = step_schedule(rec)
-    assert schedule is not None
-    o_gate = next(op for op in schedule.units if op.results[0].name_hint == "l0_fwd_output_act_dq")
-    assert "fifo_depth" in o_gate.attributes and fifo_depth(o_gate) == 10
-    assert all(isinstance(v, OpResult) and fifo_depth(v.op) == schedule.fifo[v] for v in schedule.fifo)
-    before = qor.estimate_module(module).unit("l0_fwd_scan/l0_fwd_output_act_dq")
+    assert schedule is not None and sorted(schedule.gate_of.values()) == [0, 1, 2, 3]
+    assert all(isinstance(v, OpResult) and fifo_depth(v.op) == schedule.fifo[v] == 2 for v in schedule.fifo)
+    o_gate = next(v.op for v, g in schedule.gate_of.items() if g == 3 and isinstance(v, OpResult))
+    before = qor.estimate_module(module).units
     o_gate.attributes["fifo_depth"] = IntegerAttr(37, i64)
-    after = qor.estimate_module(module).unit("l0_fwd_scan/l0_fwd_output_act_dq")
+    after = qor.estimate_module(module).units
     elem = SSAValue.get(o_gate.results[0], type=TensorType).type.get_element_type()
     assert isinstance(elem, IntegerType)
-    bits = elem.width.data
-    assert after.resources + qor.fifo_resources(10, bits) == before.resources + qor.fifo_resources(37, bits)
+    bits, lanes = elem.width.data, schedule.lanes()
+    changed = [(a.name, a.resources, b.resources) for a, b in zip(after, before) if a.resources != b.resources]
+    assert len(changed) == 1, changed
+    _, got, was = changed[0]
+    assert got + qor.fifo_resources(2, bits) * lanes == was + qor.fifo_resources(37, bits) * lanes
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
     depths = sorted(op.depth.value.data for op in hls.walk() if isinstance(op, hlscpp.StreamOp))
-    assert 37 in depths and 10 not in depths
+    assert 37 in depths and depths.count(2) >= 3
 
 
 # ---------------------------------------------------------------------------------------------- bit identity
@@ -565,9 +589,8 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
             mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == s.name)
             assert mvau.simd is not None
             rec = read[1]  # emitted_step
-            step, first, last = overlapped_cycles(
-                rec["overlap"], qor.mvau_depth(mvau.simd), rec["chain"] * UNIT_LATENCY
-            )
+            (op,) = [r for n, r in recurrence_names(module) if n == s.name]
+            step, first, last = overlapped_cycles(rec["overlap"], qor.mvau_depth(mvau.simd), cell_depth(op))
             assert s.step_cycles == step
             read = rec["overlap"]["reads"] + first - step + last - step
         else:  # x_t+1 is read in parallel with the MVAU and its units

@@ -2,9 +2,10 @@
 // become ONE dataflow.mvau over [x_t; h]: weights stacked along K (x rows, then h rows) and the gates side by
 // side along N, per-part multipliers and biases carried column for column, each gate read back by a slice.
 // The accumulator type comes from interval analysis over the input types (see @two_gates).
-// A body that streams (one MVAU, elementwise units on its gates) records on every op whose result travels
-// in a FIFO its depth from the step schedule: what waits for the slowest operand of the consumer, + 2
-// (see @skewed); the MVAU itself has none, its gates leave through the slices' FIFOs. Other bodies record
+// A body that streams (one MVAU, elementwise units on its gates) records on each gate slice the depth of
+// its FIFO into the cell from the step schedule: 2, the cell reads all gates of a group at once (see
+// @skewed); the MVAU itself has none, its gates leave through the slices' FIFOs, and the units of the cell
+// pass their results on in registers. Other bodies record
 // the elements a unit produces per step (@imul_term).
 // RUN: lstmc-opt %s --split-input-file -p qrnn-to-dataflow | filecheck %s
 
@@ -15,7 +16,7 @@
 // CHECK-NEXT:      %gates = dataflow.mvau(%xt, %h) weights(dense<{{\[\[}}1, 2, -1, -2], [3, 4, -3, -4], [5, 6, -5, -6], [7, -8, -7, 7]]> : tensor<4x4xsi4>) multipliers(dense<{{\[\[}}1, 1, 3, 3], [2, 2, 4, 4]]> : tensor<2x4xi64>) bias(dense<[1, 2, 5, 6]> : tensor<4xi64>) pe(1) simd(1) : (tensor<2xsi4>, tensor<2xsi4>) -> tensor<4xsi11>
 // CHECK-NEXT:      %[[A:.*]] = qrnn.slice %gates[0:2] {fifo_depth = 2 : i64} : tensor<4xsi11> -> tensor<2xsi11>
 // CHECK-NEXT:      %[[B:.*]] = qrnn.slice %gates[2:4] {fifo_depth = 2 : i64} : tensor<4xsi11> -> tensor<2xsi11>
-// CHECK-NEXT:      %[[S:.*]] = qrnn.scaled_sum(%[[A]], %[[B]]) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) {fifo_depth = 2 : i64} : (tensor<2xsi11>, tensor<2xsi11>) -> tensor<2xsi17>
+// CHECK-NEXT:      %[[S:.*]] = qrnn.scaled_sum(%[[A]], %[[B]]) multipliers(dense<1> : tensor<2x2xi64>) bias(dense<0> : tensor<2xi64>) : (tensor<2xsi11>, tensor<2xsi11>) -> tensor<2xsi17>
 // CHECK-NEXT:      %[[HN:.*]] = qrnn.requant %[[S]] shift(8) clamp(-8, 7) rounding(half_even) : tensor<2xsi17> -> tensor<2xsi4>
 // CHECK-NEXT:      qrnn.yield %[[HN]], %[[HN]]
 // CHECK-NOT:     qrnn.imatmul
@@ -73,18 +74,18 @@ func.func @sliced(%x: tensor<3x1xsi4>) -> tensor<3x2xsi4> {
 }
 
 // -----
-// FIFO depths from the schedule (UNIT_LATENCY = 2 cycles per unit): gate a goes through two requants
-// (%t ready at 2, %u at 4) before meeting gate b in the imul, so b waits 4 cycles: depth 4 + 2 = 6; %t and
-// %u (and %m) are consumed as soon as they are ready: depth 2. %hn is only yielded: no FIFO.
+// FIFO depths from the schedule: gate a goes through two requants before meeting gate b in the imul, all
+// in the one cell process that reads both gates of a group at once, so neither gate FIFO waits: depth 2
+// each; %t, %u, %m and %hn stay in the cell's registers: no FIFO.
 // CHECK-LABEL: func.func @skewed(
 // CHECK:         %gates = dataflow.mvau(%xt, %h)
 // CHECK-NOT:       fifo_depth
 // CHECK-SAME:      -> tensor<6xsi9>
 // CHECK-NEXT:    %a = qrnn.slice %gates[0:3] {fifo_depth = 2 : i64}
-// CHECK-NEXT:    %b = qrnn.slice %gates[3:6] {fifo_depth = 6 : i64}
-// CHECK-NEXT:    %t = qrnn.requant %a shift(1) clamp(-64, 63) rounding(half_even) {fifo_depth = 2 : i64}
-// CHECK-NEXT:    %u = qrnn.requant %t shift(1) clamp(-32, 31) rounding(half_even) {fifo_depth = 2 : i64}
-// CHECK-NEXT:    %m = qrnn.imul %b, %u {fifo_depth = 2 : i64} : (tensor<3xsi9>, tensor<3xsi6>) -> tensor<3xsi15>
+// CHECK-NEXT:    %b = qrnn.slice %gates[3:6] {fifo_depth = 2 : i64}
+// CHECK-NEXT:    %t = qrnn.requant %a shift(1) clamp(-64, 63) rounding(half_even) : tensor<3xsi9> -> tensor<3xsi7>
+// CHECK-NEXT:    %u = qrnn.requant %t shift(1) clamp(-32, 31) rounding(half_even) : tensor<3xsi7> -> tensor<3xsi6>
+// CHECK-NEXT:    %m = qrnn.imul %b, %u : (tensor<3xsi9>, tensor<3xsi6>) -> tensor<3xsi15>
 // CHECK-NEXT:    %hn = qrnn.requant %m shift(11) clamp(-8, 7) rounding(half_even) : tensor<3xsi15> -> tensor<3xsi4>
 func.func @skewed(%x: tensor<4x2xsi4>) -> tensor<4x3xsi15> {
   %h0 = qrnn.constant dense<0> : tensor<3xsi4>

@@ -18,18 +18,24 @@
 // CHECK:         [[ROWN:%.*]] = hlscpp.binary sub %{{.*}}, [[TN]] : (index, index) -> index
 // CHECK:         [[ZERO:%.*]] = hlscpp.const 0 : index
 // CHECK-NEXT:    [[STEP0:%.*]] = hlscpp.binary eq [[T]], [[ZERO]] : (index, index) -> i1
+// CHECK-NEXT:    [[LASTSTEP:%.*]] = hlscpp.binary eq [[T1]], %{{.*}} : (index, index) -> i1
 // The step's weight memory, the only one (no other MVAU computes step 0's x-part: see @rec_layer0).
 // CHECK:         %weights = hlscpp.array static_const
 // CHECK:         %acc0 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi11>
 // CHECK-NEXT:    %acc1 = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3xsi11>
 // The fold counter starts at CF = 3 at step 0 (its own folds), else at XF = 1 (the h phase); the loop runs
-// 2 x 3 folds of step 0 + 2 x 1 x folds of step 1 = 8 iterations at step 0, 2 x 2 h folds + 2 x 1 after.
+// 2 x 3 folds of step 0 + 2 x 1 x folds of step 1 = 8 iterations at step 0, 2 x 2 h folds + 2 x 1 after,
+// and at the last step only its 2 x 2 h folds (6 at step 0 when it is the last: a run-time T of 1).
 // CHECK:         [[CF:%.*]] = hlscpp.const 3 : index
 // CHECK-NEXT:    [[XF:%.*]] = hlscpp.const 1 : index
 // CHECK-NEXT:    [[START:%.*]] = hlscpp.select [[STEP0]], [[CF]], [[XF]] : (i1, index, index) -> index
 // CHECK-NEXT:    hlscpp.store [[START]], %sf[] : index, memref<index>
-// CHECK-NEXT:    [[FIRST:%.*]] = hlscpp.const 8 : index
-// CHECK-NEXT:    [[LATER:%.*]] = hlscpp.const 6 : index
+// CHECK-NEXT:    [[ONLY:%.*]] = hlscpp.const 6 : index
+// CHECK-NEXT:    [[STEP0TRIPS:%.*]] = hlscpp.const 8 : index
+// CHECK-NEXT:    [[FIRST:%.*]] = hlscpp.select [[LASTSTEP]], [[ONLY]], [[STEP0TRIPS]] : (i1, index, index) -> index
+// CHECK-NEXT:    [[HONLY:%.*]] = hlscpp.const 4 : index
+// CHECK-NEXT:    [[FULL:%.*]] = hlscpp.const 6 : index
+// CHECK-NEXT:    [[LATER:%.*]] = hlscpp.select [[LASTSTEP]], [[HONLY]], [[FULL]] : (i1, index, index) -> index
 // CHECK-NEXT:    [[TRIPS:%.*]] = hlscpp.select [[STEP0]], [[FIRST]], [[LATER]] : (i1, index, index) -> index
 // CHECK-NEXT:    hlscpp.for %{{.*}} = 0 to [[TRIPS]] max 8 step 1 pipeline(1) label("mvau") {
 // CHECK:           [[SF:%.*]] = hlscpp.load %sf[] : memref<index> -> index

@@ -4,7 +4,8 @@
 // fully partitioned arrays and calls, in a constant-trip `steps` loop, a DATAFLOW step function: the MVAU
 // process (one flat loop of (rows/PE) x (cols/SIMD) iterations at II=1, PE lanes unrolled, weights split by
 // SIMD (dim 1) and PE (dim 2)) writes each group of gate rows to arrays of E stream lanes, with the depth
-// qrnn-to-dataflow recorded; each unit process reads them, E lanes per iteration. Any other recurrence runs
+// qrnn-to-dataflow recorded; the cell process, running every elementwise unit, reads them, E lanes per
+// iteration. Any other recurrence runs
 // its units one after the other (@two_mvaus).
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p qrnn-to-hlscpp | filecheck %s
 // RUN: lstmc-opt %s --split-input-file --verify-diagnostics -p 'qrnn-to-hlscpp{kernel=my_top}' | filecheck %s --check-prefix=KERNEL
@@ -20,8 +21,8 @@
 // CHECK-LABEL: hlscpp.func @constant_h0(
 
 // The MVAU process: PE = 2 rows of one gate (G = 1) per row fold, so E = 2 lanes; x_t read at the reversed
-// step index straight from the scanned input. (At PE = 3 the step would take the x-overlapped schedule,
-// qrnn-to-hlscpp-overlap.mlir.)
+// step index straight from the scanned input. (`x_overlap = 0` keeps the plain schedule here; the
+// x-overlapped one is qrnn-to-hlscpp-overlap.mlir.)
 // CHECK-LABEL: hlscpp.func @rec_layer0_gates(
 // CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[XS:%[0-9a-z_]+]]: memref<3x4xsi8> "in0", [[H:%[0-9a-z_]+]]: memref<6xsi8> "in1", [[OUT:%[0-9a-z_]+]]: memref<2x!hlscpp.stream<si16>> "out0") {
 // CHECK-NEXT:    [[LAST:%.*]] = hlscpp.const 2 : index
@@ -37,25 +38,25 @@
 // CHECK:                 hlscpp.load [[XS]]{{\[}}[[TREV]], %{{.*}}] : memref<3x4xsi8> -> si8
 // CHECK:                 hlscpp.binary mul %{{.*}}, %{{.*}} : (si8, ui1) -> si8
 // CHECK:                 hlscpp.load [[H]]{{\[}}%{{.*}}] : memref<6xsi8> -> si8
-// The completed group leaves for the requant's FIFO lanes.
+// The completed group leaves for the cell's FIFO lanes.
 // CHECK:           hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 2 step 1 unroll(0) label("lanes")
 // CHECK:             hlscpp.write [[OUT]]{{\[}}[[E]]], %{{.*}} : memref<2x!hlscpp.stream<si16>>, si16
 
-// The unit process: 6 / 2 = 3 iterations of 2 lanes; it stores h_t and y_t itself.
-// CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: index "t", %{{.*}}: memref<2x!hlscpp.stream<si16>> "in0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
-// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 pipeline(1) label("requant")
+// The cell process (here one requant): 6 / 2 = 3 iterations of 2 lanes; it stores h_t and y_t itself.
+// CHECK-LABEL: hlscpp.func @rec_layer0_cell(%{{.*}}: index "t", %{{.*}}: memref<2x!hlscpp.stream<si16>> "gate0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 pipeline(1) label("cell")
 // CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0) label("lanes")
 // CHECK:             hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si16>> -> si16
 // CHECK:             hlscpp.store %{{.*}}, %{{.*}}[%{{.*}}] : si8, memref<6xsi8>
 // CHECK:             hlscpp.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : si8, memref<3x6xsi8>
 
-// The step: a DATAFLOW region of the two processes and their FIFO (depth 2: the requant reads the gate as
+// The step: a DATAFLOW region of the two processes and their FIFO (depth 2: the cell reads the gate as
 // soon as it leaves the MVAU).
 // CHECK-LABEL: hlscpp.func @rec_layer0_step(
 // CHECK-SAME:  [[ST:%[0-9a-z_]+]]: index "t", [[SX:%[0-9a-z_]+]]: memref<3x4xsi8> "x0", [[SH:%[0-9a-z_]+]]: memref<6xsi8> "state0", [[SN:%[0-9a-z_]+]]: memref<6xsi8> "next0", [[SY:%[0-9a-z_]+]]: memref<3x6xsi8> "y0") dataflow {
 // CHECK-NEXT:    %gate0 = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si16>>
 // CHECK-NEXT:    hlscpp.call @rec_layer0_gates([[ST]], [[SX]], [[SH]], %gate0)
-// CHECK-NEXT:    hlscpp.call @rec_layer0_hn([[ST]], %gate0, [[SN]], [[SY]])
+// CHECK-NEXT:    hlscpp.call @rec_layer0_cell([[ST]], %gate0, [[SN]], [[SY]])
 // CHECK-NEXT:  }
 
 // CHECK-LABEL: hlscpp.func @rec_layer0(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: memref<3x4xsi8> "in1", %{{.*}}: memref<6xsi8> "out0", %{{.*}}: memref<3x6xsi8> "out1") {
@@ -100,7 +101,7 @@ func.func @main(%X: tensor<3x4xf32>) -> (tensor<3x6xf32>, tensor<6xf32>) attribu
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [reverse] -> [reverse] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
   ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
-    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(2) simd(2) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(2) simd(2) {x_overlap = 0 : i64} : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
     %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
     qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
   } attributes {lstmc.onnx_node = "layer0"}
@@ -294,7 +295,8 @@ func.func @conv2d(%X: tensor<3x3xf32>) -> tensor<4x1xf32> attributes {lstmc.inpu
 // x_t from a FIFO: a unit in front of the recurrence emits the sequence in time order, so the recurrence
 // takes it from a FIFO (no [T][I] buffer): x_0 is read into a register array before the first step, and each
 // step's DATAFLOW region reads x_{t+1} into a second one in a process of its own (in parallel with the MVAU,
-// none after the last step), copied over after the step; the step's MVAU reads x_t without a time index.
+// none after the last step), copied over after the step; the step's MVAU reads x_t without a time index
+// (`x_overlap = 0`: the x-overlapped step reads two steps ahead, qrnn-to-hlscpp-overlap.mlir).
 // CHECK-LABEL: hlscpp.func @rec_layer0_prefetch_x0(
 // CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[IN:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in", [[NEXT:%[0-9a-z_]+]]: memref<4xsi8> "out") {
 // CHECK-NEXT:    [[ONE:%.*]] = hlscpp.const 1 : index
@@ -336,7 +338,7 @@ func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input
   %h0 = qrnn.constant dense<0> : tensor<6xsi8>
   %hT, %ys = qrnn.recurrence(%h0) scan(%xr) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
   ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
-    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(3) simd(2) : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(3) simd(2) {x_overlap = 0 : i64} : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
     %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
     qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
   } attributes {lstmc.onnx_node = "layer0"}
@@ -356,8 +358,8 @@ func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input
 // CHECK:             [[V:%.*]] = hlscpp.unpack [[B]]
 // CHECK-NEXT:        hlscpp.write %{{.*}}, [[V]] : !hlscpp.stream<si8>, si8
 // The unit computing h_t writes y_t to the step's FIFO argument as it goes (no time index).
-// CHECK-LABEL: hlscpp.func @rec_layer0_hn(%{{.*}}: !hlscpp.stream<si16> "in0", %{{.*}}: memref<6xsi8> "next0", [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "y0") {
-// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("requant")
+// CHECK-LABEL: hlscpp.func @rec_layer0_cell(%{{.*}}: !hlscpp.stream<si16> "gate0", %{{.*}}: memref<6xsi8> "next0", [[Y:%[0-9a-z_]+]]: !hlscpp.stream<si8> "y0") {
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) label("cell")
 // CHECK:           hlscpp.write [[Y]], %{{.*}} : !hlscpp.stream<si8>, si8
 // CHECK-LABEL: hlscpp.func @rec_layer0(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: !hlscpp.stream<si8> "out0") {
 // CHECK-LABEL: hlscpp.func @rec_layer1(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: !hlscpp.stream<si8> "out0") {
@@ -402,7 +404,7 @@ func.func @two_layers(%X: tensor<3x4xf32>) -> tensor<3x1x6xf32> attributes {lstm
 // Not streamed: a reverse layer reads x_{T-1-t} at step t and writes y_t at row T - 1 - t, so its input and
 // its output keep their [T][N] buffers (and so does the forward layer's y_t that it reads). Only x_t into
 // the forward layer streams.
-// CHECK-LABEL: hlscpp.func @rec_fwd_hn(%{{.*}}: index "t", %{{.*}}: !hlscpp.stream<si16> "in0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
+// CHECK-LABEL: hlscpp.func @rec_fwd_cell(%{{.*}}: index "t", %{{.*}}: !hlscpp.stream<si16> "gate0", %{{.*}}: memref<6xsi8> "next0", %{{.*}}: memref<3x6xsi8> "y0") {
 // CHECK-LABEL: hlscpp.func @rec_bwd_gates(%{{.*}}: index "t", %{{.*}}: memref<3x6xsi8> "in0", %{{.*}}: memref<6xsi8> "in1", %{{.*}}: !hlscpp.stream<si16> "out0") {
 // CHECK-LABEL: hlscpp.func @rec_bwd(%{{.*}}: memref<6xsi8> "in0", %{{.*}}: memref<3x6xsi8> "in1", %{{.*}}: memref<3x6xsi8> "out0") {
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
