@@ -85,8 +85,10 @@ the lowering emitted.
     input reader          C = elements / lanes + 2              F = 2
                           (lanes: P, the codes of a port beat (`--axis-bits`), when its consumer takes
                           words of P and P divides the last axis, else 1 code per cycle)
-    line buffer (window)  C = (H + 1) * max(R, P) + 2           F = max(R, P) + 2
-                          (R = W*C / lanes in, P = Wo*K / SIMD out: phase y reads row y, emits row y - 1)
+    line buffer (window)  C = phases * max(R, P) + 2            F = kh * max(R, P) + 2
+                          (R = W*C / lanes in, P = Wo*K / SIMD out, K = kh*kw*C: phase y reads row y and
+                          emits output row yo when y = yo*sh + kh; phases = max(H, (Ho-1)*sh + kh + 1),
+                          H + 1 when the last window ends at the last row; `lstmc.schedule.LineBuffer`)
     MVAU over V patches   C = V * (rows/PE) * (cols/SIMD) + depth (one flat loop)   F = cols/SIMD + depth
     elementwise unit      C = elements / lanes + 2              F = 2
     recurrence reading x_t from a FIFO: x_0 once (R = I / lanes + 2), then each step's region reads
@@ -141,7 +143,7 @@ Buffers: every top-level result read by a process travels in a ping-pong array p
 stream, `lstmc.ports.port_views`: the consumers of an input's view read the reader's buffers, an output's
 writer drains the buffer in front of the view).
 The streamed top level: a FIFO between two processes instead of the buffers, `TOP_FIFO_DEPTH` words per
-lane (`fifo_resources`), a line buffer's two rows (2 x W x C words, `memory_resources`) and its control, the
+lane (`fifo_resources`), a line buffer's kh + 1 rows (slots x W x C words, `memory_resources`) and its control, the
 input reader's and the output writer's control; an elementwise unit E lanes wide (its word width) pays its
 datapath per lane, and the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD; for a
 recurrence's y_t, its E) are charged to that MVAU's folding (`MvauSpec.lane_resources`,
@@ -317,11 +319,18 @@ def streamed_x_step(step: int, read: int) -> int:
     return max(step - STEP_OVERHEAD, read) + STEP_OVERHEAD
 
 
-def line_buffer_cycles(rows: int, reads: int, writes: int) -> tuple[int, int]:
-    """(cycles, fill) of a line buffer over `rows` image rows, `reads` words in and `writes` words out per row:
-    ((rows + 1) * max(reads, writes) + 2, max(reads, writes) + 2)."""
-    phase = max(reads, writes)
-    return (rows + 1) * phase + ELEMENTWISE_DEPTH, phase + ELEMENTWISE_DEPTH
+def line_buffer_cycles(rows: int, reads: int, writes: int, kernel: int = 1, stride: int = 1) -> tuple[int, int]:
+    """(cycles, fill) of a line buffer over `rows` image rows for a kernel `kernel` rows high at row stride
+    `stride`, `reads` words in per image row and `writes` words out per output row: its phases
+    (`lstmc.schedule.LineBuffer.phases`, H + 1 for a window ending at the last row) x max(reads, writes) + 2,
+    and the kernel's kh phases x max(reads, writes) + 2 before its first word out."""
+    from lstmc.schedule import LineBuffer
+
+    sched = LineBuffer(rows, kernel, stride)
+    return (
+        sched.iterations(reads, writes) + ELEMENTWISE_DEPTH,
+        sched.fill_iterations(reads, writes) + ELEMENTWISE_DEPTH,
+    )
 
 
 def streamed_mvau_fill(cols: int, simd: int) -> int:
@@ -1241,6 +1250,7 @@ class _StreamedTop:
 
     def process(self, op, index: int) -> tuple[list[UnitEstimate], StageEstimate]:
         from lstmc.dialects import dataflow, qrnn
+        from lstmc.schedule import line_buffer
 
         lanes = self.lanes
         if isinstance(op, qrnn.QuantizeOp):  # an input port's reader: a beat per word of P lanes, else a code
@@ -1294,18 +1304,19 @@ class _StreamedTop:
         self.stage_of[op] = name
         folding = self.folding
         if isinstance(op, qrnn.WindowOp):
-            (_, kw), (_, _), (_, wo) = op.kernel_size, op.stride, op.out_hw
+            (kh, kw), (sh, _), (_, wo) = op.kernel_size, op.stride, op.out_hw
             h, w, c = SSAValue.get(op.input, type=TensorType).type.get_shape()
             src_in = self.width[self.into[op].value]
             out = self.streams.get(op.result)
             src_out = self.width[op.result] if out is not None else 1
 
             def window_refold(f: dict[str, tuple[int, int]], src_in=src_in, src_out=src_out) -> tuple[int, int]:
-                return line_buffer_cycles(h, w * c // lanes(src_in, f), wo * kw * c // lanes(src_out, f))
+                return line_buffer_cycles(h, w * c // lanes(src_in, f), wo * kh * kw * c // lanes(src_out, f), kh, sh)
 
             cycles, fill = window_refold(folding)
             bits = _bits(op.input.type)
-            res = memory_resources(2 * w * c, bits) + elementwise_resources("slice", [bits], bits)
+            slots = line_buffer(op).slots
+            res = memory_resources(slots * w * c, bits) + elementwise_resources("slice", [bits], bits)
             unit = UnitEstimate(name, "window", name, 1, cycles, res, _elements(op.result.type))
             return [unit], StageEstimate(name, 1, 0, cycles, fill=fill, refold=window_refold)
         # an elementwise unit, E lanes wide (E: its stream's word width)

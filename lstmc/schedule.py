@@ -26,6 +26,14 @@ with and without, `choose_x_overlap`), else by the stage's own cycles.
 The streamed top level (`top_streams`): which top-level values travel in FIFOs between processes, and how
 many elements a word carries. It depends on the folding (an MVAU writes PE-wide words and reads SIMD-wide
 ones), so it is computed where it is used, after `qrnn-set-folding`.
+
+The line buffer (`LineBuffer`, FINN's ConvolutionInputGenerator): a window (kh x kw, strides sh, sw, no
+padding) fed by a FIFO reads its image one row per phase into a circular buffer of kh + 1 rows and emits
+output row yo in phase yo * sh + kh, right after its last row came in; the slot being written is the one
+row no pending window needs, so rows are never copied or shifted. Phases all have one length, max(words in,
+words out), so the lowering is one loop nest at II = 1 and its cycles a closed form; the phases before the
+first window and between windows (sh > 1) only read. Which phase emits which row and the slot count are
+decided here, once, for the lowering and the QoR model.
 """
 
 from __future__ import annotations
@@ -369,10 +377,65 @@ class TopStream:
     reshapes: tuple[Operation, ...] = ()
 
 
+@dataclass(frozen=True)
+class LineBuffer:
+    """The row schedule of a line buffer (FINN's ConvolutionInputGenerator) over an image of `rows` (H) rows
+    for a kernel `kernel` (kh) rows high at row stride `stride` (sh), no padding: Ho = (H - kh) // sh + 1
+    output rows. It runs `phases` phases of one length; phase p reads image row p (p < H) into row slot
+    p mod `slots` and, when p = yo * sh + kh (`emit_phase`), emits the patches of output row yo, whose rows
+    yo * sh .. p - 1 all came in the phases before. A pure function of the sizes, the one schedule
+    qrnn-to-hlscpp lowers and lstmc.qor counts."""
+
+    rows: int  # H
+    kernel: int  # kh
+    stride: int  # sh
+
+    @property
+    def out_rows(self) -> int:
+        """Ho: the output rows (no padding)."""
+        return (self.rows - self.kernel) // self.stride + 1
+
+    def emit_phase(self, out_row: int) -> int:
+        """The phase emitting output row yo: the one after the phase reading its last row, yo * sh + kh - 1."""
+        return out_row * self.stride + self.kernel
+
+    def emits(self, phase: int) -> int | None:
+        """The output row phase p emits, or None (before the first window is complete, between two windows
+        at a row stride > 1, or after the last one)."""
+        yo, rem = divmod(phase - self.kernel, self.stride)
+        return yo if phase >= self.kernel and rem == 0 and yo < self.out_rows else None
+
+    @property
+    def phases(self) -> int:
+        """Every image row is read (the FIFO carries them all, also rows below the last window) and every
+        output row emitted: max(H, emit_phase(Ho - 1) + 1), H + 1 when the last window ends at row H - 1."""
+        return max(self.rows, self.emit_phase(self.out_rows - 1) + 1)
+
+    @property
+    def slots(self) -> int:
+        """Row slots of the circular buffer: an emitting phase reads its kh rows while it writes the next
+        image row into another slot, kh + 1 (kh when the window is the whole image: no phase does both)."""
+        return self.kernel + 1 if self.kernel < self.rows else self.kernel
+
+    def iterations(self, reads: int, writes: int) -> int:
+        """The loop nest's trip count: `phases` x max(reads, writes), `reads` words in per image row and
+        `writes` words out per output row (a phase reads and emits in parallel, one word each per cycle)."""
+        return self.phases * max(reads, writes)
+
+    def fill_iterations(self, reads: int, writes: int) -> int:
+        """Iterations before the first word out: the kh phases reading the first window."""
+        return self.kernel * max(reads, writes)
+
+
+def line_buffer(op: qrnn.WindowOp) -> LineBuffer:
+    """The row schedule of `op`'s line buffer."""
+    return LineBuffer(shape_of(op.input)[0], op.kernel_size[0], op.stride[0])
+
+
 def streamable_window(op: qrnn.WindowOp) -> bool:
-    """A window the line buffer generates: one image row per output row (kernel height 1, row stride 1)."""
-    (kh, _), (sh, _), (ho, _) = op.kernel_size, op.stride, op.out_hw
-    return kh == 1 and sh == 1 and ho == shape_of(op.input)[0]
+    """A window the line buffer generates (`LineBuffer`): every window without padding, any kernel height and
+    row stride (kh + 1 rows of W x C words instead of a whole-array patch copy between ping-pong buffers)."""
+    return line_buffer(op).out_rows >= 1
 
 
 def top_streams(block: Block) -> dict[SSAValue, TopStream]:

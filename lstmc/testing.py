@@ -244,12 +244,15 @@ def build_lstm(spec: LstmSpec) -> onnx.ModelProto:
 
 @dataclass
 class ConvLstmSpec:
-    """A DeepLOB-style classifier: convolutions over the feature axis of each step (kernel height 1),
-    an LSTM, a dense head on the last step. ONNX layout as examples/stock exports it."""
+    """A DeepLOB-style classifier: convolutions over the feature axis of each step (kernel height 1), or
+    2-d ones over steps x features (a kernel kh steps high, stride sh in time: the LSTM then runs over the
+    (T - kh) // sh + 1 output rows), an LSTM, a dense head on the last step. ONNX layout as examples/stock
+    exports it."""
 
     features: int = 8
     seq_len: int = 6
-    convs: list[tuple[int, int, int]] = field(default_factory=lambda: [(4, 2, 2), (4, 4, 1)])  # (C_out, kw, stride)
+    # (C_out, kw, stride) over the features, or (C_out, kw, stride, kh, sh) over steps x features
+    convs: list[tuple[int, ...]] = field(default_factory=lambda: [(4, 2, 2), (4, 4, 1)])
     lstm: LstmSpec = field(default_factory=lambda: LstmSpec(hidden_size=6))
     classes: int = 3
     act: Q = field(default_factory=lambda: Q(8, False, False, 2.0**-4))  # relu outputs
@@ -268,8 +271,9 @@ def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
     x = main.quant("X", lstm.io, "x_in")
     x = main.node("Reshape", [x, main.const("shape", np.array([1, 1, T, F], np.int64))], "image")
     channels, width, in_scale = 1, F, float(np.max(np.asarray(lstm.io.scale)))
-    for k, (c_out, kw, stride) in enumerate(spec.convs):
-        w = (rng.standard_normal((c_out, channels, 1, kw)) * 0.6).astype(np.float32)
+    for k, conv in enumerate(spec.convs):
+        c_out, kw, stride, kh, sh = (*conv, 1, 1) if len(conv) == 3 else conv
+        w = (rng.standard_normal((c_out, channels, kh, kw)) * 0.6).astype(np.float32)
         wq, axis = lstm.weight, None
         if spec.per_channel_weights:
             lo, hi = lstm.weight.qrange
@@ -288,9 +292,10 @@ def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
             f"conv{k}_Bdq",
             **axis_attr(0 if b_scale.ndim else None),
         )
-        y = main.node("Conv", [x, wd, bd], f"conv{k}", kernel_shape=[1, kw], strides=[1, stride])
+        y = main.node("Conv", [x, wd, bd], f"conv{k}", kernel_shape=[kh, kw], strides=[sh, stride])
         x = main.quant(main.node("Relu", [y], f"relu{k}"), spec.act, f"act{k}")
         channels, width, in_scale = c_out, (width - kw) // stride + 1, float(spec.act.tensor_scale)
+        T = (T - kh) // sh + 1
     if width != 1:
         raise ValueError(f"the convolutions leave width {width}; the last one must cover the whole axis")
     x = main.node("Reshape", [x, main.const("shape", np.array([channels, T], np.int64))], "features")
@@ -318,7 +323,7 @@ def build_conv_lstm(spec: ConvLstmSpec) -> onnx.ModelProto:
     graph = helper.make_graph(
         main.nodes,
         "qconvlstm",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, F])],
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [spec.seq_len, F])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [spec.classes])],
         initializer=main.inits,
     )

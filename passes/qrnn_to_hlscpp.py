@@ -16,9 +16,10 @@ or writer indexes the stream in the other shape, so they cost neither a process 
 The streamed top level (`lstmc.schedule.top_streams`, which lstmc/qor.py counts too): where a value has
 one reader that consumes it in the producer's row-major order, the two processes are joined by an
 `hls::stream` FIFO of words of several lanes (an array of streams) instead of a buffer, and the reshapes
-between them are views: the input reader writes one code per word; a window one row high becomes a line
-buffer (`_line_buffer`, FINN's ConvolutionInputGenerator: two row buffers, H + 1 phases each reading a row
-and emitting the previous row's patches, SIMD elements per word); a convolution's MVAU runs one flat loop
+between them are views: the input reader writes one code per word; a window becomes a line buffer
+(`_line_buffer`, FINN's ConvolutionInputGenerator, `lstmc.schedule.LineBuffer`: kh + 1 image rows used
+circularly, not the [Ho*Wo, kh*kw*C] patches in ping-pong buffers; phases each read a row and, once a
+window's kh rows are in, emit its output row's patches, SIMD elements per word); a convolution's MVAU runs one flat loop
 over its patches, reads a SIMD-wide word per iteration of the first row fold into its input buffer and
 writes PE-wide words (`_streamed_mvau`); an elementwise unit handles one word per iteration
 (`_streamed_elementwise`); a streamed recurrence reads one x_t per step from the FIFO into a register array
@@ -89,7 +90,7 @@ from lstmc.ports import (
     sequence_ports,
 )
 from lstmc.qor import STEP_OVERHEAD, mvau_depth
-from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, XOverlap, fifo_depth, step_schedule, top_streams
+from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, XOverlap, fifo_depth, line_buffer, step_schedule, top_streams
 
 INDEX = IndexType()
 _OpT = TypeVar("_OpT", bound=Operation)
@@ -848,52 +849,71 @@ def _streamed_mvau(b: _Builder, op: dataflow.MVAUOp, ins: list[SSAValue], outs: 
 
 
 def _line_buffer(b: _Builder, op: qrnn.WindowOp, src: SSAValue, outs: list[SSAValue]) -> None:
-    """FINN's ConvolutionInputGenerator for a kernel one row high (`streamable_window`): two row buffers. In
-    phase y of H + 1 the unit reads image row y from its FIFO (R = W*C / lanes_in words) into one buffer while
-    it emits the patches of row y - 1 from the other (P = Wo*K / lanes_out words), one loop nest of
-    (H + 1) x max(R, P) iterations at II = 1. Patch element (x, col) of a row is row element x*sw*C + col."""
-    (_, kw), (_, sw), (_, wo) = op.kernel_size, op.stride, op.out_hw
+    """FINN's ConvolutionInputGenerator (`lstmc.schedule.LineBuffer`): a circular buffer of S = kh + 1 image
+    rows. Phase y reads image row y (y < H) from its FIFO (R = W*C / lanes_in words) into slot y mod S while,
+    when y = yo * sh + kh, it emits the patches of output row yo (P = Wo*K / lanes_out words) from the kh
+    slots of rows yo * sh .. y - 1, which the write never touches; one loop nest of phases x max(R, P)
+    iterations at II = 1. Patch element (x, (i * kw + j) * C + c) is element x*sw*C + j*C + c of the row in
+    slot ((y - kh) mod S + i) mod S: qrnn.window's order, so the MVAU's weight rows stay as they are."""
+    (kh, kw), (sh, sw), (_, wo) = op.kernel_size, op.stride, op.out_hw
     h, w, c = _shape(op.input)
-    k_cols = kw * c
+    sched = line_buffer(op)
+    slots, row_cols, k_cols = sched.slots, kw * c, kh * kw * c
     lanes_in = _stream_lanes(src)
     assert lanes_in is not None, "a line buffer reads its image rows from a FIFO"
     lanes_out = next((n for n in map(_stream_lanes, outs) if n is not None), 1)
     reads, writes = w * c // lanes_in, wo * k_cols // lanes_out
     split = max(lanes_in, lanes_out)
     line = b.array(
-        [2, w * c],
+        [slots, w * c],
         _elem(op.input),
         name="line",
         partition=[hlscpp.PartitionAttr("complete", 0, 1)]
         + ([hlscpp.PartitionAttr("cyclic", split, 2)] if split > 1 else []),
     )
     phase = max(reads, writes)
-    with b.loop(h + 1, label="rows") as y:
+    last = sched.emit_phase(sched.out_rows - 1)
+    assert sched.iterations(reads, writes) == sched.phases * phase
+    with b.loop(sched.phases, label="rows") as y:
         with b.loop(phase, pipeline=1, label="line_buffer") as i:
-            cond = b.bin("lt", y, b.const(h), BOOL)
+            cond = b.bin("lt", y, b.const(h), BOOL) if sched.phases > h else None
             if reads < phase:
-                cond = b.bin("and", cond, b.bin("lt", i, b.const(reads), BOOL), BOOL)
-            with b.if_(cond):
-                slot = b.bin("mod", y, b.const(2), INDEX)
+                more = b.bin("lt", i, b.const(reads), BOOL)
+                cond = more if cond is None else b.bin("and", cond, more, BOOL)
+            with b.if_(cond) if cond is not None else _nothing():
+                slot = b.bin("mod", y, b.const(slots), INDEX)
                 with _lanes(b, lanes_in) as e:
                     col = b.bin("add", b.bin("mul", i, b.const(lanes_in), INDEX), e, INDEX) if e is not None else i
                     b.store(_read_lane(b, src, e), line, [slot, col])
-            cond = b.bin("ge", y, b.const(1), BOOL)
+            # the emitting phases: kh, kh + sh, ..., the last window's (`LineBuffer.emit_phase`)
+            cond = b.bin("ge", y, b.const(kh), BOOL)
+            if last < sched.phases - 1:  # rows below the last window: read, never emitted
+                cond = b.bin("and", cond, b.bin("le", y, b.const(last), BOOL), BOOL)
+            if sh > 1:
+                on_stride = b.bin("eq", b.bin("mod", y, b.const(sh), INDEX), b.const(kh % sh), BOOL)
+                cond = b.bin("and", cond, on_stride, BOOL)
             if writes < phase:
                 cond = b.bin("and", cond, b.bin("lt", i, b.const(writes), BOOL), BOOL)
             with b.if_(cond):
-                prev = b.bin("sub", y, b.const(1), INDEX)
-                slot = b.bin("mod", prev, b.const(2), INDEX)
+                first = b.bin("mod", b.bin("add", y, b.const(slots - kh % slots), INDEX), b.const(slots), INDEX)
                 with _lanes(b, lanes_out) as e:
                     flat = b.bin("add", b.bin("mul", i, b.const(lanes_out), INDEX), e, INDEX) if e is not None else i
                     x = b.bin("div", flat, b.const(k_cols), INDEX)
                     col = b.bin("mod", flat, b.const(k_cols), INDEX)
-                    v = b.load(line, [slot, b.bin("add", b.bin("mul", x, b.const(sw * c), INDEX), col, INDEX)])
+                    slot, at = first, col
+                    if kh > 1:  # kernel row i = col / (kw*C) comes from slot first + i, wrapped without a division
+                        ky = b.bin("div", col, b.const(row_cols), INDEX)
+                        at = b.bin("mod", col, b.const(row_cols), INDEX)
+                        s = b.bin("add", first, ky, INDEX)
+                        wrap = b.bin("ge", s, b.const(slots), BOOL)
+                        slot = b.select(wrap, b.bin("sub", s, b.const(slots), INDEX), s, INDEX)
+                    v = b.load(line, [slot, b.bin("add", b.bin("mul", x, b.const(sw * c), INDEX), at, INDEX)])
                     for o in outs:
                         if _stream_lanes(o) is not None:
                             _write_lane(b, o, v, e)
                         else:
-                            b.store(v, o, [b.bin("add", b.bin("mul", prev, b.const(wo), INDEX), x, INDEX), col])
+                            yo = b.bin("div", b.bin("sub", y, b.const(kh), INDEX), b.const(sh), INDEX)
+                            b.store(v, o, [b.bin("add", b.bin("mul", yo, b.const(wo), INDEX), x, INDEX), col])
 
 
 _CELL = "cell"  # the step's cell process, as a reader of the carried states

@@ -4,7 +4,7 @@ a dense head on the last step (lstmc.testing.build_conv_lstm, the ONNX layout ex
 Properties (whole outputs compared):
 - every stage meets the contract: qrnn == onnxruntime, and with power-of-two scales integer == dataflow ==
   reference, on several shapes (three convolutions over 40 LOB features, per-channel conv weights, a
-  bidirectional LSTM); C-simulation of the emitted kernel == integer;
+  bidirectional LSTM, 2-d kernels over steps x features); C-simulation of the emitted kernel == integer;
 - after the pipeline the model is one chain of hardware units: no transpose or relu left at the top level,
   one MVAU per convolution and dense layer (over the window patches) plus one per recurrence;
 - the QoR estimate follows the streamed schedule: a line buffer is (H + 1) x max(words in, words out)
@@ -37,6 +37,11 @@ SPECS = {
     ),
     "per_channel": ConvLstmSpec(per_channel_weights=True, seed=3),
     "bidir": ConvLstmSpec(lstm=LstmSpec(hidden_size=4, bidirectional=True), seed=5),
+    # 2-d kernels over steps x features: 3 x 3, then 3 x 2 at strides (2, 2) over 3 channels (the LSTM runs
+    # over the 3 output rows)
+    "conv2d": ConvLstmSpec(
+        features=5, seq_len=10, convs=[(3, 3, 1, 3, 1), (4, 2, 2, 3, 2)], lstm=LstmSpec(hidden_size=4), seed=2
+    ),
 }
 
 

@@ -424,6 +424,16 @@ def test_chain_latency_is_bottleneck_plus_fills():
     assert qor.line_buffer_cycles(50, 40, 20) == (51 * 40 + 2, 42)
 
 
+def test_line_buffer_cycles_of_2d_windows():
+    """A line buffer's phases (one per image row, plus one when the last window ends at the last row) x
+    max(words in, words out) + 2, and kh phases before its first word out: 3 x 3 stride 1 over 10 rows
+    emits in phases 3..10 (11 phases); 3 rows at row stride 2 over 8 rows emits in phases 3, 5, 7 (8 phases,
+    row 7 read but in no window); a window the whole image high emits once, after all rows."""
+    assert qor.line_buffer_cycles(10, 5, 27, 3, 1) == (11 * 27 + 2, 3 * 27 + 2)
+    assert qor.line_buffer_cycles(8, 9, 18, 3, 2) == (8 * 18 + 2, 3 * 18 + 2)
+    assert qor.line_buffer_cycles(4, 6, 2, 4, 1) == (5 * 6 + 2, 4 * 6 + 2)
+
+
 def test_streamed_folding_space_agrees_with_reestimating():
     """The stock ConvLSTM's top level streams: FoldingSpace (each stage's refold, chain latency) predicts the
     cycles and resources estimate_module gives for the IR folded that way, where the word widths of the

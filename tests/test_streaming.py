@@ -32,10 +32,14 @@ Properties:
   FIFO, a group written before its last fold, or a straddling fold adding an x column to the h accumulator.
   The stock ConvLSTM with its top level streamed at two foldings: csim == integer. Two layers joined by a
   FIFO of 2-lane words, fed by the port and draining into it: csim == integer.
+- Line buffers of 2-d windows (`LineBuffer`): every output row is emitted once, after its kh rows came in,
+  from slots the phase's write does not touch (kh + 1 of them); 3 x 3 and 3 x 2 at row stride 2 in front of
+  an LSTM, folded so that words straddle kernel rows: csim == integer; patches into a buffer: im2col.
 """
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -59,6 +63,7 @@ from lstmc.schedule import (
     CELL_READ,
     STREAM_UNITS,
     UNIT_STAGE,
+    LineBuffer,
     fifo_depth,
     group_lanes,
     row_order,
@@ -515,13 +520,13 @@ def emitted_top(hls) -> dict:
             ]
             assert _nest_trips(_labelled(prefetch, loop.label.data)[0]) == _nest_trips(loop)
             read_x.append(_nest_trips(loop) + qor.ELEMENTWISE_DEPTH)
-        elif _labelled(fn, "rows"):  # a line buffer: (H + 1) phases of max(words in, words out)
+        elif _labelled(fn, "rows"):  # a line buffer: phases of max(words in, words out), kh before the first
             (rows,), (phase,) = _labelled(fn, "rows"), _labelled(fn, "line_buffer")
             processes.append(
                 (
                     "window",
                     rows.trip_count * phase.trip_count + qor.ELEMENTWISE_DEPTH,
-                    phase.trip_count + qor.ELEMENTWISE_DEPTH,
+                    _first_emitting_phase(rows) * phase.trip_count + qor.ELEMENTWISE_DEPTH,
                 )
             )
         elif _labelled(fn, "mvau"):
@@ -533,7 +538,30 @@ def emitted_top(hls) -> dict:
     return {"processes": processes, "read_x": read_x, "fifos": len(fifos)}
 
 
+def _first_emitting_phase(rows: hlscpp.ForOp) -> int:
+    """The first phase in which a line buffer emits patches: the constant its phase index is compared with
+    (`y >= kh`)."""
+    y = rows.body.block.args[0]
+    (kh,) = [
+        op.rhs.owner.value.value.data
+        for op in rows.walk()
+        if isinstance(op, hlscpp.BinaryOp)
+        and op.kind.data == "ge"
+        and op.lhs is y
+        and isinstance(op.rhs.owner, hlscpp.ConstOp)
+    ]
+    return kh
+
+
+# 2-d convolutions in front of an LSTM: 3 x 3 at stride 1 over one channel (the last window ends at the last
+# row: H + 1 phases), then 3 x 2 at strides (2, 2) over 3 channels (rows 0..6 of 8: the last row is read,
+# never emitted; phases without an emission between the windows)
+CONV2D = ConvLstmSpec(features=5, seq_len=10, convs=[(3, 3, 1, 3, 1), (4, 2, 2, 3, 2)], lstm=LstmSpec(hidden_size=4))
+
 TOP_CASES = [
+    ("conv2d", lambda: build_conv_lstm(CONV2D), ""),
+    # PE 3, SIMD 9: the second line buffer reads words of 3 channels; SIMD 6 = kw * C
+    ("conv2d_folded", lambda: build_conv_lstm(CONV2D), "qrnn-set-folding{target-cycles=150}"),
     (
         "deeplob",
         lambda: build_conv_lstm(
@@ -654,6 +682,106 @@ def test_streamed_top_level_is_bit_exact_in_csim(folding):
     mid, got = run_function(module, x), csim_stage(module, x)
     for k in want:
         assert np.array_equal(want[k], mid[k]) and np.array_equal(want[k], got[k]), k
+
+
+# ------------------------------------------------------------------------------------------- the line buffer
+@pytest.mark.parametrize("rows", range(1, 9))
+def test_line_buffer_emits_every_window_from_rows_still_stored(rows):
+    """`LineBuffer` on every kernel height and row stride that fit H rows: each output row is emitted once,
+    in the phase after its last row was read, phases cover every read and emission, and in the emitting
+    phase the kh + 1 slots hold its kh rows apart from the row being written (a model of the circular buffer:
+    slot y mod S gets row y). Breaks with kh slots, an emission before its window is complete, or a
+    phase count that drops the last window or a row of the FIFO."""
+    for kh in range(1, rows + 1):
+        for sh in range(1, rows + 2):
+            lb = LineBuffer(rows, kh, sh)
+            slots: dict[int, int] = {}
+            emitted = []
+            for y in range(lb.phases):
+                writing = y % lb.slots if y < rows else None
+                yo = lb.emits(y)
+                if yo is not None:
+                    window = list(range(yo * sh, yo * sh + kh))
+                    assert window[-1] < y and all(slots.get(r % lb.slots) == r for r in window), (kh, sh, y)
+                    assert writing not in {r % lb.slots for r in window}, (kh, sh, y)
+                    emitted.append(yo)
+                if writing is not None:
+                    slots[writing] = y
+            assert emitted == list(range(lb.out_rows)) and lb.phases >= rows, (kh, sh)
+            assert lb.emits(lb.phases - 1) is not None or lb.phases == rows  # no idle phase at the end
+            assert lb.slots == (kh + 1 if kh < rows else kh)
+
+
+@needs_cxx
+@needs_ap_types
+def test_2d_line_buffer_is_bit_exact_in_csim(tmp_path):
+    """2-d windows (3 x 3 stride 1 over 1 channel, 3 x 2 strides (2, 2) over 3 channels, `CONV2D`) stream
+    through line buffers of kh + 1 rows: integer == dataflow == csim, unfolded and folded so that the second
+    line buffer reads words of 3 channels (PE 3) and emits words of 9 that straddle two kernel rows (SIMD 9,
+    kw * C = 6). Breaks on a patch element from the wrong kernel row or slot (the circular wrap), a row
+    overwritten before its last window, or a window emitted one phase early."""
+    from lstmc.hls.build import csim_stage
+    from lstmc.unit_names import mvau_names
+
+    model = build_conv_lstm(CONV2D)
+    convs = [n for n, op in mvau_names(dataflow_module(model)).items() if isinstance(op.inputs[0].owner, qrnn.WindowOp)]
+    config = tmp_path / "folding.json"
+    config.write_text(json.dumps({convs[0]: {"PE": 3, "SIMD": 3}, convs[1]: {"PE": 2, "SIMD": 9}}))
+    x = _inputs(model, seed=4, count=6)
+    want = run_function(apply_pipeline(import_model(model), STAGE_PASSES["integer"]), x)
+
+    def run(folding: str):
+        module = dataflow_module(model, folding)
+        fn = next(iter(module.ops))
+        assert isinstance(fn, func.FuncOp)
+        streams = top_streams(fn.body.block).values()
+        kernels = [w.kernel_size for st in streams if isinstance(w := st.consumer, qrnn.WindowOp)]
+        assert kernels == [(3, 3), (3, 2)], folding  # both windows are line buffers
+        return folding, run_function(module, x), csim_stage(module, x)
+
+    with ThreadPoolExecutor(2) as pool:
+        for folding, mid, got in pool.map(run, ["", f'qrnn-set-folding{{config="{config}"}}']):
+            for k in want:
+                assert np.array_equal(want[k], mid[k]), f"{folding}: dataflow vs integer, output {k}"
+                assert np.array_equal(want[k], got[k]), f"{folding}: csim vs integer, output {k}"
+
+
+@needs_cxx
+@needs_ap_types
+def test_line_buffer_into_a_buffer_is_im2col_in_csim():
+    """A line buffer fed by the port's reader whose patches go to a buffer (the output port's writer reads
+    it): a 2 x 2 kernel at strides (2, 1) over 5 rows, emitting phase y (2 and 4) stores its patches at
+    output row (y - kh) / sh. csim == the interpreter == im2col in (ky, kx, c) order. Breaks on a patch
+    stored at the wrong row or emitted from the wrong kernel row."""
+    from xdsl.parser import Parser
+
+    from lstmc.hls.build import csim_stage
+    from lstmc.pipeline import make_context
+
+    module = Parser(
+        make_context(),
+        """
+        func.func @w(%X: tensor<5x3xf32>) -> tensor<4x4xf32>
+            attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+          %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<5x3xf32> -> tensor<5x3xsi8>
+          %0 = qrnn.reshape %x : tensor<5x3xsi8> -> tensor<5x3x1xsi8>
+          %win = qrnn.window %0 kernel([2, 2]) strides([2, 1]) : tensor<5x3x1xsi8> -> tensor<4x4xsi8>
+          %y = qrnn.dequantize %win by <s8, scale = 0.125, zp = 0> : tensor<4x4xsi8> -> tensor<4x4xf32>
+          func.return %y : tensor<4x4xf32>
+        }
+        """,
+    ).parse_module()
+    fn = next(iter(module.ops))
+    assert isinstance(fn, func.FuncOp) and any(
+        isinstance(st.consumer, qrnn.WindowOp) for st in top_streams(fn.body.block).values()
+    )
+    image = np.arange(15, dtype=np.float32).reshape(5, 3)
+    im2col = np.array(
+        [[image[2 * yo + i, xo + j] for i in range(2) for j in range(2)] for yo in range(2) for xo in range(2)]
+    )
+    x = {"X": image / 8}
+    assert np.array_equal(run_function(module, x)["Y"] * 8, im2col)
+    assert np.array_equal(csim_stage(module, x)["Y"] * 8, im2col)
 
 
 # ------------------------------------------------------------------------------------- the x-overlapped step

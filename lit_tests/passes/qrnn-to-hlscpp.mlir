@@ -273,21 +273,82 @@ func.func @conv(%X: tensor<2x4xf32>) -> tensor<4x2xf32> attributes {lstmc.input_
 
 // -----
 
-// Not streamed: a line buffer needs a kernel one row high (kernel 2 x 2 here), so the window stays a copy
-// into a buffer and the MVAU reads arrays, with one pipelined loop per patch.
-// CHECK-LABEL: hlscpp.func @window_win(%{{.*}}: memref<3x3x1xsi8> "in0", %{{.*}}: memref<4x4xsi8> "out0") {
-// CHECK-NOT:     hlscpp.stream
-// CHECK-LABEL: hlscpp.func @dataflow.mvau_mm(%{{.*}}: memref<4x4xsi8> "in0", %{{.*}}: memref<4x1xsi16> "out0") {
-// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 label("vectors")
+// A kernel kh = 2 rows high at row stride 2 streams too (lstmc.schedule.LineBuffer): a circular buffer of
+// kh + 1 = 3 rows. Phase y of 5 (H = 5: the last window, rows 2..3, is emitted while row 4 comes in) reads
+// image row y into slot y mod 3 (R = 3 words) and, in phases 2 and 4 (y >= kh and y mod sh = kh mod sh),
+// emits output row (y - 2) / 2 (P = Wo * K = 8 words): kernel row ky = col / (kw * C) from slot
+// ((y - kh) mod 3 + ky), wrapped by a compare, element x * sw * C + col mod (kw * C) of that row.
+// CHECK-LABEL: hlscpp.func @window_win(
+// CHECK-SAME:  [[IN:%[0-9a-z_]+]]: !hlscpp.stream<si8> "in0", [[OUT:%[0-9a-z_]+]]: !hlscpp.stream<si8> "out0") {
+// CHECK-NEXT:    %line = hlscpp.array local partition [#hlscpp.partition<complete, 0, 1>] : memref<3x3xsi8>
+// CHECK-NEXT:    hlscpp.for [[Y:%[a-z0-9_]+]] = 0 to 5 step 1 label("rows")
+// CHECK-NEXT:      hlscpp.for [[I:%[a-z0-9_]+]] = 0 to 8 step 1 pipeline(1) label("line_buffer")
+// CHECK-NEXT:        [[R:%.*]] = hlscpp.const 3 : index
+// CHECK-NEXT:        [[READING:%.*]] = hlscpp.binary lt [[I]], [[R]]
+// CHECK-NEXT:        hlscpp.if [[READING]] : i1 {
+// CHECK-NEXT:          [[S:%.*]] = hlscpp.const 3 : index
+// CHECK-NEXT:          [[WS:%.*]] = hlscpp.binary mod [[Y]], [[S]]
+// CHECK-NEXT:          [[X:%.*]] = hlscpp.read [[IN]] : !hlscpp.stream<si8> -> si8
+// CHECK-NEXT:          hlscpp.store [[X]], %line[[[WS]], [[I]]]
+// CHECK-NEXT:        }
+// CHECK-NEXT:        [[KH:%.*]] = hlscpp.const 2 : index
+// CHECK-NEXT:        [[AFTER:%.*]] = hlscpp.binary ge [[Y]], [[KH]]
+// CHECK-NEXT:        [[SH:%.*]] = hlscpp.const 2 : index
+// CHECK-NEXT:        [[PHASE:%.*]] = hlscpp.binary mod [[Y]], [[SH]]
+// CHECK-NEXT:        [[KH_MOD:%.*]] = hlscpp.const 0 : index
+// CHECK-NEXT:        [[ON_STRIDE:%.*]] = hlscpp.binary eq [[PHASE]], [[KH_MOD]]
+// CHECK-NEXT:        [[EMITS:%.*]] = hlscpp.binary and [[AFTER]], [[ON_STRIDE]]
+// CHECK-NEXT:        hlscpp.if [[EMITS]] : i1 {
+// CHECK-NEXT:          [[SHIFT:%.*]] = hlscpp.const 1 : index
+// CHECK-NEXT:          [[YS:%.*]] = hlscpp.binary add [[Y]], [[SHIFT]]
+// CHECK-NEXT:          [[S3:%.*]] = hlscpp.const 3 : index
+// CHECK-NEXT:          [[FIRST:%.*]] = hlscpp.binary mod [[YS]], [[S3]]
+// CHECK-NEXT:          [[K:%.*]] = hlscpp.const 4 : index
+// CHECK-NEXT:          [[XO:%.*]] = hlscpp.binary div [[I]], [[K]]
+// CHECK-NEXT:          [[K2:%.*]] = hlscpp.const 4 : index
+// CHECK-NEXT:          [[COL:%.*]] = hlscpp.binary mod [[I]], [[K2]]
+// CHECK-NEXT:          [[ROW:%.*]] = hlscpp.const 2 : index
+// CHECK-NEXT:          [[KY:%.*]] = hlscpp.binary div [[COL]], [[ROW]]
+// CHECK-NEXT:          [[ROW2:%.*]] = hlscpp.const 2 : index
+// CHECK-NEXT:          [[AT:%.*]] = hlscpp.binary mod [[COL]], [[ROW2]]
+// CHECK-NEXT:          [[SLOT:%.*]] = hlscpp.binary add [[FIRST]], [[KY]]
+// CHECK-NEXT:          [[S4:%.*]] = hlscpp.const 3 : index
+// CHECK-NEXT:          [[WRAP:%.*]] = hlscpp.binary ge [[SLOT]], [[S4]]
+// CHECK-NEXT:          [[S5:%.*]] = hlscpp.const 3 : index
+// CHECK-NEXT:          [[WRAPPED:%.*]] = hlscpp.binary sub [[SLOT]], [[S5]]
+// CHECK-NEXT:          [[RS:%.*]] = hlscpp.select [[WRAP]], [[WRAPPED]], [[SLOT]]
+// CHECK-NEXT:          [[SWC:%.*]] = hlscpp.const 1 : index
+// CHECK-NEXT:          [[X0:%.*]] = hlscpp.binary mul [[XO]], [[SWC]]
+// CHECK-NEXT:          [[C:%.*]] = hlscpp.binary add [[X0]], [[AT]]
+// CHECK-NEXT:          [[P:%.*]] = hlscpp.load %line[[[RS]], [[C]]] : memref<3x3xsi8> -> si8
+// CHECK-NEXT:          hlscpp.write [[OUT]], [[P]] : !hlscpp.stream<si8>, si8
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
-// CHECK-NOT:     hlscpp.stream depth
-func.func @conv2d(%X: tensor<3x3xf32>) -> tensor<4x1xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
-  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x3xf32> -> tensor<3x3xsi8>
-  %0 = qrnn.reshape %x : tensor<3x3xsi8> -> tensor<3x3x1xsi8>
-  %win = qrnn.window %0 kernel([2, 2]) strides([1, 1]) : tensor<3x3x1xsi8> -> tensor<4x4xsi8>
+// CHECK-NEXT:    %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK-NEXT:    %win_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+func.func @conv2d(%X: tensor<5x3xf32>) -> tensor<4x1xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<5x3xf32> -> tensor<5x3xsi8>
+  %0 = qrnn.reshape %x : tensor<5x3xsi8> -> tensor<5x3x1xsi8>
+  %win = qrnn.window %0 kernel([2, 2]) strides([2, 1]) : tensor<5x3x1xsi8> -> tensor<4x4xsi8>
   %mm = dataflow.mvau(%win) weights(dense<[[1], [-2], [3], [4]]> : tensor<4x1xsi8>) multipliers(dense<1> : tensor<1x1xi64>) bias(dense<[5]> : tensor<1xi64>) pe(1) simd(1) : (tensor<4x4xsi8>) -> tensor<4x1xsi16>
   %y = qrnn.dequantize %mm by <s16, scale = 0.5, zp = 0> : tensor<4x1xsi16> -> tensor<4x1xf32>
   func.return %y : tensor<4x1xf32>
+}
+
+// -----
+
+// Not streamed: the image is read twice (the window and an output), so it stays a buffer and the window a
+// copy in output order (one patch element per cycle) into a buffer.
+// CHECK-LABEL: hlscpp.func @window_win(%{{.*}}: memref<3x3x1xsi8> "in0", %{{.*}}: memref<4x4xsi8> "out0") {
+// CHECK-NEXT:    hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 label("window")
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK-NOT:     hlscpp.stream depth
+func.func @two_readers(%X: tensor<3x3xf32>) -> (tensor<4x4xf32>, tensor<3x3xf32>) attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y", "Z"]} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x3xf32> -> tensor<3x3xsi8>
+  %0 = qrnn.reshape %x : tensor<3x3xsi8> -> tensor<3x3x1xsi8>
+  %win = qrnn.window %0 kernel([2, 2]) strides([1, 1]) : tensor<3x3x1xsi8> -> tensor<4x4xsi8>
+  %y = qrnn.dequantize %win by <s8, scale = 0.125, zp = 0> : tensor<4x4xsi8> -> tensor<4x4xf32>
+  %z = qrnn.dequantize %x by <s8, scale = 0.125, zp = 0> : tensor<3x3xsi8> -> tensor<3x3xf32>
+  func.return %y, %z : tensor<4x4xf32>, tensor<3x3xf32>
 }
 
 // -----
