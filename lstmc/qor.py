@@ -75,12 +75,17 @@ the lowering emitted.
   (a stage takes the next inference when it is done with this one; reported separately from the latency)
   Compute outside the recurrences is a stage of its own in the same chain (each process fills its output
   array before the next starts): a `dataflow.mvau` over V vectors (a convolution's patches, a dense layer
-  with V = 1) costs V x mvau_cycles; a `qrnn.window` (sliding-window copy) or `qrnn.transpose` one cycle per
+  with V = 1) costs V x mvau_cycles (+ EPILOGUE_DEPTH per run with a fused epilogue, below); a
+  `qrnn.window` (sliding-window copy) or `qrnn.transpose` one cycle per
   output element plus ELEMENTWISE_DEPTH; an activation or requantizer unit elementwise_cycles over all its
   elements. Reshape, concat and slice between stages, the input quantize and output dequantize are stream
   plumbing and are not counted (the port's reader and writer are, when they stream: below).
 * The streamed top level (`lstmc.schedule.top_streams`, the analysis `qrnn-to-hlscpp` lowers): processes
-  joined by a FIFO run concurrently. Each such process has busy cycles C (its loop nest: trip counts at
+  joined by a FIFO run concurrently. A requantizer, threshold or table unit fused into the MVAU in front of
+  it (`lstmc.schedule.fused_epilogues`) is no process: the MVAU applies it to each row at its last column
+  fold, so it adds its pipeline stages (EPILOGUE_DEPTH = ELEMENTWISE_DEPTH) to the MVAU's depth and has no
+  loop, no fill and no FIFO of its own (listed as kind "epilogue" with 0 cycles, `fused_into` its MVAU, in
+  the MVAU's stage). Each such process has busy cycles C (its loop nest: trip counts at
   II = 1 plus the pipeline depth) and a fill F (cycles from its first word in to its first word out):
     input reader          C = elements / lanes + 2              F = 2
                           (lanes: P, the codes of a port beat (`--axis-bits`), when its consumer takes
@@ -90,6 +95,7 @@ the lowering emitted.
                           emits output row yo when y = yo*sh + kh; phases = max(H, (Ho-1)*sh + kh + 1),
                           H + 1 when the last window ends at the last row; `lstmc.schedule.LineBuffer`)
     MVAU over V patches   C = V * (rows/PE) * (cols/SIMD) + depth (one flat loop)   F = cols/SIMD + depth
+                          (depth = mvau_depth(SIMD), + EPILOGUE_DEPTH with a fused epilogue)
     elementwise unit      C = elements / lanes + 2              F = 2
     recurrence reading x_t from a FIFO: x_0 once (R = I / lanes + 2), then each step's region reads
       x_{t+1} in parallel with the MVAU: step = max(MVAU + depth, R) + STEP_OVERHEAD   F = R + one step
@@ -143,16 +149,18 @@ Buffers: every top-level result read by a process travels in a ping-pong array p
 stream, `lstmc.ports.port_views`: the consumers of an input's view read the reader's buffers, an output's
 writer drains the buffer in front of the view).
 The streamed top level: a FIFO between two processes instead of the buffers, `TOP_FIFO_DEPTH` words per
-lane (`fifo_resources`), a line buffer's kh + 1 rows (slots x W x C words, `memory_resources`) and its control, the
-input reader's and the output writer's control; an elementwise unit E lanes wide (its word width) pays its
+lane (`fifo_resources`), a line buffer's kh + 1 rows (slots x W x C words, `memory_resources`) and its
+control, the input reader's and the output writer's control; an elementwise unit E lanes wide (its word width) pays its
 datapath per lane, and the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD; for a
 recurrence's y_t, its E) are charged to that MVAU's folding (`MvauSpec.lane_resources`,
-`input_lane_resources`).
+`input_lane_resources`). A fused epilogue (`_epilogue_unit`) is PE lanes wide too: its datapath and pipeline
+registers per lane, a per-channel threshold memory once, but no `UNIT_CONTROL_LUT` loop control (the
+MVAU's loop drives it) and no FIFO between it and the MVAU.
 Streamed recurrences: the cell is E lanes wide (one loop control, charged to its first unit; each unit's
 per-channel memories once, its datapath and pipeline registers E times), each gate slice is E FIFOs into
 the cell, the MVAU adds its group buffer (G x E accumulator registers), and the state is registers (one
-copy per process reading it in the step, the MVAU and the cell, plus the next state). Since E follows PE, the folding space charges the
-lane-scaled part of a recurrence's units to its MVAU (`MvauSpec.lane_resources`).
+copy per process reading it in the step, the MVAU and the cell, plus the next state). Since E follows PE,
+the folding space charges the lane-scaled part of a recurrence's units to its MVAU (`MvauSpec.lane_resources`).
 Elementwise units (`elementwise_resources`): `imul` is one multiplier (LUT or DSP by the rule above),
 `scaled_sum` one adder of the output width per term plus the bias add, `requant` a rounding adder and a
 clamp (2 * input bits), `slice` only wiring. Every unit adds `UNIT_CONTROL_LUT` LUTs of loop control,
@@ -176,6 +184,7 @@ from lstmc.parts import DEFAULT_CLOCK_NS, DEFAULT_PART, PARTS, Part  # noqa: F40
 # --------------------------------------------------------------------------------------------- constants
 MVAU_DEPTH = 3  # multiply, accumulate, align; + ceil(log2(SIMD)) adder-tree levels
 ELEMENTWISE_DEPTH = 2  # read + compute/write
+EPILOGUE_DEPTH = ELEMENTWISE_DEPTH  # a unit fused into the MVAU in front of it: its stages behind the MVAU's
 LUTRAM_MAX_DEPTH = 128  # deeper memories go to BRAM18
 LUTRAM_WORDS = 64  # one LUT6 as 64 x 1 distributed RAM
 MVAU_BASE_LUT = 300  # FINN-R c0: control and stream logic of an MVAU
@@ -333,9 +342,10 @@ def line_buffer_cycles(rows: int, reads: int, writes: int, kernel: int = 1, stri
     )
 
 
-def streamed_mvau_fill(cols: int, simd: int) -> int:
-    """Cycles until a flat-loop MVAU writes its first word: one row fold (cols / SIMD) + its depth."""
-    return cols // simd + mvau_depth(simd)
+def streamed_mvau_fill(cols: int, simd: int, epilogue_depth: int = 0) -> int:
+    """Cycles until a flat-loop MVAU writes its first word: one row fold (cols / SIMD) + its depth (with a
+    fused epilogue's, `EPILOGUE_DEPTH`)."""
+    return cols // simd + mvau_depth(simd) + epilogue_depth
 
 
 def initiation_interval(stage_cycles: Sequence[int]) -> int:
@@ -548,6 +558,7 @@ class MvauSpec:
     x_parts: int = 0  # ... how many of its parts are scanned inputs ahead of the states
     steps: int = 1  # ... and its T
     overlap_choice: bool | None = None  # its `x_overlap` attribute (lstmc.schedule.overlap_choice)
+    epilogue_depth: int = 0  # a top-level MVAU applying a fused unit to its rows: EPILOGUE_DEPTH, else 0
 
     @property
     def cols(self) -> int:
@@ -569,7 +580,8 @@ class MvauSpec:
         return pe // math.gcd(pe, self.gates) if self.gates else 1
 
     def cycles(self, pe: int, simd: int) -> int:
-        return mvau_cycles(self.rows, self.cols, pe, simd, self.vectors)
+        """The flat loop and its pipeline depth, with a fused epilogue's."""
+        return mvau_cycles(self.rows, self.cols, pe, simd, self.vectors) + self.epilogue_depth
 
     def overlap(self, pe: int, simd: int, steps: int, lanes: Sequence[int | None] | None = None):
         """A streamed recurrence's x-overlapped schedule at this folding (`lstmc.schedule.x_overlap`), or None."""
@@ -650,7 +662,7 @@ class MvauSpec:
 @dataclass
 class UnitEstimate:
     name: str
-    kind: str  # mvau, threshold, lut, imul, scaled_sum, requant, slice, imatmul
+    kind: str  # mvau, threshold, lut, imul, scaled_sum, requant, slice, imatmul, epilogue (fused into an MVAU), ...
     stage: str  # the recurrence it belongs to
     steps: int  # how many times it runs per inference (T)
     cycles_per_step: int
@@ -661,6 +673,7 @@ class UnitEstimate:
     spec: MvauSpec | None = field(default=None, repr=False)
     lanes: int = 1  # a streamed unit: elements per cycle
     per_lane: Resources | None = None  # a streamed unit: the part of `resources` paid per lane (folded by PE)
+    fused_into: str | None = None  # an epilogue: the MVAU that applies it (its cycles are the MVAU's)
 
     @property
     def cycles(self) -> int:
@@ -805,6 +818,7 @@ class Report:
                     "cycles": u.cycles,
                     "pe": u.pe,
                     "simd": u.simd,
+                    "fused_into": u.fused_into,
                     **asdict(u.resources),
                 }
                 for u in self.units
@@ -834,8 +848,11 @@ class Report:
             f"{'% of ' + self.part.name:<58} {u['lut']:>7.2f}% {u['ff']:>7.2f}% {u['bram18']:>5.1f}% {u['dsp']:>4.1f}%"
         )
         lines.append("")
+        applies = {u.fused_into: u.name for u in self.units if u.fused_into is not None}
         for s in self.stages:
             fed = f", fed by a FIFO from {s.fed_by}" if s.fed_by is not None else ""
+            if s.name in applies:
+                fed += f", applying its epilogue {applies[s.name]}"
             fill = f"; fill {s.fill}" if s.fill is not None else ""
             if s.pipeline_depth is not None and s.prologue:
                 lines.append(
@@ -851,6 +868,8 @@ class Report:
                 )
             elif s.fill is not None:
                 lines.append(f"stage {s.name}: {s.cycles} cycles{fill} (streamed{fed})")
+            elif s.name in applies:
+                lines.append(f"stage {s.name}: {s.cycles} cycles ({fed.removeprefix(', ')})")
             else:
                 lines.append(
                     f"stage {s.name}: {s.steps} steps x ({s.step_cycles} unit + {s.read_cycles_per_step} read"
@@ -901,10 +920,12 @@ def _fifo_depth(op, schedule=None) -> int:
     return fifo_depth(op, schedule)
 
 
-def mvau_spec(op, schedule=None, lane_resources: Resources = Resources()) -> MvauSpec:
+def mvau_spec(op, schedule=None, lane_resources: Resources = Resources(), epilogue: bool = False) -> MvauSpec:
     """The cost-model view of a `dataflow.mvau`: inside a recurrence its [B, K] vectors are B interleaved
     sequences (one flat loop); at the top level V vectors are V runs of the loop (counted as V steps). With
-    the streamed schedule of its recurrence, the gates and one lane of the units that stream behind it."""
+    the streamed schedule of its recurrence, the gates and one lane of the units that stream behind it.
+    `epilogue`: a top-level MVAU applying a fused unit (`lstmc.schedule.fused_epilogues`): its depth adds
+    EPILOGUE_DEPTH and the unit's lanes (`lane_resources`, charged by `_epilogue_unit`) follow its PE."""
     from lstmc.dialects import qrnn
     from lstmc.schedule import overlap_choice
 
@@ -914,14 +935,15 @@ def mvau_spec(op, schedule=None, lane_resources: Resources = Resources()) -> Mva
         weight_bits=_bits(op.weights.get_element_type()),
         input_bits=max(_bits(v.type) for v in op.inputs),
         acc_bits=_bits(op.result.type),
-        fifo_depth=_fifo_depth(op, schedule),
+        fifo_depth=0 if epilogue else _fifo_depth(op, schedule),  # no FIFO of accumulators behind a fused one
         vectors=op.vectors if isinstance(op.parent_op(), qrnn.RecurrenceOp) else 1,
-        gates=schedule.gates if schedule is not None else 0,
+        gates=schedule.gates if schedule is not None else (1 if epilogue else 0),
         lane_resources=lane_resources,
         chain=schedule.depth if schedule is not None else None,
         x_parts=schedule.x_parts() if schedule is not None else 0,
         steps=schedule.rec.seq_len if schedule is not None else 1,
         overlap_choice=overlap_choice(op),
+        epilogue_depth=EPILOGUE_DEPTH if epilogue else 0,
     )
 
 
@@ -1041,11 +1063,13 @@ def _streamed_stage(rec, stage: str, schedule, mvau_name: dict[int, str]) -> tup
     )
 
 
-def _unit(op, index: int, stage: str, steps: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
+def _unit(
+    op, index: int, stage: str, steps: int, mvau_name: dict[int, str], used: set[str], epilogue: bool = False
+) -> UnitEstimate | None:
     from lstmc.dialects import dataflow, qrnn
 
     if isinstance(op, dataflow.MVAUOp):
-        spec = mvau_spec(op)
+        spec = mvau_spec(op, epilogue=epilogue)
         pe, simd = op.pe.value.data, op.simd.value.data
         return UnitEstimate(
             mvau_name[id(op)],
@@ -1160,20 +1184,34 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
             for block in region.blocks:
                 views = port_views(block)
                 top = _StreamedTop(block, mvau_ops, mvau_name, used)
+                fused_into = {unit: mvau for mvau, unit in top.fused.items()}
                 for index, op in enumerate(block.ops):
                     if id(op) in in_recurrence:
+                        continue
+                    if op in fused_into:  # applied by its MVAU: resources, no stage; its result's buffers
+                        mvau = next(u for u in units if u.name == mvau_name[id(fused_into[op])])
+                        epilogue = _epilogue_unit(op, index, mvau, used)
+                        if fused_into[op] in top.ops:  # its lanes join the MVAU's other streamed lanes (finish)
+                            top.lane_units.setdefault(mvau.name, []).append(epilogue)
+                        else:
+                            assert mvau.spec is not None and epilogue.per_lane is not None
+                            mvau.spec = replace(mvau.spec, lane_resources=mvau.spec.lane_resources + epilogue.per_lane)
+                        units.append(epilogue)
+                        units.extend(_buffers(op, used, views, top.streams))
                         continue
                     if op in top.ops:
                         stage_units, stage = top.process(op, index)
                         units.extend(stage_units)
                         stages.append(stage)
-                        units.extend(_buffers(op, used, views, top.streams))  # its results not in a FIFO
+                        if op not in top.fused:  # a fused MVAU writes its epilogue's result
+                            units.extend(_buffers(op, used, views, top.streams))  # its results not in a FIFO
                         continue
-                    unit = _top_unit(op, index, mvau_name, used)
+                    unit = _top_unit(op, index, mvau_name, used, op in top.fused)
                     if unit is not None:
                         units.append(unit)
                         stages.append(StageEstimate(unit.name, unit.steps, 0, unit.cycles_per_step))
-                    units.extend(_buffers(op, used, views, top.streams))
+                    if op not in top.fused:
+                        units.extend(_buffers(op, used, views, top.streams))
                 top.finish(units, stages, rec_stage)
     return Report(units, stages, part, clock_mhz)
 
@@ -1188,9 +1226,10 @@ class _StreamedTop:
 
         from lstmc.dialects import dataflow, qrnn
         from lstmc.ports import max_seq_len_of, sequence_ports
-        from lstmc.schedule import step_schedule, top_streams
+        from lstmc.schedule import fused_epilogues, step_schedule, top_streams
 
         self.streams = top_streams(block)
+        self.fused = fused_epilogues(block)  # MVAU -> the unit it applies (no process, no FIFO of its own)
         # a run-time T (`lstmc.max_seq_len` = N): the ports carrying a sequence move T rows (counted at N, as
         # N steps of a row each, so that `Report.cycles_at` scales them)
         fn = block.parent_op()
@@ -1277,7 +1316,7 @@ class _StreamedTop:
             return [unit], self._port_stage(op, name, cycles - ELEMENTWISE_DEPTH, fill=fill, refold=writer_refold)
         if isinstance(op, dataflow.MVAUOp):
             name = self.mvau_name[id(op)]
-            spec = replace(mvau_spec(op), fifo_depth=0, vectors=op.vectors, gates=1)
+            spec = replace(mvau_spec(op, epilogue=op in self.fused), fifo_depth=0, vectors=op.vectors, gates=1)
             pe, simd = op.pe.value.data, op.simd.value.data
             unit = UnitEstimate(
                 name,
@@ -1295,11 +1334,10 @@ class _StreamedTop:
             cols = spec.cols
 
             def mvau_refold(f: dict[str, tuple[int, int]], name: str = name, spec: MvauSpec = spec) -> tuple[int, int]:
-                return spec.cycles(*f[name]), streamed_mvau_fill(cols, f[name][1])
+                return spec.cycles(*f[name]), streamed_mvau_fill(cols, f[name][1], spec.epilogue_depth)
 
-            return [unit], StageEstimate(
-                name, 1, 0, unit.cycles_per_step, fill=streamed_mvau_fill(cols, simd), refold=mvau_refold
-            )
+            fill = streamed_mvau_fill(cols, simd, spec.epilogue_depth)
+            return [unit], StageEstimate(name, 1, 0, unit.cycles_per_step, fill=fill, refold=mvau_refold)
         name = self._name(op, index)
         self.stage_of[op] = name
         folding = self.folding
@@ -1432,6 +1470,29 @@ class _StreamedTop:
         stage.refold = refold
 
 
+def _epilogue_unit(op, index: int, mvau: UnitEstimate, used: set[str]) -> UnitEstimate:
+    """A unit fused into the top-level MVAU in front of it (`lstmc.schedule.fused_epilogues`), applied to
+    each of its PE rows per cycle: its datapath (comparators, table, rounding and clamp) and pipeline
+    registers PE times, its per-channel memory once, no loop control (`UNIT_CONTROL_LUT`) and no cycles of
+    its own (its depth is the MVAU's `epilogue_depth`). Named like the unit, kind "epilogue", in the MVAU's
+    stage; its lanes are paid with the MVAU's folding (`per_lane`, added to its spec's `lane_resources`)."""
+    _, fixed, lane = _lane_parts(op)
+    fixed = fixed - Resources(lut=UNIT_CONTROL_LUT)
+    pe = mvau.pe or 1
+    return UnitEstimate(
+        f"top/{_unit_name_hint(op, index, used)}",
+        "epilogue",
+        mvau.stage,
+        mvau.steps,
+        0,
+        fixed + lane * pe,
+        _elements(op.results[0].type),
+        lanes=pe,
+        per_lane=lane,
+        fused_into=mvau.name,
+    )
+
+
 def _per_lane(units: Iterable[UnitEstimate]) -> list[Resources]:
     """The per-lane resources of units whose lanes an MVAU's folding pays."""
     return [u.per_lane for u in units if u.per_lane is not None]
@@ -1467,12 +1528,13 @@ _PLUMBING = (
 )
 
 
-def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str]) -> UnitEstimate | None:
-    """A process of the top-level DATAFLOW region outside the recurrences (a stage of its own)."""
+def _top_unit(op, index: int, mvau_name: dict[int, str], used: set[str], epilogue: bool = False) -> UnitEstimate | None:
+    """A process of the top-level DATAFLOW region outside the recurrences (a stage of its own); `epilogue`:
+    an MVAU applying a fused unit (`lstmc.schedule.fused_epilogues`)."""
     from lstmc.dialects import dataflow, qrnn
 
     if isinstance(op, dataflow.MVAUOp):  # over V vectors (a convolution's patches): V x the flat loop
-        unit = _unit(op, index, "top", op.vectors, mvau_name, used)
+        unit = _unit(op, index, "top", op.vectors, mvau_name, used, epilogue)
         assert unit is not None, "an MVAU is a unit"
         unit.stage = unit.name
         return unit

@@ -1,6 +1,7 @@
-"""The schedule analyses of the streaming kernel: how a recurrence's step streams (`step_schedule`) and which
-top-level values travel in FIFOs (`top_streams`). Defined once, below `passes/`: `qrnn-to-dataflow` records
-the FIFO depths, `qrnn-to-hlscpp` lowers both analyses to loops and FIFOs, and `lstmc.qor` counts their cycles.
+"""The schedule analyses of the streaming kernel: how a recurrence's step streams (`step_schedule`), which
+top-level values travel in FIFOs (`top_streams`) and which units a top-level MVAU applies itself
+(`fused_epilogues`). Defined once, below `passes/`: `qrnn-to-dataflow` records the FIFO depths,
+`qrnn-to-hlscpp` lowers the analyses to loops and FIFOs, and `lstmc.qor` counts their cycles.
 
 The streamed step (`step_schedule`): a body made of one MVAU over the step's inputs, slices of it one gate of
 H rows each, and elementwise units on [H] (or [B, H]) vectors runs as a pipeline of two processes. The MVAU
@@ -34,6 +35,13 @@ row no pending window needs, so rows are never copied or shifted. Phases all hav
 words out), so the lowering is one loop nest at II = 1 and its cycles a closed form; the phases before the
 first window and between windows (sh > 1) only read. Which phase emits which row and the slot count are
 decided here, once, for the lowering and the QoR model.
+
+Fused epilogues (`fused_epilogues`): a convolution's or dense layer's MVAU whose accumulator has one reader,
+the requantizer (its ReLU as the clamp), threshold or table unit that qrnn-legalize-precision chose, applies
+that unit to each row before writing it, as FINN's MVTU applies thresholds to its accumulator. A separate
+unit process would cost its own loop control and pipeline fill and a FIFO of accumulator words between the
+two; fused, the MVAU's process writes the narrow codes. Decided once here; `top_streams`, qrnn-to-hlscpp and
+lstmc.qor read it.
 """
 
 from __future__ import annotations
@@ -438,6 +446,37 @@ def streamable_window(op: qrnn.WindowOp) -> bool:
     return line_buffer(op).out_rows >= 1
 
 
+EPILOGUE_UNITS = (qrnn.RequantOp, qrnn.ThresholdOp, qrnn.LutOp)  # one operand: applied to an accumulator alone
+
+
+def fused_epilogues(block: Block) -> dict[Operation, Operation]:
+    """The top-level MVAUs that apply the elementwise unit behind them to each output row before writing it
+    (FINN's MVTU: the activation on the accumulator), MVAU -> unit; the one decision `top_streams`,
+    qrnn-to-hlscpp and lstmc.qor read. Fused: a convolution's or dense layer's MVAU (not inside a
+    recurrence) whose result has exactly one use, by a requantizer, threshold or table unit over the same
+    shape (whichever qrnn-legalize-precision chose). The unit's own process, its loop control and pipeline
+    fill and the FIFO (or buffer) of accumulators between them go away; what leaves the MVAU is the unit's
+    narrow codes."""
+    if not isinstance(block.parent_op(), func.FuncOp):
+        return {}
+    out: dict[Operation, Operation] = {}
+    for op in block.ops:
+        if not isinstance(op, dataflow.MVAUOp):
+            continue
+        uses = list(op.result.uses)
+        if len(uses) != 1:
+            continue
+        unit = uses[0].operation
+        if (
+            isinstance(unit, EPILOGUE_UNITS)
+            and len(unit.operands) == 1
+            and len(unit.results) == 1
+            and shape_of(unit.results[0]) == shape_of(op.result)
+        ):
+            out[op] = unit
+    return out
+
+
 def top_streams(block: Block) -> dict[SSAValue, TopStream]:
     """The FIFOs of the top-level DATAFLOW region, keyed by the value the producer writes (the one analysis
     qrnn-to-hlscpp lowers and lstmc.qor counts). A value streams when it has a single reader (through
@@ -453,9 +492,10 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
     A reverse direction reads or writes row T - 1 - t at step t, and a value with several readers is needed
     whole by at least one of them (or read twice): those keep their [T][N] buffer.
     The word width must divide the last axis of the value and of the view. Chains only: every process has
-    at most one streamed operand and one streamed result. A run-time T (`lstmc.max_seq_len`) changes
-    nothing here: only port readers, recurrences and port writers touch the time axis then, and each of them
-    moves seq_len rows."""
+    at most one streamed operand and one streamed result. An MVAU with a fused epilogue (`fused_epilogues`)
+    writes the epilogue's result (PE codes per word); the epilogue is no process of its own. A run-time T
+    (`lstmc.max_seq_len`) changes nothing here: only port readers, recurrences and port writers touch the time
+    axis then, and each of them moves seq_len rows."""
     fn = block.parent_op()
     width: dict[Operation, int] = {}
     streamed_in: set[Operation] = set()
@@ -489,8 +529,12 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
         return False
 
     axis_bits = axis_bits_of(fn) if isinstance(fn, func.FuncOp) else None
+    epilogues = fused_epilogues(block)
+    absorbed = set(epilogues.values())
     for op in block.ops:
-        values = op.results[:1]
+        if op in absorbed:
+            continue
+        values = epilogues[op].results[:1] if op in epilogues else op.results[:1]
         choices: tuple[int, ...] = ()  # other word widths to try, widest first (an input port's reader)
         if isinstance(op, qrnn.QuantizeOp):
             # the port's reader: a beat's P codes as one word of P lanes when its consumer takes them

@@ -27,6 +27,12 @@ writes PE-wide words (`_streamed_mvau`); an elementwise unit handles one word pe
 unit computing a forward scan output writes y_t to a FIFO, E lanes per word, as it computes it instead of
 storing it at row t of a [T][H] buffer: into the next forward layer's x_t, or to the output port's writer,
 which takes the lanes of a word apart (one element per cycle).
+A top-level MVAU whose accumulator only feeds a requantizer, threshold or table unit
+(`lstmc.schedule.fused_epilogues`) applies that unit to each row at its last column fold, with the unit's
+own per-element code (`_epilogue`, `_Elementwise`), and writes the unit's codes (FINN's MVTU): the unit has
+no process, and no FIFO or buffer of accumulators is left between them (one loop control, one pipeline
+fill, a FIFO as narrow as the codes). Streamed or between buffers alike: both MVAU processes write through
+`_emit_mvau`'s `write_row`.
 
 A recurrence whose step streams (`lstmc.schedule.step_schedule`: an MVAU and elementwise units on its
 gates, every LSTM cell) becomes a recurrence function around a DATAFLOW step function (`_StreamedRecurrence`):
@@ -90,7 +96,16 @@ from lstmc.ports import (
     sequence_ports,
 )
 from lstmc.qor import STEP_OVERHEAD, mvau_depth
-from lstmc.schedule import STREAM_UNITS, TOP_FIFO_DEPTH, XOverlap, fifo_depth, line_buffer, step_schedule, top_streams
+from lstmc.schedule import (
+    STREAM_UNITS,
+    TOP_FIFO_DEPTH,
+    XOverlap,
+    fifo_depth,
+    fused_epilogues,
+    line_buffer,
+    step_schedule,
+    top_streams,
+)
 
 INDEX = IndexType()
 _OpT = TypeVar("_OpT", bound=Operation)
@@ -329,10 +344,20 @@ class _TopConverter:
 
         fifo_of = {fifo_key(st): st for st in streams.values()}
         stream_views = {r for st in streams.values() for r in st.reshapes}
+        epilogues = fused_epilogues(block)  # the MVAU process applies the unit: no process, no buffer between
+
+        def written_by(op: Operation) -> list[SSAValue]:
+            """The values a process writes: a fused MVAU's, its epilogue's result."""
+            return list(epilogues[op].results) if op in epilogues else list(op.results)
+
+        absorbed = set(epilogues.values())
         processes = [
             op
             for op in processes
-            if op not in write_views and op not in stream_views and not (op.results and op.results[0] in read_views)
+            if op not in write_views
+            and op not in stream_views
+            and op not in absorbed
+            and not (op.results and op.results[0] in read_views)
         ]
         # every top-level integer value gets one buffer per consumer (single producer / single consumer)
         consumers: dict[SSAValue, list[Operation]] = {}
@@ -377,7 +402,7 @@ class _TopConverter:
                 if isinstance(op, dataflow.MVAUOp):
                     lanes = op.pe.value.data
                 if lanes > 1 and isinstance(op, STREAM_UNITS + (dataflow.MVAUOp,)):
-                    for r in op.results:
+                    for r in written_by(op):
                         factor[(r, None)] = max(factor.get((r, None), 1), lanes)
                     for v in op.operands:
                         f = op.simd.value.data if isinstance(op, dataflow.MVAUOp) else lanes
@@ -424,9 +449,9 @@ class _TopConverter:
             )
         for op in processes:
             ins = [buffers[(v, op)] for v in op.operands]
-            outs_per_result = [outputs_of(r) for r in op.results]
+            outs_per_result = [outputs_of(r) for r in written_by(op)]
             flat_outs = [a for outs in outs_per_result for a in outs]
-            label = self._label(op)
+            label = self._label(op, epilogues.get(op))
             timed = isinstance(op, qrnn.RecurrenceOp) and seq_len is not None
             args, names = with_len(
                 ins + flat_outs, [f"in{k}" for k in range(len(ins))] + [f"out{k}" for k in range(len(flat_outs))], timed
@@ -444,7 +469,13 @@ class _TopConverter:
                 label=label,
                 n_out=len(flat_outs),
                 timed=timed: self._top_op(
-                    pb, op, a[:n_in], _regroup(a[n_in : n_in + n_out], shape), label, a[-1] if timed else None
+                    pb,
+                    op,
+                    a[:n_in],
+                    _regroup(a[n_in : n_in + n_out], shape),
+                    label,
+                    a[-1] if timed else None,
+                    epilogues.get(op),
                 ),
             )
         out_args = top.body.block.args[len(in_ports) :]
@@ -462,12 +493,16 @@ class _TopConverter:
             )
         return self.functions + [top]
 
-    def _label(self, op: Operation) -> str:
+    def _label(self, op: Operation, epilogue: Operation | None = None) -> str:
+        """The process's name: the op's kind and value; a fused MVAU's also names the unit it applies."""
         if isinstance(op, qrnn.RecurrenceOp):
             name = op.attributes.get("lstmc.onnx_node")
             return "rec_" + (name.data if isinstance(name, StringAttr) else str(len(self.functions)))
         hint = next((r.name_hint for r in op.results if r.name_hint), None) or str(len(self.functions))
-        return op.name.replace("qrnn.", "") + "_" + hint
+        label = op.name.replace("qrnn.", "") + "_" + hint
+        if epilogue is not None:
+            label += "_" + (epilogue.results[0].name_hint or epilogue.name.replace("qrnn.", ""))
+        return label
 
     def _process(
         self, b: _Builder, name: str, args: list[SSAValue], arg_names: list[str], body, dataflow: bool = False
@@ -605,7 +640,10 @@ class _TopConverter:
         outs: list[list[SSAValue]],
         label: str = "",
         seq_len: SSAValue | None = None,
+        epilogue: Operation | None = None,
     ) -> None:
+        """`epilogue`: the unit a top-level MVAU applies to each row (`fused_epilogues`); `outs` are then
+        the unit's result's buffers or FIFO."""
         if isinstance(op, qrnn.RecurrenceOp):
             schedule = step_schedule(op)
             if schedule is not None:
@@ -618,13 +656,13 @@ class _TopConverter:
             for o in outs[0]:
                 b.copy(c, o)
         elif any(hlscpp.stream_element_type(a.type) is not None for a in ins + outs[0]):
-            _top_streamed_unit(b, op, ins, outs[0])
+            _top_streamed_unit(b, op, ins, outs[0], epilogue)
         elif isinstance(op, _DATA_MOVEMENT):
             _convert_data_movement(b, op, ins, outs[0])
         else:  # a compute unit on whole tensors: into the first buffer, copied to the others
             target = outs[0][0]
             if isinstance(op, dataflow.MVAUOp):
-                _mvau_to_array(b, op, ins, target)
+                _mvau_to_array(b, op, ins, target, epilogue=epilogue)
             else:
                 _emit_elementwise(b, op, ins, target)
             for other in outs[0][1:]:
@@ -753,13 +791,16 @@ def _write_lane(b: _Builder, fifo: SSAValue, v: SSAValue, e: SSAValue | None) ->
     b.add(hlscpp.WriteOp(fifo, v, [e] if e is not None else []))
 
 
-def _top_streamed_unit(b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+def _top_streamed_unit(
+    b: _Builder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], epilogue: Operation | None = None
+) -> None:
     """A process of the streamed top level (`lstmc.schedule.top_streams`): FIFO operands are read and FIFO
-    results written one word (its lanes) per iteration, in row-major order; other operands are arrays."""
+    results written one word (its lanes) per iteration, in row-major order; other operands are arrays.
+    `epilogue`: the unit an MVAU applies to its rows (`lstmc.schedule.fused_epilogues`)."""
     if isinstance(op, qrnn.WindowOp):
         _line_buffer(b, op, ins[0], outs)
     elif isinstance(op, dataflow.MVAUOp):
-        _streamed_mvau(b, op, ins, outs)
+        _streamed_mvau(b, op, ins, outs, epilogue)
     else:
         lanes = next(n for n in map(_stream_lanes, ins + outs) if n is not None)
         _streamed_elementwise(b, op, ins, outs, lanes)
@@ -806,12 +847,16 @@ def _lane_loops(
     nest([])
 
 
-def _streamed_mvau(b: _Builder, op: dataflow.MVAUOp, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+def _streamed_mvau(
+    b: _Builder, op: dataflow.MVAUOp, ins: list[SSAValue], outs: list[SSAValue], epilogue: Operation | None = None
+) -> None:
     """A convolution's / dense layer's MVAU in the streamed top level: ONE flat loop of V * (rows/PE) *
     (cols/SIMD) iterations (the V patches take turns, so the pipeline fills once). A FIFO input is read one
     SIMD-wide word per iteration of the first row fold into the input buffer the other row folds reuse
-    (FINN's MVAU); the PE rows of a fold leave as one PE-wide word."""
+    (FINN's MVAU); the PE rows of a fold leave as one PE-wide word, each row through the fused `epilogue`
+    unit first when there is one (`_epilogue`)."""
     simd, pe = op.simd.value.data, op.pe.value.data
+    apply = _epilogue(b, epilogue, pe)
     before_fold: Callable[[list[SSAValue], SSAValue, SSAValue], None] | None = None
     if _stream_lanes(ins[0]) is not None:  # top_streams: one input part, words of SIMD elements
         fifo = ins[0]
@@ -839,11 +884,12 @@ def _streamed_mvau(b: _Builder, op: dataflow.MVAUOp, ins: list[SSAValue], outs: 
             return b.load(ins[p], lead + [k])
 
     def write_row(lead, n, q, total):
+        y = apply(total, n)
         for o in outs:
             if _stream_lanes(o) is not None:
-                _write_lane(b, o, total, q if pe > 1 else None)
+                _write_lane(b, o, y, q if pe > 1 else None)
             else:
-                b.store(total, o, lead + [n])
+                b.store(y, o, lead + [n])
 
     _emit_mvau(b, op, read, write_row, interleave=True, before_fold=before_fold)
 
@@ -1887,16 +1933,34 @@ def _emit_overlapped_mvau(
 
 
 def _mvau_to_array(
-    b: _Builder, op: dataflow.MVAUOp, parts: list[SSAValue], out: SSAValue, interleave: bool = False
+    b: _Builder,
+    op: dataflow.MVAUOp,
+    parts: list[SSAValue],
+    out: SSAValue,
+    interleave: bool = False,
+    epilogue: Operation | None = None,
 ) -> None:
-    """An MVAU reading whole arrays (one per part, [K_p] or [V, K_p]) and writing its result array."""
+    """An MVAU reading whole arrays (one per part, [K_p] or [V, K_p]) and writing its result array (a fused
+    `epilogue`'s result, `_epilogue`)."""
+    apply = _epilogue(b, epilogue, op.pe.value.data)
     _emit_mvau(
         b,
         op,
         lambda p, lead, k: b.load(parts[p], lead + [k]),
-        lambda lead, n, q, total: b.store(total, out, lead + [n]),
+        lambda lead, n, q, total: b.store(apply(total, n), out, lead + [n]),
         interleave=interleave,
     )
+
+
+def _epilogue(b: _Builder, unit: Operation | None, pe: int) -> Callable[[SSAValue, SSAValue], SSAValue]:
+    """The fused epilogue of a top-level MVAU (`lstmc.schedule.fused_epilogues`) as a function of a row's
+    aligned sum and its row index (the unit's channel): the unit's own per-element arithmetic
+    (`_Elementwise.value`), PE lanes wide (its tables declared here, before the MVAU's loop, split for PE
+    rows per cycle); the identity without one."""
+    if unit is None:
+        return lambda total, n: total
+    elementwise = _Elementwise(b, unit, pe)
+    return lambda total, n: elementwise.value(b, [total], n)
 
 
 def _product_range(a: Attribute, b: Attribute) -> tuple[int, int]:

@@ -92,7 +92,8 @@ def test_estimate_follows_the_schedule():
     windows = [u for u in report.units if u.kind == "window"]
     assert [u.cycles for u in windows] == [6 * 40 + 2, 6 * 80 + 2, 6 * 40 + 2]  # H = 5 rows, PE = SIMD = 1
     conv0 = next(u for u in report.units if u.kind == "mvau" and u.stage.startswith("top/"))
-    assert conv0.steps == 1 and conv0.cycles_per_step == 100 * 4 * 2 + 3  # V x rows x cols / (PE x SIMD) + depth
+    # V x rows x cols / (PE x SIMD) + depth, and its ReLU requantizer's, fused into it
+    assert conv0.steps == 1 and conv0.cycles_per_step == 100 * 4 * 2 + 3 + qor.EPILOGUE_DEPTH
     chains = []
     for head in [s for s in report.stages if s.fed_by is None]:
         chain, k = [], head

@@ -65,6 +65,7 @@ from lstmc.schedule import (
     UNIT_STAGE,
     LineBuffer,
     fifo_depth,
+    fused_epilogues,
     group_lanes,
     row_order,
     step_schedule,
@@ -601,6 +602,7 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
     fn = next(iter(module.ops))
     assert isinstance(fn, func.FuncOp)
     mvaus = iter(op for op in fn.body.block.ops if isinstance(op, dataflow.MVAUOp))
+    fused = fused_epilogues(fn.body.block)
     for (kind, cycles, fill), stage in zip(got["processes"], streamed):
         if kind == "mvau":
             op = next(mvaus)
@@ -608,7 +610,8 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
                 op = next(mvaus)
             pe, simd = op.pe.value.data, op.simd.value.data
             assert cycles == op.vectors * (op.rows // pe) * (op.columns // simd)
-            cycles, fill = cycles + qor.mvau_depth(simd), op.columns // simd + qor.mvau_depth(simd)
+            depth = qor.mvau_depth(simd) + (qor.EPILOGUE_DEPTH if op in fused else 0)
+            cycles, fill = cycles + depth, op.columns // simd + depth
         assert (stage.cycles, stage.fill) == (cycles, fill), stage.name
     recs = [s for s in report.stages if s.pipeline_depth is not None and s.fed_by is not None]
     assert len(recs) == len(got["read_x"])
@@ -631,13 +634,28 @@ def check_top_stages(module: ModuleOp, report: qor.Report, hls: ModuleOp) -> int
 
 def check_buffered_top_stages(report: qor.Report, hls: ModuleOp) -> int:
     """A top-level process between buffers (a transpose, a window, an elementwise unit on whole arrays): its
-    stage's cycles are its emitted loop nest's, one element per cycle plus the pipeline depth. Returns how
-    many were checked."""
+    stage's cycles are its emitted loop nest's, one element per cycle plus the pipeline depth; an MVAU's, V
+    runs of its flat loop plus its depth (and its fused epilogue's, the process then named after both).
+    Returns how many were checked."""
     funcs = _funcs(hls)
     stages = [s for s in report.stages if s.name.startswith("top/") and s.fill is None]
+    applies = {u.fused_into: u.name for u in report.units if u.fused_into is not None}
     for stage in stages:
         hint = stage.name.removeprefix("top/")
+        if stage.name in applies:
+            hint += "_" + applies[stage.name].removeprefix("top/")
         (fn,) = [f for name, f in funcs.items() if name.endswith(f"_{hint}") and not name.startswith("write_")]
+        mvau = _labelled(fn, "mvau")
+        if mvau:
+            (loop,) = mvau
+            unit = report.unit(stage.name)
+            assert unit.kind == "mvau" and unit.simd is not None
+            depth = qor.mvau_depth(unit.simd) + (qor.EPILOGUE_DEPTH if stage.name in applies else 0)
+            # `vectors` or the loop itself (copies into a second consumer's buffer follow it: not counted)
+            outer = next(op for op in fn.body.block.ops if isinstance(op, hlscpp.ForOp))
+            runs = _nest_trips(outer) // loop.trip_count
+            assert stage.steps * stage.step_cycles == runs * (loop.trip_count + depth), stage.name
+            continue
         (nest,) = [op for op in fn.body.block.ops if isinstance(op, hlscpp.ForOp)]
         assert stage.steps == 1 and stage.cycles == _nest_trips(nest) + qor.ELEMENTWISE_DEPTH, stage.name
     return len(stages)

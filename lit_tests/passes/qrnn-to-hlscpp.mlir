@@ -214,13 +214,15 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
 
 // -----
 
-// The streamed top level (qrnn_to_dataflow.top_streams): the input reader, the line buffer, the MVAU and
-// the requantizer are joined by hls::stream FIFOs (depth 2), SIMD- or PE-wide words as arrays of lanes;
-// the reshape next to the port is a view of the FIFO. The line buffer (FINN's ConvolutionInputGenerator,
+// The streamed top level (qrnn_to_dataflow.top_streams): the input reader, the line buffer and the MVAU
+// are joined by hls::stream FIFOs (depth 2), SIMD-wide words as arrays of lanes; the reshape next to the
+// port is a view of the FIFO. The line buffer (FINN's ConvolutionInputGenerator,
 // kernel one row high) runs H + 1 = 3 phases of max(4 words in, 2 words out) iterations: row y into one
 // row buffer while it emits the patches of row y - 1 from the other. The MVAU reads a SIMD-wide word into
-// its input buffer on the first row fold only, and runs one flat loop over its V = 4 patches. The
-// requantizer takes a PE-wide word per iteration and writes its (cyclically split) buffer.
+// its input buffer on the first row fold only, and runs one flat loop over its V = 4 patches. The ReLU
+// requantizer is its fused epilogue (lstmc.schedule.fused_epilogues): no process and no accumulator FIFO of
+// its own; at each row's last column fold the MVAU rounds and clamps the aligned sum and stores the code
+// into the requantizer's (cyclically split) buffer.
 // CHECK-LABEL: hlscpp.func @read_X(%{{.*}}: !hlscpp.stream<!hlscpp.axis<8>> "in", %{{.*}}: !hlscpp.stream<si8> "out0") {
 // CHECK:             hlscpp.read %{{.*}} : !hlscpp.stream<!hlscpp.axis<8>> -> !hlscpp.axis<8>
 // CHECK:             [[V:%.*]] = hlscpp.unpack
@@ -236,7 +238,7 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
 // CHECK:             hlscpp.for [[E:%[a-z0-9_]+]] = 0 to 2 step 1 unroll(0) label("lanes")
 // CHECK:               [[P:%.*]] = hlscpp.load %line
 // CHECK-NEXT:          hlscpp.write [[OUT]][[[E]]], [[P]] : memref<2x!hlscpp.stream<si8>>, si8
-// CHECK-LABEL: hlscpp.func @dataflow.mvau_mm(%{{.*}}: memref<2x!hlscpp.stream<si8>> "in0", %{{.*}}: memref<2x!hlscpp.stream<si16>> "out0") {
+// CHECK-LABEL: hlscpp.func @dataflow.mvau_mm_relu(%{{.*}}: memref<2x!hlscpp.stream<si8>> "in0", %{{.*}}: memref<4x2xui8> "out0") {
 // CHECK:         %inbuf = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 1>] : memref<2xsi8>
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) label("mvau")
 // CHECK:           [[NF:%.*]] = hlscpp.load %nf[] : memref<index> -> index
@@ -245,21 +247,22 @@ func.func @whole_sequence_op(%X: tensor<3x4xf32>) -> tensor<3x4xf32> attributes 
 // CHECK:             hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si8>> -> si8
 // CHECK-NEXT:        hlscpp.store %{{.*}}, %inbuf
 // CHECK:           hlscpp.load %inbuf
-// CHECK:           hlscpp.write %{{.*}}[%{{.*}}], %{{.*}} : memref<2x!hlscpp.stream<si16>>, si16
-// CHECK-LABEL: hlscpp.func @requant_relu(%{{.*}}: memref<2x!hlscpp.stream<si16>> "in0", %{{.*}}: memref<4x2xui8> "out0") {
-// CHECK:           hlscpp.for %{{[a-z0-9_]+}} = 0 to 1 step 1 pipeline(1)
-// CHECK:             hlscpp.for %{{[a-z0-9_]+}} = 0 to 2 step 1 unroll(0) label("lanes")
-// CHECK:               hlscpp.read %{{.*}}[%{{.*}}] : memref<2x!hlscpp.stream<si16>> -> si16
+// CHECK:             [[SUM:%.*]] = hlscpp.binary add %{{.*}}, %{{.*}} : (si16, si16) -> si16
+// CHECK-NEXT:        hlscpp.const 1 : index
+// CHECK-NEXT:        hlscpp.binary shr [[SUM]]
+// CHECK:             [[LO:%.*]] = hlscpp.binary max %{{.*}}, %{{.*}} : (si16, si16) -> si16
+// CHECK:             [[HI:%.*]] = hlscpp.binary min [[LO]], %{{.*}} : (si16, si16) -> si16
+// CHECK-NEXT:        [[CODE:%.*]] = hlscpp.cast [[HI]] : si16 to ui8
+// CHECK-NEXT:        hlscpp.store [[CODE]], %{{[0-9a-z_]+}}[%{{.*}}, %{{.*}}] : ui8, memref<4x2xui8>
+// CHECK-NOT:   hlscpp.func @requant_relu(
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
 // CHECK-SAME:  [[PX:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "X" axis, [[PY:%[0-9a-z_]+]]: !hlscpp.stream<!hlscpp.axis<8>> "Y" axis) top dataflow block_control(ap_ctrl_chain) attributes {lstmc.ports = [{{.*}}]{{.*}}} {
 // CHECK-NEXT:    %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
 // CHECK-NEXT:    %win_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si8>>
-// CHECK-NEXT:    %mm_fifo = hlscpp.stream depth(2) : memref<2x!hlscpp.stream<si16>>
 // CHECK-NEXT:    %relu = hlscpp.array local partition [#hlscpp.partition<cyclic, 2, 2>] : memref<4x2xui8>
 // CHECK-NEXT:    hlscpp.call @read_X([[PX]], %x_fifo)
 // CHECK-NEXT:    hlscpp.call @window_win(%x_fifo, %win_fifo)
-// CHECK-NEXT:    hlscpp.call @dataflow.mvau_mm(%win_fifo, %mm_fifo)
-// CHECK-NEXT:    hlscpp.call @requant_relu(%mm_fifo, %relu)
+// CHECK-NEXT:    hlscpp.call @dataflow.mvau_mm_relu(%win_fifo, %relu)
 // CHECK-NEXT:    hlscpp.call @write_Y(%relu, [[PY]])
 func.func @conv(%X: tensor<2x4xf32>) -> tensor<4x2xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
   %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<2x4xf32> -> tensor<2x4xsi8>
