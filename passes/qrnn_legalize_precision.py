@@ -1706,7 +1706,8 @@ def _acc_range(terms: list[Term], mults: np.ndarray, bias: np.ndarray) -> tuple[
 def _reachable_codes(origin: Origin, n: int, lo: int, hi: int, bound: float) -> tuple[int, int]:
     """The codes a requantizer reaches over its input's interval: the exact value rounded at both ends of the
     accumulator range (it is monotone), one code wider where the alignment is inexact (an error below half an
-    LSB moves a rounding by at most one code), within the clamp [lo, hi]."""
+    LSB moves a rounding by at most one code), clamped to [lo, hi] (an interval wholly outside the clamp
+    reaches the one code at its edge)."""
     form = _exact_form(origin, n)
     if form is None:
         return lo, hi
@@ -1716,7 +1717,7 @@ def _reachable_codes(origin: Origin, n: int, lo: int, hi: int, bound: float) -> 
         for a in (form.acc_lo[c], form.acc_hi[c])
     ]
     slack = 1 if bound > 0 else 0
-    return max(lo, min(ends) - slack), min(hi, max(ends) + slack)
+    return min(max(min(ends) - slack, lo), hi), min(max(max(ends) + slack, lo), hi)
 
 
 def _requant_choices(req: qrnn.RequantOp, code: Code, n: int, products: dict | None = None) -> list[_RequantChoice]:

@@ -308,8 +308,27 @@ EDGE_FLOAT_PER_CHANNEL = LstmSpec(
 )
 
 
+# Every pre-activation of layer 1's h requantizer lies below its unsigned clamp: it reaches the single code 0
+# (the legalizer once computed the empty range [0, -1] for it and failed on its thresholds).
+EDGE_CLAMPED_CONSTANT = LstmSpec(
+    input_size=2,
+    hidden_size=1,
+    seq_len=1,
+    num_layers=2,
+    bidirectional=True,
+    weight=Q(2, True, False, 1.0),
+    io=Q(2, False, False, 0.25),
+    acc=Q(3, True, False, 0.5),
+    sigmoid=Q(2, False, False, 0.25),
+    tanh=Q(3, True, False, 0.25),
+    cell=Q(3, True, False, 0.25),
+    seed=27097,
+)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(spec=lstm_specs())
+@example(spec=EDGE_CLAMPED_CONSTANT)
 @example(spec=EDGE_2BIT_SIGMOID)
 @example(spec=EDGE_2BIT_NARROW_WEIGHTS)
 @example(spec=EDGE_T1)
