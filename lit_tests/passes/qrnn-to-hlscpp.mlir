@@ -432,7 +432,7 @@ func.func @xfifo(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input
 // CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to 3 step 1 {
 // CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 6 step 1 pipeline(1) {
 // CHECK-LABEL: hlscpp.func @lstmc_kernel(
-// CHECK-NOT:     memref<3x
+// CHECK-NOT:     memref<3x{{[0-9]}}
 // CHECK:         %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
 // CHECK:         %y0_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
 // CHECK:         %y1_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
@@ -496,5 +496,47 @@ func.func @reverse(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.inp
     qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
   } attributes {lstmc.onnx_node = "bwd"}
   %y = qrnn.dequantize %y1 by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
+  func.return %y : tensor<3x6xf32>
+}
+
+// -----
+
+// A run-time sequence length streams like a fixed one: x_t goes from the port's reader (seq_len rows) into
+// the forward recurrence's FIFO and y_t out to the writer, no [T][N] buffer. On the x-overlapped step x_1 is
+// read before the steps only when seq_len > 1, and x_{t+2} while t + 2 < seq_len; the MVAU's loop stops
+// after its h folds at t + 1 == seq_len.
+// CHECK-LABEL: hlscpp.func @rec_layer0_prefetch_x0(
+// CHECK-SAME:  [[T:%[0-9a-z_]+]]: index "t", [[N:%[0-9a-z_]+]]: index "seq_len", %{{.*}}: !hlscpp.stream<si8> "in", %{{.*}}: memref<4xsi8> "out") {
+// CHECK-NEXT:    [[TWO:%.*]] = hlscpp.const 2 : index
+// CHECK-NEXT:    [[T2:%.*]] = hlscpp.binary add [[T]], [[TWO]]
+// CHECK-NEXT:    [[MORE:%.*]] = hlscpp.binary lt [[T2]], [[N]]
+// CHECK-NEXT:    hlscpp.if [[MORE]] : i1 {
+// CHECK-LABEL: hlscpp.func @rec_layer0_gates(
+// CHECK-SAME:  [[GT:%[0-9a-z_]+]]: index "t", [[GN:%[0-9a-z_]+]]: index "seq_len",
+// CHECK:         [[GT1:%.*]] = hlscpp.binary add [[GT]], %{{.*}} : (index, index) -> index
+// CHECK:         hlscpp.binary eq [[GT1]], [[GN]] : (index, index) -> i1
+// CHECK-LABEL: hlscpp.func @rec_layer0(
+// CHECK-SAME:  %{{.*}}: !hlscpp.stream<si8> "in1", %{{.*}}: memref<3x!hlscpp.stream<si8>> "out0", [[LEN:%[0-9a-z_]+]]: index "seq_len") {
+// CHECK:         label("read_x0")
+// CHECK:         [[ONE:%.*]] = hlscpp.const 1 : index
+// CHECK-NEXT:    [[SECOND:%.*]] = hlscpp.binary lt [[ONE]], [[LEN]]
+// CHECK-NEXT:    hlscpp.if [[SECOND]] : i1 {
+// CHECK-NEXT:      hlscpp.for %{{[a-z0-9_]+}} = 0 to 4 step 1 pipeline(1) label("read_x_next0")
+// CHECK:         hlscpp.for %{{[a-z0-9_]+}} = 0 to [[LEN]] max 3 step 1 label("steps")
+// CHECK-LABEL: hlscpp.func @lstmc_kernel(
+// CHECK-NOT:     memref<3x{{[0-9]}}
+// CHECK:         %x_fifo = hlscpp.stream depth(2) : !hlscpp.stream<si8>
+// CHECK:         hlscpp.call @read_X(%{{.*}}, %x_fifo, %{{.*}})
+// CHECK:         hlscpp.call @rec_layer0(%{{.*}}, %x_fifo, %{{.*}}, %{{.*}})
+func.func @run_time_stream(%X: tensor<3x4xf32>) -> tensor<3x6xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"], lstmc.max_seq_len = 3 : i64} {
+  %x = qrnn.quantize %X by <s8, scale = 0.125, zp = 0> : tensor<3x4xf32> -> tensor<3x4xsi8>
+  %h0 = qrnn.constant dense<0> : tensor<6xsi8>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<6xsi8>, tensor<3x4xsi8>) -> (tensor<6xsi8>, tensor<3x6xsi8>) {
+  ^bb0(%h: tensor<6xsi8>, %xt: tensor<4xsi8>):
+    %gates = dataflow.mvau(%xt, %h) weights(dense<1> : tensor<10x6xsi4>) multipliers(dense<1> : tensor<2x6xi64>) bias(dense<0> : tensor<6xi64>) pe(3) simd(2) {x_overlap = 1 : i64} : (tensor<4xsi8>, tensor<6xsi8>) -> tensor<6xsi16>
+    %hn = qrnn.requant %gates shift(4) clamp(-128, 127) rounding("half_even") : tensor<6xsi16> -> tensor<6xsi8>
+    qrnn.yield %hn, %hn : tensor<6xsi8>, tensor<6xsi8>
+  } attributes {lstmc.onnx_node = "layer0"}
+  %y = qrnn.dequantize %ys by <s8, scale = 0.125, zp = 0> : tensor<3x6xsi8> -> tensor<3x6xf32>
   func.return %y : tensor<3x6xf32>
 }
