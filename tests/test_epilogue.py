@@ -18,12 +18,9 @@ Properties:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 import pytest
-from test_hardware import _inputs, needs_ap_types, needs_cxx
-from test_streaming import check_buffered_top_stages, check_recurrence_stages, check_top_stages, dataflow_module
+from test_hardware import _inputs, check_pooled, needs_ap_types, needs_cxx
+from test_streaming import check_schedule, dataflow_module
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from xdsl.ir import Operation
@@ -31,8 +28,6 @@ from xdsl.ir import Operation
 from lstmc import qor
 from lstmc.dialects import dataflow, hlscpp, qrnn
 from lstmc.hls import project
-from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
-from lstmc.pipeline import apply_pipeline
 from lstmc.schedule import fused_epilogues, top_streams
 from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm
 
@@ -91,18 +86,6 @@ def _fused(block) -> dict[dataflow.MVAUOp, Operation]:
     return out
 
 
-def _check_schedule(module) -> qor.Report:
-    report = qor.estimate_module(module)
-    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
-    checked = (
-        check_recurrence_stages(module, report, hls)
-        + check_top_stages(module, report, hls)
-        + check_buffered_top_stages(report, hls)
-    )
-    assert checked == len(report.stages), [s.name for s in report.stages]
-    return report
-
-
 def test_fused_epilogues_are_one_decision():
     """Both MVAUs of the convolutions and the head's apply their unit: no unit process, no FIFO of the
     accumulator, the process writes the unit's codes; the QoR lists each as its MVAU's epilogue."""
@@ -118,7 +101,7 @@ def test_fused_epilogues_are_one_decision():
         if unit.results[0] in streams:  # the FIFO after the MVAU carries the codes, PE per word
             st = streams[unit.results[0]]
             assert st.producer is mvau and st.lanes == mvau.pe.value.data
-    hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
+    report, hls = check_schedule(module)
     names = [f.sym_name.data for f in hls.ops if isinstance(f, hlscpp.FuncOp)]
     assert not any("threshold" in n or n.startswith("requant") for n in names), names
     top = next(f for f in hls.ops if isinstance(f, hlscpp.FuncOp) and f.top is not None)
@@ -126,7 +109,6 @@ def test_fused_epilogues_are_one_decision():
     for mvau, unit in fused.items():
         assert any(n.endswith(f"mvau_{mvau.result.name_hint}_{unit.results[0].name_hint}") for n in names)
         assert not any(str(mvau.result.type.get_element_type()) in t for t in fifo_types)  # no accumulator FIFO
-    report = _check_schedule(module)
     for mvau, unit in fused.items():
         epilogue = report.unit(f"top/{unit.results[0].name_hint}")
         owner = report.unit(f"top/{mvau.result.name_hint}")
@@ -148,7 +130,7 @@ def test_mvau_with_two_readers_keeps_its_units():
     assert len(shared) == 1
     fused = fused_epilogues(block)
     assert shared[0] not in fused and len(fused) == len(mvaus) - 1
-    report = _check_schedule(module)
+    report = check_schedule(module)[0]
     kinds = {u.name: u.kind for u in report.units}
     assert all(kinds[f"top/{u.operation.results[0].name_hint}"] != "epilogue" for u in shared[0].result.uses)
 
@@ -179,17 +161,14 @@ def test_fused_and_unfused_kernels_are_bit_exact_in_csim(tmp_path):
             kernels.append(compile_csim(src, "k", flags=(*CSIM_FLAGS, "-DLSTMC_CSIM_AP_TYPES")))
         x = _inputs(model, seed=4, count=6)
         want = run_function(module, x)
-        out = [(f"{name} dataflow", run_stage("integer", model, x), want)]
+        integer = run_stage("integer", model, x)  # (the two-reader case adds an output to the IR only)
+        out = [(f"{name} dataflow", integer, {k: want[k] for k in integer})]
         for kernel in kernels:
             codes = run_csim_on_codes(kernel, iface, iface.quantize_inputs(x), None)
             out.append((f"{name} {kernel.name}", want, iface.dequantize_outputs(codes, None)))
         return out
 
-    with ThreadPoolExecutor(2) as pool:
-        for results in pool.map(run, jobs):
-            for what, want, got in results:
-                for k in want:
-                    assert np.array_equal(want[k], got[k]), f"{what}: output {k}"
+    check_pooled(run, jobs)
 
 
 @pytest.mark.parametrize("folding", ["", FOLDED])

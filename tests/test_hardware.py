@@ -56,19 +56,29 @@ def _assert_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray], what: 
         assert bad == 0, f"{what}: output {k}: {bad} of {a[k].size} elements differ"
 
 
+def check_pooled(run, jobs) -> None:
+    """`run(job)` for every job, POOL at a time (g++ builds dominate): each returns (what, want, got) triples
+    whose outputs must be identical."""
+    with ThreadPoolExecutor(POOL) as pool:
+        for results in pool.map(run, jobs):
+            for what, want, got in results:
+                _assert_identical(want, got, what)
+
+
 def check_csim_jobs(jobs) -> None:
     """For each (name, integer module, dataflow module, inputs): dataflow and C-simulation equal the integer
-    stage bit for bit (POOL g++ builds at a time)."""
+    stage bit for bit."""
     from lstmc.hls.build import csim_stage
 
     def run(job):
         name, integer, df, x = job
-        return name, run_function(integer, x), run_function(df, x), csim_stage(df, x)
+        want = run_function(integer, x)
+        return [
+            (f"{name}: dataflow vs integer", want, run_function(df, x)),
+            (f"{name}: csim vs integer", want, csim_stage(df, x)),
+        ]
 
-    with ThreadPoolExecutor(POOL) as pool:
-        for name, want, mid, got in pool.map(run, jobs):
-            _assert_identical(want, mid, f"{name}: dataflow vs integer")
-            _assert_identical(want, got, f"{name}: csim vs integer")
+    check_pooled(run, jobs)
 
 
 # ---------------------------------------------------------------------------------------------- lowering

@@ -40,13 +40,12 @@ Properties:
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnx
 import pytest
 from conftest import FIXTURES, fixture_models
-from test_hardware import _inputs, needs_ap_types, needs_cxx
+from test_hardware import _inputs, check_csim_jobs, check_pooled, needs_ap_types, needs_cxx
 from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType, i64
 from xdsl.ir import OpResult, SSAValue
@@ -466,8 +465,6 @@ CSIM_CASES = [
 @needs_cxx
 @needs_ap_types
 def test_streamed_step_is_bit_exact_in_csim():
-    from lstmc.hls.build import csim_stage
-
     jobs = []
     for name, make, folding in CSIM_CASES:
         model = make()
@@ -479,15 +476,7 @@ def test_streamed_step_is_bit_exact_in_csim():
         integer = apply_pipeline(import_model(model), STAGE_PASSES["integer"])
         jobs.append((name, integer, module, x))
 
-    def run(job):
-        name, integer, module, x = job
-        return name, run_function(integer, x), run_function(module, x), csim_stage(module, x)
-
-    with ThreadPoolExecutor(2) as pool:
-        for name, want, mid, got in pool.map(run, jobs):
-            for k in want:
-                assert np.array_equal(want[k], mid[k]), f"{name}: dataflow vs integer, output {k}"
-                assert np.array_equal(want[k], got[k]), f"{name}: csim vs integer, output {k}"
+    check_csim_jobs(jobs)
 
 
 # ------------------------------------------------------------------------------------------ the top level
@@ -664,12 +653,9 @@ def check_buffered_top_stages(report: qor.Report, hls: ModuleOp) -> int:
 EVERY_MODEL = fixture_models() + sorted((FIXTURES / "batch").glob("*.onnx")) + [TINY, STOCK]
 
 
-@pytest.mark.parametrize("path", EVERY_MODEL, ids=lambda p: p.parent.name if p.name == "model.onnx" else p.stem)
-def test_estimate_cycles_are_the_loop_nest_on_every_model(path):
-    """On every fixture and example: each stage of the estimate is a loop nest the lowering emitted (a
-    recurrence's steps, or a process of the streamed top level), with the cycles that loop nest runs, and
-    the estimate's latency is those stages chained (`stages_latency`) — nothing else is counted."""
-    module = dataflow_module(onnx.load(path))
+def check_schedule(module: ModuleOp) -> tuple[qor.Report, ModuleOp]:
+    """Each stage of the estimate of `module` is a loop nest its lowering emitted, with that nest's cycles,
+    and the latency is those stages chained; returns (the estimate, the lowered module)."""
     report = qor.estimate_module(module)
     hls = apply_pipeline(module.clone(), [QrnnToHlscppPass()])
     checked = (
@@ -679,6 +665,16 @@ def test_estimate_cycles_are_the_loop_nest_on_every_model(path):
     )
     assert checked == len(report.stages), [s.name for s in report.stages]
     assert report.cycles == qor.stages_latency(report.stages)
+    return report, hls
+
+
+@pytest.mark.parametrize("path", EVERY_MODEL, ids=lambda p: p.parent.name if p.name == "model.onnx" else p.stem)
+def test_estimate_cycles_are_the_loop_nest_on_every_model(path):
+    """On every fixture and example: each stage of the estimate is a loop nest the lowering emitted (a
+    recurrence's steps, or a process of the streamed top level), with the cycles that loop nest runs, and
+    the estimate's latency is those stages chained (`stages_latency`) — nothing else is counted."""
+    module = dataflow_module(onnx.load(path))
+    _, hls = check_schedule(module)
     # one port list: what qrnn-to-hlscpp recorded on the top function is what the project writer derives
     assert project.kernel_interface(hls) == project.kernel_interface(module)
 
@@ -755,13 +751,12 @@ def test_2d_line_buffer_is_bit_exact_in_csim(tmp_path):
         streams = top_streams(fn.body.block).values()
         kernels = [w.kernel_size for st in streams if isinstance(w := st.consumer, qrnn.WindowOp)]
         assert kernels == [(3, 3), (3, 2)], folding  # both windows are line buffers
-        return folding, run_function(module, x), csim_stage(module, x)
+        return [
+            (f"{folding}: dataflow vs integer", want, run_function(module, x)),
+            (f"{folding}: csim vs integer", want, csim_stage(module, x)),
+        ]
 
-    with ThreadPoolExecutor(2) as pool:
-        for folding, mid, got in pool.map(run, ["", f'qrnn-set-folding{{config="{config}"}}']):
-            for k in want:
-                assert np.array_equal(want[k], mid[k]), f"{folding}: dataflow vs integer, output {k}"
-                assert np.array_equal(want[k], got[k]), f"{folding}: csim vs integer, output {k}"
+    check_pooled(run, ["", f'qrnn-set-folding{{config="{config}"}}'])
 
 
 @needs_cxx
@@ -891,11 +886,7 @@ def test_x_overlapped_step_is_bit_exact_in_csim(tmp_path):
                 out.append((f"{name} T={t} {kernel.name}", want, iface.dequantize_outputs(codes, t)))
         return out
 
-    with ThreadPoolExecutor(2) as pool:
-        for results in pool.map(run, jobs):
-            for what, want, got in results:
-                for k in want:
-                    assert np.array_equal(want[k], got[k]), f"{what}: output {k}"
+    check_pooled(run, jobs)
 
 
 def _overlapped(rec: qrnn.RecurrenceOp) -> bool:
