@@ -1,16 +1,18 @@
 """Estimated cycles of one recurrence step versus the MVAU bound, over a grid of LSTM sizes and foldings.
 
-Run: python benchmarks/mvau_bound.py [--sizes 10 16 32 64] [--steps 16] [--folds 1 8 16 full] [--widths]
-                                     [--model examples/stock/model.onnx ...] [--axis-bits N]
-For each I, H in --sizes (every pair) and each requested folding, a 1-layer quantized LSTM
+Run: python benchmarks/mvau_bound.py [--sizes 10 16 32 64] [--steps 16 ...] [--folds 1 8 16 full 16x4 ...]
+                                     [--grid N] [--widths] [--model examples/stock/model.onnx ...] [--axis-bits N]
+For each I, H in --sizes (every pair), each T in --steps and each requested folding, a 1-layer quantized LSTM
 (lstmc.testing.build_lstm: 4-bit weights, 8-bit io, power-of-two scales) is lowered to the dataflow level and
 folded; `lstmc.qor.estimate_module` (what `lstmc estimate` prints) gives the cycles per inference. Printed per
 row: the folding used, the estimated cycles per step (cycles per inference / T), the MVAU bound of one step
 ceil(4H/PE) * ceil((I+H)/SIMD) and their ratio. x_t streams from the input port, one element per cycle, in
 parallel with the step: a step takes at least I + 2 cycles (what bounds the widest foldings), unless the port
 packs P codes per beat (--axis-bits N, P = N // 8 for these 8-bit inputs, when P divides I): then
-I / P + 2. A requested PE (SIMD) that a unit does not accept becomes
-the largest valid value below it; `full` is PE = rows and SIMD = the largest valid value. With --widths, also
+I / P + 2. A folding is `F` (PE = SIMD = F), `PxS` (PE = P, SIMD = S) or `full`; `--grid N` adds every
+`PxS` of powers of two with P * S <= N. A requested PE (SIMD) that a unit does not accept becomes the largest
+valid value below it; `full` is PE = rows and SIMD = the largest valid value. The summary gives each
+folding's ratios and, over the whole grid, the largest ratio at PE * SIMD <= 64 (issue 12's goal: 1.4). With --widths, also
 the widest ap_int/ap_uint of the emitted kernel (lowering to hlscpp costs a few seconds per model). With
 --model, the same per recurrence of each given ONNX model (every MVAU of it folded the same way), and the
 model's cycles per inference.
@@ -39,14 +41,18 @@ def _largest_at_most(values: list[int], limit: int) -> int:
 
 
 def fold(module, fold: str) -> None:
-    """Every MVAU at PE = SIMD = fold (clipped to valid values), or fully parallel."""
+    """Every MVAU at `fold`: PE = SIMD = F for "F", PE = P and SIMD = S for "PxS" (each clipped to valid
+    values), or fully parallel for "full"."""
     for op in mvau_names(module).values():
         spec = mvau_spec(op)
         if fold == "full":
             set_folding(op, spec.rows, spec.simd_values()[-1])
         else:
-            limit = int(fold)
-            set_folding(op, _largest_at_most(spec.pe_values(), limit), _largest_at_most(spec.simd_values(), limit))
+            pe, _, simd = fold.partition("x")
+            pe_limit, simd_limit = int(pe), int(simd or pe)
+            set_folding(
+                op, _largest_at_most(spec.pe_values(), pe_limit), _largest_at_most(spec.simd_values(), simd_limit)
+            )
     choose_x_overlap(module)  # as qrnn-set-folding does after any folding
 
 
@@ -76,7 +82,7 @@ def _summary(ratios: dict[str, list[float]]) -> None:
     for f, rs in ratios.items():
         if rs:
             print(
-                f"fold {f:>4}: cycles per step / MVAU bound: min {min(rs):.2f}, geomean "
+                f"fold {f:>6}: cycles per step / MVAU bound: min {min(rs):.2f}, geomean "
                 f"{math.exp(sum(map(math.log, rs)) / len(rs)):.2f}, max {max(rs):.2f}"
             )
 
@@ -84,8 +90,9 @@ def _summary(ratios: dict[str, list[float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", type=int, default=[10, 16, 32, 64], help="values of I and of H")
-    parser.add_argument("--steps", type=int, default=16, help="sequence length T")
-    parser.add_argument("--folds", nargs="+", default=["1", "8", "16", "full"], help="PE = SIMD requested")
+    parser.add_argument("--steps", type=int, nargs="+", default=[16], help="sequence lengths T")
+    parser.add_argument("--folds", nargs="*", default=["1", "8", "16", "full"], help="F (PE = SIMD), PxS or full")
+    parser.add_argument("--grid", type=int, default=0, help="also every PxS of powers of two with P*S <= N")
     parser.add_argument("--widths", action="store_true", help="also print the widest ap_int of the kernel")
     parser.add_argument("--model", nargs="*", default=[], help="ONNX models to measure per recurrence too")
     parser.add_argument(
@@ -101,42 +108,52 @@ def main() -> None:
         mark_axis_bits(module, args.axis_bits)
         return module
 
-    head = f"{'I':>3} {'H':>3} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} {'ratio':>7}"
-    ratios: dict[str, list[float]] = {f: [] for f in args.folds}
+    folds = list(args.folds)
+    if args.grid:
+        powers = [1 << k for k in range(args.grid.bit_length())]
+        folds += [f"{p}x{q}" for p in powers for q in powers if p * q <= args.grid]
+    head = f"{'I':>3} {'H':>3} {'T':>4} {'fold':>6} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} {'ratio':>7}"
+    ratios: dict[str, list[float]] = {f: [] for f in folds}
+    worst: tuple[float, str] | None = None  # the largest ratio at PE * SIMD <= 64, and where
     if args.sizes:
         print(head + (f" {'widest':>6}" if args.widths else ""))
     for i in args.sizes:
         for h in args.sizes:
-            base = apply_pipeline(
-                imported(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=args.steps))),
-                STAGE_PASSES["dataflow"],
-            )
-            width = f" {widest_int(base):>6}" if args.widths else ""
-            for f in args.folds:
-                module = base.clone()
-                fold(module, f)
-                ((_, pe, simd, per_step, bound),), _ = recurrence_rows(module)
-                ratios[f].append(per_step / bound)
-                print(
-                    f"{i:>3} {h:>3} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {per_step / bound:>7.2f}"
-                    + width
+            for t in args.steps:
+                base = apply_pipeline(
+                    imported(build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t))), STAGE_PASSES["dataflow"]
                 )
+                width = f" {widest_int(base):>6}" if args.widths else ""
+                for f in folds:
+                    module = base.clone()
+                    fold(module, f)
+                    ((_, pe, simd, per_step, bound),), _ = recurrence_rows(module)
+                    ratio = per_step / bound
+                    ratios[f].append(ratio)
+                    if pe * simd <= 64 and (worst is None or ratio > worst[0]):
+                        worst = (ratio, f"I = {i}, H = {h}, T = {t}, PE = {pe}, SIMD = {simd}")
+                    print(
+                        f"{i:>3} {h:>3} {t:>4} {f:>6} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {ratio:>7.2f}"
+                        + width
+                    )
     if args.sizes:
         print()
         _summary(ratios)
+        if worst is not None:
+            print(f"largest ratio at PE * SIMD <= 64: {worst[0]:.2f} ({worst[1]})")
     for path in args.model:
         print(
-            f"\n{path}: {'recurrence':<24} {'fold':>5} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
+            f"\n{path}: {'recurrence':<24} {'fold':>6} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
             f"{'ratio':>7} {'cycles per inference':>21}"
         )
         base = apply_pipeline(imported(onnx.load(path)), STAGE_PASSES["dataflow"])
-        for f in args.folds:
+        for f in folds:
             module = base.clone()
             fold(module, f)
             rows, cycles = recurrence_rows(module)
             for name, pe, simd, per_step, bound in rows:
                 print(
-                    f"  {name:<{len(path) + 24}} {f:>5} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} "
+                    f"  {name:<{len(path) + 24}} {f:>6} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} "
                     f"{per_step / bound:>7.2f} {cycles:>21}"
                 )
 
