@@ -961,10 +961,38 @@ class Legalizer:
         if isinstance(src, Const):
             self.forms[op.result] = Const(src.value.reshape(shape))
             return
+        if isinstance(src, Linear):
+            self._reshape_linear(op, src, shape)
+            return
         if not isinstance(src, Code) or np.ndim(src.scale) != 0:
             raise _err(op, "reshapes a value that is not a per-tensor quantized code")
         r = self.emit(qrnn.ReshapeOp(src.value, TensorType(_tensor(src.value).get_element_type(), shape)), op.result)
         self.forms[op.result] = Code(r.results[0], src.scale, src.lo, src.hi, src.quant)
+
+    def _reshape_linear(self, op: qrnn.ReshapeOp, src: Linear, shape: tuple[int, ...]) -> None:
+        """An accumulator form not yet requantized, reshaped: each integer term is reshaped with it. Its
+        per-channel coefficients, constant and term ranges stay per channel when the last axis is kept, and
+        become per-tensor when that axis has one channel (a convolution with one output channel, [N, 1] ->
+        [N]); anything else would mix channels."""
+        old = tuple(_tensor(op.input).get_shape())
+        keep = bool(shape) and bool(old) and shape[-1] == old[-1]
+
+        def moved(a: np.ndarray) -> np.ndarray:
+            a = np.asarray(a)
+            if a.ndim == 0 or keep:
+                return a
+            if a.size == 1:
+                return a.reshape(())
+            raise _err(op, f"reshapes a per-channel accumulator from {list(old)} to {list(shape)}")
+
+        terms = []
+        for t in src.terms:
+            if tuple(_tensor(t.value).get_shape()) != old:
+                raise _err(op, "reshapes an accumulator whose terms have another shape")
+            ty = TensorType(_tensor(t.value).get_element_type(), shape)
+            value = self.emit(qrnn.ReshapeOp(t.value, ty), t.value).results[0]
+            terms.append(Term(value, moved(t.lo), moved(t.hi)))
+        self.forms[op.result] = Linear(terms, [moved(c) for c in src.coeffs], moved(src.const))
 
     def _op_transpose(self, op: qrnn.TransposeOp) -> None:
         self._move_code(op, lambda v: qrnn.TransposeOp(v, op.permutation), "transposes")

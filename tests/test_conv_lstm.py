@@ -42,6 +42,11 @@ SPECS = {
     "conv2d": ConvLstmSpec(
         features=5, seq_len=10, convs=[(3, 3, 1, 3, 1), (4, 2, 2, 3, 2)], lstm=LstmSpec(hidden_size=4), seed=2
     ),
+    # one output channel: the accumulator [N, 1] is reshaped to [N] before its bias and ReLU requantizer
+    # (qrnn-legalize-precision reshapes its integer terms; it once refused the reshape)
+    "one_channel": ConvLstmSpec(
+        features=4, seq_len=6, convs=[(1, 2, 2, 2, 1), (2, 2, 1, 1, 1)], lstm=LstmSpec(hidden_size=2), seed=4
+    ),
 }
 
 
@@ -61,8 +66,9 @@ def test_every_stage_is_bit_exact(name):
 
 @needs_cxx
 @needs_ap_types
-def test_csim_equals_integer():
-    spec = SPECS["deeplob"]
+@pytest.mark.parametrize("name", ["deeplob", "one_channel"])
+def test_csim_equals_integer(name):
+    spec = SPECS[name]
     model, x = build_conv_lstm(spec), _inputs(spec, n=6, seed=1)
     assert np.array_equal(run_stage("csim", model, x)["logits"], run_stage("integer", model, x)["logits"])
 
