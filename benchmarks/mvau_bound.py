@@ -12,7 +12,9 @@ packs P codes per beat (--axis-bits N, P = N // 8 for these 8-bit inputs, when P
 I / P + 2. A folding is `F` (PE = SIMD = F), `PxS` (PE = P, SIMD = S) or `full`; `--grid N` adds every
 `PxS` of powers of two with P * S <= N. A requested PE (SIMD) that a unit does not accept becomes the largest
 valid value below it; `full` is PE = rows and SIMD = the largest valid value. The summary gives each
-folding's ratios and, over the whole grid, the largest ratio at PE * SIMD <= 64 (issue 12's goal: 1.4). With --widths, also
+folding's ratios and, over the whole grid, the largest ratio at PE * SIMD <= 64 (issue 12's goal: 1.4). Each
+row also gives the recurrence's floor per step, which no schedule beats on this datapath (`recurrence_floor`:
+h_t needs all of h_{t-1}), and the ratio to max(bound, floor). With --widths, also
 the widest ap_int/ap_uint of the emitted kernel (lowering to hlscpp costs a few seconds per model). With
 --model, the same per recurrence of each given ONNX model (every MVAU of it folded the same way), and the
 model's cycles per inference.
@@ -31,7 +33,8 @@ from lstmc.frontend.onnx_import import import_model
 from lstmc.passes.qrnn_set_folding import choose_x_overlap, set_folding
 from lstmc.pipeline import STAGE_PASSES, apply_pipeline
 from lstmc.ports import mark_axis_bits
-from lstmc.qor import estimate_module, mvau_spec
+from lstmc.qor import estimate_module, mvau_depth, mvau_spec
+from lstmc.schedule import step_schedule
 from lstmc.testing import LstmSpec, build_lstm
 from lstmc.unit_names import mvau_names, recurrence_names
 
@@ -56,8 +59,21 @@ def fold(module, fold: str) -> None:
     choose_x_overlap(module)  # as qrnn-set-folding does after any folding
 
 
+def recurrence_floor(rec, pe: int, simd: int) -> int:
+    """The recurrence's own latency per step on this datapath, which no schedule beats: h_t needs all of
+    h_{t-1}, so a step takes at least the h-dependent column folds (B * RF * (CF - XF), XF = the x-only folds
+    that may run ahead) plus the MVAU's pipeline depth and the cell's behind its last group."""
+    schedule = step_schedule(rec)
+    if schedule is None:
+        return 0
+    mv = schedule.mvau
+    x_cols = sum(mv.part_sizes[: schedule.x_parts()])
+    h_folds = math.ceil(mv.columns / simd) - x_cols // simd
+    return schedule.sequences * math.ceil(mv.rows / pe) * h_folds + mvau_depth(simd) + schedule.depth
+
+
 def recurrence_rows(module):
-    """(name, PE, SIMD, cycles per step, MVAU bound per step) of every recurrence."""
+    """(name, PE, SIMD, cycles per step, MVAU bound per step, recurrence floor per step) of every recurrence."""
     report = estimate_module(module)
     rows = []
     for name, rec in recurrence_names(module):
@@ -65,7 +81,8 @@ def recurrence_rows(module):
         mvau = next(u for u in report.units if u.kind == "mvau" and u.stage == name)
         assert mvau.spec is not None and mvau.pe is not None and mvau.simd is not None  # an MVAU's folding
         bound = stage.sequences * math.ceil(mvau.spec.rows / mvau.pe) * math.ceil(mvau.spec.cols / mvau.simd)
-        rows.append((name, mvau.pe, mvau.simd, stage.cycles / stage.steps, bound))
+        floor = recurrence_floor(rec, mvau.pe, mvau.simd)
+        rows.append((name, mvau.pe, mvau.simd, stage.cycles / stage.steps, bound, floor))
     return rows, report.cycles
 
 
@@ -112,9 +129,13 @@ def main() -> None:
     if args.grid:
         powers = [1 << k for k in range(args.grid.bit_length())]
         folds += [f"{p}x{q}" for p in powers for q in powers if p * q <= args.grid]
-    head = f"{'I':>3} {'H':>3} {'T':>4} {'fold':>6} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} {'ratio':>7}"
+    head = (
+        f"{'I':>3} {'H':>3} {'T':>4} {'fold':>6} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} {'ratio':>7} "
+        f"{'floor':>6} {'ratio':>6}"
+    )
     ratios: dict[str, list[float]] = {f: [] for f in folds}
     worst: tuple[float, str] | None = None  # the largest ratio at PE * SIMD <= 64, and where
+    worst_floor: tuple[float, str] | None = None  # the same against max(MVAU bound, recurrence floor)
     if args.sizes:
         print(head + (f" {'widest':>6}" if args.widths else ""))
     for i in args.sizes:
@@ -127,20 +148,27 @@ def main() -> None:
                 for f in folds:
                     module = base.clone()
                     fold(module, f)
-                    ((_, pe, simd, per_step, bound),), _ = recurrence_rows(module)
-                    ratio = per_step / bound
+                    ((_, pe, simd, per_step, bound, floor),), _ = recurrence_rows(module)
+                    ratio, to_floor = per_step / bound, per_step / max(bound, floor)
                     ratios[f].append(ratio)
+                    where = f"I = {i}, H = {h}, T = {t}, PE = {pe}, SIMD = {simd}"
                     if pe * simd <= 64 and (worst is None or ratio > worst[0]):
-                        worst = (ratio, f"I = {i}, H = {h}, T = {t}, PE = {pe}, SIMD = {simd}")
+                        worst = (ratio, where)
+                    if pe * simd <= 64 and (worst_floor is None or to_floor > worst_floor[0]):
+                        worst_floor = (to_floor, where)
                     print(
-                        f"{i:>3} {h:>3} {t:>4} {f:>6} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {ratio:>7.2f}"
-                        + width
+                        f"{i:>3} {h:>3} {t:>4} {f:>6} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} {ratio:>7.2f} "
+                        f"{floor:>6} {to_floor:>6.2f}" + width
                     )
     if args.sizes:
         print()
         _summary(ratios)
-        if worst is not None:
+        if worst is not None and worst_floor is not None:
             print(f"largest ratio at PE * SIMD <= 64: {worst[0]:.2f} ({worst[1]})")
+            print(
+                f"largest ratio to max(MVAU bound, recurrence floor) at PE * SIMD <= 64: {worst_floor[0]:.2f} "
+                f"({worst_floor[1]})"
+            )
     for path in args.model:
         print(
             f"\n{path}: {'recurrence':<24} {'fold':>6} {'PE':>4} {'SIMD':>4} {'cyc/step':>9} {'bound':>7} "
@@ -151,7 +179,7 @@ def main() -> None:
             module = base.clone()
             fold(module, f)
             rows, cycles = recurrence_rows(module)
-            for name, pe, simd, per_step, bound in rows:
+            for name, pe, simd, per_step, bound, _ in rows:
                 print(
                     f"  {name:<{len(path) + 24}} {f:>6} {pe:>4} {simd:>4} {per_step:>9.1f} {bound:>7} "
                     f"{per_step / bound:>7.2f} {cycles:>21}"
