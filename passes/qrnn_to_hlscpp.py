@@ -1226,11 +1226,8 @@ class _StreamedRecurrence:
         B * H / E iterations at II = 1, E lanes unrolled. It reads a group from each gate FIFO, the states and
         scanned inputs the units read from their register arrays, and writes the next states and y_t."""
         s = self.s
-        produced = {u.results[0] for u in s.units}
         gates = sorted(fifos, key=lambda v: s.gate_of[v])
-        arrays = list(
-            dict.fromkeys(v for u in s.units for v in u.operands if source(_CELL, v) is not None and v not in produced)
-        )
+        arrays = list(dict.fromkeys(v for u in s.units for v in u.operands if source(_CELL, v) is not None))
         states = [(step_nexts[i], v) for i, v in enumerate(self.yielded[: self.n_state])]
         ys = [(k, v, dst) for k, v in enumerate(self.yielded[self.n_state :]) for dst in out_groups[k]]
         at_t = any(_stream_lanes(dst) is None for _, _, dst in ys)  # y_t into a [T][H] buffer, not a FIFO
@@ -1242,10 +1239,9 @@ class _StreamedRecurrence:
         names += [f"y{k}" for k in range(len(ys))]
 
         def cell(pb: _Builder, a: list[SSAValue]) -> None:
-            nt, ng, na, ns = len(t_arg), len(gates), len(arrays), len(states)
-            t_in = a[:nt]
-            gate_in, array_in = a[nt : nt + ng], a[nt + ng : nt + ng + na]
-            next_out, y_out = a[nt + ng + na : nt + ng + na + ns], a[nt + ng + na + ns :]
+            t_in, gate_in, array_in, next_out, y_out = _regroup(
+                a, [len(t_arg), len(gates), len(arrays), len(states), len(ys)]
+            )
             lanes = self.lanes
             units = [_Elementwise(pb, u, lanes) for u in s.units]
             consts = {}

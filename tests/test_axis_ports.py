@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 import pytest
 from conftest import FIXTURES, ROOT, needs_csim
-from test_streaming import check_buffered_top_stages, check_recurrence_stages, check_top_stages
+from test_streaming import check_schedule
 
 from lstmc import api, cli, qor
 from lstmc.compile import mark_run_time_length
@@ -37,7 +37,6 @@ from lstmc.hls import project
 from lstmc.hls.build import CSIM_FLAGS, build_csim, csim_stage, lower_to_hlscpp, run_csim_on_codes, write_sources
 from lstmc.hls.csim import compile_csim
 from lstmc.hls.emit import emit_hls_cpp
-from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 from lstmc.pipeline import apply_pipeline, lower_to_stage
 from lstmc.ports import mark_axis_bits
 from lstmc.stages import run_stage
@@ -223,15 +222,7 @@ def test_qor_cycles_are_the_emitted_loop_nests_with_packed_ports(name, path, axi
     """tests/test_streaming.py's checks (each stage of the estimate is an emitted loop nest with its cycles)
     with packed ports: a reader or writer moving a beat per word of P lanes costs ceil(codes / P) + 2."""
     df = _dataflow(onnx.load(path), axis_bits, folding=folding)
-    report = qor.estimate_module(df)
-    hls = apply_pipeline(df.clone(), [QrnnToHlscppPass()])
-    checked = (
-        check_recurrence_stages(df, report, hls)
-        + check_top_stages(df, report, hls)
-        + check_buffered_top_stages(report, hls)
-    )
-    assert checked == len(report.stages)
-    assert report.cycles == qor.stages_latency(report.stages)
+    report, hls = check_schedule(df)
     assert project.kernel_interface(hls) == project.kernel_interface(df)
     stages = {s.name: s for s in report.stages}
     if name == "tiny_32":  # 80 codes of X in 20 beats
