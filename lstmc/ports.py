@@ -98,6 +98,23 @@ def port_packing(bits: int, axis_bits: int | None, name: str = "", option: str =
     return axis_bits, axis_bits // bits
 
 
+def port_rate(lanes: int, per_beat: int) -> int:
+    """Codes a port's reader or writer moves per cycle between beats of P = `per_beat` codes and FIFO words of
+    `lanes` codes: min(lanes, P) when one divides the other (a beat split into words of a part of it, or a
+    word gathered from or spread over whole beats, one beat per cycle), else 1 (a code per cycle). The one
+    rule the lowering (`_reader`, `_writer`) and the QoR model count by."""
+    return min(lanes, per_beat) if lanes % per_beat == 0 or per_beat % lanes == 0 else 1
+
+
+def reader_widths(per_beat: int, row: int) -> tuple[int, ...]:
+    """The word widths a port's reader offers its streamed consumer, preferred first (`top_streams` takes the
+    first that divides the row and that the consumer accepts): a beat, whole beats (an MVAU taking SIMD = k x P
+    codes a word), then parts of a beat, widest first; all but the last at P codes per cycle (`port_rate`)."""
+    beats = [per_beat * k for k in range(1, row // per_beat + 1)]
+    parts = [d for d in range(per_beat - 1, 1, -1) if per_beat % d == 0]
+    return (*beats, *parts) if per_beat > 1 else ()
+
+
 def max_seq_len_of(fn: func.FuncOp) -> int | None:
     """N when the function's sequence length is a run-time value up to N (the `lstmc.max_seq_len` attribute,
     set by `lstmc compile --max-seq-len N` on a model imported at T = N), else None."""

@@ -87,9 +87,10 @@ the lowering emitted.
   loop, no fill and no FIFO of its own (listed as kind "epilogue" with 0 cycles, `fused_into` its MVAU, in
   the MVAU's stage). Each such process has busy cycles C (its loop nest: trip counts at
   II = 1 plus the pipeline depth) and a fill F (cycles from its first word in to its first word out):
-    input reader          C = elements / lanes + 2              F = 2
-                          (lanes: P, the codes of a port beat (`--axis-bits`), when its consumer takes
-                          words of P and P divides the last axis, else 1 code per cycle)
+    input reader          C = elements / min(L, P) + 2          F = 2 + L / P - 1 for L = k x P
+                          (P: the codes of a port beat (`--axis-bits`); L: the word width of its FIFO,
+                          a beat, whole beats or a part of a beat (`lstmc.ports.reader_widths`), 1 for a
+                          buffer; `lstmc.ports.port_rate`)
     line buffer (window)  C = phases * max(R, P) + 2            F = kh * max(R, P) + 2
                           (R = W*C / lanes in, P = Wo*K / SIMD out, K = kh*kw*C: phase y reads row y and
                           emits output row yo when y = yo*sh + kh; phases = max(H, (Ho-1)*sh + kh + 1),
@@ -105,8 +106,9 @@ the lowering emitted.
       (the last step reads nothing)   F = 2R + step 0)
     recurrence writing y_t to a FIFO (its units write it as they compute it: no cycles)   F = one step
       (+ R when it reads x_t from a FIFO too)
-    output writer         C = elements / P + 2 from a FIFO of words of P lanes (a beat per word), else
-                          C = elements + 2 (one code per cycle, a beat every P)     F = 2
+    output writer         C = elements / min(L, P) + 2 from a FIFO of words of L lanes when L divides P
+                          or P divides L (a word or a beat per cycle), else C = elements + 2 (one code
+                          per cycle, a beat every P)     F = 2
   (lanes: the word width: PE of the MVAU upstream, E of a recurrence; with a run-time T, `--max-seq-len N`, a
   port carrying a sequence is counted as N steps of one row each after its depth, so that the latency at a
   shorter T, `Report.cycles_at`, scales it). A chain of k processes joined by
@@ -1289,25 +1291,28 @@ class _StreamedTop:
 
     def process(self, op, index: int) -> tuple[list[UnitEstimate], StageEstimate]:
         from lstmc.dialects import dataflow, qrnn
+        from lstmc.ports import port_rate
         from lstmc.schedule import line_buffer
 
         lanes = self.lanes
-        if isinstance(op, qrnn.QuantizeOp):  # an input port's reader: a beat per word of P lanes, else a code
+        if isinstance(op, qrnn.QuantizeOp):  # an input port's reader: min(L, P) codes per cycle (`port_rate`)
             name = f"top/read_{op.result.name_hint or index}"
             n = _elements(op.result.type)
             st = self.streams.get(op.result)
-            words = n // (st.lanes if st is not None else 1)
+            per_beat, word = _codes_per_beat(op.result), st.lanes if st is not None else 1
+            words = n // port_rate(word, per_beat)
             unit = UnitEstimate(name, "reader", name, 1, words + ELEMENTWISE_DEPTH, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
-            return [unit], self._port_stage(op, name, words, fill=ELEMENTWISE_DEPTH)
-        if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: a word of P lanes per beat, else a code
+            fill = ELEMENTWISE_DEPTH + max(word // per_beat - 1, 0)  # a word of k beats is whole after k cycles
+            return [unit], self._port_stage(op, name, words, fill=fill)
+        if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: min(L, P) codes per cycle (`port_rate`)
             name = f"top/write_{op.result.name_hint or index}"
             n = _elements(op.result.type)
             per_beat = _codes_per_beat(op.input)
             src = self.width[self.into[op].value] if op in self.into else 1
 
             def writer_refold(f: dict[str, tuple[int, int]], src=src) -> tuple[int, int]:
-                words = n // per_beat if per_beat > 1 and lanes(src, f) == per_beat else n
+                words = n // port_rate(lanes(src, f), per_beat)
                 return words + ELEMENTWISE_DEPTH, ELEMENTWISE_DEPTH
 
             cycles, fill = writer_refold(self.folding)

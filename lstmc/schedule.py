@@ -55,7 +55,7 @@ from xdsl.dialects.builtin import IntegerAttr, IntegerType, TensorType
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
 from lstmc.dialects import dataflow, qrnn
-from lstmc.ports import axis_bits_of, port_packing
+from lstmc.ports import axis_bits_of, port_packing, reader_widths
 
 CELL_READ = 1  # the cell process reads a group's gates from their FIFOs
 UNIT_STAGE = 1  # one pipeline stage per unit of the cell (the last one also writes the states and y_t)
@@ -481,8 +481,9 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
     """The FIFOs of the top-level DATAFLOW region, keyed by the value the producer writes (the one analysis
     qrnn-to-hlscpp lowers and lstmc.qor counts). A value streams when it has a single reader (through
     reshapes) that consumes it in the producer's row-major order, one word after the other:
-    - producers: an input port's reader (the P codes of a port beat per word when its consumer takes words
-      of P and P divides the last axis, else 1 element per word), a convolution's or dense layer's MVAU
+    - producers: an input port's reader (words of the first of `lstmc.ports.reader_widths` that divides the
+      last axis and that its consumer takes: a beat of P codes, whole beats, a part of a beat; else 1
+      element per word), a convolution's or dense layer's MVAU
       (PE rows per word), an elementwise unit (the width of its streamed operand, else 1), a line buffer
       (`streamable_window`: the SIMD of the MVAU it feeds), a streamed recurrence's forward scan output
       (y_t as its step computes it, E elements per word);
@@ -537,11 +538,12 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
         values = epilogues[op].results[:1] if op in epilogues else op.results[:1]
         choices: tuple[int, ...] = ()  # other word widths to try, widest first (an input port's reader)
         if isinstance(op, qrnn.QuantizeOp):
-            # the port's reader: a beat's P codes as one word of P lanes when its consumer takes them
+            # the port's reader: a beat's P codes as one word of P lanes when its consumer takes them, else a
+            # word of whole beats or of a part of a beat (`reader_widths`)
             lanes = 1
             bits = SSAValue.get(op.result, type=TensorType).type.get_element_type()
             per_beat = port_packing(bits.width.data, axis_bits)[1] if isinstance(bits, IntegerType) else 1
-            choices = (per_beat,) if per_beat > 1 else ()
+            choices = reader_widths(per_beat, (shape_of(op.result) or (1,))[-1])
         elif isinstance(op, dataflow.MVAUOp):
             lanes = op.pe.value.data
         elif isinstance(op, STREAM_UNITS):

@@ -65,7 +65,7 @@ and every other unit loops over [B][N]; so each unit's pipeline fills once per s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -528,105 +528,147 @@ class _TopConverter:
         port_shape,
         kp: KernelPort,
     ) -> None:
-        """The port's beats into its consumers, row-major. When the consumer is a FIFO of words of P lanes (P
-        the codes per beat: `top_streams` chose so), one beat per cycle, its P codes one word; otherwise one
-        code per cycle, a beat read every P codes into a register array of its codes."""
+        """The port's beats into its consumers, row-major (`lstmc.ports.port_rate`). Into a FIFO of words of
+        L = k x P lanes (P the codes per beat; `top_streams` chose so): one beat per cycle, its P codes into
+        lanes of the word, a word every k beats. Into a FIFO of words of L lanes, L a divisor of P (1 for
+        buffers): one word per cycle, a beat read every P / L words into a register array of its codes."""
         arrays = [o for o in outs if hlscpp.stream_element_type(o.type) is None]
         shape = _shape(arrays[0]) if arrays else port_shape
         per_beat, elem = kp.codes_per_beat, kp.element_type
-        fifo_lanes = next((n for n in map(_stream_lanes, outs) if n is not None), None)
-        if per_beat > 1 and fifo_lanes == per_beat:  # (top_streams: P divides the port's last axis)
+        lanes = next((n for n in map(_stream_lanes, outs) if n is not None), 1)
+        if per_beat > 1 and lanes % per_beat == 0:  # (top_streams: L divides the port's last axis)
             (fifo,) = outs
-            shape = kp.shape
+            shape, beats = kp.shape, lanes // per_beat
+            part = _counter(b, "part") if beats > 1 else None
 
-            def word(idx):
-                beat = b.add(hlscpp.ReadOp(port)).result
-                for e in range(per_beat):
-                    lane = b.const(e)
-                    _write_lane(b, fifo, b.add(hlscpp.UnpackOp(beat, lane, elem)).result, lane)
+            def beat(idx):
+                data = b.add(hlscpp.ReadOp(port)).result
+                q_now = b.load(part, []) if part is not None else None
+                for q in range(beats):  # the part of the word this beat fills: lanes qP .. qP + P - 1
+                    with b.if_(b.bin("eq", q_now, b.const(q), BOOL)) if q_now is not None else nullcontext():
+                        for e in range(per_beat):
+                            code = b.add(hlscpp.UnpackOp(data, b.const(e), elem)).result
+                            _write_lane(b, fifo, code, b.const(q * per_beat + e))
+                if part is not None:
+                    _advance(b, part, beats, q_now)
 
-            b.for_each([*shape[:-1], shape[-1] // per_beat], word, bound=seq_len)
+            b.for_each([*shape[:-1], shape[-1] // per_beat], beat, bound=seq_len)
             return
+        assert per_beat % lanes == 0, "top_streams: a reader's words are whole beats or parts of a beat"
         if per_beat > 1:
-            lane_var = b.array([], INDEX, name="lane")
-            b.store(b.const(0), lane_var, [])
+            lane_var = _counter(b, "lane")
             codes = b.array([per_beat], elem, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="codes")
 
-        def code() -> SSAValue:
+        def word() -> list[SSAValue]:
             if per_beat == 1:
-                return b.add(hlscpp.UnpackOp(b.add(hlscpp.ReadOp(port)).result, b.const(0), elem)).result
+                return [b.add(hlscpp.UnpackOp(b.add(hlscpp.ReadOp(port)).result, b.const(0), elem)).result]
             lane = b.load(lane_var, [])
             with b.if_(b.bin("eq", lane, b.const(0), BOOL)):
-                beat = b.add(hlscpp.ReadOp(port)).result
+                data = b.add(hlscpp.ReadOp(port)).result
                 for e in range(per_beat):
-                    b.store(b.add(hlscpp.UnpackOp(beat, b.const(e), elem)).result, codes, [b.const(e)])
-            v = b.load(codes, [lane])
-            end = b.bin("eq", lane, b.const(per_beat - 1), BOOL)
-            b.store(b.select(end, b.const(0), b.bin("add", lane, b.const(1), INDEX), INDEX), lane_var, [])
-            return v
+                    b.store(b.add(hlscpp.UnpackOp(data, b.const(e), elem)).result, codes, [b.const(e)])
+            if lanes == 1:
+                vs = [b.load(codes, [lane])]
+            else:
+                base = b.bin("mul", lane, b.const(lanes), INDEX)
+                vs = [b.load(codes, [_plus(b, base, e)]) for e in range(lanes)]
+            _advance(b, lane_var, per_beat // lanes, lane)
+            return vs
 
         def body(idx):
-            v = code()
+            vs = word()
             for o in outs:  # a view of the port (another shape) is indexed by the same row-major position
-                if o not in arrays:  # the FIFO of a streamed consumer: one element per word
-                    b.add(hlscpp.WriteOp(o, v))
+                if o not in arrays:  # the FIFO of a streamed consumer: L elements per word
+                    for e, v in enumerate(vs):
+                        _write_lane(b, o, v, b.const(e) if lanes > 1 else None)
                     continue
                 o_shape = _shape(o)
-                b.store(v, o, idx if o_shape == shape else _unflatten(b, o_shape, _flat_index(b, shape, idx)))
+                b.store(vs[0], o, idx if o_shape == shape else _unflatten(b, o_shape, _flat_index(b, shape, idx)))
 
-        b.for_each(shape, body, bound=seq_len)  # a sequence port: seq_len rows of its views' shape
+        # a sequence port: seq_len rows of its views' shape; words of L lanes run along the port's own rows
+        # (which top_streams checked L divides: a line buffer takes them across a row's W x C codes)
+        nest = [*kp.shape[:-1], kp.shape[-1] // lanes] if lanes > 1 else shape
+        b.for_each(nest, body, bound=seq_len)
 
     def _writer(
         self, b: _Builder, src: SSAValue, port: SSAValue, seq_len: SSAValue | None, shape, kp: KernelPort
     ) -> None:
-        """The codes into the port's beats, row-major, TLAST on the last. From a FIFO of words of P lanes (P
-        the codes per beat), one word per beat per cycle; otherwise one code per cycle into a register array,
-        a beat written every P codes and after the last (zero-padded)."""
+        """The codes into the port's beats, row-major, TLAST on the last (`lstmc.ports.port_rate`). From a FIFO
+        of words of L = k x P lanes (P the codes per beat): one beat per cycle, a word read every k beats into
+        a register array. From a FIFO of words of L lanes, L a divisor of P: a word per cycle into a register
+        array of a beat's codes, a beat written every P / L words and after the last (zero-padded). Otherwise
+        (a buffer, or a word width and P that do not divide each other) one code per cycle the same way."""
         per_beat, width = kp.codes_per_beat, kp.beat_bits
         lanes = _stream_lanes(src)
-        if lanes is not None and lanes == per_beat > 1:
-            nest = [*shape[:-1], shape[-1] // lanes]
+        if lanes is not None and per_beat > 1 and lanes % per_beat == 0:
+            nest, beats = [*shape[:-1], shape[-1] // per_beat], lanes // per_beat
+            if beats > 1:
+                part = _counter(b, "part")
+                held = b.array(
+                    [lanes], kp.element_type, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="word"
+                )
 
-            def word(idx):
-                codes = [_read_lane(b, src, b.const(e)) for e in range(lanes)]
+            def beat(idx):
+                if beats == 1:
+                    codes = [_read_lane(b, src, b.const(e)) for e in range(lanes)]
+                else:
+                    q = b.load(part, [])
+                    with b.if_(b.bin("eq", q, b.const(0), BOOL)):
+                        for e in range(lanes):
+                            b.store(_read_lane(b, src, b.const(e)), held, [b.const(e)])
+                    base = b.bin("mul", q, b.const(per_beat), INDEX)
+                    codes = [b.load(held, [_plus(b, base, e)]) for e in range(per_beat)]
+                    _advance(b, part, beats, q)
                 last = _is_last(b, idx, nest, seq_len)
-                b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp(codes, b.const(lanes), last, width)).result))
+                b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp(codes, b.const(per_beat), last, width)).result))
 
-            b.for_each(nest, word, bound=seq_len)
+            b.for_each(nest, beat, bound=seq_len)
             return
+        step = 1  # codes taken per iteration: a word of L lanes when L divides P, else one
         if lanes is None:
             nest = list(_shape(src))
 
             def get(idx):
-                return b.load(src, idx)
+                return [b.load(src, idx)]
+        elif lanes > 1 and per_beat % lanes == 0:
+            nest, step = [*shape[:-1], shape[-1] // lanes], lanes
+
+            def get(idx):
+                return [_read_lane(b, src, b.const(e)) for e in range(lanes)]
         else:
             # a FIFO of words of E lanes (a recurrence's y_t): the innermost loop walks the lanes of a word
             # (one flattened pipeline, one element per cycle)
             nest = [*shape[:-1], shape[-1] // lanes] + ([lanes] if lanes > 1 else [])
 
             def get(idx):
-                return _read_lane(b, src, idx[-1] if lanes > 1 else None)
+                return [_read_lane(b, src, idx[-1] if lanes > 1 else None)]
 
         if per_beat == 1:
 
             def one(idx):
-                v, last = get(idx), _is_last(b, idx, nest, seq_len)
+                (v,), last = get(idx), _is_last(b, idx, nest, seq_len)
                 b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp([v], b.const(1), last, width)).result))
 
             b.for_each(nest, one, bound=seq_len)
             return
-        lane_var = b.array([], INDEX, name="lane")
-        b.store(b.const(0), lane_var, [])
+        lane_var = _counter(b, "lane")
         codes = b.array([per_beat], kp.element_type, partition=[hlscpp.PartitionAttr("complete", 0, 1)], name="codes")
 
         def body(idx):
-            v, lane = get(idx), b.load(lane_var, [])
-            b.store(v, codes, [lane])
+            vs, lane = get(idx), b.load(lane_var, [])
+            if step == 1:
+                b.store(vs[0], codes, [lane])
+            else:
+                base = b.bin("mul", lane, b.const(step), INDEX)
+                for e, v in enumerate(vs):
+                    b.store(v, codes, [_plus(b, base, e)])
             last = _is_last(b, idx, nest, seq_len)
-            flush = b.bin("or", b.bin("eq", lane, b.const(per_beat - 1), BOOL), last, BOOL)
+            flush = b.bin("or", b.bin("eq", lane, b.const(per_beat // step - 1), BOOL), last, BOOL)
             with b.if_(flush):
                 words = [b.load(codes, [b.const(e)]) for e in range(per_beat)]
                 count = b.bin("add", lane, b.const(1), INDEX)
+                if step > 1:
+                    count = b.bin("mul", count, b.const(step), INDEX)
                 b.add(hlscpp.WriteOp(port, b.add(hlscpp.PackOp(words, count, last, width)).result))
             b.store(b.select(flush, b.const(0), b.bin("add", lane, b.const(1), INDEX), INDEX), lane_var, [])
 
@@ -789,6 +831,25 @@ def _read_lane(b: _Builder, fifo: SSAValue, e: SSAValue | None) -> SSAValue:
 
 def _write_lane(b: _Builder, fifo: SSAValue, v: SSAValue, e: SSAValue | None) -> None:
     b.add(hlscpp.WriteOp(fifo, v, [e] if e is not None else []))
+
+
+def _counter(b: _Builder, name: str) -> SSAValue:
+    """A register counting a port's codes or beats within a beat or word, from 0."""
+    var = b.array([], INDEX, name=name)
+    b.store(b.const(0), var, [])
+    return var
+
+
+def _plus(b: _Builder, base: SSAValue, e: int) -> SSAValue:
+    """base + e, an index (base itself for e = 0)."""
+    return b.bin("add", base, b.const(e), INDEX) if e else base
+
+
+def _advance(b: _Builder, var: SSAValue, n: int, value: SSAValue | None = None) -> None:
+    """var = var + 1, wrapping to 0 after n - 1 (`value`: var's value, already loaded)."""
+    value = b.load(var, []) if value is None else value
+    end = b.bin("eq", value, b.const(n - 1), BOOL)
+    b.store(b.select(end, b.const(0), b.bin("add", value, b.const(1), INDEX), INDEX), var, [])
 
 
 def _top_streamed_unit(

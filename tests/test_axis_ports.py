@@ -10,8 +10,11 @@ Properties:
   nor the element count (a partial last beat), on the tiny LSTM, FINN's cell with h0/c0 ports, a run-time
   sequence length and the stock ConvLSTM. Breaks on a wrong bit offset, sign extension, lane or beat count.
 - the testbench fails, naming the port, when the kernel drops, moves or repeats TLAST (a patched writer).
-- the QoR's reader and writer cycles are the emitted loop nests: ceil(elements / P) + 2 when the reader
-  (writer) moves a beat per word of P lanes, else elements + 2.
+- a reader or writer moves min(L, P) codes per cycle between beats of P codes and FIFO words of L lanes
+  whenever one divides the other (a part of a beat, a beat, or whole beats per word): bit-exact in csim for
+  each kind, including a beat that straddles two rows and a word of 3 beats into a line buffer.
+- the QoR's reader and writer cycles are the emitted loop nests: elements / min(L, P) + 2 then, else
+  elements + 2.
 - `--axis-bits` is refused in one line naming the option (not a multiple of 8, narrower than a code, too wide).
 """
 
@@ -24,7 +27,7 @@ from io import StringIO
 import numpy as np
 import onnx
 import pytest
-from conftest import FIXTURES, ROOT, needs_csim
+from conftest import FIXTURES, HAVE_CSIM, ROOT, needs_csim
 from test_streaming import check_schedule
 
 from lstmc import api, cli, qor
@@ -37,10 +40,13 @@ from lstmc.hls import project
 from lstmc.hls.build import CSIM_FLAGS, build_csim, csim_stage, lower_to_hlscpp, run_csim_on_codes, write_sources
 from lstmc.hls.csim import compile_csim
 from lstmc.hls.emit import emit_hls_cpp
+from lstmc.passes.qrnn_set_folding import set_folding
 from lstmc.pipeline import apply_pipeline, lower_to_stage
 from lstmc.ports import mark_axis_bits
 from lstmc.stages import run_stage
+from lstmc.testing import ConvLstmSpec, LstmSpec, Q, build_conv_lstm, build_lstm
 from lstmc.testing_finn_cell import FinnCellSpec, build_finn_cell, finn_cell_inputs
+from lstmc.unit_names import mvau_names
 
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
 STOCK = ROOT / "examples" / "stock" / "model.onnx"
@@ -87,7 +93,7 @@ def test_port_record_and_signature():
 
 CSIM_CASES = [
     ("tiny", lambda: onnx.load(TINY), 0, None),
-    ("tiny_64", lambda: onnx.load(TINY), 64, None),  # 8 codes per beat; X's rows of 4: one code per cycle
+    ("tiny_64", lambda: onnx.load(TINY), 64, None),  # 8 codes per beat; X's rows of 4: half a beat per cycle
     ("tiny_24", lambda: onnx.load(TINY), 24, None),  # 3 per beat: partial last beats (80, 160, 8 codes)
     ("tiny_32", lambda: onnx.load(TINY), 32, None),  # 4 per beat = a row of X: one beat per cycle into x_t
     # PE 32: y_t leaves in words of E = 8 = P lanes, so Y's writer packs a word per beat per cycle
@@ -126,6 +132,65 @@ def test_csim_is_bit_exact_with_packed_ports(name, make, axis_bits, max_seq_len)
             df = _dataflow(bound, axis_bits)
             want = run_stage("integer", bound, inputs)
             got = csim_stage(df, inputs)
+    for k, value in want.items():
+        assert got[k].shape == value.shape and np.array_equal(got[k], value), (name, k)
+
+
+def _sized(i: int, h: int, t: int) -> onnx.ModelProto:
+    return build_lstm(LstmSpec(input_size=i, hidden_size=h, seq_len=t, weight=Q(4, True, True, 0.25)))
+
+
+def _conv() -> onnx.ModelProto:
+    # X [6, 12]: a 1 x 6 convolution at stride 6 (SIMD 6), then 1 x 2 over its two outputs
+    spec = ConvLstmSpec(features=12, seq_len=6, convs=[(2, 6, 6), (2, 2, 1)], lstm=LstmSpec(hidden_size=2), seed=1)
+    return build_conv_lstm(spec)
+
+
+# (name, model, axis bits, folding, {MVAU: (PE, SIMD)}, {"reader" | "writer": codes per cycle})
+RATE_CASES = [
+    # P = 4 does not divide I = 6: words of 2 lanes, a beat every 2 words (beats straddle rows); y_t in words
+    # of E = 8 lanes at PE 32: 2 beats per word
+    (
+        "part_in_beats_out",
+        lambda: _sized(6, 8, 3),
+        32,
+        "qrnn-set-folding{pe=32 simd=2}",
+        {},
+        {"reader": 2, "writer": 4},
+    ),
+    # PE 8: E = 2 lanes, half a beat per word
+    ("part_out", lambda: _sized(6, 8, 3), 32, "qrnn-set-folding{pe=8 simd=2}", {}, {"reader": 2, "writer": 2}),
+    # the line buffer takes words of SIMD = 6 codes, which P = 4 neither divides nor is divided by: the reader
+    # emits words of 12 codes (3 beats, a row of X) instead of one code per cycle
+    ("beats_in", _conv, 32, "", {"top/conv0_19_node_mm": (1, 6)}, {"reader": 4}),
+]
+
+
+@pytest.mark.parametrize("name, make, axis_bits, folding, mvaus, rates", RATE_CASES, ids=[c[0] for c in RATE_CASES])
+def test_ports_move_parts_of_beats_and_whole_beats(name, make, axis_bits, folding, mvaus, rates):
+    """Each kind of reader and writer word (`lstmc.ports.port_rate`) is what the estimate counts and the loop
+    nest the lowering emits (`check_schedule`), at the rate the case names, and bit-exact in csim."""
+    model = make()
+    df = _dataflow(model, axis_bits, folding=folding)
+    for unit, op in mvau_names(df).items():
+        if unit in mvaus:
+            set_folding(op, *mvaus[unit])
+    report, _ = check_schedule(df)
+    ports = [u for u in report.units if u.kind in ("reader", "writer")]
+    assert sorted(u.kind for u in ports) == sorted(rates)
+    for u in ports:
+        assert u.cycles == u.length // rates[u.kind] + qor.ELEMENTWISE_DEPTH, u
+    if not HAVE_CSIM:
+        pytest.skip("C-simulation needs g++ and hls4ml's ap_types headers")
+    rng = np.random.default_rng(0)
+    inputs = {
+        i.name: rng.uniform(-1.5, 1.5, size=[3] + [d.dim_value for d in i.type.tensor_type.shape.dim]).astype(
+            np.float32
+        )
+        for i in model.graph.input
+    }
+    want = run_stage("integer", model, inputs)
+    got = csim_stage(df, inputs)
     for k, value in want.items():
         assert got[k].shape == value.shape and np.array_equal(got[k], value), (name, k)
 

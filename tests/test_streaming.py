@@ -524,7 +524,14 @@ def emitted_top(hls) -> dict:
             processes.append(("mvau", loop.trip_count, None))  # + depth(SIMD), checked against the op
         else:  # an input reader or an elementwise unit: trips of its pipelined loop nest, lanes unrolled
             trips, _ = _loop_iterations(fn)
-            processes.append(("unit", trips + qor.ELEMENTWISE_DEPTH, qor.ELEMENTWISE_DEPTH))
+            # a reader filling a word of k beats writes each part of it under an `if` of its own: its first
+            # word is whole k - 1 iterations later than its first beat
+            parts = [
+                op
+                for op in fn.walk()
+                if isinstance(op, hlscpp.IfOp) and any(isinstance(w, hlscpp.WriteOp) for w in op.walk())
+            ]
+            processes.append(("unit", trips + qor.ELEMENTWISE_DEPTH, qor.ELEMENTWISE_DEPTH + max(len(parts) - 1, 0)))
     return {"processes": processes, "read_x": read_x, "fifos": len(fifos)}
 
 
