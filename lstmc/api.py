@@ -657,6 +657,7 @@ class Design:
     ):
         """Estimated cycles and resources (lstmc.qor.Report) on the chosen part and clock; a FitWarning when the
         design exceeds the part."""
+        from lstmc.chain_sim import simulate_report
         from lstmc.pipeline import lower_and_fold
         from lstmc.qor import estimate_module
 
@@ -673,6 +674,7 @@ class Design:
         )
         module = lower_and_fold(self._bound(), s.pe, s.simd, s.folding, s.target_cycles, s.axis_bits)
         report = estimate_module(module, part=s.part, clock_mhz=1000.0 / s.clock_ns)
+        simulate_report(module, report)
         message = fit_warning(report.total.utilisation(report.part), report.part)
         if message:
             warnings.warn(FitWarning(message), stacklevel=2)

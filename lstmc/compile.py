@@ -237,10 +237,12 @@ def _report(module, options: CompileOptions, source: str, seq_len: int | None = 
         for p in ports
     ]
     from lstmc import qor
+    from lstmc.chain_sim import simulate_report
 
     part = qor.PARTS[options.part]
     estimate = qor.estimate_module(module, part=part, clock_mhz=1000.0 / options.clock_ns)
     estimate.max_seq_len = max_seq_len
+    simulate_report(module, estimate)
     report["estimate"] = estimate.to_dict()
     if max_seq_len is not None and seq_len is not None:
         report["estimate"]["run_time_length"] = estimate.run_time_length([seq_len])

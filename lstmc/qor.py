@@ -117,7 +117,11 @@ the lowering emitted.
   = the bottleneck's cycles plus the fills of the others: a process cannot finish before it has run its
   C cycles after its first word arrived (the fills in front of it), nor before its producer finished plus
   its own fill. Chains and the stages joined by buffers add up (`streamed_latency`); the initiation
-  interval stays the slowest process's C.
+  interval stays the slowest process's C. The closed form assumes each process keeps its own pace; where
+  processes of nearly equal speed hand bursts to each other they wait on each other, which the cycle-level
+  simulation of the emitted loop nests (`lstmc.chain_sim`, also what sizes the FIFOs: qrnn-size-fifos)
+  shows: `Report.simulated`, set by `lstmc.chain_sim.simulate_report`, is the latency with every chain
+  simulated at its FIFO depths (the stock model: +2.6% at its shipped folding, +11% at its fastest).
 
 Resources (per unit; totals are sums)
 -------------------------------------
@@ -150,8 +154,10 @@ Buffers: every top-level result read by a process travels in a ping-pong array p
 (`memory_resources`); the ports' own streams are not counted, nor reshapes next to a port (views of the
 stream, `lstmc.ports.port_views`: the consumers of an input's view read the reader's buffers, an output's
 writer drains the buffer in front of the view).
-The streamed top level: a FIFO between two processes instead of the buffers, `TOP_FIFO_DEPTH` words per
-lane (`fifo_resources`), a line buffer's kh + 1 rows (slots x W x C words, `memory_resources`) and its
+The streamed top level: a FIFO between two processes instead of the buffers, as many words per lane as
+qrnn-size-fifos gave it (`lstmc.schedule.top_fifo_depth`: at least `TOP_FIFO_DEPTH`, deeper where a
+cycle-level simulation of the chain, `lstmc.chain_sim`, shows the processes around it would stall each other;
+`fifo_resources`), a line buffer's kh + 1 rows (slots x W x C words, `memory_resources`) and its
 control, the input reader's and the output writer's control; an elementwise unit E lanes wide (its word width) pays its
 datapath per lane, and the lanes that follow an MVAU's PE (or, for the FIFO into it, its SIMD; for a
 recurrence's y_t, its E) are charged to that MVAU's folding (`MvauSpec.lane_resources`,
@@ -735,6 +741,11 @@ class Report:
     # a kernel taking T at run time (`--max-seq-len`): the stages are counted at T = max_seq_len, and
     # cycles_at(T) gives the latency of a shorter call (every recurrence runs T steps)
     max_seq_len: int | None = None
+    # the streamed chains (`lstmc.chain_sim.chains`), each as its stages' names in stream order
+    chains: tuple[tuple[str, ...], ...] = ()
+    # the latency of a cycle-level simulation of those chains at their FIFO depths (`lstmc.chain_sim`), set
+    # by `lstmc.chain_sim.simulate_report`; None when not run
+    simulated: int | None = None
 
     @property
     def cycles(self) -> int:
@@ -785,6 +796,7 @@ class Report:
             "part": asdict(self.part),
             "clock_mhz": self.clock_mhz,
             "cycles_per_inference": self.cycles,
+            **({"simulated_cycles_per_inference": self.simulated} if self.simulated is not None else {}),
             "initiation_interval": self.initiation_interval,
             "latency_us": self.latency_us,
             "initiation_interval_us": self.initiation_interval_us,
@@ -890,6 +902,11 @@ class Report:
         lines.append(
             f"latency: {self.cycles} cycles per inference ({self.latency_us:.2f} us at {self.clock_mhz:g} MHz)"
         )
+        if self.simulated is not None:
+            lines.append(
+                f"cycle-level simulation of the streamed chains (their FIFOs at the emitted depths): "
+                f"{self.simulated} cycles per inference ({self.simulated / self.clock_mhz:.2f} us)"
+            )
         if self.max_seq_len is not None:
             lines.append(
                 f"run-time sequence length T <= {self.max_seq_len}: latency at T = 1 is {self.cycles_at(1)} "
@@ -949,7 +966,7 @@ def mvau_spec(op, schedule=None, lane_resources: Resources = Resources(), epilog
     )
 
 
-def _codes_per_beat(value) -> int:
+def codes_per_beat(value) -> int:
     """P: the codes in one beat of the port carrying `value` (`lstmc.ports.port_packing`, `--axis-bits`)."""
     from xdsl.dialects import func
 
@@ -1181,6 +1198,7 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
         )
     rec_stage = {id(rec): stage for stage, rec in recurrence_names(module)}
     used: set[str] = set()
+    chains: list[tuple[str, ...]] = []
     for fn in module.ops:
         for region in fn.regions:
             for block in region.blocks:
@@ -1215,7 +1233,8 @@ def estimate_module(module, part: Part = DEFAULT_PART, clock_mhz: float = DEFAUL
                     if op not in top.fused:
                         units.extend(_buffers(op, used, views, top.streams))
                 top.finish(units, stages, rec_stage)
-    return Report(units, stages, part, clock_mhz)
+                chains += top.chain_names
+    return Report(units, stages, part, clock_mhz, chains=tuple(chains))
 
 
 class _StreamedTop:
@@ -1230,6 +1249,8 @@ class _StreamedTop:
         from lstmc.ports import max_seq_len_of, sequence_ports
         from lstmc.schedule import fused_epilogues, step_schedule, top_streams
 
+        self.block = block
+        self.chain_names: list[tuple[str, ...]] = []
         self.streams = top_streams(block)
         self.fused = fused_epilogues(block)  # MVAU -> the unit it applies (no process, no FIFO of its own)
         # a run-time T (`lstmc.max_seq_len` = N): the ports carrying a sequence move T rows (counted at N, as
@@ -1299,7 +1320,7 @@ class _StreamedTop:
             name = f"top/read_{op.result.name_hint or index}"
             n = _elements(op.result.type)
             st = self.streams.get(op.result)
-            per_beat, word = _codes_per_beat(op.result), st.lanes if st is not None else 1
+            per_beat, word = codes_per_beat(op.result), st.lanes if st is not None else 1
             words = n // port_rate(word, per_beat)
             unit = UnitEstimate(name, "reader", name, 1, words + ELEMENTWISE_DEPTH, Resources(lut=UNIT_CONTROL_LUT), n)
             self.stage_of[op] = name
@@ -1308,7 +1329,7 @@ class _StreamedTop:
         if isinstance(op, qrnn.DequantizeOp):  # an output port's writer: min(L, P) codes per cycle (`port_rate`)
             name = f"top/write_{op.result.name_hint or index}"
             n = _elements(op.result.type)
-            per_beat = _codes_per_beat(op.input)
+            per_beat = codes_per_beat(op.input)
             src = self.width[self.into[op].value] if op in self.into else 1
 
             def writer_refold(f: dict[str, tuple[int, int]], src=src) -> tuple[int, int]:
@@ -1392,7 +1413,7 @@ class _StreamedTop:
         """Link the stages along the FIFOs, charge the lanes to their MVAUs and add x_t's FIFO reads to the
         recurrences that take it from a FIFO."""
         from lstmc.dialects import qrnn
-        from lstmc.schedule import TOP_FIFO_DEPTH
+        from lstmc.schedule import top_fifo_depth
 
         by_name = {s.name: s for s in stages}
         simd_lanes: dict[str, list[UnitEstimate]] = {}
@@ -1409,7 +1430,8 @@ class _StreamedTop:
             while name in self.used:
                 name += "'"
             self.used.add(name)
-            lane = fifo_resources(TOP_FIFO_DEPTH, bits)
+            depth = top_fifo_depth(st)
+            lane = fifo_resources(depth, bits)
             src = self.width[value]
             fifo = UnitEstimate(
                 name,
@@ -1418,7 +1440,7 @@ class _StreamedTop:
                 0,
                 0,
                 lane * st.lanes,
-                TOP_FIFO_DEPTH,
+                depth,
                 lanes=st.lanes,
                 per_lane=None if isinstance(src, int) else lane,
             )
@@ -1433,6 +1455,9 @@ class _StreamedTop:
             mvau = next(u for u in units if u.name == name)
             assert mvau.spec is not None
             mvau.spec = replace(mvau.spec, input_lane_resources=total(_per_lane(lane_units)))
+        from lstmc.schedule import chains
+
+        self.chain_names = [tuple(self.stage_of[op] for op in c.ops) for c in chains(self.block)]
 
     def _streamed_rec(self, stage: StageEstimate, rec, into, units: list[UnitEstimate]) -> None:
         """A streamed recurrence in a chain of FIFOs. Fed x_t by one (`streamed_x_step`): x_0 read before the

@@ -368,7 +368,8 @@ def step_schedule(rec: qrnn.RecurrenceOp) -> StepSchedule | None:
     return schedule
 
 
-TOP_FIFO_DEPTH = 2  # a FIFO between two top-level processes of a streamed chain (words per lane)
+TOP_FIFO_DEPTH = 2  # the least a FIFO between two top-level processes of a streamed chain holds (words per lane)
+TOP_FIFO_DEPTH_ATTR = "top_fifo_depth"  # on a top-level process: the depth qrnn-size-fifos gave the FIFO it writes
 
 
 @dataclass(frozen=True)
@@ -383,6 +384,14 @@ class TopStream:
     consumer: Operation  # a qrnn.dequantize for an output port
     lanes: int
     reshapes: tuple[Operation, ...] = ()
+
+
+def top_fifo_depth(st: TopStream) -> int:
+    """The depth of a streamed chain's FIFO, in words per lane: what qrnn-size-fifos recorded on its producer
+    (`TOP_FIFO_DEPTH_ATTR`, sized by simulating the chain: `lstmc.chain_sim.size_fifos`), else
+    `TOP_FIFO_DEPTH`. The one place qrnn-to-hlscpp (which emits it) and lstmc.qor (which costs it) read it."""
+    attr = st.producer.attributes.get(TOP_FIFO_DEPTH_ATTR)
+    return attr.value.data if isinstance(attr, IntegerAttr) else TOP_FIFO_DEPTH
 
 
 @dataclass(frozen=True)
@@ -582,3 +591,28 @@ def top_streams(block: Block) -> dict[SSAValue, TopStream]:
                 width[consumer] = lanes
             break  # one streamed result per process (a chain)
     return out
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One chain of processes joined by FIFOs (`top_streams`), in stream order."""
+
+    ops: tuple[Operation, ...]
+    streams: tuple[TopStream, ...]  # streams[k] joins ops[k] and ops[k + 1]
+
+
+def chains(block: Block) -> list[Chain]:
+    """The chains of the streamed top level of `block` (a kernel function's body)."""
+    streams = top_streams(block)
+    out_of = {st.producer: st for st in streams.values()}
+    into = {st.consumer: st for st in streams.values()}
+    found = []
+    for head in [op for op in block.ops if op in out_of and op not in into]:
+        ops, links, op = [head], [], head
+        while op in out_of:
+            st = out_of[op]
+            links.append(st)
+            op = st.consumer
+            ops.append(op)
+        found.append(Chain(tuple(ops), tuple(links)))
+    return found

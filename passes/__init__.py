@@ -40,6 +40,12 @@ def _set_folding():
     return QrnnSetFoldingPass
 
 
+def _size_fifos():
+    from lstmc.passes.qrnn_size_fifos import QrnnSizeFifosPass
+
+    return QrnnSizeFifosPass
+
+
 def _to_hlscpp():
     from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 
@@ -65,6 +71,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "qrnn-legalize-precision": _legalize_precision,
         "qrnn-to-dataflow": _to_dataflow,
         "qrnn-set-folding": _set_folding,
+        "qrnn-size-fifos": _size_fifos,
         "qrnn-to-hlscpp": _to_hlscpp,
         "hlscpp-prepare-emission": _prepare_emission,
         "lstm-to-hls": _lstm_to_hls,

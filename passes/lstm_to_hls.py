@@ -2,7 +2,7 @@
 
 It is exactly this list (tested against it in lit_tests/pipeline/lstm-to-hls.test):
   qrnn-canonicalize, qrnn-fold-constants, qrnn-legalize-precision{act-impl}, qrnn-to-dataflow,
-  qrnn-set-folding{pe simd config target-cycles} (only when a folding option is given),
+  qrnn-set-folding{pe simd config target-cycles} (only when a folding option is given), qrnn-size-fifos,
   qrnn-to-hlscpp{kernel max-seq-len axis-bits}, hlscpp-prepare-emission
 
 Options (`lstmc-opt -p 'lstm-to-hls{pe=4 simd=2 act-impl=lut}'`), each forwarded to the pass named and equal to
@@ -41,6 +41,7 @@ from lstmc.passes.qrnn_canonicalize import QrnnCanonicalizePass
 from lstmc.passes.qrnn_fold_constants import QrnnFoldConstantsPass
 from lstmc.passes.qrnn_legalize_precision import QrnnLegalizePrecisionPass
 from lstmc.passes.qrnn_set_folding import QrnnSetFoldingPass
+from lstmc.passes.qrnn_size_fifos import QrnnSizeFifosPass
 from lstmc.passes.qrnn_to_dataflow import QrnnToDataflowPass
 from lstmc.passes.qrnn_to_hlscpp import QrnnToHlscppPass
 from lstmc.ports import check_axis_bits, mark_axis_bits
@@ -71,6 +72,7 @@ def pipeline_passes(
     if pe or simd or config or target_cycles:
         passes.append(QrnnSetFoldingPass(pe=pe, simd=simd, config=config, target_cycles=target_cycles))
     passes += [
+        QrnnSizeFifosPass(),
         QrnnToHlscppPass(kernel=kernel, max_seq_len=max_seq_len, axis_bits=axis_bits),
         HlscppPrepareEmissionPass(),
     ]

@@ -11,7 +11,10 @@ Folding is a schedule, never a numeric change: the pass only rewrites the `pe`/`
   the HLS emitter follows) are at most N. Cheapest means fewest estimated LUTs, then fewest DSPs, then
   fewest BRAM18s, then fewest cycles. Cycles and resources are sums of independent per-MVAU terms, so the
   search merges per-unit Pareto fronts (an exact multiple-choice knapsack; see
-  `lstmc.qor.FoldingSpace.pareto_front`).
+  `lstmc.qor.FoldingSpace.pareto_front`). A streamed top level is then checked by the cycle-level
+  simulation of its chains (`lstmc.chain_sim`, FIFOs as deep as they need: qrnn-size-fifos gives them
+  that): where it runs longer than the closed form and so past N, the search runs again within N less the
+  difference, until the simulated latency meets N too.
 
 Units are named by `lstmc.unit_names.mvau_names` (the one place these names are made, for the estimator and
 the compiler too): "<ONNX Scan node>/gates" for a recurrence's MVAU.
@@ -27,9 +30,10 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
+from lstmc.chain_sim import simulate_report
 from lstmc.dialects import dataflow, qrnn
 from lstmc.qor import FoldingSpace, estimate_module, mvau_spec
-from lstmc.schedule import OVERLAP_MIN_GAIN, X_OVERLAP, step_schedule
+from lstmc.schedule import OVERLAP_MIN_GAIN, TOP_FIFO_DEPTH_ATTR, X_OVERLAP, step_schedule
 from lstmc.unit_names import mvau_names
 
 PASS = "qrnn-set-folding"
@@ -134,9 +138,10 @@ class QrnnSetFoldingPass(ModulePass):
         if len(modes) > 1:
             raise FoldingError(f"give only one of pe/simd, config or target-cycles (got {' and '.join(modes)})")
         units = mvau_names(op)
-        if modes:  # a schedule chosen at another folding does not hold at the new one
+        if modes:  # a schedule chosen at another folding does not hold at the new one, nor FIFO depths
             for mvau in units.values():
                 mvau.attributes.pop(X_OVERLAP, None)
+            drop_fifo_depths(op)
         if self.pe or self.simd:
             folding = {name: (self.pe or None, self.simd or None) for name in units}
         elif self.config:
@@ -156,6 +161,39 @@ class QrnnSetFoldingPass(ModulePass):
         for name, (pe, simd) in folding.items():
             set_folding(units[name], pe, simd)
         choose_x_overlap(op)
+        if self.target_cycles:
+            meet_in_simulation(op, self.target_cycles)
+
+
+SIMULATED_TRIES = 8  # searches within a tighter budget before giving up (each one ends faster or fails)
+
+
+def meet_in_simulation(module: ModuleOp, target_cycles: int) -> None:
+    """Refold `module` (folded for `target_cycles` by the closed form) until the cycle-level simulation of
+    its streamed chains meets the budget too: each round searches within the budget less what the
+    simulation ran over the closed form."""
+    budget = target_cycles
+    for _ in range(SIMULATED_TRIES):
+        report = estimate_module(module)
+        simulate_report(module, report, unbounded=True)
+        assert report.simulated is not None
+        if report.simulated <= target_cycles:
+            return
+        budget = min(budget - 1, target_cycles - (report.simulated - report.cycles))
+        space = FoldingSpace.from_report(report)
+        folding = space.cheapest_within(budget)
+        if folding is None:
+            raise FoldingError(
+                f"no folding meets target-cycles={target_cycles} in the cycle-level simulation of the streamed "
+                f"chains (lstmc.chain_sim): the cheapest within the estimate takes {report.simulated} cycles "
+                f"there, and the estimate's budget left for a faster one ({budget}) is below its minimum "
+                f"{space.min_cycles()}"
+            )
+        units = mvau_names(module)
+        for name, (pe, simd) in folding.items():
+            set_folding(units[name], pe, simd)
+        choose_x_overlap(module)
+    raise FoldingError(f"no folding met target-cycles={target_cycles} in simulation after {SIMULATED_TRIES} searches")
 
 
 def choose_x_overlap(module: ModuleOp) -> None:
@@ -182,8 +220,16 @@ def choose_x_overlap(module: ModuleOp) -> None:
         mvau.attributes[X_OVERLAP] = IntegerAttr(int(taken), i64)
 
 
+def drop_fifo_depths(module: ModuleOp) -> None:
+    """Forget the FIFO depths qrnn-size-fifos gave the current folding (they do not hold at another one)."""
+    for o in module.walk():
+        o.attributes.pop(TOP_FIFO_DEPTH_ATTR, None)
+
+
 def choose_folding(module: ModuleOp, target_cycles: int) -> dict[str, tuple[int, int]]:
-    """The cheapest folding meeting the cycle budget (see the module docstring)."""
+    """The cheapest folding meeting the cycle budget (see the module docstring); every folding is costed with
+    the least FIFO depths (those sized for the current one are dropped)."""
+    drop_fifo_depths(module)
     space = FoldingSpace.from_report(estimate_module(module))
     best = space.cheapest_within(target_cycles)
     if best is None:

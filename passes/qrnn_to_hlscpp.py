@@ -98,12 +98,12 @@ from lstmc.ports import (
 from lstmc.qor import STEP_OVERHEAD, mvau_depth
 from lstmc.schedule import (
     STREAM_UNITS,
-    TOP_FIFO_DEPTH,
     XOverlap,
     fifo_depth,
     fused_epilogues,
     line_buffer,
     step_schedule,
+    top_fifo_depth,
     top_streams,
 )
 
@@ -412,7 +412,9 @@ class _TopConverter:
             for k, user in enumerate(users):
                 st = fifo_of.get((v, user))
                 if st is not None:
-                    fifo = b.add(hlscpp.StreamOp(_elem(v), TOP_FIFO_DEPTH, st.lanes if st.lanes > 1 else None)).result
+                    fifo = b.add(
+                        hlscpp.StreamOp(_elem(v), top_fifo_depth(st), st.lanes if st.lanes > 1 else None)
+                    ).result
                     fifo.name_hint = f"{st.value.name_hint or 'value'}_fifo"
                     buffers[(v, user)] = fifo
                     continue

@@ -358,7 +358,7 @@ def test_lstm_to_hls_folds_for_the_packed_ports():
 
     model = onnx.load(STOCK)
     via_pass = apply_pipeline(import_model(model), [LstmToHlsPass(target_cycles=3000, axis_bits=64)])
-    driver = _dataflow(model, 64, folding="qrnn-set-folding{target-cycles=3000}")
+    driver = _dataflow(model, 64, folding="qrnn-set-folding{target-cycles=3000},qrnn-size-fifos")  # lower_and_fold's
     unpacked = _dataflow(model, 0, folding="qrnn-set-folding{target-cycles=3000}")
     assert qor.estimate_module(driver).total != qor.estimate_module(unpacked).total  # another folding
     assert cpp(via_pass) == cpp(apply_pipeline(driver, passes_between("dataflow", "hlscpp")))

@@ -35,6 +35,7 @@ CORE = {
     "lstmc.ports",  # the kernel's port list
     "lstmc.unit_names",  # stable names of the hardware units (folding configs, reports)
     "lstmc.qor",  # the QoR model: qrnn-set-folding searches it, qrnn-legalize-precision costs with it
+    "lstmc.chain_sim",  # the cycle-level simulation of the streamed chains: qrnn-size-fifos sizes FIFOs with it
 }
 LAYERS = ("dialects", "core", "passes", "driver")
 

@@ -34,10 +34,12 @@ PARETO_BEGIN, PARETO_END = "<!-- pareto -->", "<!-- /pareto -->"
 
 def folding_front(model_path: Path, target_cycles: int) -> list[dict]:
     """The shipped model's Pareto-optimal foldings, re-estimated one by one, and the one the budget picks."""
+    from lstmc.chain_sim import simulate_report
     from lstmc.frontend import load_onnx
     from lstmc.frontend.onnx_import import import_model
     from lstmc.passes.qrnn_set_folding import choose_folding, choose_x_overlap, set_folding
-    from lstmc.pipeline import lower_to_stage
+    from lstmc.passes.qrnn_size_fifos import QrnnSizeFifosPass
+    from lstmc.pipeline import lower_to_stage, make_context
     from lstmc.qor import FoldingSpace, estimate_module
     from lstmc.unit_names import mvau_names
 
@@ -50,11 +52,14 @@ def folding_front(model_path: Path, target_cycles: int) -> list[dict]:
         for name, op in mvau_names(trial).items():
             set_folding(op, *folding[name])
         choose_x_overlap(trial)  # as qrnn-set-folding does after any folding
+        QrnnSizeFifosPass().apply(make_context(), trial)  # as the pipeline does after the folding
         r = estimate_module(trial)
+        simulate_report(trial, r)
         t = r.total
         rows.append(
             {
                 "cycles": r.cycles,
+                "simulated": r.simulated,
                 "latency_us": round(r.latency_us, 2),
                 "initiation_interval": r.initiation_interval,
                 "lut": t.lut,
@@ -72,14 +77,14 @@ def folding_front(model_path: Path, target_cycles: int) -> list[dict]:
 def front_table(rows: list[dict], target: int) -> str:
     names = list(rows[0]["folding"])
     lines = [
-        f"| cycles | latency µs | II cycles | LUT | FF | BRAM18 | DSP | PE×SIMD: {', '.join(n.split('/')[-2] if n.endswith('/gates') else n.split('/')[-1] for n in names)} |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| cycles | simulated | latency µs | II cycles | LUT | FF | BRAM18 | DSP | PE×SIMD: {', '.join(n.split('/')[-2] if n.endswith('/gates') else n.split('/')[-1] for n in names)} |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         fold = " ".join(f"{p}×{s}" for p, s in (r["folding"][n] for n in names))
         mark = f" (**chosen for ≤ {target}**)" if r["chosen"] else ""
         lines.append(
-            f"| {r['cycles']}{mark} | {r['latency_us']:.1f} | {r['initiation_interval']} | {r['lut']} | {r['ff']} "
+            f"| {r['cycles']}{mark} | {r['simulated']} | {r['latency_us']:.1f} | {r['initiation_interval']} | {r['lut']} | {r['ff']} "
             f"| {r['bram18']} | {r['dsp']} | {fold} |"
         )
     return "\n".join(lines)
@@ -93,7 +98,7 @@ def estimate(model_path: Path, target_cycles: int | None) -> dict:
 
     module = lower_to_stage(import_model(load_onnx(str(model_path))), "dataflow")
     if target_cycles:
-        apply_pipeline(module, [f"qrnn-set-folding{{target-cycles={target_cycles}}}"])
+        apply_pipeline(module, [f"qrnn-set-folding{{target-cycles={target_cycles}}}", "qrnn-size-fifos"])
     report = estimate_module(module)
     t = report.total
     return {
