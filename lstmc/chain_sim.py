@@ -14,8 +14,8 @@ nest's iterations in order; an iteration may read one word from the FIFO in fron
 write one to the FIFO behind (at its last stage, D - 1 cycles later). The pipeline advances in a cycle only
 if the iteration entering it finds its word and the iteration leaving it finds room (Vitis HLS's default
 stall pipeline: a blocked read or write freezes every stage). A word written in cycle c can be read from
-cycle c + 1; a slot freed in cycle c can be written from cycle c + 1. A process is done D cycles after its
-last iteration entered (`lstmc.qor`'s C = iterations + D when it never stalls).
+cycle c + 1; a slot freed in cycle c can be written from cycle c + 1. A process is done D + 1 cycles after
+its last iteration entered, so one that never stalls takes `lstmc.qor`'s C = iterations + D.
 
 A streamed recurrence (`lstmc.schedule.step_schedule`) runs its steps as regions one after the other: x_0
 (and x_1 on the x-overlapped schedule) read before the first, then per step t a prefetch loop reading
@@ -242,7 +242,7 @@ class Recurrence:
     def quiet(self, cycle: int) -> int:
         if self.done is not None:
             return NEVER
-        reading = NEVER if self.to_read and not self.inp.readable(cycle) else 0 if self.to_read else NEVER
+        reading = 0 if self.to_read and self.inp.readable(cycle) else NEVER
         writing = NEVER
         if self.y:
             due = self._due()
