@@ -146,6 +146,25 @@ class Loop:
             self.done = cycle + 2  # the last write + 2: C = iterations + depth when it never stalls
         return True
 
+    def asap(self, arrivals: list[int]) -> tuple[list[int], list[int], int]:
+        """With FIFOs that never fill and its words written at `arrivals`: (the cycles it reads them, the
+        cycles it writes its own, the cycle it is done), as `step` would run it. Only a read stalls the
+        pipeline then, and it holds the iterations in flight too: iteration i writes when iteration
+        i + depth - 1 enters (or, draining, one cycle after the other)."""
+        n, prev, r = len(self.reads), -1, 0
+        entered, reads = [0] * n, []
+        for i in range(n):
+            e = prev + 1
+            if self.reads[i]:
+                e = max(e, arrivals[r] + 1)
+                reads.append(e)
+                r += 1
+            entered[i] = prev = e
+        lag = self.depth - 1
+        left = [entered[i + lag] if i + lag < n else prev + i + lag - (n - 1) for i in range(n)]
+        writes = [c for c, w in zip(left, self.writes) if w]
+        return reads, writes, (left[-1] + 2 if n else 0)
+
     def quiet(self, cycle: int) -> int:
         """Cycles from `cycle` on in which it advances without touching a FIFO or finishing (NEVER while it
         waits for a word or a slot)."""
@@ -197,6 +216,26 @@ class Recurrence:
 
     def words_read(self) -> int:
         return sum(self.pre_words) + sum(self.step_words)
+
+    def asap(self, arrivals: list[int]) -> tuple[list[int], list[int], int]:
+        """As `Loop.asap`: its read loops and regions one after the other, y_t's words on time."""
+        reads, writes, r, start = [], [], 0, 0
+
+        def read_loop(words: int, start: int) -> int:  # the loop's end without the region's
+            nonlocal r
+            last = None
+            for _ in range(words):
+                last = max(start if last is None else last + 1, arrivals[r] + 1)
+                reads.append(last)
+                r += 1
+            return last + 3 if last is not None else start
+
+        for words in self.pre_words:
+            start = read_loop(words, start)
+        for t, compute in enumerate(self.compute):
+            writes.extend(start + off for off in self.y_offsets[t])
+            start = max(start + compute, read_loop(self.step_words[t], start)) + self.overhead
+        return reads, writes, start
 
     def words_written(self) -> int:
         return sum(map(len, self.y_offsets))
@@ -451,9 +490,30 @@ def simulate(block: Block, depths: dict[SSAValue, int] | None = None, default: i
             (depths or {}).get(st.value, default if default is not None else top_fifo_depth(st)) for st in chain.streams
         ]
         procs, fifos = build(chain, block, ds)
-        cycles = run(procs)
-        out.append(ChainResult(chain, cycles, tuple(ds), tuple(f.peak for f in fifos)))
+        if all(d >= UNBOUNDED for d in ds):  # nothing waits for room: one pass, process after process
+            cycles, reads, writes = asap(procs)
+            peaks = tuple(_peak(w, r) for w, r in zip(writes, reads))
+        else:
+            cycles = run(procs)
+            peaks = tuple(f.peak for f in fifos)
+        out.append(ChainResult(chain, cycles, tuple(ds), peaks))
     return out
+
+
+def asap(procs: list[Process]) -> tuple[int, list[list[int]], list[list[int]]]:
+    """The chain with FIFOs that never fill, process after process (no word ever waits for room, so each only
+    follows the one in front): (its latency, per FIFO the cycles its words are read, and written). What `run`
+    gives with unbounded FIFOs, without stepping every cycle."""
+    arrivals: list[int] = []
+    reads, writes, done = [], [], 0
+    for k, p in enumerate(procs):
+        rd, wr, end = p.asap(arrivals)
+        if k > 0:
+            reads.append(rd)
+        if k < len(procs) - 1:
+            writes.append(wr)
+        arrivals, done = wr, max(done, end)
+    return done, reads, writes
 
 
 def size_fifos(block: Block, smallest: int = 2) -> dict[SSAValue, int]:
@@ -467,13 +527,12 @@ def size_fifos(block: Block, smallest: int = 2) -> dict[SSAValue, int]:
     sized: dict[SSAValue, int] = {}
     for chain in chains(block):
         n = len(chain.streams)
-        procs, fifos = build(chain, block, [UNBOUNDED] * n)
-        best = run(procs)
-        reads_by = [list(f.read_at) for f in fifos]  # latest read times of each FIFO's words
-        writes_at: list[list[int]] = [list(f.written) for f in fifos]
+        procs, _ = build(chain, block, [UNBOUNDED] * n)
+        best, reads_by, writes_at = asap(procs)  # reads_by: the latest read times of each FIFO's words
+        peaks = [_peak(w, r) for w, r in zip(writes_at, reads_by)]
         for k in range(len(procs) - 2, -1, -1):  # the processes in front of the last, backwards
             p = procs[k]
-            if not isinstance(p, Loop) or p.out is None:
+            if not isinstance(p, Loop):
                 continue
             latest, entered, w = reads_by[k], [0] * len(p.reads), sum(p.writes) - 1
             bound = best - p.depth - 1
@@ -486,22 +545,16 @@ def size_fifos(block: Block, smallest: int = 2) -> dict[SSAValue, int]:
             writes_at[k] = [e + p.depth - 1 for e, wr in zip(entered, p.writes) if wr]
             if k > 0:
                 reads_by[k - 1] = [e for e, rd in zip(entered, p.reads) if rd]
-        depths = []
-        for k in range(n):
-            need, r = smallest, 0
-            reads = reads_by[k]
-            for j, w in enumerate(writes_at[k]):
-                while r < len(reads) and reads[r] < w:
-                    r += 1
-                need = max(need, j + 1 - r)
-            depths.append(need)
+        depths = [max(smallest, _peak(w, r)) for w, r in zip(writes_at, reads_by)]
 
         def fast(ds: list[int]) -> bool:
             return run(build(chain, block, ds)[0]) <= best
 
-        if not fast(depths):  # the late schedule missed something: keep the unbounded run's peaks
-            depths = [max(d, f.peak) for d, f in zip(depths, fifos)]
+        if any(d > smallest for d in depths) and not fast(depths):  # (never seen: keep the unbounded peaks)
+            depths = [max(d, p) for d, p in zip(depths, peaks)]
         for k in range(n):  # the late schedule over-provisions some: shrink each, the others as sized
+            if depths[k] == smallest:
+                continue
             lo, hi = smallest, depths[k]
             while lo < hi:
                 mid = (lo + hi) // 2 if lo < hi - 1 or lo == smallest else lo
@@ -513,6 +566,17 @@ def size_fifos(block: Block, smallest: int = 2) -> dict[SSAValue, int]:
         for st, d in zip(chain.streams, depths):
             sized[st.value] = d
     return sized
+
+
+def _peak(writes: list[int], reads: list[int]) -> int:
+    """The most words a FIFO holds when they are written at `writes` and read at `reads`: at each write, the
+    words written so far less those read before it."""
+    most, r = 0, 0
+    for j, w in enumerate(writes):
+        while r < len(reads) and reads[r] < w:
+            r += 1
+        most = max(most, j + 1 - r)
+    return most
 
 
 def simulate_report(module, report, unbounded: bool = False) -> None:

@@ -5,9 +5,10 @@ Properties:
 - the simulation runs the emitted loop nests: each process alone (its input always there, its output never
   full) takes the cycles the estimate gives its stage; a reader feeding a unit takes the closed form's
   latency; every FIFO carries as many words as its producer writes and its consumer reads.
+- the one-pass run with FIFOs that never fill (`asap`) is the cycle-by-cycle run's, word for word.
 - the emitted kernel holds its FIFOs at the depths qrnn-size-fifos recorded, and the QoR costs those; at
-  them each chain is as fast as with FIFOs that never fill, and no FIFO deeper than the least could be one
-  word shallower without slowing its chain.
+  them each chain is as fast as with FIFOs that never fill (also on random models at random foldings and
+  widths), and no FIFO deeper than the least could be one word shallower without slowing its chain.
 - with every FIFO two words deep, the stock model's chain at its shipped folding (--target-cycles 20000)
   runs over 1.5x slower: its line buffers emit a row of patches at once into heavily folded MVAUs that read
   only in their first row fold, and the stall of one freezes its reads too (why the depths are sized).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
 import pytest
 from conftest import ROOT
@@ -25,10 +27,14 @@ from xdsl.dialects import func
 
 from lstmc import chain_sim, cli, qor
 from lstmc.dialects import hlscpp
+from lstmc.frontend.onnx_import import import_model
 from lstmc.hls.build import lower_to_hlscpp
-from lstmc.pipeline import lower_and_fold
+from lstmc.passes.qrnn_set_folding import choose_x_overlap, set_folding
+from lstmc.pipeline import lower_and_fold, lower_to_stage
+from lstmc.ports import mark_axis_bits
 from lstmc.schedule import TOP_FIFO_DEPTH, chains, top_fifo_depth
-from lstmc.testing import ConvLstmSpec, LstmSpec, build_conv_lstm
+from lstmc.testing import ConvLstmSpec, LstmSpec, build_conv_lstm, build_lstm
+from lstmc.unit_names import mvau_names
 
 STOCK = ROOT / "examples" / "stock" / "model.onnx"
 TINY = ROOT / "examples" / "tiny_lstm" / "model.onnx"
@@ -79,6 +85,18 @@ def test_each_process_alone_runs_its_estimated_cycles(name, make, target, bits):
                 assert cycles == stages[stage].cycles, (name, stage)
             else:  # the closed form counts x_{t+1}'s read in the last step too, which reads nothing
                 assert stages[stage].cycles - stages[stage].step_cycles <= cycles <= stages[stage].cycles, stage
+
+
+@pytest.mark.parametrize("name, make, target, bits", CASES, ids=[c[0] for c in CASES])
+def test_the_one_pass_run_is_the_cycle_by_cycle_run_with_unbounded_fifos(name, make, target, bits):
+    """`asap` (each process after the one in front, what sizing and the unbounded latency use) gives the
+    cycle-by-cycle run's latency and the cycle of every word written and read."""
+    block = _block(_module(make, target, bits))
+    for chain in chains(block):
+        procs, fifos = chain_sim.build(chain, block, [chain_sim.UNBOUNDED] * len(chain.streams))
+        cycles = chain_sim.run(procs)
+        fresh, _ = chain_sim.build(chain, block, [chain_sim.UNBOUNDED] * len(chain.streams))
+        assert chain_sim.asap(fresh) == (cycles, [f.read_at for f in fifos], [f.written for f in fifos]), name
 
 
 def test_a_reader_into_a_unit_takes_the_closed_form():
@@ -144,3 +162,36 @@ def test_the_report_gives_the_simulated_latency(capsys, tmp_path):
     )
     data = json.loads((tmp_path / "e.json").read_text())
     assert data["simulated_cycles_per_inference"] == report.simulated
+
+
+def _random_model(rng):
+    """A small LSTM or ConvLSTM of random sizes (the shapes tests/test_hardware and test_conv_lstm build)."""
+    if rng.integers(2):
+        spec = LstmSpec(
+            input_size=int(rng.integers(2, 9)), hidden_size=int(rng.integers(2, 9)), seq_len=int(rng.integers(1, 7))
+        )
+        return build_lstm(spec)
+    f, kw, stride = int(rng.choice([6, 8, 12])), int(rng.choice([2, 3])), int(rng.choice([1, 2]))
+    width = (f - kw) // stride + 1
+    convs = [(int(rng.integers(1, 5)), kw, stride), (int(rng.integers(1, 4)), width, 1)]
+    lstm = LstmSpec(hidden_size=int(rng.integers(2, 7)))
+    return build_conv_lstm(ConvLstmSpec(features=f, seq_len=int(rng.integers(3, 9)), convs=convs, lstm=lstm))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sized_fifos_hold_at_random_foldings(seed):
+    """Random models at random foldings and port widths: the sized depths keep the cycle-by-cycle run at the
+    latency of FIFOs that never fill (the late-schedule sizing without its check)."""
+    rng = np.random.default_rng(seed)
+    module = lower_to_stage(import_model(_random_model(rng)), "dataflow")
+    mark_axis_bits(module, int(rng.choice([0, 16, 32, 64])))
+    for op in mvau_names(module).values():
+        spec = qor.mvau_spec(op)
+        set_folding(op, int(rng.choice(spec.pe_values())), int(rng.choice(spec.simd_values())))
+    choose_x_overlap(module)
+    block = _block(module)
+    depths = chain_sim.size_fifos(block, TOP_FIFO_DEPTH)
+    for chain in chains(block):
+        procs, _ = chain_sim.build(chain, block, [depths[st.value] for st in chain.streams])
+        unbounded, _ = chain_sim.build(chain, block, [chain_sim.UNBOUNDED] * len(chain.streams))
+        assert chain_sim.run(procs) == chain_sim.asap(unbounded)[0]
