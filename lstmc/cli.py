@@ -99,9 +99,16 @@ def cmd_compile(args) -> int:
     est = project.report.get("estimate")
     if isinstance(est, dict) and est.get("total"):
         use = est.get("utilisation_percent", {})
+        sim = est.get("simulated_cycles_per_inference")
         print(
             f"estimate on {project.report['part']} at {est['clock_mhz']:g} MHz: {est['cycles_per_inference']} "
-            f"cycles per inference ({est['latency_us']:.2f} us), "
+            f"cycles per inference ({est['latency_us']:.2f} us"
+            + (
+                f"; {sim} in the cycle-level simulation"
+                if sim is not None and sim != est["cycles_per_inference"]
+                else ""
+            )
+            + "), "
             + ", ".join(f"{k.upper()} {v} ({use.get(k, 0):.1f}%)" for k, v in est["total"].items())
         )
     report_warnings(caught, FitWarning)
