@@ -1971,6 +1971,12 @@ def _shift_round(b: _Builder, x: SSAValue, shift: int, mode: str) -> SSAValue:
     if shift == 0:
         return x
     ty = x.type
+    lo, hi = _range(ty)
+    if (1 << shift) - 1 > hi:
+        # a shift as wide as x (an accumulator narrowed by its range, e.g. all-zero weights): the mask and the
+        # half below need a wider type; the rounded value still fits x's
+        ty = _bits_type(min(lo, 0), (1 << shift) - 1)
+        x = b.cast(x, ty)
     floor = b.bin("shr", x, b.const(shift, INDEX), ty)
     rem = b.bin("and", x, b.const((1 << shift) - 1, ty), ty)
     half = b.const(1 << (shift - 1), ty)

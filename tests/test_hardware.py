@@ -368,6 +368,44 @@ def test_requant_clamp_wider_than_input_emits():
         _assert_identical(want, csim_stage(module, x), "requant no-op clamp: csim vs integer")
 
 
+REQUANT_SHIFT_AS_WIDE_AS_INPUT = """
+func.func @main(%X: tensor<4x2xf32>) -> tensor<4x2xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s10, scale = 1.0, zp = 0> : tensor<4x2xf32> -> tensor<4x2xsi10>
+  %h0 = qrnn.constant dense<0> : tensor<2xsi3>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<2xsi3>, tensor<4x2xsi10>) -> (tensor<2xsi3>, tensor<4x2xsi3>) {
+  ^bb0(%h: tensor<2xsi3>, %xt: tensor<2xsi10>):
+    %r = qrnn.requant %xt shift(SHIFT) clamp(-4, 3) rounding("MODE") : tensor<2xsi10> -> tensor<2xsi3>
+    qrnn.yield %r, %r : tensor<2xsi3>, tensor<2xsi3>
+  }
+  %y = qrnn.dequantize %ys by <s3, scale = 1.0, zp = 0> : tensor<4x2xsi3> -> tensor<4x2xf32>
+  func.return %y : tensor<4x2xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("shift, mode", [(10, "half_even"), (11, "half_up"), (10, "floor"), (9, "ceil")])
+def test_requant_shift_as_wide_as_its_input_emits(shift, mode):
+    """A requant shifting by at least its input's width (an accumulator that interval analysis narrowed, e.g.
+    of all-zero weights, under a large scale ratio) lowers to C++ and rounds like the interpreter: the mask
+    and half of the shift do not fit the input's type, so the rounding works in a wider one."""
+    from xdsl.parser import Parser
+
+    from lstmc.hls.build import lower_to_hlscpp
+    from lstmc.pipeline import make_context
+
+    text = REQUANT_SHIFT_AS_WIDE_AS_INPUT.replace("SHIFT", str(shift)).replace("MODE", mode)
+    module = Parser(make_context(), text).parse_module()
+    module.verify()
+    x = {"X": np.array([[[-512.0, 511.0], [-256.0, 256.0], [-1.0, 1.0], [-300.0, 0.0]]], np.float32)}
+    want = run_function(module, x)
+    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
+    check_synthesizable(kernel_source(module))
+    if HAVE_CXX and _ap_types_available():
+        from lstmc.hls.build import csim_stage
+
+        _assert_identical(want, csim_stage(module, x), f"requant shift({shift}) of si10: csim vs integer")
+
+
 def _syntax_check(src: str, tmp_path) -> subprocess.CompletedProcess:
     from lstmc.hls.project import ap_types_dir
 
