@@ -526,10 +526,14 @@ class Design:
         )
 
     def _bound(self, arrays: dict | None = None):
-        """The model with a symbolic sequence length bound (from the arrays, else `seq_len`)."""
+        """The model with a symbolic sequence length bound (from the arrays, else `seq_len`, else `max_seq_len`).
+        Arrays bring their own T: with max_seq_len it may be any 1..N (the csim stage checks it)."""
         from lstmc.frontend import bind_sequence_length
 
-        return bind_sequence_length(self.model, self.seq_len if self.seq_len is not None else self.max_seq_len, arrays)
+        length = self.seq_len
+        if length is None and arrays is None:
+            length = self.max_seq_len
+        return bind_sequence_length(self.model, length, arrays)
 
     def _run_stage(self, stage: str, model, arrays: dict) -> dict:
         """One stage on one batch; with max_seq_len the csim stage runs the one run-time-length kernel (built at
@@ -597,7 +601,7 @@ class Design:
         if inputs is not None:
             loaded = load_inputs(os.fspath(inputs)) if isinstance(inputs, (str, os.PathLike)) else inputs
             source = os.fspath(inputs) if isinstance(inputs, (str, os.PathLike)) else "the given inputs"
-            model = self._bound(loaded if isinstance(loaded, dict) else None)
+            model = self._bound(_as_arrays(self.model, loaded, source))
             arrays = _as_arrays(model, loaded, source)
         else:
             model = self._bound()

@@ -20,10 +20,11 @@ import re
 import subprocess
 
 import numpy as np
+import onnx
 import pytest
 from conftest import needs_csim
 
-from lstmc import api
+from lstmc import api, cli
 from lstmc.compile import mark_run_time_length
 from lstmc.errors import LstmcError
 from lstmc.frontend import bind_sequence_length
@@ -108,6 +109,24 @@ def test_design_runs_csim_at_the_inputs_length(model):
     assert all(np.array_equal(got[k], want[k]) for k in want)
     with pytest.raises(LstmcError, match=rf"sequence length {N + 1} is outside 1\.\.{N}"):
         design.run(finn_cell_inputs(SPEC, 1, N + 1, 0), stage="csim", progress=False)
+
+
+@needs_csim
+def test_verify_runs_the_inputs_length(model, tmp_path):
+    """`verify --max-seq-len N --inputs` with sequences of T < N: every stage runs at the inputs' T (csim on the
+    one kernel built at N) and equals the integer stage; it once bound the model at N and refused the inputs
+    with "--seq-len N disagrees", naming an option the user had not given."""
+    inputs = finn_cell_inputs(SPEC, 2, 3, 5)
+    report = api.load(model, max_seq_len=N).verify(inputs=inputs, progress=False)
+    assert report.ok and set(report.stages) == {"qrnn", "integer", "dataflow", "csim"}
+    csim = report.stages["csim"]
+    assert csim.vs_integer is not None and csim.vs_integer.ok
+    sizes = {k: np.size(v) for k, v in run_stage("integer", model, inputs).items()}
+    assert {row.output: row.elements for row in csim.vs_integer.rows} == sizes  # [2, 3, I, 1] ran, not [2, N, ...]
+    onnx.save(model, tmp_path / "cell.onnx")
+    np.savez(tmp_path / "t3.npz", **inputs)
+    argv = ["verify", str(tmp_path / "cell.onnx"), "--max-seq-len", str(N), "--inputs", str(tmp_path / "t3.npz")]
+    assert cli.main(argv) == 0
 
 
 @needs_csim
