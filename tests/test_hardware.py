@@ -406,6 +406,42 @@ def test_requant_shift_as_wide_as_its_input_emits(shift, mode):
         _assert_identical(want, csim_stage(module, x), f"requant shift({shift}) of si10: csim vs integer")
 
 
+THRESHOLD_TO_ONE_BIT = """
+func.func @main(%X: tensor<4x2xf32>) -> tensor<4x2xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s6, scale = 1.0, zp = 0> : tensor<4x2xf32> -> tensor<4x2xsi6>
+  %h0 = qrnn.constant dense<0> : tensor<2xsi1>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<2xsi1>, tensor<4x2xsi6>) -> (tensor<2xsi1>, tensor<4x2xsi1>) {
+  ^bb0(%h: tensor<2xsi1>, %xt: tensor<2xsi6>):
+    %t = qrnn.threshold %xt thresholds(dense<[3]> : tensor<1xi64>) base(-1) : tensor<2xsi6> -> tensor<2xsi1>
+    qrnn.yield %t, %t : tensor<2xsi1>, tensor<2xsi1>
+  }
+  %y = qrnn.dequantize %ys by <s1, scale = 1.0, zp = 0> : tensor<4x2xsi1> -> tensor<4x2xf32>
+  func.return %y : tensor<4x2xf32>
+}
+"""
+
+
+def test_threshold_to_one_bit_codes_emits():
+    """A threshold unit whose codes are si1 ({-1, 0}: an activation quantizer that range analysis narrowed to
+    one bit, seen on a 2-bit tanh) counts in a type that holds its increment 1, then casts back."""
+    from xdsl.parser import Parser
+
+    from lstmc.hls.build import lower_to_hlscpp
+    from lstmc.pipeline import make_context
+
+    module = Parser(make_context(), THRESHOLD_TO_ONE_BIT).parse_module()
+    module.verify()
+    x = {"X": np.array([[[-32.0, 31.0], [2.0, 3.0], [4.0, -1.0], [0.0, 3.4]]], np.float32)}
+    want = run_function(module, x)
+    assert np.array_equal(want["Y"], [[[-1, 0], [-1, 0], [0, -1], [-1, 0]]])
+    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
+    check_synthesizable(kernel_source(module))
+    if HAVE_CXX and _ap_types_available():
+        from lstmc.hls.build import csim_stage
+
+        _assert_identical(want, csim_stage(module, x), "threshold to si1: csim vs integer")
+
+
 def _syntax_check(src: str, tmp_path) -> subprocess.CompletedProcess:
     from lstmc.hls.project import ap_types_dir
 
