@@ -134,6 +134,8 @@ class QrnnSetFoldingPass(ModulePass):
         if len(modes) > 1:
             raise FoldingError(f"give only one of pe/simd, config or target-cycles (got {' and '.join(modes)})")
         units = mvau_names(op)
+        if modes:
+            _check_port_packing(op)
         if modes:  # a schedule chosen at another folding does not hold at the new one
             for mvau in units.values():
                 mvau.attributes.pop(X_OVERLAP, None)
@@ -156,6 +158,19 @@ class QrnnSetFoldingPass(ModulePass):
         for name, (pe, simd) in folding.items():
             set_folding(units[name], pe, simd)
         choose_x_overlap(op)
+
+
+def _check_port_packing(module: ModuleOp) -> None:
+    """With --axis-bits, the kernel's ports (lstmc.ports.kernel_ports) before anything is estimated: the
+    estimates pack each port's codes without its name, so a word narrower than a port's codes would be
+    reported for port ''."""
+    from xdsl.dialects import func
+
+    from lstmc.ports import axis_bits_of, kernel_ports
+
+    fn = next((f for f in module.ops if isinstance(f, func.FuncOp)), None)
+    if fn is not None and axis_bits_of(fn) is not None:
+        kernel_ports(fn)
 
 
 def choose_x_overlap(module: ModuleOp) -> None:
