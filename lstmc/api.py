@@ -542,19 +542,28 @@ class Design:
 
         if stage != "csim" or self.max_seq_len is None:
             return run_stage(stage, model, arrays)
+        from lstmc.hls.build import csim_stage
+
+        return csim_stage(self._runtime_kernel(), arrays)
+
+    def _runtime_kernel(self):
+        """The csim stage's module with max_seq_len (the design at T = max_seq_len taking T at run time), built
+        once, its port list checked: a model whose T is fixed, or that needs a whole sequence before it can
+        stream, is refused here (one LstmcError)."""
         if self._runtime_dataflow is None:
             from lstmc.compile import mark_run_time_length, run_time_length_model
             from lstmc.frontend.onnx_import import import_model
+            from lstmc.hls import project
             from lstmc.pipeline import lower_to_stage
 
             bound, n = run_time_length_model(self.model, self.max_seq_len)
             module = import_model(bound)
             if n is not None:  # None: a fixed T equal to max_seq_len, the usual kernel
                 mark_run_time_length(module, n)
-            self._runtime_dataflow = lower_to_stage(module, "dataflow")
-        from lstmc.hls.build import csim_stage
-
-        return csim_stage(self._runtime_dataflow, arrays)
+            module = lower_to_stage(module, "dataflow")
+            project.kernel_interface(module)
+            self._runtime_dataflow = module
+        return self._runtime_dataflow
 
     # -- run
     def run(self, inputs, stage: str = "integer", progress: bool | Progress | None = None) -> dict:
@@ -615,6 +624,8 @@ class Design:
         exact = po2 and reference_is_exact(imported)
         count = _sequence_count(model, arrays)
         report = VerifyReport(source, count, po2, exact)
+        if self.max_seq_len is not None and "csim" in stages:
+            self._runtime_kernel()  # a --max-seq-len the model cannot take fails before any stage runs
         progress = _progress(progress, "lstmc verify")
         total = len(stages) + ("reference" not in stages)
         index = 0

@@ -154,6 +154,28 @@ def test_compiled_project_and_report(model, tmp_path):
     )
 
 
+def test_verify_refuses_an_unusable_max_seq_len_before_running(tmp_path, capsys):
+    """`verify --max-seq-len` on a model whose T is fixed, or whose kernel needs a whole sequence (the concat of
+    a bidirectional layer), is one error line before any stage runs: it used to print the reference, qrnn,
+    integer and dataflow reports first and fail only at the csim stage."""
+    from lstmc.testing import LstmSpec, build_lstm
+
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(build_finn_cell(FinnCellSpec(input_size=4, hidden_size=6, seq_len=4)), fixed)
+    bidir = build_lstm(LstmSpec(input_size=2, hidden_size=3, seq_len=4, bidirectional=True))
+    for value in list(bidir.graph.input) + list(bidir.graph.output):
+        if value.name in ("X", "Y"):
+            value.type.tensor_type.shape.dim[0].dim_param = "T"  # clears dim_value (a oneof)
+    onnx.save(bidir, tmp_path / "bidir.onnx")
+    for path, message in (
+        (fixed, "--max-seq-len 6: the model's sequence length is fixed (4)"),
+        (tmp_path / "bidir.onnx", "'qrnn.concat': works on a whole sequence"),
+    ):
+        assert cli.main(["verify", str(path), "--max-seq-len", "6", "--random", "2"]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("lstmc: error:") and err.count("\n") == 1 and message in err, err
+
+
 def test_option_errors(model, tmp_path):
     fixed = build_finn_cell(FinnCellSpec(input_size=4, hidden_size=6, seq_len=4))
     with pytest.raises(LstmcError, match=r"^--max-seq-len 6: the model's sequence length is fixed \(4\)"):
