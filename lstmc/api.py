@@ -526,10 +526,14 @@ class Design:
         )
 
     def _bound(self, arrays: dict | None = None):
-        """The model with a symbolic sequence length bound (from the arrays, else `seq_len`)."""
+        """The model with a symbolic sequence length bound (from the arrays, else `seq_len`, else `max_seq_len`).
+        Arrays bring their own T: with max_seq_len it may be any 1..N (the csim stage checks it)."""
         from lstmc.frontend import bind_sequence_length
 
-        return bind_sequence_length(self.model, self.seq_len if self.seq_len is not None else self.max_seq_len, arrays)
+        length = self.seq_len
+        if length is None and arrays is None:
+            length = self.max_seq_len
+        return bind_sequence_length(self.model, length, arrays)
 
     def _run_stage(self, stage: str, model, arrays: dict) -> dict:
         """One stage on one batch; with max_seq_len the csim stage runs the one run-time-length kernel (built at
@@ -538,19 +542,28 @@ class Design:
 
         if stage != "csim" or self.max_seq_len is None:
             return run_stage(stage, model, arrays)
+        from lstmc.hls.build import csim_stage
+
+        return csim_stage(self._runtime_kernel(), arrays)
+
+    def _runtime_kernel(self):
+        """The csim stage's module with max_seq_len (the design at T = max_seq_len taking T at run time), built
+        once, its port list checked: a model whose T is fixed, or that needs a whole sequence before it can
+        stream, is refused here (one LstmcError)."""
         if self._runtime_dataflow is None:
             from lstmc.compile import mark_run_time_length, run_time_length_model
             from lstmc.frontend.onnx_import import import_model
+            from lstmc.hls import project
             from lstmc.pipeline import lower_to_stage
 
             bound, n = run_time_length_model(self.model, self.max_seq_len)
             module = import_model(bound)
             if n is not None:  # None: a fixed T equal to max_seq_len, the usual kernel
                 mark_run_time_length(module, n)
-            self._runtime_dataflow = lower_to_stage(module, "dataflow")
-        from lstmc.hls.build import csim_stage
-
-        return csim_stage(self._runtime_dataflow, arrays)
+            module = lower_to_stage(module, "dataflow")
+            project.kernel_interface(module)
+            self._runtime_dataflow = module
+        return self._runtime_dataflow
 
     # -- run
     def run(self, inputs, stage: str = "integer", progress: bool | Progress | None = None) -> dict:
@@ -597,7 +610,7 @@ class Design:
         if inputs is not None:
             loaded = load_inputs(os.fspath(inputs)) if isinstance(inputs, (str, os.PathLike)) else inputs
             source = os.fspath(inputs) if isinstance(inputs, (str, os.PathLike)) else "the given inputs"
-            model = self._bound(loaded if isinstance(loaded, dict) else None)
+            model = self._bound(_as_arrays(self.model, loaded, source))
             arrays = _as_arrays(model, loaded, source)
         else:
             model = self._bound()
@@ -611,6 +624,8 @@ class Design:
         exact = po2 and reference_is_exact(imported)
         count = _sequence_count(model, arrays)
         report = VerifyReport(source, count, po2, exact)
+        if self.max_seq_len is not None and "csim" in stages:
+            self._runtime_kernel()  # a --max-seq-len the model cannot take fails before any stage runs
         progress = _progress(progress, "lstmc verify")
         total = len(stages) + ("reference" not in stages)
         index = 0

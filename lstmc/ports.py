@@ -98,6 +98,15 @@ def port_packing(bits: int, axis_bits: int | None, name: str = "", option: str =
     return axis_bits, axis_bits // bits
 
 
+def check_port_packing(module: ModuleOp) -> None:
+    """With --axis-bits, the kernel's ports (`kernel_ports`) checked before anything estimates or simulates
+    the kernel: those pack each port's codes without the port's name, so a word narrower than a port's codes
+    would be reported for port ''."""
+    fn = next((f for f in module.ops if isinstance(f, func.FuncOp)), None)
+    if fn is not None and axis_bits_of(fn) is not None:
+        kernel_ports(fn)
+
+
 def port_rate(lanes: int, per_beat: int) -> int:
     """Codes a port's reader or writer moves per cycle between beats of P = `per_beat` codes and FIFO words of
     `lanes` codes: min(lanes, P) when one divides the other (a beat split into words of a part of it, or a

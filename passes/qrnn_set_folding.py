@@ -32,6 +32,7 @@ from xdsl.utils.exceptions import DiagnosticException
 
 from lstmc.chain_sim import simulate_report
 from lstmc.dialects import dataflow, qrnn
+from lstmc.ports import check_port_packing
 from lstmc.qor import FoldingSpace, estimate_module, mvau_spec
 from lstmc.schedule import OVERLAP_MIN_GAIN, TOP_FIFO_DEPTH_ATTR, X_OVERLAP, step_schedule
 from lstmc.unit_names import mvau_names
@@ -139,6 +140,7 @@ class QrnnSetFoldingPass(ModulePass):
             raise FoldingError(f"give only one of pe/simd, config or target-cycles (got {' and '.join(modes)})")
         units = mvau_names(op)
         if modes:  # a schedule chosen at another folding does not hold at the new one, nor FIFO depths
+            check_port_packing(op)
             for mvau in units.values():
                 mvau.attributes.pop(X_OVERLAP, None)
             drop_fifo_depths(op)

@@ -23,8 +23,9 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 
-from lstmc.chain_sim import chains, size_fifos
-from lstmc.schedule import TOP_FIFO_DEPTH, TOP_FIFO_DEPTH_ATTR
+from lstmc.chain_sim import size_fifos
+from lstmc.ports import check_port_packing
+from lstmc.schedule import TOP_FIFO_DEPTH, TOP_FIFO_DEPTH_ATTR, chains
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class QrnnSizeFifosPass(ModulePass):
         fn = next((f for f in op.ops if isinstance(f, func.FuncOp)), None)
         if fn is None:
             return
+        check_port_packing(op)  # a too narrow --axis-bits names its port, not the simulation's ''
         block = fn.body.block
         depths = size_fifos(block, TOP_FIFO_DEPTH)
         for chain in chains(block):

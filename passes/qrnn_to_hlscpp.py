@@ -1629,13 +1629,20 @@ class _Elementwise:
         op, out_ty = self.op, self.out_ty
         if isinstance(op, qrnn.ThresholdOp):
             (t_arr,) = self.tables
-            count = b.array([], out_ty, name="count")  # one register per element
-            b.store(b.const(op.base.value.data, out_ty), count, [])
-            with b.loop(_shape(t_arr)[-1], unroll=0) as k:
+            base, steps = op.base.value.data, _shape(t_arr)[-1]
+            lo, hi = _range(out_ty)
+            # count in a type that holds the increment 1 (not si1's {-1, 0}) and every partial count
+            count_ty = out_ty
+            if not (lo <= base and base + steps <= hi and hi >= 1):
+                count_ty = _bits_type(min(lo, base), max(hi, base + steps, 1))
+            count = b.array([], count_ty, name="count")  # one register per element
+            b.store(b.const(base, count_ty), count, [])
+            with b.loop(steps, unroll=0) as k:
                 tk = b.load(t_arr, [channel, k] if len(_shape(t_arr)) == 2 else [k])
-                one = b.select(b.bin("ge", xs[0], tk, BOOL), b.const(1, out_ty), b.const(0, out_ty), out_ty)
-                b.store(b.bin("add", b.load(count, []), one, out_ty), count, [])
-            return b.load(count, [])
+                one = b.select(b.bin("ge", xs[0], tk, BOOL), b.const(1, count_ty), b.const(0, count_ty), count_ty)
+                b.store(b.bin("add", b.load(count, []), one, count_ty), count, [])
+            total = b.load(count, [])
+            return total if count_ty == out_ty else b.cast(total, out_ty)
         if isinstance(op, qrnn.LutOp):
             j = b.bin("sub", b.cast(xs[0], INDEX), b.const(op.offset.value.data), INDEX)
             return b.cast(b.load(self.tables[0], [j]), out_ty)
@@ -2034,6 +2041,12 @@ def _shift_round(b: _Builder, x: SSAValue, shift: int, mode: str) -> SSAValue:
     if shift == 0:
         return x
     ty = x.type
+    lo, hi = _range(ty)
+    if (1 << shift) - 1 > hi:
+        # a shift as wide as x (an accumulator narrowed by its range, e.g. all-zero weights): the mask and the
+        # half below need a wider type; the rounded value still fits x's
+        ty = _bits_type(min(lo, 0), (1 << shift) - 1)
+        x = b.cast(x, ty)
     floor = b.bin("shr", x, b.const(shift, INDEX), ty)
     rem = b.bin("and", x, b.const((1 << shift) - 1, ty), ty)
     half = b.const(1 << (shift - 1), ty)

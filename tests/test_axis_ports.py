@@ -312,9 +312,14 @@ def test_axis_bits_option_errors(capsys, tmp_path):
     # narrower than a code: FINN's cell state has 9-bit codes
     cell = tmp_path / "cell.onnx"
     onnx.save(build_finn_cell(CELL), cell)
+    narrow = "lstmc: error: --axis-bits 8: narrower than the 9-bit codes of port 'scan_cell_state' (give at least 16)\n"
     assert cli.main(["estimate", str(cell), "--seq-len", "3", "--axis-bits", "8"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("lstmc: error: --axis-bits 8: narrower than the 9-bit codes of port") and err.count("\n") == 1
+    assert capsys.readouterr().err == narrow
+    # with a folding option too: qrnn-set-folding's estimates pack the ports without their names (port '')
+    (tmp_path / "fold.json").write_text('{"scan_lstm/gates": {"PE": 2, "SIMD": 1}}')
+    for folding in (["--pe", "2"], ["--target-cycles", "1000"], ["--folding", str(tmp_path / "fold.json")]):
+        assert cli.main(["estimate", str(cell), "--seq-len", "3", "--axis-bits", "8", *folding]) == 1
+        assert capsys.readouterr().err == narrow, folding
     with pytest.raises(LstmcError, match="--axis-bits 8: narrower than the 9-bit codes"):
         api.load(cell, seq_len=3, axis_bits=8).compile(tmp_path / "q", golden=1)
     assert not (tmp_path / "q").exists()

@@ -368,6 +368,80 @@ def test_requant_clamp_wider_than_input_emits():
         _assert_identical(want, csim_stage(module, x), "requant no-op clamp: csim vs integer")
 
 
+REQUANT_SHIFT_AS_WIDE_AS_INPUT = """
+func.func @main(%X: tensor<4x2xf32>) -> tensor<4x2xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s10, scale = 1.0, zp = 0> : tensor<4x2xf32> -> tensor<4x2xsi10>
+  %h0 = qrnn.constant dense<0> : tensor<2xsi3>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<2xsi3>, tensor<4x2xsi10>) -> (tensor<2xsi3>, tensor<4x2xsi3>) {
+  ^bb0(%h: tensor<2xsi3>, %xt: tensor<2xsi10>):
+    %r = qrnn.requant %xt shift(SHIFT) clamp(-4, 3) rounding("MODE") : tensor<2xsi10> -> tensor<2xsi3>
+    qrnn.yield %r, %r : tensor<2xsi3>, tensor<2xsi3>
+  }
+  %y = qrnn.dequantize %ys by <s3, scale = 1.0, zp = 0> : tensor<4x2xsi3> -> tensor<4x2xf32>
+  func.return %y : tensor<4x2xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("shift, mode", [(10, "half_even"), (11, "half_up"), (10, "floor"), (9, "ceil")])
+def test_requant_shift_as_wide_as_its_input_emits(shift, mode):
+    """A requant shifting by at least its input's width (an accumulator that interval analysis narrowed, e.g.
+    of all-zero weights, under a large scale ratio) lowers to C++ and rounds like the interpreter: the mask
+    and half of the shift do not fit the input's type, so the rounding works in a wider one."""
+    from xdsl.parser import Parser
+
+    from lstmc.hls.build import lower_to_hlscpp
+    from lstmc.pipeline import make_context
+
+    text = REQUANT_SHIFT_AS_WIDE_AS_INPUT.replace("SHIFT", str(shift)).replace("MODE", mode)
+    module = Parser(make_context(), text).parse_module()
+    module.verify()
+    x = {"X": np.array([[[-512.0, 511.0], [-256.0, 256.0], [-1.0, 1.0], [-300.0, 0.0]]], np.float32)}
+    want = run_function(module, x)
+    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
+    check_synthesizable(kernel_source(module))
+    if HAVE_CXX and _ap_types_available():
+        from lstmc.hls.build import csim_stage
+
+        _assert_identical(want, csim_stage(module, x), f"requant shift({shift}) of si10: csim vs integer")
+
+
+THRESHOLD_TO_ONE_BIT = """
+func.func @main(%X: tensor<4x2xf32>) -> tensor<4x2xf32> attributes {lstmc.input_names = ["X"], lstmc.output_names = ["Y"]} {
+  %x = qrnn.quantize %X by <s6, scale = 1.0, zp = 0> : tensor<4x2xf32> -> tensor<4x2xsi6>
+  %h0 = qrnn.constant dense<0> : tensor<2xsi1>
+  %hT, %ys = qrnn.recurrence(%h0) scan(%x) directions [forward] -> [forward] : (tensor<2xsi1>, tensor<4x2xsi6>) -> (tensor<2xsi1>, tensor<4x2xsi1>) {
+  ^bb0(%h: tensor<2xsi1>, %xt: tensor<2xsi6>):
+    %t = qrnn.threshold %xt thresholds(dense<[3]> : tensor<1xi64>) base(-1) : tensor<2xsi6> -> tensor<2xsi1>
+    qrnn.yield %t, %t : tensor<2xsi1>, tensor<2xsi1>
+  }
+  %y = qrnn.dequantize %ys by <s1, scale = 1.0, zp = 0> : tensor<4x2xsi1> -> tensor<4x2xf32>
+  func.return %y : tensor<4x2xf32>
+}
+"""
+
+
+def test_threshold_to_one_bit_codes_emits():
+    """A threshold unit whose codes are si1 ({-1, 0}: an activation quantizer that range analysis narrowed to
+    one bit, seen on a 2-bit tanh) counts in a type that holds its increment 1, then casts back."""
+    from xdsl.parser import Parser
+
+    from lstmc.hls.build import lower_to_hlscpp
+    from lstmc.pipeline import make_context
+
+    module = Parser(make_context(), THRESHOLD_TO_ONE_BIT).parse_module()
+    module.verify()
+    x = {"X": np.array([[[-32.0, 31.0], [2.0, 3.0], [4.0, -1.0], [0.0, 3.4]]], np.float32)}
+    want = run_function(module, x)
+    assert np.array_equal(want["Y"], [[[-1, 0], [-1, 0], [0, -1], [-1, 0]]])
+    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
+    check_synthesizable(kernel_source(module))
+    if HAVE_CXX and _ap_types_available():
+        from lstmc.hls.build import csim_stage
+
+        _assert_identical(want, csim_stage(module, x), "threshold to si1: csim vs integer")
+
+
 def _syntax_check(src: str, tmp_path) -> subprocess.CompletedProcess:
     from lstmc.hls.project import ap_types_dir
 

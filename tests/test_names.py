@@ -200,6 +200,27 @@ def test_kernel_name_that_shadows_testbench_locals_builds(tmp_path):
             assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+@needs_cxx
+@pytest.mark.parametrize("kernel", ["select", "round", "remove", "printf"])
+def test_kernel_named_like_a_c_library_function_builds(kernel, tmp_path):
+    """A --kernel-name that also names C library functions declared at global scope (select, round, remove,
+    printf: legal identifiers, so accepted) gives a testbench that compiles against both kernels: it takes the
+    port types from the header's lstmc_tb::kernel_fn, not from `decltype(::name)`, which cannot pick the
+    kernel out of such an overload set (the ap_int build, the one Vitis HLS runs, failed for all four)."""
+    from lstmc.hls.project import ap_types_dir
+
+    out = tmp_path / "prj"
+    assert main(["compile", str(TINY), "-o", str(out), "--kernel-name", kernel, "--golden", "1"]) == 0
+    for flags in ([], ["-DLSTMC_CSIM_AP_TYPES", f"-I{ap_types_dir()}"]):
+        proc = subprocess.run(
+            ["g++", "-fsyntax-only", "-std=c++14", "-w", *flags, f"{kernel}.cpp", f"{kernel}_tb.cpp"],
+            cwd=out,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, (flags, proc.stderr[-2000:])
+
+
 def test_lstm_to_hls_refuses_bad_kernel_option(tmp_path):
     proc = subprocess.run(
         [

@@ -20,10 +20,11 @@ import re
 import subprocess
 
 import numpy as np
+import onnx
 import pytest
 from conftest import needs_csim
 
-from lstmc import api
+from lstmc import api, cli
 from lstmc.compile import mark_run_time_length
 from lstmc.errors import LstmcError
 from lstmc.frontend import bind_sequence_length
@@ -111,6 +112,24 @@ def test_design_runs_csim_at_the_inputs_length(model):
 
 
 @needs_csim
+def test_verify_runs_the_inputs_length(model, tmp_path):
+    """`verify --max-seq-len N --inputs` with sequences of T < N: every stage runs at the inputs' T (csim on the
+    one kernel built at N) and equals the integer stage; it once bound the model at N and refused the inputs
+    with "--seq-len N disagrees", naming an option the user had not given."""
+    inputs = finn_cell_inputs(SPEC, 2, 3, 5)
+    report = api.load(model, max_seq_len=N).verify(inputs=inputs, progress=False)
+    assert report.ok and set(report.stages) == {"qrnn", "integer", "dataflow", "csim"}
+    csim = report.stages["csim"]
+    assert csim.vs_integer is not None and csim.vs_integer.ok
+    sizes = {k: np.size(v) for k, v in run_stage("integer", model, inputs).items()}
+    assert {row.output: row.elements for row in csim.vs_integer.rows} == sizes  # [2, 3, I, 1] ran, not [2, N, ...]
+    onnx.save(model, tmp_path / "cell.onnx")
+    np.savez(tmp_path / "t3.npz", **inputs)
+    argv = ["verify", str(tmp_path / "cell.onnx"), "--max-seq-len", str(N), "--inputs", str(tmp_path / "t3.npz")]
+    assert cli.main(argv) == 0
+
+
+@needs_csim
 def test_compiled_project_and_report(model, tmp_path):
     from lstmc.hls.csim import compile_csim
 
@@ -133,6 +152,28 @@ def test_compiled_project_and_report(model, tmp_path):
     assert proc.returncode == 0 and proc.stdout.startswith("PASS: 0 mismatching output codes over 2 sequences"), (
         proc.stdout + proc.stderr
     )
+
+
+def test_verify_refuses_an_unusable_max_seq_len_before_running(tmp_path, capsys):
+    """`verify --max-seq-len` on a model whose T is fixed, or whose kernel needs a whole sequence (the concat of
+    a bidirectional layer), is one error line before any stage runs: it used to print the reference, qrnn,
+    integer and dataflow reports first and fail only at the csim stage."""
+    from lstmc.testing import LstmSpec, build_lstm
+
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(build_finn_cell(FinnCellSpec(input_size=4, hidden_size=6, seq_len=4)), fixed)
+    bidir = build_lstm(LstmSpec(input_size=2, hidden_size=3, seq_len=4, bidirectional=True))
+    for value in list(bidir.graph.input) + list(bidir.graph.output):
+        if value.name in ("X", "Y"):
+            value.type.tensor_type.shape.dim[0].dim_param = "T"  # clears dim_value (a oneof)
+    onnx.save(bidir, tmp_path / "bidir.onnx")
+    for path, message in (
+        (fixed, "--max-seq-len 6: the model's sequence length is fixed (4)"),
+        (tmp_path / "bidir.onnx", "'qrnn.concat': works on a whole sequence"),
+    ):
+        assert cli.main(["verify", str(path), "--max-seq-len", "6", "--random", "2"]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("lstmc: error:") and err.count("\n") == 1 and message in err, err
 
 
 def test_option_errors(model, tmp_path):

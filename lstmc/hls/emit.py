@@ -1401,6 +1401,12 @@ def emit_hls_cpp(module: ModuleOp, out: IO[str], header: str | None = None, csim
     CppPrinter(out).print_module(module, header, csim_twin)
 
 
+# The kernel's function type, declared by the header next to its prototype, in lstmc's reserved namespace: the
+# testbench takes its port types from it. `decltype(::kernel)` cannot: a --kernel-name such as `select`, `round`
+# or `remove` also names C library functions that the Xilinx and C++ headers declare at global scope.
+KERNEL_TYPE = "kernel_fn"
+
+
 def emit_header(module: ModuleOp, out: IO[str], guard: str = "LSTMC_KERNEL_H", csim_twin: bool = True) -> None:
     """The kernel's header: includes and the top function's prototype. With a native twin (as emit_hls_cpp
     decides) the ap_int prototype is what Vitis synthesizes and what `-DLSTMC_CSIM_AP_TYPES` simulates; every
@@ -1418,14 +1424,19 @@ def emit_header(module: ModuleOp, out: IO[str], guard: str = "LSTMC_KERNEL_H", c
     for text in AXIS_SUPPORT.splitlines():
         printer.line(text)
     tops = [op for op in module.ops if isinstance(op, hlscpp.FuncOp) and op.top is not None]
-    for op in tops:
-        printer.line(printer.prototype(op) + ";")
+
+    def declare(p: CppPrinter) -> None:
+        protos = [p.prototype(op) for op in tops]
+        for proto in protos:
+            p.line(proto + ";")
+        if protos:  # the testbench's view of the kernel, the first top (see KERNEL_TYPE)
+            p.line(f"namespace lstmc_tb {{ typedef void {KERNEL_TYPE}{protos[0][protos[0].index('(') :]}; }}")
+
+    declare(printer)
     if twin:
         printer.line("#else  // C-simulation: the native-integer twin's ports (no Xilinx header)")
         for text in _CSIM_SUPPORT.splitlines():
             printer.line(text)
-        native = NativeCppPrinter(out, ports=port_streams(module))
-        for op in tops:
-            native.line(native.prototype(op) + ";")
+        declare(NativeCppPrinter(out, ports=port_streams(module)))
         printer.line("#endif")
     printer.line(f"#endif  // {guard}")

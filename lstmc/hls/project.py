@@ -179,7 +179,7 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
     each input stream must be drained: anything else means the kernel and its interface disagree (in RTL
     co-simulation it would hang, or a DMA would cut the transfer), so the testbench names the port and fails.
     Files are closed on every return path (RAII)."""
-    from lstmc.hls.emit import identifier, include_name
+    from lstmc.hls.emit import KERNEL_TYPE, identifier, include_name
     from lstmc.passes.hlscpp_prepare_emission import c_comment, c_string
 
     kernel = identifier(kernel, "kernel name")
@@ -363,12 +363,12 @@ def testbench_source(kernel: str, iface: KernelInterface, header: str, port_type
         ]
     args = []
     for k, p in enumerate(iface.inputs):
-        lines.append(f"    param<{k}, decltype(::{kernel})>::type in{k};")
+        lines.append(f"    param<{k}, ::lstmc_tb::{KERNEL_TYPE}>::type in{k};")
         lines.append(f'    if (!read_codes(in.f, codes, {size(p)})) return fail("truncated input file", in_path);')
         lines.append(f"    send(in{k}, codes, {size(p)}, {p.bits}, {p.codes_per_beat}, {p.beat_bits});")
         args.append(f"in{k}")
     for k, p in enumerate(iface.outputs):
-        lines.append(f"    param<{len(iface.inputs) + k}, decltype(::{kernel})>::type out{k};")
+        lines.append(f"    param<{len(iface.inputs) + k}, ::lstmc_tb::{KERNEL_TYPE}>::type out{k};")
         args.append(f"out{k}")
     if runtime:
         args.append("T")
