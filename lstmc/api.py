@@ -556,6 +556,7 @@ class Design:
             from lstmc.hls import project
             from lstmc.pipeline import lower_to_stage
 
+            assert self.max_seq_len is not None, "a run-time length kernel is built for --max-seq-len only"
             bound, n = run_time_length_model(self.model, self.max_seq_len)
             module = import_model(bound)
             if n is not None:  # None: a fixed T equal to max_seq_len, the usual kernel

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from typing import Any
 
 import numpy as np
 import onnx
@@ -124,7 +125,8 @@ def test_verify_runs_the_inputs_length(model, tmp_path):
     sizes = {k: np.size(v) for k, v in run_stage("integer", model, inputs).items()}
     assert {row.output: row.elements for row in csim.vs_integer.rows} == sizes  # [2, 3, I, 1] ran, not [2, N, ...]
     onnx.save(model, tmp_path / "cell.onnx")
-    np.savez(tmp_path / "t3.npz", **inputs)
+    arrays: dict[str, Any] = inputs  # any type: savez's own `allow_pickle` is a keyword
+    np.savez(tmp_path / "t3.npz", **arrays)
     argv = ["verify", str(tmp_path / "cell.onnx"), "--max-seq-len", str(N), "--inputs", str(tmp_path / "t3.npz")]
     assert cli.main(argv) == 0
 
