@@ -278,11 +278,13 @@ def _fake_kernel(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
 
     q8 = qrnn.QuantAttr(8, True, False, (1.0,), (0,))  # (the testbench moves codes; it does not read quantizers)
     iface = KernelInterface([Port("in|put", (3,), q8)], [Port('out"put', (2,), q8)])
-    from lstmc.hls.emit import AXIS_SUPPORT
+    from lstmc.hls.emit import AXIS_SUPPORT, KERNEL_TYPE
 
+    # the header as emit_header writes it: the prototype, and the kernel's type for the testbench
     (tmp_path / "k.h").write_text(
         "#include <ap_int.h>\n#include <hls_stream.h>\n" + AXIS_SUPPORT + "\ntypedef ap_axiu<8, 0, 0, 0> beat;\n"
         "void k(hls::stream<beat> &a, hls::stream<beat> &b);\n"
+        f"namespace lstmc_tb {{ typedef void {KERNEL_TYPE}(hls::stream<beat> &a, hls::stream<beat> &b); }}\n"
     )
     (tmp_path / "k.cpp").write_text(
         '#include "k.h"\n'
