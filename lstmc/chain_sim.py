@@ -392,9 +392,7 @@ def _recurrence(rec: qrnn.RecurrenceOp, into: TopStream | None, inp: Fifo | None
     spec = mvau_spec(mv, schedule)
     words, x_lanes = 0, None
     if into is not None:
-        n_state = len(rec.init)
-        arg = rec.body.block.args[n_state + list(rec.inputs).index(into.view)]
-        fed = list(mv.inputs).index(arg) if arg in mv.inputs else None
+        fed = schedule.fed_part(into.view)
         x_lanes = [into.lanes if p == fed else None for p in range(spec.x_parts)]
         words = _elements(into.value) // steps // into.lanes
     plan = spec.overlap(pe, simd, steps, x_lanes)
@@ -516,16 +514,17 @@ def asap(procs: list[Process]) -> tuple[int, list[list[int]], list[list[int]]]:
     return done, reads, writes
 
 
-def size_fifos(block: Block, smallest: int = 2) -> dict[SSAValue, int]:
+def size_fifos(block: Block, smallest: int = 2, found: list[Chain] | None = None) -> dict[SSAValue, int]:
     """Per streamed value the smallest FIFO depth (at least `smallest`) that keeps its chain as fast as with
     FIFOs that never fill. One run with unbounded FIFOs gives that latency L; then, from the chain's end
     backwards, every loop's iterations as late as they can be without delaying the loop behind it or ending
     after L (the last process and a recurrence keep their times); a FIFO must hold what its producer has
     written and its consumer not yet read on that late schedule. A real run, which lets producers run ahead
-    until their FIFO fills, then ends by L as well (each event comes no later than on the late schedule);
-    a run at the sized depths checks it."""
+    until their FIFO fills, then ends by L as well (each event comes no later than on the late schedule).
+    Where that leaves a FIFO deeper than `smallest`, a cycle-by-cycle run checks the depths and bisection
+    shrinks each such FIFO. `found`: the block's `chains`, when the caller has them."""
     sized: dict[SSAValue, int] = {}
-    for chain in chains(block):
+    for chain in chains(block) if found is None else found:
         n = len(chain.streams)
         procs, _ = build(chain, block, [UNBOUNDED] * n)
         best, reads_by, writes_at = asap(procs)  # reads_by: the latest read times of each FIFO's words
@@ -557,7 +556,7 @@ def size_fifos(block: Block, smallest: int = 2) -> dict[SSAValue, int]:
                 continue
             lo, hi = smallest, depths[k]
             while lo < hi:
-                mid = (lo + hi) // 2 if lo < hi - 1 or lo == smallest else lo
+                mid = (lo + hi) // 2
                 if fast(depths[:k] + [mid] + depths[k + 1 :]):
                     hi = mid
                 else:

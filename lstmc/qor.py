@@ -1457,7 +1457,7 @@ class _StreamedTop:
             mvau.spec = replace(mvau.spec, input_lane_resources=total(_per_lane(lane_units)))
         from lstmc.schedule import chains
 
-        self.chain_names = [tuple(self.stage_of[op] for op in c.ops) for c in chains(self.block)]
+        self.chain_names = [tuple(self.stage_of[op] for op in c.ops) for c in chains(self.block, self.streams)]
 
     def _streamed_rec(self, stage: StageEstimate, rec, into, units: list[UnitEstimate]) -> None:
         """A streamed recurrence in a chain of FIFOs. Fed x_t by one (`streamed_x_step`): x_0 read before the
@@ -1472,9 +1472,7 @@ class _StreamedTop:
         spec = mvau_spec(schedule.mvau, schedule)
         per_step = _elements(into.value.type) // rec.seq_len if into is not None else 0
         src = self.width[into.value] if into is not None else 1
-        n_state = len(rec.init)
-        part_of = {v: p for p, v in enumerate(schedule.mvau.inputs)}
-        fed = part_of.get(rec.body.block.args[n_state + list(rec.inputs).index(into.view)]) if into else None
+        fed = schedule.fed_part(into.view) if into is not None else None
 
         def parts(f: dict[str, tuple[int, int]]) -> tuple[int, int, int, int]:
             """(step, x_0 (and x_1) read before the steps, step 0's extra cycles, the last step's) at

@@ -131,6 +131,11 @@ class StepSchedule:
     def stream_operands(self, unit: Operation) -> list[SSAValue]:
         return [v for v in unit.operands if v in self.gate_of or (isinstance(v, OpResult) and v.op in self.units)]
 
+    def fed_part(self, view: SSAValue) -> int | None:
+        """The MVAU input part that the recurrence's scanned input `view` feeds (its x_t), None if none."""
+        arg = self.rec.body.block.args[len(self.rec.init) + list(self.rec.inputs).index(view)]
+        return list(self.mvau.inputs).index(arg) if arg in self.mvau.inputs else None
+
     def x_parts(self) -> int:
         """How many of the MVAU's input parts are scanned inputs (x_t) ahead of its state parts (h_{t-1}):
         the parts whose x-only column folds can run a step ahead (`x_overlap`); 0 when the parts are in
@@ -601,9 +606,10 @@ class Chain:
     streams: tuple[TopStream, ...]  # streams[k] joins ops[k] and ops[k + 1]
 
 
-def chains(block: Block) -> list[Chain]:
-    """The chains of the streamed top level of `block` (a kernel function's body)."""
-    streams = top_streams(block)
+def chains(block: Block, streams: dict[SSAValue, TopStream] | None = None) -> list[Chain]:
+    """The chains of the streamed top level of `block` (a kernel function's body); `streams`: its
+    `top_streams`, when the caller has them."""
+    streams = top_streams(block) if streams is None else streams
     out_of = {st.producer: st for st in streams.values()}
     into = {st.consumer: st for st in streams.values()}
     found = []

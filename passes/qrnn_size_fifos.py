@@ -40,7 +40,8 @@ class QrnnSizeFifosPass(ModulePass):
             return
         check_port_packing(op)  # a too narrow --axis-bits names its port, not the simulation's ''
         block = fn.body.block
-        depths = size_fifos(block, TOP_FIFO_DEPTH)
-        for chain in chains(block):
+        found = chains(block)
+        depths = size_fifos(block, TOP_FIFO_DEPTH, found)
+        for chain in found:
             for st in chain.streams:
                 st.producer.attributes[TOP_FIFO_DEPTH_ATTR] = IntegerAttr(depths[st.value], i64)

@@ -27,7 +27,7 @@ from io import StringIO
 import numpy as np
 import onnx
 import pytest
-from conftest import FIXTURES, HAVE_CSIM, ROOT, needs_csim
+from conftest import FIXTURES, ROOT, needs_csim
 from test_streaming import check_schedule
 
 from lstmc import api, cli, qor
@@ -166,22 +166,34 @@ RATE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name, make, axis_bits, folding, mvaus, rates", RATE_CASES, ids=[c[0] for c in RATE_CASES])
-def test_ports_move_parts_of_beats_and_whole_beats(name, make, axis_bits, folding, mvaus, rates):
-    """Each kind of reader and writer word (`lstmc.ports.port_rate`) is what the estimate counts and the loop
-    nest the lowering emits (`check_schedule`), at the rate the case names, and bit-exact in csim."""
+def _rate_case(make, axis_bits: int, folding: str, mvaus: dict):
     model = make()
     df = _dataflow(model, axis_bits, folding=folding)
     for unit, op in mvau_names(df).items():
         if unit in mvaus:
             set_folding(op, *mvaus[unit])
+    return model, df
+
+
+@pytest.mark.parametrize("name, make, axis_bits, folding, mvaus, rates", RATE_CASES, ids=[c[0] for c in RATE_CASES])
+def test_ports_move_parts_of_beats_and_whole_beats(name, make, axis_bits, folding, mvaus, rates):
+    """Each kind of reader and writer word (`lstmc.ports.port_rate`) is what the estimate counts and the loop
+    nest the lowering emits (`check_schedule`), at the rate the case names."""
+    _, df = _rate_case(make, axis_bits, folding, mvaus)
     report, _ = check_schedule(df)
     ports = [u for u in report.units if u.kind in ("reader", "writer")]
     assert sorted(u.kind for u in ports) == sorted(rates)
     for u in ports:
         assert u.cycles == u.length // rates[u.kind] + qor.ELEMENTWISE_DEPTH, u
-    if not HAVE_CSIM:
-        pytest.skip("C-simulation needs g++ and hls4ml's ap_types headers")
+
+
+@needs_csim
+@pytest.mark.parametrize(
+    "name, make, axis_bits, folding, mvaus", [c[:5] for c in RATE_CASES], ids=[c[0] for c in RATE_CASES]
+)
+def test_parts_of_beats_and_whole_beats_are_bit_exact(name, make, axis_bits, folding, mvaus):
+    """The same kernels in C-simulation equal the integer stage."""
+    model, df = _rate_case(make, axis_bits, folding, mvaus)
     rng = np.random.default_rng(0)
     inputs = {
         i.name: rng.uniform(-1.5, 1.5, size=[3] + [d.dim_value for d in i.type.tensor_type.shape.dim]).astype(

@@ -348,24 +348,30 @@ func.func @main(%X: tensor<3x2xf32>) -> tensor<3x2xf32> attributes {lstmc.input_
 """
 
 
-def test_requant_clamp_wider_than_input_emits():
-    """A requant whose clamp range is wider than its input type (the clamp is a no-op) lowers to C++."""
+def _emits_like_the_interpreter(text: str, x: dict, what: str) -> dict:
+    """The module `text` lowers to synthesizable C++ whose C-simulation (with a compiler and the ap_types
+    headers) equals the interpreter on `x`; returns the interpreter's outputs."""
     from xdsl.parser import Parser
 
     from lstmc.hls.build import lower_to_hlscpp
     from lstmc.pipeline import make_context
 
-    module = Parser(make_context(), REQUANT_WIDER_CLAMP).parse_module()
+    module = Parser(make_context(), text).parse_module()
     module.verify()
-    x = {"X": np.array([[[-40.0, 40.0], [1.0, -1.0], [31.0, -32.0]]], np.float32)}
     want = run_function(module, x)
-    hls = lower_to_hlscpp(module, "lstmc_kernel")
+    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
     check_synthesizable(kernel_source(module))
-    assert hls is not None
     if HAVE_CXX and _ap_types_available():
         from lstmc.hls.build import csim_stage
 
-        _assert_identical(want, csim_stage(module, x), "requant no-op clamp: csim vs integer")
+        _assert_identical(want, csim_stage(module, x), f"{what}: csim vs integer")
+    return want
+
+
+def test_requant_clamp_wider_than_input_emits():
+    """A requant whose clamp range is wider than its input type (the clamp is a no-op) lowers to C++."""
+    x = {"X": np.array([[[-40.0, 40.0], [1.0, -1.0], [31.0, -32.0]]], np.float32)}
+    _emits_like_the_interpreter(REQUANT_WIDER_CLAMP, x, "requant no-op clamp")
 
 
 REQUANT_SHIFT_AS_WIDE_AS_INPUT = """
@@ -388,22 +394,9 @@ def test_requant_shift_as_wide_as_its_input_emits(shift, mode):
     """A requant shifting by at least its input's width (an accumulator that interval analysis narrowed, e.g.
     of all-zero weights, under a large scale ratio) lowers to C++ and rounds like the interpreter: the mask
     and half of the shift do not fit the input's type, so the rounding works in a wider one."""
-    from xdsl.parser import Parser
-
-    from lstmc.hls.build import lower_to_hlscpp
-    from lstmc.pipeline import make_context
-
     text = REQUANT_SHIFT_AS_WIDE_AS_INPUT.replace("SHIFT", str(shift)).replace("MODE", mode)
-    module = Parser(make_context(), text).parse_module()
-    module.verify()
     x = {"X": np.array([[[-512.0, 511.0], [-256.0, 256.0], [-1.0, 1.0], [-300.0, 0.0]]], np.float32)}
-    want = run_function(module, x)
-    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
-    check_synthesizable(kernel_source(module))
-    if HAVE_CXX and _ap_types_available():
-        from lstmc.hls.build import csim_stage
-
-        _assert_identical(want, csim_stage(module, x), f"requant shift({shift}) of si10: csim vs integer")
+    _emits_like_the_interpreter(text, x, f"requant shift({shift}) of si10")
 
 
 THRESHOLD_TO_ONE_BIT = """
@@ -424,22 +417,9 @@ func.func @main(%X: tensor<4x2xf32>) -> tensor<4x2xf32> attributes {lstmc.input_
 def test_threshold_to_one_bit_codes_emits():
     """A threshold unit whose codes are si1 ({-1, 0}: an activation quantizer that range analysis narrowed to
     one bit, seen on a 2-bit tanh) counts in a type that holds its increment 1, then casts back."""
-    from xdsl.parser import Parser
-
-    from lstmc.hls.build import lower_to_hlscpp
-    from lstmc.pipeline import make_context
-
-    module = Parser(make_context(), THRESHOLD_TO_ONE_BIT).parse_module()
-    module.verify()
     x = {"X": np.array([[[-32.0, 31.0], [2.0, 3.0], [4.0, -1.0], [0.0, 3.4]]], np.float32)}
-    want = run_function(module, x)
+    want = _emits_like_the_interpreter(THRESHOLD_TO_ONE_BIT, x, "threshold to si1")
     assert np.array_equal(want["Y"], [[[-1, 0], [-1, 0], [0, -1], [-1, 0]]])
-    assert lower_to_hlscpp(module, "lstmc_kernel") is not None
-    check_synthesizable(kernel_source(module))
-    if HAVE_CXX and _ap_types_available():
-        from lstmc.hls.build import csim_stage
-
-        _assert_identical(want, csim_stage(module, x), "threshold to si1: csim vs integer")
 
 
 def _syntax_check(src: str, tmp_path) -> subprocess.CompletedProcess:
